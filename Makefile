@@ -1,0 +1,39 @@
+# Pertinent — the two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+PYTEST_ARGS ?=
+
+.PHONY: install install-dev demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+demo: install
+	$(VENV)/bin/pertinent demo
+
+# The whole suite. scripts/with-services.sh installs (Debian packages) and starts a throwaway
+# PostgreSQL when none is configured, runs the suite, and tears it down.
+test: install-dev
+	scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: install-dev
+	scripts/with-services.sh $(PY) benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) pertinent-data .pytest_cache

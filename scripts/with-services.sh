@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Run a command with a throwaway PostgreSQL server for the test suite.
+#
+# - If PERTINENT_TEST_POSTGRES_URL is already set, it is used as is.
+# - Otherwise PostgreSQL is installed from Debian packages when missing, a fresh cluster is
+#   created in a temporary directory, started on a free loopback port, and removed afterwards.
+# - If it cannot start, PERTINENT_TEST_POSTGRES_SKIP is set to the reason: the PostgreSQL tests
+#   then show as skipped with that reason (never silently passed).
+set -uo pipefail
+
+log() { echo "[with-services] $*" >&2; }
+
+as_postgres() {
+  if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+find_pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  command -v initdb >/dev/null 2>&1 && { dirname "$(command -v initdb)"; return 0; }
+  return 1
+}
+
+start_postgres() {
+  local bin
+  if ! bin=$(find_pg_bin); then
+    log "PostgreSQL not found; installing Debian's postgresql package"
+    if [ "$(id -u)" = "0" ]; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+        || { PG_SKIP="apt-get install postgresql failed"; return 1; }
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+      (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+        || { PG_SKIP="sudo apt-get install postgresql failed"; return 1; }
+    else
+      PG_SKIP="PostgreSQL is not installed and this user cannot install Debian packages"; return 1
+    fi
+    bin=$(find_pg_bin) || { PG_SKIP="initdb not found after installing postgresql"; return 1; }
+  fi
+  if [ "$(id -u)" = "0" ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home /var/lib/postgresql postgres || { PG_SKIP="cannot create postgres user"; return 1; }
+  fi
+  PG_DIR=$(mktemp -d /tmp/pertinent-pg.XXXXXX)
+  chmod 755 "$PG_DIR"
+  [ "$(id -u)" = "0" ] && chown postgres "$PG_DIR"
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  as_postgres "$bin/initdb" -D "$PG_DIR/data" -U pertinent --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1 \
+    || { PG_SKIP="initdb failed: $(tail -n 3 "$PG_DIR/initdb.log" | tr '\n' ' ')"; return 1; }
+  as_postgres "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c max_connections=200" start >/dev/null \
+    || { PG_SKIP="pg_ctl start failed: $(tail -n 3 "$PG_DIR/server.log" | tr '\n' ' ')"; return 1; }
+  PG_BIN=$bin
+  as_postgres "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U pertinent pertinent_test \
+    || { PG_SKIP="createdb failed"; return 1; }
+  export PERTINENT_TEST_POSTGRES_URL="postgresql+psycopg://pertinent@127.0.0.1:$PG_PORT/pertinent_test"
+  log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
+}
+
+stop_postgres() {
+  if [ -n "${PG_BIN:-}" ]; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  [ -n "${PG_DIR:-}" ] && rm -rf "$PG_DIR"
+}
+
+PG_SKIP=""
+if [ -z "${PERTINENT_TEST_POSTGRES_URL:-}" ]; then
+  trap stop_postgres EXIT
+  if ! start_postgres; then
+    log "PostgreSQL tests will be skipped: $PG_SKIP"
+    export PERTINENT_TEST_POSTGRES_SKIP="$PG_SKIP"
+  fi
+fi
+
+"$@"

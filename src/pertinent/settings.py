@@ -1,0 +1,94 @@
+"""Runtime settings, read from the environment (``PERTINENT_*``) and an optional TOML file.
+
+Nothing is created at import time: call :func:`load_settings` (the API and CLI do it once).
+
+>>> s = Settings(data_dir="/tmp/p", write_key="w", admin_key="a", pseudonym_keys=["k1"])
+>>> s.resolved_database_url()
+'sqlite:////tmp/p/pertinent.db'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Limits(BaseSettings):
+    """Request size limits (the Segment HTTP API's documented limits)."""
+
+    max_event_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+    max_batch_events: int = 2500
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PERTINENT_", env_nested_delimiter="__", extra="ignore", toml_file=None
+    )
+
+    data_dir: Path = Path("./pertinent-data")
+    database_url: str | None = None
+    write_key: str | None = None
+    admin_key: str | None = None
+    # HMAC keys for pseudonymising user identifiers; the first is current, later ones are
+    # previous keys still accepted during a rotation (see docs/privacy.md).
+    pseudonym_keys: list[str] = Field(default_factory=list)
+    store_pii_in_clear: bool = False
+    pii_traits: list[str] = Field(default_factory=lambda: ["email", "phone", "address", "name", "firstName",
+                                                            "lastName", "birthday"])
+    anonymize_ip: bool = True
+    # Consent applied when an event and the consent log say nothing about a purpose.
+    default_consent: Literal["granted", "denied"] = "granted"
+    session_timeout_s: int = 30 * 60
+    affinity_half_life_days: float = 14.0
+    limits: Limits = Field(default_factory=Limits)
+    log_level: str = "info"
+
+    @field_validator("pseudonym_keys", "pii_traits", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str) and not value.startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("PERTINENT_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'pertinent.db').as_posix()}"
+
+    def require_keys(self) -> None:
+        missing = [name for name in ("write_key", "admin_key") if not getattr(self, name)]
+        if missing:
+            names = ", ".join(f"PERTINENT_{m.upper()}" for m in missing)
+            raise ValueError(f"{names} must be set (make demo generates them)")
+        if not self.pseudonym_keys:
+            raise ValueError("PERTINENT_PSEUDONYM_KEYS must hold at least one HMAC key")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and PERTINENT_CONFIG TOML), then apply overrides."""
+    return Settings(**overrides)  # type: ignore[arg-type]

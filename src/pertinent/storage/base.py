@@ -1,0 +1,111 @@
+"""The storage protocol. Services open a transaction and call these methods; adapters implement them.
+
+Every implementation must pass ``tests/storage_contract.py`` (run on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(slots=True)
+class EventRow:
+    message_id: str
+    type: str
+    event: str | None
+    profile_id: str
+    timestamp: float
+    received_at: float
+    personalize: bool
+    properties: dict[str, Any] | None = None
+    traits: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ProfileRow:
+    profile_id: str
+    traits: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    consent: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True, frozen=True)
+class IdentityRow:
+    key: str
+    kind: str  # "user" | "anonymous"
+    profile_id: str
+    created_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class ConsentRow:
+    profile_id: str
+    purpose: str
+    granted: bool
+    source: str
+    at: float
+
+
+@dataclass(slots=True, frozen=True)
+class AuditRow:
+    at: float
+    actor: str
+    action: str
+    subject: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+class Tx(Protocol):
+    """One unit of work. Everything done through it commits or rolls back together."""
+
+    # identities
+    def get_identities(self, keys: Iterable[str]) -> dict[str, IdentityRow]: ...
+    def put_identities(self, rows: Sequence[IdentityRow]) -> None: ...
+    def repoint_identities(self, from_profile: str, to_profile: str) -> None: ...
+    def identities_of(self, profile_id: str) -> list[IdentityRow]: ...
+    def rename_identity(self, old_key: str, new_key: str) -> None: ...
+
+    # events
+    def insert_events(self, rows: Sequence[EventRow]) -> set[str]:
+        """Insert rows whose message_id is new; return the message_ids actually inserted."""
+        ...
+
+    def repoint_events(self, from_profile: str, to_profile: str) -> int: ...
+    def events_of(self, profile_id: str, limit: int | None = None) -> list[EventRow]: ...
+    def count_events(self) -> int: ...
+
+    # profiles
+    def get_profiles(self, ids: Iterable[str], for_update: bool = False) -> dict[str, ProfileRow]: ...
+    def put_profiles(self, rows: Sequence[ProfileRow]) -> None: ...
+    def delete_profile(self, profile_id: str) -> None: ...
+    def count_profiles(self) -> int: ...
+    def iter_profiles(self, batch_size: int = 1000) -> Iterator[ProfileRow]: ...
+
+    # consent and audit
+    def append_consent(self, rows: Sequence[ConsentRow]) -> None: ...
+    def consent_of(self, profile_id: str) -> list[ConsentRow]: ...
+    def append_audit(self, row: AuditRow) -> None: ...
+    def audit_entries(self, subject: str | None = None, limit: int = 100) -> list[AuditRow]: ...
+    def record_ingest_errors(self, endpoint: str, errors: Sequence[Mapping[str, str]]) -> None: ...
+    def count_ingest_errors(self, since: float = 0.0) -> int: ...
+
+    # erasure
+    def erase_profile(self, profile_id: str) -> dict[str, int]:
+        """Delete every row about a profile; return how many rows each table lost."""
+        ...
+
+
+class Store(Protocol):
+    """A storage backend: hands out transactions, knows its own name and lifecycle."""
+
+    backend: str
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+    def migrate(self) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,258 @@
+"""SQL backend on SQLAlchemy Core: SQLite (embedded default, WAL) and PostgreSQL (psycopg 3)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from pertinent.storage import tables as t
+from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ProfileRow
+
+_EVENT_COLS = [c.name for c in t.events.columns if c.name != "id"]
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+        json_serializer=_json_dumps, json_deserializer=orjson.loads,
+    )
+
+
+class SqlTx:
+    """A transaction on one connection. Implements :class:`pertinent.storage.base.Tx`."""
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    # identities -------------------------------------------------------------
+    def get_identities(self, keys: Iterable[str]) -> dict[str, IdentityRow]:
+        keys = list(set(keys))
+        if not keys:
+            return {}
+        rows = self.conn.execute(select(t.identities).where(t.identities.c.key.in_(keys)))
+        return {r.key: IdentityRow(r.key, r.kind, r.profile_id, r.created_at) for r in rows}
+
+    def put_identities(self, rows: Sequence[IdentityRow]) -> None:
+        if not rows:
+            return
+        stmt = self._insert(t.identities).on_conflict_do_update(
+            index_elements=["key"], set_={"profile_id": self._insert(t.identities).excluded.profile_id}
+        )
+        self.conn.execute(stmt, [asdict(r) for r in rows])
+
+    def repoint_identities(self, from_profile: str, to_profile: str) -> None:
+        self.conn.execute(
+            update(t.identities).where(t.identities.c.profile_id == from_profile).values(profile_id=to_profile)
+        )
+
+    def identities_of(self, profile_id: str) -> list[IdentityRow]:
+        rows = self.conn.execute(
+            select(t.identities).where(t.identities.c.profile_id == profile_id).order_by(t.identities.c.created_at)
+        )
+        return [IdentityRow(r.key, r.kind, r.profile_id, r.created_at) for r in rows]
+
+    def rename_identity(self, old_key: str, new_key: str) -> None:
+        self.conn.execute(update(t.identities).where(t.identities.c.key == old_key).values(key=new_key))
+
+    # events -----------------------------------------------------------------
+    def insert_events(self, rows: Sequence[EventRow]) -> set[str]:
+        if not rows:
+            return set()
+        stmt = (
+            self._insert(t.events)
+            .on_conflict_do_nothing(index_elements=["message_id"])
+            .returning(t.events.c.message_id)
+        )
+        params = [{c: getattr(r, c) for c in _EVENT_COLS} for r in rows]
+        return set(self.conn.execute(stmt, params).scalars())
+
+    def repoint_events(self, from_profile: str, to_profile: str) -> int:
+        res = self.conn.execute(
+            update(t.events).where(t.events.c.profile_id == from_profile).values(profile_id=to_profile)
+        )
+        return res.rowcount or 0
+
+    def events_of(self, profile_id: str, limit: int | None = None) -> list[EventRow]:
+        q = select(t.events).where(t.events.c.profile_id == profile_id).order_by(t.events.c.timestamp, t.events.c.id)
+        if limit:
+            q = q.limit(limit)
+        return [EventRow(**{c: getattr(r, c) for c in _EVENT_COLS}) for r in self.conn.execute(q)]
+
+    def count_events(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.events)).scalar_one())
+
+    # profiles ---------------------------------------------------------------
+    @staticmethod
+    def _profile(r: Any) -> ProfileRow:
+        return ProfileRow(r.profile_id, r.traits or {}, r.state or {}, r.consent or {}, r.created_at, r.updated_at)
+
+    def get_profiles(self, ids: Iterable[str], for_update: bool = False) -> dict[str, ProfileRow]:
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        q = select(t.profiles).where(t.profiles.c.profile_id.in_(ids)).order_by(t.profiles.c.profile_id)
+        if for_update and self.dialect == "postgresql":
+            q = q.with_for_update()
+        return {r.profile_id: self._profile(r) for r in self.conn.execute(q)}
+
+    def lock_profiles(self, ids: Iterable[str], now: float) -> dict[str, ProfileRow]:
+        """Return the profiles, creating empty ones for unknown ids, locked until commit."""
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        if self.dialect == "postgresql":
+            # Create missing rows first so that every id has a row to lock (no lost updates).
+            stmt = self._insert(t.profiles).on_conflict_do_nothing(index_elements=["profile_id"])
+            self.conn.execute(stmt, [self._empty(i, now) for i in ids])
+            return self.get_profiles(ids, for_update=True)
+        found = self.get_profiles(ids)
+        for i in ids:
+            if i not in found:
+                found[i] = ProfileRow(**self._empty(i, now))
+        return found
+
+    @staticmethod
+    def _empty(profile_id: str, now: float) -> dict[str, Any]:
+        return {"profile_id": profile_id, "traits": {}, "state": {}, "consent": {}, "created_at": now,
+                "updated_at": now}
+
+    def put_profiles(self, rows: Sequence[ProfileRow]) -> None:
+        if not rows:
+            return
+        ins = self._insert(t.profiles)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["profile_id"],
+            set_={c: ins.excluded[c] for c in ("traits", "state", "consent", "updated_at")},
+        )
+        self.conn.execute(stmt, [asdict(r) for r in rows])
+
+    def delete_profile(self, profile_id: str) -> None:
+        self.conn.execute(delete(t.profiles).where(t.profiles.c.profile_id == profile_id))
+
+    def count_profiles(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.profiles)).scalar_one())
+
+    def iter_profiles(self, batch_size: int = 1000) -> Iterator[ProfileRow]:
+        last = ""
+        while True:
+            rows = list(self.conn.execute(
+                select(t.profiles).where(t.profiles.c.profile_id > last).order_by(t.profiles.c.profile_id)
+                .limit(batch_size)
+            ))
+            if not rows:
+                return
+            for r in rows:
+                yield self._profile(r)
+            last = rows[-1].profile_id
+
+    # consent, audit, errors -------------------------------------------------
+    def append_consent(self, rows: Sequence[ConsentRow]) -> None:
+        if rows:
+            self.conn.execute(insert(t.consent_log), [asdict(r) for r in rows])
+
+    def consent_of(self, profile_id: str) -> list[ConsentRow]:
+        rows = self.conn.execute(
+            select(t.consent_log).where(t.consent_log.c.profile_id == profile_id)
+            .order_by(t.consent_log.c.at, t.consent_log.c.id)
+        )
+        return [ConsentRow(r.profile_id, r.purpose, r.granted, r.source, r.at) for r in rows]
+
+    def append_audit(self, row: AuditRow) -> None:
+        self.conn.execute(insert(t.audit_log), [asdict(row)])
+
+    def audit_entries(self, subject: str | None = None, limit: int = 100) -> list[AuditRow]:
+        q = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+        if subject is not None:
+            q = q.where(t.audit_log.c.subject == subject)
+        return [AuditRow(r.at, r.actor, r.action, r.subject, r.detail) for r in self.conn.execute(q)]
+
+    def record_ingest_errors(self, endpoint: str, errors: Sequence[Mapping[str, str]]) -> None:
+        if errors:
+            self.conn.execute(insert(t.ingest_errors), [
+                {"at": e["at"], "endpoint": endpoint, "field": e.get("field"), "message": e["message"][:1000]}
+                for e in errors
+            ])
+
+    def count_ingest_errors(self, since: float = 0.0) -> int:
+        q = select(func.count()).select_from(t.ingest_errors).where(t.ingest_errors.c.at >= since)
+        return int(self.conn.execute(q).scalar_one())
+
+    # erasure ----------------------------------------------------------------
+    def erase_profile(self, profile_id: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for name, table in (("events", t.events), ("identities", t.identities),
+                            ("consent_log", t.consent_log), ("profiles", t.profiles)):
+            res = self.conn.execute(delete(table).where(table.c.profile_id == profile_id))
+            counts[name] = res.rowcount or 0
+        return counts
+
+
+class SqlStore:
+    """Implements :class:`pertinent.storage.base.Store` on any SQLAlchemy URL we support.
+
+    >>> store = SqlStore("sqlite://")
+    >>> store.migrate()
+    >>> with store.transaction() as tx:
+    ...     tx.count_events()
+    0
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.backend = self.engine.dialect.name
+        # SQLite has one writer at a time: serialise our own writers instead of spinning on SQLITE_BUSY.
+        self._write_lock = threading.Lock() if self.backend == "sqlite" else None
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[SqlTx]:
+        lock = self._write_lock if write else None
+        if lock:
+            lock.acquire()
+        try:
+            with self.engine.begin() as conn:
+                yield SqlTx(conn, self.backend)
+        finally:
+            if lock:
+                lock.release()
+
+    def migrate(self) -> None:
+        from pertinent.storage.migrate import upgrade
+
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,96 @@
+"""Table definitions shared by every SQL backend (SQLite, PostgreSQL).
+
+Times are stored as float seconds since the Unix epoch (UTC): portable, fast to compare,
+and what pandas/Spark read without conversion. User identifiers never appear in clear:
+``identities.key`` is a keyed HMAC and ``profile_id`` is an opaque id derived from it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# BIGINT on PostgreSQL, INTEGER (rowid alias) on SQLite.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("message_id", String(200), nullable=False, unique=True),
+    Column("type", String(16), nullable=False),
+    Column("event", String(200)),
+    Column("profile_id", String(64), nullable=False),
+    Column("timestamp", Double, nullable=False),
+    Column("received_at", Double, nullable=False),
+    Column("personalize", Boolean, nullable=False),
+    Column("properties", JSON),
+    Column("traits", JSON),
+    Column("context", JSON),
+    Index("ix_events_profile_ts", "profile_id", "timestamp"),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("profile_id", String(64), primary_key=True),
+    Column("traits", JSON, nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("consent", JSON, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("profile_id", String(64), nullable=False, index=True),
+    Column("created_at", Double, nullable=False),
+)
+
+consent_log = Table(
+    "consent_log",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("profile_id", String(64), nullable=False, index=True),
+    Column("purpose", String(64), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("at", Double, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(64)),
+    Column("detail", JSON),
+)
+
+ingest_errors = Table(
+    "ingest_errors",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),
+    Column("endpoint", String(32), nullable=False),
+    Column("field", String(200)),
+    Column("message", Text, nullable=False),
+)
