@@ -1,0 +1,192 @@
+"""Fixed-horizon tests: two-proportion z, chi-square, Welch t (with CUPED), relative-lift intervals.
+
+Results are typed and carry a ``message`` instead of raising on thin data.
+
+>>> from pertinent.experiments.stats import ProportionStats
+>>> r = two_proportion_ztest(ProportionStats(1000, 100), ProportionStats(1000, 130))
+>>> r.p_value < 0.05
+True
+>>> two_proportion_ztest(ProportionStats(0, 0), ProportionStats(10, 1)).message
+'control has no units'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+from pertinent.experiments.effects import effect
+from pertinent.experiments.stats import MetricStats, ProportionStats, RegressionAdjustedStats, SampleMeanStats
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A two-sided hypothesis test of treatment vs control.
+
+    >>> TestResult("welch_t", None, None, None, None, None, "no data").ok
+    False
+    """
+
+    __test__ = False  # not a pytest class
+
+    test: str
+    statistic: float | None
+    p_value: float | None
+    difference: float | None
+    difference_ci: tuple[float, float] | None
+    df: float | None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when a p-value could be computed."""
+        return self.p_value is not None
+
+
+@dataclass(frozen=True)
+class LiftResult:
+    """Relative lift (treatment / control - 1) with a delta-method confidence interval.
+
+    >>> LiftResult(0.1, 0.02, 0.18, 0.04).ci
+    (0.02, 0.18)
+    """
+
+    relative_lift: float | None
+    ci_low: float | None
+    ci_high: float | None
+    std_error: float | None
+    message: str = ""
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        """(low, high) or None."""
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return (self.ci_low, self.ci_high)
+
+
+@dataclass(frozen=True)
+class ChiSquareResult:
+    """Chi-square test of independence between variant and conversion (2 x k table, no continuity correction).
+
+    >>> ChiSquareResult(None, None, None, "needs at least 2 variants").ok
+    False
+    """
+
+    statistic: float | None
+    p_value: float | None
+    dof: int | None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when a p-value could be computed."""
+        return self.p_value is not None
+
+
+def z_two_proportion_kernel(nc, xc, nt, xt):  # type: ignore[no-untyped-def]
+    """Pooled two-proportion z statistic and two-sided p-value; broadcasts over numpy arrays.
+
+    Matches statsmodels ``proportions_ztest`` (pooled variance). Undefined cells give NaN.
+    """
+    nc, xc, nt, xt = (np.asarray(a, dtype=float) for a in (nc, xc, nt, xt))
+    pooled = (xc + xt) / (nc + nt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(pooled * (1 - pooled) * (1 / nc + 1 / nt))
+        z = (xt / nt - xc / nc) / se
+    p = 2 * sps.norm.sf(np.abs(z))
+    return z, p
+
+
+def _normal_ci(center: float, variance: float, alpha: float) -> tuple[float, float]:
+    half = sps.norm.ppf(1 - alpha / 2) * math.sqrt(variance)
+    return (center - half, center + half)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+
+
+def two_proportion_ztest(
+    control: ProportionStats, treatment: ProportionStats, alpha: float = 0.05
+) -> TestResult:
+    """Pooled two-proportion z-test (two-sided); the CI on the difference uses the unpooled variance."""
+    _check_alpha(alpha)
+    e = effect(control, treatment)
+    if e.difference is None or e.difference_variance is None:
+        return TestResult("two_proportion_z", None, None, None, None, None, e.message)
+    pooled = (control.successes + treatment.successes) / (control.n + treatment.n)
+    if pooled in (0.0, 1.0):
+        msg = "no variation: every unit converted" if pooled == 1 else "no variation: no unit converted"
+        return TestResult("two_proportion_z", None, None, e.difference, None, None, msg)
+    z, p = z_two_proportion_kernel(control.n, control.successes, treatment.n, treatment.successes)
+    ci = _normal_ci(e.difference, e.difference_variance, alpha) if e.difference_variance > 0 else None
+    return TestResult("two_proportion_z", float(z), float(p), e.difference, ci, None, "")
+
+
+def chi_square_test(arms: Sequence[ProportionStats]) -> ChiSquareResult:
+    """Chi-square test over all variants at once (2 x k contingency table, no Yates correction)."""
+    present = [a for a in arms if a.n > 0]
+    if len(present) < 2:
+        return ChiSquareResult(None, None, None, "needs at least 2 variants with units")
+    table = np.array([[a.successes, a.n - a.successes] for a in present], dtype=float)
+    if (table.sum(axis=0) == 0).any():
+        return ChiSquareResult(None, None, None, "no variation: all units share the same outcome")
+    chi2, p, dof, _ = sps.chi2_contingency(table, correction=False)
+    message = "" if len(present) == len(arms) else "variants without units were left out"
+    return ChiSquareResult(float(chi2), float(p), int(dof), message)
+
+
+def welch_ttest(
+    control: SampleMeanStats | RegressionAdjustedStats,
+    treatment: SampleMeanStats | RegressionAdjustedStats,
+    alpha: float = 0.05,
+) -> TestResult:
+    """Welch unequal-variance t-test on means; CUPED-adjusted with :class:`RegressionAdjustedStats`."""
+    _check_alpha(alpha)
+    name = "cuped_t" if isinstance(control, RegressionAdjustedStats) else "welch_t"
+    e = effect(control, treatment)
+    if e.difference is None or e.difference_variance is None:
+        return TestResult(name, None, None, None, None, None, e.message)
+    if e.difference_variance <= 0:
+        return TestResult(
+            name,
+            None,
+            None,
+            e.difference,
+            None,
+            None,
+            "zero variance in both variants; the t-test is undefined",
+        )
+    a, b = e.var_control / e.n_control, e.var_treatment / e.n_treatment
+    df = (a + b) ** 2 / (a**2 / (e.n_control - 1) + b**2 / (e.n_treatment - 1))
+    t = e.difference / math.sqrt(e.difference_variance)
+    p = 2 * sps.t.sf(abs(t), df)
+    half = sps.t.ppf(1 - alpha / 2, df) * math.sqrt(e.difference_variance)
+    return TestResult(
+        name, float(t), float(p), e.difference, (e.difference - half, e.difference + half), float(df)
+    )
+
+
+def relative_lift(control: MetricStats, treatment: MetricStats, alpha: float = 0.05) -> LiftResult:
+    """Relative lift with a normal confidence interval from the delta method."""
+    _check_alpha(alpha)
+    e = effect(control, treatment)
+    if e.relative_lift is None or e.lift_variance is None:
+        return LiftResult(None, None, None, None, e.message or "relative lift is undefined")
+    if e.lift_variance <= 0:
+        return LiftResult(e.relative_lift, None, None, 0.0, "zero variance; no interval")
+    low, high = _normal_ci(e.relative_lift, e.lift_variance, alpha)
+    return LiftResult(e.relative_lift, low, high, math.sqrt(e.lift_variance), e.message)
+
+
+def compare(control: MetricStats, treatment: MetricStats, alpha: float = 0.05) -> TestResult:
+    """The default test for a statistics type: z-test for proportions, Welch t (CUPED) for means."""
+    if isinstance(control, ProportionStats) and isinstance(treatment, ProportionStats):
+        return two_proportion_ztest(control, treatment, alpha)
+    return welch_ttest(control, treatment, alpha)  # type: ignore[arg-type]
