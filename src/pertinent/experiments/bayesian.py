@@ -57,4 +57,5 @@ def bayesian_compare(
     # E[max(-X, 0)] for X ~ N(mu, sd^2)
     loss = float(sd * sps.norm.pdf(mu / sd) - mu * sps.norm.cdf(-mu / sd))
     z = sps.norm.ppf(0.5 + interval / 2)
-    return BayesianResult(ctw, max(loss, 0.0), e.relative_lift - z * sd, e.relative_lift + z * sd, e.message)
+    low, high = float(e.relative_lift - z * sd), float(e.relative_lift + z * sd)
+    return BayesianResult(ctw, max(loss, 0.0), low, high, e.message)
