@@ -190,6 +190,11 @@ class SqlTx:
         )
         return [ConsentRow(r.profile_id, r.purpose, r.granted, r.source, r.at) for r in rows]
 
+    def repoint_consent(self, from_profile: str, to_profile: str) -> None:
+        self.conn.execute(
+            update(t.consent_log).where(t.consent_log.c.profile_id == from_profile).values(profile_id=to_profile)
+        )
+
     def append_audit(self, row: AuditRow) -> None:
         self.conn.execute(insert(t.audit_log), [asdict(row)])
 

@@ -1,0 +1,71 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the service container and the two keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pertinent.api.errors import ApiError
+from pertinent.services import Services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())  # type: ignore[union-attr]
+
+
+def basic_username(header: str | None) -> str | None:
+    """The username of an HTTP Basic header (Segment puts the write key there)."""
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return decoded.split(":", 1)[0]
+
+
+def write_key_of(request: Request, body_key: str | None = None) -> str | None:
+    return basic_username(request.headers.get("authorization")) or body_key
+
+
+def check_write_key(services: Services, key: str | None) -> None:
+    """Collection accepts the write key (or the admin key)."""
+    s = services.settings
+    if key is None:
+        raise ApiError(401, "unauthorized", "authorization: missing write key (HTTP Basic username)",
+                       [{"field": "authorization", "message": "missing write key"}],
+                       headers={"WWW-Authenticate": 'Basic realm="pertinent"'})
+    if not (_same(key, s.write_key) or _same(key, s.admin_key)):
+        raise ApiError(401, "unauthorized", "authorization: invalid write key",
+                       [{"field": "authorization", "message": "invalid write key"}])
+
+
+def require_admin(request: Request, services: ServicesDep) -> None:
+    header = request.headers.get("authorization") or ""
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    if token is None:
+        raise ApiError(401, "unauthorized", "authorization: admin key required as a Bearer token",
+                       [{"field": "authorization", "message": "missing bearer token"}],
+                       headers={"WWW-Authenticate": 'Bearer realm="pertinent"'})
+    if not _same(token, services.settings.admin_key):
+        raise ApiError(403, "forbidden", "authorization: invalid admin key",
+                       [{"field": "authorization", "message": "invalid admin key"}])
+
+
+def require_write_key(request: Request, services: ServicesDep) -> None:
+    check_write_key(services, write_key_of(request))
+
+
+AdminAuth = Depends(require_admin)
+WriteAuth = Depends(require_write_key)

@@ -1,0 +1,25 @@
+"""Profiles: ``GET /v1/profiles/{user_id}`` (admin key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path
+from starlette.concurrency import run_in_threadpool
+
+from pertinent.api.deps import AdminAuth, ServicesDep
+from pertinent.api.errors import ApiError
+
+router = APIRouter(prefix="/v1", tags=["profiles"], dependencies=[AdminAuth])
+
+UserId = Path(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events")
+
+
+@router.get("/profiles/{user_id}")
+async def get_profile(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
+    """A user's real-time profile: traits, features, segments and consent."""
+    profile = await run_in_threadpool(services.profiles.get, user_id)
+    if profile is None:
+        raise ApiError(404, "not_found", f"user_id: no profile for '{user_id}'",
+                       [{"field": "user_id", "message": "unknown user"}])
+    return profile

@@ -1,0 +1,147 @@
+"""Segment HTTP API message shapes (track, identify, page, screen, group, alias) and their validation.
+
+Validation never raises on user input: :func:`validate_message` returns either a message or a list
+of errors that name the field and the problem.
+
+>>> msg, errors = validate_message({"type": "track", "event": "Signed Up", "userId": "u1"})
+>>> msg.event, errors
+('Signed Up', [])
+>>> _, errors = validate_message({"type": "track", "userId": "u1"})
+>>> errors[0]["field"], errors[0]["message"]
+('event', 'Field required')
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+
+
+def _id_to_str(value: Any) -> Any:
+    # Segment libraries send ids as strings; numbers are accepted and kept as their decimal form.
+    if isinstance(value, bool):
+        raise ValueError("must be a string or number, not a boolean")
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+Id = Annotated[str | None, BeforeValidator(_id_to_str), Field(default=None, max_length=256)]
+Json = dict[str, Any]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=False)
+
+    messageId: str | None = Field(default=None, max_length=200, min_length=1)
+    userId: Id = None
+    anonymousId: Id = None
+    timestamp: datetime | None = None
+    originalTimestamp: datetime | None = None
+    sentAt: datetime | None = None
+    receivedAt: datetime | None = None
+    context: Json = Field(default_factory=dict)
+    integrations: Json = Field(default_factory=dict)
+    writeKey: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_identity(self) -> _Base:
+        if not self.userId and not self.anonymousId:
+            raise ValueError("userId or anonymousId is required")
+        return self
+
+
+class Track(_Base):
+    type: Literal["track"] = "track"
+    event: str = Field(min_length=1, max_length=200)
+    properties: Json = Field(default_factory=dict)
+
+
+class Identify(_Base):
+    type: Literal["identify"] = "identify"
+    traits: Json = Field(default_factory=dict)
+
+
+class Page(_Base):
+    type: Literal["page"] = "page"
+    name: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=200)
+    properties: Json = Field(default_factory=dict)
+
+
+class Screen(Page):
+    type: Literal["screen"] = "screen"  # type: ignore[assignment]
+
+
+class Group(_Base):
+    type: Literal["group"] = "group"
+    groupId: Annotated[str, BeforeValidator(_id_to_str), Field(min_length=1, max_length=256)]
+    traits: Json = Field(default_factory=dict)
+
+
+class Alias(_Base):
+    type: Literal["alias"] = "alias"
+    previousId: Annotated[str, BeforeValidator(_id_to_str), Field(min_length=1, max_length=256)]
+
+    @model_validator(mode="after")
+    def _needs_user(self) -> Alias:
+        if not self.userId:
+            raise ValueError("userId is required for alias")
+        return self
+
+
+Message = Annotated[Track | Identify | Page | Screen | Group | Alias, Field(discriminator="type")]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(Message)
+_BY_TYPE = {m.model_fields["type"].default: m for m in (Track, Identify, Page, Screen, Group, Alias)}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # Drop the discriminator tag pydantic puts first ("track", ...); join the rest as a path.
+    parts = [str(p) for p in loc if str(p) not in _BY_TYPE]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    out = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        field = _field_name(tuple(err.get("loc", ())))
+        msg = err.get("msg", "invalid")
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        if field == "body" and "userId or anonymousId" in msg:
+            field = "userId"
+        if field == "body" and "alias" in msg:
+            field = "userId"
+        out.append({"field": f"{prefix}{field}", "message": msg})
+    return out
+
+
+def validate_message(raw: Any, type_: str | None = None, prefix: str = "") -> tuple[Any, list[dict[str, str]]]:
+    """Validate one raw message. ``type_`` is the type implied by the endpoint (e.g. /v1/track)."""
+    if not isinstance(raw, dict):
+        return None, [{"field": prefix.rstrip(".") or "body", "message": "must be a JSON object"}]
+    if type_ is not None:
+        given = raw.get("type")
+        if given is not None and given != type_:
+            return None, [{"field": f"{prefix}type", "message": f"must be '{type_}' on this endpoint"}]
+        model = _BY_TYPE[type_]
+        try:
+            return model.model_validate(raw), []
+        except ValidationError as exc:
+            return None, validation_errors(exc, prefix)
+    kind = raw.get("type")
+    if kind not in _BY_TYPE:
+        allowed = ", ".join(MESSAGE_TYPES)
+        shown = repr(kind)[:60]
+        problem = "is required" if kind is None else f"unknown type {shown}; expected one of {allowed}"
+        return None, [{"field": f"{prefix}type", "message": problem}]
+    try:
+        return _ADAPTER.validate_python(raw), []
+    except ValidationError as exc:
+        return None, validation_errors(exc, prefix)

@@ -1,0 +1,260 @@
+"""Event ingestion: validate, normalise, pseudonymise, store once, update profiles — one transaction.
+
+A valid event is never dropped because of an invalid neighbour: each message is validated on its own,
+and invalid ones are reported with their index, field and problem.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pertinent.events.schema import Alias, Identify, validate_message
+from pertinent.privacy.consent import effective, purposes_from_context
+from pertinent.privacy.pseudonym import Pseudonymizer
+from pertinent.profiles.context import parse_context
+from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event, merge_states
+from pertinent.profiles.identity import IdentityResolver
+from pertinent.settings import Settings
+from pertinent.storage.base import ConsentRow, EventRow, ProfileRow, Store, Tx
+
+
+@dataclass
+class IngestResult:
+    """What happened to a request's messages."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    skipped_no_consent: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.stored + self.duplicates + self.skipped_no_consent
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "success": not self.errors,
+            "received": self.received,
+            "accepted": self.accepted,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "skipped_no_consent": self.skipped_no_consent,
+            "rejected": len(self.errors),
+            "errors": self.errors,
+        }
+
+
+@dataclass(slots=True)
+class _Prepared:
+    msg: Any
+    message_id: str
+    timestamp: float
+    context: dict[str, Any]
+    traits: dict[str, Any] | None
+    profile_id: str = ""
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # Segment timestamps without an offset are UTC
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _anonymize_ip(ip: str) -> str | None:
+    try:
+        addr = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return None
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
+
+
+class IngestService:
+    """Turns raw Segment messages into stored events and updated profiles."""
+
+    def __init__(self, store: Store, settings: Settings, pseudo: Pseudonymizer,
+                 profile_config: ProfileConfig | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.pseudo = pseudo
+        self.profile_config = profile_config or ProfileConfig(
+            session_timeout_s=settings.session_timeout_s,
+            affinity_half_life_days=settings.affinity_half_life_days,
+        )
+        self._pii = {k.lower() for k in settings.pii_traits}
+
+    # -- normalisation ----------------------------------------------------------
+    def scrub_traits(self, traits: dict[str, Any]) -> dict[str, Any]:
+        """Replace PII trait values by keyed pseudonyms (unless configured to keep them in clear)."""
+        if self.settings.store_pii_in_clear or not traits:
+            return traits
+        return {k: (self.pseudo.pii(v) if k.lower() in self._pii and v not in (None, "") else v)
+                for k, v in traits.items()}
+
+    def _context(self, context: dict[str, Any]) -> dict[str, Any]:
+        if not context:
+            return context
+        ctx = dict(context)
+        if self.settings.anonymize_ip and isinstance(ctx.get("ip"), str):
+            ctx["ip"] = _anonymize_ip(ctx["ip"])
+        if isinstance(ctx.get("traits"), dict):
+            ctx["traits"] = self.scrub_traits(ctx["traits"])
+        return ctx
+
+    def _prepare(self, msg: Any, received_at: float, batch_sent_at: float | None) -> _Prepared:
+        sent_at = _epoch(msg.sentAt) if msg.sentAt else batch_sent_at
+        base = _epoch(msg.timestamp) if msg.timestamp else _epoch(msg.originalTimestamp)
+        if base is None:
+            ts = received_at
+        elif sent_at is not None:
+            ts = received_at - (sent_at - base)  # correct the client's clock skew
+        else:
+            ts = base
+        traits = getattr(msg, "traits", None)
+        return _Prepared(
+            msg=msg,
+            message_id=msg.messageId or f"pt-{uuid.uuid4().hex}",
+            timestamp=ts,
+            context=self._context(msg.context),
+            traits=self.scrub_traits(traits) if traits else traits,
+        )
+
+    # -- the pipeline -----------------------------------------------------------
+    def ingest(self, raws: list[Any], type_: str | None = None, received_at: float | None = None,
+               batch_sent_at: datetime | None = None, batch_context: dict[str, Any] | None = None,
+               prefix: str = "", rejected: dict[int, str] | None = None) -> IngestResult:
+        """Validate and ingest messages. ``prefix`` names the list in error fields (e.g. ``batch``);
+        ``rejected`` maps indices the caller already refused (e.g. oversized) to the reason."""
+        received_at = time.time() if received_at is None else received_at
+        result = IngestResult(received=len(raws))
+        sent = _epoch(batch_sent_at) if batch_sent_at else None
+        prepared: list[_Prepared] = []
+        for i, raw in enumerate(raws):
+            if batch_context and isinstance(raw, dict):
+                ctx = raw.get("context")
+                if ctx is None or isinstance(ctx, dict):
+                    raw = {**raw, "context": {**batch_context, **(ctx or {})}}
+            where = f"{prefix}[{i}]." if prefix else ""
+            if rejected and i in rejected:
+                result.errors.append({"index": i, "field": where.rstrip(".") or "body", "message": rejected[i]})
+                continue
+            msg, errors = validate_message(raw, type_, where)
+            if errors:
+                for e in errors:
+                    result.errors.append({"index": i, **e} if prefix else e)
+                continue
+            prepared.append(self._prepare(msg, received_at, sent))
+        with self.store.transaction() as tx:
+            if prepared:
+                self._store(tx, prepared, received_at, result)
+            if result.errors:
+                tx.record_ingest_errors(prefix or (type_ or "batch"),
+                                        [{"at": received_at, **e} for e in result.errors])
+        return result
+
+    def _store(self, tx: Tx, items: list[_Prepared], now: float, result: IngestResult) -> None:
+        resolver = IdentityResolver(tx, self.pseudo, now)
+        ids: set[tuple[str, str]] = set()
+        for p in items:
+            m = p.msg
+            if m.userId:
+                ids.add(("user", m.userId))
+            if m.anonymousId:
+                ids.add(("anonymous", m.anonymousId))
+            if isinstance(m, Alias):
+                ids.update({("user", m.previousId), ("anonymous", m.previousId)})
+        resolver.preload(ids)
+        for p in items:
+            m = p.msg
+            p.profile_id = resolver.alias(m.previousId, m.userId) if isinstance(m, Alias) \
+                else resolver.resolve(m.userId, m.anonymousId)
+        resolver.flush()
+        merge_sources = {src for src, _ in resolver.merges}
+        for p in items:
+            p.profile_id = resolver.final(p.profile_id)
+        profiles = tx.lock_profiles({p.profile_id for p in items} | merge_sources, now)
+        changed: dict[str, ProfileRow] = {}
+        for source, target in resolver.merges:
+            self._merge_profiles(tx, profiles, resolver.final(source), source, target, now)
+            changed[resolver.final(target)] = profiles[resolver.final(target)]
+
+        consent_rows: list[ConsentRow] = []
+        rows: list[EventRow] = []
+        keep: list[tuple[_Prepared, bool]] = []
+        for p in items:
+            profile = profiles[p.profile_id]
+            stated = purposes_from_context(p.context) if p.context else None
+            if stated:
+                self._record_consent(profile, stated, "event", p.timestamp, consent_rows)
+                changed[profile.profile_id] = profile
+            consent = effective(profile.consent, self.settings.default_consent)
+            if not consent["analytics"] and not consent["personalization"]:
+                result.skipped_no_consent += 1
+                continue
+            m = p.msg
+            rows.append(EventRow(
+                message_id=p.message_id, type=m.type, event=getattr(m, "event", None) or getattr(m, "name", None),
+                profile_id=p.profile_id, timestamp=p.timestamp, received_at=now,
+                personalize=consent["personalization"], properties=getattr(m, "properties", None) or None,
+                traits=p.traits or None, context=p.context or None,
+            ))
+            keep.append((p, consent["personalization"]))
+        inserted = tx.insert_events(rows)
+        result.stored += len(inserted)
+        result.duplicates += len(rows) - len(inserted)
+        for p, personalize in keep:
+            if not personalize or p.message_id not in inserted:
+                continue
+            profile = profiles[p.profile_id]
+            m = p.msg
+            if isinstance(m, Identify) or m.type == "group":
+                if m.type == "identify" and p.traits:
+                    profile.traits.update(p.traits)
+            event = ProfileEvent(m.type, getattr(m, "event", None) or getattr(m, "name", None), p.timestamp,
+                                 getattr(m, "properties", None) or {}, parse_context(p.context) if p.context else {})
+            apply_event(profile.state, event, self.profile_config)
+            profile.updated_at = now
+            changed[profile.profile_id] = profile
+        tx.append_consent(consent_rows)
+        tx.put_profiles(list(changed.values()))
+
+    def _merge_profiles(self, tx: Tx, profiles: dict[str, ProfileRow], source_final: str, source: str,
+                        target: str, now: float) -> None:
+        src = profiles.get(source)
+        dst = profiles[target] if target in profiles else profiles[source_final]
+        if src is None or src is dst:
+            return
+        tx.repoint_events(source, dst.profile_id)
+        tx.repoint_identities(source, dst.profile_id)
+        tx.repoint_consent(source, dst.profile_id)
+        merge_states(dst.state, src.state, self.profile_config)
+        dst.traits = {**src.traits, **dst.traits}
+        for purpose, record in src.consent.items():  # the later decision wins
+            if purpose not in dst.consent or record["at"] > dst.consent[purpose]["at"]:
+                dst.consent[purpose] = record
+        dst.created_at = min(dst.created_at, src.created_at)
+        dst.updated_at = now
+        tx.delete_profile(source)
+        del profiles[source]
+
+    def _record_consent(self, profile: ProfileRow, stated: dict[str, bool], source: str, at: float,
+                        out: list[ConsentRow]) -> None:
+        was_personalized = effective(profile.consent, self.settings.default_consent)["personalization"]
+        for purpose, granted in stated.items():
+            current = profile.consent.get(purpose)
+            if current is not None and current["granted"] == granted:
+                continue
+            if current is not None and current["at"] > at:
+                continue  # an older statement arriving late does not override a newer decision
+            profile.consent[purpose] = {"granted": granted, "at": at, "source": source}
+            out.append(ConsentRow(profile.profile_id, purpose, granted, source, at))
+        if was_personalized and not effective(profile.consent, self.settings.default_consent)["personalization"]:
+            profile.state = {}  # withdrawing personalisation consent drops the behavioural profile

@@ -1,0 +1,87 @@
+"""Data-subject rights: consent changes, export (access) and erasure, each audited."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from pertinent.privacy.consent import effective, normalize_purpose
+from pertinent.privacy.pseudonym import Pseudonymizer
+from pertinent.profiles.identity import IdentityResolver
+from pertinent.profiles.service import ProfileService
+from pertinent.settings import Settings
+from pertinent.storage.base import AuditRow, ConsentRow, Store
+
+
+class UnknownUser(LookupError):
+    pass
+
+
+class PrivacyService:
+    def __init__(self, store: Store, settings: Settings, pseudo: Pseudonymizer, profiles: ProfileService) -> None:
+        self.store = store
+        self.settings = settings
+        self.pseudo = pseudo
+        self.profiles = profiles
+
+    def set_consent(self, purposes: dict[str, bool], user_id: str | None = None, anonymous_id: str | None = None,
+                    source: str = "api", at: float | None = None, actor: str = "api") -> dict[str, Any]:
+        """Record consent decisions for a user (creating the profile if needed); return the consent in force."""
+        now = time.time()
+        at = now if at is None else at
+        with self.store.transaction() as tx:
+            resolver = IdentityResolver(tx, self.pseudo, now)
+            ids = [("user", user_id)] if user_id else []
+            ids += [("anonymous", anonymous_id)] if anonymous_id else []
+            resolver.preload(ids)
+            profile_id = resolver.resolve(user_id, anonymous_id)
+            resolver.flush()
+            profile = tx.lock_profiles([profile_id], now)[profile_id]
+            before = effective(profile.consent, self.settings.default_consent)
+            rows = []
+            for name, granted in purposes.items():
+                purpose = normalize_purpose(name)
+                profile.consent[purpose] = {"granted": granted, "at": at, "source": source}
+                rows.append(ConsentRow(profile_id, purpose, granted, source, at))
+            after = effective(profile.consent, self.settings.default_consent)
+            if before["personalization"] and not after["personalization"]:
+                profile.state = {}
+            profile.updated_at = now
+            tx.append_consent(rows)
+            tx.put_profiles([profile])
+            tx.append_audit(AuditRow(now, actor, "consent", profile_id, {"purposes": purposes, "source": source}))
+        return after
+
+    def export(self, user_id: str, actor: str = "admin") -> dict[str, Any]:
+        """Everything stored about a user, as JSON-ready data."""
+        now = time.time()
+        with self.store.transaction() as tx:
+            profile_id = self.profiles.find(tx, user_id)
+            if profile_id is None:
+                raise UnknownUser(user_id)
+            row = tx.get_profiles([profile_id]).get(profile_id)
+            out = {
+                "user_id": user_id,
+                "profile_id": profile_id,
+                "exported_at": now,
+                "profile": None if row is None else {**self.profiles.view(row, user_id, now), "state": row.state},
+                "identities": [asdict(i) for i in tx.identities_of(profile_id)],
+                "events": [asdict(e) for e in tx.events_of(profile_id)],
+                "consent_history": [asdict(c) for c in tx.consent_of(profile_id)],
+            }
+            tx.append_audit(AuditRow(now, actor, "export", profile_id, {"events": len(out["events"])}))
+            out["audit"] = [asdict(a) for a in tx.audit_entries(subject=profile_id, limit=1000)]
+        return out
+
+    def erase(self, user_id: str, actor: str = "admin") -> dict[str, Any]:
+        """Delete everything about a user; keep only an erasure record (consent log and audit)."""
+        now = time.time()
+        with self.store.transaction() as tx:
+            profile_id = self.profiles.find(tx, user_id)
+            if profile_id is None:
+                raise UnknownUser(user_id)
+            counts = tx.erase_profile(profile_id)
+            tx.append_consent([ConsentRow(profile_id, "erasure", False, "erasure", now)])
+            tx.append_audit(AuditRow(now, actor, "erase", profile_id, {"deleted": counts}))
+        return {"user_id": user_id, "profile_id": profile_id, "erased_at": now, "deleted": counts}

@@ -1,0 +1,58 @@
+"""Reading profiles: find a user's profile by raw id and present its features."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pertinent.privacy.consent import effective
+from pertinent.privacy.pseudonym import Pseudonymizer
+from pertinent.profiles.features import ProfileConfig, summarize
+from pertinent.profiles.identity import IdentityResolver
+from pertinent.settings import Settings
+from pertinent.storage.base import ProfileRow, Store, Tx
+
+
+class ProfileService:
+    def __init__(self, store: Store, settings: Settings, pseudo: Pseudonymizer, config: ProfileConfig) -> None:
+        self.store = store
+        self.settings = settings
+        self.pseudo = pseudo
+        self.config = config
+
+    def find(self, tx: Tx, user_id: str) -> str | None:
+        """The profile id for a raw user id (or, failing that, an anonymous id)."""
+        resolver = IdentityResolver(tx, self.pseudo, time.time())
+        resolver.preload([("user", user_id), ("anonymous", user_id)])
+        profile_id = resolver.lookup(user_id)
+        resolver.flush()  # persists lazy re-keying after a key rotation
+        return profile_id
+
+    def view(self, row: ProfileRow, user_id: str, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        consent = effective(row.consent, self.settings.default_consent)
+        features = summarize(row.state, now, self.config) if consent["personalization"] else \
+            summarize({}, now, self.config)
+        return {
+            "user_id": user_id,
+            "profile_id": row.profile_id,
+            "traits": row.traits,
+            "features": features,
+            "segments": row.state.get("segments", []),
+            "consent": {
+                "effective": consent,
+                "decisions": row.consent,
+                "default": self.settings.default_consent,
+            },
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+        }
+
+    def get(self, user_id: str) -> dict[str, Any] | None:
+        """The profile as JSON, or None when the user is unknown."""
+        with self.store.transaction(write=self.pseudo.n_keys > 1) as tx:
+            profile_id = self.find(tx, user_id)
+            if profile_id is None:
+                return None
+            row = tx.get_profiles([profile_id]).get(profile_id)
+        return None if row is None else self.view(row, user_id)

@@ -1,0 +1,38 @@
+"""The service container: one object holding every service, built once from settings.
+
+Routes and CLI commands receive it; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pertinent.events.service import IngestService
+from pertinent.privacy.pseudonym import Pseudonymizer
+from pertinent.privacy.service import PrivacyService
+from pertinent.profiles.service import ProfileService
+from pertinent.settings import Settings
+from pertinent.storage.base import Store
+from pertinent.storage.factory import open_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    ingest: IngestService
+    profiles: ProfileService
+    privacy: PrivacyService
+
+    @classmethod
+    def build(cls, settings: Settings, store: Store | None = None) -> Services:
+        settings.require_keys()
+        store = store or open_store(settings)
+        pseudo = Pseudonymizer(settings.pseudonym_keys)
+        ingest = IngestService(store, settings, pseudo)
+        profiles = ProfileService(store, settings, pseudo, ingest.profile_config)
+        privacy = PrivacyService(store, settings, pseudo, profiles)
+        return cls(settings, store, ingest, profiles, privacy)
+
+    def close(self) -> None:
+        self.store.close()

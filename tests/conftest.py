@@ -1,0 +1,112 @@
+"""Shared fixtures: settings, a store per backend (SQLite file, PostgreSQL), the API client."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from pertinent.api.app import create_app
+from pertinent.services import Services
+from pertinent.settings import Settings
+from pertinent.storage.sql import SqlStore
+from pertinent.storage.tables import metadata
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+WRITE_KEY = "test-write-key"
+ADMIN_KEY = "test-admin-key"
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    base = {"data_dir": tmp_path, "write_key": WRITE_KEY, "admin_key": ADMIN_KEY,
+            "pseudonym_keys": ["test-pseudonym-key"]}
+    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
+
+
+def _postgres_base_url() -> str:
+    reason = os.environ.get("PERTINENT_TEST_POSTGRES_SKIP")
+    url = os.environ.get("PERTINENT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip(f"PostgreSQL unavailable: {reason or 'PERTINENT_TEST_POSTGRES_URL not set (run make test)'}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str]:
+    """A database of its own for this xdist worker, on the server make test started."""
+    base = _postgres_base_url()
+    name = "pertinent_" + re.sub(r"\W", "_", worker_id)
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate(store: SqlStore) -> None:
+    with store.engine.begin() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    """A migrated, empty store on each backend."""
+    if request.param == "sqlite":
+        s = SqlStore(f"sqlite:///{tmp_path / 'test.db'}")
+        s.migrate()
+    else:
+        s = SqlStore(request.getfixturevalue("postgres_url"))
+        s.migrate()
+        _truncate(s)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def services(settings: Settings, store: SqlStore) -> Iterator[Services]:
+    svc = Services.build(settings, store)
+    yield svc
+
+
+@pytest.fixture
+def sqlite_services(settings: Settings) -> Iterator[Services]:
+    svc = Services.build(settings)
+    yield svc
+    svc.close()
+
+
+def _client(svc: Services) -> Iterator[TestClient]:
+    app = create_app(svc.settings, services=svc)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        c.headers["Authorization"] = "Basic " + __import__("base64").b64encode(f"{WRITE_KEY}:".encode()).decode()
+        yield c
+
+
+@pytest.fixture
+def client(sqlite_services: Services) -> Iterator[TestClient]:
+    """API client on the embedded default (SQLite), authenticated with the write key."""
+    yield from _client(sqlite_services)
+
+
+@pytest.fixture
+def any_client(services: Services) -> Iterator[TestClient]:
+    """API client on each backend."""
+    yield from _client(services)
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

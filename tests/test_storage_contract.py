@@ -1,0 +1,136 @@
+"""The storage contract: every backend (SQLite, PostgreSQL) must pass these tests.
+
+A new backend joins by adding itself to the ``store`` fixture in conftest.py.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ProfileRow
+
+
+def ev(mid: str, profile: str = "p1", ts: float = 1.0, **kw: object) -> EventRow:
+    return EventRow(message_id=mid, type="track", event="Viewed", profile_id=profile, timestamp=ts,
+                    received_at=ts + 1, personalize=True, **kw)  # type: ignore[arg-type]
+
+
+class TestStoreContract:
+    def test_insert_events_is_idempotent_on_message_id(self, store):
+        with store.transaction() as tx:
+            assert tx.insert_events([ev("m1"), ev("m2")]) == {"m1", "m2"}
+        with store.transaction() as tx:
+            assert tx.insert_events([ev("m2"), ev("m3")]) == {"m3"}
+            assert tx.count_events() == 3
+
+    def test_duplicate_inside_one_insert_keeps_one(self, store):
+        with store.transaction() as tx:
+            assert tx.insert_events([ev("m1"), ev("m1", ts=5.0)]) == {"m1"}
+            assert tx.count_events() == 1
+
+    def test_events_round_trip_json_and_order(self, store):
+        props = {"price": 9.5, "tags": ["a", "b"], "nested": {"x": None}, "unicode": "café ✓"}
+        with store.transaction() as tx:
+            tx.insert_events([ev("late", ts=20.0), ev("early", ts=10.0, properties=props, context={"ip": "1.2.3.0"})])
+        with store.transaction(write=False) as tx:
+            rows = tx.events_of("p1")
+        assert [r.message_id for r in rows] == ["early", "late"]
+        assert rows[0].properties == props and rows[0].context == {"ip": "1.2.3.0"}
+        assert rows[1].properties is None
+
+    def test_rollback_on_error_discards_everything(self, store):
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.insert_events([ev("m1")])
+            tx.put_profiles([ProfileRow("p1", state={"a": 1})])
+            raise RuntimeError("boom")
+        with store.transaction(write=False) as tx:
+            assert tx.count_events() == 0 and tx.count_profiles() == 0
+
+    def test_profiles_upsert_and_lock_creates_missing(self, store):
+        with store.transaction() as tx:
+            got = tx.lock_profiles(["b", "a"], now=7.0)
+            assert set(got) == {"a", "b"} and got["a"].state == {} and got["a"].created_at == 7.0
+            got["a"].state = {"events_total": 3}
+            tx.put_profiles([got["a"], got["b"]])
+        with store.transaction() as tx:
+            row = tx.get_profiles(["a"])["a"]
+            assert row.state == {"events_total": 3} and row.created_at == 7.0
+            row.traits = {"plan": "pro"}
+            row.updated_at = 9.0
+            tx.put_profiles([row])
+        with store.transaction(write=False) as tx:
+            row = tx.get_profiles(["a", "zzz"])
+            assert list(row) == ["a"] and row["a"].traits == {"plan": "pro"} and row["a"].created_at == 7.0
+            assert tx.count_profiles() == 2
+            assert [p.profile_id for p in tx.iter_profiles(batch_size=1)] == ["a", "b"]
+
+    def test_identities_put_get_repoint_rename(self, store):
+        with store.transaction() as tx:
+            tx.put_identities([IdentityRow("a_1", "anonymous", "a_1", 1.0), IdentityRow("u_1", "user", "u_1", 2.0)])
+            tx.put_identities([IdentityRow("a_1", "anonymous", "u_1", 1.0)])  # upsert moves it
+        with store.transaction() as tx:
+            got = tx.get_identities(["a_1", "u_1", "nope"])
+            assert got["a_1"].profile_id == "u_1" and got["a_1"].created_at == 1.0 and "nope" not in got
+            tx.repoint_identities("u_1", "u_2")
+            tx.rename_identity("a_1", "a_new")
+        with store.transaction(write=False) as tx:
+            assert sorted(i.key for i in tx.identities_of("u_2")) == ["a_new", "u_1"]
+
+    def test_repoint_events_and_consent(self, store):
+        with store.transaction() as tx:
+            tx.insert_events([ev("m1", "anon"), ev("m2", "anon"), ev("m3", "known")])
+            tx.append_consent([ConsentRow("anon", "analytics", True, "event", 1.0)])
+            assert tx.repoint_events("anon", "known") == 2
+            tx.repoint_consent("anon", "known")
+        with store.transaction(write=False) as tx:
+            assert len(tx.events_of("known")) == 3 and tx.events_of("anon") == []
+            assert [c.purpose for c in tx.consent_of("known")] == ["analytics"]
+
+    def test_erase_profile_removes_every_row(self, store):
+        with store.transaction() as tx:
+            tx.insert_events([ev("m1", "p1"), ev("m2", "p2")])
+            tx.put_identities([IdentityRow("u_1", "user", "p1", 1.0), IdentityRow("u_2", "user", "p2", 1.0)])
+            tx.put_profiles([ProfileRow("p1"), ProfileRow("p2")])
+            tx.append_consent([ConsentRow("p1", "analytics", True, "api", 1.0)])
+        with store.transaction() as tx:
+            counts = tx.erase_profile("p1")
+        assert counts == {"events": 1, "identities": 1, "consent_log": 1, "profiles": 1}
+        with store.transaction(write=False) as tx:
+            assert tx.events_of("p1") == [] and tx.identities_of("p1") == [] and tx.consent_of("p1") == []
+            assert tx.get_profiles(["p1"]) == {} and tx.count_events() == 1  # p2 untouched
+
+    def test_audit_and_ingest_errors(self, store):
+        with store.transaction() as tx:
+            tx.append_audit(AuditRow(1.0, "admin", "erase", "p1", {"n": 1}))
+            tx.append_audit(AuditRow(2.0, "admin", "export", "p2"))
+            tx.record_ingest_errors("batch", [{"at": 5.0, "field": "batch[0].event", "message": "Field required"}])
+        with store.transaction(write=False) as tx:
+            assert [a.action for a in tx.audit_entries()] == ["export", "erase"]
+            assert [a.detail for a in tx.audit_entries(subject="p1")] == [{"n": 1}]
+            assert tx.count_ingest_errors() == 1 and tx.count_ingest_errors(since=6.0) == 0
+
+    def test_concurrent_writers_do_not_lose_updates(self, store):
+        """Two threads incrementing the same profile: every increment survives (row locks / writer lock)."""
+
+        def bump(n: int) -> None:
+            for _ in range(n):
+                with store.transaction() as tx:
+                    row = tx.lock_profiles(["shared"], now=1.0)["shared"]
+                    row.state["n"] = row.state.get("n", 0) + 1
+                    tx.put_profiles([row])
+
+        threads = [threading.Thread(target=bump, args=(25,)) for _ in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        with store.transaction(write=False) as tx:
+            assert tx.get_profiles(["shared"])["shared"].state["n"] == 100
+
+    def test_migrations_are_idempotent_and_reach_head(self, store):
+        store.migrate()
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
