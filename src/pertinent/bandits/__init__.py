@@ -1,0 +1,1 @@
+"""Multi-armed and contextual bandit policies plus off-policy evaluation."""
