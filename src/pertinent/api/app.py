@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from pertinent import __version__
 from pertinent.api import errors
+from pertinent.api.responses import JSON
 from pertinent.api.routes import collect, health, privacy, profiles
 from pertinent.services import Services
 from pertinent.settings import Settings, load_settings
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 app.state.services.close()
 
     app = FastAPI(title="Pertinent", version=__version__, lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
+                  default_response_class=JSON)
     errors.install(app)
     for module in (health, collect, profiles, privacy):
         app.include_router(module.router)

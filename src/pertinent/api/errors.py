@@ -10,8 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pertinent.api.responses import JSON
+from pertinent.events.schema import split_field
 
 log = logging.getLogger("pertinent.api")
 
@@ -31,24 +33,25 @@ def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = No
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> ORJSONResponse:
-        return ORJSONResponse(error_body(exc.code, exc.message, exc.errors), exc.status, headers=exc.headers)
+    async def _api_error(_: Request, exc: ApiError) -> JSON:
+        return JSON(error_body(exc.code, exc.message, exc.errors), exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: RequestValidationError) -> JSON:
         errors = []
         for e in exc.errors():
             loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")]
-            errors.append({"field": ".".join(loc) or "body", "message": e.get("msg", "invalid")})
+            field, msg = split_field(".".join(loc), e.get("msg", "invalid"))
+            errors.append({"field": field or "body", "message": msg})
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
-        return ORJSONResponse(error_body("invalid_request", f"{first['field']}: {first['message']}", errors), 400)
+        return JSON(error_body("invalid_request", f"{first['field']}: {first['message']}", errors), 400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSON:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return ORJSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
+        return JSON(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:  # a bug, never user input
+    async def _unexpected(_: Request, exc: Exception) -> JSON:  # a bug, never user input
         log.exception("unhandled error", exc_info=exc)
-        return ORJSONResponse(error_body("internal_error", "internal server error"), 500)
+        return JSON(error_body("internal_error", "internal server error"), 500)

@@ -16,7 +16,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 
@@ -53,7 +61,7 @@ class _Base(BaseModel):
     @model_validator(mode="after")
     def _needs_identity(self) -> _Base:
         if not self.userId and not self.anonymousId:
-            raise ValueError("userId or anonymousId is required")
+            raise ValueError("userId: userId or anonymousId is required")
         return self
 
 
@@ -92,7 +100,7 @@ class Alias(_Base):
     @model_validator(mode="after")
     def _needs_user(self) -> Alias:
         if not self.userId:
-            raise ValueError("userId is required for alias")
+            raise ValueError("userId: required for alias")
         return self
 
 
@@ -104,21 +112,25 @@ _BY_TYPE = {m.model_fields["type"].default: m for m in (Track, Identify, Page, S
 def _field_name(loc: tuple[Any, ...]) -> str:
     # Drop the discriminator tag pydantic puts first ("track", ...); join the rest as a path.
     parts = [str(p) for p in loc if str(p) not in _BY_TYPE]
-    return ".".join(parts) or "body"
+    return ".".join(parts)
+
+
+def split_field(field: str, msg: str) -> tuple[str, str]:
+    """Model-level validators name their field as ``"field: problem"``; move it into the field."""
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    head, sep, rest = msg.partition(": ")
+    if sep and head.isidentifier():
+        field = head if field in ("", "body") else f"{field}.{head}"
+        msg = rest
+    return field, msg
 
 
 def validation_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     out = []
     for err in exc.errors(include_url=False, include_context=False, include_input=False):
-        field = _field_name(tuple(err.get("loc", ())))
-        msg = err.get("msg", "invalid")
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        if field == "body" and "userId or anonymousId" in msg:
-            field = "userId"
-        if field == "body" and "alias" in msg:
-            field = "userId"
-        out.append({"field": f"{prefix}{field}", "message": msg})
+        field, msg = split_field(_field_name(tuple(err.get("loc", ()))), err.get("msg", "invalid"))
+        out.append({"field": f"{prefix}{field}" if field else (prefix.rstrip(".") or "body"), "message": msg})
     return out
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from pertinent.api.deps import ServicesDep, check_write_key, write_key_of
 from pertinent.api.errors import ApiError
+from pertinent.api.responses import JSON
 from pertinent.events.schema import MESSAGE_TYPES
 
 router = APIRouter(prefix="/v1", tags=["collect"])
@@ -44,16 +44,16 @@ async def read_json(request: Request, limit: int) -> Any:
                        [{"field": "body", "message": f"malformed JSON: {exc}"}]) from None
 
 
-def _respond(result: Any) -> ORJSONResponse:
+def _respond(result: Any) -> JSON:
     body = result.to_json()
     status = 200 if result.accepted or not result.errors else 400
     if status == 400:
         first = result.errors[0]
         body.update(code="invalid_request", message=f"{first['field']}: {first['message']}")
-    return ORJSONResponse(body, status)
+    return JSON(body, status)
 
 
-async def _single(request: Request, services: Any, type_: str) -> ORJSONResponse:
+async def _single(request: Request, services: Any, type_: str) -> JSON:
     raw = await read_json(request, services.settings.limits.max_event_bytes)
     key = write_key_of(request, raw.get("writeKey") if isinstance(raw, dict) else None)
     check_write_key(services, key)
@@ -62,7 +62,7 @@ async def _single(request: Request, services: Any, type_: str) -> ORJSONResponse
 
 
 def _make(type_: str) -> Any:
-    async def endpoint(request: Request, services: ServicesDep) -> ORJSONResponse:
+    async def endpoint(request: Request, services: ServicesDep) -> JSON:
         return await _single(request, services, type_)
 
     endpoint.__name__ = f"collect_{type_}"
@@ -75,7 +75,7 @@ for _type in MESSAGE_TYPES:
 
 
 @router.post("/batch", name="collect_batch")
-async def batch(request: Request, services: ServicesDep) -> ORJSONResponse:
+async def batch(request: Request, services: ServicesDep) -> JSON:
     """Segment `batch` call: `{"batch": [...], "sentAt"?, "context"?}`. Valid messages are kept."""
     limits = services.settings.limits
     raw = await read_json(request, limits.max_batch_bytes)

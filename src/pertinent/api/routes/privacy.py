@@ -26,7 +26,7 @@ class ConsentRequest(BaseModel):
     @model_validator(mode="after")
     def _identity(self) -> ConsentRequest:
         if not self.userId and not self.anonymousId:
-            raise ValueError("userId or anonymousId is required")
+            raise ValueError("userId: userId or anonymousId is required")
         return self
 
 
