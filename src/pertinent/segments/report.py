@@ -24,6 +24,7 @@ class FeatureWords:
     low_adj: str | None = None
     high_noun: str | None = None
     low_noun: str | None = None
+    zero_adj: str | None = None  # used instead of low_adj when the segment median is 0
 
 
 WORDS: tuple[FeatureWords, ...] = (
@@ -37,7 +38,8 @@ WORDS: tuple[FeatureWords, ...] = (
         r"tenure|first_seen|customer_for|account_age",
         absolute="a {one} for {seg} days vs {pop} for the median {one}",
         high_adj="long-standing",
-        low_adj="new",
+        low_adj="newer",
+        zero_adj="one-time",
     ),
     FeatureWords(
         r"basket|order_value|aov|per_order|per_invoice",
@@ -54,6 +56,13 @@ WORDS: tuple[FeatureWords, ...] = (
         low_adj="low-value",
         high_noun="big spenders",
         low_noun="low spenders",
+    ),
+    FeatureWords(
+        r"units|quantity|qty|volume",
+        more="buys {r}x as many units as the median {one}",
+        less="buys {p}% fewer units than the median {one}",
+        high_adj="bulk-buying",
+        low_adj="light-buying",
     ),
     FeatureWords(
         r"distinct|products|items|variety|breadth|categories",
@@ -202,6 +211,8 @@ def segment_name(contrasts: list[FeatureContrast], noun: str) -> str:
             head = words.high_noun if high else words.low_noun
             continue
         adjective = (words.high_adj if high else words.low_adj) if words else None
+        if words and not high and words.zero_adj and c.segment_median == 0:
+            adjective = words.zero_adj
         adjective = adjective or f"{'high' if high else 'low'}-{c.feature.replace('_', ' ')}"
         if adjective not in adjectives and len(adjectives) < 2:
             adjectives.append(adjective)
