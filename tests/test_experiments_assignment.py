@@ -16,19 +16,33 @@ from pertinent.experiments.hashing import choose_variation, fnv1a32, gb_hash, ge
 
 # Test vectors published in GrowthBook's SDK test suite (cases.json): [seed, value, version, expected].
 GB_HASH = [
-    ("", "a", 1, 0.22), ("", "b", 1, 0.077), ("b", "a", 1, 0.946), ("ef", "d", 1, 0.652),
-    ("asdf", "8952klfjas09ujk", 1, 0.549), ("", "123", 1, 0.011), ("", '___)((*":&', 1, 0.563),
-    ("seed", "a", 2, 0.0505), ("seed", "b", 2, 0.2696), ("foo", "ab", 2, 0.2575), ("foo", "def", 2, 0.2019),
-    ("89123klj", "8952klfjas09ujkasdf", 2, 0.124), ("90850943850283058242805", "123", 2, 0.7516),
+    ("", "a", 1, 0.22),
+    ("", "b", 1, 0.077),
+    ("b", "a", 1, 0.946),
+    ("ef", "d", 1, 0.652),
+    ("asdf", "8952klfjas09ujk", 1, 0.549),
+    ("", "123", 1, 0.011),
+    ("", '___)((*":&', 1, 0.563),
+    ("seed", "a", 2, 0.0505),
+    ("seed", "b", 2, 0.2696),
+    ("foo", "ab", 2, 0.2575),
+    ("foo", "def", 2, 0.2019),
+    ("89123klj", "8952klfjas09ujkasdf", 2, 0.124),
+    ("90850943850283058242805", "123", 2, 0.7516),
     ("()**(%$##$%#$#", '___)((*":&', 2, 0.0128),
 ]
 # cases.json "inNamespace": (user, namespace id, start, end, expected)
 GB_NAMESPACE = [
-    ("1", "namespace1", 0, 0.4, False), ("1", "namespace1", 0.4, 1, True),
-    ("1", "namespace2", 0, 0.4, False), ("1", "namespace2", 0.4, 1, True),
-    ("2", "namespace1", 0, 0.4, False), ("2", "namespace1", 0.4, 1, True),
-    ("3", "namespace2", 0, 0.4, True), ("3", "namespace2", 0.4, 1, False),
-    ("4", "namespace2", 0, 0.4, True), ("4", "namespace2", 0.4, 1, False),
+    ("1", "namespace1", 0, 0.4, False),
+    ("1", "namespace1", 0.4, 1, True),
+    ("1", "namespace2", 0, 0.4, False),
+    ("1", "namespace2", 0.4, 1, True),
+    ("2", "namespace1", 0, 0.4, False),
+    ("2", "namespace1", 0.4, 1, True),
+    ("3", "namespace2", 0, 0.4, True),
+    ("3", "namespace2", 0.4, 1, False),
+    ("4", "namespace2", 0, 0.4, True),
+    ("4", "namespace2", 0.4, 1, False),
 ]
 # cases.json "getBucketRange": ((numVariations, coverage, weights), expected)
 GB_RANGES = [
@@ -178,8 +192,12 @@ def test_sticky_record_requires_enrolment():
 
 def test_experiment_config_round_trips_json():
     exp = Experiment(
-        key="rt", variants=["a", "b"], weights=[0.3, 0.7], coverage=0.8,
-        namespace=Namespace(id="n", start=0.1, end=0.6), holdout=Holdout(key="h", share=0.05),
+        key="rt",
+        variants=["a", "b"],
+        weights=[0.3, 0.7],
+        coverage=0.8,
+        namespace=Namespace(id="n", start=0.1, end=0.6),
+        holdout=Holdout(key="h", share=0.05),
     ).start()
     again = Experiment.model_validate(json.loads(exp.model_dump_json()))
     assert again == exp
@@ -227,9 +245,18 @@ def test_bucket_ranges_are_disjoint_and_cover(n, coverage, x):
     assert choose_variation(x, ranges) == (hits[0] if hits else -1)
 
 
-@given(st.dictionaries(st.sampled_from(["key", "variants", "weights", "coverage", "hash_version"]),
-                       st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(max_size=5),
-                                 st.lists(st.one_of(st.text(max_size=3), st.floats()), max_size=3))))
+@given(
+    st.dictionaries(
+        st.sampled_from(["key", "variants", "weights", "coverage", "hash_version"]),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.floats(allow_nan=True),
+            st.text(max_size=5),
+            st.lists(st.one_of(st.text(max_size=3), st.floats()), max_size=3),
+        ),
+    )
+)
 def test_experiment_validation_never_crashes(data):
     try:
         exp = Experiment.model_validate(data)

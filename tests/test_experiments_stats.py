@@ -199,8 +199,14 @@ def test_srm_matches_scipy_and_flags():
 
 def test_analyze_guardrail_and_single_variant():
     data = {
-        "a": {"conv": ProportionStats(5000, 500), "latency": SampleMeanStats.from_values(np.full(400, 1.0) + np.arange(400) % 3)},
-        "b": {"conv": ProportionStats(5000, 520), "latency": SampleMeanStats.from_values(np.full(400, 1.5) + np.arange(400) % 3)},
+        "a": {
+            "conv": ProportionStats(5000, 500),
+            "latency": SampleMeanStats.from_values(np.full(400, 1.0) + np.arange(400) % 3),
+        },
+        "b": {
+            "conv": ProportionStats(5000, 520),
+            "latency": SampleMeanStats.from_values(np.full(400, 1.5) + np.arange(400) % 3),
+        },
     }
     specs = [
         MetricSpec(name="conv", kind="conversion"),
