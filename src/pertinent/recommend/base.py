@@ -1,0 +1,315 @@
+"""The one ``Recommender`` interface every model implements, plus shared ranking and persistence.
+
+A recommender scores *history rows* (users x items, the same item index as its training data), so
+recommending works by fold-in: a user's newest events, or a brand-new user's first clicks, change
+the next list without retraining.
+
+>>> import pandas as pd
+>>> from pertinent.recommend import Interactions, PopularityRecommender
+>>> data = Interactions.from_frame(pd.DataFrame({"user": ["u1", "u2", "u2"], "item": ["a", "a", "b"]}))
+>>> model = PopularityRecommender().fit(data)
+>>> [r.item for r in model.recommend(history=data.vector(["b"]), k=1)]
+['a']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pertinent.recommend.catalogue import Catalogue
+    from pertinent.recommend.filters import Filters
+    from pertinent.recommend.interactions import Interactions
+
+log = logging.getLogger("pertinent.recommend")
+
+
+class NotFittedError(RuntimeError):
+    """The model was used before ``fit`` (or ``load``)."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended item with its rank (1-based), score and a short human reason."""
+
+    item: str
+    score: float
+    rank: int
+    reason: str = "recommended for you"
+
+
+@dataclass
+class Context:
+    """Request context: a segment / context value for grouped popularity, the time for availability."""
+
+    group: str | None = None
+
+
+class Recommender(ABC):
+    """Base of all models: ``fit`` / ``score`` / ``recommend`` / ``similar_items`` / ``save`` / ``load``.
+
+    Subclasses implement ``_fit``, ``score`` and the state accessors; ranking, filtering, reasons and
+    persistence are shared here. Models that combine others (hybrid, EASE fallback) hold them as
+    members rather than subclassing them.
+    """
+
+    kind: ClassVar[str] = "base"
+    config_class: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: BaseModel | None = None, **kwargs: Any) -> None:
+        if config is None:
+            config = self.config_class(**kwargs)
+        elif kwargs:
+            config = config.model_copy(update=kwargs)
+        self.config = self.config_class.model_validate(config.model_dump())
+        self.item_ids: np.ndarray | None = None
+        self.item_index: dict[str, int] = {}
+        self.user_index: dict[str, int] = {}
+        self._train_rows: sp.csr_matrix | None = None
+        self._titles: dict[str, str] = {}
+        self.catalogue: Catalogue | None = None
+
+    # ---------------------------------------------------------------- to implement
+    @abstractmethod
+    def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None: ...
+
+    @abstractmethod
+    def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
+        """Scores (n_rows x n_items, float32) for each history row; higher is better."""
+
+    @abstractmethod
+    def _get_state(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _set_state(self, state: dict[str, Any]) -> None: ...
+
+    def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
+        """A short reason for each recommended item index (default: generic)."""
+        return ["recommended for you"] * len(items)
+
+    def _similar_to(self, sources: list[int], default: str = "recommended for you") -> list[str]:
+        out = []
+        for j in sources:
+            if j < 0:
+                out.append(default)
+            else:
+                item = str(self.item_ids[j])  # type: ignore[index]
+                out.append(f"similar to {self._titles.get(item, item)}")
+        return out
+
+    def item_similarity(self, item: int) -> np.ndarray | None:
+        """Similarity of one item to all items, or None when the model has no item-item notion."""
+        onehot = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, self.n_items), dtype=np.float32)
+        return self.score(onehot)[0]
+
+    # ---------------------------------------------------------------- shared API
+    def fit(self, data: Interactions, catalogue: Catalogue | None = None) -> Self:
+        """Learn from ``data`` (and the catalogue for content models). Returns self."""
+        if data.n_items == 0:
+            raise ValueError("data: no items to learn from")
+        self.item_ids = np.asarray(data.item_ids, dtype=object)
+        self.item_index = dict(data.item_index)
+        self.user_index = dict(data.user_index)
+        self._train_rows = data.matrix
+        if catalogue is not None:
+            self._titles = catalogue.titles()
+        self.catalogue = catalogue
+        self._fit(data, catalogue)
+        return self
+
+    @property
+    def n_items(self) -> int:
+        self._check()
+        return len(self.item_ids)  # type: ignore[arg-type]
+
+    def _check(self) -> None:
+        if self.item_ids is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+
+    def history_for(self, user: str | None = None, items: list[str] | None = None) -> sp.csr_matrix:
+        """The history row for a known user (training data) plus any extra ``items`` (new events)."""
+        self._check()
+        row = sp.csr_matrix((1, self.n_items), dtype=np.float32)
+        if user is not None and self._train_rows is not None:
+            idx = self.user_index.get(str(user))
+            if idx is not None:
+                row = self._train_rows[idx].astype(np.float32)
+        if items:
+            cols = [self.item_index[str(i)] for i in items if str(i) in self.item_index]
+            extra = sp.csr_matrix((np.ones(len(cols), np.float32), (np.zeros(len(cols), int), cols)),
+                                  shape=(1, self.n_items))
+            row = row.maximum(extra).tocsr()
+        return row
+
+    def recommend(
+        self,
+        user: str | None = None,
+        *,
+        history: sp.csr_matrix | None = None,
+        items: list[str] | None = None,
+        k: int = 10,
+        filters: Filters | None = None,
+        context: Context | None = None,
+    ) -> list[Recommendation]:
+        """Top-``k`` items for a user id, an explicit ``history`` row, and/or recent ``items`` (fold-in).
+
+        Items in the history are excluded unless ``filters.exclude_seen`` is False.
+        """
+        from pertinent.recommend.filters import Filters, rank
+
+        if k < 1:
+            raise ValueError("k: must be >= 1")
+        row = history if history is not None else self.history_for(user, items)
+        if history is not None and items:
+            row = row.maximum(self.history_for(None, items)).tocsr()
+        scores = self.score(row, context)[0]
+        return rank(self, scores, row, k=k, filters=filters or Filters(), context=context)
+
+    def recommend_batch(self, users: list[str], k: int = 10, filters: Filters | None = None,
+                        batch_size: int = 512) -> pd.DataFrame:
+        """``user,item,rank,score`` rows for many users; unknown users get the cold-start ranking."""
+        import pandas as pd
+
+        from pertinent.recommend.filters import Filters, top_k_matrix
+
+        self._check()
+        filters = filters or Filters()
+        out: list[pd.DataFrame] = []
+        for start in range(0, len(users), batch_size):
+            chunk = [str(u) for u in users[start:start + batch_size]]
+            rows = sp.vstack([self.history_for(u) for u in chunk]).tocsr()
+            scores = self.score(rows)
+            idx, vals = top_k_matrix(self, scores, rows, k, filters)
+            n = idx.shape[1]
+            valid = np.isfinite(vals)
+            frame = pd.DataFrame({
+                "user": np.repeat(np.asarray(chunk, dtype=object), n),
+                "item": self.item_ids[idx.ravel()],  # type: ignore[index]
+                "rank": np.tile(np.arange(1, n + 1), len(chunk)),
+                "score": vals.ravel(),
+            })
+            out.append(frame[valid.ravel()])
+        if not out:
+            return pd.DataFrame(columns=["user", "item", "rank", "score"])
+        return pd.concat(out, ignore_index=True)
+
+    def similar_items(self, item: str, k: int = 10, filters: Filters | None = None) -> list[Recommendation]:
+        """Items most similar to ``item`` ("viewed this, also viewed"); empty if the item is unknown."""
+        from pertinent.recommend.filters import Filters, rank
+
+        self._check()
+        j = self.item_index.get(str(item))
+        if j is None:
+            return []
+        sims = self.item_similarity(j)
+        if sims is None:
+            return []
+        sims = np.asarray(sims, dtype=np.float32).copy()
+        row = sp.csr_matrix(([1.0], ([0], [j])), shape=(1, self.n_items), dtype=np.float32)
+        title = self._titles.get(str(item), str(item))
+        recs = rank(self, sims, row, k=k, filters=filters or Filters(), with_reasons=False)
+        return [Recommendation(r.item, r.score, r.rank, f"similar to {title}") for r in recs]
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``config.json`` and ``state.npz`` under the folder ``path``."""
+        self._check()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").write_text(json.dumps(
+            {"kind": self.kind, "config": self.config.model_dump(mode="json")}, indent=2))
+        state = self._get_state()
+        state["__item_ids"] = np.asarray(self.item_ids, dtype=str)
+        state["__user_ids"] = np.asarray(sorted(self.user_index, key=self.user_index.get), dtype=str)
+        if self._train_rows is not None:
+            state["__train"] = self._train_rows
+        arrays: dict[str, np.ndarray] = {}
+        _flatten(state, "", arrays)
+        np.savez(folder / "state.npz", **arrays)
+        (folder / "titles.json").write_text(json.dumps(self._titles))
+        if self.catalogue is not None:
+            self.catalogue.frame.to_parquet(folder / "catalogue.parquet")
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Load any model saved with ``save`` (the kind is read from ``config.json``)."""
+        from pertinent.recommend.models import MODEL_KINDS
+
+        folder = Path(path)
+        meta = json.loads((folder / "config.json").read_text())
+        model_cls = MODEL_KINDS.get(meta.get("kind"))
+        if model_cls is None:
+            raise ValueError(f"kind: unknown model kind {meta.get('kind')!r} in {folder / 'config.json'}")
+        model = model_cls(model_cls.config_class.model_validate(meta["config"]))
+        with np.load(folder / "state.npz", allow_pickle=False) as z:
+            state = _unflatten({k: z[k] for k in z.files})
+        model.item_ids = state.pop("__item_ids").astype(object)
+        model.item_index = {t: i for i, t in enumerate(model.item_ids)}
+        users = state.pop("__user_ids").astype(object)
+        model.user_index = {u: i for i, u in enumerate(users)}
+        model._train_rows = state.pop("__train", None)
+        titles = folder / "titles.json"
+        model._titles = json.loads(titles.read_text()) if titles.exists() else {}
+        if (folder / "catalogue.parquet").exists():
+            import pandas as pd
+
+            from pertinent.recommend.catalogue import Catalogue
+
+            frame = pd.read_parquet(folder / "catalogue.parquet")
+            for col in ("categories", "tags"):
+                frame[col] = [list(v) for v in frame[col]]
+            model.catalogue = Catalogue(frame)
+        model._set_state(state)
+        return model
+
+
+def _flatten(state: dict[str, Any], prefix: str, out: dict[str, np.ndarray]) -> None:
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flatten(value, f"{name}/", out)
+        elif sp.issparse(value):
+            m = sp.csr_matrix(value)
+            out[f"{name}@data"] = m.data
+            out[f"{name}@indices"] = m.indices
+            out[f"{name}@indptr"] = m.indptr
+            out[f"{name}@shape"] = np.asarray(m.shape)
+        elif value is None:
+            continue
+        else:
+            out[name] = np.asarray(value)
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    sparse_parts: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in flat.items():
+        if "@" in key:
+            name, part = key.rsplit("@", 1)
+            sparse_parts.setdefault(name, {})[part] = value
+            continue
+        _put(root, key, value)
+    for name, parts in sparse_parts.items():
+        m = sp.csr_matrix((parts["data"], parts["indices"], parts["indptr"]), shape=tuple(parts["shape"]))
+        _put(root, name, m)
+    return root
+
+
+def _put(root: dict[str, Any], key: str, value: Any) -> None:
+    *path, leaf = key.split("/")
+    node = root
+    for p in path:
+        node = node.setdefault(p, {})
+    node[leaf] = value

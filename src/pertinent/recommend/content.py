@@ -1,0 +1,84 @@
+"""Content-based recommendations: TF-IDF (scikit-learn) over title, text, categories and tags.
+
+Works for items nobody has interacted with yet, which is what the hybrid uses for new items.
+
+>>> import pandas as pd
+>>> from pertinent.recommend import Catalogue, Interactions
+>>> cat = Catalogue.from_frame(pd.DataFrame({"id": ["a", "b", "c"],
+...     "title": ["red wool scarf", "red wool hat", "garden hose"]}))
+>>> data = Interactions.from_frame(pd.DataFrame({"user": ["u1"], "item": ["a"]}), item_ids=cat.ids)
+>>> ContentRecommender().fit(data, cat).similar_items("a", k=1)[0].item
+'b'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field
+
+from pertinent.recommend.base import Context, Recommender
+from pertinent.recommend.filters import strongest_source
+
+if TYPE_CHECKING:
+    from pertinent.recommend.catalogue import Catalogue
+    from pertinent.recommend.interactions import Interactions
+
+
+class ContentConfig(BaseModel):
+    """TF-IDF settings (see sklearn's TfidfVectorizer)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_features: int = Field(default=50_000, ge=1)
+    min_df: int = Field(default=1, ge=1)
+    ngram_max: int = Field(default=1, ge=1, le=3)
+    sublinear_tf: bool = True
+    stop_words: str | None = "english"
+
+
+class ContentRecommender(Recommender):
+    kind = "content"
+    config_class = ContentConfig
+    config: ContentConfig
+
+    def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if catalogue is None:
+            raise ValueError("catalogue: the content model needs a Catalogue (titles, text, tags)")
+        docs = catalogue.documents(data.item_ids)
+        c = self.config
+        vec = TfidfVectorizer(max_features=c.max_features, min_df=c.min_df, ngram_range=(1, c.ngram_max),
+                              sublinear_tf=c.sublinear_tf, stop_words=c.stop_words, dtype=np.float32)
+        try:
+            self.features = sp.csr_matrix(vec.fit_transform(docs), dtype=np.float32)
+        except ValueError:  # empty vocabulary: no text at all
+            self.features = sp.csr_matrix((len(docs), 1), dtype=np.float32)
+
+    def profile(self, history: sp.csr_matrix) -> sp.csr_matrix:
+        """Users' TF-IDF profiles: weighted sums of their items' rows."""
+        return sp.csr_matrix(history, dtype=np.float32) @ self.features
+
+    def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
+        self._check()
+        prof = self.profile(history)
+        norms = np.sqrt(np.asarray(prof.multiply(prof).sum(axis=1)).ravel())
+        prof = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ prof
+        return np.asarray((prof @ self.features.T).toarray(), dtype=np.float32)
+
+    def item_similarity(self, item: int) -> np.ndarray | None:
+        return np.asarray((self.features @ self.features[item].T).toarray()).ravel()
+
+    def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
+        src = strongest_source(history, items,
+                               lambda s, i: (self.features[s] @ self.features[i].T).toarray())
+        return self._similar_to(src)
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"features": self.features}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.features = state["features"]

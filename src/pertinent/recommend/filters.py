@@ -1,0 +1,184 @@
+"""Filters and re-ranking as plain functions: exclusions, availability, pin/boost/bury, MMR, reasons.
+
+>>> f = Filters(exclude_items=["a"], boost={"c": 2.0})
+>>> f.exclude_seen
+True
+>>> Filters.model_validate_json(f.model_dump_json()) == f
+True
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from pertinent.recommend.base import Context, Recommendation, Recommender
+
+
+class Filters(BaseModel):
+    """What may be recommended and how the list is re-ranked.
+
+    ``boost`` multiplies an item's normalised score (factor > 1 lifts it), ``bury`` moves items
+    below every other candidate, ``pin`` puts items first in the given order (if allowed at all),
+    ``diversity`` > 0 turns on MMR re-ranking (0 = pure relevance, 1 = pure novelty).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    exclude_seen: bool = True
+    include_categories: list[str] = Field(default_factory=list)
+    exclude_categories: list[str] = Field(default_factory=list)
+    exclude_items: list[str] = Field(default_factory=list)
+    only_available: bool = True
+    at: datetime | None = None
+    pin: list[str] = Field(default_factory=list)
+    boost: dict[str, float] = Field(default_factory=dict)
+    bury: list[str] = Field(default_factory=list)
+    diversity: float = Field(default=0.0, ge=0.0, le=1.0)
+    candidate_pool: int = Field(default=100, ge=1)
+
+    @field_validator("boost")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in value.items() if not v > 0]
+        if bad:
+            raise ValueError(f"boost factors must be > 0 (bad: {bad[:5]})")
+        return value
+
+
+def allowed_mask(model: Recommender, filters: Filters) -> np.ndarray:
+    """Items that pass the catalogue rules (availability, categories, exclude list)."""
+    n = model.n_items
+    mask = np.ones(n, dtype=bool)
+    cat = getattr(model, "catalogue", None)
+    if cat is not None:
+        ids = model.item_ids
+        if filters.only_available:
+            mask &= cat.available(ids, filters.at)
+        if filters.include_categories:
+            mask &= cat.in_categories(filters.include_categories, ids)
+        if filters.exclude_categories:
+            mask &= ~cat.in_categories(filters.exclude_categories, ids)
+    elif filters.include_categories:
+        mask[:] = False  # no catalogue: nothing is known to be in the category
+    for item in filters.exclude_items:
+        j = model.item_index.get(str(item))
+        if j is not None:
+            mask[j] = False
+    return mask
+
+
+def _adjust(model: Recommender, scores: np.ndarray, filters: Filters) -> np.ndarray:
+    """Apply boost/bury on min-max normalised scores (rows = users)."""
+    if not filters.boost and not filters.bury:
+        return scores
+    finite = np.where(np.isfinite(scores), scores, np.nan)
+    lo = np.nanmin(finite, axis=1, keepdims=True)
+    hi = np.nanmax(finite, axis=1, keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    out = (scores - lo) / span + 1.0  # in [1, 2]: multiplying keeps the order meaningful
+    for item, factor in filters.boost.items():
+        j = model.item_index.get(str(item))
+        if j is not None:
+            out[:, j] *= factor
+    for item in filters.bury:
+        j = model.item_index.get(str(item))
+        if j is not None:
+            out[:, j] = np.where(np.isfinite(out[:, j]), out[:, j] * 1e-6 - 1.0, out[:, j])
+    return out
+
+
+def top_k_matrix(model: Recommender, scores: np.ndarray, rows: sp.csr_matrix, k: int,
+                 filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k item indices and scores per row, after exclusions (-inf marks "no item")."""
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    mask = allowed_mask(model, filters)
+    scores[:, ~mask] = -np.inf
+    if filters.exclude_seen:
+        r, c = rows.nonzero()
+        scores[r, c] = -np.inf
+    scores = _adjust(model, scores, filters)
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1)
+    return idx, np.take_along_axis(vals, order, axis=1)
+
+
+def rank(model: Recommender, scores: np.ndarray, row: sp.csr_matrix, *, k: int, filters: Filters,
+         context: Context | None = None, with_reasons: bool = True) -> list[Recommendation]:
+    """One user's list: filter, boost/bury, optional MMR, pins, reasons."""
+    from pertinent.recommend.base import Recommendation
+
+    pool = max(k, filters.candidate_pool) if filters.diversity > 0 else k
+    idx, vals = top_k_matrix(model, scores[None, :], row, pool + len(filters.pin), filters)
+    idx, vals = idx[0], vals[0]
+    keep = np.isfinite(vals)
+    idx, vals = idx[keep], vals[keep]
+    if filters.diversity > 0 and len(idx) > 1:
+        order = mmr(model, idx, vals, k, filters.diversity)
+        idx, vals = idx[order], vals[order]
+    pinned: list[int] = []
+    if filters.pin:
+        allowed = allowed_mask(model, filters)
+        seen = set(row.indices.tolist()) if filters.exclude_seen else set()
+        for item in filters.pin:
+            j = model.item_index.get(str(item))
+            if j is not None and allowed[j] and j not in seen and j not in pinned:
+                pinned.append(j)
+        rest = [(i, v) for i, v in zip(idx.tolist(), vals.tolist(), strict=True) if i not in pinned]
+        top = float(vals[0]) if len(vals) else 1.0
+        idx = np.asarray(pinned + [i for i, _ in rest], dtype=np.int64)
+        vals = np.asarray([top] * len(pinned) + [v for _, v in rest], dtype=np.float32)
+    idx, vals = idx[:k], vals[:k]
+    reasons = model.because(row, idx, context) if with_reasons else [""] * len(idx)
+    return [
+        Recommendation(str(model.item_ids[i]), float(v), r + 1,  # type: ignore[index]
+                       "pinned" if i in pinned else reasons[r])
+        for r, (i, v) in enumerate(zip(idx.tolist(), vals.tolist(), strict=True))
+    ]
+
+
+def mmr(model: Recommender, idx: np.ndarray, vals: np.ndarray, k: int, diversity: float) -> np.ndarray:
+    """Maximal Marginal Relevance order over candidates ``idx`` (positions into ``idx``).
+
+    Relevance is the min-max normalised score; redundancy the max cosine of the candidate's
+    item-similarity vector to those already chosen.
+    """
+    n = len(idx)
+    rel = (vals - vals.min()) / (vals.max() - vals.min() or 1.0)
+    vecs = []
+    for j in idx:
+        v = model.item_similarity(int(j))
+        vecs.append(np.zeros(model.n_items, np.float32) if v is None else np.asarray(v, np.float32))
+    m = np.vstack(vecs)
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    m = m / np.where(norms > 0, norms, 1.0)
+    sim = m @ m.T
+    chosen: list[int] = [int(np.argmax(rel))]
+    left = set(range(n)) - set(chosen)
+    while left and len(chosen) < k:
+        cand = np.fromiter(left, dtype=np.int64)
+        redundancy = sim[np.ix_(cand, chosen)].max(axis=1)
+        gain = (1 - diversity) * rel[cand] - diversity * redundancy
+        best = int(cand[np.argmax(gain)])
+        chosen.append(best)
+        left.remove(best)
+    return np.asarray(chosen + sorted(left, key=lambda i: -rel[i]), dtype=np.int64)
+
+
+def strongest_source(history: sp.csr_matrix, items: np.ndarray, weight_of: callable) -> list[int]:  # type: ignore[valid-type]
+    """For each item, the history item that contributes most (``weight_of(src_idx, items)`` gives a
+    len(src) x len(items) matrix), or -1 when none contributes."""
+    src = history.indices
+    if len(src) == 0 or len(items) == 0:
+        return [-1] * len(items)
+    w = np.asarray(weight_of(src, items), dtype=np.float64) * history.data[:, None]
+    best = np.argmax(w, axis=0)
+    return [int(src[b]) if w[b, c] > 0 else -1 for c, b in enumerate(best)]

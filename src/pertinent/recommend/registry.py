@@ -1,0 +1,111 @@
+"""A versioned model registry on the filesystem.
+
+Layout: ``<root>/<name>/<version>/`` holds ``config.json``, ``state.npz`` (learned state),
+``metrics.json`` (offline metrics) and ``meta.json``; ``<root>/<name>/latest`` names the newest
+version. Versions are written to a temporary folder and renamed, and ``latest`` is replaced
+atomically, so a server polling ``has_newer`` never sees a half-written model.
+
+>>> import tempfile, pandas as pd
+>>> from pertinent.recommend import Interactions, PopularityRecommender
+>>> reg = ModelRegistry(tempfile.mkdtemp())
+>>> data = Interactions.from_frame(pd.DataFrame({"user": ["u"], "item": ["a"]}))
+>>> v1 = reg.save("home", PopularityRecommender().fit(data), metrics={"ndcg": 0.1})
+>>> reg.latest_version("home") == v1, reg.has_newer("home", v1)
+(True, False)
+>>> reg.load("home").recommend(k=1)[0].item
+'a'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pertinent.recommend.base import Recommender
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class RegistryError(ValueError):
+    """Unknown model/version or a bad model name."""
+
+
+class ModelRegistry:
+    """Save, list and load model versions; ``has_newer`` is one small file read."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: str | Path) -> ModelRegistry:
+        return cls(Path(data_dir) / "models")
+
+    def _dir(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise RegistryError(f"name: {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+        return self.root / name
+
+    def versions(self, name: str) -> list[str]:
+        folder = self._dir(name)
+        if not folder.exists():
+            return []
+        return sorted((p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("v")),
+                      key=lambda v: int(v[1:]) if v[1:].isdigit() else -1)
+
+    def latest_version(self, name: str) -> str | None:
+        pointer = self._dir(name) / "latest"
+        try:
+            return pointer.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def has_newer(self, name: str, version: str | None) -> bool:
+        """True when ``latest`` names a different version than ``version`` (cheap: one file read)."""
+        latest = self.latest_version(name)
+        return latest is not None and latest != version
+
+    def save(self, name: str, model: Recommender, metrics: dict[str, Any] | None = None,
+             meta: dict[str, Any] | None = None) -> str:
+        """Write a new version and point ``latest`` at it; returns the version (``v1``, ``v2``, ...)."""
+        folder = self._dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+        try:
+            model.save(tmp)
+            (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2, default=float))
+            (tmp / "meta.json").write_text(json.dumps({"kind": model.kind, "created_at": time.time(),
+                                                       **(meta or {})}, indent=2, default=str))
+            while True:
+                existing = self.versions(name)
+                number = int(existing[-1][1:]) + 1 if existing else 1
+                version = f"v{number}"
+                try:
+                    tmp.rename(folder / version)
+                    break
+                except OSError:  # another writer took that number: try the next one
+                    continue
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        pointer_tmp = folder / f".latest-{os.getpid()}"
+        pointer_tmp.write_text(version)
+        os.replace(pointer_tmp, folder / "latest")
+        return version
+
+    def path(self, name: str, version: str = "latest") -> Path:
+        resolved = self.latest_version(name) if version == "latest" else version
+        if resolved is None or not (self._dir(name) / resolved / "config.json").exists():
+            raise RegistryError(f"version: no model {name!r} version {version!r} in {self.root}")
+        return self._dir(name) / resolved
+
+    def load(self, name: str, version: str = "latest") -> Recommender:
+        return Recommender.load(self.path(name, version))
+
+    def metrics(self, name: str, version: str = "latest") -> dict[str, Any]:
+        return json.loads((self.path(name, version) / "metrics.json").read_text())
