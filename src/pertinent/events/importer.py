@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import re
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -55,6 +56,7 @@ __all__ = [
     "extract_catalogue",
     "import_file",
     "message_id",
+    "message_problems",
     "parse_event_map",
 ]
 
@@ -102,6 +104,68 @@ def message_id(*parts: object) -> str:
 
 
 _NAMESPACE_SHA1 = hashlib.sha1(MESSAGE_NAMESPACE.bytes)
+
+
+_ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+# Properties each event of the project's conventions must carry.
+REQUIRED_PROPERTIES = {
+    "Product Viewed": ("product_id",),
+    "Product Added": ("product_id",),
+    "Product Added to Wishlist": ("product_id",),
+    "Product Reviewed": ("product_id", "rating"),
+    "Order Completed": ("order_id", "products"),
+    "Order Refunded": ("order_id", "products"),
+}
+
+
+def message_problems(msg: Any) -> list[str]:
+    """What is wrong with a produced message (Segment shape + this project's event conventions).
+
+    An empty list means: a dict with a known ``type``, a ``messageId``, a ``userId`` or
+    ``anonymousId``, an ISO-8601 UTC ``timestamp`` ending in ``Z``, an ``event`` name for tracks, and the
+    properties the conventions require (e.g. ``product_id`` on "Product Viewed").
+
+    >>> message_problems({"type": "track", "event": "Product Viewed", "messageId": "m", "userId": "u",
+    ...                   "timestamp": "2020-01-01T00:00:00.000Z", "properties": {"product_id": "1"}})
+    []
+    >>> message_problems({"type": "track", "event": "Order Completed", "anonymousId": "a", "timestamp": "x"})
+    ['messageId missing', 'timestamp not ISO-8601 UTC', 'properties.order_id missing', 'properties.products missing']
+    """
+    if not isinstance(msg, dict):
+        return ["not a dict"]
+    problems = []
+    kind = msg.get("type")
+    if kind not in ("track", "page", "identify", "screen", "group", "alias"):
+        problems.append(f"unknown type {kind!r}")
+    if not isinstance(msg.get("messageId"), str) or not msg.get("messageId"):
+        problems.append("messageId missing")
+    if not any(isinstance(msg.get(k), str) and msg.get(k) for k in ("userId", "anonymousId")):
+        problems.append("userId and anonymousId missing")
+    ts = msg.get("timestamp")
+    if not isinstance(ts, str) or not _ISO_UTC.match(ts):
+        problems.append("timestamp not ISO-8601 UTC")
+    props = msg.get("properties", {})
+    if not isinstance(props, dict):
+        problems.append("properties not a dict")
+        props = {}
+    if kind == "track":
+        event = msg.get("event")
+        if not isinstance(event, str) or not event:
+            problems.append("event missing")
+        for key in REQUIRED_PROPERTIES.get(event, ()):  # type: ignore[arg-type]
+            if props.get(key) is None:
+                problems.append(f"properties.{key} missing")
+        if event in ORDER_EVENTS and isinstance(props.get("products"), list):
+            for i, p in enumerate(props["products"]):
+                if not isinstance(p, dict) or "product_id" not in p:
+                    problems.append(f"properties.products[{i}].product_id missing")
+        if "revenue" in props and (finite_or_none(props["revenue"]) is None or props["revenue"] < 0):
+            problems.append("properties.revenue not a non-negative number")
+    if kind == "identify" and not isinstance(msg.get("traits", {}), dict):
+        problems.append("traits not a dict")
+    if not isinstance(msg.get("context", {}), dict):
+        problems.append("context not a dict")
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -183,6 +247,8 @@ def file_format(path: Path) -> Literal["csv", "parquet"]:
 
 
 def _check_exists(path: Path) -> None:
+    if path.is_dir():
+        raise ImportFileError(f"{path}: is a folder; give the data file")
     if not path.is_file():
         raise ImportFileError(f"{path}: file not found")
 
@@ -272,7 +338,7 @@ def read_chunks(
             encoding=encoding,
             use_threads=False,
         ),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.string() for n in all_names},
             include_columns=columns,
@@ -478,9 +544,7 @@ class Converter(ABC):
     def catalogue(self, path: Path, chunk_rows: int = 200_000) -> pd.DataFrame:
         """Items of the file: columns ``item_id, title, categories, tags, price`` (lists for the two)."""
 
-    def chunks(
-        self, path: Path, chunk_rows: int, report: ImportReport | None = None
-    ) -> Iterator[pd.DataFrame]:
+    def chunks(self, path: Path, chunk_rows: int, report: ImportReport | None = None) -> Iterator[pd.DataFrame]:
         return read_chunks(
             path,
             columns=self.columns(path),
@@ -551,9 +615,7 @@ class ColumnMapping(BaseModel):
     @classmethod
     def _check_format(cls, v: str) -> str:
         if v not in ("auto", "iso", "unix_s", "unix_ms") and "%" not in v:
-            raise ValueError(
-                "timestamp_format must be auto, iso, unix_s, unix_ms or a strftime pattern with %"
-            )
+            raise ValueError("timestamp_format must be auto, iso, unix_s, unix_ms or a strftime pattern with %")
         return v
 
     @field_validator("timezone")
@@ -649,9 +711,7 @@ class GenericConverter(Converter):
         no_event &= ~no_user & ~bad_ts
         is_product = events.isin(PRODUCT_EVENTS)
         no_item = (is_product & items.isna() & (m.item_col is not None)) & ~no_user & ~bad_ts & ~no_event
-        bad_rating = (
-            (events == "Product Reviewed") & ratings.isna() & ~no_user & ~bad_ts & ~no_event & ~no_item
-        )
+        bad_rating = (events == "Product Reviewed") & ratings.isna() & ~no_user & ~bad_ts & ~no_event & ~no_item
         for mask, reason, col in (
             (no_user, "missing user id", m.user_col),
             (bad_ts, "bad timestamp", m.timestamp_col),
@@ -851,9 +911,7 @@ class FileImport:
             yield from batch
 
 
-def get_converter(
-    preset: str | None = None, mapping: ColumnMapping | None = None, **options: Any
-) -> Converter:
+def get_converter(preset: str | None = None, mapping: ColumnMapping | None = None, **options: Any) -> Converter:
     """A preset converter by name (``online-retail``, ``movielens``, ``taobao``) or a generic one."""
     if (preset is None) == (mapping is None):
         raise ValueError("give exactly one of preset= or mapping=")
