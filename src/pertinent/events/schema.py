@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     TypeAdapter,
     ValidationError,
     model_validator,
@@ -36,11 +37,11 @@ def _id_to_str(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(int(value)) if float(value).is_integer() else str(value)
     if isinstance(value, str):
-        return value.strip() or None
+        return value or None  # ids are kept verbatim; an empty string means absent
     return value
 
 
-Id = Annotated[str | None, BeforeValidator(_id_to_str), Field(default=None, max_length=256)]
+Id = Annotated[Annotated[str, StringConstraints(max_length=256)] | None, BeforeValidator(_id_to_str)]
 Json = dict[str, Any]
 
 
@@ -148,7 +149,7 @@ def validate_message(raw: Any, type_: str | None = None, prefix: str = "") -> tu
         except ValidationError as exc:
             return None, validation_errors(exc, prefix)
     kind = raw.get("type")
-    if kind not in _BY_TYPE:
+    if not isinstance(kind, str) or kind not in _BY_TYPE:
         allowed = ", ".join(MESSAGE_TYPES)
         shown = repr(kind)[:60]
         problem = "is required" if kind is None else f"unknown type {shown}; expected one of {allowed}"

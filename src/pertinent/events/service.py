@@ -31,6 +31,7 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     skipped_no_consent: int = 0
+    rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -45,7 +46,7 @@ class IngestResult:
             "stored": self.stored,
             "duplicates": self.duplicates,
             "skipped_no_consent": self.skipped_no_consent,
-            "rejected": len(self.errors),
+            "rejected": self.rejected,
             "errors": self.errors,
         }
 
@@ -145,9 +146,11 @@ class IngestService:
             where = f"{prefix}[{i}]." if prefix else ""
             if rejected and i in rejected:
                 result.errors.append({"index": i, "field": where.rstrip(".") or "body", "message": rejected[i]})
+                result.rejected += 1
                 continue
             msg, errors = validate_message(raw, type_, where)
             if errors:
+                result.rejected += 1
                 for e in errors:
                     result.errors.append({"index": i, **e} if prefix else e)
                 continue

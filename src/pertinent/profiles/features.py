@@ -69,18 +69,17 @@ def _as_list(value: Any) -> list[str]:
     return []
 
 
+MAX_AMOUNT = 1e12  # larger money amounts or quantities are treated as bad input and ignored
+
+
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            v = float(value)
-        except ValueError:
-            return None
-        return v if math.isfinite(v) else None
-    return None
+    try:
+        v = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return v if math.isfinite(v) and abs(v) <= MAX_AMOUNT else None
 
 
 def event_items(props: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import zlib
+
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import TypeAdapter, ValidationError
@@ -23,6 +25,20 @@ router = APIRouter(prefix="/v1", tags=["collect"])
 _datetime = TypeAdapter(datetime)
 
 
+def _gunzip(data: bytes, limit: int) -> bytearray:
+    """Decompress a gzip body without letting a small bomb expand past ``limit``."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise ApiError(400, "invalid_request", f"body: not valid gzip ({exc})",
+                       [{"field": "body", "message": "not valid gzip"}]) from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise ApiError(413, "payload_too_large", f"body: over the {limit}-byte limit once decompressed",
+                       [{"field": "body", "message": f"over the {limit}-byte limit once decompressed"}])
+    return bytearray(out)
+
+
 async def read_json(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -34,6 +50,8 @@ async def read_json(request: Request, limit: int) -> Any:
         if len(body) > limit:
             raise ApiError(413, "payload_too_large", f"body: over the {limit}-byte limit",
                            [{"field": "body", "message": f"over the {limit}-byte limit"}])
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        body = _gunzip(bytes(body), limit)
     if not body:
         raise ApiError(400, "invalid_request", "body: empty; expected a JSON object",
                        [{"field": "body", "message": "empty"}])

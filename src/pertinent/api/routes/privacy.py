@@ -45,7 +45,7 @@ def _unknown(user_id: str) -> ApiError:
                     [{"field": "user_id", "message": "unknown user"}])
 
 
-@router.get("/users/{user_id}/export", dependencies=[AdminAuth])
+@router.get("/users/{user_id:path}/export", dependencies=[AdminAuth])
 async def export_user(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
     """Everything stored about a user (right of access / portability)."""
     try:
@@ -54,7 +54,7 @@ async def export_user(services: ServicesDep, user_id: str = UserId) -> dict[str,
         raise _unknown(user_id) from None
 
 
-@router.delete("/users/{user_id}", dependencies=[AdminAuth])
+@router.delete("/users/{user_id:path}", dependencies=[AdminAuth])
 async def erase_user(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
     """Erase everything about a user (right to erasure); an audit entry records it."""
     try:

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1", tags=["profiles"], dependencies=[AdminAuth])
 UserId = Path(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events")
 
 
-@router.get("/profiles/{user_id}")
+@router.get("/profiles/{user_id:path}")
 async def get_profile(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
     """A user's real-time profile: traits, features, segments and consent."""
     profile = await run_in_threadpool(services.profiles.get, user_id)
