@@ -278,7 +278,20 @@ def discover(
     on member overlap, or on centroid distance when no profile is shared) and the report carries the
     adjusted Rand index on the shared profiles.
     """
+    from threadpoolctl import threadpool_limits
+
     config = config or SegmentationConfig()
+    threads = config.clustering.threads or (1 if len(features) < 100_000 else None)
+    with threadpool_limits(limits=threads):
+        return _discover(features, config, previous, progress)
+
+
+def _discover(
+    features: pd.DataFrame,
+    config: SegmentationConfig,
+    previous: SegmentModel | None,
+    progress: Progress | None,
+) -> Discovery:
     cc = config.clustering
     say = progress or (lambda step, fraction: None)
     frame, notes = select_features(features, config.features.features)

@@ -83,6 +83,9 @@ class ClusteringConfig(BaseModel):
     min_samples: int = Field(10, ge=2)
     min_cluster_size: int | None = Field(None, ge=2, description="HDBSCAN; None = max(10, 1% of rows).")
     linkage: Literal["ward", "average", "complete", "single"] = "ward"
+    threads: int | None = Field(
+        None, ge=1, description="BLAS/OpenMP threads; None = 1 below 100k rows (avoids thread overhead), else all."
+    )
 
     @field_validator("k_range")
     @classmethod
@@ -260,8 +263,9 @@ def build_clusterer(config: ClusteringConfig, k: int | None, n_rows: int) -> Any
         case "kmeans":
             return KMeans(n_clusters=k, n_init=config.n_init, random_state=seed)
         case "minibatch":
+            batch = int(min(4096, max(256, n_rows // 10)))
             return MiniBatchKMeans(
-                n_clusters=k, n_init=config.n_init, batch_size=4096, random_state=seed, max_no_improvement=20
+                n_clusters=k, n_init=config.n_init, batch_size=batch, random_state=seed, max_no_improvement=20
             )
         case "gmm":
             return GaussianMixture(
