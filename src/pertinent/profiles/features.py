@@ -121,7 +121,7 @@ def _add_affinity(state: dict[str, Any], kind: str, labels: list[str], weight: f
         return
     aff = state.setdefault("affinities", {})
     table: dict[str, float] = aff.setdefault(kind, {})
-    ref = state.get("affinity_ref", ts)
+    ref = state.setdefault("affinity_ref", ts)
     half_life = cfg.affinity_half_life_days * DAY
     if ts > ref:  # move the reference forward: decay what is there, add at full weight
         factor = math.pow(2.0, -(ts - ref) / half_life)
@@ -154,8 +154,8 @@ def apply_event(state: dict[str, Any], ev: ProfileEvent, cfg: ProfileConfig) -> 
         entry = counts.setdefault(name[:200], {"total": 0, "days": {}})
         entry["total"] += 1
         entry["days"][day] = entry["days"].get(day, 0) + 1
-        horizon = int(ts // DAY) - max(cfg.windows_days)
         if len(entry["days"]) > max(cfg.windows_days) + 1:
+            horizon = max(int(d) for d in entry["days"]) - max(cfg.windows_days)
             entry["days"] = {d: n for d, n in entry["days"].items() if int(d) > horizon}
     state["first_seen"] = ts if first is None else min(first, ts)
     state["last_seen"] = ts if last is None else max(last, ts)
