@@ -302,6 +302,7 @@ _CAMPAIGN_REFERRER = {
 # Share of sessions starting at each local hour (quiet at night, peaks at lunch and in the evening).
 _HOURLY = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 4, 4.5, 5, 4.5, 4, 4, 4.5, 5, 6, 7, 7.5, 6.5, 4.5, 2.5])
 _HOURLY = _HOURLY / _HOURLY.sum()
+_SESSION_ROOM = 3 * 3600.0  # latest session start: this long before the end of the period
 _IDENTITIES = ["known", "identified_later", "anonymous"]
 _FIRST_NAMES = [
     "Alex",
@@ -684,6 +685,7 @@ class SyntheticGenerator:
         if self._campaign_w is not None:
             w = self._campaign_w * np.array([3.0 if (c.deal and deal_seeker) else 1.0 for c in cfg.campaigns])
             deal_cum = np.cumsum(w)
+        starts = []
         for s in range(n_sessions):
             local = local_start + timedelta(
                 days=int(session_days[s]), hours=int(session_hours[s]), seconds=int(rng.integers(0, 3600))
@@ -691,6 +693,12 @@ class SyntheticGenerator:
             t = local.timestamp()
             if t < start or t >= user.end:  # local midnight differs from UTC midnight at the edges
                 t = start + 86_400 * int(session_days[s]) + int(rng.integers(0, 86400))
+            # Leave room for the session itself before the end of the period.
+            starts.append(max(start, min(t, user.end - _SESSION_ROOM)))
+        starts.sort()
+        for s in range(n_sessions):
+            # Sessions never overlap: a session starts at least a minute after the previous one ended.
+            t = starts[s] if s == 0 else max(starts[s], user.t + 60.0)
             campaign = None
             referrer = None
             share = cfg.campaign_session_share * (1.5 if deal_seeker else 1.0)
@@ -747,14 +755,15 @@ class _User:
     # -- plumbing
 
     def start_session(self, t: float, campaign: Campaign | None, referrer: str | None, known: bool) -> None:
-        self.t, self.campaign, self.referrer, self.known = t, campaign, referrer, known
+        self.t, self.campaign, self.referrer, self.known = min(t, self.end - 0.001), campaign, referrer, known
         self.first_page = True
         self.session_ctx = dict(self.base_ctx)
         if campaign is not None:
             self.session_ctx["campaign"] = {"name": campaign.name, "source": campaign.source, "medium": campaign.medium}
 
     def tick(self, mean: float = 45.0) -> None:
-        self.t += 1 + float(self.rng.exponential(mean))
+        # Never past the end of the period (events then share the last millisecond, in order).
+        self.t = min(self.t + 1 + float(self.rng.exponential(mean)), self.end - 0.001)
 
     def ctx(self, path: str, title: str) -> dict[str, Any]:
         url = f"https://{self.cfg.domain}{path}"
