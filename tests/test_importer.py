@@ -514,3 +514,15 @@ def test_generic_import_of_arbitrary_files(tmp_path: Path, df: pd.DataFrame, fmt
         assert message_problems(m) == []
     ids = [m["messageId"] for m in msgs]
     assert ids == [m["messageId"] for m in run(import_file(path, mapping=MAPPING))]
+
+
+def test_ingestion_service_accepts_imports_idempotently(sqlite_services: Any, tmp_path: Path) -> None:
+    for name in ("movielens", "online-retail-parquet", "generic-csv"):
+        folder = tmp_path / name
+        folder.mkdir()
+        c = CASES[name](folder)
+        for batch in import_file(c["path"], **c["kwargs"]):
+            result = sqlite_services.ingest.ingest(batch)
+            assert result.errors == [] and result.stored == len(batch)
+        for batch in import_file(c["path"], **c["kwargs"]):
+            assert sqlite_services.ingest.ingest(batch).duplicates == len(batch)

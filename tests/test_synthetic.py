@@ -265,3 +265,14 @@ def test_timestamps_start_where_configured() -> None:
     cfg = SyntheticConfig(seed=9, n_users=40, n_items=50, days=3, start=datetime(2023, 7, 1, tzinfo=UTC))
     stamps = sorted(m["timestamp"] for m in SyntheticGenerator(cfg).messages())
     assert stamps[0] >= "2023-07-01T00:00:00.000Z" and stamps[-1] < "2023-07-04T00:00:00.000Z"
+
+
+def test_ingestion_service_accepts_the_stream_idempotently(sqlite_services: Any) -> None:
+    gen = SyntheticGenerator(SyntheticConfig(seed=4, n_users=40, n_items=60, days=7))
+    total = 0
+    for batch in gen.batches(250):
+        result = sqlite_services.ingest.ingest(batch)
+        assert result.errors == [] and result.stored == len(batch)
+        total += len(batch)
+    again = sum(sqlite_services.ingest.ingest(b).duplicates for b in gen.batches(250))
+    assert again == total
