@@ -156,7 +156,9 @@ def mmr(model: Recommender, idx: np.ndarray, vals: np.ndarray, k: int, diversity
     vecs = []
     for j in idx:
         v = model.item_similarity(int(j))
-        vecs.append(np.zeros(model.n_items, np.float32) if v is None else np.asarray(v, np.float32))
+        v = np.zeros(model.n_items, np.float32) if v is None else np.array(v, np.float32)
+        v[j] = max(float(np.abs(v).max(initial=0.0)), 1.0)  # an item is most similar to itself
+        vecs.append(v)
     m = np.vstack(vecs)
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     m = m / np.where(norms > 0, norms, 1.0)

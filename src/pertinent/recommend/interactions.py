@@ -146,7 +146,7 @@ class Interactions:
                 is_review = (df[event_col].astype(str) == "Product Reviewed").to_numpy()
             keep &= ~is_review | (np.nan_to_num(rating, nan=-np.inf) >= threshold)
         df = df.loc[keep]
-        weight = weight[keep]
+        weight = np.minimum(weight[keep], np.finfo(np.float32).max)
         if config.binary:
             weight = np.ones_like(weight)
         users = _ids(df[user_col].to_numpy())
@@ -157,7 +157,7 @@ class Interactions:
         i_index = {t: i for i, t in enumerate(i_vocab)}
         u = pd.Series(users).map(u_index).to_numpy()
         i = pd.Series(items).map(i_index).to_numpy()
-        ok = ~(pd.isna(u) | pd.isna(i))
+        ok = ~(pd.isna(u) | pd.isna(i)) & (weight.astype(np.float32) > 0)
         events = pd.DataFrame({"user": u[ok].astype(np.int64), "item": i[ok].astype(np.int64),
                                "weight": weight[ok].astype(np.float32)})
         if timestamp_col is not None:
