@@ -82,13 +82,21 @@ def select_features(frame: pd.DataFrame, names: list[str] | None = None) -> tupl
         if values.isna().all():
             notes.append(f"dropped column {column!r}: every value is missing")
             out = out.drop(columns=column)
-        elif values.nunique(dropna=True) <= 1:
+        elif values.min() == values.max():
             notes.append(f"dropped constant column {column!r}")
             out = out.drop(columns=column)
     missing_share = float(out.isna().to_numpy().mean()) if out.size else 0.0
     if missing_share > 0:
         notes.append(f"{missing_share:.1%} of feature values were missing and were imputed")
     return out, notes
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return value is None
+    return True
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -132,6 +140,7 @@ class SegmentModel:
         self._index = {name: i for i, name in enumerate(self.feature_names)}
         self._has_log = bool(self.log_mask.any())
         self._inv_scale = 1.0 / self.scale
+        self._centroid_norms = (self.centroids**2).sum(axis=1)
 
     @property
     def k(self) -> int:
@@ -170,28 +179,22 @@ class SegmentModel:
 
     def assign(self, profile: Mapping[str, Any]) -> int:
         """Segment id for one profile given as ``{feature: value}`` (fast path: a few microseconds)."""
-        x = np.empty(len(self.feature_names))
-        for i, name in enumerate(self.feature_names):
-            value = profile.get(name)
-            if value is None:
-                x[i] = math.nan
-            else:
-                try:
-                    x[i] = value
-                except (TypeError, ValueError):
-                    raise FeatureError(f"profile feature {name!r} must be a number, got {value!r}") from None
+        get = profile.get
+        try:
+            x = np.array([get(name) for name in self.feature_names], dtype=float)  # None -> NaN
+        except (TypeError, ValueError):
+            bad = next(n for n in self.feature_names if not _is_number(get(n)))
+            raise FeatureError(f"profile feature {bad!r} must be a number, got {get(bad)!r}") from None
         if self._has_log:
-            x[self.log_mask] = np.log1p(np.maximum(x[self.log_mask], 0.0))
-        np.clip(x, self.lower, self.upper, out=x)
-        z = (x - self.center) * self._inv_scale
-        if np.isnan(z).any():
+            x = np.where(self.log_mask, np.log1p(np.maximum(x, 0.0)), x)
+        z = (np.minimum(np.maximum(x, self.lower), self.upper) - self.center) * self._inv_scale
+        if math.isnan(z.sum()):
             z = np.where(np.isnan(z), self.fill, z)
         if self.k == 0:
             return NOISE_ID
         if self.gmm:
             return int(self._nearest(z[None, :])[0])
-        diff = self.centroids - z
-        return int(self.segment_ids[np.argmin(np.einsum("ij,ij->i", diff, diff))])
+        return int(self.segment_ids[(self._centroid_norms - 2.0 * self.centroids.dot(z)).argmin()])
 
     def assign_many(self, frame: pd.DataFrame) -> pd.Series:
         """Segment id for every row of a feature frame (columns missing from it are treated as missing)."""
@@ -281,8 +284,7 @@ def discover(
     from threadpoolctl import threadpool_limits
 
     config = config or SegmentationConfig()
-    threads = config.clustering.threads or (1 if len(features) < 100_000 else None)
-    with threadpool_limits(limits=threads):
+    with threadpool_limits(limits=config.clustering.threads):
         return _discover(features, config, previous, progress)
 
 
@@ -305,7 +307,9 @@ def _discover(
     n = len(frame)
     if n < 3:
         return _thin(f"need at least 3 profiles to find segments, got {n}", algorithm, notes)
-    if frame.drop_duplicates().shape[0] < 2:
+    # distinct rows bound k; counting them costs a hash of every row, so only on small inputs
+    distinct = frame.drop_duplicates().shape[0] if n <= 100_000 else n
+    if distinct < 2:
         return _thin("every profile has the same feature values: nothing to segment", algorithm, notes)
 
     say("preprocessing", 0.05)
@@ -322,7 +326,6 @@ def _discover(
         k_scores: tuple[KScore, ...] = (score,)
         selection_text = density_note
     else:
-        distinct = frame.drop_duplicates().shape[0]
         if cc.k is not None:
             k_values = [min(cc.k, distinct)]
         else:
@@ -336,9 +339,10 @@ def _discover(
         Zs = Z[search_rows]
         if len(k_values) > 1:
             total = len(k_values)
+            say(f"searching k in {k_values[0]}-{k_values[-1]} on {len(search_rows):,} profiles", 0.1)
 
             def step(k: int) -> None:
-                say(f"trying k={k}", 0.1 + 0.6 * (k_values.index(k) + 1) / total)
+                say(f"tried k={k}", 0.1 + 0.6 * (k_values.index(k) + 1) / total)
 
             selection = search_k(
                 Zs,
@@ -366,12 +370,12 @@ def _discover(
     centroids = np.array([Z[labels == c].mean(axis=0) for c in clusters]).reshape(len(clusters), Z.shape[1])
 
     # stable ids
-    say("matching segment ids", 0.9)
+    say("matching segment ids and describing segments", 0.9)
     ids_for_cluster, matched_by = _stable_ids(labels, clusters, centroids, frame.index, list(frame.columns),
                                               previous)
-    mapping = dict(zip(clusters.tolist(), ids_for_cluster.tolist(), strict=True))
-    mapping[NOISE_ID] = NOISE_ID
-    ids = np.array([mapping[int(c)] for c in labels])
+    lookup = np.full(int(labels.max()) + 2, NOISE_ID, dtype=int)  # position 0 is the noise label -1
+    lookup[clusters + 1] = ids_for_cluster
+    ids = lookup[labels.astype(int) + 1]
     assignment = pd.Series(ids, index=frame.index, name="segment")
 
     stability_ari = None
