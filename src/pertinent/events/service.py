@@ -70,6 +70,10 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 def _anonymize_ip(ip: str) -> str | None:
+    """Drop the host part: IPv4 keeps /24, IPv6 keeps /48. Invalid addresses are dropped."""
+    parts = ip.strip().split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
+        return f"{int(parts[0])}.{int(parts[1])}.{int(parts[2])}.0"
     try:
         addr = ipaddress.ip_address(ip.strip())
     except ValueError:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -17,6 +16,11 @@ from pertinent.storage import tables as t
 from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ProfileRow
 
 _EVENT_COLS = [c.name for c in t.events.columns if c.name != "id"]
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, shallow (``dataclasses.asdict`` deep-copies every JSON value)."""
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
 
 
 def _json_dumps(value: Any) -> str:
@@ -72,7 +76,7 @@ class SqlTx:
         stmt = self._insert(t.identities).on_conflict_do_update(
             index_elements=["key"], set_={"profile_id": self._insert(t.identities).excluded.profile_id}
         )
-        self.conn.execute(stmt, [asdict(r) for r in rows])
+        self.conn.execute(stmt, [_row(r) for r in rows])
 
     def repoint_identities(self, from_profile: str, to_profile: str) -> None:
         self.conn.execute(
@@ -92,6 +96,19 @@ class SqlTx:
     def insert_events(self, rows: Sequence[EventRow]) -> set[str]:
         if not rows:
             return set()
+        if self.dialect == "sqlite":
+            # Writers are serialised (SqlStore's lock), so "select the known ids, insert the rest" is exact
+            # and much cheaper than INSERT .. RETURNING through insertmanyvalues.
+            ids = [r.message_id for r in rows]
+            known = set(self.conn.execute(
+                select(t.events.c.message_id).where(t.events.c.message_id.in_(set(ids)))).scalars())
+            fresh: dict[str, EventRow] = {}
+            for r in rows:
+                if r.message_id not in known and r.message_id not in fresh:
+                    fresh[r.message_id] = r
+            if fresh:
+                self.conn.execute(insert(t.events), [{c: getattr(r, c) for c in _EVENT_COLS} for r in fresh.values()])
+            return set(fresh)
         stmt = (
             self._insert(t.events)
             .on_conflict_do_nothing(index_elements=["message_id"])
@@ -158,7 +175,7 @@ class SqlTx:
             index_elements=["profile_id"],
             set_={c: ins.excluded[c] for c in ("traits", "state", "consent", "updated_at")},
         )
-        self.conn.execute(stmt, [asdict(r) for r in rows])
+        self.conn.execute(stmt, [_row(r) for r in rows])
 
     def delete_profile(self, profile_id: str) -> None:
         self.conn.execute(delete(t.profiles).where(t.profiles.c.profile_id == profile_id))
@@ -182,7 +199,7 @@ class SqlTx:
     # consent, audit, errors -------------------------------------------------
     def append_consent(self, rows: Sequence[ConsentRow]) -> None:
         if rows:
-            self.conn.execute(insert(t.consent_log), [asdict(r) for r in rows])
+            self.conn.execute(insert(t.consent_log), [_row(r) for r in rows])
 
     def consent_of(self, profile_id: str) -> list[ConsentRow]:
         rows = self.conn.execute(
@@ -197,7 +214,7 @@ class SqlTx:
         )
 
     def append_audit(self, row: AuditRow) -> None:
-        self.conn.execute(insert(t.audit_log), [asdict(row)])
+        self.conn.execute(insert(t.audit_log), [_row(row)])
 
     def audit_entries(self, subject: str | None = None, limit: int = 100) -> list[AuditRow]:
         q = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
