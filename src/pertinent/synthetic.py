@@ -350,6 +350,11 @@ def _iso(t: float) -> str:
     return f"{prefix}{h:02d}:{m:02d}:{sec:02d}.{milli:03d}Z"
 
 
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
 def _pick(cum: np.ndarray, rng: np.random.Generator) -> int:
     """Index drawn from a cumulative weight array (much faster than ``rng.choice(p=...)`` per call)."""
     return min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), len(cum) - 1)
@@ -618,19 +623,13 @@ class SyntheticGenerator:
         cfg = self.config
         users = self._user_block(b)
         rng = self._rng(3, b)
-        scores = users["taste"] @ self._item_factors.T + cfg.popularity_weight * self._item_log_pop
-        scores -= scores.max(axis=1, keepdims=True)
-        probs = np.exp(scores)
-        probs /= probs.sum(axis=1, keepdims=True)
-        if cfg.n_articles:
-            a_scores = users["taste"] @ self._article_factors.T
-            a_scores -= a_scores.max(axis=1, keepdims=True)
-            a_probs = np.exp(a_scores)
-            a_probs /= a_probs.sum(axis=1, keepdims=True)
-        else:
-            a_probs = None
+        pop = cfg.popularity_weight * self._item_log_pop
         for row in range(len(users["index"])):
-            msgs = self._user_messages(users, row, probs[row], None if a_probs is None else a_probs[row], rng)
+            # One user at a time: memory stays O(n_items) whatever the block or catalogue size.
+            taste = users["taste"][row]
+            probs = _softmax(self._item_factors @ taste + pop)
+            a_probs = _softmax(self._article_factors @ taste) if cfg.n_articles else None
+            msgs = self._user_messages(users, row, probs, a_probs, rng)
             msgs.sort(key=lambda m: (m["timestamp"], m["_seq"]))
             for m in msgs:
                 del m["_seq"]
