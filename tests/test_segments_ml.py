@@ -294,3 +294,22 @@ def test_select_k_falls_back_when_a_rule_cannot_decide():
     selection = select_k(scores, "elbow")  # elbow needs at least three k values
     assert selection.k == 3 and selection.rule == "silhouette"
     assert "could not decide" in selection.explanation
+
+
+@pytest.mark.parametrize("scaling", ["standard", "minmax"])
+def test_fast_transform_equals_the_sklearn_pipeline(scaling):
+    from pertinent.segments.pipeline import build_preprocessor
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"monetary": rng.lognormal(5, 1.5, 500), "frequency": rng.geometric(0.3, 500),
+                          "score": rng.normal(0, 1, 500)}).astype(float)
+    features = FeatureConfig(scaling=scaling, clip_quantiles=(0.05, 0.95))
+    model = discover(frame, SegmentationConfig(features=features,
+                                               clustering=ClusteringConfig(k_range=(2, 4)))).model
+    pipeline = build_preprocessor(features, list(frame.columns)).fit(frame.to_numpy())
+    np.testing.assert_allclose(model.transform(frame.to_numpy()), pipeline.transform(frame.to_numpy()),
+                               atol=1e-9)
+    one = {"monetary": 1e6, "frequency": 0.0, "score": -50.0}  # far outside the training range: clipped
+    np.testing.assert_allclose(model.transform(np.array([[1e6, 0.0, -50.0]])),
+                               pipeline.transform(np.array([[1e6, 0.0, -50.0]])), atol=1e-9)
+    assert model.assign(one) == model.assign_many(pd.DataFrame([one])).iloc[0]
