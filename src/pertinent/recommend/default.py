@@ -46,7 +46,7 @@ class DefaultConfig(BaseModel):
     k: int = Field(default=10, ge=1)
     min_validation_items: int = Field(default=5, ge=2)
     max_validation_users: int = Field(default=1500, ge=1)
-    max_validation_items: int = Field(default=3000, ge=10)
+    max_validation_items: int = Field(default=2000, ge=10)
     ease_lambdas: list[float] = Field(default_factory=lambda: [12.5, 25, 50, 100, 200, 400, 800, 1600, 3200])
     knn_weights: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.4])
     als_weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.2, 0.4])
@@ -136,7 +136,7 @@ class DefaultRecommender(Recommender):
             def at(i: int) -> float:
                 if i not in cache:
                     s = np.zeros((len(users), data.n_items), dtype=np.float32)
-                    s[:, active] = np.asarray(h_act @ ease_from_gram(g, lambdas[i]))
+                    s[:, active] = np.asarray(h_act @ ease_from_gram(g, lambdas[i], threads=cfg.ease.blas_threads))
                     cache[i] = (trial("ease", {"regularization": lambdas[i]}, s), s)
                 return cache[i][0]
 

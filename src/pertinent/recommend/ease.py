@@ -43,6 +43,9 @@ class EASEConfig(BaseModel):
     max_dense_items: int = Field(default=20_000, ge=1)
     memory_fraction: float = Field(default=0.5, gt=0, le=1)
     fallback: Literal["itemknn", "als"] = "itemknn"
+    # BLAS threads for the solve; 1 is fastest on small shared machines (threads spin when cores are
+    # busy), 0 leaves the library default
+    blas_threads: int = Field(default=1, ge=0)
 
 
 def available_memory_bytes() -> int:
@@ -86,11 +89,20 @@ def gram(x: sp.csr_matrix, chunk_elems: int = 32_000_000) -> np.ndarray:
     return g
 
 
-def ease_from_gram(g: np.ndarray, regularization: float, overwrite: bool = False) -> np.ndarray:
+def ease_from_gram(g: np.ndarray, regularization: float, overwrite: bool = False, threads: int = 1) -> np.ndarray:
     """EASE weights from a Gram matrix with a Cholesky inverse (float32, LAPACK potrf/potri).
 
     The symmetric matrix is handed to LAPACK as its Fortran-ordered transpose, so nothing is copied.
     """
+    from contextlib import nullcontext
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads, "blas") if threads > 0 else nullcontext():
+        return _ease_from_gram(g, regularization, overwrite)
+
+
+def _ease_from_gram(g: np.ndarray, regularization: float, overwrite: bool) -> np.ndarray:
     from scipy.linalg import lapack
 
     a = g if overwrite else g.copy()
@@ -142,7 +154,8 @@ class EASERecommender(Recommender):
             self.fallback_model = self._make_fallback().fit(data, catalogue)
             return
         self.active = active.astype(np.int64)
-        self.weights = ease_from_gram(gram(data.matrix[:, active]), self.config.regularization, overwrite=True)
+        self.weights = ease_from_gram(gram(data.matrix[:, active]), self.config.regularization, overwrite=True,
+                                      threads=self.config.blas_threads)
 
     def _active_history(self, history: sp.csr_matrix) -> sp.csr_matrix:
         h = sp.csr_matrix(history, dtype=np.float32)

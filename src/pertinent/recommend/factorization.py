@@ -100,7 +100,6 @@ class BPRRecommender(Recommender):
 
     def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
-
         from threadpoolctl import threadpool_limits
 
         c = self.config
