@@ -47,11 +47,15 @@ def main() -> None:
     parser.add_argument("--algorithm", default="minibatch")
     parser.add_argument("--assign-calls", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--missing", type=float, default=0.0, help="Share of values blanked (KNN-imputed).")
     args = parser.parse_args()
     low, high = (int(v) for v in args.k_range.split("-"))
 
     t0 = time.perf_counter()
     frame, truth = synthetic_profiles(args.rows, args.features, args.centers, args.seed)
+    if args.missing > 0:
+        holes = np.random.default_rng(args.seed + 1).random(frame.shape) < args.missing
+        frame = frame.mask(holes)
     t_data = time.perf_counter() - t0
 
     steps: list[tuple[str, float]] = []
@@ -88,7 +92,7 @@ def main() -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores visible")
     print(f"data: {args.rows:,} profiles x {args.features} features, {args.centers} true clusters "
-          f"(generated in {t_data:.1f} s)")
+          f"(generated in {t_data:.1f} s), {args.missing:.1%} of values missing")
     print()
     print("| step | seconds |")
     print("|---|---:|")

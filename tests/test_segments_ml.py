@@ -313,3 +313,20 @@ def test_fast_transform_equals_the_sklearn_pipeline(scaling):
     np.testing.assert_allclose(model.transform(np.array([[1e6, 0.0, -50.0]])),
                                pipeline.transform(np.array([[1e6, 0.0, -50.0]])), atol=1e-9)
     assert model.assign(one) == model.assign_many(pd.DataFrame([one])).iloc[0]
+
+
+def test_sampled_knn_imputer_matches_sklearn_on_complete_donors():
+    from sklearn.impute import KNNImputer
+
+    from pertinent.segments.pipeline import SampledKNNImputer
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(400, 5)) + rng.integers(0, 3, (400, 1)) * 4.0
+    holes = rng.random(X.shape) < 0.08
+    holes[holes.all(axis=1)] = False  # keep at least one observed value per row
+    X[holes] = np.nan
+    ours = SampledKNNImputer(n_neighbors=3, max_rows=10_000).fit(X).transform(X)
+    complete = X[~np.isnan(X).any(axis=1)]
+    reference = KNNImputer(n_neighbors=3).fit(complete).transform(X)
+    np.testing.assert_allclose(ours, reference, atol=1e-9)
+    assert not np.isnan(ours).any()

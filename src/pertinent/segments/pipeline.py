@@ -38,7 +38,7 @@ class FeatureConfig(BaseModel):
     features: list[str] | None = Field(None, description="Columns to use; None = every numeric column.")
     impute: Literal["knn", "median"] = "knn"
     knn_neighbors: int = Field(5, ge=1)
-    knn_max_rows: int = Field(20_000, ge=10, description="Donor rows kept by the KNN imputer (sampled).")
+    knn_max_rows: int = Field(5_000, ge=10, description="Complete rows kept as KNN donors (sampled).")
     log_features: list[str] | Literal["auto", "none"] = Field(
         "auto", description="log1p these columns; 'auto' = non-negative columns with skewness > 2."
     )
@@ -163,33 +163,63 @@ class OutlierTransformer(TransformerMixin, BaseEstimator):
 
 
 class SampledKNNImputer(TransformerMixin, BaseEstimator):
-    """KNN imputation whose donor set is a random sample (keeps memory and time flat on big inputs).
+    """KNN imputation against a random sample of complete rows (flat memory and time on big inputs).
+
+    Rows are grouped by which columns are missing; each group is one brute-force nearest-neighbour
+    query (scikit-learn ``NearestNeighbors``) on its observed columns, and the missing values are the
+    mean of the ``n_neighbors`` donors. With fewer complete rows than neighbours it falls back to
+    scikit-learn's ``KNNImputer``.
 
     >>> import numpy as np
-    >>> X = np.array([[0.0, 0.0], [0.1, 0.1], [5.0, 5.0], [5.1, np.nan]])
-    >>> float(SampledKNNImputer(n_neighbors=1).fit(X).transform(X)[3, 1])
-    5.0
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.1], [5.0, 5.0], [5.2, 5.2], [5.1, np.nan]])
+    >>> float(SampledKNNImputer(n_neighbors=2).fit(X).transform(X)[4, 1])
+    5.1
     """
 
-    def __init__(self, n_neighbors: int = 5, max_rows: int = 20_000, seed: int = 0):
+    def __init__(self, n_neighbors: int = 5, max_rows: int = 5_000, seed: int = 0):
         self.n_neighbors = n_neighbors
         self.max_rows = max_rows
         self.seed = seed
 
     def fit(self, X: np.ndarray, y: Any = None) -> SampledKNNImputer:
         X = np.asarray(X, dtype=float)
-        if len(X) > self.max_rows:
-            rows = np.random.default_rng(self.seed).choice(len(X), self.max_rows, replace=False)
-            X = X[rows]
-        self.imputer_ = KNNImputer(n_neighbors=self.n_neighbors, keep_empty_features=True).fit(X)
         self.n_features_in_ = X.shape[1]
+        complete = X[~np.isnan(X).any(axis=1)]
+        if len(complete) > self.max_rows:
+            rows = np.random.default_rng(self.seed).choice(len(complete), self.max_rows, replace=False)
+            complete = complete[rows]
+        self.donors_ = complete
+        self.column_means_ = np.nan_to_num(np.nanmean(X, axis=0)) if len(X) else np.zeros(X.shape[1])
+        self.fallback_ = None
+        if len(complete) < self.n_neighbors:
+            sample = X
+            if len(X) > self.max_rows:
+                sample = X[np.random.default_rng(self.seed).choice(len(X), self.max_rows, replace=False)]
+            self.fallback_ = KNNImputer(n_neighbors=self.n_neighbors, keep_empty_features=True).fit(sample)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        if not np.isnan(X).any():
+        from sklearn.neighbors import NearestNeighbors
+
+        X = np.array(X, dtype=float, copy=True)
+        missing = np.isnan(X)
+        rows = np.flatnonzero(missing.any(axis=1))
+        if len(rows) == 0:
             return X
-        return self.imputer_.transform(X)
+        if self.fallback_ is not None:
+            return self.fallback_.transform(X)
+        patterns, group = np.unique(missing[rows], axis=0, return_inverse=True)
+        for g, pattern in enumerate(patterns):
+            members = rows[group.ravel() == g]
+            observed = ~pattern
+            if not observed.any():  # nothing known about these rows: column means
+                X[np.ix_(members, pattern)] = self.column_means_[pattern]
+                continue
+            finder = NearestNeighbors(n_neighbors=self.n_neighbors, algorithm="brute")
+            finder.fit(self.donors_[:, observed])
+            _, idx = finder.kneighbors(X[np.ix_(members, observed)])
+            X[np.ix_(members, pattern)] = self.donors_[:, pattern][idx].mean(axis=1)
+        return X
 
 
 def auto_log_mask(X: np.ndarray, skew_threshold: float = 2.0) -> np.ndarray:
