@@ -276,3 +276,16 @@ def test_ingestion_service_accepts_the_stream_idempotently(sqlite_services: Any)
         total += len(batch)
     again = sum(sqlite_services.ingest.ingest(b).duplicates for b in gen.batches(250))
     assert again == total
+
+
+def test_planted_segments_partition_the_population() -> None:
+    gen = SyntheticGenerator(SMALL)
+    seg = gen.planted_segments()
+    everyone = set(gen.users()["anonymous_id"])
+    tastes = [v for k, v in seg.items() if k.startswith("taste:")]
+    assert set().union(*tastes) == everyone and sum(map(len, tastes)) == len(everyone)
+    assert seg["known"] | seg["identified_later"] | seg["anonymous"] == everyone
+    assert seg["deal_seekers"] <= everyone and seg["price_sensitive"] <= everyone
+    # Deal seekers were planted with a higher price sensitivity.
+    # (a quarter of everyone is "price_sensitive"; about half of the deal seekers are)
+    assert len(seg["deal_seekers"] & seg["price_sensitive"]) / max(len(seg["deal_seekers"]), 1) > 0.35

@@ -597,6 +597,30 @@ class SyntheticGenerator:
         """Latent taste vectors, one row per user (ground truth)."""
         return np.vstack([self._user_block(b)["taste"] for b in range(self._n_blocks())])
 
+    def planted_segments(self, price_sensitive_quantile: float = 0.75) -> dict[str, set[str]]:
+        """The segments planted in the population, as sets of ``anonymousId`` (every message of a user
+        carries it, before and after they identify).
+
+        Keys: ``taste:<category>`` (dominant category), ``deal_seekers``, ``price_sensitive`` (top quarter
+        of price sensitivity), ``personalization_denied``, ``identified_later``, ``anonymous``, ``known``.
+
+        >>> seg = SyntheticGenerator(SyntheticConfig(seed=5, n_users=50, n_items=10)).planted_segments()
+        >>> sum(len(v) for k, v in seg.items() if k.startswith("taste:"))
+        50
+        """
+        users = self.users()
+        anon = users["anonymous_id"]
+        out: dict[str, set[str]] = {}
+        for category in self.categories:
+            out[f"taste:{category}"] = set(anon[users["dominant_category"] == category])
+        out["deal_seekers"] = set(anon[users["deal_seeker"]])
+        cut = users["price_sensitivity"].quantile(price_sensitive_quantile)
+        out["price_sensitive"] = set(anon[users["price_sensitivity"] >= cut])
+        out["personalization_denied"] = set(anon[~users["personalization_consent"]])
+        for kind in _IDENTITIES:
+            out[kind] = set(anon[users["identity"] == kind])
+        return out
+
     # ------------------------------------------------------------------ events
 
     def batches(self, batch_size: int = 500) -> Iterator[list[dict[str, Any]]]:
