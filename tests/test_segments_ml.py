@@ -330,3 +330,19 @@ def test_sampled_knn_imputer_matches_sklearn_on_complete_donors():
     reference = KNNImputer(n_neighbors=3).fit(complete).transform(X)
     np.testing.assert_allclose(ours, reference, atol=1e-9)
     assert not np.isnan(ours).any()
+
+
+def test_retrain_keeps_names_of_matched_segments_unless_told_not_to():
+    frame, _ = blobs(n=600, centers=4, seed=12)
+    first = discover(frame, config("kmeans"))
+    # monetary becomes pure noise: descriptions and names change, membership (other features) does not
+    shifted = frame.assign(monetary=np.random.default_rng(0).normal(0, 1, len(frame)))
+    kept = discover(shifted, config("kmeans"), previous=first.model)
+    assert {s.id: s.name for s in kept.report.segments} == {s.id: s.name for s in first.report.segments}
+    assert kept.model.names == first.model.names
+    fresh_cfg = config("kmeans").model_copy(update={"keep_names": False})
+    fresh = discover(shifted, fresh_cfg, previous=first.model)
+    assert [s.id for s in fresh.report.segments] == [s.id for s in kept.report.segments]
+    renamed = [n for n in kept.report.notes if "keeps its name" in n]
+    changed = sum(a.name != b.name for a, b in zip(fresh.report.segments, kept.report.segments, strict=True))
+    assert len(renamed) == changed > 0

@@ -393,6 +393,9 @@ def _discover(
     segments = summarise_segments(frame, Z, ids, config.entity_noun)
     if overlaps:
         segments = [_with_overlap(s, overlaps.get(s.id)) for s in segments]
+    if previous is not None and config.keep_names:
+        segments, renamed = _keep_previous_names(segments, previous)
+        notes.extend(renamed)
     order = np.argsort(ids_for_cluster)
     model = _build_model(config, list(frame.columns), pre, Z, centroids[order], ids_for_cluster[order],
                          {s.id: s.name for s in segments}, assignment, clusters[order], estimator)
@@ -415,6 +418,21 @@ def _discover(
 
 def _thin(message: str, algorithm: str, notes: list[str]) -> Discovery:
     return Discovery(model=None, report=SegmentationReport.empty(message, algorithm, tuple(notes)))
+
+
+def _keep_previous_names(segments: list, previous: SegmentModel) -> tuple[list, list[str]]:
+    from dataclasses import replace
+
+    from pertinent.segments.report import unique_names
+
+    old = {int(i): name for i, name in zip(previous.segment_ids, previous.names, strict=True)}
+    kept, notes = [], []
+    for seg in segments:
+        if seg.id in old and old[seg.id] != seg.name:
+            notes.append(f"segment {seg.id} keeps its name {old[seg.id]!r} (regenerated: {seg.name!r})")
+            seg = replace(seg, name=old[seg.id])
+        kept.append(seg)
+    return unique_names(kept), notes
 
 
 def _with_overlap(summary: Any, overlap: float | None) -> Any:

@@ -109,6 +109,7 @@ class SegmentationConfig(BaseModel):
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     clustering: ClusteringConfig = Field(default_factory=ClusteringConfig)
     entity_noun: str = Field("customers", description="Word used in generated names and descriptions.")
+    keep_names: bool = Field(True, description="On retrain, segments matched to an old id keep the old name.")
 
     @model_validator(mode="after")
     def _check(self) -> SegmentationConfig:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -285,17 +285,17 @@ def summarise_segments(
                 medians={f: float(m) for f, m in zip(features, seg_median, strict=True)},
             )
         )
-    return _unique_names(summaries)
+    return unique_names(summaries)
 
 
-def _unique_names(summaries: list[SegmentSummary]) -> list[SegmentSummary]:
+def unique_names(summaries: list[SegmentSummary]) -> list[SegmentSummary]:
+    """Suffix repeated names with " (2)", " (3)", ... in list order."""
     seen: dict[str, int] = {}
     out = []
     for s in summaries:
         count = seen.get(s.name, 0) + 1
         seen[s.name] = count
-        out.append(s if count == 1 else SegmentSummary(**{**asdict(s), "name": f"{s.name} ({count})",
-                                                          "contrasts": s.contrasts}))
+        out.append(s if count == 1 else replace(s, name=f"{s.name} ({count})"))
     return out
 
 
