@@ -5,17 +5,26 @@ Nothing is created at import time: call :func:`load_settings` (the API and CLI d
 >>> s = Settings(data_dir="/tmp/p", write_key="w", admin_key="a", pseudonym_keys=["k1"])
 >>> s.resolved_database_url()
 'sqlite:////tmp/p/pertinent.db'
+
+Lists come from the environment as comma-separated values or JSON:
+
+>>> import os; os.environ["PERTINENT_PSEUDONYM_KEYS"] = "new-key, old-key"
+>>> load_settings().pseudonym_keys
+['new-key', 'old-key']
+>>> del os.environ["PERTINENT_PSEUDONYM_KEYS"]
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -41,9 +50,9 @@ class Settings(BaseSettings):
     admin_key: str | None = None
     # HMAC keys for pseudonymising user identifiers; the first is current, later ones are
     # previous keys still accepted during a rotation (see docs/privacy.md).
-    pseudonym_keys: list[str] = Field(default_factory=list)
+    pseudonym_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     store_pii_in_clear: bool = False
-    pii_traits: list[str] = Field(default_factory=lambda: ["email", "phone", "address", "name", "firstName",
+    pii_traits: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["email", "phone", "address", "name", "firstName",
                                                             "lastName", "birthday"])
     anonymize_ip: bool = True
     # Consent applied when an event and the consent log say nothing about a purpose.
@@ -56,7 +65,9 @@ class Settings(BaseSettings):
     @field_validator("pseudonym_keys", "pii_traits", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
-        if isinstance(value, str) and not value.startswith("["):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 

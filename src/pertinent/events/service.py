@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pertinent.events.schema import Alias, Identify, validate_message
+from pertinent.events.schema import Alias, validate_message
 from pertinent.privacy.consent import effective, purposes_from_context
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.context import parse_context
@@ -58,6 +58,8 @@ class _Prepared:
     timestamp: float
     context: dict[str, Any]
     traits: dict[str, Any] | None
+    name: str | None  # track: event; page/screen: name
+    properties: dict[str, Any]
     profile_id: str = ""
 
 
@@ -123,13 +125,16 @@ class IngestService:
             ts = received_at - (sent_at - base)  # correct the client's clock skew
         else:
             ts = base
-        traits = getattr(msg, "traits", None)
+        fields = msg.__dict__  # plain dict access: getattr on a missing pydantic field is slow
+        traits = fields.get("traits")
         return _Prepared(
             msg=msg,
             message_id=msg.messageId or f"pt-{uuid.uuid4().hex}",
             timestamp=ts,
             context=self._context(msg.context),
             traits=self.scrub_traits(traits) if traits else traits,
+            name=fields.get("event") or fields.get("name"),
+            properties=fields.get("properties") or {},
         )
 
     # -- the pipeline -----------------------------------------------------------
@@ -195,39 +200,44 @@ class IngestService:
 
         consent_rows: list[ConsentRow] = []
         rows: list[EventRow] = []
-        keep: list[tuple[_Prepared, bool]] = []
+        keep: list[_Prepared] = []
+        in_force: dict[str, dict[str, bool]] = {}  # consent per profile, recomputed when a statement changes it
+        default = self.settings.default_consent
         for p in items:
             profile = profiles[p.profile_id]
             stated = purposes_from_context(p.context) if p.context else None
             if stated:
                 self._record_consent(profile, stated, "event", p.timestamp, consent_rows)
                 changed[profile.profile_id] = profile
-            consent = effective(profile.consent, self.settings.default_consent)
+                in_force.pop(p.profile_id, None)
+            consent = in_force.get(p.profile_id)
+            if consent is None:
+                consent = in_force[p.profile_id] = effective(profile.consent, default)
             if not consent["analytics"] and not consent["personalization"]:
                 result.skipped_no_consent += 1
                 continue
-            m = p.msg
             rows.append(EventRow(
-                message_id=p.message_id, type=m.type, event=getattr(m, "event", None) or getattr(m, "name", None),
-                profile_id=p.profile_id, timestamp=p.timestamp, received_at=now,
-                personalize=consent["personalization"], properties=getattr(m, "properties", None) or None,
-                traits=p.traits or None, context=p.context or None,
+                message_id=p.message_id, type=p.msg.type, event=p.name, profile_id=p.profile_id,
+                timestamp=p.timestamp, received_at=now, personalize=consent["personalization"],
+                properties=p.properties or None, traits=p.traits or None, context=p.context or None,
             ))
-            keep.append((p, consent["personalization"]))
+            if consent["personalization"]:
+                keep.append(p)
         inserted = tx.insert_events(rows)
         result.stored += len(inserted)
         result.duplicates += len(rows) - len(inserted)
-        for p, personalize in keep:
-            if not personalize or p.message_id not in inserted:
-                continue
+        apply = [p for p in keep if p.message_id in inserted]
+        newest: dict[str, _Prepared] = {}  # only the newest context per profile survives: parse just that one
+        for p in apply:
+            if p.context and (p.profile_id not in newest or p.timestamp >= newest[p.profile_id].timestamp):
+                newest[p.profile_id] = p
+        for p in apply:
             profile = profiles[p.profile_id]
-            m = p.msg
-            if isinstance(m, Identify) or m.type == "group":
-                if m.type == "identify" and p.traits:
-                    profile.traits.update(p.traits)
-            event = ProfileEvent(m.type, getattr(m, "event", None) or getattr(m, "name", None), p.timestamp,
-                                 getattr(m, "properties", None) or {}, parse_context(p.context) if p.context else {})
-            apply_event(profile.state, event, self.profile_config)
+            if p.msg.type == "identify" and p.traits:
+                profile.traits.update(p.traits)
+            ctx = parse_context(p.context) if newest.get(p.profile_id) is p else {}
+            apply_event(profile.state, ProfileEvent(p.msg.type, p.name, p.timestamp, p.properties, ctx),
+                        self.profile_config)
             profile.updated_at = now
             changed[profile.profile_id] = profile
         tx.append_consent(consent_rows)
