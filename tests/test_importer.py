@@ -528,3 +528,55 @@ def test_ingestion_service_accepts_imports_idempotently(sqlite_services: Any, tm
             assert result.errors == [] and result.stored == len(batch)
         for batch in import_file(c["path"], **c["kwargs"]):
             assert sqlite_services.ingest.ingest(batch).duplicates == len(batch)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Property tests of the small parsers.
+
+raw_names = st.text(min_size=1, max_size=10).filter(lambda s: "=" not in s and "," not in s and s.strip() != "")
+event_names = st.text(min_size=1, max_size=20).filter(lambda s: "," not in s and s.strip() != "")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(raw_names, event_names, max_size=5))
+def test_parse_event_map_round_trips(mapping: dict[str, str]) -> None:
+    pairs = [f"{k}={v}" for k, v in mapping.items()]
+    expected: dict[str, str] = {}
+    for k, v in mapping.items():
+        expected[k.strip()] = v.strip()
+    assert parse_event_map(pairs) == expected
+    assert parse_event_map(",".join(pairs)) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.datetimes(
+        min_value=pd.Timestamp("1971-01-01").to_pydatetime(), max_value=pd.Timestamp("2099-12-31").to_pydatetime()
+    )
+)
+def test_parse_timestamps_round_trips_every_format(when: Any) -> None:
+    ts = pd.Timestamp(when, tz="UTC").floor("ms")
+    seconds = ts.value / 1e9
+    cases = [
+        (str(ts.isoformat()), "iso"),
+        (ts.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z", "auto"),
+        (repr(seconds), "unix_s"),
+        (str(int(round(seconds * 1000))), "unix_ms"),
+        (str(int(round(seconds * 1000))), "auto"),
+        (ts.strftime("%d.%m.%Y %H:%M:%S.%f"), "%d.%m.%Y %H:%M:%S.%f"),
+    ]
+    for text, fmt in cases:
+        got = parse_timestamps(pd.Series([text]), fmt)[0]
+        assert abs((got - ts).total_seconds()) < 0.002, (text, fmt, got)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.one_of(st.text(max_size=30), st.floats(), st.integers(), st.none()), max_size=8),
+    st.sampled_from(["auto", "iso", "unix_s", "unix_ms", "%Y/%m/%d"]),
+)
+def test_parse_timestamps_never_raises(values: list[Any], fmt: str) -> None:
+    out = parse_timestamps(pd.Series(values, dtype=object), fmt)
+    assert len(out) == len(values)
+    ok = out.dropna()
+    assert ((ok > pd.Timestamp("1970-01-01", tz="UTC")) & (ok < pd.Timestamp("2100-01-01", tz="UTC"))).all()

@@ -65,6 +65,7 @@ LIBRARY = {"name": "pertinent-importer", "version": "1"}
 CATALOGUE_COLUMNS = ["item_id", "title", "categories", "tags", "price"]
 # Timestamps outside this window (epoch itself excluded) are garbage: 0, 99999999999, year 9999...
 MIN_TIMESTAMP = "1970-01-01"
+_AUTO_MS_FROM = 4_102_444_800  # 2100-01-01 in Unix seconds
 MAX_TIMESTAMP = "2100-01-01"
 PRODUCT_EVENTS = frozenset(
     {
@@ -411,6 +412,8 @@ TimestampFormat = str  # "auto" | "iso" | "unix_s" | "unix_ms" | a strftime patt
 def parse_timestamps(values: pd.Series, fmt: TimestampFormat = "auto", timezone: str = "UTC") -> pd.Series:
     """Parse a column to tz-aware UTC timestamps; NaT if unparseable, at/before the epoch or from 2100 on.
 
+    ``fmt``: ``auto`` (numbers are Unix seconds, or milliseconds from 4,102,444,800 on, which as
+    seconds would be year 2100; text is ISO-8601), ``iso``, ``unix_s``, ``unix_ms`` or a strftime pattern.
     ``timezone`` is the zone of naive values (wall-clock times without offset); values that carry
     an offset are converted from it.
 
@@ -438,8 +441,8 @@ def parse_timestamps(values: pd.Series, fmt: TimestampFormat = "auto", timezone:
                 seconds = numeric / 1000.0
             elif fmt == "unix_s":
                 seconds = numeric
-            else:  # auto: values this large can only be milliseconds
-                seconds = numeric.where(numeric.abs() < 1e11, numeric / 1000.0)
+            else:  # auto: as seconds these would be year 2100 or later, so they are milliseconds
+                seconds = numeric.where(numeric.abs() < _AUTO_MS_FROM, numeric / 1000.0)
             ok = seconds.notna() & (seconds.abs() < 1e11)
             if ok.any():
                 us = (seconds[ok] * 1e6).round().astype("int64")
