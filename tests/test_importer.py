@@ -580,3 +580,13 @@ def test_parse_timestamps_never_raises(values: list[Any], fmt: str) -> None:
     assert len(out) == len(values)
     ok = out.dropna()
     assert ((ok > pd.Timestamp("1970-01-01", tz="UTC")) & (ok < pd.Timestamp("2100-01-01", tz="UTC"))).all()
+
+
+def test_non_utf8_csv_gives_a_clear_error_and_imports_with_its_encoding(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("user,item,ts\nJosé,crème brûlée,2021-03-04T05:06:07Z\n".encode("latin-1"))
+    mapping = ColumnMapping(user_col="user", item_col="item", timestamp_col="ts")
+    with pytest.raises(ImportFileError, match="encoding"):
+        run(import_file(path, mapping=mapping))
+    msgs = run(import_file(path, mapping=mapping.model_copy(update={"encoding": "latin-1"})))
+    assert msgs[0]["userId"] == "José" and msgs[0]["properties"]["product_id"] == "crème brûlée"

@@ -175,7 +175,10 @@ def message_problems(msg: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class SkippedRow:
-    """One example of a skipped row: 1-based data row number (header excluded), reason, offending value."""
+    """One example of a skipped row: 1-based data row number (header excluded), reason, offending value.
+
+    Malformed CSV lines carry their data line number; rows after one are numbered among the parsed rows.
+    """
 
     row: int | None
     reason: str
@@ -330,25 +333,42 @@ def read_chunks(
 
     # Bytes per block: aim for roughly chunk_rows rows of ~100 bytes.
     block_size = max(1 << 16, min(chunk_rows * 128, 1 << 26))
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(
-            column_names=all_names,
-            skip_rows=1 if header else 0,
-            block_size=block_size,
-            encoding=encoding,
-            use_threads=False,
-        ),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in all_names},
-            include_columns=columns,
-            strings_can_be_null=True,
-        ),
-    )
+
+    def unreadable(e: Exception) -> ImportFileError:
+        hint = " (is it UTF-8? pass encoding=..., e.g. 'latin-1')" if "UTF8" in str(e).replace("-", "") else ""
+        return ImportFileError(f"{path.name}: cannot read this CSV file: {e}{hint}")
+
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                column_names=all_names,
+                skip_rows=1 if header else 0,
+                block_size=block_size,
+                encoding=encoding,
+                use_threads=False,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in all_names},
+                include_columns=columns,
+                strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as e:
+        raise unreadable(e) from e
+
     pending = []
     pending_rows = 0
-    for batch in reader:
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as e:
+            raise unreadable(e) from e
         pending.append(batch)
         pending_rows += batch.num_rows
         if pending_rows >= chunk_rows:
