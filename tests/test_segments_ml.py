@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
@@ -346,3 +348,52 @@ def test_retrain_keeps_names_of_matched_segments_unless_told_not_to():
     renamed = [n for n in kept.report.notes if "keeps its name" in n]
     changed = sum(a.name != b.name for a, b in zip(fresh.report.segments, kept.report.segments, strict=True))
     assert len(renamed) == changed > 0
+
+
+def test_bic_rule_for_gaussian_mixture():
+    frame, truth = blobs(n=500, centers=3, seed=21, std=0.4)
+    found = discover(frame, config("gmm", k_range=(2, 6), k_rule="bic"))
+    assert found.report.k == 3
+    assert "Bayesian information criterion" in found.report.selection
+    bics = {row["k"]: row["bic"] for row in found.report.k_scores}
+    assert min(bics, key=bics.get) == 3
+
+
+def test_bic_rule_without_bic_falls_back():
+    frame, _ = blobs(n=300, centers=3, seed=22)
+    found = discover(frame, config("kmeans", k_rule="bic"))
+    assert found.ok and "could not decide" in found.report.selection
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 12),
+    st.lists(st.sampled_from(["float", "int", "const", "nan", "inf", "text", "bool"]), min_size=1, max_size=4),
+    st.integers(0, 2**16),
+)
+def test_any_frame_gives_a_result_or_a_named_error(rows, kinds, seed):
+    rng = np.random.default_rng(seed)
+    columns = {}
+    for i, kind in enumerate(kinds):
+        values = {
+            "float": rng.normal(size=rows),
+            "int": rng.integers(0, 5, rows),
+            "const": np.full(rows, 3.0),
+            "nan": np.where(rng.random(rows) < 0.5, np.nan, rng.normal(size=rows)),
+            "inf": np.where(rng.random(rows) < 0.3, np.inf, rng.normal(size=rows)),
+            "text": np.array(["a"] * rows, dtype=object),
+            "bool": rng.random(rows) < 0.5,
+        }[kind]
+        columns[f"{kind}_{i}"] = values
+    frame = pd.DataFrame(columns)
+    try:
+        found = discover(frame, config("kmeans", k_range=(2, 4)))
+    except FeatureError as exc:
+        assert str(exc)
+        return
+    if found.ok:
+        assert len(found.labels) == rows
+        assert sum(s.size for s in found.report.segments) == rows
+        assert found.model.assign({}) in set(found.model.segment_ids.tolist())
+    else:
+        assert found.report.message and found.model is None

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ID_COLUMNS = ("profile_id", "user_id", "userId", "customer_id", "CustomerID", "anonymous_id", "id")
 ALGORITHMS = ("kmeans", "minibatch", "gmm", "agglomerative", "dbscan", "hdbscan")
-K_RULES = ("silhouette", "elbow", "davies_bouldin", "calinski_harabasz", "vote")
+K_RULES = ("silhouette", "elbow", "davies_bouldin", "calinski_harabasz", "vote", "bic")
 
 
 def parse_k_range(text: str) -> tuple[int, int]:

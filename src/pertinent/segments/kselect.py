@@ -18,6 +18,7 @@ RULE_WORDS = {
     "davies_bouldin": "lowest Davies-Bouldin index",
     "calinski_harabasz": "highest Calinski-Harabasz score",
     "elbow": "elbow of the inertia curve (largest distance below the chord from first to last k)",
+    "bic": "lowest Bayesian information criterion (Gaussian mixture only)",
 }
 
 
@@ -128,6 +129,7 @@ def rule_picks(scores: list[KScore] | tuple[KScore, ...]) -> dict[str, int | Non
         "calinski_harabasz": best("calinski_harabasz", 1.0),
         "elbow": elbow_k(scores),
     }
+    bic = best("bic", -1.0)
     votes = Counter(v for v in picks.values() if v is not None)
     if votes:
         top = max(votes.values())
@@ -135,6 +137,8 @@ def rule_picks(scores: list[KScore] | tuple[KScore, ...]) -> dict[str, int | Non
         picks["vote"] = picks["silhouette"] if picks["silhouette"] in tied else min(tied)
     else:
         picks["vote"] = None
+    if bic is not None:
+        picks["bic"] = bic
     return picks
 
 
@@ -180,8 +184,7 @@ def select_k(scores: list[KScore], rule: str) -> KSelection:
 
 
 def _rule_detail(rule: str, chosen: int, scores: list[KScore]) -> str:
-    attr = {"silhouette": "silhouette", "davies_bouldin": "davies_bouldin"}.get(rule)
-    attr = attr or ("calinski_harabasz" if rule == "calinski_harabasz" else None)
+    attr = rule if rule in ("silhouette", "davies_bouldin", "calinski_harabasz", "bic") else None
     if attr is None:
         if rule == "elbow":
             return RULE_WORDS["elbow"]
@@ -190,11 +193,11 @@ def _rule_detail(rule: str, chosen: int, scores: list[KScore]) -> str:
         return ""
     rows = [s for s in scores if getattr(s, attr) is not None]
     value = next(getattr(s, attr) for s in rows if s.k == chosen)
-    sign = -1.0 if rule == "davies_bouldin" else 1.0
+    sign = -1.0 if rule in ("davies_bouldin", "bic") else 1.0
     rest = sorted((s for s in rows if s.k != chosen), key=lambda s: -sign * getattr(s, attr))
-    text = f"{RULE_WORDS[rule]}: {value:.3f}"
+    text = f"{RULE_WORDS[rule]}: {value:,.3f}"
     if rest:
-        text += f", next best k={rest[0].k} at {getattr(rest[0], attr):.3f}"
+        text += f", next best k={rest[0].k} at {getattr(rest[0], attr):,.3f}"
     return text
 
 

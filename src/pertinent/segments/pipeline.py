@@ -22,7 +22,7 @@ from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardSca
 Algorithm = Literal["kmeans", "minibatch", "gmm", "agglomerative", "dbscan", "hdbscan"]
 K_ALGORITHMS: tuple[str, ...] = ("kmeans", "minibatch", "gmm", "agglomerative")
 DENSITY_ALGORITHMS: tuple[str, ...] = ("dbscan", "hdbscan")
-KRule = Literal["silhouette", "elbow", "davies_bouldin", "calinski_harabasz", "vote"]
+KRule = Literal["silhouette", "elbow", "davies_bouldin", "calinski_harabasz", "vote", "bic"]
 
 
 class FeatureConfig(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -243,7 +244,8 @@ def summarise_segments(
         members = ids == seg
         size = int(members.sum())
         seg_values = values[members]
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # an all-missing column in a segment gives NaN, reported as n/a
+            warnings.simplefilter("ignore", RuntimeWarning)
             seg_median = np.nanmedian(seg_values, axis=0)
             seg_mean = np.nanmean(seg_values, axis=0)
         z = (Z[members].mean(axis=0) - z_mean) / z_sd
