@@ -590,3 +590,10 @@ def test_non_utf8_csv_gives_a_clear_error_and_imports_with_its_encoding(tmp_path
         run(import_file(path, mapping=mapping))
     msgs = run(import_file(path, mapping=mapping.model_copy(update={"encoding": "latin-1"})))
     assert msgs[0]["userId"] == "José" and msgs[0]["properties"]["product_id"] == "crème brûlée"
+
+
+def test_corrupt_parquet_gives_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(ImportFileError, match="not a readable Parquet file"):
+        run(import_file(path, "online-retail"))

@@ -257,13 +257,22 @@ def _check_exists(path: Path) -> None:
         raise ImportFileError(f"{path}: file not found")
 
 
+def _parquet(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise ImportFileError(f"{path.name}: not a readable Parquet file: {e}") from e
+
+
 def count_rows(path: Path, *, header: bool = True) -> int:
     """Data rows in a file: exact for Parquet (metadata), line count for CSV (fast, streamed)."""
     _check_exists(path)
     if file_format(path) == "parquet":
-        import pyarrow.parquet as pq
 
-        return pq.ParquetFile(path).metadata.num_rows
+        return _parquet(path).metadata.num_rows
     lines = 0
     last = b"\n"
     with path.open("rb") as f:
@@ -279,9 +288,8 @@ def read_column_names(path: Path, *, delimiter: str = ",", encoding: str = "utf-
     """Column names of a CSV header line or a Parquet schema."""
     _check_exists(path)
     if file_format(path) == "parquet":
-        import pyarrow.parquet as pq
 
-        return list(pq.ParquetFile(path).schema_arrow.names)
+        return list(_parquet(path).schema_arrow.names)
     with path.open(encoding=encoding, errors="replace", newline="") as f:
         return next(csv.reader(f, delimiter=delimiter), [])
 
@@ -306,9 +314,8 @@ def read_chunks(
 
     _check_exists(path)
     if file_format(path) == "parquet":
-        import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(path)
+        pf = _parquet(path)
         available = pf.schema_arrow.names
         _require_columns(path, available, columns or [])
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
