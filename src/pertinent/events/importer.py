@@ -271,7 +271,6 @@ def count_rows(path: Path, *, header: bool = True) -> int:
     """Data rows in a file: exact for Parquet (metadata), line count for CSV (fast, streamed)."""
     _check_exists(path)
     if file_format(path) == "parquet":
-
         return _parquet(path).metadata.num_rows
     lines = 0
     last = b"\n"
@@ -288,7 +287,6 @@ def read_column_names(path: Path, *, delimiter: str = ",", encoding: str = "utf-
     """Column names of a CSV header line or a Parquet schema."""
     _check_exists(path)
     if file_format(path) == "parquet":
-
         return list(_parquet(path).schema_arrow.names)
     with path.open(encoding=encoding, errors="replace", newline="") as f:
         return next(csv.reader(f, delimiter=delimiter), [])
@@ -314,13 +312,18 @@ def read_chunks(
 
     _check_exists(path)
     if file_format(path) == "parquet":
-
         pf = _parquet(path)
         available = pf.schema_arrow.names
         _require_columns(path, available, columns or [])
-        for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+        batches = pf.iter_batches(batch_size=chunk_rows, columns=columns)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError) as e:
+                raise ImportFileError(f"{path.name}: cannot read this Parquet file: {e}") from e
             yield batch.to_pandas()
-        return
 
     import pyarrow.csv as pacsv
 
