@@ -21,8 +21,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PIP) install -q -e '.[dev]'
 	touch $@
 
+# Sample data and server on the embedded default. Extra options: make demo DEMO_ARGS="--dataset movielens"
+DEMO_ARGS ?=
 demo: install
-	$(VENV)/bin/pertinent demo
+	$(VENV)/bin/pertinent demo $(DEMO_ARGS)
 
 # The whole suite. scripts/with-services.sh installs (Debian packages) and starts a throwaway
 # PostgreSQL when none is configured, runs the suite, and tears it down.

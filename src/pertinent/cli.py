@@ -21,6 +21,7 @@ app = typer.Typer(
 AREAS = (
     "pertinent.events.cli",
     "pertinent.server_cli",
+    "pertinent.demo",
     "pertinent.privacy.cli",
     "pertinent.recommend.cli",
     "pertinent.segments.cli",
