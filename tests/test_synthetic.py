@@ -289,3 +289,11 @@ def test_planted_segments_partition_the_population() -> None:
     # Deal seekers were planted with a higher price sensitivity.
     # (a quarter of everyone is "price_sensitive"; about half of the deal seekers are)
     assert len(seg["deal_seekers"] & seg["price_sensitive"]) / max(len(seg["deal_seekers"]), 1) > 0.35
+
+
+def test_progress_counts_users() -> None:
+    gen = SyntheticGenerator(SyntheticConfig(seed=2, n_users=30, n_items=20))
+    seen = []
+    for _batch in gen.batches(50):
+        seen.append(gen.users_done)
+    assert seen == sorted(seen) and gen.users_done == 30

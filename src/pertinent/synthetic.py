@@ -20,6 +20,16 @@ The model:
   a "Signed Up" and an ``identify`` carrying both ids) or *anonymous* for good; a share deny the
   personalization purpose in ``context.consent``.
 
+Typical use (e.g. ``make demo``)::
+
+    gen = SyntheticGenerator(SyntheticConfig(n_users=5000, seed=7))
+    with rich.progress.Progress() as bar:
+        task = bar.add_task("users", total=gen.config.n_users)
+        for batch in gen.batches(500):
+            ingest(batch)
+            bar.update(task, completed=gen.users_done)
+    truth = gen.users()  # planted tastes/segments for checking downstream components
+
 Messages of one user are in time order; users follow each other block by block (the stream as a whole
 is not globally sorted by time).
 
@@ -385,6 +395,7 @@ class SyntheticGenerator:
 
     def __init__(self, config: SyntheticConfig | None = None):
         self.config = config or SyntheticConfig()
+        self.users_done = 0
         self._build_world()
 
     # ------------------------------------------------------------------ world: categories, items, articles
@@ -639,7 +650,11 @@ class SyntheticGenerator:
     __iter__ = batches
 
     def messages(self) -> Iterator[dict[str, Any]]:
-        """Stream all messages one by one (user after user, each user's in time order)."""
+        """Stream all messages one by one (user after user, each user's in time order).
+
+        ``users_done`` counts the users fully emitted so far (for a progress bar with total ``n_users``).
+        """
+        self.users_done = 0
         for b in range(self._n_blocks()):
             yield from self._block_messages(b)
 
@@ -658,6 +673,7 @@ class SyntheticGenerator:
             for m in msgs:
                 del m["_seq"]
                 yield m
+            self.users_done += 1
 
     def _user_messages(
         self,

@@ -10,6 +10,16 @@ What a file means is decided by a :class:`Converter`: the presets in :mod:`perti
 (``online-retail``, ``movielens``, ``taobao``) or a :class:`GenericConverter` driven by a
 :class:`ColumnMapping` for any other file.
 
+Typical use (e.g. ``pertinent import``)::
+
+    job = import_file(path, preset="online-retail")        # or mapping=ColumnMapping(...)
+    with rich.progress.Progress() as bar:
+        task = bar.add_task("rows", total=job.total_rows)
+        for batch in job:                                    # lists of <= batch_size message dicts
+            ingest(batch)
+            bar.update(task, completed=job.report.rows_read)
+    print(job.report.summary())                              # skipped rows by reason, examples
+
 ``messageId`` is a UUID5 of the source name and the row's content (never the file path or position),
 so importing the same file twice yields the same ids and the ingestion side can de-duplicate.
 
