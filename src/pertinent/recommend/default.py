@@ -4,7 +4,8 @@ Steps (all on a per-user random holdout carved from the data passed to ``fit``; 
 
 1. EASE when the item count fits in memory (lambda chosen by a ladder search over
    ``ease_lambdas``), else item-kNN as the base model;
-2. blend weights for item-kNN, ALS and popularity chosen one at a time (coordinate search);
+2. blend weights for item-kNN, ALS and popularity chosen one at a time (coordinate search); a
+   blend is only kept when its per-user gain beats one standard error (no chasing noise);
 3. the chosen hybrid is refitted on all the data (with the cold-start chain of ``HybridConfig``).
 
 The choices and validation scores are kept in ``report``.
@@ -58,8 +59,9 @@ class DefaultConfig(BaseModel):
     hybrid: HybridConfig = Field(default_factory=HybridConfig)
 
 
-def _ndcg(scores: np.ndarray, seen: sp.csr_matrix, truth: sp.csr_matrix, k: int) -> float:
-    from pertinent.evaluation.metrics import ranking_metrics
+def _ndcg(scores: np.ndarray, seen: sp.csr_matrix, truth: sp.csr_matrix, k: int) -> np.ndarray:
+    """Per-user NDCG@k (binary relevance) of the scores, the user's seen items excluded."""
+    from pertinent.evaluation.metrics import hits_matrix
 
     s = np.array(scores, dtype=np.float32, copy=True)
     r, c = seen.nonzero()
@@ -68,7 +70,18 @@ def _ndcg(scores: np.ndarray, seen: sp.csr_matrix, truth: sp.csr_matrix, k: int)
     part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
     order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
     ranked = np.take_along_axis(part, order, axis=1)
-    return ranking_metrics(ranked, truth, k)["ndcg"]
+    hits = hits_matrix(ranked, truth)
+    discount = 1.0 / np.log2(np.arange(2, kk + 2))
+    n_rel = np.maximum(np.diff(truth.indptr), 1)
+    ideal = np.cumsum(discount)[np.minimum(n_rel, kk) - 1]
+    return (hits * discount).sum(axis=1) / ideal
+
+
+def _better(new: np.ndarray, old: np.ndarray) -> bool:
+    """One-standard-error rule: accept only a gain larger than the SE of the paired differences."""
+    diff = new - old
+    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
+    return bool(diff.mean() > max(se, 1e-6))
 
 
 class DefaultRecommender(Recommender):
@@ -116,10 +129,10 @@ class DefaultRecommender(Recommender):
         hist, truth = train_m[users], val_m[users]
         parts: dict[str, np.ndarray] = {}
 
-        def trial(name: str, params: dict[str, Any], scores: np.ndarray) -> float:
-            score = _ndcg(scores, hist, truth, cfg.k)
-            report["trials"].append({"model": name, **params, "ndcg": round(score, 5)})
-            return score
+        def trial(name: str, params: dict[str, Any], scores: np.ndarray) -> np.ndarray:
+            per_user = _ndcg(scores, hist, truth, cfg.k)
+            report["trials"].append({"model": name, **params, "ndcg": round(float(per_user.mean()), 5)})
+            return per_user
 
         knn = ItemKNNRecommender(cfg.itemknn).fit(vtrain)
         parts["itemknn"] = normalize_rows(knn.score(hist))
@@ -137,7 +150,7 @@ class DefaultRecommender(Recommender):
                 if i not in cache:
                     s = np.zeros((len(users), data.n_items), dtype=np.float32)
                     s[:, active] = np.asarray(h_act @ ease_from_gram(g, lambdas[i], threads=cfg.ease.blas_threads))
-                    cache[i] = (trial("ease", {"regularization": lambdas[i]}, s), s)
+                    cache[i] = (float(trial("ease", {"regularization": lambdas[i]}, s).mean()), s)
                 return cache[i][0]
 
             i = int(np.argmin(np.abs(np.log(lambdas) - math.log(ease_lambda))))
@@ -170,11 +183,11 @@ class DefaultRecommender(Recommender):
                 candidate = {**weights, name: w}
                 blend = sum(wt * parts[n] for n, wt in candidate.items())
                 score = trial("blend", {"weights": candidate}, blend)  # type: ignore[arg-type]
-                if score > best + 1e-4:
+                if _better(score, best):
                     best, weights = score, candidate
         report.update({"ease_lambda": ease_lambda if ease_ok else None, "weights": weights,
-                       "validation_ndcg": round(best, 5), "validation_users": int(len(users))})
-        log.info("default recommender chose %s (validation NDCG@%d %.4f)", weights, cfg.k, best)
+                       "validation_ndcg": round(float(best.mean()), 5), "validation_users": int(len(users))})
+        log.info("default recommender chose %s (validation NDCG@%d %.4f)", weights, cfg.k, best.mean())
         for name, w in weights.items():
             if name == "ease":
                 components.append(Component(kind="ease", weight=w,

@@ -40,7 +40,7 @@ class EASEConfig(BaseModel):
 
     regularization: float = Field(default=100.0, gt=0)
     min_item_count: int = Field(default=1, ge=1)
-    max_dense_items: int = Field(default=20_000, ge=1)
+    max_dense_items: int = Field(default=10_000, ge=1)
     memory_fraction: float = Field(default=0.5, gt=0, le=1)
     fallback: Literal["itemknn", "als"] = "itemknn"
     # BLAS threads for the solve; 1 is fastest on small shared machines (threads spin when cores are
