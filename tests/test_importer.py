@@ -597,3 +597,21 @@ def test_corrupt_parquet_gives_a_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(ImportFileError, match="not a readable Parquet file"):
         run(import_file(path, "online-retail"))
+
+
+def test_anonymous_only_files_and_orders_without_items(tmp_path: Path) -> None:
+    path = tmp_path / "anon.csv"
+    pd.DataFrame({"device": ["d1", ""], "t": ["2022-01-01T00:00:00Z"] * 2, "total": ["12.5", "3"]}).to_csv(
+        path, index=False
+    )
+    mapping = ColumnMapping(
+        anonymous_col="device", timestamp_col="t", price_col="total", default_event="Order Completed"
+    )
+    job = import_file(path, mapping=mapping)
+    msgs = run(job)
+    assert len(msgs) == 1 and msgs[0]["anonymousId"] == "d1" and "userId" not in msgs[0]
+    assert msgs[0]["properties"]["products"] == [] and msgs[0]["properties"]["revenue"] == 12.5
+    assert message_problems(msgs[0]) == []
+    assert job.report.skipped == {"missing user id": 1}
+    with pytest.raises(ValueError, match="user_col or anonymous_col"):
+        ColumnMapping(timestamp_col="t")

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:  # pandas / pyarrow are imported lazily: this module is imported by the CLI.
     import pandas as pd
@@ -631,7 +631,7 @@ class ColumnMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_col: str
+    user_col: str | None = None  # at least one of user_col / anonymous_col
     timestamp_col: str
     item_col: str | None = None
     event_col: str | None = None
@@ -653,6 +653,12 @@ class ColumnMapping(BaseModel):
     delimiter: str | None = None
     encoding: str = "utf-8"
     source: str = "generic"
+
+    @model_validator(mode="after")
+    def _needs_an_id(self) -> ColumnMapping:
+        if not self.user_col and not self.anonymous_col:
+            raise ValueError("user_col or anonymous_col is required")
+        return self
 
     @field_validator("timestamp_format")
     @classmethod
@@ -723,7 +729,7 @@ class GenericConverter(Converter):
         n = len(chunk)
         chunk = chunk.reset_index(drop=True)
         rows = pd.RangeIndex(first_row, first_row + n)
-        users = clean_ids(chunk[m.user_col])
+        users = clean_ids(chunk[m.user_col]) if m.user_col else pd.Series([None] * n, dtype=object)
         anons = clean_ids(chunk[m.anonymous_col]) if m.anonymous_col else pd.Series([None] * n, dtype=object)
         ts = parse_timestamps(chunk[m.timestamp_col], m.timestamp_format, m.timezone)
         items = clean_ids(chunk[m.item_col]) if m.item_col else pd.Series([None] * n, dtype=object)
@@ -756,7 +762,7 @@ class GenericConverter(Converter):
         no_item = (is_product & items.isna() & (m.item_col is not None)) & ~no_user & ~bad_ts & ~no_event
         bad_rating = (events == "Product Reviewed") & ratings.isna() & ~no_user & ~bad_ts & ~no_event & ~no_item
         for mask, reason, col in (
-            (no_user, "missing user id", m.user_col),
+            (no_user, "missing user id", m.user_col or m.anonymous_col),
             (bad_ts, "bad timestamp", m.timestamp_col),
             (no_event, unmapped_reason, m.event_col),
             (no_item, "missing item id", m.item_col),
@@ -797,7 +803,7 @@ class GenericConverter(Converter):
                         "order_id": orders[i] or mid,
                         "revenue": round(abs(price) * quantity, 2) if price is not None else None,
                         "currency": m.currency if price is not None else None,
-                        "products": [product] if item is not None else None,
+                        "products": [product] if item is not None else [],
                     }
                 )
             else:
