@@ -55,6 +55,15 @@ def test_rfm_counts_purchases_and_refunds():
     assert f["rfm"]["recency_days"] == pytest.approx(4.0)
 
 
+def test_an_order_split_into_parts_counts_once():
+    state: dict = {}
+    for part in (1, 2, 3):
+        apply_event(state, view(T0, name="Order Completed", order_id="o1", order_part=part, order_parts=3,
+                                revenue=10.0), CFG)
+    rfm = summarize(state, T0, CFG)["rfm"]
+    assert rfm["frequency"] == 1 and rfm["monetary"] == 30.0
+
+
 def test_affinities_decay_with_the_half_life():
     state: dict = {}
     apply_event(state, view(T0, category="Old"), CFG)

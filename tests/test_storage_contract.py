@@ -134,3 +134,30 @@ class TestStoreContract:
         store.migrate()
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+
+
+def _bump_in_process(url: str, n: int) -> None:
+    from pertinent.storage.sql import SqlStore
+
+    store = SqlStore(url)
+    for _ in range(n):
+        with store.transaction() as tx:
+            row = tx.lock_profiles(["shared"], now=1.0)["shared"]
+            row.state["n"] = row.state.get("n", 0) + 1
+            tx.put_profiles([row])
+    store.close()
+
+
+def test_concurrent_processes_do_not_lose_updates(store):
+    """Server workers and a CLI import are separate processes writing the same store."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_bump_in_process, args=(store.url, 30)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    with store.transaction(write=False) as tx:
+        assert tx.get_profiles(["shared"])["shared"].state["n"] == 90

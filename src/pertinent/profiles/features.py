@@ -167,7 +167,9 @@ def apply_event(state: dict[str, Any], ev: ProfileEvent, cfg: ProfileConfig) -> 
     props = ev.properties
     if ev.name in cfg.purchase_events:
         rfm = state.setdefault("rfm", {"frequency": 0, "monetary": 0.0, "last_purchase": None})
-        rfm["frequency"] += 1
+        part = _number(props.get("order_part"))
+        if part is None or part <= 1:  # an order split over several messages counts once
+            rfm["frequency"] += 1
         rfm["monetary"] = round(rfm["monetary"] + event_revenue(props), 6)
         rfm["last_purchase"] = ts if rfm["last_purchase"] is None else max(rfm["last_purchase"], ts)
     elif ev.name in cfg.refund_events:

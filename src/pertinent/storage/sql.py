@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -257,18 +259,37 @@ class SqlStore:
         self.url = url
         self.engine = make_engine(url)
         self.backend = self.engine.dialect.name
-        # SQLite has one writer at a time: serialise our own writers instead of spinning on SQLITE_BUSY.
+        # SQLite has one writer at a time. Serialise our writers instead of letting them spin on SQLITE_BUSY
+        # (its busy handler sleeps in growing steps): a thread lock inside the process, plus an flock on a
+        # lock file beside the database across processes (server workers, a CLI import).
         self._write_lock = threading.Lock() if self.backend == "sqlite" else None
+        database = self.engine.url.database
+        self._lock_path = f"{database}.writelock" if self._write_lock and database not in (None, "", ":memory:") \
+            else None
+        self._lock_fd: int | None = None
+
+    def _lock_file(self) -> int | None:
+        if self._lock_path is None:
+            return None
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._lock_fd
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[SqlTx]:
         lock = self._write_lock if write else None
+        fd = None
         if lock:
             lock.acquire()
+            fd = self._lock_file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             with self.engine.begin() as conn:
                 yield SqlTx(conn, self.backend)
         finally:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
             if lock:
                 lock.release()
 
@@ -279,3 +300,6 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
