@@ -67,10 +67,25 @@ class ALSRecommender(Recommender):
         with threadpool_limits(1, "blas"):  # implicit warns (and slows down) with threaded BLAS
             self._als = self._model()
             self._als.fit(data.matrix, show_progress=False)
+        self._yty = None
 
     def user_factors(self, history: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: the ALS least-squares user vector for each history row (implicit's formula)."""
         h = sp.csr_matrix(history, dtype=np.float32)
-        return self._als.recalculate_user(np.arange(h.shape[0]), h)
+        if h.shape[0] > 8:
+            return self._als.recalculate_user(np.arange(h.shape[0]), h)
+        y = self._als.item_factors
+        if getattr(self, "_yty", None) is None:
+            self._yty = y.T @ y + self.config.regularization * np.eye(y.shape[1], dtype=np.float32)
+        out = np.zeros((h.shape[0], y.shape[1]), dtype=np.float32)
+        for r in range(h.shape[0]):
+            cols, conf = h.indices[h.indptr[r]:h.indptr[r + 1]], h.data[h.indptr[r]:h.indptr[r + 1]]
+            if len(cols):
+                conf = self.config.alpha * conf
+                yh = y[cols]
+                a = self._yty + (yh.T * (conf - 1.0)) @ yh
+                out[r] = np.linalg.solve(a, (yh * conf[:, None]).sum(axis=0))
+        return out
 
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
@@ -90,6 +105,7 @@ class ALSRecommender(Recommender):
         with threadpool_limits(1, "blas"):
             self._als = self._model()
         self._als.item_factors = state["item_factors"]
+        self._yty = None
         self._als.user_factors = np.zeros((1, state["item_factors"].shape[1]), np.float32)
 
 
