@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -234,3 +235,19 @@ def test_unknown_route_and_method_are_json_errors(client):
 def test_healthz(client):
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["backend"] == "sqlite"
+
+
+ODD_IDS = ["a/b", "line\nbreak", "sp ace", "ünï©ødé", "%41", "trailing/", "?x=1#y"]
+
+
+def test_any_user_id_can_be_read_back(live_server):
+    """On the real server (uvicorn): the test client decodes percent-escapes twice."""
+    import httpx
+
+    auth = ("test-write-key", "")
+    with httpx.Client(base_url=live_server.url, timeout=10) as http:
+        for uid in ODD_IDS:
+            assert http.post("/v1/track", json={"userId": uid, "event": "E"}, auth=auth).status_code == 200
+            r = http.get(f"/v1/profiles/{quote(uid, safe='')}", headers=ADMIN)
+            assert r.status_code == 200 and r.json()["user_id"] == uid, uid
+            assert http.get(f"/v1/users/{quote(uid, safe='')}/export", headers=ADMIN).json()["user_id"] == uid

@@ -6,10 +6,9 @@ per-message validation errors all get the same clear 4xx shape, and a batch keep
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from typing import Any
-
-import zlib
 
 import orjson
 from fastapi import APIRouter, Request

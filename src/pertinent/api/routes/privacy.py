@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+import pertinent.api.convertors  # noqa: F401  (registers {user_id:id})
 from pertinent.api.deps import AdminAuth, ServicesDep, WriteAuth
 from pertinent.api.errors import ApiError
 from pertinent.privacy.service import UnknownUser
@@ -45,7 +46,7 @@ def _unknown(user_id: str) -> ApiError:
                     [{"field": "user_id", "message": "unknown user"}])
 
 
-@router.get("/users/{user_id:path}/export", dependencies=[AdminAuth])
+@router.get("/users/{user_id:id}/export", dependencies=[AdminAuth])
 async def export_user(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
     """Everything stored about a user (right of access / portability)."""
     try:
@@ -54,7 +55,7 @@ async def export_user(services: ServicesDep, user_id: str = UserId) -> dict[str,
         raise _unknown(user_id) from None
 
 
-@router.delete("/users/{user_id:path}", dependencies=[AdminAuth])
+@router.delete("/users/{user_id:id}", dependencies=[AdminAuth])
 async def erase_user(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
     """Erase everything about a user (right to erasure); an audit entry records it."""
     try:

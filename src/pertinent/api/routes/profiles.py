@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
+import pertinent.api.convertors  # noqa: F401  (registers {user_id:id})
 from pertinent.api.deps import AdminAuth, ServicesDep
 from pertinent.api.errors import ApiError
 
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["profiles"], dependencies=[AdminAuth])
 UserId = Path(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events")
 
 
-@router.get("/profiles/{user_id:path}")
+@router.get("/profiles/{user_id:id}")
 async def get_profile(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
     """A user's real-time profile: traits, features, segments and consent."""
     profile = await run_in_threadpool(services.profiles.get, user_id)
