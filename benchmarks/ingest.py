@@ -35,6 +35,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 WRITE_KEY, ADMIN_KEY = "bench-write", "bench-admin"
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
 
 
 def make_batches(users: int, batch_size: int, limit: int) -> list[bytes]:
@@ -79,7 +80,8 @@ def start_pertinent(port: int, env_extra: dict[str, str], data_dir: Path) -> sub
     env = {**os.environ, "PERTINENT_DATA_DIR": str(data_dir), "PERTINENT_WRITE_KEY": WRITE_KEY,
            "PERTINENT_ADMIN_KEY": ADMIN_KEY, "PERTINENT_PSEUDONYM_KEYS": "bench-key",
            "PERTINENT_LOG_LEVEL": "warning", **env_extra}
-    proc = subprocess.Popen([str(Path(PY).with_name("pertinent")), "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([str(Path(PY).with_name("pertinent")), "serve", "--port", str(port),
+                             "--workers", str(WORKERS)], env=env,
                             stdout=subprocess.DEVNULL)
     wait_ready(port, "/healthz")
     return proc

@@ -251,3 +251,12 @@ def test_any_user_id_can_be_read_back(live_server):
             r = http.get(f"/v1/profiles/{quote(uid, safe='')}", headers=ADMIN)
             assert r.status_code == 200 and r.json()["user_id"] == uid, uid
             assert http.get(f"/v1/users/{quote(uid, safe='')}/export", headers=ADMIN).json()["user_id"] == uid
+
+
+def test_a_message_id_repeated_inside_one_batch_counts_once(client):
+    msg = {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "same",
+           "properties": {"revenue": 5}}
+    body = client.post("/v1/batch", json={"batch": [msg, msg, msg]}).json()
+    assert body["stored"] == 1 and body["duplicates"] == 2
+    f = client.get("/v1/profiles/u1", headers=ADMIN).json()["features"]
+    assert f["events_total"] == 1 and f["rfm"]["monetary"] == 5

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pertinent.events.group_commit import GroupCommit
 from pertinent.events.schema import Alias, validate_message
 from pertinent.privacy.consent import effective, purposes_from_context
 from pertinent.privacy.pseudonym import Pseudonymizer
@@ -60,7 +61,19 @@ class _Prepared:
     traits: dict[str, Any] | None
     name: str | None  # track: event; page/screen: name
     properties: dict[str, Any]
+    received_at: float
     profile_id: str = ""
+    outcome: str = ""  # stored | duplicate | no_consent
+
+
+@dataclass(slots=True)
+class _Job:
+    """One request's share of a group commit."""
+
+    items: list[_Prepared]
+    result: IngestResult
+    endpoint: str
+    received_at: float
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -97,6 +110,7 @@ class IngestService:
             affinity_half_life_days=settings.affinity_half_life_days,
         )
         self._pii = {k.lower() for k in settings.pii_traits}
+        self._commits: GroupCommit[_Job] = GroupCommit(self._run_group, max_items=2000)
 
     # -- normalisation ----------------------------------------------------------
     def scrub_traits(self, traits: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +149,7 @@ class IngestService:
             traits=self.scrub_traits(traits) if traits else traits,
             name=fields.get("event") or fields.get("name"),
             properties=fields.get("properties") or {},
+            received_at=received_at,
         )
 
     # -- the pipeline -----------------------------------------------------------
@@ -164,15 +179,28 @@ class IngestService:
                     result.errors.append({"index": i, **e} if prefix else e)
                 continue
             prepared.append(self._prepare(msg, received_at, sent))
-        with self.store.transaction() as tx:
-            if prepared:
-                self._store(tx, prepared, received_at, result)
-            if result.errors:
-                tx.record_ingest_errors(prefix or (type_ or "batch"),
-                                        [{"at": received_at, **e} for e in result.errors])
+        self._commits.submit(_Job(prepared, result, prefix or (type_ or "batch"), received_at), size=len(prepared))
+        for p in prepared:
+            if p.outcome == "stored":
+                result.stored += 1
+            elif p.outcome == "duplicate":
+                result.duplicates += 1
+            else:
+                result.skipped_no_consent += 1
         return result
 
-    def _store(self, tx: Tx, items: list[_Prepared], now: float, result: IngestResult) -> None:
+    def _run_group(self, jobs: list[_Job]) -> None:
+        """One transaction for the messages of several concurrent requests (see group_commit.py)."""
+        items = [p for job in jobs for p in job.items]
+        with self.store.transaction() as tx:
+            if items:
+                self._store(tx, items, time.time())
+            for job in jobs:
+                if job.result.errors:
+                    tx.record_ingest_errors(job.endpoint, [{"at": job.received_at, **e} for e in job.result.errors])
+
+    def _store(self, tx: Tx, items: list[_Prepared], now: float) -> None:
+        """Resolve identities, store new events, update profiles; sets each item's ``outcome``."""
         resolver = IdentityResolver(tx, self.pseudo, now)
         ids: set[tuple[str, str]] = set()
         for p in items:
@@ -214,19 +242,21 @@ class IngestService:
             if consent is None:
                 consent = in_force[p.profile_id] = effective(profile.consent, default)
             if not consent["analytics"] and not consent["personalization"]:
-                result.skipped_no_consent += 1
+                p.outcome = "no_consent"
                 continue
             rows.append(EventRow(
                 message_id=p.message_id, type=p.msg.type, event=p.name, profile_id=p.profile_id,
-                timestamp=p.timestamp, received_at=now, personalize=consent["personalization"],
+                timestamp=p.timestamp, received_at=p.received_at, personalize=consent["personalization"],
                 properties=p.properties or None, traits=p.traits or None, context=p.context or None,
             ))
             if consent["personalization"]:
                 keep.append(p)
         inserted = tx.insert_events(rows)
-        result.stored += len(inserted)
-        result.duplicates += len(rows) - len(inserted)
-        apply = [p for p in keep if p.message_id in inserted]
+        for p in items:  # the first occurrence of a new id is stored; repeats (even in this group) are duplicates
+            if p.outcome != "no_consent":
+                p.outcome = "stored" if p.message_id in inserted else "duplicate"
+                inserted.discard(p.message_id)
+        apply = [p for p in keep if p.outcome == "stored"]
         newest: dict[str, _Prepared] = {}  # only the newest context per profile survives: parse just that one
         for p in apply:
             if p.context and (p.profile_id not in newest or p.timestamp >= newest[p.profile_id].timestamp):
