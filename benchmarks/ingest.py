@@ -35,7 +35,6 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 WRITE_KEY, ADMIN_KEY = "bench-write", "bench-admin"
-WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
 
 
 def make_batches(users: int, batch_size: int, limit: int) -> list[bytes]:
@@ -76,12 +75,12 @@ def wait_ready(port: int, path: str, timeout: float = 60) -> None:
     raise RuntimeError(f"server on {port} not ready")
 
 
-def start_pertinent(port: int, env_extra: dict[str, str], data_dir: Path) -> subprocess.Popen:
+def start_pertinent(port: int, env_extra: dict[str, str], data_dir: Path, workers: int) -> subprocess.Popen:
     env = {**os.environ, "PERTINENT_DATA_DIR": str(data_dir), "PERTINENT_WRITE_KEY": WRITE_KEY,
            "PERTINENT_ADMIN_KEY": ADMIN_KEY, "PERTINENT_PSEUDONYM_KEYS": "bench-key",
            "PERTINENT_LOG_LEVEL": "warning", **env_extra}
     proc = subprocess.Popen([str(Path(PY).with_name("pertinent")), "serve", "--port", str(port),
-                             "--workers", str(WORKERS)], env=env,
+                             "--workers", str(workers)], env=env,
                             stdout=subprocess.DEVNULL)
     wait_ready(port, "/healthz")
     return proc
@@ -182,10 +181,11 @@ def probe_profile_delay(port: int, stop: threading.Event, out: list[float]) -> N
         stop.wait(0.2)
 
 
-def run_pertinent(name: str, env_extra: dict[str, str], batches: list[bytes], args: argparse.Namespace) -> dict:
+def run_pertinent(name: str, env_extra: dict[str, str], batches: list[bytes], args: argparse.Namespace,
+                  workers: int) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix=f"pertinent-bench-{name}-"))
     port = free_port()
-    proc = start_pertinent(port, env_extra, data_dir)
+    proc = start_pertinent(port, env_extra, data_dir, workers)
     try:
         stop, delays = threading.Event(), []
         prober = threading.Thread(target=probe_profile_delay, args=(port, stop, delays))
@@ -237,6 +237,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=20000)
     ap.add_argument("--events", type=int, default=400_000, help="pre-built events (upper bound per run)")
     ap.add_argument("--backends", default="sqlite,postgres,bare")
+    ap.add_argument("--workers", default="1,2", help="server worker processes to try, comma-separated")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -246,17 +247,20 @@ def main() -> None:
     print(f"built {len(batches)} batches of {args.batch} in {time.perf_counter() - t:.1f}s", flush=True)
     results: dict[str, dict] = {}
     wanted = args.backends.split(",")
-    if "sqlite" in wanted:
-        results["sqlite"] = run_pertinent("sqlite", {}, batches, args)
-        print("sqlite", json.dumps(results["sqlite"]), flush=True)
     pg = os.environ.get("PERTINENT_TEST_POSTGRES_URL")
-    if "postgres" in wanted:
-        if pg:
+    for workers in (int(w) for w in args.workers.split(",")):
+        if "sqlite" in wanted:
+            name = f"sqlite, {workers} worker(s)"
+            results[name] = run_pertinent("sqlite", {}, batches, args, workers)
+            print(name, json.dumps(results[name]), flush=True)
+        if "postgres" in wanted:
+            if not pg:
+                print("postgres: skipped (PERTINENT_TEST_POSTGRES_URL not set; run via scripts/with-services.sh)")
+                continue
+            name = f"postgres, {workers} worker(s)"
             url = fresh_postgres_db(pg)
-            results["postgres"] = run_pertinent("postgres", {"PERTINENT_DATABASE_URL": url}, batches, args)
-            print("postgres", json.dumps(results["postgres"]), flush=True)
-        else:
-            print("postgres: skipped (PERTINENT_TEST_POSTGRES_URL not set; run via scripts/with-services.sh)")
+            results[name] = run_pertinent("postgres", {"PERTINENT_DATABASE_URL": url}, batches, args, workers)
+            print(name, json.dumps(results[name]), flush=True)
     if "bare" in wanted:
         port = free_port()
         proc = start_bare(port)

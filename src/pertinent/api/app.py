@@ -18,6 +18,7 @@ from pertinent import __version__
 from pertinent.api import errors
 from pertinent.api.responses import JSON
 from pertinent.api.routes import collect, health, privacy, profiles
+from pertinent.profiles.context import parse_user_agent
 from pertinent.services import Services
 from pertinent.settings import Settings, load_settings
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or Services.build(settings or load_settings())
+        parse_user_agent("Mozilla/5.0")  # load the user-agent rules now, not on the first request
         logging.getLogger("pertinent").info("storage backend: %s", app.state.services.store.backend)
         try:
             yield

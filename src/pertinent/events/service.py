@@ -11,7 +11,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from pertinent.events.group_commit import GroupCommit
 from pertinent.events.schema import Alias, validate_message
@@ -62,6 +65,9 @@ class _Prepared:
     name: str | None  # track: event; page/screen: name
     properties: dict[str, Any]
     received_at: float
+    encoded: tuple[str | None, str | None, str | None]  # properties, traits, context as JSON
+    consent: dict[str, bool] | None  # purposes stated in context.consent
+    parsed_context: dict[str, Any] | None = None
     profile_id: str = ""
     outcome: str = ""  # stored | duplicate | no_consent
 
@@ -84,6 +90,11 @@ def _epoch(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+@lru_cache(maxsize=65536)
 def _anonymize_ip(ip: str) -> str | None:
     """Drop the host part: IPv4 keeps /24, IPv6 keeps /48. Invalid addresses are dropped."""
     parts = ip.strip().split(".")
@@ -141,15 +152,21 @@ class IngestService:
             ts = base
         fields = msg.__dict__  # plain dict access: getattr on a missing pydantic field is slow
         traits = fields.get("traits")
+        traits = self.scrub_traits(traits) if traits else None
+        context = self._context(msg.context)
+        properties = fields.get("properties") or {}
+        # Everything that needs no lock is done here, before the write transaction.
         return _Prepared(
             msg=msg,
             message_id=msg.messageId or f"pt-{uuid.uuid4().hex}",
             timestamp=ts,
-            context=self._context(msg.context),
-            traits=self.scrub_traits(traits) if traits else traits,
+            context=context,
+            traits=traits,
             name=fields.get("event") or fields.get("name"),
-            properties=fields.get("properties") or {},
+            properties=properties,
             received_at=received_at,
+            encoded=(_json(properties or None), _json(traits), _json(context or None)),
+            consent=purposes_from_context(context) if context else None,
         )
 
     # -- the pipeline -----------------------------------------------------------
@@ -179,6 +196,13 @@ class IngestService:
                     result.errors.append({"index": i, **e} if prefix else e)
                 continue
             prepared.append(self._prepare(msg, received_at, sent))
+        newest: dict[tuple[str | None, str | None], _Prepared] = {}
+        for p in prepared:  # only the newest context of a user survives in the profile: parse just that one
+            key = (p.msg.userId, p.msg.anonymousId)
+            if p.context and (key not in newest or p.timestamp >= newest[key].timestamp):
+                newest[key] = p
+        for p in newest.values():
+            p.parsed_context = parse_context(p.context)
         self._commits.submit(_Job(prepared, result, prefix or (type_ or "batch"), received_at), size=len(prepared))
         for p in prepared:
             if p.outcome == "stored":
@@ -233,7 +257,7 @@ class IngestService:
         default = self.settings.default_consent
         for p in items:
             profile = profiles[p.profile_id]
-            stated = purposes_from_context(p.context) if p.context else None
+            stated = p.consent
             if stated:
                 self._record_consent(profile, stated, "event", p.timestamp, consent_rows)
                 changed[profile.profile_id] = profile
@@ -248,6 +272,7 @@ class IngestService:
                 message_id=p.message_id, type=p.msg.type, event=p.name, profile_id=p.profile_id,
                 timestamp=p.timestamp, received_at=p.received_at, personalize=consent["personalization"],
                 properties=p.properties or None, traits=p.traits or None, context=p.context or None,
+                encoded=p.encoded,
             ))
             if consent["personalization"]:
                 keep.append(p)
@@ -265,7 +290,9 @@ class IngestService:
             profile = profiles[p.profile_id]
             if p.msg.type == "identify" and p.traits:
                 profile.traits.update(p.traits)
-            ctx = parse_context(p.context) if newest.get(p.profile_id) is p else {}
+            ctx = {}
+            if newest.get(p.profile_id) is p:
+                ctx = p.parsed_context if p.parsed_context is not None else parse_context(p.context)
             apply_event(profile.state, ProfileEvent(p.msg.type, p.name, p.timestamp, p.properties, ctx),
                         self.profile_config)
             profile.updated_at = now

@@ -23,6 +23,9 @@ class EventRow:
     properties: dict[str, Any] | None = None
     traits: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
+    # The three JSON fields already encoded, when the caller has them (ingest encodes them before taking the
+    # write lock); backends may use them instead of encoding again.
+    encoded: tuple[str | None, str | None, str | None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

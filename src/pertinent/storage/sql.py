@@ -131,9 +131,9 @@ class SqlTx:
         fresh: dict[str, tuple[Any, ...]] = {}
         for r in rows:
             if r.message_id not in known and r.message_id not in fresh:
+                encoded = r.encoded or (_json_or_none(r.properties), _json_or_none(r.traits), _json_or_none(r.context))
                 fresh[r.message_id] = (r.message_id, r.type, r.event, r.profile_id, r.timestamp, r.received_at,
-                                       r.personalize, _json_or_none(r.properties), _json_or_none(r.traits),
-                                       _json_or_none(r.context))
+                                       r.personalize, *encoded)
         if fresh:
             self.conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, list(fresh.values()))
         return set(fresh)

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["collect"])
 _datetime = TypeAdapter(datetime)
 
 
-def _gunzip(data: bytes, limit: int) -> bytearray:
+def _gunzip(data: bytes, limit: int) -> bytes:
     """Decompress a gzip body without letting a small bomb expand past ``limit``."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
@@ -35,7 +35,7 @@ def _gunzip(data: bytes, limit: int) -> bytearray:
     if len(out) > limit or inflater.unconsumed_tail:
         raise ApiError(413, "payload_too_large", f"body: over the {limit}-byte limit once decompressed",
                        [{"field": "body", "message": f"over the {limit}-byte limit once decompressed"}])
-    return bytearray(out)
+    return out
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -43,19 +43,23 @@ async def read_json(request: Request, limit: int) -> Any:
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "payload_too_large", f"body: {declared} bytes is over the {limit}-byte limit",
                        [{"field": "body", "message": f"over the {limit}-byte limit"}])
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, "payload_too_large", f"body: over the {limit}-byte limit",
-                           [{"field": "body", "message": f"over the {limit}-byte limit"}])
+    if declared and declared.isdigit():
+        body = await request.body()  # within the limit, checked above
+    else:  # chunked upload: count as it arrives
+        buffer = bytearray()
+        async for chunk in request.stream():
+            buffer += chunk
+            if len(buffer) > limit:
+                raise ApiError(413, "payload_too_large", f"body: over the {limit}-byte limit",
+                               [{"field": "body", "message": f"over the {limit}-byte limit"}])
+        body = bytes(buffer)
     if request.headers.get("content-encoding", "").lower() == "gzip":
-        body = _gunzip(bytes(body), limit)
+        body = _gunzip(body, limit)
     if not body:
         raise ApiError(400, "invalid_request", "body: empty; expected a JSON object",
                        [{"field": "body", "message": "empty"}])
     try:
-        return orjson.loads(bytes(body))
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", f"body: malformed JSON ({exc})",
                        [{"field": "body", "message": f"malformed JSON: {exc}"}]) from None
