@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -12,11 +13,12 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ProfileRow
 
+log = logging.getLogger("pertinent.storage")
 _EVENT_COLS = [c.name for c in t.events.columns if c.name != "id"]
 
 
@@ -38,7 +40,7 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, autocheckpoint: bool = True) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
@@ -56,6 +58,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not left in free pages
+            if not autocheckpoint:  # SqlStore checkpoints in the background, outside the write lock
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         return engine
@@ -274,18 +278,56 @@ class SqlStore:
     0
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, checkpoint_interval_s: float = 0.5) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        file_db = url.startswith("sqlite") and make_url(url).database not in (None, "", ":memory:")
+        # A file database checkpoints its WAL from a background thread (PASSIVE: writers are never blocked), so
+        # that copying the WAL into the database and the fsync happen outside the write lock. Measured on the
+        # ingest path: commit cost fell from ~50 to ~14 us per event (docs/benchmarks.md).
+        self.engine = make_engine(url, autocheckpoint=not file_db)
         self.backend = self.engine.dialect.name
         # SQLite has one writer at a time. Serialise our writers instead of letting them spin on SQLITE_BUSY
         # (its busy handler sleeps in growing steps): a thread lock inside the process, plus an flock on a
         # lock file beside the database across processes (server workers, a CLI import).
         self._write_lock = threading.Lock() if self.backend == "sqlite" else None
-        database = self.engine.url.database
-        self._lock_path = f"{database}.writelock" if self._write_lock and database not in (None, "", ":memory:") \
-            else None
+        self._lock_path = f"{self.engine.url.database}.writelock" if file_db else None
         self._lock_fd: int | None = None
+        self._checkpoint_interval = checkpoint_interval_s if file_db else None
+        self._checkpointer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.wal_truncate_frames = 16384  # ~64 MiB of 4 KiB pages
+
+    def _start_checkpointer(self) -> None:
+        if self._checkpoint_interval is None or self._checkpointer is not None:
+            return
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="pertinent-wal-checkpoint",
+                                              daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        assert self._checkpoint_interval is not None
+        while not self._stop.wait(self._checkpoint_interval):
+            frames, copied = self.checkpoint()
+            if frames >= self.wal_truncate_frames and copied == frames:
+                # Everything is already in the database file; rewinding the WAL needs a moment with no writer.
+                with self._writer():
+                    self.checkpoint("TRUNCATE")
+
+    def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int]:
+        """Copy committed WAL frames into the database file; return (frames in the WAL, frames copied).
+
+        PASSIVE never blocks readers or writers. Under continuous writes it never rewinds the WAL either,
+        so the background loop truncates it (briefly holding the write lock) once it is large and copied.
+        """
+        if self.backend != "sqlite" or mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+            return (0, 0)
+        try:
+            with self.engine.connect() as conn:
+                _busy, frames, copied = conn.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})").one()
+                return (frames, copied)
+        except Exception:  # a busy or closing database: the next round catches up
+            log.debug("WAL checkpoint skipped", exc_info=True)
+            return (0, 0)
 
     def _lock_file(self) -> int | None:
         if self._lock_path is None:
@@ -295,22 +337,30 @@ class SqlStore:
         return self._lock_fd
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[SqlTx]:
-        lock = self._write_lock if write else None
-        fd = None
-        if lock:
-            lock.acquire()
+    def _writer(self) -> Iterator[None]:
+        """Hold the SQLite write lock (thread lock, then the cross-process flock); no-op on other backends."""
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
             fd = self._lock_file()
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[SqlTx]:
+        if not write:
             with self.engine.begin() as conn:
                 yield SqlTx(conn, self.backend)
-        finally:
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            if lock:
-                lock.release()
+            return
+        self._start_checkpointer()
+        with self._writer(), self.engine.begin() as conn:
+            yield SqlTx(conn, self.backend)
 
     def migrate(self) -> None:
         from pertinent.storage.migrate import upgrade
@@ -318,6 +368,11 @@ class SqlStore:
         upgrade(self.engine)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._stop.set()
+            self._checkpointer.join(10)
+            self._checkpointer = None
+            self.checkpoint("TRUNCATE")
         self.engine.dispose()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
