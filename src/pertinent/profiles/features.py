@@ -111,26 +111,27 @@ def event_weight(ev: ProfileEvent, cfg: ProfileConfig) -> float:
     return cfg.event_weights.get(key or "", cfg.default_weight)
 
 
-def _decay(score: float, dt: float, half_life_s: float) -> float:
-    return score * math.pow(2.0, -dt / half_life_s) if dt > 0 else score
+_REBASE_HALF_LIVES = 64.0  # keep stored scores far from float overflow
 
 
 def _add_affinity(state: dict[str, Any], kind: str, labels: list[str], weight: float, ts: float,
                   cfg: ProfileConfig) -> None:
+    """Add ``weight`` at time ``ts``. Scores are stored as of ``affinity_ref``, a reference time that stays
+    fixed, so an event costs O(its labels): a newer event adds ``weight * 2**((ts - ref) / half_life)``
+    instead of decaying every stored score. The reference moves only when that factor grows large."""
     if not labels or weight <= 0:
         return
     aff = state.setdefault("affinities", {})
     table: dict[str, float] = aff.setdefault(kind, {})
-    ref = state.setdefault("affinity_ref", ts)
     half_life = cfg.affinity_half_life_days * DAY
-    if ts > ref:  # move the reference forward: decay what is there, add at full weight
+    ref = state.setdefault("affinity_ref", ts)
+    if (ts - ref) / half_life > _REBASE_HALF_LIVES:  # rebase: express every score as of ts
         factor = math.pow(2.0, -(ts - ref) / half_life)
-        for k in list(aff):
+        for k in aff:
             for label in aff[k]:
                 aff[k][label] *= factor
-        state["affinity_ref"] = ts
-        ref = ts
-    add = _decay(weight, ref - ts, half_life)
+        state["affinity_ref"] = ref = ts
+    add = weight * math.pow(2.0, (ts - ref) / half_life)
     for label in labels:
         label = label[:100]
         table[label] = table.get(label, 0.0) + add
