@@ -1,4 +1,9 @@
-"""Event ingestion: validate, normalise, pseudonymise, store once, update profiles — one transaction.
+"""Event ingestion: validate, normalise, pseudonymise, store once, update profiles.
+
+A request's messages are validated and prepared (timestamps, pseudonyms, PII, JSON encoding, consent and
+context parsing) without any lock; then they are stored and applied to profiles in one transaction,
+shared with whatever other requests are waiting (group commit, see group_commit.py). Each message gets
+its own outcome (stored, duplicate, no consent), so every caller still gets an exact answer.
 
 A valid event is never dropped because of an invalid neighbour: each message is validated on its own,
 and invalid ones are reported with their index, field and problem.
