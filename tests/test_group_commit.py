@@ -10,30 +10,8 @@ import pytest
 from pertinent.events.group_commit import GroupCommit
 
 
-def test_concurrent_submitters_are_grouped_and_all_complete():
-    groups: list[list[int]] = []
-    gate = threading.Event()
-
-    def run(jobs):
-        if not groups:
-            gate.wait(5)  # hold the first group so that the others queue up behind it
-        groups.append(list(jobs))
-
-    gc = GroupCommit(run, max_items=1000)
-    threads = [threading.Thread(target=gc.submit, args=(i,)) for i in range(20)]
-    threads[0].start()
-    time.sleep(0.05)
-    for t in threads[1:]:
-        t.start()
-    time.sleep(0.1)
-    gate.set()
-    for t in threads:
-        t.join(5)
-    assert sorted(j for g in groups for j in g) == list(range(20))  # every job ran exactly once
-    assert len(groups) < 20  # and some ran together
-
-
-def test_max_items_bounds_a_group():
+def _run_held(max_items: int, n: int, size: int = 1) -> list[list[int]]:
+    """Submit n jobs from n threads while the first group is held, so that the others queue behind it."""
     groups: list[list[int]] = []
     gate = threading.Event()
 
@@ -42,8 +20,8 @@ def test_max_items_bounds_a_group():
             gate.wait(5)
         groups.append(list(jobs))
 
-    gc = GroupCommit(run, max_items=3)
-    threads = [threading.Thread(target=gc.submit, args=(i,), kwargs={"size": 2}) for i in range(6)]
+    gc = GroupCommit(run, max_items=max_items)
+    threads = [threading.Thread(target=gc.submit, args=(i,), kwargs={"size": size}) for i in range(n)]
     threads[0].start()
     time.sleep(0.05)
     for t in threads[1:]:
@@ -52,6 +30,18 @@ def test_max_items_bounds_a_group():
     gate.set()
     for t in threads:
         t.join(5)
+    return groups
+
+
+def test_concurrent_submitters_are_grouped_and_all_complete():
+    groups = _run_held(max_items=1000, n=20)
+    assert sorted(j for g in groups for j in g) == list(range(20))  # every job ran exactly once
+    assert len(groups) < 20  # and some ran together
+
+
+def test_max_items_bounds_a_group():
+    groups = _run_held(max_items=3, n=6, size=2)
+    assert sorted(j for g in groups for j in g) == list(range(6))
     assert all(len(g) == 1 for g in groups)  # two jobs of size 2 never fit under 3 items
 
 
