@@ -64,6 +64,21 @@ class AuditRow:
     detail: dict[str, Any] | None = None
 
 
+@dataclass(slots=True)
+class ItemRow:
+    """One catalogue item. Availability bounds are epoch seconds (UTC) or None (open-ended)."""
+
+    item_id: str
+    title: str = ""
+    text: str = ""
+    categories: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    available_from: float | None = None
+    available_until: float | None = None
+    updated_at: float = 0.0
+
+
 class Tx(Protocol):
     """One unit of work. Everything done through it commits or rolls back together."""
 
@@ -102,6 +117,15 @@ class Tx(Protocol):
     def audit_entries(self, subject: str | None = None, limit: int = 100) -> list[AuditRow]: ...
     def record_ingest_errors(self, endpoint: str, errors: Sequence[Mapping[str, str]]) -> None: ...
     def count_ingest_errors(self, since: float = 0.0) -> int: ...
+
+    # events for training (newest first), catalogue items
+    def iter_events(self, event_type: str = "track", limit: int | None = None,
+                    batch_size: int = 5000) -> Iterator[EventRow]: ...
+    def upsert_items(self, rows: Sequence[ItemRow]) -> None: ...
+    def get_items(self, ids: Iterable[str]) -> dict[str, ItemRow]: ...
+    def iter_items(self, batch_size: int = 1000) -> Iterator[ItemRow]: ...
+    def delete_items(self, ids: Iterable[str]) -> int: ...
+    def count_items(self) -> int: ...
 
     # erasure
     def erase_profile(self, profile_id: str) -> dict[str, int]:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 
 from pertinent.storage import tables as t
-from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ProfileRow
+from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ItemRow, ProfileRow
 
 log = logging.getLogger("pertinent.storage")
 _EVENT_COLS = [c.name for c in t.events.columns if c.name != "id"]
@@ -291,6 +291,72 @@ class SqlTx:
     def count_ingest_errors(self, since: float = 0.0) -> int:
         q = select(func.count()).select_from(t.ingest_errors).where(t.ingest_errors.c.at >= since)
         return int(self.conn.execute(q).scalar_one())
+
+    # training reads and the item catalogue ---------------------------------
+    def iter_events(self, event_type: str = "track", limit: int | None = None,
+                    batch_size: int = 5000) -> Iterator[EventRow]:
+        """Events of one type, newest first (by insertion), at most ``limit``; paged by id."""
+        last: int | None = None
+        left = limit
+        while left is None or left > 0:
+            n = batch_size if left is None else min(batch_size, left)
+            q = select(t.events).where(t.events.c.type == event_type).order_by(t.events.c.id.desc()).limit(n)
+            if last is not None:
+                q = q.where(t.events.c.id < last)
+            rows = list(self.conn.execute(q))
+            if not rows:
+                return
+            for r in rows:
+                yield EventRow(**{c: getattr(r, c) for c in _EVENT_COLS})
+            last = rows[-1].id
+            if left is not None:
+                left -= len(rows)
+
+    @staticmethod
+    def _item(r: Any) -> ItemRow:
+        return ItemRow(r.item_id, r.title, r.text, list(r.categories or []), list(r.tags or []),
+                       dict(r.attributes or {}), r.available_from, r.available_until, r.updated_at)
+
+    def upsert_items(self, rows: Sequence[ItemRow]) -> None:
+        if not rows:
+            return
+        latest = {r.item_id: r for r in rows}  # one statement may not touch a row twice (PostgreSQL)
+        ins = self._insert(t.items)
+        cols = [c.name for c in t.items.columns if c.name != "item_id"]
+        stmt = ins.on_conflict_do_update(index_elements=["item_id"], set_={c: ins.excluded[c] for c in cols})
+        values = [_row(r) for r in latest.values()]
+        for i in range(0, len(values), 1000):
+            self.conn.execute(stmt, values[i:i + 1000])
+
+    def get_items(self, ids: Iterable[str]) -> dict[str, ItemRow]:
+        ids = sorted(set(ids))
+        out: dict[str, ItemRow] = {}
+        for i in range(0, len(ids), 500):
+            q = select(t.items).where(t.items.c.item_id.in_(ids[i:i + 500]))
+            out.update((r.item_id, self._item(r)) for r in self.conn.execute(q))
+        return out
+
+    def iter_items(self, batch_size: int = 1000) -> Iterator[ItemRow]:
+        last = ""
+        while True:
+            rows = list(self.conn.execute(
+                select(t.items).where(t.items.c.item_id > last).order_by(t.items.c.item_id).limit(batch_size)))
+            if not rows:
+                return
+            for r in rows:
+                yield self._item(r)
+            last = rows[-1].item_id
+
+    def delete_items(self, ids: Iterable[str]) -> int:
+        ids = sorted(set(ids))
+        deleted = 0
+        for i in range(0, len(ids), 500):
+            res = self.conn.execute(delete(t.items).where(t.items.c.item_id.in_(ids[i:i + 500])))
+            deleted += res.rowcount or 0
+        return deleted
+
+    def count_items(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(t.items)).scalar_one())
 
     # erasure ----------------------------------------------------------------
     def erase_profile(self, profile_id: str) -> dict[str, int]:

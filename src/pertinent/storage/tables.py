@@ -94,3 +94,17 @@ ingest_errors = Table(
     Column("field", String(200)),
     Column("message", Text, nullable=False),
 )
+
+items = Table(
+    "items",
+    metadata,
+    Column("item_id", String(200), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("available_from", Double),
+    Column("available_until", Double),
+    Column("updated_at", Double, nullable=False),
+)
