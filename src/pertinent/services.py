@@ -11,6 +11,7 @@ from pertinent.events.service import IngestService
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.service import ProfileService
+from pertinent.recommend.service import RecommendService
 from pertinent.settings import Settings
 from pertinent.storage.base import Store
 from pertinent.storage.factory import open_store
@@ -23,6 +24,7 @@ class Services:
     ingest: IngestService
     profiles: ProfileService
     privacy: PrivacyService
+    recommend: RecommendService
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -32,7 +34,8 @@ class Services:
         ingest = IngestService(store, settings, pseudo)
         profiles = ProfileService(store, settings, pseudo, ingest.profile_config)
         privacy = PrivacyService(store, settings, pseudo, profiles)
-        return cls(settings, store, ingest, profiles, privacy)
+        recommend = RecommendService(store, settings, profiles)
+        return cls(settings, store, ingest, profiles, privacy, recommend)
 
     def close(self) -> None:
         self.store.close()

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from pertinent import __version__
 from pertinent.api import errors
 from pertinent.api.responses import JSON
-from pertinent.api.routes import collect, health, privacy, profiles
+from pertinent.api.routes import collect, health, privacy, profiles, recommend
 from pertinent.profiles.context import parse_user_agent
 from pertinent.services import Services
 from pertinent.settings import Settings, load_settings
@@ -41,6 +41,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="Pertinent", version=__version__, lifespan=lifespan,
                   default_response_class=JSON)
     errors.install(app)
-    for module in (health, collect, profiles, privacy):
+    for module in (health, collect, profiles, privacy, recommend):
         app.include_router(module.router)
     return app

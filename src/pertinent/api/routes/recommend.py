@@ -1,0 +1,117 @@
+"""Catalogue and recommendations.
+
+* ``POST /v1/items``, ``GET /v1/items/{item_id}``, ``DELETE /v1/items/{item_id}``: admin key (Bearer).
+* ``GET /v1/recommendations`` and ``GET /v1/items/{item_id}/similar``: the write key (HTTP Basic, as sites
+  send it) or the admin key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
+from pertinent.api.deps import AdminAuth, ServicesDep, require_admin, require_write_key
+from pertinent.api.errors import ApiError
+from pertinent.api.responses import JSON
+from pertinent.api.routes.collect import read_json
+from pertinent.recommend.service import UnknownItemError
+
+MAX_ITEMS_BODY = 5 * 1024 * 1024
+MAX_ITEMS_PER_REQUEST = 10_000
+MAX_K = 100
+
+
+def require_site_or_admin(request: Request, services: ServicesDep) -> None:
+    """A Bearer header must carry the admin key; anything else must carry the write key."""
+    if (request.headers.get("authorization") or "").lower().startswith("bearer "):
+        require_admin(request, services)
+    else:
+        require_write_key(request, services)
+
+
+SiteAuth = Depends(require_site_or_admin)
+ItemId = Path(min_length=1, max_length=200, description="the item id as in events' product_id")
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+
+def _split(value: str | None, name: str) -> list[str]:
+    if value is None:
+        return []
+    parts = [p.strip() for p in value.split(",")]
+    if any(not p for p in parts):
+        raise ApiError(400, "invalid_request", f"{name}: empty value in comma-separated list",
+                       [{"field": name, "message": "empty value in comma-separated list"}])
+    return parts
+
+
+def _unknown_item(item_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"item_id: no item '{item_id}'",
+                    [{"field": "item_id", "message": "unknown item"}])
+
+
+@router.get("/recommendations", dependencies=[SiteAuth])
+async def recommendations(
+    services: ServicesDep,
+    user_id: str = Query(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events"),
+    k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)"),
+    include_categories: str | None = Query(None, description="comma-separated: only items in these categories"),
+    exclude_categories: str | None = Query(None, description="comma-separated: no items in these categories"),
+    exclude: str | None = Query(None, description="comma-separated item ids never to recommend"),
+) -> dict[str, Any]:
+    """Top-k items for a user from the served model; popular items for new users or before training."""
+    inc = _split(include_categories, "include_categories")
+    exc = _split(exclude_categories, "exclude_categories")
+    skip = _split(exclude, "exclude")
+    return await run_in_threadpool(services.recommend.recommend, user_id, k, inc, exc, skip)
+
+
+# Registered before GET /items/{item_id}: the id convertor matches slashes, so ".../similar" must win first.
+@router.get("/items/{item_id:id}/similar", dependencies=[SiteAuth])
+async def similar(services: ServicesDep, item_id: str = ItemId,
+                  k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)")) -> dict[str, Any]:
+    """Items similar to one item ("viewed this, also viewed")."""
+    try:
+        return await run_in_threadpool(services.recommend.similar, item_id, k)
+    except UnknownItemError:
+        raise _unknown_item(item_id) from None
+
+
+@router.post("/items", dependencies=[AdminAuth])
+async def upsert_items(request: Request, services: ServicesDep) -> JSON:
+    """Create or replace catalogue items: ``{"items": [...]}``; invalid rows are reported, valid rows kept."""
+    body = await read_json(request, MAX_ITEMS_BODY)
+    raws = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(raws, list):
+        raise ApiError(400, "invalid_request", "items: must be a list of item objects",
+                       [{"field": "items", "message": "must be a list of item objects"}])
+    if len(raws) > MAX_ITEMS_PER_REQUEST:
+        raise ApiError(400, "invalid_request", f"items: at most {MAX_ITEMS_PER_REQUEST} per request",
+                       [{"field": "items", "message": f"at most {MAX_ITEMS_PER_REQUEST} per request"}])
+    result = await run_in_threadpool(services.recommend.upsert_items, raws)
+    out = result.to_json()
+    status = 200 if result.stored or not result.errors else 400
+    if status == 400:
+        first = result.errors[0]
+        out.update(code="invalid_request", message=f"{first['field']}: {first['message']}")
+    return JSON(out, status)
+
+
+@router.get("/items/{item_id:id}", dependencies=[AdminAuth])
+async def get_item(services: ServicesDep, item_id: str = ItemId) -> dict[str, Any]:
+    """One catalogue item."""
+    item = await run_in_threadpool(services.recommend.get_item, item_id)
+    if item is None:
+        raise _unknown_item(item_id)
+    return item
+
+
+@router.delete("/items/{item_id:id}", dependencies=[AdminAuth])
+async def delete_item(services: ServicesDep, item_id: str = ItemId) -> dict[str, Any]:
+    """Remove an item from the catalogue (it stays in trained models until the next training)."""
+    if not await run_in_threadpool(services.recommend.delete_item, item_id):
+        raise _unknown_item(item_id)
+    return {"success": True, "item_id": item_id}

@@ -1,0 +1,503 @@
+"""Recommendation serving: the item catalogue, training from stored events and live recommendations.
+
+``RecommendService`` loads the newest model version from the registry lazily and, at most every
+``reload_interval_s`` seconds, checks ``has_newer`` and swaps in a new version without a restart.
+A user's history comes from the profile (``recent_items``, newest events included), so a click
+changes the next list without retraining. Users without history, or a server without a model, get
+popularity computed from stored events (never an error).
+
+>>> from pertinent.settings import Settings
+>>> from pertinent.services import Services
+>>> import tempfile
+>>> s = Settings(database_url="sqlite://", data_dir=tempfile.mkdtemp(), write_key="w", admin_key="a",
+...              pseudonym_keys=["k"])
+>>> svc = Services.build(s); svc.store.migrate()
+>>> svc.recommend.upsert_items([{"item_id": "mug", "title": "Red mug", "categories": ["kitchen"]}]).stored
+1
+>>> svc.recommend.recommend("nobody", k=3)["source"]
+'popularity'
+>>> svc.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pertinent.storage.base import ItemRow, Store
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from pertinent.profiles.service import ProfileService
+    from pertinent.recommend.base import Recommender
+    from pertinent.recommend.catalogue import Catalogue
+    from pertinent.recommend.interactions import InteractionConfig, Interactions
+    from pertinent.settings import Settings
+
+log = logging.getLogger("pertinent.recommend")
+
+
+# ------------------------------------------------------------------------------------------------ items
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be epoch seconds or an ISO 8601 date-time")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be epoch seconds or an ISO 8601 date-time") from None
+        if dt.tzinfo is None:
+            from datetime import UTC
+
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    raise ValueError("must be epoch seconds or an ISO 8601 date-time")
+
+
+class ItemIn(BaseModel):
+    """One catalogue item as sent to ``POST /v1/items`` (unknown fields are refused, by name).
+
+    >>> ItemIn(item_id=42, title="Mug", available_until="2030-01-01T00:00:00Z").available_until
+    1893456000.0
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    item_id: str = Field(min_length=1, max_length=200)
+    title: str = Field(default="", max_length=1000)
+    text: str = Field(default="", max_length=20_000)
+    categories: list[str] = Field(default_factory=list, max_length=100)
+    tags: list[str] = Field(default_factory=list, max_length=200)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    available_from: float | None = None
+    available_until: float | None = None
+
+    @field_validator("item_id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_validator("available_from", "available_until", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> float | None:
+        return _epoch(value)
+
+    def row(self, now: float) -> ItemRow:
+        if self.available_from is not None and self.available_until is not None \
+                and self.available_until <= self.available_from:
+            raise ValueError("available_until: must be after available_from")
+        return ItemRow(self.item_id, self.title, self.text, self.categories, self.tags, self.attributes,
+                       self.available_from, self.available_until, now)
+
+
+@dataclass
+class UpsertResult:
+    received: int = 0
+    stored: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"success": not self.errors, "received": self.received, "stored": self.stored,
+                "rejected": self.received - self.stored, "errors": self.errors}
+
+
+def validate_items(raws: Sequence[Any], prefix: str = "items", now: float | None = None
+                   ) -> tuple[list[ItemRow], list[dict[str, Any]]]:
+    """Valid rows, and one error per problem of each invalid row: ``{"index", "field", "message"}``."""
+    now = time.time() if now is None else now
+    rows: list[ItemRow] = []
+    errors: list[dict[str, Any]] = []
+    for i, raw in enumerate(raws):
+        where = f"{prefix}[{i}]"
+        if not isinstance(raw, dict):
+            errors.append({"index": i, "field": where, "message": "must be an object"})
+            continue
+        try:
+            rows.append(ItemIn.model_validate(raw).row(now))
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = ".".join(str(p) for p in e.get("loc", ()))
+                errors.append({"index": i, "field": f"{where}.{loc}" if loc else where,
+                               "message": e.get("msg", "invalid").removeprefix("Value error, ")})
+        except ValueError as exc:
+            name, _, msg = str(exc).partition(": ")
+            errors.append({"index": i, "field": f"{where}.{name}", "message": msg or str(exc)})
+    return rows, errors
+
+
+def item_json(row: ItemRow) -> dict[str, Any]:
+    return {"item_id": row.item_id, "title": row.title, "text": row.text, "categories": row.categories,
+            "tags": row.tags, "attributes": row.attributes, "available_from": row.available_from,
+            "available_until": row.available_until, "updated_at": row.updated_at}
+
+
+def catalogue_from_rows(rows: Iterable[ItemRow]) -> Catalogue:
+    """A library :class:`Catalogue` (availability as UTC timestamps) from stored items."""
+    import pandas as pd
+
+    from pertinent.recommend.catalogue import Catalogue
+
+    rows = list(rows)
+    frame = pd.DataFrame({
+        "id": [r.item_id for r in rows],
+        "title": [r.title for r in rows],
+        "text": [r.text for r in rows],
+        "categories": [list(r.categories) for r in rows],
+        "tags": [list(r.tags) for r in rows],
+        "available_from": pd.to_datetime(pd.Series([r.available_from for r in rows], dtype="float64"),
+                                         unit="s", utc=True),
+        "available_until": pd.to_datetime(pd.Series([r.available_until for r in rows], dtype="float64"),
+                                          unit="s", utc=True),
+    })
+    return Catalogue.from_frame(frame)
+
+
+# ------------------------------------------------------------------------------------------------ training
+def product_ids(props: dict[str, Any] | None) -> list[str]:
+    """Product ids of an event: ``properties.product_id`` or ``properties.products[].product_id``.
+
+    >>> product_ids({"products": [{"product_id": 1}, {"sku": "x"}, {"product_id": "b"}]})
+    ['1', 'b']
+    """
+    if not props:
+        return []
+    products = props.get("products")
+    items = [p for p in products if isinstance(p, dict)] if isinstance(products, list) else [props]
+    out = []
+    for p in items:
+        pid = p.get("product_id")
+        if isinstance(pid, str | int) and not isinstance(pid, bool) and str(pid):
+            out.append(str(pid)[:200])
+    return out
+
+
+def interactions_from_store(store: Store, max_events: int | None = None, config: InteractionConfig | None = None,
+                            on_event: Callable[[int], None] | None = None) -> Interactions:
+    """Track events with product ids -> an Interactions frame (user = profile id), weighted by ``config``."""
+    import pandas as pd
+
+    from pertinent.recommend.interactions import InteractionConfig, Interactions
+
+    config = config or InteractionConfig()
+    users: list[str] = []
+    items: list[str] = []
+    names: list[str] = []
+    stamps: list[float] = []
+    ratings: list[float | None] = []
+    n = 0
+    with store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        for ev in tx.iter_events("track", limit=max_events):
+            n += 1
+            if on_event is not None and n % 1000 == 0:
+                on_event(1000)
+            name = ev.event or ""
+            if config.weight_for(name) <= 0:
+                continue
+            rating = (ev.properties or {}).get("rating") if name == "Product Reviewed" else None
+            for pid in product_ids(ev.properties):
+                users.append(ev.profile_id)
+                items.append(pid)
+                names.append(name)
+                stamps.append(ev.timestamp)
+                ratings.append(rating if isinstance(rating, int | float) else None)
+    if on_event is not None:
+        on_event(n % 1000)
+    frame = pd.DataFrame({"user": users, "item": items, "event": names, "timestamp": stamps})
+    data = Interactions.from_frame(frame, event_col="event", timestamp_col="timestamp", config=config)
+    return data
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``train_from_store`` produced: the saved version, its metrics and the data size."""
+
+    version: str | None
+    model: str
+    n_users: int
+    n_items: int
+    n_interactions: int
+    metrics: dict[str, Any]
+    message: str = ""
+
+
+def train_from_store(store: Store, data_dir: str | Path, model: str = "default", max_events: int | None = None,
+                     seed: int = 42, k: int = 10, progress: Callable[[str, int | None], None] | None = None,
+                     ) -> TrainResult:
+    """Train ``model`` on stored events, evaluate it on a per-user random holdout, save it to the registry.
+
+    Returns a result with ``version=None`` and a message (no exception) when there is nothing to learn.
+    """
+    from pertinent.evaluation import evaluate, random_holdout
+    from pertinent.recommend.models import make_model
+    from pertinent.recommend.registry import ModelRegistry
+
+    step = progress or (lambda _label, _n: None)
+    recommender = make_model(model)  # ValueError names an unknown kind before any work
+    step("reading events", None)
+    data = interactions_from_store(store, max_events, on_event=lambda n: step("reading events", n))
+    if data.n_items == 0 or data.matrix.nnz == 0:
+        return TrainResult(None, model, 0, 0, 0, {}, "no track events with product ids to learn from")
+    with store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        rows = list(tx.iter_items())
+    catalogue = catalogue_from_rows(rows) if rows else None
+    metrics: dict[str, Any] = {}
+    message = ""
+    step("evaluating on a random holdout", None)
+    try:
+        split = random_holdout(data, 0.2, seed, min_interactions=5)
+        if len(split.test_users):
+            held = make_model(model).fit(split.train, catalogue)
+            result = evaluate(held, split, k=k)
+            metrics = {"holdout": result.to_dict()}
+            message = result.message
+        else:
+            message = "no user has 5 interactions: not evaluated"
+    except ValueError as exc:  # thin data: train anyway, report why there are no metrics
+        message = f"not evaluated: {exc}"
+    step("training", None)
+    recommender.fit(data, catalogue)
+    report = getattr(recommender, "report", None)
+    if report:
+        metrics["report"] = report
+    meta = {"n_users": data.n_users, "n_items": data.n_items, "n_interactions": int(data.matrix.nnz),
+            "max_events": max_events}
+    version = ModelRegistry.for_data_dir(data_dir).save(model, recommender, metrics=metrics, meta=meta)
+    return TrainResult(version, model, data.n_users, data.n_items, int(data.matrix.nnz), metrics, message)
+
+
+# ------------------------------------------------------------------------------------------------ serving
+class RecommendConfig(BaseModel):
+    """Serving settings.
+
+    >>> RecommendConfig.model_validate_json(RecommendConfig().model_dump_json()) == RecommendConfig()
+    True
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "default"
+    reload_interval_s: float = Field(default=5.0, ge=0)
+    popularity_ttl_s: float = Field(default=60.0, ge=0)
+    catalogue_ttl_s: float = Field(default=30.0, ge=0)
+    popularity_max_events: int = Field(default=200_000, ge=1)
+    max_k: int = Field(default=100, ge=1)
+
+
+class UnknownItemError(LookupError):
+    """The item is neither in the model nor in the catalogue."""
+
+
+class RecommendService:
+    """Catalogue writes and live recommendations (see the module docstring for the example)."""
+
+    def __init__(self, store: Store, settings: Settings, profiles: ProfileService,
+                 config: RecommendConfig | None = None) -> None:
+        from pertinent.recommend.registry import ModelRegistry
+
+        self.store = store
+        self.settings = settings
+        self.profiles = profiles
+        self.config = config or RecommendConfig()
+        self.registry = ModelRegistry.for_data_dir(settings.data_dir)
+        self._lock = threading.Lock()
+        self._model: Recommender | None = None
+        self._version: str | None = None
+        self._checked_at = float("-inf")
+        self._popularity: tuple[float, Recommender | None] | None = None
+        self._catalogue: tuple[float, Catalogue | None] | None = None
+
+    # ---------------------------------------------------------------- items
+    def upsert_items(self, raws: Sequence[Any]) -> UpsertResult:
+        rows, errors = validate_items(raws)
+        if rows:
+            with self.store.transaction() as tx:
+                tx.upsert_items(rows)
+            self._catalogue = None
+        return UpsertResult(len(raws), len(rows), errors)
+
+    def upsert_rows(self, rows: Sequence[ItemRow]) -> None:
+        with self.store.transaction() as tx:
+            tx.upsert_items(rows)
+        self._catalogue = None
+
+    def get_item(self, item_id: str) -> dict[str, Any] | None:
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            row = tx.get_items([item_id]).get(item_id)
+        return None if row is None else item_json(row)
+
+    def delete_item(self, item_id: str) -> bool:
+        with self.store.transaction() as tx:
+            gone = tx.delete_items([item_id]) > 0
+        self._catalogue = None
+        return gone
+
+    # ---------------------------------------------------------------- cached state
+    def model(self) -> tuple[str | None, Recommender | None]:
+        """The served (version, model); checks the registry for a newer version at most every few seconds."""
+        now = time.monotonic()
+        if now - self._checked_at < self.config.reload_interval_s:
+            return self._version, self._model
+        with self._lock:
+            if now - self._checked_at < self.config.reload_interval_s:
+                return self._version, self._model
+            self._checked_at = now
+            try:
+                if self.registry.has_newer(self.config.model, self._version):
+                    version = self.registry.latest_version(self.config.model)
+                    model = self.registry.load(self.config.model, version or "latest")
+                    self._model, self._version = model, version
+                    log.info("serving model %s version %s", self.config.model, version)
+            except Exception:  # a broken or half-deleted version: keep serving the current one
+                log.exception("could not load model %s", self.config.model)
+        return self._version, self._model
+
+    def catalogue(self) -> Catalogue | None:
+        cached = self._catalogue
+        if cached is not None and time.monotonic() - cached[0] < self.config.catalogue_ttl_s:
+            return cached[1]
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            rows = list(tx.iter_items())
+        cat = catalogue_from_rows(rows) if rows else None
+        self._catalogue = (time.monotonic(), cat)
+        return cat
+
+    def popularity(self) -> Recommender | None:
+        """Popularity over the newest stored events (cached for ``popularity_ttl_s``); None without events."""
+        cached = self._popularity
+        if cached is not None and time.monotonic() - cached[0] < self.config.popularity_ttl_s:
+            return cached[1]
+        from pertinent.recommend.popularity import PopularityRecommender
+
+        data = interactions_from_store(self.store, self.config.popularity_max_events)
+        model = PopularityRecommender().fit(data) if data.n_items else None
+        self._popularity = (time.monotonic(), model)
+        return model
+
+    def refresh(self) -> None:
+        """Forget cached popularity and catalogue and check for a new model on the next call."""
+        self._popularity = self._catalogue = None
+        self._checked_at = float("-inf")
+
+    # ---------------------------------------------------------------- recommending
+    def _history(self, user_id: str) -> tuple[str | None, list[list[Any]]]:
+        """(profile id, recent_items) or (None, []) for unknown users or without personalization consent."""
+        from pertinent.privacy.consent import effective
+
+        with self.store.transaction(write=self.profiles.pseudo.n_keys > 1) as tx:  # type: ignore[call-arg]
+            profile_id = self.profiles.find(tx, user_id)
+            if profile_id is None:
+                return None, []
+            row = tx.get_profiles([profile_id]).get(profile_id)
+        if row is None or not effective(row.consent, self.settings.default_consent)["personalization"]:
+            return None, []
+        recent = row.state.get("recent_items", [])
+        return profile_id, [r for r in recent if isinstance(r, list) and len(r) >= 4]
+
+    @staticmethod
+    def _row(model: Recommender, profile_id: str | None, recent: list[list[Any]]) -> sp.csr_matrix:
+        """Training history (by profile id) merged with recent profile items, weight = max of both."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        row = model.history_for(profile_id)
+        weights: dict[int, float] = {}
+        for pid, _name, _ts, weight in (r[:4] for r in recent):
+            j = model.item_index.get(str(pid))
+            if j is not None:
+                w = float(weight) if isinstance(weight, int | float) and weight > 0 else 1.0
+                weights[j] = max(weights.get(j, 0.0), w)
+        if weights:
+            cols = list(weights)
+            extra = sp.csr_matrix((np.asarray([weights[c] for c in cols], np.float32),
+                                   (np.zeros(len(cols), int), cols)), shape=(1, model.n_items))
+            row = row.maximum(extra).tocsr()
+        return row
+
+    def _filters(self, include_categories: Sequence[str], exclude_categories: Sequence[str],
+                 exclude: Sequence[str]) -> Any:
+        from pertinent.recommend.filters import Filters
+
+        return Filters(include_categories=list(include_categories), exclude_categories=list(exclude_categories),
+                       exclude_items=list(exclude))
+
+    def _attach(self, model: Recommender) -> None:
+        cat = self.catalogue()
+        if cat is not None:
+            model.catalogue = cat  # availability and categories from the live catalogue
+
+    def recommend(self, user_id: str, k: int = 10, include_categories: Sequence[str] = (),
+                  exclude_categories: Sequence[str] = (), exclude: Sequence[str] = ()) -> dict[str, Any]:
+        """Top-``k`` items for a user; ``source`` says whether the model or the popularity fallback answered."""
+        if not 1 <= k <= self.config.max_k:
+            raise ValueError(f"k: must be between 1 and {self.config.max_k}")
+        filters = self._filters(include_categories, exclude_categories, exclude)
+        version, model = self.model()
+        profile_id, recent = self._history(user_id)
+        source = "model"
+        row = None
+        if model is not None:
+            row = self._row(model, profile_id, recent)
+            if row.nnz == 0:
+                model = None
+        if model is None:
+            source = "popularity"
+            model = self.popularity()
+            version = None
+            if model is not None:
+                row = self._row(model, profile_id, recent)
+        items: list[dict[str, Any]] = []
+        if model is not None and row is not None:
+            self._attach(model)
+            recs = model.recommend(history=row, k=k, filters=filters)
+            items = [{"item_id": r.item, "score": round(r.score, 6), "rank": r.rank, "reason": r.reason}
+                     for r in recs]
+        return {"user_id": user_id, "source": source, "model": self.config.model if source == "model" else None,
+                "version": version, "items": items}
+
+    def similar(self, item_id: str, k: int = 10) -> dict[str, Any]:
+        """Items similar to ``item_id``; an item only in the catalogue gets popular items of its categories.
+
+        Raises :class:`UnknownItemError` when neither the model nor the catalogue knows the item.
+        """
+        if not 1 <= k <= self.config.max_k:
+            raise ValueError(f"k: must be between 1 and {self.config.max_k}")
+        version, model = self.model()
+        filters = self._filters((), (), [item_id])
+        if model is not None and item_id in model.item_index:
+            self._attach(model)
+            recs = model.similar_items(item_id, k=k, filters=filters)
+            if recs:
+                return {"item_id": item_id, "source": "model", "version": version,
+                        "items": [{"item_id": r.item, "score": round(r.score, 6), "rank": r.rank,
+                                   "reason": r.reason} for r in recs]}
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            row = tx.get_items([item_id]).get(item_id)
+        pop = self.popularity()
+        known_by_events = pop is not None and item_id in pop.item_index
+        if row is None and not known_by_events and (model is None or item_id not in model.item_index):
+            raise UnknownItemError(item_id)
+        items: list[dict[str, Any]] = []
+        if pop is not None:
+            self._attach(pop)
+            cats = row.categories if row is not None else []
+            filters = self._filters(cats, (), [item_id])
+            recs = pop.recommend(history=pop.history_for(None), k=k, filters=filters)
+            reason = f"popular in {', '.join(cats)}" if cats else "popular"
+            items = [{"item_id": r.item, "score": round(r.score, 6), "rank": r.rank, "reason": reason}
+                     for r in recs]
+        return {"item_id": item_id, "source": "popularity", "version": None, "items": items}
