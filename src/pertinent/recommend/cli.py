@@ -1,4 +1,5 @@
-"""CLI commands for recommend (registered on the main `pertinent` app): batch-recommend, evaluate."""
+"""CLI commands for recommend (registered on the main `pertinent` app): batch-recommend, evaluate, train,
+items import."""
 
 from __future__ import annotations
 
@@ -26,8 +27,155 @@ def _read_users(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
+def catalogue_records(frame: Any) -> list[dict[str, Any]]:
+    """Rows of a catalogue DataFrame (``item_id`` plus optional title, text, categories, tags, price, other
+    numeric or text columns as attributes, available_from/until) as ``POST /v1/items`` objects."""
+    import math
+
+    from pertinent.recommend.catalogue import _as_list
+
+    known = {"item_id", "title", "text", "categories", "tags", "available_from", "available_until"}
+    extra = [c for c in frame.columns if c not in known]
+    out = []
+    for rec in frame.to_dict("records"):
+        item: dict[str, Any] = {"item_id": rec.get("item_id")}
+        for col in ("title", "text"):
+            value = rec.get(col)
+            if isinstance(value, str):
+                item[col] = value
+        for col in ("categories", "tags"):
+            if col in rec:
+                item[col] = _as_list(rec[col])
+        for col in ("available_from", "available_until"):
+            value = rec.get(col)
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                item[col] = value.isoformat() if hasattr(value, "isoformat") else value
+        attrs = {}
+        for col in extra:
+            value = rec[col]
+            if hasattr(value, "item"):  # numpy scalar
+                value = value.item()
+            if isinstance(value, float) and math.isnan(value) or value is None:
+                continue
+            if isinstance(value, str | int | float | bool):
+                attrs[str(col)] = value
+        if attrs:
+            item["attributes"] = attrs
+        if isinstance(item["item_id"], float) and item["item_id"].is_integer():
+            item["item_id"] = int(item["item_id"])
+        out.append(item)
+    return out
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+
+    items_app = typer.Typer(help="The item catalogue (titles, categories, availability) used when serving.",
+                            no_args_is_help=True)
+    app.add_typer(items_app, name="items")
+
+    @items_app.command("import")
+    def items_import(
+        file: Path = typer.Argument(..., help="CSV or Parquet catalogue (item_id, title, categories, tags, "
+                                    "price, ...), or the dataset file/folder of a --preset."),
+        preset: str | None = typer.Option(None, help="movielens or online-retail: read the dataset's items."),
+        batch_size: int = typer.Option(1000, min=1, help="Items per transaction."),
+    ) -> None:
+        """Load items into the catalogue table (existing ids are replaced)."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from pertinent.privacy.keys import ensure_keys
+        from pertinent.recommend.service import validate_items
+        from pertinent.services import Services
+        from pertinent.settings import load_settings
+
+        console = Console(stderr=True)
+        try:
+            if preset:
+                from pertinent.events.importer import extract_catalogue
+
+                frame = extract_catalogue(file, preset=preset)
+            else:
+                from pertinent.recommend.interactions import read_table
+
+                if not file.exists():
+                    raise FileNotFoundError(f"file not found: {file}")
+                frame = read_table(str(file))
+                if "item_id" not in frame.columns:
+                    raise ValueError(f"item_id: column missing (columns: {list(frame.columns)})")
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        records = catalogue_records(frame)
+        services = Services.build(ensure_keys(load_settings()))
+        stored = 0
+        errors: list[dict[str, Any]] = []
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        try:
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task(f"items {file.name}", total=len(records))
+                for start in range(0, len(records), batch_size):
+                    chunk = records[start:start + batch_size]
+                    rows, errs = validate_items(chunk, prefix="row", offset=start)
+                    errors += errs
+                    services.recommend.upsert_rows(rows)
+                    stored += len(rows)
+                    progress.advance(task, len(chunk))
+        finally:
+            services.close()
+        typer.echo(f"items read {len(records)}, stored {stored}, rejected {len(records) - stored}")
+        for e in errors[:10]:
+            typer.echo(f"  {e['field']}: {e['message']}", err=True)
+
+    @app.command("train")
+    def train(
+        model: str = typer.Option("default", help="Model kind (default, ease, itemknn, als, bpr, popularity)."),
+        max_events: int | None = typer.Option(None, min=1, help="Use only the newest N track events."),
+        seed: int = typer.Option(42, help="Seed of the evaluation holdout."),
+    ) -> None:
+        """Train a model on stored events, evaluate it on a per-user holdout and save a new version.
+
+        A running server picks the new version up within seconds (no restart).
+        """
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        from pertinent.privacy.keys import ensure_keys
+        from pertinent.recommend.service import train_from_store
+        from pertinent.services import Services
+        from pertinent.settings import load_settings
+
+        console = Console(stderr=True)
+        settings = ensure_keys(load_settings())
+        services = Services.build(settings)
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f}"),
+                          TimeElapsedColumn(), console=console, transient=True) as bar:
+                task = bar.add_task("starting", total=None)
+
+                def step(label: str, n: int | None) -> None:
+                    bar.update(task, description=label, advance=n or 0)
+
+                result = train_from_store(services.store, settings.data_dir, model, max_events, seed=seed,
+                                          progress=step)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--model") from exc
+        finally:
+            services.close()
+        if result.version is None:
+            typer.echo(f"nothing trained: {result.message}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"saved model {result.model!r} version {result.version} "
+                   f"({result.n_users:,} users x {result.n_items:,} items, {result.n_interactions:,} interactions)")
+        holdout = result.metrics.get("holdout")
+        if holdout:
+            m = holdout["metrics"]
+            typer.echo(f"holdout K={holdout['k']} on {holdout['n_users']:,} users: " + ", ".join(
+                f"{name} {m[name]:.4f}" for name in ("ndcg", "precision", "recall", "hit_rate", "coverage")
+                if name in m))
+        if result.message:
+            typer.echo(result.message)
 
     @app.command("batch-recommend")
     def batch_recommend(

@@ -88,6 +88,8 @@ class ItemIn(BaseModel):
     @field_validator("item_id", mode="before")
     @classmethod
     def _id_text(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, float) and value != value):
+            raise ValueError("missing item id")
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value
@@ -116,13 +118,14 @@ class UpsertResult:
                 "rejected": self.received - self.stored, "errors": self.errors}
 
 
-def validate_items(raws: Sequence[Any], prefix: str = "items", now: float | None = None
+def validate_items(raws: Sequence[Any], prefix: str = "items", now: float | None = None, offset: int = 0
                    ) -> tuple[list[ItemRow], list[dict[str, Any]]]:
-    """Valid rows, and one error per problem of each invalid row: ``{"index", "field", "message"}``."""
+    """Valid rows, and one error per problem of each invalid row: ``{"index", "field", "message"}``
+    (indices count from ``offset``, for callers that validate a long list in chunks)."""
     now = time.time() if now is None else now
     rows: list[ItemRow] = []
     errors: list[dict[str, Any]] = []
-    for i, raw in enumerate(raws):
+    for i, raw in enumerate(raws, start=offset):
         where = f"{prefix}[{i}]"
         if not isinstance(raw, dict):
             errors.append({"index": i, "field": where, "message": "must be an object"})
