@@ -652,6 +652,8 @@ def _format_path(loc: tuple[Any, ...], data: Any) -> str:
             continue
         if isinstance(cur, dict) and part not in cur and cur.get("type") == part:
             continue  # the union member chosen by "type"
+        if not isinstance(cur, dict) and cur is not None:
+            continue  # a union member's label (e.g. "list[constrained-str]"), not a key
         out += f".{part}" if out else str(part)
         cur = cur.get(part) if isinstance(cur, dict) else None
     return out
@@ -681,16 +683,19 @@ def _load(data: Any) -> tuple[Any, list[RuleError]]:
     return data, []
 
 
-def _errors(exc: ValidationError, data: Any, prefix: tuple[Any, ...] = ()) -> list[RuleError]:
-    out = []
+def _errors(exc: ValidationError, data: Any) -> list[RuleError]:
+    by_path: dict[str, list[str]] = {}
     for err in exc.errors(include_url=False):
-        loc = prefix + tuple(err["loc"])
+        loc = tuple(err["loc"])
         msg = err["msg"]
         if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
             loc += ("type",)
             msg = f"'type' must be one of {', '.join(RULE_TYPES)}"
-        out.append(RuleError(_format_path(loc, data), msg.removeprefix("Value error, ")))
-    return out
+        msgs = by_path.setdefault(_format_path(loc, data), [])
+        msg = msg.removeprefix("Value error, ")
+        if msg not in msgs:
+            msgs.append(msg)
+    return [RuleError(path, " or ".join(msgs)) for path, msgs in by_path.items()]
 
 
 def parse_rule(data: Any) -> tuple[Rule | None, list[RuleError]]:
