@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -56,8 +57,7 @@ MAX_WINDOW_DAYS = 30  # daily count buckets are kept for 30 days
 
 Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "exists"]
 OrderOp = Literal["eq", "ne", "gt", "gte", "lt", "lte"]
-_ORDER = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}
-_STR_ORDER = {"gt": str.__gt__, "gte": str.__ge__, "lt": str.__lt__, "lte": str.__le__}
+_ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 
 # ----------------------------------------------------------------------------------------------- values
@@ -71,7 +71,7 @@ def _eq(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if _is_num(a) and _is_num(b):
-        return float(a) == float(b)
+        return a == b  # int and float compare exactly, without overflow
     return type(a) is type(b) and a == b
 
 
@@ -100,10 +100,8 @@ def compare(op: str, actual: Any, expected: Any) -> bool:
         if isinstance(actual, dict):
             return isinstance(expected, str) and expected in actual
         return False
-    if _is_num(actual) and _is_num(expected):
-        return _ORDER[op](float(actual), float(expected))
-    if isinstance(actual, str) and isinstance(expected, str):
-        return _STR_ORDER[op](actual, expected)
+    if (_is_num(actual) and _is_num(expected)) or (isinstance(actual, str) and isinstance(expected, str)):
+        return _ORDER[op](actual, expected)
     return False
 
 
@@ -156,6 +154,8 @@ class _View:
         self.traits, self.features, self.consent, self.state = (part("traits"), part("features"),
                                                                  part("consent"), part("state"))
         self.now = float(now)
+        if not math.isfinite(self.now):
+            raise ValueError(f"now must be a finite epoch time in seconds, got {now!r}")
         self.today = int(self.now // DAY)
 
     def count(self, names: list[str], window_days: int) -> int:
@@ -171,14 +171,14 @@ class _View:
                         age = self.today - int(day)
                     except (TypeError, ValueError):
                         continue
-                    if 0 <= age < window_days and _is_num(n):
-                        total += int(n)
+                    if 0 <= age < window_days and isinstance(n, int) and not isinstance(n, bool):
+                        total += n
             return total
         summary = self.features.get("counts")
         for name in names:
             n = _lookup(summary, [name, f"{window_days}d"])
-            if _is_num(n):
-                total += int(n)
+            if isinstance(n, int) and not isinstance(n, bool):
+                total += n
         return total
 
     def timestamp(self, name: str) -> float | None:
