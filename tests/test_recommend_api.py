@@ -1,0 +1,293 @@
+"""Recommendation serving end to end: a synthetic shop ingested through the ingest service, a model trained
+with the function behind ``pertinent train``, then the items, recommendations and similar-items endpoints."""
+
+from __future__ import annotations
+
+import base64
+import string
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.conftest import ADMIN, ADMIN_KEY, WRITE_KEY, make_settings
+
+from pertinent.api.app import create_app
+from pertinent.recommend.interactions import InteractionConfig
+from pertinent.recommend.registry import ModelRegistry
+from pertinent.recommend.service import product_ids, train_from_store, validate_items
+from pertinent.services import Services
+from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
+
+BASIC = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
+CONSENT = {"consent": {"categoryPreferences": {"personalization": True}}}
+
+
+class Shop:
+    def __init__(self, root: Path) -> None:
+        self.gen = SyntheticGenerator(SyntheticConfig(n_users=200, n_items=100, seed=1))
+        self.messages = [m for b in self.gen.batches(500) for m in b]
+        self.services = Services.build(make_settings(root))
+        self.services.store.migrate()
+        for start in range(0, len(self.messages), 500):
+            self.services.ingest.ingest(self.messages[start:start + 500], prefix="batch")
+        self.trained = train_from_store(self.services.store, root, "default")
+        self.services.recommend.config.reload_interval_s = 0.0  # check the registry on every call
+        self.catalogue = self.gen.catalogue()
+        self.category = {r.item_id: list(r.categories) for r in self.catalogue.itertuples()}
+        users = self.gen.users()
+        self.users = [u for u in users[users.user_id.notna() & users.personalization_consent].user_id]
+        self.registry = ModelRegistry.for_data_dir(root)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    s = Shop(tmp_path_factory.mktemp("shop"))
+    yield s
+    s.services.close()
+
+
+@pytest.fixture(scope="module")
+def api(shop: Shop) -> Iterator[TestClient]:
+    with TestClient(create_app(shop.services.settings, services=shop.services), raise_server_exceptions=False) as c:
+        items = [{"item_id": r.item_id, "title": r.title, "categories": list(r.categories), "tags": list(r.tags),
+                  "attributes": {"price": float(r.price)}} for r in shop.catalogue.itertuples()]
+        res = c.post("/v1/items", json={"items": items}, headers=ADMIN)
+        assert res.status_code == 200 and res.json()["stored"] == len(items)
+        yield c
+
+
+def recs(api: TestClient, user: str, **params: Any) -> dict[str, Any]:
+    res = api.get("/v1/recommendations", params={"user_id": user, **params}, headers=BASIC)
+    assert res.status_code == 200, res.text
+    return res.json()
+
+
+def consumed(shop: Shop, api: TestClient, user: str) -> set[str]:
+    """Items of the user's stored events that count as interactions (read from the event store)."""
+    profile_id = api.get(f"/v1/profiles/{user}", headers=ADMIN).json()["profile_id"]
+    config = InteractionConfig()
+    with shop.services.store.transaction(write=False) as tx:
+        events = tx.events_of(profile_id)
+    return {p for e in events if e.type == "track" and config.weight_for(e.event or "") > 0
+            for p in product_ids(e.properties)}
+
+
+def test_training_saved_a_version_with_holdout_metrics(shop: Shop) -> None:
+    assert shop.trained.version == shop.registry.latest_version("default")
+    assert shop.trained.n_items <= 100 and shop.trained.n_users > 100
+    holdout = shop.registry.metrics("default", shop.trained.version)["holdout"]
+    assert holdout["n_users"] > 0 and 0 < holdout["metrics"]["ndcg"] <= 1
+
+
+def test_recommendations_exclude_consumed_items(shop: Shop, api: TestClient) -> None:
+    checked = 0
+    for user in shop.users[:15]:
+        seen = consumed(shop, api, user)
+        if not seen:
+            continue
+        body = recs(api, user, k=20)
+        assert body["source"] == "model" and body["version"] is not None
+        got = [i["item_id"] for i in body["items"]]
+        assert got and not set(got) & seen
+        assert [i["rank"] for i in body["items"]] == list(range(1, len(got) + 1))
+        scores = [i["score"] for i in body["items"]]
+        assert scores == sorted(scores, reverse=True)
+        assert all(i["reason"] for i in body["items"])
+        checked += 1
+    assert checked >= 5
+
+
+def test_category_filters_and_exclude_list(shop: Shop, api: TestClient) -> None:
+    user = shop.users[0]
+    category = Counter(c for cats in shop.category.values() for c in cats).most_common(1)[0][0]
+    only = recs(api, user, k=10, include_categories=category)["items"]
+    assert only and all(category in shop.category[i["item_id"]] for i in only)
+    without = recs(api, user, k=30, exclude_categories=category)["items"]
+    assert without and not any(category in shop.category[i["item_id"]] for i in without)
+    top = [i["item_id"] for i in recs(api, user, k=3)["items"]]
+    after = [i["item_id"] for i in recs(api, user, k=10, exclude=",".join(top))["items"]]
+    assert after and not set(top) & set(after)
+
+
+def test_a_new_view_changes_the_next_list_without_retraining(shop: Shop, api: TestClient) -> None:
+    user = shop.users[1]
+    before = recs(api, user, k=10)
+    viewed = before["items"][0]["item_id"]
+    res = api.post("/v1/track", json={"userId": user, "event": "Product Viewed",
+                                      "properties": {"product_id": viewed}, "context": CONSENT}, headers=BASIC)
+    assert res.status_code == 200, res.text
+    after = recs(api, user, k=10)
+    assert after["version"] == before["version"] == shop.registry.latest_version("default")
+    assert viewed not in [i["item_id"] for i in after["items"]]
+
+
+def test_a_new_model_version_is_served_without_restart(shop: Shop, api: TestClient) -> None:
+    user = shop.users[2]
+    first = recs(api, user, k=5)["version"]
+    newer = shop.registry.save("default", shop.registry.load("default", first))
+    assert newer != first
+    assert recs(api, user, k=5)["version"] == newer
+
+
+def test_reload_is_checked_at_most_every_interval(shop: Shop, api: TestClient) -> None:
+    service = shop.services.recommend
+    user = shop.users[3]
+    serving = recs(api, user, k=3)["version"]
+    service.config.reload_interval_s = 3600.0
+    try:
+        newer = shop.registry.save("default", shop.registry.load("default", serving))
+        assert recs(api, user, k=3)["version"] == serving  # not checked again yet
+        service.refresh()
+        assert recs(api, user, k=3)["version"] == newer
+    finally:
+        service.config.reload_interval_s = 0.0
+
+
+def test_unknown_user_gets_popular_items(shop: Shop, api: TestClient) -> None:
+    body = recs(api, "never-seen-user", k=10)
+    assert body["source"] == "popularity" and body["version"] is None
+    assert len(body["items"]) == 10 and all(i["reason"] == "popular" for i in body["items"])
+    config = InteractionConfig()
+    counts = Counter(p for m in shop.messages if m.get("type") == "track" and config.weight_for(m["event"]) > 0
+                     for p in product_ids(m.get("properties")))
+    top_by_count = {item for item, _ in counts.most_common(10)}
+    assert body["items"][0]["item_id"] in top_by_count
+
+
+def test_unavailable_items_are_never_recommended(shop: Shop, api: TestClient) -> None:
+    top = recs(api, "another-new-user", k=1)["items"][0]["item_id"]
+    item = api.get(f"/v1/items/{top}", headers=ADMIN).json()
+    gone = {**{k: item[k] for k in ("item_id", "title", "categories", "tags", "attributes")},
+            "available_until": "2001-01-01T00:00:00Z"}
+    assert api.post("/v1/items", json={"items": [gone]}, headers=ADMIN).status_code == 200
+    try:
+        assert top not in [i["item_id"] for i in recs(api, "another-new-user", k=20)["items"]]
+        for user in shop.users[4:8]:
+            assert top not in [i["item_id"] for i in recs(api, user, k=20)["items"]]
+    finally:
+        api.post("/v1/items", json={"items": [{**gone, "available_until": None}]}, headers=ADMIN)
+
+
+def test_similar_items(shop: Shop, api: TestClient) -> None:
+    item = shop.catalogue.item_id.iloc[0]
+    res = api.get(f"/v1/items/{item}/similar", params={"k": 5}, headers=BASIC)
+    assert res.status_code == 200, res.text
+    got = res.json()["items"]
+    assert len(got) == 5 and item not in [i["item_id"] for i in got]
+    assert all(i["reason"].startswith("similar to") for i in got)
+    # the planted world clusters items by category: most neighbours share the item's category
+    same = sum(bool(set(shop.category[i["item_id"]]) & set(shop.category[item])) for i in got)
+    assert same >= 3
+    assert api.get(f"/v1/items/{item}/similar", headers=ADMIN).status_code == 200
+
+
+def test_catalogue_only_item_gets_popular_items_of_its_category(shop: Shop, api: TestClient) -> None:
+    category = shop.category[shop.catalogue.item_id.iloc[0]][0]
+    new = {"item_id": "brand-new-item", "title": "New", "categories": [category]}
+    assert api.post("/v1/items", json={"items": [new]}, headers=ADMIN).status_code == 200
+    body = api.get("/v1/items/brand-new-item/similar", params={"k": 5}, headers=BASIC).json()
+    assert body["source"] == "popularity" and body["items"]
+    assert all(category in shop.category[i["item_id"]] for i in body["items"])
+
+
+def test_items_api_keeps_valid_rows_and_names_bad_fields(api: TestClient) -> None:
+    res = api.post("/v1/items", headers=ADMIN, json={"items": [
+        {"item_id": "ok-1", "title": "Fine", "available_from": 100, "available_until": "2100-01-01T00:00:00Z"},
+        {"item_id": "bad-1", "categories": "not-a-list"},
+        {"title": "no id"},
+        {"item_id": "bad-2", "colour": "red"},
+        {"item_id": "bad-3", "available_from": 200, "available_until": 100},
+        "not an object",
+    ]})
+    assert res.status_code == 200
+    body = res.json()
+    assert body["stored"] == 1 and body["rejected"] == 5
+    fields = {e["field"] for e in body["errors"]}
+    assert {"items[1].categories", "items[2].item_id", "items[3].colour", "items[4].available_until",
+            "items[5]"} <= fields
+    assert {e["index"] for e in body["errors"]} == {1, 2, 3, 4, 5}
+    got = api.get("/v1/items/ok-1", headers=ADMIN).json()
+    assert got["title"] == "Fine" and got["available_from"] == 100.0 and got["available_until"] > 4e9
+    assert api.delete("/v1/items/ok-1", headers=ADMIN).status_code == 200
+    assert api.get("/v1/items/ok-1", headers=ADMIN).status_code == 404
+    assert api.delete("/v1/items/ok-1", headers=ADMIN).status_code == 404
+    all_bad = api.post("/v1/items", headers=ADMIN, json={"items": [{"item_id": ""}]})
+    assert all_bad.status_code == 400 and all_bad.json()["message"].startswith("items[0].item_id")
+    for body in ({"items": "x"}, {"nope": []}, []):
+        res = api.post("/v1/items", headers=ADMIN, json=body)
+        assert res.status_code == 400 and res.json()["errors"][0]["field"] == "items"
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"user_id": "u", "k": 0}, "k"),
+    ({"user_id": "u", "k": 101}, "k"),
+    ({"user_id": "u", "k": "ten"}, "k"),
+    ({"k": 5}, "user_id"),
+    ({"user_id": ""}, "user_id"),
+    ({"user_id": "u", "include_categories": "a,,b"}, "include_categories"),
+    ({"user_id": "u", "exclude": ","}, "exclude"),
+])
+def test_bad_recommendation_params_name_the_param(api: TestClient, params: dict[str, Any], field: str) -> None:
+    res = api.get("/v1/recommendations", params=params, headers=BASIC)
+    assert res.status_code == 400
+    assert res.json()["errors"][0]["field"] == field and res.json()["message"].startswith(field)
+
+
+def test_auth_and_not_found(shop: Shop, api: TestClient) -> None:
+    assert api.get("/v1/recommendations", params={"user_id": "u"}, headers={"Authorization": ""}).status_code == 401
+    bad_basic = {"Authorization": "Basic " + base64.b64encode(b"wrong:").decode()}
+    assert api.get("/v1/recommendations", params={"user_id": "u"}, headers=bad_basic).status_code == 401
+    assert api.get("/v1/recommendations", params={"user_id": "u"},
+                   headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert api.get("/v1/recommendations", params={"user_id": "u"}, headers=ADMIN).status_code == 200
+    admin_as_basic = {"Authorization": "Basic " + base64.b64encode(f"{ADMIN_KEY}:".encode()).decode()}
+    assert api.get("/v1/recommendations", params={"user_id": "u"}, headers=admin_as_basic).status_code == 200
+    # catalogue writes need the admin key; the write key is not enough
+    assert api.post("/v1/items", json={"items": []}, headers=BASIC).status_code == 401
+    assert api.get(f"/v1/items/{shop.catalogue.item_id.iloc[0]}", headers=BASIC).status_code == 401
+    res = api.get("/v1/items/no-such-item/similar", headers=BASIC)
+    assert res.status_code == 404 and res.json()["errors"][0]["field"] == "item_id"
+    assert api.get("/v1/items/x/similar", params={"k": 0}, headers=BASIC).status_code == 400
+
+
+def test_without_model_or_events_never_an_error(tmp_path: Path) -> None:
+    svc = Services.build(make_settings(tmp_path))
+    svc.store.migrate()
+    try:
+        with TestClient(create_app(svc.settings, services=svc), raise_server_exceptions=False) as c:
+            empty = c.get("/v1/recommendations", params={"user_id": "u"}, headers=BASIC)
+            assert empty.status_code == 200 and empty.json()["items"] == []
+            svc.ingest.ingest([{"type": "track", "userId": f"u{i}", "event": "Product Viewed",
+                                "properties": {"product_id": p}, "context": CONSENT, "messageId": f"m{i}{p}"}
+                               for i in range(3) for p in ("a", "b")[: i % 2 + 1]], prefix="batch")
+            svc.recommend.refresh()
+            body = c.get("/v1/recommendations", params={"user_id": "u0", "k": 5}, headers=BASIC).json()
+            assert body["source"] == "popularity"
+            assert [i["item_id"] for i in body["items"]] == ["b"]  # "a" was consumed by u0
+            assert c.get("/v1/items/a/similar", headers=BASIC).status_code == 200
+    finally:
+        svc.close()
+
+
+_value = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=5),
+                   st.lists(st.text(max_size=3), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                                max_size=2))
+_keys = st.sampled_from(["item_id", "title", "text", "categories", "tags", "attributes", "available_from",
+                         "available_until", "other"]) | st.text(alphabet=string.ascii_lowercase, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.dictionaries(_keys, _value, max_size=6), _value), max_size=5))
+def test_item_validation_never_crashes_and_accounts_for_every_row(raws: list[Any]) -> None:
+    rows, errors = validate_items(raws)
+    bad = {e["index"] for e in errors}
+    assert len(rows) + len(bad) == len(raws)
+    for e in errors:
+        assert e["field"].startswith(f"items[{e['index']}]") and e["message"]
+    for row in rows:
+        assert row.item_id and isinstance(row.categories, list)
