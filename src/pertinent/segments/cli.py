@@ -54,15 +54,34 @@ def parse_features(text: str | None) -> list[str] | None:
     return names
 
 
+def stored_features() -> pd.DataFrame:
+    """Features of the stored profiles (settings from the environment, as every command)."""
+    from pertinent.privacy.keys import ensure_keys
+    from pertinent.profiles.frame import features_frame
+    from pertinent.services import Services
+    from pertinent.settings import load_settings
+
+    services = Services.build(ensure_keys(load_settings()))
+    try:
+        with services.store.transaction(write=False) as tx:
+            frame = features_frame(tx.iter_profiles(), services.settings.default_consent,
+                                   services.ingest.profile_config)
+    finally:
+        services.close()
+    if frame.empty:
+        raise ValueError("no stored profiles with personalisation consent (import or send events first)")
+    return frame
+
+
 def load_features(from_file: Path | None, id_column: str | None = None) -> pd.DataFrame:
     """Per-profile features: index = profile id, columns = features.
 
-    Reads a CSV or parquet file. (Reading the stored profiles when no file is given is wired later.)
+    Reads a CSV or parquet file, or without one the stored profiles (see pertinent.profiles.frame).
     """
     import pandas as pd
 
     if from_file is None:
-        raise ValueError("--from-file is required (reading stored profiles is not wired yet)")
+        return stored_features()
     path = Path(from_file)
     if not path.exists():
         raise ValueError(f"--from-file {path} does not exist")
@@ -116,7 +135,8 @@ def register(app: typer.Typer) -> None:
         k: int | None = typer.Option(None, "--k", help="Fixed k (skips the search)."),
         k_rule: str = typer.Option("silhouette", help=f"Rule that picks k: {', '.join(K_RULES)}."),
         features: str | None = typer.Option(None, help="Comma-separated feature columns (default: all numeric)."),
-        from_file: Path | None = typer.Option(None, "--from-file", help="CSV or parquet of per-profile features."),
+        from_file: Path | None = typer.Option(
+            None, "--from-file", help="CSV or parquet of per-profile features (default: stored profiles)."),
         id_column: str | None = typer.Option(None, help="Column holding the profile id (default: guessed)."),
         scaling: str = typer.Option("standard", help="standard or minmax."),
         seed: int = typer.Option(0, help="Random seed."),
@@ -164,7 +184,8 @@ def register(app: typer.Typer) -> None:
 
     @segments.command("rfm")
     def rfm_command(
-        from_file: Path | None = typer.Option(None, "--from-file", help="CSV or parquet with R, F, M columns."),
+        from_file: Path | None = typer.Option(
+            None, "--from-file", help="CSV or parquet of R, F, M (default: stored buyers)."),
         id_column: str | None = typer.Option(None, help="Column holding the profile id (default: guessed)."),
         recency: str = typer.Option("recency_days", help="Recency column (days since last purchase)."),
         frequency: str = typer.Option("frequency", help="Frequency column (number of orders)."),
@@ -180,7 +201,10 @@ def register(app: typer.Typer) -> None:
 
         try:
             config = RFMConfig(recency=recency, frequency=frequency, monetary=monetary, ties=ties)
-            result = rfm_scores(load_features(from_file, id_column), config)
+            frame = load_features(from_file, id_column)
+            if from_file is None:  # stored profiles: RFM describes customers, i.e. identified buyers
+                frame = frame[(frame[frequency] > 0) & (frame["identified"] == 1)]
+            result = rfm_scores(frame, config)
         except (ValueError, ValidationError) as exc:
             _fail(str(exc))
             return
