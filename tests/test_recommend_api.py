@@ -291,3 +291,76 @@ def test_item_validation_never_crashes_and_accounts_for_every_row(raws: list[Any
         assert e["field"].startswith(f"items[{e['index']}]") and e["message"]
     for row in rows:
         assert row.item_id and isinstance(row.categories, list)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PERTINENT_DATA_DIR", str(tmp_path))
+    for key in ("PERTINENT_WRITE_KEY", "PERTINENT_ADMIN_KEY", "PERTINENT_PSEUDONYM_KEYS", "PERTINENT_DATABASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path
+
+
+def _cli_services() -> Services:
+    from pertinent.privacy.keys import ensure_keys
+    from pertinent.settings import load_settings
+
+    return Services.build(ensure_keys(load_settings()))
+
+
+def test_cli_items_import_and_train(cli_env: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pertinent.cli import app
+
+    runner = CliRunner()
+    path = cli_env / "items.csv"
+    path.write_text("item_id,title,categories,price,available_until\n"
+                    "a1,Red mug,kitchen|sale,9.5,\n2,Blue cup,kitchen,3,2020-01-01T00:00:00Z\n,No id,x,1,\n")
+    res = runner.invoke(app, ["items", "import", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "stored 2, rejected 1" in res.output and "row[2].item_id" in res.output
+    nothing = runner.invoke(app, ["train"])
+    assert nothing.exit_code == 1 and "no track events" in nothing.output
+    svc = _cli_services()
+    try:
+        with svc.store.transaction(write=False) as tx:
+            items = tx.get_items(["a1", "2"])
+        assert items["a1"].categories == ["kitchen", "sale"] and items["a1"].attributes == {"price": 9.5}
+        assert items["2"].available_until == 1577836800.0
+        gen = SyntheticGenerator(SyntheticConfig(n_users=60, n_items=40, seed=3))
+        for batch in gen.batches(500):
+            svc.ingest.ingest(batch, prefix="batch")
+    finally:
+        svc.close()
+    res = runner.invoke(app, ["train", "--model", "popularity", "--max-events", "300"])
+    assert res.exit_code == 0, res.output
+    assert "version v1" in res.output
+    assert ModelRegistry.for_data_dir(cli_env).latest_version("popularity") == "v1"
+    bad = runner.invoke(app, ["train", "--model", "nope"])
+    assert bad.exit_code != 0 and "nope" in bad.output
+    missing = runner.invoke(app, ["items", "import", str(cli_env / "absent.csv")])
+    assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def test_cli_items_import_movielens_preset(cli_env: Path) -> None:
+    from tests.conftest import DATASETS
+    from typer.testing import CliRunner
+
+    from pertinent.cli import app
+
+    folder = DATASETS / "movielens-latest-small"
+    if not (folder / "movies.csv").exists():
+        pytest.skip(f"MovieLens not found at {folder}")
+    res = CliRunner().invoke(app, ["items", "import", str(folder), "--preset", "movielens"])
+    assert res.exit_code == 0, res.output
+    n_movies = sum(1 for _ in (folder / "movies.csv").open()) - 1
+    svc = _cli_services()
+    try:
+        with svc.store.transaction(write=False) as tx:
+            assert tx.count_items() == n_movies
+            toy = tx.get_items(["1"])["1"]
+        assert "Toy Story" in toy.title and "Animation" in toy.categories
+    finally:
+        svc.close()
