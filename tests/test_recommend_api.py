@@ -179,7 +179,8 @@ def test_similar_items(shop: Shop, api: TestClient) -> None:
     assert res.status_code == 200, res.text
     got = res.json()["items"]
     assert len(got) == 5 and item not in [i["item_id"] for i in got]
-    assert all(i["reason"].startswith("similar to") for i in got)
+    title = shop.catalogue.title.iloc[0]
+    assert all(i["reason"] == f"similar to {title}" for i in got)  # named by catalogue title, not id
     # the planted world clusters items by category: most neighbours share the item's category
     same = sum(bool(set(shop.category[i["item_id"]]) & set(shop.category[item])) for i in got)
     assert same >= 3

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -322,6 +323,8 @@ class RecommendService:
         self._version: str | None = None
         self._checked_at = float("-inf")
         self._popularity: tuple[float, Recommender | None] | None = None
+        self._popularity_lock = threading.Lock()
+        self._attached: weakref.WeakKeyDictionary[Recommender, Catalogue] = weakref.WeakKeyDictionary()
         self._catalogue: tuple[float, Catalogue | None] | None = None
 
     # ---------------------------------------------------------------- items
@@ -380,16 +383,27 @@ class RecommendService:
         return cat
 
     def popularity(self) -> Recommender | None:
-        """Popularity over the newest stored events (cached for ``popularity_ttl_s``); None without events."""
+        """Popularity over the newest stored events (cached for ``popularity_ttl_s``); None without events.
+
+        One caller recomputes a stale ranking; concurrent callers keep using the previous one meanwhile.
+        """
         cached = self._popularity
         if cached is not None and time.monotonic() - cached[0] < self.config.popularity_ttl_s:
             return cached[1]
-        from pertinent.recommend.popularity import PopularityRecommender
+        if not self._popularity_lock.acquire(blocking=cached is None):
+            return cached[1]  # type: ignore[index]  (someone else is refreshing it)
+        try:
+            cached = self._popularity
+            if cached is not None and time.monotonic() - cached[0] < self.config.popularity_ttl_s:
+                return cached[1]
+            from pertinent.recommend.popularity import PopularityRecommender
 
-        data = interactions_from_store(self.store, self.config.popularity_max_events)
-        model = PopularityRecommender().fit(data) if data.n_items else None
-        self._popularity = (time.monotonic(), model)
-        return model
+            data = interactions_from_store(self.store, self.config.popularity_max_events)
+            model = PopularityRecommender().fit(data) if data.n_items else None
+            self._popularity = (time.monotonic(), model)
+            return model
+        finally:
+            self._popularity_lock.release()
 
     def refresh(self) -> None:
         """Forget cached popularity and catalogue and check for a new model on the next call."""
@@ -439,9 +453,13 @@ class RecommendService:
                        exclude_items=list(exclude))
 
     def _attach(self, model: Recommender) -> None:
+        """Filter with the live catalogue (availability, categories) and name items by title in reasons."""
         cat = self.catalogue()
-        if cat is not None:
-            model.catalogue = cat  # availability and categories from the live catalogue
+        if cat is None or self._attached.get(model) is cat:
+            return
+        model.catalogue = cat
+        model._titles.update(cat.titles())  # shared with the model's members: reasons read titles from it
+        self._attached[model] = cat
 
     def recommend(self, user_id: str, k: int = 10, include_categories: Sequence[str] = (),
                   exclude_categories: Sequence[str] = (), exclude: Sequence[str] = ()) -> dict[str, Any]:
