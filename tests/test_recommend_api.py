@@ -239,6 +239,17 @@ def test_bad_recommendation_params_name_the_param(api: TestClient, params: dict[
     assert res.json()["errors"][0]["field"] == field and res.json()["message"].startswith(field)
 
 
+def test_k_above_the_configured_maximum_is_a_named_400(shop: Shop, api: TestClient) -> None:
+    shop.services.recommend.config.max_k = 5
+    try:
+        for path in ("/v1/recommendations", f"/v1/items/{shop.catalogue.item_id.iloc[0]}/similar"):
+            res = api.get(path, params={"user_id": "u", "k": 6}, headers=BASIC)
+            assert res.status_code == 400 and res.json()["errors"][0]["field"] == "k", res.text
+            assert api.get(path, params={"user_id": "u", "k": 5}, headers=BASIC).status_code == 200
+    finally:
+        shop.services.recommend.config.max_k = 100
+
+
 def test_auth_and_not_found(shop: Shop, api: TestClient) -> None:
     assert api.get("/v1/recommendations", params={"user_id": "u"}, headers={"Authorization": ""}).status_code == 401
     bad_basic = {"Authorization": "Basic " + base64.b64encode(b"wrong:").decode()}

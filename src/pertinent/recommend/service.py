@@ -319,8 +319,7 @@ class RecommendService:
         self.config = config or RecommendConfig()
         self.registry = ModelRegistry.for_data_dir(settings.data_dir)
         self._lock = threading.Lock()
-        self._model: Recommender | None = None
-        self._version: str | None = None
+        self._served: tuple[str | None, Recommender | None] = (None, None)
         self._checked_at = float("-inf")
         self._popularity: tuple[float, Recommender | None] | None = None
         self._popularity_lock = threading.Lock()
@@ -357,20 +356,20 @@ class RecommendService:
         """The served (version, model); checks the registry for a newer version at most every few seconds."""
         now = time.monotonic()
         if now - self._checked_at < self.config.reload_interval_s:
-            return self._version, self._model
+            return self._served
         with self._lock:
             if now - self._checked_at < self.config.reload_interval_s:
-                return self._version, self._model
+                return self._served
             self._checked_at = now
             try:
-                if self.registry.has_newer(self.config.model, self._version):
+                if self.registry.has_newer(self.config.model, self._served[0]):
                     version = self.registry.latest_version(self.config.model)
                     model = self.registry.load(self.config.model, version or "latest")
-                    self._model, self._version = model, version
+                    self._served = (version, model)  # one assignment: readers never see a mixed pair
                     log.info("serving model %s version %s", self.config.model, version)
             except Exception:  # a broken or half-deleted version: keep serving the current one
                 log.exception("could not load model %s", self.config.model)
-        return self._version, self._model
+        return self._served
 
     def catalogue(self) -> Catalogue | None:
         cached = self._catalogue

@@ -48,6 +48,11 @@ def _split(value: str | None, name: str) -> list[str]:
     return parts
 
 
+def _bad_param(err: ValueError) -> ApiError:
+    name, _, message = str(err).partition(": ")
+    return ApiError(400, "invalid_request", str(err), [{"field": name, "message": message or str(err)}])
+
+
 def _unknown_item(item_id: str) -> ApiError:
     return ApiError(404, "not_found", f"item_id: no item '{item_id}'",
                     [{"field": "item_id", "message": "unknown item"}])
@@ -66,7 +71,10 @@ async def recommendations(
     inc = _split(include_categories, "include_categories")
     exc = _split(exclude_categories, "exclude_categories")
     skip = _split(exclude, "exclude")
-    return await run_in_threadpool(services.recommend.recommend, user_id, k, inc, exc, skip)
+    try:
+        return await run_in_threadpool(services.recommend.recommend, user_id, k, inc, exc, skip)
+    except ValueError as err:  # k above the service's configured maximum
+        raise _bad_param(err) from None
 
 
 # Registered before GET /items/{item_id}: the id convertor matches slashes, so ".../similar" must win first.
@@ -78,6 +86,8 @@ async def similar(services: ServicesDep, item_id: str = ItemId,
         return await run_in_threadpool(services.recommend.similar, item_id, k)
     except UnknownItemError:
         raise _unknown_item(item_id) from None
+    except ValueError as err:
+        raise _bad_param(err) from None
 
 
 @router.post("/items", dependencies=[AdminAuth])
