@@ -173,6 +173,20 @@ def test_unavailable_items_are_never_recommended(shop: Shop, api: TestClient) ->
         api.post("/v1/items", json={"items": [{**gone, "available_until": None}]}, headers=ADMIN)
 
 
+def test_deleted_items_are_no_longer_recommended(shop: Shop, api: TestClient) -> None:
+    user = shop.users[8]
+    top = recs(api, user, k=1)["items"][0]["item_id"]
+    item = api.get(f"/v1/items/{top}", headers=ADMIN).json()
+    assert api.delete(f"/v1/items/{top}", headers=ADMIN).status_code == 200
+    try:
+        assert top not in [i["item_id"] for i in recs(api, user, k=20)["items"]]
+        assert top not in [i["item_id"] for i in recs(api, "yet-another-new-user", k=20)["items"]]
+    finally:
+        restore = {k: item[k] for k in ("item_id", "title", "categories", "tags", "attributes")}
+        assert api.post("/v1/items", json={"items": [restore]}, headers=ADMIN).status_code == 200
+    assert top in [i["item_id"] for i in recs(api, user, k=20)["items"]]
+
+
 def test_similar_items(shop: Shop, api: TestClient) -> None:
     item = shop.catalogue.item_id.iloc[0]
     res = api.get(f"/v1/items/{item}/similar", params={"k": 5}, headers=BASIC)

@@ -171,6 +171,26 @@ def catalogue_from_rows(rows: Iterable[ItemRow]) -> Catalogue:
     return Catalogue.from_frame(frame)
 
 
+def _only_listed(cat: Catalogue, item_ids: Any) -> Catalogue:
+    """The catalogue plus rows, never available, for the model's items that it does not list."""
+    import pandas as pd
+
+    from pertinent.recommend.catalogue import Catalogue
+
+    listed = set(cat.frame["id"])
+    missing = [str(i) for i in item_ids if str(i) not in listed]
+    if not missing:
+        return cat
+    extra = pd.DataFrame({"id": missing, "title": "", "text": "", "categories": [[] for _ in missing],
+                          "tags": [[] for _ in missing],
+                          "available_from": pd.Series([pd.NaT] * len(missing), dtype="datetime64[ns, UTC]"),
+                          "available_until": pd.Timestamp(0, tz="UTC")})
+    frame = cat.frame.copy()
+    for col in ("available_from", "available_until"):
+        frame[col] = pd.to_datetime(frame[col], utc=True) if col in frame.columns else pd.NaT
+    return Catalogue(pd.concat([frame, extra], ignore_index=True))
+
+
 # ------------------------------------------------------------------------------------------------ training
 def product_ids(props: dict[str, Any] | None) -> list[str]:
     """Product ids of an event: ``properties.product_id`` or ``properties.products[].product_id``.
@@ -300,6 +320,9 @@ class RecommendConfig(BaseModel):
     catalogue_ttl_s: float = Field(default=30.0, ge=0)
     popularity_max_events: int = Field(default=200_000, ge=1)
     max_k: int = Field(default=100, ge=1)
+    # Once a catalogue is loaded it is authoritative: items missing from it (deleted, never listed) are not
+    # recommended. With an empty catalogue every item of the model may be recommended.
+    catalogue_only: bool = True
 
 
 class UnknownItemError(LookupError):
@@ -456,7 +479,7 @@ class RecommendService:
         cat = self.catalogue()
         if cat is None or self._attached.get(model) is cat:
             return
-        model.catalogue = cat
+        model.catalogue = _only_listed(cat, model.item_ids) if self.config.catalogue_only else cat
         model._titles.update(cat.titles())  # shared with the model's members: reasons read titles from it
         self._attached[model] = cat
 
