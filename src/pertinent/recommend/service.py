@@ -171,24 +171,84 @@ def catalogue_from_rows(rows: Iterable[ItemRow]) -> Catalogue:
     return Catalogue.from_frame(frame)
 
 
-def _only_listed(cat: Catalogue, item_ids: Any) -> Catalogue:
-    """The catalogue plus rows, never available, for the model's items that it does not list."""
-    import pandas as pd
+class ServingCatalogue:
+    """The live catalogue aligned once to one model's item order, so that each request's availability and
+    category masks are numpy comparisons instead of pandas re-indexing (see ``allowed_mask``).
 
-    from pertinent.recommend.catalogue import Catalogue
+    Other orders fall back to the plain :class:`Catalogue`. With ``only_listed``, items the catalogue does
+    not list are never available.
 
-    listed = set(cat.frame["id"])
-    missing = [str(i) for i in item_ids if str(i) not in listed]
-    if not missing:
-        return cat
-    extra = pd.DataFrame({"id": missing, "title": "", "text": "", "categories": [[] for _ in missing],
-                          "tags": [[] for _ in missing],
-                          "available_from": pd.Series([pd.NaT] * len(missing), dtype="datetime64[ns, UTC]"),
-                          "available_until": pd.Timestamp(0, tz="UTC")})
-    frame = cat.frame.copy()
-    for col in ("available_from", "available_until"):
-        frame[col] = pd.to_datetime(frame[col], utc=True) if col in frame.columns else pd.NaT
-    return Catalogue(pd.concat([frame, extra], ignore_index=True))
+    >>> import numpy as np
+    >>> from pertinent.storage.base import ItemRow
+    >>> cat = catalogue_from_rows([ItemRow("a", categories=["x"]), ItemRow("b", available_until=1.0),
+    ...                            ItemRow("d", available_from=4e9, categories=["x", "y"])])
+    >>> ids = np.asarray(["a", "b", "c", "d"], dtype=object)
+    >>> aligned = ServingCatalogue(cat, ids, only_listed=True)
+    >>> aligned.available(ids).tolist(), aligned.in_categories(["x"], ids).tolist()
+    ([True, False, False, False], [True, False, False, True])
+    >>> ServingCatalogue(cat, ids, only_listed=False).available(ids).tolist()
+    [True, False, True, False]
+    """
+
+    def __init__(self, catalogue: Catalogue, item_ids: Any, only_listed: bool) -> None:
+        import numpy as np
+
+        self.base = catalogue
+        self.frame = catalogue.frame
+        self.item_ids = item_ids
+        df = catalogue.aligned(item_ids)
+        n = len(df)
+        nan = np.full(n, np.nan)
+
+        def seconds(col: str) -> np.ndarray:
+            if col not in df.columns:
+                return nan.copy()
+            values = df[col]
+            out = nan.copy()
+            ok = values.notna().to_numpy()
+            out[ok] = values[ok].map(lambda t: t.timestamp()).to_numpy(dtype=float)
+            return out
+
+        self._from = seconds("available_from")
+        self._until = seconds("available_until")
+        if only_listed:
+            listed = np.isin(np.asarray(item_ids, dtype=object), catalogue.frame["id"].to_numpy(dtype=object))
+            self._until[~listed] = -np.inf
+        self._by_category: dict[str, list[int]] = {}
+        for i, cats in enumerate(df["categories"]):
+            for c in cats:
+                self._by_category.setdefault(c, []).append(i)
+        self._n = n
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def available(self, item_ids: Any = None, at: datetime | None = None) -> Any:
+        import numpy as np
+
+        if item_ids is not self.item_ids:
+            return self.base.available(item_ids, at)
+        if at is None:
+            now = time.time()
+        else:
+            from datetime import UTC
+
+            now = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+        with np.errstate(invalid="ignore"):
+            return ~((self._from > now) | (self._until <= now))
+
+    def in_categories(self, categories: list[str], item_ids: Any = None) -> Any:
+        import numpy as np
+
+        if item_ids is not self.item_ids:
+            return self.base.in_categories(categories, item_ids)
+        mask = np.zeros(self._n, dtype=bool)
+        for c in set(categories):
+            mask[self._by_category.get(c, [])] = True
+        return mask
+
+    def __getattr__(self, name: str) -> Any:  # titles(), documents(), ... from the plain catalogue
+        return getattr(self.base, name)
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -479,7 +539,7 @@ class RecommendService:
         cat = self.catalogue()
         if cat is None or self._attached.get(model) is cat:
             return
-        model.catalogue = _only_listed(cat, model.item_ids) if self.config.catalogue_only else cat
+        model.catalogue = ServingCatalogue(cat, model.item_ids, self.config.catalogue_only)  # type: ignore[assignment]
         model._titles.update(cat.titles())  # shared with the model's members: reasons read titles from it
         self._attached[model] = cat
 
