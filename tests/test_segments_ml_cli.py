@@ -80,9 +80,10 @@ def test_discover_bad_options_name_the_problem(app, features_csv, args, message)
     assert message in result.output
 
 
-def test_discover_without_file_is_a_clear_error(app):
+def test_discover_without_file_on_an_empty_store_is_a_clear_error(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERTINENT_DATA_DIR", str(tmp_path))  # no file: the stored profiles, here none
     result = runner.invoke(app, ["segments", "discover"])
-    assert result.exit_code == 2 and "--from-file is required" in result.output
+    assert result.exit_code == 2 and "no stored profiles" in result.output
 
 
 def test_rfm_json(app, features_csv, tmp_path):
