@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
             [], help="Also load a real dataset: online-retail, movielens or taobao (repeatable)."),
         datasets_dir: Path = typer.Option(None, help="Where the real datasets are (default ../shared/datasets)."),
         serve: bool = typer.Option(True, help="Start the server after loading (--no-serve to only load)."),
+        train: bool = typer.Option(True, help="Train a recommendation model on the loaded events."),
     ) -> None:
         """Generate keys, load a synthetic shop (and optionally real datasets), print URL and keys, serve."""
         from pertinent.privacy.keys import ensure_keys
@@ -55,6 +56,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"dataset {name}: {path} not found, skipped", err=True)
                 continue
             runner.main(["import", str(path), "--preset", preset], standalone_mode=False)
+        if train and (empty or dataset):
+            runner.main(["train"], standalone_mode=False)
         url = f"http://{host}:{port}"
         typer.echo("")
         typer.echo(f"  Pertinent demo      {url}")
@@ -64,8 +67,10 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  data                {settings.resolved_database_url()}")
         typer.echo("")
         typer.echo(f"  curl -u {settings.write_key}: {url}/v1/track -H 'Content-Type: application/json' \\")
-        typer.echo("       -d '{\"userId\": \"me\", \"event\": \"Product Viewed\", \"properties\": {\"category\": \"books\"}}'")
+        example = '{"userId": "me", "event": "Product Viewed", "properties": {"category": "books"}}'
+        typer.echo(f"       -d '{example}'")
         typer.echo(f"  curl -H 'Authorization: Bearer {settings.admin_key}' {url}/v1/profiles/me")
+        typer.echo(f"  curl -u {settings.write_key}: '{url}/v1/recommendations?user_id=me&k=5'")
         typer.echo("")
         if serve:
             runner.main(["serve", "--host", host, "--port", str(port)], standalone_mode=False)

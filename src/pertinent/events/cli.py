@@ -38,6 +38,27 @@ def ingest_batches(batches: Iterable[list[dict[str, Any]]], total: int | None, l
     return totals
 
 
+def store_catalogue(frame: Any) -> int:
+    """Upsert a catalogue frame (item_id, title, categories, tags, price) into the items table."""
+    import time
+
+    from pertinent.privacy.keys import ensure_keys
+    from pertinent.settings import load_settings
+    from pertinent.storage.base import ItemRow
+    from pertinent.storage.factory import open_store
+
+    store = open_store(ensure_keys(load_settings()))
+    now = time.time()
+    rows = [ItemRow(item_id=str(r.item_id), title=str(r.title), categories=list(r.categories), tags=list(r.tags),
+                    attributes={"price": float(r.price)}, updated_at=now) for r in frame.itertuples()]
+    try:
+        with store.transaction() as tx:
+            tx.upsert_items(rows)
+    finally:
+        store.close()
+    return len(rows)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("import")
     def import_(
@@ -98,5 +119,6 @@ def register(app: typer.Typer) -> None:
         start = (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=0)
         gen = SyntheticGenerator(SyntheticConfig(n_users=users, n_items=items, days=days, seed=seed, start=start))
         totals = ingest_batches(gen.batches(500), None, f"synthetic shop ({users} users)")
+        store_catalogue(gen.catalogue())
         typer.echo(f"messages {totals['messages']}, stored {totals['stored']}, duplicates {totals['duplicates']}, "
                    f"no consent {totals['skipped_no_consent']}, rejected {totals['rejected']}")
