@@ -143,7 +143,7 @@ def test_erasure_deletes_everything_but_the_erasure_record(any_client, services)
 
     r = any_client.delete("/v1/users/u9", headers=ADMIN)
     assert r.status_code == 200
-    assert r.json()["deleted"] == {"events": 2, "identities": 2, "consent_log": 2, "profiles": 1}
+    assert r.json()["deleted"] == {"events": 2, "identities": 2, "consent_log": 2, "profiles": 1, "models": 0}
     assert _rows_mentioning(services.store, pid) == {"consent_log": 1}  # only the erasure record
     with services.store.transaction(write=False) as tx:
         (record,) = tx.consent_of(pid)
@@ -177,3 +177,27 @@ def test_key_rotation_rekeys_identities_lazily(tmp_path):
     for c in _client(new):
         assert get(c, "rot").json()["features"]["events_total"] == 2  # the old key can now be dropped
     new.close()
+
+
+def test_saved_models_are_covered_by_export_and_erasure(client, sqlite_services):
+    """Trained models keep each user's id and training row: export shows them, erasure removes them."""
+    import numpy as np
+
+    from pertinent.recommend.service import train_from_store
+
+    views = [{"type": "track", "userId": f"u{u}", "event": "Product Viewed", "messageId": f"m{u}-{i}",
+              "properties": {"product_id": f"p{(u * 3 + i) % 12}"}} for u in range(30) for i in range(6)]
+    assert client.post("/v1/batch", json={"batch": views}).json()["stored"] == len(views)
+    result = train_from_store(sqlite_services.store, sqlite_services.settings.data_dir, model="popularity")
+    assert result.version is not None
+    pid = get(client, "u7").json()["profile_id"]
+    exported = client.get("/v1/users/u7/export", headers=ADMIN).json()["models"]
+    assert len(exported) == 1 and sorted(exported[0]["items"]) == sorted({f"p{(21 + i) % 12}" for i in range(6)})
+
+    assert client.delete("/v1/users/u7", headers=ADMIN).json()["deleted"]["models"] == 1
+    state = next((sqlite_services.settings.data_dir / "models").rglob("state.npz"))
+    with np.load(state) as z:
+        assert pid not in set(z["__user_ids"]) and z["__train@data"].size == (len(views) - 6)
+    assert sqlite_services.recommend.registry.user_rows(pid) == []
+    other = get(client, "u8").json()["profile_id"]
+    assert len(sqlite_services.recommend.registry.user_rows(other)[0]["items"]) == 6  # others untouched

@@ -33,8 +33,8 @@ class Services:
         pseudo = Pseudonymizer(settings.pseudonym_keys)
         ingest = IngestService(store, settings, pseudo)
         profiles = ProfileService(store, settings, pseudo, ingest.profile_config)
-        privacy = PrivacyService(store, settings, pseudo, profiles)
         recommend = RecommendService(store, settings, profiles)
+        privacy = PrivacyService(store, settings, pseudo, profiles, derived={"models": recommend})
         return cls(settings, store, ingest, profiles, privacy, recommend)
 
     def close(self) -> None:

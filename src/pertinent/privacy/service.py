@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
 from pertinent.privacy.consent import effective, normalize_purpose
 from pertinent.privacy.pseudonym import Pseudonymizer
@@ -18,12 +18,21 @@ class UnknownUser(LookupError):
     pass
 
 
+class DerivedStore(Protocol):
+    """Data derived from events and kept outside the database (e.g. saved models): erasure and export cover it."""
+
+    def user_rows(self, user_id: str) -> list[dict[str, Any]]: ...
+    def forget_user(self, user_id: str) -> int: ...
+
+
 class PrivacyService:
-    def __init__(self, store: Store, settings: Settings, pseudo: Pseudonymizer, profiles: ProfileService) -> None:
+    def __init__(self, store: Store, settings: Settings, pseudo: Pseudonymizer, profiles: ProfileService,
+                 derived: dict[str, DerivedStore] | None = None) -> None:
         self.store = store
         self.settings = settings
         self.pseudo = pseudo
         self.profiles = profiles
+        self.derived = derived or {}
 
     def set_consent(self, purposes: dict[str, bool], user_id: str | None = None, anonymous_id: str | None = None,
                     source: str = "api", at: float | None = None, actor: str = "api") -> dict[str, Any]:
@@ -70,6 +79,8 @@ class PrivacyService:
                 "events": [asdict(e) for e in tx.events_of(profile_id)],
                 "consent_history": [asdict(c) for c in tx.consent_of(profile_id)],
             }
+            for name, derived in self.derived.items():
+                out[name] = derived.user_rows(profile_id)
             tx.append_audit(AuditRow(now, actor, "export", profile_id, {"events": len(out["events"])}))
             out["audit"] = [asdict(a) for a in tx.audit_entries(subject=profile_id, limit=1000)]
         return out
@@ -82,6 +93,8 @@ class PrivacyService:
             if profile_id is None:
                 raise UnknownUser(user_id)
             counts = tx.erase_profile(profile_id)
+            for name, derived in self.derived.items():  # inside the transaction: audited together
+                counts[name] = derived.forget_user(profile_id)
             tx.append_consent([ConsentRow(profile_id, "erasure", False, "erasure", now)])
             tx.append_audit(AuditRow(now, actor, "erase", profile_id, {"deleted": counts}))
         return {"user_id": user_id, "profile_id": profile_id, "erased_at": now, "deleted": counts}

@@ -258,7 +258,7 @@ class Recommender(ABC):
         model.item_ids = state.pop("__item_ids").astype(object)
         model.item_index = {t: i for i, t in enumerate(model.item_ids)}
         users = state.pop("__user_ids").astype(object)
-        model.user_index = {u: i for i, u in enumerate(users)}
+        model.user_index = {u: i for i, u in enumerate(users) if u}  # "" = a user erased from this version
         model._train_rows = state.pop("__train", None)
         titles = folder / "titles.json"
         model._titles = json.loads(titles.read_text()) if titles.exists() else {}

@@ -24,8 +24,11 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pertinent.recommend.base import Recommender
 
@@ -57,6 +60,72 @@ class ModelRegistry:
             return []
         return sorted((p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("v")),
                       key=lambda v: int(v[1:]) if v[1:].isdigit() else -1)
+
+    def names(self) -> list[str]:
+        """Every model name with saved versions."""
+        if not self.root.exists():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _NAME.match(p.name))
+
+    # -- personal data in saved models: every version keeps its users' ids and training rows ------------------
+    def _states(self) -> Iterator[tuple[str, str, Path]]:
+        for name in self.names():
+            for version in self.versions(name):
+                state = self._dir(name) / version / "state.npz"
+                if state.exists():
+                    yield name, version, state
+
+    def user_rows(self, user_id: str) -> list[dict[str, Any]]:
+        """What each saved version holds about one user (for data export): the items and weights of its row."""
+        out = []
+        for name, version, path in self._states():
+            with np.load(path, allow_pickle=False) as z:
+                users = z["__user_ids"]
+                hits = np.flatnonzero(users == user_id)
+                if not hits.size:
+                    continue
+                row = int(hits[0])
+                items = z["__item_ids"]
+                entry: dict[str, Any] = {"model": name, "version": version, "items": [], "weights": []}
+                if "__train@indptr" in z.files:
+                    start, end = z["__train@indptr"][row], z["__train@indptr"][row + 1]
+                    entry["items"] = [str(items[i]) for i in z["__train@indices"][start:end]]
+                    entry["weights"] = [float(w) for w in z["__train@data"][start:end]]
+                out.append(entry)
+        return out
+
+    def forget_user(self, user_id: str) -> int:
+        """Remove a user from every saved version (erasure); returns how many versions held them.
+
+        The id is blanked and the training row emptied in place (rewritten atomically); the row is not
+        removed so that any per-user arrays keep their alignment — what stays is no longer linked to anyone.
+        """
+        changed = 0
+        for _name, _version, path in self._states():
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            users = arrays["__user_ids"]
+            hits = np.flatnonzero(users == user_id)
+            if not hits.size:
+                continue
+            users = users.copy()
+            users[hits] = ""
+            arrays["__user_ids"] = users
+            if "__train@indptr" in arrays:
+                indptr = arrays["__train@indptr"].copy()
+                data, indices = arrays["__train@data"], arrays["__train@indices"]
+                for row in sorted(hits, reverse=True):
+                    start, end = int(indptr[row]), int(indptr[row + 1])
+                    data = np.concatenate([data[:start], data[end:]])
+                    indices = np.concatenate([indices[:start], indices[end:]])
+                    indptr[row + 1:] -= end - start
+                arrays.update({"__train@data": data, "__train@indices": indices, "__train@indptr": indptr})
+            tmp = path.with_name("state.tmp.npz")
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+            changed += 1
+        return changed
 
     def latest_version(self, name: str) -> str | None:
         pointer = self._dir(name) / "latest"

@@ -409,6 +409,19 @@ class RecommendService:
         self._attached: weakref.WeakKeyDictionary[Recommender, Catalogue] = weakref.WeakKeyDictionary()
         self._catalogue: tuple[float, Catalogue | None] | None = None
 
+    # ---------------------------------------------------------------- personal data in models
+    def user_rows(self, user_id: str) -> list[dict[str, Any]]:
+        """What the saved model versions hold about a user (data export)."""
+        return self.registry.user_rows(user_id)
+
+    def forget_user(self, user_id: str) -> int:
+        """Erase a user from every saved model version and from the model being served."""
+        changed = self.registry.forget_user(user_id)
+        _version, model = self._served
+        if model is not None:
+            model.user_index.pop(user_id, None)
+        return changed
+
     # ---------------------------------------------------------------- items
     def upsert_items(self, raws: Sequence[Any]) -> UpsertResult:
         rows, errors = validate_items(raws)
