@@ -35,7 +35,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks
 
 bench: install-dev
-	scripts/with-services.sh $(PY) benchmarks/ingest.py
+	scripts/with-services.sh $(PY) benchmarks/ingest.py --repeat 3
 
 clean:
 	rm -rf $(VENV) pertinent-data .pytest_cache
