@@ -36,7 +36,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -238,7 +238,26 @@ class _Comparison(_Base):
         return self.op if self.op == "exists" and self.value in (None, True) else f"{self.op} {self.value!r}"
 
 
-class TraitCondition(_Comparison):
+class _PathComparison(_Comparison):
+    """A comparison on a path of keys into one part of the view (``traits`` or ``features``)."""
+
+    part: ClassVar[str]
+    path: list[Key] = Field(min_length=1, max_length=8)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _one_key(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    def check(self, v: _View) -> tuple[bool, Any]:
+        actual = _lookup(getattr(v, self.part), self.path)
+        return compare(self.op, actual, self.value), actual
+
+    def describe(self) -> str:
+        return f"{self.type} {'.'.join(self.path)} {self._say()}"
+
+
+class TraitCondition(_PathComparison):
     """Compare a trait (a path of keys into ``traits``).
 
     >>> c = TraitCondition(path=["plan"], op="in", value=["pro", "team"])
@@ -246,23 +265,11 @@ class TraitCondition(_Comparison):
     (True, False)
     """
 
+    part: ClassVar[str] = "traits"
     type: Literal["trait"] = "trait"
-    path: list[Key] = Field(min_length=1, max_length=8)
-
-    @field_validator("path", mode="before")
-    @classmethod
-    def _one_key(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
-
-    def check(self, v: _View) -> tuple[bool, Any]:
-        actual = _lookup(v.traits, self.path)
-        return compare(self.op, actual, self.value), actual
-
-    def describe(self) -> str:
-        return f"trait {'.'.join(self.path)} {self._say()}"
 
 
-class FeatureCondition(_Comparison):
+class FeatureCondition(_PathComparison):
     """Compare a summarised feature (a path of keys into ``features``, e.g. ``["rfm", "monetary"]``).
 
     >>> c = FeatureCondition(path=["counts", "Order Completed", "total"], op="gte", value=2)
@@ -270,20 +277,8 @@ class FeatureCondition(_Comparison):
     True
     """
 
+    part: ClassVar[str] = "features"
     type: Literal["feature"] = "feature"
-    path: list[Key] = Field(min_length=1, max_length=8)
-
-    @field_validator("path", mode="before")
-    @classmethod
-    def _one_key(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
-
-    def check(self, v: _View) -> tuple[bool, Any]:
-        actual = _lookup(v.features, self.path)
-        return compare(self.op, actual, self.value), actual
-
-    def describe(self) -> str:
-        return f"feature {'.'.join(self.path)} {self._say()}"
 
 
 class EventCountCondition(_Base):
