@@ -144,13 +144,8 @@ class SqlTx:
         # The hot path of ingestion. Writers are serialised (SqlStore's locks), so "select the known ids, insert
         # the rest" is exact; plain DB-API executemany with orjson-encoded JSON is several times cheaper than
         # INSERT .. RETURNING through SQLAlchemy's per-row type processing.
-        ids = list({r.message_id for r in rows})
-        known: set[str] = set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            known.update(m for (m,) in self.conn.exec_driver_sql(
-                f"SELECT message_id FROM events WHERE message_id IN ({marks})", tuple(chunk)))
+        known = {m for (m,) in self._sqlite_in("SELECT message_id FROM events WHERE message_id IN ({marks})",
+                                                 list({r.message_id for r in rows}))}
         fresh: dict[str, tuple[Any, ...]] = {}
         for r in rows:
             if r.message_id not in known and r.message_id not in fresh:
@@ -243,17 +238,17 @@ class SqlTx:
         return int(self.conn.execute(select(func.count()).select_from(t.profiles)).scalar_one())
 
     def iter_profiles(self, batch_size: int = 1000) -> Iterator[ProfileRow]:
+        return (self._profile(r) for r in self._keyset(t.profiles, t.profiles.c.profile_id, batch_size))
+
+    def _keyset(self, table: Any, key: Any, batch_size: int) -> Iterator[Any]:
+        """Every row of ``table`` in ``key`` order, fetched ``batch_size`` at a time (keyset pagination)."""
         last = ""
         while True:
-            rows = list(self.conn.execute(
-                select(t.profiles).where(t.profiles.c.profile_id > last).order_by(t.profiles.c.profile_id)
-                .limit(batch_size)
-            ))
+            rows = list(self.conn.execute(select(table).where(key > last).order_by(key).limit(batch_size)))
             if not rows:
                 return
-            for r in rows:
-                yield self._profile(r)
-            last = rows[-1].profile_id
+            yield from rows
+            last = getattr(rows[-1], key.name)
 
     # consent, audit, errors -------------------------------------------------
     def append_consent(self, rows: Sequence[ConsentRow]) -> None:
@@ -337,15 +332,7 @@ class SqlTx:
         return out
 
     def iter_items(self, batch_size: int = 1000) -> Iterator[ItemRow]:
-        last = ""
-        while True:
-            rows = list(self.conn.execute(
-                select(t.items).where(t.items.c.item_id > last).order_by(t.items.c.item_id).limit(batch_size)))
-            if not rows:
-                return
-            for r in rows:
-                yield self._item(r)
-            last = rows[-1].item_id
+        return (self._item(r) for r in self._keyset(t.items, t.items.c.item_id, batch_size))
 
     def delete_items(self, ids: Iterable[str]) -> int:
         ids = sorted(set(ids))
