@@ -10,7 +10,16 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ProfileRow
+from pertinent.storage.base import (
+    AuditRow,
+    ConsentRow,
+    DecisionRow,
+    EventRow,
+    IdentityRow,
+    MembershipChange,
+    OutcomeRow,
+    ProfileRow,
+)
 
 
 def ev(mid: str, profile: str = "p1", ts: float = 1.0, **kw: object) -> EventRow:
@@ -97,10 +106,84 @@ class TestStoreContract:
             tx.append_consent([ConsentRow("p1", "analytics", True, "api", 1.0)])
         with store.transaction() as tx:
             counts = tx.erase_profile("p1")
-        assert counts == {"events": 1, "identities": 1, "consent_log": 1, "profiles": 1}
+        assert counts == {"events": 1, "identities": 1, "consent_log": 1, "profiles": 1, "segment_members": 0,
+                          "segment_history": 0, "decisions": 0, "decision_outcomes": 0}
         with store.transaction(write=False) as tx:
             assert tx.events_of("p1") == [] and tx.identities_of("p1") == [] and tx.consent_of("p1") == []
             assert tx.get_profiles(["p1"]) == {} and tx.count_events() == 1  # p2 untouched
+
+    def test_erase_profile_covers_segments_and_decisions(self, store):
+        with store.transaction() as tx:
+            tx.apply_membership_changes([MembershipChange("vip", "p1", True, 1.0),
+                                         MembershipChange("vip", "p2", True, 1.0)])
+            tx.insert_decisions([DecisionRow("d1", "p1", "home.hero", "a", "rule", 2.0),
+                                 DecisionRow("d2", "p2", "home.hero", "b", "rule", 2.0)])
+            tx.insert_outcomes([OutcomeRow("d1", "p1", "click", "m1", 3.0)])
+        with store.transaction() as tx:
+            counts = tx.erase_profile("p1")
+        assert counts["segment_members"] == 1 and counts["segment_history"] == 1
+        assert counts["decisions"] == 1 and counts["decision_outcomes"] == 1
+        with store.transaction(write=False) as tx:
+            assert tx.segments_of(["p1", "p2"]) == {"p2": {"vip": 1.0}}
+            assert tx.membership_history(profile_id="p1") == [] and set(tx.get_decisions(["d1", "d2"])) == {"d2"}
+
+    def test_documents_are_versioned_and_deletions_kept_in_history(self, store):
+        with store.transaction() as tx:
+            assert tx.put_document("slot", "home.hero", {"rules": []}, now=1.0).version == 1
+            row = tx.put_document("slot", "home.hero", {"rules": [1]}, now=2.0)
+            assert (row.version, row.created_at, row.updated_at) == (2, 1.0, 2.0)
+            tx.put_document("segment", "vip", {"rule": {}}, now=2.0)
+        with store.transaction() as tx:
+            assert tx.get_document("slot", "home.hero").body == {"rules": [1]}
+            assert [d.doc_id for d in tx.list_documents("slot")] == ["home.hero"]
+            assert tx.get_document("slot", "vip") is None
+            assert tx.delete_document("slot", "home.hero", now=3.0) is True
+            assert tx.delete_document("slot", "home.hero", now=3.0) is False
+            assert tx.put_document("slot", "home.hero", {"rules": [2]}, now=4.0).version == 4
+        with store.transaction(write=False) as tx:
+            history = tx.document_history("slot", "home.hero")
+        assert [(d.version, d.body) for d in history] == [(1, {"rules": []}), (2, {"rules": [1]}), (3, None),
+                                                          (4, {"rules": [2]})]
+
+    def test_segment_membership_history_sizes_and_pages(self, store):
+        with store.transaction() as tx:
+            tx.apply_membership_changes([MembershipChange("a", f"p{i}", True, float(i)) for i in range(5)]
+                                        + [MembershipChange("b", "p1", True, 1.0)])
+            tx.apply_membership_changes([MembershipChange("a", "p3", False, 9.0),
+                                         MembershipChange("a", "p0", True, 9.0)])  # already a member: kept
+            tx.record_segment_sizes({"a": 4, "b": 1}, at=10.0)
+            tx.record_segment_sizes({"a": 4}, at=10.0)  # the same snapshot twice is stored once
+        with store.transaction(write=False) as tx:
+            assert tx.count_segment_members() == {"a": 4, "b": 1}
+            assert tx.segments_of(["p1", "p3", "zz"]) == {"p1": {"a": 1.0, "b": 1.0}}
+            assert tx.segment_members("a", limit=2) == [("p0", 0.0), ("p1", 1.0)]
+            assert tx.segment_members("a", after="p1", limit=10) == [("p2", 2.0), ("p4", 4.0)]
+            assert [(c.profile_id, c.entered) for c in tx.membership_history("a", since=9.0)] == [
+                ("p3", False), ("p0", True)]
+            assert tx.segment_sizes("a") == [(10.0, 4)]
+        with store.transaction() as tx:
+            assert tx.clear_segment("a") == 4
+            assert tx.count_segment_members() == {"b": 1} and tx.segment_sizes("a") == []
+
+    def test_decisions_outcomes_and_repoint(self, store):
+        rows = [DecisionRow(f"d{i}", "anon", "home.hero" if i % 2 else "pdp.recs", "v1", "bandit", float(i),
+                            propensity=0.5, detail={"arm": i}) for i in range(7)]
+        with store.transaction() as tx:
+            tx.insert_decisions(rows)
+            assert tx.insert_outcomes([OutcomeRow("d1", "anon", "click", "m1", 5.0),
+                                       OutcomeRow("d1", "anon", "click", "m1", 5.0)]) == 1
+            assert tx.insert_outcomes([OutcomeRow("d1", "anon", "click", "m1", 5.0),
+                                       OutcomeRow("d3", "anon", "conversion", "m2", 6.0, value=12.5)]) == 1
+            tx.repoint_decisions("anon", "known")
+        with store.transaction(write=False) as tx:
+            assert tx.get_decisions(["d1", "nope"])["d1"] == DecisionRow("d1", "known", "home.hero", "v1", "bandit",
+                                                                         1.0, None, 0.5, {"arm": 1})
+            assert [d.decision_id for d in tx.recent_decisions("known", since=4.0)] == ["d6", "d5", "d4"]
+            assert [d.decision_id for d in tx.iter_decisions("home.hero", batch_size=2)] == ["d1", "d3", "d5"]
+            assert [d.decision_id for d in tx.iter_decisions(since=2.0, until=4.0)] == ["d2", "d3"]
+            assert [(o.decision_id, o.kind, o.value) for o in tx.outcomes_of(["d1", "d3"])] == [
+                ("d1", "click", None), ("d3", "conversion", 12.5)]
+            assert {o.profile_id for o in tx.outcomes_of(["d1", "d3"])} == {"known"}
 
     def test_audit_and_ingest_errors(self, store):
         with store.transaction() as tx:
@@ -139,6 +222,17 @@ class TestStoreContract:
         head = ScriptDirectory.from_config(alembic_config(store.engine)).get_current_head()
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+
+    def test_migrations_build_exactly_the_declared_tables(self, store):
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        from pertinent.storage.tables import metadata
+
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert [d for d in diff if d[0] in ("add_table", "remove_table", "add_index", "remove_index",
+                                            "add_column", "remove_column")] == []
 
 
 def _bump_in_process(url: str, n: int) -> None:

@@ -79,6 +79,55 @@ class ItemRow:
     updated_at: float = 0.0
 
 
+@dataclass(slots=True, frozen=True)
+class DocumentRow:
+    """One configuration document (a segment definition, content block, slot, experiment...) at one version."""
+
+    kind: str
+    doc_id: str
+    version: int
+    body: dict[str, Any] | None  # None only in history: the document was deleted at this version
+    created_at: float
+    updated_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class MembershipChange:
+    """A profile entering (``entered=True``) or leaving a segment at time ``at``."""
+
+    segment_id: str
+    profile_id: str
+    entered: bool
+    at: float
+
+
+@dataclass(slots=True)
+class DecisionRow:
+    """What a slot showed to a profile, why (rule/experiment/bandit/recommender/default) and with what propensity."""
+
+    decision_id: str
+    profile_id: str
+    slot: str
+    variant: str | None
+    reason: str
+    at: float
+    experiment: str | None = None
+    propensity: float | None = None
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class OutcomeRow:
+    """An event attributed to a decision (a click, a conversion), at most once per (message_id, decision_id)."""
+
+    decision_id: str
+    profile_id: str
+    kind: str
+    message_id: str
+    at: float
+    value: float | None = None
+
+
 class Tx(Protocol):
     """One unit of work. Everything done through it commits or rolls back together."""
 
@@ -126,6 +175,54 @@ class Tx(Protocol):
     def iter_items(self, batch_size: int = 1000) -> Iterator[ItemRow]: ...
     def delete_items(self, ids: Iterable[str]) -> int: ...
     def count_items(self) -> int: ...
+
+    # configuration documents (versioned)
+    def put_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow:
+        """Create or replace a document; the version goes up by one and the old one stays in the history."""
+        ...
+
+    def get_document(self, kind: str, doc_id: str) -> DocumentRow | None: ...
+    def list_documents(self, kind: str) -> list[DocumentRow]: ...
+    def delete_document(self, kind: str, doc_id: str, now: float) -> bool: ...
+    def document_history(self, kind: str, doc_id: str) -> list[DocumentRow]: ...
+
+    # segment membership
+    def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> None:
+        """Add/remove current members and append every change to the history."""
+        ...
+
+    def segments_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, float]]:
+        """profile_id -> {segment_id: entered_at} for each profile with at least one segment."""
+        ...
+
+    def segment_members(self, segment_id: str, after: str | None = None, limit: int = 100) -> list[tuple[str, float]]:
+        """Current members as (profile_id, entered_at), ordered by profile_id, starting after ``after``."""
+        ...
+
+    def count_segment_members(self) -> dict[str, int]: ...
+    def membership_history(self, segment_id: str | None = None, profile_id: str | None = None,
+                           since: float = 0.0, limit: int = 1000) -> list[MembershipChange]: ...
+    def record_segment_sizes(self, sizes: Mapping[str, int], at: float) -> None: ...
+    def segment_sizes(self, segment_id: str, since: float = 0.0) -> list[tuple[float, int]]: ...
+    def clear_segment(self, segment_id: str) -> int:
+        """Forget a deleted segment: members, history and sizes; return the members removed."""
+        ...
+
+    # decisions and attributed outcomes
+    def insert_decisions(self, rows: Sequence[DecisionRow]) -> None: ...
+    def get_decisions(self, ids: Iterable[str]) -> dict[str, DecisionRow]: ...
+    def recent_decisions(self, profile_id: str, since: float) -> list[DecisionRow]:
+        """The profile's decisions at or after ``since``, newest first."""
+        ...
+
+    def iter_decisions(self, slot: str | None = None, since: float = 0.0, until: float | None = None,
+                       batch_size: int = 5000) -> Iterator[DecisionRow]: ...
+    def insert_outcomes(self, rows: Sequence[OutcomeRow]) -> int:
+        """Insert outcomes not yet recorded for their (message_id, decision_id); return how many were new."""
+        ...
+
+    def outcomes_of(self, decision_ids: Iterable[str]) -> list[OutcomeRow]: ...
+    def repoint_decisions(self, from_profile: str, to_profile: str) -> None: ...
 
     # erasure
     def erase_profile(self, profile_id: str) -> dict[str, int]:

@@ -17,6 +17,10 @@ from sqlalchemy.engine import Engine, make_url
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ItemRow, ProfileRow
+from pertinent.storage.sql_decisions import DecisionsMixin
+from pertinent.storage.sql_documents import DocumentsMixin
+from pertinent.storage.sql_segments import SegmentsMixin
+from pertinent.storage.sqlutil import rows_where_in
 
 log = logging.getLogger("pertinent.storage")
 _EVENT_COLS = [c.name for c in t.events.columns if c.name != "id"]
@@ -69,8 +73,11 @@ def make_engine(url: str, autocheckpoint: bool = True) -> Engine:
     )
 
 
-class SqlTx:
-    """A transaction on one connection. Implements :class:`pertinent.storage.base.Tx`."""
+class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin):
+    """A transaction on one connection. Implements :class:`pertinent.storage.base.Tx`.
+
+    Documents, segment membership and decisions live in their own modules (``sql_documents`` ...).
+    """
 
     def __init__(self, conn: Connection, dialect: str) -> None:
         self.conn = conn
@@ -324,12 +331,7 @@ class SqlTx:
             self.conn.execute(stmt, values[i:i + 1000])
 
     def get_items(self, ids: Iterable[str]) -> dict[str, ItemRow]:
-        ids = sorted(set(ids))
-        out: dict[str, ItemRow] = {}
-        for i in range(0, len(ids), 500):
-            q = select(t.items).where(t.items.c.item_id.in_(ids[i:i + 500]))
-            out.update((r.item_id, self._item(r)) for r in self.conn.execute(q))
-        return out
+        return {r.item_id: self._item(r) for r in rows_where_in(self.conn, select(t.items), t.items.c.item_id, ids)}
 
     def iter_items(self, batch_size: int = 1000) -> Iterator[ItemRow]:
         return (self._item(r) for r in self._keyset(t.items, t.items.c.item_id, batch_size))
@@ -349,7 +351,9 @@ class SqlTx:
     def erase_profile(self, profile_id: str) -> dict[str, int]:
         counts: dict[str, int] = {}
         for name, table in (("events", t.events), ("identities", t.identities),
-                            ("consent_log", t.consent_log), ("profiles", t.profiles)):
+                            ("consent_log", t.consent_log), ("profiles", t.profiles),
+                            ("segment_members", t.segment_members), ("segment_history", t.segment_history),
+                            ("decisions", t.decisions), ("decision_outcomes", t.decision_outcomes)):
             res = self.conn.execute(delete(table).where(table.c.profile_id == profile_id))
             counts[name] = res.rowcount or 0
         return counts

@@ -108,3 +108,90 @@ items = Table(
     Column("available_until", Double),
     Column("updated_at", Double, nullable=False),
 )
+
+# Configuration kept as data (segment definitions, content blocks, slots, experiments, ...): one current row per
+# (kind, doc_id), every version kept in document_history (body NULL marks a deletion).
+documents = Table(
+    "documents",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("doc_id", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+document_history = Table(
+    "document_history",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("doc_id", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("body", JSON),
+    Column("at", Double, nullable=False),
+    Index("ix_document_history_doc", "kind", "doc_id", "version"),
+)
+
+# Segment membership: who is in each segment now, every entry/exit, and sizes over time.
+segment_members = Table(
+    "segment_members",
+    metadata,
+    Column("segment_id", String(200), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("entered_at", Double, nullable=False),
+    Index("ix_segment_members_profile", "profile_id"),
+)
+
+segment_history = Table(
+    "segment_history",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("segment_id", String(200), nullable=False),
+    Column("profile_id", String(64), nullable=False),
+    Column("entered", Boolean, nullable=False),
+    Column("at", Double, nullable=False),
+    Index("ix_segment_history_segment_at", "segment_id", "at"),
+    Index("ix_segment_history_profile", "profile_id"),
+)
+
+segment_sizes = Table(
+    "segment_sizes",
+    metadata,
+    Column("segment_id", String(200), primary_key=True),
+    Column("at", Double, primary_key=True),
+    Column("size", Integer, nullable=False),
+)
+
+# Decisions served to a slot (with the propensity of the chosen variant) and the outcomes attributed to them.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("decision_id", String(64), primary_key=True),
+    Column("profile_id", String(64), nullable=False),
+    Column("slot", String(200), nullable=False),
+    Column("variant", String(200)),
+    Column("reason", String(16), nullable=False),
+    Column("experiment", String(200)),
+    Column("propensity", Double),
+    Column("detail", JSON),
+    Column("at", Double, nullable=False),
+    Index("ix_decisions_profile_at", "profile_id", "at"),
+    Index("ix_decisions_slot_at", "slot", "at"),
+)
+
+decision_outcomes = Table(
+    "decision_outcomes",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("decision_id", String(64), nullable=False),
+    Column("profile_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("value", Double),
+    Column("message_id", String(200), nullable=False),
+    Column("at", Double, nullable=False),
+    Index("ux_decision_outcomes_msg", "message_id", "decision_id", unique=True),
+    Index("ix_decision_outcomes_decision", "decision_id"),
+    Index("ix_decision_outcomes_profile", "profile_id"),
+)

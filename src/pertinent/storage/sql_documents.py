@@ -1,0 +1,66 @@
+"""Versioned configuration documents on SQL (segment definitions, content blocks, slots, experiments...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from pertinent.storage import tables as t
+from pertinent.storage.base import DocumentRow
+
+
+class DocumentsMixin:
+    """The document methods of :class:`pertinent.storage.sql.SqlTx`."""
+
+    conn: Connection
+
+    @staticmethod
+    def _document(r: Any) -> DocumentRow:
+        return DocumentRow(r.kind, r.doc_id, r.version, r.body, r.created_at, r.updated_at)
+
+    def put_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow:
+        d = t.documents
+        current = self.conn.execute(
+            select(d.c.version, d.c.created_at).where(d.c.kind == kind, d.c.doc_id == doc_id).with_for_update()
+        ).first()
+        if current is None:
+            last = self.conn.execute(  # a deleted document keeps counting its versions
+                select(t.document_history.c.version).where(
+                    t.document_history.c.kind == kind, t.document_history.c.doc_id == doc_id)
+                .order_by(t.document_history.c.version.desc()).limit(1)
+            ).scalar()
+            row = DocumentRow(kind, doc_id, (last or 0) + 1, body, now, now)
+            self.conn.execute(insert(d).values(kind=kind, doc_id=doc_id, version=row.version, body=body,
+                                               created_at=now, updated_at=now))
+        else:
+            row = DocumentRow(kind, doc_id, current.version + 1, body, current.created_at, now)
+            self.conn.execute(update(d).where(d.c.kind == kind, d.c.doc_id == doc_id)
+                              .values(version=row.version, body=body, updated_at=now))
+        self.conn.execute(insert(t.document_history).values(kind=kind, doc_id=doc_id, version=row.version,
+                                                            body=body, at=now))
+        return row
+
+    def get_document(self, kind: str, doc_id: str) -> DocumentRow | None:
+        d = t.documents
+        r = self.conn.execute(select(d).where(d.c.kind == kind, d.c.doc_id == doc_id)).first()
+        return None if r is None else self._document(r)
+
+    def list_documents(self, kind: str) -> list[DocumentRow]:
+        d = t.documents
+        return [self._document(r) for r in self.conn.execute(select(d).where(d.c.kind == kind).order_by(d.c.doc_id))]
+
+    def delete_document(self, kind: str, doc_id: str, now: float) -> bool:
+        d = t.documents
+        current = self.get_document(kind, doc_id)
+        if current is None:
+            return False
+        self.conn.execute(delete(d).where(d.c.kind == kind, d.c.doc_id == doc_id))
+        self.conn.execute(insert(t.document_history).values(kind=kind, doc_id=doc_id, version=current.version + 1,
+                                                            body=None, at=now))
+        return True
+
+    def document_history(self, kind: str, doc_id: str) -> list[DocumentRow]:
+        h = t.document_history
+        rows = self.conn.execute(select(h).where(h.c.kind == kind, h.c.doc_id == doc_id).order_by(h.c.version))
+        return [DocumentRow(r.kind, r.doc_id, r.version, r.body, r.at, r.at) for r in rows]
