@@ -12,8 +12,10 @@ and invalid ones are reported with their index, field and problem.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -58,6 +60,22 @@ class IngestResult:
             "rejected": self.rejected,
             "errors": self.errors,
         }
+
+
+@dataclass(slots=True)
+class Committed:
+    """What one ingest transaction changed, handed to listeners after it commits (see ``IngestService.subscribe``).
+
+    ``merged`` lists (removed profile, surviving profile) pairs from identity stitching.
+    """
+
+    at: float
+    events: list[EventRow] = field(default_factory=list)
+    profiles: dict[str, ProfileRow] = field(default_factory=dict)
+    merged: list[tuple[str, str]] = field(default_factory=list)
+
+
+log = logging.getLogger("pertinent.ingest")
 
 
 @dataclass(slots=True)
@@ -127,6 +145,15 @@ class IngestService:
         )
         self._pii = {k.lower() for k in settings.pii_traits}
         self._commits: GroupCommit[_Job] = GroupCommit(self._run_group, max_items=2000)
+        self._listeners: list[Callable[[Committed], None]] = []
+
+    def subscribe(self, listener: Callable[[Committed], None]) -> None:
+        """Call ``listener`` after every ingest transaction commits (segments, attribution...).
+
+        It runs on the committing thread, so it must be quick (hand the work to a queue); its errors are
+        logged and never fail ingestion.
+        """
+        self._listeners.append(listener)
 
     # -- normalisation ----------------------------------------------------------
     def scrub_traits(self, traits: dict[str, Any]) -> dict[str, Any]:
@@ -221,15 +248,23 @@ class IngestService:
     def _run_group(self, jobs: list[_Job]) -> None:
         """One transaction for the messages of several concurrent requests (see group_commit.py)."""
         items = [p for job in jobs for p in job.items]
+        committed = Committed(time.time())
         with self.store.transaction() as tx:
             if items:
-                self._store(tx, items, time.time())
+                self._store(tx, items, committed)
             for job in jobs:
                 if job.result.errors:
                     tx.record_ingest_errors(job.endpoint, [{"at": job.received_at, **e} for e in job.result.errors])
+        if self._listeners and (committed.events or committed.profiles):
+            for listener in self._listeners:
+                try:
+                    listener(committed)
+                except Exception:  # a listener must never fail ingestion
+                    log.exception("ingest listener %r failed", listener)
 
-    def _store(self, tx: Tx, items: list[_Prepared], now: float) -> None:
+    def _store(self, tx: Tx, items: list[_Prepared], committed: Committed) -> None:
         """Resolve identities, store new events, update profiles; sets each item's ``outcome``."""
+        now = committed.at
         resolver = IdentityResolver(tx, self.pseudo, now)
         ids: set[tuple[str, str]] = set()
         for p in items:
@@ -252,7 +287,8 @@ class IngestService:
         profiles = tx.lock_profiles({p.profile_id for p in items} | merge_sources, now)
         changed: dict[str, ProfileRow] = {}
         for source, target in resolver.merges:
-            self._merge_profiles(tx, profiles, resolver.final(source), source, target, now)
+            if self._merge_profiles(tx, profiles, resolver.final(source), source, target, now):
+                committed.merged.append((source, resolver.final(target)))
             changed[resolver.final(target)] = profiles[resolver.final(target)]
 
         consent_rows: list[ConsentRow] = []
@@ -282,6 +318,12 @@ class IngestService:
             if consent["personalization"]:
                 keep.append(p)
         inserted = tx.insert_events(rows)
+        if self._listeners:
+            fresh = set(inserted)
+            for r in rows:  # the first occurrence only, as for the outcomes below
+                if r.message_id in fresh:
+                    committed.events.append(r)
+                    fresh.discard(r.message_id)
         for p in items:  # the first occurrence of a new id is stored; repeats (even in this group) are duplicates
             if p.outcome != "no_consent":
                 p.outcome = "stored" if p.message_id in inserted else "duplicate"
@@ -304,16 +346,18 @@ class IngestService:
             changed[profile.profile_id] = profile
         tx.append_consent(consent_rows)
         tx.put_profiles(list(changed.values()))
+        committed.profiles = changed
 
     def _merge_profiles(self, tx: Tx, profiles: dict[str, ProfileRow], source_final: str, source: str,
-                        target: str, now: float) -> None:
+                        target: str, now: float) -> bool:
         src = profiles.get(source)
         dst = profiles[target] if target in profiles else profiles[source_final]
         if src is None or src is dst:
-            return
+            return False
         tx.repoint_events(source, dst.profile_id)
         tx.repoint_identities(source, dst.profile_id)
         tx.repoint_consent(source, dst.profile_id)
+        tx.repoint_decisions(source, dst.profile_id)  # exposures stay with the person (sticky experiments)
         merge_states(dst.state, src.state, self.profile_config)
         dst.traits = {**src.traits, **dst.traits}
         for purpose, record in src.consent.items():  # the later decision wins
@@ -323,6 +367,7 @@ class IngestService:
         dst.updated_at = now
         tx.delete_profile(source)
         del profiles[source]
+        return True
 
     def _record_consent(self, profile: ProfileRow, stated: dict[str, bool], source: str, at: float,
                         out: list[ConsentRow]) -> None:
