@@ -390,3 +390,147 @@ def test_cli_items_import_movielens_preset(cli_env: Path) -> None:
         assert "Toy Story" in toy.title and "Animation" in toy.categories
     finally:
         svc.close()
+
+
+# ------------------------------------------------------------------------------------------------ business rules
+def _ids(body: dict[str, Any]) -> list[str]:
+    return [i["item_id"] for i in body["items"]]
+
+
+def test_pin_puts_items_first_in_order_unless_consumed_or_unknown(shop: Shop, api: TestClient) -> None:
+    user = shop.users[9]
+    plain = recs(api, user, k=30)
+    seen = consumed(shop, api, user)
+    a, b = _ids(plain)[20], _ids(plain)[25]
+    body = recs(api, user, k=5, pin=f"{b},{a},no-such-item" + (f",{next(iter(seen))}" if seen else ""))
+    assert _ids(body)[:2] == [b, a]
+    assert [(i["reason"], i["rule"]) for i in body["items"][:2]] == [("pinned", "pin")] * 2
+    assert body["items"][2]["rule"] is None and body["items"][2]["reason"] not in ("", "pinned")
+    assert not set(_ids(body)) & seen and "no-such-item" not in _ids(body)
+    assert _ids(body)[2:] == [i for i in _ids(plain) if i not in (a, b)][:3]
+
+
+def test_boost_lifts_an_item_and_says_so(shop: Shop, api: TestClient) -> None:
+    user = shop.users[10]
+    plain = _ids(recs(api, user, k=40))
+    low = plain[30]
+    body = recs(api, user, k=10, boost=f"{low}:3")
+    got = {i["item_id"]: i for i in body["items"]}
+    assert low in got and got[low]["rule"] == "boost" and got[low]["reason"]
+    assert _ids(body).index(low) < 5
+    lowered = recs(api, user, k=100, boost=f"{plain[0]}:0.2")  # 0.2 x a score in [1, 2] is below every other
+    assert _ids(lowered)[-1] == plain[0]
+    assert next(i for i in lowered["items"] if i["item_id"] == plain[0])["rule"] == "demote"
+
+
+def test_boost_and_bury_categories(shop: Shop, api: TestClient) -> None:
+    user = shop.users[11]
+    plain = recs(api, user, k=10)
+    cats = Counter(c for i in _ids(plain) for c in shop.category[i])
+    top_category = cats.most_common(1)[0][0]
+    rare = min((c for cats_ in shop.category.values() for c in cats_), key=lambda c: cats.get(c, 0))
+    boosted = recs(api, user, k=10, boost_categories=f"{rare}:3")
+    share = sum(rare in shop.category[i] for i in _ids(boosted))
+    assert share > sum(rare in shop.category[i] for i in _ids(plain))
+    assert all(i["rule"] == "boost" for i in boosted["items"] if rare in shop.category[i["item_id"]])
+    buried = recs(api, user, k=10, bury_categories=top_category)
+    assert not any(top_category in shop.category[i] for i in _ids(buried))
+    everything = recs(api, user, k=100, bury_categories=top_category)["items"]
+    tail = [i for i in everything if top_category in shop.category[i["item_id"]]]
+    assert tail and everything[-len(tail):] == tail and all(i["rule"] == "bury" for i in tail)
+
+
+def test_bury_moves_items_below_all_others(shop: Shop, api: TestClient) -> None:
+    user = shop.users[12]
+    plain = _ids(recs(api, user, k=100))
+    body = recs(api, user, k=100, bury=f"{plain[0]},{plain[1]}")
+    assert _ids(body)[-2:] == plain[:2] and [i["rule"] for i in body["items"][-2:]] == ["bury", "bury"]
+    assert _ids(recs(api, user, k=5, bury=plain[0]))[:4] == plain[1:5]
+
+
+def test_diversity_spreads_the_list_over_more_categories(shop: Shop, api: TestClient) -> None:
+    gained = 0
+    for user in shop.users[13:23]:
+        plain = _ids(recs(api, user, k=10))
+        diverse = _ids(recs(api, user, k=10, diversity=0.8))
+        assert len(diverse) == len(plain) and diverse[0] == plain[0]  # the most relevant item stays first
+        n = len({c for i in plain for c in shop.category[i]})
+        gained += len({c for i in diverse for c in shop.category[i]}) - n
+    assert gained > 0
+    # popularity (unknown user) has no item similarity: categories decide what is redundant
+    pop = _ids(recs(api, "diverse-new-user", k=10))
+    pop_diverse = _ids(recs(api, "diverse-new-user", k=10, diversity=0.8))
+    assert len({c for i in pop_diverse for c in shop.category[i]}) > len({c for i in pop for c in shop.category[i]})
+
+
+def test_configured_rules_apply_and_requests_add_to_them(shop: Shop, api: TestClient) -> None:
+    from pertinent.recommend.config import BusinessRules
+
+    service = shop.services.recommend
+    user = shop.users[13]
+    plain = _ids(recs(api, user, k=10))
+    service.config.rules = BusinessRules(bury=[plain[0]], pin=[plain[5]])
+    try:
+        body = recs(api, user, k=10)
+        assert _ids(body)[0] == plain[5] and plain[0] not in _ids(body)
+        both = recs(api, user, k=10, pin=plain[7])
+        assert _ids(both)[:2] == [plain[7], plain[5]]
+        assert _ids(recs(api, "rules-new-user", k=3, pin=plain[5]))[0] == plain[5]  # popularity fallback too
+    finally:
+        service.config.rules = BusinessRules()
+
+
+def test_similar_items_take_rules(shop: Shop, api: TestClient) -> None:
+    item = shop.catalogue.item_id.iloc[0]
+    path = f"/v1/items/{item}/similar"
+    plain = [i["item_id"] for i in api.get(path, params={"k": 10}, headers=BASIC).json()["items"]]
+    pin = shop.catalogue.item_id.iloc[-1]
+    body = api.get(path, params={"k": 5, "pin": pin, "bury": plain[0]}, headers=BASIC).json()
+    assert body["items"][0] == {**body["items"][0], "item_id": pin, "reason": "pinned", "rule": "pin"}
+    assert plain[0] not in [i["item_id"] for i in body["items"]]
+    assert all(i["reason"].startswith("similar to") for i in body["items"][1:])
+    # a catalogue-only item: popular items of its category answer, and rules still apply (pins within the category)
+    category = shop.category[item][0]
+    same = [i for i, cats in shop.category.items() if category in cats]
+    assert api.post("/v1/items", json={"items": [{"item_id": "rules-new-item", "categories": [category]}]},
+                    headers=ADMIN).status_code == 200
+    new = api.get("/v1/items/rules-new-item/similar", params={"k": 3, "pin": same[-1]}, headers=BASIC).json()
+    assert new["source"] == "popularity" and new["items"][0]["item_id"] == same[-1]
+    assert new["items"][0]["rule"] == "pin"
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"boost": "a:0"}, "boost"),
+    ({"boost": "a"}, "boost"),
+    ({"boost": ":2"}, "boost"),
+    ({"boost": "a:inf"}, "boost"),
+    ({"boost_categories": "x:-1"}, "boost_categories"),
+    ({"pin": "a,,b"}, "pin"),
+    ({"pin": ",".join(f"i{n}" for n in range(101))}, "pin"),
+    ({"bury": ","}, "bury"),
+    ({"bury_categories": "x,"}, "bury_categories"),
+    ({"diversity": 1.5}, "diversity"),
+    ({"diversity": "much"}, "diversity"),
+])
+def test_bad_rule_params_name_the_param(shop: Shop, api: TestClient, params: dict[str, Any], field: str) -> None:
+    for path in ("/v1/recommendations", f"/v1/items/{shop.catalogue.item_id.iloc[0]}/similar"):
+        res = api.get(path, params={"user_id": "u", **params}, headers=BASIC)
+        assert res.status_code == 400, res.text
+        body = res.json()
+        assert body["success"] is False and body["errors"][0]["field"] == field and body["message"].startswith(field)
+
+
+_param_text = st.text(alphabet=string.ascii_letters + string.digits + ",:.-_ e", max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.fixed_dictionaries({}, optional={"pin": _param_text, "boost": _param_text, "boost_categories": _param_text,
+                                           "bury": _param_text, "bury_categories": _param_text,
+                                           "diversity": _param_text | st.floats(allow_nan=True)}))
+def test_rule_params_never_crash(api: TestClient, shop: Shop, params: dict[str, Any]) -> None:
+    res = api.get("/v1/recommendations", params={"user_id": shop.users[0], "k": 5, **params}, headers=BASIC)
+    assert res.status_code in (200, 400), res.text
+    if res.status_code == 400:
+        assert res.json()["errors"][0]["field"] in params
+    else:
+        assert all(i["reason"] for i in res.json()["items"])

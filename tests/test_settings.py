@@ -39,3 +39,31 @@ def test_missing_keys_are_reported_by_name(tmp_path):
     s = load_settings(data_dir=tmp_path, write_key=None, admin_key=None)
     with pytest.raises(ValueError, match="PERTINENT_WRITE_KEY, PERTINENT_ADMIN_KEY"):
         s.require_keys()
+
+
+def test_recommend_config_from_toml_and_environment_round_trips(tmp_path, monkeypatch):
+    from pertinent.recommend.config import RecommendConfig
+
+    cfg = tmp_path / "pertinent.toml"
+    cfg.write_text('[recommend]\nmodel = "ease"\nmax_k = 50\n[recommend.rules]\nbury = ["sku-1"]\n'
+                   'boost_categories = {sale = 1.5}\n')
+    monkeypatch.setenv("PERTINENT_CONFIG", str(cfg))
+    monkeypatch.setenv("PERTINENT_RECOMMEND__RETRAIN_INTERVAL_S", "600")
+    monkeypatch.setenv("PERTINENT_RECOMMEND__RULES__DIVERSITY", "0.25")
+    s = load_settings()
+    r = s.recommend
+    assert (r.model, r.max_k, r.retrain_interval_s) == ("ease", 50, 600.0)
+    assert r.rules.bury == ["sku-1"] and r.rules.boost_categories == {"sale": 1.5} and r.rules.diversity == 0.25
+    assert RecommendConfig.model_validate_json(r.model_dump_json()) == r
+    assert load_settings(recommend=r.model_dump()).recommend == r
+
+
+def test_bad_recommend_settings_name_the_field(monkeypatch):
+    monkeypatch.delenv("PERTINENT_CONFIG", raising=False)
+    monkeypatch.setenv("PERTINENT_RECOMMEND__RULES__BOOST", '{"sku-1": 0}')
+    with pytest.raises(ValueError, match=r"recommend\.rules\.boost"):
+        load_settings()
+    monkeypatch.delenv("PERTINENT_RECOMMEND__RULES__BOOST")
+    monkeypatch.setenv("PERTINENT_RECOMMEND__MODEL", "../etc")
+    with pytest.raises(ValueError, match=r"recommend\.model"):
+        load_settings()

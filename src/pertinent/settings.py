@@ -30,6 +30,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pertinent.recommend.config import RecommendConfig
+
 
 class Limits(BaseSettings):
     """Request size limits (the Segment HTTP API's documented limits)."""
@@ -52,17 +54,25 @@ class Settings(BaseSettings):
     # previous keys still accepted during a rotation (see docs/privacy.md).
     pseudonym_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     store_pii_in_clear: bool = False
-    pii_traits: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["email", "phone", "address", "name", "firstName",
-                                                            "lastName", "birthday"])
+    pii_traits: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["email", "phone", "address", "name", "firstName", "lastName", "birthday"])
     anonymize_ip: bool = True
     # Consent applied when an event and the consent log say nothing about a purpose.
     default_consent: Literal["granted", "denied"] = "granted"
     session_timeout_s: int = 30 * 60
     affinity_half_life_days: float = 14.0
     limits: Limits = Field(default_factory=Limits)
+    # recommendation serving: served model, caches, business rules, scheduled retraining
+    # (PERTINENT_RECOMMEND__MODEL, PERTINENT_RECOMMEND__RETRAIN_INTERVAL_S, ... or [recommend] in the TOML file)
+    recommend: RecommendConfig = Field(default_factory=RecommendConfig)
     log_level: str = "info"
+    # Pages on these origins may call the API from the browser (CORS); "*" = any site (the write key is
+    # public anyway; admin calls need the Bearer admin key, never a cookie).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    # Serve the demo shop at /demo/ (``pertinent demo`` turns it on).
+    demo_site: bool = False
 
-    @field_validator("pseudonym_keys", "pii_traits", mode="before")
+    @field_validator("pseudonym_keys", "pii_traits", "cors_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

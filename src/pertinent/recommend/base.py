@@ -41,12 +41,14 @@ class NotFittedError(RuntimeError):
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended item with its rank (1-based), score and a short human reason."""
+    """One recommended item with its rank (1-based), score, a short human reason and the business rule
+    that moved it, if any (``pin``, ``boost``, ``demote``, ``bury``)."""
 
     item: str
     score: float
     rank: int
     reason: str = "recommended for you"
+    rule: str | None = None
 
 
 @dataclass
@@ -219,7 +221,8 @@ class Recommender(ABC):
         row = sp.csr_matrix(([1.0], ([0], [j])), shape=(1, self.n_items), dtype=np.float32)
         title = self._titles.get(str(item), str(item))
         recs = rank(self, sims, row, k=k, filters=filters or Filters(), with_reasons=False)
-        return [Recommendation(r.item, r.score, r.rank, f"similar to {title}") for r in recs]
+        return [Recommendation(r.item, r.score, r.rank, r.reason if r.rule == "pin" else f"similar to {title}", r.rule)
+                for r in recs]
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:

@@ -16,6 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pertinent.recommend.config import positive_factors
+
 if TYPE_CHECKING:
     from pertinent.recommend.base import Context, Recommendation, Recommender
 
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
 class Filters(BaseModel):
     """What may be recommended and how the list is re-ranked.
 
-    ``boost`` multiplies an item's normalised score (factor > 1 lifts it), ``bury`` moves items
+    ``boost`` multiplies an item's normalised score (factor > 1 lifts it), ``boost_categories`` does
+    the same for every item of a category (factors multiply), ``bury`` / ``bury_categories`` move items
     below every other candidate, ``pin`` puts items first in the given order (if allowed at all),
     ``diversity`` > 0 turns on MMR re-ranking (0 = pure relevance, 1 = pure novelty).
     """
@@ -38,17 +41,17 @@ class Filters(BaseModel):
     at: datetime | None = None
     pin: list[str] = Field(default_factory=list)
     boost: dict[str, float] = Field(default_factory=dict)
+    boost_categories: dict[str, float] = Field(default_factory=dict)
     bury: list[str] = Field(default_factory=list)
+    bury_categories: list[str] = Field(default_factory=list)
     diversity: float = Field(default=0.0, ge=0.0, le=1.0)
     candidate_pool: int = Field(default=100, ge=1)
 
-    @field_validator("boost")
-    @classmethod
-    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = [k for k, v in value.items() if not v > 0]
-        if bad:
-            raise ValueError(f"boost factors must be > 0 (bad: {bad[:5]})")
-        return value
+    check_factors = field_validator("boost", "boost_categories")(positive_factors)
+
+    @property
+    def reweights(self) -> bool:
+        return bool(self.boost or self.boost_categories or self.bury or self.bury_categories)
 
 
 def allowed_mask(model: Recommender, filters: Filters) -> np.ndarray:
@@ -73,23 +76,46 @@ def allowed_mask(model: Recommender, filters: Filters) -> np.ndarray:
     return mask
 
 
+def rule_factors(model: Recommender, filters: Filters) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per-item boost factors (None without boosts) and the mask of buried items (None without burials)."""
+    cat = getattr(model, "catalogue", None)
+    factor = None
+    if filters.boost or filters.boost_categories:
+        factor = np.ones(model.n_items, dtype=np.float32)
+        if cat is not None:
+            for category, f in filters.boost_categories.items():
+                factor[cat.in_categories([category], model.item_ids)] *= f
+        for item, f in filters.boost.items():
+            j = model.item_index.get(str(item))
+            if j is not None:
+                factor[j] *= f
+    buried = None
+    if filters.bury or filters.bury_categories:
+        buried = np.zeros(model.n_items, dtype=bool)
+        if cat is not None and filters.bury_categories:
+            buried |= cat.in_categories(filters.bury_categories, model.item_ids)
+        for item in filters.bury:
+            j = model.item_index.get(str(item))
+            if j is not None:
+                buried[j] = True
+    return factor, buried
+
+
 def _adjust(model: Recommender, scores: np.ndarray, filters: Filters) -> np.ndarray:
     """Apply boost/bury on min-max normalised scores (rows = users)."""
-    if not filters.boost and not filters.bury:
+    if not filters.reweights:
         return scores
+    factor, buried = rule_factors(model, filters)
     finite = np.where(np.isfinite(scores), scores, np.nan)
-    lo = np.nanmin(finite, axis=1, keepdims=True)
-    hi = np.nanmax(finite, axis=1, keepdims=True)
+    with np.errstate(all="ignore"):  # rows without any allowed item are all -inf
+        lo = np.nanmin(finite, axis=1, keepdims=True)
+        hi = np.nanmax(finite, axis=1, keepdims=True)
     span = np.where(hi > lo, hi - lo, 1.0)
     out = (scores - lo) / span + 1.0  # in [1, 2]: multiplying keeps the order meaningful
-    for item, factor in filters.boost.items():
-        j = model.item_index.get(str(item))
-        if j is not None:
-            out[:, j] *= factor
-    for item in filters.bury:
-        j = model.item_index.get(str(item))
-        if j is not None:
-            out[:, j] = np.where(np.isfinite(out[:, j]), out[:, j] * 1e-6 - 1.0, out[:, j])
+    if factor is not None:
+        out *= factor
+    if buried is not None:
+        out[:, buried] = np.where(np.isfinite(out[:, buried]), out[:, buried] * 1e-6 - 1.0, out[:, buried])
     return out
 
 
@@ -113,7 +139,11 @@ def top_k_matrix(model: Recommender, scores: np.ndarray, rows: sp.csr_matrix, k:
 
 def rank(model: Recommender, scores: np.ndarray, row: sp.csr_matrix, *, k: int, filters: Filters,
          context: Context | None = None, with_reasons: bool = True) -> list[Recommendation]:
-    """One user's list: filter, boost/bury, optional MMR, pins, reasons."""
+    """One user's list: filter, boost/bury, optional MMR, pins, reasons.
+
+    Each item's ``rule`` names the business rule that moved it: ``pin``, ``boost`` (factor above 1),
+    ``demote`` (factor below 1) or ``bury``; pinned items get the reason "pinned".
+    """
     from pertinent.recommend.base import Recommendation
 
     pool = max(k, filters.candidate_pool) if filters.diversity > 0 else k
@@ -138,41 +168,81 @@ def rank(model: Recommender, scores: np.ndarray, row: sp.csr_matrix, *, k: int, 
         vals = np.asarray([top] * len(pinned) + [v for _, v in rest], dtype=np.float32)
     idx, vals = idx[:k], vals[:k]
     reasons = model.because(row, idx, context) if with_reasons else [""] * len(idx)
+    rules: list[str | None] = [None] * len(idx)
+    if filters.reweights:
+        factor, buried = rule_factors(model, filters)
+        for r, i in enumerate(idx.tolist()):
+            if buried is not None and buried[i]:
+                rules[r] = "bury"
+            elif factor is not None and factor[i] != 1.0:
+                rules[r] = "boost" if factor[i] > 1.0 else "demote"
+    pinned_set = set(pinned)
     return [
         Recommendation(str(model.item_ids[i]), float(v), r + 1,  # type: ignore[index]
-                       "pinned" if i in pinned else reasons[r])
+                       "pinned" if i in pinned_set else reasons[r], "pin" if i in pinned_set else rules[r])
         for r, (i, v) in enumerate(zip(idx.tolist(), vals.tolist(), strict=True))
     ]
+
+
+def candidate_similarity(model: Recommender, idx: np.ndarray) -> np.ndarray:
+    """Pairwise similarity (0..1, symmetric, diagonal 1) of the candidate items ``idx``.
+
+    From the model's item-item similarity when it has one (each row scaled by its largest value among the
+    candidates), else from shared catalogue categories (cosine of category sets), else all zero.
+    """
+    n = len(idx)
+    rows = []
+    for j in idx.tolist():
+        v = model.item_similarity(int(j))
+        if v is None:
+            rows = []
+            break
+        rows.append(np.asarray(v, dtype=np.float32)[idx])
+    if rows:
+        sim = np.maximum(np.vstack(rows), 0.0)
+        np.fill_diagonal(sim, 0.0)
+        top = sim.max(axis=1, keepdims=True)
+        sim = sim / np.where(top > 0, top, 1.0)
+        sim = np.maximum(sim, sim.T)
+    else:
+        sim = np.zeros((n, n), dtype=np.float32)
+        cat = getattr(model, "catalogue", None)
+        if cat is not None:
+            from sklearn.preprocessing import MultiLabelBinarizer
+
+            cats = cat.aligned(model.item_ids[idx])["categories"]  # type: ignore[index]
+            onehot = MultiLabelBinarizer(sparse_output=True).fit_transform([list(c) for c in cats])
+            if onehot.shape[1]:
+                onehot = sp.csr_matrix(onehot, dtype=np.float32)
+                norms = np.sqrt(np.asarray(onehot.multiply(onehot).sum(axis=1)).ravel())
+                onehot = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ onehot
+                sim = np.asarray((onehot @ onehot.T).toarray(), dtype=np.float32)
+    np.fill_diagonal(sim, 1.0)
+    return sim
 
 
 def mmr(model: Recommender, idx: np.ndarray, vals: np.ndarray, k: int, diversity: float) -> np.ndarray:
     """Maximal Marginal Relevance order over candidates ``idx`` (positions into ``idx``).
 
-    Relevance is the min-max normalised score; redundancy the max cosine of the candidate's
-    item-similarity vector to those already chosen.
+    Relevance is the min-max normalised score; redundancy the largest similarity of a candidate to those
+    already chosen (:func:`candidate_similarity`).
     """
     n = len(idx)
     rel = (vals - vals.min()) / (vals.max() - vals.min() or 1.0)
-    vecs = []
-    for j in idx:
-        v = model.item_similarity(int(j))
-        v = np.zeros(model.n_items, np.float32) if v is None else np.array(v, np.float32)
-        v[j] = max(float(np.abs(v).max(initial=0.0)), 1.0)  # an item is most similar to itself
-        vecs.append(v)
-    m = np.vstack(vecs)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    m = m / np.where(norms > 0, norms, 1.0)
-    sim = m @ m.T
+    sim = candidate_similarity(model, idx)
     chosen: list[int] = [int(np.argmax(rel))]
-    left = set(range(n)) - set(chosen)
-    while left and len(chosen) < k:
-        cand = np.fromiter(left, dtype=np.int64)
-        redundancy = sim[np.ix_(cand, chosen)].max(axis=1)
-        gain = (1 - diversity) * rel[cand] - diversity * redundancy
-        best = int(cand[np.argmax(gain)])
+    redundancy = sim[:, chosen[0]].copy()
+    left = np.ones(n, dtype=bool)
+    left[chosen[0]] = False
+    while left.any() and len(chosen) < k:
+        gain = np.where(left, (1 - diversity) * rel - diversity * redundancy, -np.inf)
+        best = int(np.argmax(gain))
         chosen.append(best)
-        left.remove(best)
-    return np.asarray(chosen + sorted(left, key=lambda i: -rel[i]), dtype=np.int64)
+        left[best] = False
+        np.maximum(redundancy, sim[:, best], out=redundancy)
+    rest = np.flatnonzero(left)
+    rest = rest[np.argsort(-rel[rest], kind="stable")]
+    return np.asarray(chosen + rest.tolist(), dtype=np.int64)
 
 
 def strongest_source(history: sp.csr_matrix, items: np.ndarray, weight_of: callable) -> list[int]:  # type: ignore[valid-type]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pertinent.recommend.config import BusinessRules, RecommendConfig
 from pertinent.storage.base import ItemRow, Store
 
 if TYPE_CHECKING:
@@ -365,26 +366,6 @@ def train_from_store(store: Store, data_dir: str | Path, model: str = "default",
 
 
 # ------------------------------------------------------------------------------------------------ serving
-class RecommendConfig(BaseModel):
-    """Serving settings.
-
-    >>> RecommendConfig.model_validate_json(RecommendConfig().model_dump_json()) == RecommendConfig()
-    True
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = "default"
-    reload_interval_s: float = Field(default=5.0, ge=0)
-    popularity_ttl_s: float = Field(default=60.0, ge=0)
-    catalogue_ttl_s: float = Field(default=30.0, ge=0)
-    popularity_max_events: int = Field(default=200_000, ge=1)
-    max_k: int = Field(default=100, ge=1)
-    # Once a catalogue is loaded it is authoritative: items missing from it (deleted, never listed) are not
-    # recommended. With an empty catalogue every item of the model may be recommended.
-    catalogue_only: bool = True
-
-
 class UnknownItemError(LookupError):
     """The item is neither in the model nor in the catalogue."""
 
@@ -399,7 +380,7 @@ class RecommendService:
         self.store = store
         self.settings = settings
         self.profiles = profiles
-        self.config = config or RecommendConfig()
+        self.config = config or settings.recommend.model_copy(deep=True)
         self.registry = ModelRegistry.for_data_dir(settings.data_dir)
         self._lock = threading.Lock()
         self._served: tuple[str | None, Recommender | None] = (None, None)
@@ -541,11 +522,19 @@ class RecommendService:
         return row
 
     def _filters(self, include_categories: Sequence[str], exclude_categories: Sequence[str],
-                 exclude: Sequence[str]) -> Any:
+                 exclude: Sequence[str], rules: BusinessRules | None = None) -> Any:
+        """Request filters with the configured business rules, the request's own rules on top."""
         from pertinent.recommend.filters import Filters
 
+        merged = self.config.rules.merged(rules) if rules is not None else self.config.rules
         return Filters(include_categories=list(include_categories), exclude_categories=list(exclude_categories),
-                       exclude_items=list(exclude))
+                       exclude_items=list(exclude), **merged.model_dump())
+
+    @staticmethod
+    def _items(recs: Sequence[Any], reason: str | None = None) -> list[dict[str, Any]]:
+        return [{"item_id": r.item, "score": round(r.score, 6), "rank": r.rank,
+                 "reason": r.reason if reason is None or r.rule == "pin" else reason, "rule": r.rule}
+                for r in recs]
 
     def _attach(self, model: Recommender) -> None:
         """Filter with the live catalogue (availability, categories) and name items by title in reasons."""
@@ -557,11 +546,15 @@ class RecommendService:
         self._attached[model] = cat
 
     def recommend(self, user_id: str, k: int = 10, include_categories: Sequence[str] = (),
-                  exclude_categories: Sequence[str] = (), exclude: Sequence[str] = ()) -> dict[str, Any]:
-        """Top-``k`` items for a user; ``source`` says whether the model or the popularity fallback answered."""
+                  exclude_categories: Sequence[str] = (), exclude: Sequence[str] = (),
+                  rules: BusinessRules | None = None) -> dict[str, Any]:
+        """Top-``k`` items for a user; ``source`` says whether the model or the popularity fallback answered.
+
+        ``rules`` (pin, boost, bury, diversity) apply on top of the configured ``RecommendConfig.rules``.
+        """
         if not 1 <= k <= self.config.max_k:
             raise ValueError(f"k: must be between 1 and {self.config.max_k}")
-        filters = self._filters(include_categories, exclude_categories, exclude)
+        filters = self._filters(include_categories, exclude_categories, exclude, rules)
         version, model = self.model()
         profile_id, recent = self._history(user_id)
         source = "model"
@@ -579,13 +572,11 @@ class RecommendService:
         items: list[dict[str, Any]] = []
         if model is not None and row is not None:
             self._attach(model)
-            recs = model.recommend(history=row, k=k, filters=filters)
-            items = [{"item_id": r.item, "score": round(r.score, 6), "rank": r.rank, "reason": r.reason}
-                     for r in recs]
+            items = self._items(model.recommend(history=row, k=k, filters=filters))
         return {"user_id": user_id, "source": source, "model": self.config.model if source == "model" else None,
                 "version": version, "items": items}
 
-    def similar(self, item_id: str, k: int = 10) -> dict[str, Any]:
+    def similar(self, item_id: str, k: int = 10, rules: BusinessRules | None = None) -> dict[str, Any]:
         """Items similar to ``item_id``; an item only in the catalogue gets popular items of its categories.
 
         Raises :class:`UnknownItemError` when neither the model nor the catalogue knows the item.
@@ -593,14 +584,12 @@ class RecommendService:
         if not 1 <= k <= self.config.max_k:
             raise ValueError(f"k: must be between 1 and {self.config.max_k}")
         version, model = self.model()
-        filters = self._filters((), (), [item_id])
+        filters = self._filters((), (), [item_id], rules)
         if model is not None and item_id in model.item_index:
             self._attach(model)
             recs = model.similar_items(item_id, k=k, filters=filters)
             if recs:
-                return {"item_id": item_id, "source": "model", "version": version,
-                        "items": [{"item_id": r.item, "score": round(r.score, 6), "rank": r.rank,
-                                   "reason": r.reason} for r in recs]}
+                return {"item_id": item_id, "source": "model", "version": version, "items": self._items(recs)}
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
             row = tx.get_items([item_id]).get(item_id)
         pop = self.popularity()
@@ -611,9 +600,7 @@ class RecommendService:
         if pop is not None:
             self._attach(pop)
             cats = row.categories if row is not None else []
-            filters = self._filters(cats, (), [item_id])
+            filters = self._filters(cats, (), [item_id], rules)
             recs = pop.recommend(history=pop.history_for(None), k=k, filters=filters)
-            reason = f"popular in {', '.join(cats)}" if cats else "popular"
-            items = [{"item_id": r.item, "score": round(r.score, 6), "rank": r.rank, "reason": reason}
-                     for r in recs]
+            items = self._items(recs, f"popular in {', '.join(cats)}" if cats else "popular")
         return {"item_id": item_id, "source": "popularity", "version": None, "items": items}

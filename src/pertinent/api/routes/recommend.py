@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
@@ -17,6 +18,7 @@ from pertinent.api.deps import AdminAuth, ServicesDep, require_admin, require_wr
 from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.api.routes.collect import read_json
+from pertinent.recommend.config import BusinessRules
 from pertinent.recommend.service import UnknownItemError
 
 MAX_ITEMS_BODY = 5 * 1024 * 1024
@@ -48,6 +50,54 @@ def _split(value: str | None, name: str) -> list[str]:
     return parts
 
 
+def _factors(value: str | None, name: str) -> dict[str, float]:
+    """``id:factor,id:factor`` -> {id: factor} (the last ``:`` separates, so ids may contain colons)."""
+    out: dict[str, float] = {}
+    for part in _split(value, name):
+        key, sep, number = part.rpartition(":")
+        try:
+            factor = float(number)
+        except ValueError:
+            factor = float("nan")
+        if not sep or not key.strip() or not (0 < factor < float("inf")):
+            raise ApiError(400, "invalid_request", f"{name}: '{part[:100]}' must be name:factor with a factor > 0",
+                           [{"field": name, "message": "must be name:factor with a finite factor > 0"}])
+        out[key.strip()] = factor
+    return out
+
+
+def _rules(pin: str | None, boost: str | None, boost_categories: str | None, bury: str | None,
+           bury_categories: str | None, diversity: float | None) -> BusinessRules:
+    try:
+        return BusinessRules(pin=_split(pin, "pin"), boost=_factors(boost, "boost"),
+                             boost_categories=_factors(boost_categories, "boost_categories"),
+                             bury=_split(bury, "bury"), bury_categories=_split(bury_categories, "bury_categories"),
+                             diversity=diversity or 0.0)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "rules",
+                   "message": e["msg"].removeprefix("Value error, ")} for e in exc.errors()]
+        raise ApiError(400, "invalid_request", f"{errors[0]['field']}: {errors[0]['message']}", errors) from None
+
+
+class RuleParams:
+    """Per-request business rules, on top of the configured ones (``RecommendConfig.rules``)."""
+
+    def __init__(
+        self,
+        pin: str | None = Query(None, description="comma-separated item ids shown first, in this order"),
+        boost: str | None = Query(None, description="comma-separated item:factor (factor > 1 lifts, < 1 lowers)"),
+        boost_categories: str | None = Query(None, description="comma-separated category:factor"),
+        bury: str | None = Query(None, description="comma-separated item ids moved below all others"),
+        bury_categories: str | None = Query(None, description="comma-separated categories moved below all others"),
+        diversity: float | None = Query(None, ge=0, le=1, description="MMR re-ranking: 0 = relevance only, "
+                                        "1 = novelty only"),
+    ) -> None:
+        self.rules = _rules(pin, boost, boost_categories, bury, bury_categories, diversity)
+
+
+Rules = Annotated[RuleParams, Depends()]
+
+
 def _bad_param(err: ValueError) -> ApiError:
     name, _, message = str(err).partition(": ")
     return ApiError(400, "invalid_request", str(err), [{"field": name, "message": message or str(err)}])
@@ -61,29 +111,33 @@ def _unknown_item(item_id: str) -> ApiError:
 @router.get("/recommendations", dependencies=[SiteAuth])
 async def recommendations(
     services: ServicesDep,
+    rules: Rules,
     user_id: str = Query(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events"),
     k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)"),
     include_categories: str | None = Query(None, description="comma-separated: only items in these categories"),
     exclude_categories: str | None = Query(None, description="comma-separated: no items in these categories"),
     exclude: str | None = Query(None, description="comma-separated item ids never to recommend"),
 ) -> dict[str, Any]:
-    """Top-k items for a user from the served model; popular items for new users or before training."""
+    """Top-k items for a user from the served model; popular items for new users or before training.
+
+    Each item has a short ``reason`` and the business ``rule`` that moved it (``pin``, ``boost``, ``demote``,
+    ``bury`` or null)."""
     inc = _split(include_categories, "include_categories")
     exc = _split(exclude_categories, "exclude_categories")
     skip = _split(exclude, "exclude")
     try:
-        return await run_in_threadpool(services.recommend.recommend, user_id, k, inc, exc, skip)
+        return await run_in_threadpool(services.recommend.recommend, user_id, k, inc, exc, skip, rules.rules)
     except ValueError as err:  # k above the service's configured maximum
         raise _bad_param(err) from None
 
 
 # Registered before GET /items/{item_id}: the id convertor matches slashes, so ".../similar" must win first.
 @router.get("/items/{item_id:id}/similar", dependencies=[SiteAuth])
-async def similar(services: ServicesDep, item_id: str = ItemId,
+async def similar(services: ServicesDep, rules: Rules, item_id: str = ItemId,
                   k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)")) -> dict[str, Any]:
-    """Items similar to one item ("viewed this, also viewed")."""
+    """Items similar to one item ("viewed this, also viewed"), with the same business rules."""
     try:
-        return await run_in_threadpool(services.recommend.similar, item_id, k)
+        return await run_in_threadpool(services.recommend.similar, item_id, k, rules.rules)
     except UnknownItemError:
         raise _unknown_item(item_id) from None
     except ValueError as err:
