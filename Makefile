@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install-dev: $(VENV)/.installed-dev
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,embeddings]'
 	touch $@
 
 # Sample data and server on the embedded default. Extra options: make demo DEMO_ARGS="--dataset movielens"

@@ -182,6 +182,79 @@ class TestContent(RecommenderContract):
             ContentRecommender().fit(data)
 
 
+class TestContentEmbedding(RecommenderContract):
+    """The same contract with packaged sentence embeddings (``pertinent[embeddings]``, installed by make)."""
+
+    @pytest.fixture(scope="class", autouse=True)
+    @classmethod
+    def _needs_extra(cls) -> None:
+        pytest.importorskip("wordllama", reason="the embeddings extra is not installed")
+
+    def make(self) -> Recommender:
+        return ContentRecommender(encoder="embedding")
+
+    def test_meaning_without_shared_words(self) -> None:
+        # no word in common: TF-IDF sees nothing, embeddings see a scarf next to a shawl
+        cat = Catalogue.from_frame(pd.DataFrame({"id": ["a", "b", "c", "d"], "title": [
+            "red wool scarf", "warm knitted shawl", "garden hose", "cordless lawn mower"]}))
+        data = Interactions.from_frame(pd.DataFrame({"user": ["u"], "item": ["a"]}), item_ids=cat.ids)
+        model = ContentRecommender(encoder="embedding").fit(data, cat)
+        assert model.similar_items("a", k=1)[0].item == "b"
+        assert model.similar_items("c", k=1)[0].item == "d"
+        assert np.allclose(ContentRecommender().fit(data, cat).score(data.vector(["a"]))[0, 1:], 0.0)
+
+    def test_works_offline_from_the_installed_package(self, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+        import requests
+
+        from pertinent.recommend.embeddings import load_encoder
+
+        def no_network(*_args, **_kwargs):
+            raise AssertionError("the embeddings model tried to download something")
+
+        monkeypatch.setattr(requests, "get", no_network)
+        monkeypatch.setattr(requests.Session, "request", no_network)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setenv("HOME", str(tmp_path))  # no cache folder to fall back on
+        load_encoder.cache_clear()
+        try:
+            data, cat = clustered()
+            model = ContentRecommender(encoder="embedding", embedding_dim=64).fit(data, cat)
+            assert model.features.shape == (data.n_items, 64)
+        finally:
+            load_encoder.cache_clear()
+
+    def test_hybrid_cold_start_through_embeddings(self) -> None:
+        data, cat = clustered()
+        cfg = HybridConfig(components=[Component(kind="itemknn")], content={"encoder": "embedding"})
+        model = HybridRecommender(cfg).fit(data, cat)
+        recs = model.recommend(items=["i0", "i1", "i2", "i3", "i4", "i5"], k=30)
+        assert "i30" in {r.item for r in recs}  # the unseen red item, reached by its title's meaning
+
+    def test_serving_a_saved_model_needs_no_encoder(self, fitted, tmp_path, monkeypatch) -> None:
+        import pertinent.recommend.embeddings as embeddings
+
+        model, data, _ = fitted
+        model.save(tmp_path / "m")
+        monkeypatch.setattr(embeddings, "load_encoder", None)  # any use would fail
+        loaded = Recommender.load(tmp_path / "m")
+        assert [r.item for r in loaded.recommend("u0", k=5)] == [r.item for r in model.recommend("u0", k=5)]
+
+
+def test_embedding_encoder_without_the_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from pertinent.recommend.embeddings import load_encoder
+
+    monkeypatch.setitem(sys.modules, "wordllama", None)  # import fails as if not installed
+    load_encoder.cache_clear()
+    try:
+        data, cat = clustered()
+        with pytest.raises(ValueError, match=r"pertinent\[embeddings\]"):
+            ContentRecommender(encoder="embedding").fit(data, cat)
+    finally:
+        load_encoder.cache_clear()
+
+
 class TestHybrid(RecommenderContract):
     def make(self) -> Recommender:
         return HybridRecommender(HybridConfig(components=[Component(kind="itemknn"),

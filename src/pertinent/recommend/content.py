@@ -1,6 +1,8 @@
-"""Content-based recommendations: TF-IDF (scikit-learn) over title, text, categories and tags.
+"""Content-based recommendations over title, text, categories and tags: TF-IDF (scikit-learn) or sentence
+embeddings from a model shipped in a PyPI package (``encoder="embedding"``, see ``recommend/embeddings.py``).
 
-Works for items nobody has interacted with yet, which is what the hybrid uses for new items.
+Works for items nobody has interacted with yet, which is what the hybrid uses for new items. Item vectors
+are computed at ``fit`` and saved with the model, so serving never needs the encoder.
 
 >>> import pandas as pd
 >>> from pertinent.recommend import Catalogue, Interactions
@@ -13,7 +15,7 @@ Works for items nobody has interacted with yet, which is what the hybrid uses fo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,15 +30,26 @@ if TYPE_CHECKING:
 
 
 class ContentConfig(BaseModel):
-    """TF-IDF settings (see sklearn's TfidfVectorizer)."""
+    """``encoder``: ``tfidf`` (sklearn's TfidfVectorizer with the settings below) or ``embedding``
+    (packaged sentence embeddings of ``embedding_dim`` dimensions; needs ``pertinent[embeddings]``).
+
+    >>> ContentConfig.model_validate_json(ContentConfig(encoder="embedding").model_dump_json()).encoder
+    'embedding'
+    """
 
     model_config = ConfigDict(extra="forbid")
 
+    encoder: Literal["tfidf", "embedding"] = "tfidf"
+    embedding_dim: Literal[64, 128, 256] = 256
     max_features: int = Field(default=50_000, ge=1)
     min_df: int = Field(default=1, ge=1)
     ngram_max: int = Field(default=1, ge=1, le=3)
     sublinear_tf: bool = True
     stop_words: str | None = "english"
+
+
+def _dense(m: Any) -> np.ndarray:
+    return np.asarray(m.toarray() if sp.issparse(m) else m)
 
 
 class ContentRecommender(Recommender):
@@ -51,6 +64,11 @@ class ContentRecommender(Recommender):
             raise ValueError("catalogue: the content model needs a Catalogue (titles, text, tags)")
         docs = catalogue.documents(data.item_ids)
         c = self.config
+        if c.encoder == "embedding":
+            from pertinent.recommend.embeddings import embed
+
+            self.features = embed(docs, c.embedding_dim)  # dense, unit rows
+            return
         vec = TfidfVectorizer(max_features=c.max_features, min_df=c.min_df, ngram_range=(1, c.ngram_max),
                               sublinear_tf=c.sublinear_tf, stop_words=c.stop_words, dtype=np.float32)
         try:
@@ -58,23 +76,26 @@ class ContentRecommender(Recommender):
         except ValueError:  # empty vocabulary: no text at all
             self.features = sp.csr_matrix((len(docs), 1), dtype=np.float32)
 
-    def profile(self, history: sp.csr_matrix) -> sp.csr_matrix:
-        """Users' TF-IDF profiles: weighted sums of their items' rows."""
+    def profile(self, history: sp.csr_matrix) -> sp.csr_matrix | np.ndarray:
+        """Users' content profiles: weighted sums of their items' rows (sparse TF-IDF or dense embeddings)."""
         return sp.csr_matrix(history, dtype=np.float32) @ self.features
 
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
         prof = self.profile(history)
-        norms = np.sqrt(np.asarray(prof.multiply(prof).sum(axis=1)).ravel())
-        prof = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ prof
-        return np.asarray((prof @ self.features.T).toarray(), dtype=np.float32)
+        if sp.issparse(prof):
+            norms = np.sqrt(np.asarray(prof.multiply(prof).sum(axis=1)).ravel())
+            prof = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ prof
+        else:
+            norms = np.linalg.norm(prof, axis=1, keepdims=True)
+            prof = prof / np.where(norms > 0, norms, 1.0)
+        return np.asarray(_dense(prof @ self.features.T), dtype=np.float32)
 
     def item_similarity(self, item: int) -> np.ndarray | None:
-        return np.asarray((self.features @ self.features[item].T).toarray()).ravel()
+        return _dense(self.features @ self.features[item].T).ravel()
 
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
-        src = strongest_source(history, items,
-                               lambda s, i: (self.features[s] @ self.features[i].T).toarray())
+        src = strongest_source(history, items, lambda s, i: _dense(self.features[s] @ self.features[i].T))
         return self._similar_to(src)
 
     def _get_state(self) -> dict[str, Any]:
