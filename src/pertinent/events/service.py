@@ -299,8 +299,7 @@ class IngestService:
         for p in items:
             profile = profiles[p.profile_id]
             stated = p.consent
-            if stated:
-                self._record_consent(profile, stated, "event", p.timestamp, consent_rows)
+            if stated and self._record_consent(profile, stated, "event", p.timestamp, consent_rows):
                 changed[profile.profile_id] = profile
                 in_force.pop(p.profile_id, None)
             consent = in_force.get(p.profile_id)
@@ -370,7 +369,11 @@ class IngestService:
         return True
 
     def _record_consent(self, profile: ProfileRow, stated: dict[str, bool], source: str, at: float,
-                        out: list[ConsentRow]) -> None:
+                        out: list[ConsentRow]) -> bool:
+        """Record the purposes that change; return whether any did."""
+        current = profile.consent
+        if all(p in current and current[p]["granted"] == g for p, g in stated.items()):
+            return False  # the usual case: every event restates the same choice
         was_personalized = effective(profile.consent, self.settings.default_consent)["personalization"]
         for purpose, granted in stated.items():
             current = profile.consent.get(purpose)
@@ -382,3 +385,4 @@ class IngestService:
             out.append(ConsentRow(profile.profile_id, purpose, granted, source, at))
         if was_personalized and not effective(profile.consent, self.settings.default_consent)["personalization"]:
             profile.state = {}  # withdrawing personalisation consent drops the behavioural profile
+        return True

@@ -11,6 +11,7 @@ Purposes are lower-cased; the two Pertinent acts on are ``analytics`` (store eve
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 PURPOSES = ("analytics", "personalization")
@@ -18,6 +19,7 @@ _ALIASES = {"personalisation": "personalization", "personalization": "personaliz
             "statistics": "analytics", "performance": "analytics"}
 
 
+@lru_cache(maxsize=1024)
 def normalize_purpose(name: str) -> str:
     key = name.strip().lower()
     return _ALIASES.get(key, key)[:64]

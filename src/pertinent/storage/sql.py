@@ -119,10 +119,18 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin):
         )
         self.conn.execute(stmt, [_row(r) for r in rows])
 
+    def _repoint(self, table: Any, from_profile: str, to_profile: str) -> int:
+        """Move a table's rows from one profile to another (identity merges: on the ingest path)."""
+        if self.dialect == "sqlite":
+            cur = self.conn.exec_driver_sql(f"UPDATE {table.name} SET profile_id = ? WHERE profile_id = ?",
+                                            (to_profile, from_profile))
+        else:
+            cur = self.conn.execute(update(table).where(table.c.profile_id == from_profile)
+                                    .values(profile_id=to_profile))
+        return cur.rowcount or 0
+
     def repoint_identities(self, from_profile: str, to_profile: str) -> None:
-        self.conn.execute(
-            update(t.identities).where(t.identities.c.profile_id == from_profile).values(profile_id=to_profile)
-        )
+        self._repoint(t.identities, from_profile, to_profile)
 
     def identities_of(self, profile_id: str) -> list[IdentityRow]:
         rows = self.conn.execute(
@@ -164,10 +172,7 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin):
         return set(fresh)
 
     def repoint_events(self, from_profile: str, to_profile: str) -> int:
-        res = self.conn.execute(
-            update(t.events).where(t.events.c.profile_id == from_profile).values(profile_id=to_profile)
-        )
-        return res.rowcount or 0
+        return self._repoint(t.events, from_profile, to_profile)
 
     def events_of(self, profile_id: str, limit: int | None = None) -> list[EventRow]:
         q = select(t.events).where(t.events.c.profile_id == profile_id).order_by(t.events.c.timestamp, t.events.c.id)
@@ -239,7 +244,10 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin):
         self.conn.execute(stmt, [_row(r) for r in rows])
 
     def delete_profile(self, profile_id: str) -> None:
-        self.conn.execute(delete(t.profiles).where(t.profiles.c.profile_id == profile_id))
+        if self.dialect == "sqlite":
+            self.conn.exec_driver_sql("DELETE FROM profiles WHERE profile_id = ?", (profile_id,))
+        else:
+            self.conn.execute(delete(t.profiles).where(t.profiles.c.profile_id == profile_id))
 
     def count_profiles(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(t.profiles)).scalar_one())
@@ -270,9 +278,7 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin):
         return [ConsentRow(r.profile_id, r.purpose, r.granted, r.source, r.at) for r in rows]
 
     def repoint_consent(self, from_profile: str, to_profile: str) -> None:
-        self.conn.execute(
-            update(t.consent_log).where(t.consent_log.c.profile_id == from_profile).values(profile_id=to_profile)
-        )
+        self._repoint(t.consent_log, from_profile, to_profile)
 
     def append_audit(self, row: AuditRow) -> None:
         self.conn.execute(insert(t.audit_log), [_row(row)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, insert, select
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import DecisionRow, OutcomeRow
@@ -19,6 +19,7 @@ class DecisionsMixin:
 
     conn: Connection
     _insert: Any
+    _repoint: Any
 
     @staticmethod
     def _decision(r: Any) -> DecisionRow:
@@ -78,4 +79,4 @@ class DecisionsMixin:
 
     def repoint_decisions(self, from_profile: str, to_profile: str) -> None:
         for table in (t.decisions, t.decision_outcomes):
-            self.conn.execute(update(table).where(table.c.profile_id == from_profile).values(profile_id=to_profile))
+            self._repoint(table, from_profile, to_profile)
