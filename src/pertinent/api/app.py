@@ -32,9 +32,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services or Services.build(settings or load_settings())
         parse_user_agent("Mozilla/5.0")  # load the user-agent rules now, not on the first request
         logging.getLogger("pertinent").info("storage backend: %s", app.state.services.store.backend)
+        retrainer = app.state.services.recommend.start_retraining()  # None unless retrain_interval_s > 0
         try:
             yield
         finally:
+            if retrainer is not None:
+                retrainer.stop(timeout=5.0)
             if owned:
                 app.state.services.close()
 

@@ -178,3 +178,7 @@ class ModelRegistry:
 
     def metrics(self, name: str, version: str = "latest") -> dict[str, Any]:
         return json.loads((self.path(name, version) / "metrics.json").read_text())
+
+    def meta(self, name: str, version: str = "latest") -> dict[str, Any]:
+        """What ``save`` recorded about a version: kind, ``created_at`` and the caller's extra fields."""
+        return json.loads((self.path(name, version) / "meta.json").read_text())

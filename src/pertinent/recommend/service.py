@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from pertinent.recommend.base import Recommender
     from pertinent.recommend.catalogue import Catalogue
     from pertinent.recommend.interactions import InteractionConfig, Interactions
+    from pertinent.recommend.retrain import Retrainer
     from pertinent.settings import Settings
 
 log = logging.getLogger("pertinent.recommend")
@@ -322,10 +323,11 @@ class TrainResult:
 
 def train_from_store(store: Store, data_dir: str | Path, model: str = "default", max_events: int | None = None,
                      seed: int = 42, k: int = 10, progress: Callable[[str, int | None], None] | None = None,
-                     ) -> TrainResult:
+                     events_seen: int | None = None) -> TrainResult:
     """Train ``model`` on stored events, evaluate it on a per-user random holdout, save it to the registry.
 
     Returns a result with ``version=None`` and a message (no exception) when there is nothing to learn.
+    The version's meta records ``events_seen`` (the stored event count; counted here unless given).
     """
     from pertinent.evaluation import evaluate, random_holdout
     from pertinent.recommend.models import make_model
@@ -333,6 +335,9 @@ def train_from_store(store: Store, data_dir: str | Path, model: str = "default",
 
     step = progress or (lambda _label, _n: None)
     recommender = make_model(model)  # ValueError names an unknown kind before any work
+    if events_seen is None:
+        with store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            events_seen = tx.count_events()
     step("reading events", None)
     data = interactions_from_store(store, max_events, on_event=lambda n: step("reading events", n))
     if data.n_items == 0 or data.matrix.nnz == 0:
@@ -360,7 +365,7 @@ def train_from_store(store: Store, data_dir: str | Path, model: str = "default",
     if report:
         metrics["report"] = report
     meta = {"n_users": data.n_users, "n_items": data.n_items, "n_interactions": int(data.matrix.nnz),
-            "max_events": max_events}
+            "max_events": max_events, "events_seen": events_seen}
     version = ModelRegistry.for_data_dir(data_dir).save(model, recommender, metrics=metrics, meta=meta)
     return TrainResult(version, model, data.n_users, data.n_items, int(data.matrix.nnz), metrics, message)
 
@@ -485,6 +490,20 @@ class RecommendService:
         """Forget cached popularity and catalogue and check for a new model on the next call."""
         self._popularity = self._catalogue = None
         self._checked_at = float("-inf")
+
+    def refresh_model(self) -> None:
+        """Check the registry for a new version on the next call (caches kept)."""
+        self._checked_at = float("-inf")
+
+    def start_retraining(self) -> Retrainer | None:
+        """Start scheduled retraining when ``retrain_interval_s`` > 0 (the server does this); else None."""
+        if self.config.retrain_interval_s <= 0:
+            return None
+        from pertinent.recommend.retrain import Retrainer
+
+        log.info("retraining %s every %.0f s when new events arrive", self.config.model,
+                 self.config.retrain_interval_s)
+        return Retrainer(self).start()
 
     # ---------------------------------------------------------------- recommending
     def _history(self, user_id: str) -> tuple[str | None, list[list[Any]]]:

@@ -1,0 +1,111 @@
+"""Scheduled retraining: the running server retrains from new events and serves the new version without a
+restart; rounds without new events, or too soon after the last version, train nothing."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from tests.conftest import WRITE_KEY, make_settings
+
+from pertinent.api.app import create_app
+from pertinent.recommend.registry import ModelRegistry
+from pertinent.recommend.retrain import Retrainer
+from pertinent.services import Services
+
+BASIC = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
+CONSENT = {"consent": {"categoryPreferences": {"personalization": True}}}
+
+
+def views(prefix: str, users: range, items: list[str]) -> list[dict[str, Any]]:
+    return [{"type": "track", "userId": f"u{u}", "event": "Product Viewed", "properties": {"product_id": item},
+             "context": CONSENT, "messageId": f"{prefix}-{u}-{item}"} for u in users for item in items]
+
+
+def wait_for(check: Any, limit_s: float = 60.0) -> Any:
+    """Poll ``check`` until it returns something truthy (a bounded wait, not a timing assertion)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not reached within {limit_s} s")
+
+
+def test_server_retrains_on_new_events_and_serves_the_new_version(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, recommend={"model": "popularity", "retrain_interval_s": 0.2,
+                                                  "reload_interval_s": 0})
+    svc = Services.build(settings)
+    svc.store.migrate()
+    svc.ingest.ingest(views("a", range(6), ["a", "b"]) + views("c", range(3, 6), ["c"]), prefix="batch")
+    registry = ModelRegistry.for_data_dir(tmp_path)
+    try:
+        with TestClient(create_app(settings, services=svc)) as api:
+            def served() -> dict[str, Any] | None:
+                body = api.get("/v1/recommendations", params={"user_id": "u0", "k": 3}, headers=BASIC).json()
+                return body if body["source"] == "model" else None
+
+            first = wait_for(served)
+            assert first["version"] == "v1" == registry.latest_version("popularity")
+            assert registry.meta("popularity")["events_seen"] == 6 * 2 + 3
+            assert [i["item_id"] for i in first["items"]] == ["c"]  # u0 saw a and b
+            # a new item becomes the most viewed one: the next version must rank it first
+            svc.ingest.ingest(views("z", range(10, 30), ["z"]), prefix="batch")
+            second = wait_for(lambda: (b := served()) and b["version"] != "v1" and b)
+            assert second["version"] == registry.latest_version("popularity")
+            assert [i["item_id"] for i in second["items"]] == ["z", "c"]
+            assert registry.meta("popularity")["events_seen"] == 6 * 2 + 3 + 20
+    finally:
+        svc.close()
+    assert registry.versions("popularity") == ["v1", "v2"]  # quiet intervals trained nothing
+
+
+def test_a_round_trains_only_when_due(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, recommend={"model": "popularity", "retrain_interval_s": 3600})
+    svc = Services.build(settings)
+    svc.store.migrate()
+    registry = ModelRegistry.for_data_dir(tmp_path)
+    try:
+        retrainer = Retrainer(svc.recommend)
+        assert retrainer.run_once() is None and registry.versions("popularity") == []  # no events
+        svc.ingest.ingest(views("a", range(4), ["a", "b"]), prefix="batch")
+        assert retrainer.run_once().version == "v1"  # no version yet: train now
+        assert retrainer.run_once() is None  # no new events
+        svc.ingest.ingest(views("b", range(4, 8), ["b"]), prefix="batch")
+        assert retrainer.run_once() is None  # new events, but v1 is younger than the interval
+        svc.recommend.config.retrain_interval_s = 0.001
+        assert retrainer.run_once().version == "v2"
+        # another worker holding the lock: this one skips instead of training the same data again
+        svc.ingest.ingest(views("c", range(8, 9), ["c"]), prefix="batch")
+        import fcntl
+
+        lock = registry.root / ".popularity.train.lock"
+        with open(lock, "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            assert retrainer.run_once() is None
+            fcntl.flock(held, fcntl.LOCK_UN)
+        assert retrainer.run_once().version == "v3"
+    finally:
+        svc.close()
+
+
+def test_no_thread_without_an_interval(tmp_path: Path) -> None:
+    svc = Services.build(make_settings(tmp_path))
+    try:
+        assert svc.recommend.config.retrain_interval_s == 0 and svc.recommend.start_retraining() is None
+    finally:
+        svc.close()
+
+
+def test_served_model_name_comes_from_settings(tmp_path: Path) -> None:
+    svc = Services.build(make_settings(tmp_path, recommend={"model": "ease", "max_k": 7}))
+    try:
+        assert (svc.recommend.config.model, svc.recommend.config.max_k) == ("ease", 7)
+        svc.recommend.config.max_k = 3  # the service's copy: the settings object is not changed
+        assert svc.settings.recommend.max_k == 7
+    finally:
+        svc.close()
