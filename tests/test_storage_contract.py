@@ -195,6 +195,43 @@ class TestStoreContract:
             assert [a.detail for a in tx.audit_entries(subject="p1")] == [{"n": 1}]
             assert tx.count_ingest_errors() == 1 and tx.count_ingest_errors(since=6.0) == 0
 
+    def test_dashboard_aggregates(self, store):
+        """Event rates, active profiles, windows, consent counts, recent errors and membership flows."""
+        events = [ev("a1", "p1", ts=1000.0), ev("a2", "p1", ts=1030.0), ev("a3", "p2", ts=1059.9),
+                  ev("b1", "p2", ts=1060.0), ev("c1", "p3", ts=1300.0),
+                  EventRow("pg", "page", None, "p3", 1310.0, 1311.0, True, {"path": "/"})]
+        with store.transaction(write=False) as tx:
+            assert tx.event_time_range() is None and tx.event_counts(0.0, 1e12) == []
+            assert tx.consent_counts() == {} and tx.membership_flows(0.0, 1e12) == []
+        with store.transaction() as tx:
+            tx.insert_events(events)
+            tx.append_consent([ConsentRow("p1", "analytics", True, "api", 1.0),
+                               ConsentRow("p1", "analytics", False, "api", 2.0),  # the latest choice counts
+                               ConsentRow("p2", "analytics", True, "event", 1.0),
+                               ConsentRow("p2", "personalization", False, "event", 1.0)])
+            tx.record_ingest_errors("track", [{"at": 5.0, "field": "event", "message": "Field required"},
+                                              {"at": 6.0, "field": None, "message": "bad json"}])
+            tx.apply_membership_changes([MembershipChange("s", "p1", True, 10.0), MembershipChange("s", "p2", True, 20.0),
+                                         MembershipChange("s", "p1", False, 100.0),
+                                         MembershipChange("t", "p1", True, 150.0)])
+        with store.transaction(write=False) as tx:
+            assert tx.event_time_range() == (1000.0, 1310.0)
+            assert tx.event_counts(1000.0, 1400.0, bucket_s=60.0) == [(960.0, 1), (1020.0, 3), (1260.0, 2)]
+            assert tx.event_counts(1000.0, 1060.0, bucket_s=600.0) == [(600.0, 3)]
+            assert tx.active_profiles(1000.0, 1060.0) == 2 and tx.active_profiles(1060.0, 2000.0) == 2
+            assert tx.active_profiles(0.0, 999.0) == 0
+            got = list(tx.iter_events_between(1030.0, 1310.0, batch_size=2))
+            assert [e.message_id for e in got] == ["a2", "a3", "b1", "c1"]
+            assert [e.message_id for e in tx.iter_events_between(0.0, 1e12, types=["page"])] == ["pg"]
+            assert len(list(tx.iter_events_between(0.0, 1e12, limit=3, batch_size=2))) == 3
+            assert tx.consent_counts() == {"analytics": {"granted": 1, "denied": 1},
+                                           "personalization": {"granted": 0, "denied": 1}}
+            assert [(e.field, e.message) for e in tx.recent_ingest_errors(limit=5)] == [
+                (None, "bad json"), ("event", "Field required")]
+            assert tx.membership_flows(0.0, 1000.0, bucket_s=100.0) == [
+                ("s", 0.0, 2, 0), ("s", 100.0, 0, 1), ("t", 100.0, 1, 0)]
+            assert tx.membership_flows(50.0, 120.0, bucket_s=100.0) == [("s", 100.0, 0, 1)]
+
     def test_concurrent_writers_do_not_lose_updates(self, store):
         """Two threads incrementing the same profile: every increment survives (row locks / writer lock)."""
 

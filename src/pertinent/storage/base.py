@@ -56,6 +56,16 @@ class ConsentRow:
 
 
 @dataclass(slots=True, frozen=True)
+class IngestErrorRow:
+    """One rejected message (or request) as recorded by ingestion."""
+
+    at: float
+    endpoint: str
+    field: str | None
+    message: str
+
+
+@dataclass(slots=True, frozen=True)
 class AuditRow:
     at: float
     actor: str
@@ -223,6 +233,37 @@ class Tx(Protocol):
 
     def outcomes_of(self, decision_ids: Iterable[str]) -> list[OutcomeRow]: ...
     def repoint_decisions(self, from_profile: str, to_profile: str) -> None: ...
+
+    # aggregates (dashboard): event times are ``timestamp``; windows are [since, until)
+    def event_counts(self, since: float, until: float, bucket_s: float = 60.0) -> list[tuple[float, int]]:
+        """(bucket start, events) for each non-empty bucket of ``bucket_s`` seconds, oldest first."""
+        ...
+
+    def active_profiles(self, since: float, until: float) -> int:
+        """How many distinct profiles have an event in the window."""
+        ...
+
+    def event_time_range(self) -> tuple[float, float] | None:
+        """(oldest, newest) event time, or None without events."""
+        ...
+
+    def iter_events_between(self, since: float, until: float, types: Sequence[str] | None = None,
+                            limit: int | None = None, batch_size: int = 5000) -> Iterator[EventRow]:
+        """Events in the window (optionally of these types), in insertion order, at most ``limit``."""
+        ...
+
+    def consent_counts(self) -> dict[str, dict[str, int]]:
+        """purpose -> {"granted": n, "denied": n}: each profile's latest recorded choice per purpose."""
+        ...
+
+    def recent_ingest_errors(self, limit: int = 20) -> list[IngestErrorRow]:
+        """The newest recorded ingest errors, newest first."""
+        ...
+
+    def membership_flows(self, since: float, until: float, bucket_s: float = 86400.0
+                         ) -> list[tuple[str, float, int, int]]:
+        """(segment_id, bucket start, entries, exits) per segment and non-empty bucket."""
+        ...
 
     # erasure
     def erase_profile(self, profile_id: str) -> dict[str, int]:

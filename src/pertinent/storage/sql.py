@@ -20,6 +20,7 @@ from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, 
 from pertinent.storage.sql_decisions import DecisionsMixin
 from pertinent.storage.sql_documents import DocumentsMixin
 from pertinent.storage.sql_segments import SegmentsMixin
+from pertinent.storage.sql_stats import StatsMixin
 from pertinent.storage.sqlutil import rows_where_in
 
 log = logging.getLogger("pertinent.storage")
@@ -73,7 +74,7 @@ def make_engine(url: str, autocheckpoint: bool = True) -> Engine:
     )
 
 
-class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin):
+class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
     """A transaction on one connection. Implements :class:`pertinent.storage.base.Tx`.
 
     Documents, segment membership and decisions live in their own modules (``sql_documents`` ...).
