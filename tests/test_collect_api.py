@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import orjson
 import pytest
+
 from tests.conftest import ADMIN, ADMIN_KEY
 
 NOW = datetime.now(UTC)
