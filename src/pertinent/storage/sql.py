@@ -305,13 +305,19 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
     def iter_events(self, event_type: str = "track", limit: int | None = None,
                     batch_size: int = 5000) -> Iterator[EventRow]:
         """Events of one type, newest first (by insertion), at most ``limit``; paged by id."""
+        return self._events_paged([t.events.c.type == event_type], True, limit, batch_size)
+
+    def _events_paged(self, cond: list[Any], newest_first: bool, limit: int | None,
+                      batch_size: int) -> Iterator[EventRow]:
+        """Events matching ``cond`` in insertion order (or reversed), at most ``limit``, paged by id."""
+        e = t.events
         last: int | None = None
         left = limit
         while left is None or left > 0:
             n = batch_size if left is None else min(batch_size, left)
-            q = select(t.events).where(t.events.c.type == event_type).order_by(t.events.c.id.desc()).limit(n)
+            q = select(e).where(*cond).order_by(e.c.id.desc() if newest_first else e.c.id).limit(n)
             if last is not None:
-                q = q.where(t.events.c.id < last)
+                q = q.where(e.c.id < last if newest_first else e.c.id > last)
             rows = list(self.conn.execute(q))
             if not rows:
                 return

@@ -8,12 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, case, cast, func, select
+from sqlalchemy import BigInteger, Connection, case, cast, func, select
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import EventRow, IngestErrorRow
-
-_EVENT_COLS = [c.name for c in t.events.columns if c.name != "id"]
 
 
 class StatsMixin:
@@ -54,21 +52,7 @@ class StatsMixin:
         cond = [e.c.timestamp >= since, e.c.timestamp < until]
         if types is not None:
             cond.append(e.c.type.in_(list(types)))
-        last: int | None = None
-        left = limit
-        while left is None or left > 0:
-            n = batch_size if left is None else min(batch_size, left)
-            q = select(e).where(and_(*cond)).order_by(e.c.id).limit(n)
-            if last is not None:
-                q = q.where(e.c.id > last)
-            rows = list(self.conn.execute(q))
-            if not rows:
-                return
-            for r in rows:
-                yield EventRow(**{c: getattr(r, c) for c in _EVENT_COLS})
-            last = rows[-1].id
-            if left is not None:
-                left -= len(rows)
+        return self._events_paged(cond, False, limit, batch_size)  # type: ignore[attr-defined]
 
     def consent_counts(self) -> dict[str, dict[str, int]]:
         c = t.consent_log
