@@ -27,9 +27,10 @@ demo: install
 	$(VENV)/bin/pertinent demo $(DEMO_ARGS)
 
 # The whole suite. scripts/with-services.sh installs (Debian packages) and starts a throwaway
-# PostgreSQL when none is configured, runs the suite, and tears it down.
+# PostgreSQL when none is configured, runs the suite, and tears it down; scripts/ensure-chromium.sh
+# installs Debian's Chromium for the browser tests when it is missing.
 test: install-dev
-	scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	scripts/ensure-chromium.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
         url = f"http://{host}:{port}"
         typer.echo("")
         typer.echo(f"  Pertinent demo      {url}")
+        typer.echo(f"  demo shop           {url}/demo/   (open it in a browser: built on {url}/pertinent.js)")
         typer.echo(f"  API docs            {url}/docs")
         typer.echo(f"  write key           {settings.write_key}   (HTTP Basic username, for /v1/track etc.)")
         typer.echo(f"  admin key           {settings.admin_key}   (Bearer token, for everything else)")
@@ -73,4 +74,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  curl -u {settings.write_key}: '{url}/v1/recommendations?user_id=me&k=5'")
         typer.echo("")
         if serve:
+            import os
+
+            os.environ.setdefault("PERTINENT_DEMO_SITE", "true")  # the server reads its settings from the environment
             runner.main(["serve", "--host", host, "--port", str(port)], standalone_mode=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pertinent.browser.catalog import PublicCatalog
 from pertinent.events.service import IngestService
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
@@ -25,6 +26,7 @@ class Services:
     profiles: ProfileService
     privacy: PrivacyService
     recommend: RecommendService
+    catalog: PublicCatalog  # the catalogue as sites read it (write key)
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -35,7 +37,7 @@ class Services:
         profiles = ProfileService(store, settings, pseudo, ingest.profile_config)
         recommend = RecommendService(store, settings, profiles)
         privacy = PrivacyService(store, settings, pseudo, profiles, derived={"models": recommend})
-        return cls(settings, store, ingest, profiles, privacy, recommend)
+        return cls(settings, store, ingest, profiles, privacy, recommend, catalog=PublicCatalog(store))
 
     def close(self) -> None:
         self.store.close()

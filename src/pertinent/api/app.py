@@ -2,8 +2,8 @@
 
 >>> from pertinent.settings import Settings
 >>> app = create_app(Settings(database_url="sqlite://", write_key="w", admin_key="a", pseudonym_keys=["k"]))
->>> sorted(app.openapi()["paths"])[:4]
-['/healthz', '/v1/alias', '/v1/batch', '/v1/consent']
+>>> {'/healthz', '/v1/batch', '/v1/consent', '/pertinent.js'} <= set(app.openapi()["paths"])
+True
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from pertinent import __version__
 from pertinent.api import errors
 from pertinent.api.responses import JSON
-from pertinent.api.routes import collect, health, privacy, profiles, recommend
+from pertinent.api.routes import collect, health, privacy, profiles, recommend, site
 from pertinent.profiles.context import parse_user_agent
 from pertinent.services import Services
 from pertinent.settings import Settings, load_settings
@@ -25,11 +26,12 @@ from pertinent.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """Build the app. Services are built at startup (lifespan) unless given."""
+    config = services.settings if services is not None else settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
-        app.state.services = services or Services.build(settings or load_settings())
+        app.state.services = services or Services.build(config)
         parse_user_agent("Mozilla/5.0")  # load the user-agent rules now, not on the first request
         logging.getLogger("pertinent").info("storage backend: %s", app.state.services.store.backend)
         retrainer = app.state.services.recommend.start_retraining()  # None unless retrain_interval_s > 0
@@ -44,6 +46,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="Pertinent", version=__version__, lifespan=lifespan,
                   default_response_class=JSON)
     errors.install(app)
-    for module in (health, collect, profiles, privacy, recommend):
+    if config.cors_origins:  # pages on other sites call the API with the public write key
+        app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=600)
+    for module in (health, collect, profiles, privacy, recommend, site):
         app.include_router(module.router)
     return app

@@ -1,0 +1,116 @@
+"""What pages load: the tracking snippet, the public catalogue, and the demo shop.
+
+* ``GET /pertinent.js``: the snippet (``pertinent/browser/static/pertinent.js``, no build step).
+* ``GET /v1/catalog`` and ``GET /v1/catalog/categories``: available items as a site shows them, with the
+  write key (HTTP Basic) or the admin key (Bearer).
+* ``GET /demo/...``: the demo shop, only when ``PERTINENT_DEMO_SITE`` is on (``pertinent demo`` does it);
+  its pages are built on the snippet and the public API alone.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
+from pertinent import __version__
+from pertinent.api.deps import ServicesDep
+from pertinent.api.errors import ApiError
+from pertinent.api.routes.recommend import SiteAuth, _bad_param, _split
+from pertinent.browser import STATIC_DIR, TEMPLATES_DIR
+from pertinent.browser.catalog import MAX_LIMIT
+
+router = APIRouter(tags=["site"])
+SNIPPET_CACHE = "public, max-age=300"
+DEMO_STATIC = frozenset({"shop.css", "shop.js"})
+
+
+@router.get("/pertinent.js", response_class=FileResponse, include_in_schema=True)
+async def snippet() -> FileResponse:
+    """The tracking snippet: `<script src="/pertinent.js" data-write-key="..." async></script>`."""
+    return FileResponse(STATIC_DIR / "pertinent.js", media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": SNIPPET_CACHE})
+
+
+@router.get("/v1/catalog", dependencies=[SiteAuth])
+async def catalog(
+    services: ServicesDep,
+    ids: str | None = Query(None, max_length=20_000, description=f"comma-separated item ids (at most {MAX_LIMIT})"),
+    category: str | None = Query(None, min_length=1, max_length=200, description="only items in this category"),
+    limit: int = Query(24, ge=1, le=MAX_LIMIT, description=f"page size (1-{MAX_LIMIT})"),
+    after: str | None = Query(None, min_length=1, max_length=200, description="the `next` cursor of the last page"),
+) -> dict[str, Any]:
+    """Available catalogue items with their public fields: by id, or a page (optionally of one category)."""
+    wanted = _split(ids, "ids")
+    if len(wanted) > MAX_LIMIT:
+        raise ApiError(400, "invalid_request", f"ids: at most {MAX_LIMIT} per request",
+                       [{"field": "ids", "message": f"at most {MAX_LIMIT} per request"}])
+    try:
+        return await run_in_threadpool(services.catalog.items, wanted or None, category, limit, after)
+    except ValueError as err:
+        raise _bad_param(err) from None
+
+
+@router.get("/v1/catalog/categories", dependencies=[SiteAuth])
+async def catalog_categories(services: ServicesDep) -> dict[str, Any]:
+    """Categories of the available items, with item counts."""
+    return await run_in_threadpool(services.catalog.categories)
+
+
+# ------------------------------------------------------------------------------------------------ demo shop
+@cache
+def _templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=TEMPLATES_DIR)
+
+
+def require_demo(services: ServicesDep) -> None:
+    if not services.settings.demo_site:
+        raise ApiError(404, "not_found", "demo: the demo shop is off (PERTINENT_DEMO_SITE=true, or `pertinent demo`)",
+                       [{"field": "path", "message": "demo shop disabled"}])
+
+
+demo = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False, dependencies=[Depends(require_demo)])
+Name = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+def _page(request: Request, services: ServicesDep, template: str, **context: Any) -> HTMLResponse:
+    return _templates().TemplateResponse(
+        request, f"demo/{template}",
+        {"write_key": services.settings.write_key, "version": __version__, **context},
+    )
+
+
+@demo.get("/", response_class=HTMLResponse)
+async def demo_home(request: Request, services: ServicesDep) -> HTMLResponse:
+    return _page(request, services, "home.html", page="home")
+
+
+@demo.get("/products/{item_id:id}", response_class=HTMLResponse)
+async def demo_product(request: Request, services: ServicesDep, item_id: Name) -> HTMLResponse:
+    return _page(request, services, "product.html", page="product", item_id=item_id)
+
+
+@demo.get("/category/{name:id}", response_class=HTMLResponse)
+async def demo_category(request: Request, services: ServicesDep, name: Name) -> HTMLResponse:
+    return _page(request, services, "category.html", page="category", category=name)
+
+
+@demo.get("/cart", response_class=HTMLResponse)
+async def demo_cart(request: Request, services: ServicesDep) -> HTMLResponse:
+    return _page(request, services, "cart.html", page="cart")
+
+
+@demo.get("/static/{name}", response_class=FileResponse)
+async def demo_static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
+    if name not in DEMO_STATIC:
+        raise ApiError(404, "not_found", f"name: no demo file '{name[:100]}'",
+                       [{"field": "name", "message": "unknown file"}])
+    return FileResponse(STATIC_DIR / "demo" / name, headers={"Cache-Control": "no-cache"})
+
+
+router.include_router(demo)

@@ -1,0 +1,811 @@
+/*! pertinent.js — Pertinent's tracking snippet, served by Pertinent itself at /pertinent.js.
+ *
+ *   <script src="https://pertinent.example.com/pertinent.js" data-write-key="WRITE_KEY" async></script>
+ *
+ * page / track / identify with Segment analytics.js call shapes, batched to /v1/batch (write key as the
+ * HTTP Basic username), retried with exponential backoff, flushed with navigator.sendBeacon when the page
+ * is hidden; GTM-style dataLayer pushes become events; a consent banner gates everything (nothing is sent
+ * before a choice, or when analytics is rejected); elements marked data-pertinent-slot and
+ * data-pertinent-recommendations are filled from /v1/decide and /v1/recommendations, and their
+ * impressions and clicks are tracked. Plain modern JavaScript, no build step. Reference: docs/snippet.md.
+ */
+(() => {
+  'use strict';
+
+  const VERSION = '0.1.0';
+  const KEY = 'pertinent.';
+  const previous = window.pertinent;
+  if (previous && previous.__pertinent) return; // loaded twice: keep the first
+
+  const DEFAULTS = {
+    host: '',                 // API origin; default: where this script was loaded from
+    flushAt: 20,              // send as soon as this many messages wait
+    flushInterval: 1000,      // ms: otherwise send this long after the first waiting message
+    maxBatch: 100,            // messages per request
+    retryBaseMs: 1000,        // first retry delay; doubles each time (with jitter) ...
+    retryMaxMs: 30000,        // ... up to this
+    maxRetries: 10,           // a message failing this many times is dropped
+    maxQueue: 1000,           // oldest messages dropped beyond this (e.g. a long time offline)
+    banner: true,             // show the consent banner until a choice is made
+    autoPage: true,           // page() once loaded (as Segment's snippet does)
+    dataLayer: 'dataLayer',   // GTM-style array to read events from ('' to ignore)
+    slots: true,              // fill data-pertinent-slot / data-pertinent-recommendations elements
+    cookieDomain: '',         // e.g. '.example.com' to share the ids across subdomains
+    cookieDays: 365,
+    purposes: ['analytics', 'personalization'],
+    texts: {},                // banner wording, see TEXTS
+  };
+  const TEXTS = {
+    title: 'Your privacy',
+    body: 'We would like to measure how this site is used and to personalise what it shows you. ' +
+      'Nothing is collected until you choose; you can change your mind at any time.',
+    accept: 'Accept all', reject: 'Reject all', customize: 'Choose…', save: 'Save choices',
+    purpose_analytics: 'Analytics — count visits and clicks to improve the site',
+    purpose_personalization: 'Personalization — recommendations and content picked for you',
+  };
+
+  // ------------------------------------------------------------------ small helpers
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const iso = (t) => (t ? new Date(t) : new Date()).toISOString();
+  const uuid = () => {
+    const b = crypto.getRandomValues(new Uint8Array(16)); // works outside secure contexts too
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  };
+  const store = {
+    get(name) {
+      try { const v = localStorage.getItem(KEY + name); return v === null ? null : JSON.parse(v); } catch { return null; }
+    },
+    set(name, value) {
+      try {
+        if (value === null || value === undefined) localStorage.removeItem(KEY + name);
+        else localStorage.setItem(KEY + name, JSON.stringify(value));
+      } catch { /* storage full or disabled: the cookie still holds the ids */ }
+    },
+  };
+  const cookie = {
+    get(name) {
+      const m = document.cookie.match(new RegExp(`(?:^|; )${name}=([^;]*)`));
+      try { return m ? decodeURIComponent(m[1]) : null; } catch { return null; }
+    },
+    set(name, value, days) {
+      let c = `${name}=${encodeURIComponent(value)}; path=/; max-age=${Math.round(days * 86400)}; SameSite=Lax`;
+      if (config.cookieDomain) c += `; domain=${config.cookieDomain}`;
+      if (location.protocol === 'https:') c += '; Secure';
+      document.cookie = c;
+    },
+  };
+  const listeners = {};
+  const emit = (name, detail) => {
+    (listeners[name] || []).forEach((fn) => { try { fn(detail); } catch (e) { console.error(e); } });
+    window.dispatchEvent(new CustomEvent(`pertinent:${name}`, { detail }));
+  };
+  const warn = (...args) => console.warn('[pertinent]', ...args);
+
+  // ------------------------------------------------------------------ configuration and identity
+  const script = document.currentScript ||
+    document.querySelector('script[src*="pertinent.js"][data-write-key]');
+  const config = { ...DEFAULTS };
+  const state = {
+    writeKey: null, loaded: false, ready: false, readyCallbacks: [],
+    held: [],            // messages made before any consent choice (memory only, never stored)
+    sending: null,       // the running flush, a promise
+    timer: null,
+    noPersonal: `pt-np-${uuid()}`, // what recommendations are asked for without personalization consent
+  };
+
+  const anonymousId = () => {
+    let id = cookie.get('pt_aid') || store.get('anonymousId');
+    if (!id) id = uuid();
+    if (cookie.get('pt_aid') !== id) cookie.set('pt_aid', id, config.cookieDays);
+    if (store.get('anonymousId') !== id) store.set('anonymousId', id);
+    return id;
+  };
+  const userId = () => store.get('userId');
+
+  // ------------------------------------------------------------------ consent
+  const readConsent = () => {
+    let c = store.get('consent');
+    if (!isObject(c)) {
+      try { c = JSON.parse(cookie.get('pt_consent') || 'null'); } catch { c = null; }
+    }
+    return isObject(c) && isObject(c.categoryPreferences) ? c : null;
+  };
+  const preferences = () => { const c = readConsent(); return c ? c.categoryPreferences : null; };
+  const granted = (purpose) => { const p = preferences(); return !!(p && p[purpose]); };
+
+  function setConsent(choices, options = {}) {
+    const prefs = {};
+    config.purposes.forEach((p) => { prefs[p] = !!(isObject(choices) && choices[p]); });
+    const before = preferences();
+    const record = { categoryPreferences: prefs, at: iso() };
+    store.set('consent', record);
+    cookie.set('pt_consent', JSON.stringify(record), config.cookieDays);
+    hideBanner();
+    if (options.record !== false) recordConsent(prefs, record.at);
+    if (prefs.analytics) {
+      const held = state.held.splice(0);
+      held.forEach((m) => { m.context.consent = { categoryPreferences: { ...prefs } }; enqueue(m); });
+    } else {
+      state.held = [];
+      writeQueue([]); // withdrawn: what was waiting is not sent either
+    }
+    emit('consent', { ...prefs });
+    const changed = !before || before.personalization !== prefs.personalization;
+    if (changed && state.ready && config.slots) fillAll(document);
+    return prefs;
+  }
+
+  async function recordConsent(prefs, at, attempt = 0) {
+    if (!state.writeKey) { state.pendingConsent = [prefs, at]; return; }
+    const body = { anonymousId: anonymousId(), purposes: prefs, timestamp: at };
+    if (userId()) body.userId = userId();
+    try {
+      const res = await fetch(`${config.host}/v1/consent`, {
+        method: 'POST', keepalive: true, headers: { 'Content-Type': 'application/json', Authorization: basic() },
+        body: JSON.stringify(body),
+      });
+      if (res.ok) { emit('consent-recorded', { ...prefs }); return; }
+      if (res.status !== 429 && res.status < 500) { warn('consent not recorded', res.status); return; }
+    } catch { /* offline: retry below */ }
+    if (attempt < config.maxRetries) setTimeout(() => recordConsent(prefs, at, attempt + 1), backoff(attempt + 1));
+  }
+
+  // ------------------------------------------------------------------ messages
+  const basic = () => {
+    try { return `Basic ${btoa(`${state.writeKey}:`)}`; } catch { return ''; }
+  };
+
+  function pageContext() {
+    const canonical = document.querySelector('link[rel="canonical"]');
+    const url = canonical && canonical.href ? canonical.href : location.href.split('#')[0];
+    return { path: location.pathname, referrer: document.referrer, search: location.search, title: document.title, url };
+  }
+
+  function campaign() {
+    const q = new URLSearchParams(location.search);
+    const out = {};
+    [['name', 'utm_campaign'], ['source', 'utm_source'], ['medium', 'utm_medium'], ['term', 'utm_term'],
+      ['content', 'utm_content']].forEach(([k, p]) => { if (q.get(p)) out[k] = q.get(p); });
+    return Object.keys(out).length ? out : undefined;
+  }
+
+  function context(extra) {
+    const ctx = {
+      library: { name: 'pertinent.js', version: VERSION },
+      page: pageContext(),
+      userAgent: navigator.userAgent,
+      locale: navigator.language,
+      screen: { width: screen.width, height: screen.height, density: window.devicePixelRatio },
+    };
+    try { ctx.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch { /* old browser */ }
+    const utm = campaign();
+    if (utm) ctx.campaign = utm;
+    const prefs = preferences();
+    if (prefs) ctx.consent = { categoryPreferences: { ...prefs } };
+    return isObject(extra) ? { ...ctx, ...extra } : ctx;
+  }
+
+  function message(type, fields, options) {
+    const opts = isObject(options) ? options : {};
+    const msg = { type, messageId: `pt-${uuid()}`, timestamp: iso(opts.timestamp), anonymousId: opts.anonymousId || anonymousId() };
+    const uid = fields.userId || userId();
+    if (uid) msg.userId = uid;
+    Object.assign(msg, fields);
+    msg.context = context(opts.context);
+    if (isObject(opts.integrations)) msg.integrations = opts.integrations;
+    return msg;
+  }
+
+  const later = (callback) => { if (typeof callback === 'function') setTimeout(callback, 0); };
+
+  // ------------------------------------------------------------------ queue, batching, retry, beacon
+  const readQueue = () => { const q = store.get('queue'); return Array.isArray(q) ? q : []; };
+  const writeQueue = (q) => store.set('queue', q.length ? q : null);
+  const backoff = (failures) => {
+    const delay = Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** Math.max(0, failures - 1));
+    return Math.round(delay * (0.5 + Math.random() / 2)); // jitter: clients that failed together spread out
+  };
+
+  function enqueue(msg) {
+    const prefs = preferences();
+    if (!prefs) { // no choice yet: hold in memory; sent if analytics is accepted, forgotten otherwise
+      state.held.push(msg);
+      if (state.held.length > config.maxQueue) state.held.shift();
+      return;
+    }
+    if (!prefs.analytics) return;
+    const q = readQueue(); // read-modify-write: other tabs of the site share this queue
+    q.push({ m: msg, n: 0 });
+    writeQueue(q.length > config.maxQueue ? q.slice(q.length - config.maxQueue) : q);
+    schedule(q.length >= config.flushAt ? 0 : config.flushInterval);
+  }
+
+  function schedule(delay) {
+    if (state.timer !== null) {
+      if (delay > 0) return; // one already pending
+      clearTimeout(state.timer);
+    }
+    state.timer = setTimeout(() => { state.timer = null; flush(); }, delay);
+  }
+
+  function takeBatch(q) {
+    const batch = [];
+    let bytes = 0;
+    for (const entry of q) {
+      const size = JSON.stringify(entry.m).length;
+      if (batch.length && (batch.length >= config.maxBatch || bytes + size > 400000)) break;
+      batch.push(entry);
+      bytes += size;
+    }
+    return [batch, bytes];
+  }
+
+  function settle(ids, failed) {
+    const q = readQueue();
+    const keep = [];
+    for (const entry of q) {
+      if (!ids.has(entry.m.messageId)) keep.push(entry);
+      else if (failed) {
+        entry.n += 1;
+        if (entry.n < config.maxRetries) keep.push(entry);
+        else warn('dropped after retries', entry.m.type, entry.m.event || '');
+      }
+    }
+    writeQueue(keep);
+  }
+
+  async function sendOnce() {
+    if (!state.writeKey || !granted('analytics')) return 'idle';
+    const [batch, bytes] = takeBatch(readQueue());
+    if (!batch.length) return 'idle';
+    const ids = new Set(batch.map((e) => e.m.messageId));
+    let outcome;
+    try {
+      const res = await fetch(`${config.host}/v1/batch`, {
+        method: 'POST', keepalive: bytes < 60000,
+        headers: { 'Content-Type': 'application/json', Authorization: basic() },
+        body: JSON.stringify({ batch: batch.map((e) => e.m), sentAt: iso() }),
+      });
+      outcome = res.ok ? 'sent' : (res.status === 429 || res.status >= 500 ? 'retry' : 'rejected');
+      if (outcome === 'rejected') warn('batch rejected', res.status, await res.text().catch(() => ''));
+    } catch {
+      outcome = 'retry'; // offline, connection refused, CORS...
+    }
+    settle(ids, outcome === 'retry');
+    emit(outcome, { count: batch.length });
+    return outcome;
+  }
+
+  function flush() {
+    if (state.sending) return state.sending;
+    state.sending = (async () => {
+      let failures = 0;
+      for (;;) {
+        const outcome = await sendOnce();
+        if (outcome === 'idle') break;
+        if (outcome === 'retry') {
+          failures += 1;
+          if (failures >= config.maxRetries) break; // the rest waits for the next event, page or 'online'
+          await new Promise((resolve) => setTimeout(resolve, backoff(failures)));
+        } else failures = 0;
+      }
+    })().finally(() => { state.sending = null; });
+    return state.sending;
+  }
+
+  function beacon() {
+    if (!state.writeKey || !navigator.sendBeacon || !granted('analytics')) return;
+    const q = readQueue();
+    if (!q.length) return;
+    const sent = new Set();
+    let chunk = [];
+    const send = () => {
+      // text/plain: a simple request (no CORS preflight); beacons cannot set headers, so the key is in the body
+      const body = JSON.stringify({ batch: chunk.map((e) => e.m), sentAt: iso(), writeKey: state.writeKey });
+      const blob = new Blob([body], { type: 'text/plain;charset=UTF-8' });
+      if (navigator.sendBeacon(`${config.host}/v1/batch`, blob)) chunk.forEach((e) => sent.add(e.m.messageId));
+      chunk = [];
+    };
+    let bytes = 0;
+    for (const entry of q) {
+      const size = JSON.stringify(entry.m).length;
+      if (chunk.length && bytes + size > 60000) { send(); bytes = 0; } // beacons are limited to 64 KiB
+      chunk.push(entry);
+      bytes += size;
+    }
+    if (chunk.length) send();
+    if (sent.size) writeQueue(readQueue().filter((e) => !sent.has(e.m.messageId)));
+    emit('beacon', { count: sent.size });
+  }
+
+  // ------------------------------------------------------------------ the Segment-shaped calls
+  function track(event, properties, options, callback) {
+    if (typeof properties === 'function') [properties, options, callback] = [{}, {}, properties];
+    if (typeof options === 'function') [options, callback] = [{}, options];
+    if (typeof event !== 'string' || !event) { warn('track: the event name must be a non-empty string'); return; }
+    enqueue(message('track', { event, properties: isObject(properties) ? properties : {} }, options));
+    later(callback);
+  }
+
+  function page(category, name, properties, options, callback) {
+    const args = [category, name, properties, options, callback];
+    callback = args.find((a) => typeof a === 'function');
+    const rest = args.filter((a) => typeof a !== 'function' && a !== undefined && a !== null);
+    const strings = rest.filter((a) => typeof a === 'string');
+    const objects = rest.filter(isObject);
+    [category, name] = strings.length >= 2 ? strings : [undefined, strings[0]];
+    const props = { ...pageContext(), ...(objects[0] || {}) };
+    const fields = { properties: props };
+    if (name) { fields.name = name; props.name = name; }
+    if (category) { fields.category = category; props.category = category; }
+    enqueue(message('page', fields, objects[1]));
+    later(callback);
+  }
+
+  function identify(id, traits, options, callback) {
+    if (typeof id === 'function') [id, traits, options, callback] = [undefined, {}, {}, id];
+    if (isObject(id)) [id, traits, options, callback] = [undefined, id, traits, options];
+    if (typeof traits === 'function') [traits, options, callback] = [{}, {}, traits];
+    if (typeof options === 'function') [options, callback] = [{}, options];
+    if (id !== undefined && id !== null && id !== '') {
+      const changed = String(id) !== userId();
+      store.set('userId', String(id));
+      if (changed && state.ready && config.slots && granted('personalization')) fillAll(document);
+    }
+    const all = { ...(store.get('traits') || {}), ...(isObject(traits) ? traits : {}) };
+    store.set('traits', all);
+    enqueue(message('identify', { traits: isObject(traits) ? traits : {} }, options));
+    later(callback);
+  }
+
+  function alias(to, from, options, callback) {
+    if (typeof from === 'function') [from, options, callback] = [undefined, {}, from];
+    if (typeof options === 'function') [options, callback] = [{}, options];
+    enqueue(message('alias', { userId: String(to), previousId: from ? String(from) : (userId() || anonymousId()) }, options));
+    later(callback);
+  }
+
+  function group(groupId, traits, options, callback) {
+    if (typeof traits === 'function') [traits, options, callback] = [{}, {}, traits];
+    enqueue(message('group', { groupId: String(groupId), traits: isObject(traits) ? traits : {} }, options));
+    later(callback);
+  }
+
+  function reset() {
+    store.set('userId', null);
+    store.set('traits', null);
+    store.set('anonymousId', null);
+    cookie.set('pt_aid', '', 0);
+    anonymousId();
+  }
+
+  // ------------------------------------------------------------------ dataLayer (GTM)
+  const GA4 = {
+    view_item: 'Product Viewed', select_item: 'Product Clicked', add_to_cart: 'Product Added',
+    remove_from_cart: 'Product Removed', add_to_wishlist: 'Product Added to Wishlist', view_cart: 'Cart Viewed',
+    begin_checkout: 'Checkout Started', purchase: 'Order Completed', refund: 'Order Refunded',
+    view_item_list: 'Product List Viewed', search: 'Products Searched', login: 'Signed In', sign_up: 'Signed Up',
+  };
+  const SKIP_KEYS = new Set(['event', 'eventCallback', 'eventTimeout', 'gtm.uniqueEventId', 'ecommerce']);
+
+  function product(item) {
+    const out = {
+      product_id: item.item_id, sku: item.item_id, name: item.item_name, category: item.item_category,
+      brand: item.item_brand, variant: item.item_variant, price: item.price, quantity: item.quantity,
+      position: item.index, coupon: item.coupon,
+    };
+    Object.keys(out).forEach((k) => out[k] === undefined && delete out[k]);
+    return out;
+  }
+
+  function fromEcommerce(name, ecommerce, props) {
+    if (!isObject(ecommerce)) return props;
+    const { items, transaction_id: orderId, value, ...rest } = ecommerce;
+    Object.assign(props, rest);
+    if (Array.isArray(items)) {
+      props.products = items.filter(isObject).map(product);
+      if (props.products.length === 1 && name !== 'Order Completed') Object.assign(props, props.products[0]);
+    }
+    if (orderId !== undefined) props.order_id = orderId;
+    if (value !== undefined) props[name === 'Order Completed' ? 'revenue' : 'value'] = value;
+    return props;
+  }
+
+  function fromDataLayer(entry) {
+    let name;
+    let props = {};
+    if (entry && typeof entry === 'object' && !isObject(entry) || Object.prototype.toString.call(entry) === '[object Arguments]') {
+      const args = Array.from(entry); // gtag('event', name, params) pushes its arguments object
+      if (args[0] !== 'event' || typeof args[1] !== 'string') return;
+      name = args[1];
+      if (isObject(args[2])) props = { ...args[2] };
+      if (isObject(props.items) || Array.isArray(props.items)) props = fromEcommerce(GA4[name] || name, props, {});
+    } else if (isObject(entry) && typeof entry.event === 'string') {
+      name = entry.event;
+      Object.keys(entry).forEach((k) => { if (!SKIP_KEYS.has(k)) props[k] = entry[k]; });
+      props = fromEcommerce(GA4[name] || name, entry.ecommerce, props);
+    } else return; // variables for GTM, not events
+    if (!name || name.startsWith('gtm.')) return;
+    if (name === 'page_view') { page(props); return; }
+    track(GA4[name] || name, props);
+  }
+
+  function watchDataLayer() {
+    if (!config.dataLayer) return;
+    const layer = (window[config.dataLayer] = window[config.dataLayer] || []);
+    if (!Array.isArray(layer) || layer.__pertinent) return;
+    layer.slice().forEach((e) => { try { fromDataLayer(e); } catch (err) { warn('dataLayer entry', err); } });
+    const push = layer.push;
+    layer.push = function pushAndTrack(...entries) {
+      const result = push.apply(this, entries);
+      entries.forEach((e) => { try { fromDataLayer(e); } catch (err) { warn('dataLayer entry', err); } });
+      return result;
+    };
+    Object.defineProperty(layer, '__pertinent', { value: true });
+  }
+
+  // ------------------------------------------------------------------ consent banner
+  const CSS = `
+.pt-consent{position:fixed;z-index:2147483000;left:1rem;right:1rem;bottom:1rem;max-width:40rem;margin:0 auto;
+ background:#fff;color:#1d2330;border:1px solid #d5d9e0;border-radius:.75rem;box-shadow:0 .5rem 2rem rgba(0,0,0,.18);
+ padding:1rem 1.25rem;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+.pt-consent h2{font-size:1.05rem;margin:0 0 .35rem}
+.pt-consent p{margin:0 0 .75rem}
+.pt-consent fieldset{border:0;margin:0 0 .75rem;padding:0}
+.pt-consent label{display:flex;gap:.5rem;align-items:flex-start;margin:.3rem 0;cursor:pointer}
+.pt-consent-actions{display:flex;flex-wrap:wrap;gap:.5rem;justify-content:flex-end}
+.pt-consent button{font:inherit;padding:.5rem .9rem;border-radius:.5rem;border:1px solid #1d2330;background:#fff;
+ color:#1d2330;cursor:pointer;min-width:7rem}
+.pt-consent button[data-action=accept],.pt-consent button[data-action=save]{background:#1d2330;color:#fff}
+.pt-consent [hidden]{display:none!important}`;
+
+  let bannerEl = null;
+  const text = (name) => (config.texts && config.texts[name]) || TEXTS[name] || name;
+  const h = (tag, attrs = {}, ...children) => {
+    const el = document.createElement(tag);
+    Object.entries(attrs).forEach(([k, v]) => {
+      if (v === undefined || v === null || v === false) return;
+      if (k === 'text') el.textContent = v; else el.setAttribute(k, v === true ? '' : v);
+    });
+    children.forEach((c) => c && el.append(c));
+    return el;
+  };
+
+  function showBanner(expanded = false) {
+    if (!document.body) { document.addEventListener('DOMContentLoaded', () => showBanner(expanded), { once: true }); return; }
+    hideBanner();
+    if (!document.getElementById('pt-consent-style')) {
+      document.head.append(h('style', { id: 'pt-consent-style', text: CSS }));
+    }
+    const current = preferences() || {};
+    const boxes = config.purposes.map((p) => h('label', {},
+      h('input', { type: 'checkbox', name: p, checked: !!current[p] }),
+      h('span', { text: text(`purpose_${p}`) })));
+    const purposes = h('fieldset', { hidden: !expanded }, h('legend', { class: 'pt-sr', text: '' }), ...boxes);
+    const button = (action, hidden) => h('button', { type: 'button', 'data-action': action, hidden, text: text(action) });
+    bannerEl = h('div', { class: 'pt-consent', role: 'dialog', 'aria-live': 'polite', 'aria-labelledby': 'pt-consent-title',
+      'data-pertinent-consent': '' },
+    h('h2', { id: 'pt-consent-title', text: text('title') }),
+    h('p', { text: text('body') }),
+    purposes,
+    h('div', { class: 'pt-consent-actions' },
+      button('reject'), button('customize', expanded), button('save', !expanded), button('accept')));
+    bannerEl.addEventListener('click', (ev) => {
+      const action = ev.target instanceof Element && ev.target.closest('button')?.dataset.action;
+      if (action === 'accept') setConsent(Object.fromEntries(config.purposes.map((p) => [p, true])));
+      else if (action === 'reject') setConsent({});
+      else if (action === 'save') {
+        setConsent(Object.fromEntries(boxes.map((l) => { const i = l.querySelector('input'); return [i.name, i.checked]; })));
+      } else if (action === 'customize') {
+        purposes.hidden = false;
+        bannerEl.querySelector('[data-action=customize]').hidden = true;
+        bannerEl.querySelector('[data-action=save]').hidden = false;
+      }
+    });
+    document.body.append(bannerEl);
+    emit('banner', { shown: true });
+  }
+
+  function hideBanner() {
+    if (bannerEl) { bannerEl.remove(); bannerEl = null; }
+  }
+
+  // ------------------------------------------------------------------ slots and recommendations
+  async function get(path, params) {
+    const url = new URL(config.host + path, location.href);
+    Object.entries(params).forEach(([k, v]) => { if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, v); });
+    const res = await fetch(url, { headers: { Authorization: basic(), Accept: 'application/json' } });
+    const body = await res.json().catch(() => null);
+    if (!res.ok) {
+      const err = new Error((body && body.message) || `HTTP ${res.status}`);
+      err.status = res.status;
+      throw err;
+    }
+    return body;
+  }
+
+  const FILLED = new WeakMap(); // element -> { fallback, decision | recs }
+  const remember = (el) => {
+    if (!FILLED.has(el)) FILLED.set(el, { fallback: target(el).innerHTML });
+    return FILLED.get(el);
+  };
+  const target = (el) => el.querySelector('[data-pertinent-items]') || el;
+  const restore = (el, info, why) => {
+    target(el).innerHTML = info.fallback;
+    info.decision = null;
+    info.recs = null;
+    el.setAttribute('data-pertinent-state', 'fallback');
+    emit('fallback', { element: el, reason: why });
+  };
+  const hrefFor = (el, itemId) => {
+    const pattern = el.getAttribute('data-href');
+    return pattern ? pattern.replace('{item_id}', encodeURIComponent(itemId)) : null;
+  };
+  const safeUrl = (u) => (typeof u === 'string' && !/^\s*(javascript|data|vbscript):/i.test(u) ? u : null);
+  const money = (v) => (typeof v === 'number' && Number.isFinite(v)
+    ? v.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : '');
+
+  function renderItems(el, items, into = target(el)) {
+    const tpl = el.querySelector('template');
+    const frag = document.createDocumentFragment();
+    if (tpl) {
+      items.forEach((item) => {
+        const node = tpl.content.firstElementChild.cloneNode(true);
+        node.setAttribute('data-item-id', item.item_id);
+        if (item.rank !== undefined) node.setAttribute('data-rank', item.rank);
+        const attrs = item.attributes || {};
+        const values = {
+          title: item.title || item.item_id, item_id: item.item_id, rank: item.rank, reason: item.reason,
+          price: money(attrs.price), category: (item.categories || [])[0], text: item.text,
+        };
+        [node, ...node.querySelectorAll('[data-field]')].forEach((n) => {
+          const field = n.getAttribute('data-field');
+          if (!field) return;
+          if (field === 'link') { const href = hrefFor(el, item.item_id); if (href) n.setAttribute('href', href); } else if (field === 'image') {
+            if (attrs.image) n.setAttribute('src', attrs.image); else n.remove();
+          } else n.textContent = values[field] ?? '';
+        });
+        frag.append(node);
+      });
+    } else {
+      const list = h('ol', { class: 'pertinent-items' });
+      items.forEach((item) => {
+        const href = hrefFor(el, item.item_id);
+        const label = item.title || item.item_id;
+        list.append(h('li', { 'data-item-id': item.item_id, 'data-rank': item.rank },
+          href ? h('a', { href, text: label }) : h('span', { text: label })));
+      });
+      frag.append(list);
+    }
+    into.replaceChildren(frag);
+  }
+
+  async function withTitles(items) {
+    if (!items.length || items.every((i) => i.title)) return items;
+    try {
+      const cat = await get('/v1/catalog', { ids: items.map((i) => i.item_id).join(',') });
+      const byId = new Map(cat.items.map((i) => [i.item_id, i]));
+      return items.filter((i) => byId.has(i.item_id)).map((i) => ({ ...byId.get(i.item_id), ...i }));
+    } catch {
+      return items; // an older server without /v1/catalog: ids only
+    }
+  }
+
+  async function renderBlock(el, decision) {
+    if (typeof decision.html === 'string' && decision.html) { // a fragment rendered by the server's template
+      target(el).innerHTML = decision.html;
+      return;
+    }
+    const block = isObject(decision.block) ? decision.block : {};
+    const c = isObject(block.content) ? block.content : {};
+    const headline = c.headline || c.title;
+    if (Array.isArray(c.items)) { // a product list block: rendered like a recommendation list
+      const items = await withTitles(c.items.filter(isObject).map((item, i) => ({ rank: i + 1, ...item })));
+      const holder = h('div', { class: 'pertinent-block-items' });
+      target(el).replaceChildren(...[headline ? h('h2', { text: headline }) : null, holder].filter(Boolean));
+      renderItems(el, items, holder);
+      return;
+    }
+    const image = isObject(c.image) ? c.image : { src: c.image || c.image_url, alt: c.image_alt || c.alt || '' };
+    const cta = isObject(c.cta) ? c.cta : { text: c.cta_text || c.cta, url: c.cta_url || c.url };
+    image.src = safeUrl(image.src);
+    cta.url = safeUrl(cta.url || cta.href);
+    const body = c.text || c.body || c.subheadline;
+    const box = h('div', { class: `pertinent-block pertinent-block-${block.type || 'content'}` },
+      image.src ? h('img', { src: image.src, alt: image.alt || '' }) : null,
+      headline ? h('h2', { text: headline }) : null,
+      body ? h('p', { text: body }) : null,
+      (cta.text || cta.label) && cta.url
+        ? h('a', { class: 'pertinent-cta', href: cta.url, text: cta.text || cta.label }) : null);
+    target(el).replaceChildren(box);
+  }
+
+  function identityParams() {
+    const uid = userId();
+    return uid ? { user_id: uid } : { anonymous_id: anonymousId() };
+  }
+
+  async function fillSlot(el) {
+    const info = remember(el);
+    const slot = el.getAttribute('data-pertinent-slot');
+    if (!granted('personalization')) { restore(el, info, 'no personalization consent'); return; }
+    try {
+      const decision = await get('/v1/decide', { slot, ...identityParams() });
+      await renderBlock(el, decision);
+      info.decision = { decision_id: decision.decision_id, slot: decision.slot || slot, variant: decision.variant ?? null };
+      el.setAttribute('data-pertinent-state', 'filled');
+      el.setAttribute('data-decision-id', decision.decision_id || '');
+      el.setAttribute('data-variant', decision.variant ?? '');
+      if (decision.reason && decision.reason.kind) el.setAttribute('data-reason', decision.reason.kind);
+      observeImpression(el);
+      emit('slot', { element: el, decision });
+    } catch (err) {
+      restore(el, info, err.message);
+    }
+  }
+
+  async function fillRecommendations(el) {
+    const info = remember(el);
+    const k = el.getAttribute('data-k') || 5;
+    const similarTo = el.getAttribute('data-similar-to');
+    try {
+      let res;
+      if (similarTo) {
+        res = await get(`/v1/items/${encodeURIComponent(similarTo)}/similar`, { k });
+      } else {
+        // without personalization consent: an id nobody has, so the answer is what everyone gets (popular items)
+        const who = granted('personalization') ? (userId() || anonymousId()) : state.noPersonal;
+        res = await get('/v1/recommendations', {
+          user_id: who, k,
+          include_categories: el.getAttribute('data-include-categories'),
+          exclude_categories: el.getAttribute('data-exclude-categories'),
+          exclude: el.getAttribute('data-exclude'),
+        });
+      }
+      const items = await withTitles(res.items || []);
+      if (!items.length) { restore(el, info, 'no items'); return; }
+      renderItems(el, items);
+      info.recs = { model: res.model || null, source: res.source || null, version: res.version || null };
+      el.setAttribute('data-pertinent-state', 'filled');
+      el.setAttribute('data-source', res.source || '');
+      emit('recommendations', { element: el, items, source: res.source, model: res.model });
+    } catch (err) {
+      restore(el, info, err.message);
+    }
+  }
+
+  let observer = null;
+  function observeImpression(el) {
+    if (!('IntersectionObserver' in window)) { viewed(el); return; }
+    observer = observer || new IntersectionObserver((entries) => {
+      entries.forEach((e) => { if (e.isIntersecting) { viewed(e.target); observer.unobserve(e.target); } });
+    }, { threshold: 0.5 });
+    observer.observe(el);
+  }
+
+  function viewed(el) {
+    const d = FILLED.get(el)?.decision;
+    if (!d || FILLED.get(el).viewed === d.decision_id) return;
+    FILLED.get(el).viewed = d.decision_id;
+    track('Slot Viewed', { ...d });
+  }
+
+  function onClick(ev) {
+    const node = ev.target instanceof Element ? ev.target : null;
+    if (!node) return;
+    const item = node.closest('[data-item-id]');
+    const slotEl = node.closest('[data-pertinent-slot]');
+    const d = slotEl && FILLED.get(slotEl)?.decision;
+    if (d) {
+      const props = { ...d };
+      if (item && slotEl.contains(item)) props.item_id = item.getAttribute('data-item-id');
+      track('Slot Clicked', props);
+    }
+    const list = node.closest('[data-pertinent-recommendations]');
+    const r = list && FILLED.get(list)?.recs;
+    if (r && item && list.contains(item)) {
+      const props = { item_id: item.getAttribute('data-item-id'), rank: Number(item.getAttribute('data-rank')) || undefined };
+      if (r.model) props.model = r.model;
+      if (r.source) props.source = r.source;
+      if (r.version) props.version = r.version;
+      if (list.getAttribute('data-pertinent-recommendations')) props.list = list.getAttribute('data-pertinent-recommendations');
+      track('Recommendation Clicked', props);
+    }
+  }
+
+  function fillAll(root) {
+    if (!state.writeKey) return Promise.resolve();
+    const scope = root && root.querySelectorAll ? root : document;
+    const jobs = [];
+    scope.querySelectorAll('[data-pertinent-slot]').forEach((el) => jobs.push(fillSlot(el)));
+    scope.querySelectorAll('[data-pertinent-recommendations]').forEach((el) => jobs.push(fillRecommendations(el)));
+    return Promise.all(jobs);
+  }
+
+  function watchNewElements() {
+    new MutationObserver((mutations) => {
+      mutations.forEach((m) => m.addedNodes.forEach((n) => {
+        if (!(n instanceof Element)) return;
+        const found = [n, ...n.querySelectorAll('[data-pertinent-slot],[data-pertinent-recommendations]')]
+          .filter((e) => (e.hasAttribute('data-pertinent-slot') || e.hasAttribute('data-pertinent-recommendations')) && !FILLED.has(e));
+        found.forEach((e) => (e.hasAttribute('data-pertinent-slot') ? fillSlot(e) : fillRecommendations(e)));
+      }));
+    }).observe(document.documentElement, { childList: true, subtree: true });
+  }
+
+  // ------------------------------------------------------------------ start
+  function whenDom(fn) {
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', fn, { once: true });
+    else fn();
+  }
+
+  function load(writeKey, options) {
+    if (state.loaded) { warn('load: already loaded'); return; }
+    if (typeof writeKey !== 'string' || !writeKey) { warn('load: a write key is required'); return; }
+    state.loaded = true;
+    state.writeKey = writeKey;
+    if (isObject(options)) Object.assign(config, options);
+    config.host = String(config.host || '').replace(/\/+$/, '');
+    anonymousId();
+    if (state.pendingConsent) { recordConsent(...state.pendingConsent); state.pendingConsent = null; }
+    if (config.autoPage) page();
+    watchDataLayer();
+    document.addEventListener('click', onClick, true);
+    window.addEventListener('pagehide', beacon);
+    document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') beacon(); });
+    window.addEventListener('online', () => flush());
+    whenDom(() => {
+      if (config.banner && !readConsent()) showBanner();
+      if (readQueue().length) flush(); // left over from an earlier page
+      state.ready = true;
+      if (config.slots) { fillAll(document); watchNewElements(); }
+      state.readyCallbacks.splice(0).forEach((cb) => later(cb));
+      emit('ready', { anonymousId: anonymousId() });
+    });
+  }
+
+  const api = {
+    __pertinent: true,
+    VERSION,
+    load, page, track, identify, alias, group, reset, flush,
+    ready(callback) { if (state.ready) later(callback); else state.readyCallbacks.push(callback); },
+    user: () => ({ id: userId(), anonymousId: anonymousId(), traits: store.get('traits') || {} }),
+    on(name, fn) { (listeners[name] = listeners[name] || []).push(fn); },
+    consent: {
+      get: () => (preferences() ? { ...preferences() } : null),
+      set: (choices) => setConsent(choices),
+      show: () => showBanner(true),
+      hide: hideBanner,
+    },
+    slots: { refresh: (root) => fillAll(root || document) },
+  };
+  window.pertinent = api;
+
+  // Configuration from the script tag: data-write-key, data-host, data-flush-at, data-flush-interval, ...
+  if (script && script.dataset.writeKey) {
+    const d = script.dataset;
+    const num = (v) => (v === undefined || v === '' || Number.isNaN(Number(v)) ? undefined : Number(v));
+    const bool = (v) => (v === undefined ? undefined : v !== 'false' && v !== '0');
+    const opts = {
+      host: d.host || new URL(script.src, location.href).origin,
+      flushAt: num(d.flushAt), flushInterval: num(d.flushInterval), maxBatch: num(d.maxBatch),
+      retryBaseMs: num(d.retryBaseMs), retryMaxMs: num(d.retryMaxMs), maxRetries: num(d.maxRetries),
+      banner: bool(d.banner), autoPage: bool(d.autoPage), slots: bool(d.slots),
+      dataLayer: d.dataLayer, cookieDomain: d.cookieDomain,
+    };
+    Object.keys(opts).forEach((k) => opts[k] === undefined && delete opts[k]);
+    load(d.writeKey, opts);
+  } else if (script && script.src) {
+    config.host = new URL(script.src, location.href).origin; // load(writeKey) may come later
+  }
+  // Calls queued by a stub (window.pertinent = [] with push-ing methods) before this file arrived.
+  if (Array.isArray(previous)) {
+    previous.forEach((call) => {
+      const [method, ...args] = Array.from(call);
+      if (typeof api[method] === 'function') api[method](...args);
+    });
+  }
+})();
