@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pertinent.browser.catalog import PublicCatalog
+from pertinent.dashboard.service import DashboardService
 from pertinent.events.service import IngestService
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
@@ -27,6 +28,7 @@ class Services:
     privacy: PrivacyService
     recommend: RecommendService
     catalog: PublicCatalog  # the catalogue as sites read it (write key)
+    dashboard: DashboardService  # what /dashboard shows (aggregates, KPIs, drift, experiment results)
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -37,7 +39,9 @@ class Services:
         profiles = ProfileService(store, settings, pseudo, ingest.profile_config)
         recommend = RecommendService(store, settings, profiles)
         privacy = PrivacyService(store, settings, pseudo, profiles, derived={"models": recommend})
-        return cls(settings, store, ingest, profiles, privacy, recommend, catalog=PublicCatalog(store))
+        dashboard = DashboardService(store, settings, ingest.profile_config, recommend.registry, recommend.config.model)
+        return cls(settings, store, ingest, profiles, privacy, recommend, catalog=PublicCatalog(store),
+                   dashboard=dashboard)
 
     def close(self) -> None:
         self.store.close()

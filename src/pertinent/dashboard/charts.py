@@ -1,0 +1,237 @@
+"""Chart geometry for server-side SVG: the numbers here, the drawing in ``templates/dashboard/_charts.html``.
+
+Charts are inline SVG with a ``viewBox`` (they scale to any screen) and text alternatives; nothing is
+loaded from elsewhere. Colours are CSS classes (``s0``..``s7``, a colour-blind-safe palette in
+``dashboard.css``).
+
+>>> chart = line_chart({"events": [(0.0, 1.0), (60.0, 3.0), (120.0, 2.0)]}, time_axis=False)
+>>> chart.empty, chart.series[0].path.startswith("M"), [t.label for t in chart.y_ticks][:3]
+(False, True, ['0', '1', '2'])
+>>> line_chart({}).empty
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+PALETTE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class Tick:
+    pos: float
+    label: str
+
+
+@dataclass(frozen=True)
+class SeriesPath:
+    name: str
+    css: str  # colour class, s0..s7
+    path: str  # SVG path data
+    points: tuple[tuple[float, float], ...]  # plotted points (for markers on short series)
+    last: str  # the last value, formatted
+
+
+@dataclass(frozen=True)
+class LineChart:
+    """A line chart laid out in a ``width`` x ``height`` view box."""
+
+    width: int
+    height: int
+    left: float
+    top: float
+    right: float
+    bottom: float
+    series: tuple[SeriesPath, ...]
+    x_ticks: tuple[Tick, ...]
+    y_ticks: tuple[Tick, ...]
+    summary: str  # a text alternative for screen readers
+    empty: bool
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    label: str
+    y: float
+    low: float
+    mid: float
+    high: float
+    text: str
+    css: str  # "up", "down" or "flat" (the interval excludes zero on either side, or not)
+
+
+@dataclass(frozen=True)
+class IntervalChart:
+    """Point estimates with confidence intervals (a forest plot) around a zero line."""
+
+    width: int
+    height: int
+    left: float
+    right: float
+    zero: float
+    rows: tuple[IntervalRow, ...]
+    ticks: tuple[Tick, ...]
+    empty: bool
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float
+    share: float  # 0..100, of the largest value
+    text: str
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high] (1, 2, 2.5 or 5 times a power of ten apart).
+
+    >>> nice_ticks(0, 7)
+    [0.0, 2.0, 4.0, 6.0, 8.0]
+    >>> nice_ticks(3, 3)
+    [3.0, 4.0]
+    """
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0, 1.0]
+    if high <= low:
+        return [float(low), float(low) + 1.0]
+    raw = (high - low) / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    start = math.floor(low / step) * step
+    ticks = []
+    value = start
+    while value < high + step * 0.999:
+        ticks.append(round(value, 10))
+        value += step
+    return [float(t) for t in ticks]
+
+
+def fmt_number(value: float | None, digits: int = 3) -> str:
+    """A short human number: 1234 -> '1,234', 0.1234 -> '0.123', 12_500_000 -> '12.5M'.
+
+    >>> fmt_number(1234), fmt_number(0.12345), fmt_number(12_500_000), fmt_number(None)
+    ('1,234', '0.123', '12.5M', '–')
+    """
+    if value is None or not math.isfinite(value):
+        return "–"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.{digits}g}M"
+    if abs(value) >= 1000 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def fmt_percent(value: float | None, digits: int = 1) -> str:
+    """A share as a percentage.
+
+    >>> fmt_percent(0.1234), fmt_percent(None)
+    ('12.3%', '–')
+    """
+    return "–" if value is None or not math.isfinite(value) else f"{100 * value:.{digits}f}%"
+
+
+def fmt_time(ts: float, span: float) -> str:
+    """A UTC time label whose precision follows the span of the axis."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    if span <= 2 * 86400:
+        return dt.strftime("%H:%M")
+    if span <= 90 * 86400:
+        return dt.strftime("%b %d")
+    return dt.strftime("%Y-%m")
+
+
+def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, time_axis: bool = True,
+               y_format: Callable[[float], str] = fmt_number, y_max: float | None = None,
+               width: int = 640, height: int = 220, title: str = "") -> LineChart:
+    """Lines for up to eight named series of (x, y) points (x: epoch seconds when ``time_axis``)."""
+    named = [(name, [(float(x), float(y)) for x, y in pts if math.isfinite(x) and math.isfinite(y)])
+             for name, pts in list(series.items())[:PALETTE_SIZE]]
+    named = [(n, sorted(p)) for n, p in named if p]
+    left, top, right, bottom = 48.0, 10.0, width - 12.0, height - 26.0
+    if not named:
+        return LineChart(width, height, left, top, right, bottom, (), (), (), f"{title}: no data", True)
+    xs = [x for _, pts in named for x, _ in pts]
+    ys = [y for _, pts in named for _, y in pts]
+    x0, x1 = min(xs), max(xs)
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    y_ticks = nice_ticks(min(0.0, min(ys)), max(ys) if y_max is None else y_max)
+    y0, y1 = y_ticks[0], y_ticks[-1]
+
+    def sx(x: float) -> float:
+        return round(left + (x - x0) / (x1 - x0) * (right - left), 1)
+
+    def sy(y: float) -> float:
+        return round(bottom - (y - y0) / (y1 - y0) * (bottom - top), 1)
+
+    paths = []
+    for i, (name, pts) in enumerate(named):
+        plotted = tuple((sx(x), sy(y)) for x, y in pts)
+        d = "M" + " L".join(f"{px},{py}" for px, py in plotted)
+        paths.append(SeriesPath(name, f"s{i}", d, plotted if len(plotted) <= 40 else (), y_format(pts[-1][1])))
+    span = x1 - x0
+    label = (lambda v: fmt_time(v, span)) if time_axis else fmt_number
+    x_ticks = tuple(Tick(sx(x0 + span * i / 4), label(x0 + span * i / 4)) for i in range(5))
+    summary = "; ".join(f"{p.name}: {len(pts)} points, last {p.last}" for p, (_, pts) in zip(paths, named, strict=True))
+    return LineChart(width, height, left, top, right, bottom, tuple(paths), x_ticks,
+                     tuple(Tick(sy(v), y_format(v)) for v in y_ticks), f"{title}: {summary}" if title else summary,
+                     False)
+
+
+def interval_chart(rows: Sequence[tuple[str, float | None, float | None, float | None]], *,
+                   value_format: Callable[[float], str] = fmt_percent, width: int = 640,
+                   row_height: int = 28) -> IntervalChart:
+    """One row per (label, low, estimate, high); rows with a missing value are left out.
+
+    >>> c = interval_chart([("b vs a", -0.05, 0.02, 0.09), ("c vs a", 0.01, 0.04, 0.07), ("d", None, None, None)])
+    >>> [r.css for r in c.rows], c.left < c.zero < c.right
+    (['flat', 'up'], True)
+    """
+    kept = [(lab, lo, mid, hi) for lab, lo, mid, hi in rows
+            if None not in (lo, mid, hi) and all(math.isfinite(v) for v in (lo, mid, hi))]  # type: ignore[arg-type]
+    left, right = 150.0, width - 16.0
+    height = max(len(kept), 1) * row_height + 30
+    if not kept:
+        return IntervalChart(width, height, left, right, left, (), (), True)
+    lows = [min(r[1], 0.0) for r in kept]  # type: ignore[type-var]
+    highs = [max(r[3], 0.0) for r in kept]  # type: ignore[type-var]
+    ticks = nice_ticks(min(lows), max(highs))
+    v0, v1 = ticks[0], ticks[-1]
+
+    def sx(v: float) -> float:
+        return round(left + (v - v0) / (v1 - v0) * (right - left), 1)
+
+    out = []
+    for i, (lab, lo, mid, hi) in enumerate(kept):
+        css = "up" if lo > 0 else "down" if hi < 0 else "flat"  # type: ignore[operator]
+        text = f"{value_format(mid)} [{value_format(lo)}, {value_format(hi)}]"  # type: ignore[arg-type]
+        out.append(IntervalRow(lab, i * row_height + row_height / 2 + 4, sx(lo), sx(mid), sx(hi), text, css))  # type: ignore[arg-type]
+    axis = tuple(Tick(sx(v), value_format(v)) for v in ticks)
+    return IntervalChart(width, height, left, right, sx(0.0), tuple(out), axis, False)
+
+
+def bars(items: Sequence[tuple[str, float]], value_format: Callable[[float], str] = fmt_number) -> list[Bar]:
+    """Horizontal bars (drawn with CSS widths) scaled to the largest absolute value.
+
+    >>> [(b.label, b.share) for b in bars([("a", 2.0), ("b", 1.0)])]
+    [('a', 100.0), ('b', 50.0)]
+    """
+    top = max((abs(v) for _, v in items if math.isfinite(v)), default=0.0)
+    return [Bar(label, v, round(100 * abs(v) / top, 1) if top > 0 and math.isfinite(v) else 0.0, value_format(v))
+            for label, v in items]
+
+
+def fill_buckets(counts: Sequence[tuple[float, int]], since: float, until: float, bucket_s: float
+                 ) -> list[tuple[float, int]]:
+    """Every bucket of the window, with zero where the store had no row.
+
+    >>> fill_buckets([(120.0, 5)], 60.0, 240.0, 60.0)
+    [(60.0, 0), (120.0, 5), (180.0, 0)]
+    """
+    found = dict(counts)
+    first, last = math.floor(since / bucket_s), math.ceil(until / bucket_s)
+    return [(float(i) * bucket_s, found.get(float(i) * bucket_s, 0)) for i in range(first, last)]

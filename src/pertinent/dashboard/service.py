@@ -1,0 +1,647 @@
+"""What the dashboard pages show, read from the store and the model registry (routes call only this).
+
+Each page has one method returning a plain dataclass the template renders; thin or missing data gives
+empty lists and messages, never an exception.
+
+Windows end *now* — or, when the store holds no event that recent (an imported history, the demo's
+synthetic month), at the newest event, and the page says so.
+
+>>> from pertinent.settings import Settings
+>>> from pertinent.services import Services
+>>> svc = Services.build(Settings(database_url="sqlite://", write_key="w", admin_key="a", pseudonym_keys=["k"]))
+>>> svc.store.migrate()
+>>> page = DashboardService.from_services(svc).overview("24h", now=86400.0 * 20000)
+>>> page.events_in_window, page.profiles, page.anchored_to_newest
+(0, 0, False)
+>>> svc.close()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pertinent.dashboard import charts
+from pertinent.kpis import KpiConfig, KpiEvents, KpiResult, kpis_by_group
+from pertinent.privacy.consent import PURPOSES
+from pertinent.storage.base import DecisionRow, EventRow, IngestErrorRow, Store
+
+if TYPE_CHECKING:
+    from pertinent.drift import DriftResult
+    from pertinent.profiles.features import ProfileConfig
+    from pertinent.recommend.registry import ModelRegistry
+    from pertinent.services import Services
+    from pertinent.settings import Settings
+
+log = logging.getLogger("pertinent.dashboard")
+
+Window = Literal["1h", "24h", "7d", "30d"]
+# window -> (seconds, chart bucket seconds)
+WINDOWS: dict[str, tuple[float, float]] = {"1h": (3600.0, 60.0), "24h": (86400.0, 900.0),
+                                           "7d": (7 * 86400.0, 3 * 3600.0), "30d": (30 * 86400.0, 12 * 3600.0)}
+MAX_EVENTS = 300_000  # events read for KPIs and drift per request (the page says when it was cut)
+MAX_DECISIONS = 300_000
+ML_SAMPLE = 5_000  # profiles clustered for the ML segment report
+
+
+def when(ts: float | None) -> str:
+    """A UTC time for people.
+
+    >>> when(0.0)
+    '1970-01-01 00:00 UTC'
+    """
+    return "–" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass(frozen=True)
+class Span:
+    """The window a page shows: [since, until), and whether it was moved back to the newest event."""
+
+    window: str
+    since: float
+    until: float
+    bucket_s: float
+    anchored_to_newest: bool
+
+    @property
+    def note(self) -> str:
+        if not self.anchored_to_newest:
+            return ""
+        return (f"No events in the last {self.window}: showing the {self.window} up to the newest event "
+                f"({when(self.until)}).")
+
+
+# --------------------------------------------------------------------------------------------- page data
+@dataclass(frozen=True)
+class ConsentRate:
+    purpose: str
+    granted: int
+    denied: int
+    unset: int
+    effective_rate: float | None  # share of profiles for whom the purpose is granted, default included
+
+
+@dataclass(frozen=True)
+class Overview:
+    span: Span
+    events_total: int
+    events_in_window: int
+    events_per_minute: float | None
+    active_profiles: int
+    profiles: int
+    consent: list[ConsentRate]
+    default_consent: str
+    ingest_errors_24h: int
+    ingest_errors_total: int
+    recent_errors: list[IngestErrorRow]
+    rate_chart: charts.LineChart
+
+    @property
+    def anchored_to_newest(self) -> bool:
+        return self.span.anchored_to_newest
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    segment_id: str
+    name: str
+    kind: str
+    size: int
+    entries: int
+    exits: int
+
+
+@dataclass(frozen=True)
+class SegmentsPage:
+    span: Span
+    segments: list[SegmentRow]
+    sizes_chart: charts.LineChart
+    entries_chart: charts.LineChart
+    exits_chart: charts.LineChart
+    ml: dict[str, Any] | None  # the last ML segment report (SegmentationReport.to_dict()) with computed_at
+    ml_share_bars: list[charts.Bar]
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    kind: str
+    created_at: float | None
+    metrics: dict[str, float]
+    latest: bool
+    served: bool
+
+
+@dataclass(frozen=True)
+class OnlineCtr:
+    model: str
+    version: str
+    impressions: int
+    clicks: int
+    ctr: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class RecommendationsPage:
+    span: Span
+    versions: list[ModelVersion]
+    metric_names: list[str]
+    metric_chart: charts.LineChart
+    online: list[OnlineCtr]
+    decisions: list[OnlineCtr]
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    variant: str
+    units: int
+    rates: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    metric: str
+    treatment: str
+    lift: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    chance_to_win: float | None
+    significant: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    key: str
+    status: str
+    control: str
+    variants: list[VariantRow]
+    comparisons: list[ComparisonRow]
+    srm_flagged: bool
+    srm_p: float | None
+    srm_message: str
+    lift_chart: charts.IntervalChart
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BanditShares:
+    slot: str
+    decisions: int
+    chart: charts.LineChart
+    latest: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ExperimentsPage:
+    span: Span
+    experiments: list[ExperimentResult]
+    bandits: list[BanditShares]
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class KpiRow:
+    group: str
+    kind: str  # "all", "segment", "variant"
+    result: KpiResult
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    feature: str
+    kind: str
+    results: dict[str, DriftResult]
+
+    @property
+    def alert(self) -> bool:
+        return any(r.alert for r in self.results.values())
+
+
+@dataclass(frozen=True)
+class KpisPage:
+    span: Span
+    rows: list[KpiRow]
+    drift: list[DriftRow]
+    drift_reference: tuple[float, float]
+    alerts: list[str]
+    truncated: bool
+    message: str = ""
+
+
+# ------------------------------------------------------------------------------------------------- service
+def _label(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return value[:100]
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return value[0][:100]
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+# Features compared between the reference and the current window: (name, kind, value of one event).
+EVENT_FEATURES: tuple[tuple[str, Any], ...] = (
+    ("event name", lambda e: e.event or e.type),
+    ("properties.category", lambda e: _label((e.properties or {}).get("category"))),
+    ("properties.price", lambda e: _number((e.properties or {}).get("price"))),
+    ("properties.revenue", lambda e: _number((e.properties or {}).get("revenue"))),
+    ("context.device.type", lambda e: _label(((e.context or {}).get("device") or {}).get("type"))),
+)
+
+
+class DashboardService:
+    """Everything the dashboard shows. Build it with :meth:`from_services`.
+
+    >>> DashboardService.parse_window("7d")[0]
+    604800.0
+    """
+
+    def __init__(self, store: Store, settings: Settings, profile_config: ProfileConfig,
+                 registry: ModelRegistry, served_model: str, kpi_config: KpiConfig | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.profile_config = profile_config
+        self.registry = registry
+        self.served_model = served_model
+        self.kpi_config = kpi_config or KpiConfig(session_timeout_s=float(settings.session_timeout_s))
+        self._ml: dict[str, Any] | None = None
+        self._ml_lock = threading.Lock()
+
+    @classmethod
+    def from_services(cls, services: Services) -> DashboardService:
+        return cls(services.store, services.settings, services.ingest.profile_config, services.recommend.registry,
+                   services.recommend.config.model)
+
+    @staticmethod
+    def parse_window(window: str) -> tuple[float, float]:
+        if window not in WINDOWS:
+            raise ValueError(f"window: must be one of {', '.join(WINDOWS)}")
+        return WINDOWS[window]
+
+    def span(self, window: str, now: float | None = None, events: bool = True) -> Span:
+        """The window ending now, or at the newest event when nothing that recent was stored."""
+        seconds, bucket = self.parse_window(window)
+        now = time.time() if now is None else now
+        until, anchored = now, False
+        if events:
+            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+                extent = tx.event_time_range()
+            if extent is not None:
+                newest = extent[1]
+                if newest < now - seconds:
+                    until, anchored = newest + 1e-3, True
+                elif newest >= now:
+                    until = newest + 1e-3
+        return Span(window, until - seconds, until, bucket, anchored)
+
+    # ------------------------------------------------------------------------------------------- overview
+    def overview(self, window: str = "24h", now: float | None = None) -> Overview:
+        now = time.time() if now is None else now
+        span = self.span(window, now)
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            counts = tx.event_counts(span.since, span.until, span.bucket_s)
+            active = tx.active_profiles(span.since, span.until)
+            profiles = tx.count_profiles()
+            events_total = tx.count_events()
+            consent = tx.consent_counts()
+            errors_24h = tx.count_ingest_errors(now - 86400.0)
+            errors_total = tx.count_ingest_errors()
+            recent = tx.recent_ingest_errors(10)
+        in_window = sum(n for _, n in counts)
+        per_minute = [(at, n * 60.0 / span.bucket_s) for at, n in
+                      charts.fill_buckets(counts, span.since, span.until, span.bucket_s)]
+        chart = charts.line_chart({"events per minute": per_minute} if in_window else {},
+                                  title="Events per minute")
+        rates = []
+        default_granted = self.settings.default_consent == "granted"
+        for purpose in sorted(set(PURPOSES) | set(consent)):
+            c = consent.get(purpose, {"granted": 0, "denied": 0})
+            unset = max(profiles - c["granted"] - c["denied"], 0)
+            granted = c["granted"] + (unset if default_granted else 0)
+            rates.append(ConsentRate(purpose, c["granted"], c["denied"], unset,
+                                     granted / profiles if profiles else None))
+        return Overview(span, events_total, in_window, in_window / ((span.until - span.since) / 60.0) if in_window
+                        else None, active, profiles, rates, self.settings.default_consent, errors_24h, errors_total,
+                        recent, chart)
+
+    # ------------------------------------------------------------------------------------------- segments
+    def segments(self, window: str = "30d", now: float | None = None) -> SegmentsPage:
+        span = self.span(window, now, events=False)  # membership changes happen in real time
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            docs = {d.doc_id: d.body or {} for d in tx.list_documents("segment")}
+            sizes = tx.count_segment_members()
+            flows = tx.membership_flows(span.since, span.until, span.bucket_s)
+            ids = sorted(set(docs) | set(sizes), key=lambda s: (-sizes.get(s, 0), s))
+            history = {s: tx.segment_sizes(s, since=span.since) for s in ids[:charts.PALETTE_SIZE]}
+        entries: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        exits: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for seg, at, n_in, n_out in flows:
+            entries[seg].append((at, n_in))
+            exits[seg].append((at, n_out))
+            totals[seg][0] += n_in
+            totals[seg][1] += n_out
+        rows = [SegmentRow(s, str(docs.get(s, {}).get("name") or s), str(docs.get(s, {}).get("type") or
+                                                                            docs.get(s, {}).get("kind") or "rule"),
+                           sizes.get(s, 0), totals[s][0], totals[s][1]) for s in ids]
+        top = ids[:charts.PALETTE_SIZE]
+        names = {r.segment_id: r.name for r in rows}
+        sizes_series = {names[s]: [(at, float(n)) for at, n in history[s]] for s in top if history.get(s)}
+        ml = self._ml
+        bars = []
+        if ml and ml.get("ok"):
+            bars = charts.bars([(seg["name"], seg["share"]) for seg in ml["segments"]], charts.fmt_percent)
+        return SegmentsPage(
+            span, rows,
+            charts.line_chart(sizes_series, title="Segment sizes"),
+            charts.line_chart({names[s]: entries[s] for s in top if s in entries}, title="Entries"),
+            charts.line_chart({names[s]: exits[s] for s in top if s in exits}, title="Exits"),
+            ml, bars, "" if rows else "No segments yet: define rule segments or run the ML report below.")
+
+    def run_ml_report(self, max_profiles: int = ML_SAMPLE) -> dict[str, Any]:
+        """Cluster (a sample of) the stored profiles and keep the report for the segments page."""
+        from pertinent.profiles.frame import features_frame
+        from pertinent.segments.ml import discover
+        from pertinent.segments.pipeline import ClusteringConfig, SegmentationConfig
+        from pertinent.segments.report import SegmentationReport
+
+        with self._ml_lock:
+            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+                frame = features_frame(tx.iter_profiles(), self.settings.default_consent, self.profile_config)
+            if len(frame) > max_profiles:
+                frame = frame.sample(max_profiles, random_state=0)
+            if len(frame) < 10:
+                report = SegmentationReport.empty(
+                    f"needs at least 10 profiles with personalisation consent, got {len(frame)}").to_dict()
+            else:
+                config = SegmentationConfig(clustering=ClusteringConfig(k_range=(2, 6), seed=0))
+                report = json.loads(json.dumps(discover(frame, config).report.to_dict(), default=_plain))
+            report["computed_at"] = time.time()
+            report["sampled"] = len(frame)
+            self._ml = report
+            return report
+
+    # ------------------------------------------------------------------------------------ recommendations
+    def recommendations(self, window: str = "7d", now: float | None = None) -> RecommendationsPage:
+        span = self.span(window, now)
+        versions = self._model_versions()
+        served = [v for v in versions if v.name == self.served_model] or versions
+        metric_names = sorted({k for v in served for k, val in v.metrics.items() if isinstance(val, float)})
+        chart = charts.line_chart(
+            {m: [(v.created_at or 0.0, v.metrics[m]) for v in served if m in v.metrics]
+             for m in metric_names[:charts.PALETTE_SIZE]}, title="Offline metrics by version")
+        clicks: dict[tuple[str, str], int] = defaultdict(int)
+        shown: dict[tuple[str, str], int] = defaultdict(int)
+        names = set(self.kpi_config.click_events) | set(self.kpi_config.impression_events)
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            for e in tx.iter_events_between(span.since, span.until, types=["track"], limit=MAX_EVENTS):
+                if e.event not in names or not e.event.startswith("Recommendation"):
+                    continue
+                props = e.properties or {}
+                model = _label(props.get("model")) or _label(props.get("source")) or "unknown"
+                key = (model, str(props.get("version") or "–")[:40])
+                if e.event in self.kpi_config.click_events:
+                    clicks[key] += 1
+                else:
+                    shown[key] += 1
+            decisions = [d for d in self._decisions(tx, span) if d.reason in ("recommender", "recommendation")]
+            outcomes = tx.outcomes_of([d.decision_id for d in decisions]) if decisions else []
+        online = [_ctr(m, v, shown.get((m, v), 0), clicks.get((m, v), 0)) for m, v in sorted(set(clicks) | set(shown))]
+        clicked = {o.decision_id for o in outcomes if o.kind == "click"}
+        by_model: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for d in decisions:
+            detail = d.detail or {}
+            key = (_label(detail.get("model")) or "unknown", str(detail.get("version") or "–")[:40])
+            by_model[key][0] += 1
+            by_model[key][1] += d.decision_id in clicked
+        decided = [_ctr(m, v, n, c) for (m, v), (n, c) in sorted(by_model.items())]
+        message = "" if versions else "No trained model yet: run `pertinent train` (make demo does)."
+        return RecommendationsPage(span, versions, metric_names, chart, online, decided, message)
+
+    def _model_versions(self) -> list[ModelVersion]:
+        out = []
+        for name in self.registry.names():
+            latest = self.registry.latest_version(name)
+            for version in self.registry.versions(name)[-20:]:
+                folder = self.registry.root / name / version
+                meta = _read_json(folder / "meta.json")
+                metrics = {k: float(v) for k, v in _read_json(folder / "metrics.json").items()
+                           if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+                out.append(ModelVersion(name, version, str(meta.get("kind", "?")), _number(meta.get("created_at")),
+                                        metrics, version == latest, name == self.served_model and version == latest))
+        return out
+
+    # ---------------------------------------------------------------------------------------- experiments
+    def experiments(self, window: str = "30d", now: float | None = None) -> ExperimentsPage:
+        span = self.span(window, now, events=False)
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            docs = {d.doc_id: d.body or {} for d in tx.list_documents("experiment")}
+            decisions = self._decisions(tx, span)
+            in_experiments = [d for d in decisions if d.experiment]
+            outcomes = tx.outcomes_of([d.decision_id for d in in_experiments]) if in_experiments else []
+        by_exp: dict[str, list[DecisionRow]] = defaultdict(list)
+        for d in in_experiments:
+            by_exp[d.experiment].append(d)  # type: ignore[index]
+        kinds: dict[str, set[str]] = defaultdict(set)
+        for o in outcomes:
+            kinds[o.decision_id].add(o.kind)
+        results = [self._experiment(key, docs.get(key, {}), by_exp.get(key, []), kinds)
+                   for key in sorted(set(docs) | set(by_exp))]
+        bandits = self._bandits(span, [d for d in decisions if d.reason == "bandit"])
+        message = "" if results or bandits else "No experiments yet: experiments and bandit slots appear here once " \
+                                                "/v1/decide has served them."
+        return ExperimentsPage(span, results, bandits, message)
+
+    def _experiment(self, key: str, doc: dict[str, Any], decisions: list[DecisionRow],
+                    kinds: dict[str, set[str]]) -> ExperimentResult:
+        from pertinent.experiments.analysis import MetricSpec, analyze
+        from pertinent.experiments.stats import ProportionStats
+
+        planned = [v for v in doc.get("variants", []) if isinstance(v, str)]
+        units: dict[str, set[str]] = defaultdict(set)
+        hits: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for d in decisions:
+            variant = d.variant or "(none)"
+            units[variant].add(d.profile_id)
+            for kind in kinds.get(d.decision_id, ()):
+                hits[variant][kind].add(d.profile_id)
+        variants = planned + sorted(v for v in units if v not in planned)
+        control = planned[0] if planned else (variants[0] if variants else "")
+        metrics = sorted({k for h in hits.values() for k in h} | {"click", "conversion"})
+        rows = [VariantRow(v, len(units[v]), {m: len(hits[v][m]) / len(units[v]) if units[v] else None
+                                               for m in metrics}) for v in variants]
+        status = str(doc.get("status", "running" if decisions else "draft"))
+        if len(variants) < 2 or not decisions:
+            return ExperimentResult(key, status, control, rows, [], False, None, "", charts.interval_chart([]),
+                                    "no decisions in the window yet" if not decisions else "only one variant seen")
+        data = {v: {m: ProportionStats(len(units[v]), len(hits[v][m])) for m in metrics} for v in variants}
+        weights = doc.get("weights") if len(doc.get("weights") or []) == len(variants) else None
+        if weights is not None and any(not isinstance(w, int | float) or w <= 0 for w in weights):
+            weights = None
+        report = analyze(data, control, [MetricSpec(name=m, kind="conversion") for m in metrics], weights=weights)
+        comparisons = []
+        for metric in report.metrics:
+            for treatment, c in metric.comparisons.items():
+                comparisons.append(ComparisonRow(
+                    metric.name, treatment, c.lift.relative_lift, c.lift.ci_low, c.lift.ci_high, c.test.p_value,
+                    c.bayesian.chance_to_win, c.significant, c.lift.message or c.test.message))
+        chart = charts.interval_chart([(f"{r.metric}: {r.treatment}", r.ci_low, r.lift, r.ci_high)
+                                       for r in comparisons])
+        return ExperimentResult(key, status, control, rows, comparisons, report.srm.flagged, report.srm.p_value,
+                                report.srm.message, chart, report.message)
+
+    def _bandits(self, span: Span, decisions: list[DecisionRow]) -> list[BanditShares]:
+        by_slot: dict[str, list[DecisionRow]] = defaultdict(list)
+        for d in decisions:
+            by_slot[d.slot].append(d)
+        out = []
+        for slot, rows in sorted(by_slot.items()):
+            counts: dict[float, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            for d in rows:
+                counts[math.floor(d.at / span.bucket_s) * span.bucket_s][d.variant or "(none)"] += 1
+            arms = sorted({d.variant or "(none)" for d in rows})
+            series = {arm: [(at, c[arm] / sum(c.values())) for at, c in sorted(counts.items())] for arm in arms}
+            last = counts[max(counts)]
+            out.append(BanditShares(slot, len(rows), charts.line_chart(series, y_format=charts.fmt_percent, y_max=1.0,
+                                                                       title=f"Arm shares in {slot}"),
+                                    {a: last[a] / sum(last.values()) for a in arms}))
+        return out
+
+    @staticmethod
+    def _decisions(tx: Any, span: Span) -> list[DecisionRow]:
+        out = []
+        for d in tx.iter_decisions(since=span.since, until=span.until):
+            out.append(d)
+            if len(out) >= MAX_DECISIONS:
+                break
+        return out
+
+    # ----------------------------------------------------------------------------------------- KPIs, drift
+    def kpis(self, window: str = "7d", now: float | None = None) -> KpisPage:
+        span = self.span(window, now)
+        length = span.until - span.since
+        reference = (span.since - length, span.since)
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            events = list(tx.iter_events_between(reference[0], span.until, limit=MAX_EVENTS))
+            current = [e for e in events if e.timestamp >= span.since]
+            profile_ids = {e.profile_id for e in current}
+            memberships = tx.segments_of(profile_ids) if profile_ids else {}
+            docs = {d.doc_id: d.body or {} for d in tx.list_documents("segment")}
+            decisions = [d for d in self._decisions(tx, span) if d.experiment]
+        truncated = len(events) >= MAX_EVENTS
+        kpi_events = KpiEvents.from_records(((e.profile_id, e.type, e.event, e.timestamp) for e in current),
+                                            self.kpi_config)
+        groups: dict[str, dict[str, float]] = {"all profiles": dict.fromkeys(profile_ids, 0.0)}
+        kinds = {"all profiles": "all"}
+        for pid, segs in memberships.items():
+            for seg in segs:
+                name = f"segment: {(docs.get(seg) or {}).get('name') or seg}"
+                groups.setdefault(name, {})[pid] = 0.0
+                kinds[name] = "segment"
+        for name, members in _exposures(decisions, current).items():
+            groups[name] = members
+            kinds[name] = "variant"
+        results = kpis_by_group(kpi_events, groups, self.kpi_config)
+        rows = [KpiRow(name, kinds[name], results[name]) for name in groups]
+        drift = self._drift([e for e in events if e.timestamp < span.since], current)
+        alerts = [f"{row.feature}: {r.detector} {charts.fmt_number(r.statistic)} > {charts.fmt_number(r.threshold)}"
+                  if r.detector != "ks" else f"{row.feature}: KS D={charts.fmt_number(r.statistic)}, "
+                                             f"p={charts.fmt_number(r.p_value)}"
+                  for row in drift for r in row.results.values() if r.alert]
+        message = "" if current else "No events in the window."
+        return KpisPage(span, rows, drift, reference, alerts, truncated, message)
+
+    def _drift(self, reference: list[EventRow], current: list[EventRow]) -> list[DriftRow]:
+        from pertinent.drift import DETECTORS, make_detector
+
+        detectors = [make_detector(name) for name in DETECTORS]
+        features: list[tuple[str, list[Any], list[Any]]] = [
+            (name, [f(e) for e in reference], [f(e) for e in current]) for name, f in EVENT_FEATURES]
+        for name, predicate in (("events per profile", lambda e: True),
+                                ("page views per profile", lambda e: e.type in self.kpi_config.page_types)):
+            features.append((name, _per_profile(reference, predicate), _per_profile(current, predicate)))
+        rows = []
+        for name, ref, cur in features:
+            results = {d.name: d.compare(ref, cur) for d in detectors}
+            kind = next(iter(results.values())).kind
+            if kind != "numeric":
+                results.pop("ks", None)
+            rows.append(DriftRow(name, kind, results))
+        return rows
+
+
+def _per_profile(events: Iterable[EventRow], predicate: Any) -> list[float]:
+    counts: dict[str, int] = defaultdict(int)
+    for e in events:
+        counts[e.profile_id] += 0
+        if predicate(e):
+            counts[e.profile_id] += 1
+    return [float(n) for n in counts.values()]
+
+
+def _exposures(decisions: list[DecisionRow], events: list[EventRow]) -> dict[str, dict[str, float]]:
+    """"experiment: variant" -> {profile: first exposure time}, from decisions and "Experiment Viewed" events."""
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+
+    def expose(experiment: Any, variant: Any, profile: str, at: float) -> None:
+        name = f"{str(experiment)[:60]}: {str(variant)[:60]}"
+        if at < out[name].get(profile, math.inf):
+            out[name][profile] = at
+
+    for d in decisions:
+        expose(d.experiment, d.variant or "(none)", d.profile_id, d.at)
+    for e in events:
+        if e.event == "Experiment Viewed":
+            props = e.properties or {}
+            experiment = props.get("experiment_id") or props.get("experiment_name")
+            variant = props.get("variation_id") or props.get("variation_name") or props.get("variant")
+            if experiment is not None and variant is not None:
+                expose(experiment, variant, e.profile_id, e.timestamp)
+    return dict(out)
+
+
+def _ctr(model: str, version: str, shown: int, clicked: int) -> OnlineCtr:
+    """Click-through with a Wilson interval (scipy); None without impressions."""
+    if shown <= 0:
+        return OnlineCtr(model, version, shown, clicked, None, None, None)
+    from scipy.stats import binomtest
+
+    k = min(clicked, shown)
+    ci = binomtest(k, shown).proportion_ci(method="wilson")
+    return OnlineCtr(model, version, shown, clicked, clicked / shown, float(ci.low), float(ci.high))
+
+
+def _read_json(path: Any) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
