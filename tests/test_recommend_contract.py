@@ -129,6 +129,16 @@ class RecommenderContract:
         assert frame[frame.user == "u3"].sort_values("rank")["item"].tolist() == single
         assert (frame.user == "ghost").sum() == 3
 
+    def test_pair_similarity_is_the_item_similarity_block(self, fitted) -> None:
+        model, _, _ = fitted
+        items = np.asarray([0, 3, 7, 20, 29])
+        rows = [model.item_similarity(int(j)) for j in items]
+        pairs = model.pair_similarity(items)
+        if rows[0] is None:
+            assert pairs is None
+        else:
+            np.testing.assert_allclose(pairs, np.vstack([r[items] for r in rows]), rtol=1e-5, atol=1e-6)
+
     def test_similar_items_excludes_the_item(self, fitted) -> None:
         model, _, _ = fitted
         sims = model.similar_items("i0", k=3)
@@ -259,6 +269,13 @@ class TestHybrid(RecommenderContract):
     def make(self) -> Recommender:
         return HybridRecommender(HybridConfig(components=[Component(kind="itemknn"),
                                                           Component(kind="popularity", weight=0.1)]))
+
+    def test_reasons_do_not_depend_on_the_cached_parts(self, fitted) -> None:
+        model, data, _ = fitted
+        row = data.matrix[3]
+        items = np.argsort(-model.score(row)[0])[:6]
+        cached = model.because(row, items)  # reuses the parts of the score() just above
+        assert cached == model.because(row.copy(), items)  # another row object: computed afresh
 
     def test_cold_start_chain(self, fitted) -> None:
         model, _, _ = fitted

@@ -115,6 +115,17 @@ class Recommender(ABC):
         onehot = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, self.n_items), dtype=np.float32)
         return self.score(onehot)[0]
 
+    def pair_similarity(self, items: np.ndarray) -> np.ndarray | None:
+        """Similarity among ``items`` (len x len; row i = item i's similarity to each), or None without an
+        item-item notion. Models with an item x item matrix override this to read only the sub-block."""
+        rows = []
+        for j in np.asarray(items).tolist():
+            v = self.item_similarity(int(j))
+            if v is None:
+                return None
+            rows.append(np.asarray(v, dtype=np.float32)[items])
+        return np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
     # ---------------------------------------------------------------- shared API
     def fit(self, data: Interactions, catalogue: Catalogue | None = None) -> Self:
         """Learn from ``data`` (and the catalogue for content models). Returns self."""
@@ -146,7 +157,10 @@ class Recommender(ABC):
         if user is not None and self._train_rows is not None:
             idx = self.user_index.get(str(user))
             if idx is not None:
-                row = self._train_rows[idx].astype(np.float32)
+                t = self._train_rows
+                start, end = t.indptr[idx], t.indptr[idx + 1]
+                row = sp.csr_matrix((t.data[start:end].astype(np.float32), t.indices[start:end].copy(),
+                                     np.asarray([0, end - start])), shape=(1, self.n_items))
         if items:
             cols = [self.item_index[str(i)] for i in items if str(i) in self.item_index]
             extra = sp.csr_matrix((np.ones(len(cols), np.float32), (np.zeros(len(cols), int), cols)),

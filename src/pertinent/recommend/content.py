@@ -83,6 +83,13 @@ class ContentRecommender(Recommender):
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
         prof = self.profile(history)
+        if sp.issparse(prof) and prof.shape[0] <= 16:
+            # a few rows (serving): a dense profile times the sparse item matrix is one fast mat-vec,
+            # where sparse x sparse would build an intermediate sparse result
+            dense = prof.toarray()
+            norms = np.linalg.norm(dense, axis=1, keepdims=True)
+            dense /= np.where(norms > 0, norms, 1.0)
+            return np.asarray((self.features @ dense.T).T, dtype=np.float32)
         if sp.issparse(prof):
             norms = np.sqrt(np.asarray(prof.multiply(prof).sum(axis=1)).ravel())
             prof = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ prof
@@ -93,6 +100,10 @@ class ContentRecommender(Recommender):
 
     def item_similarity(self, item: int) -> np.ndarray | None:
         return _dense(self.features @ self.features[item].T).ravel()
+
+    def pair_similarity(self, items: np.ndarray) -> np.ndarray | None:
+        f = self.features[items]
+        return _dense(f @ f.T)
 
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
         src = strongest_source(history, items, lambda s, i: _dense(self.features[s] @ self.features[i].T))

@@ -158,8 +158,17 @@ class EASERecommender(Recommender):
                                       threads=self.config.blas_threads)
 
     def _active_history(self, history: sp.csr_matrix) -> sp.csr_matrix:
+        """The history's columns of active items (re-indexed), built from the CSR arrays directly."""
         h = sp.csr_matrix(history, dtype=np.float32)
-        return h if len(self.active) == h.shape[1] else h[:, self.active]
+        if len(self.active) == h.shape[1]:
+            return h
+        if getattr(self, "_position", None) is None or len(self._position) != h.shape[1]:
+            self._position = np.full(h.shape[1], -1, dtype=np.int64)
+            self._position[self.active] = np.arange(len(self.active))
+        pos = self._position[h.indices]
+        keep = pos >= 0
+        indptr = np.concatenate([[0], np.cumsum(keep)])[h.indptr]
+        return sp.csr_matrix((h.data[keep], pos[keep], indptr), shape=(h.shape[0], len(self.active)))
 
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
@@ -180,6 +189,13 @@ class EASERecommender(Recommender):
         if pos < len(self.active) and self.active[pos] == item:
             out[self.active] = self.weights[pos]
         return out
+
+    def pair_similarity(self, items: np.ndarray) -> np.ndarray | None:
+        if self.fallback_model is not None:
+            return self.fallback_model.pair_similarity(items)
+        pos = np.searchsorted(self.active, items).clip(0, max(len(self.active) - 1, 0))
+        valid = (self.active[pos] == items) if len(self.active) else np.zeros(len(items), bool)
+        return self.weights[np.ix_(pos, pos)] * (valid[:, None] & valid[None, :])
 
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
         if self.fallback_model is not None:

@@ -126,8 +126,8 @@ def top_k_matrix(model: Recommender, scores: np.ndarray, rows: sp.csr_matrix, k:
     mask = allowed_mask(model, filters)
     scores[:, ~mask] = -np.inf
     if filters.exclude_seen:
-        r, c = rows.nonzero()
-        scores[r, c] = -np.inf
+        rows = sp.csr_matrix(rows)
+        scores[np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr)), rows.indices] = -np.inf
     scores = _adjust(model, scores, filters)
     k = min(k, scores.shape[1])
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
@@ -191,15 +191,9 @@ def candidate_similarity(model: Recommender, idx: np.ndarray) -> np.ndarray:
     candidates), else from shared catalogue categories (cosine of category sets), else all zero.
     """
     n = len(idx)
-    rows = []
-    for j in idx.tolist():
-        v = model.item_similarity(int(j))
-        if v is None:
-            rows = []
-            break
-        rows.append(np.asarray(v, dtype=np.float32)[idx])
-    if rows:
-        sim = np.maximum(np.vstack(rows), 0.0)
+    pairs = model.pair_similarity(idx)
+    if pairs is not None:
+        sim = np.maximum(np.asarray(pairs, dtype=np.float32), 0.0)
         np.fill_diagonal(sim, 0.0)
         top = sim.max(axis=1, keepdims=True)
         sim = sim / np.where(top > 0, top, 1.0)

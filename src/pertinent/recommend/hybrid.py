@@ -19,6 +19,7 @@ Each member's scores are divided by the row's top score before blending, so weig
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -74,6 +75,7 @@ class HybridRecommender(Recommender):
         self.popularity: PopularityRecommender | None = None
         self.content: ContentRecommender | None = None
         self.item_counts = np.zeros(0, dtype=np.int64)
+        self._recent = threading.local()  # the last one-row score's parts, per serving thread
 
     def _build(self, with_content: bool) -> None:
         from pertinent.recommend.models import make_model
@@ -104,9 +106,9 @@ class HybridRecommender(Recommender):
         empty = n_hist == 0
         if cold.any():
             parts.append((self.popularity, self.config.cold_popularity_weight * pop * cold[:, None]))  # type: ignore[arg-type]
-        if self.content is not None:
+        new_items = self.item_counts == 0
+        if self.content is not None and (cold.any() or new_items.any()):  # else its weight is 0 everywhere
             content = normalize_rows(self.content.score(h))
-            new_items = self.item_counts == 0
             weight = np.where(cold, self.config.cold_content_weight, 0.0)[:, None] * np.ones_like(content)
             weight[:, new_items] = self.config.new_item_weight
             parts.append((self.content, weight * content))
@@ -125,10 +127,18 @@ class HybridRecommender(Recommender):
         total = np.zeros((history.shape[0], self.n_items), dtype=np.float32)
         for _, s in parts:
             total += s
+        if history.shape[0] == 1:  # one user's list: because() will ask for the same parts next
+            self._recent.parts = (history, context, parts)
         return total
 
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
-        parts = self._parts(history[:1], context)
+        recent = getattr(self._recent, "parts", None)
+        if recent is not None and recent[0] is history and recent[1] is context:
+            parts = recent[2]
+        else:
+            parts = self._parts(history[:1], context)
+        self._recent.parts = None
+        first = history if history.shape[0] == 1 else history[:1]
         if not parts or len(items) == 0:
             return ["recommended for you"] * len(items)
         contrib = np.vstack([s[0, items] for _, s in parts])
@@ -137,17 +147,27 @@ class HybridRecommender(Recommender):
         for p, (model, _) in enumerate(parts):
             pos = np.flatnonzero(owner == p)
             if len(pos):
-                for q, r in zip(pos, model.because(history[:1], items[pos], context), strict=True):
+                for q, r in zip(pos, model.because(first, items[pos], context), strict=True):
                     reasons[q] = r
         return reasons
 
+    def _similarity_models(self) -> list[Recommender]:
+        """Weighted members first, then content: the first with an item-item notion answers."""
+        return [m for m, w in self.members if w > 0] + ([self.content] if self.content is not None else [])
+
     def item_similarity(self, item: int) -> np.ndarray | None:
-        for model, weight in self.members:
-            if weight > 0:
-                sim = model.item_similarity(item)
-                if sim is not None:
-                    return sim
-        return self.content.item_similarity(item) if self.content is not None else None
+        for model in self._similarity_models():
+            sim = model.item_similarity(item)
+            if sim is not None:
+                return sim
+        return None
+
+    def pair_similarity(self, items: np.ndarray) -> np.ndarray | None:
+        for model in self._similarity_models():
+            sim = model.pair_similarity(items)
+            if sim is not None:
+                return sim
+        return None
 
     def _get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {f"m{i}": m._get_state() for i, (m, _) in enumerate(self.members)}

@@ -38,9 +38,21 @@ class ItemKNNConfig(BaseModel):
 def cosine_topk(x: sp.csr_matrix, neighbors: int, shrink: float = 0.0, block: int = 2048) -> sp.csr_matrix:
     """Item x item cosine similarity of the columns of ``x``, top ``neighbors`` per row, zero diagonal.
 
-    Computed in column blocks so memory stays O(n_items * block).
+    Without shrinkage this is implicit's ``all_pairs_knn`` (C++, sparse top-k) on l2-normalised item rows;
+    with shrinkage (which implicit lacks) it is computed here in column blocks, memory O(n_items * block).
     """
     x = sp.csr_matrix(x, dtype=np.float32)
+    if shrink == 0:
+        from implicit.nearest_neighbours import all_pairs_knn
+        from sklearn.preprocessing import normalize
+
+        unit = normalize(sp.csr_matrix(x, dtype=np.float64), norm="l2", axis=0).tocsr()  # unit item columns
+        k = min(neighbors + 1, x.shape[1])  # + 1: every item is its own nearest neighbour
+        sim = sp.csr_matrix(all_pairs_knn(unit, k, num_threads=1, show_progress=False), dtype=np.float32)
+        sim.setdiag(0.0)
+        sim.data[sim.data < 0] = 0.0
+        sim.eliminate_zeros()
+        return sim
     xc = x.tocsc()
     n = x.shape[1]
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel()).astype(np.float32)
@@ -84,6 +96,9 @@ class ItemKNNRecommender(Recommender):
 
     def item_similarity(self, item: int) -> np.ndarray | None:
         return self.similarity[item].toarray().ravel()
+
+    def pair_similarity(self, items: np.ndarray) -> np.ndarray | None:
+        return self.similarity[items][:, items].toarray()
 
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
         src = strongest_source(history, items, lambda s, i: self.similarity[s][:, i].toarray())

@@ -527,18 +527,22 @@ class RecommendService:
         import scipy.sparse as sp
 
         row = model.history_for(profile_id)
-        weights: dict[int, float] = {}
+        if not recent:
+            return row
+        weights = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
+        changed = False
         for pid, _name, _ts, weight in (r[:4] for r in recent):
             j = model.item_index.get(str(pid))
             if j is not None:
                 w = float(weight) if isinstance(weight, int | float) and weight > 0 else 1.0
-                weights[j] = max(weights.get(j, 0.0), w)
-        if weights:
-            cols = list(weights)
-            extra = sp.csr_matrix((np.asarray([weights[c] for c in cols], np.float32),
-                                   (np.zeros(len(cols), int), cols)), shape=(1, model.n_items))
-            row = row.maximum(extra).tocsr()
-        return row
+                if w > weights.get(j, 0.0):
+                    weights[j] = w
+                    changed = True
+        if not changed:
+            return row
+        cols = np.fromiter(sorted(weights), dtype=np.int32, count=len(weights))
+        data = np.asarray([weights[c] for c in cols.tolist()], dtype=np.float32)
+        return sp.csr_matrix((data, cols, np.asarray([0, len(cols)])), shape=(1, model.n_items))
 
     def _filters(self, include_categories: Sequence[str], exclude_categories: Sequence[str],
                  exclude: Sequence[str], rules: BusinessRules | None = None) -> Any:
