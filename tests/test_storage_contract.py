@@ -185,6 +185,36 @@ class TestStoreContract:
                 ("d1", "click", None), ("d3", "conversion", 12.5)]
             assert {o.profile_id for o in tx.outcomes_of(["d1", "d3"])} == {"known"}
 
+    def test_first_exposures_and_decisions_of_an_experiment(self, store):
+        rows = [DecisionRow("x3", "p1", "home.hero", "b", "experiment", 3.0, "exp1", 0.5),
+                DecisionRow("x1", "p1", "home.hero", "a", "experiment", 1.0, "exp1", 0.5),
+                DecisionRow("x2", "p1", "home.hero", "plain", "rule", 2.0),
+                DecisionRow("y1", "p1", "pdp", "z", "experiment", 4.0, "exp2", 1.0),
+                DecisionRow("o1", "p2", "home.hero", "b", "experiment", 0.5, "exp1", 0.5)]
+        with store.transaction() as tx:
+            tx.insert_decisions(rows)
+        with store.transaction(write=False) as tx:
+            first = tx.first_exposures("p1", ["exp1", "exp2", "exp3"])
+            assert {k: (v.decision_id, v.variant) for k, v in first.items()} == {"exp1": ("x1", "a"),
+                                                                              "exp2": ("y1", "z")}
+            assert tx.first_exposures("p1", []) == {} and tx.first_exposures("nobody", ["exp1"]) == {}
+            assert [d.decision_id for d in tx.iter_decisions(experiment="exp1")] == ["o1", "x1", "x3"]
+            assert [d.decision_id for d in tx.iter_decisions("home.hero", experiment="exp1", since=1.0)] == ["x1", "x3"]
+
+    def test_documents_version_grows_with_every_change(self, store):
+        with store.transaction(write=False) as tx:
+            assert tx.documents_version() == 0
+        seen = []
+        for change in (lambda tx: tx.put_document("slot", "a", {"v": 1}, 1.0),
+                       lambda tx: tx.put_document("block", "b", {"v": 1}, 2.0),
+                       lambda tx: tx.put_document("slot", "a", {"v": 2}, 3.0),
+                       lambda tx: tx.delete_document("slot", "a", 4.0)):
+            with store.transaction() as tx:
+                change(tx)
+            with store.transaction(write=False) as tx:
+                seen.append(tx.documents_version())
+        assert seen == sorted(set(seen)) and len(seen) == 4
+
     def test_audit_and_ingest_errors(self, store):
         with store.transaction() as tx:
             tx.append_audit(AuditRow(1.0, "admin", "erase", "p1", {"n": 1}))

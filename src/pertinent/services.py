@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from pertinent.browser.catalog import PublicCatalog
 from pertinent.dashboard.service import DashboardService
+from pertinent.decide.service import DecideService
 from pertinent.events.service import IngestService
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
@@ -29,6 +30,7 @@ class Services:
     recommend: RecommendService
     catalog: PublicCatalog  # the catalogue as sites read it (write key)
     dashboard: DashboardService  # what /dashboard shows (aggregates, KPIs, drift, experiment results)
+    decide: DecideService  # blocks, slots, experiments, /v1/decide, attribution, results
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -38,10 +40,13 @@ class Services:
         ingest = IngestService(store, settings, pseudo)
         profiles = ProfileService(store, settings, pseudo, ingest.profile_config)
         recommend = RecommendService(store, settings, profiles)
-        privacy = PrivacyService(store, settings, pseudo, profiles, derived={"models": recommend})
+        decide = DecideService(store, settings, ingest, profiles, recommend)
+        privacy = PrivacyService(store, settings, pseudo, profiles,
+                                 derived={"models": recommend, "pending_decisions": decide})
         dashboard = DashboardService(store, settings, ingest.profile_config, recommend.registry, recommend.config.model)
         return cls(settings, store, ingest, profiles, privacy, recommend, catalog=PublicCatalog(store),
-                   dashboard=dashboard)
+                   dashboard=dashboard, decide=decide)
 
     def close(self) -> None:
+        self.decide.close()  # writes queued decisions before the store closes
         self.store.close()

@@ -30,6 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pertinent.decide.config import DecideConfig
 from pertinent.recommend.config import RecommendConfig
 
 
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     # recommendation serving: served model, caches, business rules, scheduled retraining
     # (PERTINENT_RECOMMEND__MODEL, PERTINENT_RECOMMEND__RETRAIN_INTERVAL_S, ... or [recommend] in the TOML file)
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+    # decisions: attribution window and conversion events, document cache, background writer
+    # (PERTINENT_DECIDE__ATTRIBUTION_WINDOW_S, ... or [decide] in the TOML file; see decide/config.py)
+    decide: DecideConfig = Field(default_factory=DecideConfig)
     log_level: str = "info"
     # Pages on these origins may call the API from the browser (CORS); "*" = any site (the write key is
     # public anyway; admin calls need the Bearer admin key, never a cookie).

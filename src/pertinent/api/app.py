@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from pertinent import __version__
 from pertinent.api import errors
 from pertinent.api.responses import JSON
-from pertinent.api.routes import collect, dashboard, health, privacy, profiles, recommend, site
+from pertinent.api.routes import collect, dashboard, decide, health, privacy, profiles, recommend, site
 from pertinent.profiles.context import parse_user_agent
 from pertinent.services import Services
 from pertinent.settings import Settings, load_settings
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if config.cors_origins:  # pages on other sites call the API with the public write key
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=600)
-    for module in (health, collect, profiles, privacy, recommend, site, dashboard):
+    for module in (health, collect, profiles, privacy, recommend, site, decide, dashboard):
         app.include_router(module.router)
+    app.include_router(decide.admin)
     return app

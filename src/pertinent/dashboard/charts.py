@@ -1,12 +1,13 @@
 """Chart geometry for server-side SVG: the numbers here, the drawing in ``templates/dashboard/_charts.html``.
 
-Charts are inline SVG with a ``viewBox`` (they scale to any screen) and text alternatives; nothing is
-loaded from elsewhere. Colours are CSS classes (``s0``..``s7``, a colour-blind-safe palette in
-``dashboard.css``).
+A line chart is an inline SVG that stretches to its box (``preserveAspectRatio="none"``, strokes that do
+not scale) with the axis labels in HTML, placed by percentages: text keeps its size from a phone to a
+wide screen. Interval charts and bars are plain HTML and CSS. Nothing is loaded from elsewhere. Colours
+are CSS classes (``s0``..``s7``, a colour-blind-safe palette in ``dashboard.css``).
 
 >>> chart = line_chart({"events": [(0.0, 1.0), (60.0, 3.0), (120.0, 2.0)]}, time_axis=False)
->>> chart.empty, chart.series[0].path.startswith("M"), [t.label for t in chart.y_ticks][:3]
-(False, True, ['0', '1', '2'])
+>>> chart.empty, chart.series[0].path, [(t.pos, t.label) for t in chart.y_ticks]
+(False, 'M0.0,200.0 L500.0,0.0 L1000.0,100.0', [(100.0, '0'), (66.7, '1'), (33.3, '2'), (0.0, '3')])
 >>> line_chart({}).empty
 True
 """
@@ -21,9 +22,12 @@ from datetime import UTC, datetime
 PALETTE_SIZE = 8
 
 
+VIEW_W, VIEW_H = 1000.0, 300.0  # the SVG's view box; it is stretched to the chart's box
+
+
 @dataclass(frozen=True)
 class Tick:
-    pos: float
+    pos: float  # percent along the axis (x: from the left, y: from the top)
     label: str
 
 
@@ -31,33 +35,27 @@ class Tick:
 class SeriesPath:
     name: str
     css: str  # colour class, s0..s7
-    path: str  # SVG path data
-    points: tuple[tuple[float, float], ...]  # plotted points (for markers on short series)
+    path: str  # SVG path data in the view box
+    markers: str  # zero-length segments drawn as round dots (short series only), SVG path data
     last: str  # the last value, formatted
 
 
 @dataclass(frozen=True)
 class LineChart:
-    """A line chart laid out in a ``width`` x ``height`` view box."""
+    """Lines in a ``VIEW_W`` x ``VIEW_H`` view box, ticks in percent of the plot."""
 
-    width: int
-    height: int
-    left: float
-    top: float
-    right: float
-    bottom: float
     series: tuple[SeriesPath, ...]
     x_ticks: tuple[Tick, ...]
     y_ticks: tuple[Tick, ...]
     summary: str  # a text alternative for screen readers
     empty: bool
+    view: str = f"0 0 {VIEW_W:g} {VIEW_H:g}"
 
 
 @dataclass(frozen=True)
 class IntervalRow:
     label: str
-    y: float
-    low: float
+    low: float  # percent of the axis
     mid: float
     high: float
     text: str
@@ -66,12 +64,8 @@ class IntervalRow:
 
 @dataclass(frozen=True)
 class IntervalChart:
-    """Point estimates with confidence intervals (a forest plot) around a zero line."""
+    """Point estimates with confidence intervals (a forest plot) around a zero line; positions in percent."""
 
-    width: int
-    height: int
-    left: float
-    right: float
     zero: float
     rows: tuple[IntervalRow, ...]
     ticks: tuple[Tick, ...]
@@ -146,72 +140,65 @@ def fmt_time(ts: float, span: float) -> str:
 
 def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, time_axis: bool = True,
                y_format: Callable[[float], str] = fmt_number, y_max: float | None = None,
-               width: int = 640, height: int = 220, title: str = "") -> LineChart:
+               title: str = "") -> LineChart:
     """Lines for up to eight named series of (x, y) points (x: epoch seconds when ``time_axis``)."""
     named = [(name, [(float(x), float(y)) for x, y in pts if math.isfinite(x) and math.isfinite(y)])
              for name, pts in list(series.items())[:PALETTE_SIZE]]
     named = [(n, sorted(p)) for n, p in named if p]
-    left, top, right, bottom = 48.0, 10.0, width - 12.0, height - 26.0
     if not named:
-        return LineChart(width, height, left, top, right, bottom, (), (), (), f"{title}: no data", True)
+        return LineChart((), (), (), f"{title}: no data" if title else "no data", True)
     xs = [x for _, pts in named for x, _ in pts]
     ys = [y for _, pts in named for _, y in pts]
     x0, x1 = min(xs), max(xs)
     if x1 == x0:
         x0, x1 = x0 - 1, x1 + 1
-    y_ticks = nice_ticks(min(0.0, min(ys)), max(ys) if y_max is None else y_max)
+    y_ticks = nice_ticks(min(0.0, min(ys)), max(ys) if y_max is None else max(y_max, max(ys)))
     y0, y1 = y_ticks[0], y_ticks[-1]
 
     def sx(x: float) -> float:
-        return round(left + (x - x0) / (x1 - x0) * (right - left), 1)
+        return round((x - x0) / (x1 - x0) * VIEW_W, 1)
 
     def sy(y: float) -> float:
-        return round(bottom - (y - y0) / (y1 - y0) * (bottom - top), 1)
+        return round(VIEW_H - (y - y0) / (y1 - y0) * VIEW_H, 1)
 
     paths = []
     for i, (name, pts) in enumerate(named):
-        plotted = tuple((sx(x), sy(y)) for x, y in pts)
+        plotted = [(sx(x), sy(y)) for x, y in pts]
         d = "M" + " L".join(f"{px},{py}" for px, py in plotted)
-        paths.append(SeriesPath(name, f"s{i}", d, plotted if len(plotted) <= 40 else (), y_format(pts[-1][1])))
+        dots = " ".join(f"M{px},{py} l0,0" for px, py in plotted) if len(plotted) <= 40 else ""
+        paths.append(SeriesPath(name, f"s{i}", d, dots, y_format(pts[-1][1])))
     span = x1 - x0
     label = (lambda v: fmt_time(v, span)) if time_axis else fmt_number
-    x_ticks = tuple(Tick(sx(x0 + span * i / 4), label(x0 + span * i / 4)) for i in range(5))
+    x_ticks = tuple(Tick(25.0 * i, label(x0 + span * i / 4)) for i in range(5))
+    y_axis = tuple(Tick(round(100 * sy(v) / VIEW_H, 1), y_format(v)) for v in y_ticks)
     summary = "; ".join(f"{p.name}: {len(pts)} points, last {p.last}" for p, (_, pts) in zip(paths, named, strict=True))
-    return LineChart(width, height, left, top, right, bottom, tuple(paths), x_ticks,
-                     tuple(Tick(sy(v), y_format(v)) for v in y_ticks), f"{title}: {summary}" if title else summary,
-                     False)
+    return LineChart(tuple(paths), x_ticks, y_axis, f"{title}: {summary}" if title else summary, False)
 
 
 def interval_chart(rows: Sequence[tuple[str, float | None, float | None, float | None]], *,
-                   value_format: Callable[[float], str] = fmt_percent, width: int = 640,
-                   row_height: int = 28) -> IntervalChart:
+                   value_format: Callable[[float], str] = fmt_percent) -> IntervalChart:
     """One row per (label, low, estimate, high); rows with a missing value are left out.
 
     >>> c = interval_chart([("b vs a", -0.05, 0.02, 0.09), ("c vs a", 0.01, 0.04, 0.07), ("d", None, None, None)])
-    >>> [r.css for r in c.rows], c.left < c.zero < c.right
-    (['flat', 'up'], True)
+    >>> [r.css for r in c.rows], c.zero, [t.label for t in c.ticks]
+    (['flat', 'up'], 33.33, ['-5.0%', '0.0%', '5.0%', '10.0%'])
     """
     kept = [(lab, lo, mid, hi) for lab, lo, mid, hi in rows
             if None not in (lo, mid, hi) and all(math.isfinite(v) for v in (lo, mid, hi))]  # type: ignore[arg-type]
-    left, right = 150.0, width - 16.0
-    height = max(len(kept), 1) * row_height + 30
     if not kept:
-        return IntervalChart(width, height, left, right, left, (), (), True)
-    lows = [min(r[1], 0.0) for r in kept]  # type: ignore[type-var]
-    highs = [max(r[3], 0.0) for r in kept]  # type: ignore[type-var]
-    ticks = nice_ticks(min(lows), max(highs))
+        return IntervalChart(0.0, (), (), True)
+    ticks = nice_ticks(min(min(r[1] for r in kept), 0.0), max(max(r[3] for r in kept), 0.0))  # type: ignore[type-var]
     v0, v1 = ticks[0], ticks[-1]
 
-    def sx(v: float) -> float:
-        return round(left + (v - v0) / (v1 - v0) * (right - left), 1)
+    def pct(v: float) -> float:
+        return round(100 * (v - v0) / (v1 - v0), 2)
 
     out = []
-    for i, (lab, lo, mid, hi) in enumerate(kept):
+    for lab, lo, mid, hi in kept:
         css = "up" if lo > 0 else "down" if hi < 0 else "flat"  # type: ignore[operator]
         text = f"{value_format(mid)} [{value_format(lo)}, {value_format(hi)}]"  # type: ignore[arg-type]
-        out.append(IntervalRow(lab, i * row_height + row_height / 2 + 4, sx(lo), sx(mid), sx(hi), text, css))  # type: ignore[arg-type]
-    axis = tuple(Tick(sx(v), value_format(v)) for v in ticks)
-    return IntervalChart(width, height, left, right, sx(0.0), tuple(out), axis, False)
+        out.append(IntervalRow(lab, pct(lo), pct(mid), pct(hi), text, css))  # type: ignore[arg-type]
+    return IntervalChart(pct(0.0), tuple(out), tuple(Tick(pct(v), value_format(v)) for v in ticks), False)
 
 
 def bars(items: Sequence[tuple[str, float]], value_format: Callable[[float], str] = fmt_number) -> list[Bar]:

@@ -327,8 +327,11 @@ class DashboardService:
             errors_total = tx.count_ingest_errors()
             recent = tx.recent_ingest_errors(10)
         in_window = sum(n for _, n in counts)
-        per_minute = [(at, n * 60.0 / span.bucket_s) for at, n in
-                      charts.fill_buckets(counts, span.since, span.until, span.bucket_s)]
+        per_minute = []
+        for at, n in charts.fill_buckets(counts, span.since, span.until, span.bucket_s):
+            covered = min(at + span.bucket_s, span.until) - max(at, span.since)  # the window's edges cut buckets
+            if covered >= span.bucket_s / 4:  # a sliver of a bucket would be noise
+                per_minute.append((at, n * 60.0 / covered))
         chart = charts.line_chart({"events per minute": per_minute} if in_window else {},
                                   title="Events per minute")
         rates = []

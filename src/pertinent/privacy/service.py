@@ -78,7 +78,10 @@ class PrivacyService:
                 "identities": [asdict(i) for i in tx.identities_of(profile_id)],
                 "events": [asdict(e) for e in tx.events_of(profile_id)],
                 "consent_history": [asdict(c) for c in tx.consent_of(profile_id)],
+                "decisions": [asdict(d) for d in tx.recent_decisions(profile_id, 0.0)],
             }
+            out["decision_outcomes"] = [asdict(o) for o in tx.outcomes_of([d["decision_id"] for d in out["decisions"]])
+                                        if o.profile_id == profile_id]
             for name, derived in self.derived.items():
                 out[name] = derived.user_rows(profile_id)
             tx.append_audit(AuditRow(now, actor, "export", profile_id, {"events": len(out["events"])}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, insert, select
 
 from pertinent.storage import tables as t
@@ -18,6 +19,7 @@ class DecisionsMixin:
     """The decision methods of :class:`pertinent.storage.sql.SqlTx`."""
 
     conn: Connection
+    dialect: str
     _insert: Any
     _repoint: Any
 
@@ -40,11 +42,13 @@ class DecisionsMixin:
         return [self._decision(r) for r in self.conn.execute(q)]
 
     def iter_decisions(self, slot: str | None = None, since: float = 0.0, until: float | None = None,
-                       batch_size: int = 5000) -> Iterator[DecisionRow]:
+                       batch_size: int = 5000, experiment: str | None = None) -> Iterator[DecisionRow]:
         d = t.decisions
         cond = [d.c.at >= since]
         if slot is not None:
             cond.append(d.c.slot == slot)
+        if experiment is not None:
+            cond.append(d.c.experiment == experiment)
         if until is not None:
             cond.append(d.c.at < until)
         last: tuple[float, str] | None = None
@@ -58,6 +62,34 @@ class DecisionsMixin:
             for r in rows:
                 yield self._decision(r)
             last = (rows[-1].at, rows[-1].decision_id)
+
+    def first_exposures(self, profile_id: str, experiments: Iterable[str]) -> dict[str, DecisionRow]:
+        wanted = set(experiments)
+        if not wanted:
+            return {}
+        d = t.decisions
+        out: dict[str, DecisionRow] = {}
+        if self.dialect == "sqlite":  # on every /v1/decide of an experiment slot: plain DB-API, no statement building
+            exps = sorted(wanted)[:500]
+            cur = self.conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                "SELECT decision_id, profile_id, slot, variant, reason, at, experiment, propensity, detail "
+                f"FROM decisions WHERE profile_id = ? AND experiment IN ({','.join('?' * len(exps))}) "
+                "ORDER BY at, decision_id", (profile_id, *exps))
+            for r in cur:
+                if r[6] not in out:
+                    out[r[6]] = DecisionRow(*r[:8], orjson.loads(r[8]) if r[8] else None)
+                    if len(out) == len(exps):
+                        break
+            cur.close()
+            return out
+        q = (select(d).where(d.c.profile_id == profile_id, d.c.experiment.in_(sorted(wanted)))
+             .order_by(d.c.at, d.c.decision_id))
+        for r in self.conn.execute(q):
+            if r.experiment not in out:
+                out[r.experiment] = self._decision(r)
+                if len(out) == len(wanted):
+                    break
+        return out
 
     def insert_outcomes(self, rows: Sequence[OutcomeRow]) -> int:
         if not rows:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import DocumentRow
@@ -59,6 +59,9 @@ class DocumentsMixin:
         self.conn.execute(insert(t.document_history).values(kind=kind, doc_id=doc_id, version=current.version + 1,
                                                             body=None, at=now))
         return True
+
+    def documents_version(self) -> int:
+        return int(self.conn.execute(select(func.max(t.document_history.c.id))).scalar() or 0)
 
     def document_history(self, kind: str, doc_id: str) -> list[DocumentRow]:
         h = t.document_history

@@ -1,0 +1,169 @@
+"""Decisions and their configuration.
+
+* ``GET /v1/decide``: what a slot shows to a user — the write key (HTTP Basic, as the browser snippet sends
+  it) or the admin key.
+* Blocks, slots and experiments (``/v1/blocks``, ``/v1/slots``, ``/v1/experiments``: list, get, put, delete,
+  history), ``/v1/experiments/{key}/start|stop|results``, ``/v1/slots/{id}/ope`` and ``/bandits``,
+  ``/v1/block-types``: the admin key (Bearer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from pertinent.api.deps import AdminAuth, ServicesDep
+from pertinent.api.errors import ApiError
+from pertinent.api.responses import JSON
+from pertinent.api.routes.collect import read_json
+from pertinent.api.routes.recommend import SiteAuth
+from pertinent.decide.blocks import BLOCK_SCHEMAS, DOC_ID
+from pertinent.decide.errors import DecideError
+from pertinent.decide.targeting import request_context, valid_timezone
+
+MAX_DOC_BODY = 1024 * 1024
+
+router = APIRouter(prefix="/v1", tags=["decide"])
+admin = APIRouter(prefix="/v1", tags=["decide admin"], dependencies=[AdminAuth])
+
+DocId = Annotated[str, Path(min_length=1, max_length=200, pattern=DOC_ID, description="document id")]
+
+
+def _bad(field: str, message: str) -> ApiError:
+    return ApiError(400, "invalid_request", f"{field}: {message}", [{"field": field, "message": message}])
+
+
+async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    except DecideError as err:
+        raise ApiError(err.status, err.code, str(err), err.errors) from None
+
+
+def _header(request: Request, *names: str) -> str | None:
+    for name in names:
+        value = request.headers.get(name)
+        if value and value.strip():
+            return value.strip()
+    return None
+
+
+@router.get("/decide", dependencies=[SiteAuth])
+async def decide(
+    request: Request,
+    services: ServicesDep,
+    slot: str = Query(min_length=1, max_length=200, description="the slot id, e.g. home.hero"),
+    user_id: str | None = Query(None, min_length=1, max_length=256, description="userId as sent in events"),
+    anonymous_id: str | None = Query(None, min_length=1, max_length=256, description="anonymousId (device)"),
+    country: str | None = Query(None, min_length=1, max_length=64,
+                                description="country code (else the CF-IPCountry or X-Country header)"),
+    region: str | None = Query(None, min_length=1, max_length=64,
+                               description="region code (else the X-Region or CF-Region header)"),
+    timezone: str | None = Query(None, min_length=1, max_length=64,
+                                 description="IANA time zone of the visitor, for local hour and weekday rules"),
+    locale: str | None = Query(None, min_length=1, max_length=64, description="else from Accept-Language"),
+    url: str | None = Query(None, max_length=2000, description="page URL (UTM parameters)"),
+    referrer: str | None = Query(None, max_length=2000, description="page referrer"),
+) -> Any:
+    """What ``slot`` shows to this user now: the block (type and content, and HTML when the block has a
+    template), the variant, why (rule, experiment, bandit, recommender or default) and a decision id to send
+    back with clicks (``properties.decision_id``)."""
+    if user_id is None and anonymous_id is None:
+        raise _bad("user_id", "give user_id or anonymous_id")
+    if timezone is not None and not valid_timezone(timezone):
+        raise _bad("timezone", f"unknown IANA time zone '{timezone[:64]}'")
+    ua = request.headers.get("user-agent")
+    country = country or _header(request, "cf-ipcountry", "x-country")
+    region = region or _header(request, "x-region", "cf-region-code", "cf-region")
+    if locale is None:
+        accept = request.headers.get("accept-language") or ""
+        locale = accept.split(",")[0].split(";")[0].strip()[:64] or None
+    context = request_context(ua, country, region, timezone, locale, referrer, url)
+    raw: dict[str, Any] = {}
+    if ua:
+        raw["userAgent"] = ua[:1000]
+    if timezone:
+        raw["timezone"] = timezone
+    if locale:
+        raw["locale"] = locale
+    if country:
+        raw["location"] = {"country": country[:64], **({"region": region[:64]} if region else {})}
+    return JSON(await _call(services.decide.decide, slot, user_id, anonymous_id, context, raw_context=raw or None))
+
+
+# ------------------------------------------------------------------------------------------ configuration
+@admin.get("/block-types")
+async def block_types() -> dict[str, Any]:
+    """The JSON Schema of each block type's ``content``."""
+    return {"types": BLOCK_SCHEMAS}
+
+
+def _crud(kind: str, plural: str, put: str, delete: str) -> None:
+    async def list_docs(services: ServicesDep) -> dict[str, Any]:
+        return {plural: await _call(services.decide.list, kind)}
+
+    async def get_doc(services: ServicesDep, doc_id: DocId) -> Any:
+        return await _call(services.decide.get, kind, doc_id)
+
+    async def put_doc(request: Request, services: ServicesDep, doc_id: DocId) -> Any:
+        body = await read_json(request, MAX_DOC_BODY)
+        return await _call(getattr(services.decide, put), body, doc_id)
+
+    async def delete_doc(services: ServicesDep, doc_id: DocId) -> Any:
+        return await _call(getattr(services.decide, delete), doc_id)
+
+    async def history(services: ServicesDep, doc_id: DocId) -> dict[str, Any]:
+        return {"id": doc_id, "versions": await _call(services.decide.history, kind, doc_id)}
+
+    admin.add_api_route(f"/{plural}", list_docs, methods=["GET"], summary=f"List {plural}")
+    admin.add_api_route(f"/{plural}/{{doc_id}}", get_doc, methods=["GET"], summary=f"One {kind}")
+    admin.add_api_route(f"/{plural}/{{doc_id}}", put_doc, methods=["PUT"],
+                        summary=f"Create or replace a {kind} (validated; a new version)")
+    admin.add_api_route(f"/{plural}/{{doc_id}}", delete_doc, methods=["DELETE"], summary=f"Delete a {kind}")
+    admin.add_api_route(f"/{plural}/{{doc_id}}/history", history, methods=["GET"],
+                        summary=f"Every version of a {kind}")
+
+
+_crud("block", "blocks", "put_block", "delete_block")
+_crud("slot", "slots", "put_slot", "delete_slot")
+_crud("experiment", "experiments", "put_experiment", "delete_experiment")
+
+
+@admin.post("/experiments/{doc_id}/start")
+async def start_experiment(services: ServicesDep, doc_id: DocId) -> Any:
+    """Start assigning units (status running)."""
+    return await _call(services.decide.start_experiment, doc_id)
+
+
+@admin.post("/experiments/{doc_id}/stop")
+async def stop_experiment(services: ServicesDep, doc_id: DocId) -> Any:
+    """Stop assigning units (status stopped); results stay available."""
+    return await _call(services.decide.stop_experiment, doc_id)
+
+
+@admin.get("/experiments/{doc_id}/results")
+async def experiment_results(services: ServicesDep, doc_id: DocId) -> Any:
+    """Units, SRM check and, per metric and treatment, the test, lift with CI, chance to win, the always-valid
+    sequential p-value and corrected p-values — from the stored decisions and attributed outcomes."""
+    return await _call(services.decide.results, doc_id)
+
+
+@admin.get("/slots/{doc_id}/ope")
+async def slot_ope(
+    services: ServicesDep,
+    doc_id: DocId,
+    target: str = Query("uniform", max_length=200, description="uniform, greedy or arm:VARIANT"),
+    since: float = Query(0.0, ge=0, description="only decisions at or after this epoch time"),
+    value: bool = Query(False, description="reward = summed outcome values instead of 0/1"),
+) -> Any:
+    """Off-policy evaluation of a target policy on the slot's logged decisions: IPS, SNIPS, doubly robust."""
+    return await _call(services.decide.ope, doc_id, target, since, None, value)
+
+
+@admin.get("/slots/{doc_id}/bandits")
+async def slot_bandits(services: ServicesDep, doc_id: DocId) -> Any:
+    """The slot's bandits: what they learned and their current arm probabilities."""
+    return {"slot": doc_id, "bandits": await _call(services.decide.bandit_states, doc_id)}

@@ -1,0 +1,134 @@
+"""Bandit slots: a policy of the bandit library per slot rule, learning from logged decisions and outcomes.
+
+Every server process rebuilds the same state from storage: a decision is learned from once its reward
+window has closed (``reward.window_s`` after it was made), with reward 1 when it got an outcome of the
+reward events (or the sum of the outcomes' values with ``reward.value``), else 0. So the state follows the
+logs exactly, in every process, at the price of learning ``window_s`` late. Non-contextual policies
+compute their arm probabilities once per update (Thompson sampling's are a Monte-Carlo estimate); each
+request draws from them, and the drawn arm's probability is logged as the decision's propensity.
+
+>>> from pertinent.decide.slots import RunBandit
+>>> arm = SlotBandit("home.hero", 0, RunBandit(policy="ucb1", min_share=0.1), ["a", "b"])
+>>> choice = arm.choose()
+>>> choice.arm in ("a", "b"), round(sum(choice.probabilities), 6), min(choice.probabilities) >= 0.1
+(True, 1.0, True)
+>>> arm.learn([("a", 1.0, None), ("b", 0.0, None), ("a", 1.0, None), ("b", 0.0, None)])
+>>> round(arm.choose().probabilities[0], 2)   # UCB1 now prefers a: 1 - min_share
+0.9
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import orjson
+
+from pertinent.bandits.base import Decision, Policy
+from pertinent.bandits.registry import make_policy
+from pertinent.decide.slots import RunBandit
+from pertinent.storage.base import DecisionRow, OutcomeRow
+
+N_FEATURES = 7
+_DEVICES = ("mobile", "tablet", "desktop")
+
+
+def context_features(context: Mapping[str, Any], now: float) -> list[float]:
+    """LinUCB features from the request context: bias, device one-hot, local hour (sin, cos), weekend.
+
+    >>> context_features({"device_type": "mobile", "timezone": "UTC"}, 0.0)
+    [1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    """
+    device = context.get("device_type")
+    tz = context.get("timezone")
+    try:
+        local = datetime.fromtimestamp(now, ZoneInfo(tz)) if isinstance(tz, str) and tz else None
+    except Exception:  # unknown zone: treat as UTC
+        local = None
+    if local is None:
+        local = datetime.fromtimestamp(now, ZoneInfo("UTC"))
+    angle = 2 * math.pi * (local.hour + local.minute / 60) / 24
+    return [1.0, *(1.0 if device == d else 0.0 for d in _DEVICES), round(math.sin(angle), 6),
+            round(math.cos(angle), 6), 1.0 if local.weekday() >= 5 else 0.0]
+
+
+def bandit_key(slot_id: str, rule: int, action: RunBandit, arms: Sequence[str]) -> str:
+    """Identifies a bandit's configuration: a change (arms, policy, parameters) starts a new policy."""
+    return orjson.dumps([slot_id, rule, action.model_dump(mode="json"), list(arms)]).decode()
+
+
+class SlotBandit:
+    """The policy of one bandit rule of one slot, with the cursor of what it has learned from."""
+
+    def __init__(self, slot_id: str, rule: int, action: RunBandit, arms: Sequence[str], seed: int | None = None
+                 ) -> None:
+        self.slot_id, self.rule, self.action, self.arms = slot_id, rule, action, list(arms)
+        self.key = bandit_key(slot_id, rule, action, arms)
+        params = dict(action.params)
+        if action.policy == "thompson" and action.reward.value:
+            params.setdefault("reward", "gaussian")
+        if action.policy == "linucb":
+            params.setdefault("n_features", N_FEATURES)
+        self.policy: Policy = make_policy(action.policy, {"seed": seed, **params, "arms": self.arms,
+                                                          "min_share": action.min_share})
+        self.contextual = action.policy == "linucb"
+        self.cursor = 0.0  # decisions made before this time have been learned from
+        self.learned = 0
+        self._lock = threading.Lock()
+        self._probabilities: np.ndarray | None = None
+
+    def choose(self, x: Sequence[float] | None = None) -> Decision:
+        """Draw an arm; the propensity is its probability in the distribution it was drawn from."""
+        with self._lock:
+            if self.contextual:
+                return self.policy.choose(np.asarray(x if x is not None else [1.0] + [0.0] * (N_FEATURES - 1)))
+            if self._probabilities is None:
+                self._probabilities = self.policy.probabilities()
+            p = self._probabilities
+            i = int(self.policy.rng.choice(len(p), p=p))
+            return Decision(self.arms[i], i, float(p[i]), tuple(float(v) for v in p))
+
+    def learn(self, rewards: Iterable[tuple[str, float, Sequence[float] | None]]) -> None:
+        """Update the policy with (arm, reward, context features) triples; unknown arms are skipped."""
+        with self._lock:
+            for arm, reward, x in rewards:
+                if arm not in self.arms:
+                    continue
+                if self.contextual and x is None:
+                    continue
+                if self.action.policy == "thompson" and not self.action.reward.value:
+                    reward = 1.0 if reward > 0 else 0.0
+                self.policy.update(arm, reward, np.asarray(x) if self.contextual else None)
+                self.learned += 1
+            self._probabilities = None
+
+    def state(self) -> dict[str, Any]:
+        """JSON-ready: policy state, cursor and how many decisions it learned from."""
+        with self._lock:
+            probs = None if self.contextual else self.policy.probabilities().tolist()
+            return {"slot": self.slot_id, "rule": self.rule, "policy": self.action.policy, "arms": self.arms,
+                    "learned_from": self.learned, "learned_until": self.cursor, "probabilities": probs,
+                    "state": self.policy.learned_state()}
+
+
+def reward_of(decision: DecisionRow, outcomes: Sequence[OutcomeRow], events: set[str], value: bool,
+              window_s: float) -> float:
+    """The reward of one decision: 0/1 for any outcome of ``events`` within the window, or their summed values.
+
+    >>> d = DecisionRow("d", "p", "s", "a", "bandit", 0.0)
+    >>> reward_of(d, [OutcomeRow("d", "p", "Slot Clicked", "m", 10.0)], {"Slot Clicked"}, False, 60)
+    1.0
+    >>> reward_of(d, [OutcomeRow("d", "p", "Slot Clicked", "m", 100.0)], {"Slot Clicked"}, False, 60)
+    0.0
+    """
+    total, hit = 0.0, False
+    for o in outcomes:
+        if o.kind in events and o.at - decision.at <= window_s:
+            hit = True
+            total += 1.0 if o.value is None else float(o.value)
+    return total if value else (1.0 if hit else 0.0)

@@ -1,0 +1,46 @@
+"""Serving settings of decisions (``Settings.decide``): attribution, caches, the background writer.
+
+Plain pydantic (no heavy imports), so ``Settings`` can hold it. From the environment:
+``PERTINENT_DECIDE__ATTRIBUTION_WINDOW_S=86400``, ``PERTINENT_DECIDE__CONVERSION_EVENTS='{"Order Completed":
+"revenue"}'``; or a ``[decide]`` table in the TOML file.
+
+>>> cfg = DecideConfig(conversion_events={"Signed Up": None})
+>>> DecideConfig.model_validate_json(cfg.model_dump_json()) == cfg
+True
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DecideConfig(BaseModel):
+    """How decisions are served and measured.
+
+    * ``conversion_events``: track events attributed to the user's recent decisions (last touch per slot
+      within ``attribution_window_s``), mapped to the property holding their value (``None``: no value).
+    * Track events carrying ``properties.decision_id`` (clicks, views) become outcomes of that decision,
+      except the exposure event itself (``exposure_event``).
+    * ``click_events``: the outcome kinds counted by the default "clicked" metric and as default bandit reward.
+    * ``cache_check_s``: how often a server process checks whether slots, blocks or experiments changed
+      (a cheap version query); changes made through this process are seen at once.
+    * ``writer_interval_s``: decisions and exposure events are written in batches by a background thread.
+
+    >>> DecideConfig().conversion_events
+    {'Order Completed': 'revenue'}
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    attribution_window_s: float = Field(default=24 * 3600.0, gt=0)
+    conversion_events: dict[str, str | None] = Field(default_factory=lambda: {"Order Completed": "revenue"})
+    click_events: list[str] = Field(default_factory=lambda: ["Slot Clicked", "Recommendation Clicked"])
+    exposure_event: str = "Experiment Viewed"
+    cache_check_s: float = Field(default=1.0, ge=0)
+    writer_interval_s: float = Field(default=0.05, gt=0)
+    writer_max_batch: int = Field(default=2000, ge=1)
+    # an outcome whose decision is not stored yet (written by another server process) is retried this long
+    outcome_retry_s: float = Field(default=10.0, ge=0)
+    bandit_refresh_s: float = Field(default=5.0, ge=0)
+    max_bandit_history: int = Field(default=200_000, ge=1)
+    item_cache_s: float = Field(default=30.0, ge=0)

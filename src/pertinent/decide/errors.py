@@ -1,0 +1,88 @@
+"""Errors of the decision service, each naming the field at fault (routes turn them into 4xx JSON).
+
+>>> str(InvalidConfig([{"field": "rules[0].then.variant", "message": "unknown variant 'x'"}]))
+"rules[0].then.variant: unknown variant 'x'"
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+
+class DecideError(Exception):
+    """Base class: ``errors`` is a list of ``{"field", "message"}``; ``status`` the HTTP status it maps to."""
+
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors or [{"field": "body", "message": "invalid"}]
+        first = self.errors[0]
+        super().__init__(f"{first['field']}: {first['message']}")
+
+
+class InvalidConfig(DecideError):
+    """A block, slot or experiment (or a request) that does not validate."""
+
+
+class NotFound(DecideError):
+    """An unknown slot, block or experiment."""
+
+    status = 404
+    code = "not_found"
+
+    @classmethod
+    def of(cls, field: str, what: str, name: str) -> NotFound:
+        return cls([{"field": field, "message": f"unknown {what} '{name[:200]}'"}])
+
+
+class Conflict(DecideError):
+    """A change that would break something else (e.g. deleting a block a slot shows)."""
+
+    status = 409
+    code = "conflict"
+
+
+def _path(loc: tuple[Any, ...], data: Any) -> str:
+    """A JSON path from a pydantic location, skipping the union tags pydantic inserts (found via the data)."""
+    out = ""
+    cur = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            cur = cur[part] if isinstance(cur, list) and 0 <= part < len(cur) else None
+            continue
+        if isinstance(cur, dict) and part not in cur and part in (cur.get("type"), cur.get("kind")):
+            continue  # the union member chosen by its tag
+        if not isinstance(cur, dict) and cur is not None:
+            continue  # a union member's label (e.g. "list[str]"), not a key
+        out += f".{part}" if out else str(part)
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return out
+
+
+def field_errors(exc: ValidationError, data: Any = None, prefix: str = "") -> list[dict[str, str]]:
+    """A pydantic error as ``[{"field": "a.b[0].c", "message": ...}]`` (one entry per distinct path).
+
+    >>> from pydantic import BaseModel
+    >>> class M(BaseModel):
+    ...     n: int
+    >>> try:
+    ...     M.model_validate({"n": "x"})
+    ... except ValidationError as e:
+    ...     field_errors(e, {"n": "x"})
+    [{'field': 'n', 'message': 'Input should be a valid integer, unable to parse string as an integer'}]
+    """
+    seen: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False):
+        path = _path(tuple(err.get("loc", ())), data)
+        field = f"{prefix}.{path}" if prefix and path else (prefix or path or "body")
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") in ("union_tag_not_found", "union_tag_invalid"):
+            msg = str(err.get("msg"))
+        msgs = seen.setdefault(field, [])
+        if msg not in msgs:
+            msgs.append(msg)
+    return [{"field": f, "message": " or ".join(m)[:500]} for f, m in seen.items()]

@@ -1,0 +1,254 @@
+"""The background side of decisions: decision rows and exposure events written in batches, and outcomes
+attributed from ingested events.
+
+``/v1/decide`` only appends to in-memory queues; one daemon thread drains them every
+``writer_interval_s`` in this order: decisions (one write transaction), exposure events (through the
+ingest service, so they land in events and profiles like any track call), then attribution of the events
+the ingest listener queued. A click on a decision made a moment ago in this process therefore always finds
+its decision; one made by another server process is retried for ``outcome_retry_s``.
+
+Attribution rules:
+
+* a track event with ``properties.decision_id`` (not the exposure event) becomes an outcome of that
+  decision, kind = event name, value = ``properties.revenue`` / ``value`` when numeric — if the decision
+  belongs to the same profile as the event;
+* a conversion event (``DecideConfig.conversion_events``) becomes an outcome of the profile's latest decision
+  of each slot within ``attribution_window_s`` before it (last touch per slot), valued by its configured
+  property.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pertinent.decide.config import DecideConfig
+from pertinent.storage.base import DecisionRow, EventRow, IdentityRow, OutcomeRow, Store
+
+log = logging.getLogger("pertinent.decide")
+
+
+@dataclass(slots=True)
+class PendingDecision:
+    row: DecisionRow
+    identity_key: str  # the pseudonymised identity the decision was made for
+    identity_kind: str  # user | anonymous
+    exposure: dict[str, Any] | None = None  # a Segment track message to ingest ("Experiment Viewed")
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    event: EventRow
+    first_seen: float
+
+
+@dataclass
+class LogStats:
+    decisions_written: int = 0
+    exposures_sent: int = 0
+    outcomes_written: int = 0
+    outcomes_dropped: int = 0  # decision unknown after the retry period, or of another profile
+    errors: int = 0
+    dropped_erased: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == value and abs(value) < 1e15:
+        return float(value)
+    return None
+
+
+class DecisionLog:
+    """Queues and the background thread (started on first use; ``flush()`` drains synchronously)."""
+
+    def __init__(self, store: Store, config: DecideConfig, ingest: Callable[[list[dict[str, Any]]], Any],
+                 on_outcomes: Callable[[list[OutcomeRow]], None] | None = None) -> None:
+        self.store = store
+        self.config = config
+        self._ingest = ingest
+        self._on_outcomes = on_outcomes
+        self._decisions: deque[PendingDecision] = deque()
+        self._events: deque[PendingEvent] = deque()
+        self._retry: list[PendingEvent] = []
+        self._erased: dict[str, float] = {}  # profile_id -> erased at (decisions made before are never written)
+        self._work = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.stats = LogStats()
+        self.after_drain: list[Callable[[float], None]] = []  # periodic jobs (bandit refresh) on this thread
+
+    # ---------------------------------------------------------------- producers
+    def add_decision(self, item: PendingDecision) -> None:
+        self._decisions.append(item)
+        self._ensure_thread()
+
+    def add_events(self, events: list[EventRow]) -> None:
+        now = time.monotonic()
+        self._events.extend(PendingEvent(e, now) for e in events)
+        self._ensure_thread()
+        self._wake.set()
+
+    def pending_for(self, profile_id: str) -> list[dict[str, Any]]:
+        """Decisions of a profile not written yet (data export)."""
+        from dataclasses import asdict
+
+        return [asdict(p.row) for p in list(self._decisions) if p.row.profile_id == profile_id]
+
+    def forget(self, profile_id: str) -> int:
+        """Erasure: the profile's queued decisions (and any queued later) are never written; returns how many
+        were queued."""
+        self._erased[profile_id] = time.time()
+        return sum(1 for p in list(self._decisions) if p.row.profile_id == profile_id)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep the queues from draining inside the block (tests; a maintenance pause)."""
+        with self._work:
+            yield
+
+    # ---------------------------------------------------------------- the thread
+    def _ensure_thread(self) -> None:
+        if self._thread is not None or self._stop.is_set():
+            return
+        with self._start_lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._loop, name="pertinent-decide-log", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.config.writer_interval_s)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # never let the thread die: log and keep draining
+                self.stats.errors += 1
+                log.exception("decision log drain failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        try:
+            self.flush()
+        except Exception:
+            log.exception("final decision log drain failed")
+
+    def flush(self, now: float | None = None) -> None:
+        """Write queued decisions and exposures, then attribute queued events (and run periodic jobs)."""
+        with self._work:
+            self._write_decisions()
+            self._attribute(final=self._stop.is_set())
+            wall = time.time() if now is None else now
+            for job in self.after_drain:
+                try:
+                    job(wall)
+                except Exception:
+                    self.stats.errors += 1
+                    log.exception("periodic decide job failed")
+
+    # ---------------------------------------------------------------- decisions and exposures
+    def _take(self, queue: deque[Any]) -> list[Any]:
+        out = []
+        while queue and len(out) < self.config.writer_max_batch:
+            out.append(queue.popleft())
+        return out
+
+    def _write_decisions(self) -> None:
+        while self._decisions:
+            batch = self._take(self._decisions)
+            now = time.time()
+            cutoff = now - 600
+            self._erased = {p: t for p, t in self._erased.items() if t > cutoff}
+            with self.store.transaction() as tx:
+                known = tx.get_identities({p.identity_key for p in batch})
+                rows = []
+                fresh: dict[str, IdentityRow] = {}
+                for p in batch:
+                    ident = known.get(p.identity_key)
+                    if ident is not None:
+                        p.row.profile_id = ident.profile_id  # merged meanwhile: follow the person
+                    erased_at = self._erased.get(p.row.profile_id) or self._erased.get(p.identity_key)
+                    if erased_at is not None and p.row.at <= erased_at:
+                        self.stats.dropped_erased += 1
+                        p.exposure = None
+                        continue
+                    if ident is None:
+                        fresh[p.identity_key] = IdentityRow(p.identity_key, p.identity_kind, p.identity_key, now)
+                    rows.append(p.row)
+                if fresh:  # a visitor seen first by /v1/decide: the profile events would create, created now
+                    tx.put_identities(list(fresh.values()))
+                    tx.lock_profiles(list(fresh), now)
+                tx.insert_decisions(rows)
+            self.stats.decisions_written += len(rows)
+            exposures = [p.exposure for p in batch if p.exposure is not None]
+            if exposures:
+                self._ingest(exposures)
+                self.stats.exposures_sent += len(exposures)
+
+    # ---------------------------------------------------------------- attribution
+    def _attribute(self, final: bool = False) -> None:
+        events = self._retry + self._take(self._events)
+        self._retry = []
+        while self._events and len(events) < 10 * self.config.writer_max_batch:
+            events += self._take(self._events)
+        if not events:
+            return
+        cfg = self.config
+        clicks = [p for p in events if isinstance((p.event.properties or {}).get("decision_id"), str)
+                  and p.event.event != cfg.exposure_event]
+        conversions = [p for p in events if p.event.event in cfg.conversion_events]
+        outcomes: list[OutcomeRow] = []
+        retry: list[PendingEvent] = []
+        # One write transaction: reads and writes see no identity merge in between (merges repoint decisions
+        # and outcomes under the same write lock), so outcomes always follow the person.
+        with self.store.transaction() as tx:
+            decisions = tx.get_decisions({p.event.properties["decision_id"][:64] for p in clicks})  # type: ignore[index]
+            owners = {d.profile_id for d in decisions.values()}
+            others = {p.event.profile_id for p in clicks} - owners
+            alive = set(tx.get_profiles(others)) if others else set()
+            for p in clicks:
+                e = p.event
+                props = e.properties or {}
+                d = decisions.get(props["decision_id"][:64])
+                if d is None:
+                    if not final and time.monotonic() - p.first_seen < cfg.outcome_retry_s:
+                        retry.append(p)
+                    else:
+                        self.stats.outcomes_dropped += 1
+                    continue
+                if d.profile_id != e.profile_id and e.profile_id in alive:
+                    self.stats.outcomes_dropped += 1  # someone else's decision
+                    continue
+                value = _number(props.get("revenue"))
+                value = value if value is not None else _number(props.get("value"))
+                outcomes.append(OutcomeRow(d.decision_id, d.profile_id, (e.event or "")[:32], e.message_id[:200],
+                                           e.timestamp, value))
+            for p in conversions:
+                e = p.event
+                prop = cfg.conversion_events.get(e.event or "")
+                value = _number((e.properties or {}).get(prop)) if prop else None
+                last: dict[str, DecisionRow] = {}
+                for d in tx.recent_decisions(e.profile_id, e.timestamp - cfg.attribution_window_s):
+                    if d.at <= e.timestamp + 1.0 and d.slot not in last:  # newest first: last touch per slot
+                        last[d.slot] = d
+                for d in last.values():
+                    outcomes.append(OutcomeRow(d.decision_id, d.profile_id, (e.event or "")[:32], e.message_id[:200],
+                                               e.timestamp, value))
+            written = tx.insert_outcomes(outcomes) if outcomes else 0
+        self._retry = retry
+        self.stats.outcomes_written += written
+        if outcomes and self._on_outcomes is not None:
+            self._on_outcomes(outcomes)
