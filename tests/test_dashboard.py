@@ -293,3 +293,24 @@ def test_service_numbers_on_each_backend(services):
         events = list(tx.iter_events_between(now - 3600, now + 1))
     expected = compute_kpis(KpiEvents.from_records((e.profile_id, e.type, e.event, e.timestamp) for e in events))
     assert kpi == expected and kpi.sessions == 3 and kpi.dwell_s == pytest.approx(120.0)
+
+
+def test_experiments_use_the_decide_services_analysis_when_given(client, sqlite_services):
+    """With an analysis source (the decide service's results), its report is what the page shows."""
+    from pertinent.experiments.analysis import MetricSpec, analyze
+    from pertinent.experiments.stats import ProportionStats
+
+    data = {"a": {"buy": ProportionStats(2000, 200)}, "b": {"buy": ProportionStats(2000, 260)}}
+    report = {**analyze(data, "a", [MetricSpec(name="buy", kind="conversion")]).to_dict(), "status": "stopped"}
+    with sqlite_services.store.transaction() as tx:
+        tx.put_document("experiment", "checkout", {"key": "checkout"}, now=time.time())
+    asked = []
+    sqlite_services.dashboard.experiment_results = lambda key: asked.append(key) or report
+    login(client)
+    html = client.get("/dashboard/experiments").text
+    assert asked == ["checkout"] and "stopped" in html
+    assert "13.0%" in re.search(r'data-testid="variant-checkout-b">(.*?)</tr>', html, re.S).group(1)
+    assert float(text_of(html, "ctw-checkout-buy-b").rstrip("%")) > 99
+    sqlite_services.dashboard.experiment_results = lambda key: (_ for _ in ()).throw(KeyError(key))
+    fallback = client.get("/dashboard/experiments")
+    assert fallback.status_code == 200 and "no decisions in the window yet" in fallback.text

@@ -24,7 +24,7 @@ import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -283,6 +283,9 @@ class DashboardService:
         self.registry = registry
         self.served_model = served_model
         self.kpi_config = kpi_config or KpiConfig(session_timeout_s=float(settings.session_timeout_s))
+        # The decide service's analysis of one experiment (every run, its own metrics); set by Services.build.
+        # Without it (or for experiments it does not know) results come from the window's decisions here.
+        self.experiment_results: Callable[[str], dict[str, Any]] | None = None
         self._ml: dict[str, Any] | None = None
         self._ml_lock = threading.Lock()
 
@@ -467,12 +470,27 @@ class DashboardService:
         kinds: dict[str, set[str]] = defaultdict(set)
         for o in outcomes:
             kinds[o.decision_id].add(o.kind)
-        results = [self._experiment(key, docs.get(key, {}), by_exp.get(key, []), kinds)
-                   for key in sorted(set(docs) | set(by_exp))]
+        results = []
+        for key in sorted(set(docs) | set(by_exp)):
+            report = self._analysis(key) if key in docs else None
+            if report is not None:
+                status = str(report.get("status") or docs[key].get("status") or "")
+                results.append(result_from_report(key, status, report))
+            else:
+                results.append(self._experiment(key, docs.get(key, {}), by_exp.get(key, []), kinds))
         bandits = self._bandits(span, [d for d in decisions if d.reason == "bandit"])
         message = "" if results or bandits else "No experiments yet: experiments and bandit slots appear here once " \
                                                 "/v1/decide has served them."
         return ExperimentsPage(span, results, bandits, message)
+
+    def _analysis(self, key: str) -> dict[str, Any] | None:
+        if self.experiment_results is None:
+            return None
+        try:
+            return self.experiment_results(key)
+        except Exception:  # an experiment the decide service cannot analyse: fall back to the window's decisions
+            log.warning("no analysis of experiment %s from the decide service", key, exc_info=True)
+            return None
 
     def _experiment(self, key: str, doc: dict[str, Any], decisions: list[DecisionRow],
                     kinds: dict[str, set[str]]) -> ExperimentResult:
@@ -501,16 +519,7 @@ class DashboardService:
         if weights is not None and any(not isinstance(w, int | float) or w <= 0 for w in weights):
             weights = None
         report = analyze(data, control, [MetricSpec(name=m, kind="conversion") for m in metrics], weights=weights)
-        comparisons = []
-        for metric in report.metrics:
-            for treatment, c in metric.comparisons.items():
-                comparisons.append(ComparisonRow(
-                    metric.name, treatment, c.lift.relative_lift, c.lift.ci_low, c.lift.ci_high, c.test.p_value,
-                    c.bayesian.chance_to_win, c.significant, c.lift.message or c.test.message))
-        chart = charts.interval_chart([(f"{r.metric}: {r.treatment}", r.ci_low, r.lift, r.ci_high)
-                                       for r in comparisons])
-        return ExperimentResult(key, status, control, rows, comparisons, report.srm.flagged, report.srm.p_value,
-                                report.srm.message, chart, report.message)
+        return result_from_report(key, status, report.to_dict())
 
     def _bandits(self, span: Span, decisions: list[DecisionRow]) -> list[BanditShares]:
         by_slot: dict[str, list[DecisionRow]] = defaultdict(list)
@@ -590,6 +599,36 @@ class DashboardService:
                 results.pop("ks", None)
             rows.append(DriftRow(name, kind, results))
         return rows
+
+
+def result_from_report(key: str, status: str, report: dict[str, Any]) -> ExperimentResult:
+    """An experiment's page section from an analysis report (``ExperimentReport.to_dict()`` shape, as the
+    decide service's ``results`` returns it).
+
+    >>> from pertinent.experiments.analysis import MetricSpec, analyze
+    >>> from pertinent.experiments.stats import ProportionStats
+    >>> data = {"a": {"buy": ProportionStats(1000, 100)}, "b": {"buy": ProportionStats(1000, 150)}}
+    >>> report = analyze(data, "a", [MetricSpec(name="buy", kind="conversion")]).to_dict()
+    >>> r = result_from_report("e", "running", report)
+    >>> [(v.variant, v.units, v.rates["buy"]) for v in r.variants], r.comparisons[0].significant
+    ([('a', 1000, 0.1), ('b', 1000, 0.15)], True)
+    """
+    units = report.get("units") or {}
+    metrics = report.get("metrics") or []
+    rows = [VariantRow(v, int(n), {m["name"]: (m.get("variants", {}).get(v) or {}).get("mean") for m in metrics})
+            for v, n in units.items()]
+    comparisons = []
+    for m in metrics:
+        for treatment, c in (m.get("comparisons") or {}).items():
+            lift, test, bayes = c.get("lift") or {}, c.get("test") or {}, c.get("bayesian") or {}
+            comparisons.append(ComparisonRow(
+                m["name"], treatment, lift.get("relative_lift"), lift.get("ci_low"), lift.get("ci_high"),
+                c.get("p_value_adjusted", test.get("p_value")), bayes.get("chance_to_win"), bool(c.get("significant")),
+                lift.get("message") or test.get("message") or ""))
+    srm = report.get("srm") or {}
+    chart = charts.interval_chart([(f"{r.metric}: {r.treatment}", r.ci_low, r.lift, r.ci_high) for r in comparisons])
+    return ExperimentResult(key, status, str(report.get("control", "")), rows, comparisons, bool(srm.get("flagged")),
+                            srm.get("p_value"), srm.get("message") or "", chart, str(report.get("message") or ""))
 
 
 def _per_profile(events: Iterable[EventRow], predicate: Any) -> list[float]:
