@@ -314,3 +314,16 @@ def test_experiments_use_the_decide_services_analysis_when_given(client, sqlite_
     sqlite_services.dashboard.experiment_results = lambda key: (_ for _ in ()).throw(KeyError(key))
     fallback = client.get("/dashboard/experiments")
     assert fallback.status_code == 200 and "no decisions in the window yet" in fallback.text
+
+
+def test_segment_names_come_from_the_segment_service_when_given(client, sqlite_services):
+    now = time.time()
+    with sqlite_services.store.transaction() as tx:
+        tx.apply_membership_changes([MembershipChange("clusters:0", "p1", True, now - 60),
+                                     MembershipChange("clusters:1", "p2", True, now - 60)])
+    sqlite_services.dashboard.segment_names = lambda: {"clusters:0": ("clusters", "Bargain hunters"),
+                                                       "clusters:1": ("clusters", "Loyal big spenders")}
+    login(client)
+    html = client.get("/dashboard/segments").text
+    assert "Bargain hunters" in html and "Loyal big spenders" in html
+    assert text_of(html, "segment-size-clusters:0") == "1"

@@ -113,7 +113,7 @@ class Overview:
 class SegmentRow:
     segment_id: str
     name: str
-    kind: str
+    definition: str  # the definition it belongs to (an ML or RFM definition has one segment per cluster)
     size: int
     entries: int
     exits: int
@@ -286,6 +286,9 @@ class DashboardService:
         # The decide service's analysis of one experiment (every run, its own metrics); set by Services.build.
         # Without it (or for experiments it does not know) results come from the window's decisions here.
         self.experiment_results: Callable[[str], dict[str, Any]] | None = None
+        # membership id -> (definition id, readable name), from the segment service (ML and RFM definitions
+        # have one membership id per fitted segment); without it, names come from the segment documents.
+        self.segment_names: Callable[[], dict[str, tuple[str, str]]] | None = None
         self._ml: dict[str, Any] | None = None
         self._ml_lock = threading.Lock()
 
@@ -353,10 +356,10 @@ class DashboardService:
     def segments(self, window: str = "30d", now: float | None = None) -> SegmentsPage:
         span = self.span(window, now, events=False)  # membership changes happen in real time
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
-            docs = {d.doc_id: d.body or {} for d in tx.list_documents("segment")}
+            names = self._segment_labels(tx)
             sizes = tx.count_segment_members()
             flows = tx.membership_flows(span.since, span.until, span.bucket_s)
-            ids = sorted(set(docs) | set(sizes), key=lambda s: (-sizes.get(s, 0), s))
+            ids = sorted(set(names) | set(sizes), key=lambda s: (-sizes.get(s, 0), s))
             history = {s: tx.segment_sizes(s, since=span.since) for s in ids[:charts.PALETTE_SIZE]}
         entries: dict[str, list[tuple[float, float]]] = defaultdict(list)
         exits: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -366,12 +369,11 @@ class DashboardService:
             exits[seg].append((at, n_out))
             totals[seg][0] += n_in
             totals[seg][1] += n_out
-        rows = [SegmentRow(s, str(docs.get(s, {}).get("name") or s), str(docs.get(s, {}).get("type") or
-                                                                            docs.get(s, {}).get("kind") or "rule"),
-                           sizes.get(s, 0), totals[s][0], totals[s][1]) for s in ids]
+        rows = [SegmentRow(s, names.get(s, (s, s))[1], names.get(s, (s, s))[0], sizes.get(s, 0), totals[s][0],
+                           totals[s][1]) for s in ids]
         top = ids[:charts.PALETTE_SIZE]
-        names = {r.segment_id: r.name for r in rows}
-        sizes_series = {names[s]: [(at, float(n)) for at, n in history[s]] for s in top if history.get(s)}
+        label = {r.segment_id: r.name for r in rows}
+        sizes_series = {label[s]: [(at, float(n)) for at, n in history[s]] for s in top if history.get(s)}
         ml = self._ml
         bars = []
         if ml and ml.get("ok"):
@@ -379,9 +381,18 @@ class DashboardService:
         return SegmentsPage(
             span, rows,
             charts.line_chart(sizes_series, title="Segment sizes"),
-            charts.line_chart({names[s]: entries[s] for s in top if s in entries}, title="Entries"),
-            charts.line_chart({names[s]: exits[s] for s in top if s in exits}, title="Exits"),
+            charts.line_chart({label[s]: entries[s] for s in top if s in entries}, title="Entries"),
+            charts.line_chart({label[s]: exits[s] for s in top if s in exits}, title="Exits"),
             ml, bars, "" if rows else "No segments yet: define rule segments or run the ML report below.")
+
+    def _segment_labels(self, tx: Any) -> dict[str, tuple[str, str]]:
+        """membership id -> (definition id, name): from the segment service when wired, else the documents."""
+        if self.segment_names is not None:
+            try:
+                return dict(self.segment_names())
+            except Exception:  # the documents still name every rule segment
+                log.warning("segment names unavailable from the segment service", exc_info=True)
+        return {d.doc_id: (d.doc_id, str((d.body or {}).get("name") or d.doc_id)) for d in tx.list_documents("segment")}
 
     def run_ml_report(self, max_profiles: int = ML_SAMPLE) -> dict[str, Any]:
         """Cluster (a sample of) the stored profiles and keep the report for the segments page."""
@@ -557,7 +568,7 @@ class DashboardService:
             current = [e for e in events if e.timestamp >= span.since]
             profile_ids = {e.profile_id for e in current}
             memberships = tx.segments_of(profile_ids) if profile_ids else {}
-            docs = {d.doc_id: d.body or {} for d in tx.list_documents("segment")}
+            labels = self._segment_labels(tx)
             decisions = [d for d in self._decisions(tx, span) if d.experiment]
         truncated = len(events) >= MAX_EVENTS
         kpi_events = KpiEvents.from_records(((e.profile_id, e.type, e.event, e.timestamp) for e in current),
@@ -566,7 +577,7 @@ class DashboardService:
         kinds = {"all profiles": "all"}
         for pid, segs in memberships.items():
             for seg in segs:
-                name = f"segment: {(docs.get(seg) or {}).get('name') or seg}"
+                name = f"segment: {labels.get(seg, (seg, seg))[1]}"
                 groups.setdefault(name, {})[pid] = 0.0
                 kinds[name] = "segment"
         for name, members in _exposures(decisions, current).items():
