@@ -227,8 +227,9 @@ class TestStoreContract:
 
     def test_dashboard_aggregates(self, store):
         """Event rates, active profiles, windows, consent counts, recent errors and membership flows."""
-        events = [ev("a1", "p1", ts=1000.0), ev("a2", "p1", ts=1030.0), ev("a3", "p2", ts=1059.9),
-                  ev("b1", "p2", ts=1060.0), ev("c1", "p3", ts=1300.0),
+        events = [ev("a1", "p1", ts=1000.0, properties={"price": 9.5, "tags": ["a", "b"]}), ev("a2", "p1", ts=1030.0),
+                  ev("a3", "p2", ts=1059.9), ev("b1", "p2", ts=1060.0),
+                  ev("c1", "p3", ts=1300.0, context={"device": {"type": "phone"}}),
                   EventRow("pg", "page", None, "p3", 1310.0, 1311.0, True, {"path": "/"})]
         with store.transaction(write=False) as tx:
             assert tx.event_time_range() is None and tx.event_counts(0.0, 1e12) == []
@@ -241,7 +242,8 @@ class TestStoreContract:
                                ConsentRow("p2", "personalization", False, "event", 1.0)])
             tx.record_ingest_errors("track", [{"at": 5.0, "field": "event", "message": "Field required"},
                                               {"at": 6.0, "field": None, "message": "bad json"}])
-            tx.apply_membership_changes([MembershipChange("s", "p1", True, 10.0), MembershipChange("s", "p2", True, 20.0),
+            tx.apply_membership_changes([MembershipChange("s", "p1", True, 10.0),
+                                         MembershipChange("s", "p2", True, 20.0),
                                          MembershipChange("s", "p1", False, 100.0),
                                          MembershipChange("t", "p1", True, 150.0)])
         with store.transaction(write=False) as tx:
@@ -254,6 +256,13 @@ class TestStoreContract:
             assert [e.message_id for e in got] == ["a2", "a3", "b1", "c1"]
             assert [e.message_id for e in tx.iter_events_between(0.0, 1e12, types=["page"])] == ["pg"]
             assert len(list(tx.iter_events_between(0.0, 1e12, limit=3, batch_size=2))) == 3
+            slim = list(tx.iter_event_fields(1300.0, 1e12, [("properties", "path"), ("context", "device", "type")]))
+            assert slim == [("p3", "track", "Viewed", 1300.0, None, "phone"), ("p3", "page", None, 1310.0, "/", None)]
+            priced = list(tx.iter_event_fields(0.0, 1030.0, [("properties", "price"), ("properties", "tags")]))
+            assert [(r[0], float(r[4]), r[5].replace(" ", "")) for r in priced] == [("p1", 9.5, '["a","b"]')]
+            assert len(list(tx.iter_event_fields(0.0, 1e12, limit=4, batch_size=3))) == 4
+            with pytest.raises(ValueError, match="paths"):
+                list(tx.iter_event_fields(0.0, 1.0, [("message_id",)]))
             assert tx.consent_counts() == {"analytics": {"granted": 1, "denied": 1},
                                            "personalization": {"granted": 0, "denied": 1}}
             assert [(e.field, e.message) for e in tx.recent_ingest_errors(limit=5)] == [

@@ -262,6 +262,13 @@ class Tx(Protocol):
         """Events in the window (optionally of these types), in insertion order, at most ``limit``."""
         ...
 
+    def iter_event_fields(self, since: float, until: float, paths: Sequence[Sequence[str]] = (),
+                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[tuple[Any, ...]]:
+        """(profile_id, type, event, timestamp, *one value per path) for events in the window, in insertion
+        order: a slim read for analytics. A path is a JSON column and keys (``("context", "device", "type")``);
+        values come back as text (numbers as their text), None where missing."""
+        ...
+
     def consent_counts(self) -> dict[str, dict[str, int]]:
         """purpose -> {"granted": n, "denied": n}: each profile's latest recorded choice per purpose."""
         ...

@@ -54,6 +54,29 @@ class StatsMixin:
             cond.append(e.c.type.in_(list(types)))
         return self._events_paged(cond, False, limit, batch_size)  # type: ignore[attr-defined]
 
+    def iter_event_fields(self, since: float, until: float, paths: Sequence[Sequence[str]] = (),
+                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[tuple[Any, ...]]:
+        e = t.events
+        values = []
+        for path in paths:
+            if len(path) < 2 or path[0] not in ("properties", "traits", "context"):
+                raise ValueError(f"paths: {list(path)} must name properties, traits or context and a key")
+            keys = tuple(path[1:])
+            values.append(e.c[path[0]][keys if len(keys) > 1 else keys[0]].as_string())
+        base = select(e.c.id, e.c.profile_id, e.c.type, e.c.event, e.c.timestamp, *values).where(
+            e.c.timestamp >= since, e.c.timestamp < until)
+        last, left = 0, limit
+        while left is None or left > 0:
+            n = batch_size if left is None else min(batch_size, left)
+            rows = list(self.conn.execute(base.where(e.c.id > last).order_by(e.c.id).limit(n)))
+            if not rows:
+                return
+            for r in rows:
+                yield tuple(r[1:])
+            last = rows[-1][0]
+            if left is not None:
+                left -= len(rows)
+
     def consent_counts(self) -> dict[str, dict[str, int]]:
         c = t.consent_log
         latest = (select(func.max(c.c.id).label("id")).group_by(c.c.profile_id, c.c.purpose)).subquery()
