@@ -150,7 +150,7 @@ class TestStoreContract:
             tx.apply_membership_changes([MembershipChange("a", f"p{i}", True, float(i)) for i in range(5)]
                                         + [MembershipChange("b", "p1", True, 1.0)])
             tx.apply_membership_changes([MembershipChange("a", "p3", False, 9.0),
-                                         MembershipChange("a", "p0", True, 9.0)])  # already a member: kept
+                                         MembershipChange("a", "p0", True, 9.0)])  # already a member: no-op
             tx.record_segment_sizes({"a": 4, "b": 1}, at=10.0)
             tx.record_segment_sizes({"a": 4}, at=10.0)  # the same snapshot twice is stored once
         with store.transaction(write=False) as tx:
@@ -158,12 +158,73 @@ class TestStoreContract:
             assert tx.segments_of(["p1", "p3", "zz"]) == {"p1": {"a": 1.0, "b": 1.0}}
             assert tx.segment_members("a", limit=2) == [("p0", 0.0), ("p1", 1.0)]
             assert tx.segment_members("a", after="p1", limit=10) == [("p2", 2.0), ("p4", 4.0)]
-            assert [(c.profile_id, c.entered) for c in tx.membership_history("a", since=9.0)] == [
-                ("p3", False), ("p0", True)]
+            assert [(c.profile_id, c.entered) for c in tx.membership_history("a", since=9.0)] == [("p3", False)]
             assert tx.segment_sizes("a") == [(10.0, 4)]
         with store.transaction() as tx:
             assert tx.clear_segment("a") == 4
             assert tx.count_segment_members() == {"b": 1} and tx.segment_sizes("a") == []
+
+    def test_membership_changes_are_idempotent_and_report_what_took_effect(self, store):
+        changes = [MembershipChange("a", "p1", True, 1.0), MembershipChange("a", "p2", False, 1.0)]
+        with store.transaction() as tx:
+            assert tx.apply_membership_changes(changes) == [changes[0]]  # p2 was no member: nothing to exit
+            assert tx.apply_membership_changes(changes) == []
+            # several changes for one pair apply in order
+            both = [MembershipChange("a", "p3", True, 2.0), MembershipChange("a", "p3", False, 2.5)]
+            assert tx.apply_membership_changes([*both, MembershipChange("a", "p3", False, 2.6)]) == both
+        with store.transaction(write=False) as tx:
+            assert [(c.profile_id, c.entered) for c in tx.membership_history("a")] == [
+                ("p1", True), ("p3", True), ("p3", False)]
+            assert tx.segments_of(["p1", "p3"]) == {"p1": {"a": 1.0}}
+
+    def test_concurrent_workers_applying_the_same_changes_record_them_once(self, store):
+        barrier = threading.Barrier(2)
+        results: list[list[MembershipChange]] = []
+        errors: list[BaseException] = []
+        enter = [MembershipChange("seg", f"p{i}", True, 5.0) for i in range(50)]
+
+        def worker() -> None:
+            try:
+                barrier.wait(5)
+                with store.transaction() as tx:
+                    results.append(tx.apply_membership_changes(enter))
+            except BaseException as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        assert errors == []
+        assert sorted(len(r) for r in results) == [0, 50]
+        with store.transaction(write=False) as tx:
+            assert len(tx.membership_history("seg", limit=None)) == 50
+            assert tx.count_segment_members() == {"seg": 50}
+
+    def test_merge_moves_memberships_and_history_to_the_survivor(self, store):
+        with store.transaction() as tx:
+            tx.apply_membership_changes([MembershipChange("a", "anon", True, 1.0),
+                                         MembershipChange("b", "anon", True, 2.0),
+                                         MembershipChange("b", "user", True, 0.5)])
+            tx.merge_segment_members("anon", "user", at=3.0)
+        with store.transaction(write=False) as tx:
+            assert tx.segments_of(["anon", "user"]) == {"user": {"a": 1.0, "b": 0.5}}
+            assert tx.membership_history(profile_id="anon") == []
+            assert [(c.segment_id, c.entered, c.at) for c in tx.membership_history(profile_id="user")] == [
+                ("b", True, 0.5), ("a", True, 1.0), ("b", True, 2.0), ("b", False, 3.0)]
+            assert tx.count_segment_members() == {"a": 1, "b": 1}
+
+    def test_profile_versions_and_keyset_pages(self, store):
+        with store.transaction() as tx:
+            tx.put_profiles([ProfileRow(f"p{i}", state={"n": i}, created_at=1.0, updated_at=float(i))
+                             for i in range(5)])
+        with store.transaction() as tx:
+            assert tx.profile_versions(["p1", "p3", "zz"], lock=True) == {"p1": 1.0, "p3": 3.0}
+            first = tx.profiles_after(None, 2)
+            rest = tx.profiles_after(first[-1].profile_id, 10)
+        assert [r.profile_id for r in first + rest] == [f"p{i}" for i in range(5)]
+        assert rest[0].state == {"n": 2} and rest[0].updated_at == 2.0
 
     def test_decisions_outcomes_and_repoint(self, store):
         rows = [DecisionRow(f"d{i}", "anon", "home.hero" if i % 2 else "pdp.recs", "v1", "bandit", float(i),

@@ -200,8 +200,23 @@ class Tx(Protocol):
         ...
 
     # segment membership
-    def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> None:
-        """Add/remove current members and append every change to the history."""
+    def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
+        """Add/remove current members, changes applied in order. Idempotent: only changes that take effect (entry of a
+        non-member, exit of a member) are applied, recorded in the history and returned, also when two transactions
+        apply the same change concurrently."""
+        ...
+
+    def merge_segment_members(self, source: str, target: str, at: float) -> None:
+        """Identity stitching: ``source``'s memberships move to ``target`` (keeping their entry time) unless it already
+        has them (then ``source`` exits, recorded at ``at``); ``source``'s history is repointed to ``target``."""
+        ...
+
+    def profile_versions(self, profile_ids: Iterable[str], lock: bool = False) -> dict[str, float]:
+        """``updated_at`` of each existing profile; ``lock`` holds the rows until the transaction ends (PostgreSQL)."""
+        ...
+
+    def profiles_after(self, after: str | None, limit: int) -> list[ProfileRow]:
+        """Up to ``limit`` profiles in profile_id order, starting after ``after`` (keyset pages, short transactions)."""
         ...
 
     def segments_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, float]]:
@@ -214,7 +229,10 @@ class Tx(Protocol):
 
     def count_segment_members(self) -> dict[str, int]: ...
     def membership_history(self, segment_id: str | None = None, profile_id: str | None = None,
-                           since: float = 0.0, limit: int = 1000) -> list[MembershipChange]: ...
+                           since: float = 0.0, limit: int | None = 1000) -> list[MembershipChange]:
+        """Entries and exits in time order; ``limit=None`` for all of them."""
+        ...
+
     def record_segment_sizes(self, sizes: Mapping[str, int], at: float) -> None: ...
     def segment_sizes(self, segment_id: str, since: float = 0.0) -> list[tuple[float, int]]: ...
     def clear_segment(self, segment_id: str) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_
+from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
 
 from pertinent.storage import tables as t
-from pertinent.storage.base import MembershipChange
+from pertinent.storage.base import MembershipChange, ProfileRow
 from pertinent.storage.sqlutil import CHUNK, rows_where_in
 
 
@@ -18,26 +18,79 @@ class SegmentsMixin:
     conn: Connection
     _insert: Any
 
-    def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> None:
+    def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         if not changes:
-            return
+            return []
         m = t.segment_members
-        # The last change per (segment, profile) decides the current state; every change goes to the history.
-        final: dict[tuple[str, str], MembershipChange] = {}
+        keys = list(dict.fromkeys((c.segment_id, c.profile_id) for c in changes))
+        current: set[tuple[str, str]] = set()
+        for i in range(0, len(keys), CHUNK):
+            pair = tuple_(m.c.segment_id, m.c.profile_id)
+            q = select(m.c.segment_id, m.c.profile_id).where(pair.in_(keys[i:i + CHUNK]))
+            current.update((r[0], r[1]) for r in self.conn.execute(q))
+        # Changes apply in order; one that changes nothing (entry of a member, exit of a non-member) is not recorded.
+        member = {k: k in current for k in keys}
+        effective: list[MembershipChange] = []
+        last_entry: dict[tuple[str, str], MembershipChange] = {}
         for c in changes:
-            final[(c.segment_id, c.profile_id)] = c
-        entered = [c for c in final.values() if c.entered]
-        exited = [(c.segment_id, c.profile_id) for c in final.values() if not c.entered]
+            k = (c.segment_id, c.profile_id)
+            if c.entered != member[k]:
+                member[k] = c.entered
+                effective.append(c)
+                if c.entered:
+                    last_entry[k] = c
+        entered = [last_entry[k] for k in keys if member[k] and k not in current]
+        exited = [k for k in keys if not member[k] and k in current]
+        # The net change is made with INSERT .. ON CONFLICT DO NOTHING / DELETE .. RETURNING: when a concurrent
+        # transaction (another worker) made the same change first, nothing is returned and its record is kept alone.
+        done: set[tuple[str, str]] = set()
         for i in range(0, len(exited), CHUNK):
-            self.conn.execute(delete(m).where(tuple_(m.c.segment_id, m.c.profile_id).in_(exited[i:i + CHUNK])))
-        if entered:
-            stmt = self._insert(m).on_conflict_do_nothing(index_elements=["segment_id", "profile_id"])
-            self.conn.execute(stmt, [{"segment_id": c.segment_id, "profile_id": c.profile_id, "entered_at": c.at}
-                                     for c in entered])
-        self.conn.execute(insert(t.segment_history), [
-            {"segment_id": c.segment_id, "profile_id": c.profile_id, "entered": c.entered, "at": c.at}
-            for c in changes
-        ])
+            stmt = delete(m).where(tuple_(m.c.segment_id, m.c.profile_id).in_(exited[i:i + CHUNK]))
+            done.update((r[0], r[1]) for r in self.conn.execute(stmt.returning(m.c.segment_id, m.c.profile_id)))
+        for i in range(0, len(entered), CHUNK):
+            rows = [{"segment_id": c.segment_id, "profile_id": c.profile_id, "entered_at": c.at}
+                    for c in entered[i:i + CHUNK]]
+            stmt = self._insert(m).values(rows).on_conflict_do_nothing(index_elements=["segment_id", "profile_id"])
+            done.update((r[0], r[1]) for r in self.conn.execute(stmt.returning(m.c.segment_id, m.c.profile_id)))
+        lost = {k for k in keys if member[k] != (k in current)} - done
+        applied = [c for c in effective if (c.segment_id, c.profile_id) not in lost]
+        if applied:
+            self.conn.execute(insert(t.segment_history), [
+                {"segment_id": c.segment_id, "profile_id": c.profile_id, "entered": c.entered, "at": c.at}
+                for c in applied
+            ])
+        return applied
+
+    def merge_segment_members(self, source: str, target: str, at: float) -> None:
+        m, h = t.segment_members, t.segment_history
+        mine = dict(self.conn.execute(select(m.c.segment_id, m.c.entered_at).where(m.c.profile_id == source)).all())
+        if mine:
+            theirs = set(self.conn.execute(select(m.c.segment_id).where(
+                m.c.profile_id == target, m.c.segment_id.in_(list(mine)))).scalars())
+            moved = [s for s in mine if s not in theirs]
+            if moved:  # the survivor inherits the membership and its entry time
+                self.conn.execute(update(m).where(m.c.profile_id == source, m.c.segment_id.in_(moved))
+                                  .values(profile_id=target))
+            if theirs:  # already a member: the merged-away profile leaves (recorded, so entries - exits = size)
+                self.conn.execute(delete(m).where(m.c.profile_id == source, m.c.segment_id.in_(list(theirs))))
+                self.conn.execute(insert(h), [{"segment_id": s, "profile_id": source, "entered": False, "at": at}
+                                              for s in sorted(theirs)])
+        self.conn.execute(update(h).where(h.c.profile_id == source).values(profile_id=target))
+
+    def profile_versions(self, profile_ids: Iterable[str], lock: bool = False) -> dict[str, float]:
+        p = t.profiles
+        q = select(p.c.profile_id, p.c.updated_at)
+        if lock and self.conn.dialect.name == "postgresql":
+            q = q.order_by(p.c.profile_id).with_for_update()
+        return {pid: at for pid, at in rows_where_in(self.conn, q, p.c.profile_id, profile_ids)}
+
+    def profiles_after(self, after: str | None, limit: int) -> list[ProfileRow]:
+        p = t.profiles
+        q = select(p).order_by(p.c.profile_id).limit(limit)
+        if after is not None:
+            q = q.where(p.c.profile_id > after)
+        return [ProfileRow(r.profile_id, r.traits or {}, r.state or {}, r.consent or {}, r.created_at, r.updated_at)
+                for r in self.conn.execute(q)]
 
     def segments_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, float]]:
         m = t.segment_members
@@ -60,14 +113,16 @@ class SegmentsMixin:
         return {seg: int(n) for seg, n in rows}
 
     def membership_history(self, segment_id: str | None = None, profile_id: str | None = None,
-                           since: float = 0.0, limit: int = 1000) -> list[MembershipChange]:
+                           since: float = 0.0, limit: int | None = 1000) -> list[MembershipChange]:
         h = t.segment_history
         cond = [h.c.at >= since]
         if segment_id is not None:
             cond.append(h.c.segment_id == segment_id)
         if profile_id is not None:
             cond.append(h.c.profile_id == profile_id)
-        q = select(h).where(and_(*cond)).order_by(h.c.at, h.c.id).limit(limit)
+        q = select(h).where(and_(*cond)).order_by(h.c.at, h.c.id)
+        if limit is not None:
+            q = q.limit(limit)
         return [MembershipChange(r.segment_id, r.profile_id, r.entered, r.at) for r in self.conn.execute(q)]
 
     def record_segment_sizes(self, sizes: Mapping[str, int], at: float) -> None:
