@@ -81,6 +81,7 @@ def settings(tmp_path: Path) -> Settings:
 def services(settings: Settings, store: SqlStore) -> Iterator[Services]:
     svc = Services.build(settings, store)
     yield svc
+    svc.segments.close()  # background segment threads end before the store fixture closes the store
 
 
 @pytest.fixture

@@ -145,7 +145,8 @@ def test_erasure_deletes_everything_but_the_erasure_record(any_client, services)
     assert r.status_code == 200
     assert r.json()["deleted"] == {"events": 2, "identities": 2, "consent_log": 2, "profiles": 1, "models": 0,
                                    "segment_members": 0, "segment_history": 0, "decisions": 0,
-                                   "decision_outcomes": 0}
+                                   "decision_outcomes": 0, "pending_decisions": 0,
+                                   "segment_models": 0}
     assert _rows_mentioning(services.store, pid) == {"consent_log": 1}  # only the erasure record
     with services.store.transaction(write=False) as tx:
         (record,) = tx.consent_of(pid)

@@ -15,6 +15,7 @@ from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.service import ProfileService
 from pertinent.recommend.service import RecommendService
+from pertinent.segments.service import SegmentService
 from pertinent.settings import Settings
 from pertinent.storage.base import Store
 from pertinent.storage.factory import open_store
@@ -31,6 +32,7 @@ class Services:
     catalog: PublicCatalog  # the catalogue as sites read it (write key)
     dashboard: DashboardService  # what /dashboard shows (aggregates, KPIs, drift, experiment results)
     decide: DecideService  # blocks, slots, experiments, /v1/decide, attribution, results
+    segments: SegmentService  # segment definitions, real-time membership, sweep, retraining
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -40,13 +42,20 @@ class Services:
         ingest = IngestService(store, settings, pseudo)
         profiles = ProfileService(store, settings, pseudo, ingest.profile_config)
         recommend = RecommendService(store, settings, profiles)
+        segments = SegmentService(store, settings, ingest.profile_config)
+        profiles.segments = segments  # a profile's current segments in its view
+        if settings.segments.realtime:
+            ingest.subscribe(segments.on_commit)
         decide = DecideService(store, settings, ingest, profiles, recommend)
         privacy = PrivacyService(store, settings, pseudo, profiles,
-                                 derived={"models": recommend, "pending_decisions": decide})
+                                 derived={"models": recommend, "pending_decisions": decide,
+                                          "segment_models": segments})
         dashboard = DashboardService(store, settings, ingest.profile_config, recommend.registry, recommend.config.model)
+        dashboard.segment_names = lambda: segments.names(fresh=True)  # ML/RFM: one name per cluster
         return cls(settings, store, ingest, profiles, privacy, recommend, catalog=PublicCatalog(store),
-                   dashboard=dashboard, decide=decide)
+                   dashboard=dashboard, decide=decide, segments=segments)
 
     def close(self) -> None:
+        self.segments.close()  # evaluates and writes queued profiles, stops the background threads
         self.decide.close()  # writes queued decisions before the store closes
         self.store.close()

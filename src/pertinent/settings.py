@@ -32,6 +32,7 @@ from pydantic_settings import (
 
 from pertinent.decide.config import DecideConfig
 from pertinent.recommend.config import RecommendConfig
+from pertinent.segments.config import SegmentsConfig
 
 
 class Limits(BaseSettings):
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     # recommendation serving: served model, caches, business rules, scheduled retraining
     # (PERTINENT_RECOMMEND__MODEL, PERTINENT_RECOMMEND__RETRAIN_INTERVAL_S, ... or [recommend] in the TOML file)
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+    # segments: real-time evaluation, time sweep, size snapshots, retraining (PERTINENT_SEGMENTS__SWEEP_INTERVAL_S=60,
+    # ... or [segments] in the TOML file)
+    segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
     # decisions: attribution window and conversion events, document cache, background writer
     # (PERTINENT_DECIDE__ATTRIBUTION_WINDOW_S, ... or [decide] in the TOML file; see decide/config.py)
     decide: DecideConfig = Field(default_factory=DecideConfig)

@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from pertinent import __version__
 from pertinent.api import errors
 from pertinent.api.responses import JSON
-from pertinent.api.routes import collect, dashboard, decide, health, privacy, profiles, recommend, site
+from pertinent.api.routes import collect, dashboard, decide, health, privacy, profiles, recommend, segments, site
 from pertinent.profiles.context import parse_user_agent
 from pertinent.services import Services
 from pertinent.settings import Settings, load_settings
@@ -35,6 +35,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         parse_user_agent("Mozilla/5.0")  # load the user-agent rules now, not on the first request
         logging.getLogger("pertinent").info("storage backend: %s", app.state.services.store.backend)
         retrainer = app.state.services.recommend.start_retraining()  # None unless retrain_interval_s > 0
+        if owned:  # the server's own services: segment sweep, size snapshots, retraining on their schedule
+            app.state.services.segments.start()
         try:
             yield
         finally:
@@ -49,7 +51,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if config.cors_origins:  # pages on other sites call the API with the public write key
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=600)
-    for module in (health, collect, profiles, privacy, recommend, site, decide, dashboard):
+    for module in (health, collect, profiles, privacy, recommend, site, decide, dashboard, segments):
         app.include_router(module.router)
     app.include_router(decide.admin)
     return app

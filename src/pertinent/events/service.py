@@ -357,6 +357,7 @@ class IngestService:
         tx.repoint_identities(source, dst.profile_id)
         tx.repoint_consent(source, dst.profile_id)
         tx.repoint_decisions(source, dst.profile_id)  # exposures stay with the person (sticky experiments)
+        tx.merge_segment_members(source, dst.profile_id, now)  # memberships and their history move too
         merge_states(dst.state, src.state, self.profile_config)
         dst.traits = {**src.traits, **dst.traits}
         for purpose, record in src.consent.items():  # the later decision wins

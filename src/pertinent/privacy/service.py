@@ -60,11 +60,15 @@ class PrivacyService:
             tx.append_consent(rows)
             tx.put_profiles([profile])
             tx.append_audit(AuditRow(now, actor, "consent", profile_id, {"purposes": purposes, "source": source}))
+        if self.profiles.segments is not None:  # withdrawn personalisation consent leaves every segment
+            self.profiles.segments.profiles_changed([profile])
         return after
 
     def export(self, user_id: str, actor: str = "admin") -> dict[str, Any]:
         """Everything stored about a user, as JSON-ready data."""
         now = time.time()
+        segments = self.profiles.segments  # memberships and their history are personal data too
+        names = segments.names() if segments is not None else {}
         with self.store.transaction() as tx:
             profile_id = self.profiles.find(tx, user_id)
             if profile_id is None:
@@ -82,6 +86,8 @@ class PrivacyService:
             }
             out["decision_outcomes"] = [asdict(o) for o in tx.outcomes_of([d["decision_id"] for d in out["decisions"]])
                                         if o.profile_id == profile_id]
+            if segments is not None:
+                out["segments"] = segments.export_rows(tx, profile_id, names)
             for name, derived in self.derived.items():
                 out[name] = derived.user_rows(profile_id)
             tx.append_audit(AuditRow(now, actor, "export", profile_id, {"events": len(out["events"])}))

@@ -19,6 +19,7 @@ class ProfileService:
         self.settings = settings
         self.pseudo = pseudo
         self.config = config
+        self.segments: Any = None  # the SegmentService (set by Services.build): a profile's current segments
 
     def find(self, tx: Tx, user_id: str) -> str | None:
         """The profile id for a raw user id (or, failing that, an anonymous id)."""
@@ -28,7 +29,8 @@ class ProfileService:
         resolver.flush()  # persists lazy re-keying after a key rotation
         return profile_id
 
-    def view(self, row: ProfileRow, user_id: str, now: float | None = None) -> dict[str, Any]:
+    def view(self, row: ProfileRow, user_id: str, now: float | None = None,
+             segments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         now = time.time() if now is None else now
         consent = effective(row.consent, self.settings.default_consent)
         features = summarize(row.state, now, self.config) if consent["personalization"] else \
@@ -38,7 +40,7 @@ class ProfileService:
             "profile_id": row.profile_id,
             "traits": row.traits,
             "features": features,
-            "segments": row.state.get("segments", []),
+            "segments": segments or [],  # [{id, name, definition, entered_at}]
             "consent": {
                 "effective": consent,
                 "decisions": row.consent,
@@ -50,9 +52,11 @@ class ProfileService:
 
     def get(self, user_id: str) -> dict[str, Any] | None:
         """The profile as JSON, or None when the user is unknown."""
+        names = self.segments.names() if self.segments is not None else {}
         with self.store.transaction(write=self.pseudo.n_keys > 1) as tx:
             profile_id = self.find(tx, user_id)
             if profile_id is None:
                 return None
             row = tx.get_profiles([profile_id]).get(profile_id)
-        return None if row is None else self.view(row, user_id)
+            segments = self.segments.of_profile(tx, profile_id, names) if self.segments is not None and row else []
+        return None if row is None else self.view(row, user_id, segments=segments)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +127,8 @@ def _fail(message: str) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
-    segments = typer.Typer(help="Machine-learned segments and RFM.", no_args_is_help=True)
+    segments = typer.Typer(help="Segments: stored definitions (list, create, delete), machine-learned segments "
+                           "and RFM on files or stored profiles.", no_args_is_help=True)
     app.add_typer(segments, name="segments")
 
     @segments.command("discover")
@@ -257,6 +260,103 @@ def register(app: typer.Typer) -> None:
             _fail(str(exc))
             return
         typer.echo(_dumps({"segment": segment, "name": fitted.name_of(segment)}))
+
+
+    @segments.command("list")
+    def list_command(as_json: bool = typer.Option(False, "--json", help="Print the definitions as JSON.")) -> None:
+        """Stored segment definitions (rule, RFM and ML) with their current sizes."""
+        with _segment_service() as service:
+            found = service.list()
+        if as_json:
+            typer.echo(_dumps(found))
+        else:
+            _print_definitions(found)
+
+    @segments.command("create")
+    def create_command(
+        file: Path = typer.Option(..., "--file", help="JSON definition ('-' reads standard input): "
+                                  '{"id", "name", "rule": {...}}, {"template": "frequent_buyers", "params": {...}}, '
+                                  '{"id", "name", "kind": "rfm"} or {"id", "name", "kind": "ml", "config": {...}}.'),
+        replace: bool = typer.Option(False, help="Replace an existing definition with this id."),
+        as_json: bool = typer.Option(False, "--json", help="Print the stored definition as JSON."),
+    ) -> None:
+        """Store a segment definition (fitting RFM/ML ones) and evaluate it over the stored profiles."""
+        import sys
+
+        from pertinent.segments.service import SegmentError, UnknownSegment
+
+        text = sys.stdin.read() if str(file) == "-" else (file.read_text() if file.exists() else None)
+        if text is None:
+            _fail(f"--file {file} does not exist")
+            return
+        with _segment_service() as service:
+            try:
+                if replace:
+                    data = json.loads(text) if text.strip().startswith("{") else None
+                    segment_id = data.get("id") if isinstance(data, dict) else None
+                    if not isinstance(segment_id, str):
+                        raise ValueError("--replace needs the definition's id in the file")
+                    out = service.replace(segment_id, text, backfill="sync")
+                else:
+                    out = service.create(text, backfill="sync")
+            except SegmentError as e:
+                for err in e.errors:
+                    typer.secho(f"  {err['field']}: {err['message']}", fg=typer.colors.RED, err=True)
+                _fail(str(e))
+                return
+            except (UnknownSegment, ValueError) as e:
+                _fail(f"no segment to replace: {e}" if isinstance(e, UnknownSegment) else str(e))
+                return
+        if as_json:
+            typer.echo(_dumps(out))
+        else:
+            typer.echo(f"segment {out['id']} ({out['kind']}) saved as version {out['version']}: "
+                       f"{out['size']:,} members")
+
+    @segments.command("delete")
+    def delete_command(segment_id: str = typer.Argument(..., help="The definition's id.")) -> None:
+        """Delete a segment definition with its members, history and sizes."""
+        from pertinent.segments.service import UnknownSegment
+
+        with _segment_service() as service:
+            try:
+                out = service.delete(segment_id)
+            except UnknownSegment:
+                _fail(f"no segment {segment_id!r}")
+                return
+        typer.echo(f"segment {segment_id} deleted ({out['members_removed']:,} memberships removed)")
+
+
+@contextmanager
+def _segment_service() -> Iterator[Any]:
+    from pertinent.privacy.keys import ensure_keys
+    from pertinent.services import Services
+    from pertinent.settings import load_settings
+
+    services = Services.build(ensure_keys(load_settings()))
+    try:
+        yield services.segments
+    finally:
+        services.close()
+
+
+def _print_definitions(found: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not found:
+        console.print("no segments yet: `pertinent segments create --file def.json` or POST /v1/segments")
+        return
+    table = Table(title=f"{len(found)} segment definitions")
+    for column in ("id", "kind", "name", "members", "time-based", "version"):
+        table.add_column(column, justify="right" if column in ("members", "version") else "left")
+    for d in found:
+        table.add_row(d["id"], d["kind"], d["name"], f"{d['size']:,}", "yes" if d.get("time_based") else "no",
+                      str(d["version"]))
+        for sub in d.get("segments", []):
+            table.add_row(f"  {sub['id']}", "", sub["name"], f"{sub['size']:,}", "", "")
+    console.print(table)
 
 
 def _run_with_progress(work: Any, quiet: bool) -> Any:

@@ -1,0 +1,304 @@
+"""Rules compiled once per segment version into plain closures over lazily computed profile facts.
+
+``rules.evaluate`` walks the pydantic rule tree and needs a full view (``profiles.features.summarize``: about
+100 µs per profile). The real-time evaluator checks every changed profile against every active segment, so here a
+rule becomes nested Python closures, and :class:`Facts` computes what a rule asks for on first use and at most
+once per profile (event counts per window, one part of the summary, the context, the local time).
+
+The result is the same as ``rules.evaluate(rule, make_view(state, now, cfg, traits, consent), now)`` — a
+property test checks it on random rules and profiles.
+
+>>> from pertinent.segments.templates import template
+>>> from pertinent.profiles.features import ProfileConfig
+>>> check = compile_rule(template("frequent_buyers", min_orders=2).rule)
+>>> state = {"counts": {"Order Completed": {"total": 2, "days": {"100": 1, "101": 1}}}}
+>>> check(Facts(state, {}, {}, now=101 * 86400.0, cfg=ProfileConfig()))
+True
+>>> check(Facts(state, {}, {}, now=140 * 86400.0, cfg=ProfileConfig()))
+False
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pertinent.profiles.features import ProfileConfig, summarize
+from pertinent.segments.rules import (
+    _ORDER,
+    _WEEKDAYS,
+    DAY,
+    AffinityCondition,
+    AndRule,
+    CampaignCondition,
+    ConsentCondition,
+    ContextCondition,
+    DidAndNotCondition,
+    EventCountCondition,
+    FeatureCondition,
+    LocalTimeCondition,
+    NotRule,
+    OrRule,
+    Rule,
+    SinceCondition,
+    TraitCondition,
+    _eq,
+    _is_num,
+    _lookup,
+    _zone,
+    compare,
+)
+
+Check = Callable[["Facts"], bool]
+
+# Which raw state keys each top-level summary feature is computed from (see ``profiles.features.summarize``):
+# summarising just those keys gives exactly that part of the full summary.
+_SUMMARY_SOURCES: dict[str, tuple[str, ...]] = {
+    "events_total": ("events_total",), "sessions": ("sessions",), "first_seen": ("first_seen",),
+    "last_seen": ("last_seen",), "days_since_last_seen": ("last_seen",), "counts": ("counts",), "rfm": ("rfm",),
+    "affinities": ("affinities", "affinity_ref"), "recent_items": ("recent_items",), "context": ("context",),
+}
+# Summary values that change with time alone (no new event), as (head, key); and heads that never do.
+_TIMED_FEATURES = {("rfm", "recency_days"), ("affinities", "category_strength"), ("affinities", "tag_strength")}
+_STILL_FEATURES = {"events_total", "sessions", "first_seen", "last_seen", "recent_items", "context"}
+
+
+class Moment:
+    """``now`` shared by every profile of one evaluation pass, with its local times cached per time zone."""
+
+    __slots__ = ("now", "today", "_local")
+
+    def __init__(self, now: float) -> None:
+        self.now = float(now)
+        if not math.isfinite(self.now):
+            raise ValueError(f"now must be a finite epoch time in seconds, got {now!r}")
+        self.today = int(self.now // DAY)
+        self._local: dict[str, tuple[int, int] | None] = {}
+
+    def local(self, zone: str) -> tuple[int, int] | None:
+        """(hour, weekday) at ``now`` in a known time zone; None when out of range."""
+        hit = self._local.get(zone, False)
+        if hit is False:
+            try:
+                dt = datetime.fromtimestamp(self.now, _zone(zone))
+                hit = (dt.hour, dt.weekday())
+            except (OverflowError, OSError, ValueError):
+                hit = None
+            self._local[zone] = hit
+        return hit  # type: ignore[return-value]
+
+
+class Facts:
+    """One profile as rules see it at one moment; each fact is computed on first use."""
+
+    __slots__ = ("state", "traits", "consent", "moment", "cfg", "_parts", "_ages", "_counts")
+
+    def __init__(self, state: dict[str, Any], traits: dict[str, Any], consent: dict[str, Any],
+                 now: float | Moment, cfg: ProfileConfig) -> None:
+        self.state = state if isinstance(state, dict) else {}
+        self.traits = traits if isinstance(traits, dict) else {}
+        self.consent = consent if isinstance(consent, dict) else {}
+        self.moment = now if isinstance(now, Moment) else Moment(now)
+        self.cfg = cfg
+        self._parts: dict[str, Any] = {}
+        self._ages: dict[str, list[tuple[int, int]]] = {}
+        self._counts: dict[tuple[tuple[str, ...], int], int] = {}
+
+    def feature(self, head: str) -> Any:
+        """One top-level value of the summary (``summarize(state, now, cfg)[head]``), computed alone."""
+        try:
+            return self._parts[head]
+        except KeyError:
+            pass
+        sources = _SUMMARY_SOURCES.get(head)
+        if sources is None:
+            value = summarize(self.state, self.moment.now, self.cfg).get(head)
+        else:
+            sub = {k: self.state[k] for k in sources if k in self.state}
+            value = summarize(sub, self.moment.now, self.cfg)[head]
+        self._parts[head] = value
+        return value
+
+    def _days(self, name: str, counts: dict[str, Any]) -> list[tuple[int, int]]:
+        ages = self._ages.get(name)
+        if ages is None:
+            ages = []
+            days = _lookup(counts, [name, "days"])
+            if isinstance(days, dict):
+                today = self.moment.today
+                for day, n in days.items():
+                    try:
+                        age = today - int(day)
+                    except (TypeError, ValueError):
+                        continue
+                    if age >= 0 and isinstance(n, int) and not isinstance(n, bool):
+                        ages.append((age, n))
+            self._ages[name] = ages
+        return ages
+
+    def count(self, names: tuple[str, ...], window_days: int) -> int:
+        key = (names, window_days)
+        n = self._counts.get(key)
+        if n is None:
+            counts = self.state.get("counts")
+            n = 0
+            if isinstance(counts, dict):
+                for name in names:
+                    n += sum(c for age, c in self._days(name, counts) if age < window_days)
+            self._counts[key] = n
+        return n
+
+    def context(self) -> dict[str, Any]:
+        ctx = self.state.get("context")
+        return ctx if isinstance(ctx, dict) else {}
+
+    def timestamp(self, name: str) -> float | None:
+        ts = _lookup(self.state, ["rfm", "last_purchase"]) if name == "last_purchase" else self.state.get(name)
+        return float(ts) if _is_num(ts) and math.isfinite(ts) else None
+
+
+def _names(event: str | list[str]) -> tuple[str, ...]:
+    return (event,) if isinstance(event, str) else tuple(event)
+
+
+def _int_compare(op: str, expected: int) -> Callable[[int], bool]:
+    if op in _ORDER:
+        fn = _ORDER[op]
+        return lambda n: fn(n, expected)
+    if op == "eq":
+        return lambda n: _eq(n, expected)
+    return lambda n: not _eq(n, expected)
+
+
+def _comparison(op: str, expected: Any) -> Callable[[Any], bool]:
+    """``compare(op, actual, expected)`` with ``op`` and ``expected`` bound; ordering a number against a number
+    (the common case: thresholds on features) skips the generic dispatch. JSON numbers are exactly int and float."""
+    if op in _ORDER and _is_num(expected):
+        fn = _ORDER[op]
+        return lambda actual: (type(actual) is int or type(actual) is float) and fn(actual, expected)
+    return lambda actual: compare(op, actual, expected)
+
+
+def compile_rule(rule: Rule) -> Check:
+    """A function ``Facts -> bool`` equivalent to evaluating ``rule``."""
+    if isinstance(rule, AndRule):
+        parts = tuple(compile_rule(c) for c in rule.conditions)
+
+        def all_of(f: Facts) -> bool:
+            for p in parts:
+                if not p(f):
+                    return False
+            return True
+        return all_of
+    if isinstance(rule, OrRule):
+        parts = tuple(compile_rule(c) for c in rule.conditions)
+
+        def any_of(f: Facts) -> bool:
+            for p in parts:
+                if p(f):
+                    return True
+            return False
+        return any_of
+    if isinstance(rule, NotRule):
+        inner = compile_rule(rule.condition)
+        return lambda f: not inner(f)
+    if isinstance(rule, TraitCondition):
+        path, test = list(rule.path), _comparison(rule.op, rule.value)
+        return lambda f: test(_lookup(f.traits, path))
+    if isinstance(rule, FeatureCondition):
+        head, rest, test = rule.path[0], list(rule.path[1:]), _comparison(rule.op, rule.value)
+        if not rest:
+            return lambda f: test(f.feature(head))
+        return lambda f: test(_lookup(f.feature(head), rest))
+    if isinstance(rule, EventCountCondition):
+        names, window, ok = _names(rule.event), rule.window_days, _int_compare(rule.op, rule.value)
+        return lambda f: ok(f.count(names, window))
+    if isinstance(rule, DidAndNotCondition):
+        did, did_not, window, least = _names(rule.did), _names(rule.did_not), rule.window_days, rule.min_count
+        return lambda f: f.count(did, window) >= least and f.count(did_not, window) == 0
+    if isinstance(rule, CampaignCondition):
+        return _campaign(rule)
+    if isinstance(rule, ContextCondition):
+        field, op, value = rule.field, rule.op, rule.value
+        return lambda f: compare(op, f.context().get(field), value)
+    if isinstance(rule, LocalTimeCondition):
+        return _local_time(rule)
+    if isinstance(rule, ConsentCondition):
+        purpose, granted = rule.purpose, rule.granted
+        return lambda f: (f.consent.get(purpose) is True) == granted
+    if isinstance(rule, AffinityCondition):
+        path, least = [rule.kind, rule.label], rule.min_share
+
+        def affinity(f: Facts) -> bool:
+            share = _lookup(f.feature("affinities"), path)
+            return (float(share) if _is_num(share) else 0.0) >= least
+        return affinity
+    if isinstance(rule, SinceCondition):
+        name, op, days = rule.field, rule.op, rule.days
+
+        def since(f: Facts) -> bool:
+            ts = f.timestamp(name)
+            return ts is not None and compare(op, (f.moment.now - ts) / DAY, days)
+        return since
+    raise TypeError(f"cannot compile rule of type {type(rule).__name__}")  # pragma: no cover - closed union
+
+
+def _campaign(rule: CampaignCondition) -> Check:
+    fields, match, wants = tuple(rule.fields), rule.match, tuple(x.lower() for x in rule.values)
+    test: Callable[[str, str], bool] = {
+        "contains": lambda low, w: w in low, "equals": lambda low, w: low == w,
+        "prefix": lambda low, w: low.startswith(w), "suffix": lambda low, w: low.endswith(w),
+    }[match]
+
+    def campaign(f: Facts) -> bool:
+        ctx = f.context()
+        for name in fields:
+            actual = ctx.get(name)
+            if isinstance(actual, str):
+                low = actual.lower()
+                for w in wants:
+                    if test(low, w):
+                        return True
+        return False
+    return campaign
+
+
+def _local_time(rule: LocalTimeCondition) -> Check:
+    hours, weekdays, default = rule.hours, rule.weekdays, rule.default_timezone
+    assert len(_WEEKDAYS) == 7
+
+    def local_time(f: Facts) -> bool:
+        name = f.context().get("timezone")
+        zone = name if isinstance(name, str) and name and _zone(name) is not None else default
+        at = f.moment.local(zone)
+        if at is None:
+            return False
+        hour, weekday = at
+        return (not hours or hour in hours) and (not weekdays or weekday in weekdays)
+    return local_time
+
+
+def depends_on_time(rule: Rule) -> bool:
+    """Whether the rule's outcome for an unchanged profile can change as time passes (windows, days since,
+    local time, decaying strengths). Such segments are re-checked by the periodic sweep.
+
+    >>> from pertinent.segments.templates import template
+    >>> depends_on_time(template("frequent_buyers").rule), depends_on_time(template("deal_seekers").rule)
+    (True, False)
+    """
+    if isinstance(rule, AndRule | OrRule):
+        return any(depends_on_time(c) for c in rule.conditions)
+    if isinstance(rule, NotRule):
+        return depends_on_time(rule.condition)
+    if isinstance(rule, EventCountCondition | DidAndNotCondition | SinceCondition | LocalTimeCondition):
+        return True
+    if isinstance(rule, FeatureCondition):
+        head, rest = rule.path[0], rule.path[1:]
+        if head not in _SUMMARY_SOURCES or not rest:
+            return head not in _STILL_FEATURES  # unknown, or a whole part compared at once
+        if head == "counts":  # counts.<event>.total does not move with time; the windows do
+            return len(rest) < 2 or rest[1] != "total"
+        return (head, rest[0]) in _TIMED_FEATURES
+    return False

@@ -1,0 +1,257 @@
+"""Keeping memberships current in the background: the real-time evaluator and the job runner.
+
+* :class:`Evaluator` -- the ingest listener only records the changed profiles (a dict update under a lock); a
+  thread takes them in batches (coalesced per profile: the newest row wins), evaluates every active definition
+  and writes the membership changes of the whole batch in one transaction.
+* :class:`JobRunner` -- one thread for long work that must not delay real-time evaluation: back-fills of saved
+  definitions, the periodic time sweep, size snapshots and scheduled retraining.
+
+Both hand the actual evaluation and writing to ``SegmentService.evaluate_and_write``, which is safe with any
+number of threads and worker processes (see there).
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pertinent.events.service import Committed
+    from pertinent.segments.service import SegmentService
+    from pertinent.storage.base import ProfileRow
+
+log = logging.getLogger("pertinent.segments")
+
+
+def wait_until(cv: threading.Condition, done: Callable[[], bool], timeout: float) -> bool:
+    """Wait on ``cv`` until ``done()`` (checked under its lock); False when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    with cv:
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            cv.wait(left)
+    return True
+
+
+class Evaluator:
+    """Real-time evaluation of profiles changed by ingestion (see the module docstring)."""
+
+    def __init__(self, service: SegmentService, batch_max: int) -> None:
+        self.service = service
+        self.batch_max = batch_max
+        self._cv = threading.Condition()
+        self._pending: dict[str, ProfileRow] = {}
+        self._since: dict[str, float] = {}  # commit time of the oldest change waiting, per profile
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self.processed = 0
+        self.lags: collections.deque[float] = collections.deque(maxlen=20_000)  # commit -> written, seconds
+
+    # -- the listener (runs on the committing thread: keep it short) -------------------------------------------
+    def on_commit(self, committed: Committed) -> None:
+        if committed.profiles:
+            self.enqueue(committed.profiles, committed.at)
+
+    def enqueue(self, rows: dict[str, ProfileRow], at: float) -> None:
+        """Queue profiles changed at ``at`` (a commit) for evaluation."""
+        with self._cv:
+            pending, since = self._pending, self._since
+            for pid, row in rows.items():
+                old = pending.get(pid)
+                if old is None or row.updated_at >= old.updated_at:
+                    pending[pid] = row
+                since.setdefault(pid, at)
+            if self._thread is None and not self._stop:
+                self._thread = threading.Thread(target=self._run, name="pertinent-segments-realtime", daemon=True)
+                self._thread.start()
+            self._cv.notify()
+
+    # -- the thread ------------------------------------------------------------------------------------------
+    def _take(self) -> tuple[dict[str, ProfileRow], dict[str, float]] | None:
+        with self._cv:
+            while not self._pending and not self._stop:
+                self._cv.wait()
+            if not self._pending:
+                return None
+            ids = list(itertools.islice(self._pending, self.batch_max))
+            rows = {pid: self._pending.pop(pid) for pid in ids}
+            since = {pid: self._since.pop(pid) for pid in ids}
+            self._busy = True
+            return rows, since
+
+    def _run(self) -> None:
+        while True:
+            taken = self._take()
+            if taken is None:
+                return
+            rows, since = taken
+            try:
+                self.service.evaluate_and_write(rows, reason="realtime")
+                done = time.time()
+                self.lags.extend(done - at for at in since.values())
+                self.processed += len(rows)
+            except Exception:
+                log.exception("real-time segment evaluation of %d profiles failed", len(rows))
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+
+    def pending(self) -> int:
+        with self._cv:
+            return len(self._pending) + (1 if self._busy else 0)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued profile has been evaluated and written; False on timeout."""
+        return wait_until(self._cv, lambda: not (self._pending or self._busy), timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish what is queued (up to ``timeout``), then stop the thread."""
+        self.wait_idle(timeout)
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+class JobRunner:
+    """One background thread running queued jobs and periodic tasks.
+
+    A job is a callable; a periodic task is (name, interval in seconds, callable) and runs when its interval has
+    passed since it last ran in *any* worker process sharing the data directory (a claim file under an flock), so
+    two uvicorn workers do not both sweep.
+    """
+
+    def __init__(self, claims_dir: Path, clock: Callable[[], float]) -> None:
+        self.claims_dir = claims_dir
+        self.clock = clock
+        self._cv = threading.Condition()
+        self._jobs: collections.deque[tuple[str, Callable[[], Any]]] = collections.deque()
+        self._busy = False
+        self._periodic: list[tuple[str, float, Callable[[], Any]]] = []
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._check_at: dict[str, float] = {}
+
+    def submit(self, name: str, job: Callable[[], Any]) -> None:
+        with self._cv:
+            self._jobs.append((name, job))
+            self._ensure_thread()
+            self._cv.notify()
+
+    def every(self, name: str, interval_s: float, task: Callable[[], Any]) -> None:
+        """Run ``task`` every ``interval_s`` seconds (0 = never)."""
+        if interval_s > 0:
+            with self._cv:
+                self._periodic.append((name, interval_s, task))
+                self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None and not self._stop:
+            self._thread = threading.Thread(target=self._run, name="pertinent-segments-jobs", daemon=True)
+            self._thread.start()
+
+    def claim(self, name: str, interval_s: float) -> bool:
+        """True when ``name`` is due (its interval passed since any process last claimed it); records the claim."""
+        now = self.clock()
+        try:
+            self.claims_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.claims_dir / name, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            log.warning("cannot write claim files under %s; running %s anyway", self.claims_dir, name)
+            return True
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # another process is claiming it right now
+            raw = os.pread(fd, 64, 0).decode(errors="ignore").strip()
+            try:
+                last = float(raw)
+            except ValueError:
+                last = float("-inf")
+            if now - last < interval_s * 0.95 and now >= last:
+                return False
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, repr(now).encode(), 0)
+            return True
+        finally:
+            os.close(fd)
+
+    def _next(self) -> tuple[str, Callable[[], Any]] | None:
+        with self._cv:
+            while not self._stop:
+                if self._jobs:
+                    self._busy = True
+                    return self._jobs.popleft()
+                now = time.monotonic()
+                for name, interval, task in self._periodic:
+                    if self._check_at.get(name, 0.0) <= now:
+                        # look again after a tenth of the interval: another process may have run it meanwhile
+                        self._check_at[name] = now + min(max(interval * 0.1, 1.0), 60.0)
+                        self._busy = True
+                        return name, self._claimed(name, interval, task)
+                wake = min((self._check_at[n] for n, _, _ in self._periodic), default=now + 60.0)
+                self._cv.wait(min(max(wake - now, 0.05), 60.0))
+            return None
+
+    def _claimed(self, name: str, interval: float, task: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            return task() if self.claim(name, interval) else None
+        return run
+
+    def _run_one(self, name: str, job: Callable[[], Any]) -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("segments job %s failed", name)
+
+    def _run(self) -> None:
+        while True:
+            item = self._next()
+            if item is None:
+                return
+            self._run_one(*item)
+            with self._cv:
+                self._busy = False
+                self._cv.notify_all()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until no job is queued or running; False on timeout."""
+        return wait_until(self._cv, lambda: not (self._jobs or self._busy), timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def pages(fetch: Callable[[str | None, int], list[Any]], key: Callable[[Any], str], size: int) -> Iterator[list[Any]]:
+    """Keyset pages: ``fetch(after, size)`` until a short page.
+
+    >>> data = [str(i) for i in range(5)]
+    >>> list(pages(lambda after, n: [d for d in data if after is None or d > after][:n], str, 2))
+    [['0', '1'], ['2', '3'], ['4']]
+    """
+    after = None
+    while True:
+        page = fetch(after, size)
+        if page:
+            yield page
+        if len(page) < size:
+            return
+        after = key(page[-1])
