@@ -156,8 +156,9 @@ def test_overview_and_kpis_show_the_ingested_numbers(client, sqlite_services):
 
 def test_segments_page_shows_sizes_flows_and_the_ml_report(client, sqlite_services):
     now = time.time()
+    # names as the segment service gives them (its definitions are its own business, not this test's)
+    sqlite_services.dashboard.segment_names = lambda: {"vip": ("vip", "VIP buyers")}
     with sqlite_services.store.transaction() as tx:
-        tx.put_document("segment", "vip", {"name": "VIP buyers", "type": "rule"}, now=now)
         tx.apply_membership_changes([MembershipChange("vip", f"p{i}", True, now - 3000 + i) for i in range(5)]
                                     + [MembershipChange("vip", "p0", False, now - 100)])
         tx.record_segment_sizes({"vip": 3}, at=now - 3600)
@@ -213,6 +214,7 @@ def test_experiments_page_results_srm_and_bandit_shares(client, sqlite_services)
     for i in range(200):
         rows.append(DecisionRow(f"b{i}", f"bp{i}", "pdp.recs", "arm-a" if i % 4 else "arm-b", "bandit",
                                 now - 20000 + 100 * i, propensity=0.5))
+    sqlite_services.dashboard.experiment_results = None  # the page's own analysis of the window's decisions
     with sqlite_services.store.transaction() as tx:
         tx.put_document("experiment", "hero-color", {"key": "hero-color", "variants": ["control", "green"],
                                                      "weights": [0.5, 0.5], "status": "running"}, now=now)
@@ -247,8 +249,8 @@ def test_kpis_per_variant_and_segment_and_drift_alert(client, sqlite_services):
     send(client, cur)
     with sqlite_services.store.transaction(write=False) as tx:
         pids = sorted({e.profile_id for e in tx.iter_events_between(now - 3 * 86400, now + 60)})
+    sqlite_services.dashboard.segment_names = lambda: {"early": ("early", "Early birds")}
     with sqlite_services.store.transaction() as tx:
-        tx.put_document("segment", "early", {"name": "Early birds"}, now=now)
         tx.apply_membership_changes([MembershipChange("early", p, True, now) for p in pids[:10]])
     login(client)
     html = client.get("/dashboard/kpis?window=7d").text

@@ -322,6 +322,8 @@ class TestStoreContract:
             priced = list(tx.iter_event_fields(0.0, 1030.0, [("properties", "price"), ("properties", "tags")]))
             assert [(r[0], float(r[4]), r[5].replace(" ", "")) for r in priced] == [("p1", 9.5, '["a","b"]')]
             assert len(list(tx.iter_event_fields(0.0, 1e12, limit=4, batch_size=3))) == 4
+            assert [r[0] for r in tx.iter_event_fields(0.0, 1e12, names=["Viewed"])] == ["p1", "p1", "p2", "p2", "p3"]
+            assert list(tx.iter_event_fields(0.0, 1e12, names=[])) == []
             with pytest.raises(ValueError, match="paths"):
                 list(tx.iter_event_fields(0.0, 1.0, [("message_id",)]))
             assert tx.consent_counts() == {"analytics": {"granted": 1, "denied": 1},

@@ -89,18 +89,23 @@ class DriftResult:
     message: str = ""
 
 
+_NUMBERS = (float, int, np.floating, np.integer)
+
+
 def _clean(values: Iterable[Any]) -> list[Any]:
     out = []
+    append = out.append
     for v in values:
-        if v is None or isinstance(v, bool):
-            if isinstance(v, bool):
-                out.append(str(v).lower())
+        if v is None:
             continue
-        if isinstance(v, float | int | np.floating | np.integer):
-            if math.isfinite(float(v)):
-                out.append(float(v))
-            continue
-        out.append(str(v))
+        if v is True or v is False or isinstance(v, bool | np.bool_):
+            append(str(bool(v)).lower())
+        elif isinstance(v, _NUMBERS):
+            f = float(v)
+            if math.isfinite(f):
+                append(f)
+        else:
+            append(str(v))
     return out
 
 
@@ -161,7 +166,10 @@ class DriftDetector(ABC):
 
     def compare(self, reference: Iterable[Any], current: Iterable[Any]) -> DriftResult:
         """Compare the current window with the reference; never raises on thin or odd data."""
-        kind, ref, cur = prepare(reference, current)
+        return self.compare_prepared(*prepare(reference, current))
+
+    def compare_prepared(self, kind: str, ref: list[Any], cur: list[Any]) -> DriftResult:
+        """:meth:`compare` on samples already cleaned by :func:`prepare` (several detectors, one preparation)."""
         cfg = self.config
         if len(ref) < cfg.min_samples or len(cur) < cfg.min_samples:
             return DriftResult(self.name, None, cfg.threshold, False, len(ref), len(cur), kind=kind,

@@ -78,6 +78,14 @@ class KpiEvents:
     def size(self) -> int:
         return int(self.ts.size)
 
+    def _codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(distinct profiles, index of each event's profile among them), computed once."""
+        cached = self.__dict__.get("_profile_codes")
+        if cached is None:
+            cached = np.unique(self.profile.astype(str), return_inverse=True)
+            object.__setattr__(self, "_profile_codes", cached)
+        return cached
+
     @classmethod
     def from_records(cls, records: Iterable[tuple[str, str, str | None, float]],
                      config: KpiConfig | None = None) -> KpiEvents:
@@ -94,8 +102,9 @@ class KpiEvents:
         """Only the events of these profiles, each from its own start time (e.g. first exposure) on."""
         if not since_by_profile or not self.size:
             return KpiEvents(self.profile[:0], self.kind[:0], self.ts[:0])
-        since = np.array([since_by_profile.get(p, np.inf) for p in self.profile], dtype=np.float64)
-        keep = self.ts >= since
+        uniques, codes = self._codes()
+        start = np.array([since_by_profile.get(p, np.inf) for p in uniques.tolist()], dtype=np.float64)
+        keep = self.ts >= start[codes]
         return KpiEvents(self.profile[keep], self.kind[keep], self.ts[keep])
 
 

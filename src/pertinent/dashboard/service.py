@@ -27,12 +27,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pertinent.dashboard import charts
 from pertinent.kpis import KpiConfig, KpiEvents, KpiResult, kpis_by_group
 from pertinent.privacy.consent import PURPOSES
-from pertinent.storage.base import DecisionRow, EventRow, IngestErrorRow, Store
+from pertinent.storage.base import DecisionRow, IngestErrorRow, Store
 
 if TYPE_CHECKING:
     from pertinent.drift import DriftResult
@@ -245,26 +245,50 @@ class KpisPage:
 
 # ------------------------------------------------------------------------------------------------- service
 def _label(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value[:100]
-    if isinstance(value, list) and value and isinstance(value[0], str):
-        return value[0][:100]
-    return None
+    return str(value)[:100] if value not in (None, "") else None
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A JSON field read as text (``iter_event_fields``) as a finite number, else None.
+
+    >>> _number("12.5"), _number("abc"), _number(None), _number("nan")
+    (12.5, None, None, None)
+    """
+    if value is None or isinstance(value, bool):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
-# Features compared between the reference and the current window: (name, kind, value of one event).
-EVENT_FEATURES: tuple[tuple[str, Any], ...] = (
+class Fact(NamedTuple):
+    """One event as the KPI and drift sections read it (``iter_event_fields`` with ``FACT_PATHS``)."""
+
+    profile_id: str
+    type: str
+    event: str | None
+    timestamp: float
+    category: Any
+    price: Any
+    revenue: Any
+    device: Any
+
+
+FACT_PATHS = (("properties", "category"), ("properties", "price"), ("properties", "revenue"),
+              ("context", "device", "type"))
+# Segment's "Experiment Viewed" (experiments run by another tool): experiment and variation, id or name
+EXPOSURE_PATHS = (("properties", "experiment_id"), ("properties", "experiment_name"),
+                  ("properties", "variation_id"), ("properties", "variation_name"))
+
+# Features compared between the reference and the current window: (name, value of one event).
+EVENT_FEATURES: tuple[tuple[str, Callable[[Fact], Any]], ...] = (
     ("event name", lambda e: e.event or e.type),
-    ("properties.category", lambda e: _label((e.properties or {}).get("category"))),
-    ("properties.price", lambda e: _number((e.properties or {}).get("price"))),
-    ("properties.revenue", lambda e: _number((e.properties or {}).get("revenue"))),
-    ("context.device.type", lambda e: _label(((e.context or {}).get("device") or {}).get("type"))),
+    ("properties.category", lambda e: _label(e.category)),
+    ("properties.price", lambda e: _number(e.price)),
+    ("properties.revenue", lambda e: _number(e.revenue)),
+    ("context.device.type", lambda e: _label(e.device)),
 )
 
 
@@ -429,14 +453,14 @@ class DashboardService:
         clicks: dict[tuple[str, str], int] = defaultdict(int)
         shown: dict[tuple[str, str], int] = defaultdict(int)
         names = set(self.kpi_config.click_events) | set(self.kpi_config.impression_events)
+        paths = [("properties", "model"), ("properties", "source"), ("properties", "version")]
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
-            for e in tx.iter_events_between(span.since, span.until, types=["track"], limit=MAX_EVENTS):
-                if e.event not in names or not e.event.startswith("Recommendation"):
+            for _pid, type_, event, _ts, model, source, version in tx.iter_event_fields(
+                    span.since, span.until, paths, limit=MAX_EVENTS):
+                if type_ != "track" or event not in names or not event.startswith("Recommendation"):
                     continue
-                props = e.properties or {}
-                model = _label(props.get("model")) or _label(props.get("source")) or "unknown"
-                key = (model, str(props.get("version") or "–")[:40])
-                if e.event in self.kpi_config.click_events:
+                key = (_label(model) or _label(source) or "unknown", str(version or "–")[:40])
+                if event in self.kpi_config.click_events:
                     clicks[key] += 1
                 else:
                     shown[key] += 1
@@ -564,7 +588,10 @@ class DashboardService:
         length = span.until - span.since
         reference = (span.since - length, span.since)
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
-            events = list(tx.iter_events_between(reference[0], span.until, limit=MAX_EVENTS))
+            events = [Fact(*row) for row in tx.iter_event_fields(reference[0], span.until, FACT_PATHS,
+                                                                    limit=MAX_EVENTS)]
+            viewed = list(tx.iter_event_fields(span.since, span.until, EXPOSURE_PATHS, limit=MAX_EVENTS,
+                                               names=["Experiment Viewed"]))
             current = [e for e in events if e.timestamp >= span.since]
             profile_ids = {e.profile_id for e in current}
             memberships = tx.segments_of(profile_ids) if profile_ids else {}
@@ -580,7 +607,7 @@ class DashboardService:
                 name = f"segment: {labels.get(seg, (seg, seg))[1]}"
                 groups.setdefault(name, {})[pid] = 0.0
                 kinds[name] = "segment"
-        for name, members in _exposures(decisions, current).items():
+        for name, members in _exposures(decisions, viewed).items():
             groups[name] = members
             kinds[name] = "variant"
         results = kpis_by_group(kpi_events, groups, self.kpi_config)
@@ -593,8 +620,8 @@ class DashboardService:
         message = "" if current else "No events in the window."
         return KpisPage(span, rows, drift, reference, alerts, truncated, message)
 
-    def _drift(self, reference: list[EventRow], current: list[EventRow]) -> list[DriftRow]:
-        from pertinent.drift import DETECTORS, make_detector
+    def _drift(self, reference: list[Fact], current: list[Fact]) -> list[DriftRow]:
+        from pertinent.drift import DETECTORS, make_detector, prepare
 
         detectors = [make_detector(name) for name in DETECTORS]
         features: list[tuple[str, list[Any], list[Any]]] = [
@@ -604,7 +631,8 @@ class DashboardService:
             features.append((name, _per_profile(reference, predicate), _per_profile(current, predicate)))
         rows = []
         for name, ref, cur in features:
-            results = {d.name: d.compare(ref, cur) for d in detectors}
+            prepared = prepare(ref, cur)
+            results = {d.name: d.compare_prepared(*prepared) for d in detectors}
             kind = next(iter(results.values())).kind
             if kind != "numeric":
                 results.pop("ks", None)
@@ -642,7 +670,7 @@ def result_from_report(key: str, status: str, report: dict[str, Any]) -> Experim
                             srm.get("p_value"), srm.get("message") or "", chart, str(report.get("message") or ""))
 
 
-def _per_profile(events: Iterable[EventRow], predicate: Any) -> list[float]:
+def _per_profile(events: Iterable[Fact], predicate: Any) -> list[float]:
     counts: dict[str, int] = defaultdict(int)
     for e in events:
         counts[e.profile_id] += 0
@@ -651,7 +679,7 @@ def _per_profile(events: Iterable[EventRow], predicate: Any) -> list[float]:
     return [float(n) for n in counts.values()]
 
 
-def _exposures(decisions: list[DecisionRow], events: list[EventRow]) -> dict[str, dict[str, float]]:
+def _exposures(decisions: list[DecisionRow], viewed: list[tuple[Any, ...]]) -> dict[str, dict[str, float]]:
     """"experiment: variant" -> {profile: first exposure time}, from decisions and "Experiment Viewed" events."""
     out: dict[str, dict[str, float]] = defaultdict(dict)
 
@@ -662,13 +690,10 @@ def _exposures(decisions: list[DecisionRow], events: list[EventRow]) -> dict[str
 
     for d in decisions:
         expose(d.experiment, d.variant or "(none)", d.profile_id, d.at)
-    for e in events:
-        if e.event == "Experiment Viewed":
-            props = e.properties or {}
-            experiment = props.get("experiment_id") or props.get("experiment_name")
-            variant = props.get("variation_id") or props.get("variation_name") or props.get("variant")
-            if experiment is not None and variant is not None:
-                expose(experiment, variant, e.profile_id, e.timestamp)
+    for profile, _type, _name, at, experiment_id, experiment_name, variation_id, variation_name in viewed:
+        experiment, variant = experiment_id or experiment_name, variation_id or variation_name
+        if experiment is not None and variant is not None:
+            expose(experiment, variant, profile, at)
     return dict(out)
 
 

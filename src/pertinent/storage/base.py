@@ -281,10 +281,11 @@ class Tx(Protocol):
         ...
 
     def iter_event_fields(self, since: float, until: float, paths: Sequence[Sequence[str]] = (),
-                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[tuple[Any, ...]]:
-        """(profile_id, type, event, timestamp, *one value per path) for events in the window, in insertion
-        order: a slim read for analytics. A path is a JSON column and keys (``("context", "device", "type")``);
-        values come back as text (numbers as their text), None where missing."""
+                          limit: int | None = None, batch_size: int = 20_000,
+                          names: Sequence[str] | None = None) -> Iterator[tuple[Any, ...]]:
+        """(profile_id, type, event, timestamp, *one value per path) for events in the window (only events named
+        in ``names`` when given), in insertion order: a slim read for analytics. A path is a JSON column and keys
+        (``("context", "device", "type")``); values come back as text (numbers as their text), None if missing."""
         ...
 
     def consent_counts(self) -> dict[str, dict[str, int]]:

@@ -55,7 +55,8 @@ class StatsMixin:
         return self._events_paged(cond, False, limit, batch_size)  # type: ignore[attr-defined]
 
     def iter_event_fields(self, since: float, until: float, paths: Sequence[Sequence[str]] = (),
-                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[tuple[Any, ...]]:
+                          limit: int | None = None, batch_size: int = 20_000,
+                          names: Sequence[str] | None = None) -> Iterator[tuple[Any, ...]]:
         e = t.events
         values = []
         for path in paths:
@@ -65,10 +66,12 @@ class StatsMixin:
             values.append(e.c[path[0]][keys if len(keys) > 1 else keys[0]].as_string())
         base = select(e.c.id, e.c.profile_id, e.c.type, e.c.event, e.c.timestamp, *values).where(
             e.c.timestamp >= since, e.c.timestamp < until)
+        if names is not None:
+            base = base.where(e.c.event.in_(list(names)))
         last, left = 0, limit
         while left is None or left > 0:
             n = batch_size if left is None else min(batch_size, left)
-            rows = list(self.conn.execute(base.where(e.c.id > last).order_by(e.c.id).limit(n)))
+            rows = self.conn.execute(base.where(e.c.id > last).order_by(e.c.id).limit(n)).fetchall()
             if not rows:
                 return
             for r in rows:
