@@ -63,6 +63,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  Pertinent demo      {url}")
         typer.echo(f"  demo shop           {url}/demo/   (open it in a browser: built on {url}/pertinent.js)")
         typer.echo(f"  API docs            {url}/docs")
+        typer.echo(f"  dashboard           {url}/dashboard   (log in with the admin key)")
         typer.echo(f"  write key           {settings.write_key}   (HTTP Basic username, for /v1/track etc.)")
         typer.echo(f"  admin key           {settings.admin_key}   (Bearer token, for everything else)")
         typer.echo(f"  data                {settings.resolved_database_url()}")
