@@ -534,3 +534,33 @@ def test_rule_params_never_crash(api: TestClient, shop: Shop, params: dict[str, 
         assert res.json()["errors"][0]["field"] in params
     else:
         assert all(i["reason"] for i in res.json()["items"])
+
+
+def test_cli_train_with_a_model_config(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from pertinent.cli import app
+
+    runner = CliRunner()
+    svc = _cli_services()
+    try:
+        gen = SyntheticGenerator(SyntheticConfig(n_users=60, n_items=40, seed=4))
+        for batch in gen.batches(500):
+            svc.ingest.ingest(batch, prefix="batch")
+        svc.recommend.upsert_items([{"item_id": r.item_id, "title": r.title, "categories": list(r.categories)}
+                                    for r in gen.catalogue().itertuples()])
+    finally:
+        svc.close()
+    bad = runner.invoke(app, ["train", "--model", "content", "--config", '{"encoder": "word2vec"}'])
+    assert bad.exit_code == 2 and "encoder" in bad.output
+    assert runner.invoke(app, ["train", "--config", "[1]"]).exit_code == 2
+    pytest.importorskip("wordllama", reason="the embeddings extra is not installed")
+    res = runner.invoke(app, ["train", "--model", "content", "--config", '{"encoder": "embedding"}'])
+    assert res.exit_code == 0, res.output
+    registry = ModelRegistry.for_data_dir(cli_env)
+    assert registry.load("content").config.encoder == "embedding"
+    # without --config, the served model's training config comes from the settings
+    monkeypatch.setenv("PERTINENT_RECOMMEND__MODEL", "content")
+    monkeypatch.setenv("PERTINENT_RECOMMEND__TRAIN_CONFIG", '{"encoder": "embedding", "embedding_dim": 64}')
+    assert runner.invoke(app, ["train", "--model", "content"]).exit_code == 0
+    assert registry.load("content").features.shape[1] == 64

@@ -133,11 +133,16 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option("default", help="Model kind (default, ease, itemknn, als, bpr, popularity)."),
         max_events: int | None = typer.Option(None, min=1, help="Use only the newest N track events."),
         seed: int = typer.Option(42, help="Seed of the evaluation holdout."),
+        config: str | None = typer.Option(
+            None, help="The model's config as JSON, e.g. '{\"hybrid\": {\"content\": {\"encoder\": \"embedding\"}}}' "
+            "(default: PERTINENT_RECOMMEND__TRAIN_CONFIG when --model is the served model)."),
     ) -> None:
         """Train a model on stored events, evaluate it on a per-user holdout and save a new version.
 
         A running server picks the new version up within seconds (no restart).
         """
+        import json
+
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -148,6 +153,15 @@ def register(app: typer.Typer) -> None:
 
         console = Console(stderr=True)
         settings = ensure_keys(load_settings())
+        if config is not None:
+            try:
+                model_config = json.loads(config)
+            except json.JSONDecodeError as exc:
+                raise typer.BadParameter(f"not JSON: {exc}", param_hint="--config") from exc
+            if not isinstance(model_config, dict):
+                raise typer.BadParameter("must be a JSON object", param_hint="--config")
+        else:
+            model_config = settings.recommend.train_config if model == settings.recommend.model else {}
         services = Services.build(settings)
         try:
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,.0f}"),
@@ -158,9 +172,9 @@ def register(app: typer.Typer) -> None:
                     bar.update(task, description=label, advance=n or 0)
 
                 result = train_from_store(services.store, settings.data_dir, model, max_events, seed=seed,
-                                          progress=step)
+                                          progress=step, config=model_config)
         except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--model") from exc
+            raise typer.BadParameter(str(exc), param_hint="--config" if config else "--model") from exc
         finally:
             services.close()
         if result.version is None:

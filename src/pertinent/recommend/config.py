@@ -11,6 +11,8 @@ True
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -80,3 +82,6 @@ class RecommendConfig(BaseModel):
     rules: BusinessRules = Field(default_factory=BusinessRules)
     retrain_interval_s: float = Field(default=0.0, ge=0)
     retrain_max_events: int | None = Field(default=None, ge=1)
+    # the served model's own config for (scheduled) training, e.g. {"hybrid": {"content": {"encoder":
+    # "embedding"}}}; validated by that model when it is trained
+    train_config: dict[str, Any] = Field(default_factory=dict)

@@ -99,7 +99,8 @@ class Retrainer:
                 return None
             started = time.monotonic()
             result = train_from_store(service.store, service.settings.data_dir, service.config.model,
-                                      max_events=service.config.retrain_max_events, events_seen=events)
+                                      max_events=service.config.retrain_max_events, events_seen=events,
+                                      config=service.config.train_config or None)
         if result.version is None:
             log.info("scheduled retraining: nothing trained (%s)", result.message)
             return None

@@ -323,18 +323,19 @@ class TrainResult:
 
 def train_from_store(store: Store, data_dir: str | Path, model: str = "default", max_events: int | None = None,
                      seed: int = 42, k: int = 10, progress: Callable[[str, int | None], None] | None = None,
-                     events_seen: int | None = None) -> TrainResult:
+                     events_seen: int | None = None, config: dict[str, Any] | None = None) -> TrainResult:
     """Train ``model`` on stored events, evaluate it on a per-user random holdout, save it to the registry.
 
     Returns a result with ``version=None`` and a message (no exception) when there is nothing to learn.
     The version's meta records ``events_seen`` (the stored event count; counted here unless given).
+    ``config`` is the model's config as a dict (e.g. ``{"hybrid": {"content": {"encoder": "embedding"}}}``).
     """
     from pertinent.evaluation import evaluate, random_holdout
     from pertinent.recommend.models import make_model
     from pertinent.recommend.registry import ModelRegistry
 
     step = progress or (lambda _label, _n: None)
-    recommender = make_model(model)  # ValueError names an unknown kind before any work
+    recommender = make_model(model, config)  # ValueError names an unknown kind or bad field before any work
     if events_seen is None:
         with store.transaction(write=False) as tx:  # type: ignore[call-arg]
             events_seen = tx.count_events()
@@ -351,7 +352,7 @@ def train_from_store(store: Store, data_dir: str | Path, model: str = "default",
     try:
         split = random_holdout(data, 0.2, seed, min_interactions=5)
         if len(split.test_users):
-            held = make_model(model).fit(split.train, catalogue)
+            held = make_model(model, config).fit(split.train, catalogue)
             result = evaluate(held, split, k=k)
             metrics = {"holdout": result.to_dict()}
             message = result.message
