@@ -99,9 +99,11 @@ def test_generate_and_demo_without_serving(env):
     assert "write key" in result.output and "admin key" in result.output and "http://127.0.0.1:8000" in result.output
     keys = (env / "keys.json").read_text()
     assert "wk_" in keys and oct((env / "keys.json").stat().st_mode & 0o777) == "0o600"
+    assert "http://127.0.0.1:8000/demo/" in result.output  # the demo shop's address
     svc = _services(env)
     with svc.store.transaction(write=False) as tx:
         assert tx.count_profiles() > 10 and tx.count_events() > 100
+    assert svc.decide.get("slot", "home.hero")  # the demo shop's hero slot
     svc.close()
     again = runner.invoke(app, ["demo", "--no-serve"])
     assert "not loading the shop again" in again.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -16,6 +17,20 @@ DATASETS = {
 def default_datasets_dir() -> Path:
     """``../shared/datasets`` beside the project checkout (where the real datasets live)."""
     return Path.cwd().parent / "shared" / "datasets"
+
+
+def _install_demo_content(settings: Any) -> None:
+    """The demo shop's blocks and ``home.hero`` slot (left alone when they exist)."""
+    from pertinent.browser.demo_content import install_demo_content
+    from pertinent.services import Services
+
+    services = Services.build(settings)
+    try:
+        created = install_demo_content(services)
+    finally:
+        services.close()
+    if created:
+        typer.echo(f"demo shop content: {', '.join(created)}")
 
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +73,7 @@ def register(app: typer.Typer) -> None:
             runner.main(["import", str(path), "--preset", preset], standalone_mode=False)
         if train and (empty or dataset):
             runner.main(["train"], standalone_mode=False)
+        _install_demo_content(settings)
         url = f"http://{host}:{port}"
         typer.echo("")
         typer.echo(f"  Pertinent demo      {url}")

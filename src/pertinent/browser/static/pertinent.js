@@ -528,8 +528,8 @@
   }
 
   const FILLED = new WeakMap(); // element -> { fallback, decision | recs }
-  const remember = (el) => {
-    if (!FILLED.has(el)) FILLED.set(el, { fallback: target(el).innerHTML });
+  const remember = (el) => { // the markup to fall back to, and the item template (filling may remove it)
+    if (!FILLED.has(el)) FILLED.set(el, { fallback: target(el).innerHTML, template: el.querySelector('template') });
     return FILLED.get(el);
   };
   const target = (el) => el.querySelector('[data-pertinent-items]') || el;
@@ -549,7 +549,7 @@
     ? v.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : '');
 
   function renderItems(el, items, into = target(el)) {
-    const tpl = el.querySelector('template');
+    const tpl = (FILLED.get(el) || {}).template || el.querySelector('template');
     const frag = document.createDocumentFragment();
     if (tpl) {
       items.forEach((item) => {
@@ -559,13 +559,17 @@
         const attrs = item.attributes || {};
         const values = {
           title: item.title || item.item_id, item_id: item.item_id, rank: item.rank, reason: item.reason,
-          price: money(attrs.price), category: (item.categories || [])[0], text: item.text,
+          price: money(item.price ?? attrs.price), category: (item.categories || [])[0], text: item.text,
         };
         [node, ...node.querySelectorAll('[data-field]')].forEach((n) => {
           const field = n.getAttribute('data-field');
           if (!field) return;
-          if (field === 'link') { const href = hrefFor(el, item.item_id); if (href) n.setAttribute('href', href); } else if (field === 'image') {
-            if (attrs.image) n.setAttribute('src', attrs.image); else n.remove();
+          if (field === 'link') {
+            const href = hrefFor(el, item.item_id) || safeUrl(item.url);
+            if (href) n.setAttribute('href', href);
+          } else if (field === 'image') {
+            const src = safeUrl(item.image || attrs.image);
+            if (src) n.setAttribute('src', src); else n.remove();
           } else n.textContent = values[field] ?? '';
         });
         frag.append(node);
@@ -573,7 +577,7 @@
     } else {
       const list = h('ol', { class: 'pertinent-items' });
       items.forEach((item) => {
-        const href = hrefFor(el, item.item_id);
+        const href = hrefFor(el, item.item_id) || safeUrl(item.url);
         const label = item.title || item.item_id;
         list.append(h('li', { 'data-item-id': item.item_id, 'data-rank': item.rank },
           href ? h('a', { href, text: label }) : h('span', { text: label })));
@@ -584,42 +588,48 @@
   }
 
   async function withTitles(items) {
-    if (!items.length || items.every((i) => i.title)) return items;
+    if (!items.length || items.every((i) => i.title && i.categories)) return items;
     try {
       const cat = await get('/v1/catalog', { ids: items.map((i) => i.item_id).join(',') });
       const byId = new Map(cat.items.map((i) => [i.item_id, i]));
-      return items.filter((i) => byId.has(i.item_id)).map((i) => ({ ...byId.get(i.item_id), ...i }));
+      // unavailable items are left out, unless the answer itself described them
+      return items.filter((i) => byId.has(i.item_id) || i.title).map((i) => ({ ...byId.get(i.item_id), ...i }));
     } catch {
       return items; // an older server without /v1/catalog: ids only
     }
   }
 
+  // Blocks as /v1/decide returns them (block types of the decide service): headline {title, subtitle, url},
+  // image {src, alt, link}, call_to_action {text, url}, text {text}, html {html}, product_list {title, items}.
   async function renderBlock(el, decision) {
     if (typeof decision.html === 'string' && decision.html) { // a fragment rendered by the server's template
       target(el).innerHTML = decision.html;
       return;
     }
     const block = isObject(decision.block) ? decision.block : {};
+    const type = block.type || 'content';
     const c = isObject(block.content) ? block.content : {};
-    const headline = c.headline || c.title;
-    if (Array.isArray(c.items)) { // a product list block: rendered like a recommendation list
-      const items = await withTitles(c.items.filter(isObject).map((item, i) => ({ rank: i + 1, ...item })));
+    const title = c.title || c.headline;
+    if (Array.isArray(c.items) || type === 'product_list') { // rendered like a recommendation list
+      const items = await withTitles((c.items || []).filter(isObject).map((item, i) => ({ rank: i + 1, ...item })));
       const holder = h('div', { class: 'pertinent-block-items' });
-      target(el).replaceChildren(...[headline ? h('h2', { text: headline }) : null, holder].filter(Boolean));
+      target(el).replaceChildren(...[title ? h('h2', { text: title }) : null, holder].filter(Boolean));
       renderItems(el, items, holder);
       return;
     }
-    const image = isObject(c.image) ? c.image : { src: c.image || c.image_url, alt: c.image_alt || c.alt || '' };
-    const cta = isObject(c.cta) ? c.cta : { text: c.cta_text || c.cta, url: c.cta_url || c.url };
-    image.src = safeUrl(image.src);
-    cta.url = safeUrl(cta.url || cta.href);
-    const body = c.text || c.body || c.subheadline;
-    const box = h('div', { class: `pertinent-block pertinent-block-${block.type || 'content'}` },
-      image.src ? h('img', { src: image.src, alt: image.alt || '' }) : null,
-      headline ? h('h2', { text: headline }) : null,
-      body ? h('p', { text: body }) : null,
-      (cta.text || cta.label) && cta.url
-        ? h('a', { class: 'pertinent-cta', href: cta.url, text: cta.text || cta.label }) : null);
+    if (type === 'html' && typeof c.html === 'string') { target(el).innerHTML = c.html; return; }
+    const url = safeUrl(c.url || c.cta_url || (isObject(c.cta) ? c.cta.url : null));
+    const label = type === 'call_to_action' ? c.text : (isObject(c.cta) ? c.cta.text : c.cta || c.cta_text);
+    const src = safeUrl(c.src || c.image || c.image_url);
+    const link = safeUrl(c.link);
+    const img = src ? h('img', { src, alt: c.alt || '', width: c.width, height: c.height }) : null;
+    const text = type === 'call_to_action' ? null : c.subtitle || c.text || c.body;
+    const heading = title ? h('h2', {}, url && !label ? h('a', { href: url, text: title }) : title) : null;
+    const box = h('div', { class: `pertinent-block pertinent-block-${type}` },
+      img && link ? h('a', { href: link }, img) : img,
+      heading,
+      text ? h('p', { text }) : null,
+      label && url ? h('a', { class: 'pertinent-cta', href: url, text: label }) : null);
     target(el).replaceChildren(box);
   }
 
@@ -628,12 +638,17 @@
     return uid ? { user_id: uid } : { anonymous_id: anonymousId() };
   }
 
+  // A newer fill of the same element (after a consent change, identify...) wins over a slower older one.
+  const begin = (info) => { info.seq = (info.seq || 0) + 1; const mine = info.seq; return () => info.seq !== mine; };
+
   async function fillSlot(el) {
     const info = remember(el);
+    const stale = begin(info);
     const slot = el.getAttribute('data-pertinent-slot');
     if (!granted('personalization')) { restore(el, info, 'no personalization consent'); return; }
     try {
       const decision = await get('/v1/decide', { slot, ...identityParams() });
+      if (stale()) return;
       await renderBlock(el, decision);
       info.decision = { decision_id: decision.decision_id, slot: decision.slot || slot, variant: decision.variant ?? null };
       el.setAttribute('data-pertinent-state', 'filled');
@@ -643,12 +658,13 @@
       observeImpression(el);
       emit('slot', { element: el, decision });
     } catch (err) {
-      restore(el, info, err.message);
+      if (!stale()) restore(el, info, err.message);
     }
   }
 
   async function fillRecommendations(el) {
     const info = remember(el);
+    const stale = begin(info);
     const k = el.getAttribute('data-k') || 5;
     const similarTo = el.getAttribute('data-similar-to');
     try {
@@ -666,6 +682,7 @@
         });
       }
       const items = await withTitles(res.items || []);
+      if (stale()) return;
       if (!items.length) { restore(el, info, 'no items'); return; }
       renderItems(el, items);
       info.recs = { model: res.model || null, source: res.source || null, version: res.version || null };
@@ -673,7 +690,7 @@
       el.setAttribute('data-source', res.source || '');
       emit('recommendations', { element: el, items, source: res.source, model: res.model });
     } catch (err) {
-      restore(el, info, err.message);
+      if (!stale()) restore(el, info, err.message);
     }
   }
 
