@@ -13,7 +13,9 @@ from pertinent.api.errors import ApiError
 from pertinent.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async, like every dependency here: FastAPI runs plain ``def`` dependencies in the thread pool, a hop that
+    # cost as much as a whole cheap request (docs/benchmarks.md, decision serving)
     return request.app.state.services
 
 
@@ -51,7 +53,7 @@ def check_write_key(services: Services, key: str | None) -> None:
                        [{"field": "authorization", "message": "invalid write key"}])
 
 
-def require_admin(request: Request, services: ServicesDep) -> None:
+async def require_admin(request: Request, services: ServicesDep) -> None:
     header = request.headers.get("authorization") or ""
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     if token is None:
@@ -63,9 +65,18 @@ def require_admin(request: Request, services: ServicesDep) -> None:
                        [{"field": "authorization", "message": "invalid admin key"}])
 
 
-def require_write_key(request: Request, services: ServicesDep) -> None:
+async def require_write_key(request: Request, services: ServicesDep) -> None:
     check_write_key(services, write_key_of(request))
+
+
+async def require_site_or_admin(request: Request, services: ServicesDep) -> None:
+    """A Bearer header must carry the admin key; anything else must carry the write key (what sites send)."""
+    if (request.headers.get("authorization") or "").lower().startswith("bearer "):
+        await require_admin(request, services)
+    else:
+        await require_write_key(request, services)
 
 
 AdminAuth = Depends(require_admin)
 WriteAuth = Depends(require_write_key)
+SiteAuth = Depends(require_site_or_admin)

@@ -15,11 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from pertinent.api.deps import AdminAuth, ServicesDep
+from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth
 from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.api.routes.collect import read_json
-from pertinent.api.routes.recommend import SiteAuth
 from pertinent.decide.blocks import BLOCK_SCHEMAS, DOC_ID
 from pertinent.decide.errors import DecideError
 from pertinent.decide.targeting import request_context, valid_timezone

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
-from pertinent.api.deps import AdminAuth, ServicesDep, require_admin, require_write_key
+from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin  # noqa: F401  (re-exported)
 from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.api.routes.collect import read_json
@@ -26,15 +26,6 @@ MAX_ITEMS_PER_REQUEST = 10_000
 MAX_K = 100
 
 
-def require_site_or_admin(request: Request, services: ServicesDep) -> None:
-    """A Bearer header must carry the admin key; anything else must carry the write key."""
-    if (request.headers.get("authorization") or "").lower().startswith("bearer "):
-        require_admin(request, services)
-    else:
-        require_write_key(request, services)
-
-
-SiteAuth = Depends(require_site_or_admin)
 ItemId = Path(min_length=1, max_length=200, description="the item id as in events' product_id")
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
