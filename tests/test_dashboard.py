@@ -36,6 +36,14 @@ def text_of(html: str, name: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", m.group(2))).strip()
 
 
+def cells(html: str, name: str, tag: str = "td") -> list[str]:
+    """The texts of the cells (td, or th for a table's header) inside the element with data-testid=name."""
+    m = re.search(rf'<(\w+)[^>]*data-testid="{re.escape(name)}"[^>]*>(.*?)</\1>', html, re.S)
+    assert m, f"no element {name}"
+    found = re.findall(rf"<{tag}[^>]*>(.*?)</{tag}>", m.group(2), re.S)
+    return [re.sub(r"\s+", " ", re.sub(r"<span class=\"badge\">.*?</span>|<[^>]+>", "", c)).strip() for c in found]
+
+
 def send(client, messages):
     r = client.post("/v1/batch", json={"batch": messages})
     assert r.status_code == 200, r.text
@@ -329,3 +337,44 @@ def test_segment_names_come_from_the_segment_service_when_given(client, sqlite_s
     html = client.get("/dashboard/segments").text
     assert "Bargain hunters" in html and "Loyal big spenders" in html
     assert text_of(html, "segment-size-clusters:0") == "1"
+
+
+def test_experiment_and_bandit_served_by_decide_appear_with_their_clicks(client, sqlite_services):
+    """End to end: an experiment and a bandit slot served by /v1/decide, clicks sent as events, the pages."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    for bid in ("hero-a", "hero-b"):
+        assert client.put(f"/v1/blocks/{bid}", headers=admin, json={
+            "type": "headline", "content": {"title": bid}, "template": "<h1>{{ title }}</h1>"}).status_code == 200
+    slot = {"variants": {"a": "hero-a", "b": "hero-b"}, "default": {"kind": "variant", "variant": "a"}}
+    assert client.put("/v1/experiments/hero-test", headers=admin, json={"variants": ["a", "b"]}).status_code == 200
+    assert client.put("/v1/slots/home.hero", headers=admin, json={
+        **slot, "rules": [{"then": {"kind": "experiment", "experiment": "hero-test"}}]}).status_code == 200
+    assert client.post("/v1/experiments/hero-test/start", headers=admin).status_code == 200
+    assert client.put("/v1/slots/pdp.recs", headers=admin, json={
+        **slot, "rules": [{"then": {"kind": "bandit", "policy": "epsilon_greedy",
+                                    "params": {"epsilon": 1.0, "seed": 1}}}]}).status_code == 200
+    clicked = {"a": 0, "b": 0}
+    for i in range(40):
+        d = client.get("/v1/decide", params={"slot": "home.hero", "user_id": f"u{i}"}).json()
+        if i % 4 == 0:
+            clicked[d["variant"]] += 1
+            client.post("/v1/track", json={"userId": f"u{i}", "event": "Slot Clicked",
+                                           "properties": {"decision_id": d["decision_id"]}})
+        assert client.get("/v1/decide", params={"slot": "pdp.recs", "user_id": f"u{i}"}).status_code == 200
+    sqlite_services.decide.flush()
+    login(client)
+    html = client.get("/dashboard/experiments").text
+    assert 'data-testid="experiment-hero-test"' in html and "running" in html
+    header = cells(html, "variants-hero-test", "th")
+    rows = {v: dict(zip(header, cells(html, f"variant-hero-test-{v}"), strict=True)) for v in ("a", "b")}
+    units = {v: int(rows[v]["units"]) for v in ("a", "b")}
+    assert sum(units.values()) == 40
+    click_column = next(h for h in header if "click" in h.lower())
+    for v in ("a", "b"):  # every click attributed to its decision, as a rate per unit
+        assert rows[v][click_column] == f"{100 * clicked[v] / units[v]:.1f}%"
+    assert 'data-testid="bandit-pdp.recs"' in html and "40 decisions" in html
+    kpis = client.get("/dashboard/kpis?window=24h").text
+    groups = dict(re.findall(r'data-testid="kpi-row-(\d+)" data-group="([^"]+)"', kpis))
+    by_name = {v: k for k, v in groups.items()}
+    assert text_of(kpis, f"kpi-profiles-{by_name['hero-test: a']}") == str(units["a"])
+    assert sum(int(text_of(kpis, f"kpi-profiles-{by_name[f'hero-test: {v}']}")) for v in "ab") == 40

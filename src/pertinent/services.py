@@ -52,6 +52,7 @@ class Services:
                                           "segment_models": segments})
         dashboard = DashboardService(store, settings, ingest.profile_config, recommend.registry, recommend.config.model)
         dashboard.segment_names = lambda: segments.names(fresh=True)  # ML/RFM: one name per cluster
+        dashboard.experiment_results = decide.results  # every run of an experiment, with its own metrics
         return cls(settings, store, ingest, profiles, privacy, recommend, catalog=PublicCatalog(store),
                    dashboard=dashboard, decide=decide, segments=segments)
 

@@ -467,11 +467,12 @@ class DashboardService:
             decisions = [d for d in self._decisions(tx, span) if d.reason in ("recommender", "recommendation")]
             outcomes = tx.outcomes_of([d.decision_id for d in decisions]) if decisions else []
         online = [_ctr(m, v, shown.get((m, v), 0), clicks.get((m, v), 0)) for m, v in sorted(set(clicks) | set(shown))]
-        clicked = {o.decision_id for o in outcomes if o.kind == "click"}
+        clicked = {o.decision_id for o in outcomes if self._outcome_metric(o.kind) == "click"}
         by_model: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         for d in decisions:
             detail = d.detail or {}
-            key = (_label(detail.get("model")) or "unknown", str(detail.get("version") or "–")[:40])
+            model = _label(detail.get("model")) or _label(detail.get("source")) or "unknown"
+            key = (model, str(detail.get("model_version") or detail.get("version") or "–")[:40])
             by_model[key][0] += 1
             by_model[key][1] += d.decision_id in clicked
         decided = [_ctr(m, v, n, c) for (m, v), (n, c) in sorted(by_model.items())]
@@ -504,7 +505,9 @@ class DashboardService:
             by_exp[d.experiment].append(d)  # type: ignore[index]
         kinds: dict[str, set[str]] = defaultdict(set)
         for o in outcomes:
-            kinds[o.decision_id].add(o.kind)
+            metric = self._outcome_metric(o.kind)
+            if metric is not None:
+                kinds[o.decision_id].add(metric)
         results = []
         for key in sorted(set(docs) | set(by_exp)):
             report = self._analysis(key) if key in docs else None
@@ -517,6 +520,14 @@ class DashboardService:
         message = "" if results or bandits else "No experiments yet: experiments and bandit slots appear here once " \
                                                 "/v1/decide has served them."
         return ExperimentsPage(span, results, bandits, message)
+
+    def _outcome_metric(self, kind: str) -> str | None:
+        """An attributed outcome (its kind is the event name, e.g. "Slot Clicked") as "click" or "conversion"."""
+        if kind == "click" or kind in self.kpi_config.click_events:
+            return "click"
+        if kind == "conversion" or kind in self.kpi_config.conversion_events:
+            return "conversion"
+        return None
 
     def _analysis(self, key: str) -> dict[str, Any] | None:
         if self.experiment_results is None:
@@ -542,7 +553,7 @@ class DashboardService:
                 hits[variant][kind].add(d.profile_id)
         variants = planned + sorted(v for v in units if v not in planned)
         control = planned[0] if planned else (variants[0] if variants else "")
-        metrics = sorted({k for h in hits.values() for k in h} | {"click", "conversion"})
+        metrics = ["click", "conversion"]
         rows = [VariantRow(v, len(units[v]), {m: len(hits[v][m]) / len(units[v]) if units[v] else None
                                                for m in metrics}) for v in variants]
         status = str(doc.get("status", "running" if decisions else "draft"))
