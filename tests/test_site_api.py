@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pertinent.api.app import create_app
 from pertinent.services import Services
@@ -129,3 +131,13 @@ def test_cors_origins_can_be_restricted(tmp_path) -> None:
     svc.close()
     assert ok.headers["access-control-allow-origin"] == "https://shop.example"
     assert bad.status_code == 400 and "access-control-allow-origin" not in bad.headers
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(params=st.dictionaries(st.sampled_from(["ids", "category", "limit", "after"]),
+                              st.text(max_size=300) | st.integers(-5, 500).map(str), max_size=4))
+def test_catalog_answers_any_query_without_a_server_error(site: TestClient, params: dict) -> None:
+    res = site.get("/v1/catalog", params=params)
+    assert res.status_code in (200, 400), (params, res.text)
+    if res.status_code == 400:
+        assert res.json()["errors"][0]["field"] in params
