@@ -484,7 +484,7 @@
     const boxes = config.purposes.map((p) => h('label', {},
       h('input', { type: 'checkbox', name: p, checked: !!current[p] }),
       h('span', { text: text(`purpose_${p}`) })));
-    const purposes = h('fieldset', { hidden: !expanded }, h('legend', { class: 'pt-sr', text: '' }), ...boxes);
+    const purposes = h('fieldset', { hidden: !expanded, 'aria-label': text('customize') }, ...boxes);
     const button = (action, hidden) => h('button', { type: 'button', 'data-action': action, hidden, text: text(action) });
     bannerEl = h('div', { class: 'pt-consent', role: 'dialog', 'aria-live': 'polite', 'aria-labelledby': 'pt-consent-title',
       'data-pertinent-consent': '' },
