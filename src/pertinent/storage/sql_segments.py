@@ -16,7 +16,9 @@ class SegmentsMixin:
     """The segment-membership methods of :class:`pertinent.storage.sql.SqlTx`."""
 
     conn: Connection
+    dialect: str
     _insert: Any
+    _sqlite_in: Any
 
     def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         if not changes:
@@ -95,6 +97,11 @@ class SegmentsMixin:
     def segments_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, float]]:
         m = t.segment_members
         out: dict[str, dict[str, float]] = {}
+        if self.dialect == "sqlite":  # read on every /v1/decide of a slot with segment rules: plain DB-API
+            for pid, seg, at in self._sqlite_in("SELECT profile_id, segment_id, entered_at FROM segment_members "
+                                                "WHERE profile_id IN ({marks})", sorted(set(profile_ids))):
+                out.setdefault(pid, {})[seg] = at
+            return out
         q = select(m.c.profile_id, m.c.segment_id, m.c.entered_at)
         for pid, seg, at in rows_where_in(self.conn, q, m.c.profile_id, profile_ids):
             out.setdefault(pid, {})[seg] = at
