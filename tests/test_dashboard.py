@@ -308,10 +308,12 @@ def test_service_numbers_on_each_backend(services):
 def test_experiments_use_the_decide_services_analysis_when_given(client, sqlite_services):
     """With an analysis source (the decide service's results), its report is what the page shows."""
     from pertinent.experiments.analysis import MetricSpec, analyze
-    from pertinent.experiments.stats import ProportionStats
+    from pertinent.experiments.stats import ProportionStats, SampleMeanStats
 
-    data = {"a": {"buy": ProportionStats(2000, 200)}, "b": {"buy": ProportionStats(2000, 260)}}
-    report = {**analyze(data, "a", [MetricSpec(name="buy", kind="conversion")]).to_dict(), "status": "stopped"}
+    data = {"a": {"buy": ProportionStats(2000, 200), "revenue": SampleMeanStats(2000, 25_000.0, 900_000.0)},
+            "b": {"buy": ProportionStats(2000, 260), "revenue": SampleMeanStats(2000, 27_000.0, 950_000.0)}}
+    specs = [MetricSpec(name="buy", kind="conversion"), MetricSpec(name="revenue", kind="continuous")]
+    report = {**analyze(data, "a", specs).to_dict(), "status": "stopped"}
     with sqlite_services.store.transaction() as tx:
         tx.put_document("experiment", "checkout", {"key": "checkout"}, now=time.time())
     asked = []
@@ -319,7 +321,9 @@ def test_experiments_use_the_decide_services_analysis_when_given(client, sqlite_
     login(client)
     html = client.get("/dashboard/experiments").text
     assert asked == ["checkout"] and "stopped" in html
-    assert "13.0%" in re.search(r'data-testid="variant-checkout-b">(.*?)</tr>', html, re.S).group(1)
+    header = cells(html, "variants-checkout", "th")
+    row = dict(zip(header, cells(html, "variant-checkout-b"), strict=True))
+    assert row["buy rate"] == "13.0%" and row["revenue per unit"] == "13.5"  # a mean, not a percentage
     assert float(text_of(html, "ctw-checkout-buy-b").rstrip("%")) > 99
     sqlite_services.dashboard.experiment_results = lambda key: (_ for _ in ()).throw(KeyError(key))
     fallback = client.get("/dashboard/experiments")

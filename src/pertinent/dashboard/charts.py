@@ -140,8 +140,11 @@ def fmt_time(ts: float, span: float) -> str:
 
 def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, time_axis: bool = True,
                y_format: Callable[[float], str] = fmt_number, y_max: float | None = None,
-               title: str = "") -> LineChart:
-    """Lines for up to eight named series of (x, y) points (x: epoch seconds when ``time_axis``)."""
+               x_range: tuple[float, float] | None = None, title: str = "") -> LineChart:
+    """Lines for up to eight named series of (x, y) points (x: epoch seconds when ``time_axis``).
+
+    ``x_range`` fixes the x axis (e.g. the page's window), so that a few points sit where they belong in it.
+    """
     named = [(name, [(float(x), float(y)) for x, y in pts if math.isfinite(x) and math.isfinite(y)])
              for name, pts in list(series.items())[:PALETTE_SIZE]]
     named = [(n, sorted(p)) for n, p in named if p]
@@ -149,7 +152,7 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, time_axis
         return LineChart((), (), (), f"{title}: no data" if title else "no data", True)
     xs = [x for _, pts in named for x, _ in pts]
     ys = [y for _, pts in named for _, y in pts]
-    x0, x1 = min(xs), max(xs)
+    x0, x1 = (min(xs), max(xs)) if x_range is None else (min(x_range[0], min(xs)), max(x_range[1], max(xs)))
     if x1 == x0:
         x0, x1 = x0 - 1, x1 + 1
     y_ticks = nice_ticks(min(0.0, min(ys)), max(ys) if y_max is None else max(y_max, max(ys)))
@@ -199,6 +202,18 @@ def interval_chart(rows: Sequence[tuple[str, float | None, float | None, float |
         text = f"{value_format(mid)} [{value_format(lo)}, {value_format(hi)}]"  # type: ignore[arg-type]
         out.append(IntervalRow(lab, pct(lo), pct(mid), pct(hi), text, css))  # type: ignore[arg-type]
     return IntervalChart(pct(0.0), tuple(out), tuple(Tick(pct(v), value_format(v)) for v in ticks), False)
+
+
+def time_bucket(first: float, last: float, buckets: int = 30) -> float:
+    """A round bucket length (1 min ... 1 day) giving at most about ``buckets`` buckets over [first, last].
+
+    >>> time_bucket(0, 600), time_bucket(0, 86400), time_bucket(0, 90 * 86400)
+    (60.0, 3600.0, 86400.0)
+    """
+    for step in (60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0):
+        if (last - first) / step <= buckets:
+            return step
+    return 86400.0
 
 
 def bars(items: Sequence[tuple[str, float]], value_format: Callable[[float], str] = fmt_number) -> list[Bar]:

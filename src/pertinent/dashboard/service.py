@@ -196,6 +196,10 @@ class ExperimentResult:
     srm_message: str
     lift_chart: charts.IntervalChart
     message: str = ""
+    kinds: dict[str, str] | None = None  # metric -> "conversion" (rates) or "continuous" (means)
+
+    def is_rate(self, metric: str) -> bool:
+        return (self.kinds or {}).get(metric, "conversion") == "conversion"
 
 
 @dataclass(frozen=True)
@@ -363,7 +367,7 @@ class DashboardService:
             if covered >= span.bucket_s / 4:  # a sliver of a bucket would be noise
                 per_minute.append((at, n * 60.0 / covered))
         chart = charts.line_chart({"events per minute": per_minute} if in_window else {},
-                                  title="Events per minute")
+                                  x_range=(span.since, span.until), title="Events per minute")
         rates = []
         default_granted = self.settings.default_consent == "granted"
         for purpose in sorted(set(PURPOSES) | set(consent)):
@@ -397,6 +401,7 @@ class DashboardService:
                            totals[s][1]) for s in ids]
         top = ids[:charts.PALETTE_SIZE]
         label = {r.segment_id: r.name for r in rows}
+        window = (span.since, span.until)
         sizes_series = {label[s]: [(at, float(n)) for at, n in history[s]] for s in top if history.get(s)}
         ml = self._ml
         bars = []
@@ -404,9 +409,9 @@ class DashboardService:
             bars = charts.bars([(seg["name"], seg["share"]) for seg in ml["segments"]], charts.fmt_percent)
         return SegmentsPage(
             span, rows,
-            charts.line_chart(sizes_series, title="Segment sizes"),
-            charts.line_chart({label[s]: entries[s] for s in top if s in entries}, title="Entries"),
-            charts.line_chart({label[s]: exits[s] for s in top if s in exits}, title="Exits"),
+            charts.line_chart(sizes_series, x_range=window, title="Segment sizes"),
+            charts.line_chart({label[s]: entries[s] for s in top if s in entries}, x_range=window, title="Entries"),
+            charts.line_chart({label[s]: exits[s] for s in top if s in exits}, x_range=window, title="Exits"),
             ml, bars, "" if rows else "No segments yet: define rule segments or run the ML report below.")
 
     def _segment_labels(self, tx: Any) -> dict[str, tuple[str, str]]:
@@ -516,7 +521,7 @@ class DashboardService:
                 results.append(result_from_report(key, status, report))
             else:
                 results.append(self._experiment(key, docs.get(key, {}), by_exp.get(key, []), kinds))
-        bandits = self._bandits(span, [d for d in decisions if d.reason == "bandit"])
+        bandits = self._bandits([d for d in decisions if d.reason == "bandit"])
         message = "" if results or bandits else "No experiments yet: experiments and bandit slots appear here once " \
                                                 "/v1/decide has served them."
         return ExperimentsPage(span, results, bandits, message)
@@ -567,15 +572,18 @@ class DashboardService:
         report = analyze(data, control, [MetricSpec(name=m, kind="conversion") for m in metrics], weights=weights)
         return result_from_report(key, status, report.to_dict())
 
-    def _bandits(self, span: Span, decisions: list[DecisionRow]) -> list[BanditShares]:
+    @staticmethod
+    def _bandits(decisions: list[DecisionRow]) -> list[BanditShares]:
         by_slot: dict[str, list[DecisionRow]] = defaultdict(list)
         for d in decisions:
             by_slot[d.slot].append(d)
         out = []
         for slot, rows in sorted(by_slot.items()):
+            # buckets fitted to the decisions' own span: a bandit may have run for minutes or for months
+            bucket = charts.time_bucket(min(d.at for d in rows), max(d.at for d in rows))
             counts: dict[float, dict[str, int]] = defaultdict(lambda: defaultdict(int))
             for d in rows:
-                counts[math.floor(d.at / span.bucket_s) * span.bucket_s][d.variant or "(none)"] += 1
+                counts[math.floor(d.at / bucket) * bucket][d.variant or "(none)"] += 1
             arms = sorted({d.variant or "(none)" for d in rows})
             series = {arm: [(at, c[arm] / sum(c.values())) for at, c in sorted(counts.items())] for arm in arms}
             last = counts[max(counts)]
@@ -678,7 +686,8 @@ def result_from_report(key: str, status: str, report: dict[str, Any]) -> Experim
     srm = report.get("srm") or {}
     chart = charts.interval_chart([(f"{r.metric}: {r.treatment}", r.ci_low, r.lift, r.ci_high) for r in comparisons])
     return ExperimentResult(key, status, str(report.get("control", "")), rows, comparisons, bool(srm.get("flagged")),
-                            srm.get("p_value"), srm.get("message") or "", chart, str(report.get("message") or ""))
+                            srm.get("p_value"), srm.get("message") or "", chart, str(report.get("message") or ""),
+                            {m["name"]: str(m.get("kind", "conversion")) for m in metrics})
 
 
 def _per_profile(events: Iterable[Fact], predicate: Any) -> list[float]:
