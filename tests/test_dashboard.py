@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
+from html import escape
 
 import pandas as pd
 import pytest
@@ -382,3 +383,23 @@ def test_experiment_and_bandit_served_by_decide_appear_with_their_clicks(client,
     by_name = {v: k for k, v in groups.items()}
     assert text_of(kpis, f"kpi-profiles-{by_name['hero-test: a']}") == str(units["a"])
     assert sum(int(text_of(kpis, f"kpi-profiles-{by_name[f'hero-test: {v}']}")) for v in "ab") == 40
+
+
+def test_stored_ml_segment_definitions_are_reported(client, sqlite_services):
+    """An ML definition created through /v1/segments shows its fitted segments, shares and descriptions."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    now = time.time()
+    send(client, [{"type": "track", "userId": f"c{i}", "event": "Order Completed", "timestamp": iso(now - 3600 + j),
+                   "properties": {"revenue": 10 + 40 * (i % 3)}} for i in range(30) for j in range(1 + (i % 3) * 3)])
+    assert sqlite_services.segments.wait_idle()
+    r = client.post("/v1/segments", headers=admin, json={
+        "id": "clusters", "name": "Buyer clusters", "kind": "ml",
+        "config": {"features": {"features": ["frequency", "monetary"]}, "clustering": {"k": 3}}})
+    assert r.status_code == 201, r.text
+    fitted = r.json()["fitted"]
+    login(client)
+    html = client.get("/dashboard/segments").text
+    assert 'data-testid="ml-definition-clusters"' in html and "Buyer clusters" in html
+    assert html.count('class="bar-row"') >= 3
+    for seg in fitted["segments"]:
+        assert escape(seg["name"]) in html and escape(seg["description"]) in html

@@ -120,6 +120,20 @@ class SegmentRow:
 
 
 @dataclass(frozen=True)
+class StoredMl:
+    """A stored ML segment definition as last fitted (the segment service keeps them as documents)."""
+
+    definition: str
+    name: str
+    k: int
+    profiles: int
+    fitted_at: float | None
+    stability_ari: float | None
+    share_bars: list[charts.Bar]
+    segments: list[dict[str, Any]]  # key, name, size, share, description
+
+
+@dataclass(frozen=True)
 class SegmentsPage:
     span: Span
     segments: list[SegmentRow]
@@ -129,6 +143,7 @@ class SegmentsPage:
     ml: dict[str, Any] | None  # the last ML segment report (SegmentationReport.to_dict()) with computed_at
     ml_share_bars: list[charts.Bar]
     message: str = ""
+    stored_ml: list[StoredMl] | None = None
 
 
 @dataclass(frozen=True)
@@ -385,6 +400,9 @@ class DashboardService:
         span = self.span(window, now, events=False)  # membership changes happen in real time
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
             names = self._segment_labels(tx)
+            stored_ml = [_stored_ml(d.doc_id, d.body) for d in tx.list_documents("segment")
+                         if isinstance(d.body, dict) and d.body.get("kind") == "ml"
+                         and isinstance(d.body.get("fitted"), dict)]
             sizes = tx.count_segment_members()
             flows = tx.membership_flows(span.since, span.until, span.bucket_s)
             ids = sorted(set(names) | set(sizes), key=lambda s: (-sizes.get(s, 0), s))
@@ -412,7 +430,8 @@ class DashboardService:
             charts.line_chart(sizes_series, x_range=window, title="Segment sizes"),
             charts.line_chart({label[s]: entries[s] for s in top if s in entries}, x_range=window, title="Entries"),
             charts.line_chart({label[s]: exits[s] for s in top if s in exits}, x_range=window, title="Exits"),
-            ml, bars, "" if rows else "No segments yet: define rule segments or run the ML report below.")
+            ml, bars, "" if rows else "No segments yet: define rule segments or run the ML report below.",
+            stored_ml)
 
     def _segment_labels(self, tx: Any) -> dict[str, tuple[str, str]]:
         """membership id -> (definition id, name): from the segment service when wired, else the documents."""
@@ -657,6 +676,16 @@ class DashboardService:
                 results.pop("ks", None)
             rows.append(DriftRow(name, kind, results))
         return rows
+
+
+def _stored_ml(doc_id: str, body: dict[str, Any]) -> StoredMl:
+    fitted = body["fitted"]
+    segments = [s for s in fitted.get("segments") or [] if isinstance(s, dict)]
+    bars = charts.bars([(str(s.get("name", s.get("key"))), float(s.get("share") or 0.0)) for s in segments],
+                       charts.fmt_percent)
+    return StoredMl(doc_id, str(body.get("name") or doc_id), int(fitted.get("k") or len(segments)),
+                    int(fitted.get("profiles") or 0), _number(fitted.get("fitted_at")),
+                    _number(fitted.get("stability_ari")), bars, segments)
 
 
 def result_from_report(key: str, status: str, report: dict[str, Any]) -> ExperimentResult:
