@@ -10,7 +10,8 @@ Steps, on a fresh data directory (SQLite, the embedded default):
    the other, then ``--threads`` clients at once for throughput.
 
 Reports p50 / p99 per request (median over ``--repeat`` passes, since the shared machine's speed drifts) and the
-server's peak RSS.
+server's peak RSS. In process it also reports the thread's CPU time per request: on a loaded machine the wall-clock
+tail is mostly time spent waiting for a core, which the CPU time leaves out.
 
 Run: .venv/bin/python benchmarks/recommend_serving.py [--dataset movielens] [--users 500] [--repeat 3]
 """
@@ -108,15 +109,19 @@ def in_process(env: dict[str, str], users: list[str], repeat: int) -> dict[str, 
             "model only (Recommender.recommend)": lambda u: model.recommend(profile_ids[u], k=10),  # type: ignore[union-attr]
         }
         for name, call in cases.items():
-            runs = []
+            runs, cpu_runs = [], []
             for _ in range(repeat):
-                lat = []
+                lat, cpu = [], []
                 for u in users:
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.thread_time()
                     call(u)
+                    cpu.append(time.thread_time() - c)  # excludes time spent waiting for a core
                     lat.append(time.perf_counter() - t)
                 runs.append(percentiles(lat))
+                cpu_runs.append(percentiles(cpu))
             out[name] = [statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)]
+            out[name + ", CPU time"] = [statistics.median(r[0] for r in cpu_runs),
+                                        statistics.median(r[1] for r in cpu_runs)]
         out["model"] = [version, type(model).__name__]  # type: ignore[list-item]
         out["peak_rss_mib"] = [rss_mib(os.getpid())]
     finally:
