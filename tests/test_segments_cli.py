@@ -39,6 +39,8 @@ def test_create_list_and_delete_rule_rfm_and_ml_segments(shop):
     assert found["browsers"]["size"] > 0  # evaluated over the stored profiles when created
     assert found["rfm"]["size"] == sum(s["size"] for s in found["rfm"]["segments"]) > 0
     assert len(found["clusters"]["segments"]) == 3 and found["clusters"]["size"] > 0
+    reconciled = runner.invoke(app, ["segments", "reconcile"])
+    assert reconciled.exit_code == 0 and "0 entries, 0 exits" in reconciled.output  # nothing was missed
     table = runner.invoke(app, ["segments", "list"])
     assert "rfm:champions" in table.output and "Browsers" in table.output
     deleted = runner.invoke(app, ["segments", "delete", "browsers"])

@@ -308,3 +308,33 @@ def test_started_service_sweeps_on_its_schedule(services):
     seg.clock = lambda: now + 40 * DAY
     seg.start()
     assert wait_for(lambda: segment_ids(services, "ann") == [], timeout=20)
+
+
+def test_reconcile_repairs_memberships_missed_by_real_time(services):
+    seg = services.segments
+    seg.create({"id": "all", "name": "Everyone", "rule": {"type": "consent", "purpose": "analytics"}})
+    seg.config.realtime = False  # as if the process queuing these profiles had been killed
+    seg.evaluator.close()
+    services.ingest.ingest([view(uid=f"u{i}", mid=f"v{i}") for i in range(5)])
+    with services.store.transaction(write=False) as tx:
+        assert tx.count_segment_members() == {}
+    assert seg.reconcile() == {"profiles": 5, "entered": 5, "exited": 0}
+    assert seg.reconcile() == {"profiles": 5, "entered": 0, "exited": 0}
+
+
+def test_scheduled_retraining_refits_stale_rfm_and_ml_definitions(services):
+    seg = services.segments
+    for i in range(8):
+        services.ingest.ingest([order(f"c{i}", f"o{i}-{j}", revenue=5.0 + 100 * (i % 2)) for j in range(1 + i % 3)])
+    assert seg.wait_idle()
+    seg.create({"id": "rfm", "name": "RFM", "kind": "rfm"}, backfill="sync")
+    seg.create({"id": "clusters", "name": "Clusters", "kind": "ml", "config": {"clustering": {"k": 2}}},
+               backfill="sync")
+    seg.config.retrain_interval_s = 3600.0
+    assert seg.retrain_due() == []  # fitted moments ago
+    now = time.time()
+    seg.clock = lambda: now + 7200.0
+    assert sorted(seg.retrain_due()) == ["clusters", "rfm"]
+    assert seg.get("clusters")["fitted"]["model_version"] == 2 and seg.get("rfm")["version"] == 2
+    with pytest.raises(UnknownSegment):
+        seg.members("clusters:9")

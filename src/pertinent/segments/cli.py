@@ -327,6 +327,15 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"segment {segment_id} deleted ({out['members_removed']:,} memberships removed)")
 
 
+    @segments.command("reconcile")
+    def reconcile_command() -> None:
+        """Evaluate every active segment over every stored profile and fix memberships (after an outage)."""
+        with _segment_service() as service:
+            totals = service.reconcile()
+        typer.echo(f"{totals['profiles']:,} profiles evaluated: {totals['entered']:,} entries, "
+                   f"{totals['exited']:,} exits")
+
+
 @contextmanager
 def _segment_service() -> Iterator[Any]:
     from pertinent.privacy.keys import ensure_keys

@@ -66,7 +66,11 @@ _STILL_FEATURES = {"events_total", "sessions", "first_seen", "last_seen", "recen
 
 
 class Moment:
-    """``now`` shared by every profile of one evaluation pass, with its local times cached per time zone."""
+    """``now`` shared by every profile of one evaluation pass, with its local times cached per time zone.
+
+    >>> Moment(86400.0 * 3 + 3600 * 9).local("Europe/Paris")  # 10:00 in Paris on a Sunday
+    (10, 6)
+    """
 
     __slots__ = ("now", "today", "_local")
 
@@ -91,7 +95,13 @@ class Moment:
 
 
 class Facts:
-    """One profile as rules see it at one moment; each fact is computed on first use."""
+    """One profile as rules see it at one moment; each fact is computed on first use.
+
+    >>> f = Facts({"counts": {"buy": {"total": 3, "days": {"9": 2, "2": 1}}}}, {}, {}, now=10 * 86400.0,
+    ...           cfg=ProfileConfig())
+    >>> f.count(("buy",), 7), f.count(("buy",), 30), f.feature("counts")["buy"]["7d"]
+    (2, 3, 2)
+    """
 
     __slots__ = ("state", "traits", "consent", "moment", "cfg", "_parts", "_ages", "_counts")
 

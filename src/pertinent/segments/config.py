@@ -16,7 +16,11 @@ class SegmentsConfig(BaseModel):
     since, local time, RFM recency, ML features), so people leave "frequent buyers" without a new event; 0 = off.
     ``sizes_interval_s``: member counts are snapshotted for sizes over time; 0 = off. ``retrain_interval_s``: RFM
     thresholds and ML models are refitted on the stored profiles (ML ids kept stable); 0 = off.
-    ``reload_interval_s``: how often a worker re-reads the definitions other workers may have changed."""
+    ``reload_interval_s``: how often a worker re-reads the definitions other workers may have changed.
+
+    >>> SegmentsConfig(sweep_interval_s=60).sweep_interval_s, SegmentsConfig().realtime
+    (60.0, True)
+    """
 
     model_config = ConfigDict(extra="forbid")
 

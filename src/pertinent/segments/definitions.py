@@ -38,7 +38,11 @@ MANAGED = ("version", "created_at", "updated_at", "fitted", "segments", "size", 
 
 
 class TemplateRef(BaseModel):
-    """Which template (and parameters) a rule segment was made from."""
+    """Which template (and parameters) a rule segment was made from.
+
+    >>> TemplateRef(name="browsers", params={"min_views": 3}).params
+    {'min_views': 3}
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -69,7 +73,12 @@ class RuleDefinition(_Definition):
 
 
 class RfmFit(BaseModel):
-    """RFM thresholds learned from the customers (value quintiles): score = 1 + cuts below the value."""
+    """RFM thresholds learned from the customers (value quintiles): score = 1 + cuts below the value.
+
+    >>> RfmFit(recency=[-40, -20, -10, -5], frequency=[1, 2, 3, 5], monetary=[10, 50, 90, 200], customers=50,
+    ...        fitted_at=0.0).customers
+    50
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -92,6 +101,12 @@ class RfmDefinition(_Definition):
 
 
 class MlSegment(BaseModel):
+    """One cluster of an ML definition: its stable key (membership id ``<definition>:<key>``) and description.
+
+    >>> MlSegment(key=2, name="Big spenders", size=10, share=0.1, description="spends 3x the median").key
+    2
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     key: int
@@ -102,7 +117,12 @@ class MlSegment(BaseModel):
 
 
 class MlFit(BaseModel):
-    """What the last training produced: the model version on disk and its segments."""
+    """What the last training produced: the model version on disk and its segments.
+
+    >>> MlFit(model_version=1, k=1, profiles=5, features=["frequency"], selection="k=1 fixed", fitted_at=0.0,
+    ...       segments=[]).model_version
+    1
+    """
 
     model_config = ConfigDict(extra="forbid")
 

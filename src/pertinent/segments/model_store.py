@@ -37,7 +37,12 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class ModelStore:
-    """Save, load (cached) and prune the model versions of ML segment definitions."""
+    """Save, load (cached) and prune the model versions of ML segment definitions (example: module docstring).
+
+    >>> import tempfile
+    >>> ModelStore(tempfile.mkdtemp()).versions("clusters")
+    []
+    """
 
     def __init__(self, root: str | Path, keep: int = 3) -> None:
         self.root = Path(root)

@@ -44,7 +44,19 @@ def wait_until(cv: threading.Condition, done: Callable[[], bool], timeout: float
 
 
 class Evaluator:
-    """Real-time evaluation of profiles changed by ingestion (see the module docstring)."""
+    """Real-time evaluation of profiles changed by ingestion (see the module docstring).
+
+    >>> from pertinent.storage.base import ProfileRow
+    >>> class Service:
+    ...     def evaluate_and_write(self, rows, reason):
+    ...         print(sorted(rows))
+    >>> ev = Evaluator(Service(), batch_max=100)
+    >>> ev.enqueue({"p1": ProfileRow("p1"), "p2": ProfileRow("p2")}, at=0.0)
+    >>> ev.wait_idle(5)
+    ['p1', 'p2']
+    True
+    >>> ev.close()
+    """
 
     def __init__(self, service: SegmentService, batch_max: int) -> None:
         self.service = service
@@ -132,6 +144,16 @@ class JobRunner:
     A job is a callable; a periodic task is (name, interval in seconds, callable) and runs when its interval has
     passed since it last ran in *any* worker process sharing the data directory (a claim file under an flock), so
     two uvicorn workers do not both sweep.
+
+    >>> import tempfile
+    >>> jobs = JobRunner(Path(tempfile.mkdtemp()), clock=lambda: 1000.0)
+    >>> jobs.claim("sweep", 60.0), jobs.claim("sweep", 60.0)
+    (True, False)
+    >>> jobs.submit("hello", lambda: print("ran"))
+    >>> jobs.wait_idle(5)
+    ran
+    True
+    >>> jobs.close()
     """
 
     def __init__(self, claims_dir: Path, clock: Callable[[], float]) -> None:

@@ -73,7 +73,11 @@ KIND = "segment"
 
 
 class SegmentError(ValueError):
-    """Bad input: ``errors`` name each bad part (``field``) and the problem; ``status`` is the HTTP status."""
+    """Bad input: ``errors`` name each bad part (``field``) and the problem; ``status`` is the HTTP status.
+
+    >>> SegmentError("id: taken", [RuleError("id", "already exists")], status=409).errors
+    [{'field': 'id', 'message': 'already exists'}]
+    """
 
     def __init__(self, message: str, errors: Sequence[RuleError] = (), status: int = 400,
                  code: str = "invalid_segment") -> None:
@@ -84,13 +88,22 @@ class SegmentError(ValueError):
 
 
 class UnknownSegment(LookupError):
-    pass
+    """No definition (or segment of a definition) has this id.
+
+    >>> UnknownSegment("vip").args[0]
+    'vip'
+    """
 
 
 @dataclass
 class Active:
     """One definition prepared for evaluation: ``members(row, facts)`` gives the membership ids it puts the
-    profile in; ``timed`` says whether that can change with time alone."""
+    profile in; ``timed`` says whether that can change with time alone.
+
+    >>> a = Active("all", 1, "rule", "Everyone", False, lambda row, facts: ["all"])
+    >>> a.members(ProfileRow("p1"), None)
+    ['all']
+    """
 
     id: str
     version: int
@@ -99,6 +112,45 @@ class Active:
     timed: bool
     members: Callable[[ProfileRow, Facts], list[str]]
     names: dict[str, str] = field(default_factory=dict)  # membership id -> readable name
+    check: Check | None = None  # a rule definition's compiled rule (the fast path)
+
+
+class _Plan:
+    """The membership changes of a batch of profiles, computed against the definitions and memberships visible in
+    a transaction: definitions whose version moved, or profiles changed since they were read, are evaluated again
+    from the transaction's view (``lock``: the profile rows stay locked until it ends, on PostgreSQL)."""
+
+    def __init__(self, service: SegmentService, rows: dict[str, ProfileRow], moment: Moment,
+                 only: Sequence[str] | None, timed_only: bool) -> None:
+        self.service, self.rows, self.moment, self.only, self.timed_only = service, rows, moment, only, timed_only
+        self.definitions = self._pick(service.active())
+        self.versions = {d.id: d.version for d in self.definitions}
+        self.desired = {pid: service.memberships(row, self.definitions, moment) for pid, row in rows.items()}
+
+    def _pick(self, defs: list[Active]) -> list[Active]:
+        return [d for d in defs if (self.only is None or d.id in self.only) and (not self.timed_only or d.timed)]
+
+    def changes(self, tx: Tx, rows: Mapping[str, ProfileRow], lock: bool) -> list[MembershipChange]:
+        service, moment = self.service, self.moment
+        seen = tx.profile_versions(rows, lock=lock)
+        fresh = self._pick(service.active(service._documents(tx)))
+        if {d.id: d.version for d in fresh} != self.versions:  # a definition changed meanwhile
+            self.definitions, self.versions = fresh, {d.id: d.version for d in fresh}
+            self.desired = {pid: service.memberships(row, fresh, moment) for pid, row in self.rows.items()}
+        moved = [pid for pid, at in seen.items() if at != self.rows[pid].updated_at]
+        for pid, row in tx.get_profiles(moved).items():  # changed since read: evaluate the stored row
+            self.rows[pid] = row
+            self.desired[pid] = service.memberships(row, self.definitions, moment)
+        owned = set(self.versions)
+        current = tx.segments_of(seen)
+        now = moment.now
+        out: list[MembershipChange] = []
+        for pid in seen:  # profiles gone (erased, merged away) are skipped
+            have = {s for s in current.get(pid, ()) if owner_of(s) in owned}
+            want = self.desired[pid]
+            out += [MembershipChange(s, pid, False, now) for s in sorted(have - want)]
+            out += [MembershipChange(s, pid, True, now) for s in sorted(want - have)]
+        return out
 
 
 def rfm_values(row: ProfileRow, now: float) -> tuple[float, float, float] | None:
@@ -127,7 +179,20 @@ def rfm_score(value: float, cuts: Sequence[float]) -> int:
 
 
 class SegmentService:
-    """Segment definitions, membership queries and the machinery that keeps memberships current."""
+    """Segment definitions, membership queries and the machinery that keeps memberships current (the module
+    docstring shows it with ingestion).
+
+    >>> import tempfile
+    >>> from pertinent.profiles.features import ProfileConfig
+    >>> from pertinent.settings import Settings
+    >>> from pertinent.storage.sql import SqlStore
+    >>> store = SqlStore("sqlite://"); store.migrate()
+    >>> service = SegmentService(store, Settings(data_dir=tempfile.mkdtemp()), ProfileConfig())
+    >>> service.create({"template": "new_visitors"}, backfill="none")["time_based"]
+    True
+    >>> service.preview({"template": "new_visitors"})["size"]
+    0
+    """
 
     def __init__(self, store: Store, settings: Settings, profile_config: ProfileConfig,
                  config: SegmentsConfig | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -212,7 +277,7 @@ class SegmentService:
         ids = [d.id]
         none: list[str] = []
         return Active(d.id, version, "rule", d.name, depends_on_time(d.rule),
-                      lambda row, facts: ids if check(facts) else none, {d.id: d.name})
+                      lambda row, facts: ids if check(facts) else none, {d.id: d.name}, check)
 
     def _prepare_rfm(self, d: RfmDefinition, version: int) -> Active:
         fit = d.fitted
@@ -296,50 +361,48 @@ class SegmentService:
             return set()
         facts = Facts(row.state, row.traits, consent, moment, self.profile_config)
         out: set[str] = set()
-        for d in definitions:
-            try:
-                out.update(d.members(row, facts))
-            except Exception:  # one broken definition must not stop the others
-                log.exception("segment %s failed on profile %s", d.id, row.profile_id)
-        return out
+        try:
+            for d in definitions:
+                if d.check is not None:
+                    if d.check(facts):
+                        out.add(d.id)
+                else:
+                    out.update(d.members(row, facts))
+            return out
+        except Exception:  # one broken definition must not stop the others: find it, skip it
+            out = set()
+            for d in definitions:
+                try:
+                    out.update(d.members(row, facts))
+                except Exception:
+                    log.exception("segment %s failed on profile %s", d.id, row.profile_id)
+            return out
 
     def evaluate_and_write(self, rows: Mapping[str, ProfileRow], reason: str = "realtime",
                            only: Sequence[str] | None = None, timed_only: bool = False,
                            now: float | None = None) -> list[MembershipChange]:
         """Evaluate ``rows`` against the active definitions (``only`` these ids; ``timed_only``: those that
-        change with time) and apply the membership differences. Returns the changes that took effect."""
+        change with time) and apply the membership differences. Returns the changes that took effect.
+
+        The difference is first computed in a read transaction (no write lock): most batches change nothing and
+        stop there. The profiles with changes are then checked again and written in one write transaction."""
         if not rows:
             return []
-        now = self.clock() if now is None else now
-        moment = Moment(now)
-
-        def pick(defs: list[Active]) -> list[Active]:
-            return [d for d in defs if (only is None or d.id in only) and (not timed_only or d.timed)]
-
-        definitions = pick(self.active())
-        versions = {d.id: d.version for d in definitions}
-        desired = {pid: self.memberships(row, definitions, moment) for pid, row in rows.items()}
+        plan = _Plan(self, dict(rows), Moment(self.clock() if now is None else now), only, timed_only)
+        if not plan.definitions and only is None and not timed_only:
+            self._active = None  # no segment known here: make sure with a fresh read before skipping the write
+            if not self.active():
+                return []
+            plan = _Plan(self, dict(rows), plan.moment, only, timed_only)
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            changes = plan.changes(tx, plan.rows, lock=False)
+        if not changes:
+            return []
+        todo = {c.profile_id: plan.rows[c.profile_id] for c in changes}
         for attempt in range(5):
             try:
                 with self.store.transaction() as tx:
-                    seen = tx.profile_versions(rows, lock=True)
-                    docs = self._documents(tx)
-                    fresh = pick(self.active(docs))
-                    if {d.id: d.version for d in fresh} != versions:  # a definition changed meanwhile
-                        definitions, versions = fresh, {d.id: d.version for d in fresh}
-                        desired = {pid: self.memberships(row, definitions, moment) for pid, row in rows.items()}
-                    moved = [pid for pid, at in seen.items() if at != rows[pid].updated_at]
-                    for pid, row in tx.get_profiles(moved).items():  # changed since read: evaluate the new row
-                        desired[pid] = self.memberships(row, definitions, moment)
-                    owned = set(versions)
-                    current = tx.segments_of(seen)
-                    changes: list[MembershipChange] = []
-                    for pid in seen:  # profiles gone (erased, merged away) are skipped
-                        have = {s for s in current.get(pid, ()) if owner_of(s) in owned}
-                        want = desired[pid]
-                        changes += [MembershipChange(s, pid, False, now) for s in sorted(have - want)]
-                        changes += [MembershipChange(s, pid, True, now) for s in sorted(want - have)]
-                    return tx.apply_membership_changes(changes)
+                    return tx.apply_membership_changes(plan.changes(tx, todo, lock=True))
             except OperationalError as e:  # deadlock / serialisation failure / busy database: try again
                 if attempt == 4:
                     raise
@@ -368,6 +431,14 @@ class SegmentService:
         self._active = None
         totals = self._over_all_profiles(only=[definition_id], now=now)
         log.info("segment %s back-filled: %s", definition_id, totals)
+        return totals
+
+    def reconcile(self, now: float | None = None) -> dict[str, int]:
+        """Evaluate every active definition over every stored profile (repairs anything missed, e.g. profiles
+        queued in a process that was killed)."""
+        self._active = None
+        totals = self._over_all_profiles(now=now)
+        log.info("segments reconciled: %s", totals)
         return totals
 
     def sweep(self, now: float | None = None) -> dict[str, int]:
@@ -611,7 +682,7 @@ class SegmentService:
             subs = ", ".join(s["id"] for s in described["segments"]) or "none yet"
             raise SegmentError(f"segment_id: {segment_id} holds several segments; name one of them ({subs})",
                                [RuleError("segment_id", f"name one of {subs}")])
-        if "segments" not in described and segment_id != doc.doc_id:
+        if segment_id != doc.doc_id and segment_id not in {s["id"] for s in described.get("segments", [])}:
             raise UnknownSegment(segment_id)
 
     def members(self, segment_id: str, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
