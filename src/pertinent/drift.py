@@ -154,7 +154,17 @@ def binned_shares(kind: str, reference: list[Any], current: list[Any], bins: int
 
 
 class DriftDetector(ABC):
-    """Base class: subclasses set ``name`` (and ``config_class``) and implement ``statistic``."""
+    """Base class: subclasses set ``name`` (and ``config_class``) and implement ``statistic``.
+
+    >>> class MeanShift(DriftDetector):
+    ...     name = "mean_shift"
+    ...     numeric_only = True
+    ...     def statistic(self, kind, reference, current):
+    ...         d = abs(float(np.mean(current)) - float(np.mean(reference)))
+    ...         return d, None, d > self.config.threshold
+    >>> MeanShift(min_samples=2).compare([1.0, 2.0], [3.0, 4.0]).alert
+    True
+    """
 
     name: ClassVar[str] = "drift"
     config_class: ClassVar[type[DriftConfig]] = DriftConfig

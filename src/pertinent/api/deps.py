@@ -1,4 +1,4 @@
-"""FastAPI dependencies as ``Annotated`` aliases: the service container and the two keys."""
+"""FastAPI dependencies as ``Annotated`` aliases: the service container, the two keys, the dashboard session."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import base64
 import binascii
 import hmac
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 
 from pertinent.api.errors import ApiError
+from pertinent.dashboard.auth import COOKIE, safe_next, session_signer, valid
+from pertinent.dashboard.service import DashboardService
 from pertinent.services import Services
 
 
@@ -77,6 +80,25 @@ async def require_site_or_admin(request: Request, services: ServicesDep) -> None
         await require_write_key(request, services)
 
 
+async def require_dashboard_session(request: Request, services: ServicesDep) -> None:
+    """A valid dashboard session cookie, else a redirect to the login form (HTML) or a 401 naming ``session``."""
+    if valid(session_signer(services.settings.admin_key or ""), request.cookies.get(COOKIE)):
+        return
+    if "text/html" in request.headers.get("accept", ""):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise ApiError(303, "login_required", "session: log in to the dashboard",
+                       [{"field": "session", "message": "log in at /dashboard/login"}],
+                       headers={"Location": f"/dashboard/login?next={quote(safe_next(target), safe='')}"})
+    raise ApiError(401, "unauthorized", "session: log in at /dashboard/login",
+                   [{"field": "session", "message": "missing or expired dashboard session"}])
+
+
+async def get_dashboard(services: ServicesDep) -> DashboardService:
+    return services.dashboard
+
+
 AdminAuth = Depends(require_admin)
 WriteAuth = Depends(require_write_key)
 SiteAuth = Depends(require_site_or_admin)
+DashboardSession = Depends(require_dashboard_session)
+DashboardDep = Annotated[DashboardService, Depends(get_dashboard)]

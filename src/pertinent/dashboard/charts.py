@@ -27,12 +27,16 @@ VIEW_W, VIEW_H = 1000.0, 300.0  # the SVG's view box; it is stretched to the cha
 
 @dataclass(frozen=True)
 class Tick:
+    """A labelled position on an axis (see the module example)."""
+
     pos: float  # percent along the axis (x: from the left, y: from the top)
     label: str
 
 
 @dataclass(frozen=True)
 class SeriesPath:
+    """One drawn series of a :class:`LineChart` (see the module example)."""
+
     name: str
     css: str  # colour class, s0..s7
     path: str  # SVG path data in the view box
@@ -54,6 +58,8 @@ class LineChart:
 
 @dataclass(frozen=True)
 class IntervalRow:
+    """One estimate with its interval (see :func:`interval_chart`)."""
+
     label: str
     low: float  # percent of the axis
     mid: float
@@ -74,6 +80,8 @@ class IntervalChart:
 
 @dataclass(frozen=True)
 class Bar:
+    """One horizontal bar (see :func:`bars`)."""
+
     label: str
     value: float
     share: float  # 0..100, of the largest value

@@ -63,7 +63,11 @@ def when(ts: float | None) -> str:
 
 @dataclass(frozen=True)
 class Span:
-    """The window a page shows: [since, until), and whether it was moved back to the newest event."""
+    """The window a page shows: [since, until), and whether it was moved back to the newest event.
+
+    >>> Span("1h", 0.0, 3600.0, 60.0, anchored_to_newest=True).note.startswith("No events in the last 1h")
+    True
+    """
 
     window: str
     since: float
@@ -82,6 +86,12 @@ class Span:
 # --------------------------------------------------------------------------------------------- page data
 @dataclass(frozen=True)
 class ConsentRate:
+    """Recorded choices for one purpose and the share of profiles for whom it is granted (default included).
+
+    >>> ConsentRate("analytics", granted=3, denied=1, unset=6, effective_rate=0.9).effective_rate
+    0.9
+    """
+
     purpose: str
     granted: int
     denied: int
@@ -91,6 +101,8 @@ class ConsentRate:
 
 @dataclass(frozen=True)
 class Overview:
+    """The overview page (see the module example)."""
+
     span: Span
     events_total: int
     events_in_window: int
@@ -111,6 +123,12 @@ class Overview:
 
 @dataclass(frozen=True)
 class SegmentRow:
+    """One segment in the table: members now, entries and exits in the window.
+
+    >>> SegmentRow("vip", "VIP", "vip", size=4, entries=5, exits=1).entries - 1
+    4
+    """
+
     segment_id: str
     name: str
     definition: str  # the definition it belongs to (an ML or RFM definition has one segment per cluster)
@@ -121,7 +139,11 @@ class SegmentRow:
 
 @dataclass(frozen=True)
 class StoredMl:
-    """A stored ML segment definition as last fitted (the segment service keeps them as documents)."""
+    """A stored ML segment definition as last fitted (the segment service keeps them as documents).
+
+    >>> _stored_ml("c", {"name": "Clusters", "fitted": {"k": 2, "segments": [{"name": "Big", "share": 0.25}]}}).k
+    2
+    """
 
     definition: str
     name: str
@@ -135,6 +157,8 @@ class StoredMl:
 
 @dataclass(frozen=True)
 class SegmentsPage:
+    """The segments page: table, size and flow charts, ML reports (``DashboardService.segments``)."""
+
     span: Span
     segments: list[SegmentRow]
     sizes_chart: charts.LineChart
@@ -148,6 +172,12 @@ class SegmentsPage:
 
 @dataclass(frozen=True)
 class ModelVersion:
+    """One saved model version with its offline metrics.
+
+    >>> ModelVersion("default", "v2", "ease", 0.0, {"ndcg@10": 0.3}, latest=True, served=True).metrics["ndcg@10"]
+    0.3
+    """
+
     name: str
     version: str
     kind: str
@@ -159,6 +189,12 @@ class ModelVersion:
 
 @dataclass(frozen=True)
 class OnlineCtr:
+    """Click-through of one model version online (``ctr`` None without impressions), with a Wilson interval.
+
+    >>> OnlineCtr("default", "v1", impressions=0, clicks=2, ctr=None, ci_low=None, ci_high=None).ctr is None
+    True
+    """
+
     model: str
     version: str
     impressions: int
@@ -170,6 +206,8 @@ class OnlineCtr:
 
 @dataclass(frozen=True)
 class RecommendationsPage:
+    """The recommendations page (``DashboardService.recommendations``)."""
+
     span: Span
     versions: list[ModelVersion]
     metric_names: list[str]
@@ -181,6 +219,12 @@ class RecommendationsPage:
 
 @dataclass(frozen=True)
 class VariantRow:
+    """Units of one variant and each metric's mean per unit (a rate for conversion metrics).
+
+    >>> VariantRow("b", 250, {"click": 0.2}).rates["click"]
+    0.2
+    """
+
     variant: str
     units: int
     rates: dict[str, float | None]
@@ -188,6 +232,12 @@ class VariantRow:
 
 @dataclass(frozen=True)
 class ComparisonRow:
+    """One treatment vs the control on one metric: lift with its CI, adjusted p-value, chance to win.
+
+    >>> ComparisonRow("click", "b", 0.1, -0.02, 0.22, 0.11, 0.93, False, "").chance_to_win
+    0.93
+    """
+
     metric: str
     treatment: str
     lift: float | None
@@ -201,6 +251,15 @@ class ComparisonRow:
 
 @dataclass(frozen=True)
 class ExperimentResult:
+    """One experiment on the page: variants, comparisons, SRM check and the lift chart (see
+    :func:`result_from_report`).
+
+    >>> r = ExperimentResult("e", "running", "a", [], [], False, None, "", charts.interval_chart([]),
+    ...                      kinds={"revenue": "continuous"})
+    >>> r.is_rate("click"), r.is_rate("revenue")
+    (True, False)
+    """
+
     key: str
     status: str
     control: str
@@ -219,6 +278,12 @@ class ExperimentResult:
 
 @dataclass(frozen=True)
 class BanditShares:
+    """A bandit slot: decisions, arm shares over time (chart) and in the latest period.
+
+    >>> BanditShares("pdp.recs", 10, charts.line_chart({}), {"a": 0.3, "b": 0.7}).latest["b"]
+    0.7
+    """
+
     slot: str
     decisions: int
     chart: charts.LineChart
@@ -227,6 +292,8 @@ class BanditShares:
 
 @dataclass(frozen=True)
 class ExperimentsPage:
+    """The slots and experiments page (``DashboardService.experiments``)."""
+
     span: Span
     experiments: list[ExperimentResult]
     bandits: list[BanditShares]
@@ -235,6 +302,13 @@ class ExperimentsPage:
 
 @dataclass(frozen=True)
 class KpiRow:
+    """KPIs of one group: all profiles, a segment or an experiment variant.
+
+    >>> from pertinent.kpis import KpiResult
+    >>> KpiRow("all profiles", "all", KpiResult.empty("no events")).result.sessions
+    0
+    """
+
     group: str
     kind: str  # "all", "segment", "variant"
     result: KpiResult
@@ -242,6 +316,13 @@ class KpiRow:
 
 @dataclass(frozen=True)
 class DriftRow:
+    """One feature's drift under every detector; ``alert`` when any detector alerts.
+
+    >>> from pertinent.drift import PSI
+    >>> DriftRow("device", "categorical", {"psi": PSI().compare(["a"] * 50, ["b"] * 50)}).alert
+    True
+    """
+
     feature: str
     kind: str
     results: dict[str, DriftResult]
@@ -253,6 +334,8 @@ class DriftRow:
 
 @dataclass(frozen=True)
 class KpisPage:
+    """The KPIs and drift page (``DashboardService.kpis``)."""
+
     span: Span
     rows: list[KpiRow]
     drift: list[DriftRow]
@@ -283,7 +366,11 @@ def _number(value: Any) -> float | None:
 
 
 class Fact(NamedTuple):
-    """One event as the KPI and drift sections read it (``iter_event_fields`` with ``FACT_PATHS``)."""
+    """One event as the KPI and drift sections read it (``iter_event_fields`` with ``FACT_PATHS``).
+
+    >>> EVENT_FEATURES[2][1](Fact("p", "track", "Order Completed", 0.0, None, "9.5", None, "mobile"))
+    9.5
+    """
 
     profile_id: str
     type: str

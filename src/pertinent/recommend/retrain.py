@@ -4,7 +4,8 @@ picks up without a restart (``RecommendService.model`` polls ``has_newer``).
 
 A round trains only when new events arrived since the newest version (its ``events_seen``) and that version
 is at least one interval old; an exclusive file lock beside the model's versions makes several server
-workers (or a concurrent ``pertinent train``) train once, not once each.
+workers train once, not once each. Users erased (in this process) while a round trains are erased from the
+version it saves as well.
 
 >>> from pertinent.settings import Settings
 >>> from pertinent.services import Services
@@ -98,9 +99,12 @@ class Retrainer:
             if not mine or not self._due(events):  # someone else is training, or just did
                 return None
             started = time.monotonic()
+            erased_before = len(service.erased)
             result = train_from_store(service.store, service.settings.data_dir, service.config.model,
                                       max_events=service.config.retrain_max_events, events_seen=events,
                                       config=service.config.train_config or None)
+            for user in service.erased[erased_before:]:  # erased while training read their events
+                service.registry.forget_user(user)
         if result.version is None:
             log.info("scheduled retraining: nothing trained (%s)", result.message)
             return None

@@ -395,6 +395,7 @@ class RecommendService:
         self._popularity_lock = threading.Lock()
         self._attached: weakref.WeakKeyDictionary[Recommender, Catalogue] = weakref.WeakKeyDictionary()
         self._catalogue: tuple[float, Catalogue | None] | None = None
+        self.erased: list[str] = []  # profile ids erased while this process runs (append-only)
 
     # ---------------------------------------------------------------- personal data in models
     def user_rows(self, user_id: str) -> list[dict[str, Any]]:
@@ -402,7 +403,12 @@ class RecommendService:
         return self.registry.user_rows(user_id)
 
     def forget_user(self, user_id: str) -> int:
-        """Erase a user from every saved model version and from the model being served."""
+        """Erase a user from every saved model version and from the model being served.
+
+        The id is also remembered for this process's scheduled retraining, so that a version whose training
+        read the user's events before the erasure is cleaned once it is saved (see ``Retrainer``).
+        """
+        self.erased.append(user_id)
         changed = self.registry.forget_user(user_id)
         _version, model = self._served
         if model is not None:

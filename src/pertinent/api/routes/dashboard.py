@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from pertinent import __version__
-from pertinent.api.deps import ServicesDep, _same
+from pertinent.api.deps import DashboardDep, DashboardSession, ServicesDep, _same
 from pertinent.api.errors import ApiError
 from pertinent.dashboard import STATIC_DIR, TEMPLATES_DIR, charts
-from pertinent.dashboard.auth import COOKIE, COOKIE_PATH, SESSION_MAX_AGE_S, issue, safe_next, session_signer, valid
-from pertinent.dashboard.service import DashboardService, when
+from pertinent.dashboard.auth import COOKIE, COOKIE_PATH, SESSION_MAX_AGE_S, issue, safe_next, session_signer
+from pertinent.dashboard.service import when
 
 NO_STORE = {"Cache-Control": "no-store"}
 STATIC_FILES = frozenset({"dashboard.css"})
@@ -48,30 +47,8 @@ def _seconds(value: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def get_dashboard(services: ServicesDep) -> DashboardService:
-    return services.dashboard
-
-
-DashboardDep = Annotated[DashboardService, Depends(get_dashboard)]
-
-
-def require_session(request: Request, services: ServicesDep) -> None:
-    """A valid session cookie, else a redirect to the login form (HTML) or a 401 naming ``session``."""
-    admin_key = services.settings.admin_key or ""
-    if valid(session_signer(admin_key), request.cookies.get(COOKIE)):
-        return
-    if "text/html" in request.headers.get("accept", ""):
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise ApiError(303, "login_required", "session: log in to the dashboard",
-                       [{"field": "session", "message": "log in at /dashboard/login"}],
-                       headers={"Location": f"/dashboard/login?next={quote(safe_next(target), safe='')}"})
-    raise ApiError(401, "unauthorized", "session: log in at /dashboard/login",
-                   [{"field": "session", "message": "missing or expired dashboard session"}])
-
-
-Session = Depends(require_session)
 public = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)  # login, logout, CSS
-pages = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False, dependencies=[Session])
+pages = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False, dependencies=[DashboardSession])
 
 
 def _window(default: str) -> Any:
