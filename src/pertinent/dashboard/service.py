@@ -398,6 +398,23 @@ EVENT_FEATURES: tuple[tuple[str, Callable[[Fact], Any]], ...] = (
 )
 
 
+def kpi_config_from(settings: Settings) -> KpiConfig:
+    """The KPI definitions that agree with the rest of the settings: the profiles' session timeout and the
+    click and conversion events the decide service attributes.
+
+    >>> from pertinent.settings import Settings
+    >>> cfg = kpi_config_from(Settings(session_timeout_s=600, decide={"conversion_events": {"Signed Up": None}}))
+    >>> cfg.session_timeout_s, cfg.conversion_events, "Slot Clicked" in cfg.click_events
+    (600.0, ['Signed Up'], True)
+    """
+    base = KpiConfig()
+    decide = getattr(settings, "decide", None)
+    clicks = list(dict.fromkeys([*base.click_events, *(getattr(decide, "click_events", None) or [])]))
+    conversions = list(getattr(decide, "conversion_events", None) or base.conversion_events)
+    return KpiConfig(session_timeout_s=float(settings.session_timeout_s), click_events=clicks,
+                     conversion_events=conversions)
+
+
 class DashboardService:
     """Everything the dashboard shows. Build it with :meth:`from_services`.
 
@@ -412,7 +429,7 @@ class DashboardService:
         self.profile_config = profile_config
         self.registry = registry
         self.served_model = served_model
-        self.kpi_config = kpi_config or KpiConfig(session_timeout_s=float(settings.session_timeout_s))
+        self.kpi_config = kpi_config or kpi_config_from(settings)
         # The decide service's analysis of one experiment (every run, its own metrics); set by Services.build.
         # Without it (or for experiments it does not know) results come from the window's decisions here.
         self.experiment_results: Callable[[str], dict[str, Any]] | None = None
