@@ -155,6 +155,12 @@ def test_experiment_assignment_is_growthbook_hashing_and_logs_an_exposure_event(
         p = e.properties
         assert p["experiment_id"] == "hero-test" and by_id[p["decision_id"]].variant == p["variation_id"]
         assert by_id[p["decision_id"]].profile_id == e.profile_id
+    # the same user again within the session: stored and analysed, but no second "Experiment Viewed"
+    svc.decide.decide("home.hero", user_id="user-0")
+    svc.decide.decide("home.hero", user_id="user-0", now=time.time() + 2 * svc.decide.config.exposure_every_s)
+    assert len(stored_decisions(svc)) == 22
+    with svc.store.transaction(write=False) as tx:
+        assert sum(e.event == "Experiment Viewed" for e in tx.iter_events("track")) == 21
 
 
 def test_sticky_assignment_survives_identify(svc):

@@ -25,6 +25,8 @@ class DecideConfig(BaseModel):
     * ``cache_check_s``: how often a server process checks whether slots, blocks or experiments changed
       (a cheap version query); changes made through this process are seen at once.
     * ``writer_interval_s``: decisions and exposure events are written in batches by a background thread.
+    * ``exposure_every_s``: "Experiment Viewed" is sent once per user, experiment and variant in this time
+      (every decision is stored and analysed regardless).
 
     >>> DecideConfig().conversion_events
     {'Order Completed': 'revenue'}
@@ -36,8 +38,10 @@ class DecideConfig(BaseModel):
     conversion_events: dict[str, str | None] = Field(default_factory=lambda: {"Order Completed": "revenue"})
     click_events: list[str] = Field(default_factory=lambda: ["Slot Clicked", "Recommendation Clicked"])
     exposure_event: str = "Experiment Viewed"
+    # the exposure event is sent once per user, experiment and variant within this time (a session)
+    exposure_every_s: float = Field(default=1800.0, ge=0)
     cache_check_s: float = Field(default=1.0, ge=0)
-    writer_interval_s: float = Field(default=0.05, gt=0)
+    writer_interval_s: float = Field(default=0.1, gt=0)
     writer_max_batch: int = Field(default=2000, ge=1)
     # an outcome whose decision is not stored yet (written by another server process) is retried this long
     outcome_retry_s: float = Field(default=10.0, ge=0)

@@ -74,6 +74,7 @@ class _Plan:
     segments: bool
     features: bool
     experiments: tuple[str, ...]
+    recommends: bool
 
 
 @dataclass(slots=True)
@@ -114,9 +115,19 @@ class DecideService:
         self._bandits_lock = threading.Lock()
         self._bandit_refreshed = float("-inf")
         self._items: dict[str, tuple[float, ItemRow | None]] = {}
+        self._exposed: dict[tuple[str, str, str], float] = {}  # (identity, experiment, variant) -> last sent
         self.log = DecisionLog(store, self.config, self._send_exposures)
         self.log.after_drain.append(self._maybe_refresh_bandits)
         ingest.subscribe(self._on_commit)
+
+    def runs_inline(self, slot: str) -> bool:
+        """Whether ``decide(slot)`` may run on the server's event loop: on SQLite its reads take microseconds and
+        never wait for the write lock (WAL). A slot that may call the recommender (model loading, popularity
+        refresh), a network database or a key rotation (lookups write) run in a thread instead."""
+        if self.store.backend != "sqlite" or self.pseudo.n_keys != 1:
+            return False
+        plan = self.snapshot().plans.get(slot)
+        return plan is None or not plan.recommends
 
     # ================================================================ lifecycle
     def close(self) -> None:
@@ -180,7 +191,9 @@ class DecideService:
                 continue
             snap.slots[r.doc_id] = slot
             uses = slot.uses()
-            snap.plans[r.doc_id] = _Plan("segment" in uses, slot.needs_features(), tuple(slot.experiments()))
+            recommends = any(isinstance(a, Recommend) for a in [x.then for x in slot.rules] + [slot.default])
+            snap.plans[r.doc_id] = _Plan("segment" in uses, slot.needs_features(), tuple(slot.experiments()),
+                                         recommends)
         return snap
 
     def _invalidate(self) -> None:
@@ -426,7 +439,7 @@ class DecideService:
             row = DecisionRow(decision_id, who.profile_id, slot, variant, reason, now, experiment and experiment["id"],
                               propensity, detail)
             exposure = None
-            if experiment is not None:
+            if experiment is not None and self._first_exposure_in_session(who.identity_key, experiment, now):
                 exposure = self._exposure(row, experiment, user_id, anonymous_id, raw_context)
             self.log.add_decision(PendingDecision(row, who.identity_key, who.identity_kind, exposure))
         return {"decision_id": decision_id, "slot": slot, "variant": variant, "block": block, "html": html,
@@ -619,6 +632,18 @@ class DecideService:
         if raw_context:
             msg["context"] = raw_context
         return msg
+
+    def _first_exposure_in_session(self, identity: str, experiment: dict[str, Any], now: float) -> bool:
+        """Whether to send "Experiment Viewed": once per user, experiment and variant per session (as GrowthBook's
+        SDKs do per page view); every decision is stored regardless, and results count decisions, not events."""
+        key = (identity, experiment["id"], experiment["variant"])
+        last = self._exposed.get(key)
+        if last is not None and 0 <= now - last < self.config.exposure_every_s:
+            return False
+        if len(self._exposed) >= 200_000:
+            self._exposed.clear()
+        self._exposed[key] = now
+        return True
 
     def _send_exposures(self, messages: list[dict[str, Any]]) -> None:
         result = self.ingest.ingest(messages, prefix="batch")

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth
@@ -20,7 +21,7 @@ from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.api.routes.collect import read_json
 from pertinent.decide.blocks import BLOCK_SCHEMAS, DOC_ID
-from pertinent.decide.errors import DecideError
+from pertinent.decide.errors import DecideError, field_errors
 from pertinent.decide.targeting import request_context, valid_timezone
 
 MAX_DOC_BODY = 1024 * 1024
@@ -50,47 +51,79 @@ def _header(request: Request, *names: str) -> str | None:
     return None
 
 
-@router.get("/decide", dependencies=[SiteAuth])
-async def decide(
-    request: Request,
-    services: ServicesDep,
-    slot: str = Query(min_length=1, max_length=200, description="the slot id, e.g. home.hero"),
-    user_id: str | None = Query(None, min_length=1, max_length=256, description="userId as sent in events"),
-    anonymous_id: str | None = Query(None, min_length=1, max_length=256, description="anonymousId (device)"),
-    country: str | None = Query(None, min_length=1, max_length=64,
-                                description="country code (else the CF-IPCountry or X-Country header)"),
-    region: str | None = Query(None, min_length=1, max_length=64,
-                               description="region code (else the X-Region or CF-Region header)"),
-    timezone: str | None = Query(None, min_length=1, max_length=64,
-                                 description="IANA time zone of the visitor, for local hour and weekday rules"),
-    locale: str | None = Query(None, min_length=1, max_length=64, description="else from Accept-Language"),
-    url: str | None = Query(None, max_length=2000, description="page URL (UTM parameters)"),
-    referrer: str | None = Query(None, max_length=2000, description="page referrer"),
-) -> Any:
+class DecideQuery(BaseModel):
+    """The query of ``GET /v1/decide``, validated as one model (FastAPI validates separate ``Query`` parameters
+    one by one, which cost more than the rest of the request: see docs/benchmarks.md)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    slot: str = Field(min_length=1, max_length=200, description="the slot id, e.g. home.hero")
+    user_id: str | None = Field(None, min_length=1, max_length=256, description="userId as sent in events")
+    anonymous_id: str | None = Field(None, min_length=1, max_length=256, description="anonymousId (device)")
+    country: str | None = Field(None, min_length=1, max_length=64,
+                                description="country code (else the CF-IPCountry or X-Country header)")
+    region: str | None = Field(None, min_length=1, max_length=64,
+                               description="region code (else the X-Region or CF-Region header)")
+    timezone: str | None = Field(None, min_length=1, max_length=64,
+                                 description="IANA time zone of the visitor, for local hour and weekday rules")
+    locale: str | None = Field(None, min_length=1, max_length=64, description="else from Accept-Language")
+    url: str | None = Field(None, max_length=2000, description="page URL (UTM parameters)")
+    referrer: str | None = Field(None, max_length=2000, description="page referrer")
+
+
+async def decide_query(request: Request) -> DecideQuery:
+    try:
+        q = DecideQuery.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        raise ApiError(400, "invalid_request", f"{errors[0]['field']}: {errors[0]['message']}", errors) from None
+    if q.user_id is None and q.anonymous_id is None:
+        raise _bad("user_id", "give user_id or anonymous_id")
+    if q.timezone is not None and not valid_timezone(q.timezone):
+        raise _bad("timezone", f"unknown IANA time zone '{q.timezone[:64]}'")
+    return q
+
+
+DecideParams = Annotated[DecideQuery, Depends(decide_query)]
+
+
+def _query_docs(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    return [{"name": name, "in": "query", "required": name in schema.get("required", []),
+             "description": prop.get("description", ""), "schema": {k: v for k, v in prop.items()
+                                                                    if k not in ("description", "title")}}
+            for name, prop in schema["properties"].items()]
+
+
+@router.get("/decide", dependencies=[SiteAuth], openapi_extra={"parameters": _query_docs(DecideQuery)})
+async def decide(request: Request, services: ServicesDep, q: DecideParams) -> Any:
     """What ``slot`` shows to this user now: the block (type and content, and HTML when the block has a
     template), the variant, why (rule, experiment, bandit, recommender or default) and a decision id to send
     back with clicks (``properties.decision_id``)."""
-    if user_id is None and anonymous_id is None:
-        raise _bad("user_id", "give user_id or anonymous_id")
-    if timezone is not None and not valid_timezone(timezone):
-        raise _bad("timezone", f"unknown IANA time zone '{timezone[:64]}'")
     ua = request.headers.get("user-agent")
-    country = country or _header(request, "cf-ipcountry", "x-country")
-    region = region or _header(request, "x-region", "cf-region-code", "cf-region")
+    country = q.country or _header(request, "cf-ipcountry", "x-country")
+    region = q.region or _header(request, "x-region", "cf-region-code", "cf-region")
+    locale = q.locale
     if locale is None:
         accept = request.headers.get("accept-language") or ""
         locale = accept.split(",")[0].split(";")[0].strip()[:64] or None
-    context = request_context(ua, country, region, timezone, locale, referrer, url)
+    context = request_context(ua, country, region, q.timezone, locale, q.referrer, q.url)
     raw: dict[str, Any] = {}
     if ua:
         raw["userAgent"] = ua[:1000]
-    if timezone:
-        raw["timezone"] = timezone
+    if q.timezone:
+        raw["timezone"] = q.timezone
     if locale:
         raw["locale"] = locale
     if country:
         raw["location"] = {"country": country[:64], **({"region": region[:64]} if region else {})}
-    return JSON(await _call(services.decide.decide, slot, user_id, anonymous_id, context, raw_context=raw or None))
+    args = (q.slot, q.user_id, q.anonymous_id, context)
+    if services.decide.runs_inline(q.slot):  # SQLite reads of a few us: no thread pool hop (docs/benchmarks.md)
+        try:
+            return JSON(services.decide.decide(*args, raw_context=raw or None))
+        except DecideError as err:
+            raise ApiError(err.status, err.code, str(err), err.errors) from None
+    return JSON(await _call(services.decide.decide, *args, raw_context=raw or None))
 
 
 # ------------------------------------------------------------------------------------------ configuration
