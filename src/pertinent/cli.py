@@ -26,6 +26,7 @@ AREAS = (
     "pertinent.recommend.cli",
     "pertinent.segments.cli",
     "pertinent.experiments.cli",
+    "pertinent.decide.cli",
 )
 
 
