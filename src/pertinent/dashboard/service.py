@@ -312,6 +312,7 @@ class KpiRow:
     group: str
     kind: str  # "all", "segment", "variant"
     result: KpiResult
+    note: str = ""  # what the result's message says beyond the all-profiles row's (shown once, above)
 
 
 @dataclass(frozen=True)
@@ -753,7 +754,11 @@ class DashboardService:
             groups[name] = members
             kinds[name] = "variant"
         results = kpis_by_group(kpi_events, groups, self.kpi_config)
-        rows = [KpiRow(name, kinds[name], results[name]) for name in groups]
+        shared = set(results["all profiles"].message.split("; "))
+        rows = [KpiRow(name, kinds[name], results[name],
+                       results[name].message if name == "all profiles" else
+                       "; ".join(p for p in results[name].message.split("; ") if p and p not in shared))
+                for name in groups]
         drift = self._drift([e for e in events if e.timestamp < span.since], current)
         alerts = [f"{row.feature}: {r.detector} {charts.fmt_number(r.statistic)} > {charts.fmt_number(r.threshold)}"
                   if r.detector != "ks" else f"{row.feature}: KS D={charts.fmt_number(r.statistic)}, "
