@@ -128,7 +128,7 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def ours(name: str) -> dict:
+def ours(name: str, config: dict | None = None) -> dict:
     """Train the default recommender on the train split; quality, fit time, latency, peak RSS."""
     from pertinent.evaluation import rank_users
     from pertinent.recommend.models import make_model
@@ -137,7 +137,7 @@ def ours(name: str) -> dict:
     users = parts.test_users
     rss_before = peak_rss_mib()
     t = time.perf_counter()
-    model = make_model("default").fit(parts.train)
+    model = make_model("default", config).fit(parts.train)
     fit_s = time.perf_counter() - t
     ranked = rank_users(model, parts.train.matrix[users], K)
     quality = ndcg(ranked, parts.test, users)
@@ -159,9 +159,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="movielens,retail,taobao")
     ap.add_argument("--ours-only", help=argparse.SUPPRESS)
+    ap.add_argument("--config", default="{}", help='DefaultConfig fields as JSON, e.g. \'{"min_gain_se": 1}\'')
     args = ap.parse_args()
     if args.ours_only:
-        print(json.dumps(ours(args.ours_only)))
+        print(json.dumps(ours(args.ours_only, json.loads(args.config))))
         return
     for name in args.datasets.split(","):
         if not DATASETS.exists():
@@ -171,7 +172,8 @@ def main() -> None:
               f"{parts.train.matrix.nnz:,} train / {parts.test.nnz:,} test positives, "
               f"{len(parts.test_users):,} test users")
         rows = peers(name, parts)
-        proc = subprocess.run([sys.executable, __file__, "--ours-only", name], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, __file__, "--ours-only", name, "--config", args.config],
+                              capture_output=True, text=True,
                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
         if proc.returncode != 0:
             print(proc.stderr[-2000:])
