@@ -422,3 +422,19 @@ def test_default_denied_consent_stores_no_decisions(tmp_path):
             assert list(tx.iter_decisions()) == []
     finally:
         svc.close()
+
+
+def test_queued_decisions_survive_a_storage_failure(svc, monkeypatch):
+    svc.decide.log._ensure_thread = lambda: None  # drained by hand below
+    svc.decide.put_slot(slot())
+    ids = [svc.decide.decide("home.hero", anonymous_id=f"v{i}")["decision_id"] for i in range(3)]
+    real = svc.store.transaction
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(svc.store, "transaction", broken)
+    with pytest.raises(RuntimeError):
+        svc.decide.flush()
+    monkeypatch.setattr(svc.store, "transaction", real)
+    assert sorted(r.decision_id for r in stored_decisions(svc)) == sorted(ids)  # kept, written on the next round

@@ -63,7 +63,11 @@ def bandit_key(slot_id: str, rule: int, action: RunBandit, arms: Sequence[str]) 
 
 
 class SlotBandit:
-    """The policy of one bandit rule of one slot, with the cursor of what it has learned from."""
+    """The policy of one bandit rule of one slot, with the cursor of what it has learned from.
+
+    >>> SlotBandit("s", 0, RunBandit(policy="epsilon_greedy"), ["a", "b"]).state()["learned_from"]
+    0
+    """
 
     def __init__(self, slot_id: str, rule: int, action: RunBandit, arms: Sequence[str], seed: int | None = None
                  ) -> None:

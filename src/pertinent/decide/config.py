@@ -43,6 +43,7 @@ class DecideConfig(BaseModel):
     cache_check_s: float = Field(default=1.0, ge=0)
     writer_interval_s: float = Field(default=0.1, gt=0)
     writer_max_batch: int = Field(default=2000, ge=1)
+    max_pending: int = Field(default=200_000, ge=1)  # queued decisions kept while storage fails, then dropped
     # an outcome whose decision is not stored yet (written by another server process) is retried this long
     outcome_retry_s: float = Field(default=10.0, ge=0)
     bandit_refresh_s: float = Field(default=5.0, ge=0)

@@ -36,6 +36,12 @@ log = logging.getLogger("pertinent.decide")
 
 @dataclass(slots=True)
 class PendingDecision:
+    """A decision waiting for the writer, with the identity it was made for and its exposure event, if any.
+
+    >>> PendingDecision(DecisionRow("d1", "a_x", "home", "a", "rule", 0.0), "a_x", "anonymous").exposure is None
+    True
+    """
+
     row: DecisionRow
     identity_key: str  # the pseudonymised identity the decision was made for
     identity_kind: str  # user | anonymous
@@ -44,18 +50,31 @@ class PendingDecision:
 
 @dataclass(slots=True)
 class PendingEvent:
+    """An ingested event that may be an outcome, with when it was first seen (for retries).
+
+    >>> PendingEvent(EventRow("m", "track", "Slot Clicked", "p", 0.0, 0.0, True), 1.0).first_seen
+    1.0
+    """
+
     event: EventRow
     first_seen: float
 
 
 @dataclass
 class LogStats:
+    """Counters of the background writer (served by ``DecideService.log.stats``).
+
+    >>> LogStats(decisions_written=3).to_json()["decisions_written"]
+    3
+    """
+
     decisions_written: int = 0
     exposures_sent: int = 0
     outcomes_written: int = 0
     outcomes_dropped: int = 0  # decision unknown after the retry period, or of another profile
     errors: int = 0
     dropped_erased: int = 0
+    dropped_overflow: int = 0  # decisions dropped because storage failed for too long (max_pending queued)
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -68,7 +87,18 @@ def _number(value: Any) -> float | None:
 
 
 class DecisionLog:
-    """Queues and the background thread (started on first use; ``flush()`` drains synchronously)."""
+    """Queues and the background thread (started on first use; ``flush()`` drains synchronously).
+
+    >>> import tempfile
+    >>> from pertinent.storage.sql import SqlStore
+    >>> store = SqlStore(f"sqlite:///{tempfile.mkdtemp()}/doc.db"); store.migrate()
+    >>> log = DecisionLog(store, DecideConfig(), ingest=lambda messages: None)
+    >>> log.add_decision(PendingDecision(DecisionRow("d1", "a_x", "home", "a", "rule", 1.0), "a_x", "anonymous"))
+    >>> log.close()
+    >>> with store.transaction() as tx:
+    ...     tx.get_decisions(["d1"])["d1"].profile_id, tx.get_identities(["a_x"])["a_x"].kind
+    ('a_x', 'anonymous')
+    """
 
     def __init__(self, store: Store, config: DecideConfig, ingest: Callable[[list[dict[str, Any]]], Any],
                  on_outcomes: Callable[[list[OutcomeRow]], None] | None = None) -> None:
@@ -169,34 +199,48 @@ class DecisionLog:
     def _write_decisions(self) -> None:
         while self._decisions:
             batch = self._take(self._decisions)
-            now = time.time()
-            cutoff = now - 600
-            self._erased = {p: t for p, t in self._erased.items() if t > cutoff}
-            with self.store.transaction() as tx:
-                known = tx.get_identities({p.identity_key for p in batch})
-                rows = []
-                fresh: dict[str, IdentityRow] = {}
-                for p in batch:
-                    ident = known.get(p.identity_key)
-                    if ident is not None:
-                        p.row.profile_id = ident.profile_id  # merged meanwhile: follow the person
-                    erased_at = self._erased.get(p.row.profile_id) or self._erased.get(p.identity_key)
-                    if erased_at is not None and p.row.at <= erased_at:
-                        self.stats.dropped_erased += 1
-                        p.exposure = None
-                        continue
-                    if ident is None:
-                        fresh[p.identity_key] = IdentityRow(p.identity_key, p.identity_kind, p.identity_key, now)
-                    rows.append(p.row)
-                if fresh:  # a visitor seen first by /v1/decide: the profile events would create, created now
-                    tx.put_identities(list(fresh.values()))
-                    tx.lock_profiles(list(fresh), now)
-                tx.insert_decisions(rows)
-            self.stats.decisions_written += len(rows)
-            exposures = [p.exposure for p in batch if p.exposure is not None]
-            if exposures:
+            try:
+                self._write_batch(batch)
+            except Exception:  # storage unavailable: keep the batch (bounded) and retry on the next round
+                if len(self._decisions) < self.config.max_pending:
+                    self._decisions.extendleft(reversed(batch))
+                else:
+                    self.stats.dropped_overflow += len(batch)
+                raise
+
+    def _write_batch(self, batch: list[PendingDecision]) -> None:
+        now = time.time()
+        cutoff = now - 600
+        self._erased = {p: t for p, t in self._erased.items() if t > cutoff}
+        with self.store.transaction() as tx:
+            known = tx.get_identities({p.identity_key for p in batch})
+            rows = []
+            fresh: dict[str, IdentityRow] = {}
+            for p in batch:
+                ident = known.get(p.identity_key)
+                if ident is not None:
+                    p.row.profile_id = ident.profile_id  # merged meanwhile: follow the person
+                erased_at = self._erased.get(p.row.profile_id) or self._erased.get(p.identity_key)
+                if erased_at is not None and p.row.at <= erased_at:
+                    self.stats.dropped_erased += 1
+                    p.exposure = None
+                    continue
+                if ident is None:
+                    fresh[p.identity_key] = IdentityRow(p.identity_key, p.identity_kind, p.identity_key, now)
+                rows.append(p.row)
+            if fresh:  # a visitor seen first by /v1/decide: the profile events would create, created now
+                tx.put_identities(list(fresh.values()))
+                tx.lock_profiles(list(fresh), now)
+            tx.insert_decisions(rows)
+        self.stats.decisions_written += len(rows)
+        exposures = [p.exposure for p in batch if p.exposure is not None]
+        if exposures:
+            try:  # the decisions are stored: a failing exposure batch is logged, never retried with them
                 self._ingest(exposures)
                 self.stats.exposures_sent += len(exposures)
+            except Exception:
+                self.stats.errors += 1
+                log.exception("exposure events could not be ingested")
 
     # ---------------------------------------------------------------- attribution
     def _attribute(self, final: bool = False) -> None:

@@ -58,7 +58,11 @@ KINDS = ("block", "slot", "experiment")
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Every block, slot and experiment at one document version (what serving reads)."""
+    """Every block, slot and experiment at one document version (what serving reads).
+
+    >>> Snapshot(version=0).slots
+    {}
+    """
 
     version: int
     blocks: dict[str, tuple[Block, int]] = field(default_factory=dict)  # id -> (block, document version)
@@ -97,7 +101,12 @@ def _iso(ts: float) -> str:
 
 
 class DecideService:
-    """Slots, blocks and experiments (CRUD with validation), decisions, results and off-policy evaluation."""
+    """Slots, blocks and experiments (CRUD with validation), decisions, results and off-policy evaluation
+    (built by ``Services.build``; the module docstring has a worked example).
+
+    >>> sorted(KINDS)
+    ['block', 'experiment', 'slot']
+    """
 
     def __init__(self, store: Store, settings: Settings, ingest: IngestService, profiles: ProfileService,
                  recommend: RecommendService, config: DecideConfig | None = None) -> None:

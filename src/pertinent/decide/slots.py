@@ -35,14 +35,22 @@ class _Action(BaseModel):
 
 
 class ShowVariant(_Action):
-    """Show one variant."""
+    """Show one variant.
+
+    >>> ShowVariant(variant="spring").model_dump()
+    {'kind': 'variant', 'variant': 'spring'}
+    """
 
     kind: Literal["variant"] = "variant"
     variant: Name
 
 
 class RunExperiment(_Action):
-    """Assign the user to an experiment (GrowthBook hashing, sticky); its variant names are slot variants."""
+    """Assign the user to an experiment (GrowthBook hashing, sticky); its variant names are slot variants.
+
+    >>> RunExperiment(experiment="hero-test").kind
+    'experiment'
+    """
 
     kind: Literal["experiment"] = "experiment"
     experiment: Name
@@ -50,7 +58,11 @@ class RunExperiment(_Action):
 
 class BanditReward(BaseModel):
     """What a bandit learns from: outcomes of ``events`` (default: the configured click events) within
-    ``window_s`` of the decision; ``value``: the outcome values summed (e.g. revenue) instead of 0/1."""
+    ``window_s`` of the decision; ``value``: the outcome values summed (e.g. revenue) instead of 0/1.
+
+    >>> BanditReward().window_s
+    3600.0
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -62,7 +74,11 @@ class BanditReward(BaseModel):
 class RunBandit(_Action):
     """A multi-armed bandit over ``arms`` (default: every variant). ``policy`` is one of the bandit library's
     policies; ``params`` its settings (``epsilon``, ``c``, ``reward``...); ``min_share`` the floor per arm.
-    ``linucb`` uses the request context (device type, local hour) as features."""
+    ``linucb`` uses the request context (device type, local hour) as features.
+
+    >>> RunBandit(policy="ucb1", min_share=0.1).reward.value
+    False
+    """
 
     kind: Literal["bandit"] = "bandit"
     policy: Literal["thompson", "epsilon_greedy", "ucb1", "linucb"] = "thompson"
@@ -74,7 +90,11 @@ class RunBandit(_Action):
 
 class Recommend(_Action):
     """A product list from the recommender (``k`` items, optional category filters). ``block`` names a
-    ``product_list`` block whose content (title...) and template are used; ``title`` overrides its title."""
+    ``product_list`` block whose content (title...) and template are used; ``title`` overrides its title.
+
+    >>> Recommend(k=3, include_categories=["shoes"]).k
+    3
+    """
 
     kind: Literal["recommender"] = "recommender"
     k: int = Field(default=4, ge=1, le=50)
@@ -91,7 +111,11 @@ DefaultAction = Annotated[ShowVariant | Recommend, Field(discriminator="kind")]
 
 class TargetingRule(BaseModel):
     """``when`` (a condition; absent = always) -> ``then`` (an action). ``min_events``: profiles with fewer
-    stored events skip this rule (sparse data)."""
+    stored events skip this rule (sparse data).
+
+    >>> TargetingRule(then=ShowVariant(variant="a"), min_events=3).when is None
+    True
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -49,7 +49,11 @@ PROFILE_TYPES = frozenset({"trait", "feature", "event_count", "did_and_not", "ca
 
 
 class TargetView(_View):
-    """A profile view plus the profile's current segments (``{segment_id: entered_at}``)."""
+    """A profile view plus the profile's current segments (``{segment_id: entered_at}``).
+
+    >>> TargetView({"traits": {"plan": "pro"}}, now=0.0, segments={"vip": 1.0}).segments
+    {'vip': 1.0}
+    """
 
     __slots__ = ("segments",)
 
@@ -96,7 +100,11 @@ class TargetContextCondition(ContextCondition):
 
 
 class AllOf(_Base):
-    """All conditions hold."""
+    """All conditions hold.
+
+    >>> AllOf(conditions=[SegmentCondition(segment="vip")]).holds(target_view(None, {}, {"vip": 1.0}, 0))
+    True
+    """
 
     type: Literal["and"] = "and"
     conditions: list[Condition] = Field(min_length=1, max_length=100)
@@ -109,7 +117,11 @@ class AllOf(_Base):
 
 
 class AnyOf(_Base):
-    """At least one condition holds."""
+    """At least one condition holds.
+
+    >>> AnyOf(conditions=[SegmentCondition(segment="vip")]).holds(target_view(None, {}, {}, 0))
+    False
+    """
 
     type: Literal["or"] = "or"
     conditions: list[Condition] = Field(min_length=1, max_length=100)
@@ -122,7 +134,11 @@ class AnyOf(_Base):
 
 
 class NoneOf(_Base):
-    """The condition does not hold."""
+    """The condition does not hold.
+
+    >>> NoneOf(condition=SegmentCondition(segment="vip")).holds(target_view(None, {}, {}, 0))
+    True
+    """
 
     type: Literal["not"] = "not"
     condition: Condition

@@ -53,7 +53,11 @@ def _header(request: Request, *names: str) -> str | None:
 
 class DecideQuery(BaseModel):
     """The query of ``GET /v1/decide``, validated as one model (FastAPI validates separate ``Query`` parameters
-    one by one, which cost more than the rest of the request: see docs/benchmarks.md)."""
+    one by one, which cost more than the rest of the request: see docs/benchmarks.md).
+
+    >>> DecideQuery.model_validate({"slot": "home.hero", "user_id": "u1", "other": "ignored"}).user_id
+    'u1'
+    """
 
     model_config = ConfigDict(extra="ignore")
 
