@@ -6,16 +6,6 @@ A round trains only when new events arrived since the newest version (its ``even
 is at least one interval old; an exclusive file lock beside the model's versions makes several server
 workers train once, not once each. Users erased (in this process) while a round trains are erased from the
 version it saves as well.
-
->>> from pertinent.settings import Settings
->>> from pertinent.services import Services
->>> import tempfile
->>> s = Settings(database_url="sqlite://", data_dir=tempfile.mkdtemp(), write_key="w", admin_key="a",
-...              pseudonym_keys=["k"], recommend={"model": "popularity", "retrain_interval_s": 3600})
->>> svc = Services.build(s); svc.store.migrate()
->>> Retrainer(svc.recommend).run_once() is None   # no events yet: nothing to learn
-True
->>> svc.close()
 """
 
 from __future__ import annotations
@@ -56,6 +46,16 @@ class Retrainer:
     """Retrains ``service.config.model`` every ``retrain_interval_s`` seconds when there are new events.
 
     ``start()`` runs rounds in a daemon thread until ``stop()``; ``run_once()`` is one round (also for tests).
+
+    >>> from pertinent.settings import Settings
+    >>> from pertinent.services import Services
+    >>> import tempfile
+    >>> s = Settings(database_url="sqlite://", data_dir=tempfile.mkdtemp(), write_key="w", admin_key="a",
+    ...              pseudonym_keys=["k"], recommend={"model": "popularity", "retrain_interval_s": 3600})
+    >>> svc = Services.build(s); svc.store.migrate()
+    >>> Retrainer(svc.recommend).run_once() is None   # no events yet: nothing to learn
+    True
+    >>> svc.close()
     """
 
     def __init__(self, service: RecommendService) -> None:

@@ -71,7 +71,13 @@ def _rules(pin: str | None, boost: str | None, boost_categories: str | None, bur
 
 
 class RuleParams:
-    """Per-request business rules, on top of the configured ones (``RecommendConfig.rules``)."""
+    """Per-request business rules, on top of the configured ones (``RecommendConfig.rules``).
+
+    >>> r = RuleParams(pin="a,b", boost="c:2", boost_categories=None, bury=None, bury_categories="sale",
+    ...                diversity=0.3).rules
+    >>> r.pin, r.boost, r.bury_categories, r.diversity
+    (['a', 'b'], {'c': 2.0}, ['sale'], 0.3)
+    """
 
     def __init__(
         self,
