@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.conftest import ADMIN, ADMIN_KEY, WRITE_KEY, make_settings
 
 from pertinent.api.app import create_app
 from pertinent.recommend.interactions import InteractionConfig
@@ -22,6 +21,7 @@ from pertinent.recommend.registry import ModelRegistry
 from pertinent.recommend.service import product_ids, train_from_store, validate_items
 from pertinent.services import Services
 from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
+from tests.conftest import ADMIN, ADMIN_KEY, WRITE_KEY, make_settings
 
 BASIC = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
 CONSENT = {"consent": {"categoryPreferences": {"personalization": True}}}
@@ -371,10 +371,10 @@ def test_cli_items_import_and_train(cli_env: Path) -> None:
 
 
 def test_cli_items_import_movielens_preset(cli_env: Path) -> None:
-    from tests.conftest import DATASETS
     from typer.testing import CliRunner
 
     from pertinent.cli import app
+    from tests.conftest import DATASETS
 
     folder = DATASETS / "movielens-latest-small"
     if not (folder / "movies.csv").exists():

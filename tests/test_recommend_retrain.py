@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from tests.conftest import WRITE_KEY, make_settings
 
 from pertinent.api.app import create_app
 from pertinent.recommend.registry import ModelRegistry
 from pertinent.recommend.retrain import Retrainer
 from pertinent.services import Services
+from tests.conftest import WRITE_KEY, make_settings
 
 BASIC = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
 CONSENT = {"consent": {"categoryPreferences": {"personalization": True}}}
