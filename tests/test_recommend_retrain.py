@@ -1,5 +1,6 @@
-"""Scheduled retraining: the running server retrains from new events and serves the new version without a
-restart; rounds without new events, or too soon after the last version, train nothing."""
+"""Background work of recommendation serving. Scheduled retraining: the running server retrains from new events
+and serves the new version without a restart; rounds without new events, or too soon after the last version,
+train nothing. Expired popularity and catalogue caches are reloaded off the request path."""
 
 from __future__ import annotations
 
@@ -136,5 +137,30 @@ def test_a_user_erased_while_a_round_trains_is_erased_from_the_new_version(tmp_p
         with svc.store.transaction(write=False) as tx:
             other = svc.profiles.find(tx, "u2")
         assert registry.user_rows(other)[0]["items"]  # everybody else is still in it
+    finally:
+        svc.close()
+
+
+def test_expired_popularity_and_catalogue_are_served_while_they_reload_in_the_background(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, recommend={"popularity_ttl_s": 0, "catalogue_ttl_s": 0})
+    svc = Services.build(settings)
+    svc.store.migrate()
+    rec = svc.recommend
+    try:
+        svc.ingest.ingest(views("a", range(5), ["a"]) + views("b", range(5, 8), ["b"]), prefix="batch")
+        rec.upsert_items([{"item_id": i} for i in ("a", "b", "z")])
+
+        def ranking() -> list[str]:
+            return [i["item_id"] for i in rec.recommend("newcomer", k=3)["items"]]
+
+        assert ranking() == ["a", "b"]  # first call: computed synchronously
+        svc.ingest.ingest(views("z", range(10, 20), ["z"]), prefix="batch")
+        assert ranking() == ["a", "b"]  # expired: the old ranking answers, a refresh starts
+        assert wait_for(lambda: ranking() == ["z", "a", "b"])
+        with svc.store.transaction() as tx:  # a catalogue change behind the service's back
+            from pertinent.storage.base import ItemRow
+
+            tx.upsert_items([ItemRow("z", available_until=1.0, updated_at=time.time())])
+        assert wait_for(lambda: ranking() == ["a", "b"])  # the reloaded catalogue says z has expired
     finally:
         svc.close()

@@ -393,6 +393,8 @@ class RecommendService:
         self._checked_at = float("-inf")
         self._popularity: tuple[float, Recommender | None] | None = None
         self._popularity_lock = threading.Lock()
+        self._background: dict[str, threading.Thread] = {}
+        self._background_lock = threading.Lock()
         self._attached: weakref.WeakKeyDictionary[Recommender, Catalogue] = weakref.WeakKeyDictionary()
         self._catalogue: tuple[float, Catalogue | None] | None = None
         self.erased: list[str] = []  # profile ids erased while this process runs (append-only)
@@ -460,38 +462,66 @@ class RecommendService:
                 log.exception("could not load model %s", self.config.model)
         return self._served
 
+    def _in_background(self, key: str, work: Callable[[], Any]) -> None:
+        """Run ``work`` in a daemon thread unless the previous one for ``key`` is still running."""
+        with self._background_lock:
+            running = self._background.get(key)
+            if running is not None and running.is_alive():
+                return
+
+            def guarded() -> None:
+                try:
+                    work()
+                except Exception:  # keep serving the cached value; try again after the next expiry
+                    log.exception("background refresh of the %s failed", key)
+
+            thread = threading.Thread(target=guarded, name=f"pertinent-{key}", daemon=True)
+            self._background[key] = thread
+            thread.start()
+
     def catalogue(self) -> Catalogue | None:
+        """The live catalogue (cached for ``catalogue_ttl_s``). An expired one is served while a background
+        thread reloads it (and aligns it to the served model), so no request waits for the reload; after
+        a catalogue write the next call reloads at once."""
         cached = self._catalogue
-        if cached is not None and time.monotonic() - cached[0] < self.config.catalogue_ttl_s:
-            return cached[1]
+        if cached is None:
+            return self._load_catalogue()
+        if time.monotonic() - cached[0] >= self.config.catalogue_ttl_s:
+            self._in_background("catalogue", self._load_catalogue)
+        return cached[1]
+
+    def _load_catalogue(self) -> Catalogue | None:
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
             rows = list(tx.iter_items())
         cat = catalogue_from_rows(rows) if rows else None
         self._catalogue = (time.monotonic(), cat)
+        _version, model = self._served
+        if model is not None and cat is not None:
+            self._attach_catalogue(model, cat)  # aligned here, so that no request pays for it
         return cat
 
     def popularity(self) -> Recommender | None:
         """Popularity over the newest stored events (cached for ``popularity_ttl_s``); None without events.
 
-        One caller recomputes a stale ranking; concurrent callers keep using the previous one meanwhile.
+        The first call computes it (concurrent first callers wait for that one); an expired ranking keeps
+        being served while a background thread recomputes it.
         """
         cached = self._popularity
-        if cached is not None and time.monotonic() - cached[0] < self.config.popularity_ttl_s:
+        if cached is not None:
+            if time.monotonic() - cached[0] >= self.config.popularity_ttl_s:
+                self._in_background("popularity", self._load_popularity)
             return cached[1]
-        if not self._popularity_lock.acquire(blocking=cached is None):
-            return cached[1]  # type: ignore[index]  (someone else is refreshing it)
-        try:
+        with self._popularity_lock:
             cached = self._popularity
-            if cached is not None and time.monotonic() - cached[0] < self.config.popularity_ttl_s:
-                return cached[1]
-            from pertinent.recommend.popularity import PopularityRecommender
+            return cached[1] if cached is not None else self._load_popularity()
 
-            data = interactions_from_store(self.store, self.config.popularity_max_events)
-            model = PopularityRecommender().fit(data) if data.n_items else None
-            self._popularity = (time.monotonic(), model)
-            return model
-        finally:
-            self._popularity_lock.release()
+    def _load_popularity(self) -> Recommender | None:
+        from pertinent.recommend.popularity import PopularityRecommender
+
+        data = interactions_from_store(self.store, self.config.popularity_max_events)
+        model = PopularityRecommender().fit(data) if data.n_items else None
+        self._popularity = (time.monotonic(), model)
+        return model
 
     def refresh(self) -> None:
         """Forget cached popularity and catalogue and check for a new model on the next call."""
@@ -569,7 +599,11 @@ class RecommendService:
     def _attach(self, model: Recommender) -> None:
         """Filter with the live catalogue (availability, categories) and name items by title in reasons."""
         cat = self.catalogue()
-        if cat is None or self._attached.get(model) is cat:
+        if cat is not None:
+            self._attach_catalogue(model, cat)
+
+    def _attach_catalogue(self, model: Recommender, cat: Catalogue) -> None:
+        if self._attached.get(model) is cat:
             return
         model.catalogue = ServingCatalogue(cat, model.item_ids, self.config.catalogue_only)  # type: ignore[assignment]
         model._titles.update(cat.titles())  # shared with the model's members: reasons read titles from it
