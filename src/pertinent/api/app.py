@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if config.cors_origins:  # pages on other sites call the API with the public write key
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=600)
-    for module in (health, collect, profiles, privacy, recommend, site, decide, dashboard, segments):
+    for module in (decide, health, collect, profiles, privacy, recommend, site, dashboard, segments):
         app.include_router(module.router)
     app.include_router(decide.admin)
     return app
