@@ -312,3 +312,74 @@ def depends_on_time(rule: Rule) -> bool:
             return len(rest) < 2 or rest[1] != "total"
         return (head, rest[0]) in _TIMED_FEATURES
     return False
+
+
+# ------------------------------------------------------------------------------------------- what a rule reads
+# Evaluating only the segments an update can affect: a rule's *triggers* name what it reads, an update's *changes*
+# name what the applied events touched (``event:<name>`` the counts of that event, ``counted`` totals, sessions,
+# affinities and recent items, ``seen`` first/last seen, ``purchase`` RFM, ``context``, ``traits``, ``consent``;
+# ``*`` everything). A segment whose triggers miss the changes keeps its membership: the rule's outcome cannot have
+# changed at the same moment (a property test checks this); what time alone changes is the sweep's job.
+ALL = "*"
+_HEAD_TRIGGERS = {"rfm": "purchase", "events_total": "counted", "sessions": "counted", "affinities": "counted",
+                  "recent_items": "counted", "first_seen": "seen", "last_seen": "seen",
+                  "days_since_last_seen": "seen", "context": "context"}
+
+
+def triggers(rule: Rule) -> frozenset[str]:
+    """What a rule reads, as change tokens.
+
+    >>> from pertinent.segments.templates import template
+    >>> sorted(triggers(template("cart_abandoners").rule))
+    ['event:Order Completed', 'event:Product Added']
+    >>> sorted(triggers(template("at_risk").rule))
+    ['purchase']
+    """
+    if isinstance(rule, AndRule | OrRule):
+        return frozenset().union(*(triggers(c) for c in rule.conditions))
+    if isinstance(rule, NotRule):
+        return triggers(rule.condition)
+    if isinstance(rule, TraitCondition):
+        return frozenset({"traits"})
+    if isinstance(rule, FeatureCondition):
+        head = rule.path[0]
+        if head == "counts":
+            return frozenset({f"event:{rule.path[1]}" if len(rule.path) > 1 else "counted"})
+        return frozenset({_HEAD_TRIGGERS.get(head, ALL)})
+    if isinstance(rule, EventCountCondition):
+        return frozenset(f"event:{n}" for n in _names(rule.event))
+    if isinstance(rule, DidAndNotCondition):
+        return frozenset(f"event:{n}" for n in _names(rule.did) + _names(rule.did_not))
+    if isinstance(rule, CampaignCondition | ContextCondition | LocalTimeCondition):
+        return frozenset({"context"})
+    if isinstance(rule, ConsentCondition):
+        return frozenset({"consent"})
+    if isinstance(rule, AffinityCondition):
+        return frozenset({"counted"})
+    if isinstance(rule, SinceCondition):
+        return frozenset({"purchase" if rule.field == "last_purchase" else "seen"})
+    return frozenset({ALL})  # pragma: no cover - closed union
+
+
+def event_changes(type_: str, name: str | None, context: Any, traits: Any, cfg: ProfileConfig) -> set[str]:
+    """What applying one event (``profiles.features.apply_event``, identify traits) can change in a profile.
+
+    >>> sorted(event_changes("track", "Order Completed", {"ip": "1.2.3.0"}, None, ProfileConfig()))
+    ['context', 'counted', 'event:Order Completed', 'purchase', 'seen']
+    >>> sorted(event_changes("identify", None, None, {"plan": "pro"}, ProfileConfig()))
+    ['seen', 'traits']
+    """
+    if isinstance(context, dict) and "consent" in context:
+        return {ALL}  # a consent statement may withdraw or grant personalisation
+    out = {"seen"}
+    if type_ in cfg.counted_types:
+        out.add("counted")
+        out.add(f"event:{(name if type_ == 'track' and name else type_)[:200]}")
+        if name in cfg.purchase_events or name in cfg.refund_events:
+            out.add("purchase")
+    if context:
+        out.add("context")
+    if type_ == "identify" and traits:
+        out.add("traits")
+    return out
+

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import collections
 import fcntl
-import itertools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pertinent.segments.compiled import ALL, event_changes
 
 if TYPE_CHECKING:  # pragma: no cover
     from pertinent.events.service import Committed
     from pertinent.segments.service import SegmentService
-    from pertinent.storage.base import ProfileRow
+    from pertinent.storage.base import EventRow, ProfileRow
 
 log = logging.getLogger("pertinent.segments")
 
@@ -47,13 +48,15 @@ class Evaluator:
     """Real-time evaluation of profiles changed by ingestion (see the module docstring).
 
     >>> from pertinent.storage.base import ProfileRow
+    >>> from pertinent.profiles.features import ProfileConfig
     >>> class Service:
-    ...     def evaluate_and_write(self, rows, reason):
-    ...         print(sorted(rows))
+    ...     profile_config = ProfileConfig()
+    ...     def evaluate_and_write(self, rows, reason, changes):
+    ...         print(sorted(rows), sorted(changes["p1"]))
     >>> ev = Evaluator(Service(), batch_max=100)
     >>> ev.enqueue({"p1": ProfileRow("p1"), "p2": ProfileRow("p2")}, at=0.0)
     >>> ev.wait_idle(5)
-    ['p1', 'p2']
+    ['p1', 'p2'] ['*']
     True
     >>> ev.close()
     """
@@ -62,8 +65,10 @@ class Evaluator:
         self.service = service
         self.batch_max = batch_max
         self._cv = threading.Condition()
-        self._pending: dict[str, ProfileRow] = {}
-        self._since: dict[str, float] = {}  # commit time of the oldest change waiting, per profile
+        # what commits handed over, as (commit time, changed rows, new events, merged pairs, everything changed)
+        self._queue: collections.deque[tuple[float, Mapping[str, ProfileRow], Sequence[EventRow],
+                                             Sequence[tuple[str, str]], bool]] = collections.deque()
+        self._queued = 0  # profiles in the queue
         self._busy = False
         self._thread: threading.Thread | None = None
         self._stop = False
@@ -73,43 +78,75 @@ class Evaluator:
     # -- the listener (runs on the committing thread: keep it short) -------------------------------------------
     def on_commit(self, committed: Committed) -> None:
         if committed.profiles:
-            self.enqueue(committed.profiles, committed.at)
+            self._put((committed.at, committed.profiles, committed.events, committed.merged, False))
 
-    def enqueue(self, rows: dict[str, ProfileRow], at: float) -> None:
-        """Queue profiles changed at ``at`` (a commit) for evaluation."""
+    def enqueue(self, rows: Mapping[str, ProfileRow], at: float) -> None:
+        """Queue profiles changed at ``at`` outside ingestion (every definition is evaluated for them)."""
+        self._put((at, rows, (), (), True))
+
+    def _put(self, item: tuple[float, Mapping[str, ProfileRow], Sequence[EventRow], Sequence[tuple[str, str]],
+                               bool]) -> None:
         with self._cv:
-            pending, since = self._pending, self._since
-            for pid, row in rows.items():
-                old = pending.get(pid)
-                if old is None or row.updated_at >= old.updated_at:
-                    pending[pid] = row
-                since.setdefault(pid, at)
+            self._queue.append(item)
+            self._queued += len(item[1])
             if self._thread is None and not self._stop:
                 self._thread = threading.Thread(target=self._run, name="pertinent-segments-realtime", daemon=True)
                 self._thread.start()
             self._cv.notify()
 
     # -- the thread ------------------------------------------------------------------------------------------
-    def _take(self) -> tuple[dict[str, ProfileRow], dict[str, float]] | None:
+    def _take(self) -> list[tuple[float, Mapping[str, ProfileRow], Sequence[EventRow], Sequence[tuple[str, str]],
+                                  bool]] | None:
         with self._cv:
-            while not self._pending and not self._stop:
+            while not self._queue and not self._stop:
                 self._cv.wait()
-            if not self._pending:
+            if not self._queue:
                 return None
-            ids = list(itertools.islice(self._pending, self.batch_max))
-            rows = {pid: self._pending.pop(pid) for pid in ids}
-            since = {pid: self._since.pop(pid) for pid in ids}
+            items, n = [], 0
+            while self._queue and (not items or n + len(self._queue[0][1]) <= self.batch_max):
+                item = self._queue.popleft()
+                items.append(item)
+                n += len(item[1])
+            self._queued -= n
             self._busy = True
-            return rows, since
+            return items
+
+    def _coalesce(self, items: Sequence[tuple[float, Mapping[str, ProfileRow], Sequence[EventRow],
+                                             Sequence[tuple[str, str]], bool]]
+                  ) -> tuple[dict[str, ProfileRow], dict[str, float], dict[str, set[str]]]:
+        """The newest row of each profile, the oldest commit time, and what the commits changed in it."""
+        cfg = self.service.profile_config
+        rows: dict[str, ProfileRow] = {}
+        since: dict[str, float] = {}
+        changes: dict[str, set[str]] = {}
+        for at, profiles, events, merged, everything in items:
+            for pid, row in profiles.items():
+                old = rows.get(pid)
+                if old is None or row.updated_at >= old.updated_at:
+                    rows[pid] = row
+                since.setdefault(pid, at)
+            touched: dict[str, set[str]] = {}
+            for e in events:
+                found = touched.setdefault(e.profile_id, set())
+                found |= event_changes(e.type, e.event, e.context, e.traits, cfg) if e.personalize else {ALL}
+            for _, survivor in merged:
+                touched[survivor] = {ALL}
+            for pid, row in profiles.items():
+                # everything for a profile new in this commit (never evaluated) or changed without an applied event
+                # (consent, merge)
+                new = row.created_at >= at
+                changes.setdefault(pid, set()).update({ALL} if everything or new else touched.get(pid, {ALL}))
+        return rows, since, changes
 
     def _run(self) -> None:
         while True:
-            taken = self._take()
-            if taken is None:
+            items = self._take()
+            if items is None:
                 return
-            rows, since = taken
+            rows: dict[str, ProfileRow] = {}
             try:
-                self.service.evaluate_and_write(rows, reason="realtime")
+                rows, since, changes = self._coalesce(items)
+                self.service.evaluate_and_write(rows, reason="realtime", changes=changes)
                 done = time.time()
                 self.lags.extend(done - at for at in since.values())
                 self.processed += len(rows)
@@ -121,12 +158,13 @@ class Evaluator:
                     self._cv.notify_all()
 
     def pending(self) -> int:
+        """Profiles queued or being evaluated."""
         with self._cv:
-            return len(self._pending) + (1 if self._busy else 0)
+            return self._queued + (1 if self._busy else 0)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until every queued profile has been evaluated and written; False on timeout."""
-        return wait_until(self._cv, lambda: not (self._pending or self._busy), timeout)
+        return wait_until(self._cv, lambda: not (self._queue or self._busy), timeout)
 
     def close(self, timeout: float = 30.0) -> None:
         """Finish what is queued (up to ``timeout``), then stop the thread."""

@@ -46,7 +46,7 @@ from sqlalchemy.exc import OperationalError
 
 from pertinent.privacy.consent import effective
 from pertinent.profiles.features import DAY, ProfileConfig
-from pertinent.segments.compiled import Check, Facts, Moment, compile_rule, depends_on_time
+from pertinent.segments.compiled import ALL, Check, Facts, Moment, compile_rule, depends_on_time, triggers
 from pertinent.segments.config import SegmentsConfig
 from pertinent.segments.definitions import (
     MlDefinition,
@@ -70,6 +70,8 @@ from pertinent.storage.base import DocumentRow, MembershipChange, ProfileRow, St
 
 log = logging.getLogger("pertinent.segments")
 KIND = "segment"
+RFM_READS = frozenset({"purchase"})  # RFM values change with purchases (and with time: the sweep)
+ML_READS = frozenset({"seen"})  # ML features include days since last seen: any event changes them
 
 
 class SegmentError(ValueError):
@@ -113,39 +115,59 @@ class Active:
     members: Callable[[ProfileRow, Facts], list[str]]
     names: dict[str, str] = field(default_factory=dict)  # membership id -> readable name
     check: Check | None = None  # a rule definition's compiled rule (the fast path)
+    triggers: frozenset[str] = frozenset({ALL})  # what it reads (``compiled.triggers``)
 
 
 class _Plan:
     """The membership changes of a batch of profiles, computed against the definitions and memberships visible in
     a transaction: definitions whose version moved, or profiles changed since they were read, are evaluated again
-    from the transaction's view (``lock``: the profile rows stay locked until it ends, on PostgreSQL)."""
+    from the transaction's view (``lock``: the profile rows stay locked until it ends, on PostgreSQL).
+
+    With ``touched`` (profile id -> what its update changed, see ``compiled.event_changes``) a profile is evaluated
+    only against the definitions that read something that changed; its other memberships are left as they are."""
 
     def __init__(self, service: SegmentService, rows: dict[str, ProfileRow], moment: Moment,
-                 only: Sequence[str] | None, timed_only: bool) -> None:
+                 only: Sequence[str] | None, timed_only: bool, touched: Mapping[str, set[str]] | None) -> None:
         self.service, self.rows, self.moment, self.only, self.timed_only = service, rows, moment, only, timed_only
+        self.touched = touched
+        self._subsets: dict[frozenset[str], list[Active]] = {}
         self.definitions = self._pick(service.active())
         self.versions = {d.id: d.version for d in self.definitions}
-        self.desired = {pid: service.memberships(row, self.definitions, moment) for pid, row in rows.items()}
+        self.desired = {pid: self._want(pid, row) for pid, row in rows.items()}
 
     def _pick(self, defs: list[Active]) -> list[Active]:
+        self._subsets = {}
         return [d for d in defs if (self.only is None or d.id in self.only) and (not self.timed_only or d.timed)]
 
+    def definitions_for(self, pid: str) -> list[Active]:
+        changed = None if self.touched is None else self.touched.get(pid)
+        if changed is None or ALL in changed:
+            return self.definitions
+        key = frozenset(changed)
+        subset = self._subsets.get(key)
+        if subset is None:
+            subset = self._subsets[key] = [d for d in self.definitions if ALL in d.triggers or d.triggers & key]
+        return subset
+
+    def _want(self, pid: str, row: ProfileRow) -> set[str]:
+        return self.service.memberships(row, self.definitions_for(pid), self.moment)
+
     def changes(self, tx: Tx, rows: Mapping[str, ProfileRow], lock: bool) -> list[MembershipChange]:
-        service, moment = self.service, self.moment
+        service = self.service
         seen = tx.profile_versions(rows, lock=lock)
         fresh = self._pick(service.active(service._documents(tx)))
         if {d.id: d.version for d in fresh} != self.versions:  # a definition changed meanwhile
             self.definitions, self.versions = fresh, {d.id: d.version for d in fresh}
-            self.desired = {pid: service.memberships(row, fresh, moment) for pid, row in self.rows.items()}
+            self.desired = {pid: self._want(pid, row) for pid, row in self.rows.items()}
         moved = [pid for pid, at in seen.items() if at != self.rows[pid].updated_at]
         for pid, row in tx.get_profiles(moved).items():  # changed since read: evaluate the stored row
             self.rows[pid] = row
-            self.desired[pid] = service.memberships(row, self.definitions, moment)
-        owned = set(self.versions)
+            self.desired[pid] = self._want(pid, row)
         current = tx.segments_of(seen)
-        now = moment.now
+        now = self.moment.now
         out: list[MembershipChange] = []
         for pid in seen:  # profiles gone (erased, merged away) are skipped
+            owned = {d.id for d in self.definitions_for(pid)}
             have = {s for s in current.get(pid, ()) if owner_of(s) in owned}
             want = self.desired[pid]
             out += [MembershipChange(s, pid, False, now) for s in sorted(have - want)]
@@ -277,13 +299,13 @@ class SegmentService:
         ids = [d.id]
         none: list[str] = []
         return Active(d.id, version, "rule", d.name, depends_on_time(d.rule),
-                      lambda row, facts: ids if check(facts) else none, {d.id: d.name}, check)
+                      lambda row, facts: ids if check(facts) else none, {d.id: d.name}, check, triggers(d.rule))
 
     def _prepare_rfm(self, d: RfmDefinition, version: int) -> Active:
         fit = d.fitted
         names = {sub_segment_id(d.id, key): SEGMENT_LABELS[key] for key in SEGMENT_ORDER}
         if fit is None:
-            return Active(d.id, version, "rfm", d.name, True, lambda row, facts: [], names)
+            return Active(d.id, version, "rfm", d.name, True, lambda row, facts: [], names, triggers=RFM_READS)
         cuts = (np.asarray(fit.recency), np.asarray(fit.frequency))
 
         def members(row: ProfileRow, facts: Facts) -> list[str]:
@@ -293,7 +315,7 @@ class SegmentService:
             r = int(np.searchsorted(cuts[0], values[0], side="left")) + 1
             f = int(np.searchsorted(cuts[1], values[1], side="left")) + 1
             return [sub_segment_id(d.id, rfm_segment(r, f))]
-        return Active(d.id, version, "rfm", d.name, True, members, names)
+        return Active(d.id, version, "rfm", d.name, True, members, names, triggers=RFM_READS)
 
     def _prepare_ml(self, d: MlDefinition, version: int) -> Active | None:
         fit = d.fitted
@@ -314,7 +336,7 @@ class SegmentService:
                 return []
             label = model.assign(profile_features(row, facts.moment.now, cfg))
             return [] if label < 0 else [sub_segment_id(d.id, label)]
-        return Active(d.id, version, "ml", d.name, True, members, names)
+        return Active(d.id, version, "ml", d.name, True, members, names, triggers=ML_READS)
 
     def active(self, docs: Iterable[DocumentRow] | None = None) -> list[Active]:
         """The active definitions, prepared; re-read from storage every ``reload_interval_s`` (other workers
@@ -380,20 +402,22 @@ class SegmentService:
 
     def evaluate_and_write(self, rows: Mapping[str, ProfileRow], reason: str = "realtime",
                            only: Sequence[str] | None = None, timed_only: bool = False,
-                           now: float | None = None) -> list[MembershipChange]:
+                           now: float | None = None, changes: Mapping[str, set[str]] | None = None
+                           ) -> list[MembershipChange]:
         """Evaluate ``rows`` against the active definitions (``only`` these ids; ``timed_only``: those that
-        change with time) and apply the membership differences. Returns the changes that took effect.
+        change with time; ``changes``: per profile what changed, to evaluate only the definitions reading it) and
+        apply the membership differences. Returns the changes that took effect.
 
         The difference is first computed in a read transaction (no write lock): most batches change nothing and
         stop there. The profiles with changes are then checked again and written in one write transaction."""
         if not rows:
             return []
-        plan = _Plan(self, dict(rows), Moment(self.clock() if now is None else now), only, timed_only)
+        plan = _Plan(self, dict(rows), Moment(self.clock() if now is None else now), only, timed_only, changes)
         if not plan.definitions and only is None and not timed_only:
             self._active = None  # no segment known here: make sure with a fresh read before skipping the write
             if not self.active():
                 return []
-            plan = _Plan(self, dict(rows), plan.moment, only, timed_only)
+            plan = _Plan(self, dict(rows), plan.moment, only, timed_only, changes)
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
             changes = plan.changes(tx, plan.rows, lock=False)
         if not changes:

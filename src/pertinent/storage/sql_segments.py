@@ -25,11 +25,14 @@ class SegmentsMixin:
             return []
         m = t.segment_members
         keys = list(dict.fromkeys((c.segment_id, c.profile_id) for c in changes))
-        current: set[tuple[str, str]] = set()
-        for i in range(0, len(keys), CHUNK):
-            pair = tuple_(m.c.segment_id, m.c.profile_id)
-            q = select(m.c.segment_id, m.c.profile_id).where(pair.in_(keys[i:i + CHUNK]))
-            current.update((r[0], r[1]) for r in self.conn.execute(q))
+        wanted = set(keys)
+        pids = {k[1] for k in keys}
+        if self.dialect == "sqlite":
+            found = self._sqlite_in("SELECT segment_id, profile_id FROM segment_members WHERE profile_id IN ({marks})",
+                                    sorted(pids))
+        else:
+            found = rows_where_in(self.conn, select(m.c.segment_id, m.c.profile_id), m.c.profile_id, pids)
+        current = {(r[0], r[1]) for r in found if (r[0], r[1]) in wanted}  # by profile (indexed), then the pairs
         # Changes apply in order; one that changes nothing (entry of a member, exit of a non-member) is not recorded.
         member = {k: k in current for k in keys}
         effective: list[MembershipChange] = []
@@ -43,17 +46,22 @@ class SegmentsMixin:
                     last_entry[k] = c
         entered = [last_entry[k] for k in keys if member[k] and k not in current]
         exited = [k for k in keys if not member[k] and k in current]
+        if self.dialect == "sqlite":
+            return self._apply_sqlite(effective, entered, exited)
         # The net change is made with INSERT .. ON CONFLICT DO NOTHING / DELETE .. RETURNING: when a concurrent
         # transaction (another worker) made the same change first, nothing is returned and its record is kept alone.
         done: set[tuple[str, str]] = set()
         for i in range(0, len(exited), CHUNK):
-            stmt = delete(m).where(tuple_(m.c.segment_id, m.c.profile_id).in_(exited[i:i + CHUNK]))
+            part = exited[i:i + CHUNK]
+            # the profile_id list lets the planner use its index (a pair IN list alone scans the table on SQLite)
+            stmt = delete(m).where(m.c.profile_id.in_(sorted({k[1] for k in part})),
+                                   tuple_(m.c.segment_id, m.c.profile_id).in_(part))
             done.update((r[0], r[1]) for r in self.conn.execute(stmt.returning(m.c.segment_id, m.c.profile_id)))
-        for i in range(0, len(entered), CHUNK):
-            rows = [{"segment_id": c.segment_id, "profile_id": c.profile_id, "entered_at": c.at}
-                    for c in entered[i:i + CHUNK]]
-            stmt = self._insert(m).values(rows).on_conflict_do_nothing(index_elements=["segment_id", "profile_id"])
-            done.update((r[0], r[1]) for r in self.conn.execute(stmt.returning(m.c.segment_id, m.c.profile_id)))
+        if entered:  # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs (one cached statement)
+            stmt = (self._insert(m).on_conflict_do_nothing(index_elements=["segment_id", "profile_id"])
+                    .returning(m.c.segment_id, m.c.profile_id))
+            rows = [{"segment_id": c.segment_id, "profile_id": c.profile_id, "entered_at": c.at} for c in entered]
+            done.update((r[0], r[1]) for r in self.conn.execute(stmt, rows))
         lost = {k for k in keys if member[k] != (k in current)} - done
         applied = [c for c in effective if (c.segment_id, c.profile_id) not in lost]
         if applied:
@@ -62,6 +70,19 @@ class SegmentsMixin:
                 for c in applied
             ])
         return applied
+
+    def _apply_sqlite(self, effective: list[MembershipChange], entered: list[MembershipChange],
+                      exited: list[tuple[str, str]]) -> list[MembershipChange]:
+        # SQLite has one writer at a time (SqlStore's locks), so what was read above is exact: plain executemany on
+        # the sqlite3 connection, no RETURNING needed (this runs inside the write lock that ingestion also needs).
+        raw = self.conn.connection.driver_connection
+        raw.executemany("DELETE FROM segment_members WHERE segment_id = ? AND profile_id = ?", exited)  # type: ignore[union-attr]
+        raw.executemany("INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES (?, ?, ?) "  # type: ignore[union-attr]
+                        "ON CONFLICT (segment_id, profile_id) DO NOTHING",
+                        [(c.segment_id, c.profile_id, c.at) for c in entered])
+        raw.executemany("INSERT INTO segment_history (segment_id, profile_id, entered, at) VALUES (?, ?, ?, ?)",  # type: ignore[union-attr]
+                        [(c.segment_id, c.profile_id, c.entered, c.at) for c in effective])
+        return effective
 
     def merge_segment_members(self, source: str, target: str, at: float) -> None:
         m, h = t.segment_members, t.segment_history
@@ -81,6 +102,9 @@ class SegmentsMixin:
 
     def profile_versions(self, profile_ids: Iterable[str], lock: bool = False) -> dict[str, float]:
         p = t.profiles
+        if self.dialect == "sqlite":  # one writer at a time: nothing to lock
+            return dict(self._sqlite_in("SELECT profile_id, updated_at FROM profiles WHERE profile_id IN ({marks})",
+                                        sorted(set(profile_ids))))
         q = select(p.c.profile_id, p.c.updated_at)
         if lock and self.conn.dialect.name == "postgresql":
             q = q.order_by(p.c.profile_id).with_for_update()
