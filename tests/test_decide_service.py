@@ -438,3 +438,12 @@ def test_queued_decisions_survive_a_storage_failure(svc, monkeypatch):
         svc.decide.flush()
     monkeypatch.setattr(svc.store, "transaction", real)
     assert sorted(r.decision_id for r in stored_decisions(svc)) == sorted(ids)  # kept, written on the next round
+
+
+def test_imported_history_is_not_queued_for_attribution(svc):
+    old = datetime.fromtimestamp(time.time() - 30 * 86400, UTC).isoformat()
+    history = [track("Order Completed", {"revenue": 1}, user=f"h{i}", timestamp=old) for i in range(50)]
+    svc.ingest.ingest(history, prefix="batch")  # no slot yet: nothing is queued at all
+    svc.decide.put_slot(slot())
+    svc.ingest.ingest([track("Order Completed", {"revenue": 1}, user="h1", timestamp=old, messageId="again")])
+    assert svc.decide.log._thread is None  # nothing was ever queued (the queue starts the thread)

@@ -124,6 +124,9 @@ class DecisionLog:
         self._ensure_thread()
 
     def add_events(self, events: list[EventRow]) -> None:
+        if len(self._events) >= self.config.max_pending:  # attribution far behind ingestion: shed, counted
+            self.stats.outcomes_dropped += len(events)
+            return
         now = time.monotonic()
         self._events.extend(PendingEvent(e, now) for e in events)
         self._ensure_thread()

@@ -791,13 +791,17 @@ class DecideService:
     # ================================================================ attribution (ingest listener)
     def _on_commit(self, committed: Committed) -> None:
         """Queue the committed track events that may be outcomes (quick: runs on the ingest thread)."""
+        if not self.snapshot().slots:  # nothing was ever decided (e.g. a history import): nothing to attribute
+            return
         conv = self.config.conversion_events
         exposure = self.config.exposure_event
+        oldest = committed.at - self.config.attribution_window_s  # imported history has no decisions to credit
         keep = []
         for e in committed.events:
             if e.type != "track" or e.event == exposure:
                 continue
-            if e.event in conv or (e.properties is not None and "decision_id" in e.properties):
+            clicked = e.properties is not None and "decision_id" in e.properties
+            if clicked or (e.event in conv and e.timestamp >= oldest):
                 keep.append(e)
         if keep:
             self.log.add_events(keep)
