@@ -150,3 +150,22 @@ def live_server(sqlite_services: Services) -> Iterator[LiveServer]:
     server = LiveServer(sqlite_services)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, headless, driven by Playwright through its executable path (no browser download);
+    the test is skipped with the reason when Playwright or Chromium is missing or Chromium cannot start."""
+    from tests.browser_support import chromium_path
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install-dev)")
+    path = chromium_path()
+    pw = sync_api.sync_playwright().start()
+    try:
+        chromium = pw.chromium.launch(executable_path=path, headless=True)
+    except Exception as exc:  # noqa: BLE001 - any launch failure is a reason to skip, reported as such
+        pw.stop()
+        pytest.skip(f"Chromium at {path} cannot start: {str(exc).splitlines()[0]}")
+    yield chromium
+    chromium.close()
+    pw.stop()

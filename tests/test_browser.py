@@ -9,170 +9,27 @@ start, these tests are skipped with the reason. Screenshots are kept in test-art
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlparse
+from urllib.parse import parse_qs, urlparse
 
-import httpx
 import pytest
 
-from pertinent.browser.demo_content import install_demo_content
-from pertinent.recommend.service import train_from_store
-from pertinent.services import Services
-from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
-from tests.conftest import ADMIN, WRITE_KEY, LiveServer, make_settings
+from tests.browser_support import Shop, Tab, named, names, tab_factory
+from tests.conftest import WRITE_KEY
 
 pytestmark = pytest.mark.browser
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
-WAIT_S = 15  # the longest a test waits for events to land (a bound, never an assertion)
-
-
-def chromium_path() -> str:
-    reason = os.environ.get("PERTINENT_TEST_CHROMIUM_SKIP")
-    if reason:
-        pytest.skip(f"Chromium unavailable: {reason}")
-    path = os.environ.get("PERTINENT_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.skip("Chromium not found (make test installs Debian's chromium package)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install-dev)")
-    path = chromium_path()
-    pw = sync_api.sync_playwright().start()
-    try:
-        chromium = pw.chromium.launch(executable_path=path, headless=True)
-    except Exception as exc:  # noqa: BLE001 - any launch failure is a reason to skip, reported as such
-        pw.stop()
-        pytest.skip(f"Chromium at {path} cannot start: {str(exc).splitlines()[0]}")
-    yield chromium
-    chromium.close()
-    pw.stop()
-
-
-class Shop:
-    """A small synthetic shop (events, catalogue, trained model) served by the real app on loopback."""
-
-    def __init__(self, root: Path) -> None:
-        self.services = Services.build(make_settings(root, demo_site=True))
-        self.services.store.migrate()
-        gen = SyntheticGenerator(SyntheticConfig(n_users=300, n_items=120, seed=3))
-        for batch in gen.batches(500):
-            self.services.ingest.ingest(batch, prefix="batch")
-        self.catalogue = gen.catalogue()
-        stored = self.services.recommend.upsert_items([
-            {"item_id": r.item_id, "title": r.title, "categories": list(r.categories), "tags": list(r.tags),
-             "attributes": {"price": float(r.price)}} for r in self.catalogue.itertuples()])
-        assert stored.stored == len(self.catalogue)
-        train_from_store(self.services.store, root, "default")
-        install_demo_content(self.services)  # the home.hero slot of `pertinent demo`, served by /v1/decide
-        self.server = LiveServer(self.services)
-        self.url = self.server.url
-        self.http = httpx.Client(base_url=self.url, timeout=10, headers=ADMIN)
-
-    def export(self, user_id: str) -> dict[str, Any] | None:
-        res = self.http.get(f"/v1/users/{quote(user_id, safe='')}/export")
-        if res.status_code == 404:
-            return None
-        assert res.status_code == 200, res.text
-        return res.json()
-
-    def events(self, user_id: str) -> list[dict[str, Any]]:
-        data = self.export(user_id)
-        return [] if data is None else data["events"]
-
-    def wait_events(self, user_id: str, done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            events = self.events(user_id)
-            if done(events):
-                return events
-            if time.monotonic() > deadline:
-                pytest.fail(f"events of {user_id} never matched; stored: {[names(events)]}")
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        self.http.close()
-        self.server.stop()
-        self.services.close()
-
-
-def names(events: list[dict[str, Any]]) -> list[str]:
-    return [e["event"] or e["type"] for e in events]
-
-
-def named(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [e for e in events if (e["event"] or e["type"]) == name]
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Shop]:
-    s = Shop(tmp_path_factory.mktemp("browser-shop"))
-    yield s
-    s.close()
-
-
-class Tab:
-    """A page in a fresh browser context (its own cookies and storage), with the requests it made."""
-
-    def __init__(self, context: Any, url: str) -> None:
-        self.context = context
-        self.url = url
-        self.page = context.new_page()
-        self.requests: list[Any] = []
-        self.errors: list[str] = []
-        context.on("request", lambda req: self.requests.append(req))  # beacons sent while unloading too
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-
-    def goto(self, path: str) -> None:
-        self.page.goto(self.url + path)
-        self.page.wait_for_function("window.pertinent && window.pertinent.__pertinent")
-
-    def sent(self, path: str = "/v1/batch") -> list[Any]:
-        self.page.evaluate("0")  # the sync API delivers request events only while it is called
-        return [r for r in self.requests if urlparse(r.url).path == path]
-
-    def anonymous_id(self) -> str:
-        return self.page.evaluate("pertinent.user().anonymousId")
-
-    def shot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    def click_banner(self, action: str) -> None:
-        self.page.locator(f"[data-pertinent-consent] button[data-action={action}]").click()
-        self.page.wait_for_selector("[data-pertinent-consent]", state="detached")
-
-    def flush(self) -> None:
-        self.page.evaluate("pertinent.flush()")  # resolves once the queue is sent (or retries gave up)
+    yield from Shop.serve(tmp_path_factory, "browser-shop")
 
 
 @pytest.fixture
 def new_tab(browser: Any, shop: Shop, request: pytest.FixtureRequest) -> Iterator[Callable[..., Tab]]:
-    contexts: list[Any] = []
-    tabs: list[Tab] = []
-
-    def make(**options: Any) -> Tab:
-        context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options})
-        contexts.append(context)
-        tabs.append(Tab(context, shop.url))
-        return tabs[-1]
-
-    yield make
-    for i, tab in enumerate(tabs):
-        if tab.page.url.startswith("http"):
-            tab.shot(f"{request.node.name}-end{i}")
-    for context in contexts:
-        context.close()
-    errors = [e for t in tabs for e in t.errors]
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    yield from tab_factory(browser, shop.url, request.node.name)
 
 
 @pytest.fixture
@@ -531,3 +388,104 @@ def test_demo_on_a_phone(new_tab: Callable[..., Tab], shop: Shop) -> None:
     tab.page.wait_for_selector("#add-to-cart")
     assert tab.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     tab.shot("phone-product")
+
+
+LIST_PAGE = """<!doctype html><html><head><title>list test</title>
+<script src="/pertinent.js" data-write-key="{key}" data-banner="false" data-auto-page="false"></script></head>
+<body><h1>A page of some site</h1><div style="height: 3000px">a long article</div>
+<section id="recs" data-pertinent-recommendations="below-the-fold" data-k="4"><h2>You may like</h2></section>
+</body></html>"""
+IMPRESSION_SPY = """window.__impressions = [];
+window.addEventListener('pertinent:impression', (e) => window.__impressions.push(e.detail.impressionId));"""
+
+
+def test_a_recommendation_list_records_its_impression_once_it_is_on_screen(tab: Tab, shop: Shop) -> None:
+    body = LIST_PAGE.format(key=WRITE_KEY)
+    tab.context.route(f"{tab.url}/list-page", lambda route: route.fulfill(body=body, content_type="text/html"))
+    tab.page.add_init_script(IMPRESSION_SPY)
+    tab.goto("/list-page")
+    tab.page.evaluate("pertinent.consent.set({analytics: true, personalization: true})")
+    anon = tab.anonymous_id()
+    tab.page.wait_for_selector("#recs[data-pertinent-state=filled] [data-item-id]")
+    shown = tab.page.eval_on_selector_all("#recs [data-item-id]", "els => els.map(e => e.dataset.itemId)")
+    impression = tab.page.get_attribute("#recs", "data-impression-id")
+    assert len(shown) == 4 and impression
+    # filled but below the fold: two frames later (the observer has reported) still no impression
+    tab.page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    tab.page.evaluate("pertinent.track('Marker')")
+    tab.flush()
+    assert names(shop.wait_events(anon, lambda ev: "Marker" in names(ev))) == ["Marker"]
+    assert tab.page.evaluate("window.__impressions") == []
+
+    tab.page.locator("#recs").scroll_into_view_if_needed()
+    tab.page.wait_for_function("window.__impressions.length === 1")
+    tab.page.locator("#recs [data-item-id]").nth(1).click()
+    tab.page.evaluate("pertinent.slots.refresh()")  # drawn again with the same items: the same impression
+    tab.page.wait_for_selector("#recs[data-pertinent-state=filled]")
+    tab.page.mouse.wheel(0, -3000)
+    tab.page.locator("#recs").scroll_into_view_if_needed()
+    tab.flush()
+    events = shop.wait_events(anon, lambda ev: "Recommendation Clicked" in names(ev))
+    viewed = named(events, "Recommendations Viewed")
+    assert [e["properties"] for e in viewed] == [{
+        "impression_id": impression, "source": "popularity", "list": "below-the-fold", "item_ids": shown}]
+    assert tab.page.evaluate("window.__impressions") == [impression]
+    assert tab.page.get_attribute("#recs", "data-impression-id") == impression
+    assert named(events, "Recommendation Clicked")[0]["properties"] == {
+        "item_id": shown[1], "rank": 2, "impression_id": impression, "source": "popularity", "list": "below-the-fold"}
+    assert events.index(viewed[0]) < events.index(named(events, "Recommendation Clicked")[0])
+
+
+def test_the_consent_banner_works_with_the_keyboard(tab: Tab, shop: Shop) -> None:
+    tab.goto("/demo/")
+    page = tab.page
+    banner = page.locator("[data-pertinent-consent]")
+    page.wait_for_selector("[data-pertinent-consent]")
+    focused = "document.activeElement.closest('[data-pertinent-consent]') ? " \
+              "(document.activeElement.dataset.action || document.activeElement.name || 'banner') : null"
+    assert page.evaluate(focused) == "banner"  # the keyboard lands in the banner
+    assert banner.get_attribute("role") == "dialog"
+    page.keyboard.press("Escape")  # no choice made: the banner stays
+    assert banner.is_visible() and page.evaluate("pertinent.consent.get()") is None
+    order = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate(focused))
+    assert order == ["reject", "customize", "accept"]  # every button, in order; the hidden "save" skipped
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # "Choose…": the purposes appear and the focus moves to the first one
+    assert page.evaluate(focused) == "analytics"
+    tab.shot("consent-keyboard")
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    assert page.evaluate(focused) == "personalization"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate(focused) == "save"
+    page.keyboard.press("Escape")
+    assert banner.is_visible()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-pertinent-consent]", state="detached")
+    assert page.evaluate("pertinent.consent.get()") == {"analytics": True, "personalization": False}
+    recorded = tab.sent("/v1/consent")
+    assert len(recorded) == 1 and recorded[0].response().ok  # answered: stored
+    consent = shop.export(tab.anonymous_id())["consent_history"]
+    assert {(c["purpose"], c["granted"]) for c in consent if c["source"] == "api"} == \
+        {("analytics", True), ("personalization", False)}
+
+
+def test_a_list_inside_a_slot_names_the_slots_decision(tab: Tab, shop: Shop) -> None:
+    fake_decide(tab, {**DECISION, "decision_id": "dec-list", "html": '<div class="server-rendered"><h2>For you</h2>'
+                      '<div data-pertinent-recommendations="hero-list" data-k="3"></div></div>'})
+    tab.goto("/demo/")
+    tab.click_banner("accept")
+    anon = tab.anonymous_id()
+    tab.page.wait_for_selector(".hero [data-pertinent-recommendations][data-pertinent-state=filled] [data-item-id]")
+    shown = tab.page.eval_on_selector_all(".hero [data-pertinent-recommendations] [data-item-id]",
+                                          "els => els.map(e => e.dataset.itemId)")
+    tab.flush()
+    events = shop.wait_events(anon, lambda ev: any(e["properties"].get("list") == "hero-list"
+                                                   for e in named(ev, "Recommendations Viewed")))
+    viewed = [e["properties"] for e in named(events, "Recommendations Viewed")
+              if e["properties"]["list"] == "hero-list"]
+    assert len(viewed) == 1 and viewed[0]["decision_id"] == "dec-list" and viewed[0]["item_ids"] == shown

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pertinent.dashboard.auth import COOKIE, issue, session_signer
+from pertinent.dashboard.service import online_click_through
 from pertinent.kpis import KpiEvents, compute_kpis
 from pertinent.recommend import Interactions, PopularityRecommender
 from pertinent.storage.base import DecisionRow, MembershipChange, OutcomeRow
@@ -207,6 +208,66 @@ def test_recommendations_page_lists_versions_metrics_and_online_clicks(client, s
     assert "0.25" in html and "0.125" in html and "ndcg@10" in html
     assert 'data-testid="chart-offline-metrics" data-empty="false"' in html
     assert text_of(html, "ctr-clicks-default") == "3"
+
+
+def test_recommendations_page_shows_the_holdout_metrics_that_train_writes(client, sqlite_services):
+    data = Interactions.from_frame(pd.DataFrame({"user": ["u", "v"], "item": ["a", "b"]}))
+    sqlite_services.recommend.registry.save("default", PopularityRecommender().fit(data), metrics={
+        "holdout": {"k": 10, "n_users": 2, "metrics": {"ndcg": 0.375, "hit_rate": 0.5}}, "report": {"trials": []}})
+    login(client)
+    html = client.get("/dashboard/recommendations").text
+    header = cells(html, "models-table", "th")
+    row = dict(zip(header, cells(html, "model-default-v1"), strict=True))
+    assert row["ndcg@10"] == "0.375" and row["hit_rate@10"] == "0.5"
+    assert 'data-testid="chart-offline-metrics" data-empty="false"' in html
+
+
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval, written out (the service uses scipy's)."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return centre - half, centre + half
+
+
+CLICK, VIEW = "Recommendation Clicked", "Recommendations Viewed"
+
+
+def test_online_click_through_counts_impressions_clicked_at_least_once():
+    rows = ([(VIEW, "default", "model", "v2", f"i{n}") for n in range(8)]
+            + [(CLICK, "default", "model", "v2", "i0")] * 2  # one list clicked twice: one clicked impression
+            + [(CLICK, "default", "model", "v2", "i3"),
+               (CLICK, "default", "model", "v2", "shown-before-the-window"),  # a click, no impression here
+               (CLICK, "default", "model", "v2", None)]  # another sender: no impression id, one clicked impression
+            + [(VIEW, None, "popularity", None, f"p{n}") for n in range(4)]
+            + [(CLICK, "default", "model", "v1", "i9"), ("Slot Clicked", "default", "model", "v2", "i1")])
+    out = {(r.model, r.version): r for r in online_click_through(rows, [CLICK], [VIEW])}
+    assert set(out) == {("default", "v2"), ("default", "v1"), ("popularity", "–")}
+    v2 = out[("default", "v2")]
+    assert (v2.impressions, v2.clicks, v2.clicked) == (8, 5, 3) and v2.ctr == 3 / 8
+    assert (v2.ci_low, v2.ci_high) == pytest.approx(wilson(3, 8))
+    popular = out[("popularity", "–")]
+    assert (popular.impressions, popular.clicks, popular.ctr) == (4, 0, 0.0)
+    assert popular.ci_low == pytest.approx(0.0, abs=1e-12) and popular.ci_high == pytest.approx(wilson(0, 4)[1])
+    no_views = out[("default", "v1")]  # clicks without impressions: no rate, never a division by zero
+    assert (no_views.impressions, no_views.clicks, no_views.ctr, no_views.ci_low) == (0, 1, None, None)
+
+
+def test_recommendations_page_shows_click_through_from_impressions(client):
+    t = NOW - 900
+    views = [{"type": "track", "anonymousId": f"a{n}", "event": VIEW, "timestamp": iso(t + n),
+              "properties": {"list": "home", "model": "default", "source": "model", "version": "v3",
+                             "item_ids": ["x", "y"], "impression_id": f"imp-{n}"}} for n in range(20)]
+    clicks = [{"type": "track", "anonymousId": f"a{n}", "event": CLICK, "timestamp": iso(t + 30 + n),
+               "properties": {"item_id": "x", "rank": 1, "list": "home", "model": "default", "source": "model",
+                              "version": "v3", "impression_id": f"imp-{n}"}} for n in (0, 0, 4, 9, 11)]
+    send(client, views + clicks)
+    login(client)
+    html = client.get("/dashboard/recommendations?window=24h").text
+    assert text_of(html, "ctr-impressions-default-v3") == "20" and text_of(html, "ctr-clicks-default") == "5"
+    assert text_of(html, "ctr-clicked-default-v3") == "4"
+    low, high = wilson(4, 20)
+    assert text_of(html, "ctr-rate-default-v3") == f"20.0% [{100 * low:.1f}%, {100 * high:.1f}%]"
 
 
 def test_experiments_page_results_srm_and_bandit_shares(client, sqlite_services):

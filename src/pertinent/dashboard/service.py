@@ -189,7 +189,9 @@ class ModelVersion:
 
 @dataclass(frozen=True)
 class OnlineCtr:
-    """Click-through of one model version online (``ctr`` None without impressions), with a Wilson interval.
+    """Click-through of one model version online: ``clicked`` of ``impressions`` (lists shown, or decisions)
+    were clicked at least once; ``ctr`` is their share with a 95% Wilson interval, None without impressions.
+    ``clicks`` counts every click (one impression may have several).
 
     >>> OnlineCtr("default", "v1", impressions=0, clicks=2, ctr=None, ci_low=None, ci_high=None).ctr is None
     True
@@ -202,6 +204,7 @@ class OnlineCtr:
     ctr: float | None
     ci_low: float | None
     ci_high: float | None
+    clicked: int = 0
 
 
 @dataclass(frozen=True)
@@ -579,23 +582,15 @@ class DashboardService:
         chart = charts.line_chart(
             {m: [(v.created_at or 0.0, v.metrics[m]) for v in served if m in v.metrics]
              for m in metric_names[:charts.PALETTE_SIZE]}, title="Offline metrics by version")
-        clicks: dict[tuple[str, str], int] = defaultdict(int)
-        shown: dict[tuple[str, str], int] = defaultdict(int)
-        names = set(self.kpi_config.click_events) | set(self.kpi_config.impression_events)
-        paths = [("properties", "model"), ("properties", "source"), ("properties", "version")]
+        clicks = [e for e in self.kpi_config.click_events if e.startswith("Recommendation")]
+        views = [e for e in self.kpi_config.impression_events if e.startswith("Recommendation")]
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
-            for _pid, type_, event, _ts, model, source, version in tx.iter_event_fields(
-                    span.since, span.until, paths, limit=MAX_EVENTS):
-                if type_ != "track" or event not in names or not event.startswith("Recommendation"):
-                    continue
-                key = (_label(model) or _label(source) or "unknown", str(version or "–")[:40])
-                if event in self.kpi_config.click_events:
-                    clicks[key] += 1
-                else:
-                    shown[key] += 1
+            rows = tx.iter_event_fields(span.since, span.until, RECOMMENDATION_PATHS, limit=MAX_EVENTS,
+                                        names=clicks + views)
+            online = online_click_through(((event, *fields) for _p, type_, event, _t, *fields in rows
+                                           if type_ == "track"), clicks, views)
             decisions = [d for d in self._decisions(tx, span) if d.reason in ("recommender", "recommendation")]
             outcomes = tx.outcomes_of([d.decision_id for d in decisions]) if decisions else []
-        online = [_ctr(m, v, shown.get((m, v), 0), clicks.get((m, v), 0)) for m, v in sorted(set(clicks) | set(shown))]
         clicked = {o.decision_id for o in outcomes if self._outcome_metric(o.kind) == "click"}
         by_model: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         for d in decisions:
@@ -615,8 +610,7 @@ class DashboardService:
             for version in self.registry.versions(name)[-20:]:
                 folder = self.registry.root / name / version
                 meta = _read_json(folder / "meta.json")
-                metrics = {k: float(v) for k, v in _read_json(folder / "metrics.json").items()
-                           if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+                metrics = offline_metrics(_read_json(folder / "metrics.json"))
                 out.append(ModelVersion(name, version, str(meta.get("kind", "?")), _number(meta.get("created_at")),
                                         metrics, version == latest, name == self.served_model and version == latest))
         return out
@@ -855,15 +849,92 @@ def _exposures(decisions: list[DecisionRow], viewed: list[tuple[Any, ...]]) -> d
     return dict(out)
 
 
-def _ctr(model: str, version: str, shown: int, clicked: int) -> OnlineCtr:
-    """Click-through with a Wilson interval (scipy); None without impressions."""
+def _ctr(model: str, version: str, shown: int, clicked: int, clicks: int | None = None) -> OnlineCtr:
+    """``clicked`` of ``shown`` impressions as a rate with a 95% Wilson interval (scipy); None without
+    impressions. ``clicks`` (every click, default ``clicked``) is only reported."""
+    clicks = clicked if clicks is None else clicks
+    k = min(clicked, shown)
     if shown <= 0:
-        return OnlineCtr(model, version, shown, clicked, None, None, None)
+        return OnlineCtr(model, version, shown, clicks, None, None, None, k)
     from scipy.stats import binomtest
 
-    k = min(clicked, shown)
     ci = binomtest(k, shown).proportion_ci(method="wilson")
-    return OnlineCtr(model, version, shown, clicked, clicked / shown, float(ci.low), float(ci.high))
+    return OnlineCtr(model, version, shown, clicks, k / shown, float(ci.low), float(ci.high), k)
+
+
+# What a recommendation list's impression ("Recommendations Viewed") and its clicks say (pertinent.js sends both).
+RECOMMENDATION_PATHS = (("properties", "model"), ("properties", "source"), ("properties", "version"),
+                        ("properties", "impression_id"))
+
+
+def online_click_through(rows: Iterable[tuple[Any, ...]], click_events: Iterable[str],
+                         impression_events: Iterable[str]) -> list[OnlineCtr]:
+    """Click-through per model and version from (event, model, source, version, impression_id) rows.
+
+    An impression is one list shown (an impression event); it counts as clicked when a click names its
+    ``impression_id``, so one list clicked twice is still one clicked impression and the rate is a proportion
+    with a Wilson interval. Clicks that name no impression (other senders) count as one clicked impression each;
+    clicks naming an impression outside the rows (shown before the window) count as clicks only. Lists are
+    keyed by ``model`` (else ``source``: ``popularity`` for the fallback) and ``version``.
+
+    >>> rows = [("Recommendations Viewed", "default", "model", "v2", "i1"),
+    ...         ("Recommendations Viewed", "default", "model", "v2", "i2"),
+    ...         ("Recommendation Clicked", "default", "model", "v2", "i1"),
+    ...         ("Recommendation Clicked", "default", "model", "v2", "i1"),
+    ...         ("Recommendations Viewed", None, "popularity", None, "i3")]
+    >>> [(r.model, r.version, r.impressions, r.clicks, r.clicked, r.ctr) for r in online_click_through(
+    ...     rows, ["Recommendation Clicked"], ["Recommendations Viewed"])]
+    [('default', 'v2', 2, 2, 1, 0.5), ('popularity', '–', 1, 0, 0, 0.0)]
+    """
+    click_names, view_names = set(click_events), set(impression_events)
+    shown: dict[tuple[str, str], int] = defaultdict(int)
+    shown_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    clicks: dict[tuple[str, str], int] = defaultdict(int)
+    clicked_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    unlinked: dict[tuple[str, str], int] = defaultdict(int)
+    for event, model, source, version, impression in rows:
+        if event not in click_names and event not in view_names:
+            continue
+        key = (_label(model) or _label(source) or "unknown", str(version or "–")[:40])
+        impression = _label(impression)
+        if event in click_names:
+            clicks[key] += 1
+            if impression is None:
+                unlinked[key] += 1
+            else:
+                clicked_ids[key].add(impression)
+        else:
+            shown[key] += 1
+            if impression is not None:
+                shown_ids[key].add(impression)
+    return [_ctr(model, version, shown[(model, version)],
+                 len(clicked_ids[(model, version)] & shown_ids[(model, version)]) + unlinked[(model, version)],
+                 clicks[(model, version)])
+            for model, version in sorted(set(shown) | set(clicks))]
+
+
+def offline_metrics(doc: dict[str, Any]) -> dict[str, float]:
+    """A model version's offline metrics as flat numbers: the top-level numbers of its ``metrics.json`` and the
+    holdout evaluation ``pertinent train`` writes there (``{"holdout": {"k": 10, "metrics": {"ndcg": ...}}}``)
+    as ``ndcg@10``.
+
+    >>> offline_metrics({"holdout": {"k": 10, "metrics": {"ndcg": 0.25, "hit_rate": 0.5}}, "report": {"trials": []}})
+    {'ndcg@10': 0.25, 'hit_rate@10': 0.5}
+    >>> offline_metrics({"ndcg@10": 0.3, "note": "x", "bad": float("nan"), "flag": True})
+    {'ndcg@10': 0.3}
+    """
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    out = {str(k): float(v) for k, v in doc.items() if number(v)}
+    holdout = doc.get("holdout")
+    if isinstance(holdout, dict) and isinstance(holdout.get("metrics"), dict):
+        k = holdout.get("k")
+        suffix = f"@{k}" if isinstance(k, int) and not isinstance(k, bool) else ""
+        for name, v in holdout["metrics"].items():
+            if number(v):
+                out.setdefault(f"{name}{suffix}", float(v))
+    return out
 
 
 def _read_json(path: Any) -> dict[str, Any]:

@@ -460,9 +460,12 @@
 .pt-consent button{font:inherit;padding:.5rem .9rem;border-radius:.5rem;border:1px solid #1d2330;background:#fff;
  color:#1d2330;cursor:pointer;min-width:7rem}
 .pt-consent button[data-action=accept],.pt-consent button[data-action=save]{background:#1d2330;color:#fff}
+.pt-consent button:focus-visible,.pt-consent input:focus-visible{outline:3px solid #2f6fed;outline-offset:2px}
+.pt-consent:focus{outline:none}
 .pt-consent [hidden]{display:none!important}`;
 
   let bannerEl = null;
+  let focusBefore = null; // where the keyboard was before the banner took it (given back after the choice)
   const text = (name) => (config.texts && config.texts[name]) || TEXTS[name] || name;
   const h = (tag, attrs = {}, ...children) => {
     const el = document.createElement(tag);
@@ -474,8 +477,11 @@
     return el;
   };
 
-  function showBanner(expanded = false) {
-    if (!document.body) { document.addEventListener('DOMContentLoaded', () => showBanner(expanded), { once: true }); return; }
+  function showBanner(expanded = false, reopened = false) {
+    if (!document.body) {
+      document.addEventListener('DOMContentLoaded', () => showBanner(expanded, reopened), { once: true });
+      return;
+    }
     hideBanner();
     if (!document.getElementById('pt-consent-style')) {
       document.head.append(h('style', { id: 'pt-consent-style', text: CSS }));
@@ -486,10 +492,10 @@
       h('span', { text: text(`purpose_${p}`) })));
     const purposes = h('fieldset', { hidden: !expanded, 'aria-label': text('customize') }, ...boxes);
     const button = (action, hidden) => h('button', { type: 'button', 'data-action': action, hidden, text: text(action) });
-    bannerEl = h('div', { class: 'pt-consent', role: 'dialog', 'aria-live': 'polite', 'aria-labelledby': 'pt-consent-title',
-      'data-pertinent-consent': '' },
+    bannerEl = h('div', { class: 'pt-consent', role: 'dialog', 'aria-modal': 'false', 'aria-labelledby': 'pt-consent-title',
+      'aria-describedby': 'pt-consent-body', tabindex: '-1', 'data-pertinent-consent': '' },
     h('h2', { id: 'pt-consent-title', text: text('title') }),
-    h('p', { text: text('body') }),
+    h('p', { id: 'pt-consent-body', text: text('body') }),
     purposes,
     h('div', { class: 'pt-consent-actions' },
       button('reject'), button('customize', expanded), button('save', !expanded), button('accept')));
@@ -503,14 +509,28 @@
         purposes.hidden = false;
         bannerEl.querySelector('[data-action=customize]').hidden = true;
         bannerEl.querySelector('[data-action=save]').hidden = false;
+        purposes.querySelector('input').focus(); // the button that had the focus is gone
       }
     });
     document.body.append(bannerEl);
+    // No Escape handler on purpose: closing the banner without a choice would make one for the visitor.
+    // Keyboard and screen-reader users land in the banner: always when it was asked for (consent.show()),
+    // on load unless the page already put the focus somewhere (an autofocus field keeps it).
+    const active = document.activeElement;
+    if (reopened || !active || active === document.body || active === document.documentElement) {
+      focusBefore = active && active !== document.body ? active : null;
+      bannerEl.focus({ preventScroll: true });
+    }
     emit('banner', { shown: true });
   }
 
   function hideBanner() {
-    if (bannerEl) { bannerEl.remove(); bannerEl = null; }
+    if (!bannerEl) return;
+    const hadFocus = bannerEl.contains(document.activeElement);
+    bannerEl.remove();
+    bannerEl = null;
+    if (hadFocus && focusBefore && focusBefore.isConnected) focusBefore.focus({ preventScroll: true });
+    focusBefore = null;
   }
 
   // ------------------------------------------------------------------ slots and recommendations
@@ -537,6 +557,7 @@
     target(el).innerHTML = info.fallback;
     info.decision = null;
     info.recs = null;
+    el.removeAttribute('data-impression-id');
     el.setAttribute('data-pertinent-state', 'fallback');
     emit('fallback', { element: el, reason: why });
   };
@@ -685,29 +706,67 @@
       if (stale()) return;
       if (!items.length) { restore(el, info, 'no items'); return; }
       renderItems(el, items);
-      info.recs = { model: res.model || null, source: res.source || null, version: res.version || null };
+      const recs = {
+        model: res.model || null, source: res.source || null, version: res.version || null,
+        itemIds: items.map((i) => String(i.item_id)),
+      };
+      // One impression per distinct list shown: the same list drawn again (a consent change, a refresh that
+      // answered the same) keeps its impression id, so it is neither counted twice nor made visible anew.
+      const same = info.recs && info.recs.model === recs.model && info.recs.source === recs.source &&
+        info.recs.version === recs.version && info.recs.itemIds.join('\n') === recs.itemIds.join('\n');
+      if (!same) info.recs = { ...recs, impressionId: `pt-imp-${uuid()}`, viewed: false };
       el.setAttribute('data-pertinent-state', 'filled');
       el.setAttribute('data-source', res.source || '');
+      el.setAttribute('data-impression-id', info.recs.impressionId);
+      if (!info.recs.viewed) observeImpression(el);
       emit('recommendations', { element: el, items, source: res.source, model: res.model });
     } catch (err) {
       if (!stale()) restore(el, info, err.message);
     }
   }
 
+  // Seen: at least half of the element on screen, or (an element taller than twice the screen) at least half
+  // of the screen filled by it. The first callback after observe() reports any overlap, so the ratio is checked.
+  const seen = (e) => e.isIntersecting && (e.intersectionRatio >= 0.5 ||
+    (!!e.rootBounds && e.intersectionRect.height >= e.rootBounds.height / 2));
   let observer = null;
   function observeImpression(el) {
     if (!('IntersectionObserver' in window)) { viewed(el); return; }
     observer = observer || new IntersectionObserver((entries) => {
-      entries.forEach((e) => { if (e.isIntersecting) { viewed(e.target); observer.unobserve(e.target); } });
-    }, { threshold: 0.5 });
+      entries.forEach((e) => { if (seen(e)) { observer.unobserve(e.target); viewed(e.target); } });
+    }, { threshold: Array.from({ length: 21 }, (_, i) => i / 20) });
+    observer.unobserve(el); // a fresh first callback for a refilled element that is already on screen
     observer.observe(el);
   }
 
   function viewed(el) {
-    const d = FILLED.get(el)?.decision;
-    if (!d || FILLED.get(el).viewed === d.decision_id) return;
-    FILLED.get(el).viewed = d.decision_id;
-    track('Slot Viewed', { ...d });
+    const info = FILLED.get(el);
+    if (!info) return;
+    const d = info.decision;
+    if (d && info.viewed !== d.decision_id) {
+      info.viewed = d.decision_id;
+      track('Slot Viewed', { ...d });
+    }
+    if (info.recs && !info.recs.viewed) listViewed(el, info.recs);
+  }
+
+  // The properties a recommendation list's impression and its clicks share.
+  function listProps(list, r) {
+    const props = { impression_id: r.impressionId };
+    if (r.model) props.model = r.model;
+    if (r.source) props.source = r.source;
+    if (r.version) props.version = r.version;
+    if (list.getAttribute('data-pertinent-recommendations')) props.list = list.getAttribute('data-pertinent-recommendations');
+    const slotEl = list.parentElement && list.parentElement.closest('[data-pertinent-slot]');
+    const d = slotEl && FILLED.get(slotEl)?.decision; // a list inside a slot's content: that decision
+    if (d && d.decision_id) props.decision_id = d.decision_id;
+    return props;
+  }
+
+  function listViewed(list, r) {
+    r.viewed = true;
+    track('Recommendations Viewed', { ...listProps(list, r), item_ids: [...r.itemIds] });
+    emit('impression', { element: list, impressionId: r.impressionId });
   }
 
   function onClick(ev) {
@@ -724,12 +783,9 @@
     const list = node.closest('[data-pertinent-recommendations]');
     const r = list && FILLED.get(list)?.recs;
     if (r && item && list.contains(item)) {
+      if (!r.viewed) listViewed(list, r); // clicked before the observer reported it: it was seen
       const props = { item_id: item.getAttribute('data-item-id'), rank: Number(item.getAttribute('data-rank')) || undefined };
-      if (r.model) props.model = r.model;
-      if (r.source) props.source = r.source;
-      if (r.version) props.version = r.version;
-      if (list.getAttribute('data-pertinent-recommendations')) props.list = list.getAttribute('data-pertinent-recommendations');
-      track('Recommendation Clicked', props);
+      track('Recommendation Clicked', { ...props, ...listProps(list, r) });
     }
   }
 
@@ -794,7 +850,7 @@
     consent: {
       get: () => (preferences() ? { ...preferences() } : null),
       set: (choices) => setConsent(choices),
-      show: () => showBanner(true),
+      show: () => showBanner(true, true),
       hide: hideBanner,
     },
     slots: { refresh: (root) => fillAll(root || document) },
