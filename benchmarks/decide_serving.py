@@ -9,7 +9,9 @@ blocks, a running A/B experiment and two slots:
 * ``home.hero``: rule ``vip`` segment -> variant; rule ``context device_type == tablet`` -> variant; then the
   experiment (sticky lookup, exposure event ingested in the background); default. Every request reads identity,
   profile, segments and first exposures, evaluates the rules and renders a Jinja2 template;
-* ``home.recs``: filled by the recommender (product_list block with titles from the catalogue, rendered).
+* ``home.recs``: filled by the recommender (product_list block with titles from the catalogue, rendered);
+* ``home.rules`` (kind ``decide-rules``): the two rules and the default of ``home.hero`` without the experiment
+  (no exposure events), to separate their cost.
 
 Load: ``pertinent serve`` in its own process; the load generator is another process
 (``decide_serving.py loadgen``): an open-loop, constant-rate asyncio client over keep-alive connections that
@@ -130,6 +132,13 @@ def setup(data: Path, profiles: int) -> None:
                           {"name": "hero test", "then": {"kind": "experiment", "experiment": "hero-test"}}],
                 "default": {"kind": "variant", "variant": "plain"}})
     d.put_slot({"id": "home.recs", "default": {"kind": "recommender", "k": 4, "block": "recs"}})
+    d.put_slot({"id": "home.rules", "variants": {"plain": "hero-plain", "vip": "hero-vip", "tablet": "hero-tablet"},
+                "rules": [{"name": "vip", "when": {"type": "segment", "segment": "vip"},
+                           "then": {"kind": "variant", "variant": "vip"}},
+                          {"name": "tablet", "when": {"type": "context", "field": "device_type", "op": "eq",
+                                                      "value": "tablet"},
+                           "then": {"kind": "variant", "variant": "tablet"}}],
+                "default": {"kind": "variant", "variant": "plain"}})
     svc.close()
     marker.write_text(json.dumps({"profiles": profiles, "events": 3 * profiles, "model": result.version,
                                   "setup_s": round(time.perf_counter() - t0, 1)}))
@@ -198,7 +207,7 @@ def request_for(kind: str, rng: random.Random, profiles: int) -> tuple[str, dict
     if kind == "recommendations":
         user = f"u{rng.randrange(profiles)}" if known else uuid.uuid4().hex
         return f"/v1/recommendations?user_id={user}&k=4", headers
-    slot = "home.recs" if kind == "decide-recs" else "home.hero"
+    slot = {"decide-recs": "home.recs", "decide-rules": "home.rules"}.get(kind, "home.hero")
     return f"/v1/decide?slot={slot}&{who}&timezone={rng.choice(ZONES).replace('/', '%2F')}", headers
 
 
@@ -318,6 +327,7 @@ def wrk(port: int, path_fmt: str | None, profiles: int, seconds: int = 10, conne
 WRK_PATHS = {
     "decide": "/v1/decide?slot=home.hero&user_id=u%d&timezone=Europe%%2FBerlin",
     "decide-recs": "/v1/decide?slot=home.recs&user_id=u%d",
+    "decide-rules": "/v1/decide?slot=home.rules&user_id=u%d&timezone=Europe%%2FBerlin",
     "recommendations": "/v1/recommendations?user_id=u%d&k=4",
 }
 
