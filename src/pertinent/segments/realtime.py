@@ -166,11 +166,14 @@ class Evaluator:
         """Wait until every queued profile has been evaluated and written; False on timeout."""
         return wait_until(self._cv, lambda: not (self._queue or self._busy), timeout)
 
-    def close(self, timeout: float = 30.0) -> None:
+    def close(self, timeout: float = 120.0) -> None:
         """Finish what is queued (up to ``timeout``), then stop the thread."""
-        self.wait_idle(timeout)
+        if not self.wait_idle(timeout):
+            log.warning("segments: %d changed profiles were not evaluated before shutdown; "
+                        "`pertinent segments reconcile` brings their memberships up to date", self.pending())
         with self._cv:
             self._stop = True
+            self._queue.clear()
             self._cv.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
