@@ -8,6 +8,7 @@ True
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         retrainer = app.state.services.recommend.start_retraining()  # None unless retrain_interval_s > 0
         if owned:  # the server's own services: segment sweep, size snapshots, retraining on their schedule
             app.state.services.segments.start()
+            # Everything loaded so far (modules, services: ~230k objects) lives as long as the server: keep it out of
+            # the cyclic collector, whose full passes over it stalled requests for 100-150 ms (docs/benchmarks.md).
+            gc.freeze()
         try:
             yield
         finally:
