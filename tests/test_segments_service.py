@@ -312,7 +312,8 @@ def test_started_service_sweeps_on_its_schedule(services):
 
 def test_reconcile_repairs_memberships_missed_by_real_time(services):
     seg = services.segments
-    seg.create({"id": "all", "name": "Everyone", "rule": {"type": "consent", "purpose": "analytics"}})
+    seg.create({"id": "all", "name": "Everyone", "rule": {"type": "consent", "purpose": "analytics"}},
+               backfill="none")
     seg.config.realtime = False  # as if the process queuing these profiles had been killed
     seg.evaluator.close()
     services.ingest.ingest([view(uid=f"u{i}", mid=f"v{i}") for i in range(5)])

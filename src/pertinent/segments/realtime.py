@@ -87,6 +87,8 @@ class Evaluator:
     def _put(self, item: tuple[float, Mapping[str, ProfileRow], Sequence[EventRow], Sequence[tuple[str, str]],
                                bool]) -> None:
         with self._cv:
+            if self._stop:  # closed: nothing evaluates any more (`segments reconcile` catches up)
+                return
             self._queue.append(item)
             self._queued += len(item[1])
             if self._thread is None and not self._stop:
