@@ -51,6 +51,8 @@ class Evaluator:
     >>> from pertinent.profiles.features import ProfileConfig
     >>> class Service:
     ...     profile_config = ProfileConfig()
+    ...     def has_active(self):
+    ...         return True
     ...     def evaluate_and_write(self, rows, reason, changes):
     ...         print(sorted(rows), sorted(changes["p1"]))
     >>> ev = Evaluator(Service(), batch_max=100)
@@ -147,6 +149,8 @@ class Evaluator:
                 return
             rows: dict[str, ProfileRow] = {}
             try:
+                if not self.service.has_active():  # no segment anywhere: nothing to evaluate or write
+                    continue
                 rows, since, changes = self._coalesce(items)
                 self.service.evaluate_and_write(rows, reason="realtime", changes=changes)
                 done = time.time()

@@ -363,6 +363,11 @@ class SegmentService:
         self._names = names
         return out
 
+    def has_active(self) -> bool:
+        """Whether any definition is active, from the copy at most ``reload_interval_s`` old: like a changed
+        definition, one saved by another worker reaches this worker's real-time evaluation within that time."""
+        return bool(self.active())
+
     def names(self, fresh: bool = False) -> dict[str, tuple[str, str]]:
         """membership id -> (definition id, readable name) for every stored definition; ``fresh`` re-reads the
         definitions now instead of using the copy at most ``reload_interval_s`` old."""

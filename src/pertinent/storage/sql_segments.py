@@ -86,7 +86,12 @@ class SegmentsMixin:
 
     def merge_segment_members(self, source: str, target: str, at: float) -> None:
         m, h = t.segment_members, t.segment_history
-        mine = dict(self.conn.execute(select(m.c.segment_id, m.c.entered_at).where(m.c.profile_id == source)).all())
+        if self.dialect == "sqlite":  # on the ingest path (every identity merge): plain SQL
+            mine = dict(self.conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                "SELECT segment_id, entered_at FROM segment_members WHERE profile_id = ?", (source,)).fetchall())
+        else:
+            mine = dict(self.conn.execute(select(m.c.segment_id, m.c.entered_at)
+                                          .where(m.c.profile_id == source)).all())
         if mine:
             theirs = set(self.conn.execute(select(m.c.segment_id).where(
                 m.c.profile_id == target, m.c.segment_id.in_(list(mine)))).scalars())
@@ -98,7 +103,7 @@ class SegmentsMixin:
                 self.conn.execute(delete(m).where(m.c.profile_id == source, m.c.segment_id.in_(list(theirs))))
                 self.conn.execute(insert(h), [{"segment_id": s, "profile_id": source, "entered": False, "at": at}
                                               for s in sorted(theirs)])
-        self.conn.execute(update(h).where(h.c.profile_id == source).values(profile_id=target))
+        self._repoint(h, source, target)
 
     def profile_versions(self, profile_ids: Iterable[str], lock: bool = False) -> dict[str, float]:
         p = t.profiles
