@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pertinent.errorpath import json_path
+
 
 class DecideError(Exception):
     """Base class: ``errors`` is a list of ``{"field", "message"}``; ``status`` the HTTP status it maps to."""
@@ -45,27 +47,6 @@ class Conflict(DecideError):
     code = "conflict"
 
 
-def _path(loc: tuple[Any, ...], data: Any) -> str:
-    """A JSON path from a pydantic location, skipping the union tags pydantic inserts (found via the data)."""
-    out = ""
-    cur = data
-    tagged = None  # the object whose union tag was already skipped (a field may be named like its tag)
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            cur = cur[part] if isinstance(cur, list) and 0 <= part < len(cur) else None
-            continue
-        if isinstance(cur, dict) and cur is not tagged and part not in cur and \
-                part in (cur.get("type"), cur.get("kind")):
-            tagged = cur
-            continue  # the union member chosen by its tag
-        if not isinstance(cur, dict) and cur is not None:
-            continue  # a union member's label (e.g. "list[str]"), not a key
-        out += f".{part}" if out else str(part)
-        cur = cur.get(part) if isinstance(cur, dict) else None
-    return out
-
-
 def field_errors(exc: ValidationError, data: Any = None, prefix: str = "") -> list[dict[str, str]]:
     """A pydantic error as ``[{"field": "a.b[0].c", "message": ...}]`` (one entry per distinct path).
 
@@ -80,7 +61,7 @@ def field_errors(exc: ValidationError, data: Any = None, prefix: str = "") -> li
     """
     seen: dict[str, list[str]] = {}
     for err in exc.errors(include_url=False):
-        path = _path(tuple(err.get("loc", ())), data)
+        path = json_path(tuple(err.get("loc", ())), data)
         field = f"{prefix}.{path}" if prefix and path else (prefix or path or "body")
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if err.get("type") in ("union_tag_not_found", "union_tag_invalid"):

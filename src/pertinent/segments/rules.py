@@ -51,6 +51,8 @@ from pydantic import (
     model_validator,
 )
 
+from pertinent.errorpath import json_path
+
 DAY = 86400.0
 MAX_DEPTH = 32  # nesting of JSON objects/arrays accepted by parse_segment / parse_rule
 MAX_WINDOW_DAYS = 30  # daily count buckets are kept for 30 days
@@ -636,24 +638,6 @@ class RuleError:
         return f"{self.path or '(root)'}: {self.message}"
 
 
-def _format_path(loc: tuple[Any, ...], data: Any) -> str:
-    """Turn a pydantic error location into a JSON path, dropping the discriminator tags pydantic adds."""
-    out = ""
-    cur = data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            cur = cur[part] if isinstance(cur, list) and 0 <= part < len(cur) else None
-            continue
-        if isinstance(cur, dict) and part not in cur and cur.get("type") == part:
-            continue  # the union member chosen by "type"
-        if not isinstance(cur, dict) and cur is not None:
-            continue  # a union member's label (e.g. "list[constrained-str]"), not a key
-        out += f".{part}" if out else str(part)
-        cur = cur.get(part) if isinstance(cur, dict) else None
-    return out
-
-
 def _depth_ok(data: Any) -> bool:
     stack = [(data, 1)]
     while stack:
@@ -686,7 +670,7 @@ def _errors(exc: ValidationError, data: Any) -> list[RuleError]:
         if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
             loc += ("type",)
             msg = f"'type' must be one of {', '.join(RULE_TYPES)}"
-        msgs = by_path.setdefault(_format_path(loc, data), [])
+        msgs = by_path.setdefault(json_path(loc, data), [])
         msg = msg.removeprefix("Value error, ")
         if msg not in msgs:
             msgs.append(msg)
