@@ -392,6 +392,25 @@ def test_experiments_use_the_decide_services_analysis_when_given(client, sqlite_
     assert fallback.status_code == 200 and "no decisions in the window yet" in fallback.text
 
 
+def test_experiments_show_the_cuped_variance_reduction(client, sqlite_services):
+    from pertinent.experiments.analysis import MetricSpec, analyze
+    from pertinent.experiments.stats import RegressionAdjustedStats
+
+    rng = __import__("numpy").random.default_rng(3)
+    pre = {v: rng.gamma(2.0, 10.0, 500) for v in ("a", "b")}
+    data = {v: {"revenue": RegressionAdjustedStats.from_values(x + rng.normal(0, 2, 500) + (v == "b"), x)}
+            for v, x in pre.items()}
+    report = analyze(data, "a", [MetricSpec(name="revenue", kind="continuous")]).to_dict()
+    with sqlite_services.store.transaction() as tx:
+        tx.put_document("experiment", "checkout", {"key": "checkout"}, now=time.time())
+    sqlite_services.dashboard.experiment_results = lambda key: report
+    login(client)
+    html = client.get("/dashboard/experiments").text
+    assert "CUPED variance reduction" in html
+    reduction = report["metrics"][0]["comparisons"]["b"]["variance_reduction"]
+    assert 0 < reduction < 1 and text_of(html, "cuped-checkout-revenue-b") == f"{100 * reduction:.1f}%"
+
+
 def test_segment_names_come_from_the_segment_service_when_given(client, sqlite_services):
     now = time.time()
     with sqlite_services.store.transaction() as tx:

@@ -250,6 +250,7 @@ class ComparisonRow:
     chance_to_win: float | None
     significant: bool
     message: str
+    variance_reduction: float | None = None  # CUPED: share of the variance the pre-period covariate removed
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,11 @@ class ExperimentResult:
 
     def is_rate(self, metric: str) -> bool:
         return (self.kinds or {}).get(metric, "conversion") == "conversion"
+
+    @property
+    def cuped(self) -> bool:
+        """Whether any comparison is CUPED-adjusted."""
+        return any(c.variance_reduction is not None for c in self.comparisons)
 
 
 @dataclass(frozen=True)
@@ -814,7 +820,7 @@ def result_from_report(key: str, status: str, report: dict[str, Any]) -> Experim
             comparisons.append(ComparisonRow(
                 m["name"], treatment, lift.get("relative_lift"), lift.get("ci_low"), lift.get("ci_high"),
                 c.get("p_value_adjusted", test.get("p_value")), bayes.get("chance_to_win"), bool(c.get("significant")),
-                lift.get("message") or test.get("message") or ""))
+                lift.get("message") or test.get("message") or "", c.get("variance_reduction")))
     srm = report.get("srm") or {}
     chart = charts.interval_chart([(f"{r.metric}: {r.treatment}", r.ci_low, r.lift, r.ci_high) for r in comparisons])
     return ExperimentResult(key, status, str(report.get("control", "")), rows, comparisons, bool(srm.get("flagged")),

@@ -48,12 +48,22 @@ def results_command(
     for m in res["metrics"]:
         means = ", ".join(f"{v}={_fmt(s['mean'])}" for v, s in m["variants"].items())
         typer.echo(f"  {m['name']} ({m['kind']}): {means}")
+        cuped = m.get("cuped") or {}
+        if cuped.get("applied"):
+            typer.echo(f"    CUPED: pre-period {cuped['pre_period_days']:g} days, {cuped['units_with_pre_period']} "
+                       f"units with pre-period data, theta {_fmt(cuped['theta'])}")
         for t, c in m["comparisons"].items():
             lift = c["lift"]
             typer.echo(f"    {t} vs {c['control']}: lift {_fmt(lift['relative_lift'], True)} "
                        f"[{_fmt(lift['ci_low'], True)}, {_fmt(lift['ci_high'], True)}], p={_fmt(c['p_value'])}, "
                        f"p adj={_fmt(c['p_value_adjusted'])}, chance to win {_fmt(c['bayesian']['chance_to_win'])}, "
                        f"sequential p={_fmt(c['sequential']['p_value'])}")
+            raw = (cuped.get("unadjusted") or {}).get(t)
+            if raw and c.get("variance_reduction") is not None:
+                low, high = raw["lift_ci"] or (None, None)
+                typer.echo(f"      CUPED removed {c['variance_reduction']:.0%} of the variance; "
+                           f"unadjusted lift {_fmt(raw['relative_lift'], True)} [{_fmt(low, True)}, "
+                           f"{_fmt(high, True)}], p={_fmt(raw['p_value'])}")
     if res["message"]:
         typer.echo(f"note: {res['message']}")
 

@@ -37,7 +37,12 @@ from pertinent.decide.bandits import SlotBandit, bandit_key, context_features, r
 from pertinent.decide.blocks import Block, parse_block, render
 from pertinent.decide.config import DecideConfig
 from pertinent.decide.errors import Conflict, InvalidConfig, NotFound, field_errors
-from pertinent.decide.experiments import ExperimentDefinition, default_metrics, experiment_results
+from pertinent.decide.experiments import (
+    ExperimentDefinition,
+    default_metrics,
+    experiment_results,
+    pre_period_events,
+)
 from pertinent.decide.log import DecisionLog, PendingDecision
 from pertinent.decide.slots import Recommend, RunBandit, RunExperiment, ShowVariant, Slot, parse_slot
 from pertinent.decide.targeting import target_view
@@ -727,16 +732,18 @@ class DecideService:
 
     # ================================================================ measuring
     def results(self, key: str) -> dict[str, Any]:
-        """The analysis of an experiment from its stored decisions and outcomes (see experiments.py)."""
+        """The analysis of an experiment from its stored decisions and outcomes, CUPED-adjusted by the units'
+        pre-period events (see experiments.py)."""
         exp = self.experiment(key)
         self.flush()
         outcomes: dict[str, list[Any]] = {}
+        metrics = exp.metrics or default_metrics(self.config.click_events, self.config.conversion_events)
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
             decisions = list(tx.iter_decisions(experiment=key))  # every run of the experiment
             for o in tx.outcomes_of([d.decision_id for d in decisions]):
                 outcomes.setdefault(o.decision_id, []).append(o)
-        metrics = exp.metrics or default_metrics(self.config.click_events, self.config.conversion_events)
-        return experiment_results(exp, decisions, outcomes, metrics)
+            pre = pre_period_events(tx, exp, decisions, metrics, self.config.conversion_events)
+        return experiment_results(exp, decisions, outcomes, metrics, pre)
 
     def ope(self, slot: str, target: str = "uniform", since: float = 0.0, reward_events: list[str] | None = None,
             value: bool = False, alpha: float = 0.05) -> dict[str, Any]:
