@@ -28,6 +28,8 @@ from pertinent.profiles.context import parse_user_agent
 from pertinent.segments.rules import (
     AffinityCondition,
     CampaignCondition,
+    ConditionBase,
+    ConditionView,
     ConsentCondition,
     ContextCondition,
     DidAndNotCondition,
@@ -37,10 +39,7 @@ from pertinent.segments.rules import (
     LocalTimeCondition,
     SinceCondition,
     TraitCondition,
-    _Base,
-    _View,
-    _zone,
-    compare,
+    time_zone,
 )
 
 # conditions that read the stored profile (need its summarised features); context/local_time/segment do not
@@ -48,7 +47,7 @@ PROFILE_TYPES = frozenset({"trait", "feature", "event_count", "did_and_not", "ca
                            "since"})
 
 
-class TargetView(_View):
+class TargetView(ConditionView):
     """A profile view plus the profile's current segments (``{segment_id: entered_at}``).
 
     >>> TargetView({"traits": {"plan": "pro"}}, now=0.0, segments={"vip": 1.0}).segments
@@ -62,7 +61,7 @@ class TargetView(_View):
         self.segments = segments or {}
 
 
-class SegmentCondition(_Base):
+class SegmentCondition(ConditionBase):
     """Member (``member: true``, the default) or not of a segment, or of any of several segments.
 
     >>> c = SegmentCondition(segment=["vip", "loyal"])
@@ -74,7 +73,7 @@ class SegmentCondition(_Base):
     segment: Key | list[Key]
     member: bool = True
 
-    def check(self, v: _View) -> tuple[bool, Any]:
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
         ids = [self.segment] if isinstance(self.segment, str) else self.segment
         current = getattr(v, "segments", {})
         inside = [s for s in ids if s in current]
@@ -99,7 +98,7 @@ class TargetContextCondition(ContextCondition):
     field: ContextField  # type: ignore[assignment]
 
 
-class AllOf(_Base):
+class AllOf(ConditionBase):
     """All conditions hold.
 
     >>> AllOf(conditions=[SegmentCondition(segment="vip")]).holds(target_view(None, {}, {"vip": 1.0}, 0))
@@ -109,14 +108,14 @@ class AllOf(_Base):
     type: Literal["and"] = "and"
     conditions: list[Condition] = Field(min_length=1, max_length=100)
 
-    def holds(self, v: _View) -> bool:
+    def holds(self, v: ConditionView) -> bool:
         return all(c.holds(v) for c in self.conditions)
 
     def describe(self) -> str:
         return "all of (" + "; ".join(c.describe() for c in self.conditions) + ")"
 
 
-class AnyOf(_Base):
+class AnyOf(ConditionBase):
     """At least one condition holds.
 
     >>> AnyOf(conditions=[SegmentCondition(segment="vip")]).holds(target_view(None, {}, {}, 0))
@@ -126,14 +125,14 @@ class AnyOf(_Base):
     type: Literal["or"] = "or"
     conditions: list[Condition] = Field(min_length=1, max_length=100)
 
-    def holds(self, v: _View) -> bool:
+    def holds(self, v: ConditionView) -> bool:
         return any(c.holds(v) for c in self.conditions)
 
     def describe(self) -> str:
         return "any of (" + "; ".join(c.describe() for c in self.conditions) + ")"
 
 
-class NoneOf(_Base):
+class NoneOf(ConditionBase):
     """The condition does not hold.
 
     >>> NoneOf(condition=SegmentCondition(segment="vip")).holds(target_view(None, {}, {}, 0))
@@ -143,7 +142,7 @@ class NoneOf(_Base):
     type: Literal["not"] = "not"
     condition: Condition
 
-    def holds(self, v: _View) -> bool:
+    def holds(self, v: ConditionView) -> bool:
         return not self.condition.holds(v)
 
     def describe(self) -> str:
@@ -197,7 +196,7 @@ def target_view(features: dict[str, Any] | None, context: dict[str, Any], segmen
 
 def valid_timezone(name: str) -> bool:
     """Whether ``name`` is a known IANA time zone."""
-    return 0 < len(name) <= 64 and _zone(name) is not None
+    return 0 < len(name) <= 64 and time_zone(name) is not None
 
 
 def request_context(user_agent: str | None = None, country: str | None = None, region: str | None = None,
@@ -229,5 +228,5 @@ def request_context(user_agent: str | None = None, country: str | None = None, r
 
 
 __all__ = ["CONDITION_TYPES", "PROFILE_TYPES", "AllOf", "AnyOf", "Condition", "NoneOf", "SegmentCondition",
-           "TargetContextCondition", "TargetView", "compare", "condition_types", "parse_condition",
+           "TargetContextCondition", "TargetView", "condition_types", "parse_condition",
            "request_context", "target_view", "valid_timezone"]

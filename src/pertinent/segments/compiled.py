@@ -27,9 +27,9 @@ from typing import Any
 
 from pertinent.profiles.features import ProfileConfig, summarize
 from pertinent.segments.rules import (
-    _ORDER,
-    _WEEKDAYS,
     DAY,
+    ORDER_OPS,
+    WEEKDAYS,
     AffinityCondition,
     AndRule,
     CampaignCondition,
@@ -44,11 +44,12 @@ from pertinent.segments.rules import (
     Rule,
     SinceCondition,
     TraitCondition,
-    _eq,
-    _is_num,
-    _lookup,
-    _zone,
     compare,
+    event_names,
+    is_number,
+    json_equal,
+    lookup,
+    time_zone,
 )
 
 Check = Callable[["Facts"], bool]
@@ -86,7 +87,7 @@ class Moment:
         hit = self._local.get(zone, False)
         if hit is False:
             try:
-                dt = datetime.fromtimestamp(self.now, _zone(zone))
+                dt = datetime.fromtimestamp(self.now, time_zone(zone))
                 hit = (dt.hour, dt.weekday())
             except (OverflowError, OSError, ValueError):
                 hit = None
@@ -135,7 +136,7 @@ class Facts:
         ages = self._ages.get(name)
         if ages is None:
             ages = []
-            days = _lookup(counts, [name, "days"])
+            days = lookup(counts, [name, "days"])
             if isinstance(days, dict):
                 today = self.moment.today
                 for day, n in days.items():
@@ -165,28 +166,24 @@ class Facts:
         return ctx if isinstance(ctx, dict) else {}
 
     def timestamp(self, name: str) -> float | None:
-        ts = _lookup(self.state, ["rfm", "last_purchase"]) if name == "last_purchase" else self.state.get(name)
-        return float(ts) if _is_num(ts) and math.isfinite(ts) else None
-
-
-def _names(event: str | list[str]) -> tuple[str, ...]:
-    return (event,) if isinstance(event, str) else tuple(event)
+        ts = lookup(self.state, ["rfm", "last_purchase"]) if name == "last_purchase" else self.state.get(name)
+        return float(ts) if is_number(ts) and math.isfinite(ts) else None
 
 
 def _int_compare(op: str, expected: int) -> Callable[[int], bool]:
-    if op in _ORDER:
-        fn = _ORDER[op]
+    if op in ORDER_OPS:
+        fn = ORDER_OPS[op]
         return lambda n: fn(n, expected)
     if op == "eq":
-        return lambda n: _eq(n, expected)
-    return lambda n: not _eq(n, expected)
+        return lambda n: json_equal(n, expected)
+    return lambda n: not json_equal(n, expected)
 
 
 def _comparison(op: str, expected: Any) -> Callable[[Any], bool]:
     """``compare(op, actual, expected)`` with ``op`` and ``expected`` bound; ordering a number against a number
     (the common case: thresholds on features) skips the generic dispatch. JSON numbers are exactly int and float."""
-    if op in _ORDER and _is_num(expected):
-        fn = _ORDER[op]
+    if op in ORDER_OPS and is_number(expected):
+        fn = ORDER_OPS[op]
         return lambda actual: (type(actual) is int or type(actual) is float) and fn(actual, expected)
     return lambda actual: compare(op, actual, expected)
 
@@ -216,17 +213,17 @@ def compile_rule(rule: Rule) -> Check:
         return lambda f: not inner(f)
     if isinstance(rule, TraitCondition):
         path, test = list(rule.path), _comparison(rule.op, rule.value)
-        return lambda f: test(_lookup(f.traits, path))
+        return lambda f: test(lookup(f.traits, path))
     if isinstance(rule, FeatureCondition):
         head, rest, test = rule.path[0], list(rule.path[1:]), _comparison(rule.op, rule.value)
         if not rest:
             return lambda f: test(f.feature(head))
-        return lambda f: test(_lookup(f.feature(head), rest))
+        return lambda f: test(lookup(f.feature(head), rest))
     if isinstance(rule, EventCountCondition):
-        names, window, ok = _names(rule.event), rule.window_days, _int_compare(rule.op, rule.value)
+        names, window, ok = event_names(rule.event), rule.window_days, _int_compare(rule.op, rule.value)
         return lambda f: ok(f.count(names, window))
     if isinstance(rule, DidAndNotCondition):
-        did, did_not, window, least = _names(rule.did), _names(rule.did_not), rule.window_days, rule.min_count
+        did, did_not, window, least = event_names(rule.did), event_names(rule.did_not), rule.window_days, rule.min_count
         return lambda f: f.count(did, window) >= least and f.count(did_not, window) == 0
     if isinstance(rule, CampaignCondition):
         return _campaign(rule)
@@ -242,8 +239,8 @@ def compile_rule(rule: Rule) -> Check:
         path, least = [rule.kind, rule.label], rule.min_share
 
         def affinity(f: Facts) -> bool:
-            share = _lookup(f.feature("affinities"), path)
-            return (float(share) if _is_num(share) else 0.0) >= least
+            share = lookup(f.feature("affinities"), path)
+            return (float(share) if is_number(share) else 0.0) >= least
         return affinity
     if isinstance(rule, SinceCondition):
         name, op, days = rule.field, rule.op, rule.days
@@ -277,11 +274,11 @@ def _campaign(rule: CampaignCondition) -> Check:
 
 def _local_time(rule: LocalTimeCondition) -> Check:
     hours, weekdays, default = rule.hours, rule.weekdays, rule.default_timezone
-    assert len(_WEEKDAYS) == 7
+    assert len(WEEKDAYS) == 7
 
     def local_time(f: Facts) -> bool:
         name = f.context().get("timezone")
-        zone = name if isinstance(name, str) and name and _zone(name) is not None else default
+        zone = name if isinstance(name, str) and name and time_zone(name) is not None else default
         at = f.moment.local(zone)
         if at is None:
             return False
@@ -347,9 +344,9 @@ def triggers(rule: Rule) -> frozenset[str]:
             return frozenset({f"event:{rule.path[1]}" if len(rule.path) > 1 else "counted"})
         return frozenset({_HEAD_TRIGGERS.get(head, ALL)})
     if isinstance(rule, EventCountCondition):
-        return frozenset(f"event:{n}" for n in _names(rule.event))
+        return frozenset(f"event:{n}" for n in event_names(rule.event))
     if isinstance(rule, DidAndNotCondition):
-        return frozenset(f"event:{n}" for n in _names(rule.did) + _names(rule.did_not))
+        return frozenset(f"event:{n}" for n in event_names(rule.did) + event_names(rule.did_not))
     if isinstance(rule, CampaignCondition | ContextCondition | LocalTimeCondition):
         return frozenset({"context"})
     if isinstance(rule, ConsentCondition):

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from pertinent.segments.pipeline import SegmentationConfig
-from pertinent.segments.rules import Rule, RuleError, _errors, _load
+from pertinent.segments.rules import Rule, RuleError, load_json, rule_errors
 from pertinent.segments.templates import TEMPLATES, template
 
 KINDS = ("rule", "rfm", "ml")
@@ -177,7 +177,7 @@ def _template_input(data: dict[str, Any]) -> tuple[dict[str, Any] | None, list[R
         seg = template(name, **params)
     except ValidationError as e:  # a parameter made an invalid rule: point at the parameter when we can
         errors = []
-        for err in _errors(e, {}):
+        for err in rule_errors(e, {}):
             field = err.path.rsplit(".", 1)[-1]
             hit = next((p for p in params if p in field or field in p), None)
             errors.append(RuleError(f"params.{hit}" if hit else "params", err.message))
@@ -201,7 +201,7 @@ def parse_definition(data: Any, segment_id: str | None = None) -> tuple[Any, lis
     ``kind`` defaults to ``rule``; ``{"template": name, "params": {...}}`` makes a rule segment from a template;
     ``segment_id`` (from a URL) must match the body's id, or fills it in. Never raises on bad input.
     """
-    data, errors = _load(data)
+    data, errors = load_json(data)
     if errors:
         return None, errors
     if not isinstance(data, dict):
@@ -226,7 +226,7 @@ def parse_definition(data: Any, segment_id: str | None = None) -> tuple[Any, lis
     try:
         return _MODELS[kind].model_validate(data), []
     except ValidationError as e:
-        return None, _errors(e, data)
+        return None, rule_errors(e, data)
     except (RecursionError, TypeError, ValueError) as e:  # defensive: report, never crash
         return None, [RuleError("", f"cannot read segment definition: {e}")]
 

@@ -14,6 +14,11 @@ back to the summarised ``features.counts[name]["<N>d"]`` (only correct for the `
 Paths into traits and features are lists of keys, so keys may hold spaces or dots
 (``["counts", "Order Completed", "7d"]``).
 
+Other condition languages build on this module's public helpers rather than copying them: slot targeting
+(``decide/targeting.py``) subclasses :class:`ConditionBase` and :class:`ConditionView`, and the compiled
+evaluator (``segments/compiled.py``) shares :func:`compare`, :func:`json_equal`, :func:`is_number`,
+:func:`lookup`, :func:`event_names`, :func:`time_zone`, ``ORDER_OPS`` and ``WEEKDAYS``.
+
 >>> seg, errors = parse_segment({"id": "big", "name": "Big spenders", "rule": {"type": "and",
 ...     "conditions": [{"type": "feature", "path": ["rfm", "monetary"], "op": "gte", "value": 100},
 ...                    {"type": "consent", "purpose": "personalization"}]}})
@@ -59,20 +64,27 @@ MAX_WINDOW_DAYS = 30  # daily count buckets are kept for 30 days
 
 Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "exists"]
 OrderOp = Literal["eq", "ne", "gt", "gte", "lt", "lte"]
-_ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+ORDER_OPS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 
 # ----------------------------------------------------------------------------------------------- values
 
 
-def _is_num(x: Any) -> bool:
+def is_number(x: Any) -> bool:
+    """A JSON number (int or float, not bool)."""
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
-def _eq(a: Any, b: Any) -> bool:
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values: numbers compare by value (1 == 1.0), anything else only within its type
+    (``True`` is not 1, ``"1"`` is not 1).
+
+    >>> json_equal(1, 1.0), json_equal(True, 1), json_equal("a", "a")
+    (True, False, True)
+    """
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
-    if _is_num(a) and _is_num(b):
+    if is_number(a) and is_number(b):
         return a == b  # int and float compare exactly, without overflow
     return type(a) is type(b) and a == b
 
@@ -89,26 +101,26 @@ def compare(op: str, actual: Any, expected: Any) -> bool:
     if actual is None:
         return op == "ne"
     if op == "eq":
-        return _eq(actual, expected)
+        return json_equal(actual, expected)
     if op == "ne":
-        return not _eq(actual, expected)
+        return not json_equal(actual, expected)
     if op == "in":
-        return isinstance(expected, list) and any(_eq(actual, e) for e in expected)
+        return isinstance(expected, list) and any(json_equal(actual, e) for e in expected)
     if op == "contains":
         if isinstance(actual, str):
             return isinstance(expected, str) and expected in actual
         if isinstance(actual, list):
-            return any(_eq(a, expected) for a in actual)
+            return any(json_equal(a, expected) for a in actual)
         if isinstance(actual, dict):
             return isinstance(expected, str) and expected in actual
         return False
-    if (_is_num(actual) and _is_num(expected)) or (isinstance(actual, str) and isinstance(expected, str)):
-        return _ORDER[op](actual, expected)
+    if (is_number(actual) and is_number(expected)) or (isinstance(actual, str) and isinstance(expected, str)):
+        return ORDER_OPS[op](actual, expected)
     return False
 
 
 def _scalar(v: Any) -> bool:
-    return v is None or isinstance(v, str | bool) or (_is_num(v) and math.isfinite(v))
+    return v is None or isinstance(v, str | bool) or (is_number(v) and math.isfinite(v))
 
 
 def _check_value(op: str, value: Any) -> Any:
@@ -118,8 +130,8 @@ def _check_value(op: str, value: Any) -> Any:
     elif op == "in":
         if not isinstance(value, list) or not value or not all(_scalar(v) for v in value):
             raise ValueError("'in' takes a non-empty list of strings, numbers, booleans or null")
-    elif op in _ORDER:
-        if not ((_is_num(value) and math.isfinite(value)) or isinstance(value, str)):
+    elif op in ORDER_OPS:
+        if not ((is_number(value) and math.isfinite(value)) or isinstance(value, str)):
             raise ValueError(f"'{op}' takes a finite number or a string")
     elif op == "contains":
         if value is None or not _scalar(value):
@@ -129,7 +141,12 @@ def _check_value(op: str, value: Any) -> Any:
     return value
 
 
-def _lookup(root: Any, path: list[str]) -> Any:
+def lookup(root: Any, path: list[str]) -> Any:
+    """The value at a path of keys (digits index lists) in parsed JSON; None where the path stops.
+
+    >>> lookup({"a": [{"b": 2}]}, ["a", "0", "b"]), lookup({"a": 1}, ["a", "b"])
+    (2, None)
+    """
     cur = root
     for key in path:
         if isinstance(cur, dict):
@@ -143,8 +160,10 @@ def _lookup(root: Any, path: list[str]) -> Any:
     return cur
 
 
-class _View:
-    """One profile view prepared for evaluation at ``now``."""
+class ConditionView:
+    """One profile view prepared for evaluation at ``now`` (what :meth:`ConditionBase.check` reads).
+
+    Other condition languages (slot targeting) subclass it to add what their own conditions read."""
 
     __slots__ = ("traits", "features", "consent", "state", "now", "today")
 
@@ -160,12 +179,12 @@ class _View:
             raise ValueError(f"now must be a finite epoch time in seconds, got {now!r}")
         self.today = int(self.now // DAY)
 
-    def count(self, names: list[str], window_days: int) -> int:
+    def count(self, names: Iterable[str], window_days: int) -> int:
         total = 0
         counts = self.state.get("counts")
         if isinstance(counts, dict):
             for name in names:
-                days = _lookup(counts, [name, "days"])
+                days = lookup(counts, [name, "days"])
                 if not isinstance(days, dict):
                     continue
                 for day, n in days.items():
@@ -178,21 +197,21 @@ class _View:
             return total
         summary = self.features.get("counts")
         for name in names:
-            n = _lookup(summary, [name, f"{window_days}d"])
+            n = lookup(summary, [name, f"{window_days}d"])
             if isinstance(n, int) and not isinstance(n, bool):
                 total += n
         return total
 
     def timestamp(self, name: str) -> float | None:
         if name == "last_purchase":
-            ts = _lookup(self.features, ["rfm", "last_purchase"])
+            ts = lookup(self.features, ["rfm", "last_purchase"])
             if ts is None:
-                ts = _lookup(self.state, ["rfm", "last_purchase"])
+                ts = lookup(self.state, ["rfm", "last_purchase"])
         else:
             ts = self.features.get(name)
             if ts is None:
                 ts = self.state.get(name)
-        return float(ts) if _is_num(ts) and math.isfinite(ts) else None
+        return float(ts) if is_number(ts) and math.isfinite(ts) else None
 
     def context(self) -> dict[str, Any]:
         ctx = self.features.get("context")
@@ -201,8 +220,9 @@ class _View:
         return ctx if isinstance(ctx, dict) else {}
 
 
-def _names(event: str | list[str]) -> list[str]:
-    return [event] if isinstance(event, str) else event
+def event_names(event: str | list[str]) -> tuple[str, ...]:
+    """The event names of a condition field that takes one name or a list."""
+    return (event,) if isinstance(event, str) else tuple(event)
 
 
 EventName = Annotated[str, Field(min_length=1, max_length=200)]
@@ -212,13 +232,16 @@ Key = Annotated[str, Field(min_length=1, max_length=200)]
 # ------------------------------------------------------------------------------------------- conditions
 
 
-class _Base(BaseModel):
+class ConditionBase(BaseModel):
+    """A condition: ``check`` (held, what was observed) on a :class:`ConditionView`, ``holds`` and
+    ``describe``. Other condition languages subclass it for conditions of their own."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def holds(self, v: _View) -> bool:
+    def holds(self, v: ConditionView) -> bool:
         return self.check(v)[0]
 
-    def check(self, v: _View) -> tuple[bool, Any]:
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
         """(held, observed value)."""
         raise NotImplementedError
 
@@ -226,7 +249,7 @@ class _Base(BaseModel):
         raise NotImplementedError
 
 
-class _Comparison(_Base):
+class _Comparison(ConditionBase):
     op: Op
     value: Any = None
 
@@ -251,8 +274,8 @@ class _PathComparison(_Comparison):
     def _one_key(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
-    def check(self, v: _View) -> tuple[bool, Any]:
-        actual = _lookup(getattr(v, self.part), self.path)
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
+        actual = lookup(getattr(v, self.part), self.path)
         return compare(self.op, actual, self.value), actual
 
     def describe(self) -> str:
@@ -283,7 +306,7 @@ class FeatureCondition(_PathComparison):
     type: Literal["feature"] = "feature"
 
 
-class EventCountCondition(_Base):
+class EventCountCondition(ConditionBase):
     """How many times an event (or the sum over several names) happened in the last ``window_days``
     days (day buckets: today counts as day 1).
 
@@ -306,15 +329,15 @@ class EventCountCondition(_Base):
             raise ValueError("name at least one event")
         return v
 
-    def check(self, v: _View) -> tuple[bool, Any]:
-        n = v.count(_names(self.event), self.window_days)
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
+        n = v.count(event_names(self.event), self.window_days)
         return compare(self.op, n, self.value), n
 
     def describe(self) -> str:
         return f"count of {self.event!r} in {self.window_days}d {self.op} {self.value}"
 
 
-class DidAndNotCondition(_Base):
+class DidAndNotCondition(ConditionBase):
     """Did ``did`` (at least ``min_count`` times) and did not do ``did_not`` within ``window_days`` days.
 
     >>> c = DidAndNotCondition(did="Product Added", did_not="Order Completed", window_days=7)
@@ -335,11 +358,11 @@ class DidAndNotCondition(_Base):
             raise ValueError("name at least one event")
         return v
 
-    def check(self, v: _View) -> tuple[bool, Any]:
-        did = v.count(_names(self.did), self.window_days)
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
+        did = v.count(event_names(self.did), self.window_days)
         if did < self.min_count:
             return False, {"did": did}
-        not_ = v.count(_names(self.did_not), self.window_days)
+        not_ = v.count(event_names(self.did_not), self.window_days)
         return not_ == 0, {"did": did, "did_not": not_}
 
     def describe(self) -> str:
@@ -350,7 +373,7 @@ class DidAndNotCondition(_Base):
 CampaignField = Literal["utm_campaign", "utm_source", "utm_medium", "utm_term", "utm_content", "referrer"]
 
 
-class CampaignCondition(_Base):
+class CampaignCondition(ConditionBase):
     """Case-insensitive match of campaign (UTM) fields or the referrer host in ``features.context``:
     held when any of ``fields`` matches any of ``values``.
 
@@ -371,7 +394,7 @@ class CampaignCondition(_Base):
     def model_post_init(self, __context: Any) -> None:
         self._lowered = tuple(x.lower() for x in self.values)
 
-    def check(self, v: _View) -> tuple[bool, Any]:
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
         ctx = v.context()
         seen = {}
         for f in self.fields:
@@ -401,7 +424,7 @@ class ContextCondition(_Comparison):
     type: Literal["context"] = "context"
     field: Literal["device_type", "browser", "os", "country", "locale", "timezone"]
 
-    def check(self, v: _View) -> tuple[bool, Any]:
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
         actual = v.context().get(self.field)
         return compare(self.op, actual, self.value), actual
 
@@ -410,17 +433,18 @@ class ContextCondition(_Comparison):
 
 
 @functools.lru_cache(maxsize=512)
-def _zone(name: str) -> ZoneInfo | None:
+def time_zone(name: str) -> ZoneInfo | None:
+    """The IANA time zone of that name, or None when unknown (cached)."""
     try:
         return ZoneInfo(name)
     except Exception:  # ZoneInfoNotFoundError, ValueError for odd keys, OSError, ...
         return None
 
 
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-class LocalTimeCondition(_Base):
+class LocalTimeCondition(ConditionBase):
     """The local hour of day (0-23) and/or weekday (0 = Monday ... 6 = Sunday) at ``now`` in the
     profile's ``context.timezone`` (``default_timezone`` when it has none or an unknown one).
 
@@ -440,7 +464,7 @@ class LocalTimeCondition(_Base):
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
-        if _zone(v) is None:
+        if time_zone(v) is None:
             raise ValueError(f"unknown time zone {v!r}")
         return v
 
@@ -450,29 +474,29 @@ class LocalTimeCondition(_Base):
             raise ValueError("give hours and/or weekdays")
         return self
 
-    def check(self, v: _View) -> tuple[bool, Any]:
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
         name = v.context().get("timezone")
-        tz = _zone(name) if isinstance(name, str) and name else None
+        tz = time_zone(name) if isinstance(name, str) and name else None
         if tz is None:
-            name, tz = self.default_timezone, _zone(self.default_timezone)
+            name, tz = self.default_timezone, time_zone(self.default_timezone)
         try:
             local = datetime.fromtimestamp(v.now, tz)
         except (OverflowError, OSError, ValueError):
             return False, None
         held = ((not self.hours or local.hour in self.hours)
                 and (not self.weekdays or local.weekday() in self.weekdays))
-        return held, f"{_WEEKDAYS[local.weekday()]} {local.hour:02d}h {name}"
+        return held, f"{WEEKDAYS[local.weekday()]} {local.hour:02d}h {name}"
 
     def describe(self) -> str:
         parts = []
         if self.hours:
             parts.append(f"hour in {self.hours}")
         if self.weekdays:
-            parts.append(f"weekday in {[_WEEKDAYS[d] for d in self.weekdays]}")
+            parts.append(f"weekday in {[WEEKDAYS[d] for d in self.weekdays]}")
         return "local " + " and ".join(parts)
 
 
-class ConsentCondition(_Base):
+class ConsentCondition(ConditionBase):
     """Whether the profile granted a consent purpose (missing counts as not granted).
 
     >>> evaluate(ConsentCondition(purpose="analytics"), {"consent": {"analytics": True}}, 0)
@@ -483,7 +507,7 @@ class ConsentCondition(_Base):
     purpose: Literal["analytics", "personalization"]
     granted: bool = True
 
-    def check(self, v: _View) -> tuple[bool, Any]:
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
         actual = v.consent.get(self.purpose) is True
         return actual == self.granted, actual
 
@@ -491,7 +515,7 @@ class ConsentCondition(_Base):
         return f"consent {self.purpose} {'granted' if self.granted else 'not granted'}"
 
 
-class AffinityCondition(_Base):
+class AffinityCondition(ConditionBase):
     """The profile's share of interest in a category (or tag) label is at least ``min_share``.
 
     >>> c = AffinityCondition(label="Books", min_share=0.3)
@@ -504,16 +528,16 @@ class AffinityCondition(_Base):
     label: Key
     min_share: float = Field(gt=0, le=1)
 
-    def check(self, v: _View) -> tuple[bool, Any]:
-        share = _lookup(v.features, ["affinities", self.kind, self.label])
-        share = float(share) if _is_num(share) else 0.0
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
+        share = lookup(v.features, ["affinities", self.kind, self.label])
+        share = float(share) if is_number(share) else 0.0
         return share >= self.min_share, share
 
     def describe(self) -> str:
         return f"{self.kind} affinity {self.label!r} >= {self.min_share}"
 
 
-class SinceCondition(_Base):
+class SinceCondition(ConditionBase):
     """Days elapsed from a profile timestamp (``first_seen``, ``last_seen``, ``last_purchase``) to
     ``now``; never held when the profile has no such timestamp.
 
@@ -528,7 +552,7 @@ class SinceCondition(_Base):
     op: Literal["gt", "gte", "lt", "lte"]
     days: float = Field(ge=0, allow_inf_nan=False)
 
-    def check(self, v: _View) -> tuple[bool, Any]:
+    def check(self, v: ConditionView) -> tuple[bool, Any]:
         ts = v.timestamp(self.field)
         if ts is None:
             return False, None
@@ -539,7 +563,7 @@ class SinceCondition(_Base):
         return f"days since {self.field} {self.op} {self.days:g}"
 
 
-class AndRule(_Base):
+class AndRule(ConditionBase):
     """All conditions hold.
 
     >>> evaluate(AndRule(conditions=[ConsentCondition(purpose="analytics")]), {}, 0)
@@ -549,14 +573,14 @@ class AndRule(_Base):
     type: Literal["and"] = "and"
     conditions: list[Rule] = Field(min_length=1)
 
-    def holds(self, v: _View) -> bool:
+    def holds(self, v: ConditionView) -> bool:
         return all(c.holds(v) for c in self.conditions)
 
     def describe(self) -> str:
         return "all of"
 
 
-class OrRule(_Base):
+class OrRule(ConditionBase):
     """At least one condition holds.
 
     >>> evaluate(OrRule(conditions=[ConsentCondition(purpose="analytics", granted=False)]), {}, 0)
@@ -566,14 +590,14 @@ class OrRule(_Base):
     type: Literal["or"] = "or"
     conditions: list[Rule] = Field(min_length=1)
 
-    def holds(self, v: _View) -> bool:
+    def holds(self, v: ConditionView) -> bool:
         return any(c.holds(v) for c in self.conditions)
 
     def describe(self) -> str:
         return "any of"
 
 
-class NotRule(_Base):
+class NotRule(ConditionBase):
     """The condition does not hold.
 
     >>> evaluate(NotRule(condition=ConsentCondition(purpose="analytics")), {}, 0)
@@ -583,7 +607,7 @@ class NotRule(_Base):
     type: Literal["not"] = "not"
     condition: Rule
 
-    def holds(self, v: _View) -> bool:
+    def holds(self, v: ConditionView) -> bool:
         return not self.condition.holds(v)
 
     def describe(self) -> str:
@@ -651,7 +675,8 @@ def _depth_ok(data: Any) -> bool:
     return True
 
 
-def _load(data: Any) -> tuple[Any, list[RuleError]]:
+def load_json(data: Any) -> tuple[Any, list[RuleError]]:
+    """Parse JSON text (or take parsed JSON) no deeper than ``MAX_DEPTH``; ``(data, [])`` or ``(None, errors)``."""
     if isinstance(data, bytes | bytearray | str):
         try:
             data = orjson.loads(data)
@@ -662,7 +687,8 @@ def _load(data: Any) -> tuple[Any, list[RuleError]]:
     return data, []
 
 
-def _errors(exc: ValidationError, data: Any) -> list[RuleError]:
+def rule_errors(exc: ValidationError, data: Any) -> list[RuleError]:
+    """A validation error as one :class:`RuleError` per JSON path in ``data``, its messages joined."""
     by_path: dict[str, list[str]] = {}
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -684,13 +710,13 @@ def parse_rule(data: Any) -> tuple[Rule | None, list[RuleError]]:
     >>> rule, [str(e) for e in errors]
     (None, ["conditions[0].purpose: Input should be 'analytics' or 'personalization'"])
     """
-    data, errors = _load(data)
+    data, errors = load_json(data)
     if errors:
         return None, errors
     try:
         return _RULE.validate_python(data), []
     except ValidationError as e:
-        return None, _errors(e, data)
+        return None, rule_errors(e, data)
     except (RecursionError, TypeError, ValueError) as e:  # defensive: report, never crash
         return None, [RuleError("", f"cannot read rule: {e}")]
 
@@ -698,7 +724,7 @@ def parse_rule(data: Any) -> tuple[Rule | None, list[RuleError]]:
 def parse_segment(data: Any) -> tuple[Segment | None, list[RuleError]]:
     """Validate a segment (``id``, ``name``, ``description``, ``rule``, ``created_at``, ``updated_at``)
     given as JSON text or parsed JSON. Returns ``(segment, [])`` or ``(None, errors)``; never raises."""
-    data, errors = _load(data)
+    data, errors = load_json(data)
     if errors:
         return None, errors
     if not isinstance(data, dict):
@@ -706,7 +732,7 @@ def parse_segment(data: Any) -> tuple[Segment | None, list[RuleError]]:
     try:
         return Segment.model_validate(data), []
     except ValidationError as e:
-        return None, _errors(e, data)
+        return None, rule_errors(e, data)
     except (RecursionError, TypeError, ValueError) as e:
         return None, [RuleError("", f"cannot read segment: {e}")]
 
@@ -720,7 +746,7 @@ def _rule_of(rule: Rule | Segment) -> Rule:
 
 def evaluate(rule: Rule | Segment, view: dict[str, Any], now: float) -> bool:
     """Whether the profile ``view`` is in the rule (or segment) at time ``now`` (epoch seconds)."""
-    return _rule_of(rule).holds(_View(view, now))
+    return _rule_of(rule).holds(ConditionView(view, now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -743,7 +769,7 @@ class Explanation:
         return out
 
 
-def _explain(rule: Rule, v: _View, path: str) -> Explanation:
+def _explain(rule: Rule, v: ConditionView, path: str) -> Explanation:
     if isinstance(rule, AndRule | OrRule):
         kids = tuple(_explain(c, v, f"{path}.conditions[{i}]" if path else f"conditions[{i}]")
                      for i, c in enumerate(rule.conditions))
@@ -765,7 +791,7 @@ def explain(rule: Rule | Segment, view: dict[str, Any], now: float) -> Explanati
     >>> e.held, [(c.path, c.held, c.observed) for c in e.children]
     (False, [('conditions[0]', True, True), ('conditions[1]', False, 1)])
     """
-    return _explain(_rule_of(rule), _View(view, now), "")
+    return _explain(_rule_of(rule), ConditionView(view, now), "")
 
 
 class Preview(NamedTuple):
@@ -787,7 +813,7 @@ def preview(segment: Segment | Rule, views: Iterable[tuple[str, dict[str, Any]]]
     size = 0
     picked: list[str] = []
     for profile_id, view in views:
-        if not rule.holds(_View(view, now)):
+        if not rule.holds(ConditionView(view, now)):
             continue
         size += 1
         if len(picked) < sample:
