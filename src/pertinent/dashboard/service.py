@@ -23,14 +23,17 @@ import logging
 import math
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 from pertinent.dashboard import charts
-from pertinent.kpis import KpiConfig, KpiEvents, KpiResult, kpis_by_group
+from pertinent.dashboard.kpi_cache import EventValues, PageCache
+from pertinent.kpis import OTHER, KpiConfig, KpiEvents, KpiResult, kpis_by_group
 from pertinent.privacy.consent import PURPOSES
 from pertinent.storage.base import DecisionRow, IngestErrorRow, Store
 
@@ -375,37 +378,25 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-class Fact(NamedTuple):
-    """One event as the KPI and drift sections read it (``iter_event_fields`` with ``FACT_PATHS``).
-
-    >>> EVENT_FEATURES[2][1](Fact("p", "track", "Order Completed", 0.0, None, "9.5", None, "mobile"))
-    9.5
-    """
-
-    profile_id: str
-    type: str
-    event: str | None
-    timestamp: float
-    category: Any
-    price: Any
-    revenue: Any
-    device: Any
-
-
-FACT_PATHS = (("properties", "category"), ("properties", "price"), ("properties", "revenue"),
-              ("context", "device", "type"))
+# The JSON fields the drift section compares, read once per event and kept (``kpi_cache.EventValues``).
+FIELD_PATHS = (("properties", "category"), ("properties", "price"), ("properties", "revenue"),
+               ("context", "device", "type"))
 # Segment's "Experiment Viewed" (experiments run by another tool): experiment and variation, id or name
 EXPOSURE_PATHS = (("properties", "experiment_id"), ("properties", "experiment_name"),
                   ("properties", "variation_id"), ("properties", "variation_name"))
+EXPOSURE_EVENT = "Experiment Viewed"
 
-# Features compared between the reference and the current window: (name, value of one event).
-EVENT_FEATURES: tuple[tuple[str, Callable[[Fact], Any]], ...] = (
-    ("event name", lambda e: e.event or e.type),
-    ("properties.category", lambda e: _label(e.category)),
-    ("properties.price", lambda e: _number(e.price)),
-    ("properties.revenue", lambda e: _number(e.revenue)),
-    ("context.device.type", lambda e: _label(e.device)),
+# Features compared between the reference and the current window: (name, column, value of one raw value).
+# Column None is the event's name (``event``, else its ``type``), i the i-th of FIELD_PATHS.
+EVENT_FEATURES: tuple[tuple[str, int | None, Callable[[Any], Any]], ...] = (
+    ("event name", None, lambda v: v),
+    ("properties.category", 0, _label),
+    ("properties.price", 1, _number),
+    ("properties.revenue", 2, _number),
+    ("context.device.type", 3, _label),
 )
+NUMBER_FIELDS = tuple(column for _name, column, value in EVENT_FEATURES if value is _number and column is not None)
+KPI_CACHE_TTL_S = 30.0  # a computed KPI page is shown again for this long while nothing new is stored
 
 
 def kpi_config_from(settings: Settings) -> KpiConfig:
@@ -448,6 +439,9 @@ class DashboardService:
         self.segment_names: Callable[[], dict[str, tuple[str, str]]] | None = None
         self._ml: dict[str, Any] | None = None
         self._ml_lock = threading.Lock()
+        self._kpi_pages = PageCache(KPI_CACHE_TTL_S)
+        self._event_values: dict[str, EventValues] = {}  # window -> event values kept for the KPI page
+        self._kpi_lock = threading.Lock()
 
     @classmethod
     def from_services(cls, services: Services) -> DashboardService:
@@ -726,23 +720,50 @@ class DashboardService:
         return out
 
     # ----------------------------------------------------------------------------------------- KPIs, drift
+    def clear_cache(self) -> None:
+        """Forget computed KPI pages and the event values kept for them (the next load reads everything)."""
+        with self._kpi_lock:
+            self._kpi_pages.clear()
+            self._event_values.clear()
+
     def kpis(self, window: str = "7d", now: float | None = None) -> KpisPage:
+        """The KPI and drift page; the same page again for ``KPI_CACHE_TTL_S`` while nothing new is stored."""
+        self.parse_window(window)
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            key = (window, now, tx.dashboard_version())
+        page = self._kpi_pages.get(key)
+        if page is None:
+            with self._kpi_lock:
+                page = self._kpi_pages.get(key)  # another request may have computed it meanwhile
+                if page is None:
+                    page = self._compute_kpis(window, now)
+                    self._kpi_pages.put(key, page)
+        return page
+
+    def _compute_kpis(self, window: str, now: float | None) -> KpisPage:
         span = self.span(window, now)
         length = span.until - span.since
         reference = (span.since - length, span.since)
+        cfg = self.kpi_config
+        named = list(dict.fromkeys([*cfg.click_events, *cfg.impression_events, *cfg.conversion_events,
+                                    EXPOSURE_EVENT]))
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
-            events = [Fact(*row) for row in tx.iter_event_fields(reference[0], span.until, FACT_PATHS,
-                                                                    limit=MAX_EVENTS)]
-            viewed = list(tx.iter_event_fields(span.since, span.until, EXPOSURE_PATHS, limit=MAX_EVENTS,
-                                               names=["Experiment Viewed"]))
-            current = [e for e in events if e.timestamp >= span.since]
-            profile_ids = {e.profile_id for e in current}
+            values = self._refresh_values(tx, window, reference[0])
+            # profile ids change on identity merges, so what depends on them is read on each computation:
+            # (current?, profile, events, newest time) grouped in SQL; page events of both windows and the
+            # current window's click, impression, conversion and exposure events
+            per_profile = tx.profile_event_counts(reference[0], span.since, span.until)
+            named_rows = list(tx.iter_named_events(reference[0], span.since, span.until, cfg.page_types, named,
+                                                   EXPOSURE_EVENT, EXPOSURE_PATHS, limit=MAX_EVENTS))
+            profile_ids = {p for current, p, *_ in per_profile if current}
             memberships = tx.segments_of(profile_ids) if profile_ids else {}
             labels = self._segment_labels(tx)
             decisions = [d for d in self._decisions(tx, span) if d.experiment]
-        truncated = len(events) >= MAX_EVENTS
-        kpi_events = KpiEvents.from_records(((e.profile_id, e.type, e.event, e.timestamp) for e in current),
-                                            self.kpi_config)
+        truncated = values.size >= MAX_EVENTS or len(named_rows) >= MAX_EVENTS
+        current_rows = [row for row in named_rows if row[3] >= span.since]
+        viewed = [row for row in current_rows if row[2] == EXPOSURE_EVENT]
+        kpi_events = _kpi_events(current_rows, [(p, newest) for current, p, _n, newest in per_profile if current],
+                                 cfg)
         groups: dict[str, dict[str, float]] = {"all profiles": dict.fromkeys(profile_ids, 0.0)}
         kinds = {"all profiles": "all"}
         for pid, segs in memberships.items():
@@ -753,38 +774,125 @@ class DashboardService:
         for name, members in _exposures(decisions, viewed).items():
             groups[name] = members
             kinds[name] = "variant"
-        results = kpis_by_group(kpi_events, groups, self.kpi_config)
+        results = kpis_by_group(kpi_events, groups, cfg)
         shared = set(results["all profiles"].message.split("; "))
         rows = [KpiRow(name, kinds[name], results[name],
                        results[name].message if name == "all profiles" else
                        "; ".join(p for p in results[name].message.split("; ") if p and p not in shared))
                 for name in groups]
-        drift = self._drift([e for e in events if e.timestamp < span.since], current)
+        drift = self._drift(values, reference, span, per_profile, named_rows)
         alerts = [f"{row.feature}: {r.detector} {charts.fmt_number(r.statistic)} > {charts.fmt_number(r.threshold)}"
                   if r.detector != "ks" else f"{row.feature}: KS D={charts.fmt_number(r.statistic)}, "
                                              f"p={charts.fmt_number(r.p_value)}"
                   for row in drift for r in row.results.values() if r.alert]
-        message = "" if current else "No events in the window."
+        message = "" if profile_ids else "No events in the window."
         return KpisPage(span, rows, drift, reference, alerts, truncated, message)
 
-    def _drift(self, reference: list[Fact], current: list[Fact]) -> list[DriftRow]:
-        from pertinent.drift import DETECTORS, make_detector, prepare
+    def _refresh_values(self, tx: Any, window: str, since: float) -> EventValues:
+        """The window's kept event values brought up to date: only events stored since the last read are read,
+        all of them again when events were deleted (erasure) or an earlier start is asked for."""
+        values = self._event_values.get(window)
+        if values is not None and (since < values.since or tx.count_events_through(values.last_id)
+                                   != values.events_seen):
+            values = None
+        if values is None:
+            values = self._event_values[window] = EventValues(since, len(FIELD_PATHS), NUMBER_FIELDS)
+        values.drop_before(since)
+        before = values.last_id
+        values.extend(tx.iter_event_values(since, values.last_id, FIELD_PATHS, limit=MAX_EVENTS - values.size),
+                      limit=MAX_EVENTS)
+        if values.last_id != before or not values.events_seen:
+            values.events_seen = tx.count_events_through(values.last_id)
+        return values
+
+    def _drift(self, values: EventValues, reference: tuple[float, float], span: Span,
+               per_profile: list[tuple[bool, str, int, float]], named_rows: list[tuple[Any, ...]]) -> list[DriftRow]:
+        from pertinent.drift import DETECTORS, make_detector
 
         detectors = [make_detector(name) for name in DETECTORS]
-        features: list[tuple[str, list[Any], list[Any]]] = [
-            (name, [f(e) for e in reference], [f(e) for e in current]) for name, f in EVENT_FEATURES]
-        for name, predicate in (("events per profile", lambda e: True),
-                                ("page views per profile", lambda e: e.type in self.kpi_config.page_types)):
-            features.append((name, _per_profile(reference, predicate), _per_profile(current, predicate)))
+        ts = values.ts
+        sides = ((ts >= reference[0]) & (ts < reference[1]), (ts >= span.since) & (ts < span.until))
+        features: list[tuple[str, tuple[str, list[Any], list[Any]]]] = []
+        for name, column, value in EVENT_FEATURES:
+            codes, column_codes = ((values.names, values.name_codes) if column is None
+                                   else (values.fields[column], values.field_codes(column)))
+            ref = _counted(values.values_of(codes, column_codes, sides[0]), value)
+            cur = _counted(values.values_of(codes, column_codes, sides[1], ordered=False), value)
+            features.append((name, _prepared(ref, cur)))
+        page_types = set(self.kpi_config.page_types)
+        pages = Counter((ts >= span.since, p) for p, type_, _e, ts, *_ in named_rows if type_ in page_types)
+        events = [[(float(n), 1) for current, _p, n, _t in per_profile if current is side] for side in (False, True)]
+        features.append(("events per profile", _prepared(*events)))
+        views = [[(float(pages[(side, p)]), 1) for current, p, _n, _t in per_profile if current is side]
+                 for side in (False, True)]
+        features.append(("page views per profile", _prepared(*views)))
         rows = []
-        for name, ref, cur in features:
-            prepared = prepare(ref, cur)
+        for name, prepared in features:
             results = {d.name: d.compare_prepared(*prepared) for d in detectors}
             kind = next(iter(results.values())).kind
             if kind != "numeric":
                 results.pop("ks", None)
             rows.append(DriftRow(name, kind, results))
         return rows
+
+
+def _counted(values: Iterable[tuple[Any, int]], value: Callable[[Any], Any]) -> list[tuple[Any, int]]:
+    """(value, count) from (raw value, count) pairs: raw values read as the feature reads them (``_label``,
+    ``_number``), missing ones dropped, equal ones merged where first seen.
+
+    >>> _counted([("9.5", 2), ("x", 1), (9.5, 3)], _number)
+    [(9.5, 5)]
+    """
+    out: dict[Any, int] = {}
+    for raw, n in values:
+        v = value(raw)
+        if v is not None:
+            out[v] = out.get(v, 0) + n
+    return list(out.items())
+
+
+def _prepared(reference: list[tuple[Any, int]], current: list[tuple[Any, int]]) -> tuple[str, list[Any], list[Any]]:
+    """What ``drift.prepare`` gives for the expanded samples, from (value, count) pairs in first-seen order:
+    numeric when both hold only numbers, else labels (the order of first appearance is kept, which is the
+    order the categorical detectors rank ties in).
+
+    >>> _prepared([("a", 2), ("b", 1)], [("b", 1)])
+    ('categorical', ['a', 'a', 'b'], ['b'])
+    >>> _prepared([(1.0, 2)], [])
+    ('numeric', [1.0, 1.0], [])
+    """
+    numeric = all(isinstance(v, float) for v, _ in reference) and all(isinstance(v, float) for v, _ in current)
+
+    def expand(pairs: list[tuple[Any, int]]) -> list[Any]:
+        if numeric:
+            return np.repeat(np.asarray([v for v, _ in pairs], dtype=float),
+                             np.asarray([n for _, n in pairs], dtype=np.int64)).tolist() if pairs else []
+        out: list[Any] = []
+        for v, n in pairs:
+            out.extend([str(v)] * n)
+        return out
+
+    return ("numeric" if numeric else "categorical"), expand(reference), expand(current)
+
+
+def _kpi_events(rows: Iterable[tuple[Any, ...]], newest: list[tuple[str, float]], config: KpiConfig) -> KpiEvents:
+    """The events KPIs count: the window's page, click, impression and conversion events ((profile, type,
+    event, time, ...) rows), plus one uncounted event per profile at its newest event, which keeps every
+    profile with an event in the window (from any start time) in its groups as all its events would.
+
+    >>> ev = _kpi_events([("a", "page", None, 1.0), ("a", "track", "Viewed", 2.0)], [("a", 3.0), ("b", 4.0)],
+    ...                  KpiConfig())
+    >>> ev.profile.tolist(), ev.kind.tolist(), ev.ts.tolist()
+    (['a', 'a', 'b'], [1, 0, 0], [1.0, 3.0, 4.0])
+    """
+    counted = KpiEvents.from_records(((p, t, e, ts) for p, t, e, ts, *_ in rows if config.kind(t, e) != OTHER),
+                                     config)
+    extra = [(p, ts) for p, ts in newest if math.isfinite(ts)]
+    profiles = np.empty(len(extra), dtype=object)
+    profiles[:] = [p for p, _ in extra]
+    return KpiEvents(np.concatenate([counted.profile, profiles]),
+                     np.concatenate([counted.kind, np.full(len(extra), OTHER, dtype=np.int8)]),
+                     np.concatenate([counted.ts, np.asarray([ts for _, ts in extra], dtype=np.float64)]))
 
 
 def _stored_ml(doc_id: str, body: dict[str, Any]) -> StoredMl:
@@ -826,15 +934,6 @@ def result_from_report(key: str, status: str, report: dict[str, Any]) -> Experim
     return ExperimentResult(key, status, str(report.get("control", "")), rows, comparisons, bool(srm.get("flagged")),
                             srm.get("p_value"), srm.get("message") or "", chart, str(report.get("message") or ""),
                             {m["name"]: str(m.get("kind", "conversion")) for m in metrics})
-
-
-def _per_profile(events: Iterable[Fact], predicate: Any) -> list[float]:
-    counts: dict[str, int] = defaultdict(int)
-    for e in events:
-        counts[e.profile_id] += 0
-        if predicate(e):
-            counts[e.profile_id] += 1
-    return [float(n) for n in counts.values()]
 
 
 def _exposures(decisions: list[DecisionRow], viewed: list[tuple[Any, ...]]) -> dict[str, dict[str, float]]:

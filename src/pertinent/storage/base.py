@@ -301,6 +301,27 @@ class Tx(Protocol):
         """(segment_id, bucket start, entries, exits) per segment and non-empty bucket."""
         ...
 
+    # the dashboard's KPI page (pertinent.storage.sql_stats has the details)
+    def dashboard_version(self) -> tuple[int, ...]:
+        """Numbers that change whenever what the KPI page reads does (a cheap cache check)."""
+        ...
+
+    def count_events_through(self, last_id: int) -> int: ...
+    def iter_event_values(self, since: float, after_id: int = 0, paths: Sequence[Sequence[str]] = (),
+                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[Any]:
+        """(id, type, event, timestamp, *values) of events after ``after_id`` from ``since`` on, by id."""
+        ...
+
+    def profile_event_counts(self, since: float, split: float, until: float) -> list[tuple[bool, str, int, float]]:
+        """(current, profile_id, events, newest time) per profile and side of ``split``."""
+        ...
+
+    def iter_named_events(self, since: float, split: float, until: float, types: Sequence[str],
+                          names: Sequence[str], detail_name: str | None = None, paths: Sequence[Sequence[str]] = (),
+                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[tuple[Any, ...]]:
+        """Events of ``types`` in [since, until) and named in ``names`` in [split, until), by id."""
+        ...
+
     # erasure
     def erase_profile(self, profile_id: str) -> dict[str, int]:
         """Delete every row about a profile; return how many rows each table lost."""

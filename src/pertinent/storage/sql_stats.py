@@ -8,10 +8,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, case, cast, func, select
+from sqlalchemy import BigInteger, Connection, and_, case, cast, func, or_, select
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import EventRow, IngestErrorRow
+
+
+def _json_values(paths: Sequence[Sequence[str]]) -> list[Any]:
+    """One text expression per path (a JSON column and keys, ``("context", "device", "type")``)."""
+    e = t.events
+    values = []
+    for path in paths:
+        if len(path) < 2 or path[0] not in ("properties", "traits", "context"):
+            raise ValueError(f"paths: {list(path)} must name properties, traits or context and a key")
+        keys = tuple(path[1:])
+        values.append(e.c[path[0]][keys if len(keys) > 1 else keys[0]].as_string())
+    return values
 
 
 class StatsMixin:
@@ -58,27 +70,78 @@ class StatsMixin:
                           limit: int | None = None, batch_size: int = 20_000,
                           names: Sequence[str] | None = None) -> Iterator[tuple[Any, ...]]:
         e = t.events
-        values = []
-        for path in paths:
-            if len(path) < 2 or path[0] not in ("properties", "traits", "context"):
-                raise ValueError(f"paths: {list(path)} must name properties, traits or context and a key")
-            keys = tuple(path[1:])
-            values.append(e.c[path[0]][keys if len(keys) > 1 else keys[0]].as_string())
-        base = select(e.c.id, e.c.profile_id, e.c.type, e.c.event, e.c.timestamp, *values).where(
+        base = select(e.c.id, e.c.profile_id, e.c.type, e.c.event, e.c.timestamp, *_json_values(paths)).where(
             e.c.timestamp >= since, e.c.timestamp < until)
         if names is not None:
             base = base.where(e.c.event.in_(list(names)))
-        last, left = 0, limit
+        return self._paged(base, limit, batch_size)
+
+    def _paged(self, base: Any, limit: int | None, batch_size: int, after_id: int = 0,
+               keep_id: bool = False) -> Iterator[Any]:
+        """The rows of ``base`` (a select whose first column is ``events.id``) by id, paged, at most ``limit``."""
+        e = t.events
+        last, left = after_id, limit
         while left is None or left > 0:
             n = batch_size if left is None else min(batch_size, left)
             rows = self.conn.execute(base.where(e.c.id > last).order_by(e.c.id).limit(n)).fetchall()
             if not rows:
                 return
-            for r in rows:
-                yield tuple(r[1:])
+            if keep_id:
+                yield from rows
+            else:
+                for r in rows:
+                    yield tuple(r[1:])
             last = rows[-1][0]
             if left is not None:
                 left -= len(rows)
+
+    # the KPI and drift page: what depends on profile ids is grouped here on every read; what does not (fields
+    # inside the JSON, immutable once stored) is read once by id and kept by the dashboard (``after_id``)
+    def dashboard_version(self) -> tuple[int, ...]:
+        """Numbers that change whenever what the KPI page reads does: events (count, newest id), documents,
+        membership history (newest id), decisions (count). A cheap cache check (no table scan on events)."""
+        e, d = t.events, t.decisions
+        q = select(func.count(e.c.id), func.coalesce(func.max(e.c.id), 0),
+                   select(func.coalesce(func.max(t.document_history.c.id), 0)).scalar_subquery(),
+                   select(func.coalesce(func.max(t.segment_history.c.id), 0)).scalar_subquery(),
+                   select(func.count()).select_from(d).scalar_subquery())
+        return tuple(int(v) for v in self.conn.execute(q).one())
+
+    def count_events_through(self, last_id: int) -> int:
+        """How many events have an id up to ``last_id`` (fewer than before means some were deleted)."""
+        e = t.events
+        return int(self.conn.execute(select(func.count(e.c.id)).where(e.c.id <= last_id)).scalar_one())
+
+    def iter_event_values(self, since: float, after_id: int = 0, paths: Sequence[Sequence[str]] = (),
+                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[Any]:
+        """(id, type, event, timestamp, *one value per path) of events with an id above ``after_id`` and a time
+        at or after ``since``, by id: the profile-free part of events (values as in ``iter_event_fields``)."""
+        e = t.events
+        base = select(e.c.id, e.c.type, e.c.event, e.c.timestamp, *_json_values(paths)).where(
+            e.c.timestamp >= since)
+        return self._paged(base, limit, batch_size, after_id=after_id, keep_id=True)
+
+    def profile_event_counts(self, since: float, split: float, until: float) -> list[tuple[bool, str, int, float]]:
+        """(current, profile_id, events, newest event time) per profile and side of ``split``: events in
+        [since, split) are the reference, [split, until) the current window (read from the profile/time index)."""
+        e = t.events
+        current = case((e.c.timestamp >= split, 1), else_=0).label("cur")
+        q = (select(current, e.c.profile_id, func.count(), func.max(e.c.timestamp))
+             .where(e.c.timestamp >= since, e.c.timestamp < until).group_by(e.c.profile_id, current))
+        return [(bool(c), p, int(n), float(newest)) for c, p, n, newest in self.conn.execute(q)]
+
+    def iter_named_events(self, since: float, split: float, until: float, types: Sequence[str],
+                          names: Sequence[str], detail_name: str | None = None, paths: Sequence[Sequence[str]] = (),
+                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[tuple[Any, ...]]:
+        """(profile_id, type, event, timestamp, *one value per path), by id, of the events of these ``types`` in
+        [since, until) and the events named in ``names`` in [split, until); the path values are read only for
+        events named ``detail_name`` (None for the others)."""
+        e = t.events
+        values = [case((e.c.event == detail_name, v), else_=None) for v in _json_values(paths)]
+        base = select(e.c.id, e.c.profile_id, e.c.type, e.c.event, e.c.timestamp, *values).where(
+            e.c.timestamp >= since, e.c.timestamp < until,
+            or_(e.c.type.in_(list(types)), and_(e.c.timestamp >= split, e.c.event.in_(list(names)))))
+        return self._paged(base, limit, batch_size)
 
     def consent_counts(self) -> dict[str, dict[str, int]]:
         c = t.consent_log
