@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from pertinent.dashboard import charts
+from pertinent.dashboard.auth import LoginLimiter
 from pertinent.dashboard.kpi_cache import EventValues, PageCache
 from pertinent.kpis import OTHER, KpiConfig, KpiEvents, KpiResult, kpis_by_group
 from pertinent.privacy.consent import PURPOSES
@@ -357,6 +358,11 @@ class KpisPage:
     truncated: bool
     message: str = ""
 
+    @property
+    def drift_thin(self) -> bool:
+        """True when no feature had enough values in both windows to compare (the page says so once)."""
+        return all(r.statistic is None for row in self.drift for r in row.results.values())
+
 
 # ------------------------------------------------------------------------------------------------- service
 def _label(value: Any) -> str | None:
@@ -442,6 +448,7 @@ class DashboardService:
         self._kpi_pages = PageCache(KPI_CACHE_TTL_S)
         self._event_values: dict[str, EventValues] = {}  # window -> event values kept for the KPI page
         self._kpi_lock = threading.Lock()
+        self.login_limiter = LoginLimiter()  # failed logins to the dashboard, per client address and overall
 
     @classmethod
     def from_services(cls, services: Services) -> DashboardService:

@@ -8,6 +8,8 @@ clients) or a 401 JSON error naming ``session``. Pages read everything through `
 
 from __future__ import annotations
 
+import logging
+import time
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -20,9 +22,19 @@ from pertinent import __version__
 from pertinent.api.deps import DashboardDep, DashboardSession, ServicesDep, _same
 from pertinent.api.errors import ApiError
 from pertinent.dashboard import STATIC_DIR, TEMPLATES_DIR, charts
-from pertinent.dashboard.auth import COOKIE, COOKIE_PATH, SESSION_MAX_AGE_S, issue, safe_next, session_signer
+from pertinent.dashboard.auth import (
+    COOKIE,
+    COOKIE_PATH,
+    SESSION_MAX_AGE_S,
+    issue,
+    retry_after_header,
+    safe_next,
+    session_signer,
+)
 from pertinent.dashboard.service import when
+from pertinent.storage.base import AuditRow
 
+log = logging.getLogger("pertinent.dashboard")
 NO_STORE = {"Cache-Control": "no-store"}
 STATIC_FILES = frozenset({"dashboard.css"})
 
@@ -59,9 +71,10 @@ Window = Literal["1h", "24h", "7d", "30d"]
 NextPath = Annotated[str, Query(max_length=500)]
 
 
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def _page(request: Request, template: str, status: int = 200, headers: dict[str, str] | None = None,
+          **context: Any) -> HTMLResponse:
     return _templates().TemplateResponse(request, f"dashboard/{template}", {"version": __version__, **context},
-                                         status_code=status, headers=NO_STORE)
+                                         status_code=status, headers={**NO_STORE, **(headers or {})})
 
 
 # ---------------------------------------------------------------------------------------------------- login
@@ -74,16 +87,41 @@ async def login_form(request: Request, next: NextPath = "/dashboard") -> HTMLRes
 async def login(request: Request, services: ServicesDep,
                 admin_key: Annotated[str, Form(max_length=1000)] = "",
                 next: Annotated[str, Form(max_length=500)] = "/dashboard") -> Response:  # noqa: A002
+    """Check the admin key (constant time). Failed logins are limited per client address and overall
+    (``LoginLimiter``: 429 with Retry-After, the key is not even compared); failures and successes are audited."""
     target = safe_next(next)
+    client = request.client.host if request.client else "unknown"
+    limiter = services.dashboard.login_limiter
+    wait = limiter.retry_after(client)
+    if wait > 0:
+        seconds = retry_after_header(wait)
+        return _page(request, "login.html", 429, next=target, page="login",
+                     error=f"admin_key: too many failed logins; try again in {seconds} s",
+                     headers={"Retry-After": seconds})
     if not admin_key:
         return _page(request, "login.html", 400, next=target, page="login",
                      error="admin_key: enter the admin key")
     if not _same(admin_key, services.settings.admin_key):
+        wait = limiter.failed(client)
+        await run_in_threadpool(_audit, services, "dashboard_login_failed", client, wait)
         return _page(request, "login.html", 401, next=target, page="login", error="admin_key: invalid admin key")
+    limiter.succeeded(client)
+    await run_in_threadpool(_audit, services, "dashboard_login", client)
     response = RedirectResponse(target, status_code=303, headers=NO_STORE)
     response.set_cookie(COOKIE, issue(session_signer(admin_key)), max_age=SESSION_MAX_AGE_S, path=COOKIE_PATH,
                         httponly=True, samesite="strict", secure=request.url.scheme == "https")
     return response
+
+
+def _audit(services: Any, action: str, client: str, wait_s: float | None = None) -> None:
+    detail: dict[str, Any] = {"client": client[:100]}
+    if wait_s:
+        detail["retry_after_s"] = round(wait_s, 1)
+    try:
+        with services.store.transaction() as tx:
+            tx.append_audit(AuditRow(time.time(), "dashboard", action, None, detail))
+    except Exception:  # an audit write that fails must not turn a login answer into a 500
+        log.warning("could not audit %s", action, exc_info=True)
 
 
 @public.post("/logout")
