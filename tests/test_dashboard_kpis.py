@@ -16,6 +16,7 @@ import pytest
 from pertinent.dashboard import service as ds
 from pertinent.kpis import KpiEvents, kpis_by_group
 from pertinent.storage.base import DecisionRow, MembershipChange
+from tests.conftest import ADMIN_KEY
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -200,7 +201,18 @@ def test_empty_database_gives_messages_not_errors(services):
     assert page.message == "No events in the window." and [r.group for r in page.rows] == ["all profiles"]
     assert page.rows[0].result.message == "no events in the window"
     assert all(r.statistic is None and r.message for row in page.drift for r in row.results.values())
-    assert not page.alerts and not page.truncated
+    assert not page.alerts and not page.truncated and page.drift_thin
+
+
+def test_empty_and_thin_pages_say_why(client, sqlite_services):
+    assert client.post("/dashboard/login", data={"admin_key": ADMIN_KEY}, follow_redirects=False).status_code == 303
+    for window in ("1h", "24h", "7d", "30d"):
+        html = client.get(f"/dashboard/kpis?window={window}").text
+        assert "No events in the window." in html and 'data-testid="drift-thin"' in html
+    ingest(sqlite_services, [{"type": "page", "userId": "solo", "name": "p", "timestamp": iso(NOW - 60)}])
+    html = client.get("/dashboard/kpis?window=7d").text
+    assert "No events in the window." not in html and "no page events" not in html
+    assert "every session has one page, so no dwell time" in html and 'data-testid="drift-thin"' in html
 
 
 @pytest.mark.parametrize("events", [1, 2, 29])
