@@ -163,6 +163,8 @@ def test_erased_data_is_not_left_in_the_sqlite_file(client, tmp_path):
                                    "properties": {"product_id": "NEEDLE-IN-HAYSTACK-777"}})
     assert b"NEEDLE-IN-HAYSTACK-777" in _db_bytes(tmp_path)
     assert client.delete("/v1/users/u1", headers=ADMIN).status_code == 200
+    # The erasure itself empties the WAL: no older copy of the rows is left in any file, even unchecked.
+    assert b"NEEDLE-IN-HAYSTACK-777" not in b"".join(p.read_bytes() for p in tmp_path.glob("pertinent.db*"))
     assert b"NEEDLE-IN-HAYSTACK-777" not in _db_bytes(tmp_path)
 
 

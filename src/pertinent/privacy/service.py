@@ -106,4 +106,5 @@ class PrivacyService:
                 counts[name] = derived.forget_user(profile_id)
             tx.append_consent([ConsentRow(profile_id, "erasure", False, "erasure", now)])
             tx.append_audit(AuditRow(now, actor, "erase", profile_id, {"deleted": counts}))
+        self.store.purge_deleted()  # no older copy of the erased rows left in the SQLite WAL
         return {"user_id": user_id, "profile_id": profile_id, "erased_at": now, "deleted": counts}

@@ -24,6 +24,7 @@ from pertinent.storage.sql_stats import StatsMixin
 from pertinent.storage.sqlutil import rows_where_in
 
 log = logging.getLogger("pertinent.storage")
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes: the WAL is rewound past this, and trimmed back to it
 _EVENT_COLS = [c.name for c in t.events.columns if c.name != "id"]
 
 
@@ -65,6 +66,7 @@ def make_engine(url: str, autocheckpoint: bool = True) -> Engine:
             cur.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not left in free pages
             if not autocheckpoint:  # SqlStore checkpoints in the background, outside the write lock
                 cur.execute("PRAGMA wal_autocheckpoint=0")
+                cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the WAL shrinks back when rewound
             cur.close()
 
         return engine
@@ -402,7 +404,7 @@ class SqlStore:
         self._checkpoint_interval = checkpoint_interval_s if file_db else None
         self._checkpointer: threading.Thread | None = None
         self._stop = threading.Event()
-        self.wal_truncate_frames = 16384  # ~64 MiB of 4 KiB pages
+        self.wal_rewind_frames = WAL_SIZE_LIMIT // 4096  # 64 MiB of 4 KiB pages
 
     def _start_checkpointer(self) -> None:
         if self._checkpoint_interval is None or self._checkpointer is not None:
@@ -415,10 +417,37 @@ class SqlStore:
         assert self._checkpoint_interval is not None
         while not self._stop.wait(self._checkpoint_interval):
             frames, copied = self.checkpoint()
-            if frames >= self.wal_truncate_frames and copied == frames:
-                # Everything is already in the database file; rewinding the WAL needs a moment with no writer.
-                with self._writer():
-                    self.checkpoint("TRUNCATE")
+            if frames >= self.wal_rewind_frames:
+                self._rewind()
+
+    def _rewind(self) -> None:
+        """Send writers back to the start of the WAL (it never rewinds itself under continuous writes).
+
+        The copying and the fsync happen in PASSIVE checkpoints outside the write lock until only a short tail
+        is left; under the lock, RESTART then copies that tail and marks the WAL for reuse, and the next writer
+        trims the file to ``journal_size_limit``. (TRUNCATE here held the lock for 100-230 ms per rewind, which
+        cost ingestion about a tenth of its throughput; RESTART takes a few ms.)
+        """
+        before, _ = self.checkpoint()
+        for _ in range(8):  # each pass copies what writers added during the previous one: a shrinking tail
+            frames, _ = self.checkpoint()
+            if frames - before <= 128:
+                break
+            before = frames
+        with self._writer():
+            self.checkpoint("RESTART")
+
+    def purge_deleted(self) -> None:
+        """Make deleted rows unrecoverable from the files (after an erasure): empty the SQLite WAL.
+
+        Deleted rows are overwritten in the database file (``secure_delete``); older copies of their pages may
+        still sit in the WAL until it is truncated. Other backends: nothing to do here.
+        """
+        if self._lock_path is None:
+            return
+        self.checkpoint()  # the bulk of the copy outside the write lock
+        with self._writer():
+            self.checkpoint("TRUNCATE")
 
     def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int]:
         """Copy committed WAL frames into the database file; return (frames in the WAL, frames copied).
@@ -479,7 +508,7 @@ class SqlStore:
             self._stop.set()
             self._checkpointer.join(10)
             self._checkpointer = None
-            self.checkpoint("TRUNCATE")
+            self.purge_deleted()
         self.engine.dispose()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
