@@ -9,6 +9,7 @@ import threading
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from pertinent.storage.base import (
     AuditRow,
@@ -30,15 +31,30 @@ def ev(mid: str, profile: str = "p1", ts: float = 1.0, **kw: object) -> EventRow
 class TestStoreContract:
     def test_insert_events_is_idempotent_on_message_id(self, store):
         with store.transaction() as tx:
-            assert tx.insert_events([ev("m1"), ev("m2")]) == {"m1", "m2"}
+            assert tx.insert_events([ev("m1"), ev("m2")]) == {("p1", "m1"), ("p1", "m2")}
         with store.transaction() as tx:
-            assert tx.insert_events([ev("m2"), ev("m3")]) == {"m3"}
+            assert tx.insert_events([ev("m2"), ev("m3")]) == {("p1", "m3")}
             assert tx.count_events() == 3
 
     def test_duplicate_inside_one_insert_keeps_one(self, store):
         with store.transaction() as tx:
-            assert tx.insert_events([ev("m1"), ev("m1", ts=5.0)]) == {"m1"}
+            assert tx.insert_events([ev("m1"), ev("m1", ts=5.0)]) == {("p1", "m1")}
             assert tx.count_events() == 1
+
+    def test_message_ids_are_unique_per_person(self, store):
+        with store.transaction() as tx:  # two people's events that share an id are both kept
+            assert tx.insert_events([ev("m1", "p1"), ev("m1", "p2")]) == {("p1", "m1"), ("p2", "m1")}
+        with store.transaction() as tx:
+            assert tx.insert_events([ev("m1", "p2"), ev("m1", "p1")]) == set()
+            assert tx.count_events() == 2
+
+    def test_large_insert_checks_every_known_pair(self, store):
+        rows = [ev(f"m{i}", f"p{i % 7}") for i in range(1000)]  # several lookup chunks
+        with store.transaction() as tx:
+            assert len(tx.insert_events(rows[:600])) == 600
+        with store.transaction() as tx:
+            assert tx.insert_events(rows) == {(r.profile_id, r.message_id) for r in rows[600:]}
+            assert tx.count_events() == 1000
 
     def test_events_round_trip_json_and_order(self, store):
         props = {"price": 9.5, "tags": ["a", "b"], "nested": {"x": None}, "unicode": "café ✓"}
@@ -97,6 +113,14 @@ class TestStoreContract:
         with store.transaction(write=False) as tx:
             assert len(tx.events_of("known")) == 3 and tx.events_of("anon") == []
             assert [c.purpose for c in tx.consent_of("known")] == ["analytics"]
+
+    def test_repoint_keeps_a_message_both_people_have_once(self, store):
+        with store.transaction() as tx:
+            tx.insert_events([ev("same", "anon"), ev("m2", "anon"), ev("same", "known")])
+            assert tx.repoint_events("anon", "known") == 1
+        with store.transaction(write=False) as tx:
+            assert sorted(e.message_id for e in tx.events_of("known")) == ["m2", "same"]
+            assert tx.events_of("anon") == [] and tx.count_events() == 2
 
     def test_erase_profile_removes_every_row(self, store):
         with store.transaction() as tx:
@@ -362,6 +386,20 @@ class TestStoreContract:
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
 
+    def test_upgrade_to_per_person_message_ids_keeps_the_events(self, store):
+        from pertinent.storage.migrate import downgrade, upgrade
+
+        with store.transaction() as tx:
+            tx.insert_events([ev("m1", "p1"), ev("m2", "p2")])
+        downgrade(store.engine, "0003")
+        with pytest.raises(DBAPIError), store.transaction() as tx:  # 0003: one messageId in the whole store
+            tx.insert_events([ev("m1", "p2")])
+        upgrade(store.engine)
+        with store.transaction() as tx:
+            assert tx.insert_events([ev("m1", "p2"), ev("m1", "p1")]) == {("p2", "m1")}
+            assert sorted((e.profile_id, e.message_id) for e in tx.events_of("p1") + tx.events_of("p2")) == [
+                ("p1", "m1"), ("p2", "m1"), ("p2", "m2")]
+
     def test_migrations_build_exactly_the_declared_tables(self, store):
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
@@ -371,7 +409,8 @@ class TestStoreContract:
         with store.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert [d for d in diff if d[0] in ("add_table", "remove_table", "add_index", "remove_index",
-                                            "add_column", "remove_column")] == []
+                                            "add_column", "remove_column", "add_constraint",
+                                            "remove_constraint")] == []
 
 
 def _bump_in_process(url: str, n: int) -> None:

@@ -320,13 +320,14 @@ class IngestService:
         if self._listeners:
             fresh = set(inserted)
             for r in rows:  # the first occurrence only, as for the outcomes below
-                if r.message_id in fresh:
+                if (r.profile_id, r.message_id) in fresh:
                     committed.events.append(r)
-                    fresh.discard(r.message_id)
+                    fresh.discard((r.profile_id, r.message_id))
         for p in items:  # the first occurrence of a new id is stored; repeats (even in this group) are duplicates
             if p.outcome != "no_consent":
-                p.outcome = "stored" if p.message_id in inserted else "duplicate"
-                inserted.discard(p.message_id)
+                key = (p.profile_id, p.message_id)
+                p.outcome = "stored" if key in inserted else "duplicate"
+                inserted.discard(key)
         apply = [p for p in keep if p.outcome == "stored"]
         newest: dict[str, _Prepared] = {}  # only the newest context per profile survives: parse just that one
         for p in apply:

@@ -149,8 +149,12 @@ class Tx(Protocol):
     def rename_identity(self, old_key: str, new_key: str) -> None: ...
 
     # events
-    def insert_events(self, rows: Sequence[EventRow]) -> set[str]:
-        """Insert rows whose message_id is new; return the message_ids actually inserted."""
+    def insert_events(self, rows: Sequence[EventRow]) -> set[tuple[str, str]]:
+        """Insert rows whose (profile_id, message_id) is new; return those pairs actually inserted.
+
+        A messageId is unique per person, not globally: a client's resend resolves to the same person (identity
+        merges move events along), while two people's events that happen to share an id are both kept.
+        """
         ...
 
     def repoint_events(self, from_profile: str, to_profile: str) -> int: ...

@@ -37,6 +37,7 @@ def _json_or_none(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+_SQLITE_KNOWN_EVENTS = "SELECT profile_id, message_id FROM events WHERE "
 _SQLITE_INSERT_EVENTS = (
     f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' * len(_EVENT_COLS))})"
 )
@@ -148,36 +149,50 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         self.conn.execute(update(t.identities).where(t.identities.c.key == old_key).values(key=new_key))
 
     # events -----------------------------------------------------------------
-    def insert_events(self, rows: Sequence[EventRow]) -> set[str]:
+    def insert_events(self, rows: Sequence[EventRow]) -> set[tuple[str, str]]:
         if not rows:
             return set()
         if self.dialect == "sqlite":
             return self._insert_events_sqlite(rows)
         stmt = (
             self._insert(t.events)
-            .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(t.events.c.message_id)
+            .on_conflict_do_nothing(index_elements=["profile_id", "message_id"])
+            .returning(t.events.c.profile_id, t.events.c.message_id)
         )
         params = [{c: getattr(r, c) for c in _EVENT_COLS} for r in rows]
-        return set(self.conn.execute(stmt, params).scalars())
+        return {(p, m) for p, m in self.conn.execute(stmt, params)}
 
-    def _insert_events_sqlite(self, rows: Sequence[EventRow]) -> set[str]:
+    def _insert_events_sqlite(self, rows: Sequence[EventRow]) -> set[tuple[str, str]]:
         # The hot path of ingestion. Writers are serialised (SqlStore's locks), so "select the known ids, insert
         # the rest" is exact; plain DB-API executemany with orjson-encoded JSON is several times cheaper than
         # INSERT .. RETURNING through SQLAlchemy's per-row type processing.
-        known = {m for (m,) in self._sqlite_in("SELECT message_id FROM events WHERE message_id IN ({marks})",
-                                                 list({r.message_id for r in rows}))}
-        fresh: dict[str, tuple[Any, ...]] = {}
+        pairs = list({(r.profile_id, r.message_id) for r in rows})
+        raw = self.conn.connection.driver_connection
+        known: set[tuple[str, str]] = set()
+        for i in range(0, len(pairs), 200):  # one index probe per pair (an OR of equalities; 200 keeps it shallow)
+            chunk = pairs[i:i + 200]
+            sql = _SQLITE_KNOWN_EVENTS + " OR ".join(["(profile_id = ? AND message_id = ?)"] * len(chunk))
+            known.update(raw.execute(sql, [v for pair in chunk for v in pair]).fetchall())  # type: ignore[union-attr]
+        fresh: dict[tuple[str, str], tuple[Any, ...]] = {}
         for r in rows:
-            if r.message_id not in known and r.message_id not in fresh:
+            key = (r.profile_id, r.message_id)
+            if key not in known and key not in fresh:
                 encoded = r.encoded or (_json_or_none(r.properties), _json_or_none(r.traits), _json_or_none(r.context))
-                fresh[r.message_id] = (r.message_id, r.type, r.event, r.profile_id, r.timestamp, r.received_at,
-                                       r.personalize, *encoded)
+                fresh[key] = (r.message_id, r.type, r.event, r.profile_id, r.timestamp, r.received_at,
+                              r.personalize, *encoded)
         if fresh:
             self.conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, list(fresh.values()))
         return set(fresh)
 
     def repoint_events(self, from_profile: str, to_profile: str) -> int:
+        # A message both people already have (the same messageId sent under both identities) is kept once.
+        if self.dialect == "sqlite":
+            self.conn.exec_driver_sql("DELETE FROM events WHERE profile_id = ? AND message_id IN "
+                                      "(SELECT message_id FROM events WHERE profile_id = ?)", (from_profile, to_profile))
+        else:
+            ev = t.events
+            dup = select(ev.c.message_id).where(ev.c.profile_id == to_profile).scalar_subquery()
+            self.conn.execute(ev.delete().where(ev.c.profile_id == from_profile, ev.c.message_id.in_(dup)))
         return self._repoint(t.events, from_profile, to_profile)
 
     def events_of(self, profile_id: str, limit: int | None = None) -> list[EventRow]:

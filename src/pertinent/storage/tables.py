@@ -30,7 +30,7 @@ events = Table(
     "events",
     metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("message_id", String(200), nullable=False, unique=True),
+    Column("message_id", String(200), nullable=False),
     Column("type", String(16), nullable=False),
     Column("event", String(200)),
     Column("profile_id", String(64), nullable=False),
@@ -41,6 +41,9 @@ events = Table(
     Column("traits", JSON),
     Column("context", JSON),
     Index("ix_events_profile_ts", "profile_id", "timestamp"),
+    # A messageId is stored once per person. Keyed by person first, a batch's new entries land on the few index
+    # pages of the people it is about, rather than one random page per event (migration 0004).
+    Index("ux_events_profile_message", "profile_id", "message_id", unique=True),
 )
 
 profiles = Table(
