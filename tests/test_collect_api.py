@@ -263,3 +263,15 @@ def test_a_message_id_repeated_inside_one_batch_counts_once(client):
     assert body["stored"] == 1 and body["duplicates"] == 2
     f = client.get("/v1/profiles/u1", headers=ADMIN).json()["features"]
     assert f["events_total"] == 1 and f["rfm"]["monetary"] == 5
+
+
+def test_message_ids_are_deduplicated_per_person_and_across_a_merge(client):
+    anon = {"type": "track", "anonymousId": "a1", "event": "Product Viewed", "messageId": "m-shared"}
+    other = {"type": "track", "userId": "someone-else", "event": "Product Viewed", "messageId": "m-shared"}
+    assert client.post("/v1/batch", json={"batch": [anon, other]}).json()["stored"] == 2  # two people: both kept
+    assert client.post("/v1/identify", json={"userId": "u1", "anonymousId": "a1"}).json()["stored"] == 1
+    # A resend of the anonymous event after the merge is still a duplicate: its event moved to the person.
+    for resend in (anon, {**anon, "userId": "u1"}):
+        assert client.post("/v1/batch", json={"batch": [resend]}).json()["duplicates"] == 1
+    for uid in ("u1", "someone-else"):
+        assert client.get(f"/v1/profiles/{uid}", headers=ADMIN).json()["features"]["events_total"] == 1
