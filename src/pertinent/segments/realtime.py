@@ -79,7 +79,9 @@ class Evaluator:
 
     # -- the listener (runs on the committing thread: keep it short) -------------------------------------------
     def on_commit(self, committed: Committed) -> None:
-        if committed.profiles:
+        # With no segment defined there is nothing to evaluate: skip here, on the ingest thread, rather than wake
+        # the evaluator for every commit (has_active reads its cached copy, refreshed every reload_interval_s).
+        if committed.profiles and self.service.has_active():
             self._put((committed.at, committed.profiles, committed.events, committed.merged, False))
 
     def enqueue(self, rows: Mapping[str, ProfileRow], at: float) -> None:
