@@ -76,6 +76,11 @@ class RecommendConfig(BaseModel):
     catalogue_ttl_s: float = Field(default=30.0, ge=0)
     popularity_max_events: int = Field(default=200_000, ge=1)
     max_k: int = Field(default=100, ge=1)
+    # Finished lists (requests without their own rules) are kept per profile and served again while the profile's
+    # recent items, the served model, the catalogue and the configured rules are the same and no item's
+    # availability has changed; at most this many profiles (0 = no cache), for at most this long.
+    result_cache_size: int = Field(default=20_000, ge=0)
+    result_cache_ttl_s: float = Field(default=60.0, ge=0)
     # Once a catalogue is loaded it is authoritative: items missing from it (deleted, never listed) are not
     # recommended. With an empty catalogue every item of the model may be recommended.
     catalogue_only: bool = True

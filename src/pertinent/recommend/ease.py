@@ -159,7 +159,8 @@ class EASERecommender(Recommender):
 
     def _active_history(self, history: sp.csr_matrix) -> sp.csr_matrix:
         """The history's columns of active items (re-indexed), built from the CSR arrays directly."""
-        h = sp.csr_matrix(history, dtype=np.float32)
+        h = history if sp.isspmatrix_csr(history) and history.dtype == np.float32 else \
+            sp.csr_matrix(history, dtype=np.float32)
         if len(self.active) == h.shape[1]:
             return h
         if getattr(self, "_position", None) is None or len(self._position) != h.shape[1]:
@@ -200,12 +201,18 @@ class EASERecommender(Recommender):
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
         if self.fallback_model is not None:
             return self.fallback_model.because(history, items, context)
+        if len(self.active) == self.n_items:  # every item is active: positions are item indices
+
+            def weight_of(src: np.ndarray, _items: np.ndarray) -> np.ndarray:
+                return self.weights[src[:, None], np.asarray(items)[None, :]]
+
+            return self._similar_to(strongest_source(history, items, weight_of))
         pos = np.searchsorted(self.active, items).clip(0, max(len(self.active) - 1, 0))
         valid = self.active[pos] == items if len(self.active) else np.zeros(len(items), bool)
 
         def weight_of(src: np.ndarray, _items: np.ndarray) -> np.ndarray:
             spos = np.searchsorted(self.active, src).clip(0, len(self.active) - 1)
-            w = self.weights[np.ix_(spos, pos)]
+            w = self.weights[spos[:, None], pos[None, :]]
             w = w * (self.active[spos] == src)[:, None] * valid[None, :]
             return w
 

@@ -126,10 +126,20 @@ def top_k_matrix(model: Recommender, scores: np.ndarray, rows: sp.csr_matrix, k:
     mask = allowed_mask(model, filters)
     scores[:, ~mask] = -np.inf
     if filters.exclude_seen:
-        rows = sp.csr_matrix(rows)
-        scores[np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr)), rows.indices] = -np.inf
+        if not sp.isspmatrix_csr(rows):
+            rows = sp.csr_matrix(rows)
+        if rows.shape[0] == 1:  # one user (serving): the row's columns, without building a row index
+            scores[0, rows.indices[rows.indptr[0]:rows.indptr[1]]] = -np.inf
+        else:
+            scores[np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr)), rows.indices] = -np.inf
     scores = _adjust(model, scores, filters)
     k = min(k, scores.shape[1])
+    if scores.shape[0] == 1:  # the same selection on the 1-d row (take_along_axis costs more than the rest)
+        row = scores[0]
+        top = np.argpartition(-row, k - 1)[:k]
+        top_vals = row[top]
+        order1 = np.argsort(-top_vals, kind="stable")
+        return top[order1][None, :], top_vals[order1][None, :]
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     vals = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-vals, axis=1, kind="stable")

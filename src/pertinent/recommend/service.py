@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pertinent.recommend.config import BusinessRules, RecommendConfig
-from pertinent.storage.base import ItemRow, Store
+from pertinent.storage.base import ItemRow, ProfileRow, Store
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -221,6 +222,8 @@ class ServingCatalogue:
             for c in cats:
                 self._by_category.setdefault(c, []).append(i)
         self._n = n
+        self._next: tuple[float, float] | None = None  # (computed at, next availability change)
+        self._available: tuple[float, float, np.ndarray] | None = None  # (from, until, mask valid in between)
 
     def __len__(self) -> int:
         return len(self.base)
@@ -236,8 +239,31 @@ class ServingCatalogue:
             from datetime import UTC
 
             now = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+        if at is None:  # serving: the mask only changes when an item's availability does (see next_change)
+            cached = self._available
+            if cached is not None and cached[0] <= now < cached[1]:
+                return cached[2]
         with np.errstate(invalid="ignore"):
-            return ~((self._from > now) | (self._until <= now))
+            mask = ~((self._from > now) | (self._until <= now))
+        if at is None:
+            mask.setflags(write=False)  # shared by requests: read-only
+            self._available = (now, self.next_change(now), mask)
+        return mask
+
+    def next_change(self, now: float) -> float:
+        """The first moment after ``now`` (epoch seconds) at which an item becomes available or unavailable
+        (``inf`` when none will): lists ranked before it stay valid until then."""
+        import numpy as np
+
+        cached = self._next
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[1]
+        bounds = np.concatenate([self._from, self._until])
+        with np.errstate(invalid="ignore"):
+            later = bounds[bounds > now]
+        nxt = float(later.min()) if len(later) else float("inf")
+        self._next = (now, nxt)
+        return nxt
 
     def in_categories(self, categories: list[str], item_ids: Any = None) -> Any:
         import numpy as np
@@ -372,6 +398,20 @@ def train_from_store(store: Store, data_dir: str | Path, model: str = "default",
 
 
 # ------------------------------------------------------------------------------------------------ serving
+@dataclass(slots=True)
+class _CachedList:
+    """One finished list in ``RecommendService``'s per-profile cache, with what it was made from."""
+
+    served: Recommender | None  # the model served then
+    filters: Any  # the Filters object (configured rules) it was ranked with
+    used: Recommender | None  # the model that answered (the popularity ranking when it was the fallback)
+    catalogue: Catalogue | None
+    until: float  # epoch seconds: the TTL, or the next availability change of a catalogue item
+    source: str
+    version: str | None
+    items: list[dict[str, Any]]
+
+
 class UnknownItemError(LookupError):
     """The item is neither in the model nor in the catalogue."""
 
@@ -398,6 +438,11 @@ class RecommendService:
         self._attached: weakref.WeakKeyDictionary[Recommender, Catalogue] = weakref.WeakKeyDictionary()
         self._catalogue: tuple[float, Catalogue | None] | None = None
         self.erased: list[str] = []  # profile ids erased while this process runs (append-only)
+        # Request filters without request rules, per (include, exclude categories, exclude items), built once for
+        # the configured rules object (replaced, not mutated, when rules change): see ``_filters``.
+        self._filter_cache: dict[tuple[Any, ...], tuple[BusinessRules, Any]] = {}
+        # Finished lists per profile ("" = no usable history): see ``_cached`` for what makes an entry valid.
+        self._results: OrderedDict[str, dict[tuple[Any, ...], _CachedList]] = OrderedDict()
 
     # ---------------------------------------------------------------- personal data in models
     def user_rows(self, user_id: str) -> list[dict[str, Any]]:
@@ -411,6 +456,7 @@ class RecommendService:
         read the user's events before the erasure is cleaned once it is saved (see ``Retrainer``).
         """
         self.erased.append(user_id)
+        self._results.pop(user_id, None)  # cached lists are derived from the profile's history
         changed = self.registry.forget_user(user_id)
         _version, model = self._served
         if model is not None:
@@ -456,6 +502,9 @@ class RecommendService:
                 if self.registry.has_newer(self.config.model, self._served[0]):
                     version = self.registry.latest_version(self.config.model)
                     model = self.registry.load(self.config.model, version or "latest")
+                    cached = self._catalogue
+                    if model is not None and cached is not None and cached[1] is not None:
+                        self._attach_catalogue(model, cached[1])  # aligned before any request sees the model
                     self._served = (version, model)  # one assignment: readers never see a mixed pair
                     log.info("serving model %s version %s", self.config.model, version)
             except Exception:  # a broken or half-deleted version: keep serving the current one
@@ -543,42 +592,90 @@ class RecommendService:
         return Retrainer(self).start()
 
     # ---------------------------------------------------------------- recommending
+    def runs_inline(self) -> bool:
+        """Whether ``recommend`` may run on the server's event loop: on SQLite with one pseudonym key its reads take
+        microseconds, and nothing it needs has to be loaded first (the model checked recently, popularity and the
+        catalogue cached; expired ones are refreshed by background threads). Otherwise it runs in a thread."""
+        return (self.store.backend == "sqlite" and self.profiles.pseudo.n_keys == 1
+                and self._popularity is not None and self._catalogue is not None
+                and time.monotonic() - self._checked_at < self.config.reload_interval_s)
+
     def _history(self, user_id: str) -> tuple[str | None, list[list[Any]]]:
-        """(profile id, recent_items) or (None, []) for unknown users or without personalization consent."""
+        """(profile id, recent_items) or (None, []) for unknown users or without personalization consent.
+
+        A user id is looked up first, then the same raw id as an anonymous id (as ``ProfileService.find``), in
+        one read transaction."""
+        pseudo = self.profiles.pseudo
+        if pseudo.n_keys > 1:  # a key rotation: the resolver re-keys identities found under old keys (writes)
+            with self.store.transaction(write=True) as tx:
+                profile_id = self.profiles.find(tx, user_id)
+                row = tx.get_profiles([profile_id]).get(profile_id) if profile_id is not None else None
+        else:
+            user_key, anon_key = pseudo.key("user", user_id), pseudo.key("anonymous", user_id)
+            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+                found = tx.get_identities([user_key, anon_key])
+                ident = found.get(user_key) or found.get(anon_key)
+                if ident is None:
+                    return None, []
+                profile_id = ident.profile_id
+                row = tx.get_profiles([profile_id]).get(profile_id)
+        return self._usable_history(profile_id, row)
+
+    def _usable_history(self, profile_id: str | None, row: ProfileRow | None) -> tuple[str | None, list[list[Any]]]:
+        """(profile id, recent_items) of a profile read by the caller, or (None, []) when it is not stored or has
+        no personalization consent."""
         from pertinent.privacy.consent import effective
 
-        with self.store.transaction(write=self.profiles.pseudo.n_keys > 1) as tx:  # type: ignore[call-arg]
-            profile_id = self.profiles.find(tx, user_id)
-            if profile_id is None:
-                return None, []
-            row = tx.get_profiles([profile_id]).get(profile_id)
-        if row is None or not effective(row.consent, self.settings.default_consent)["personalization"]:
+        if profile_id is None or row is None \
+                or not effective(row.consent, self.settings.default_consent)["personalization"]:
             return None, []
         recent = row.state.get("recent_items", [])
         return profile_id, [r for r in recent if isinstance(r, list) and len(r) >= 4]
 
     @staticmethod
+    def _recent_weights(recent: list[list[Any]]) -> list[tuple[str, float]]:
+        """(item id, weight) of recent profile items as the history row uses them (weight 1 unless positive)."""
+        return [(str(r[0]), float(r[3]) if isinstance(r[3], int | float) and r[3] > 0 else 1.0) for r in recent]
+
+    @staticmethod
     def _row(model: Recommender, profile_id: str | None, recent: list[list[Any]]) -> sp.csr_matrix:
-        """Training history (by profile id) merged with recent profile items, weight = max of both."""
+        """Training history (by profile id) merged with recent profile items, weight = max of both.
+
+        Read from the training matrix's arrays directly, so that a request builds one sparse row."""
         import numpy as np
         import scipy.sparse as sp
 
-        row = model.history_for(profile_id)
-        if not recent:
-            return row
-        weights = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
+        from pertinent.recommend.base import Recommender
+
+        train = model._train_rows
+        if type(model).history_for is not Recommender.history_for or (train is not None
+                                                                     and not sp.isspmatrix_csr(train)):
+            row = model.history_for(profile_id)  # a model with its own notion of history
+            cols, data = row.indices, row.data.astype(np.float32)
+        else:
+            model._check()  # NotFittedError like history_for
+            idx = model.user_index.get(str(profile_id)) if profile_id is not None and train is not None else None
+            if idx is None:
+                cols, data = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+            else:
+                start, end = train.indptr[idx], train.indptr[idx + 1]  # type: ignore[union-attr]
+                cols = train.indices[start:end].copy()  # type: ignore[union-attr]
+                data = train.data[start:end].astype(np.float32)  # type: ignore[union-attr]
+        weights: dict[int, float] | None = None
         changed = False
-        for pid, _name, _ts, weight in (r[:4] for r in recent):
-            j = model.item_index.get(str(pid))
-            if j is not None:
-                w = float(weight) if isinstance(weight, int | float) and weight > 0 else 1.0
-                if w > weights.get(j, 0.0):
-                    weights[j] = w
-                    changed = True
-        if not changed:
-            return row
-        cols = np.fromiter(sorted(weights), dtype=np.int32, count=len(weights))
-        data = np.asarray([weights[c] for c in cols.tolist()], dtype=np.float32)
+        for pid, w in RecommendService._recent_weights(recent):
+            j = model.item_index.get(pid)
+            if j is None:
+                continue
+            if weights is None:
+                weights = dict(zip(cols.tolist(), data.tolist(), strict=True))
+            if w > weights.get(j, 0.0):
+                weights[j] = w
+                changed = True
+        if changed:
+            assert weights is not None
+            cols = np.fromiter(sorted(weights), dtype=np.int32, count=len(weights))
+            data = np.asarray([weights[c] for c in cols.tolist()], dtype=np.float32)
         return sp.csr_matrix((data, cols, np.asarray([0, len(cols)])), shape=(1, model.n_items))
 
     def _filters(self, include_categories: Sequence[str], exclude_categories: Sequence[str],
@@ -586,9 +683,21 @@ class RecommendService:
         """Request filters with the configured business rules, the request's own rules on top."""
         from pertinent.recommend.filters import Filters
 
-        merged = self.config.rules.merged(rules) if rules is not None else self.config.rules
-        return Filters(include_categories=list(include_categories), exclude_categories=list(exclude_categories),
-                       exclude_items=list(exclude), **merged.model_dump())
+        configured = self.config.rules
+        key = None
+        if rules is None:
+            key = (tuple(include_categories), tuple(exclude_categories), tuple(exclude))
+            hit = self._filter_cache.get(key)
+            if hit is not None and hit[0] is configured:
+                return hit[1]
+        merged = configured.merged(rules) if rules is not None else configured
+        filters = Filters(include_categories=list(include_categories), exclude_categories=list(exclude_categories),
+                          exclude_items=list(exclude), **merged.model_dump())
+        if key is not None:
+            if len(self._filter_cache) >= 1024:
+                self._filter_cache = {}
+            self._filter_cache[key] = (configured, filters)
+        return filters
 
     @staticmethod
     def _items(recs: Sequence[Any], reason: str | None = None) -> list[dict[str, Any]]:
@@ -611,16 +720,28 @@ class RecommendService:
 
     def recommend(self, user_id: str, k: int = 10, include_categories: Sequence[str] = (),
                   exclude_categories: Sequence[str] = (), exclude: Sequence[str] = (),
-                  rules: BusinessRules | None = None) -> dict[str, Any]:
+                  rules: BusinessRules | None = None, *,
+                  profile: tuple[str | None, ProfileRow | None] | None = None) -> dict[str, Any]:
         """Top-``k`` items for a user; ``source`` says whether the model or the popularity fallback answered.
 
         ``rules`` (pin, boost, bury, diversity) apply on top of the configured ``RecommendConfig.rules``.
+        ``profile``: (profile id, row) when the caller has already read the user's profile (``/v1/decide``), so
+        that it is not looked up again. Lists without request rules are cached per profile (see ``_cached``).
         """
         if not 1 <= k <= self.config.max_k:
             raise ValueError(f"k: must be between 1 and {self.config.max_k}")
         filters = self._filters(include_categories, exclude_categories, exclude, rules)
         version, model = self.model()
-        profile_id, recent = self._history(user_id)
+        served = model
+        profile_id, recent = self._history(user_id) if profile is None else self._usable_history(*profile)
+        cache_key = None
+        if rules is None and self.config.result_cache_size > 0:
+            cache_key = (k, tuple(include_categories), tuple(exclude_categories), tuple(exclude),
+                         tuple(self._recent_weights(recent)))
+            hit = self._cached(profile_id or "", cache_key, served, filters)
+            if hit is not None:
+                return {"user_id": user_id, "source": hit.source, "model": self.config.model if hit.source == "model"
+                        else None, "version": hit.version, "items": [dict(i) for i in hit.items]}
         source = "model"
         row = None
         if model is not None:
@@ -637,8 +758,52 @@ class RecommendService:
         if model is not None and row is not None:
             self._attach(model)
             items = self._items(model.recommend(history=row, k=k, filters=filters))
+        if cache_key is not None:
+            self._store(profile_id or "", cache_key, served, filters, source, version, items, model)
         return {"user_id": user_id, "source": source, "model": self.config.model if source == "model" else None,
                 "version": version, "items": items}
+
+    # ---------------------------------------------------------------- cached lists
+    def _cached(self, profile: str, key: tuple[Any, ...], served: Recommender | None,
+                filters: Any) -> _CachedList | None:
+        """The stored list for this profile and request (k, filters, the recent items as the history row uses
+        them), if it was made with the model served now, the same filters object (the configured rules), the same
+        popularity ranking when that answered and the catalogue cached now, and neither ``result_cache_ttl_s``
+        nor the next availability change of a catalogue item has passed. Consent is read from the profile first:
+        a cached list never skips that check."""
+        entries = self._results.get(profile)
+        hit = entries.get(key) if entries is not None else None
+        if hit is None or time.time() >= hit.until or hit.served is not served or hit.filters is not filters:
+            return None
+        if hit.catalogue is not self.catalogue():  # (an expired catalogue or ranking is reloaded in the background
+            return None                            # as without the cache; the next request sees the new one)
+        if hit.source == "popularity" and hit.used is not self.popularity():
+            return None
+        return hit
+
+    def _store(self, profile: str, key: tuple[Any, ...], served: Recommender | None, filters: Any, source: str,
+               version: str | None, items: list[dict[str, Any]], used: Recommender | None) -> None:
+        now = time.time()
+        until = now + self.config.result_cache_ttl_s
+        used_catalogue = getattr(used, "catalogue", None)
+        if used_catalogue is not None:
+            change = getattr(used_catalogue, "next_change", None)
+            if change is None:  # a catalogue whose availability changes are not known in advance: not cached
+                return
+            until = min(until, change(now))
+        ranked_with = getattr(used_catalogue, "base", None)  # the service catalogue a ServingCatalogue was built from
+        entries = self._results.get(profile)
+        if entries is None:
+            while len(self._results) >= self.config.result_cache_size:
+                try:
+                    self._results.popitem(last=False)  # the oldest profile
+                except KeyError:  # emptied by another thread meanwhile
+                    break
+            entries = self._results.setdefault(profile, {})
+        if len(entries) >= 16:  # many filter combinations for one profile: start over
+            entries.clear()
+        entries[key] = _CachedList(served, filters, used, ranked_with, until, source, version,
+                                   [dict(i) for i in items])  # the caller gets the originals
 
     def similar(self, item_id: str, k: int = 10, rules: BusinessRules | None = None) -> dict[str, Any]:
         """Items similar to ``item_id``; an item only in the catalogue gets popular items of its categories.
