@@ -58,4 +58,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for module in (decide, health, collect, profiles, privacy, recommend, site, dashboard, segments):
         app.include_router(module.router)
     app.include_router(decide.admin)
+    # The hot GET endpoints first, as plain Starlette routes: FastAPI's route matching over every router and its
+    # dependency solving cost more than a decision (docs/benchmarks.md). Their FastAPI routes stay for the docs.
+    app.router.routes[0:0] = [*decide.fast_routes(), *recommend.fast_routes()]
     return app

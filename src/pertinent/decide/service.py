@@ -136,12 +136,13 @@ class DecideService:
 
     def runs_inline(self, slot: str) -> bool:
         """Whether ``decide(slot)`` may run on the server's event loop: on SQLite its reads take microseconds and
-        never wait for the write lock (WAL). A slot that may call the recommender (model loading, popularity
-        refresh), a network database or a key rotation (lookups write) run in a thread instead."""
+        never wait for the write lock (WAL). A network database or a key rotation (lookups write) run in a thread
+        instead, and so does a slot that may call the recommender while it has something to load (a model version
+        to check, popularity or the catalogue: ``RecommendService.runs_inline``)."""
         if self.store.backend != "sqlite" or self.pseudo.n_keys != 1:
             return False
         plan = self.snapshot().plans.get(slot)
-        return plan is None or not plan.recommends
+        return plan is None or not plan.recommends or self.recommend.runs_inline()
 
     # ================================================================ lifecycle
     def close(self) -> None:
@@ -538,7 +539,7 @@ class DecideService:
                 detail["x"] = x
             return self._variant(snap, spec, choice.arm, "bandit", detail, choice.propensity, None, decision_id)
         if isinstance(action, Recommend):
-            return self._recommended(snap, action, user_id or anonymous_id or "", detail, decision_id, spec.id)
+            return self._recommended(snap, action, who, user_id or anonymous_id or "", detail, decision_id, spec.id)
         return None
 
     def _variant(self, snap: Snapshot, spec: Slot, variant: str, reason: str, detail: dict[str, Any],
@@ -593,10 +594,11 @@ class DecideService:
                       template=template)
         return block, content
 
-    def _recommended(self, snap: Snapshot, action: Recommend, who: str, detail: dict[str, Any], decision_id: str,
-                     slot: str) -> Any:
-        try:
-            recs = self.recommend.recommend(who, action.k, action.include_categories, action.exclude_categories)
+    def _recommended(self, snap: Snapshot, action: Recommend, who: _Who, raw_id: str, detail: dict[str, Any],
+                     decision_id: str, slot: str) -> Any:
+        try:  # from the profile this decision is made for (read once, with its consent)
+            recs = self.recommend.recommend(raw_id, action.k, action.include_categories, action.exclude_categories,
+                                            profile=(who.profile_id, who.row))
         except Exception:  # the recommender failing must not fail the slot: fall through
             log.exception("recommender failed for slot %r", slot)
             return None

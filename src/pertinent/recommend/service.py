@@ -490,11 +490,16 @@ class RecommendService:
 
     # ---------------------------------------------------------------- cached state
     def model(self) -> tuple[str | None, Recommender | None]:
-        """The served (version, model); checks the registry for a newer version at most every few seconds."""
+        """The served (version, model); checks the registry for a newer version at most every few seconds.
+
+        One caller checks (and loads a new version); while a model is served, concurrent callers keep serving it
+        meanwhile instead of waiting (only the very first load is waited for)."""
         now = time.monotonic()
         if now - self._checked_at < self.config.reload_interval_s:
             return self._served
-        with self._lock:
+        if not self._lock.acquire(blocking=self._served[1] is None):
+            return self._served
+        try:
             if now - self._checked_at < self.config.reload_interval_s:
                 return self._served
             self._checked_at = now
@@ -509,6 +514,8 @@ class RecommendService:
                     log.info("serving model %s version %s", self.config.model, version)
             except Exception:  # a broken or half-deleted version: keep serving the current one
                 log.exception("could not load model %s", self.config.model)
+        finally:
+            self._lock.release()
         return self._served
 
     def _in_background(self, key: str, work: Callable[[], Any]) -> None:
@@ -596,9 +603,13 @@ class RecommendService:
         """Whether ``recommend`` may run on the server's event loop: on SQLite with one pseudonym key its reads take
         microseconds, and nothing it needs has to be loaded first (the model checked recently, popularity and the
         catalogue cached; expired ones are refreshed by background threads). Otherwise it runs in a thread."""
-        return (self.store.backend == "sqlite" and self.profiles.pseudo.n_keys == 1
-                and self._popularity is not None and self._catalogue is not None
-                and time.monotonic() - self._checked_at < self.config.reload_interval_s)
+        if self.store.backend != "sqlite" or self.profiles.pseudo.n_keys != 1 or self._popularity is None \
+                or self._catalogue is None:
+            return False
+        if time.monotonic() - self._checked_at < self.config.reload_interval_s:
+            return True
+        # a check is due: the request that makes it runs in a thread; while it runs, others serve the current model
+        return self._served[1] is not None and self._lock.locked()
 
     def _history(self, user_id: str) -> tuple[str | None, list[list[Any]]]:
         """(profile id, recent_items) or (None, []) for unknown users or without personalization consent.

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.routing import Route
 
-from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth
+from pertinent.api.deps import AdminAuth, ServicesDep, require_site_or_admin
 from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.api.routes.collect import read_json
@@ -88,10 +90,8 @@ async def decide_query(request: Request) -> DecideQuery:
     return q
 
 
-DecideParams = Annotated[DecideQuery, Depends(decide_query)]
-
-
-def _query_docs(model: type[BaseModel]) -> list[dict[str, Any]]:
+def query_docs(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """A query model's fields as OpenAPI parameters (for routes that validate their query as one model)."""
     schema = model.model_json_schema()
     return [{"name": name, "in": "query", "required": name in schema.get("required", []),
              "description": prop.get("description", ""), "schema": {k: v for k, v in prop.items()
@@ -99,17 +99,20 @@ def _query_docs(model: type[BaseModel]) -> list[dict[str, Any]]:
             for name, prop in schema["properties"].items()]
 
 
-@router.get("/decide", dependencies=[SiteAuth], openapi_extra={"parameters": _query_docs(DecideQuery)})
-async def decide(request: Request, services: ServicesDep, q: DecideParams) -> Any:
-    """What ``slot`` shows to this user now: the block (type and content, and HTML when the block has a
-    template), the variant, why (rule, experiment, bandit, recommender or default) and a decision id to send
-    back with clicks (``properties.decision_id``)."""
-    ua = request.headers.get("user-agent")
+async def decide_endpoint(request: Request) -> Response:
+    """``GET /v1/decide`` as a plain Starlette endpoint: installed ahead of the FastAPI routes by ``create_app``
+    (FastAPI's route matching and dependency solving cost as much as the decision: docs/benchmarks.md), also
+    behind the documented FastAPI route below. Auth first (401/403), then the query (400 naming the field)."""
+    services = request.app.state.services
+    await require_site_or_admin(request, services)
+    q = await decide_query(request)
+    headers = request.headers
+    ua = headers.get("user-agent")
     country = q.country or _header(request, "cf-ipcountry", "x-country")
     region = q.region or _header(request, "x-region", "cf-region-code", "cf-region")
     locale = q.locale
     if locale is None:
-        accept = request.headers.get("accept-language") or ""
+        accept = headers.get("accept-language") or ""
         locale = accept.split(",")[0].split(";")[0].strip()[:64] or None
     context = request_context(ua, country, region, q.timezone, locale, q.referrer, q.url)
     raw: dict[str, Any] = {}
@@ -128,6 +131,19 @@ async def decide(request: Request, services: ServicesDep, q: DecideParams) -> An
         except DecideError as err:
             raise ApiError(err.status, err.code, str(err), err.errors) from None
     return JSON(await _call(services.decide.decide, *args, raw_context=raw or None))
+
+
+@router.get("/decide", response_class=JSON, openapi_extra={"parameters": query_docs(DecideQuery)})
+async def decide(request: Request) -> Response:
+    """What ``slot`` shows to this user now: the block (type and content, and HTML when the block has a
+    template), the variant, why (rule, experiment, bandit, recommender or default) and a decision id to send
+    back with clicks (``properties.decision_id``). Needs the write key (HTTP Basic) or the admin key (Bearer)."""
+    return await decide_endpoint(request)
+
+
+def fast_routes() -> list[Route]:
+    """The hot GET endpoint as a Starlette route, for ``create_app`` to put ahead of every FastAPI route."""
+    return [Route("/v1/decide", decide_endpoint, methods=["GET"], include_in_schema=False)]
 
 
 # ------------------------------------------------------------------------------------------ configuration

@@ -10,14 +10,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.routing import Route
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
 from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin  # noqa: F401  (re-exported)
 from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.api.routes.collect import read_json
+from pertinent.api.routes.decide import query_docs
+from pertinent.decide.errors import field_errors
 from pertinent.recommend.config import BusinessRules
 from pertinent.recommend.service import UnknownItemError
 
@@ -105,27 +109,71 @@ def _unknown_item(item_id: str) -> ApiError:
                     [{"field": "item_id", "message": "unknown item"}])
 
 
-@router.get("/recommendations", dependencies=[SiteAuth])
-async def recommendations(
-    services: ServicesDep,
-    rules: Rules,
-    user_id: str = Query(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events"),
-    k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)"),
-    include_categories: str | None = Query(None, description="comma-separated: only items in these categories"),
-    exclude_categories: str | None = Query(None, description="comma-separated: no items in these categories"),
-    exclude: str | None = Query(None, description="comma-separated item ids never to recommend"),
-) -> dict[str, Any]:
+class RecommendQuery(BaseModel):
+    """The query of ``GET /v1/recommendations``, validated as one model (FastAPI validates ``Query`` parameters one
+    by one, which cost more than the recommendation: see docs/benchmarks.md).
+
+    >>> RecommendQuery.model_validate({"user_id": "u1", "k": "4", "other": "ignored"}).k
+    4
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str = Field(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events")
+    k: int = Field(10, ge=1, le=MAX_K, description="how many items (1-100)")
+    include_categories: str | None = Field(None, description="comma-separated: only items in these categories")
+    exclude_categories: str | None = Field(None, description="comma-separated: no items in these categories")
+    exclude: str | None = Field(None, description="comma-separated item ids never to recommend")
+    pin: str | None = Field(None, description="comma-separated item ids shown first, in this order")
+    boost: str | None = Field(None, description="comma-separated item:factor (factor > 1 lifts, < 1 lowers)")
+    boost_categories: str | None = Field(None, description="comma-separated category:factor")
+    bury: str | None = Field(None, description="comma-separated item ids moved below all others")
+    bury_categories: str | None = Field(None, description="comma-separated categories moved below all others")
+    diversity: float | None = Field(None, ge=0, le=1, description="MMR re-ranking: 0 = relevance only, "
+                                    "1 = novelty only")
+
+
+async def recommendations_endpoint(request: Request) -> Response:
+    """``GET /v1/recommendations`` as a plain Starlette endpoint: installed ahead of the FastAPI routes by
+    ``create_app`` (FastAPI's route matching and dependency solving cost more than a cached list), also behind
+    the documented FastAPI route below. Auth first (401/403), then the query (400 naming the field)."""
+    services = request.app.state.services
+    await require_site_or_admin(request, services)
+    try:
+        q = RecommendQuery.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        raise ApiError(400, "invalid_request", f"{errors[0]['field']}: {errors[0]['message']}", errors) from None
+    inc = _split(q.include_categories, "include_categories")
+    exc_cats = _split(q.exclude_categories, "exclude_categories")
+    skip = _split(q.exclude, "exclude")
+    rules = None
+    if any(v is not None for v in (q.pin, q.boost, q.boost_categories, q.bury, q.bury_categories, q.diversity)):
+        rules = _rules(q.pin, q.boost, q.boost_categories, q.bury, q.bury_categories, q.diversity)
+    service = services.recommend
+    try:
+        if service.runs_inline():  # SQLite reads of microseconds, nothing to load: no thread-pool hop
+            body = service.recommend(q.user_id, q.k, inc, exc_cats, skip, rules)
+        else:
+            body = await run_in_threadpool(service.recommend, q.user_id, q.k, inc, exc_cats, skip, rules)
+    except ValueError as err:  # k above the service's configured maximum
+        raise _bad_param(err) from None
+    return JSON(body)
+
+
+@router.get("/recommendations", response_class=JSON,
+            openapi_extra={"parameters": query_docs(RecommendQuery)})
+async def recommendations(request: Request) -> Response:
     """Top-k items for a user from the served model; popular items for new users or before training.
 
     Each item has a short ``reason`` and the business ``rule`` that moved it (``pin``, ``boost``, ``demote``,
-    ``bury`` or null)."""
-    inc = _split(include_categories, "include_categories")
-    exc = _split(exclude_categories, "exclude_categories")
-    skip = _split(exclude, "exclude")
-    try:
-        return await run_in_threadpool(services.recommend.recommend, user_id, k, inc, exc, skip, rules.rules)
-    except ValueError as err:  # k above the service's configured maximum
-        raise _bad_param(err) from None
+    ``bury`` or null). Needs the write key (HTTP Basic) or the admin key (Bearer)."""
+    return await recommendations_endpoint(request)
+
+
+def fast_routes() -> list[Route]:
+    """The hot GET endpoint as a Starlette route, for ``create_app`` to put ahead of every FastAPI route."""
+    return [Route("/v1/recommendations", recommendations_endpoint, methods=["GET"], include_in_schema=False)]
 
 
 # Registered before GET /items/{item_id}: the id convertor matches slashes, so ".../similar" must win first.
