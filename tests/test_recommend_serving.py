@@ -211,3 +211,18 @@ def test_unknown_users_share_one_cached_popularity_list(svc: Services) -> None:
     assert "" in rec._results
 
 
+
+
+def test_popularity_is_recomputed_only_after_new_events_or_an_erasure(svc: Services) -> None:
+    rec = svc.recommend
+    first = rec._load_popularity()
+    assert first is not None and rec._load_popularity() is first  # nothing new: the same ranking is kept
+    svc.ingest.ingest(views("more", "u20", ["i0"]), prefix="batch")
+    second = rec._load_popularity()
+    assert second is not first
+    pid = profile_of(svc, "u21")
+    assert pid in second.user_index
+    svc.privacy.erase("u21")
+    assert pid not in second.user_index  # at once; and the next refresh recomputes without the events
+    third = rec._load_popularity()
+    assert third is not second and pid not in third.user_index

@@ -432,6 +432,7 @@ class RecommendService:
         self._served: tuple[str | None, Recommender | None] = (None, None)
         self._checked_at = float("-inf")
         self._popularity: tuple[float, Recommender | None] | None = None
+        self._popularity_newest: str | None = None  # message id of the newest track event it was computed with
         self._popularity_lock = threading.Lock()
         self._background: dict[str, threading.Thread] = {}
         self._background_lock = threading.Lock()
@@ -457,6 +458,10 @@ class RecommendService:
         """
         self.erased.append(user_id)
         self._results.pop(user_id, None)  # cached lists are derived from the profile's history
+        self._popularity_newest = None  # popularity is recomputed on its next refresh, without the erased events
+        pop = self._popularity
+        if pop is not None and pop[1] is not None:
+            pop[1].user_index.pop(user_id, None)  # meanwhile: the erased profile's row is not read any more
         changed = self.registry.forget_user(user_id)
         _version, model = self._served
         if model is not None:
@@ -571,12 +576,28 @@ class RecommendService:
             cached = self._popularity
             return cached[1] if cached is not None else self._load_popularity()
 
+    def _newest_track_event(self) -> str | None:
+        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            newest = next(iter(tx.iter_events("track", limit=1)), None)
+        return newest.message_id if newest is not None else None
+
     def _load_popularity(self) -> Recommender | None:
+        """Popularity over the newest ``popularity_max_events`` track events. An expired ranking is kept as it
+        is when no track event was stored since it was computed (reading and counting 200k events costs seconds
+        of CPU); an erasure always recomputes it (``forget_user``)."""
         from pertinent.recommend.popularity import PopularityRecommender
 
+        erasures = len(self.erased)
+        newest = self._newest_track_event()
+        cached = self._popularity
+        if cached is not None and newest is not None and newest == self._popularity_newest:
+            self._popularity = (time.monotonic(), cached[1])
+            return cached[1]
         data = interactions_from_store(self.store, self.config.popularity_max_events)
         model = PopularityRecommender().fit(data) if data.n_items else None
         self._popularity = (time.monotonic(), model)
+        # an erasure while this ran may have been read with the events: then the next refresh recomputes
+        self._popularity_newest = newest if len(self.erased) == erasures else None
         return model
 
     def refresh(self) -> None:
