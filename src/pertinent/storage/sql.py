@@ -65,7 +65,6 @@ def make_engine(url: str, autocheckpoint: bool = True) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten, not left in free pages
-            cur.execute("PRAGMA cache_size=-32768")  # 32 MiB (default 2 MiB): hot index pages stay in the process
             if not autocheckpoint:  # SqlStore checkpoints in the background, outside the write lock
                 cur.execute("PRAGMA wal_autocheckpoint=0")
                 cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the WAL shrinks back when rewound
