@@ -398,20 +398,6 @@ def train_from_store(store: Store, data_dir: str | Path, model: str = "default",
 
 
 # ------------------------------------------------------------------------------------------------ serving
-@dataclass(slots=True)
-class _CachedList:
-    """One finished list in ``RecommendService``'s per-profile cache, with what it was made from."""
-
-    served: Recommender | None  # the model served then
-    filters: Any  # the Filters object (configured rules) it was ranked with
-    used: Recommender | None  # the model that answered (the popularity ranking when it was the fallback)
-    catalogue: Catalogue | None
-    until: float  # epoch seconds: the TTL, or the next availability change of a catalogue item
-    source: str
-    version: str | None
-    items: list[dict[str, Any]]
-
-
 class UnknownItemError(LookupError):
     """The item is neither in the model nor in the catalogue."""
 
@@ -442,8 +428,12 @@ class RecommendService:
         # Request filters without request rules, per (include, exclude categories, exclude items), built once for
         # the configured rules object (replaced, not mutated, when rules change): see ``_filters``.
         self._filter_cache: dict[tuple[Any, ...], tuple[BusinessRules, Any]] = {}
-        # Finished lists per profile ("" = no usable history): see ``_cached`` for what makes an entry valid.
-        self._results: OrderedDict[str, dict[tuple[Any, ...], _CachedList]] = OrderedDict()
+        # Finished lists per (profile, request, recent items) ("" = no usable history): see ``_cached``. Entries
+        # hold only numbers, strings and tuples of them, which the garbage collector stops tracking: 20k cached
+        # lists as dicts and objects were ~140k more objects for every full collection to walk (a pause per pass).
+        self._results: OrderedDict[tuple[Any, ...], tuple[Any, ...]] = OrderedDict()
+        self._generation = 0  # bumped when what every cached list depends on changes (see ``_current_generation``)
+        self._generation_of: tuple[Any, ...] = ()
 
     # ---------------------------------------------------------------- personal data in models
     def user_rows(self, user_id: str) -> list[dict[str, Any]]:
@@ -457,7 +447,8 @@ class RecommendService:
         read the user's events before the erasure is cleaned once it is saved (see ``Retrainer``).
         """
         self.erased.append(user_id)
-        self._results.pop(user_id, None)  # cached lists are derived from the profile's history
+        for key in [k for k in list(self._results) if k[0] == user_id]:  # lists derived from the profile's history
+            self._results.pop(key, None)
         self._popularity_newest = None  # popularity is recomputed on its next refresh, without the erased events
         pop = self._popularity
         if pop is not None and pop[1] is not None:
@@ -767,13 +758,16 @@ class RecommendService:
         served = model
         profile_id, recent = self._history(user_id) if profile is None else self._usable_history(*profile)
         cache_key = None
+        generation = 0
         if rules is None and self.config.result_cache_size > 0:
-            cache_key = (k, tuple(include_categories), tuple(exclude_categories), tuple(exclude),
+            generation = self._current_generation(served)
+            cache_key = (profile_id or "", k, tuple(include_categories), tuple(exclude_categories), tuple(exclude),
                          tuple(self._recent_weights(recent)))
-            hit = self._cached(profile_id or "", cache_key, served, filters)
+            hit = self._cached(cache_key, generation)
             if hit is not None:
-                return {"user_id": user_id, "source": hit.source, "model": self.config.model if hit.source == "model"
-                        else None, "version": hit.version, "items": [dict(i) for i in hit.items]}
+                return {"user_id": user_id, "source": hit[2], "model": self.config.model if hit[2] == "model" else None,
+                        "version": hit[3], "items": [{"item_id": i, "score": sc, "rank": r, "reason": why, "rule": rule}
+                                                     for i, sc, r, why, rule in hit[4]]}
         source = "model"
         row = None
         if model is not None:
@@ -791,30 +785,34 @@ class RecommendService:
             self._attach(model)
             items = self._items(model.recommend(history=row, k=k, filters=filters))
         if cache_key is not None:
-            self._store(profile_id or "", cache_key, served, filters, source, version, items, model)
+            self._store(cache_key, generation, source, version, items, model)
         return {"user_id": user_id, "source": source, "model": self.config.model if source == "model" else None,
                 "version": version, "items": items}
 
     # ---------------------------------------------------------------- cached lists
-    def _cached(self, profile: str, key: tuple[Any, ...], served: Recommender | None,
-                filters: Any) -> _CachedList | None:
-        """The stored list for this profile and request (k, filters, the recent items as the history row uses
-        them), if it was made with the model served now, the same filters object (the configured rules), the same
-        popularity ranking when that answered and the catalogue cached now, and neither ``result_cache_ttl_s``
-        nor the next availability change of a catalogue item has passed. Consent is read from the profile first:
-        a cached list never skips that check."""
-        entries = self._results.get(profile)
-        hit = entries.get(key) if entries is not None else None
-        if hit is None or time.time() >= hit.until or hit.served is not served or hit.filters is not filters:
-            return None
-        if hit.catalogue is not self.catalogue():  # (an expired catalogue or ranking is reloaded in the background
-            return None                            # as without the cache; the next request sees the new one)
-        if hit.source == "popularity" and hit.used is not self.popularity():
+    def _current_generation(self, served: Recommender | None) -> int:
+        """A number that changes whenever the served model, the catalogue, the popularity ranking or the configured
+        rules (replaced, not mutated) change: a cached list is valid only under the number it was stored with.
+        Reading the catalogue and popularity here also starts their refresh once they have expired."""
+        pop = self.popularity() if self._popularity is not None else None
+        current = (served, self.catalogue(), pop, self.config.rules)
+        seen = self._generation_of
+        if len(seen) != len(current) or any(a is not b for a, b in zip(seen, current, strict=True)):
+            self._generation += 1
+            self._generation_of = current
+        return self._generation
+
+    def _cached(self, key: tuple[Any, ...], generation: int) -> tuple[Any, ...] | None:
+        """The list stored for this profile, request and recent items (as the history row uses them), if it was
+        made under the current generation and neither ``result_cache_ttl_s`` nor the next availability change of a
+        catalogue item has passed since. Consent is read from the profile first: a cached list never skips that."""
+        hit = self._results.get(key)
+        if hit is None or hit[0] != generation or time.time() >= hit[1]:
             return None
         return hit
 
-    def _store(self, profile: str, key: tuple[Any, ...], served: Recommender | None, filters: Any, source: str,
-               version: str | None, items: list[dict[str, Any]], used: Recommender | None) -> None:
+    def _store(self, key: tuple[Any, ...], generation: int, source: str, version: str | None,
+               items: list[dict[str, Any]], used: Recommender | None) -> None:
         now = time.time()
         until = now + self.config.result_cache_ttl_s
         used_catalogue = getattr(used, "catalogue", None)
@@ -823,19 +821,15 @@ class RecommendService:
             if change is None:  # a catalogue whose availability changes are not known in advance: not cached
                 return
             until = min(until, change(now))
-        ranked_with = getattr(used_catalogue, "base", None)  # the service catalogue a ServingCatalogue was built from
-        entries = self._results.get(profile)
-        if entries is None:
-            while len(self._results) >= self.config.result_cache_size:
-                try:
-                    self._results.popitem(last=False)  # the oldest profile
-                except KeyError:  # emptied by another thread meanwhile
-                    break
-            entries = self._results.setdefault(profile, {})
-        if len(entries) >= 16:  # many filter combinations for one profile: start over
-            entries.clear()
-        entries[key] = _CachedList(served, filters, used, ranked_with, until, source, version,
-                                   [dict(i) for i in items])  # the caller gets the originals
+        if generation != self._generation:  # something changed while this list was made
+            return
+        while len(self._results) >= self.config.result_cache_size:
+            try:
+                self._results.popitem(last=False)  # the oldest entry
+            except KeyError:  # emptied by another thread meanwhile
+                break
+        self._results[key] = (generation, until, source, version,
+                              tuple((i["item_id"], i["score"], i["rank"], i["reason"], i["rule"]) for i in items))
 
     def similar(self, item_id: str, k: int = 10, rules: BusinessRules | None = None) -> dict[str, Any]:
         """Items similar to ``item_id``; an item only in the catalogue gets popular items of its categories.
