@@ -759,8 +759,9 @@ class RecommendService:
         profile_id, recent = self._history(user_id) if profile is None else self._usable_history(*profile)
         cache_key = None
         generation = 0
+        pop = None  # the popularity ranking read for this request (read once: a refresh may swap it meanwhile)
         if rules is None and self.config.result_cache_size > 0:
-            generation = self._current_generation(served)
+            generation, pop = self._current_generation(served)
             cache_key = (profile_id or "", k, tuple(include_categories), tuple(exclude_categories), tuple(exclude),
                          tuple(self._recent_weights(recent)))
             hit = self._cached(cache_key, generation)
@@ -776,7 +777,7 @@ class RecommendService:
                 model = None
         if model is None:
             source = "popularity"
-            model = self.popularity()
+            model = pop if pop is not None else self.popularity()
             version = None
             if model is not None:
                 row = self._row(model, profile_id, recent)
@@ -790,17 +791,18 @@ class RecommendService:
                 "version": version, "items": items}
 
     # ---------------------------------------------------------------- cached lists
-    def _current_generation(self, served: Recommender | None) -> int:
+    def _current_generation(self, served: Recommender | None) -> tuple[int, Recommender | None]:
         """A number that changes whenever the served model, the catalogue, the popularity ranking or the configured
         rules (replaced, not mutated) change: a cached list is valid only under the number it was stored with.
-        Reading the catalogue and popularity here also starts their refresh once they have expired."""
+        Reading the catalogue and popularity here also starts their refresh once they have expired; the
+        popularity ranking read is returned with the number."""
         pop = self.popularity() if self._popularity is not None else None
         current = (served, self.catalogue(), pop, self.config.rules)
         seen = self._generation_of
         if len(seen) != len(current) or any(a is not b for a, b in zip(seen, current, strict=True)):
             self._generation += 1
             self._generation_of = current
-        return self._generation
+        return self._generation, pop
 
     def _cached(self, key: tuple[Any, ...], generation: int) -> tuple[Any, ...] | None:
         """The list stored for this profile, request and recent items (as the history row uses them), if it was
