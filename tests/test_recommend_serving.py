@@ -228,6 +228,10 @@ def test_popularity_is_recomputed_only_after_new_events_or_an_erasure(svc: Servi
     rec = svc.recommend
     first = rec._load_popularity()
     assert first is not None and rec._load_popularity() is first  # nothing new: the same ranking is kept
+    # Exposures and other events that are no interaction cannot change the ranking: still the same one.
+    svc.ingest.ingest([{"type": "track", "userId": "u20", "event": "Experiment Viewed", "messageId": "x1",
+                        "properties": {"experiment_id": "e", "variation_id": "b"}}], prefix="batch")
+    assert rec._load_popularity() is first
     svc.ingest.ingest(views("more", "u20", ["i0"]), prefix="batch")
     second = rec._load_popularity()
     assert second is not first

@@ -298,6 +298,12 @@ def product_ids(props: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def _interaction_events(config: InteractionConfig) -> list[str]:
+    """The track events that can become interactions (positive weight); others (exposures, impressions...)
+    are not even read."""
+    return sorted(name for name, w in config.event_weights.items() if w > 0)
+
+
 def interactions_from_store(store: Store, max_events: int | None = None, config: InteractionConfig | None = None,
                             on_event: Callable[[int], None] | None = None) -> Interactions:
     """Track events with product ids -> an Interactions frame (user = profile id), weighted by ``config``."""
@@ -312,8 +318,9 @@ def interactions_from_store(store: Store, max_events: int | None = None, config:
     stamps: list[float] = []
     ratings: list[float | None] = []
     n = 0
+    interactions = _interaction_events(config)
     with store.transaction(write=False) as tx:  # type: ignore[call-arg]
-        for ev in tx.iter_events("track", limit=max_events):
+        for ev in tx.iter_events("track", limit=max_events, names=interactions):
             n += 1
             if on_event is not None and n % 1000 == 0:
                 on_event(1000)
@@ -568,8 +575,11 @@ class RecommendService:
             return cached[1] if cached is not None else self._load_popularity()
 
     def _newest_track_event(self) -> str | None:
+        from pertinent.recommend.interactions import InteractionConfig  # popularity's (the default) weights
+
         with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
-            newest = next(iter(tx.iter_events("track", limit=1)), None)
+            # the newest event that can change the ranking: exposures and impressions never do
+            newest = next(iter(tx.iter_events("track", limit=1, names=_interaction_events(InteractionConfig()))), None)
         return newest.message_id if newest is not None else None
 
     def _load_popularity(self) -> Recommender | None:

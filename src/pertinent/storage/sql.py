@@ -328,10 +328,14 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         return int(self.conn.execute(q).scalar_one())
 
     # training reads and the item catalogue ---------------------------------
-    def iter_events(self, event_type: str = "track", limit: int | None = None,
-                    batch_size: int = 5000) -> Iterator[EventRow]:
-        """Events of one type, newest first (by insertion), at most ``limit``; paged by id."""
-        return self._events_paged([t.events.c.type == event_type], True, limit, batch_size)
+    def iter_events(self, event_type: str = "track", limit: int | None = None, batch_size: int = 5000,
+                    names: Sequence[str] | None = None) -> Iterator[EventRow]:
+        """Events of one type (and, given ``names``, only those event names), newest first (by insertion), at
+        most ``limit``; paged by id."""
+        cond = [t.events.c.type == event_type]
+        if names is not None:
+            cond.append(t.events.c.event.in_(list(names)))
+        return self._events_paged(cond, True, limit, batch_size)
 
     def _events_paged(self, cond: list[Any], newest_first: bool, limit: int | None,
                       batch_size: int) -> Iterator[EventRow]:
