@@ -42,8 +42,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             # the cyclic collector, whose full passes over it stalled requests for 100-150 ms (docs/benchmarks.md).
             gc.freeze()
             # A request allocates thousands of short-lived containers (a batch of 100 events: ~5k), so the default
-            # young-generation threshold (700) ran a collection several times per request; at 50k the collector
-            # cost fell from ~20% of ingest CPU to ~2% (docs/benchmarks.md). Cycles are still collected.
+            # young-generation threshold (700) ran a collection several times per request; at 50k, ingest CPU fell
+            # from 80-84 to 63-64 us per event in process (docs/benchmarks.md). Cycles are still collected.
             gc.set_threshold(50_000, 20, 20)
         try:
             yield
