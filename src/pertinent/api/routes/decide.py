@@ -13,17 +13,18 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Route
 
 from pertinent.api.deps import AdminAuth, ServicesDep, require_site_or_admin
 from pertinent.api.errors import ApiError
+from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON
 from pertinent.api.routes.collect import read_json
 from pertinent.decide.blocks import BLOCK_SCHEMAS, DOC_ID
-from pertinent.decide.errors import DecideError, field_errors
+from pertinent.decide.errors import DecideError
 from pertinent.decide.targeting import request_context, valid_timezone
 
 MAX_DOC_BODY = 1024 * 1024
@@ -78,25 +79,12 @@ class DecideQuery(BaseModel):
 
 
 async def decide_query(request: Request) -> DecideQuery:
-    try:
-        q = DecideQuery.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        errors = field_errors(exc)
-        raise ApiError(400, "invalid_request", f"{errors[0]['field']}: {errors[0]['message']}", errors) from None
+    q = validate_query(DecideQuery, request)
     if q.user_id is None and q.anonymous_id is None:
         raise _bad("user_id", "give user_id or anonymous_id")
     if q.timezone is not None and not valid_timezone(q.timezone):
         raise _bad("timezone", f"unknown IANA time zone '{q.timezone[:64]}'")
     return q
-
-
-def query_docs(model: type[BaseModel]) -> list[dict[str, Any]]:
-    """A query model's fields as OpenAPI parameters (for routes that validate their query as one model)."""
-    schema = model.model_json_schema()
-    return [{"name": name, "in": "query", "required": name in schema.get("required", []),
-             "description": prop.get("description", ""), "schema": {k: v for k, v in prop.items()
-                                                                    if k not in ("description", "title")}}
-            for name, prop in schema["properties"].items()]
 
 
 async def decide_endpoint(request: Request) -> Response:

@@ -16,12 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
-from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin  # noqa: F401  (re-exported)
+from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin
 from pertinent.api.errors import ApiError
+from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON
 from pertinent.api.routes.collect import read_json
-from pertinent.api.routes.decide import query_docs
-from pertinent.decide.errors import field_errors
 from pertinent.recommend.config import BusinessRules
 from pertinent.recommend.service import UnknownItemError
 
@@ -139,11 +138,7 @@ async def recommendations_endpoint(request: Request) -> Response:
     the documented FastAPI route below. Auth first (401/403), then the query (400 naming the field)."""
     services = request.app.state.services
     await require_site_or_admin(request, services)
-    try:
-        q = RecommendQuery.model_validate(dict(request.query_params))
-    except ValidationError as exc:
-        errors = field_errors(exc)
-        raise ApiError(400, "invalid_request", f"{errors[0]['field']}: {errors[0]['message']}", errors) from None
+    q = validate_query(RecommendQuery, request)
     inc = _split(q.include_categories, "include_categories")
     exc_cats = _split(q.exclude_categories, "exclude_categories")
     skip = _split(q.exclude, "exclude")

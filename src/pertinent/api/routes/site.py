@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
 from pertinent import __version__
-from pertinent.api.deps import ServicesDep
+from pertinent.api.deps import ServicesDep, SiteAuth
 from pertinent.api.errors import ApiError
-from pertinent.api.routes.recommend import SiteAuth, _bad_param, _split
+from pertinent.api.routes.recommend import _bad_param, _split
 from pertinent.browser import STATIC_DIR, TEMPLATES_DIR
 from pertinent.browser.catalog import MAX_LIMIT
 
