@@ -188,7 +188,8 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         # A message both people already have (the same messageId sent under both identities) is kept once.
         if self.dialect == "sqlite":
             self.conn.exec_driver_sql("DELETE FROM events WHERE profile_id = ? AND message_id IN "
-                                      "(SELECT message_id FROM events WHERE profile_id = ?)", (from_profile, to_profile))
+                                      "(SELECT message_id FROM events WHERE profile_id = ?)",
+                                      (from_profile, to_profile))
         else:
             ev = t.events
             dup = select(ev.c.message_id).where(ev.c.profile_id == to_profile).scalar_subquery()
