@@ -36,6 +36,7 @@ from pertinent.dashboard.auth import LoginLimiter
 from pertinent.dashboard.kpi_cache import EventValues, PageCache
 from pertinent.kpis import OTHER, KpiConfig, KpiEvents, KpiResult, kpis_by_group
 from pertinent.privacy.consent import PURPOSES
+from pertinent.profiles.features import finite_number
 from pertinent.storage.base import DecisionRow, IngestErrorRow, Store
 
 if TYPE_CHECKING:
@@ -375,13 +376,7 @@ def _number(value: Any) -> float | None:
     >>> _number("12.5"), _number("abc"), _number(None), _number("nan")
     (12.5, None, None, None)
     """
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+    return finite_number(value)
 
 
 # The JSON fields the drift section compares, read once per event and kept (``kpi_cache.EventValues``).

@@ -26,7 +26,6 @@ message.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -37,6 +36,7 @@ from pertinent.experiments.analysis import AnalysisConfig, MetricSpec, analyze
 from pertinent.experiments.config import Experiment
 from pertinent.experiments.frequentist import compare, relative_lift
 from pertinent.experiments.stats import MetricStats, ProportionStats, RegressionAdjustedStats, SampleMeanStats
+from pertinent.profiles.features import finite_number
 from pertinent.storage.base import DecisionRow, OutcomeRow
 
 THIN_UNITS = 100
@@ -127,13 +127,7 @@ class PrePeriod(NamedTuple):
 
 def _number_text(text: Any) -> float | None:
     """A JSON number read back as text (``Tx.iter_event_fields``) as a float; None for anything else."""
-    if text is None or isinstance(text, bool):
-        return None
-    try:
-        x = float(text)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) and abs(x) < 1e15 else None
+    return finite_number(text, 1e15)
 
 
 def pre_period_events(tx: Any, exp: ExperimentDefinition, decisions: Sequence[DecisionRow],

@@ -72,14 +72,25 @@ def _as_list(value: Any) -> list[str]:
 MAX_AMOUNT = 1e12  # larger money amounts or quantities are treated as bad input and ignored
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+def finite_number(value: Any, limit: float = math.inf) -> float | None:
+    """A JSON value (a number, or a number as text) as a finite float within ``±limit``; None for anything else.
+
+    >>> finite_number("12.5"), finite_number(3), finite_number(True), finite_number("nan"), finite_number("x")
+    (12.5, 3.0, None, None, None)
+    >>> finite_number(2e12, limit=MAX_AMOUNT) is None
+    True
+    """
+    if value is None or isinstance(value, bool):
         return None
     try:
         v = float(value)
-    except (ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return v if math.isfinite(v) and abs(v) <= MAX_AMOUNT else None
+    return v if math.isfinite(v) and abs(v) <= limit else None
+
+
+def _number(value: Any) -> float | None:
+    return finite_number(value, MAX_AMOUNT)
 
 
 def event_items(props: dict[str, Any]) -> list[dict[str, Any]]:
