@@ -28,6 +28,11 @@ def ev(mid: str, profile: str = "p1", ts: float = 1.0, **kw: object) -> EventRow
                     received_at=ts + 1, personalize=True, **kw)  # type: ignore[arg-type]
 
 
+def _reader_profile_of(store, key: str) -> str:
+    with store.reader() as r:
+        return r.get_identities([key])[key].profile_id
+
+
 class TestStoreContract:
     def test_insert_events_is_idempotent_on_message_id(self, store):
         with store.transaction() as tx:
@@ -286,6 +291,28 @@ class TestStoreContract:
             assert [d.decision_id for d in tx.iter_decisions(experiment="exp1")] == ["o1", "x1", "x3"]
             assert [d.decision_id for d in tx.iter_decisions("home.hero", experiment="exp1", since=1.0)] == ["x1", "x3"]
 
+    def test_reader_serves_the_decision_reads_and_sees_every_commit(self, store):
+        with store.transaction() as tx:
+            tx.put_identities([IdentityRow("k1", "user", "p1", 1.0)])
+            tx.put_profiles([ProfileRow("p1", {"plan": "pro"}, {"events_total": 3}, {"analytics": True}, 1.0, 2.0)])
+            tx.insert_decisions([DecisionRow("x1", "p1", "home", "a", "experiment", 1.0, "exp1", 0.5),
+                                 DecisionRow("r1", "p1", "home", "a", "rule", 2.0)])
+            tx.apply_membership_changes([MembershipChange("vip", "p1", True, 5.0)])
+        for _ in range(2):  # the thread's reader connection is reused
+            with store.reader() as r:
+                assert r.get_identities(["k1", "k2"]) == {"k1": IdentityRow("k1", "user", "p1", 1.0)}
+                assert r.get_profiles(["p1"])["p1"].state == {"events_total": 3}
+                assert r.segments_of(["p1"]) == {"p1": {"vip": 5.0}}
+                assert r.first_exposures("p1", ["exp1"])["exp1"].decision_id == "x1"
+        with store.transaction() as tx:  # a later commit is seen by the next reader transaction
+            tx.put_identities([IdentityRow("k1", "user", "p2", 1.0)])
+            assert tx.get_decisions(["r1"])["r1"].detail is None
+        seen: list[object] = []
+        thread = threading.Thread(target=lambda: seen.append(_reader_profile_of(store, "k1")))
+        thread.start()
+        thread.join()
+        assert _reader_profile_of(store, "k1") == "p2" and seen == ["p2"]
+
     def test_documents_version_grows_with_every_change(self, store):
         with store.transaction(write=False) as tx:
             assert tx.documents_version() == 0
@@ -438,3 +465,19 @@ def test_concurrent_processes_do_not_lose_updates(store):
         assert p.exitcode == 0
     with store.transaction(write=False) as tx:
         assert tx.get_profiles(["shared"])["shared"].state["n"] == 90
+
+
+def test_sqlite_reader_is_a_plain_read_only_connection(tmp_path):
+    from pertinent.storage.sql import SqlStore
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'r.db'}")
+    store.migrate()
+    try:
+        with store.reader() as r:
+            assert r.get_identities(["nobody"]) == {}
+            with pytest.raises(RuntimeError, match="transaction"):  # SQLAlchemy-only methods say what to use
+                r.count_events()
+            with pytest.raises(Exception, match="readonly"):
+                r.raw.execute("INSERT INTO identities VALUES ('k', 'user', 'p', 1.0)")
+    finally:
+        store.close()

@@ -340,6 +340,9 @@ class Store(Protocol):
     backend: str
 
     def transaction(self) -> AbstractContextManager[Tx]: ...
+    def reader(self) -> AbstractContextManager[Tx]:
+        """A read transaction for the serving path, good for ``get_identities``, ``get_profiles``,
+        ``segments_of`` and ``first_exposures`` only (a backend may serve those on a cheaper connection)."""
     def migrate(self) -> None: ...
     def purge_deleted(self) -> None:
         """After an erasure: make deleted rows unrecoverable from the backend's own files, where it keeps copies."""

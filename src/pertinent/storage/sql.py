@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def make_engine(url: str, autocheckpoint: bool = True) -> Engine:
+def make_engine(url: str, autocheckpoint: bool = True, **pool: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
@@ -56,6 +57,7 @@ def make_engine(url: str, autocheckpoint: bool = True) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
+            **pool,
         )
 
         @event.listens_for(engine, "connect")
@@ -83,10 +85,18 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
     Documents, segment membership and decisions live in their own modules (``sql_documents`` ...).
     """
 
-    def __init__(self, conn: Connection, dialect: str) -> None:
+    def __init__(self, conn: Connection, dialect: str, raw: sqlite3.Connection | None = None) -> None:
         self.conn = conn
         self.dialect = dialect
+        self._raw = raw
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        """The sqlite3 connection under this transaction: the SQLite fast paths run plain DB-API statements on it."""
+        if self._raw is None:
+            self._raw = self.conn.connection.driver_connection  # type: ignore[assignment]
+        return self._raw  # type: ignore[return-value]
 
     # identities -------------------------------------------------------------
     # The SQLite branches below run on every ingest transaction, inside the write lock: they use plain DB-API
@@ -94,11 +104,11 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
     def _sqlite_in(self, sql: str, values: list[str]) -> list[Any]:
         # the sqlite3 connection itself, in the same transaction: exec_driver_sql still cost ~50 us per
         # statement (result metadata), more than the indexed lookup (/v1/decide reads three of these per request)
-        raw = self.conn.connection.driver_connection
+        raw = self.raw
         out: list[Any] = []
         for i in range(0, len(values), 500):
             chunk = values[i:i + 500]
-            out += raw.execute(sql.format(marks=",".join("?" * len(chunk))), tuple(chunk)).fetchall()  # type: ignore[union-attr]
+            out += raw.execute(sql.format(marks=",".join("?" * len(chunk))), tuple(chunk)).fetchall()
         return out
 
     def get_identities(self, keys: Iterable[str]) -> dict[str, IdentityRow]:
@@ -167,12 +177,12 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         # the rest" is exact; plain DB-API executemany with orjson-encoded JSON is several times cheaper than
         # INSERT .. RETURNING through SQLAlchemy's per-row type processing.
         pairs = list({(r.profile_id, r.message_id) for r in rows})
-        raw = self.conn.connection.driver_connection
+        raw = self.raw
         known: set[tuple[str, str]] = set()
         for i in range(0, len(pairs), 200):  # one index probe per pair (an OR of equalities; 200 keeps it shallow)
             chunk = pairs[i:i + 200]
             sql = _SQLITE_KNOWN_EVENTS + " OR ".join(["(profile_id = ? AND message_id = ?)"] * len(chunk))
-            known.update(raw.execute(sql, [v for pair in chunk for v in pair]).fetchall())  # type: ignore[union-attr]
+            known.update(raw.execute(sql, [v for pair in chunk for v in pair]).fetchall())
         fresh: dict[tuple[str, str], tuple[Any, ...]] = {}
         for r in rows:
             key = (r.profile_id, r.message_id)
@@ -403,6 +413,14 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         return counts
 
 
+class _NoConnection:
+    """The SQLAlchemy connection of a ``SqlStore.reader()`` transaction on SQLite: there is none."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("Store.reader() serves the fast SQLite reads only (identities, profiles, segments_of, "
+                           "first_exposures); use transaction(write=False) for anything else")
+
+
 class SqlStore:
     """Implements :class:`pertinent.storage.base.Store` on any SQLAlchemy URL we support.
 
@@ -421,6 +439,11 @@ class SqlStore:
         # ingest path: commit cost fell from ~50 to ~14 us per event (docs/benchmarks.md).
         self.engine = make_engine(url, autocheckpoint=not file_db)
         self.backend = self.engine.dialect.name
+        # Write transactions on a SQLite file all use one connection (they are serialised anyway): its page cache
+        # stays warm between them. Taking any pooled connection, the writer got one whose cache the last write
+        # on another connection had invalidated; a stored decision cost ~110 instead of ~35 us (docs/benchmarks.md).
+        self._write_engine = make_engine(url, autocheckpoint=False, pool_size=1, max_overflow=0) if file_db \
+            else self.engine
         # SQLite has one writer at a time. Serialise our writers instead of letting them spin on SQLITE_BUSY
         # (its busy handler sleeps in growing steps): a thread lock inside the process, plus an flock on a
         # lock file beside the database across processes (server workers, a CLI import).
@@ -431,6 +454,10 @@ class SqlStore:
         self._checkpointer: threading.Thread | None = None
         self._stop = threading.Event()
         self.wal_rewind_frames = WAL_SIZE_LIMIT // 4096  # 64 MiB of 4 KiB pages
+        self._reader_path = self.engine.url.database if file_db else None
+        self._readers = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
 
     def _start_checkpointer(self) -> None:
         if self._checkpoint_interval is None or self._checkpointer is not None:
@@ -521,8 +548,34 @@ class SqlStore:
                 yield SqlTx(conn, self.backend)
             return
         self._start_checkpointer()
-        with self._writer(), self.engine.begin() as conn:
+        with self._writer(), self._write_engine.begin() as conn:
             yield SqlTx(conn, self.backend)
+
+    @contextmanager
+    def reader(self) -> Iterator[SqlTx]:
+        """A read transaction for the serving path (``/v1/decide``, ``/v1/recommendations``): identities,
+        profiles, segment memberships and first exposures.
+
+        On a SQLite file it runs on a plain sqlite3 connection of this thread (read-only), not through
+        SQLAlchemy: a pool checkout, begin, commit and reset cost ~100 us there, several times the indexed reads
+        themselves (docs/benchmarks.md). Other methods raise; elsewhere (PostgreSQL, in-memory SQLite) it is
+        ``transaction(write=False)``."""
+        if self._reader_path is None:
+            with self.transaction(write=False) as tx:
+                yield tx
+            return
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = self._readers.conn = sqlite3.connect(self._reader_path, timeout=30, isolation_level=None,
+                                                        check_same_thread=False)  # closed by close()
+            conn.execute("PRAGMA query_only=ON")
+            with self._readers_lock:
+                self._reader_conns.append(conn)
+        conn.execute("BEGIN")
+        try:
+            yield SqlTx(_NoConnection(), self.backend, conn)  # type: ignore[arg-type]
+        finally:
+            conn.execute("COMMIT")
 
     def migrate(self) -> None:
         from pertinent.storage.migrate import upgrade
@@ -535,7 +588,13 @@ class SqlStore:
             self._checkpointer.join(10)
             self._checkpointer = None
             self.purge_deleted()
+        with self._readers_lock:
+            readers, self._reader_conns = self._reader_conns, []
+        for conn in readers:
+            conn.close()
+        self._readers = threading.local()
         self.engine.dispose()
+        self._write_engine.dispose()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

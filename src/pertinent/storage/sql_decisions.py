@@ -13,12 +13,15 @@ from pertinent.storage.base import DecisionRow, OutcomeRow
 from pertinent.storage.sqlutil import rows_where_in
 
 _DECISION_COLS = [c.name for c in t.decisions.columns]
+_SQLITE_INSERT_DECISIONS = ("INSERT INTO decisions (decision_id, profile_id, slot, variant, reason, experiment, "
+                            "propensity, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 class DecisionsMixin:
     """The decision methods of :class:`pertinent.storage.sql.SqlTx`."""
 
     conn: Connection
+    raw: Any  # sqlite3.Connection (SqlTx.raw)
     dialect: str
     _insert: Any
     _repoint: Any
@@ -29,8 +32,17 @@ class DecisionsMixin:
                            r.propensity, r.detail)
 
     def insert_decisions(self, rows: Sequence[DecisionRow]) -> None:
-        if rows:
-            self.conn.execute(insert(t.decisions), [{c: getattr(r, c) for c in _DECISION_COLS} for r in rows])
+        if not rows:
+            return
+        if self.dialect == "sqlite":  # every decision served is one row: plain DB-API, orjson
+            dumps = orjson.dumps
+            self.raw.executemany(
+                _SQLITE_INSERT_DECISIONS,
+                [(r.decision_id, r.profile_id, r.slot, r.variant, r.reason, r.experiment, r.propensity,
+                  None if r.detail is None else dumps(r.detail, option=orjson.OPT_NON_STR_KEYS).decode(), r.at)
+                 for r in rows])
+            return
+        self.conn.execute(insert(t.decisions), [{c: getattr(r, c) for c in _DECISION_COLS} for r in rows])
 
     def get_decisions(self, ids: Iterable[str]) -> dict[str, DecisionRow]:
         rows = rows_where_in(self.conn, select(t.decisions), t.decisions.c.decision_id, ids)
@@ -71,7 +83,7 @@ class DecisionsMixin:
         out: dict[str, DecisionRow] = {}
         if self.dialect == "sqlite":  # on every /v1/decide of an experiment slot: plain DB-API, no statement building
             exps = sorted(wanted)[:500]
-            cur = self.conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            cur = self.raw.execute(
                 "SELECT decision_id, profile_id, slot, variant, reason, at, experiment, propensity, detail "
                 f"FROM decisions WHERE profile_id = ? AND experiment IN ({','.join('?' * len(exps))}) "
                 "ORDER BY at, decision_id", (profile_id, *exps))

@@ -16,6 +16,7 @@ class SegmentsMixin:
     """The segment-membership methods of :class:`pertinent.storage.sql.SqlTx`."""
 
     conn: Connection
+    raw: Any  # sqlite3.Connection (SqlTx.raw)
     dialect: str
     _insert: Any
     _sqlite_in: Any
@@ -75,19 +76,19 @@ class SegmentsMixin:
                       exited: list[tuple[str, str]]) -> list[MembershipChange]:
         # SQLite has one writer at a time (SqlStore's locks), so what was read above is exact: plain executemany on
         # the sqlite3 connection, no RETURNING needed (this runs inside the write lock that ingestion also needs).
-        raw = self.conn.connection.driver_connection
-        raw.executemany("DELETE FROM segment_members WHERE segment_id = ? AND profile_id = ?", exited)  # type: ignore[union-attr]
-        raw.executemany("INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES (?, ?, ?) "  # type: ignore[union-attr]
+        raw = self.raw
+        raw.executemany("DELETE FROM segment_members WHERE segment_id = ? AND profile_id = ?", exited)
+        raw.executemany("INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES (?, ?, ?) "
                         "ON CONFLICT (segment_id, profile_id) DO NOTHING",
                         [(c.segment_id, c.profile_id, c.at) for c in entered])
-        raw.executemany("INSERT INTO segment_history (segment_id, profile_id, entered, at) VALUES (?, ?, ?, ?)",  # type: ignore[union-attr]
+        raw.executemany("INSERT INTO segment_history (segment_id, profile_id, entered, at) VALUES (?, ?, ?, ?)",
                         [(c.segment_id, c.profile_id, c.entered, c.at) for c in effective])
         return effective
 
     def merge_segment_members(self, source: str, target: str, at: float) -> None:
         m, h = t.segment_members, t.segment_history
         if self.dialect == "sqlite":  # on the ingest path (every identity merge): plain SQL
-            mine = dict(self.conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            mine = dict(self.raw.execute(
                 "SELECT segment_id, entered_at FROM segment_members WHERE profile_id = ?", (source,)).fetchall())
         else:
             mine = dict(self.conn.execute(select(m.c.segment_id, m.c.entered_at)
