@@ -184,23 +184,41 @@ def test_event_rows_are_read_by_position() -> None:
     assert [f.name for f in dataclasses.fields(EventRow)][:len(_EVENT_COLS)] == _EVENT_COLS
 
 
-def test_hot_routes_are_served_first_and_documented(svc: Services) -> None:
+def test_hot_routes_take_the_fast_lane_and_stay_documented(svc: Services) -> None:
     app = create_app(svc.settings, services=svc)
-    assert [getattr(r, "path", None) for r in app.router.routes[:2]] == ["/v1/decide", "/v1/recommendations"]
+    assert set(app.fast_lane) == {"/v1/decide", "/v1/recommendations"}
     paths = app.openapi()["paths"]
     params = {p["name"] for p in paths["/v1/recommendations"]["get"]["parameters"]}
     assert {"user_id", "k", "include_categories", "pin", "boost", "diversity"} <= params
     decide_params = {p["name"] for p in paths["/v1/decide"]["get"]["parameters"]}
     assert {"slot", "user_id", "anonymous_id", "timezone"} <= decide_params
     with TestClient(app, raise_server_exceptions=False) as api:
-        body = api.get("/v1/recommendations", params={"user_id": "u9", "k": 3}, headers=BASIC).json()
-        assert body["source"] == "model" and len(body["items"]) == 3
-        assert api.get("/v1/recommendations", params={"user_id": "u9"}, headers=ADMIN).status_code == 200
-        assert api.get("/v1/recommendations", params={"user_id": "u9"}).status_code == 401
-        bad = api.get("/v1/recommendations", params={"user_id": "u9", "k": "x"}, headers=BASIC)
-        assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "k"
-        assert api.get("/v1/decide", params={"slot": "none", "user_id": "u9"}, headers=BASIC).status_code == 404
-        assert api.get("/v1/decide", params={"user_id": "u9"}, headers=BASIC).json()["errors"][0]["field"] == "slot"
+        for origin in ({}, {"Origin": "https://shop.example"}):  # fast lane, then the full stack (CORS)
+            def get(path: str, params: dict, headers: dict | None = None, origin: dict = origin) -> Any:
+                return api.get(path, params=params, headers={**(headers or {}), **origin})
+
+            body = get("/v1/recommendations", {"user_id": "u9", "k": 3}, BASIC).json()
+            assert body["source"] == "model" and len(body["items"]) == 3
+            assert get("/v1/recommendations", {"user_id": "u9"}, ADMIN).status_code == 200
+            assert get("/v1/recommendations", {"user_id": "u9"}).status_code == 401
+            bad = get("/v1/recommendations", {"user_id": "u9", "k": "x"}, BASIC)
+            assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "k"
+            assert get("/v1/decide", {"slot": "none", "user_id": "u9"}, BASIC).status_code == 404
+            assert get("/v1/decide", {"user_id": "u9"}, BASIC).json()["errors"][0]["field"] == "slot"
+            assert ("access-control-allow-origin" in bad.headers) == bool(origin)
+
+
+def test_a_bug_in_the_fast_lane_is_a_logged_json_500(svc: Services, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("bug")
+
+    app = create_app(svc.settings, services=svc)
+    monkeypatch.setattr(svc.recommend, "recommend", broken)
+    with TestClient(app, raise_server_exceptions=False) as api:
+        res = api.get("/v1/recommendations", params={"user_id": "u9"}, headers=BASIC)
+    assert res.status_code == 500 and res.json()["code"] == "internal_error"
+    assert any("unhandled error" in r.message for r in caplog.records)
 
 
 def test_unknown_users_share_one_cached_popularity_list(svc: Services) -> None:

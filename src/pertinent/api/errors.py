@@ -31,10 +31,20 @@ def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = No
     return {"success": False, "code": code, "message": message, "errors": errors or []}
 
 
+def api_error_response(exc: ApiError) -> JSON:
+    return JSON(error_body(exc.code, exc.message, exc.errors), exc.status, headers=exc.headers)
+
+
+def unexpected_response(exc: Exception) -> JSON:
+    """A 500 for a bug (never user input), logged with its traceback."""
+    log.exception("unhandled error", exc_info=exc)
+    return JSON(error_body("internal_error", "internal server error"), 500)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSON:
-        return JSON(error_body(exc.code, exc.message, exc.errors), exc.status, headers=exc.headers)
+        return api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSON:
@@ -53,5 +63,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSON:  # a bug, never user input
-        log.exception("unhandled error", exc_info=exc)
-        return JSON(error_body("internal_error", "internal server error"), 500)
+        return unexpected_response(exc)

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
-from starlette.routing import Route
 
 from pertinent.api.deps import AdminAuth, ServicesDep, require_site_or_admin
 from pertinent.api.errors import ApiError
@@ -46,9 +45,9 @@ async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise ApiError(err.status, err.code, str(err), err.errors) from None
 
 
-def _header(request: Request, *names: str) -> str | None:
+def _header(headers: dict[str, str], *names: str) -> str | None:
     for name in names:
-        value = request.headers.get(name)
+        value = headers.get(name)
         if value and value.strip():
             return value.strip()
     return None
@@ -88,16 +87,17 @@ async def decide_query(request: Request) -> DecideQuery:
 
 
 async def decide_endpoint(request: Request) -> Response:
-    """``GET /v1/decide`` as a plain Starlette endpoint: installed ahead of the FastAPI routes by ``create_app``
-    (FastAPI's route matching and dependency solving cost as much as the decision: docs/benchmarks.md), also
-    behind the documented FastAPI route below. Auth first (401/403), then the query (400 naming the field)."""
+    """``GET /v1/decide`` as a plain Starlette endpoint: ``create_app`` puts it in the app's fast lane
+    (``PertinentApp``: FastAPI's middleware, route matching and dependency solving cost as much as the decision),
+    also behind the documented FastAPI route below. Auth first (401/403), then the query (400 naming the field)."""
     services = request.app.state.services
     await require_site_or_admin(request, services)
     q = await decide_query(request)
-    headers = request.headers
+    # one dict of the headers (the first of repeated ones, as Starlette's Headers.get): eight lookups follow
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.scope["headers"])}
     ua = headers.get("user-agent")
-    country = q.country or _header(request, "cf-ipcountry", "x-country")
-    region = q.region or _header(request, "x-region", "cf-region-code", "cf-region")
+    country = q.country or _header(headers, "cf-ipcountry", "x-country")
+    region = q.region or _header(headers, "x-region", "cf-region-code", "cf-region")
     locale = q.locale
     if locale is None:
         accept = headers.get("accept-language") or ""
@@ -127,11 +127,6 @@ async def decide(request: Request) -> Response:
     template), the variant, why (rule, experiment, bandit, recommender or default) and a decision id to send
     back with clicks (``properties.decision_id``). Needs the write key (HTTP Basic) or the admin key (Bearer)."""
     return await decide_endpoint(request)
-
-
-def fast_routes() -> list[Route]:
-    """The hot GET endpoint as a Starlette route, for ``create_app`` to put ahead of every FastAPI route."""
-    return [Route("/v1/decide", decide_endpoint, methods=["GET"], include_in_schema=False)]
 
 
 # ------------------------------------------------------------------------------------------ configuration

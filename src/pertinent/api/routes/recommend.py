@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
-from starlette.routing import Route
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
 from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin
@@ -133,9 +132,9 @@ class RecommendQuery(BaseModel):
 
 
 async def recommendations_endpoint(request: Request) -> Response:
-    """``GET /v1/recommendations`` as a plain Starlette endpoint: installed ahead of the FastAPI routes by
-    ``create_app`` (FastAPI's route matching and dependency solving cost more than a cached list), also behind
-    the documented FastAPI route below. Auth first (401/403), then the query (400 naming the field)."""
+    """``GET /v1/recommendations`` as a plain Starlette endpoint: ``create_app`` puts it in the app's fast lane
+    (``PertinentApp``: FastAPI's middleware, route matching and dependency solving cost more than a cached list),
+    also behind the documented FastAPI route below. Auth first (401/403), then the query (400 naming the field)."""
     services = request.app.state.services
     await require_site_or_admin(request, services)
     q = validate_query(RecommendQuery, request)
@@ -164,11 +163,6 @@ async def recommendations(request: Request) -> Response:
     Each item has a short ``reason`` and the business ``rule`` that moved it (``pin``, ``boost``, ``demote``,
     ``bury`` or null). Needs the write key (HTTP Basic) or the admin key (Bearer)."""
     return await recommendations_endpoint(request)
-
-
-def fast_routes() -> list[Route]:
-    """The hot GET endpoint as a Starlette route, for ``create_app`` to put ahead of every FastAPI route."""
-    return [Route("/v1/recommendations", recommendations_endpoint, methods=["GET"], include_in_schema=False)]
 
 
 # Registered before GET /items/{item_id}: the id convertor matches slashes, so ".../similar" must win first.
