@@ -163,6 +163,26 @@ def test_experiment_assignment_is_growthbook_hashing_and_logs_an_exposure_event(
         assert sum(e.event == "Experiment Viewed" for e in tx.iter_events("track")) == 21
 
 
+def test_exposure_events_are_the_profiles_events_but_not_its_behaviour(svc):
+    _experiment(svc)
+    svc.ingest.ingest([{"type": "track", "userId": "shopper", "event": "Product Viewed", "messageId": "m1"}])
+    with svc.store.transaction(write=False) as tx:
+        pid = tx.get_identities([svc.profiles.pseudo.key("user", "shopper")])[
+            svc.profiles.pseudo.key("user", "shopper")].profile_id
+        before = tx.get_profiles([pid])[pid].state
+    d = svc.decide.decide("home.hero", user_id="shopper",
+                          raw_context={"userAgent": "Mozilla/5.0 (iPhone)", "timezone": "Europe/Berlin"})
+    svc.decide.flush()
+    with svc.store.transaction(write=False) as tx:
+        views = [e for e in tx.iter_events("track") if e.event == "Experiment Viewed"]
+        after = tx.get_profiles([pid])[pid].state
+    assert [(e.profile_id, e.message_id, e.properties["decision_id"]) for e in views] == [
+        (pid, f"xp-{d['decision_id']}", d["decision_id"])]
+    assert views[0].context == {"userAgent": "Mozilla/5.0 (iPhone)", "timezone": "Europe/Berlin"}
+    assert after == before and after["events_total"] == 1  # what was shown is not what the visitor did
+    assert svc.decide.log.stats.exposures_sent == 1
+
+
 def test_sticky_assignment_survives_identify(svc):
     exp = _experiment(svc)
     # an anonymous id and a user id that GrowthBook hashing puts in different variants
@@ -447,3 +467,25 @@ def test_imported_history_is_not_queued_for_attribution(svc):
     svc.decide.put_slot(slot())
     svc.ingest.ingest([track("Order Completed", {"revenue": 1}, user="h1", timestamp=old, messageId="again")])
     assert svc.decide.log._thread is None  # nothing was ever queued (the queue starts the thread)
+
+
+@pytest.mark.parametrize("template", [
+    '<a href="/go?d={{ decision_id }}" data-slot="{{ slot }}">{{ title }} ({{ variant }})</a>{{ decision_id }}',
+    "{{ title }} {{ decision_id|upper }} {% if decision_id > '8' %}late{% else %}early{% endif %}",
+])
+def test_variant_html_is_what_rendering_each_decision_gives(svc: Services, template: str) -> None:
+    """Cached renders (a template that only prints the id) and per-decision renders give the same HTML."""
+    from pertinent.decide.blocks import Block, prints_id_only, render
+
+    svc.decide.put_block({"id": "hero-t", "type": "headline", "content": {"title": "T <1>"}, "template": template})
+    svc.decide.put_slot({"id": "home.t", "variants": {"t": "hero-t"}, "default": {"kind": "variant", "variant": "t"}})
+    block = Block(id="hero-t", type="headline", content={"title": "T <1>"}, template=template)
+    seen = set()
+    for i in range(20):
+        d = svc.decide.decide("home.t", anonymous_id=f"v{i}")
+        assert d["html"] == render(block, decision_id=d["decision_id"], slot="home.t", variant="t")
+        seen.add(d["html"])
+    assert len(seen) == 20  # every decision's own id
+    assert bool(svc.decide._html) == prints_id_only(template)  # the first template renders once, the second each time
+    svc.decide.put_block({"id": "hero-t", "type": "headline", "content": {"title": "U"}, "template": template})
+    assert "U" in svc.decide.decide("home.t", anonymous_id="v1")["html"]  # a new block version renders anew

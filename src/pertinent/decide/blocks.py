@@ -162,6 +162,26 @@ def parse_block(data: Any) -> tuple[Block | None, list[dict[str, str]]]:
     return (None, errors) if errors else (block, [])
 
 
+@functools.lru_cache(maxsize=4096)
+def prints_id_only(source: str) -> bool:
+    """Whether a template uses ``decision_id`` only as a bare ``{{ decision_id }}``. Then rendering once with a
+    stand-in id and replacing it per decision gives the same HTML as rendering per decision (a decision id is
+    hex: escaping leaves it as it is). ``DecideService`` caches such renders (~25 us a decision,
+    docs/benchmarks.md); a template that filters, tests or assigns the id renders per decision.
+
+    >>> prints_id_only('<a data-decision="{{ decision_id }}">{{ title }}</a>')
+    True
+    >>> prints_id_only('{{ decision_id|upper }}'), prints_id_only('{% if decision_id %}x{% endif %}')
+    (False, False)
+    """
+    from jinja2 import nodes
+
+    tree = _environment().parse(source)
+    bare = sum(1 for out in tree.find_all(nodes.Output) for n in out.nodes
+               if isinstance(n, nodes.Name) and n.name == "decision_id" and n.ctx == "load")
+    return bare == sum(1 for n in tree.find_all(nodes.Name) if n.name == "decision_id")
+
+
 def render(block: Block, content: dict[str, Any] | None = None, **extra: Any) -> str | None:
     """The block's HTML: its template rendered with the content (autoescaped, sandboxed); an ``html`` block
     without a template is its own HTML; other blocks without a template give None.

@@ -24,7 +24,10 @@ class DecideConfig(BaseModel):
     * ``click_events``: the outcome kinds counted by the default "clicked" metric and as default bandit reward.
     * ``cache_check_s``: how often a server process checks whether slots, blocks or experiments changed
       (a cheap version query); changes made through this process are seen at once.
-    * ``writer_interval_s``: decisions and exposure events are written in batches by a background thread.
+    * ``writer_interval_s``: decisions and exposure events are written in batches by a background thread
+      (0.5 s: each batch rewrites the index pages it touches, so a stored decision cost ~100 us at 0.1 s and
+      ~60 us at 0.5 s under load, docs/benchmarks.md; a click reaching another server process first is retried
+      for ``outcome_retry_s``).
     * ``exposure_every_s``: "Experiment Viewed" is sent once per user, experiment and variant in this time
       (every decision is stored and analysed regardless).
 
@@ -41,7 +44,7 @@ class DecideConfig(BaseModel):
     # the exposure event is sent once per user, experiment and variant within this time (a session)
     exposure_every_s: float = Field(default=1800.0, ge=0)
     cache_check_s: float = Field(default=1.0, ge=0)
-    writer_interval_s: float = Field(default=0.1, gt=0)
+    writer_interval_s: float = Field(default=0.5, gt=0)
     writer_max_batch: int = Field(default=2000, ge=1)
     max_pending: int = Field(default=200_000, ge=1)  # queued decisions kept while storage fails, then dropped
     # an outcome whose decision is not stored yet (written by another server process) is retried this long

@@ -2,8 +2,8 @@
 attributed from ingested events.
 
 ``/v1/decide`` only appends to in-memory queues; one daemon thread drains them every
-``writer_interval_s`` in this order: decisions (one write transaction), exposure events (through the
-ingest service, so they land in events and profiles like any track call), then attribution of the events
+``writer_interval_s`` in this order: decisions with their exposure events (one write transaction; the events
+are stored as the profile's events, not applied to its behavioural features), then attribution of the events
 the ingest listener queued. A click on a decision made a moment ago in this process therefore always finds
 its decision; one made by another server process is retried for ``outcome_retry_s``.
 
@@ -45,7 +45,7 @@ class PendingDecision:
     row: DecisionRow
     identity_key: str  # the pseudonymised identity the decision was made for
     identity_kind: str  # user | anonymous
-    exposure: dict[str, Any] | None = None  # a Segment track message to ingest ("Experiment Viewed")
+    exposure: EventRow | None = None  # its "Experiment Viewed" event, stored with it
 
 
 @dataclass(slots=True)
@@ -92,7 +92,7 @@ class DecisionLog:
     >>> import tempfile
     >>> from pertinent.storage.sql import SqlStore
     >>> store = SqlStore(f"sqlite:///{tempfile.mkdtemp()}/doc.db"); store.migrate()
-    >>> log = DecisionLog(store, DecideConfig(), ingest=lambda messages: None)
+    >>> log = DecisionLog(store, DecideConfig())
     >>> log.add_decision(PendingDecision(DecisionRow("d1", "a_x", "home", "a", "rule", 1.0), "a_x", "anonymous"))
     >>> log.close()
     >>> with store.transaction() as tx:
@@ -100,11 +100,10 @@ class DecisionLog:
     ('a_x', 'anonymous')
     """
 
-    def __init__(self, store: Store, config: DecideConfig, ingest: Callable[[list[dict[str, Any]]], Any],
+    def __init__(self, store: Store, config: DecideConfig,
                  on_outcomes: Callable[[list[OutcomeRow]], None] | None = None) -> None:
         self.store = store
         self.config = config
-        self._ingest = ingest
         self._on_outcomes = on_outcomes
         self._decisions: deque[PendingDecision] = deque()
         self._events: deque[PendingEvent] = deque()
@@ -218,6 +217,7 @@ class DecisionLog:
         with self.store.transaction() as tx:
             known = tx.get_identities({p.identity_key for p in batch})
             rows = []
+            exposures = []
             fresh: dict[str, IdentityRow] = {}
             for p in batch:
                 ident = known.get(p.identity_key)
@@ -226,24 +226,19 @@ class DecisionLog:
                 erased_at = self._erased.get(p.row.profile_id) or self._erased.get(p.identity_key)
                 if erased_at is not None and p.row.at <= erased_at:
                     self.stats.dropped_erased += 1
-                    p.exposure = None
                     continue
                 if ident is None:
                     fresh[p.identity_key] = IdentityRow(p.identity_key, p.identity_kind, p.identity_key, now)
                 rows.append(p.row)
-            if fresh:  # a visitor seen first by /v1/decide: the profile events would create, created now
-                tx.put_identities(list(fresh.values()))
-                tx.lock_profiles(list(fresh), now)
+                if p.exposure is not None:
+                    p.exposure.profile_id = p.row.profile_id
+                    exposures.append(p.exposure)
+            if fresh:  # a visitor seen first by /v1/decide: its identity, so that merges find its decisions (the
+                tx.put_identities(list(fresh.values()))  # profile comes with its first event)
             tx.insert_decisions(rows)
+            sent = len(tx.insert_events(exposures)) if exposures else 0  # a resent id is a duplicate, not stored
         self.stats.decisions_written += len(rows)
-        exposures = [p.exposure for p in batch if p.exposure is not None]
-        if exposures:
-            try:  # the decisions are stored: a failing exposure batch is logged, never retried with them
-                self._ingest(exposures)
-                self.stats.exposures_sent += len(exposures)
-            except Exception:
-                self.stats.errors += 1
-                log.exception("exposure events could not be ingested")
+        self.stats.exposures_sent += sent
 
     # ---------------------------------------------------------------- attribution
     def _attribute(self, final: bool = False) -> None:

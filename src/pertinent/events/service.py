@@ -163,7 +163,8 @@ class IngestService:
         return {k: (self.pseudo.pii(v) if k.lower() in self._pii and v not in (None, "") else v)
                 for k, v in traits.items()}
 
-    def _context(self, context: dict[str, Any]) -> dict[str, Any]:
+    def clean_context(self, context: dict[str, Any]) -> dict[str, Any]:
+        """A Segment context as stored: the IP anonymised (``anonymize_ip``), PII traits pseudonymised."""
         if not context:
             return context
         ctx = dict(context)
@@ -185,7 +186,7 @@ class IngestService:
         fields = msg.__dict__  # plain dict access: getattr on a missing pydantic field is slow
         traits = fields.get("traits")
         traits = self.scrub_traits(traits) if traits else None
-        context = self._context(msg.context)
+        context = self.clean_context(msg.context)
         properties = fields.get("properties") or {}
         # Everything that needs no lock is done here, before the write transaction.
         return _Prepared(

@@ -645,7 +645,7 @@ class RecommendService:
                 row = tx.get_profiles([profile_id]).get(profile_id) if profile_id is not None else None
         else:
             user_key, anon_key = pseudo.key("user", user_id), pseudo.key("anonymous", user_id)
-            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            with self.store.reader() as tx:
                 found = tx.get_identities([user_key, anon_key])
                 ident = found.get(user_key) or found.get(anon_key)
                 if ident is None:
