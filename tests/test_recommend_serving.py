@@ -259,3 +259,19 @@ def test_popularity_is_recomputed_only_after_new_events_or_an_erasure(svc: Servi
     assert pid not in second.user_index  # at once; and the next refresh recomputes without the events
     third = rec._load_popularity()
     assert third is not second and pid not in third.user_index
+
+
+def test_known_users_alone_get_served_inline_once_popularity_loaded_in_the_background(tmp_path: Path) -> None:
+    services = Services.build(make_settings(tmp_path, recommend={"model": "ease", "reload_interval_s": 3600}))
+    services.store.migrate()
+    try:
+        services.ingest.ingest(views("train", "u1", ITEMS[:4]) + views("train", "u2", ITEMS[2:6]), prefix="batch")
+        services.recommend.upsert_items([{"item_id": i, "title": i, "categories": ["c"]} for i in ITEMS])
+        train_from_store(services.store, tmp_path, model="ease")
+        rec = services.recommend
+        assert rec.recommend("u1", k=2)["source"] == "model"  # model and catalogue loaded; popularity never asked
+        assert rec._popularity is None and rec.runs_inline() is False  # which starts loading it
+        rec._background["popularity"].join(30)
+        assert rec._popularity is not None and rec.runs_inline() is True
+    finally:
+        services.close()

@@ -625,8 +625,10 @@ class RecommendService:
         """Whether ``recommend`` may run on the server's event loop: on SQLite with one pseudonym key its reads take
         microseconds, and nothing it needs has to be loaded first (the model checked recently, popularity and the
         catalogue cached; expired ones are refreshed by background threads). Otherwise it runs in a thread."""
-        if self.store.backend != "sqlite" or self.profiles.pseudo.n_keys != 1 or self._popularity is None \
-                or self._catalogue is None:
+        if self.store.backend != "sqlite" or self.profiles.pseudo.n_keys != 1 or self._catalogue is None:
+            return False
+        if self._popularity is None:  # only known users so far never needed it: load it without them waiting
+            self._in_background("popularity", self.popularity)
             return False
         if time.monotonic() - self._checked_at < self.config.reload_interval_s:
             return True
