@@ -479,5 +479,9 @@ def test_sqlite_reader_is_a_plain_read_only_connection(tmp_path):
                 r.count_events()
             with pytest.raises(Exception, match="readonly"):
                 r.raw.execute("INSERT INTO identities VALUES ('k', 'user', 'p', 1.0)")
+            with store.reader() as inner:  # nested on one thread: the outer transaction's snapshot
+                assert inner.get_identities(["nobody"]) == {}
+        with store.reader() as r:  # and the connection is usable again afterwards
+            assert r.get_identities(["nobody"]) == {}
     finally:
         store.close()

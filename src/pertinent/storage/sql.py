@@ -571,6 +571,9 @@ class SqlStore:
             conn.execute("PRAGMA query_only=ON")
             with self._readers_lock:
                 self._reader_conns.append(conn)
+        if conn.in_transaction:  # a reader inside a reader on this thread: the outer one's snapshot
+            yield SqlTx(_NoConnection(), self.backend, conn)  # type: ignore[arg-type]
+            return
         conn.execute("BEGIN")
         try:
             yield SqlTx(_NoConnection(), self.backend, conn)  # type: ignore[arg-type]
