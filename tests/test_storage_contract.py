@@ -291,6 +291,19 @@ class TestStoreContract:
             assert [d.decision_id for d in tx.iter_decisions(experiment="exp1")] == ["o1", "x1", "x3"]
             assert [d.decision_id for d in tx.iter_decisions("home.hero", experiment="exp1", since=1.0)] == ["x1", "x3"]
 
+    def test_event_properties_are_the_events_named_newest_first(self, store):
+        rows = [EventRow(f"m{i}", "track", ["Viewed", "Bought", "Other"][i % 3], f"p{i % 3}", float(i), float(i), True,
+                         properties={"product_id": i} if i % 4 else None) for i in range(25)]
+        with store.transaction() as tx:
+            tx.insert_events(rows + [EventRow("i1", "identify", None, "p1", 2.0, 3.0, True)])
+        with store.transaction(write=False) as tx:
+            want = [(e.profile_id, e.event, e.timestamp, e.properties)
+                    for e in tx.iter_events("track", names=["Viewed", "Bought"])]
+            assert len(want) == 17 and want[0][2] == 24.0
+            assert list(tx.iter_event_properties(["Viewed", "Bought"], batch_size=4)) == want
+            assert list(tx.iter_event_properties(["Viewed", "Bought"], limit=5, batch_size=2)) == want[:5]
+            assert list(tx.iter_event_properties([])) == []
+
     def test_reader_serves_the_decision_reads_and_sees_every_commit(self, store):
         with store.transaction() as tx:
             tx.put_identities([IdentityRow("k1", "user", "p1", 1.0)])

@@ -320,19 +320,16 @@ def interactions_from_store(store: Store, max_events: int | None = None, config:
     n = 0
     interactions = _interaction_events(config)
     with store.transaction(write=False) as tx:  # type: ignore[call-arg]
-        for ev in tx.iter_events("track", limit=max_events, names=interactions):
+        for profile_id, name, timestamp, properties in tx.iter_event_properties(interactions, limit=max_events):
             n += 1
             if on_event is not None and n % 1000 == 0:
                 on_event(1000)
-            name = ev.event or ""
-            if config.weight_for(name) <= 0:
-                continue
-            rating = (ev.properties or {}).get("rating") if name == "Product Reviewed" else None
-            for pid in product_ids(ev.properties):
-                users.append(ev.profile_id)
+            rating = (properties or {}).get("rating") if name == "Product Reviewed" else None
+            for pid in product_ids(properties):
+                users.append(profile_id)
                 items.append(pid)
                 names.append(name)
-                stamps.append(ev.timestamp)
+                stamps.append(timestamp)
                 ratings.append(rating if isinstance(rating, int | float) else None)
     if on_event is not None:
         on_event(n % 1000)
