@@ -199,8 +199,19 @@ def test_rfm_segments_follow_thresholds_fitted_on_customers(services):
                                 for j in range(10 - i)])
     services.ingest.ingest([view(anon="visitor", mid="v1")])  # not a customer: in no RFM segment
     assert seg.wait_idle()
+    preview = seg.preview({"id": "rfm", "name": "RFM", "kind": "rfm"}, sample=2)
+    assert seg.list() == []  # nothing saved
     out = seg.create({"id": "rfm", "name": "RFM", "kind": "rfm"}, backfill="sync")
     assert out["fitted"]["customers"] == 10 and out["size"] == 10
+    # the preview held what saving gives: same thresholds, same sizes per segment, samples from each
+    for key in ("frequency", "monetary", "customers"):
+        assert preview["fitted"][key] == out["fitted"][key]
+    assert preview["fitted"]["recency"] == pytest.approx(out["fitted"]["recency"], abs=1e-3)  # days, a moment later
+    assert [(p["id"], p["size"]) for p in preview["segments"]] == [(o["id"], o["size"]) for o in out["segments"]]
+    assert preview["size"] == 10 and preview["evaluated"] == 11
+    for p in preview["segments"]:
+        assert len(p["sample"]) == min(2, p["size"])
+        assert set(p["sample"]) <= {m["profile_id"] for m in seg.members(p["id"])["members"]}
     assert "rfm:champions" in segment_ids(services, "c0")
     assert {"rfm:lost", "rfm:hibernating"} & set(segment_ids(services, "c9"))
     assert segment_ids(services, "visitor") == []
@@ -223,10 +234,14 @@ def test_ml_segments_assign_new_profiles_in_real_time_and_keep_ids_on_retrain(se
         services.ingest.ingest([order(f"c{i}", f"o{i}-{j}", revenue=500.0 if big else 5.0)
                                 for j in range(8 if big else 1)])
     assert seg.wait_idle()
-    out = seg.create({"id": "clusters", "name": "Clusters", "kind": "ml",
-                      "config": {"features": {"features": ["frequency", "monetary"]}, "clustering": {"k": 2}}},
-                     backfill="sync")
+    definition = {"id": "clusters", "name": "Clusters", "kind": "ml",
+                  "config": {"features": {"features": ["frequency", "monetary"]}, "clustering": {"k": 2}}}
+    preview = seg.preview(definition)
+    assert seg.models.versions("clusters") == [] and seg.list() == []  # no model, no definition saved
+    out = seg.create(definition, backfill="sync")
     assert out["fitted"]["model_version"] == 1 and out["size"] == 30
+    assert sorted(p["size"] for p in preview["segments"]) == sorted(o["size"] for o in out["segments"]) == [15, 15]
+    assert preview["fitted"]["k"] == 2 and preview["size"] == 30
     big_id = segment_ids(services, "c0")[0]
     small_id = segment_ids(services, "c1")[0]
     assert big_id != small_id and big_id.startswith("clusters:")

@@ -317,12 +317,13 @@ class SegmentService:
             return [sub_segment_id(d.id, rfm_segment(r, f))]
         return Active(d.id, version, "rfm", d.name, True, members, names, triggers=RFM_READS)
 
-    def _prepare_ml(self, d: MlDefinition, version: int) -> Active | None:
+    def _prepare_ml(self, d: MlDefinition, version: int, model: Any = None) -> Active | None:
+        """``model``: the fitted model when it is not saved (preview); else loaded by the fit's version."""
         fit = d.fitted
         if fit is None:
             return Active(d.id, version, "ml", d.name, True, lambda row, facts: [], {})
         try:
-            model = self.models.load(d.id, fit.model_version)
+            model = self.models.load(d.id, fit.model_version) if model is None else model
         except (OSError, ValueError):
             log.exception("model v%s of ML segments %s cannot be loaded", fit.model_version, d.id)
             return None
@@ -517,10 +518,17 @@ class SegmentService:
         return d.model_copy(update={"fitted": fit})
 
     def fit_ml(self, d: MlDefinition, now: float | None = None) -> MlDefinition:
+        """Discover segments on the stored profiles and save the model (ids matched to the previous one)."""
+        now = self.clock() if now is None else now
+        fitted, model = self._discover_ml(d, now)
+        version = self.models.save(d.id, model)
+        return fitted.model_copy(update={"fitted": fitted.fitted.model_copy(update={"model_version": version})})
+
+    def _discover_ml(self, d: MlDefinition, now: float) -> tuple[MlDefinition, Any]:
+        """(the definition with its fit, model version 0: not saved yet, the fitted model)."""
         from pertinent.profiles.frame import features_frame
         from pertinent.segments.ml import FeatureError, discover
 
-        now = self.clock() if now is None else now
         frame = features_frame(self._rows(), self.settings.default_consent, self.profile_config, now=now)
         if frame.empty:
             raise SegmentError("no stored profiles with personalisation consent to learn segments from",
@@ -533,13 +541,12 @@ class SegmentService:
         if not found.ok or found.model is None:
             raise SegmentError(found.report.message, [RuleError("config", found.report.message)], status=409,
                                code="not_enough_data")
-        version = self.models.save(d.id, found.model)
         report = found.report
-        fit = MlFit(model_version=version, k=report.k, profiles=report.n_profiles, features=list(report.features),
+        fit = MlFit(model_version=0, k=report.k, profiles=report.n_profiles, features=list(report.features),
                     selection=report.selection, stability_ari=report.stability_ari, fitted_at=now,
                     segments=[MlSegment(key=s.id, name=s.name, size=s.size, share=s.share,
                                         description=s.description) for s in report.segments])
-        return d.model_copy(update={"fitted": fit})
+        return d.model_copy(update={"fitted": fit}), found.model
 
     def _fit(self, definition: Any) -> Any:
         if isinstance(definition, RfmDefinition):
@@ -676,29 +683,48 @@ class SegmentService:
         return {"id": definition_id, "deleted": True, "members_removed": removed}
 
     def preview(self, data: Any, sample: int | None = None, now: float | None = None) -> dict[str, Any]:
-        """Size and a sample of members of a rule definition over the stored profiles, without saving it."""
+        """What a definition would hold over the stored profiles, without saving anything: ``size``,
+        ``evaluated`` and a random ``sample`` of member profile ids. RFM and ML definitions are fitted first (the
+        ML model is not saved) and also get ``segments`` (id, name, size, sample each) and their ``fitted``
+        thresholds or clusters."""
         definition = self._parse({"id": "preview", "name": "preview", **data} if isinstance(data, dict) else data)
-        if not isinstance(definition, RuleDefinition):
-            raise SegmentError("kind: preview evaluates rule segments; RFM and ML segments are fitted when saved",
-                               [RuleError("kind", "preview supports rule segments only")])
         now = self.clock() if now is None else now
         sample = self.config.preview_sample if sample is None else sample
-        active = self._prepare_rule(definition, 0)
+        out: dict[str, Any] = {"as_of": now}
+        if isinstance(definition, RuleDefinition):
+            active = self._prepare_rule(definition, 0)
+            out["rule"] = definition.rule.model_dump(mode="json")
+        elif isinstance(definition, RfmDefinition):
+            definition = self.fit_rfm(definition, now)
+            active = self._prepare_rfm(definition, 0)
+        else:
+            definition, model = self._discover_ml(definition, now)
+            active = self._prepare_ml(definition, 0, model)  # type: ignore[assignment]
+        assert active is not None
         moment = Moment(now)
         rng = random.Random(0)
-        size = evaluated = 0
-        picked: list[str] = []
+        evaluated = 0
+        sizes: dict[str, int] = dict.fromkeys(active.names, 0)
+        picked: dict[str, list[str]] = {sid: [] for sid in active.names}
         for row in self._rows():
             evaluated += 1
-            if not self.memberships(row, [active], moment):
-                continue
-            size += 1
-            if len(picked) < sample:
-                picked.append(row.profile_id)
-            elif sample > 0 and (j := rng.randrange(size)) < sample:
-                picked[j] = row.profile_id
-        return {"size": size, "evaluated": evaluated, "sample": sorted(picked), "as_of": now,
-                "time_based": active.timed, "rule": definition.rule.model_dump(mode="json")}
+            for sid in self.memberships(row, [active], moment):  # reservoir sampling per segment
+                sizes[sid] = sizes.get(sid, 0) + 1
+                chosen = picked.setdefault(sid, [])
+                if len(chosen) < sample:
+                    chosen.append(row.profile_id)
+                elif sample > 0 and (j := rng.randrange(sizes[sid])) < sample:
+                    chosen[j] = row.profile_id
+        out.update(size=sum(sizes.values()), evaluated=evaluated, time_based=active.timed)
+        if isinstance(definition, RuleDefinition):
+            out["sample"] = sorted(picked.get(definition.id, []))
+            return out
+        out["sample"] = sorted(rng.sample([p for ids in picked.values() for p in ids],
+                                          min(sample, sum(len(ids) for ids in picked.values()))))
+        out["segments"] = [{"id": sid, "name": name, "size": sizes.get(sid, 0), "sample": sorted(picked.get(sid, []))}
+                           for sid, name in active.names.items()]
+        out["fitted"] = definition.fitted.model_dump(mode="json", exclude={"model_version"})  # type: ignore[union-attr]
+        return out
 
     def templates(self) -> list[dict[str, Any]]:
         return templates_catalogue()

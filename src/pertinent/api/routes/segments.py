@@ -61,7 +61,9 @@ async def list_templates(services: ServicesDep) -> dict[str, Any]:
 @router.post("/segments/preview")
 async def preview_segment(request: Request, services: ServicesDep,
                           sample: int = Query(10, ge=0, le=1000, description="members to sample")) -> dict[str, Any]:
-    """Size and a sample of members of a rule definition over the stored profiles, without saving it."""
+    """Size and a sample of members of a definition over the stored profiles, without saving it. RFM and ML
+    definitions are fitted first (nothing is saved, no model either) and also get per-segment sizes and samples
+    and their fitted thresholds or clusters; too little data is a 409 naming ``kind``."""
     body = await read_json(request, MAX_BODY)
     return await _call(services.segments.preview, body, sample=sample)
 
