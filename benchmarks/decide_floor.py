@@ -10,7 +10,8 @@ must do, in three steps, each measured with wrk like ``decide_serving.py`` (1 wo
 * ``+read``: also read the user's identity, profile and segment memberships with plain ``sqlite3`` (three
   indexed lookups, a per-thread connection: cheaper than ``Store.reader``);
 * ``+write``: also queue the decision row for a thread that inserts the queue every 0.5 s with ``executemany``
-  (what ``DecisionLog`` does, minus erasure and identity checks).
+  (what ``DecisionLog`` does, minus erasure and identity checks);
+* ``parse+write``: ``+write`` without the reads, as if every profile's decision inputs were in memory.
 
 It reads and writes the data directory of ``decide_serving.py`` (run that once first; the rows it adds are
 decisions of profile ids that exist there).
@@ -38,7 +39,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decide_serving as bench  # noqa: E402
 
-MODES = ("parse", "+read", "+write")
+MODES = ("parse", "+read", "+write", "parse+write")
 WRITE_KEY = base64.b64encode(f"{bench.WRITE_KEY}:".encode()).decode()
 
 
@@ -71,7 +72,8 @@ def make_app(db: str, mode: str):  # noqa: ANN201 - a Starlette app
                               "propensity, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
                 w.execute("COMMIT")
 
-    if mode == "+write":
+    writes = mode in ("+write", "parse+write")
+    if writes:
         threading.Thread(target=writer, daemon=True).start()
     key = bench.PSEUDO.encode()
 
@@ -82,7 +84,7 @@ def make_app(db: str, mode: str):  # noqa: ANN201 - a Starlette app
             return Response(b'{"success":false}', 401, media_type="application/json")
         pid = "u_" + hmac.new(key, f"user:{q['user_id']}".encode(), hashlib.sha256).hexdigest()[:32]
         segments: dict[str, float] = {}
-        if mode != "parse":
+        if mode in ("+read", "+write"):
             c = conn()
             found = c.execute("SELECT profile_id FROM identities WHERE key = ?", (pid,)).fetchone()
             if found:
@@ -92,7 +94,7 @@ def make_app(db: str, mode: str):  # noqa: ANN201 - a Starlette app
                                           (pid,)).fetchall())
         decision_id = f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
         variant = "vip" if "vip" in segments else "a"
-        if mode == "+write":
+        if writes:
             queue.append((decision_id, pid, q["slot"], variant, "rule", None, 1.0, '{"rule": 0}', time.time()))
         return Response(orjson.dumps({"decision_id": decision_id, "slot": q["slot"], "variant": variant,
                                       "block": {"type": "headline", "content": {"title": "Hello"}}}),
@@ -114,12 +116,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("/tmp/pertinent-decide-bench"))
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--modes", default=",".join(MODES))
     a = p.parse_args()
+    modes = a.modes.split(",")
     db = a.data / "pertinent.db"
     if not db.exists():
         raise SystemExit(f"{db} is missing: run benchmarks/decide_serving.py --data {a.data} first")
     path = "/v1/decide?slot=home.rules&user_id=u%d&timezone=Europe%%2FBerlin"
-    ratios: dict[str, list[float]] = {m: [] for m in MODES}
+    ratios: dict[str, list[float]] = {m: [] for m in modes}
     for r in range(a.repeat):
         bare, bare_port = bench.start_bare(1)
         try:
@@ -127,7 +131,7 @@ def main() -> None:
         finally:
             bare.terminate()
             bare.wait(30)
-        for mode in MODES:
+        for mode in modes:
             port = bench.free_port()
             proc = subprocess.Popen([sys.executable, __file__, "serve", str(db), mode, str(port)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
