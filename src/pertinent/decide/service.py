@@ -28,7 +28,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -112,10 +111,6 @@ def new_decision_id() -> str:
     (32, True, True)
     """
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
 class DecideService:

@@ -316,7 +316,6 @@ def interactions_from_store(store: Store, max_events: int | None = None, config:
     items: list[str] = []
     names: list[str] = []
     stamps: list[float] = []
-    ratings: list[float | None] = []
     n = 0
     interactions = _interaction_events(config)
     with store.transaction(write=False) as tx:  # type: ignore[call-arg]
@@ -324,13 +323,11 @@ def interactions_from_store(store: Store, max_events: int | None = None, config:
             n += 1
             if on_event is not None and n % 1000 == 0:
                 on_event(1000)
-            rating = (properties or {}).get("rating") if name == "Product Reviewed" else None
             for pid in product_ids(properties):
                 users.append(profile_id)
                 items.append(pid)
                 names.append(name)
                 stamps.append(timestamp)
-                ratings.append(rating if isinstance(rating, int | float) else None)
     if on_event is not None:
         on_event(n % 1000)
     frame = pd.DataFrame({"user": users, "item": items, "event": names, "timestamp": stamps})
