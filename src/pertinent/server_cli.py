@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="TCP port."),
         workers: int = typer.Option(1, help="Worker processes. On SQLite their writes take turns (a file lock), "
                                             "the rest runs in parallel: 2 on a 2-core machine took ingest from "
-                                            "~15k to ~21k events/s (docs/benchmarks.md)."),
+                                            "~15k to ~21k events/s, while /v1/decide at 500 req/s had shorter "
+                                            "tails with 1 (docs/benchmarks.md)."),
         access_log: bool = typer.Option(False, help="Log every request."),
     ) -> None:
         """Serve the HTTP API. Settings come from PERTINENT_* environment variables (and PERTINENT_CONFIG)."""
