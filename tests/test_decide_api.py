@@ -180,7 +180,7 @@ slot_like = st.recursive(json_scalars | st.sampled_from(["a", "hero-a", "variant
 @api
 @given(params=st.dictionaries(st.sampled_from(["slot", "user_id", "anonymous_id", "country", "region", "timezone",
                                                "locale", "url", "referrer"]), text, max_size=9),
-       headers=st.dictionaries(st.sampled_from(["User-Agent", "CF-IPCountry", "X-Region", "Accept-Language"]),
+       headers=st.dictionaries(st.sampled_from(["User-Agent", "CF-IPCountry", "X-Region", "Accept-Language", "Origin"]),
                                st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
                                max_size=4))
 def test_decide_never_500(client, params, headers):
