@@ -8,8 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pertinent.profiles.features import ProfileEvent, apply_event
-from pertinent.segments.compiled import ALL, Facts, Moment, compile_rule, depends_on_time, event_changes, triggers
-from pertinent.segments.rules import evaluate, make_view, parse_rule
+from pertinent.segments.compiled import (
+    ALL,
+    Facts,
+    Moment,
+    compile_rule,
+    depends_on_time,
+    event_changes,
+    time_bounds,
+    triggers,
+)
+from pertinent.segments.rules import DAY, evaluate, make_view, parse_rule
 from pertinent.segments.templates import all_templates
 from tests.test_segments_rules import CFG, CONTEXT, EVENTS, VALID, at, build
 
@@ -95,3 +104,41 @@ def test_updates_skip_the_segments_they_cannot_affect(services):
     services.ingest.ingest([{"type": "track", "event": "Order Completed", "userId": "ann", "messageId": "m3"}])
     assert seg.wait_idle() and calls[-1] == ["frequent_buyers"]
     assert [s["id"] for s in services.profiles.get("ann")["segments"]] == ["frequent_buyers"]
+
+
+def _may_change(bounds, state: dict, t0: float, t1: float) -> bool:
+    """What the sweep re-reads between sweeps at t0 and t1 (as ``SegmentService._since_last_sweep`` selects it)."""
+    if bounds.always or (bounds.midnight and int(t0 // DAY) != int(t1 // DAY)):
+        return True
+    facts = Facts(state, {}, {}, t0, CFG)
+    for name, seconds in bounds.spans:
+        ts = facts.timestamp(name)
+        if ts is not None and t0 - seconds - 1.0 <= ts <= t1 - seconds + 1.0:
+            return True
+    return False
+
+
+@settings(max_examples=500, deadline=None)
+@given(VALID, EVENTS, CONTEXT, st.integers(0, 60), st.floats(0, 24),
+       st.one_of(st.floats(0, 45 * DAY), st.builds(lambda d, s: d * DAY + s, st.integers(0, 45),
+                                                     st.sampled_from([-1.0, -0.5, 0.0, 0.5, 1.0, 2.0]))))
+def test_a_profile_the_sweep_skips_keeps_its_outcome(data, events, context, day, hour, later):
+    """Soundness of ``time_bounds``: when the sweep would not re-read an unchanged profile between two moments, every
+    rule gives the same outcome at both."""
+    rule, errors = parse_rule(data)
+    assert errors == []
+    state = build(sorted(events, key=lambda e: e[1]), context=context)
+    t0 = at(day, hour=hour)
+    t1 = t0 + max(later, 0.0)
+    if not _may_change(time_bounds(rule), state, t0, t1):
+        check = compile_rule(rule)
+        consent = {"personalization": True, "analytics": True}
+        assert check(Facts(state, TRAITS, consent, t0, CFG)) is check(Facts(state, TRAITS, consent, t1, CFG))
+
+
+def test_time_bounds_of_the_templates():
+    bounds = {s.id: time_bounds(s.rule) for s in all_templates()}
+    assert {k for k, b in bounds.items() if b.midnight} == {"frequent_buyers", "browsers", "cart_abandoners"}
+    assert {k: sorted(b.spans) for k, b in bounds.items() if b.spans} == {
+        "new_visitors": [("first_seen", 7 * DAY)], "at_risk": [("last_purchase", 60 * DAY)]}
+    assert not any(b.always for b in bounds.values())

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from pertinent.segments.compiled import Moment
 from pertinent.segments.service import SegmentError, SegmentService, UnknownSegment
 from pertinent.services import Services
 
@@ -91,6 +92,48 @@ def test_time_based_exit_and_entry_happen_through_the_sweep(services):
     history = seg.history("frequent_buyers")
     assert (history["entries"], history["exits"]) == (1, 1)
     assert history["changes"][-1]["at"] == pytest.approx(now + 31 * DAY, abs=5)
+
+
+def test_a_sweep_after_a_complete_one_reads_only_the_profiles_time_can_have_moved(services):
+    seg = services.segments
+    # at_risk: bought, then no purchase for 20 days (a since condition on last_purchase)
+    seg.create({"template": "at_risk", "params": {"inactive_days": 20}}, backfill="sync")
+    bought = time.time()
+    for i in range(12):  # customer i last bought i days ago: their 20-day mark is (20 - i) days from now
+        services.ingest.ingest([order(f"c{i}", f"o{i}", timestamp=_iso(bought - i * DAY))])
+    assert seg.wait_idle()
+    base = time.time() + 5  # the profiles were updated before the first sweep (a second's slack)
+    seg.clock = lambda: base
+    assert seg.sweep() == {"profiles": 12, "entered": 0, "exited": 0}  # no complete sweep recorded: every profile
+    for days, crossing in ((9.5, {11}), (10.5, {10}), (13.5, {9, 8, 7})):
+        seg.clock = lambda days=days: base + days * DAY
+        swept = seg.sweep()
+        # re-read: the customers whose 20-day mark passed since the last sweep, nobody else
+        assert swept == {"profiles": len(crossing), "entered": len(crossing), "exited": 0}, (days, swept)
+        members = {m["profile_id"] for m in seg.members("at_risk", limit=100)["members"]}
+        full = {r.profile_id for r in seg._rows() if seg.memberships(r, seg.active(), Moment(seg.clock()))}
+        assert len(members) == 12 - min(crossing) and members == full  # what a sweep over every profile gives
+    # a changed definition, or real-time evaluation off, reads every profile again
+    seg.replace("at_risk", {"template": "at_risk", "params": {"inactive_days": 21}}, backfill="sync")
+    assert seg.sweep()["profiles"] == 12
+    seg.config.realtime = False
+    assert seg.sweep()["profiles"] == 12
+    seg.config.realtime = True
+    assert seg.sweep()["profiles"] == 0
+
+
+def test_day_window_segments_are_swept_whole_once_a_day(services):
+    seg = services.segments
+    now = 1_800_000_000.0 - 1_800_000_000.0 % DAY + 6 * 3600  # 06:00 UTC
+    seg.clock = lambda: now
+    seg.create(FREQUENT, backfill="sync")
+    services.ingest.ingest([order("ann", "m1", timestamp=_iso(now - DAY)), order("ann", "m2", timestamp=_iso(now))])
+    assert seg.wait_idle()
+    assert seg.sweep()["profiles"] == 1
+    seg.clock = lambda: now + 3600  # the same UTC day: day-bucket counts cannot have moved
+    assert seg.sweep()["profiles"] == 0
+    seg.clock = lambda: now + 30 * DAY  # days later: every profile again, and ann's orders aged out
+    assert seg.sweep() == {"profiles": 1, "entered": 0, "exited": 1}
 
 
 def test_merged_away_profiles_leave_and_the_survivor_keeps_the_history(services):

@@ -304,6 +304,21 @@ class TestStoreContract:
             assert list(tx.iter_event_properties(["Viewed", "Bought"], limit=5, batch_size=2)) == want[:5]
             assert list(tx.iter_event_properties([])) == []
 
+    def test_profiles_in_ranges_select_by_state_numbers_or_update_time(self, store):
+        rows = [ProfileRow(f"p{i}", {}, {"last_seen": float(i), "rfm": {"last_purchase": 100.0 + i}} if i % 5 else
+                           {"last_seen": "not a number"}, {}, 0.0, 1000.0 + i) for i in range(30)]
+        with store.transaction() as tx:
+            tx.put_profiles(rows)
+            ranges = [(("last_seen",), 3.0, 6.0), (("rfm", "last_purchase"), 120.0, 121.0)]
+            got = []
+            after = None
+            while page := tx.profiles_in_ranges(ranges, 1027.0, after, 2):  # keyset pages of 2
+                got += [r.profile_id for r in page]
+                after = page[-1].profile_id
+            want = sorted(f"p{i}" for i in range(30) if (i % 5 and (3 <= i <= 6 or 20 <= i <= 21)) or i >= 27)
+            assert got == want
+            assert tx.profiles_in_ranges([], 2000.0, None, 10) == []
+
     def test_reader_serves_the_decision_reads_and_sees_every_commit(self, store):
         with store.transaction() as tx:
             tx.put_identities([IdentityRow("k1", "user", "p1", 1.0)])

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,9 @@ from pertinent.segments.rules import (
 )
 
 Check = Callable[["Facts"], bool]
+# Where each timestamp a ``since`` condition counts days from lives in a profile's state.
+TIMESTAMP_PATHS = {"first_seen": ("first_seen",), "last_seen": ("last_seen",),
+                   "last_purchase": ("rfm", "last_purchase")}
 
 # Which raw state keys each top-level summary feature is computed from (see ``profiles.features.summarize``):
 # summarising just those keys gives exactly that part of the full summary.
@@ -166,7 +170,7 @@ class Facts:
         return ctx if isinstance(ctx, dict) else {}
 
     def timestamp(self, name: str) -> float | None:
-        ts = lookup(self.state, ["rfm", "last_purchase"]) if name == "last_purchase" else self.state.get(name)
+        ts = lookup(self.state, list(TIMESTAMP_PATHS[name]))
         return float(ts) if is_number(ts) and math.isfinite(ts) else None
 
 
@@ -309,6 +313,50 @@ def depends_on_time(rule: Rule) -> bool:
             return len(rest) < 2 or rest[1] != "total"
         return (head, rest[0]) in _TIMED_FEATURES
     return False
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """When time alone can change a rule's outcome for a profile that does not change: as ``timestamp + seconds``
+    passes, for each (timestamp field, seconds) in ``spans`` (days since first/last seen or last purchase); at UTC
+    midnights (``midnight``: event counts in day-bucket windows); or at any moment (``always``: local time,
+    decaying or unknown features). The sweep re-checks only the profiles these bounds say may have changed
+    (``SegmentService.sweep``).
+
+    >>> from pertinent.segments.templates import template
+    >>> time_bounds(template("at_risk", inactive_days=20).rule)
+    TimeBounds(spans=frozenset({('last_purchase', 1728000.0)}), midnight=False, always=False)
+    >>> time_bounds(template("frequent_buyers").rule).midnight
+    True
+    """
+
+    spans: frozenset[tuple[str, float]] = frozenset()
+    midnight: bool = False
+    always: bool = False
+
+    def __or__(self, other: TimeBounds) -> TimeBounds:
+        return TimeBounds(self.spans | other.spans, self.midnight or other.midnight, self.always or other.always)
+
+
+def time_bounds(rule: Rule) -> TimeBounds:
+    """The :class:`TimeBounds` of a rule (the union over its conditions; none for a rule time cannot change)."""
+    if isinstance(rule, AndRule | OrRule):
+        out = TimeBounds()
+        for c in rule.conditions:
+            out = out | time_bounds(c)
+        return out
+    if isinstance(rule, NotRule):
+        return time_bounds(rule.condition)
+    if isinstance(rule, SinceCondition):  # (now - ts) / DAY against days: changes only as ts + days passes
+        return TimeBounds(spans=frozenset({(rule.field, rule.days * DAY)}))
+    if isinstance(rule, EventCountCondition | DidAndNotCondition):  # day buckets: changes only when the day does
+        return TimeBounds(midnight=True)
+    if isinstance(rule, FeatureCondition) and depends_on_time(rule):
+        head, rest = rule.path[0], rule.path[1:]
+        return TimeBounds(midnight=True) if head == "counts" and len(rest) >= 2 else TimeBounds(always=True)
+    if isinstance(rule, LocalTimeCondition):
+        return TimeBounds(always=True)
+    return TimeBounds()
 
 
 # ------------------------------------------------------------------------------------------- what a rule reads

@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -46,7 +47,18 @@ from sqlalchemy.exc import OperationalError
 
 from pertinent.privacy.consent import effective
 from pertinent.profiles.features import DAY, ProfileConfig
-from pertinent.segments.compiled import ALL, Check, Facts, Moment, compile_rule, depends_on_time, triggers
+from pertinent.segments.compiled import (
+    ALL,
+    TIMESTAMP_PATHS,
+    Check,
+    Facts,
+    Moment,
+    TimeBounds,
+    compile_rule,
+    depends_on_time,
+    time_bounds,
+    triggers,
+)
 from pertinent.segments.config import SegmentsConfig
 from pertinent.segments.definitions import (
     MlDefinition,
@@ -116,6 +128,15 @@ class Active:
     names: dict[str, str] = field(default_factory=dict)  # membership id -> readable name
     check: Check | None = None  # a rule definition's compiled rule (the fast path)
     triggers: frozenset[str] = frozenset({ALL})  # what it reads (``compiled.triggers``)
+    bounds: TimeBounds = TimeBounds(always=True)  # when time alone can change it (``compiled.TimeBounds``)
+
+
+@dataclass(frozen=True)
+class _Since:
+    """The profiles a sweep re-reads after an earlier complete one (``Tx.profiles_in_ranges``)."""
+
+    ranges: list[tuple[tuple[str, ...], float, float]]
+    updated_since: float
 
 
 class _Plan:
@@ -299,13 +320,15 @@ class SegmentService:
         ids = [d.id]
         none: list[str] = []
         return Active(d.id, version, "rule", d.name, depends_on_time(d.rule),
-                      lambda row, facts: ids if check(facts) else none, {d.id: d.name}, check, triggers(d.rule))
+                      lambda row, facts: ids if check(facts) else none, {d.id: d.name}, check, triggers(d.rule),
+                      time_bounds(d.rule))
 
     def _prepare_rfm(self, d: RfmDefinition, version: int) -> Active:
         fit = d.fitted
         names = {sub_segment_id(d.id, key): SEGMENT_LABELS[key] for key in SEGMENT_ORDER}
         if fit is None:
-            return Active(d.id, version, "rfm", d.name, True, lambda row, facts: [], names, triggers=RFM_READS)
+            return Active(d.id, version, "rfm", d.name, True, lambda row, facts: [], names, triggers=RFM_READS,
+                          bounds=TimeBounds())
         cuts = (np.asarray(fit.recency), np.asarray(fit.frequency))
 
         def members(row: ProfileRow, facts: Facts) -> list[str]:
@@ -315,7 +338,9 @@ class SegmentService:
             r = int(np.searchsorted(cuts[0], values[0], side="left")) + 1
             f = int(np.searchsorted(cuts[1], values[1], side="left")) + 1
             return [sub_segment_id(d.id, rfm_segment(r, f))]
-        return Active(d.id, version, "rfm", d.name, True, members, names, triggers=RFM_READS)
+        # the R score moves only as the days since the last purchase pass a cut (cuts are of -days: rfm_values)
+        bounds = TimeBounds(spans=frozenset(("last_purchase", -float(c) * DAY) for c in fit.recency))
+        return Active(d.id, version, "rfm", d.name, True, members, names, triggers=RFM_READS, bounds=bounds)
 
     def _prepare_ml(self, d: MlDefinition, version: int, model: Any = None) -> Active | None:
         """``model``: the fitted model when it is not saved (preview); else loaded by the fit's version."""
@@ -441,11 +466,14 @@ class SegmentService:
         return []  # pragma: no cover
 
     def _over_all_profiles(self, only: Sequence[str] | None = None, timed_only: bool = False,
-                           now: float | None = None) -> dict[str, int]:
+                           now: float | None = None, since: _Since | None = None) -> dict[str, int]:
+        """Evaluate the definitions over every stored profile, or only over those ``since`` selects."""
         totals = {"profiles": 0, "entered": 0, "exited": 0}
 
         def fetch(after: str | None, n: int) -> list[ProfileRow]:
             with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+                if since is not None:
+                    return tx.profiles_in_ranges(since.ranges, since.updated_since, after, n)
                 return tx.profiles_after(after, n)
 
         for page in pages(fetch, lambda r: r.profile_id, self.config.page_size):
@@ -472,14 +500,56 @@ class SegmentService:
         return totals
 
     def sweep(self, now: float | None = None) -> dict[str, int]:
-        """Re-check every profile against the definitions that change with time alone (time-based exits and
-        entries without a new event)."""
+        """Re-check profiles against the definitions that change with time alone (time-based exits and entries
+        without a new event).
+
+        After a complete sweep over the same definitions (recorded in ``segment_claims/last_sweep.json``), only
+        the profiles time can have moved since are read: those updated since, and those whose timestamps put a
+        definition's threshold between the two sweeps (``compiled.TimeBounds``). Every profile is read when a
+        definition changes with local time, decaying features or ML clusters, when a UTC midnight passed and a
+        definition counts events in day windows, when the definitions changed, or with real-time evaluation off
+        (then events are only seen here)."""
         self._active = None
-        if not any(d.timed for d in self.active()):
+        timed = [d for d in self.active() if d.timed]
+        if not timed:
             return {"profiles": 0, "entered": 0, "exited": 0}
-        totals = self._over_all_profiles(timed_only=True, now=now)
+        now = self.clock() if now is None else now
+        totals = self._over_all_profiles(timed_only=True, now=now, since=self._since_last_sweep(timed, now))
+        self._record_sweep(timed, now)
         log.info("segment sweep: %s", totals)
         return totals
+
+    def _sweep_record(self) -> Any:
+        return self.settings.data_dir / "segment_claims" / "last_sweep.json"
+
+    def _since_last_sweep(self, timed: Sequence[Active], now: float) -> _Since | None:
+        """What to re-read since the last complete sweep over ``timed``; None: every profile."""
+        try:
+            last = json.loads(self._sweep_record().read_text())
+            at, definitions = float(last["at"]), [tuple(d) for d in last["definitions"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not self.config.realtime or definitions != sorted((d.id, d.version) for d in timed) or not at <= now:
+            return None
+        bounds = TimeBounds()
+        for d in timed:
+            bounds = bounds | d.bounds
+        if bounds.always or (bounds.midnight and int(at // DAY) != int(now // DAY)):
+            return None
+        # a threshold ts + seconds crossed in [at, now] (a second's slack either side): ts in [at - s, now - s]
+        ranges = [(TIMESTAMP_PATHS[name], at - seconds - 1.0, now - seconds + 1.0)
+                  for name, seconds in sorted(bounds.spans)]
+        return _Since(ranges, at - 1.0)
+
+    def _record_sweep(self, timed: Sequence[Active], now: float) -> None:
+        record = self._sweep_record()
+        try:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            tmp = record.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"at": now, "definitions": sorted((d.id, d.version) for d in timed)}))
+            tmp.replace(record)
+        except OSError:  # the next sweep reads every profile
+            log.warning("cannot record the sweep under %s", record.parent, exc_info=True)
 
     def snapshot_sizes(self, now: float | None = None) -> dict[str, int]:
         """Record the current member counts (sizes over time). Snapshots are aligned on the configured interval,

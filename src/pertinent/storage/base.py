@@ -230,6 +230,12 @@ class Tx(Protocol):
         """Up to ``limit`` profiles in profile_id order, starting after ``after`` (keyset pages, short transactions)."""
         ...
 
+    def profiles_in_ranges(self, ranges: Sequence[tuple[Sequence[str], float, float]], updated_since: float,
+                           after: str | None, limit: int) -> list[ProfileRow]:
+        """As ``profiles_after``, only profiles updated at or after ``updated_since`` or with a number in ``state``
+        at a path (``("rfm", "last_purchase")``) within one of the ``(path, low, high)`` ranges (inclusive)."""
+        ...
+
     def segments_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, float]]:
         """profile_id -> {segment_id: entered_at} for each profile with at least one segment."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, tuple_, update
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import MembershipChange, ProfileRow
@@ -119,6 +119,22 @@ class SegmentsMixin:
     def profiles_after(self, after: str | None, limit: int) -> list[ProfileRow]:
         p = t.profiles
         q = select(p).order_by(p.c.profile_id).limit(limit)
+        if after is not None:
+            q = q.where(p.c.profile_id > after)
+        return [ProfileRow(r.profile_id, r.traits or {}, r.state or {}, r.consent or {}, r.created_at, r.updated_at)
+                for r in self.conn.execute(q)]
+
+    def profiles_in_ranges(self, ranges: Sequence[tuple[Sequence[str], float, float]], updated_since: float,
+                           after: str | None, limit: int) -> list[ProfileRow]:
+        p = t.profiles
+        wanted = [p.c.updated_at >= updated_since]
+        for path, low, high in ranges:
+            element = p.c.state[tuple(path) if len(path) > 1 else path[0]]
+            value = element.as_float()
+            if self.dialect == "postgresql":  # a cast of a non-number fails there: only numbers are compared
+                value = case((func.json_typeof(element) == "number", value))
+            wanted.append(and_(value >= low, value <= high))
+        q = select(p).where(or_(*wanted)).order_by(p.c.profile_id).limit(limit)
         if after is not None:
             q = q.where(p.c.profile_id > after)
         return [ProfileRow(r.profile_id, r.traits or {}, r.state or {}, r.consent or {}, r.created_at, r.updated_at)
