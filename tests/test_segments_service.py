@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pertinent.segments.compiled import Moment
-from pertinent.segments.service import SegmentError, SegmentService, UnknownSegment
+from pertinent.segments.service import UPDATED_SLACK_S, SegmentError, SegmentService, UnknownSegment
 from pertinent.services import Services
 
 DAY = 86400.0
@@ -102,7 +102,7 @@ def test_a_sweep_after_a_complete_one_reads_only_the_profiles_time_can_have_move
     for i in range(12):  # customer i last bought i days ago: their 20-day mark is (20 - i) days from now
         services.ingest.ingest([order(f"c{i}", f"o{i}", timestamp=_iso(bought - i * DAY))])
     assert seg.wait_idle()
-    base = time.time() + 5  # the profiles were updated before the first sweep (a second's slack)
+    base = time.time() + UPDATED_SLACK_S + 5  # the profiles were updated well before the first sweep
     seg.clock = lambda: base
     assert seg.sweep() == {"profiles": 12, "entered": 0, "exited": 0}  # no complete sweep recorded: every profile
     for days, crossing in ((9.5, {11}), (10.5, {10}), (13.5, {9, 8, 7})):

@@ -131,6 +131,9 @@ class Active:
     bounds: TimeBounds = TimeBounds(always=True)  # when time alone can change it (``compiled.TimeBounds``)
 
 
+UPDATED_SLACK_S = 600.0  # a narrowed sweep also re-reads profiles updated this long before the last sweep
+
+
 @dataclass(frozen=True)
 class _Since:
     """The profiles a sweep re-reads after an earlier complete one (``Tx.profiles_in_ranges``)."""
@@ -539,7 +542,9 @@ class SegmentService:
         # a threshold ts + seconds crossed in [at, now] (a second's slack either side): ts in [at - s, now - s]
         ranges = [(TIMESTAMP_PATHS[name], at - seconds - 1.0, now - seconds + 1.0)
                   for name, seconds in sorted(bounds.spans)]
-        return _Since(ranges, at - 1.0)
+        # profiles updated since (and a while before: the real-time evaluator may have written a result computed
+        # a moment before the last sweep over the sweep's own, for a profile updated just before it)
+        return _Since(ranges, at - UPDATED_SLACK_S)
 
     def _record_sweep(self, timed: Sequence[Active], now: float) -> None:
         record = self._sweep_record()
