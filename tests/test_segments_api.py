@@ -195,3 +195,33 @@ def test_membership_queries_never_cause_a_server_error(client, segment_id, curso
         assert r.status_code in (200, 400, 404, 405), (url, r.status_code, r.text)
         if r.status_code in (400, 404):
             assert r.json()["success"] is False
+
+
+def test_rfm_and_ml_definitions_can_be_fitted_in_the_background(any_client):
+    c = any_client
+    seg = c.app.state.services.segments
+    # too little data: the definition is kept, unfitted (in no segment), with the reason
+    r = c.post("/v1/segments", params={"fit": "background"}, json={"id": "rfm", "name": "RFM", "kind": "rfm"},
+               headers=ADMIN)
+    assert r.status_code == 202 and r.json()["fit"] == "running", r.text
+    seg.wait_idle()
+    body = c.get("/v1/segments/rfm", headers=ADMIN).json()
+    assert body["fit"] == "failed" and "RFM needs at least" in body["fit_error"] and body["size"] == 0
+    for i in range(8):  # eight customers, c0 buying most often
+        c.post("/v1/batch", json=_orders(f"c{i}", 8 - i))
+    seg.wait_idle()
+    again = c.post("/v1/segments/rfm/retrain", headers=ADMIN).json()  # now it fits: the reason is gone
+    assert again["fit"] == "done" and again["fit_error"] is None and again["fitted"]["customers"] == 8
+    ml = {"id": "clusters", "name": "Clusters", "kind": "ml",
+          "config": {"features": {"features": ["frequency", "monetary"]}, "clustering": {"k": 2}}}
+    r = c.post("/v1/segments", params={"fit": "background"}, json=ml, headers=ADMIN)
+    assert r.status_code == 202, r.text
+    assert r.json()["fitted"] is None and r.json()["backfill"] == "after the fit"
+    seg.wait_idle()
+    body = c.get("/v1/segments/clusters", headers=ADMIN).json()
+    assert body["fit"] == "done" and body["fitted"]["k"] == 2 and body["size"] == 8  # fitted, then back-filled
+    assert body["version"] == 2
+    _assert_error_shape(c.post("/v1/segments", params={"fit": "later"}, json=ml, headers=ADMIN), 400, "fit")
+    # a definition read from the API can be sent back: the managed fields (fit, fit_error, fitted...) are ignored
+    r = c.put("/v1/segments/clusters", json=body, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["fit"] == "done" and r.json()["version"] == 3

@@ -136,6 +136,25 @@ def test_day_window_segments_are_swept_whole_once_a_day(services):
     assert seg.sweep() == {"profiles": 1, "entered": 0, "exited": 1}
 
 
+def test_a_background_fit_only_ever_completes_the_version_it_was_started_for(services):
+    seg = services.segments
+    now = time.time()
+    for i in range(10):
+        services.ingest.ingest([order(f"c{i}", f"o{i}-{j}", timestamp=_iso(now - (i + j) * DAY)) for j in range(3)])
+    assert seg.wait_idle()
+    out = seg.create({"id": "rfm", "name": "RFM", "kind": "rfm"}, fit="background")
+    assert (out["version"], out["fit"]) == (1, "running")
+    assert seg.wait_idle()
+    assert (seg.get("rfm")["version"], seg.get("rfm")["fit"], seg.get("rfm")["size"]) == (2, "done", 10)
+    seg.replace("rfm", {"id": "rfm", "name": "RFM again", "kind": "rfm"}, fit="background")
+    assert seg.wait_idle()
+    seg._fit_stored("rfm", 3, "none")  # a late job for version 3 (version 4 is its fit): nothing happens
+    assert seg.get("rfm")["version"] == 4 and seg.get("rfm")["name"] == "RFM again"
+    seg.delete("rfm")
+    seg._fit_stored("rfm", 4, "none")  # deleted meanwhile: nothing either
+    assert seg.list() == []
+
+
 def test_merged_away_profiles_leave_and_the_survivor_keeps_the_history(services):
     seg = services.segments
     seg.create({"id": "viewers", "name": "Viewers",

@@ -34,7 +34,8 @@ ML_FEATURES = ("events_total", "sessions", "tenure_days", "days_since_last_seen"
                "monetary", "avg_order_value", "categories", "top_category_share", "identified", "views", "carts",
                "pages", "reviews")
 # Fields set by fitting, never by a client: ignored in input so a definition read from the API can be sent back.
-MANAGED = ("version", "created_at", "updated_at", "fitted", "segments", "size", "time_based", "backfill")
+MANAGED = ("version", "created_at", "updated_at", "fitted", "fit_error", "fit", "segments", "size", "time_based",
+           "backfill")
 
 
 class TemplateRef(BaseModel):
@@ -98,6 +99,7 @@ class RfmDefinition(_Definition):
 
     kind: Literal["rfm"] = "rfm"
     fitted: RfmFit | None = None
+    fit_error: str | None = None  # why the last fit in the background failed (too few customers)
 
 
 class MlSegment(BaseModel):
@@ -146,6 +148,7 @@ class MlDefinition(_Definition):
     kind: Literal["ml"] = "ml"
     config: SegmentationConfig = Field(default_factory=SegmentationConfig)
     fitted: MlFit | None = None
+    fit_error: str | None = None  # why the last fit in the background failed (too few profiles, ...)
 
     @field_validator("config")
     @classmethod

@@ -590,7 +590,7 @@ class SegmentService:
         q = [0.2, 0.4, 0.6, 0.8]
         fit = RfmFit(recency=np.quantile(values[:, 0], q).tolist(), frequency=np.quantile(values[:, 1], q).tolist(),
                      monetary=np.quantile(values[:, 2], q).tolist(), customers=len(values), fitted_at=now)
-        return d.model_copy(update={"fitted": fit})
+        return d.model_copy(update={"fitted": fit, "fit_error": None})
 
     def fit_ml(self, d: MlDefinition, now: float | None = None) -> MlDefinition:
         """Discover segments on the stored profiles and save the model (ids matched to the previous one)."""
@@ -621,7 +621,7 @@ class SegmentService:
                     selection=report.selection, stability_ari=report.stability_ari, fitted_at=now,
                     segments=[MlSegment(key=s.id, name=s.name, size=s.size, share=s.share,
                                         description=s.description) for s in report.segments])
-        return d.model_copy(update={"fitted": fit}), found.model
+        return d.model_copy(update={"fitted": fit, "fit_error": None}), found.model
 
     def _fit(self, definition: Any) -> Any:
         if isinstance(definition, RfmDefinition):
@@ -697,6 +697,7 @@ class SegmentService:
         else:
             fitted = body.get("fitted") or {}
             subs = [(sub_segment_id(doc.doc_id, s["key"]), s["name"]) for s in fitted.get("segments", [])]
+        out["fit"] = "done" if body.get("fitted") else "failed" if body.get("fit_error") else "running"
         out["segments"] = [{"id": sid, "name": name, "size": sizes.get(sid, 0)} for sid, name in subs]
         out["size"] = sum(s["size"] for s in out["segments"])
         out["time_based"] = True
@@ -712,8 +713,10 @@ class SegmentService:
     def get(self, definition_id: str) -> dict[str, Any]:
         return self._describe(self._get_doc(definition_id), self._sizes())
 
-    def _save(self, definition: Any, backfill: Literal["background", "sync", "none"], create: bool) -> dict[str, Any]:
-        definition = self._fit(definition)
+    def _save(self, definition: Any, backfill: Literal["background", "sync", "none"], create: bool,
+              fit: Literal["sync", "background"] = "sync") -> dict[str, Any]:
+        later = fit == "background" and not isinstance(definition, RuleDefinition)
+        definition = definition if later else self._fit(definition)
         body = definition.model_dump(mode="json")
         now = self.clock()
         with self.store.transaction() as tx:
@@ -725,22 +728,52 @@ class SegmentService:
                 raise UnknownSegment(definition.id)
             row = tx.put_document(KIND, definition.id, body, now)
         self._active = None
-        if backfill == "sync":
+        if later:  # fitted (then back-filled unless "none") by a background job
+            version = row.version
+            self.jobs.submit(f"fit {definition.id}", lambda: self._fit_stored(definition.id, version, backfill))
+        elif backfill == "sync":
             self.backfill(definition.id)
         elif backfill == "background":
             self.jobs.submit(f"backfill {definition.id}", lambda: self.backfill(definition.id))
         out = self._describe(row, self._sizes())
-        out["backfill"] = {"sync": "done", "background": "running", "none": "skipped"}[backfill]
+        out["backfill"] = "after the fit" if later and backfill != "none" else \
+            {"sync": "done", "background": "running", "none": "skipped"}[backfill]
         return out
 
-    def create(self, data: Any, backfill: Literal["background", "sync", "none"] = "background") -> dict[str, Any]:
-        """Validate and store a new definition (fitting RFM/ML first), then back-fill it over stored profiles."""
-        return self._save(self._parse(data), backfill, create=True)
+    def _fit_stored(self, definition_id: str, version: int, backfill: str) -> None:
+        """The background fit of a saved RFM/ML definition: a new version with the fit (then back-filled), or with
+        ``fit_error`` when the data cannot be fitted; nothing when the definition changed meanwhile."""
+        try:
+            doc = self._get_doc(definition_id)
+        except UnknownSegment:  # deleted meanwhile
+            return
+        if doc.version != version:
+            return
+        definition = SegmentDefinitionAdapter.validate_python(doc.body)
+        try:
+            fitted = self._fit(definition)
+        except SegmentError as e:
+            fitted = definition.model_copy(update={"fit_error": str(e)})
+        with self.store.transaction() as tx:
+            current = tx.get_document(KIND, definition_id)
+            if current is None or current.version != version:
+                return
+            tx.put_document(KIND, definition_id, fitted.model_dump(mode="json"), self.clock())
+        self._active = None
+        if fitted.fitted is not None and backfill != "none":
+            self.backfill(definition_id)
 
-    def replace(self, definition_id: str, data: Any,
-                backfill: Literal["background", "sync", "none"] = "background") -> dict[str, Any]:
-        """Store a new version of a definition and back-fill it."""
-        return self._save(self._parse(data, definition_id), backfill, create=False)
+    def create(self, data: Any, backfill: Literal["background", "sync", "none"] = "background",
+               fit: Literal["sync", "background"] = "sync") -> dict[str, Any]:
+        """Validate and store a new definition (fitting RFM/ML first), then back-fill it over stored profiles.
+        ``fit="background"``: an RFM/ML definition is stored unfitted (in no segment) and fitted, then
+        back-filled, by a background job; its ``fit`` says ``running``, ``done`` or ``failed`` (``fit_error``)."""
+        return self._save(self._parse(data), backfill, create=True, fit=fit)
+
+    def replace(self, definition_id: str, data: Any, backfill: Literal["background", "sync", "none"] = "background",
+                fit: Literal["sync", "background"] = "sync") -> dict[str, Any]:
+        """Store a new version of a definition and back-fill it (``fit`` as in ``create``)."""
+        return self._save(self._parse(data, definition_id), backfill, create=False, fit=fit)
 
     def delete(self, definition_id: str) -> dict[str, Any]:
         """Delete a definition: its members, history and sizes go with it (and its ML models)."""

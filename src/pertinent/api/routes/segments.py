@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -43,13 +43,19 @@ async def list_segments(services: ServicesDep) -> dict[str, Any]:
     return {"segments": await _call(services.segments.list)}
 
 
+FitMode = Query("sync", description="RFM/ML: fit in the request (sync) or in a background job (background: 202, "
+                                     "then ``fit`` is running, done or failed with ``fit_error``)")
+
+
 @router.post("/segments", status_code=201)
-async def create_segment(request: Request, services: ServicesDep) -> JSON:
+async def create_segment(request: Request, services: ServicesDep,
+                         fit: Literal["sync", "background"] = FitMode) -> JSON:
     """Create a definition: ``{"id", "name", "rule": {...}}``, ``{"template": "frequent_buyers", "params": {...}}``,
     ``{"id", "name", "kind": "rfm"}`` or ``{"id", "name", "kind": "ml", "config": {...}}``. It is back-filled over the
     stored profiles in the background (``backfill: running``)."""
     body = await read_json(request, MAX_BODY)
-    return JSON(await _call(services.segments.create, body), 201)
+    out = await _call(services.segments.create, body, fit=fit)
+    return JSON(out, 202 if out.get("fit") == "running" else 201)
 
 
 @router.get("/segments/templates")
@@ -74,10 +80,12 @@ async def get_segment(services: ServicesDep, segment_id: str = SegmentId) -> dic
 
 
 @router.put("/segments/{segment_id}")
-async def replace_segment(request: Request, services: ServicesDep, segment_id: str = SegmentId) -> dict[str, Any]:
+async def replace_segment(request: Request, services: ServicesDep, segment_id: str = SegmentId,
+                         fit: Literal["sync", "background"] = FitMode) -> JSON:
     """Replace a definition (a new version; the previous ones stay in the document history) and back-fill it."""
     body = await read_json(request, MAX_BODY)
-    return await _call(services.segments.replace, segment_id, body)
+    out = await _call(services.segments.replace, segment_id, body, fit=fit)
+    return JSON(out, 202 if out.get("fit") == "running" else 200)
 
 
 @router.delete("/segments/{segment_id}")
