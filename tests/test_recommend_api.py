@@ -129,8 +129,11 @@ def test_a_new_view_changes_the_next_list_without_retraining(shop: Shop, api: Te
 def test_a_new_model_version_is_served_without_restart(shop: Shop, api: TestClient) -> None:
     user = shop.users[2]
     first = recs(api, user, k=5)["version"]
-    newer = shop.registry.save("default", shop.registry.load("default", first))
+    newer = shop.registry.save("default", shop.registry.load("default", first))  # as another process would
     assert newer != first
+    # the due check loads it in the background; requests keep being served meanwhile, never kept waiting
+    assert recs(api, user, k=5)["version"] in (first, newer)
+    shop.services.recommend._background["model"].join(30)
     assert recs(api, user, k=5)["version"] == newer
 
 

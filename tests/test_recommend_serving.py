@@ -94,9 +94,36 @@ def test_a_new_model_version_gives_new_results(svc: Services, tmp_path: Path) ->
     model.weights = np.zeros_like(model.weights)  # a version that scores every item 0: ranks by index order
     model.weights[:, -1] = 1.0  # ... except the last item, first for everyone who has not seen it
     v2 = registry.save("ease", model)
+    rec.refresh_model()  # what training in this process does (another process's version: the background check)
     after = rec.recommend("u4", k=5)
     assert after["version"] == v2 != "v1"
     assert after["items"][0]["item_id"] == str(model.item_ids[-1])
+
+
+def test_a_due_model_check_never_keeps_a_request_waiting(svc: Services, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    rec = svc.recommend
+    assert rec.recommend("u4", k=3)["version"] == "v1"
+    rec.popularity()  # loaded, as once any unknown visitor asked: what runs_inline waits for
+    registry = ModelRegistry.for_data_dir(tmp_path)
+    v2 = registry.save("ease", registry.load("ease", "v1"))  # as another process would
+    started, release = threading.Event(), threading.Event()
+    original = rec.registry.load
+
+    def slow_load(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        release.wait(30)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(rec.registry, "load", slow_load)
+    assert rec.recommend("u4", k=3)["version"] == "v1"  # answered while v2 is being loaded
+    assert started.wait(10) and rec.runs_inline()
+    assert rec.recommend("u4", k=3)["version"] == "v1"
+    release.set()
+    rec._background["model"].join(30)
+    assert rec.recommend("u4", k=3)["version"] == v2
 
 
 def test_catalogue_changes_and_configured_rules_are_never_served_stale(svc: Services) -> None:

@@ -487,16 +487,22 @@ class RecommendService:
 
     # ---------------------------------------------------------------- cached state
     def model(self) -> tuple[str | None, Recommender | None]:
-        """The served (version, model); checks the registry for a newer version at most every few seconds.
+        """The served (version, model); the registry is checked for a newer version every ``reload_interval_s``.
 
-        One caller checks (and loads a new version); while a model is served, concurrent callers keep serving it
-        meanwhile instead of waiting (only the very first load is waited for)."""
-        now = time.monotonic()
-        if now - self._checked_at < self.config.reload_interval_s:
+        While a model is served, a due check (and the load of a new version) runs in a background thread and
+        requests keep serving the current model meanwhile; only the very first load is waited for. Training in
+        this process loads its version at once (``refresh_model``)."""
+        if time.monotonic() - self._checked_at < self.config.reload_interval_s:
             return self._served
-        if not self._lock.acquire(blocking=self._served[1] is None):
+        if self._served[1] is not None:
+            self._in_background("model", self._check_model)
             return self._served
-        try:
+        return self._check_model()
+
+    def _check_model(self) -> tuple[str | None, Recommender | None]:
+        """Load the registry's newest version if it is newer than the served one (one caller at a time)."""
+        with self._lock:
+            now = time.monotonic()
             if now - self._checked_at < self.config.reload_interval_s:
                 return self._served
             self._checked_at = now
@@ -511,8 +517,6 @@ class RecommendService:
                     log.info("serving model %s version %s", self.config.model, version)
             except Exception:  # a broken or half-deleted version: keep serving the current one
                 log.exception("could not load model %s", self.config.model)
-        finally:
-            self._lock.release()
         return self._served
 
     def _in_background(self, key: str, work: Callable[[], Any]) -> None:
@@ -596,13 +600,15 @@ class RecommendService:
         return model
 
     def refresh(self) -> None:
-        """Forget cached popularity and catalogue and check for a new model on the next call."""
+        """Forget cached popularity and catalogue (reloaded on the next call) and load a newer model now."""
         self._popularity = self._catalogue = None
-        self._checked_at = float("-inf")
+        self.refresh_model()
 
     def refresh_model(self) -> None:
-        """Check the registry for a new version on the next call (caches kept)."""
+        """Load the registry's newest version now, in the caller's thread (the retrainer's: no request waits for
+        the load); caches kept."""
         self._checked_at = float("-inf")
+        self._check_model()
 
     def start_retraining(self) -> Retrainer | None:
         """Start scheduled retraining when ``retrain_interval_s`` > 0 (the server does this); else None."""
@@ -624,10 +630,7 @@ class RecommendService:
         if self._popularity is None:  # only known users so far never needed it: load it without them waiting
             self._in_background("popularity", self.popularity)
             return False
-        if time.monotonic() - self._checked_at < self.config.reload_interval_s:
-            return True
-        # a check is due: the request that makes it runs in a thread; while it runs, others serve the current model
-        return self._served[1] is not None and self._lock.locked()
+        return self._served[1] is not None  # a due model check runs in the background (``model``)
 
     def _history(self, user_id: str) -> tuple[str | None, list[list[Any]]]:
         """(profile id, recent_items) or (None, []) for unknown users or without personalization consent.
