@@ -56,8 +56,9 @@ def check_write_key(services: Services, key: str | None) -> None:
                        [{"field": "authorization", "message": "invalid write key"}])
 
 
-async def require_admin(request: Request, services: ServicesDep) -> None:
-    header = request.headers.get("authorization") or ""
+def check_admin(services: Services, authorization: str | None) -> None:
+    """The admin key as a Bearer token (401 without one, 403 for another)."""
+    header = authorization or ""
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     if token is None:
         raise ApiError(401, "unauthorized", "authorization: admin key required as a Bearer token",
@@ -68,16 +69,24 @@ async def require_admin(request: Request, services: ServicesDep) -> None:
                        [{"field": "authorization", "message": "invalid admin key"}])
 
 
+def check_site_or_admin(services: Services, authorization: str | None) -> None:
+    """A Bearer header must carry the admin key; anything else must carry the write key (what sites send)."""
+    if (authorization or "").lower().startswith("bearer "):
+        check_admin(services, authorization)
+    else:
+        check_write_key(services, basic_username(authorization))
+
+
+async def require_admin(request: Request, services: ServicesDep) -> None:
+    check_admin(services, request.headers.get("authorization"))
+
+
 async def require_write_key(request: Request, services: ServicesDep) -> None:
     check_write_key(services, write_key_of(request))
 
 
 async def require_site_or_admin(request: Request, services: ServicesDep) -> None:
-    """A Bearer header must carry the admin key; anything else must carry the write key (what sites send)."""
-    if (request.headers.get("authorization") or "").lower().startswith("bearer "):
-        await require_admin(request, services)
-    else:
-        await require_write_key(request, services)
+    check_site_or_admin(services, request.headers.get("authorization"))
 
 
 async def require_dashboard_session(request: Request, services: ServicesDep) -> None:

@@ -20,6 +20,7 @@ class SegmentsMixin:
     dialect: str
     _insert: Any
     _sqlite_in: Any
+    _profile: Any  # SqlTx._profile: a profiles row as a ProfileRow
 
     def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         if not changes:
@@ -117,12 +118,7 @@ class SegmentsMixin:
         return {pid: at for pid, at in rows_where_in(self.conn, q, p.c.profile_id, profile_ids)}
 
     def profiles_after(self, after: str | None, limit: int) -> list[ProfileRow]:
-        p = t.profiles
-        q = select(p).order_by(p.c.profile_id).limit(limit)
-        if after is not None:
-            q = q.where(p.c.profile_id > after)
-        return [ProfileRow(r.profile_id, r.traits or {}, r.state or {}, r.consent or {}, r.created_at, r.updated_at)
-                for r in self.conn.execute(q)]
+        return self._profile_page(None, after, limit)
 
     def profiles_in_ranges(self, ranges: Sequence[tuple[Sequence[str], float, float]], updated_since: float,
                            after: str | None, limit: int) -> list[ProfileRow]:
@@ -134,11 +130,17 @@ class SegmentsMixin:
             if self.dialect == "postgresql":  # a cast of a non-number fails there: only numbers are compared
                 value = case((func.json_typeof(element) == "number", value))
             wanted.append(and_(value >= low, value <= high))
-        q = select(p).where(or_(*wanted)).order_by(p.c.profile_id).limit(limit)
+        return self._profile_page(or_(*wanted), after, limit)
+
+    def _profile_page(self, condition: Any, after: str | None, limit: int) -> list[ProfileRow]:
+        """Up to ``limit`` profiles matching ``condition`` (None: all) after ``after``, by profile id."""
+        p = t.profiles
+        q = select(p).order_by(p.c.profile_id).limit(limit)
+        if condition is not None:
+            q = q.where(condition)
         if after is not None:
             q = q.where(p.c.profile_id > after)
-        return [ProfileRow(r.profile_id, r.traits or {}, r.state or {}, r.consent or {}, r.created_at, r.updated_at)
-                for r in self.conn.execute(q)]
+        return [self._profile(r) for r in self.conn.execute(q)]
 
     def segments_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, float]]:
         m = t.segment_members

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from pertinent.api.deps import AdminAuth, ServicesDep, require_site_or_admin
+from pertinent.api.deps import AdminAuth, ServicesDep, check_site_or_admin
 from pertinent.api.errors import ApiError
 from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON
@@ -91,10 +91,10 @@ async def decide_endpoint(request: Request) -> Response:
     (``PertinentApp``: FastAPI's middleware, route matching and dependency solving cost as much as the decision),
     also behind the documented FastAPI route below. Auth first (401/403), then the query (400 naming the field)."""
     services = request.app.state.services
-    await require_site_or_admin(request, services)
-    q = await decide_query(request)
-    # one dict of the headers (the first of repeated ones, as Starlette's Headers.get): eight lookups follow
+    # one dict of the headers (the first of repeated ones, as Starlette's Headers.get): nine lookups follow
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.scope["headers"])}
+    check_site_or_admin(services, headers.get("authorization"))
+    q = await decide_query(request)
     ua = headers.get("user-agent")
     country = q.country or _header(headers, "cf-ipcountry", "x-country")
     region = q.region or _header(headers, "x-region", "cf-region-code", "cf-region")
