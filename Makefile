@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev demo test lint bench clean
+.PHONY: install install-dev demo test test-fast lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -32,8 +32,20 @@ demo: install
 test: install-dev
 	scripts/ensure-chromium.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+# The inner loop: no PostgreSQL, no browser, no slow tests (the full `make test` stays the README's and CI's command).
+test-fast: install-dev
+	$(PY) -m pytest -n 2 -m "not postgres and not browser and not slow" $(PYTEST_ARGS)
+
+# Style, formatting, the layering (import-linter contracts + no import cycles) and types.
 lint: install-dev
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(PY) scripts/check_layers.py
+	$(VENV)/bin/mypy
+
+format: install-dev
+	$(VENV)/bin/ruff format src tests benchmarks scripts
+	$(VENV)/bin/ruff check --fix src tests benchmarks scripts
 
 bench: install-dev
 	scripts/with-services.sh $(PY) benchmarks/ingest.py --repeat 3

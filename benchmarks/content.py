@@ -41,8 +41,11 @@ def main() -> None:
         users = parts.test_users
         print(f"\n## {name}: {parts.train.n_items:,} items, {len(users):,} test users")
         print(f"| content model | NDCG@{K} | fit s |\n|---|---:|---:|")
-        for label, cfg in (("TF-IDF", {}), ("embedding 64-d", {"encoder": "embedding", "embedding_dim": 64}),
-                           ("embedding 256-d", {"encoder": "embedding"})):
+        for label, cfg in (
+            ("TF-IDF", {}),
+            ("embedding 64-d", {"encoder": "embedding", "embedding_dim": 64}),
+            ("embedding 256-d", {"encoder": "embedding"}),
+        ):
             t = time.perf_counter()
             model = ContentRecommender(**cfg).fit(parts.train, cat)
             fit_s = time.perf_counter() - t

@@ -35,8 +35,13 @@ WRITE_KEY, ADMIN_KEY = "bench-write", "bench-admin"
 def settings_for(data_dir: Path) -> Any:
     from pertinent.settings import Settings
 
-    return Settings(data_dir=data_dir, write_key=WRITE_KEY, admin_key=ADMIN_KEY, pseudonym_keys=["bench-key"],
-                    segments={"realtime": False})
+    return Settings(
+        data_dir=data_dir,
+        write_key=WRITE_KEY,
+        admin_key=ADMIN_KEY,
+        pseudonym_keys=["bench-key"],
+        segments={"realtime": False},
+    )
 
 
 def build_store(data_dir: Path, users: int) -> dict[str, Any]:
@@ -51,8 +56,9 @@ def build_store(data_dir: Path, users: int) -> dict[str, Any]:
         svc.store.migrate()
         t = time.perf_counter()
         events = 0
-        for batch in SyntheticGenerator(SyntheticConfig(seed=1, n_users=users, n_items=max(200, users // 2))
-                                        ).batches(500):
+        for batch in SyntheticGenerator(SyntheticConfig(seed=1, n_users=users, n_items=max(200, users // 2))).batches(
+            500
+        ):
             svc.ingest.ingest(batch)
             events += len(batch)
         ingest_s = time.perf_counter() - t
@@ -64,10 +70,20 @@ def build_store(data_dir: Path, users: int) -> dict[str, Any]:
             for s in range(5):
                 members = rng.choice(len(pids), size=min(300, len(pids)), replace=False)
                 tx.apply_membership_changes([MembershipChange(f"seg{s}", pids[i], True, newest) for i in members])
-            tx.insert_decisions([
-                DecisionRow(f"d{i}", pids[int(rng.integers(len(pids)))], "home.hero", "ab"[i % 2], "experiment",
-                            newest - float(rng.uniform(0, 7 * 86400)), experiment="hero-test")
-                for i in range(2000)])
+            tx.insert_decisions(
+                [
+                    DecisionRow(
+                        f"d{i}",
+                        pids[int(rng.integers(len(pids)))],
+                        "home.hero",
+                        "ab"[i % 2],
+                        "experiment",
+                        newest - float(rng.uniform(0, 7 * 86400)),
+                        experiment="hero-test",
+                    )
+                    for i in range(2000)
+                ]
+            )
         return {"events": events, "ingest_s": round(ingest_s, 1)}
     finally:
         svc.close()
@@ -114,9 +130,17 @@ def main() -> None:
         n[0] += 1
         with svc.store.transaction(write=False) as tx:
             newest = tx.event_time_range()[1]  # type: ignore[index]
-        svc.ingest.ingest([{"type": "track", "userId": "bench-probe", "event": "Probe",
-                            "messageId": f"probe-{time.time_ns()}",
-                            "timestamp": datetime.fromtimestamp(newest - 60, UTC).isoformat()}])
+        svc.ingest.ingest(
+            [
+                {
+                    "type": "track",
+                    "userId": "bench-probe",
+                    "event": "Probe",
+                    "messageId": f"probe-{time.time_ns()}",
+                    "timestamp": datetime.fromtimestamp(newest - 60, UTC).isoformat(),
+                }
+            ]
+        )
 
     rows = []
     try:
@@ -131,16 +155,27 @@ def main() -> None:
         with TestClient(create_app(svc.settings, svc)) as client:
             client.post("/dashboard/login", data={"admin_key": ADMIN_KEY}, follow_redirects=False)
             for window in args.windows.split(","):
+
                 def get(w: str = window) -> None:
                     assert client.get(f"/dashboard/kpis?window={w}").status_code == 200
-                rows.append((f"GET /dashboard/kpis?window={window}", None, median_s(get, args.repeat, clear),
-                             median_s(get, args.repeat), None))
+
+                rows.append(
+                    (
+                        f"GET /dashboard/kpis?window={window}",
+                        None,
+                        median_s(get, args.repeat, clear),
+                        median_s(get, args.repeat),
+                        None,
+                    )
+                )
     finally:
         svc.close()
     print(f"{'page':36} {'profiles':>8} {'cold s':>8} {'warm s':>8} {'+1 event s':>10}")
     for name, profiles, cold, warm, after in rows:
+
         def f(x: float | None) -> str:
             return "–" if x is None else f"{x:.3f}"
+
         print(f"{name:36} {profiles if profiles is not None else '':>8} {f(cold):>8} {f(warm):>8} {f(after):>10}")
 
 

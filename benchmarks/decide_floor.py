@@ -65,11 +65,14 @@ def make_app(db: str, mode: str):  # noqa: ANN201 - a Starlette app
         while True:
             time.sleep(0.5)
             batch = queue[:]
-            del queue[:len(batch)]
+            del queue[: len(batch)]
             if batch:
                 w.execute("BEGIN IMMEDIATE")
-                w.executemany("INSERT INTO decisions (decision_id, profile_id, slot, variant, reason, experiment, "
-                              "propensity, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+                w.executemany(
+                    "INSERT INTO decisions (decision_id, profile_id, slot, variant, reason, experiment, "
+                    "propensity, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    batch,
+                )
                 w.execute("COMMIT")
 
     writes = mode in ("+write", "parse+write")
@@ -90,15 +93,26 @@ def make_app(db: str, mode: str):  # noqa: ANN201 - a Starlette app
             if found:
                 pid = found[0]
                 c.execute("SELECT consent, state FROM profiles WHERE profile_id = ?", (pid,)).fetchone()
-                segments = dict(c.execute("SELECT segment_id, entered_at FROM segment_members WHERE profile_id = ?",
-                                          (pid,)).fetchall())
+                segments = dict(
+                    c.execute(
+                        "SELECT segment_id, entered_at FROM segment_members WHERE profile_id = ?", (pid,)
+                    ).fetchall()
+                )
         decision_id = f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
         variant = "vip" if "vip" in segments else "a"
         if writes:
             queue.append((decision_id, pid, q["slot"], variant, "rule", None, 1.0, '{"rule": 0}', time.time()))
-        return Response(orjson.dumps({"decision_id": decision_id, "slot": q["slot"], "variant": variant,
-                                      "block": {"type": "headline", "content": {"title": "Hello"}}}),
-                        media_type="application/json")
+        return Response(
+            orjson.dumps(
+                {
+                    "decision_id": decision_id,
+                    "slot": q["slot"],
+                    "variant": variant,
+                    "block": {"type": "headline", "content": {"title": "Hello"}},
+                }
+            ),
+            media_type="application/json",
+        )
 
     return Starlette(routes=[Route("/v1/decide", decide)])
 
@@ -133,8 +147,11 @@ def main() -> None:
             bare.wait(30)
         for mode in modes:
             port = bench.free_port()
-            proc = subprocess.Popen([sys.executable, __file__, "serve", str(db), mode, str(port)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "serve", str(db), mode, str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             try:
                 bench.wait_ready(port)
                 got = bench.wrk(port, path, 100_000)
@@ -142,10 +159,16 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(30)
             ratios[mode].append(got / bare_rps)
-            print(f"run {r + 1} {mode}: {got:.0f} req/s, bare {bare_rps:.0f} req/s, ratio {got / bare_rps:.3f}",
-                  flush=True)
-    print({m: {"ratio_median": round(statistics.median(v), 3), "ratios": [round(x, 3) for x in v]}
-           for m, v in ratios.items()})
+            print(
+                f"run {r + 1} {mode}: {got:.0f} req/s, bare {bare_rps:.0f} req/s, ratio {got / bare_rps:.3f}",
+                flush=True,
+            )
+    print(
+        {
+            m: {"ratio_median": round(statistics.median(v), 3), "ratios": [round(x, 3) for x in v]}
+            for m, v in ratios.items()
+        }
+    )
     print(bench.machine())
 
 

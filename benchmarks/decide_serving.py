@@ -50,20 +50,26 @@ WRITE_KEY, ADMIN_KEY, PSEUDO = "bench-write", "bench-admin", "bench-pseudonym-ke
 AUTH = "Basic " + b64encode(f"{WRITE_KEY}:".encode()).decode()
 UAS = {
     "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-               "Chrome/124.0.0.0 Safari/537.36",
+    "Chrome/124.0.0.0 Safari/537.36",
     "mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-              "Version/17.4 Mobile/15E148 Safari/604.1",
+    "Version/17.4 Mobile/15E148 Safari/604.1",
     "tablet": "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-              "Version/17.4 Mobile/15E148 Safari/604.1",
+    "Version/17.4 Mobile/15E148 Safari/604.1",
 }
 ZONES = ["Europe/Berlin", "Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC"]
 COUNTRIES = ["DE", "FR", "US", "JP", "GB"]
 
 
 def env_for(data: Path) -> dict[str, str]:
-    return {**os.environ, "PERTINENT_DATA_DIR": str(data), "PERTINENT_WRITE_KEY": WRITE_KEY,
-            "PERTINENT_ADMIN_KEY": ADMIN_KEY, "PERTINENT_PSEUDONYM_KEYS": PSEUDO, "PERTINENT_LOG_LEVEL": "warning",
-            "PERTINENT_RECOMMEND__MODEL": "ease"}
+    return {
+        **os.environ,
+        "PERTINENT_DATA_DIR": str(data),
+        "PERTINENT_WRITE_KEY": WRITE_KEY,
+        "PERTINENT_ADMIN_KEY": ADMIN_KEY,
+        "PERTINENT_PSEUDONYM_KEYS": PSEUDO,
+        "PERTINENT_LOG_LEVEL": "warning",
+        "PERTINENT_RECOMMEND__MODEL": "ease",
+    }
 
 
 # ------------------------------------------------------------------------------------------------ setup
@@ -85,20 +91,40 @@ def setup(data: Path, profiles: int) -> None:
     svc.store.migrate()
     rng = random.Random(7)
     cats = ["shoes", "bags", "books", "toys", "garden"]
-    svc.recommend.upsert_items([{"item_id": f"p{i}", "title": f"Product {i}", "categories": [cats[i % 5]],
-                                 "attributes": {"url": f"/p/{i}", "image": f"/img/{i}.jpg", "price": 5 + i % 90}}
-                                for i in range(500)])
+    svc.recommend.upsert_items(
+        [
+            {
+                "item_id": f"p{i}",
+                "title": f"Product {i}",
+                "categories": [cats[i % 5]],
+                "attributes": {"url": f"/p/{i}", "image": f"/img/{i}.jpg", "price": 5 + i % 90},
+            }
+            for i in range(500)
+        ]
+    )
     batch: list[dict] = []
     for u in range(profiles):
         device = rng.choice(["desktop", "desktop", "mobile", "mobile", "tablet"])
-        ctx = {"userAgent": UAS[device], "timezone": rng.choice(ZONES), "locale": "en-US",
-               "location": {"country": rng.choice(COUNTRIES)}}
-        batch.append({"type": "identify", "userId": f"u{u}", "traits": {"plan": rng.choice(["free", "pro"])},
-                      "context": ctx})
+        ctx = {
+            "userAgent": UAS[device],
+            "timezone": rng.choice(ZONES),
+            "locale": "en-US",
+            "location": {"country": rng.choice(COUNTRIES)},
+        }
+        batch.append(
+            {"type": "identify", "userId": f"u{u}", "traits": {"plan": rng.choice(["free", "pro"])}, "context": ctx}
+        )
         for _ in range(2):
             item = min(int(rng.paretovariate(1.2)) - 1, 499)
-            batch.append({"type": "track", "event": "Product Viewed", "userId": f"u{u}", "context": ctx,
-                          "properties": {"product_id": f"p{item}", "category": cats[item % 5]}})
+            batch.append(
+                {
+                    "type": "track",
+                    "event": "Product Viewed",
+                    "userId": f"u{u}",
+                    "context": ctx,
+                    "properties": {"product_id": f"p{item}", "category": cats[item % 5]},
+                }
+            )
         if len(batch) >= 1500:
             svc.ingest.ingest(batch, prefix="batch")
             batch = []
@@ -112,36 +138,82 @@ def setup(data: Path, profiles: int) -> None:
     print(f"  ingested {n_profiles} profiles in {time.perf_counter() - t0:.0f} s; training", flush=True)
     result = train_from_store(svc.store, data, model="ease")
     d = svc.decide
-    for bid, title in (("hero-spring", "Spring sale"), ("hero-plain", "Welcome"), ("hero-vip", "Welcome back"),
-                       ("hero-tablet", "Read on")):
-        d.put_block({"id": bid, "type": "headline", "content": {"title": title, "url": "/sale"},
-                     "template": "<a class='hero' href='{{ url }}' data-decision='{{ decision_id }}'>"
-                                 "<h1>{{ title }}</h1></a>"})
-    d.put_block({"id": "recs", "type": "product_list", "content": {"title": "Picked for you"},
-                 "template": "<ul>{% for i in items %}<li><a href='{{ i.url }}'>{{ i.title }}</a></li>{% endfor %}"
-                             "</ul>"})
+    for bid, title in (
+        ("hero-spring", "Spring sale"),
+        ("hero-plain", "Welcome"),
+        ("hero-vip", "Welcome back"),
+        ("hero-tablet", "Read on"),
+    ):
+        d.put_block(
+            {
+                "id": bid,
+                "type": "headline",
+                "content": {"title": title, "url": "/sale"},
+                "template": "<a class='hero' href='{{ url }}' data-decision='{{ decision_id }}'>"
+                "<h1>{{ title }}</h1></a>",
+            }
+        )
+    d.put_block(
+        {
+            "id": "recs",
+            "type": "product_list",
+            "content": {"title": "Picked for you"},
+            "template": "<ul>{% for i in items %}<li><a href='{{ i.url }}'>{{ i.title }}</a></li>{% endfor %}</ul>",
+        }
+    )
     d.put_experiment({"key": "hero-test", "variants": ["plain", "spring"]})
     d.start_experiment("hero-test")
-    d.put_slot({"id": "home.hero", "variants": {"plain": "hero-plain", "spring": "hero-spring", "vip": "hero-vip",
-                                                "tablet": "hero-tablet"},
-                "rules": [{"name": "vip", "when": {"type": "segment", "segment": "vip"},
-                           "then": {"kind": "variant", "variant": "vip"}},
-                          {"name": "tablet", "when": {"type": "context", "field": "device_type", "op": "eq",
-                                                      "value": "tablet"},
-                           "then": {"kind": "variant", "variant": "tablet"}},
-                          {"name": "hero test", "then": {"kind": "experiment", "experiment": "hero-test"}}],
-                "default": {"kind": "variant", "variant": "plain"}})
+    d.put_slot(
+        {
+            "id": "home.hero",
+            "variants": {"plain": "hero-plain", "spring": "hero-spring", "vip": "hero-vip", "tablet": "hero-tablet"},
+            "rules": [
+                {
+                    "name": "vip",
+                    "when": {"type": "segment", "segment": "vip"},
+                    "then": {"kind": "variant", "variant": "vip"},
+                },
+                {
+                    "name": "tablet",
+                    "when": {"type": "context", "field": "device_type", "op": "eq", "value": "tablet"},
+                    "then": {"kind": "variant", "variant": "tablet"},
+                },
+                {"name": "hero test", "then": {"kind": "experiment", "experiment": "hero-test"}},
+            ],
+            "default": {"kind": "variant", "variant": "plain"},
+        }
+    )
     d.put_slot({"id": "home.recs", "default": {"kind": "recommender", "k": 4, "block": "recs"}})
-    d.put_slot({"id": "home.rules", "variants": {"plain": "hero-plain", "vip": "hero-vip", "tablet": "hero-tablet"},
-                "rules": [{"name": "vip", "when": {"type": "segment", "segment": "vip"},
-                           "then": {"kind": "variant", "variant": "vip"}},
-                          {"name": "tablet", "when": {"type": "context", "field": "device_type", "op": "eq",
-                                                      "value": "tablet"},
-                           "then": {"kind": "variant", "variant": "tablet"}}],
-                "default": {"kind": "variant", "variant": "plain"}})
+    d.put_slot(
+        {
+            "id": "home.rules",
+            "variants": {"plain": "hero-plain", "vip": "hero-vip", "tablet": "hero-tablet"},
+            "rules": [
+                {
+                    "name": "vip",
+                    "when": {"type": "segment", "segment": "vip"},
+                    "then": {"kind": "variant", "variant": "vip"},
+                },
+                {
+                    "name": "tablet",
+                    "when": {"type": "context", "field": "device_type", "op": "eq", "value": "tablet"},
+                    "then": {"kind": "variant", "variant": "tablet"},
+                },
+            ],
+            "default": {"kind": "variant", "variant": "plain"},
+        }
+    )
     svc.close()
-    marker.write_text(json.dumps({"profiles": profiles, "events": 3 * profiles, "model": result.version,
-                                  "setup_s": round(time.perf_counter() - t0, 1)}))
+    marker.write_text(
+        json.dumps(
+            {
+                "profiles": profiles,
+                "events": 3 * profiles,
+                "model": result.version,
+                "setup_s": round(time.perf_counter() - t0, 1),
+            }
+        )
+    )
     print(f"setup done in {time.perf_counter() - t0:.0f} s (model {result.version})")
 
 
@@ -165,17 +237,36 @@ def wait_ready(port: int, timeout: float = 120) -> None:
 
 def start_pertinent(data: Path, workers: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    proc = subprocess.Popen([str(Path(PY).parent / "pertinent"), "serve", "--port", str(port), "--workers",
-                             str(workers)], env=env_for(data), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [str(Path(PY).parent / "pertinent"), "serve", "--port", str(port), "--workers", str(workers)],
+        env=env_for(data),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     wait_ready(port)
     return proc, port
 
 
 def start_bare(workers: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "uvicorn", "bare_starlette:app", "--port", str(port), "--workers",
-                             str(workers), "--log-level", "warning", "--no-access-log"],
-                            cwd=ROOT / "benchmarks", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "uvicorn",
+            "bare_starlette:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT / "benchmarks",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     wait_ready(port)
     return proc, port
 
@@ -211,8 +302,9 @@ def request_for(kind: str, rng: random.Random, profiles: int) -> tuple[str, dict
     return f"/v1/decide?slot={slot}&{who}&timezone={rng.choice(ZONES).replace('/', '%2F')}", headers
 
 
-async def _http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str,
-                    headers: dict[str, str]) -> int:
+async def _http_get(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, headers: dict[str, str]
+) -> int:
     head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     writer.write((head + "\r\n").encode())
     await writer.drain()
@@ -228,8 +320,7 @@ async def _http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return status
 
 
-async def _constant_rate(port: int, kind: str, rate: float, duration: float, profiles: int,
-                         connections: int) -> dict:
+async def _constant_rate(port: int, kind: str, rate: float, duration: float, profiles: int, connections: int) -> dict:
     rng = random.Random(11)
     pool: asyncio.Queue = asyncio.Queue()
     for _ in range(connections):
@@ -265,9 +356,17 @@ async def _constant_rate(port: int, kind: str, rate: float, duration: float, pro
     def pct(q: float) -> float:
         return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 2)
 
-    return {"kind": kind, "target_rate": rate, "achieved_rate": round(n / elapsed, 1), "requests": n,
-            "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": round(lat[-1] * 1000, 2),
-            "statuses": statuses}
+    return {
+        "kind": kind,
+        "target_rate": rate,
+        "achieved_rate": round(n / elapsed, 1),
+        "requests": n,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": round(lat[-1] * 1000, 2),
+        "statuses": statuses,
+    }
 
 
 def loadgen_main(argv: list[str]) -> None:
@@ -286,9 +385,26 @@ def loadgen_main(argv: list[str]) -> None:
 def constant_rate(port: int, kind: str, rate: float, duration: float, profiles: int, server_pid: int) -> dict:
     cpu0 = cpu_seconds(server_pid)
     t = time.perf_counter()
-    res = subprocess.run([PY, __file__, "loadgen", "--port", str(port), "--kind", kind, "--rate", str(rate),
-                          "--duration", str(duration), "--profiles", str(profiles)],
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [
+            PY,
+            __file__,
+            "loadgen",
+            "--port",
+            str(port),
+            "--kind",
+            kind,
+            "--rate",
+            str(rate),
+            "--duration",
+            str(duration),
+            "--profiles",
+            str(profiles),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out = json.loads(res.stdout.strip().splitlines()[-1])
     out["server_cpu_cores"] = round((cpu_seconds(server_pid) - cpu0) / (time.perf_counter() - t), 2)
     out["server_cpu_us_per_request"] = round((cpu_seconds(server_pid) - cpu0) / out["requests"] * 1e6)
@@ -333,10 +449,19 @@ WRK_PATHS = {
 
 
 def machine() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    mem = next(int(ln.split()[1]) // 1024 // 1024 for ln in Path("/proc/meminfo").read_text().splitlines()
-               if ln.startswith("MemTotal"))
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        int(ln.split()[1]) // 1024 // 1024
+        for ln in Path("/proc/meminfo").read_text().splitlines()
+        if ln.startswith("MemTotal")
+    )
     return f"{os.cpu_count()} cores ({cpu}), {mem} GiB RAM, Python {platform.python_version()}, {platform.system()}"
 
 
@@ -364,8 +489,25 @@ def main() -> None:
         bare, bare_port = start_bare(a.workers)
         try:
             for k in kinds:  # warm: model, catalogue, documents, user-agent cache
-                subprocess.run([PY, __file__, "loadgen", "--port", str(port), "--kind", k, "--rate", "100",
-                                "--duration", "2", "--profiles", str(a.profiles)], capture_output=True, check=True)
+                subprocess.run(
+                    [
+                        PY,
+                        __file__,
+                        "loadgen",
+                        "--port",
+                        str(port),
+                        "--kind",
+                        k,
+                        "--rate",
+                        "100",
+                        "--duration",
+                        "2",
+                        "--profiles",
+                        str(a.profiles),
+                    ],
+                    capture_output=True,
+                    check=True,
+                )
             for k in kinds:
                 res = constant_rate(port, k, a.rate, a.duration, a.profiles, server.pid)
                 runs[k].append(res)
@@ -376,24 +518,46 @@ def main() -> None:
                 got = wrk(port, WRK_PATHS[k], a.profiles)
                 rps[k].append(got)
                 ratios[k].append(got / bare_rps)
-                print(f"run {r + 1} wrk {k}: {got:.0f} req/s, bare {bare_rps:.0f} req/s, ratio {got / bare_rps:.3f}",
-                      flush=True)
+                print(
+                    f"run {r + 1} wrk {k}: {got:.0f} req/s, bare {bare_rps:.0f} req/s, ratio {got / bare_rps:.3f}",
+                    flush=True,
+                )
         finally:
             for proc in (server, bare):
                 proc.terminate()
                 proc.wait(30)
-    summary = {"machine": machine(), "profiles": a.profiles, "workers": a.workers, "rate": a.rate,
-               "duration_s": a.duration, "repeat": a.repeat, "load": {}, "throughput": {}}
+    summary = {
+        "machine": machine(),
+        "profiles": a.profiles,
+        "workers": a.workers,
+        "rate": a.rate,
+        "duration_s": a.duration,
+        "repeat": a.repeat,
+        "load": {},
+        "throughput": {},
+    }
     for k in kinds:
         rs = runs[k]
-        summary["load"][k] = {f: statistics.median(x[f] for x in rs)
-                              for f in ("achieved_rate", "p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_cores",
-                                        "server_cpu_us_per_request", "load_average_1m")}
+        summary["load"][k] = {
+            f: statistics.median(x[f] for x in rs)
+            for f in (
+                "achieved_rate",
+                "p50_ms",
+                "p90_ms",
+                "p99_ms",
+                "max_ms",
+                "server_cpu_cores",
+                "server_cpu_us_per_request",
+                "load_average_1m",
+            )
+        }
         summary["load"][k]["p99_ms_all_runs"] = [x["p99_ms"] for x in rs]
         summary["load"][k]["errors"] = sum(n for x in rs for s, n in x["statuses"].items() if str(s) != "200")
-        summary["throughput"][k] = {"rps_median": round(statistics.median(rps[k]), 1),
-                                    "ratio_median": round(statistics.median(ratios[k]), 3),
-                                    "ratios": [round(x, 3) for x in ratios[k]]}
+        summary["throughput"][k] = {
+            "rps_median": round(statistics.median(rps[k]), 1),
+            "ratio_median": round(statistics.median(ratios[k]), 3),
+            "ratios": [round(x, 3) for x in ratios[k]],
+        }
     summary["throughput"]["bare"] = {"rps_median": round(statistics.median(rps["bare"]), 1)}
     print(json.dumps(summary, indent=2))
     if a.json:

@@ -49,8 +49,10 @@ def make_batches(users: int, batch_size: int, limit: int) -> list[bytes]:
         if len(messages) >= limit:
             break
     sent_at = datetime.now(UTC).isoformat()
-    return [orjson.dumps({"batch": messages[i:i + batch_size], "sentAt": sent_at})
-            for i in range(0, len(messages) - batch_size + 1, batch_size)]
+    return [
+        orjson.dumps({"batch": messages[i : i + batch_size], "sentAt": sent_at})
+        for i in range(0, len(messages) - batch_size + 1, batch_size)
+    ]
 
 
 def free_port() -> int:
@@ -77,19 +79,29 @@ def wait_ready(port: int, path: str, timeout: float = 60) -> None:
 
 
 def start_pertinent(port: int, env_extra: dict[str, str], data_dir: Path, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "PERTINENT_DATA_DIR": str(data_dir), "PERTINENT_WRITE_KEY": WRITE_KEY,
-           "PERTINENT_ADMIN_KEY": ADMIN_KEY, "PERTINENT_PSEUDONYM_KEYS": "bench-key",
-           "PERTINENT_LOG_LEVEL": "warning", **env_extra}
-    proc = subprocess.Popen([str(Path(PY).with_name("pertinent")), "serve", "--port", str(port),
-                             "--workers", str(workers)], env=env,
-                            stdout=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PERTINENT_DATA_DIR": str(data_dir),
+        "PERTINENT_WRITE_KEY": WRITE_KEY,
+        "PERTINENT_ADMIN_KEY": ADMIN_KEY,
+        "PERTINENT_PSEUDONYM_KEYS": "bench-key",
+        "PERTINENT_LOG_LEVEL": "warning",
+        **env_extra,
+    }
+    proc = subprocess.Popen(
+        [str(Path(PY).with_name("pertinent")), "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     wait_ready(port, "/healthz")
     return proc
 
 
 def start_bare(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([PY, "-m", "uvicorn", "bare_starlette:app", "--port", str(port), "--log-level",
-                             "warning", "--no-access-log"], cwd=ROOT / "benchmarks")
+    proc = subprocess.Popen(
+        [PY, "-m", "uvicorn", "bare_starlette:app", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT / "benchmarks",
+    )
     wait_ready(port, "/constant")
     return proc
 
@@ -138,8 +150,9 @@ class Load:
         headers = {"Content-Type": "application/json", "Authorization": auth}
         start = time.monotonic()
         stop_at = start + self.duration
-        workers = [threading.Thread(target=self._worker, args=(stop_at, headers, batch_size))
-                   for _ in range(self.threads)]
+        workers = [
+            threading.Thread(target=self._worker, args=(stop_at, headers, batch_size)) for _ in range(self.threads)
+        ]
         for w in workers:
             w.start()
         for w in workers:
@@ -159,8 +172,10 @@ class Load:
 def probe_profile_delay(port: int, stop: threading.Event, out: list[float]) -> None:
     """Send one event, poll the profile until it is counted; record the delay."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    write = {"Content-Type": "application/json",
-             "Authorization": "Basic " + b64encode(f"{WRITE_KEY}:".encode()).decode()}
+    write = {
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + b64encode(f"{WRITE_KEY}:".encode()).decode(),
+    }
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     uid = f"probe-{uuid.uuid4().hex[:8]}"
     count = 0
@@ -182,8 +197,9 @@ def probe_profile_delay(port: int, stop: threading.Event, out: list[float]) -> N
         stop.wait(0.2)
 
 
-def run_pertinent(name: str, env_extra: dict[str, str], batches: list[bytes], args: argparse.Namespace,
-                  workers: int) -> dict:
+def run_pertinent(
+    name: str, env_extra: dict[str, str], batches: list[bytes], args: argparse.Namespace, workers: int
+) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix=f"pertinent-bench-{name}-"))
     port = free_port()
     proc = start_pertinent(port, env_extra, data_dir, workers)
@@ -247,8 +263,12 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=400_000, help="pre-built events (upper bound per run)")
     ap.add_argument("--backends", default="sqlite,postgres,bare")
     ap.add_argument("--workers", default="1,2", help="server worker processes to try, comma-separated")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="run every target N times and report the median run (the VM's speed drifts)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run every target N times and report the median run (the VM's speed drifts)",
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -270,8 +290,11 @@ def main() -> None:
                 continue
             name = f"postgres, {workers} worker(s)"
             results[name] = median_run(
-                lambda w=workers: run_pertinent("postgres", {"PERTINENT_DATABASE_URL": fresh_postgres_db(pg)},
-                                                batches, args, w), args.repeat)
+                lambda w=workers: run_pertinent(
+                    "postgres", {"PERTINENT_DATABASE_URL": fresh_postgres_db(pg)}, batches, args, w
+                ),
+                args.repeat,
+            )
             print(name, json.dumps(results[name]), flush=True)
     if "bare" in wanted:
         port = free_port()
@@ -289,12 +312,17 @@ def main() -> None:
     for name, r in results.items():
         ratio = f"{r['events_per_s'] / bare:.2f}" if bare else "-"
         delay = f"{r['profile_delay_p99_ms']:.1f}" if "profile_delay_p99_ms" in r else "-"
-        print(f"| {name} | {r['events_per_s']:,.0f} | {ratio} | {r['latency_p50_ms']:.1f} | "
-              f"{r['latency_p99_ms']:.1f} | {delay} |")
+        print(
+            f"| {name} | {r['events_per_s']:,.0f} | {ratio} | {r['latency_p50_ms']:.1f} | "
+            f"{r['latency_p99_ms']:.1f} | {delay} |"
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": machine(), "args": vars(args) | {"json": str(args.json)},
-                                         "results": results}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"machine": machine(), "args": vars(args) | {"json": str(args.json)}, "results": results}, indent=2
+            )
+        )
 
 
 if __name__ == "__main__":

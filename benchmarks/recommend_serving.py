@@ -120,8 +120,10 @@ def in_process(env: dict[str, str], users: list[str], repeat: int) -> dict[str, 
                 runs.append(percentiles(lat))
                 cpu_runs.append(percentiles(cpu))
             out[name] = [statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)]
-            out[name + ", CPU time"] = [statistics.median(r[0] for r in cpu_runs),
-                                        statistics.median(r[1] for r in cpu_runs)]
+            out[name + ", CPU time"] = [
+                statistics.median(r[0] for r in cpu_runs),
+                statistics.median(r[1] for r in cpu_runs),
+            ]
         out["model"] = [version, type(model).__name__]  # type: ignore[list-item]
         out["peak_rss_mib"] = [rss_mib(os.getpid())]
     finally:
@@ -131,8 +133,9 @@ def in_process(env: dict[str, str], users: list[str], repeat: int) -> dict[str, 
 
 def over_http(env: dict[str, str], users: list[str], repeat: int, threads: int) -> dict[str, list[float]]:
     port = free_port()
-    server = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     auth = {"Authorization": "Basic " + b64encode(f"{env['PERTINENT_WRITE_KEY']}:".encode()).decode()}
     out: dict[str, list[float]] = {}
     try:
@@ -147,8 +150,9 @@ def over_http(env: dict[str, str], users: list[str], repeat: int, threads: int) 
                 time.sleep(0.2)
 
         def get(conn: http.client.HTTPConnection, user: str, extra: dict[str, str] | None = None) -> None:
-            conn.request("GET", "/v1/recommendations?" + urlencode({"user_id": user, "k": 10, **(extra or {})}),
-                         headers=auth)
+            conn.request(
+                "GET", "/v1/recommendations?" + urlencode({"user_id": user, "k": 10, **(extra or {})}), headers=auth
+            )
             res = conn.getresponse()
             body = res.read()
             if res.status != 200:
@@ -208,13 +212,24 @@ def main() -> None:
 
     events, items, preset = SOURCES[args.dataset]
     data_dir = Path(args.keep or tempfile.mkdtemp(prefix="pertinent-serving-"))
-    env = {**os.environ, "PERTINENT_DATA_DIR": str(data_dir), "PERTINENT_WRITE_KEY": "bench-write",
-           "PERTINENT_ADMIN_KEY": "bench-admin", "PERTINENT_PSEUDONYM_KEYS": "bench-key",
-           "PERTINENT_LOG_LEVEL": "warning", "PYTHONWARNINGS": "ignore"}
+    env = {
+        **os.environ,
+        "PERTINENT_DATA_DIR": str(data_dir),
+        "PERTINENT_WRITE_KEY": "bench-write",
+        "PERTINENT_ADMIN_KEY": "bench-admin",
+        "PERTINENT_PSEUDONYM_KEYS": "bench-key",
+        "PERTINENT_LOG_LEVEL": "warning",
+        "PYTHONWARNINGS": "ignore",
+    }
     env.pop("PERTINENT_DATABASE_URL", None)
     env.pop("PERTINENT_CONFIG", None)
-    results: dict[str, object] = {"dataset": args.dataset, "users": args.users, "repeat": args.repeat,
-                                  "python": platform.python_version(), "cpus": os.cpu_count()}
+    results: dict[str, object] = {
+        "dataset": args.dataset,
+        "users": args.users,
+        "repeat": args.repeat,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
     try:
         if not (data_dir / "models").exists():
             results["import_s"] = run([*CLI, "import", str(DATASETS / events), "--preset", preset], env)

@@ -89,9 +89,10 @@ def peers(name: str, parts) -> list[tuple[str, float, float]]:
         out.append((label, ndcg(np.asarray(ids), test, users), fit_s))
 
     implicit_run("implicit ALS defaults", AlternatingLeastSquares(random_state=42))
-    implicit_run("implicit ALS tuned (64f, reg .05, a 2, 20 it)",
-                 AlternatingLeastSquares(factors=64, regularization=0.05, alpha=2.0, iterations=20,
-                                         random_state=42))
+    implicit_run(
+        "implicit ALS tuned (64f, reg .05, a 2, 20 it)",
+        AlternatingLeastSquares(factors=64, regularization=0.05, alpha=2.0, iterations=20, random_state=42),
+    )
     implicit_run("implicit item-kNN cosine", CosineRecommender())
 
     n = train.shape[1]
@@ -148,18 +149,24 @@ def ours(name: str, config: dict | None = None) -> dict:
         model.recommend(uid, k=K)
         lat.append(time.perf_counter() - t0)
     lat_ms = np.asarray(lat) * 1000
-    return {"ndcg": quality, "fit_s": fit_s, "p50_ms": float(np.percentile(lat_ms, 50)),
-            "p99_ms": float(np.percentile(lat_ms, 99)),
-            "peak_rss_mib": peak_rss_mib(), "rss_before_fit_mib": rss_before,
-            "report": {k: v for k, v in model.report.items() if k != "trials"},
-            "shape": list(parts.train.shape), "test_users": int(len(users))}
+    return {
+        "ndcg": quality,
+        "fit_s": fit_s,
+        "p50_ms": float(np.percentile(lat_ms, 50)),
+        "p99_ms": float(np.percentile(lat_ms, 99)),
+        "peak_rss_mib": peak_rss_mib(),
+        "rss_before_fit_mib": rss_before,
+        "report": {k: v for k, v in model.report.items() if k != "trials"},
+        "shape": list(parts.train.shape),
+        "test_users": int(len(users)),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="movielens,retail,taobao")
     ap.add_argument("--ours-only", help=argparse.SUPPRESS)
-    ap.add_argument("--config", default="{}", help='DefaultConfig fields as JSON, e.g. \'{"min_gain_se": 1}\'')
+    ap.add_argument("--config", default="{}", help="DefaultConfig fields as JSON, e.g. '{\"min_gain_se\": 1}'")
     args = ap.parse_args()
     if args.ours_only:
         print(json.dumps(ours(args.ours_only, json.loads(args.config))))
@@ -168,13 +175,18 @@ def main() -> None:
         if not DATASETS.exists():
             raise SystemExit(f"datasets not found at {DATASETS}")
         parts = split(name)
-        print(f"\n## {name}: {parts.train.n_users:,} users x {parts.train.n_items:,} items, "
-              f"{parts.train.matrix.nnz:,} train / {parts.test.nnz:,} test positives, "
-              f"{len(parts.test_users):,} test users")
+        print(
+            f"\n## {name}: {parts.train.n_users:,} users x {parts.train.n_items:,} items, "
+            f"{parts.train.matrix.nnz:,} train / {parts.test.nnz:,} test positives, "
+            f"{len(parts.test_users):,} test users"
+        )
         rows = peers(name, parts)
-        proc = subprocess.run([sys.executable, __file__, "--ours-only", name, "--config", args.config],
-                              capture_output=True, text=True,
-                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        proc = subprocess.run(
+            [sys.executable, __file__, "--ours-only", name, "--config", args.config],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         if proc.returncode != 0:
             print(proc.stderr[-2000:])
             continue
@@ -184,9 +196,11 @@ def main() -> None:
         for label, score, fit_s in rows:
             print(f"| {label} | {score:.4f} | {fit_s:.2f} |")
         print(f"| **Pertinent default (batch-recommend)** | **{mine['ndcg']:.4f}** | {mine['fit_s']:.2f} |")
-        print(f"ours: recommend() one user p50 {mine['p50_ms']:.2f} ms, p99 {mine['p99_ms']:.2f} ms; "
-              f"peak RSS {mine['peak_rss_mib']:.0f} MiB (before fit {mine['rss_before_fit_mib']:.0f} MiB); "
-              f"chose {json.dumps(mine['report'])}")
+        print(
+            f"ours: recommend() one user p50 {mine['p50_ms']:.2f} ms, p99 {mine['p99_ms']:.2f} ms; "
+            f"peak RSS {mine['peak_rss_mib']:.0f} MiB (before fit {mine['rss_before_fit_mib']:.0f} MiB); "
+            f"chose {json.dumps(mine['report'])}"
+        )
 
 
 if __name__ == "__main__":

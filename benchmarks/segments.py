@@ -91,8 +91,10 @@ def main() -> None:
     t_batch = time.perf_counter() - t0
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores visible")
-    print(f"data: {args.rows:,} profiles x {args.features} features, {args.centers} true clusters "
-          f"(generated in {t_data:.1f} s), {args.missing:.1%} of values missing")
+    print(
+        f"data: {args.rows:,} profiles x {args.features} features, {args.centers} true clusters "
+        f"(generated in {t_data:.1f} s), {args.missing:.1%} of values missing"
+    )
     print()
     print("| step | seconds |")
     print("|---|---:|")
@@ -108,8 +110,10 @@ def main() -> None:
     print(f"| chosen k | {found.report.k} |")
     print(f"| selection | {found.report.selection} |")
     print(f"| ARI vs true clusters | {ari:.3f} |")
-    print(f"| assign(dict), {args.assign_calls:,} calls | {1e6 * t_assign / args.assign_calls:.1f} us/call "
-          f"({args.assign_calls / t_assign:,.0f} profiles/s) |")
+    print(
+        f"| assign(dict), {args.assign_calls:,} calls | {1e6 * t_assign / args.assign_calls:.1f} us/call "
+        f"({args.assign_calls / t_assign:,.0f} profiles/s) |"
+    )
     print(f"| assign_many, 100,000 rows | {t_batch * 1e3:.0f} ms ({len(batch) / t_batch:,.0f} profiles/s) |")
 
 

@@ -46,9 +46,9 @@ LOCALES = {"FR": "fr-FR", "DE": "de-DE", "US": "en-US", "GB": "en-GB", "ES": "es
 CAMPAIGNS = ["spring_sale", "newsletter", "promo_code", "brand", "black_friday_deal"]
 AGENTS = {
     "mobile": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-              "Version/17.0 Mobile/15E148 Safari/604.1",
+    "Version/17.0 Mobile/15E148 Safari/604.1",
     "desktop": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-               "Chrome/120.0.0.0 Safari/537.36",
+    "Chrome/120.0.0.0 Safari/537.36",
 }
 EVENTS = ["Product Viewed", "Product Added", "Order Completed"]
 
@@ -69,12 +69,20 @@ def _context(rng: np.random.Generator, user: int) -> dict[str, Any]:
 def _event(rng: np.random.Generator, uid: str, ts: float | None, with_context: bool) -> dict[str, Any]:
     kind = EVENTS[int(rng.choice(3, p=[0.6, 0.2, 0.2]))]
     cat = f"cat-{int(rng.integers(20))}"
-    props: dict[str, Any] = {"product_id": f"p{int(rng.integers(5000))}", "category": cat,
-                             "price": round(float(rng.lognormal(3, 0.6)), 2)}
+    props: dict[str, Any] = {
+        "product_id": f"p{int(rng.integers(5000))}",
+        "category": cat,
+        "price": round(float(rng.lognormal(3, 0.6)), 2),
+    }
     if kind == "Order Completed":
         props["revenue"] = round(float(rng.lognormal(4, 0.8)), 2)
-    msg: dict[str, Any] = {"type": "track", "event": kind, "userId": uid, "messageId": uuid.uuid4().hex,
-                           "properties": props}
+    msg: dict[str, Any] = {
+        "type": "track",
+        "event": kind,
+        "userId": uid,
+        "messageId": uuid.uuid4().hex,
+        "properties": props,
+    }
     if ts is not None:
         msg["timestamp"] = _iso(ts)
     if with_context:
@@ -109,7 +117,7 @@ def load_batches(n_users: int, n_events: int, size: int = 100, seed: int = 2, se
         uid = f"user-{int(rng.integers(n_users))}"
         n = min(int(rng.geometric(1.0 / session)), 12)
         msgs += [_event(rng, uid, None, with_context=j == 0) for j in range(n)]
-    return [orjson.dumps({"batch": msgs[i:i + size]}) for i in range(0, n_events - size + 1, size)]
+    return [orjson.dumps({"batch": msgs[i : i + size]}) for i in range(0, n_events - size + 1, size)]
 
 
 def definitions() -> list[dict[str, Any]]:
@@ -145,12 +153,26 @@ def definitions() -> list[dict[str, Any]]:
         rule(f"device_{device}", {"type": "context", "field": "device_type", "op": "eq", "value": device})
     for cat in range(4):
         rule(f"likes_cat_{cat}", {"type": "affinity", "label": f"cat-{cat}", "min_share": 0.3})
-    rule("fr_buyers", {"type": "and", "conditions": [
-        {"type": "event_count", "event": "Order Completed", "window_days": 30, "value": 2},
-        {"type": "context", "field": "country", "op": "eq", "value": "FR"}]})
-    rule("engaged", {"type": "or", "conditions": [
-        {"type": "event_count", "event": "Product Viewed", "window_days": 7, "value": 3},
-        {"type": "event_count", "event": "Product Added", "window_days": 1, "value": 1}]})
+    rule(
+        "fr_buyers",
+        {
+            "type": "and",
+            "conditions": [
+                {"type": "event_count", "event": "Order Completed", "window_days": 30, "value": 2},
+                {"type": "context", "field": "country", "op": "eq", "value": "FR"},
+            ],
+        },
+    )
+    rule(
+        "engaged",
+        {
+            "type": "or",
+            "conditions": [
+                {"type": "event_count", "event": "Product Viewed", "window_days": 7, "value": 3},
+                {"type": "event_count", "event": "Product Added", "window_days": 1, "value": 1},
+            ],
+        },
+    )
     rule("probe", {"type": "event_count", "event": "Probe", "window_days": 1, "value": 1})
     assert len(out) == 50, len(out)
     return out
@@ -159,8 +181,13 @@ def definitions() -> list[dict[str, Any]]:
 def settings_for(data_dir: Path, **segments: Any) -> Any:
     from pertinent.settings import Settings
 
-    return Settings(data_dir=data_dir, write_key=bench.WRITE_KEY, admin_key=bench.ADMIN_KEY,
-                    pseudonym_keys=["bench-key"], segments=segments)
+    return Settings(
+        data_dir=data_dir,
+        write_key=bench.WRITE_KEY,
+        admin_key=bench.ADMIN_KEY,
+        pseudonym_keys=["bench-key"],
+        segments=segments,
+    )
 
 
 def build_store(data_dir: Path, n_users: int) -> dict[str, Any]:
@@ -218,8 +245,11 @@ def evaluation_throughput(data_dir: Path, interpreted_sample: int = 5000) -> dic
 
         with svc.store.transaction(write=False) as tx:
             docs = tx.list_documents("segment")
-        rules = [d.rule for d in (SegmentDefinitionAdapter.validate_python(doc.body) for doc in docs)
-                 if isinstance(d, RuleDefinition)]
+        rules = [
+            d.rule
+            for d in (SegmentDefinitionAdapter.validate_python(doc.body) for doc in docs)
+            if isinstance(d, RuleDefinition)
+        ]
         sample = rows[:interpreted_sample]
         now = time.time()
         cfg = svc.ingest.profile_config
@@ -230,13 +260,17 @@ def evaluation_throughput(data_dir: Path, interpreted_sample: int = 5000) -> dic
                 evaluate(r, view, now)
         interpreted_s = time.perf_counter() - t
         n, k = len(rows), len(active)
-        return {"profiles": n, "segments": k, "compiled_runs_s": [round(r, 2) for r in runs],
-                "compiled_profiles_per_s": round(n / compiled_s),
-                "compiled_profile_segments_per_s": round(n * k / compiled_s),
-                "compiled_us_per_profile": round(compiled_s / n * 1e6, 1),
-                "interpreted_sample": len(sample),
-                "interpreted_profile_segments_per_s": round(len(sample) * len(rules) / interpreted_s),
-                "interpreted_us_per_profile": round(interpreted_s / len(sample) * 1e6, 1)}
+        return {
+            "profiles": n,
+            "segments": k,
+            "compiled_runs_s": [round(r, 2) for r in runs],
+            "compiled_profiles_per_s": round(n / compiled_s),
+            "compiled_profile_segments_per_s": round(n * k / compiled_s),
+            "compiled_us_per_profile": round(compiled_s / n * 1e6, 1),
+            "interpreted_sample": len(sample),
+            "interpreted_profile_segments_per_s": round(len(sample) * len(rules) / interpreted_s),
+            "interpreted_us_per_profile": round(interpreted_s / len(sample) * 1e6, 1),
+        }
     finally:
         svc.close()
 
@@ -262,8 +296,10 @@ def sweep_time(data_dir: Path) -> dict[str, Any]:
 def probe_membership(port: int, stop: threading.Event, out: list[float], timeouts: list[int]) -> None:
     """One Probe event for a new user, then GET its profile every 10 ms until the probe segment shows."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    write = {"Content-Type": "application/json",
-             "Authorization": "Basic " + b64encode(f"{bench.WRITE_KEY}:".encode()).decode()}
+    write = {
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + b64encode(f"{bench.WRITE_KEY}:".encode()).decode(),
+    }
     admin = {"Authorization": f"Bearer {bench.ADMIN_KEY}"}
     while not stop.is_set():
         uid = f"probe-{uuid.uuid4().hex[:12]}"
@@ -285,11 +321,15 @@ def probe_membership(port: int, stop: threading.Event, out: list[float], timeout
         stop.wait(0.1)
 
 
-def server_run(data_dir: Path, batches: list[bytes], args: argparse.Namespace, workers: int,
-               realtime: bool) -> dict[str, Any]:
-    env = {"PERTINENT_SEGMENTS__REALTIME": "true" if realtime else "false",
-           "PERTINENT_SEGMENTS__SWEEP_INTERVAL_S": "0", "PERTINENT_SEGMENTS__SIZES_INTERVAL_S": "0",
-           "PERTINENT_RECOMMEND__RETRAIN_INTERVAL_S": "0"}
+def server_run(
+    data_dir: Path, batches: list[bytes], args: argparse.Namespace, workers: int, realtime: bool
+) -> dict[str, Any]:
+    env = {
+        "PERTINENT_SEGMENTS__REALTIME": "true" if realtime else "false",
+        "PERTINENT_SEGMENTS__SWEEP_INTERVAL_S": "0",
+        "PERTINENT_SEGMENTS__SIZES_INTERVAL_S": "0",
+        "PERTINENT_RECOMMEND__RETRAIN_INTERVAL_S": "0",
+    }
     port = bench.free_port()
     proc = bench.start_pertinent(port, env, data_dir, workers)
     try:
@@ -304,7 +344,7 @@ def server_run(data_dir: Path, batches: list[bytes], args: argparse.Namespace, w
         if delays:
             delays.sort()
             result["membership_delay_p50_ms"] = round(1000 * statistics.median(delays), 1)
-            result["membership_delay_p99_ms"] = round(1000 * delays[min(len(delays) - 1, int(len(delays) * .99))], 1)
+            result["membership_delay_p99_ms"] = round(1000 * delays[min(len(delays) - 1, int(len(delays) * 0.99))], 1)
             result["membership_delay_max_ms"] = round(1000 * delays[-1], 1)
             result["probes"] = len(delays)
             result["probe_timeouts"] = len(timeouts)
@@ -320,8 +360,12 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--events", type=int, default=300_000, help="pre-built load events (upper bound per run)")
-    ap.add_argument("--session", type=float, default=4.0,
-                    help="mean events per user session in the load (1 = every event from another random user)")
+    ap.add_argument(
+        "--session",
+        type=float,
+        default=4.0,
+        help="mean events per user session in the load (1 = every event from another random user)",
+    )
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--repeat", type=int, default=2, help="server runs per configuration (alternating off/on)")
     ap.add_argument("--data-dir", type=Path, help="reuse a data directory built by an earlier run")
@@ -359,8 +403,12 @@ def main() -> None:
         for name, rs in runs.items():
             eps = ", ".join(f"{r['events_per_s']:,.0f}" for r in rs)
             req = ", ".join(f"{r['latency_p50_ms']:.0f} / {r['latency_p99_ms']:.0f}" for r in rs)
-            delay = ", ".join(f"{r['membership_delay_p50_ms']:.0f} / {r['membership_delay_p99_ms']:.0f} / "
-                              f"{r['membership_delay_max_ms']:.0f}" for r in rs if "membership_delay_p50_ms" in r)
+            delay = ", ".join(
+                f"{r['membership_delay_p50_ms']:.0f} / {r['membership_delay_p99_ms']:.0f} / "
+                f"{r['membership_delay_max_ms']:.0f}"
+                for r in rs
+                if "membership_delay_p50_ms" in r
+            )
             print(f"| {name} | {eps} | {req} | {delay or '-'} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -11,21 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from pertinent.api.app import create_app
 from pertinent.services import Services
 from pertinent.settings import Settings
 from pertinent.storage.sql import SqlStore
 from pertinent.storage.tables import metadata
-
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-WRITE_KEY = "test-write-key"
-ADMIN_KEY = "test-admin-key"
-
-
-def make_settings(tmp_path: Path, **overrides: object) -> Settings:
-    base = {"data_dir": tmp_path, "write_key": WRITE_KEY, "admin_key": ADMIN_KEY,
-            "pseudonym_keys": ["test-pseudonym-key"]}
-    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
+from tests.support.common import ADMIN, ADMIN_KEY, DATASETS, WRITE_KEY, LiveServer, api_client, make_settings  # noqa: F401
 
 
 def _postgres_base_url() -> str:
@@ -40,7 +30,7 @@ def _postgres_base_url() -> str:
 def postgres_url(worker_id: str) -> Iterator[str]:
     """A database of its own for this xdist worker, on the server make test started."""
     base = _postgres_base_url()
-    name = "pertinent_" + re.sub(r"\W", "_", worker_id)
+    name = "pertinent_" + re.sub(r"\W", "_", worker_id) + f"_{os.getpid()}"  # unique per run and worker
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -91,58 +81,16 @@ def sqlite_services(settings: Settings) -> Iterator[Services]:
     svc.close()
 
 
-def _client(svc: Services) -> Iterator[TestClient]:
-    app = create_app(svc.settings, services=svc)
-    with TestClient(app, raise_server_exceptions=False) as c:
-        c.headers["Authorization"] = "Basic " + __import__("base64").b64encode(f"{WRITE_KEY}:".encode()).decode()
-        yield c
-
-
 @pytest.fixture
 def client(sqlite_services: Services) -> Iterator[TestClient]:
     """API client on the embedded default (SQLite), authenticated with the write key."""
-    yield from _client(sqlite_services)
+    yield from api_client(sqlite_services)
 
 
 @pytest.fixture
 def any_client(services: Services) -> Iterator[TestClient]:
     """API client on each backend."""
-    yield from _client(services)
-
-
-ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-class LiveServer:
-    """The real app under uvicorn on a loopback port, in a background thread."""
-
-    def __init__(self, svc: Services) -> None:
-        import socket
-        import threading
-
-        import uvicorn
-
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(svc.settings, services=svc), host="127.0.0.1", port=self.port,
-                                log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        import time
-
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+    yield from api_client(services)
 
 
 @pytest.fixture
@@ -156,7 +104,7 @@ def live_server(sqlite_services: Services) -> Iterator[LiveServer]:
 def browser() -> Iterator[object]:
     """Debian's Chromium, headless, driven by Playwright through its executable path (no browser download);
     the test is skipped with the reason when Playwright or Chromium is missing or Chromium cannot start."""
-    from tests.browser_support import chromium_path
+    from tests.support.browser import chromium_path
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make install-dev)")
     path = chromium_path()
@@ -169,3 +117,16 @@ def browser() -> Iterator[object]:
     yield chromium
     chromium.close()
     pw.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that runs on PostgreSQL (``store``'s postgres parameter or ``postgres_url``) as ``postgres``,
+    so ``make test-fast`` can leave them out."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        on_postgres = "postgres_url" in fixtures or (
+            callspec is not None and "postgres" in [str(v) for v in callspec.params.values()]
+        )
+        if on_postgres:
+            item.add_marker(pytest.mark.postgres)

@@ -2,7 +2,7 @@
 
 One interface, :class:`DriftDetector`: ``compare(reference, current) -> DriftResult``. Values are numbers
 (binned on the reference's quantiles) or labels (one bin per category; rare ones pooled as "other");
-``None``/NaN are dropped. Every detector passes ``tests/test_drift.py``'s contract suite.
+``None``/NaN are dropped. Every detector passes ``tests/dashboard/test_drift.py``'s contract suite.
 
 * :class:`PSI` — population stability index, alert above 0.2 (the classic "significant shift");
 * :class:`KLDivergence` — KL(current || reference) in nats on the same bins, alert above 0.1;
@@ -123,8 +123,9 @@ def prepare(reference: Iterable[Any], current: Iterable[Any]) -> tuple[str, list
     return "categorical", [str(v) for v in ref], [str(v) for v in cur]
 
 
-def binned_shares(kind: str, reference: list[Any], current: list[Any], bins: int, max_categories: int,
-                  epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+def binned_shares(
+    kind: str, reference: list[Any], current: list[Any], bins: int, max_categories: int, epsilon: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Shares of both samples over the same bins, floored at ``epsilon`` and renormalised.
 
     >>> r, c = binned_shares("categorical", ["a", "a", "b"], ["b"], 10, 20, 1e-4)
@@ -182,12 +183,28 @@ class DriftDetector(ABC):
         """:meth:`compare` on samples already cleaned by :func:`prepare` (several detectors, one preparation)."""
         cfg = self.config
         if len(ref) < cfg.min_samples or len(cur) < cfg.min_samples:
-            return DriftResult(self.name, None, cfg.threshold, False, len(ref), len(cur), kind=kind,
-                               message=f"needs at least {cfg.min_samples} values in each window "
-                                       f"(reference {len(ref)}, current {len(cur)})")
+            return DriftResult(
+                self.name,
+                None,
+                cfg.threshold,
+                False,
+                len(ref),
+                len(cur),
+                kind=kind,
+                message=f"needs at least {cfg.min_samples} values in each window "
+                f"(reference {len(ref)}, current {len(cur)})",
+            )
         if self.numeric_only and kind != "numeric":
-            return DriftResult(self.name, None, cfg.threshold, False, len(ref), len(cur), kind=kind,
-                               message=f"{self.name} compares numbers only; this feature holds labels")
+            return DriftResult(
+                self.name,
+                None,
+                cfg.threshold,
+                False,
+                len(ref),
+                len(cur),
+                kind=kind,
+                message=f"{self.name} compares numbers only; this feature holds labels",
+            )
         statistic, p_value, alert = self.statistic(kind, ref, cur)
         return DriftResult(self.name, statistic, cfg.threshold, alert, len(ref), len(cur), p_value, kind)
 

@@ -21,8 +21,12 @@ def json_path(loc: tuple[Any, ...], data: Any) -> str:
             out += f"[{part}]"
             cur = cur[part] if isinstance(cur, list) and 0 <= part < len(cur) else None
             continue
-        if isinstance(cur, dict) and cur is not tagged and part not in cur and \
-                part in (cur.get("type"), cur.get("kind")):
+        if (
+            isinstance(cur, dict)
+            and cur is not tagged
+            and part not in cur
+            and part in (cur.get("type"), cur.get("kind"))
+        ):
             tagged = cur
             continue  # the union member chosen by its tag
         if not isinstance(cur, dict) and cur is not None:

@@ -42,10 +42,18 @@ class KpiConfig(BaseModel):
 
     session_timeout_s: float = Field(default=1800.0, gt=0)
     page_types: list[str] = Field(default_factory=lambda: ["page", "screen"])
-    click_events: list[str] = Field(default_factory=lambda: [
-        "Slot Clicked", "Recommendation Clicked", "Product Clicked", "Promotion Clicked"])
-    impression_events: list[str] = Field(default_factory=lambda: [
-        "Slot Viewed", "Recommendation Viewed", "Recommendations Viewed", "Product List Viewed", "Promotion Viewed"])
+    click_events: list[str] = Field(
+        default_factory=lambda: ["Slot Clicked", "Recommendation Clicked", "Product Clicked", "Promotion Clicked"]
+    )
+    impression_events: list[str] = Field(
+        default_factory=lambda: [
+            "Slot Viewed",
+            "Recommendation Viewed",
+            "Recommendations Viewed",
+            "Product List Viewed",
+            "Promotion Viewed",
+        ]
+    )
     conversion_events: list[str] = Field(default_factory=lambda: ["Order Completed"])
 
     def kind(self, type_: str, name: str | None) -> int:
@@ -87,8 +95,9 @@ class KpiEvents:
         return cached
 
     @classmethod
-    def from_records(cls, records: Iterable[tuple[str, str, str | None, float]],
-                     config: KpiConfig | None = None) -> KpiEvents:
+    def from_records(
+        cls, records: Iterable[tuple[str, str, str | None, float]], config: KpiConfig | None = None
+    ) -> KpiEvents:
         """From (profile_id, type, event name, timestamp) tuples; non-finite times are dropped."""
         config = config or KpiConfig()
         rows = [(p, config.kind(t, n), float(ts)) for p, t, n, ts in records]
@@ -170,12 +179,25 @@ def compute_kpis(events: KpiEvents, config: KpiConfig | None = None) -> KpiResul
         repeat = float(np.mean(sessions_per_profile > 1))
     else:
         notes.append("no page events, so no sessions")
-    return KpiResult(profiles, sessions, n_pages, clicks, impressions, converters, ctr, converters / profiles,
-                     dwell, bounce, repeat, "; ".join(notes))
+    return KpiResult(
+        profiles,
+        sessions,
+        n_pages,
+        clicks,
+        impressions,
+        converters,
+        ctr,
+        converters / profiles,
+        dwell,
+        bounce,
+        repeat,
+        "; ".join(notes),
+    )
 
 
-def kpis_by_group(events: KpiEvents, groups: Mapping[str, Mapping[str, float]],
-                  config: KpiConfig | None = None) -> dict[str, KpiResult]:
+def kpis_by_group(
+    events: KpiEvents, groups: Mapping[str, Mapping[str, float]], config: KpiConfig | None = None
+) -> dict[str, KpiResult]:
     """KPIs per group; a group maps its profiles to the time their events start counting (0 for all).
 
     Groups may overlap (a profile in two segments counts in both).

@@ -47,14 +47,28 @@ class Services:
         if settings.segments.realtime:
             ingest.subscribe(segments.on_commit)
         decide = DecideService(store, settings, ingest, profiles, recommend)
-        privacy = PrivacyService(store, settings, pseudo, profiles,
-                                 derived={"models": recommend, "pending_decisions": decide,
-                                          "segment_models": segments})
+        privacy = PrivacyService(
+            store,
+            settings,
+            pseudo,
+            profiles,
+            derived={"models": recommend, "pending_decisions": decide, "segment_models": segments},
+        )
         dashboard = DashboardService(store, settings, ingest.profile_config, recommend.registry, recommend.config.model)
         dashboard.segment_names = lambda: segments.names(fresh=True)  # ML/RFM: one name per cluster
         dashboard.experiment_results = decide.results  # every run of an experiment, with its own metrics
-        return cls(settings, store, ingest, profiles, privacy, recommend, catalog=PublicCatalog(store),
-                   dashboard=dashboard, decide=decide, segments=segments)
+        return cls(
+            settings,
+            store,
+            ingest,
+            profiles,
+            privacy,
+            recommend,
+            catalog=PublicCatalog(store),
+            dashboard=dashboard,
+            decide=decide,
+            segments=segments,
+        )
 
     def close(self) -> None:
         self.segments.close()  # evaluates and writes queued profiles, stops the background threads

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     pseudonym_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     store_pii_in_clear: bool = False
     pii_traits: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["email", "phone", "address", "name", "firstName", "lastName", "birthday"])
+        default_factory=lambda: ["email", "phone", "address", "name", "firstName", "lastName", "birthday"]
+    )
     anonymize_ip: bool = True
     # Consent applied when an event and the consent log say nothing about a purpose.
     default_consent: Literal["granted", "denied"] = "granted"

@@ -23,6 +23,7 @@ from pertinent import __version__
 from pertinent.api import errors
 from pertinent.api.responses import JSON
 from pertinent.api.routes import collect, dashboard, decide, health, privacy, profiles, recommend, segments, site
+from pertinent.errors import DomainError
 from pertinent.profiles.context import parse_user_agent
 from pertinent.services import Services
 from pertinent.settings import Settings, load_settings
@@ -55,7 +56,7 @@ class PertinentApp(FastAPI):
                 scope["app"] = self
                 try:
                     response = await endpoint(Request(scope, receive))
-                except errors.ApiError as exc:
+                except DomainError as exc:
                     response = errors.api_error_response(exc)
                 except Exception as exc:
                     response = errors.unexpected_response(exc)
@@ -93,15 +94,26 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 app.state.services.close()
 
     # FastAPI's native OpenTelemetry off: we configure no provider, and checking for one cost ~15 us per request
-    app = PertinentApp(title="Pertinent", version=__version__, lifespan=lifespan, default_response_class=JSON,
-                       telemetry={"tracing": False, "metrics": False, "logs": False})
+    app = PertinentApp(
+        title="Pertinent",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=JSON,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     errors.install(app)
     if config.cors_origins:  # pages on other sites call the API with the public write key
-        app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=600)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+            max_age=600,
+        )
     for module in (decide, health, collect, profiles, privacy, recommend, site, dashboard, segments):
         app.include_router(module.router)
     app.include_router(decide.admin)
-    app.fast_lane.update({"/v1/decide": decide.decide_endpoint,
-                          "/v1/recommendations": recommend.recommendations_endpoint})
+    app.fast_lane.update(
+        {"/v1/decide": decide.decide_endpoint, "/v1/recommendations": recommend.recommendations_endpoint}
+    )
     return app

@@ -48,12 +48,20 @@ def check_write_key(services: Services, key: str | None) -> None:
     """Collection accepts the write key (or the admin key)."""
     s = services.settings
     if key is None:
-        raise ApiError(401, "unauthorized", "authorization: missing write key (HTTP Basic username)",
-                       [{"field": "authorization", "message": "missing write key"}],
-                       headers={"WWW-Authenticate": 'Basic realm="pertinent"'})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "authorization: missing write key (HTTP Basic username)",
+            [{"field": "authorization", "message": "missing write key"}],
+            headers={"WWW-Authenticate": 'Basic realm="pertinent"'},
+        )
     if not (_same(key, s.write_key) or _same(key, s.admin_key)):
-        raise ApiError(401, "unauthorized", "authorization: invalid write key",
-                       [{"field": "authorization", "message": "invalid write key"}])
+        raise ApiError(
+            401,
+            "unauthorized",
+            "authorization: invalid write key",
+            [{"field": "authorization", "message": "invalid write key"}],
+        )
 
 
 def check_admin(services: Services, authorization: str | None) -> None:
@@ -61,12 +69,20 @@ def check_admin(services: Services, authorization: str | None) -> None:
     header = authorization or ""
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     if token is None:
-        raise ApiError(401, "unauthorized", "authorization: admin key required as a Bearer token",
-                       [{"field": "authorization", "message": "missing bearer token"}],
-                       headers={"WWW-Authenticate": 'Bearer realm="pertinent"'})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "authorization: admin key required as a Bearer token",
+            [{"field": "authorization", "message": "missing bearer token"}],
+            headers={"WWW-Authenticate": 'Bearer realm="pertinent"'},
+        )
     if not _same(token, services.settings.admin_key):
-        raise ApiError(403, "forbidden", "authorization: invalid admin key",
-                       [{"field": "authorization", "message": "invalid admin key"}])
+        raise ApiError(
+            403,
+            "forbidden",
+            "authorization: invalid admin key",
+            [{"field": "authorization", "message": "invalid admin key"}],
+        )
 
 
 def check_site_or_admin(services: Services, authorization: str | None) -> None:
@@ -95,11 +111,19 @@ async def require_dashboard_session(request: Request, services: ServicesDep) -> 
         return
     if "text/html" in request.headers.get("accept", ""):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise ApiError(303, "login_required", "session: log in to the dashboard",
-                       [{"field": "session", "message": "log in at /dashboard/login"}],
-                       headers={"Location": f"/dashboard/login?next={quote(safe_next(target), safe='')}"})
-    raise ApiError(401, "unauthorized", "session: log in at /dashboard/login",
-                   [{"field": "session", "message": "missing or expired dashboard session"}])
+        raise ApiError(
+            303,
+            "login_required",
+            "session: log in to the dashboard",
+            [{"field": "session", "message": "log in at /dashboard/login"}],
+            headers={"Location": f"/dashboard/login?next={quote(safe_next(target), safe='')}"},
+        )
+    raise ApiError(
+        401,
+        "unauthorized",
+        "session: log in at /dashboard/login",
+        [{"field": "session", "message": "missing or expired dashboard session"}],
+    )
 
 
 async def get_dashboard(services: ServicesDep) -> DashboardService:

@@ -13,25 +13,34 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pertinent.api.responses import JSON
+from pertinent.errors import DomainError
 from pertinent.events.schema import split_field
 
 log = logging.getLogger("pertinent.api")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+class ApiError(DomainError):
+    """A refusal decided by the HTTP layer itself (keys, sessions, bodies), with its status and code."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            errors or [{"field": "body", "message": message}], message, status=status, code=code, headers=headers
+        )
         self.errors = errors or []
-        self.headers = headers
 
 
 def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"success": False, "code": code, "message": message, "errors": errors or []}
 
 
-def api_error_response(exc: ApiError) -> JSON:
+def api_error_response(exc: DomainError) -> JSON:
     return JSON(error_body(exc.code, exc.message, exc.errors), exc.status, headers=exc.headers)
 
 
@@ -42,8 +51,8 @@ def unexpected_response(exc: Exception) -> JSON:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSON:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSON:
         return api_error_response(exc)
 
     @app.exception_handler(RequestValidationError)

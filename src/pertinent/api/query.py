@@ -35,7 +35,13 @@ def validate_query(model: type[M], request: Request) -> M:
 def query_docs(model: type[BaseModel]) -> list[dict[str, Any]]:
     """A query model's fields as OpenAPI parameters (for routes that validate their query as one model)."""
     schema = model.model_json_schema()
-    return [{"name": name, "in": "query", "required": name in schema.get("required", []),
-             "description": prop.get("description", ""), "schema": {k: v for k, v in prop.items()
-                                                                    if k not in ("description", "title")}}
-            for name, prop in schema["properties"].items()]
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in schema.get("required", []),
+            "description": prop.get("description", ""),
+            "schema": {k: v for k, v in prop.items() if k not in ("description", "title")},
+        }
+        for name, prop in schema["properties"].items()
+    ]

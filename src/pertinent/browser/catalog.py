@@ -37,13 +37,20 @@ MAX_LIMIT = 100
 
 
 def public_item(row: ItemRow) -> dict[str, Any]:
-    return {"item_id": row.item_id, "title": row.title, "text": row.text, "categories": row.categories,
-            "tags": row.tags, "attributes": row.attributes}
+    return {
+        "item_id": row.item_id,
+        "title": row.title,
+        "text": row.text,
+        "categories": row.categories,
+        "tags": row.tags,
+        "attributes": row.attributes,
+    }
 
 
 def _available(row: ItemRow, now: float) -> bool:
-    return (row.available_from is None or row.available_from <= now) and \
-        (row.available_until is None or now < row.available_until)
+    return (row.available_from is None or row.available_from <= now) and (
+        row.available_until is None or now < row.available_until
+    )
 
 
 class PublicCatalog:
@@ -60,25 +67,28 @@ class PublicCatalog:
         cached = self._cached
         if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
             return cached[1]
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             rows = list(tx.iter_items())  # in item_id order (keyset pagination)
         self._cached = (time.monotonic(), rows)
         return rows
 
-    def items(self, ids: Sequence[str] | None = None, category: str | None = None, limit: int = 24,
-              after: str | None = None) -> dict[str, Any]:
+    def items(
+        self, ids: Sequence[str] | None = None, category: str | None = None, limit: int = 24, after: str | None = None
+    ) -> dict[str, Any]:
         """Items by id (in the order asked; unknown or unavailable ones listed in ``missing``), or a page of
         the catalogue in id order, optionally of one category (case-insensitive); ``next`` is the cursor."""
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit: must be between 1 and {MAX_LIMIT}")
         now = self.clock()
         if ids:
-            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            with self.store.transaction(write=False) as tx:
                 found = tx.get_items(ids)
             wanted = list(dict.fromkeys(ids))
             shown = [found[i] for i in wanted if i in found and _available(found[i], now)]
-            return {"items": [public_item(r) for r in shown],
-                    "missing": [i for i in wanted if i not in found or not _available(found[i], now)]}
+            return {
+                "items": [public_item(r) for r in shown],
+                "missing": [i for i in wanted if i not in found or not _available(found[i], now)],
+            }
         wanted_cat = category.casefold() if category else None
         page: list[ItemRow] = []
         more = False

@@ -31,16 +31,34 @@ HERO = "home.hero"
 PERSONAL_AFTER_EVENTS = 6
 
 BLOCKS: list[dict[str, Any]] = [
-    {"id": "hero-welcome", "type": "headline", "description": "demo shop: the hero for new visitors",
-     "content": {"title": "Welcome to the demo shop",
-                 "subtitle": "Look at a few products: this banner and the recommendations below follow what you do.",
-                 "url": "#catalogue", "cta": "Browse the catalogue"}},
-    {"id": "hero-deals", "type": "headline", "description": "demo shop: the other hero for new visitors",
-     "content": {"title": "Fresh picks every day",
-                 "subtitle": "Hundreds of products in eight departments. Open one and see what Pertinent suggests.",
-                 "url": "#catalogue", "cta": "Start browsing"}},
-    {"id": "hero-picks", "type": "product_list", "description": "demo shop: recommended products in the hero",
-     "content": {"title": "Picked for you"}},
+    {
+        "id": "hero-welcome",
+        "type": "headline",
+        "description": "demo shop: the hero for new visitors",
+        "content": {
+            "title": "Welcome to the demo shop",
+            "subtitle": "Look at a few products: this banner and the recommendations below follow what you do.",
+            "url": "#catalogue",
+            "cta": "Browse the catalogue",
+        },
+    },
+    {
+        "id": "hero-deals",
+        "type": "headline",
+        "description": "demo shop: the other hero for new visitors",
+        "content": {
+            "title": "Fresh picks every day",
+            "subtitle": "Hundreds of products in eight departments. Open one and see what Pertinent suggests.",
+            "url": "#catalogue",
+            "cta": "Start browsing",
+        },
+    },
+    {
+        "id": "hero-picks",
+        "type": "product_list",
+        "description": "demo shop: recommended products in the hero",
+        "content": {"title": "Picked for you"},
+    },
 ]
 
 SLOT: dict[str, Any] = {
@@ -48,8 +66,11 @@ SLOT: dict[str, Any] = {
     "description": "demo shop home page hero",
     "variants": {"welcome": "hero-welcome", "deals": "hero-deals"},
     "rules": [
-        {"name": "visitors we know a little", "min_events": PERSONAL_AFTER_EVENTS,
-         "then": {"kind": "recommender", "k": 4, "block": "hero-picks"}},
+        {
+            "name": "visitors we know a little",
+            "min_events": PERSONAL_AFTER_EVENTS,
+            "then": {"kind": "recommender", "k": 4, "block": "hero-picks"},
+        },
         {"name": "new visitors", "then": {"kind": "bandit", "policy": "thompson", "min_share": 0.1}},
     ],
     "default": {"kind": "variant", "variant": "welcome"},

@@ -75,9 +75,17 @@ class LoginLimiter:
     (0.0, None, 0.0)
     """
 
-    def __init__(self, free: int = 5, base_s: float = 2.0, max_s: float = 900.0, forget_s: float = 3600.0,
-                 global_limit: int = 50, global_window_s: float = 60.0, max_clients: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        free: int = 5,
+        base_s: float = 2.0,
+        max_s: float = 900.0,
+        forget_s: float = 3600.0,
+        global_limit: int = 50,
+        global_window_s: float = 60.0,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.free, self.base_s, self.max_s, self.forget_s = free, base_s, max_s, forget_s
         self.global_limit, self.global_window_s, self.max_clients = global_limit, global_window_s, max_clients
         self.clock = clock
@@ -107,8 +115,7 @@ class LoginLimiter:
         with self._lock:
             now = self.clock()
             failures = self._client(client, now)[0] + 1
-            wait = (min(self.base_s * 2.0 ** min(failures - self.free, 64), self.max_s) if failures >= self.free
-                    else 0.0)
+            wait = min(self.base_s * 2.0 ** min(failures - self.free, 64), self.max_s) if failures >= self.free else 0.0
             self._clients[client] = (failures, now, now + wait)
             self._clients.move_to_end(client)
             while len(self._clients) > self.max_clients:  # the least recently failing go first

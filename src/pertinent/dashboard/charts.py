@@ -146,15 +146,23 @@ def fmt_time(ts: float, span: float) -> str:
     return dt.strftime("%Y-%m")
 
 
-def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, time_axis: bool = True,
-               y_format: Callable[[float], str] = fmt_number, y_max: float | None = None,
-               x_range: tuple[float, float] | None = None, title: str = "") -> LineChart:
+def line_chart(
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    time_axis: bool = True,
+    y_format: Callable[[float], str] = fmt_number,
+    y_max: float | None = None,
+    x_range: tuple[float, float] | None = None,
+    title: str = "",
+) -> LineChart:
     """Lines for up to eight named series of (x, y) points (x: epoch seconds when ``time_axis``).
 
     ``x_range`` fixes the x axis (e.g. the page's window), so that a few points sit where they belong in it.
     """
-    named = [(name, [(float(x), float(y)) for x, y in pts if math.isfinite(x) and math.isfinite(y)])
-             for name, pts in list(series.items())[:PALETTE_SIZE]]
+    named = [
+        (name, [(float(x), float(y)) for x, y in pts if math.isfinite(x) and math.isfinite(y)])
+        for name, pts in list(series.items())[:PALETTE_SIZE]
+    ]
     named = [(n, sorted(p)) for n, p in named if p]
     if not named:
         return LineChart((), (), (), f"{title}: no data" if title else "no data", True)
@@ -186,16 +194,22 @@ def line_chart(series: Mapping[str, Sequence[tuple[float, float]]], *, time_axis
     return LineChart(tuple(paths), x_ticks, y_axis, f"{title}: {summary}" if title else summary, False)
 
 
-def interval_chart(rows: Sequence[tuple[str, float | None, float | None, float | None]], *,
-                   value_format: Callable[[float], str] = fmt_percent) -> IntervalChart:
+def interval_chart(
+    rows: Sequence[tuple[str, float | None, float | None, float | None]],
+    *,
+    value_format: Callable[[float], str] = fmt_percent,
+) -> IntervalChart:
     """One row per (label, low, estimate, high); rows with a missing value are left out.
 
     >>> c = interval_chart([("b vs a", -0.05, 0.02, 0.09), ("c vs a", 0.01, 0.04, 0.07), ("d", None, None, None)])
     >>> [r.css for r in c.rows], c.zero, [t.label for t in c.ticks]
     (['flat', 'up'], 33.33, ['-5.0%', '0.0%', '5.0%', '10.0%'])
     """
-    kept = [(lab, lo, mid, hi) for lab, lo, mid, hi in rows
-            if None not in (lo, mid, hi) and all(math.isfinite(v) for v in (lo, mid, hi))]  # type: ignore[arg-type]
+    kept = [
+        (lab, lo, mid, hi)
+        for lab, lo, mid, hi in rows
+        if None not in (lo, mid, hi) and all(math.isfinite(v) for v in (lo, mid, hi))
+    ]  # type: ignore[arg-type]
     if not kept:
         return IntervalChart(0.0, (), (), True)
     ticks = nice_ticks(min(min(r[1] for r in kept), 0.0), max(max(r[3] for r in kept), 0.0))  # type: ignore[type-var]
@@ -231,12 +245,15 @@ def bars(items: Sequence[tuple[str, float]], value_format: Callable[[float], str
     [('a', 100.0), ('b', 50.0)]
     """
     top = max((abs(v) for _, v in items if math.isfinite(v)), default=0.0)
-    return [Bar(label, v, round(100 * abs(v) / top, 1) if top > 0 and math.isfinite(v) else 0.0, value_format(v))
-            for label, v in items]
+    return [
+        Bar(label, v, round(100 * abs(v) / top, 1) if top > 0 and math.isfinite(v) else 0.0, value_format(v))
+        for label, v in items
+    ]
 
 
-def fill_buckets(counts: Sequence[tuple[float, int]], since: float, until: float, bucket_s: float
-                 ) -> list[tuple[float, int]]:
+def fill_buckets(
+    counts: Sequence[tuple[float, int]], since: float, until: float, bucket_s: float
+) -> list[tuple[float, int]]:
     """Every bucket of the window, with zero where the store had no row.
 
     >>> fill_buckets([(120.0, 5)], 60.0, 240.0, 60.0)

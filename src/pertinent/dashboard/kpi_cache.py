@@ -111,10 +111,13 @@ class EventValues:
         self.last_id = int(ids[-1])
         self._ts = np.concatenate([self._ts, np.asarray(ts, dtype=np.float64)])
         self._type = np.concatenate([self._type, self.types.encode(types)])
-        self._name = np.concatenate([self._name, self.names.encode([e or t for e, t in zip(events, types,
-                                                                                            strict=True)])])
-        self._field = [np.concatenate([old, codes.encode(new)])
-                       for old, codes, new in zip(self._field, self.fields, fields, strict=True)]
+        self._name = np.concatenate(
+            [self._name, self.names.encode([e or t for e, t in zip(events, types, strict=True)])]
+        )
+        self._field = [
+            np.concatenate([old, codes.encode(new)])
+            for old, codes, new in zip(self._field, self.fields, fields, strict=True)
+        ]
         return len(batch)
 
     def drop_before(self, since: float) -> None:
@@ -126,8 +129,7 @@ class EventValues:
             self._field = [f[keep] for f in self._field]
 
     @staticmethod
-    def values_of(codes: _Codes, column: np.ndarray, mask: np.ndarray, ordered: bool = True
-                  ) -> list[tuple[Any, int]]:
+    def values_of(codes: _Codes, column: np.ndarray, mask: np.ndarray, ordered: bool = True) -> list[tuple[Any, int]]:
         """(raw value, count) of each distinct value of the masked rows: in order of first row when
         ``ordered`` (what ranks ties among labels), else in code order."""
         selected = column[mask]

@@ -50,8 +50,12 @@ log = logging.getLogger("pertinent.dashboard")
 
 Window = Literal["1h", "24h", "7d", "30d"]
 # window -> (seconds, chart bucket seconds)
-WINDOWS: dict[str, tuple[float, float]] = {"1h": (3600.0, 60.0), "24h": (86400.0, 900.0),
-                                           "7d": (7 * 86400.0, 3 * 3600.0), "30d": (30 * 86400.0, 12 * 3600.0)}
+WINDOWS: dict[str, tuple[float, float]] = {
+    "1h": (3600.0, 60.0),
+    "24h": (86400.0, 900.0),
+    "7d": (7 * 86400.0, 3 * 3600.0),
+    "30d": (30 * 86400.0, 12 * 3600.0),
+}
 MAX_EVENTS = 300_000  # events read for KPIs and drift per request (the page says when it was cut)
 MAX_DECISIONS = 300_000
 ML_SAMPLE = 5_000  # profiles clustered for the ML segment report
@@ -84,8 +88,10 @@ class Span:
     def note(self) -> str:
         if not self.anchored_to_newest:
             return ""
-        return (f"No events in the last {self.window}: showing the {self.window} up to the newest event "
-                f"({when(self.until)}).")
+        return (
+            f"No events in the last {self.window}: showing the {self.window} up to the newest event "
+            f"({when(self.until)})."
+        )
 
 
 # --------------------------------------------------------------------------------------------- page data
@@ -380,11 +386,19 @@ def _number(value: Any) -> float | None:
 
 
 # The JSON fields the drift section compares, read once per event and kept (``kpi_cache.EventValues``).
-FIELD_PATHS = (("properties", "category"), ("properties", "price"), ("properties", "revenue"),
-               ("context", "device", "type"))
+FIELD_PATHS = (
+    ("properties", "category"),
+    ("properties", "price"),
+    ("properties", "revenue"),
+    ("context", "device", "type"),
+)
 # Segment's "Experiment Viewed" (experiments run by another tool): experiment and variation, id or name
-EXPOSURE_PATHS = (("properties", "experiment_id"), ("properties", "experiment_name"),
-                  ("properties", "variation_id"), ("properties", "variation_name"))
+EXPOSURE_PATHS = (
+    ("properties", "experiment_id"),
+    ("properties", "experiment_name"),
+    ("properties", "variation_id"),
+    ("properties", "variation_name"),
+)
 EXPOSURE_EVENT = "Experiment Viewed"
 
 # Features compared between the reference and the current window: (name, column, value of one raw value).
@@ -413,8 +427,9 @@ def kpi_config_from(settings: Settings) -> KpiConfig:
     decide = getattr(settings, "decide", None)
     clicks = list(dict.fromkeys([*base.click_events, *(getattr(decide, "click_events", None) or [])]))
     conversions = list(getattr(decide, "conversion_events", None) or base.conversion_events)
-    return KpiConfig(session_timeout_s=float(settings.session_timeout_s), click_events=clicks,
-                     conversion_events=conversions)
+    return KpiConfig(
+        session_timeout_s=float(settings.session_timeout_s), click_events=clicks, conversion_events=conversions
+    )
 
 
 class DashboardService:
@@ -424,8 +439,15 @@ class DashboardService:
     604800.0
     """
 
-    def __init__(self, store: Store, settings: Settings, profile_config: ProfileConfig,
-                 registry: ModelRegistry, served_model: str, kpi_config: KpiConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        profile_config: ProfileConfig,
+        registry: ModelRegistry,
+        served_model: str,
+        kpi_config: KpiConfig | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.profile_config = profile_config
@@ -447,8 +469,13 @@ class DashboardService:
 
     @classmethod
     def from_services(cls, services: Services) -> DashboardService:
-        return cls(services.store, services.settings, services.ingest.profile_config, services.recommend.registry,
-                   services.recommend.config.model)
+        return cls(
+            services.store,
+            services.settings,
+            services.ingest.profile_config,
+            services.recommend.registry,
+            services.recommend.config.model,
+        )
 
     @staticmethod
     def parse_window(window: str) -> tuple[float, float]:
@@ -462,7 +489,7 @@ class DashboardService:
         now = time.time() if now is None else now
         until, anchored = now, False
         if events:
-            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            with self.store.transaction(write=False) as tx:
                 extent = tx.event_time_range()
             if extent is not None:
                 newest = extent[1]
@@ -476,7 +503,7 @@ class DashboardService:
     def overview(self, window: str = "24h", now: float | None = None) -> Overview:
         now = time.time() if now is None else now
         span = self.span(window, now)
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             counts = tx.event_counts(span.since, span.until, span.bucket_s)
             active = tx.active_profiles(span.since, span.until)
             profiles = tx.count_profiles()
@@ -491,32 +518,49 @@ class DashboardService:
             covered = min(at + span.bucket_s, span.until) - max(at, span.since)  # the window's edges cut buckets
             if covered >= span.bucket_s / 4:  # a sliver of a bucket would be noise
                 per_minute.append((at, n * 60.0 / covered))
-        chart = charts.line_chart({"events per minute": per_minute} if in_window else {},
-                                  x_range=(span.since, span.until), title="Events per minute")
+        chart = charts.line_chart(
+            {"events per minute": per_minute} if in_window else {},
+            x_range=(span.since, span.until),
+            title="Events per minute",
+        )
         rates = []
         default_granted = self.settings.default_consent == "granted"
         for purpose in sorted(set(PURPOSES) | set(consent)):
             c = consent.get(purpose, {"granted": 0, "denied": 0})
             unset = max(profiles - c["granted"] - c["denied"], 0)
             granted = c["granted"] + (unset if default_granted else 0)
-            rates.append(ConsentRate(purpose, c["granted"], c["denied"], unset,
-                                     granted / profiles if profiles else None))
-        return Overview(span, events_total, in_window, in_window / ((span.until - span.since) / 60.0) if in_window
-                        else None, active, profiles, rates, self.settings.default_consent, errors_24h, errors_total,
-                        recent, chart)
+            rates.append(
+                ConsentRate(purpose, c["granted"], c["denied"], unset, granted / profiles if profiles else None)
+            )
+        return Overview(
+            span,
+            events_total,
+            in_window,
+            in_window / ((span.until - span.since) / 60.0) if in_window else None,
+            active,
+            profiles,
+            rates,
+            self.settings.default_consent,
+            errors_24h,
+            errors_total,
+            recent,
+            chart,
+        )
 
     # ------------------------------------------------------------------------------------------- segments
     def segments(self, window: str = "30d", now: float | None = None) -> SegmentsPage:
         span = self.span(window, now, events=False)  # membership changes happen in real time
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             names = self._segment_labels(tx)
-            stored_ml = [_stored_ml(d.doc_id, d.body) for d in tx.list_documents("segment")
-                         if isinstance(d.body, dict) and d.body.get("kind") == "ml"
-                         and isinstance(d.body.get("fitted"), dict)]
+            stored_ml = [
+                _stored_ml(d.doc_id, d.body)
+                for d in tx.list_documents("segment")
+                if isinstance(d.body, dict) and d.body.get("kind") == "ml" and isinstance(d.body.get("fitted"), dict)
+            ]
             sizes = tx.count_segment_members()
             flows = tx.membership_flows(span.since, span.until, span.bucket_s)
             ids = sorted(set(names) | set(sizes), key=lambda s: (-sizes.get(s, 0), s))
-            history = {s: tx.segment_sizes(s, since=span.since) for s in ids[:charts.PALETTE_SIZE]}
+            history = {s: tx.segment_sizes(s, since=span.since) for s in ids[: charts.PALETTE_SIZE]}
         entries: dict[str, list[tuple[float, float]]] = defaultdict(list)
         exits: dict[str, list[tuple[float, float]]] = defaultdict(list)
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -525,9 +569,11 @@ class DashboardService:
             exits[seg].append((at, n_out))
             totals[seg][0] += n_in
             totals[seg][1] += n_out
-        rows = [SegmentRow(s, names.get(s, (s, s))[1], names.get(s, (s, s))[0], sizes.get(s, 0), totals[s][0],
-                           totals[s][1]) for s in ids]
-        top = ids[:charts.PALETTE_SIZE]
+        rows = [
+            SegmentRow(s, names.get(s, (s, s))[1], names.get(s, (s, s))[0], sizes.get(s, 0), totals[s][0], totals[s][1])
+            for s in ids
+        ]
+        top = ids[: charts.PALETTE_SIZE]
         label = {r.segment_id: r.name for r in rows}
         window = (span.since, span.until)
         sizes_series = {label[s]: [(at, float(n)) for at, n in history[s]] for s in top if history.get(s)}
@@ -536,12 +582,16 @@ class DashboardService:
         if ml and ml.get("ok"):
             bars = charts.bars([(seg["name"], seg["share"]) for seg in ml["segments"]], charts.fmt_percent)
         return SegmentsPage(
-            span, rows,
+            span,
+            rows,
             charts.line_chart(sizes_series, x_range=window, title="Segment sizes"),
             charts.line_chart({label[s]: entries[s] for s in top if s in entries}, x_range=window, title="Entries"),
             charts.line_chart({label[s]: exits[s] for s in top if s in exits}, x_range=window, title="Exits"),
-            ml, bars, "" if rows else "No segments yet: define rule segments or run the ML report below.",
-            stored_ml)
+            ml,
+            bars,
+            "" if rows else "No segments yet: define rule segments or run the ML report below.",
+            stored_ml,
+        )
 
     def _segment_labels(self, tx: Any) -> dict[str, tuple[str, str]]:
         """membership id -> (definition id, name): from the segment service when wired, else the documents."""
@@ -560,13 +610,14 @@ class DashboardService:
         from pertinent.segments.report import SegmentationReport
 
         with self._ml_lock:
-            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            with self.store.transaction(write=False) as tx:
                 frame = features_frame(tx.iter_profiles(), self.settings.default_consent, self.profile_config)
             if len(frame) > max_profiles:
                 frame = frame.sample(max_profiles, random_state=0)
             if len(frame) < 10:
                 report = SegmentationReport.empty(
-                    f"needs at least 10 profiles with personalisation consent, got {len(frame)}").to_dict()
+                    f"needs at least 10 profiles with personalisation consent, got {len(frame)}"
+                ).to_dict()
             else:
                 config = SegmentationConfig(clustering=ClusteringConfig(k_range=(2, 6), seed=0))
                 report = json.loads(json.dumps(discover(frame, config).report.to_dict(), default=_plain))
@@ -582,15 +633,21 @@ class DashboardService:
         served = [v for v in versions if v.name == self.served_model] or versions
         metric_names = sorted({k for v in served for k, val in v.metrics.items() if isinstance(val, float)})
         chart = charts.line_chart(
-            {m: [(v.created_at or 0.0, v.metrics[m]) for v in served if m in v.metrics]
-             for m in metric_names[:charts.PALETTE_SIZE]}, title="Offline metrics by version")
+            {
+                m: [(v.created_at or 0.0, v.metrics[m]) for v in served if m in v.metrics]
+                for m in metric_names[: charts.PALETTE_SIZE]
+            },
+            title="Offline metrics by version",
+        )
         clicks = [e for e in self.kpi_config.click_events if e.startswith("Recommendation")]
         views = [e for e in self.kpi_config.impression_events if e.startswith("Recommendation")]
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
-            rows = tx.iter_event_fields(span.since, span.until, RECOMMENDATION_PATHS, limit=MAX_EVENTS,
-                                        names=clicks + views)
-            online = online_click_through(((event, *fields) for _p, type_, event, _t, *fields in rows
-                                           if type_ == "track"), clicks, views)
+        with self.store.transaction(write=False) as tx:
+            rows = tx.iter_event_fields(
+                span.since, span.until, RECOMMENDATION_PATHS, limit=MAX_EVENTS, names=clicks + views
+            )
+            online = online_click_through(
+                ((event, *fields) for _p, type_, event, _t, *fields in rows if type_ == "track"), clicks, views
+            )
             decisions = [d for d in self._decisions(tx, span) if d.reason in ("recommender", "recommendation")]
             outcomes = tx.outcomes_of([d.decision_id for d in decisions]) if decisions else []
         clicked = {o.decision_id for o in outcomes if self._outcome_metric(o.kind) == "click"}
@@ -613,14 +670,23 @@ class DashboardService:
                 folder = self.registry.root / name / version
                 meta = _read_json(folder / "meta.json")
                 metrics = offline_metrics(_read_json(folder / "metrics.json"))
-                out.append(ModelVersion(name, version, str(meta.get("kind", "?")), _number(meta.get("created_at")),
-                                        metrics, version == latest, name == self.served_model and version == latest))
+                out.append(
+                    ModelVersion(
+                        name,
+                        version,
+                        str(meta.get("kind", "?")),
+                        _number(meta.get("created_at")),
+                        metrics,
+                        version == latest,
+                        name == self.served_model and version == latest,
+                    )
+                )
         return out
 
     # ---------------------------------------------------------------------------------------- experiments
     def experiments(self, window: str = "30d", now: float | None = None) -> ExperimentsPage:
         span = self.span(window, now, events=False)
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             docs = {d.doc_id: d.body or {} for d in tx.list_documents("experiment")}
             decisions = self._decisions(tx, span)
             in_experiments = [d for d in decisions if d.experiment]
@@ -642,8 +708,11 @@ class DashboardService:
             else:
                 results.append(self._experiment(key, docs.get(key, {}), by_exp.get(key, []), kinds))
         bandits = self._bandits([d for d in decisions if d.reason == "bandit"])
-        message = "" if results or bandits else "No experiments yet: experiments and bandit slots appear here once " \
-                                                "/v1/decide has served them."
+        message = (
+            ""
+            if results or bandits
+            else "No experiments yet: experiments and bandit slots appear here once /v1/decide has served them."
+        )
         return ExperimentsPage(span, results, bandits, message)
 
     def _outcome_metric(self, kind: str) -> str | None:
@@ -663,8 +732,9 @@ class DashboardService:
             log.warning("no analysis of experiment %s from the decide service", key, exc_info=True)
             return None
 
-    def _experiment(self, key: str, doc: dict[str, Any], decisions: list[DecisionRow],
-                    kinds: dict[str, set[str]]) -> ExperimentResult:
+    def _experiment(
+        self, key: str, doc: dict[str, Any], decisions: list[DecisionRow], kinds: dict[str, set[str]]
+    ) -> ExperimentResult:
         from pertinent.experiments.analysis import MetricSpec, analyze
         from pertinent.experiments.stats import ProportionStats
 
@@ -679,12 +749,24 @@ class DashboardService:
         variants = planned + sorted(v for v in units if v not in planned)
         control = planned[0] if planned else (variants[0] if variants else "")
         metrics = ["click", "conversion"]
-        rows = [VariantRow(v, len(units[v]), {m: len(hits[v][m]) / len(units[v]) if units[v] else None
-                                               for m in metrics}) for v in variants]
+        rows = [
+            VariantRow(v, len(units[v]), {m: len(hits[v][m]) / len(units[v]) if units[v] else None for m in metrics})
+            for v in variants
+        ]
         status = str(doc.get("status", "running" if decisions else "draft"))
         if len(variants) < 2 or not decisions:
-            return ExperimentResult(key, status, control, rows, [], False, None, "", charts.interval_chart([]),
-                                    "no decisions in the window yet" if not decisions else "only one variant seen")
+            return ExperimentResult(
+                key,
+                status,
+                control,
+                rows,
+                [],
+                False,
+                None,
+                "",
+                charts.interval_chart([]),
+                "no decisions in the window yet" if not decisions else "only one variant seen",
+            )
         data = {v: {m: ProportionStats(len(units[v]), len(hits[v][m])) for m in metrics} for v in variants}
         weights = doc.get("weights") if len(doc.get("weights") or []) == len(variants) else None
         if weights is not None and any(not isinstance(w, int | float) or w <= 0 for w in weights):
@@ -707,9 +789,14 @@ class DashboardService:
             arms = sorted({d.variant or "(none)" for d in rows})
             series = {arm: [(at, c[arm] / sum(c.values())) for at, c in sorted(counts.items())] for arm in arms}
             last = counts[max(counts)]
-            out.append(BanditShares(slot, len(rows), charts.line_chart(series, y_format=charts.fmt_percent, y_max=1.0,
-                                                                       title=f"Arm shares in {slot}"),
-                                    {a: last[a] / sum(last.values()) for a in arms}))
+            out.append(
+                BanditShares(
+                    slot,
+                    len(rows),
+                    charts.line_chart(series, y_format=charts.fmt_percent, y_max=1.0, title=f"Arm shares in {slot}"),
+                    {a: last[a] / sum(last.values()) for a in arms},
+                )
+            )
         return out
 
     @staticmethod
@@ -731,7 +818,7 @@ class DashboardService:
     def kpis(self, window: str = "7d", now: float | None = None) -> KpisPage:
         """The KPI and drift page; the same page again for ``KPI_CACHE_TTL_S`` while nothing new is stored."""
         self.parse_window(window)
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             key = (window, now, tx.dashboard_version())
         page = self._kpi_pages.get(key)
         if page is None:
@@ -747,16 +834,25 @@ class DashboardService:
         length = span.until - span.since
         reference = (span.since - length, span.since)
         cfg = self.kpi_config
-        named = list(dict.fromkeys([*cfg.click_events, *cfg.impression_events, *cfg.conversion_events,
-                                    EXPOSURE_EVENT]))
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        named = list(dict.fromkeys([*cfg.click_events, *cfg.impression_events, *cfg.conversion_events, EXPOSURE_EVENT]))
+        with self.store.transaction(write=False) as tx:
             values = self._refresh_values(tx, window, reference[0])
             # profile ids change on identity merges, so what depends on them is read on each computation:
             # (current?, profile, events, newest time) grouped in SQL; page events of both windows and the
             # current window's click, impression, conversion and exposure events
             per_profile = tx.profile_event_counts(reference[0], span.since, span.until)
-            named_rows = list(tx.iter_named_events(reference[0], span.since, span.until, cfg.page_types, named,
-                                                   EXPOSURE_EVENT, EXPOSURE_PATHS, limit=MAX_EVENTS))
+            named_rows = list(
+                tx.iter_named_events(
+                    reference[0],
+                    span.since,
+                    span.until,
+                    cfg.page_types,
+                    named,
+                    EXPOSURE_EVENT,
+                    EXPOSURE_PATHS,
+                    limit=MAX_EVENTS,
+                )
+            )
             profile_ids = {p for current, p, *_ in per_profile if current}
             memberships = tx.segments_of(profile_ids) if profile_ids else {}
             labels = self._segment_labels(tx)
@@ -764,8 +860,7 @@ class DashboardService:
         truncated = values.size >= MAX_EVENTS or len(named_rows) >= MAX_EVENTS
         current_rows = [row for row in named_rows if row[3] >= span.since]
         viewed = [row for row in current_rows if row[2] == EXPOSURE_EVENT]
-        kpi_events = _kpi_events(current_rows, [(p, newest) for current, p, _n, newest in per_profile if current],
-                                 cfg)
+        kpi_events = _kpi_events(current_rows, [(p, newest) for current, p, _n, newest in per_profile if current], cfg)
         groups: dict[str, dict[str, float]] = {"all profiles": dict.fromkeys(profile_ids, 0.0)}
         kinds = {"all profiles": "all"}
         for pid, segs in memberships.items():
@@ -778,15 +873,26 @@ class DashboardService:
             kinds[name] = "variant"
         results = kpis_by_group(kpi_events, groups, cfg)
         shared = set(results["all profiles"].message.split("; "))
-        rows = [KpiRow(name, kinds[name], results[name],
-                       results[name].message if name == "all profiles" else
-                       "; ".join(p for p in results[name].message.split("; ") if p and p not in shared))
-                for name in groups]
+        rows = [
+            KpiRow(
+                name,
+                kinds[name],
+                results[name],
+                results[name].message
+                if name == "all profiles"
+                else "; ".join(p for p in results[name].message.split("; ") if p and p not in shared),
+            )
+            for name in groups
+        ]
         drift = self._drift(values, reference, span, per_profile, named_rows)
-        alerts = [f"{row.feature}: {r.detector} {charts.fmt_number(r.statistic)} > {charts.fmt_number(r.threshold)}"
-                  if r.detector != "ks" else f"{row.feature}: KS D={charts.fmt_number(r.statistic)}, "
-                                             f"p={charts.fmt_number(r.p_value)}"
-                  for row in drift for r in row.results.values() if r.alert]
+        alerts = [
+            f"{row.feature}: {r.detector} {charts.fmt_number(r.statistic)} > {charts.fmt_number(r.threshold)}"
+            if r.detector != "ks"
+            else f"{row.feature}: KS D={charts.fmt_number(r.statistic)}, p={charts.fmt_number(r.p_value)}"
+            for row in drift
+            for r in row.results.values()
+            if r.alert
+        ]
         message = "" if profile_ids else "No events in the window."
         return KpisPage(span, rows, drift, reference, alerts, truncated, message)
 
@@ -794,21 +900,29 @@ class DashboardService:
         """The window's kept event values brought up to date: only events stored since the last read are read,
         all of them again when events were deleted (erasure) or an earlier start is asked for."""
         values = self._event_values.get(window)
-        if values is not None and (since < values.since or tx.count_events_through(values.last_id)
-                                   != values.events_seen):
+        if values is not None and (
+            since < values.since or tx.count_events_through(values.last_id) != values.events_seen
+        ):
             values = None
         if values is None:
             values = self._event_values[window] = EventValues(since, len(FIELD_PATHS), NUMBER_FIELDS)
         values.drop_before(since)
         before = values.last_id
-        values.extend(tx.iter_event_values(since, values.last_id, FIELD_PATHS, limit=MAX_EVENTS - values.size),
-                      limit=MAX_EVENTS)
+        values.extend(
+            tx.iter_event_values(since, values.last_id, FIELD_PATHS, limit=MAX_EVENTS - values.size), limit=MAX_EVENTS
+        )
         if values.last_id != before or not values.events_seen:
             values.events_seen = tx.count_events_through(values.last_id)
         return values
 
-    def _drift(self, values: EventValues, reference: tuple[float, float], span: Span,
-               per_profile: list[tuple[bool, str, int, float]], named_rows: list[tuple[Any, ...]]) -> list[DriftRow]:
+    def _drift(
+        self,
+        values: EventValues,
+        reference: tuple[float, float],
+        span: Span,
+        per_profile: list[tuple[bool, str, int, float]],
+        named_rows: list[tuple[Any, ...]],
+    ) -> list[DriftRow]:
         from pertinent.drift import DETECTORS, make_detector
 
         detectors = [make_detector(name) for name in DETECTORS]
@@ -816,8 +930,11 @@ class DashboardService:
         sides = ((ts >= reference[0]) & (ts < reference[1]), (ts >= span.since) & (ts < span.until))
         features: list[tuple[str, tuple[str, list[Any], list[Any]]]] = []
         for name, column, value in EVENT_FEATURES:
-            codes, column_codes = ((values.names, values.name_codes) if column is None
-                                   else (values.fields[column], values.field_codes(column)))
+            codes, column_codes = (
+                (values.names, values.name_codes)
+                if column is None
+                else (values.fields[column], values.field_codes(column))
+            )
             ref = _counted(values.values_of(codes, column_codes, sides[0]), value)
             cur = _counted(values.values_of(codes, column_codes, sides[1], ordered=False), value)
             features.append((name, _prepared(ref, cur)))
@@ -825,8 +942,10 @@ class DashboardService:
         pages = Counter((ts >= span.since, p) for p, type_, _e, ts, *_ in named_rows if type_ in page_types)
         events = [[(float(n), 1) for current, _p, n, _t in per_profile if current is side] for side in (False, True)]
         features.append(("events per profile", _prepared(*events)))
-        views = [[(float(pages[(side, p)]), 1) for current, p, _n, _t in per_profile if current is side]
-                 for side in (False, True)]
+        views = [
+            [(float(pages[(side, p)]), 1) for current, p, _n, _t in per_profile if current is side]
+            for side in (False, True)
+        ]
         features.append(("page views per profile", _prepared(*views)))
         rows = []
         for name, prepared in features:
@@ -867,8 +986,13 @@ def _prepared(reference: list[tuple[Any, int]], current: list[tuple[Any, int]]) 
 
     def expand(pairs: list[tuple[Any, int]]) -> list[Any]:
         if numeric:
-            return np.repeat(np.asarray([v for v, _ in pairs], dtype=float),
-                             np.asarray([n for _, n in pairs], dtype=np.int64)).tolist() if pairs else []
+            return (
+                np.repeat(
+                    np.asarray([v for v, _ in pairs], dtype=float), np.asarray([n for _, n in pairs], dtype=np.int64)
+                ).tolist()
+                if pairs
+                else []
+            )
         out: list[Any] = []
         for v, n in pairs:
             out.extend([str(v)] * n)
@@ -887,24 +1011,33 @@ def _kpi_events(rows: Iterable[tuple[Any, ...]], newest: list[tuple[str, float]]
     >>> ev.profile.tolist(), ev.kind.tolist(), ev.ts.tolist()
     (['a', 'a', 'b'], [1, 0, 0], [1.0, 3.0, 4.0])
     """
-    counted = KpiEvents.from_records(((p, t, e, ts) for p, t, e, ts, *_ in rows if config.kind(t, e) != OTHER),
-                                     config)
+    counted = KpiEvents.from_records(((p, t, e, ts) for p, t, e, ts, *_ in rows if config.kind(t, e) != OTHER), config)
     extra = [(p, ts) for p, ts in newest if math.isfinite(ts)]
     profiles = np.empty(len(extra), dtype=object)
     profiles[:] = [p for p, _ in extra]
-    return KpiEvents(np.concatenate([counted.profile, profiles]),
-                     np.concatenate([counted.kind, np.full(len(extra), OTHER, dtype=np.int8)]),
-                     np.concatenate([counted.ts, np.asarray([ts for _, ts in extra], dtype=np.float64)]))
+    return KpiEvents(
+        np.concatenate([counted.profile, profiles]),
+        np.concatenate([counted.kind, np.full(len(extra), OTHER, dtype=np.int8)]),
+        np.concatenate([counted.ts, np.asarray([ts for _, ts in extra], dtype=np.float64)]),
+    )
 
 
 def _stored_ml(doc_id: str, body: dict[str, Any]) -> StoredMl:
     fitted = body["fitted"]
     segments = [s for s in fitted.get("segments") or [] if isinstance(s, dict)]
-    bars = charts.bars([(str(s.get("name", s.get("key"))), float(s.get("share") or 0.0)) for s in segments],
-                       charts.fmt_percent)
-    return StoredMl(doc_id, str(body.get("name") or doc_id), int(fitted.get("k") or len(segments)),
-                    int(fitted.get("profiles") or 0), _number(fitted.get("fitted_at")),
-                    _number(fitted.get("stability_ari")), bars, segments)
+    bars = charts.bars(
+        [(str(s.get("name", s.get("key"))), float(s.get("share") or 0.0)) for s in segments], charts.fmt_percent
+    )
+    return StoredMl(
+        doc_id,
+        str(body.get("name") or doc_id),
+        int(fitted.get("k") or len(segments)),
+        int(fitted.get("profiles") or 0),
+        _number(fitted.get("fitted_at")),
+        _number(fitted.get("stability_ari")),
+        bars,
+        segments,
+    )
 
 
 def result_from_report(key: str, status: str, report: dict[str, Any]) -> ExperimentResult:
@@ -921,25 +1054,47 @@ def result_from_report(key: str, status: str, report: dict[str, Any]) -> Experim
     """
     units = report.get("units") or {}
     metrics = report.get("metrics") or []
-    rows = [VariantRow(v, int(n), {m["name"]: (m.get("variants", {}).get(v) or {}).get("mean") for m in metrics})
-            for v, n in units.items()]
+    rows = [
+        VariantRow(v, int(n), {m["name"]: (m.get("variants", {}).get(v) or {}).get("mean") for m in metrics})
+        for v, n in units.items()
+    ]
     comparisons = []
     for m in metrics:
         for treatment, c in (m.get("comparisons") or {}).items():
             lift, test, bayes = c.get("lift") or {}, c.get("test") or {}, c.get("bayesian") or {}
-            comparisons.append(ComparisonRow(
-                m["name"], treatment, lift.get("relative_lift"), lift.get("ci_low"), lift.get("ci_high"),
-                c.get("p_value_adjusted", test.get("p_value")), bayes.get("chance_to_win"), bool(c.get("significant")),
-                lift.get("message") or test.get("message") or "", c.get("variance_reduction")))
+            comparisons.append(
+                ComparisonRow(
+                    m["name"],
+                    treatment,
+                    lift.get("relative_lift"),
+                    lift.get("ci_low"),
+                    lift.get("ci_high"),
+                    c.get("p_value_adjusted", test.get("p_value")),
+                    bayes.get("chance_to_win"),
+                    bool(c.get("significant")),
+                    lift.get("message") or test.get("message") or "",
+                    c.get("variance_reduction"),
+                )
+            )
     srm = report.get("srm") or {}
     chart = charts.interval_chart([(f"{r.metric}: {r.treatment}", r.ci_low, r.lift, r.ci_high) for r in comparisons])
-    return ExperimentResult(key, status, str(report.get("control", "")), rows, comparisons, bool(srm.get("flagged")),
-                            srm.get("p_value"), srm.get("message") or "", chart, str(report.get("message") or ""),
-                            {m["name"]: str(m.get("kind", "conversion")) for m in metrics})
+    return ExperimentResult(
+        key,
+        status,
+        str(report.get("control", "")),
+        rows,
+        comparisons,
+        bool(srm.get("flagged")),
+        srm.get("p_value"),
+        srm.get("message") or "",
+        chart,
+        str(report.get("message") or ""),
+        {m["name"]: str(m.get("kind", "conversion")) for m in metrics},
+    )
 
 
 def _exposures(decisions: list[DecisionRow], viewed: list[tuple[Any, ...]]) -> dict[str, dict[str, float]]:
-    """"experiment: variant" -> {profile: first exposure time}, from decisions and "Experiment Viewed" events."""
+    """ "experiment: variant" -> {profile: first exposure time}, from decisions and "Experiment Viewed" events."""
     out: dict[str, dict[str, float]] = defaultdict(dict)
 
     def expose(experiment: Any, variant: Any, profile: str, at: float) -> None:
@@ -970,12 +1125,17 @@ def _ctr(model: str, version: str, shown: int, clicked: int, clicks: int | None 
 
 
 # What a recommendation list's impression ("Recommendations Viewed") and its clicks say (pertinent.js sends both).
-RECOMMENDATION_PATHS = (("properties", "model"), ("properties", "source"), ("properties", "version"),
-                        ("properties", "impression_id"))
+RECOMMENDATION_PATHS = (
+    ("properties", "model"),
+    ("properties", "source"),
+    ("properties", "version"),
+    ("properties", "impression_id"),
+)
 
 
-def online_click_through(rows: Iterable[tuple[Any, ...]], click_events: Iterable[str],
-                         impression_events: Iterable[str]) -> list[OnlineCtr]:
+def online_click_through(
+    rows: Iterable[tuple[Any, ...]], click_events: Iterable[str], impression_events: Iterable[str]
+) -> list[OnlineCtr]:
     """Click-through per model and version from (event, model, source, version, impression_id) rows.
 
     An impression is one list shown (an impression event); it counts as clicked when a click names its
@@ -1014,10 +1174,16 @@ def online_click_through(rows: Iterable[tuple[Any, ...]], click_events: Iterable
             shown[key] += 1
             if impression is not None:
                 shown_ids[key].add(impression)
-    return [_ctr(model, version, shown[(model, version)],
-                 len(clicked_ids[(model, version)] & shown_ids[(model, version)]) + unlinked[(model, version)],
-                 clicks[(model, version)])
-            for model, version in sorted(set(shown) | set(clicks))]
+    return [
+        _ctr(
+            model,
+            version,
+            shown[(model, version)],
+            len(clicked_ids[(model, version)] & shown_ids[(model, version)]) + unlinked[(model, version)],
+            clicks[(model, version)],
+        )
+        for model, version in sorted(set(shown) | set(clicks))
+    ]
 
 
 def offline_metrics(doc: dict[str, Any]) -> dict[str, float]:
@@ -1030,6 +1196,7 @@ def offline_metrics(doc: dict[str, Any]) -> dict[str, float]:
     >>> offline_metrics({"ndcg@10": 0.3, "note": "x", "bad": float("nan"), "flag": True})
     {'ndcg@10': 0.3}
     """
+
     def number(v: Any) -> bool:
         return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -1058,4 +1225,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return str(value)
-

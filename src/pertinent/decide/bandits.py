@@ -53,8 +53,13 @@ def context_features(context: Mapping[str, Any], now: float) -> list[float]:
     if local is None:
         local = datetime.fromtimestamp(now, ZoneInfo("UTC"))
     angle = 2 * math.pi * (local.hour + local.minute / 60) / 24
-    return [1.0, *(1.0 if device == d else 0.0 for d in _DEVICES), round(math.sin(angle), 6),
-            round(math.cos(angle), 6), 1.0 if local.weekday() >= 5 else 0.0]
+    return [
+        1.0,
+        *(1.0 if device == d else 0.0 for d in _DEVICES),
+        round(math.sin(angle), 6),
+        round(math.cos(angle), 6),
+        1.0 if local.weekday() >= 5 else 0.0,
+    ]
 
 
 def bandit_key(slot_id: str, rule: int, action: RunBandit, arms: Sequence[str]) -> str:
@@ -69,8 +74,9 @@ class SlotBandit:
     0
     """
 
-    def __init__(self, slot_id: str, rule: int, action: RunBandit, arms: Sequence[str], seed: int | None = None
-                 ) -> None:
+    def __init__(
+        self, slot_id: str, rule: int, action: RunBandit, arms: Sequence[str], seed: int | None = None
+    ) -> None:
         self.slot_id, self.rule, self.action, self.arms = slot_id, rule, action, list(arms)
         self.key = bandit_key(slot_id, rule, action, arms)
         params = dict(action.params)
@@ -78,8 +84,9 @@ class SlotBandit:
             params.setdefault("reward", "gaussian")
         if action.policy == "linucb":
             params.setdefault("n_features", N_FEATURES)
-        self.policy: Policy = make_policy(action.policy, {"seed": seed, **params, "arms": self.arms,
-                                                          "min_share": action.min_share})
+        self.policy: Policy = make_policy(
+            action.policy, {"seed": seed, **params, "arms": self.arms, "min_share": action.min_share}
+        )
         self.contextual = action.policy == "linucb"
         self.cursor = 0.0  # decisions made before this time have been learned from
         self.learned = 0
@@ -115,13 +122,21 @@ class SlotBandit:
         """JSON-ready: policy state, cursor and how many decisions it learned from."""
         with self._lock:
             probs = None if self.contextual else self.policy.probabilities().tolist()
-            return {"slot": self.slot_id, "rule": self.rule, "policy": self.action.policy, "arms": self.arms,
-                    "learned_from": self.learned, "learned_until": self.cursor, "probabilities": probs,
-                    "state": self.policy.learned_state()}
+            return {
+                "slot": self.slot_id,
+                "rule": self.rule,
+                "policy": self.action.policy,
+                "arms": self.arms,
+                "learned_from": self.learned,
+                "learned_until": self.cursor,
+                "probabilities": probs,
+                "state": self.policy.learned_state(),
+            }
 
 
-def reward_of(decision: DecisionRow, outcomes: Sequence[OutcomeRow], events: set[str], value: bool,
-              window_s: float) -> float:
+def reward_of(
+    decision: DecisionRow, outcomes: Sequence[OutcomeRow], events: set[str], value: bool, window_s: float
+) -> float:
     """The reward of one decision: 0/1 for any outcome of ``events`` within the window, or their summed values.
 
     >>> d = DecisionRow("d", "p", "s", "a", "bandit", 0.0)

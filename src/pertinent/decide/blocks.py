@@ -49,26 +49,38 @@ BLOCK_SCHEMAS: dict[str, dict[str, Any]] = {
     "headline": {
         "type": "object",
         "required": ["title"],
-        "properties": {"title": {"type": "string", "minLength": 1, "maxLength": 300},
-                       "subtitle": {"type": "string", "maxLength": 1000}, "url": _URL},
+        "properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": 300},
+            "subtitle": {"type": "string", "maxLength": 1000},
+            "url": _URL,
+        },
     },
     "image": {
         "type": "object",
         "required": ["src", "alt"],
-        "properties": {"src": {**_URL, "minLength": 1}, "alt": {"type": "string", "maxLength": 500},
-                       "width": {"type": "integer", "minimum": 1, "maximum": 10000},
-                       "height": {"type": "integer", "minimum": 1, "maximum": 10000}, "link": _URL},
+        "properties": {
+            "src": {**_URL, "minLength": 1},
+            "alt": {"type": "string", "maxLength": 500},
+            "width": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "height": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "link": _URL,
+        },
     },
     "call_to_action": {
         "type": "object",
         "required": ["text", "url"],
-        "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 200}, "url": {**_URL, "minLength": 1},
-                       "style": {"enum": ["primary", "secondary", "link"]}},
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": 200},
+            "url": {**_URL, "minLength": 1},
+            "style": {"enum": ["primary", "secondary", "link"]},
+        },
     },
     "product_list": {
         "type": "object",
-        "properties": {"title": {"type": "string", "maxLength": 300},
-                       "items": {"type": "array", "maxItems": 100, "items": _PRODUCT}},
+        "properties": {
+            "title": {"type": "string", "maxLength": 300},
+            "items": {"type": "array", "maxItems": 100, "items": _PRODUCT},
+        },
     },
     "html": {
         "type": "object",
@@ -177,8 +189,12 @@ def prints_id_only(source: str) -> bool:
     from jinja2 import nodes
 
     tree = _environment().parse(source)
-    bare = sum(1 for out in tree.find_all(nodes.Output) for n in out.nodes
-               if isinstance(n, nodes.Name) and n.name == "decision_id" and n.ctx == "load")
+    bare = sum(
+        1
+        for out in tree.find_all(nodes.Output)
+        for n in out.nodes
+        if isinstance(n, nodes.Name) and n.name == "decision_id" and n.ctx == "load"
+    )
     return bare == sum(1 for n in tree.find_all(nodes.Name) if n.name == "decision_id")
 
 

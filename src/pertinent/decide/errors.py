@@ -10,41 +10,25 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pertinent import errors
 from pertinent.errorpath import json_path
+from pertinent.errors import DomainError, InvalidInput
 
 
-class DecideError(Exception):
-    """Base class: ``errors`` is a list of ``{"field", "message"}``; ``status`` the HTTP status it maps to."""
-
-    status = 400
-    code = "invalid_request"
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        self.errors = errors or [{"field": "body", "message": "invalid"}]
-        first = self.errors[0]
-        super().__init__(f"{first['field']}: {first['message']}")
+class DecideError(DomainError):
+    """An error of the decision service (a :class:`pertinent.errors.DomainError`)."""
 
 
-class InvalidConfig(DecideError):
+class InvalidConfig(DecideError, InvalidInput):
     """A block, slot or experiment (or a request) that does not validate."""
 
 
-class NotFound(DecideError):
+class NotFound(DecideError, errors.NotFound):
     """An unknown slot, block or experiment."""
 
-    status = 404
-    code = "not_found"
 
-    @classmethod
-    def of(cls, field: str, what: str, name: str) -> NotFound:
-        return cls([{"field": field, "message": f"unknown {what} '{name[:200]}'"}])
-
-
-class Conflict(DecideError):
+class Conflict(DecideError, errors.Conflict):
     """A change that would break something else (e.g. deleting a block a slot shows)."""
-
-    status = 409
-    code = "conflict"
 
 
 def field_errors(exc: ValidationError, data: Any = None, prefix: str = "") -> list[dict[str, str]]:

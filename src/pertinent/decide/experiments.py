@@ -100,8 +100,10 @@ def default_metrics(click_events: Sequence[str], conversion_events: Iterable[str
     conv = list(conversion_events)
     out = [OutcomeMetric(name="clicked", kind="conversion", events=list(click_events) or ["Slot Clicked"])]
     if conv:
-        out += [OutcomeMetric(name="converted", kind="conversion", events=conv),
-                OutcomeMetric(name="revenue", kind="continuous", events=conv)]
+        out += [
+            OutcomeMetric(name="converted", kind="conversion", events=conv),
+            OutcomeMetric(name="revenue", kind="continuous", events=conv),
+        ]
     return out
 
 
@@ -130,9 +132,13 @@ def _number_text(text: Any) -> float | None:
     return finite_number(text, 1e15)
 
 
-def pre_period_events(tx: Any, exp: ExperimentDefinition, decisions: Sequence[DecisionRow],
-                      metrics: Sequence[OutcomeMetric], conversion_events: Mapping[str, str | None]
-                      ) -> PrePeriod | None:
+def pre_period_events(
+    tx: Any,
+    exp: ExperimentDefinition,
+    decisions: Sequence[DecisionRow],
+    metrics: Sequence[OutcomeMetric],
+    conversion_events: Mapping[str, str | None],
+) -> PrePeriod | None:
     """The exposed units' events of the continuous metrics from ``cuped_pre_period_days`` before the first
     exposure to the last one, read in ``tx``; None when CUPED does not apply (off, no continuous metric, no
     exposure). Values as attribution takes them: a conversion event's configured property, else
@@ -151,7 +157,8 @@ def pre_period_events(tx: Any, exp: ExperimentDefinition, decisions: Sequence[De
     since, until = min(d.at for d in exposed) - days * DAY, max(d.at for d in exposed)
     out: list[PreEvent] = []
     for read, (profile_id, _, event, ts, revenue, value, *others) in enumerate(
-            tx.iter_event_fields(since, until, paths, limit=MAX_PRE_EVENTS + 1, names=names), 1):
+        tx.iter_event_fields(since, until, paths, limit=MAX_PRE_EVENTS + 1, names=names), 1
+    ):
         if read > MAX_PRE_EVENTS:
             return PrePeriod([], f"more than {MAX_PRE_EVENTS} events in the pre-period window; CUPED skipped")
         if profile_id not in units:
@@ -166,8 +173,9 @@ def pre_period_events(tx: Any, exp: ExperimentDefinition, decisions: Sequence[De
     return PrePeriod(out)
 
 
-def _pre_values(events: Iterable[PreEvent], first: Mapping[str, tuple[float, str]],
-                metrics: Sequence[OutcomeMetric], days: float) -> dict[str, dict[str, float]]:
+def _pre_values(
+    events: Iterable[PreEvent], first: Mapping[str, tuple[float, str]], metrics: Sequence[OutcomeMetric], days: float
+) -> dict[str, dict[str, float]]:
     """profile -> continuous metric -> sum of its events' values in [first exposure - days, first exposure)."""
     window = days * DAY
     by_event: dict[str, list[str]] = {}
@@ -186,13 +194,22 @@ def _pre_values(events: Iterable[PreEvent], first: Mapping[str, tuple[float, str
     return out
 
 
-def _cuped(m: OutcomeMetric, post: Mapping[str, list[float]], units: Mapping[str, list[str]],
-           pre: Mapping[str, Mapping[str, float]], days: float
-           ) -> tuple[dict[str, RegressionAdjustedStats] | None, dict[str, Any]]:
+def _cuped(
+    m: OutcomeMetric,
+    post: Mapping[str, list[float]],
+    units: Mapping[str, list[str]],
+    pre: Mapping[str, Mapping[str, float]],
+    days: float,
+) -> tuple[dict[str, RegressionAdjustedStats] | None, dict[str, Any]]:
     """CUPED statistics of one continuous metric per variant, or None (and why) when they cannot help."""
     with_pre = sum(1 for v in units for p in units[v] if m.name in pre.get(p, {}))
-    info: dict[str, Any] = {"applied": False, "pre_period_days": days, "units_with_pre_period": with_pre,
-                            "theta": None, "message": ""}
+    info: dict[str, Any] = {
+        "applied": False,
+        "pre_period_days": days,
+        "units_with_pre_period": with_pre,
+        "theta": None,
+        "message": "",
+    }
     why = ""
     if any(len(values) < 2 for values in post.values()):
         why = "needs at least 2 units per variant"
@@ -200,8 +217,10 @@ def _cuped(m: OutcomeMetric, post: Mapping[str, list[float]], units: Mapping[str
         why = f"no pre-period data (no unit had {', '.join(m.events)} in the {days:g} days before its first exposure)"
     else:
         try:
-            stats = {v: RegressionAdjustedStats.from_values(post[v], [pre.get(p, {}).get(m.name, 0.0)
-                                                                     for p in units[v]]) for v in post}
+            stats = {
+                v: RegressionAdjustedStats.from_values(post[v], [pre.get(p, {}).get(m.name, 0.0) for p in units[v]])
+                for v in post
+            }
         except ValueError as exc:  # sums too large to be finite
             stats, why = {}, f"pre-period values unusable ({exc})"
         if stats:
@@ -215,10 +234,13 @@ def _cuped(m: OutcomeMetric, post: Mapping[str, list[float]], units: Mapping[str
     return None, info
 
 
-def experiment_results(exp: ExperimentDefinition, decisions: Iterable[DecisionRow],
-                       outcomes: Mapping[str, Sequence[OutcomeRow]],
-                       metrics: Sequence[OutcomeMetric] | None = None,
-                       pre_period: PrePeriod | None = None) -> dict[str, Any]:
+def experiment_results(
+    exp: ExperimentDefinition,
+    decisions: Iterable[DecisionRow],
+    outcomes: Mapping[str, Sequence[OutcomeRow]],
+    metrics: Sequence[OutcomeMetric] | None = None,
+    pre_period: PrePeriod | None = None,
+) -> dict[str, Any]:
     """Per-variant statistics and the full analysis of one experiment (JSON-ready); thin or missing data
     gives numbers of ``None`` and a ``message``, never an exception.
 
@@ -273,19 +295,25 @@ def experiment_results(exp: ExperimentDefinition, decisions: Iterable[DecisionRo
             cuped[m.name] = {"applied": False, "pre_period_days": 0, "message": "CUPED is off (pre-period 0 days)"}
         elif pre_period is None or pre_period.message:
             reason = pre_period.message if pre_period else "no pre-period data was read"
-            cuped[m.name] = {"applied": False, "pre_period_days": days,
-                             "message": f"CUPED not applied to {m.name}: {reason}"}
+            cuped[m.name] = {
+                "applied": False,
+                "pre_period_days": days,
+                "message": f"CUPED not applied to {m.name}: {reason}",
+            }
         else:
             adjusted, cuped[m.name] = _cuped(m, {v: per_variant[v][m.name] for v in per_variant}, units_of, pre, days)
             if adjusted is not None:
                 unadjusted = {v: data[v][m.name] for v in data}
                 treatments = [v for v in data if v != exp.control]
-                cuped[m.name]["unadjusted"] = {t: _summary(unadjusted[exp.control], unadjusted[t], exp.analysis.alpha)
-                                               for t in treatments}
+                cuped[m.name]["unadjusted"] = {
+                    t: _summary(unadjusted[exp.control], unadjusted[t], exp.analysis.alpha) for t in treatments
+                }
                 for v in data:
                     data[v][m.name] = adjusted[v]
-    specs = [MetricSpec(name=m.name, kind=m.kind, guardrail=m.guardrail, higher_is_better=m.higher_is_better)
-             for m in metrics]
+    specs = [
+        MetricSpec(name=m.name, kind=m.kind, guardrail=m.guardrail, higher_is_better=m.higher_is_better)
+        for m in metrics
+    ]
     report = analyze(data, exp.control, specs, exp.analysis, weights=exp.planned_weights()).to_dict()
     for metric in report["metrics"]:
         if metric["name"] in cuped:
@@ -295,8 +323,9 @@ def experiment_results(exp: ExperimentDefinition, decisions: Iterable[DecisionRo
     if exposures == 0:
         messages.append("no exposures yet")
     elif smallest < THIN_UNITS:
-        messages.append(f"thin data: {smallest} units in the smallest variant; results are unreliable below "
-                        f"{THIN_UNITS}")
+        messages.append(
+            f"thin data: {smallest} units in the smallest variant; results are unreliable below {THIN_UNITS}"
+        )
     if report.get("message"):
         messages.append(report["message"])
     if exposures and pre_period is not None:
@@ -304,16 +333,30 @@ def experiment_results(exp: ExperimentDefinition, decisions: Iterable[DecisionRo
     if unknown:
         messages.append(f"exposures to variants no longer in the experiment were left out: {unknown}")
     if report["srm"].get("flagged"):
-        messages.append("sample ratio mismatch: the split differs from the planned weights (p < "
-                        f"{exp.analysis.srm_threshold}); check assignment before trusting the results")
-    report.update(experiment=exp.key, status=str(exp.status), exposures=exposures, units_total=len(first),
-                  units_in_several_variants=several, planned_weights=exp.planned_weights(),
-                  message="; ".join(messages))
+        messages.append(
+            "sample ratio mismatch: the split differs from the planned weights (p < "
+            f"{exp.analysis.srm_threshold}); check assignment before trusting the results"
+        )
+    report.update(
+        experiment=exp.key,
+        status=str(exp.status),
+        exposures=exposures,
+        units_total=len(first),
+        units_in_several_variants=several,
+        planned_weights=exp.planned_weights(),
+        message="; ".join(messages),
+    )
     return report
 
 
 def _summary(control: MetricStats, treatment: MetricStats, alpha: float) -> dict[str, Any]:
     """The unadjusted comparison kept next to a CUPED one: difference, its CI and p-value, relative lift."""
     test, lift = compare(control, treatment, alpha), relative_lift(control, treatment, alpha)
-    return {"difference": test.difference, "difference_ci": test.difference_ci, "p_value": test.p_value,
-            "relative_lift": lift.relative_lift, "lift_ci": lift.ci, "message": test.message or lift.message}
+    return {
+        "difference": test.difference,
+        "difference_ci": test.difference_ci,
+        "p_value": test.p_value,
+        "relative_lift": lift.relative_lift,
+        "lift_ci": lift.ci,
+        "message": test.message or lift.message,
+    }

@@ -100,8 +100,9 @@ class DecisionLog:
     ('a_x', 'anonymous')
     """
 
-    def __init__(self, store: Store, config: DecideConfig,
-                 on_outcomes: Callable[[list[OutcomeRow]], None] | None = None) -> None:
+    def __init__(
+        self, store: Store, config: DecideConfig, on_outcomes: Callable[[list[OutcomeRow]], None] | None = None
+    ) -> None:
         self.store = store
         self.config = config
         self._on_outcomes = on_outcomes
@@ -249,8 +250,11 @@ class DecisionLog:
         if not events:
             return
         cfg = self.config
-        clicks = [p for p in events if isinstance((p.event.properties or {}).get("decision_id"), str)
-                  and p.event.event != cfg.exposure_event]
+        clicks = [
+            p
+            for p in events
+            if isinstance((p.event.properties or {}).get("decision_id"), str) and p.event.event != cfg.exposure_event
+        ]
         conversions = [p for p in events if p.event.event in cfg.conversion_events]
         outcomes: list[OutcomeRow] = []
         retry: list[PendingEvent] = []
@@ -276,8 +280,11 @@ class DecisionLog:
                     continue
                 value = _number(props.get("revenue"))
                 value = value if value is not None else _number(props.get("value"))
-                outcomes.append(OutcomeRow(d.decision_id, d.profile_id, (e.event or "")[:32], e.message_id[:200],
-                                           e.timestamp, value))
+                outcomes.append(
+                    OutcomeRow(
+                        d.decision_id, d.profile_id, (e.event or "")[:32], e.message_id[:200], e.timestamp, value
+                    )
+                )
             for p in conversions:
                 e = p.event
                 prop = cfg.conversion_events.get(e.event or "")
@@ -287,8 +294,11 @@ class DecisionLog:
                     if d.at <= e.timestamp + 1.0 and d.slot not in last:  # newest first: last touch per slot
                         last[d.slot] = d
                 for d in last.values():
-                    outcomes.append(OutcomeRow(d.decision_id, d.profile_id, (e.event or "")[:32], e.message_id[:200],
-                                               e.timestamp, value))
+                    outcomes.append(
+                        OutcomeRow(
+                            d.decision_id, d.profile_id, (e.event or "")[:32], e.message_id[:200], e.timestamp, value
+                        )
+                    )
             written = tx.insert_outcomes(outcomes) if outcomes else 0
         self._retry = retry
         self.stats.outcomes_written += written

@@ -97,8 +97,14 @@ class _Who:
 
 
 def _doc_json(kind: str, row: Any) -> dict[str, Any]:
-    return {"kind": kind, "id": row.doc_id, "version": row.version, "created_at": row.created_at,
-            "updated_at": row.updated_at, "body": row.body}
+    return {
+        "kind": kind,
+        "id": row.doc_id,
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "body": row.body,
+    }
 
 
 def new_decision_id() -> str:
@@ -121,8 +127,15 @@ class DecideService:
     ['block', 'experiment', 'slot']
     """
 
-    def __init__(self, store: Store, settings: Settings, ingest: IngestService, profiles: ProfileService,
-                 recommend: RecommendService, config: DecideConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        ingest: IngestService,
+        profiles: ProfileService,
+        recommend: RecommendService,
+        config: DecideConfig | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.config = config or settings.decide.model_copy(deep=True)
@@ -184,7 +197,7 @@ class DecideService:
         try:
             if self._snapshot is not None and self._snapshot is not snap:
                 return self._snapshot
-            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            with self.store.transaction(write=False) as tx:
                 version = tx.documents_version()
                 if snap is not None and version == snap.version:
                     self._checked_at = time.monotonic()
@@ -216,8 +229,9 @@ class DecideService:
             snap.slots[r.doc_id] = slot
             uses = slot.uses()
             recommends = any(isinstance(a, Recommend) for a in [x.then for x in slot.rules] + [slot.default])
-            snap.plans[r.doc_id] = _Plan("segment" in uses, slot.needs_features(), tuple(slot.experiments()),
-                                         recommends)
+            snap.plans[r.doc_id] = _Plan(
+                "segment" in uses, slot.needs_features(), tuple(slot.experiments()), recommends
+            )
         return snap
 
     def _invalidate(self) -> None:
@@ -230,7 +244,7 @@ class DecideService:
         return _doc_json(kind, row)
 
     def _get(self, kind: str, doc_id: str) -> dict[str, Any]:
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             row = tx.get_document(kind, doc_id)
         if row is None:
             raise NotFound.of("id", kind, doc_id)
@@ -238,7 +252,7 @@ class DecideService:
 
     def list(self, kind: str) -> list[dict[str, Any]]:
         """Every current document of a kind (block, slot, experiment)."""
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             return [_doc_json(kind, r) for r in tx.list_documents(kind)]
 
     def get(self, kind: str, doc_id: str) -> dict[str, Any]:
@@ -246,7 +260,7 @@ class DecideService:
 
     def history(self, kind: str, doc_id: str) -> list[dict[str, Any]]:
         """Every version (a deleted document has a last version with body null)."""
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             rows = tx.document_history(kind, doc_id)
         if not rows:
             raise NotFound.of("id", kind, doc_id)
@@ -275,11 +289,21 @@ class DecideService:
         if block is None:
             raise InvalidConfig(errors)
         if block.type != "product_list":
-            users = self._referencing_slots(lambda s: any(
-                isinstance(a, Recommend) and a.block == block.id for a in [r.then for r in s.rules] + [s.default]))
+            users = self._referencing_slots(
+                lambda s: any(
+                    isinstance(a, Recommend) and a.block == block.id for a in [r.then for r in s.rules] + [s.default]
+                )
+            )
             if users:
-                raise Conflict([{"field": "type", "message": f"slots {users} fill this block from the recommender; "
-                                 "it must stay a product_list"}])
+                raise Conflict(
+                    [
+                        {
+                            "field": "type",
+                            "message": f"slots {users} fill this block from the recommender; "
+                            "it must stay a product_list",
+                        }
+                    ]
+                )
         return self._put("block", block.id, block.model_dump(mode="json", exclude_none=True))
 
     def delete_block(self, block_id: str) -> dict[str, Any]:
@@ -308,36 +332,56 @@ class DecideService:
         for name, block_id in slot.variants.items():
             if block_id not in snap.blocks:
                 problems.append({"field": f"variants.{name}", "message": f"unknown block '{block_id}'"})
-        for where, action in [(f"rules[{i}].then", r.then) for i, r in enumerate(slot.rules)] + \
-                [("default", slot.default)]:
+        for where, action in [(f"rules[{i}].then", r.then) for i, r in enumerate(slot.rules)] + [
+            ("default", slot.default)
+        ]:
             if isinstance(action, Recommend) and action.block:
                 found = snap.blocks.get(action.block)
                 if found is None:
                     problems.append({"field": f"{where}.block", "message": f"unknown block '{action.block}'"})
                 elif found[0].type != "product_list":
-                    problems.append({"field": f"{where}.block",
-                                     "message": f"block '{action.block}' is a {found[0].type}, not a product_list"})
+                    problems.append(
+                        {
+                            "field": f"{where}.block",
+                            "message": f"block '{action.block}' is a {found[0].type}, not a product_list",
+                        }
+                    )
             if isinstance(action, Recommend) and action.template:
                 from pertinent.decide.blocks import template_errors
 
-                problems += [{"field": f"{where}.template", "message": e["message"]}
-                             for e in template_errors(action.template)]
+                problems += [
+                    {"field": f"{where}.template", "message": e["message"]} for e in template_errors(action.template)
+                ]
             if isinstance(action, RunExperiment):
                 exp = snap.experiments.get(action.experiment)
                 if exp is None:
-                    problems.append({"field": f"{where}.experiment",
-                                     "message": f"unknown experiment '{action.experiment}'; create it first"})
+                    problems.append(
+                        {
+                            "field": f"{where}.experiment",
+                            "message": f"unknown experiment '{action.experiment}'; create it first",
+                        }
+                    )
                 else:
                     missing = [v for v in exp.variants if v not in slot.variants]
                     if missing:
-                        problems.append({"field": f"{where}.experiment", "message":
-                                         f"experiment variants {missing} are not variants of this slot"})
+                        problems.append(
+                            {
+                                "field": f"{where}.experiment",
+                                "message": f"experiment variants {missing} are not variants of this slot",
+                            }
+                        )
             if isinstance(action, RunBandit) and action.params:
                 from pertinent.bandits.registry import make_policy
 
                 try:
-                    make_policy(action.policy, {**action.params, "arms": action.arms or list(slot.variants),
-                                                **({"n_features": 7} if action.policy == "linucb" else {})})
+                    make_policy(
+                        action.policy,
+                        {
+                            **action.params,
+                            "arms": action.arms or list(slot.variants),
+                            **({"n_features": 7} if action.policy == "linucb" else {}),
+                        },
+                    )
                 except ValidationError as exc:
                     problems += field_errors(exc, action.params, f"{where}.params")
                 except (ValueError, TypeError) as exc:
@@ -367,8 +411,12 @@ class DecideService:
             if exp.key in slot.experiments():
                 missing = [v for v in exp.variants if v not in slot.variants]
                 if missing:
-                    problems.append({"field": "variants", "message": f"{missing} are not variants of slot "
-                                     f"'{slot.id}', which runs this experiment"})
+                    problems.append(
+                        {
+                            "field": "variants",
+                            "message": f"{missing} are not variants of slot '{slot.id}', which runs this experiment",
+                        }
+                    )
         ns = exp.namespace
         if ns is not None and exp.status != ExperimentStatus.STOPPED:
             for other in snap.experiments.values():
@@ -376,14 +424,19 @@ class DecideService:
                 if other.key == exp.key or o is None or o.id != ns.id or other.status == ExperimentStatus.STOPPED:
                     continue
                 if ns.start < o.end and o.start < ns.end:
-                    problems.append({"field": "namespace", "message": f"range [{ns.start}, {ns.end}) overlaps "
-                                     f"experiment '{other.key}' [{o.start}, {o.end}) in namespace '{ns.id}': "
-                                     "they would share units"})
+                    problems.append(
+                        {
+                            "field": "namespace",
+                            "message": f"range [{ns.start}, {ns.end}) overlaps "
+                            f"experiment '{other.key}' [{o.start}, {o.end}) in namespace '{ns.id}': "
+                            "they would share units",
+                        }
+                    )
         if problems:
             raise InvalidConfig(problems)
 
     def experiment(self, key: str) -> ExperimentDefinition:
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             row = tx.get_document("experiment", key)
         if row is None:
             raise NotFound.of("id", "experiment", key)
@@ -430,9 +483,15 @@ class DecideService:
         kind, key = keys[0]
         return _Who(key, key, kind, None, {}, {})
 
-    def decide(self, slot: str, user_id: str | None = None, anonymous_id: str | None = None,
-               context: dict[str, Any] | None = None, now: float | None = None,
-               raw_context: dict[str, Any] | None = None) -> dict[str, Any]:
+    def decide(
+        self,
+        slot: str,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        context: dict[str, Any] | None = None,
+        now: float | None = None,
+        raw_context: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """What ``slot`` shows to this user now (see docs/api.md for the response).
 
         ``context``: flat request facts (``targeting.request_context``); ``raw_context``: the Segment context
@@ -454,24 +513,63 @@ class DecideService:
             out = self._rules(snap, spec, plan, who, context, now, user_id, anonymous_id, decision_id)
         if out is None:
             why = "no rule matched" if consent["personalization"] else "no personalization consent"
-            out = self._act(snap, spec, spec.default, who, context, now, user_id, anonymous_id, decision_id,
-                            "default", f"default ({why})", None)
+            out = self._act(
+                snap,
+                spec,
+                spec.default,
+                who,
+                context,
+                now,
+                user_id,
+                anonymous_id,
+                decision_id,
+                "default",
+                f"default ({why})",
+                None,
+            )
             if out is None:  # a recommender default with nothing to recommend: an empty list
                 out = self._empty_list(snap, spec.default, decision_id, slot)
         variant, block, html, reason, detail, propensity, experiment, extra = out
         if consent["analytics"] or consent["personalization"]:
-            row = DecisionRow(decision_id, who.profile_id, slot, variant, reason, now, experiment and experiment["id"],
-                              propensity, detail)
+            row = DecisionRow(
+                decision_id,
+                who.profile_id,
+                slot,
+                variant,
+                reason,
+                now,
+                experiment and experiment["id"],
+                propensity,
+                detail,
+            )
             exposure = None
             if experiment is not None and self._first_exposure_in_session(who.identity_key, experiment, now):
                 exposure = self._exposure(row, experiment, consent["personalization"], raw_context)
             self.log.add_decision(PendingDecision(row, who.identity_key, who.identity_kind, exposure))
-        return {"decision_id": decision_id, "slot": slot, "variant": variant, "block": block, "html": html,
-                "reason": {"kind": reason, "detail": detail.get("why", reason)}, "experiment": experiment,
-                "propensity": propensity, **extra}
+        return {
+            "decision_id": decision_id,
+            "slot": slot,
+            "variant": variant,
+            "block": block,
+            "html": html,
+            "reason": {"kind": reason, "detail": detail.get("why", reason)},
+            "experiment": experiment,
+            "propensity": propensity,
+            **extra,
+        }
 
-    def _rules(self, snap: Snapshot, spec: Slot, plan: _Plan, who: _Who, context: dict[str, Any], now: float,
-               user_id: str | None, anonymous_id: str | None, decision_id: str) -> Any:
+    def _rules(
+        self,
+        snap: Snapshot,
+        spec: Slot,
+        plan: _Plan,
+        who: _Who,
+        context: dict[str, Any],
+        now: float,
+        user_id: str | None,
+        anonymous_id: str | None,
+        decision_id: str,
+    ) -> Any:
         view = None
         events = None
         for i, rule in enumerate(spec.rules):
@@ -487,8 +585,20 @@ class DecideService:
                     continue
             label = f"rule {i}" + (f" '{rule.name}'" if rule.name else "")
             cond = rule.when.describe() if rule.when is not None else "always"
-            out = self._act(snap, spec, rule.then, who, context, now, user_id, anonymous_id, decision_id, None,
-                            f"{label}: {cond}", i)
+            out = self._act(
+                snap,
+                spec,
+                rule.then,
+                who,
+                context,
+                now,
+                user_id,
+                anonymous_id,
+                decision_id,
+                None,
+                f"{label}: {cond}",
+                i,
+            )
             if out is not None:
                 return out
         return None
@@ -502,13 +612,31 @@ class DecideService:
             features = summarize(row.state, now, self.profiles.config)
         elif row is not None and isinstance(row.state.get("context"), dict):
             features = {"context": row.state["context"]}
-        return target_view(features, context, who.segments, now, row.traits if row is not None else None,
-                           effective(row.consent if row is not None else {}, self.settings.default_consent),
-                           row.state if row is not None and plan.features else None)
+        return target_view(
+            features,
+            context,
+            who.segments,
+            now,
+            row.traits if row is not None else None,
+            effective(row.consent if row is not None else {}, self.settings.default_consent),
+            row.state if row is not None and plan.features else None,
+        )
 
-    def _act(self, snap: Snapshot, spec: Slot, action: Any, who: _Who, context: dict[str, Any], now: float,
-             user_id: str | None, anonymous_id: str | None, decision_id: str, kind: str | None, why: str,
-             rule: int | None) -> Any:
+    def _act(
+        self,
+        snap: Snapshot,
+        spec: Slot,
+        action: Any,
+        who: _Who,
+        context: dict[str, Any],
+        now: float,
+        user_id: str | None,
+        anonymous_id: str | None,
+        decision_id: str,
+        kind: str | None,
+        why: str,
+        rule: int | None,
+    ) -> Any:
         """(variant, block, html, reason, detail, propensity, experiment, extra) or None to fall through."""
         detail: dict[str, Any] = {"rule": rule, "why": why}
         if isinstance(action, ShowVariant):
@@ -526,24 +654,40 @@ class DecideService:
             seen = who.exposures.get(exp.key)
             prior = None
             if seen is not None and seen.variant is not None:
-                prior = StickyRecord(experiment_key=exp.key, unit_id=unit or "", variant=seen.variant,
-                                     bucket_version=int((seen.detail or {}).get("bucket_version", 0)))
+                prior = StickyRecord(
+                    experiment_key=exp.key,
+                    unit_id=unit or "",
+                    variant=seen.variant,
+                    bucket_version=int((seen.detail or {}).get("bucket_version", 0)),
+                )
             a = assign(exp, unit, prior)
             if a.variant is None or a.variant not in spec.variants:
                 return None
             weights = exp.planned_weights()
-            detail.update(why=f"{why} -> experiment '{exp.key}' variant '{a.variant}' ({a.reason})",
-                          bucket_version=exp.bucket_version, assignment=a.reason, bucket=a.bucket)
-            experiment = {"id": exp.key, "variant": a.variant, "variation_index": a.variation_id,
-                          "sticky": a.reason == "sticky"}
-            return self._variant(snap, spec, a.variant, "experiment", detail, weights[a.variation_id], experiment,
-                                 decision_id)
+            detail.update(
+                why=f"{why} -> experiment '{exp.key}' variant '{a.variant}' ({a.reason})",
+                bucket_version=exp.bucket_version,
+                assignment=a.reason,
+                bucket=a.bucket,
+            )
+            experiment = {
+                "id": exp.key,
+                "variant": a.variant,
+                "variation_index": a.variation_id,
+                "sticky": a.reason == "sticky",
+            }
+            return self._variant(
+                snap, spec, a.variant, "experiment", detail, weights[a.variation_id], experiment, decision_id
+            )
         if isinstance(action, RunBandit):
             bandit = self._bandit(spec, rule if rule is not None else -1, action)
             x = context_features(context, now) if bandit.contextual else None
             choice = bandit.choose(x)
-            detail.update(why=f"{why} -> bandit {action.policy} arm '{choice.arm}' (p={choice.propensity:.3f})",
-                          arms=bandit.arms, probabilities=[round(p, 6) for p in choice.probabilities])
+            detail.update(
+                why=f"{why} -> bandit {action.policy} arm '{choice.arm}' (p={choice.propensity:.3f})",
+                arms=bandit.arms,
+                probabilities=[round(p, 6) for p in choice.probabilities],
+            )
             if x is not None:
                 detail["x"] = x
             return self._variant(snap, spec, choice.arm, "bandit", detail, choice.propensity, None, decision_id)
@@ -551,8 +695,17 @@ class DecideService:
             return self._recommended(snap, action, who, user_id or anonymous_id or "", detail, decision_id, spec.id)
         return None
 
-    def _variant(self, snap: Snapshot, spec: Slot, variant: str, reason: str, detail: dict[str, Any],
-                 propensity: float, experiment: dict[str, Any] | None, decision_id: str) -> Any:
+    def _variant(
+        self,
+        snap: Snapshot,
+        spec: Slot,
+        variant: str,
+        reason: str,
+        detail: dict[str, Any],
+        propensity: float,
+        experiment: dict[str, Any] | None,
+        decision_id: str,
+    ) -> Any:
         block_id = spec.variants.get(variant)
         found = snap.blocks.get(block_id) if block_id else None
         if found is None:
@@ -561,8 +714,16 @@ class DecideService:
         block, version = found
         detail.update(block=block.id, block_version=version)
         html = self._variant_html(block, version, decision_id, spec.id, variant)
-        return (variant, {"type": block.type, "content": block.content}, html, reason, detail, propensity,
-                experiment, {})
+        return (
+            variant,
+            {"type": block.type, "content": block.content},
+            html,
+            reason,
+            detail,
+            propensity,
+            experiment,
+            {},
+        )
 
     def _variant_html(self, block: Block, version: int, decision_id: str, slot: str, variant: str) -> str | None:
         """A variant's HTML: rendered once per block version, slot and variant with a stand-in decision id that
@@ -578,8 +739,9 @@ class DecideService:
         return None if html is None else html.replace(_ID_STAND_IN, decision_id)
 
     @staticmethod
-    def _render(block: Block, content: dict[str, Any] | None, decision_id: str, slot: str,
-                variant: str | None) -> str | None:
+    def _render(
+        block: Block, content: dict[str, Any] | None, decision_id: str, slot: str, variant: str | None
+    ) -> str | None:
         try:
             return render(block, content, decision_id=decision_id, slot=slot, variant=variant)
         except Exception:  # a template error must not fail the decision: no HTML, logged
@@ -597,7 +759,7 @@ class DecideService:
             else:
                 missing.append(i)
         if missing:
-            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            with self.store.transaction(write=False) as tx:
                 rows = tx.get_items(missing)
             if len(self._items) > 50_000:
                 self._items.clear()
@@ -612,15 +774,29 @@ class DecideService:
         if getattr(action, "title", None):
             content["title"] = action.title
         template = getattr(action, "template", None) or (base.template if base is not None else None)
-        block = Block(id=base.id if base is not None else "recommended", type="product_list", content=content,
-                      template=template)
+        block = Block(
+            id=base.id if base is not None else "recommended", type="product_list", content=content, template=template
+        )
         return block, content
 
-    def _recommended(self, snap: Snapshot, action: Recommend, who: _Who, raw_id: str, detail: dict[str, Any],
-                     decision_id: str, slot: str) -> Any:
+    def _recommended(
+        self,
+        snap: Snapshot,
+        action: Recommend,
+        who: _Who,
+        raw_id: str,
+        detail: dict[str, Any],
+        decision_id: str,
+        slot: str,
+    ) -> Any:
         try:  # from the profile this decision is made for (read once, with its consent)
-            recs = self.recommend.recommend(raw_id, action.k, action.include_categories, action.exclude_categories,
-                                            profile=(who.profile_id, who.row))
+            recs = self.recommend.recommend(
+                raw_id,
+                action.k,
+                action.include_categories,
+                action.exclude_categories,
+                profile=(who.profile_id, who.row),
+            )
         except Exception:  # the recommender failing must not fail the slot: fall through
             log.exception("recommender failed for slot %r", slot)
             return None
@@ -635,15 +811,24 @@ class DecideService:
             if row is not None:
                 entry["title"] = row.title
                 attrs = row.attributes or {}
-                for src, dst in (("url", "url"), ("image", "image"), ("image_url", "image"), ("price", "price"),
-                                 ("currency", "currency")):
+                for src, dst in (
+                    ("url", "url"),
+                    ("image", "image"),
+                    ("image_url", "image"),
+                    ("price", "price"),
+                    ("currency", "currency"),
+                ):
                     if src in attrs and dst not in entry and attrs[src] is not None:
                         entry[dst] = attrs[src]
             out_items.append(entry)
         block, content = self._list_block(snap, action)
         content["items"] = out_items
-        detail.update(items=[it["item_id"] for it in out_items], source=recs.get("source"),
-                      model_version=recs.get("version"), why=f"{detail['why']} -> recommender ({recs.get('source')})")
+        detail.update(
+            items=[it["item_id"] for it in out_items],
+            source=recs.get("source"),
+            model_version=recs.get("version"),
+            why=f"{detail['why']} -> recommender ({recs.get('source')})",
+        )
         html = self._render(block, content, decision_id, slot, None)
         return (None, {"type": "product_list", "content": content}, html, "recommender", detail, 1.0, None, {})
 
@@ -651,21 +836,40 @@ class DecideService:
         block, content = self._list_block(snap, action)
         content["items"] = []
         html = self._render(block, content, decision_id, slot, None)
-        return (None, {"type": "product_list", "content": content}, html, "default",
-                {"rule": None, "why": "default (recommender had nothing to recommend)", "items": []}, 1.0, None, {})
+        return (
+            None,
+            {"type": "product_list", "content": content},
+            html,
+            "default",
+            {"rule": None, "why": "default (recommender had nothing to recommend)", "items": []},
+            1.0,
+            None,
+            {},
+        )
 
-    def _exposure(self, row: DecisionRow, experiment: dict[str, Any], personalize: bool,
-                  raw_context: dict[str, Any] | None) -> EventRow:
+    def _exposure(
+        self, row: DecisionRow, experiment: dict[str, Any], personalize: bool, raw_context: dict[str, Any] | None
+    ) -> EventRow:
         """The "Experiment Viewed" track event of a decision (Segment's naming and properties), stored with the
         decision by the log writer: an event of the profile (exports, erasure, the event stream, KPIs), not
         applied to its behavioural features: it records what was shown, not what the visitor did."""
         return EventRow(
-            message_id=f"xp-{row.decision_id}", type="track", event=self.config.exposure_event,
-            profile_id=row.profile_id, timestamp=row.at, received_at=time.time(), personalize=personalize,
-            properties={"experiment_id": experiment["id"], "variation_id": experiment["variant"],
-                        "variation_index": experiment["variation_index"], "decision_id": row.decision_id,
-                        "slot": row.slot},
-            context=self.ingest.clean_context(raw_context) if raw_context else None)
+            message_id=f"xp-{row.decision_id}",
+            type="track",
+            event=self.config.exposure_event,
+            profile_id=row.profile_id,
+            timestamp=row.at,
+            received_at=time.time(),
+            personalize=personalize,
+            properties={
+                "experiment_id": experiment["id"],
+                "variation_id": experiment["variant"],
+                "variation_index": experiment["variation_index"],
+                "decision_id": row.decision_id,
+                "slot": row.slot,
+            },
+            context=self.ingest.clean_context(raw_context) if raw_context else None,
+        )
 
     def _first_exposure_in_session(self, identity: str, experiment: dict[str, Any], now: float) -> bool:
         """Whether to send "Experiment Viewed": once per user, experiment and variant per session (as GrowthBook's
@@ -723,10 +927,13 @@ class DecideService:
             return 0
         events = {e[:32] for e in (reward.events or self.config.click_events)}
         batch: list[tuple[str, float, Any]] = []
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
-            decisions = [d for d in tx.iter_decisions(bandit.slot_id, since=bandit.cursor, until=until)
-                         if d.reason == "bandit" and (d.detail or {}).get("rule") == bandit.rule]
-            decisions = decisions[-self.config.max_bandit_history:]
+        with self.store.transaction(write=False) as tx:
+            decisions = [
+                d
+                for d in tx.iter_decisions(bandit.slot_id, since=bandit.cursor, until=until)
+                if d.reason == "bandit" and (d.detail or {}).get("rule") == bandit.rule
+            ]
+            decisions = decisions[-self.config.max_bandit_history :]
             outcomes: dict[str, list[Any]] = {}
             for o in tx.outcomes_of([d.decision_id for d in decisions]):
                 outcomes.setdefault(o.decision_id, []).append(o)
@@ -742,8 +949,9 @@ class DecideService:
         spec = self.snapshot().slots.get(slot)
         if spec is None:
             raise NotFound.of("slot", "slot", slot)
-        return [self._bandit(spec, i, r.then).state() for i, r in enumerate(spec.rules)
-                if isinstance(r.then, RunBandit)]
+        return [
+            self._bandit(spec, i, r.then).state() for i, r in enumerate(spec.rules) if isinstance(r.then, RunBandit)
+        ]
 
     # ================================================================ measuring
     def results(self, key: str) -> dict[str, Any]:
@@ -753,15 +961,22 @@ class DecideService:
         self.flush()
         outcomes: dict[str, list[Any]] = {}
         metrics = exp.metrics or default_metrics(self.config.click_events, self.config.conversion_events)
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             decisions = list(tx.iter_decisions(experiment=key))  # every run of the experiment
             for o in tx.outcomes_of([d.decision_id for d in decisions]):
                 outcomes.setdefault(o.decision_id, []).append(o)
             pre = pre_period_events(tx, exp, decisions, metrics, self.config.conversion_events)
         return experiment_results(exp, decisions, outcomes, metrics, pre)
 
-    def ope(self, slot: str, target: str = "uniform", since: float = 0.0, reward_events: list[str] | None = None,
-            value: bool = False, alpha: float = 0.05) -> dict[str, Any]:
+    def ope(
+        self,
+        slot: str,
+        target: str = "uniform",
+        since: float = 0.0,
+        reward_events: list[str] | None = None,
+        value: bool = False,
+        alpha: float = 0.05,
+    ) -> dict[str, Any]:
         """Off-policy evaluation of a target policy on a slot's logged decisions (IPS, SNIPS, doubly robust).
 
         ``target``: ``uniform`` over the logged variants, ``arm:NAME`` (always that variant) or ``greedy`` (the
@@ -772,25 +987,35 @@ class DecideService:
 
         self.flush()
         events = {e[:32] for e in (reward_events or self.config.click_events)}
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
-            decisions = [d for d in tx.iter_decisions(slot, since=since)
-                         if d.variant is not None and d.propensity is not None and d.propensity > 0]
+        with self.store.transaction(write=False) as tx:
+            decisions = [
+                d
+                for d in tx.iter_decisions(slot, since=since)
+                if d.variant is not None and d.propensity is not None and d.propensity > 0
+            ]
             outcomes: dict[str, list[Any]] = {}
             for o in tx.outcomes_of([d.decision_id for d in decisions]):
                 outcomes.setdefault(o.decision_id, []).append(o)
         arms = sorted({d.variant for d in decisions if d.variant is not None})
         base: dict[str, Any] = {"slot": slot, "target": target, "arms": arms, "decisions": len(decisions)}
         if target.startswith("arm:") and target[4:] not in arms:
-            raise InvalidConfig([{"field": "target", "message": f"no logged decisions showed variant '{target[4:]}'"
-                                  f"; logged variants are {arms}"}])
+            raise InvalidConfig(
+                [
+                    {
+                        "field": "target",
+                        "message": f"no logged decisions showed variant '{target[4:]}'; logged variants are {arms}",
+                    }
+                ]
+            )
         if target not in ("uniform", "greedy") and not target.startswith("arm:"):
             raise InvalidConfig([{"field": "target", "message": "must be uniform, greedy or arm:NAME"}])
         if not decisions:
             return {**base, "message": "no logged decisions with propensities for this slot", "estimates": []}
         index = {a: i for i, a in enumerate(arms)}
         actions = np.array([index[d.variant] for d in decisions])  # type: ignore[index]
-        rewards = np.array([reward_of(d, outcomes.get(d.decision_id, []), events, value, float("inf"))
-                            for d in decisions])
+        rewards = np.array(
+            [reward_of(d, outcomes.get(d.decision_id, []), events, value, float("inf")) for d in decisions]
+        )
         props = np.array([float(d.propensity) for d in decisions])  # type: ignore[arg-type]
         k = len(arms)
         if target == "uniform":

@@ -148,8 +148,9 @@ class Slot(BaseModel):
                 raise ValueError(f"unknown variant {name!r}; the slot's variants are {sorted(self.variants)}")
 
         problems: list[tuple[str, str]] = []
-        for where, action in [(f"rules[{i}].then", r.then) for i, r in enumerate(self.rules)] + \
-                [("default", self.default)]:
+        for where, action in [(f"rules[{i}].then", r.then) for i, r in enumerate(self.rules)] + [
+            ("default", self.default)
+        ]:
             try:
                 if isinstance(action, ShowVariant):
                     known(action.variant)

@@ -43,8 +43,9 @@ from pertinent.segments.rules import (
 )
 
 # conditions that read the stored profile (need its summarised features); context/local_time/segment do not
-PROFILE_TYPES = frozenset({"trait", "feature", "event_count", "did_and_not", "campaign", "consent", "affinity",
-                           "since"})
+PROFILE_TYPES = frozenset(
+    {"trait", "feature", "event_count", "did_and_not", "campaign", "consent", "affinity", "since"}
+)
 
 
 class TargetView(ConditionView):
@@ -83,8 +84,21 @@ class SegmentCondition(ConditionBase):
         return f"{'in' if self.member else 'not in'} segment {self.segment!r}"
 
 
-ContextField = Literal["device_type", "browser", "os", "country", "region", "locale", "timezone", "referrer",
-                       "utm_campaign", "utm_source", "utm_medium", "utm_term", "utm_content"]
+ContextField = Literal[
+    "device_type",
+    "browser",
+    "os",
+    "country",
+    "region",
+    "locale",
+    "timezone",
+    "referrer",
+    "utm_campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_term",
+    "utm_content",
+]
 
 
 class TargetContextCondition(ContextCondition):
@@ -150,15 +164,40 @@ class NoneOf(ConditionBase):
 
 
 Condition = Annotated[
-    AllOf | AnyOf | NoneOf | SegmentCondition | TargetContextCondition | LocalTimeCondition | TraitCondition
-    | FeatureCondition | EventCountCondition | DidAndNotCondition | CampaignCondition | ConsentCondition
-    | AffinityCondition | SinceCondition,
+    AllOf
+    | AnyOf
+    | NoneOf
+    | SegmentCondition
+    | TargetContextCondition
+    | LocalTimeCondition
+    | TraitCondition
+    | FeatureCondition
+    | EventCountCondition
+    | DidAndNotCondition
+    | CampaignCondition
+    | ConsentCondition
+    | AffinityCondition
+    | SinceCondition,
     Field(discriminator="type"),
 ]
 for _m in (AllOf, AnyOf, NoneOf):
     _m.model_rebuild()
-CONDITION_TYPES = ("and", "or", "not", "segment", "context", "local_time", "trait", "feature", "event_count",
-                   "did_and_not", "campaign", "consent", "affinity", "since")
+CONDITION_TYPES = (
+    "and",
+    "or",
+    "not",
+    "segment",
+    "context",
+    "local_time",
+    "trait",
+    "feature",
+    "event_count",
+    "did_and_not",
+    "campaign",
+    "consent",
+    "affinity",
+    "since",
+)
 _CONDITION: TypeAdapter[Any] = TypeAdapter(Condition)
 
 
@@ -183,15 +222,22 @@ def condition_types(cond: Any) -> set[str]:
     return out
 
 
-def target_view(features: dict[str, Any] | None, context: dict[str, Any], segments: dict[str, float] | None,
-                now: float, traits: dict[str, Any] | None = None, consent: dict[str, bool] | None = None,
-                state: dict[str, Any] | None = None) -> TargetView:
+def target_view(
+    features: dict[str, Any] | None,
+    context: dict[str, Any],
+    segments: dict[str, float] | None,
+    now: float,
+    traits: dict[str, Any] | None = None,
+    consent: dict[str, bool] | None = None,
+    state: dict[str, Any] | None = None,
+) -> TargetView:
     """The view rules evaluate: summarised ``features`` (or none), the request ``context`` over the stored one."""
     feats = dict(features) if features else {}
     stored = feats.get("context") if isinstance(feats.get("context"), dict) else {}
     feats["context"] = {**stored, **context} if stored else context
-    return TargetView({"traits": traits or {}, "features": feats, "consent": consent or {}, "state": state or {}},
-                      now, segments)
+    return TargetView(
+        {"traits": traits or {}, "features": feats, "consent": consent or {}, "state": state or {}}, now, segments
+    )
 
 
 def valid_timezone(name: str) -> bool:
@@ -199,9 +245,15 @@ def valid_timezone(name: str) -> bool:
     return 0 < len(name) <= 64 and time_zone(name) is not None
 
 
-def request_context(user_agent: str | None = None, country: str | None = None, region: str | None = None,
-                    timezone: str | None = None, locale: str | None = None, referrer: str | None = None,
-                    url: str | None = None) -> dict[str, Any]:
+def request_context(
+    user_agent: str | None = None,
+    country: str | None = None,
+    region: str | None = None,
+    timezone: str | None = None,
+    locale: str | None = None,
+    referrer: str | None = None,
+    url: str | None = None,
+) -> dict[str, Any]:
     """Flat context facts of a decide request (missing ones left out); ``timezone`` must be valid."""
     out: dict[str, Any] = {}
     if user_agent:
@@ -227,6 +279,19 @@ def request_context(user_agent: str | None = None, country: str | None = None, r
     return out
 
 
-__all__ = ["CONDITION_TYPES", "PROFILE_TYPES", "AllOf", "AnyOf", "Condition", "NoneOf", "SegmentCondition",
-           "TargetContextCondition", "TargetView", "condition_types", "parse_condition",
-           "request_context", "target_view", "valid_timezone"]
+__all__ = [
+    "CONDITION_TYPES",
+    "PROFILE_TYPES",
+    "AllOf",
+    "AnyOf",
+    "Condition",
+    "NoneOf",
+    "SegmentCondition",
+    "TargetContextCondition",
+    "TargetView",
+    "condition_types",
+    "parse_condition",
+    "request_context",
+    "target_view",
+    "valid_timezone",
+]

@@ -63,14 +63,15 @@ def rank_users(model: Recommender, history: sp.csr_matrix, k: int, batch_size: i
     filters = Filters(only_available=False)
     out = []
     for start in range(0, history.shape[0], batch_size):
-        rows = history[start:start + batch_size]
+        rows = history[start : start + batch_size]
         idx, vals = top_k_matrix(model, model.score(rows), rows, k, filters)
         out.append(np.where(np.isfinite(vals), idx, -1))
     return np.vstack(out) if out else np.zeros((0, k), dtype=np.int64)
 
 
-def evaluate(model: Recommender, split: Split, k: int = 10, max_users: int | None = None,
-             seed: int = 0) -> EvaluationResult:
+def evaluate(
+    model: Recommender, split: Split, k: int = 10, max_users: int | None = None, seed: int = 0
+) -> EvaluationResult:
     """Score a fitted model on ``split.test`` (ranking all items not in the user's train row)."""
     users = split.test_users
     if max_users is not None and len(users) > max_users:
@@ -79,23 +80,38 @@ def evaluate(model: Recommender, split: Split, k: int = 10, max_users: int | Non
         return EvaluationResult({}, k, 0, "no test users: every user has too few interactions to hold out")
     ranked = rank_users(model, split.train.matrix[users], k)
     counts = split.train.item_counts()
-    metrics = ranking_metrics(ranked, split.test[users], k, item_counts=counts,
-                              n_items=split.train.n_items, n_train_users=split.train.n_users)
+    metrics = ranking_metrics(
+        ranked, split.test[users], k, item_counts=counts, n_items=split.train.n_items, n_train_users=split.train.n_users
+    )
     msg = "" if len(users) >= 30 else f"only {len(users)} test users: metrics are noisy"
     return EvaluationResult(metrics, k, int(len(users)), msg)
 
 
-def grid_search(kind: str, grid: dict[str, list[Any]], train: Interactions, *,
-                catalogue: Catalogue | None = None, base_config: dict[str, Any] | None = None,
-                fraction: float = 0.2, seed: int = 0, k: int = 10, metric: str = "ndcg",
-                max_users: int | None = 2000) -> SearchResult:
+def grid_search(
+    kind: str,
+    grid: dict[str, list[Any]],
+    train: Interactions,
+    *,
+    catalogue: Catalogue | None = None,
+    base_config: dict[str, Any] | None = None,
+    fraction: float = 0.2,
+    seed: int = 0,
+    k: int = 10,
+    metric: str = "ndcg",
+    max_users: int | None = 2000,
+) -> SearchResult:
     """Try every combination of ``grid`` on a validation split carved from ``train`` only."""
     from pertinent.recommend.models import make_model
 
     split = random_holdout(train, fraction=fraction, seed=seed)
     if len(split.test_users) == 0:
-        return SearchResult(dict(base_config or {}), math.nan, metric, [],
-                            "no validation users (need users with >= 5 interactions): kept the defaults")
+        return SearchResult(
+            dict(base_config or {}),
+            math.nan,
+            metric,
+            [],
+            "no validation users (need users with >= 5 interactions): kept the defaults",
+        )
     trials = []
     best: tuple[float, dict[str, Any]] = (-math.inf, dict(base_config or {}))
     names = list(grid)

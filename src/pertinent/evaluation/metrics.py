@@ -29,9 +29,14 @@ def hits_matrix(ranked: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     return out.reshape(n, k)
 
 
-def ranking_metrics(ranked: np.ndarray, relevant: sp.csr_matrix, k: int | None = None,
-                    item_counts: np.ndarray | None = None, n_items: int | None = None,
-                    n_train_users: int | None = None) -> dict[str, float]:
+def ranking_metrics(
+    ranked: np.ndarray,
+    relevant: sp.csr_matrix,
+    k: int | None = None,
+    item_counts: np.ndarray | None = None,
+    n_items: int | None = None,
+    n_train_users: int | None = None,
+) -> dict[str, float]:
     """Mean Precision@K, Recall@K, MAP@K, NDCG@K, HitRate@K, MRR@K over users with relevant items,
     plus catalogue coverage and novelty (mean -log2 popularity) when item counts are given."""
     ranked = np.asarray(ranked)

@@ -31,8 +31,9 @@ class Split:
         return np.flatnonzero(np.diff(self.test.indptr))
 
 
-def holdout_matrix(m: sp.csr_matrix, fraction: float, seed: int, min_items: int = 1
-                   ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def holdout_matrix(
+    m: sp.csr_matrix, fraction: float, seed: int, min_items: int = 1
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Per row, move ``max(1, round(fraction * n))`` random entries into the test matrix
     (rows with fewer than ``min_items`` entries stay entirely in train)."""
     if not 0 < fraction < 1:
@@ -53,8 +54,7 @@ def holdout_matrix(m: sp.csr_matrix, fraction: float, seed: int, min_items: int 
     return train, test
 
 
-def random_holdout(data: Interactions, fraction: float = 0.2, seed: int = 42, min_interactions: int = 5
-                   ) -> Split:
+def random_holdout(data: Interactions, fraction: float = 0.2, seed: int = 42, min_interactions: int = 5) -> Split:
     """Per-user random holdout of ``fraction`` of each eligible user's items."""
     train, test = holdout_matrix(data.matrix, fraction, seed, min_interactions)
     keep = set(zip(*train.nonzero(), strict=True))
@@ -77,8 +77,7 @@ def _need_time(data: Interactions, name: str) -> None:
 
 
 def _test_from_events(data: Interactions, train: Interactions, events) -> sp.csr_matrix:  # noqa: ANN001
-    test = sp.csr_matrix((np.ones(len(events), np.float32), (events["user"], events["item"])),
-                         shape=data.shape)
+    test = sp.csr_matrix((np.ones(len(events), np.float32), (events["user"], events["item"])), shape=data.shape)
     test = _binary(test)
     seen = train.matrix.copy()
     seen.data[:] = 1.0

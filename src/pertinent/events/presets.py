@@ -71,9 +71,7 @@ def _skip_masks(chunk_rows: Any, report: ImportReport, checks: list[tuple[Any, s
 # ---------------------------------------------------------------------------------------------------
 # UCI Online Retail
 
-NON_PRODUCT_CODES = frozenset(
-    {"POST", "DOT", "D", "M", "S", "B", "C2", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE"}
-)
+NON_PRODUCT_CODES = frozenset({"POST", "DOT", "D", "M", "S", "B", "C2", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE"})
 _NON_PRODUCT_PREFIXES = ("GIFT_",)
 _TYPE_STOPWORDS = frozenset(
     {
@@ -344,9 +342,7 @@ class OnlineRetailPreset(Converter):
             df = df[df["item_id"].notna() & (df["qty"] > 0) & (df["price"] > 0)]
             df = df[df["item_id"].map(is_product_code).astype(bool)]
             df["title"] = df["title"].fillna("")
-            counts.append(
-                df.groupby(["item_id", "title", "price"], sort=False).size().rename("n").reset_index()
-            )
+            counts.append(df.groupby(["item_id", "title", "price"], sort=False).size().rename("n").reset_index())
         if not counts:
             return pd.DataFrame(columns=CATALOGUE_COLUMNS)
         allc = pd.concat(counts).groupby(["item_id", "title", "price"], sort=False)["n"].sum().reset_index()
@@ -358,9 +354,9 @@ class OnlineRetailPreset(Converter):
             .sort_values(["item_id", "n"], ascending=[True, False])
             .drop_duplicates("item_id")
         )
-        prices = allc.sort_values(["item_id", "n", "price"], ascending=[True, False, True]).drop_duplicates(
-            "item_id"
-        )[["item_id", "price"]]
+        prices = allc.sort_values(["item_id", "n", "price"], ascending=[True, False, True]).drop_duplicates("item_id")[
+            ["item_id", "price"]
+        ]
         out = titles[["item_id", "title"]].merge(prices, on="item_id")
         out["title"] = out["title"].replace("", None)
         out["categories"] = [[t] if (t := retail_product_type(d)) else [] for d in out["title"]]
@@ -401,11 +397,7 @@ class MovieLensPreset(Converter):
         if not movies_path.exists():
             return pd.DataFrame({"item_id": [], "title": [], "categories": []})
         parts = list(read_chunks(movies_path, columns=["movieId", "title", "genres"], chunk_rows=200_000))
-        movies = (
-            pd.concat(parts, ignore_index=True)
-            if parts
-            else pd.DataFrame(columns=["movieId", "title", "genres"])
-        )
+        movies = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["movieId", "title", "genres"])
         ids = clean_ids(movies["movieId"])
         genres = [
             [] if not isinstance(g, str) else [x for x in g.split("|") if x and x != "(no genres listed)"]
@@ -462,9 +454,7 @@ class MovieLensPreset(Converter):
         path = self.source_file(path)
         movies = self._load_movies(path)
         if not self._movies_file(path).exists():
-            raise ImportFileError(
-                f"{self._movies_file(path)}: file not found (the catalogue needs movies.csv)"
-            )
+            raise ImportFileError(f"{self._movies_file(path)}: file not found (the catalogue needs movies.csv)")
         tags_path = path.parent / "tags.csv"
         top: dict[str, list[str]] = {}
         if tags_path.exists():
@@ -560,12 +550,8 @@ class TaobaoPreset(Converter):
 
         path = self.source_file(path)
         parts = []
-        for chunk in read_chunks(
-            path, columns=["item_id", "category_id"], names=self.names, chunk_rows=chunk_rows
-        ):
-            df = pd.DataFrame(
-                {"item_id": clean_ids(chunk["item_id"]), "category": clean_ids(chunk["category_id"])}
-            )
+        for chunk in read_chunks(path, columns=["item_id", "category_id"], names=self.names, chunk_rows=chunk_rows):
+            df = pd.DataFrame({"item_id": clean_ids(chunk["item_id"]), "category": clean_ids(chunk["category_id"])})
             parts.append(df[df["item_id"].notna()].drop_duplicates())
         if not parts:
             return pd.DataFrame(columns=CATALOGUE_COLUMNS)

@@ -119,7 +119,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def split_field(field: str, msg: str) -> tuple[str, str]:
     """Model-level validators name their field as ``"field: problem"``; move it into the field."""
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     head, sep, rest = msg.partition(": ")
     if sep and head.isidentifier():
         field = head if field in ("", "body") else f"{field}.{head}"

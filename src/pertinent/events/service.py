@@ -134,8 +134,9 @@ def _anonymize_ip(ip: str) -> str | None:
 class IngestService:
     """Turns raw Segment messages into stored events and updated profiles."""
 
-    def __init__(self, store: Store, settings: Settings, pseudo: Pseudonymizer,
-                 profile_config: ProfileConfig | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, pseudo: Pseudonymizer, profile_config: ProfileConfig | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.pseudo = pseudo
@@ -160,8 +161,9 @@ class IngestService:
         """Replace PII trait values by keyed pseudonyms (unless configured to keep them in clear)."""
         if self.settings.store_pii_in_clear or not traits:
             return traits
-        return {k: (self.pseudo.pii(v) if k.lower() in self._pii and v not in (None, "") else v)
-                for k, v in traits.items()}
+        return {
+            k: (self.pseudo.pii(v) if k.lower() in self._pii and v not in (None, "") else v) for k, v in traits.items()
+        }
 
     def clean_context(self, context: dict[str, Any]) -> dict[str, Any]:
         """A Segment context as stored: the IP anonymised (``anonymize_ip``), PII traits pseudonymised."""
@@ -203,9 +205,16 @@ class IngestService:
         )
 
     # -- the pipeline -----------------------------------------------------------
-    def ingest(self, raws: list[Any], type_: str | None = None, received_at: float | None = None,
-               batch_sent_at: datetime | None = None, batch_context: dict[str, Any] | None = None,
-               prefix: str = "", rejected: dict[int, str] | None = None) -> IngestResult:
+    def ingest(
+        self,
+        raws: list[Any],
+        type_: str | None = None,
+        received_at: float | None = None,
+        batch_sent_at: datetime | None = None,
+        batch_context: dict[str, Any] | None = None,
+        prefix: str = "",
+        rejected: dict[int, str] | None = None,
+    ) -> IngestResult:
         """Validate and ingest messages. ``prefix`` names the list in error fields (e.g. ``batch``);
         ``rejected`` maps indices the caller already refused (e.g. oversized) to the reason."""
         received_at = time.time() if received_at is None else received_at
@@ -279,8 +288,11 @@ class IngestService:
         resolver.preload(ids)
         for p in items:
             m = p.msg
-            p.profile_id = resolver.alias(m.previousId, m.userId) if isinstance(m, Alias) \
+            p.profile_id = (
+                resolver.alias(m.previousId, m.userId)
+                if isinstance(m, Alias)
                 else resolver.resolve(m.userId, m.anonymousId)
+            )
         resolver.flush()
         merge_sources = {src for src, _ in resolver.merges}
         for p in items:
@@ -309,12 +321,21 @@ class IngestService:
             if not consent["analytics"] and not consent["personalization"]:
                 p.outcome = "no_consent"
                 continue
-            rows.append(EventRow(
-                message_id=p.message_id, type=p.msg.type, event=p.name, profile_id=p.profile_id,
-                timestamp=p.timestamp, received_at=p.received_at, personalize=consent["personalization"],
-                properties=p.properties or None, traits=p.traits or None, context=p.context or None,
-                encoded=p.encoded,
-            ))
+            rows.append(
+                EventRow(
+                    message_id=p.message_id,
+                    type=p.msg.type,
+                    event=p.name,
+                    profile_id=p.profile_id,
+                    timestamp=p.timestamp,
+                    received_at=p.received_at,
+                    personalize=consent["personalization"],
+                    properties=p.properties or None,
+                    traits=p.traits or None,
+                    context=p.context or None,
+                    encoded=p.encoded,
+                )
+            )
             if consent["personalization"]:
                 keep.append(p)
         inserted = tx.insert_events(rows)
@@ -341,16 +362,18 @@ class IngestService:
             ctx = {}
             if newest.get(p.profile_id) is p:
                 ctx = p.parsed_context if p.parsed_context is not None else parse_context(p.context)
-            apply_event(profile.state, ProfileEvent(p.msg.type, p.name, p.timestamp, p.properties, ctx),
-                        self.profile_config)
+            apply_event(
+                profile.state, ProfileEvent(p.msg.type, p.name, p.timestamp, p.properties, ctx), self.profile_config
+            )
             profile.updated_at = now
             changed[profile.profile_id] = profile
         tx.append_consent(consent_rows)
         tx.put_profiles(list(changed.values()))
         committed.profiles = changed
 
-    def _merge_profiles(self, tx: Tx, profiles: dict[str, ProfileRow], source_final: str, source: str,
-                        target: str, now: float) -> bool:
+    def _merge_profiles(
+        self, tx: Tx, profiles: dict[str, ProfileRow], source_final: str, source: str, target: str, now: float
+    ) -> bool:
         src = profiles.get(source)
         dst = profiles[target] if target in profiles else profiles[source_final]
         if src is None or src is dst:
@@ -371,8 +394,9 @@ class IngestService:
         del profiles[source]
         return True
 
-    def _record_consent(self, profile: ProfileRow, stated: dict[str, bool], source: str, at: float,
-                        out: list[ConsentRow]) -> bool:
+    def _record_consent(
+        self, profile: ProfileRow, stated: dict[str, bool], source: str, at: float, out: list[ConsentRow]
+    ) -> bool:
         """Record the purposes that change; return whether any did."""
         current = profile.consent
         if all(p in current and current[p]["granted"] == g for p, g in stated.items()):

@@ -175,9 +175,7 @@ def analyze(
                 lift=relative_lift(c, s, config.alpha),
                 bayesian=bayesian_compare(c, s, spec.higher_is_better),
                 sequential=sequential_test(c, s, config.alpha, config.sequential_tuning),
-                guardrail_status=_guardrail(test, spec.higher_is_better, config.alpha)
-                if spec.guardrail
-                else None,
+                guardrail_status=_guardrail(test, spec.higher_is_better, config.alpha) if spec.guardrail else None,
                 variance_reduction=vr,
             )
         chi = None

@@ -21,9 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from pertinent.experiments.config import Experiment, ExperimentStatus
 from pertinent.experiments.hashing import choose_variation, gb_hash, get_bucket_ranges, in_namespace
 
-Reason = Literal[
-    "assigned", "sticky", "not_running", "no_unit_id", "not_in_namespace", "holdout", "not_covered"
-]
+Reason = Literal["assigned", "sticky", "not_running", "no_unit_id", "not_in_namespace", "holdout", "not_covered"]
 
 
 @dataclass(frozen=True)
@@ -71,9 +69,7 @@ def _excluded(experiment: Experiment, unit_id: str, reason: Reason) -> Assignmen
     return Assignment(experiment.key, unit_id, None, -1, reason, bucket_version=experiment.bucket_version)
 
 
-def assign(
-    experiment: Experiment, unit_id: str | int | None, prior: StickyRecord | None = None
-) -> Assignment:
+def assign(experiment: Experiment, unit_id: str | int | None, prior: StickyRecord | None = None) -> Assignment:
     """Bucket ``unit_id`` into ``experiment``.
 
     Order: status -> sticky ``prior`` -> namespace -> holdout -> coverage and weights (GrowthBook hash).
@@ -103,10 +99,7 @@ def assign(
     ns = experiment.namespace
     if ns is not None and not in_namespace(uid, ns.id, ns.start, ns.end):
         return _excluded(experiment, uid, "not_in_namespace")
-    if (
-        experiment.holdout is not None
-        and holdout_bucket(experiment.holdout.key, uid) < experiment.holdout.share
-    ):
+    if experiment.holdout is not None and holdout_bucket(experiment.holdout.key, uid) < experiment.holdout.share:
         return _excluded(experiment, uid, "holdout")
     bucket = gb_hash(experiment.hash_seed, uid, experiment.hash_version)
     assert bucket is not None  # hash_version is validated to 1 or 2

@@ -39,9 +39,7 @@ class Namespace(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> Namespace:
         if self.end <= self.start:
-            raise ValueError(
-                f"namespace {self.id!r}: end ({self.end}) must be greater than start ({self.start})"
-            )
+            raise ValueError(f"namespace {self.id!r}: end ({self.end}) must be greater than start ({self.start})")
         return self
 
 
@@ -102,9 +100,7 @@ class Experiment(BaseModel):
             if any(w < 0 for w in self.weights):
                 raise ValueError(f"experiment {self.key!r}: weights must be non-negative, got {self.weights}")
             if abs(sum(self.weights) - 1.0) > 0.01:
-                raise ValueError(
-                    f"experiment {self.key!r}: weights must sum to 1, got {sum(self.weights):.4f}"
-                )
+                raise ValueError(f"experiment {self.key!r}: weights must sum to 1, got {sum(self.weights):.4f}")
         return self
 
     @property
@@ -129,6 +125,4 @@ class Experiment(BaseModel):
 
     def stop(self, at: datetime | None = None) -> Experiment:
         """A copy with status stopped (no new assignments; analysis stays possible)."""
-        return self.model_copy(
-            update={"status": ExperimentStatus.STOPPED, "stopped_at": at or datetime.now(UTC)}
-        )
+        return self.model_copy(update={"status": ExperimentStatus.STOPPED, "stopped_at": at or datetime.now(UTC)})

@@ -129,9 +129,7 @@ def frame_stats(
                 pair = df.loc[mask, [col, cov]].dropna()
                 if not pd_numeric(pair[cov]):
                     raise ValueError(f"--covariate: column {cov!r} must be numeric")
-                data[v][col] = RegressionAdjustedStats.from_values(
-                    pair[col].to_numpy(float), pair[cov].to_numpy(float)
-                )
+                data[v][col] = RegressionAdjustedStats.from_values(pair[col].to_numpy(float), pair[cov].to_numpy(float))
             else:
                 arr = df.loc[mask, col].dropna().to_numpy(float)
                 arr = arr[np.isfinite(arr)]

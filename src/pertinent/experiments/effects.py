@@ -97,9 +97,7 @@ def effect(control: MetricStats, treatment: MetricStats) -> Effect:
             adjusted = adj_vc / nc + adj_vt / nt
             reduction = 1 - adjusted / raw if raw > 0 else None
             vc, vt = adj_vc, adj_vt
-    base = dict(
-        n_control=nc, n_treatment=nt, mean_control=mc, mean_treatment=mt, var_control=vc, var_treatment=vt
-    )
+    base = dict(n_control=nc, n_treatment=nt, mean_control=mc, mean_treatment=mt, var_control=vc, var_treatment=vt)
     empty = dict(difference=None, difference_variance=None, relative_lift=None, lift_variance=None)
     if nc == 0:
         return Effect(**base, **empty, message="control has no units")

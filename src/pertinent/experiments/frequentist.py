@@ -112,9 +112,7 @@ def _check_alpha(alpha: float) -> None:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
 
 
-def two_proportion_ztest(
-    control: ProportionStats, treatment: ProportionStats, alpha: float = 0.05
-) -> TestResult:
+def two_proportion_ztest(control: ProportionStats, treatment: ProportionStats, alpha: float = 0.05) -> TestResult:
     """Pooled two-proportion z-test (two-sided); the CI on the difference uses the unpooled variance."""
     _check_alpha(alpha)
     e = effect(control, treatment)
@@ -168,9 +166,7 @@ def welch_ttest(
     t = e.difference / math.sqrt(e.difference_variance)
     p = 2 * sps.t.sf(abs(t), df)
     half = sps.t.ppf(1 - alpha / 2, df) * math.sqrt(e.difference_variance)
-    return TestResult(
-        name, float(t), float(p), e.difference, (e.difference - half, e.difference + half), float(df)
-    )
+    return TestResult(name, float(t), float(p), e.difference, (e.difference - half, e.difference + half), float(df))
 
 
 def relative_lift(control: MetricStats, treatment: MetricStats, alpha: float = 0.05) -> LiftResult:

@@ -43,9 +43,7 @@ class ProportionStats:
     def __post_init__(self) -> None:
         _check_n("ProportionStats", self.n)
         if not 0 <= self.successes <= self.n:
-            raise ValueError(
-                f"ProportionStats: successes must be between 0 and n={self.n}, got {self.successes}"
-            )
+            raise ValueError(f"ProportionStats: successes must be between 0 and n={self.n}, got {self.successes}")
 
     def __add__(self, other: ProportionStats) -> ProportionStats:
         if not isinstance(other, ProportionStats):
@@ -157,13 +155,9 @@ class RegressionAdjustedStats:
         y = np.asarray(list(post) if not isinstance(post, np.ndarray) else post, dtype=float)
         x = np.asarray(list(pre) if not isinstance(pre, np.ndarray) else pre, dtype=float)
         if y.shape != x.shape:
-            raise ValueError(
-                f"RegressionAdjustedStats.from_values: post has {y.size} values, pre has {x.size}"
-            )
+            raise ValueError(f"RegressionAdjustedStats.from_values: post has {y.size} values, pre has {x.size}")
         if not (np.isfinite(y).all() and np.isfinite(x).all()):
-            raise ValueError(
-                "RegressionAdjustedStats.from_values: values must be finite numbers (no NaN/inf)"
-            )
+            raise ValueError("RegressionAdjustedStats.from_values: values must be finite numbers (no NaN/inf)")
         return cls(
             int(y.size),
             float(y.sum()),

@@ -15,8 +15,13 @@ from functools import lru_cache
 from typing import Any
 
 PURPOSES = ("analytics", "personalization")
-_ALIASES = {"personalisation": "personalization", "personalization": "personalization", "analytics": "analytics",
-            "statistics": "analytics", "performance": "analytics"}
+_ALIASES = {
+    "personalisation": "personalization",
+    "personalization": "personalization",
+    "analytics": "analytics",
+    "statistics": "analytics",
+    "performance": "analytics",
+}
 
 
 @lru_cache(maxsize=1024)

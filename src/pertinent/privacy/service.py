@@ -26,16 +26,29 @@ class DerivedStore(Protocol):
 
 
 class PrivacyService:
-    def __init__(self, store: Store, settings: Settings, pseudo: Pseudonymizer, profiles: ProfileService,
-                 derived: dict[str, DerivedStore] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        pseudo: Pseudonymizer,
+        profiles: ProfileService,
+        derived: dict[str, DerivedStore] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.pseudo = pseudo
         self.profiles = profiles
         self.derived = derived or {}
 
-    def set_consent(self, purposes: dict[str, bool], user_id: str | None = None, anonymous_id: str | None = None,
-                    source: str = "api", at: float | None = None, actor: str = "api") -> dict[str, Any]:
+    def set_consent(
+        self,
+        purposes: dict[str, bool],
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        source: str = "api",
+        at: float | None = None,
+        actor: str = "api",
+    ) -> dict[str, Any]:
         """Record consent decisions for a user (creating the profile if needed); return the consent in force."""
         now = time.time()
         at = now if at is None else at
@@ -84,8 +97,11 @@ class PrivacyService:
                 "consent_history": [asdict(c) for c in tx.consent_of(profile_id)],
                 "decisions": [asdict(d) for d in tx.recent_decisions(profile_id, 0.0)],
             }
-            out["decision_outcomes"] = [asdict(o) for o in tx.outcomes_of([d["decision_id"] for d in out["decisions"]])
-                                        if o.profile_id == profile_id]
+            out["decision_outcomes"] = [
+                asdict(o)
+                for o in tx.outcomes_of([d["decision_id"] for d in out["decisions"]])
+                if o.profile_id == profile_id
+            ]
             if segments is not None:
                 out["segments"] = segments.export_rows(tx, profile_id, names)
             for name, derived in self.derived.items():

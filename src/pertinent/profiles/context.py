@@ -89,8 +89,9 @@ def parse_context(context: dict[str, Any]) -> dict[str, Any]:
     if country:
         out["country"] = country
     page = context.get("page") if isinstance(context.get("page"), dict) else {}
-    ref = _host(page.get("referrer")) or _host((context.get("referrer") or {}).get("url")
-                                               if isinstance(context.get("referrer"), dict) else None)
+    ref = _host(page.get("referrer")) or _host(
+        (context.get("referrer") or {}).get("url") if isinstance(context.get("referrer"), dict) else None
+    )
     if ref:
         out["referrer"] = ref
     campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}

@@ -37,12 +37,22 @@ class ProfileConfig(BaseModel):
     counted_types: list[str] = Field(default_factory=lambda: ["track", "page", "screen"])
     purchase_events: list[str] = Field(default_factory=lambda: ["Order Completed", "purchase", "buy"])
     refund_events: list[str] = Field(default_factory=lambda: ["Order Refunded", "Order Cancelled"])
-    event_weights: dict[str, float] = Field(default_factory=lambda: {
-        "Product Viewed": 1.0, "Product Clicked": 1.0, "page": 1.0, "screen": 1.0, "pv": 1.0,
-        "Product Added to Wishlist": 2.0, "fav": 2.0,
-        "Product Added": 3.0, "cart": 3.0,
-        "Order Completed": 5.0, "buy": 5.0, "purchase": 5.0,
-    })
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "Product Viewed": 1.0,
+            "Product Clicked": 1.0,
+            "page": 1.0,
+            "screen": 1.0,
+            "pv": 1.0,
+            "Product Added to Wishlist": 2.0,
+            "fav": 2.0,
+            "Product Added": 3.0,
+            "cart": 3.0,
+            "Order Completed": 5.0,
+            "buy": 5.0,
+            "purchase": 5.0,
+        }
+    )
     default_weight: float = 1.0
     # Ratings (properties.rating) weigh max(rating - rating_offset, 0).
     rating_offset: float = 2.5
@@ -125,8 +135,9 @@ def event_weight(ev: ProfileEvent, cfg: ProfileConfig) -> float:
 _REBASE_HALF_LIVES = 64.0  # keep stored scores far from float overflow
 
 
-def _add_affinity(state: dict[str, Any], kind: str, labels: list[str], weight: float, ts: float,
-                  cfg: ProfileConfig) -> None:
+def _add_affinity(
+    state: dict[str, Any], kind: str, labels: list[str], weight: float, ts: float, cfg: ProfileConfig
+) -> None:
     """Add ``weight`` at time ``ts``. Scores are stored as of ``affinity_ref``, a reference time that stays
     fixed, so an event costs O(its labels): a newer event adds ``weight * 2**((ts - ref) / half_life)``
     instead of decaying every stored score. The reference moves only when that factor grows large."""
@@ -252,7 +263,7 @@ def merge_states(into: dict[str, Any], other: dict[str, Any], cfg: ProfileConfig
         into["affinity_ref"] = ref
     recent = sorted(into.get("recent_items", []) + other.get("recent_items", []), key=lambda r: r[2])
     if recent:
-        into["recent_items"] = recent[-cfg.recent_items:]
+        into["recent_items"] = recent[-cfg.recent_items :]
     if other.get("context") and (other.get("last_seen") or 0) > (into.get("last_seen") or 0):
         into["context"] = {**into.get("context", {}), **other["context"]}
     return into

@@ -15,8 +15,12 @@ from pertinent.privacy.consent import effective
 from pertinent.profiles.features import DAY, ProfileConfig, summarize
 from pertinent.storage.base import ProfileRow
 
-COUNTED = {"views": ("Product Viewed", "pv"), "carts": ("Product Added", "cart"),
-           "pages": ("page", "screen"), "reviews": ("Product Reviewed",)}
+COUNTED = {
+    "views": ("Product Viewed", "pv"),
+    "carts": ("Product Added", "cart"),
+    "pages": ("page", "screen"),
+    "reviews": ("Product Reviewed",),
+}
 
 
 def profile_features(row: ProfileRow, now: float, cfg: ProfileConfig) -> dict[str, Any]:
@@ -50,15 +54,17 @@ def profile_features(row: ProfileRow, now: float, cfg: ProfileConfig) -> dict[st
     return out
 
 
-def features_frame(rows: Iterable[ProfileRow], default_consent: str, cfg: ProfileConfig,
-                   now: float | None = None) -> Any:
+def features_frame(
+    rows: Iterable[ProfileRow], default_consent: str, cfg: ProfileConfig, now: float | None = None
+) -> Any:
     """A pandas DataFrame indexed by profile id, one column per feature."""
     import pandas as pd
 
     kept = [r for r in rows if r.state and effective(r.consent, default_consent)["personalization"]]
     if now is None:
         now = max((r.state.get("last_seen") or 0.0 for r in kept), default=0.0)
-    frame = pd.DataFrame.from_records([profile_features(r, now, cfg) for r in kept],
-                                      index=pd.Index([r.profile_id for r in kept], name="profile_id"))
+    frame = pd.DataFrame.from_records(
+        [profile_features(r, now, cfg) for r in kept], index=pd.Index([r.profile_id for r in kept], name="profile_id")
+    )
     frame.attrs["as_of"] = now
     return frame

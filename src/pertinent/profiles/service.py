@@ -29,12 +29,14 @@ class ProfileService:
         resolver.flush()  # persists lazy re-keying after a key rotation
         return profile_id
 
-    def view(self, row: ProfileRow, user_id: str, now: float | None = None,
-             segments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def view(
+        self, row: ProfileRow, user_id: str, now: float | None = None, segments: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         now = time.time() if now is None else now
         consent = effective(row.consent, self.settings.default_consent)
-        features = summarize(row.state, now, self.config) if consent["personalization"] else \
-            summarize({}, now, self.config)
+        features = (
+            summarize(row.state, now, self.config) if consent["personalization"] else summarize({}, now, self.config)
+        )
         return {
             "user_id": user_id,
             "profile_id": row.profile_id,

@@ -159,12 +159,15 @@ class Recommender(ABC):
             if idx is not None:
                 t = self._train_rows
                 start, end = t.indptr[idx], t.indptr[idx + 1]
-                row = sp.csr_matrix((t.data[start:end].astype(np.float32), t.indices[start:end].copy(),
-                                     np.asarray([0, end - start])), shape=(1, self.n_items))
+                row = sp.csr_matrix(
+                    (t.data[start:end].astype(np.float32), t.indices[start:end].copy(), np.asarray([0, end - start])),
+                    shape=(1, self.n_items),
+                )
         if items:
             cols = [self.item_index[str(i)] for i in items if str(i) in self.item_index]
-            extra = sp.csr_matrix((np.ones(len(cols), np.float32), (np.zeros(len(cols), int), cols)),
-                                  shape=(1, self.n_items))
+            extra = sp.csr_matrix(
+                (np.ones(len(cols), np.float32), (np.zeros(len(cols), int), cols)), shape=(1, self.n_items)
+            )
             row = row.maximum(extra).tocsr()
         return row
 
@@ -192,8 +195,9 @@ class Recommender(ABC):
         scores = self.score(row, context)[0]
         return rank(self, scores, row, k=k, filters=filters or Filters(), context=context)
 
-    def recommend_batch(self, users: list[str], k: int = 10, filters: Filters | None = None,
-                        batch_size: int = 512) -> pd.DataFrame:
+    def recommend_batch(
+        self, users: list[str], k: int = 10, filters: Filters | None = None, batch_size: int = 512
+    ) -> pd.DataFrame:
         """``user,item,rank,score`` rows for many users; unknown users get the cold-start ranking."""
         import pandas as pd
 
@@ -203,18 +207,20 @@ class Recommender(ABC):
         filters = filters or Filters()
         out: list[pd.DataFrame] = []
         for start in range(0, len(users), batch_size):
-            chunk = [str(u) for u in users[start:start + batch_size]]
+            chunk = [str(u) for u in users[start : start + batch_size]]
             rows = sp.vstack([self.history_for(u) for u in chunk]).tocsr()
             scores = self.score(rows)
             idx, vals = top_k_matrix(self, scores, rows, k, filters)
             n = idx.shape[1]
             valid = np.isfinite(vals)
-            frame = pd.DataFrame({
-                "user": np.repeat(np.asarray(chunk, dtype=object), n),
-                "item": self.item_ids[idx.ravel()],  # type: ignore[index]
-                "rank": np.tile(np.arange(1, n + 1), len(chunk)),
-                "score": vals.ravel(),
-            })
+            frame = pd.DataFrame(
+                {
+                    "user": np.repeat(np.asarray(chunk, dtype=object), n),
+                    "item": self.item_ids[idx.ravel()],  # type: ignore[index]
+                    "rank": np.tile(np.arange(1, n + 1), len(chunk)),
+                    "score": vals.ravel(),
+                }
+            )
             out.append(frame[valid.ravel()])
         if not out:
             return pd.DataFrame(columns=["user", "item", "rank", "score"])
@@ -235,8 +241,10 @@ class Recommender(ABC):
         row = sp.csr_matrix(([1.0], ([0], [j])), shape=(1, self.n_items), dtype=np.float32)
         title = self._titles.get(str(item), str(item))
         recs = rank(self, sims, row, k=k, filters=filters or Filters(), with_reasons=False)
-        return [Recommendation(r.item, r.score, r.rank, r.reason if r.rule == "pin" else f"similar to {title}", r.rule)
-                for r in recs]
+        return [
+            Recommendation(r.item, r.score, r.rank, r.reason if r.rule == "pin" else f"similar to {title}", r.rule)
+            for r in recs
+        ]
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
@@ -244,8 +252,9 @@ class Recommender(ABC):
         self._check()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "config.json").write_text(json.dumps(
-            {"kind": self.kind, "config": self.config.model_dump(mode="json")}, indent=2))
+        (folder / "config.json").write_text(
+            json.dumps({"kind": self.kind, "config": self.config.model_dump(mode="json")}, indent=2)
+        )
         state = self._get_state()
         state["__item_ids"] = np.asarray(self.item_ids, dtype=str)
         state["__user_ids"] = np.asarray(sorted(self.user_index, key=self.user_index.get), dtype=str)

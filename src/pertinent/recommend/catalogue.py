@@ -130,9 +130,15 @@ class Catalogue:
         if not movies_path.exists():
             raise CatalogueError(f"movies.csv not found in {folder}")
         movies = pd.read_csv(movies_path)
-        df = pd.DataFrame({"id": movies["movieId"], "title": movies["title"],
-                           "categories": [[g for g in s.split("|") if g != "(no genres listed)"]
-                                          for s in movies["genres"].fillna("")]})
+        df = pd.DataFrame(
+            {
+                "id": movies["movieId"],
+                "title": movies["title"],
+                "categories": [
+                    [g for g in s.split("|") if g != "(no genres listed)"] for s in movies["genres"].fillna("")
+                ],
+            }
+        )
         tags_path = folder / "tags.csv"
         if with_tags and tags_path.exists():
             tags = pd.read_csv(tags_path).dropna(subset=["tag"])
@@ -149,8 +155,11 @@ class Catalogue:
 
         raw = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
         df = clean_online_retail(raw, require_customer=False)
-        desc = df.dropna(subset=["Description"]).groupby("StockCode")["Description"].agg(
-            lambda s: s.value_counts().index[0])
+        desc = (
+            df.dropna(subset=["Description"])
+            .groupby("StockCode")["Description"]
+            .agg(lambda s: s.value_counts().index[0])
+        )
         price = df.groupby("StockCode")["UnitPrice"].median()
         out = pd.DataFrame({"id": desc.index, "title": desc.str.strip().str.title().to_numpy()})
         out["price"] = price.reindex(desc.index).to_numpy()

@@ -50,11 +50,14 @@ class BusinessRules(BaseModel):
         """These (configured) rules with a request's rules on top: the request's pins come first, its
         factors override, burials add up, and its diversity wins when it sets one."""
         pin = list(dict.fromkeys([*request.pin, *self.pin]))
-        return BusinessRules(pin=pin, boost={**self.boost, **request.boost},
-                             boost_categories={**self.boost_categories, **request.boost_categories},
-                             bury=list(dict.fromkeys([*self.bury, *request.bury])),
-                             bury_categories=list(dict.fromkeys([*self.bury_categories, *request.bury_categories])),
-                             diversity=request.diversity or self.diversity)
+        return BusinessRules(
+            pin=pin,
+            boost={**self.boost, **request.boost},
+            boost_categories={**self.boost_categories, **request.boost_categories},
+            bury=list(dict.fromkeys([*self.bury, *request.bury])),
+            bury_categories=list(dict.fromkeys([*self.bury_categories, *request.bury_categories])),
+            diversity=request.diversity or self.diversity,
+        )
 
 
 class RecommendConfig(BaseModel):

@@ -69,8 +69,14 @@ class ContentRecommender(Recommender):
 
             self.features = embed(docs, c.embedding_dim)  # dense, unit rows
             return
-        vec = TfidfVectorizer(max_features=c.max_features, min_df=c.min_df, ngram_range=(1, c.ngram_max),
-                              sublinear_tf=c.sublinear_tf, stop_words=c.stop_words, dtype=np.float32)
+        vec = TfidfVectorizer(
+            max_features=c.max_features,
+            min_df=c.min_df,
+            ngram_range=(1, c.ngram_max),
+            sublinear_tf=c.sublinear_tf,
+            stop_words=c.stop_words,
+            dtype=np.float32,
+        )
         try:
             self.features = sp.csr_matrix(vec.fit_transform(docs), dtype=np.float32)
         except ValueError:  # empty vocabulary: no text at all

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-NON_PRODUCT_CODES = frozenset({"POST", "D", "M", "m", "BANK CHARGES", "DOT", "C2", "AMAZONFEE", "CRUK",
-                               "PADS", "S", "B"})
+NON_PRODUCT_CODES = frozenset(
+    {"POST", "D", "M", "m", "BANK CHARGES", "DOT", "C2", "AMAZONFEE", "CRUK", "PADS", "S", "B"}
+)
 
 
 def clean_online_retail(raw: pd.DataFrame, require_customer: bool = True) -> pd.DataFrame:
@@ -37,8 +38,9 @@ def online_retail_positives(path: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     df = clean_online_retail(pd.read_parquet(path))
-    return pd.DataFrame({"user": df["CustomerID"].astype("int64").astype(str), "item": df["StockCode"],
-                         "timestamp": df["InvoiceDate"]})
+    return pd.DataFrame(
+        {"user": df["CustomerID"].astype("int64").astype(str), "item": df["StockCode"], "timestamp": df["InvoiceDate"]}
+    )
 
 
 def movielens_positives(folder: str | Path, min_rating: float = 3.5) -> pd.DataFrame:
@@ -47,16 +49,26 @@ def movielens_positives(folder: str | Path, min_rating: float = 3.5) -> pd.DataF
 
     r = pd.read_csv(Path(folder) / "ratings.csv")
     r = r[r["rating"] >= min_rating]
-    return pd.DataFrame({"user": r["userId"].astype(str), "item": r["movieId"].astype(str),
-                         "rating": r["rating"], "timestamp": r["timestamp"]})
+    return pd.DataFrame(
+        {
+            "user": r["userId"].astype(str),
+            "item": r["movieId"].astype(str),
+            "rating": r["rating"],
+            "timestamp": r["timestamp"],
+        }
+    )
 
 
 def taobao_events(path: str | Path) -> pd.DataFrame:
     """Taobao UserBehavior rows (user, item, category, behavior, timestamp)."""
     import pandas as pd
 
-    return pd.read_csv(path, header=None, names=["user", "item", "category", "behavior", "timestamp"],
-                       dtype={"user": str, "item": str, "category": str, "behavior": str})
+    return pd.read_csv(
+        path,
+        header=None,
+        names=["user", "item", "category", "behavior", "timestamp"],
+        dtype={"user": str, "item": str, "category": str, "behavior": str},
+    )
 
 
 def min_user_positives(frame: pd.DataFrame, n: int = 5, user_col: str = "user") -> pd.DataFrame:

@@ -127,8 +127,11 @@ class DefaultRecommender(Recommender):
         components: list[Component] = []
         if len(users) < 10:
             report["message"] = f"only {len(users)} validation users: kept default settings"
-            base = Component(kind="ease", config={**cfg.ease.model_dump(), "regularization": ease_lambda}) \
-                if ease_ok else Component(kind="itemknn", config=cfg.itemknn.model_dump())
+            base = (
+                Component(kind="ease", config={**cfg.ease.model_dump(), "regularization": ease_lambda})
+                if ease_ok
+                else Component(kind="itemknn", config=cfg.itemknn.model_dump())
+            )
             components = [base, Component(kind="popularity", weight=0.05)]
             self.report = report
             return cfg.hybrid.model_copy(update={"components": components})
@@ -148,7 +151,7 @@ class DefaultRecommender(Recommender):
             vcounts = np.diff(train_m.tocsc().indptr)
             active = np.flatnonzero(vcounts > 0)
             if len(active) > cfg.max_validation_items:
-                active = np.sort(active[np.argsort(-vcounts[active], kind="stable")[:cfg.max_validation_items]])
+                active = np.sort(active[np.argsort(-vcounts[active], kind="stable")[: cfg.max_validation_items]])
             g = gram(train_m[:, active])
             h_act = hist[:, active]
             lambdas = sorted(cfg.ease_lambdas) or [ease_lambda]
@@ -174,8 +177,9 @@ class DefaultRecommender(Recommender):
             base_name = "ease"
         else:
             base_name = "itemknn"
-        parts["popularity"] = np.broadcast_to(PopularityRecommender().fit(vtrain).global_scores,
-                                              (len(users), data.n_items))
+        parts["popularity"] = np.broadcast_to(
+            PopularityRecommender().fit(vtrain).global_scores, (len(users), data.n_items)
+        )
         if any(w > 0 for w in cfg.als_weights):
             als = ALSRecommender(cfg.als).fit(vtrain)
             parts["als"] = normalize_rows(als.score(hist))
@@ -193,13 +197,20 @@ class DefaultRecommender(Recommender):
                 score = trial("blend", {"weights": candidate}, blend)  # type: ignore[arg-type]
                 if _better(score, best, cfg.min_gain_se):
                     best, weights = score, candidate
-        report.update({"ease_lambda": ease_lambda if ease_ok else None, "weights": weights,
-                       "validation_ndcg": round(float(best.mean()), 5), "validation_users": int(len(users))})
+        report.update(
+            {
+                "ease_lambda": ease_lambda if ease_ok else None,
+                "weights": weights,
+                "validation_ndcg": round(float(best.mean()), 5),
+                "validation_users": int(len(users)),
+            }
+        )
         log.info("default recommender chose %s (validation NDCG@%d %.4f)", weights, cfg.k, best.mean())
         for name, w in weights.items():
             if name == "ease":
-                components.append(Component(kind="ease", weight=w,
-                                            config={**cfg.ease.model_dump(), "regularization": ease_lambda}))
+                components.append(
+                    Component(kind="ease", weight=w, config={**cfg.ease.model_dump(), "regularization": ease_lambda})
+                )
             elif name == "itemknn":
                 components.append(Component(kind="itemknn", weight=w, config=cfg.itemknn.model_dump()))
             elif name == "als":
@@ -228,9 +239,11 @@ class DefaultRecommender(Recommender):
         return self.hybrid.pair_similarity(items)  # type: ignore[union-attr]
 
     def _get_state(self) -> dict[str, Any]:
-        return {"hybrid": self.hybrid._get_state(),  # type: ignore[union-attr]
-                "hybrid_config": np.asarray(self.hybrid.config.model_dump_json()),  # type: ignore[union-attr]
-                "report": np.asarray(json.dumps(self.report))}
+        return {
+            "hybrid": self.hybrid._get_state(),  # type: ignore[union-attr]
+            "hybrid_config": np.asarray(self.hybrid.config.model_dump_json()),  # type: ignore[union-attr]
+            "report": np.asarray(json.dumps(self.report)),
+        }
 
     def _set_state(self, state: dict[str, Any]) -> None:
         hybrid = HybridRecommender(HybridConfig.model_validate_json(str(state["hybrid_config"])))

@@ -72,8 +72,10 @@ def ease_fits(n_items: int, config: EASEConfig, available: int | None = None) ->
     if n_items > config.max_dense_items:
         return False, f"{n_items:,} items exceed max_dense_items={config.max_dense_items:,}"
     if need > config.memory_fraction * avail:
-        return False, (f"{n_items:,} items need {need / 2**30:.1f} GiB, more than "
-                       f"{config.memory_fraction:.0%} of {avail / 2**30:.1f} GiB available")
+        return False, (
+            f"{n_items:,} items need {need / 2**30:.1f} GiB, more than "
+            f"{config.memory_fraction:.0%} of {avail / 2**30:.1f} GiB available"
+        )
     return True, ""
 
 
@@ -84,7 +86,7 @@ def gram(x: sp.csr_matrix, chunk_elems: int = 32_000_000) -> np.ndarray:
     g = np.zeros((n, n), dtype=np.float32)
     step = max(1, chunk_elems // max(n, 1))
     for start in range(0, x.shape[0], step):
-        block = x[start:start + step].toarray()
+        block = x[start : start + step].toarray()
         g += block.T @ block
     return g
 
@@ -154,13 +156,17 @@ class EASERecommender(Recommender):
             self.fallback_model = self._make_fallback().fit(data, catalogue)
             return
         self.active = active.astype(np.int64)
-        self.weights = ease_from_gram(gram(data.matrix[:, active]), self.config.regularization, overwrite=True,
-                                      threads=self.config.blas_threads)
+        self.weights = ease_from_gram(
+            gram(data.matrix[:, active]), self.config.regularization, overwrite=True, threads=self.config.blas_threads
+        )
 
     def _active_history(self, history: sp.csr_matrix) -> sp.csr_matrix:
         """The history's columns of active items (re-indexed), built from the CSR arrays directly."""
-        h = history if sp.isspmatrix_csr(history) and history.dtype == np.float32 else \
-            sp.csr_matrix(history, dtype=np.float32)
+        h = (
+            history
+            if sp.isspmatrix_csr(history) and history.dtype == np.float32
+            else sp.csr_matrix(history, dtype=np.float32)
+        )
         if len(self.active) == h.shape[1]:
             return h
         if getattr(self, "_position", None) is None or len(self._position) != h.shape[1]:
@@ -220,8 +226,7 @@ class EASERecommender(Recommender):
 
     def _get_state(self) -> dict[str, Any]:
         if self.fallback_model is not None:
-            return {"fallback": self.fallback_model._get_state(),
-                    "fallback_reason": np.asarray(self.fallback_reason)}
+            return {"fallback": self.fallback_model._get_state(), "fallback_reason": np.asarray(self.fallback_reason)}
         return {"active": self.active, "weights": self.weights}
 
     def _set_state(self, state: dict[str, Any]) -> None:

@@ -41,8 +41,9 @@ def load_encoder(dim: int = 256) -> Any:
 
     # The wheel keeps weights/ and tokenizers/ beside the module: the layout load() expects of a cache folder.
     packaged = Path(wordllama.__file__).parent
-    return WordLlama.load(config="l2_supercat", dim=256, trunc_dim=dim if dim < 256 else None,
-                          cache_dir=packaged, disable_download=True)
+    return WordLlama.load(
+        config="l2_supercat", dim=256, trunc_dim=dim if dim < 256 else None, cache_dir=packaged, disable_download=True
+    )
 
 
 def embed(texts: Sequence[str], dim: int = 256, batch_size: int = 512) -> np.ndarray:

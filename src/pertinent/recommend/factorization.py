@@ -58,8 +58,14 @@ class ALSRecommender(Recommender):
         from implicit.cpu.als import AlternatingLeastSquares
 
         c = self.config
-        return AlternatingLeastSquares(factors=c.factors, regularization=c.regularization, alpha=c.alpha,
-                                       iterations=c.iterations, random_state=c.seed, num_threads=c.threads)
+        return AlternatingLeastSquares(
+            factors=c.factors,
+            regularization=c.regularization,
+            alpha=c.alpha,
+            iterations=c.iterations,
+            random_state=c.seed,
+            num_threads=c.threads,
+        )
 
     def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:
         from threadpoolctl import threadpool_limits
@@ -79,7 +85,7 @@ class ALSRecommender(Recommender):
             self._yty = y.T @ y + self.config.regularization * np.eye(y.shape[1], dtype=np.float32)
         out = np.zeros((h.shape[0], y.shape[1]), dtype=np.float32)
         for r in range(h.shape[0]):
-            cols, conf = h.indices[h.indptr[r]:h.indptr[r + 1]], h.data[h.indptr[r]:h.indptr[r + 1]]
+            cols, conf = h.indices[h.indptr[r] : h.indptr[r + 1]], h.data[h.indptr[r] : h.indptr[r + 1]]
             if len(cols):
                 conf = self.config.alpha * conf
                 yh = y[cols]
@@ -120,9 +126,14 @@ class BPRRecommender(Recommender):
 
         c = self.config
         with threadpool_limits(1, "blas"):
-            bpr = BayesianPersonalizedRanking(factors=c.factors, learning_rate=c.learning_rate,
-                                              regularization=c.regularization, iterations=c.iterations,
-                                              random_state=c.seed, num_threads=c.threads)
+            bpr = BayesianPersonalizedRanking(
+                factors=c.factors,
+                learning_rate=c.learning_rate,
+                regularization=c.regularization,
+                iterations=c.iterations,
+                random_state=c.seed,
+                num_threads=c.threads,
+            )
             bpr.fit(data.matrix, show_progress=False)
         self.item_factors = np.asarray(bpr.item_factors, dtype=np.float32)  # last column = item bias
 

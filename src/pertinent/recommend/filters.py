@@ -119,8 +119,9 @@ def _adjust(model: Recommender, scores: np.ndarray, filters: Filters) -> np.ndar
     return out
 
 
-def top_k_matrix(model: Recommender, scores: np.ndarray, rows: sp.csr_matrix, k: int,
-                 filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+def top_k_matrix(
+    model: Recommender, scores: np.ndarray, rows: sp.csr_matrix, k: int, filters: Filters
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k item indices and scores per row, after exclusions (-inf marks "no item")."""
     scores = np.array(scores, dtype=np.float32, copy=True)
     mask = allowed_mask(model, filters)
@@ -129,7 +130,7 @@ def top_k_matrix(model: Recommender, scores: np.ndarray, rows: sp.csr_matrix, k:
         if not sp.isspmatrix_csr(rows):
             rows = sp.csr_matrix(rows)
         if rows.shape[0] == 1:  # one user (serving): the row's columns, without building a row index
-            scores[0, rows.indices[rows.indptr[0]:rows.indptr[1]]] = -np.inf
+            scores[0, rows.indices[rows.indptr[0] : rows.indptr[1]]] = -np.inf
         else:
             scores[np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr)), rows.indices] = -np.inf
     scores = _adjust(model, scores, filters)
@@ -147,8 +148,16 @@ def top_k_matrix(model: Recommender, scores: np.ndarray, rows: sp.csr_matrix, k:
     return idx, np.take_along_axis(vals, order, axis=1)
 
 
-def rank(model: Recommender, scores: np.ndarray, row: sp.csr_matrix, *, k: int, filters: Filters,
-         context: Context | None = None, with_reasons: bool = True) -> list[Recommendation]:
+def rank(
+    model: Recommender,
+    scores: np.ndarray,
+    row: sp.csr_matrix,
+    *,
+    k: int,
+    filters: Filters,
+    context: Context | None = None,
+    with_reasons: bool = True,
+) -> list[Recommendation]:
     """One user's list: filter, boost/bury, optional MMR, pins, reasons.
 
     Each item's ``rule`` names the business rule that moved it: ``pin``, ``boost`` (factor above 1),
@@ -188,8 +197,13 @@ def rank(model: Recommender, scores: np.ndarray, row: sp.csr_matrix, *, k: int, 
                 rules[r] = "boost" if factor[i] > 1.0 else "demote"
     pinned_set = set(pinned)
     return [
-        Recommendation(str(model.item_ids[i]), float(v), r + 1,  # type: ignore[index]
-                       "pinned" if i in pinned_set else reasons[r], "pin" if i in pinned_set else rules[r])
+        Recommendation(
+            str(model.item_ids[i]),
+            float(v),
+            r + 1,  # type: ignore[index]
+            "pinned" if i in pinned_set else reasons[r],
+            "pin" if i in pinned_set else rules[r],
+        )
         for r, (i, v) in enumerate(zip(idx.tolist(), vals.tolist(), strict=True))
     ]
 

@@ -122,9 +122,15 @@ class Interactions:
         import pandas as pd
 
         config = config or InteractionConfig()
-        for name, col in (("user_col", user_col), ("item_col", item_col), ("weight_col", weight_col),
-                          ("event_col", event_col), ("rating_col", rating_col),
-                          ("timestamp_col", timestamp_col), *(("keep_cols", c) for c in keep_cols)):
+        for name, col in (
+            ("user_col", user_col),
+            ("item_col", item_col),
+            ("weight_col", weight_col),
+            ("event_col", event_col),
+            ("rating_col", rating_col),
+            ("timestamp_col", timestamp_col),
+            *(("keep_cols", c) for c in keep_cols),
+        ):
             if col is not None and col not in frame.columns:
                 raise InteractionError(f"{name}: column {col!r} not found (columns: {list(frame.columns)})")
         df = frame.dropna(subset=[user_col, item_col])
@@ -158,14 +164,16 @@ class Interactions:
         u = pd.Series(users).map(u_index).to_numpy()
         i = pd.Series(items).map(i_index).to_numpy()
         ok = ~(pd.isna(u) | pd.isna(i)) & (weight.astype(np.float32) > 0)
-        events = pd.DataFrame({"user": u[ok].astype(np.int64), "item": i[ok].astype(np.int64),
-                               "weight": weight[ok].astype(np.float32)})
+        events = pd.DataFrame(
+            {"user": u[ok].astype(np.int64), "item": i[ok].astype(np.int64), "weight": weight[ok].astype(np.float32)}
+        )
         if timestamp_col is not None:
             events["timestamp"] = _to_seconds(df[timestamp_col].to_numpy()[ok])
         for col in keep_cols:
             events[col] = df[col].to_numpy()[ok]
-        return cls.from_events(events, u_vocab, i_vocab, aggregate=config.aggregate,
-                               user_index=u_index, item_index=i_index)
+        return cls.from_events(
+            events, u_vocab, i_vocab, aggregate=config.aggregate, user_index=u_index, item_index=i_index
+        )
 
     @classmethod
     def from_events(
@@ -181,8 +189,10 @@ class Interactions:
         """Build from integer-coded events (columns user, item, weight) over the given vocabularies."""
         shape = (len(user_ids), len(item_ids))
         if aggregate == "sum":
-            m = sp.csr_matrix((events["weight"].to_numpy(np.float32),
-                               (events["user"].to_numpy(), events["item"].to_numpy())), shape=shape)
+            m = sp.csr_matrix(
+                (events["weight"].to_numpy(np.float32), (events["user"].to_numpy(), events["item"].to_numpy())),
+                shape=shape,
+            )
         else:
             if len(events):
                 g = events.groupby(["user", "item"], sort=False)["weight"].max()
@@ -196,8 +206,14 @@ class Interactions:
         m.sum_duplicates()
         m.sort_indices()
         m = m.astype(np.float32)
-        return cls(m, np.asarray(user_ids, dtype=object), np.asarray(item_ids, dtype=object),
-                   events.reset_index(drop=True), user_index or {}, item_index or {})
+        return cls(
+            m,
+            np.asarray(user_ids, dtype=object),
+            np.asarray(item_ids, dtype=object),
+            events.reset_index(drop=True),
+            user_index or {},
+            item_index or {},
+        )
 
     @classmethod
     def from_matrix(cls, matrix: sp.spmatrix, user_ids: np.ndarray, item_ids: np.ndarray) -> Interactions:
@@ -206,8 +222,9 @@ class Interactions:
 
         m = sp.csr_matrix(matrix, dtype=np.float32)
         coo = m.tocoo()
-        events = pd.DataFrame({"user": coo.row.astype(np.int64), "item": coo.col.astype(np.int64),
-                               "weight": coo.data.astype(np.float32)})
+        events = pd.DataFrame(
+            {"user": coo.row.astype(np.int64), "item": coo.col.astype(np.int64), "weight": coo.data.astype(np.float32)}
+        )
         m.sort_indices()
         return cls(m, np.asarray(user_ids, dtype=object), np.asarray(item_ids, dtype=object), events)
 
@@ -250,15 +267,15 @@ class Interactions:
             if j is not None:
                 cols.append(j)
                 vals.append(1.0 if weights is None else float(weights[pos]))
-        m = sp.csr_matrix((np.asarray(vals, np.float32), (np.zeros(len(cols), int), cols)),
-                          shape=(1, self.n_items))
+        m = sp.csr_matrix((np.asarray(vals, np.float32), (np.zeros(len(cols), int), cols)), shape=(1, self.n_items))
         m.sum_duplicates()
         return m
 
     def with_events(self, events: pd.DataFrame) -> Interactions:
         """Same vocabularies, different events (used by the splitters)."""
-        return Interactions.from_events(events, self.user_ids, self.item_ids,
-                                        user_index=self.user_index, item_index=self.item_index)
+        return Interactions.from_events(
+            events, self.user_ids, self.item_ids, user_index=self.user_index, item_index=self.item_index
+        )
 
 
 def _to_seconds(values: np.ndarray) -> np.ndarray:

@@ -77,8 +77,9 @@ def cosine_topk(x: sp.csr_matrix, neighbors: int, shrink: float = 0.0, block: in
         vals.append(v[keep])
     if not rows:
         return sp.csr_matrix((n, n), dtype=np.float32)
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n, n), dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n), dtype=np.float32
+    )
 
 
 class ItemKNNRecommender(Recommender):
@@ -87,8 +88,7 @@ class ItemKNNRecommender(Recommender):
     config: ItemKNNConfig
 
     def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:
-        self.similarity = cosine_topk(data.matrix, self.config.neighbors, self.config.shrink,
-                                      self.config.block_size)
+        self.similarity = cosine_topk(data.matrix, self.config.neighbors, self.config.shrink, self.config.block_size)
 
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()

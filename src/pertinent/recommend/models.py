@@ -21,8 +21,16 @@ from pertinent.recommend.popularity import PopularityRecommender
 
 MODEL_KINDS: dict[str, type[Recommender]] = {
     cls.kind: cls
-    for cls in (PopularityRecommender, ItemKNNRecommender, ALSRecommender, BPRRecommender, EASERecommender,
-                ContentRecommender, HybridRecommender, DefaultRecommender)
+    for cls in (
+        PopularityRecommender,
+        ItemKNNRecommender,
+        ALSRecommender,
+        BPRRecommender,
+        EASERecommender,
+        ContentRecommender,
+        HybridRecommender,
+        DefaultRecommender,
+    )
 }
 
 

@@ -64,8 +64,10 @@ class PopularityRecommender(Recommender):
         col = self.config.group_col
         if col is not None:
             if col not in ev.columns:
-                raise ValueError(f"group_col: column {col!r} not kept in Interactions.events "
-                                 "(pass keep_cols=(...) to Interactions.from_frame)")
+                raise ValueError(
+                    f"group_col: column {col!r} not kept in Interactions.events "
+                    "(pass keep_cols=(...) to Interactions.from_frame)"
+                )
             groups = ev[col].astype(str).to_numpy()
             codes, uniques = np.unique(groups, return_inverse=True)[1], np.unique(groups)
             counts = np.bincount(codes, minlength=len(uniques))
@@ -101,8 +103,11 @@ class PopularityRecommender(Recommender):
         return None
 
     def _get_state(self) -> dict[str, Any]:
-        return {"global": self.global_scores, "groups": np.asarray(self.group_ids, dtype=str),
-                "group_scores": self.group_scores}
+        return {
+            "global": self.global_scores,
+            "groups": np.asarray(self.group_ids, dtype=str),
+            "group_scores": self.group_scores,
+        }
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.global_scores = state["global"]

@@ -58,8 +58,10 @@ class ModelRegistry:
         folder = self._dir(name)
         if not folder.exists():
             return []
-        return sorted((p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("v")),
-                      key=lambda v: int(v[1:]) if v[1:].isdigit() else -1)
+        return sorted(
+            (p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("v")),
+            key=lambda v: int(v[1:]) if v[1:].isdigit() else -1,
+        )
 
     def names(self) -> list[str]:
         """Every model name with saved versions."""
@@ -118,7 +120,7 @@ class ModelRegistry:
                     start, end = int(indptr[row]), int(indptr[row + 1])
                     data = np.concatenate([data[:start], data[end:]])
                     indices = np.concatenate([indices[:start], indices[end:]])
-                    indptr[row + 1:] -= end - start
+                    indptr[row + 1 :] -= end - start
                 arrays.update({"__train@data": data, "__train@indices": indices, "__train@indptr": indptr})
             tmp = path.with_name("state.tmp.npz")
             with open(tmp, "wb") as fh:
@@ -139,8 +141,9 @@ class ModelRegistry:
         latest = self.latest_version(name)
         return latest is not None and latest != version
 
-    def save(self, name: str, model: Recommender, metrics: dict[str, Any] | None = None,
-             meta: dict[str, Any] | None = None) -> str:
+    def save(
+        self, name: str, model: Recommender, metrics: dict[str, Any] | None = None, meta: dict[str, Any] | None = None
+    ) -> str:
         """Write a new version and point ``latest`` at it; returns the version (``v1``, ``v2``, ...)."""
         folder = self._dir(name)
         folder.mkdir(parents=True, exist_ok=True)
@@ -148,8 +151,9 @@ class ModelRegistry:
         try:
             model.save(tmp)
             (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2, default=float))
-            (tmp / "meta.json").write_text(json.dumps({"kind": model.kind, "created_at": time.time(),
-                                                       **(meta or {})}, indent=2, default=str))
+            (tmp / "meta.json").write_text(
+                json.dumps({"kind": model.kind, "created_at": time.time(), **(meta or {})}, indent=2, default=str)
+            )
             while True:
                 existing = self.versions(name)
                 number = int(existing[-1][1:]) + 1 if existing else 1

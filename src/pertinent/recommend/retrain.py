@@ -90,7 +90,7 @@ class Retrainer:
 
         service = self.service
         self.rounds += 1
-        with service.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with service.store.transaction(write=False) as tx:
             events = tx.count_events()
         if not self._due(events):
             return None
@@ -100,16 +100,27 @@ class Retrainer:
                 return None
             started = time.monotonic()
             erased_before = len(service.erased)
-            result = train_from_store(service.store, service.settings.data_dir, service.config.model,
-                                      max_events=service.config.retrain_max_events, events_seen=events,
-                                      config=service.config.train_config or None)
+            result = train_from_store(
+                service.store,
+                service.settings.data_dir,
+                service.config.model,
+                max_events=service.config.retrain_max_events,
+                events_seen=events,
+                config=service.config.train_config or None,
+            )
             for user in service.erased[erased_before:]:  # erased while training read their events
                 service.registry.forget_user(user)
         if result.version is None:
             log.info("scheduled retraining: nothing trained (%s)", result.message)
             return None
-        log.info("scheduled retraining: saved %s %s in %.1f s (%d users x %d items)", result.model,
-                 result.version, time.monotonic() - started, result.n_users, result.n_items)
+        log.info(
+            "scheduled retraining: saved %s %s in %.1f s (%d users x %d items)",
+            result.model,
+            result.version,
+            time.monotonic() - started,
+            result.n_users,
+            result.n_items,
+        )
         service.refresh_model()
         self.last_result = result
         return result

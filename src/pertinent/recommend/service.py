@@ -104,11 +104,23 @@ class ItemIn(BaseModel):
         return _epoch(value)
 
     def row(self, now: float) -> ItemRow:
-        if self.available_from is not None and self.available_until is not None \
-                and self.available_until <= self.available_from:
+        if (
+            self.available_from is not None
+            and self.available_until is not None
+            and self.available_until <= self.available_from
+        ):
             raise ValueError("available_until: must be after available_from")
-        return ItemRow(self.item_id, self.title, self.text, self.categories, self.tags, self.attributes,
-                       self.available_from, self.available_until, now)
+        return ItemRow(
+            self.item_id,
+            self.title,
+            self.text,
+            self.categories,
+            self.tags,
+            self.attributes,
+            self.available_from,
+            self.available_until,
+            now,
+        )
 
 
 @dataclass
@@ -118,12 +130,18 @@ class UpsertResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"success": not self.errors, "received": self.received, "stored": self.stored,
-                "rejected": self.received - self.stored, "errors": self.errors}
+        return {
+            "success": not self.errors,
+            "received": self.received,
+            "stored": self.stored,
+            "rejected": self.received - self.stored,
+            "errors": self.errors,
+        }
 
 
-def validate_items(raws: Sequence[Any], prefix: str = "items", now: float | None = None, offset: int = 0
-                   ) -> tuple[list[ItemRow], list[dict[str, Any]]]:
+def validate_items(
+    raws: Sequence[Any], prefix: str = "items", now: float | None = None, offset: int = 0
+) -> tuple[list[ItemRow], list[dict[str, Any]]]:
     """Valid rows, and one error per problem of each invalid row: ``{"index", "field", "message"}``
     (indices count from ``offset``, for callers that validate a long list in chunks)."""
     now = time.time() if now is None else now
@@ -139,8 +157,13 @@ def validate_items(raws: Sequence[Any], prefix: str = "items", now: float | None
         except ValidationError as exc:
             for e in exc.errors():
                 loc = ".".join(str(p) for p in e.get("loc", ()))
-                errors.append({"index": i, "field": f"{where}.{loc}" if loc else where,
-                               "message": e.get("msg", "invalid").removeprefix("Value error, ")})
+                errors.append(
+                    {
+                        "index": i,
+                        "field": f"{where}.{loc}" if loc else where,
+                        "message": e.get("msg", "invalid").removeprefix("Value error, "),
+                    }
+                )
         except ValueError as exc:
             name, _, msg = str(exc).partition(": ")
             errors.append({"index": i, "field": f"{where}.{name}", "message": msg or str(exc)})
@@ -148,9 +171,17 @@ def validate_items(raws: Sequence[Any], prefix: str = "items", now: float | None
 
 
 def item_json(row: ItemRow) -> dict[str, Any]:
-    return {"item_id": row.item_id, "title": row.title, "text": row.text, "categories": row.categories,
-            "tags": row.tags, "attributes": row.attributes, "available_from": row.available_from,
-            "available_until": row.available_until, "updated_at": row.updated_at}
+    return {
+        "item_id": row.item_id,
+        "title": row.title,
+        "text": row.text,
+        "categories": row.categories,
+        "tags": row.tags,
+        "attributes": row.attributes,
+        "available_from": row.available_from,
+        "available_until": row.available_until,
+        "updated_at": row.updated_at,
+    }
 
 
 def catalogue_from_rows(rows: Iterable[ItemRow]) -> Catalogue:
@@ -160,17 +191,21 @@ def catalogue_from_rows(rows: Iterable[ItemRow]) -> Catalogue:
     from pertinent.recommend.catalogue import Catalogue
 
     rows = list(rows)
-    frame = pd.DataFrame({
-        "id": [r.item_id for r in rows],
-        "title": [r.title for r in rows],
-        "text": [r.text for r in rows],
-        "categories": [list(r.categories) for r in rows],
-        "tags": [list(r.tags) for r in rows],
-        "available_from": pd.to_datetime(pd.Series([r.available_from for r in rows], dtype="float64"),
-                                         unit="s", utc=True),
-        "available_until": pd.to_datetime(pd.Series([r.available_until for r in rows], dtype="float64"),
-                                          unit="s", utc=True),
-    })
+    frame = pd.DataFrame(
+        {
+            "id": [r.item_id for r in rows],
+            "title": [r.title for r in rows],
+            "text": [r.text for r in rows],
+            "categories": [list(r.categories) for r in rows],
+            "tags": [list(r.tags) for r in rows],
+            "available_from": pd.to_datetime(
+                pd.Series([r.available_from for r in rows], dtype="float64"), unit="s", utc=True
+            ),
+            "available_until": pd.to_datetime(
+                pd.Series([r.available_until for r in rows], dtype="float64"), unit="s", utc=True
+            ),
+        }
+    )
     return Catalogue.from_frame(frame)
 
 
@@ -304,8 +339,12 @@ def _interaction_events(config: InteractionConfig) -> list[str]:
     return sorted(name for name, w in config.event_weights.items() if w > 0)
 
 
-def interactions_from_store(store: Store, max_events: int | None = None, config: InteractionConfig | None = None,
-                            on_event: Callable[[int], None] | None = None) -> Interactions:
+def interactions_from_store(
+    store: Store,
+    max_events: int | None = None,
+    config: InteractionConfig | None = None,
+    on_event: Callable[[int], None] | None = None,
+) -> Interactions:
     """Track events with product ids -> an Interactions frame (user = profile id), weighted by ``config``."""
     import pandas as pd
 
@@ -318,7 +357,7 @@ def interactions_from_store(store: Store, max_events: int | None = None, config:
     stamps: list[float] = []
     n = 0
     interactions = _interaction_events(config)
-    with store.transaction(write=False) as tx:  # type: ignore[call-arg]
+    with store.transaction(write=False) as tx:
         for profile_id, name, timestamp, properties in tx.iter_event_properties(interactions, limit=max_events):
             n += 1
             if on_event is not None and n % 1000 == 0:
@@ -348,9 +387,17 @@ class TrainResult:
     message: str = ""
 
 
-def train_from_store(store: Store, data_dir: str | Path, model: str = "default", max_events: int | None = None,
-                     seed: int = 42, k: int = 10, progress: Callable[[str, int | None], None] | None = None,
-                     events_seen: int | None = None, config: dict[str, Any] | None = None) -> TrainResult:
+def train_from_store(
+    store: Store,
+    data_dir: str | Path,
+    model: str = "default",
+    max_events: int | None = None,
+    seed: int = 42,
+    k: int = 10,
+    progress: Callable[[str, int | None], None] | None = None,
+    events_seen: int | None = None,
+    config: dict[str, Any] | None = None,
+) -> TrainResult:
     """Train ``model`` on stored events, evaluate it on a per-user random holdout, save it to the registry.
 
     Returns a result with ``version=None`` and a message (no exception) when there is nothing to learn.
@@ -364,13 +411,13 @@ def train_from_store(store: Store, data_dir: str | Path, model: str = "default",
     step = progress or (lambda _label, _n: None)
     recommender = make_model(model, config)  # ValueError names an unknown kind or bad field before any work
     if events_seen is None:
-        with store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with store.transaction(write=False) as tx:
             events_seen = tx.count_events()
     step("reading events", None)
     data = interactions_from_store(store, max_events, on_event=lambda n: step("reading events", n))
     if data.n_items == 0 or data.matrix.nnz == 0:
         return TrainResult(None, model, 0, 0, 0, {}, "no track events with product ids to learn from")
-    with store.transaction(write=False) as tx:  # type: ignore[call-arg]
+    with store.transaction(write=False) as tx:
         rows = list(tx.iter_items())
     catalogue = catalogue_from_rows(rows) if rows else None
     metrics: dict[str, Any] = {}
@@ -392,8 +439,13 @@ def train_from_store(store: Store, data_dir: str | Path, model: str = "default",
     report = getattr(recommender, "report", None)
     if report:
         metrics["report"] = report
-    meta = {"n_users": data.n_users, "n_items": data.n_items, "n_interactions": int(data.matrix.nnz),
-            "max_events": max_events, "events_seen": events_seen}
+    meta = {
+        "n_users": data.n_users,
+        "n_items": data.n_items,
+        "n_interactions": int(data.matrix.nnz),
+        "max_events": max_events,
+        "events_seen": events_seen,
+    }
     version = ModelRegistry.for_data_dir(data_dir).save(model, recommender, metrics=metrics, meta=meta)
     return TrainResult(version, model, data.n_users, data.n_items, int(data.matrix.nnz), metrics, message)
 
@@ -406,8 +458,9 @@ class UnknownItemError(LookupError):
 class RecommendService:
     """Catalogue writes and live recommendations (see the module docstring for the example)."""
 
-    def __init__(self, store: Store, settings: Settings, profiles: ProfileService,
-                 config: RecommendConfig | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, profiles: ProfileService, config: RecommendConfig | None = None
+    ) -> None:
         from pertinent.recommend.registry import ModelRegistry
 
         self.store = store
@@ -475,7 +528,7 @@ class RecommendService:
         self._catalogue = None
 
     def get_item(self, item_id: str) -> dict[str, Any] | None:
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             row = tx.get_items([item_id]).get(item_id)
         return None if row is None else item_json(row)
 
@@ -548,7 +601,7 @@ class RecommendService:
         return cached[1]
 
     def _load_catalogue(self) -> Catalogue | None:
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             rows = list(tx.iter_items())
         cat = catalogue_from_rows(rows) if rows else None
         self._catalogue = (time.monotonic(), cat)
@@ -575,7 +628,7 @@ class RecommendService:
     def _newest_track_event(self) -> str | None:
         from pertinent.recommend.interactions import InteractionConfig  # popularity's (the default) weights
 
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             # the newest event that can change the ranking: exposures and impressions never do
             newest = next(iter(tx.iter_events("track", limit=1, names=_interaction_events(InteractionConfig()))), None)
         return newest.message_id if newest is not None else None
@@ -616,8 +669,7 @@ class RecommendService:
             return None
         from pertinent.recommend.retrain import Retrainer
 
-        log.info("retraining %s every %.0f s when new events arrive", self.config.model,
-                 self.config.retrain_interval_s)
+        log.info("retraining %s every %.0f s when new events arrive", self.config.model, self.config.retrain_interval_s)
         return Retrainer(self).start()
 
     # ---------------------------------------------------------------- recommending
@@ -658,8 +710,11 @@ class RecommendService:
         no personalization consent."""
         from pertinent.privacy.consent import effective
 
-        if profile_id is None or row is None \
-                or not effective(row.consent, self.settings.default_consent)["personalization"]:
+        if (
+            profile_id is None
+            or row is None
+            or not effective(row.consent, self.settings.default_consent)["personalization"]
+        ):
             return None, []
         recent = row.state.get("recent_items", [])
         return profile_id, [r for r in recent if isinstance(r, list) and len(r) >= 4]
@@ -680,8 +735,9 @@ class RecommendService:
         from pertinent.recommend.base import Recommender
 
         train = model._train_rows
-        if type(model).history_for is not Recommender.history_for or (train is not None
-                                                                     and not sp.isspmatrix_csr(train)):
+        if type(model).history_for is not Recommender.history_for or (
+            train is not None and not sp.isspmatrix_csr(train)
+        ):
             row = model.history_for(profile_id)  # a model with its own notion of history
             cols, data = row.indices, row.data.astype(np.float32)
         else:
@@ -710,8 +766,13 @@ class RecommendService:
             data = np.asarray([weights[c] for c in cols.tolist()], dtype=np.float32)
         return sp.csr_matrix((data, cols, np.asarray([0, len(cols)])), shape=(1, model.n_items))
 
-    def _filters(self, include_categories: Sequence[str], exclude_categories: Sequence[str],
-                 exclude: Sequence[str], rules: BusinessRules | None = None) -> Any:
+    def _filters(
+        self,
+        include_categories: Sequence[str],
+        exclude_categories: Sequence[str],
+        exclude: Sequence[str],
+        rules: BusinessRules | None = None,
+    ) -> Any:
         """Request filters with the configured business rules, the request's own rules on top."""
         from pertinent.recommend.filters import Filters
 
@@ -723,8 +784,12 @@ class RecommendService:
             if hit is not None and hit[0] is configured:
                 return hit[1]
         merged = configured.merged(rules) if rules is not None else configured
-        filters = Filters(include_categories=list(include_categories), exclude_categories=list(exclude_categories),
-                          exclude_items=list(exclude), **merged.model_dump())
+        filters = Filters(
+            include_categories=list(include_categories),
+            exclude_categories=list(exclude_categories),
+            exclude_items=list(exclude),
+            **merged.model_dump(),
+        )
         if key is not None:
             if len(self._filter_cache) >= 1024:
                 self._filter_cache = {}
@@ -733,9 +798,16 @@ class RecommendService:
 
     @staticmethod
     def _items(recs: Sequence[Any], reason: str | None = None) -> list[dict[str, Any]]:
-        return [{"item_id": r.item, "score": round(r.score, 6), "rank": r.rank,
-                 "reason": r.reason if reason is None or r.rule == "pin" else reason, "rule": r.rule}
-                for r in recs]
+        return [
+            {
+                "item_id": r.item,
+                "score": round(r.score, 6),
+                "rank": r.rank,
+                "reason": r.reason if reason is None or r.rule == "pin" else reason,
+                "rule": r.rule,
+            }
+            for r in recs
+        ]
 
     def _attach(self, model: Recommender) -> None:
         """Filter with the live catalogue (availability, categories) and name items by title in reasons."""
@@ -750,10 +822,17 @@ class RecommendService:
         model._titles.update(cat.titles())  # shared with the model's members: reasons read titles from it
         self._attached[model] = cat
 
-    def recommend(self, user_id: str, k: int = 10, include_categories: Sequence[str] = (),
-                  exclude_categories: Sequence[str] = (), exclude: Sequence[str] = (),
-                  rules: BusinessRules | None = None, *,
-                  profile: tuple[str | None, ProfileRow | None] | None = None) -> dict[str, Any]:
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        include_categories: Sequence[str] = (),
+        exclude_categories: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        rules: BusinessRules | None = None,
+        *,
+        profile: tuple[str | None, ProfileRow | None] | None = None,
+    ) -> dict[str, Any]:
         """Top-``k`` items for a user; ``source`` says whether the model or the popularity fallback answered.
 
         ``rules`` (pin, boost, bury, diversity) apply on top of the configured ``RecommendConfig.rules``.
@@ -771,13 +850,26 @@ class RecommendService:
         pop = None  # the popularity ranking read for this request (read once: a refresh may swap it meanwhile)
         if rules is None and self.config.result_cache_size > 0:
             generation, pop = self._current_generation(served)
-            cache_key = (profile_id or "", k, tuple(include_categories), tuple(exclude_categories), tuple(exclude),
-                         tuple(self._recent_weights(recent)))
+            cache_key = (
+                profile_id or "",
+                k,
+                tuple(include_categories),
+                tuple(exclude_categories),
+                tuple(exclude),
+                tuple(self._recent_weights(recent)),
+            )
             hit = self._cached(cache_key, generation)
             if hit is not None:
-                return {"user_id": user_id, "source": hit[2], "model": self.config.model if hit[2] == "model" else None,
-                        "version": hit[3], "items": [{"item_id": i, "score": sc, "rank": r, "reason": why, "rule": rule}
-                                                     for i, sc, r, why, rule in hit[4]]}
+                return {
+                    "user_id": user_id,
+                    "source": hit[2],
+                    "model": self.config.model if hit[2] == "model" else None,
+                    "version": hit[3],
+                    "items": [
+                        {"item_id": i, "score": sc, "rank": r, "reason": why, "rule": rule}
+                        for i, sc, r, why, rule in hit[4]
+                    ],
+                }
         source = "model"
         row = None
         if model is not None:
@@ -796,8 +888,13 @@ class RecommendService:
             items = self._items(model.recommend(history=row, k=k, filters=filters))
         if cache_key is not None:
             self._store(cache_key, generation, source, version, items, model)
-        return {"user_id": user_id, "source": source, "model": self.config.model if source == "model" else None,
-                "version": version, "items": items}
+        return {
+            "user_id": user_id,
+            "source": source,
+            "model": self.config.model if source == "model" else None,
+            "version": version,
+            "items": items,
+        }
 
     # ---------------------------------------------------------------- cached lists
     def _current_generation(self, served: Recommender | None) -> tuple[int, Recommender | None]:
@@ -822,8 +919,15 @@ class RecommendService:
             return None
         return hit
 
-    def _store(self, key: tuple[Any, ...], generation: int, source: str, version: str | None,
-               items: list[dict[str, Any]], used: Recommender | None) -> None:
+    def _store(
+        self,
+        key: tuple[Any, ...],
+        generation: int,
+        source: str,
+        version: str | None,
+        items: list[dict[str, Any]],
+        used: Recommender | None,
+    ) -> None:
         now = time.time()
         until = now + self.config.result_cache_ttl_s
         used_catalogue = getattr(used, "catalogue", None)
@@ -839,8 +943,13 @@ class RecommendService:
                 self._results.popitem(last=False)  # the oldest entry
             except KeyError:  # emptied by another thread meanwhile
                 break
-        self._results[key] = (generation, until, source, version,
-                              tuple((i["item_id"], i["score"], i["rank"], i["reason"], i["rule"]) for i in items))
+        self._results[key] = (
+            generation,
+            until,
+            source,
+            version,
+            tuple((i["item_id"], i["score"], i["rank"], i["reason"], i["rule"]) for i in items),
+        )
 
     def similar(self, item_id: str, k: int = 10, rules: BusinessRules | None = None) -> dict[str, Any]:
         """Items similar to ``item_id``; an item only in the catalogue gets popular items of its categories.
@@ -856,7 +965,7 @@ class RecommendService:
             recs = model.similar_items(item_id, k=k, filters=filters)
             if recs:
                 return {"item_id": item_id, "source": "model", "version": version, "items": self._items(recs)}
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             row = tx.get_items([item_id]).get(item_id)
         pop = self.popularity()
         known_by_events = pop is not None and item_id in pop.item_index

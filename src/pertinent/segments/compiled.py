@@ -55,15 +55,25 @@ from pertinent.segments.rules import (
 
 Check = Callable[["Facts"], bool]
 # Where each timestamp a ``since`` condition counts days from lives in a profile's state.
-TIMESTAMP_PATHS = {"first_seen": ("first_seen",), "last_seen": ("last_seen",),
-                   "last_purchase": ("rfm", "last_purchase")}
+TIMESTAMP_PATHS = {
+    "first_seen": ("first_seen",),
+    "last_seen": ("last_seen",),
+    "last_purchase": ("rfm", "last_purchase"),
+}
 
 # Which raw state keys each top-level summary feature is computed from (see ``profiles.features.summarize``):
 # summarising just those keys gives exactly that part of the full summary.
 _SUMMARY_SOURCES: dict[str, tuple[str, ...]] = {
-    "events_total": ("events_total",), "sessions": ("sessions",), "first_seen": ("first_seen",),
-    "last_seen": ("last_seen",), "days_since_last_seen": ("last_seen",), "counts": ("counts",), "rfm": ("rfm",),
-    "affinities": ("affinities", "affinity_ref"), "recent_items": ("recent_items",), "context": ("context",),
+    "events_total": ("events_total",),
+    "sessions": ("sessions",),
+    "first_seen": ("first_seen",),
+    "last_seen": ("last_seen",),
+    "days_since_last_seen": ("last_seen",),
+    "counts": ("counts",),
+    "rfm": ("rfm",),
+    "affinities": ("affinities", "affinity_ref"),
+    "recent_items": ("recent_items",),
+    "context": ("context",),
 }
 # Summary values that change with time alone (no new event), as (head, key); and heads that never do.
 _TIMED_FEATURES = {("rfm", "recency_days"), ("affinities", "category_strength"), ("affinities", "tag_strength")}
@@ -110,8 +120,14 @@ class Facts:
 
     __slots__ = ("state", "traits", "consent", "moment", "cfg", "_parts", "_ages", "_counts")
 
-    def __init__(self, state: dict[str, Any], traits: dict[str, Any], consent: dict[str, Any],
-                 now: float | Moment, cfg: ProfileConfig) -> None:
+    def __init__(
+        self,
+        state: dict[str, Any],
+        traits: dict[str, Any],
+        consent: dict[str, Any],
+        now: float | Moment,
+        cfg: ProfileConfig,
+    ) -> None:
         self.state = state if isinstance(state, dict) else {}
         self.traits = traits if isinstance(traits, dict) else {}
         self.consent = consent if isinstance(consent, dict) else {}
@@ -202,6 +218,7 @@ def compile_rule(rule: Rule) -> Check:
                 if not p(f):
                     return False
             return True
+
         return all_of
     if isinstance(rule, OrRule):
         parts = tuple(compile_rule(c) for c in rule.conditions)
@@ -211,6 +228,7 @@ def compile_rule(rule: Rule) -> Check:
                 if p(f):
                     return True
             return False
+
         return any_of
     if isinstance(rule, NotRule):
         inner = compile_rule(rule.condition)
@@ -245,6 +263,7 @@ def compile_rule(rule: Rule) -> Check:
         def affinity(f: Facts) -> bool:
             share = lookup(f.feature("affinities"), path)
             return (float(share) if is_number(share) else 0.0) >= least
+
         return affinity
     if isinstance(rule, SinceCondition):
         name, op, days = rule.field, rule.op, rule.days
@@ -252,6 +271,7 @@ def compile_rule(rule: Rule) -> Check:
         def since(f: Facts) -> bool:
             ts = f.timestamp(name)
             return ts is not None and compare(op, (f.moment.now - ts) / DAY, days)
+
         return since
     raise TypeError(f"cannot compile rule of type {type(rule).__name__}")  # pragma: no cover - closed union
 
@@ -259,8 +279,10 @@ def compile_rule(rule: Rule) -> Check:
 def _campaign(rule: CampaignCondition) -> Check:
     fields, match, wants = tuple(rule.fields), rule.match, tuple(x.lower() for x in rule.values)
     test: Callable[[str, str], bool] = {
-        "contains": lambda low, w: w in low, "equals": lambda low, w: low == w,
-        "prefix": lambda low, w: low.startswith(w), "suffix": lambda low, w: low.endswith(w),
+        "contains": lambda low, w: w in low,
+        "equals": lambda low, w: low == w,
+        "prefix": lambda low, w: low.startswith(w),
+        "suffix": lambda low, w: low.endswith(w),
     }[match]
 
     def campaign(f: Facts) -> bool:
@@ -273,6 +295,7 @@ def _campaign(rule: CampaignCondition) -> Check:
                     if test(low, w):
                         return True
         return False
+
     return campaign
 
 
@@ -288,6 +311,7 @@ def _local_time(rule: LocalTimeCondition) -> Check:
             return False
         hour, weekday = at
         return (not hours or hour in hours) and (not weekdays or weekday in weekdays)
+
     return local_time
 
 
@@ -366,9 +390,17 @@ def time_bounds(rule: Rule) -> TimeBounds:
 # ``*`` everything). A segment whose triggers miss the changes keeps its membership: the rule's outcome cannot have
 # changed at the same moment (a property test checks this); what time alone changes is the sweep's job.
 ALL = "*"
-_HEAD_TRIGGERS = {"rfm": "purchase", "events_total": "counted", "sessions": "counted", "affinities": "counted",
-                  "recent_items": "counted", "first_seen": "seen", "last_seen": "seen",
-                  "days_since_last_seen": "seen", "context": "context"}
+_HEAD_TRIGGERS = {
+    "rfm": "purchase",
+    "events_total": "counted",
+    "sessions": "counted",
+    "affinities": "counted",
+    "recent_items": "counted",
+    "first_seen": "seen",
+    "last_seen": "seen",
+    "days_since_last_seen": "seen",
+    "context": "context",
+}
 
 
 def triggers(rule: Rule) -> frozenset[str]:
@@ -427,4 +459,3 @@ def event_changes(type_: str, name: str | None, context: Any, traits: Any, cfg: 
     if type_ == "identify" and traits:
         out.add("traits")
     return out
-

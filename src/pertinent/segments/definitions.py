@@ -30,12 +30,36 @@ from pertinent.segments.templates import TEMPLATES, template
 KINDS = ("rule", "rfm", "ml")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # no ':' -- it separates a definition from its segments
 # Features of a profile available to ML segments (``profiles.frame.profile_features``).
-ML_FEATURES = ("events_total", "sessions", "tenure_days", "days_since_last_seen", "recency_days", "frequency",
-               "monetary", "avg_order_value", "categories", "top_category_share", "identified", "views", "carts",
-               "pages", "reviews")
+ML_FEATURES = (
+    "events_total",
+    "sessions",
+    "tenure_days",
+    "days_since_last_seen",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "avg_order_value",
+    "categories",
+    "top_category_share",
+    "identified",
+    "views",
+    "carts",
+    "pages",
+    "reviews",
+)
 # Fields set by fitting, never by a client: ignored in input so a definition read from the API can be sent back.
-MANAGED = ("version", "created_at", "updated_at", "fitted", "fit_error", "fit", "segments", "size", "time_based",
-           "backfill")
+MANAGED = (
+    "version",
+    "created_at",
+    "updated_at",
+    "fitted",
+    "fit_error",
+    "fit",
+    "segments",
+    "size",
+    "time_based",
+    "backfill",
+)
 
 
 class TemplateRef(BaseModel):
@@ -174,8 +198,9 @@ def _template_input(data: dict[str, Any]) -> tuple[dict[str, Any] | None, list[R
     known = template_parameters(name)
     unknown = [p for p in params if p not in known]
     if unknown:
-        return None, [RuleError(f"params.{p}", f"unknown parameter of {name}; known: {', '.join(known)}")
-                      for p in unknown]
+        return None, [
+            RuleError(f"params.{p}", f"unknown parameter of {name}; known: {', '.join(known)}") for p in unknown
+        ]
     try:
         seg = template(name, **params)
     except ValidationError as e:  # a parameter made an invalid rule: point at the parameter when we can
@@ -248,9 +273,16 @@ def templates_catalogue() -> list[dict[str, Any]]:
     out = []
     for name, make in TEMPLATES.items():
         seg = make()
-        out.append({"template": name, "name": seg.name, "description": seg.description,
-                    "doc": inspect.getdoc(make) or "", "params": template_parameters(name),
-                    "rule": seg.rule.model_dump(mode="json")})
+        out.append(
+            {
+                "template": name,
+                "name": seg.name,
+                "description": seg.description,
+                "doc": inspect.getdoc(make) or "",
+                "params": template_parameters(name),
+                "rule": seg.rule.model_dump(mode="json"),
+            }
+        )
     return out
 
 

@@ -55,9 +55,7 @@ class KSelection:
     scores: tuple[KScore, ...]
 
 
-def score_labels(
-    X: np.ndarray, labels: np.ndarray, k: int, *, silhouette_sample: int = 5_000, seed: int = 0
-) -> KScore:
+def score_labels(X: np.ndarray, labels: np.ndarray, k: int, *, silhouette_sample: int = 5_000, seed: int = 0) -> KScore:
     """Measures for one labelling of ``X`` (noise label -1 is left out of the measures).
 
     >>> import numpy as np

@@ -371,8 +371,7 @@ def _discover(
 
     # stable ids
     say("matching segment ids and describing segments", 0.9)
-    ids_for_cluster, matched_by = _stable_ids(labels, clusters, centroids, frame.index, list(frame.columns),
-                                              previous)
+    ids_for_cluster, matched_by = _stable_ids(labels, clusters, centroids, frame.index, list(frame.columns), previous)
     lookup = np.full(int(labels.max()) + 2, NOISE_ID, dtype=int)  # position 0 is the noise label -1
     lookup[clusters + 1] = ids_for_cluster
     ids = lookup[labels.astype(int) + 1]
@@ -386,8 +385,11 @@ def _discover(
         overlaps = jaccard_by_segment(old, assignment)
         notes.append(
             f"segment ids matched to the previous model by {matched_by}; "
-            + (f"adjusted Rand index {stability_ari:.3f} on {shared:,} shared profiles" if shared > 1
-               else "no shared profiles to compare")
+            + (
+                f"adjusted Rand index {stability_ari:.3f} on {shared:,} shared profiles"
+                if shared > 1
+                else "no shared profiles to compare"
+            )
         )
 
     segments = summarise_segments(frame, Z, ids, config.entity_noun)
@@ -397,8 +399,18 @@ def _discover(
         segments, renamed = _keep_previous_names(segments, previous)
         notes.extend(renamed)
     order = np.argsort(ids_for_cluster)
-    model = _build_model(config, list(frame.columns), pre, Z, centroids[order], ids_for_cluster[order],
-                         {s.id: s.name for s in segments}, assignment, clusters[order], estimator)
+    model = _build_model(
+        config,
+        list(frame.columns),
+        pre,
+        Z,
+        centroids[order],
+        ids_for_cluster[order],
+        {s.id: s.name for s in segments},
+        assignment,
+        clusters[order],
+        estimator,
+    )
     report = SegmentationReport(
         ok=True,
         message=f"{len(clusters)} segments found in {n:,} profiles with {algorithm}",
@@ -458,9 +470,7 @@ def _fit_k(X: np.ndarray, cc: ClusteringConfig, k: int) -> tuple[np.ndarray, flo
     return np.asarray(labels), bic
 
 
-def _fit_final(
-    Z: np.ndarray, cc: ClusteringConfig, k: int, rng: np.random.Generator
-) -> tuple[np.ndarray, Any]:
+def _fit_final(Z: np.ndarray, cc: ClusteringConfig, k: int, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
     if cc.algorithm == "agglomerative" and len(Z) > cc.max_fit_rows:
         rows = _sample_rows(len(Z), cc.max_fit_rows, rng)
         est = build_clusterer(cc, k, len(rows)).fit(Z[rows])

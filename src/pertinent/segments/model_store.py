@@ -71,7 +71,7 @@ class ModelStore:
             model.save(tmp)
             tmp.rename(folder / f"v{version}")
             self._cache[(definition_id, version)] = model
-            for old in self.versions(definition_id)[:-self.keep]:
+            for old in self.versions(definition_id)[: -self.keep]:
                 shutil.rmtree(folder / f"v{old}", ignore_errors=True)
                 self._cache.pop((definition_id, old), None)
         return version
@@ -99,8 +99,12 @@ class ModelStore:
     def _all(self) -> list[tuple[str, int]]:
         if not self.root.exists():
             return []
-        return [(p.name, v) for p in sorted(self.root.iterdir()) if p.is_dir() and _ID.match(p.name)
-                for v in self.versions(p.name)]
+        return [
+            (p.name, v)
+            for p in sorted(self.root.iterdir())
+            if p.is_dir() and _ID.match(p.name)
+            for v in self.versions(p.name)
+        ]
 
     def user_rows(self, profile_id: str) -> list[dict[str, Any]]:
         """The segment each saved version assigned the profile to when it was trained (for data export)."""
@@ -109,8 +113,7 @@ class ModelStore:
             model = self.load(definition_id, version)
             hits = np.flatnonzero(model.training_ids.astype(str) == profile_id)
             for i in hits:
-                out.append({"definition": definition_id, "version": version,
-                            "segment": int(model.training_labels[i])})
+                out.append({"definition": definition_id, "version": version, "segment": int(model.training_labels[i])})
         return out
 
     def forget(self, profile_id: str) -> int:

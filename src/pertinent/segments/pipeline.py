@@ -84,7 +84,9 @@ class ClusteringConfig(BaseModel):
     min_cluster_size: int | None = Field(None, ge=2, description="HDBSCAN; None = max(10, 1% of rows).")
     linkage: Literal["ward", "average", "complete", "single"] = "ward"
     threads: int | None = Field(
-        1, ge=1, description="BLAS/OpenMP threads (None = library default). 1 is fastest on small or shared "
+        1,
+        ge=1,
+        description="BLAS/OpenMP threads (None = library default). 1 is fastest on small or shared "
         "machines: OpenMP start-up and contention cost more than they save on these sizes.",
     )
 
@@ -300,9 +302,7 @@ def build_clusterer(config: ClusteringConfig, k: int | None, n_rows: int) -> Any
                 n_clusters=k, n_init=config.n_init, batch_size=batch, random_state=seed, max_no_improvement=20
             )
         case "gmm":
-            return GaussianMixture(
-                n_components=k, covariance_type="full", n_init=1, random_state=seed, reg_covar=1e-4
-            )
+            return GaussianMixture(n_components=k, covariance_type="full", n_init=1, random_state=seed, reg_covar=1e-4)
         case "agglomerative":
             return AgglomerativeClustering(n_clusters=k, linkage=config.linkage)
         case "dbscan":

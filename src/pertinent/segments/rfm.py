@@ -173,29 +173,39 @@ def rfm_scores(frame: pd.DataFrame, config: RFMConfig | None = None) -> RFMResul
         )
     if len(data) < config.bins:
         empty = pd.DataFrame(columns=["r_score", "f_score", "m_score", "rfm", "segment"])
-        return RFMResult(False, f"need at least {config.bins} profiles for quantile scores, got {len(data)}",
-                         empty, _summary(empty, data, config), tuple(notes))
+        return RFMResult(
+            False,
+            f"need at least {config.bins} profiles for quantile scores, got {len(data)}",
+            empty,
+            _summary(empty, data, config),
+            tuple(notes),
+        )
     scores = pd.DataFrame(index=data.index)
     scores["r_score"] = quantile_scores(-data[config.recency], config.bins, config.ties)
     scores["f_score"] = quantile_scores(data[config.frequency], config.bins, config.ties)
     scores["m_score"] = quantile_scores(data[config.monetary], config.bins, config.ties)
-    scores["rfm"] = (
-        scores["r_score"].astype(str) + scores["f_score"].astype(str) + scores["m_score"].astype(str)
-    )
+    scores["rfm"] = scores["r_score"].astype(str) + scores["f_score"].astype(str) + scores["m_score"].astype(str)
     if config.bins == 5:
-        scores["segment"] = [rfm_segment(r, f) for r, f in zip(scores["r_score"], scores["f_score"],
-                                                                 strict=True)]
+        scores["segment"] = [rfm_segment(r, f) for r, f in zip(scores["r_score"], scores["f_score"], strict=True)]
     else:
         notes.append("named segments need 5 bins; only scores were computed")
         scores["segment"] = "unnamed"
     scores = pd.concat([data, scores], axis=1)
-    return RFMResult(True, f"RFM scores for {len(scores):,} profiles", scores, _summary(scores, data, config),
-                     tuple(notes))
+    return RFMResult(
+        True, f"RFM scores for {len(scores):,} profiles", scores, _summary(scores, data, config), tuple(notes)
+    )
 
 
 def _summary(scores: pd.DataFrame, data: pd.DataFrame, config: RFMConfig) -> pd.DataFrame:
-    columns = ["label", "customers", "share", "median_recency_days", "median_frequency", "median_monetary",
-               "revenue_share"]
+    columns = [
+        "label",
+        "customers",
+        "share",
+        "median_recency_days",
+        "median_frequency",
+        "median_monetary",
+        "revenue_share",
+    ]
     if scores.empty:
         return pd.DataFrame(columns=columns)
     total = float(scores[config.monetary].clip(lower=0).sum()) or 1.0

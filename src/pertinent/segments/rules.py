@@ -172,8 +172,12 @@ class ConditionView:
             v = view.get(key) if isinstance(view, dict) else None
             return v if isinstance(v, dict) else {}
 
-        self.traits, self.features, self.consent, self.state = (part("traits"), part("features"),
-                                                                 part("consent"), part("state"))
+        self.traits, self.features, self.consent, self.state = (
+            part("traits"),
+            part("features"),
+            part("consent"),
+            part("state"),
+        )
         self.now = float(now)
         if not math.isfinite(self.now):
             raise ValueError(f"now must be a finite epoch time in seconds, got {now!r}")
@@ -366,8 +370,7 @@ class DidAndNotCondition(ConditionBase):
         return not_ == 0, {"did": did, "did_not": not_}
 
     def describe(self) -> str:
-        return (f"did {self.did!r} (>= {self.min_count}) and not {self.did_not!r} "
-                f"within {self.window_days}d")
+        return f"did {self.did!r} (>= {self.min_count}) and not {self.did_not!r} within {self.window_days}d"
 
 
 CampaignField = Literal["utm_campaign", "utm_source", "utm_medium", "utm_term", "utm_content", "referrer"]
@@ -404,8 +407,15 @@ class CampaignCondition(ConditionBase):
             seen[f] = actual
             low = actual.lower()
             for want in self._lowered:
-                if (want in low if self.match == "contains" else low == want if self.match == "equals"
-                        else low.startswith(want) if self.match == "prefix" else low.endswith(want)):
+                if (
+                    want in low
+                    if self.match == "contains"
+                    else low == want
+                    if self.match == "equals"
+                    else low.startswith(want)
+                    if self.match == "prefix"
+                    else low.endswith(want)
+                ):
                     return True, seen
         return False, seen or None
 
@@ -483,8 +493,7 @@ class LocalTimeCondition(ConditionBase):
             local = datetime.fromtimestamp(v.now, tz)
         except (OverflowError, OSError, ValueError):
             return False, None
-        held = ((not self.hours or local.hour in self.hours)
-                and (not self.weekdays or local.weekday() in self.weekdays))
+        held = (not self.hours or local.hour in self.hours) and (not self.weekdays or local.weekday() in self.weekdays)
         return held, f"{WEEKDAYS[local.weekday()]} {local.hour:02d}h {name}"
 
     def describe(self) -> str:
@@ -615,15 +624,38 @@ class NotRule(ConditionBase):
 
 
 Rule = Annotated[
-    AndRule | OrRule | NotRule | TraitCondition | FeatureCondition | EventCountCondition | DidAndNotCondition
-    | CampaignCondition | ContextCondition | LocalTimeCondition | ConsentCondition | AffinityCondition
+    AndRule
+    | OrRule
+    | NotRule
+    | TraitCondition
+    | FeatureCondition
+    | EventCountCondition
+    | DidAndNotCondition
+    | CampaignCondition
+    | ContextCondition
+    | LocalTimeCondition
+    | ConsentCondition
+    | AffinityCondition
     | SinceCondition,
     Field(discriminator="type"),
 ]
 for _m in (AndRule, OrRule, NotRule):
     _m.model_rebuild()
-RULE_TYPES = ("and", "or", "not", "trait", "feature", "event_count", "did_and_not", "campaign", "context",
-              "local_time", "consent", "affinity", "since")
+RULE_TYPES = (
+    "and",
+    "or",
+    "not",
+    "trait",
+    "feature",
+    "event_count",
+    "did_and_not",
+    "campaign",
+    "context",
+    "local_time",
+    "consent",
+    "affinity",
+    "since",
+)
 
 
 class Segment(BaseModel):
@@ -771,8 +803,10 @@ class Explanation:
 
 def _explain(rule: Rule, v: ConditionView, path: str) -> Explanation:
     if isinstance(rule, AndRule | OrRule):
-        kids = tuple(_explain(c, v, f"{path}.conditions[{i}]" if path else f"conditions[{i}]")
-                     for i, c in enumerate(rule.conditions))
+        kids = tuple(
+            _explain(c, v, f"{path}.conditions[{i}]" if path else f"conditions[{i}]")
+            for i, c in enumerate(rule.conditions)
+        )
         held = all(k.held for k in kids) if isinstance(rule, AndRule) else any(k.held for k in kids)
         return Explanation(path, rule.describe(), held, None, kids)
     if isinstance(rule, NotRule):
@@ -799,8 +833,9 @@ class Preview(NamedTuple):
     sample_ids: list[str]
 
 
-def preview(segment: Segment | Rule, views: Iterable[tuple[str, dict[str, Any]]], now: float,
-            sample: int = 10, seed: int = 0) -> Preview:
+def preview(
+    segment: Segment | Rule, views: Iterable[tuple[str, dict[str, Any]]], now: float, sample: int = 10, seed: int = 0
+) -> Preview:
     """How many of ``views`` (``(profile_id, view)`` pairs) are in the segment at ``now``, and a uniform
     random sample of up to ``sample`` of their ids (reservoir sampling, reproducible with ``seed``).
 
@@ -825,8 +860,13 @@ def preview(segment: Segment | Rule, views: Iterable[tuple[str, dict[str, Any]]]
     return Preview(size, picked)
 
 
-def make_view(state: dict[str, Any], now: float, cfg: Any = None, traits: dict[str, Any] | None = None,
-              consent: dict[str, bool] | None = None) -> dict[str, Any]:
+def make_view(
+    state: dict[str, Any],
+    now: float,
+    cfg: Any = None,
+    traits: dict[str, Any] | None = None,
+    consent: dict[str, bool] | None = None,
+) -> dict[str, Any]:
     """Build a view from a raw profile state (features summarised at ``now``, state kept for windows).
 
     >>> make_view({}, now=0.0)["features"]["events_total"]
@@ -834,5 +874,9 @@ def make_view(state: dict[str, Any], now: float, cfg: Any = None, traits: dict[s
     """
     from pertinent.profiles.features import ProfileConfig, summarize
 
-    return {"traits": traits or {}, "features": summarize(state, now, cfg or ProfileConfig()),
-            "consent": consent or {}, "state": state}
+    return {
+        "traits": traits or {},
+        "features": summarize(state, now, cfg or ProfileConfig()),
+        "consent": consent or {},
+        "state": state,
+    }

@@ -47,6 +47,7 @@ from sqlalchemy.exc import OperationalError
 
 from pertinent.privacy.consent import effective
 from pertinent.profiles.features import DAY, ProfileConfig
+from pertinent.runtime.jobs import JobRunner
 from pertinent.segments.compiled import (
     ALL,
     TIMESTAMP_PATHS,
@@ -74,7 +75,7 @@ from pertinent.segments.definitions import (
     templates_catalogue,
 )
 from pertinent.segments.model_store import ModelStore
-from pertinent.segments.realtime import Evaluator, JobRunner, pages
+from pertinent.segments.realtime import Evaluator, pages
 from pertinent.segments.rfm import SEGMENT_LABELS, SEGMENT_ORDER, rfm_segment
 from pertinent.segments.rules import RuleError
 from pertinent.settings import Settings
@@ -93,8 +94,9 @@ class SegmentError(ValueError):
     [{'field': 'id', 'message': 'already exists'}]
     """
 
-    def __init__(self, message: str, errors: Sequence[RuleError] = (), status: int = 400,
-                 code: str = "invalid_segment") -> None:
+    def __init__(
+        self, message: str, errors: Sequence[RuleError] = (), status: int = 400, code: str = "invalid_segment"
+    ) -> None:
         super().__init__(message)
         self.errors = [{"field": e.path or "body", "message": e.message} for e in errors]
         self.status = status
@@ -150,8 +152,15 @@ class _Plan:
     With ``touched`` (profile id -> what its update changed, see ``compiled.event_changes``) a profile is evaluated
     only against the definitions that read something that changed; its other memberships are left as they are."""
 
-    def __init__(self, service: SegmentService, rows: dict[str, ProfileRow], moment: Moment,
-                 only: Sequence[str] | None, timed_only: bool, touched: Mapping[str, set[str]] | None) -> None:
+    def __init__(
+        self,
+        service: SegmentService,
+        rows: dict[str, ProfileRow],
+        moment: Moment,
+        only: Sequence[str] | None,
+        timed_only: bool,
+        touched: Mapping[str, set[str]] | None,
+    ) -> None:
         self.service, self.rows, self.moment, self.only, self.timed_only = service, rows, moment, only, timed_only
         self.touched = touched
         self._subsets: dict[frozenset[str], list[Active]] = {}
@@ -240,8 +249,14 @@ class SegmentService:
     0
     """
 
-    def __init__(self, store: Store, settings: Settings, profile_config: ProfileConfig,
-                 config: SegmentsConfig | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        profile_config: ProfileConfig,
+        config: SegmentsConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.profile_config = profile_config
@@ -249,7 +264,7 @@ class SegmentService:
         self.clock = clock
         self.models = ModelStore(settings.data_dir / "segment_models", keep=self.config.keep_model_versions)
         self.evaluator = Evaluator(self, self.config.batch_max_profiles)
-        self.jobs = JobRunner(settings.data_dir / "segment_claims", lambda: self.clock())
+        self.jobs = JobRunner(settings.data_dir / "segment_claims", lambda: self.clock(), "pertinent-segments-jobs")
         self._compiled: dict[tuple[str, int], Active] = {}
         self._invalid: set[tuple[str, int]] = set()
         self._names: dict[str, tuple[str, str]] = {}
@@ -281,8 +296,11 @@ class SegmentService:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             left = deadline - time.monotonic()
-            if self.jobs.wait_idle(left) and self.evaluator.wait_idle(max(deadline - time.monotonic(), 0.0)) \
-                    and self.jobs.wait_idle(0.0):  # a job may have queued real-time work and vice versa
+            if (
+                self.jobs.wait_idle(left)
+                and self.evaluator.wait_idle(max(deadline - time.monotonic(), 0.0))
+                and self.jobs.wait_idle(0.0)
+            ):  # a job may have queued real-time work and vice versa
                 return True
         return False
 
@@ -322,16 +340,34 @@ class SegmentService:
         check: Check = compile_rule(d.rule)
         ids = [d.id]
         none: list[str] = []
-        return Active(d.id, version, "rule", d.name, depends_on_time(d.rule),
-                      lambda row, facts: ids if check(facts) else none, {d.id: d.name}, check, triggers(d.rule),
-                      time_bounds(d.rule))
+        return Active(
+            d.id,
+            version,
+            "rule",
+            d.name,
+            depends_on_time(d.rule),
+            lambda row, facts: ids if check(facts) else none,
+            {d.id: d.name},
+            check,
+            triggers(d.rule),
+            time_bounds(d.rule),
+        )
 
     def _prepare_rfm(self, d: RfmDefinition, version: int) -> Active:
         fit = d.fitted
         names = {sub_segment_id(d.id, key): SEGMENT_LABELS[key] for key in SEGMENT_ORDER}
         if fit is None:
-            return Active(d.id, version, "rfm", d.name, True, lambda row, facts: [], names, triggers=RFM_READS,
-                          bounds=TimeBounds())
+            return Active(
+                d.id,
+                version,
+                "rfm",
+                d.name,
+                True,
+                lambda row, facts: [],
+                names,
+                triggers=RFM_READS,
+                bounds=TimeBounds(),
+            )
         cuts = (np.asarray(fit.recency), np.asarray(fit.frequency))
 
         def members(row: ProfileRow, facts: Facts) -> list[str]:
@@ -341,6 +377,7 @@ class SegmentService:
             r = int(np.searchsorted(cuts[0], values[0], side="left")) + 1
             f = int(np.searchsorted(cuts[1], values[1], side="left")) + 1
             return [sub_segment_id(d.id, rfm_segment(r, f))]
+
         # the R score moves only as the days since the last purchase pass a cut (cuts are of -days: rfm_values)
         bounds = TimeBounds(spans=frozenset(("last_purchase", -float(c) * DAY) for c in fit.recency))
         return Active(d.id, version, "rfm", d.name, True, members, names, triggers=RFM_READS, bounds=bounds)
@@ -365,6 +402,7 @@ class SegmentService:
                 return []
             label = model.assign(profile_features(row, facts.moment.now, cfg))
             return [] if label < 0 else [sub_segment_id(d.id, label)]
+
         return Active(d.id, version, "ml", d.name, True, members, names, triggers=ML_READS)
 
     def active(self, docs: Iterable[DocumentRow] | None = None) -> list[Active]:
@@ -374,7 +412,7 @@ class SegmentService:
             cached = self._active
             if cached is not None and time.monotonic() - cached[0] < self.config.reload_interval_s:
                 return cached[1]
-            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            with self.store.transaction(write=False) as tx:
                 docs = self._documents(tx)
         out = []
         names: dict[str, tuple[str, str]] = {}
@@ -434,10 +472,15 @@ class SegmentService:
                     log.exception("segment %s failed on profile %s", d.id, row.profile_id)
             return out
 
-    def evaluate_and_write(self, rows: Mapping[str, ProfileRow], reason: str = "realtime",
-                           only: Sequence[str] | None = None, timed_only: bool = False,
-                           now: float | None = None, changes: Mapping[str, set[str]] | None = None
-                           ) -> list[MembershipChange]:
+    def evaluate_and_write(
+        self,
+        rows: Mapping[str, ProfileRow],
+        reason: str = "realtime",
+        only: Sequence[str] | None = None,
+        timed_only: bool = False,
+        now: float | None = None,
+        changes: Mapping[str, set[str]] | None = None,
+    ) -> list[MembershipChange]:
         """Evaluate ``rows`` against the active definitions (``only`` these ids; ``timed_only``: those that
         change with time; ``changes``: per profile what changed, to evaluate only the definitions reading it) and
         apply the membership differences. Returns the changes that took effect.
@@ -452,7 +495,7 @@ class SegmentService:
             if not self.active():
                 return []
             plan = _Plan(self, dict(rows), plan.moment, only, timed_only, changes)
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             changes = plan.changes(tx, plan.rows, lock=False)
         if not changes:
             return []
@@ -468,20 +511,26 @@ class SegmentService:
                 time.sleep(0.05 * (attempt + 1))
         return []  # pragma: no cover
 
-    def _over_all_profiles(self, only: Sequence[str] | None = None, timed_only: bool = False,
-                           now: float | None = None, since: _Since | None = None) -> dict[str, int]:
+    def _over_all_profiles(
+        self,
+        only: Sequence[str] | None = None,
+        timed_only: bool = False,
+        now: float | None = None,
+        since: _Since | None = None,
+    ) -> dict[str, int]:
         """Evaluate the definitions over every stored profile, or only over those ``since`` selects."""
         totals = {"profiles": 0, "entered": 0, "exited": 0}
 
         def fetch(after: str | None, n: int) -> list[ProfileRow]:
-            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            with self.store.transaction(write=False) as tx:
                 if since is not None:
                     return tx.profiles_in_ranges(since.ranges, since.updated_since, after, n)
                 return tx.profiles_after(after, n)
 
         for page in pages(fetch, lambda r: r.profile_id, self.config.page_size):
-            applied = self.evaluate_and_write({r.profile_id: r for r in page}, reason="sweep", only=only,
-                                              timed_only=timed_only, now=now)
+            applied = self.evaluate_and_write(
+                {r.profile_id: r for r in page}, reason="sweep", only=only, timed_only=timed_only, now=now
+            )
             totals["profiles"] += len(page)
             totals["entered"] += sum(c.entered for c in applied)
             totals["exited"] += sum(not c.entered for c in applied)
@@ -540,8 +589,9 @@ class SegmentService:
         if bounds.always or (bounds.midnight and int(at // DAY) != int(now // DAY)):
             return None
         # a threshold ts + seconds crossed in [at, now] (a second's slack either side): ts in [at - s, now - s]
-        ranges = [(TIMESTAMP_PATHS[name], at - seconds - 1.0, now - seconds + 1.0)
-                  for name, seconds in sorted(bounds.spans)]
+        ranges = [
+            (TIMESTAMP_PATHS[name], at - seconds - 1.0, now - seconds + 1.0) for name, seconds in sorted(bounds.spans)
+        ]
         # profiles updated since (and a while before: the real-time evaluator may have written a result computed
         # a moment before the last sweep over the sweep's own, for a profile updated just before it)
         return _Since(ranges, at - UPDATED_SLACK_S)
@@ -574,7 +624,7 @@ class SegmentService:
     # ------------------------------------------------------------------------------ fitting RFM and ML
     def _rows(self) -> Iterable[ProfileRow]:
         def fetch(after: str | None, n: int) -> list[ProfileRow]:
-            with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+            with self.store.transaction(write=False) as tx:
                 return tx.profiles_after(after, n)
 
         for page in pages(fetch, lambda r: r.profile_id, self.config.page_size):
@@ -584,12 +634,20 @@ class SegmentService:
         now = self.clock() if now is None else now
         values = np.array([v for r in self._rows() if (v := rfm_values(r, now)) is not None]).reshape(-1, 3)
         if len(values) < 5:
-            raise SegmentError(f"RFM needs at least 5 identified buyers among the stored profiles, found {len(values)}",
-                               [RuleError("kind", "not enough customers to fit RFM thresholds")], status=409,
-                               code="not_enough_data")
+            raise SegmentError(
+                f"RFM needs at least 5 identified buyers among the stored profiles, found {len(values)}",
+                [RuleError("kind", "not enough customers to fit RFM thresholds")],
+                status=409,
+                code="not_enough_data",
+            )
         q = [0.2, 0.4, 0.6, 0.8]
-        fit = RfmFit(recency=np.quantile(values[:, 0], q).tolist(), frequency=np.quantile(values[:, 1], q).tolist(),
-                     monetary=np.quantile(values[:, 2], q).tolist(), customers=len(values), fitted_at=now)
+        fit = RfmFit(
+            recency=np.quantile(values[:, 0], q).tolist(),
+            frequency=np.quantile(values[:, 1], q).tolist(),
+            monetary=np.quantile(values[:, 2], q).tolist(),
+            customers=len(values),
+            fitted_at=now,
+        )
         return d.model_copy(update={"fitted": fit, "fit_error": None})
 
     def fit_ml(self, d: MlDefinition, now: float | None = None) -> MlDefinition:
@@ -606,21 +664,35 @@ class SegmentService:
 
         frame = features_frame(self._rows(), self.settings.default_consent, self.profile_config, now=now)
         if frame.empty:
-            raise SegmentError("no stored profiles with personalisation consent to learn segments from",
-                               [RuleError("kind", "no profiles to train on")], status=409, code="not_enough_data")
+            raise SegmentError(
+                "no stored profiles with personalisation consent to learn segments from",
+                [RuleError("kind", "no profiles to train on")],
+                status=409,
+                code="not_enough_data",
+            )
         previous = self.models.latest(d.id)
         try:
             found = discover(frame, d.config, previous=previous)
         except FeatureError as e:
             raise SegmentError(str(e), [RuleError("config.features", str(e))]) from None
         if not found.ok or found.model is None:
-            raise SegmentError(found.report.message, [RuleError("config", found.report.message)], status=409,
-                               code="not_enough_data")
+            raise SegmentError(
+                found.report.message, [RuleError("config", found.report.message)], status=409, code="not_enough_data"
+            )
         report = found.report
-        fit = MlFit(model_version=0, k=report.k, profiles=report.n_profiles, features=list(report.features),
-                    selection=report.selection, stability_ari=report.stability_ari, fitted_at=now,
-                    segments=[MlSegment(key=s.id, name=s.name, size=s.size, share=s.share,
-                                        description=s.description) for s in report.segments])
+        fit = MlFit(
+            model_version=0,
+            k=report.k,
+            profiles=report.n_profiles,
+            features=list(report.features),
+            selection=report.selection,
+            stability_ari=report.stability_ari,
+            fitted_at=now,
+            segments=[
+                MlSegment(key=s.id, name=s.name, size=s.size, share=s.share, description=s.description)
+                for s in report.segments
+            ],
+        )
         return d.model_copy(update={"fitted": fit, "fit_error": None}), found.model
 
     def _fit(self, definition: Any) -> Any:
@@ -636,8 +708,10 @@ class SegmentService:
         doc = self._get_doc(definition_id)
         definition = SegmentDefinitionAdapter.validate_python(doc.body)
         if isinstance(definition, RuleDefinition):
-            raise SegmentError(f"{definition_id} is a rule segment: nothing to retrain",
-                               [RuleError("kind", "only rfm and ml segments are trained")])
+            raise SegmentError(
+                f"{definition_id} is a rule segment: nothing to retrain",
+                [RuleError("kind", "only rfm and ml segments are trained")],
+            )
         fitted = self._fit(definition)
         with self.store.transaction() as tx:
             row = tx.put_document(KIND, definition_id, fitted.model_dump(mode="json"), self.clock())
@@ -648,13 +722,16 @@ class SegmentService:
         """Retrain every RFM/ML definition whose last fit is older than ``retrain_interval_s``."""
         done = []
         interval = self.config.retrain_interval_s
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             docs = self._documents(tx)
         for doc in docs:
             body = doc.body or {}
             fitted = body.get("fitted") or {}
-            if body.get("kind") in ("rfm", "ml") and body.get("active", True) and \
-                    self.clock() - float(fitted.get("fitted_at") or 0.0) >= interval:
+            if (
+                body.get("kind") in ("rfm", "ml")
+                and body.get("active", True)
+                and self.clock() - float(fitted.get("fitted_at") or 0.0) >= interval
+            ):
                 try:
                     self.retrain(doc.doc_id)
                     done.append(doc.doc_id)
@@ -671,14 +748,14 @@ class SegmentService:
         return definition
 
     def _get_doc(self, definition_id: str) -> DocumentRow:
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             doc = tx.get_document(KIND, definition_id)
         if doc is None or doc.body is None:
             raise UnknownSegment(definition_id)
         return doc
 
     def _sizes(self) -> dict[str, int]:
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             return tx.count_segment_members()
 
     def _describe(self, doc: DocumentRow, sizes: Mapping[str, int]) -> dict[str, Any]:
@@ -705,7 +782,7 @@ class SegmentService:
 
     def list(self) -> list[dict[str, Any]]:
         """Every definition (rule, RFM, ML) with its current sizes."""
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             docs = self._documents(tx)
             sizes = tx.count_segment_members()
         return [self._describe(d, sizes) for d in docs]
@@ -713,8 +790,13 @@ class SegmentService:
     def get(self, definition_id: str) -> dict[str, Any]:
         return self._describe(self._get_doc(definition_id), self._sizes())
 
-    def _save(self, definition: Any, backfill: Literal["background", "sync", "none"], create: bool,
-              fit: Literal["sync", "background"] = "sync") -> dict[str, Any]:
+    def _save(
+        self,
+        definition: Any,
+        backfill: Literal["background", "sync", "none"],
+        create: bool,
+        fit: Literal["sync", "background"] = "sync",
+    ) -> dict[str, Any]:
         later = fit == "background" and not isinstance(definition, RuleDefinition)
         definition = definition if later else self._fit(definition)
         body = definition.model_dump(mode="json")
@@ -722,8 +804,12 @@ class SegmentService:
         with self.store.transaction() as tx:
             exists = tx.get_document(KIND, definition.id) is not None
             if create and exists:
-                raise SegmentError(f"id: a segment '{definition.id}' already exists (PUT replaces it)",
-                                   [RuleError("id", "already exists")], status=409, code="conflict")
+                raise SegmentError(
+                    f"id: a segment '{definition.id}' already exists (PUT replaces it)",
+                    [RuleError("id", "already exists")],
+                    status=409,
+                    code="conflict",
+                )
             if not create and not exists:
                 raise UnknownSegment(definition.id)
             row = tx.put_document(KIND, definition.id, body, now)
@@ -736,8 +822,11 @@ class SegmentService:
         elif backfill == "background":
             self.jobs.submit(f"backfill {definition.id}", lambda: self.backfill(definition.id))
         out = self._describe(row, self._sizes())
-        out["backfill"] = "after the fit" if later and backfill != "none" else \
-            {"sync": "done", "background": "running", "none": "skipped"}[backfill]
+        out["backfill"] = (
+            "after the fit"
+            if later and backfill != "none"
+            else {"sync": "done", "background": "running", "none": "skipped"}[backfill]
+        )
         return out
 
     def _fit_stored(self, definition_id: str, version: int, backfill: str) -> None:
@@ -763,15 +852,24 @@ class SegmentService:
         if fitted.fitted is not None and backfill != "none":
             self.backfill(definition_id)
 
-    def create(self, data: Any, backfill: Literal["background", "sync", "none"] = "background",
-               fit: Literal["sync", "background"] = "sync") -> dict[str, Any]:
+    def create(
+        self,
+        data: Any,
+        backfill: Literal["background", "sync", "none"] = "background",
+        fit: Literal["sync", "background"] = "sync",
+    ) -> dict[str, Any]:
         """Validate and store a new definition (fitting RFM/ML first), then back-fill it over stored profiles.
         ``fit="background"``: an RFM/ML definition is stored unfitted (in no segment) and fitted, then
         back-filled, by a background job; its ``fit`` says ``running``, ``done`` or ``failed`` (``fit_error``)."""
         return self._save(self._parse(data), backfill, create=True, fit=fit)
 
-    def replace(self, definition_id: str, data: Any, backfill: Literal["background", "sync", "none"] = "background",
-                fit: Literal["sync", "background"] = "sync") -> dict[str, Any]:
+    def replace(
+        self,
+        definition_id: str,
+        data: Any,
+        backfill: Literal["background", "sync", "none"] = "background",
+        fit: Literal["sync", "background"] = "sync",
+    ) -> dict[str, Any]:
         """Store a new version of a definition and back-fill it (``fit`` as in ``create``)."""
         return self._save(self._parse(data, definition_id), backfill, create=False, fit=fit)
 
@@ -827,10 +925,15 @@ class SegmentService:
         if isinstance(definition, RuleDefinition):
             out["sample"] = sorted(picked.get(definition.id, []))
             return out
-        out["sample"] = sorted(rng.sample([p for ids in picked.values() for p in ids],
-                                          min(sample, sum(len(ids) for ids in picked.values()))))
-        out["segments"] = [{"id": sid, "name": name, "size": sizes.get(sid, 0), "sample": sorted(picked.get(sid, []))}
-                           for sid, name in active.names.items()]
+        out["sample"] = sorted(
+            rng.sample(
+                [p for ids in picked.values() for p in ids], min(sample, sum(len(ids) for ids in picked.values()))
+            )
+        )
+        out["segments"] = [
+            {"id": sid, "name": name, "size": sizes.get(sid, 0), "sample": sorted(picked.get(sid, []))}
+            for sid, name in active.names.items()
+        ]
         out["fitted"] = definition.fitted.model_dump(mode="json", exclude={"model_version"})  # type: ignore[union-attr]
         return out
 
@@ -843,39 +946,53 @@ class SegmentService:
         described = self._describe(doc, {})
         if "segments" in described and segment_id == doc.doc_id:
             subs = ", ".join(s["id"] for s in described["segments"]) or "none yet"
-            raise SegmentError(f"segment_id: {segment_id} holds several segments; name one of them ({subs})",
-                               [RuleError("segment_id", f"name one of {subs}")])
+            raise SegmentError(
+                f"segment_id: {segment_id} holds several segments; name one of them ({subs})",
+                [RuleError("segment_id", f"name one of {subs}")],
+            )
         if segment_id != doc.doc_id and segment_id not in {s["id"] for s in described.get("segments", [])}:
             raise UnknownSegment(segment_id)
 
     def members(self, segment_id: str, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
         """Current members (profile ids, entry times), ``limit`` at a time; ``next_cursor`` continues."""
         self._check_membership_id(segment_id)
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             rows = tx.segment_members(segment_id, after=cursor, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        return {"segment_id": segment_id, "members": [{"profile_id": p, "entered_at": at} for p, at in rows],
-                "next_cursor": rows[-1][0] if more else None}
+        return {
+            "segment_id": segment_id,
+            "members": [{"profile_id": p, "entered_at": at} for p, at in rows],
+            "next_cursor": rows[-1][0] if more else None,
+        }
 
     def history(self, segment_id: str, since: float = 0.0, limit: int = 1000) -> dict[str, Any]:
         """Entries and exits, oldest first, from ``since``."""
         self._check_membership_id(segment_id)
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             changes = tx.membership_history(segment_id, since=since, limit=limit)
-        return {"segment_id": segment_id, "entries": sum(c.entered for c in changes),
-                "exits": sum(not c.entered for c in changes),
-                "changes": [{"profile_id": c.profile_id, "change": "entered" if c.entered else "exited", "at": c.at}
-                            for c in changes]}
+        return {
+            "segment_id": segment_id,
+            "entries": sum(c.entered for c in changes),
+            "exits": sum(not c.entered for c in changes),
+            "changes": [
+                {"profile_id": c.profile_id, "change": "entered" if c.entered else "exited", "at": c.at}
+                for c in changes
+            ],
+        }
 
     def sizes(self, segment_id: str, since: float = 0.0) -> dict[str, Any]:
         """Snapshotted sizes over time, plus the current size."""
         self._check_membership_id(segment_id)
-        with self.store.transaction(write=False) as tx:  # type: ignore[call-arg]
+        with self.store.transaction(write=False) as tx:
             points = tx.segment_sizes(segment_id, since=since)
             current = tx.count_segment_members().get(segment_id, 0)
-        return {"segment_id": segment_id, "current": current, "as_of": self.clock(),
-                "sizes": [{"at": at, "size": n} for at, n in points]}
+        return {
+            "segment_id": segment_id,
+            "current": current,
+            "as_of": self.clock(),
+            "sizes": [{"at": at, "size": n} for at, n in points],
+        }
 
     def of_profile(self, tx: Tx, profile_id: str, names: Mapping[str, tuple[str, str]]) -> list[dict[str, Any]]:
         """A profile's current segments: id, name, definition and entry time (for the profile view). ``names``
@@ -883,14 +1000,20 @@ class SegmentService:
         mine = tx.segments_of([profile_id]).get(profile_id, {})
         if not mine:
             return []
-        return [{"id": sid, "name": names.get(sid, (owner_of(sid), sid))[1], "definition": owner_of(sid),
-                 "entered_at": at} for sid, at in sorted(mine.items(), key=lambda kv: (kv[1], kv[0]))]
+        return [
+            {"id": sid, "name": names.get(sid, (owner_of(sid), sid))[1], "definition": owner_of(sid), "entered_at": at}
+            for sid, at in sorted(mine.items(), key=lambda kv: (kv[1], kv[0]))
+        ]
 
     def export_rows(self, tx: Tx, profile_id: str, names: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
         """Everything segmentation keeps about a profile, for the data export."""
-        return {"current": self.of_profile(tx, profile_id, names),
-                "history": [{"segment_id": c.segment_id, "change": "entered" if c.entered else "exited", "at": c.at}
-                            for c in tx.membership_history(profile_id=profile_id, limit=None)]}
+        return {
+            "current": self.of_profile(tx, profile_id, names),
+            "history": [
+                {"segment_id": c.segment_id, "change": "entered" if c.entered else "exited", "at": c.at}
+                for c in tx.membership_history(profile_id=profile_id, limit=None)
+            ],
+        }
 
     # ------------------------------------------------------------------------------ personal data in models
     def user_rows(self, profile_id: str) -> list[dict[str, Any]]:
@@ -907,5 +1030,10 @@ class SegmentService:
 
         def q(p: float) -> float | None:
             return lags[min(int(p * len(lags)), len(lags) - 1)] if lags else None
-        return {"processed": self.evaluator.processed, "pending": self.evaluator.pending(),
-                "lag_p50_s": q(0.5), "lag_p99_s": q(0.99)}
+
+        return {
+            "processed": self.evaluator.processed,
+            "pending": self.evaluator.pending(),
+            "lag_p50_s": q(0.5),
+            "lag_p99_s": q(0.99),
+        }

@@ -182,15 +182,23 @@ class Tx(Protocol):
     def count_ingest_errors(self, since: float = 0.0) -> int: ...
 
     # events for training (newest first), catalogue items
-    def iter_events(self, event_type: str = "track", limit: int | None = None, batch_size: int = 5000,
-                    names: Sequence[str] | None = None) -> Iterator[EventRow]:
+    def iter_events(
+        self,
+        event_type: str = "track",
+        limit: int | None = None,
+        batch_size: int = 5000,
+        names: Sequence[str] | None = None,
+    ) -> Iterator[EventRow]:
         """Events of one type (and, given ``names``, only those event names), newest first, at most ``limit``."""
         ...
-    def iter_event_properties(self, names: Sequence[str], limit: int | None = None,
-                              batch_size: int = 5000) -> Iterator[tuple[str, str, float, dict[str, Any] | None]]:
+
+    def iter_event_properties(
+        self, names: Sequence[str], limit: int | None = None, batch_size: int = 5000
+    ) -> Iterator[tuple[str, str, float, dict[str, Any] | None]]:
         """(profile_id, event, timestamp, properties) of the track events named ``names``, newest first, at most
         ``limit``: what training and popularity read (the other JSON columns are not decoded)."""
         ...
+
     def upsert_items(self, rows: Sequence[ItemRow]) -> None: ...
     def get_items(self, ids: Iterable[str]) -> dict[str, ItemRow]: ...
     def iter_items(self, batch_size: int = 1000) -> Iterator[ItemRow]: ...
@@ -230,8 +238,9 @@ class Tx(Protocol):
         """Up to ``limit`` profiles in profile_id order, starting after ``after`` (keyset pages, short transactions)."""
         ...
 
-    def profiles_in_ranges(self, ranges: Sequence[tuple[Sequence[str], float, float]], updated_since: float,
-                           after: str | None, limit: int) -> list[ProfileRow]:
+    def profiles_in_ranges(
+        self, ranges: Sequence[tuple[Sequence[str], float, float]], updated_since: float, after: str | None, limit: int
+    ) -> list[ProfileRow]:
         """As ``profiles_after``, only profiles updated at or after ``updated_since`` or with a number in ``state``
         at a path (``("rfm", "last_purchase")``) within one of the ``(path, low, high)`` ranges (inclusive)."""
         ...
@@ -245,8 +254,9 @@ class Tx(Protocol):
         ...
 
     def count_segment_members(self) -> dict[str, int]: ...
-    def membership_history(self, segment_id: str | None = None, profile_id: str | None = None,
-                           since: float = 0.0, limit: int | None = 1000) -> list[MembershipChange]:
+    def membership_history(
+        self, segment_id: str | None = None, profile_id: str | None = None, since: float = 0.0, limit: int | None = 1000
+    ) -> list[MembershipChange]:
         """Entries and exits in time order; ``limit=None`` for all of them."""
         ...
 
@@ -263,8 +273,14 @@ class Tx(Protocol):
         """The profile's decisions at or after ``since``, newest first."""
         ...
 
-    def iter_decisions(self, slot: str | None = None, since: float = 0.0, until: float | None = None,
-                       batch_size: int = 5000, experiment: str | None = None) -> Iterator[DecisionRow]:
+    def iter_decisions(
+        self,
+        slot: str | None = None,
+        since: float = 0.0,
+        until: float | None = None,
+        batch_size: int = 5000,
+        experiment: str | None = None,
+    ) -> Iterator[DecisionRow]:
         """Decisions in ``[since, until)``, optionally of one slot and/or one experiment, oldest first."""
         ...
 
@@ -292,14 +308,26 @@ class Tx(Protocol):
         """(oldest, newest) event time, or None without events."""
         ...
 
-    def iter_events_between(self, since: float, until: float, types: Sequence[str] | None = None,
-                            limit: int | None = None, batch_size: int = 5000) -> Iterator[EventRow]:
+    def iter_events_between(
+        self,
+        since: float,
+        until: float,
+        types: Sequence[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[EventRow]:
         """Events in the window (optionally of these types), in insertion order, at most ``limit``."""
         ...
 
-    def iter_event_fields(self, since: float, until: float, paths: Sequence[Sequence[str]] = (),
-                          limit: int | None = None, batch_size: int = 20_000,
-                          names: Sequence[str] | None = None) -> Iterator[tuple[Any, ...]]:
+    def iter_event_fields(
+        self,
+        since: float,
+        until: float,
+        paths: Sequence[Sequence[str]] = (),
+        limit: int | None = None,
+        batch_size: int = 20_000,
+        names: Sequence[str] | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
         """(profile_id, type, event, timestamp, *one value per path) for events in the window (only events named
         in ``names`` when given), in insertion order: a slim read for analytics. A path is a JSON column and keys
         (``("context", "device", "type")``); values come back as text (numbers as their text), None if missing."""
@@ -313,8 +341,9 @@ class Tx(Protocol):
         """The newest recorded ingest errors, newest first."""
         ...
 
-    def membership_flows(self, since: float, until: float, bucket_s: float = 86400.0
-                         ) -> list[tuple[str, float, int, int]]:
+    def membership_flows(
+        self, since: float, until: float, bucket_s: float = 86400.0
+    ) -> list[tuple[str, float, int, int]]:
         """(segment_id, bucket start, entries, exits) per segment and non-empty bucket."""
         ...
 
@@ -324,8 +353,14 @@ class Tx(Protocol):
         ...
 
     def count_events_through(self, last_id: int) -> int: ...
-    def iter_event_values(self, since: float, after_id: int = 0, paths: Sequence[Sequence[str]] = (),
-                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[Any]:
+    def iter_event_values(
+        self,
+        since: float,
+        after_id: int = 0,
+        paths: Sequence[Sequence[str]] = (),
+        limit: int | None = None,
+        batch_size: int = 20_000,
+    ) -> Iterator[Any]:
         """(id, type, event, timestamp, *values) of events after ``after_id`` from ``since`` on, by id."""
         ...
 
@@ -333,9 +368,18 @@ class Tx(Protocol):
         """(current, profile_id, events, newest time) per profile and side of ``split``."""
         ...
 
-    def iter_named_events(self, since: float, split: float, until: float, types: Sequence[str],
-                          names: Sequence[str], detail_name: str | None = None, paths: Sequence[Sequence[str]] = (),
-                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    def iter_named_events(
+        self,
+        since: float,
+        split: float,
+        until: float,
+        types: Sequence[str],
+        names: Sequence[str],
+        detail_name: str | None = None,
+        paths: Sequence[Sequence[str]] = (),
+        limit: int | None = None,
+        batch_size: int = 20_000,
+    ) -> Iterator[tuple[Any, ...]]:
         """Events of ``types`` in [since, until) and named in ``names`` in [split, until), by id."""
         ...
 
@@ -350,11 +394,16 @@ class Store(Protocol):
 
     backend: str
 
-    def transaction(self) -> AbstractContextManager[Tx]: ...
+    def transaction(self, write: bool = True) -> AbstractContextManager[Tx]:
+        """A transaction; ``write=False`` opens a read-only one (a snapshot on SQLite, no row locks)."""
+        ...
+
     def reader(self) -> AbstractContextManager[Tx]:
         """A read transaction for the serving path, good for ``get_identities``, ``get_profiles``,
         ``segments_of`` and ``first_exposures`` only (a backend may serve those on a cheaper connection)."""
+
     def migrate(self) -> None: ...
     def purge_deleted(self) -> None:
         """After an erasure: make deleted rows unrecoverable from the backend's own files, where it keeps copies."""
+
     def close(self) -> None: ...

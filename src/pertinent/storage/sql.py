@@ -39,9 +39,7 @@ def _json_or_none(value: Any) -> str | None:
 
 
 _SQLITE_KNOWN_EVENTS = "SELECT profile_id, message_id FROM events WHERE "
-_SQLITE_INSERT_EVENTS = (
-    f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' * len(_EVENT_COLS))})"
-)
+_SQLITE_INSERT_EVENTS = f"INSERT INTO events ({', '.join(_EVENT_COLS)}) VALUES ({', '.join('?' * len(_EVENT_COLS))})"
 
 
 def _json_dumps(value: Any) -> str:
@@ -50,7 +48,7 @@ def _json_dumps(value: Any) -> str:
 
 def make_engine(url: str, autocheckpoint: bool = True, **pool: Any) -> Engine:
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -74,8 +72,12 @@ def make_engine(url: str, autocheckpoint: bool = True, **pool: Any) -> Engine:
 
         return engine
     return create_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True,
-        json_serializer=_json_dumps, json_deserializer=orjson.loads,
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
     )
 
 
@@ -107,7 +109,7 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         raw = self.raw
         out: list[Any] = []
         for i in range(0, len(values), 500):
-            chunk = values[i:i + 500]
+            chunk = values[i : i + 500]
             out += raw.execute(sql.format(marks=",".join("?" * len(chunk))), tuple(chunk)).fetchall()
         return out
 
@@ -116,8 +118,9 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         if not keys:
             return {}
         if self.dialect == "sqlite":
-            rows = self._sqlite_in("SELECT key, kind, profile_id, created_at FROM identities WHERE key IN ({marks})",
-                                   keys)
+            rows = self._sqlite_in(
+                "SELECT key, kind, profile_id, created_at FROM identities WHERE key IN ({marks})", keys
+            )
             return {r[0]: IdentityRow(*r) for r in rows}
         rows = self.conn.execute(select(t.identities).where(t.identities.c.key.in_(keys)))
         return {r.key: IdentityRow(r.key, r.kind, r.profile_id, r.created_at) for r in rows}
@@ -129,7 +132,8 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
             self.conn.exec_driver_sql(
                 "INSERT INTO identities (key, kind, profile_id, created_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET profile_id = excluded.profile_id",
-                [(r.key, r.kind, r.profile_id, r.created_at) for r in rows])
+                [(r.key, r.kind, r.profile_id, r.created_at) for r in rows],
+            )
             return
         stmt = self._insert(t.identities).on_conflict_do_update(
             index_elements=["key"], set_={"profile_id": self._insert(t.identities).excluded.profile_id}
@@ -139,11 +143,13 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
     def _repoint(self, table: Any, from_profile: str, to_profile: str) -> int:
         """Move a table's rows from one profile to another (identity merges: on the ingest path)."""
         if self.dialect == "sqlite":
-            cur = self.conn.exec_driver_sql(f"UPDATE {table.name} SET profile_id = ? WHERE profile_id = ?",
-                                            (to_profile, from_profile))
+            cur = self.conn.exec_driver_sql(
+                f"UPDATE {table.name} SET profile_id = ? WHERE profile_id = ?", (to_profile, from_profile)
+            )
         else:
-            cur = self.conn.execute(update(table).where(table.c.profile_id == from_profile)
-                                    .values(profile_id=to_profile))
+            cur = self.conn.execute(
+                update(table).where(table.c.profile_id == from_profile).values(profile_id=to_profile)
+            )
         return cur.rowcount or 0
 
     def repoint_identities(self, from_profile: str, to_profile: str) -> None:
@@ -180,7 +186,7 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         raw = self.raw
         known: set[tuple[str, str]] = set()
         for i in range(0, len(pairs), 200):  # one index probe per pair (an OR of equalities; 200 keeps it shallow)
-            chunk = pairs[i:i + 200]
+            chunk = pairs[i : i + 200]
             sql = _SQLITE_KNOWN_EVENTS + " OR ".join(["(profile_id = ? AND message_id = ?)"] * len(chunk))
             known.update(raw.execute(sql, [v for pair in chunk for v in pair]).fetchall())
         fresh: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -188,8 +194,16 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
             key = (r.profile_id, r.message_id)
             if key not in known and key not in fresh:
                 encoded = r.encoded or (_json_or_none(r.properties), _json_or_none(r.traits), _json_or_none(r.context))
-                fresh[key] = (r.message_id, r.type, r.event, r.profile_id, r.timestamp, r.received_at,
-                              r.personalize, *encoded)
+                fresh[key] = (
+                    r.message_id,
+                    r.type,
+                    r.event,
+                    r.profile_id,
+                    r.timestamp,
+                    r.received_at,
+                    r.personalize,
+                    *encoded,
+                )
         if fresh:
             self.conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, list(fresh.values()))
         return set(fresh)
@@ -197,9 +211,11 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
     def repoint_events(self, from_profile: str, to_profile: str) -> int:
         # A message both people already have (the same messageId sent under both identities) is kept once.
         if self.dialect == "sqlite":
-            self.conn.exec_driver_sql("DELETE FROM events WHERE profile_id = ? AND message_id IN "
-                                      "(SELECT message_id FROM events WHERE profile_id = ?)",
-                                      (from_profile, to_profile))
+            self.conn.exec_driver_sql(
+                "DELETE FROM events WHERE profile_id = ? AND message_id IN "
+                "(SELECT message_id FROM events WHERE profile_id = ?)",
+                (from_profile, to_profile),
+            )
         else:
             ev = t.events
             dup = select(ev.c.message_id).where(ev.c.profile_id == to_profile).scalar_subquery()
@@ -226,10 +242,22 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
             return {}
         if self.dialect == "sqlite":
             loads = orjson.loads
-            rows = self._sqlite_in("SELECT profile_id, traits, state, consent, created_at, updated_at FROM profiles "
-                                   "WHERE profile_id IN ({marks}) ORDER BY profile_id", ids)
-            return {r[0]: ProfileRow(r[0], loads(r[1]) if r[1] else {}, loads(r[2]) if r[2] else {},
-                                     loads(r[3]) if r[3] else {}, r[4], r[5]) for r in rows}
+            rows = self._sqlite_in(
+                "SELECT profile_id, traits, state, consent, created_at, updated_at FROM profiles "
+                "WHERE profile_id IN ({marks}) ORDER BY profile_id",
+                ids,
+            )
+            return {
+                r[0]: ProfileRow(
+                    r[0],
+                    loads(r[1]) if r[1] else {},
+                    loads(r[2]) if r[2] else {},
+                    loads(r[3]) if r[3] else {},
+                    r[4],
+                    r[5],
+                )
+                for r in rows
+            }
         q = select(t.profiles).where(t.profiles.c.profile_id.in_(ids)).order_by(t.profiles.c.profile_id)
         if for_update and self.dialect == "postgresql":
             q = q.with_for_update()
@@ -253,8 +281,14 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
 
     @staticmethod
     def _empty(profile_id: str, now: float) -> dict[str, Any]:
-        return {"profile_id": profile_id, "traits": {}, "state": {}, "consent": {}, "created_at": now,
-                "updated_at": now}
+        return {
+            "profile_id": profile_id,
+            "traits": {},
+            "state": {},
+            "consent": {},
+            "created_at": now,
+            "updated_at": now,
+        }
 
     def put_profiles(self, rows: Sequence[ProfileRow]) -> None:
         if not rows:
@@ -265,8 +299,11 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
                 "INSERT INTO profiles (profile_id, traits, state, consent, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (profile_id) DO UPDATE SET traits = excluded.traits, "
                 "state = excluded.state, consent = excluded.consent, updated_at = excluded.updated_at",
-                [(r.profile_id, dumps(r.traits), dumps(r.state), dumps(r.consent), r.created_at, r.updated_at)
-                 for r in rows])
+                [
+                    (r.profile_id, dumps(r.traits), dumps(r.state), dumps(r.consent), r.created_at, r.updated_at)
+                    for r in rows
+                ],
+            )
             return
         ins = self._insert(t.profiles)
         stmt = ins.on_conflict_do_update(
@@ -304,13 +341,15 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         if self.dialect == "sqlite":  # on the ingest path: a new visitor's first event states their choice
             self.conn.exec_driver_sql(
                 "INSERT INTO consent_log (profile_id, purpose, granted, source, at) VALUES (?, ?, ?, ?, ?)",
-                [(r.profile_id, r.purpose, r.granted, r.source, r.at) for r in rows])
+                [(r.profile_id, r.purpose, r.granted, r.source, r.at) for r in rows],
+            )
             return
         self.conn.execute(insert(t.consent_log), [_row(r) for r in rows])
 
     def consent_of(self, profile_id: str) -> list[ConsentRow]:
         rows = self.conn.execute(
-            select(t.consent_log).where(t.consent_log.c.profile_id == profile_id)
+            select(t.consent_log)
+            .where(t.consent_log.c.profile_id == profile_id)
             .order_by(t.consent_log.c.at, t.consent_log.c.id)
         )
         return [ConsentRow(r.profile_id, r.purpose, r.granted, r.source, r.at) for r in rows]
@@ -329,18 +368,26 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
 
     def record_ingest_errors(self, endpoint: str, errors: Sequence[Mapping[str, str]]) -> None:
         if errors:
-            self.conn.execute(insert(t.ingest_errors), [
-                {"at": e["at"], "endpoint": endpoint, "field": e.get("field"), "message": e["message"][:1000]}
-                for e in errors
-            ])
+            self.conn.execute(
+                insert(t.ingest_errors),
+                [
+                    {"at": e["at"], "endpoint": endpoint, "field": e.get("field"), "message": e["message"][:1000]}
+                    for e in errors
+                ],
+            )
 
     def count_ingest_errors(self, since: float = 0.0) -> int:
         q = select(func.count()).select_from(t.ingest_errors).where(t.ingest_errors.c.at >= since)
         return int(self.conn.execute(q).scalar_one())
 
     # training reads and the item catalogue ---------------------------------
-    def iter_events(self, event_type: str = "track", limit: int | None = None, batch_size: int = 5000,
-                    names: Sequence[str] | None = None) -> Iterator[EventRow]:
+    def iter_events(
+        self,
+        event_type: str = "track",
+        limit: int | None = None,
+        batch_size: int = 5000,
+        names: Sequence[str] | None = None,
+    ) -> Iterator[EventRow]:
         """Events of one type (and, given ``names``, only those event names), newest first (by insertion), at
         most ``limit``; paged by id."""
         cond = [t.events.c.type == event_type]
@@ -348,8 +395,9 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
             cond.append(t.events.c.event.in_(list(names)))
         return self._events_paged(cond, True, limit, batch_size)
 
-    def iter_event_properties(self, names: Sequence[str], limit: int | None = None,
-                              batch_size: int = 5000) -> Iterator[tuple[str, str, float, dict[str, Any] | None]]:
+    def iter_event_properties(
+        self, names: Sequence[str], limit: int | None = None, batch_size: int = 5000
+    ) -> Iterator[tuple[str, str, float, dict[str, Any] | None]]:
         e = t.events
         names = list(names)
         if not names:
@@ -360,15 +408,21 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         while left is None or left > 0:
             n = batch_size if left is None else min(batch_size, left)
             if self.dialect == "sqlite":  # plain DB-API: SQLAlchemy's row and JSON processing cost ~3x the read
-                sql = (f"SELECT id, profile_id, event, timestamp, properties FROM events WHERE type = 'track' "
-                       f"AND event IN ({','.join('?' * len(names))}) {'' if last is None else 'AND id < ?'} "
-                       "ORDER BY id DESC LIMIT ?")
+                sql = (
+                    f"SELECT id, profile_id, event, timestamp, properties FROM events WHERE type = 'track' "
+                    f"AND event IN ({','.join('?' * len(names))}) {'' if last is None else 'AND id < ?'} "
+                    "ORDER BY id DESC LIMIT ?"
+                )
                 rows = self.raw.execute(sql, (*names, *(() if last is None else (last,)), n)).fetchall()
                 for r in rows:
                     yield r[1], r[2], r[3], loads(r[4]) if r[4] else None
             else:
-                q = (select(e.c.id, e.c.profile_id, e.c.event, e.c.timestamp, e.c.properties)
-                     .where(e.c.type == "track", e.c.event.in_(names)).order_by(e.c.id.desc()).limit(n))
+                q = (
+                    select(e.c.id, e.c.profile_id, e.c.event, e.c.timestamp, e.c.properties)
+                    .where(e.c.type == "track", e.c.event.in_(names))
+                    .order_by(e.c.id.desc())
+                    .limit(n)
+                )
                 if last is not None:
                     q = q.where(e.c.id < last)
                 rows = list(self.conn.execute(q))
@@ -380,8 +434,9 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
             if left is not None:
                 left -= len(rows)
 
-    def _events_paged(self, cond: list[Any], newest_first: bool, limit: int | None,
-                      batch_size: int) -> Iterator[EventRow]:
+    def _events_paged(
+        self, cond: list[Any], newest_first: bool, limit: int | None, batch_size: int
+    ) -> Iterator[EventRow]:
         """Events matching ``cond`` in insertion order (or reversed), at most ``limit``, paged by id."""
         e = t.events
         last: int | None = None
@@ -402,8 +457,17 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
 
     @staticmethod
     def _item(r: Any) -> ItemRow:
-        return ItemRow(r.item_id, r.title, r.text, list(r.categories or []), list(r.tags or []),
-                       dict(r.attributes or {}), r.available_from, r.available_until, r.updated_at)
+        return ItemRow(
+            r.item_id,
+            r.title,
+            r.text,
+            list(r.categories or []),
+            list(r.tags or []),
+            dict(r.attributes or {}),
+            r.available_from,
+            r.available_until,
+            r.updated_at,
+        )
 
     def upsert_items(self, rows: Sequence[ItemRow]) -> None:
         if not rows:
@@ -414,7 +478,7 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         stmt = ins.on_conflict_do_update(index_elements=["item_id"], set_={c: ins.excluded[c] for c in cols})
         values = [_row(r) for r in latest.values()]
         for i in range(0, len(values), 1000):
-            self.conn.execute(stmt, values[i:i + 1000])
+            self.conn.execute(stmt, values[i : i + 1000])
 
     def get_items(self, ids: Iterable[str]) -> dict[str, ItemRow]:
         return {r.item_id: self._item(r) for r in rows_where_in(self.conn, select(t.items), t.items.c.item_id, ids)}
@@ -426,7 +490,7 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         ids = sorted(set(ids))
         deleted = 0
         for i in range(0, len(ids), 500):
-            res = self.conn.execute(delete(t.items).where(t.items.c.item_id.in_(ids[i:i + 500])))
+            res = self.conn.execute(delete(t.items).where(t.items.c.item_id.in_(ids[i : i + 500])))
             deleted += res.rowcount or 0
         return deleted
 
@@ -436,10 +500,16 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
     # erasure ----------------------------------------------------------------
     def erase_profile(self, profile_id: str) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for name, table in (("events", t.events), ("identities", t.identities),
-                            ("consent_log", t.consent_log), ("profiles", t.profiles),
-                            ("segment_members", t.segment_members), ("segment_history", t.segment_history),
-                            ("decisions", t.decisions), ("decision_outcomes", t.decision_outcomes)):
+        for name, table in (
+            ("events", t.events),
+            ("identities", t.identities),
+            ("consent_log", t.consent_log),
+            ("profiles", t.profiles),
+            ("segment_members", t.segment_members),
+            ("segment_history", t.segment_history),
+            ("decisions", t.decisions),
+            ("decision_outcomes", t.decision_outcomes),
+        ):
             res = self.conn.execute(delete(table).where(table.c.profile_id == profile_id))
             counts[name] = res.rowcount or 0
         return counts
@@ -449,8 +519,10 @@ class _NoConnection:
     """The SQLAlchemy connection of a ``SqlStore.reader()`` transaction on SQLite: there is none."""
 
     def __getattr__(self, name: str) -> Any:
-        raise RuntimeError("Store.reader() serves the fast SQLite reads only (identities, profiles, segments_of, "
-                           "first_exposures); use transaction(write=False) for anything else")
+        raise RuntimeError(
+            "Store.reader() serves the fast SQLite reads only (identities, profiles, segments_of, "
+            "first_exposures); use transaction(write=False) for anything else"
+        )
 
 
 class SqlStore:
@@ -474,8 +546,9 @@ class SqlStore:
         # Write transactions on a SQLite file all use one connection (they are serialised anyway): its page cache
         # stays warm between them. Taking any pooled connection, the writer got one whose cache the last write
         # on another connection had invalidated; a stored decision cost ~110 instead of ~35 us (docs/benchmarks.md).
-        self._write_engine = make_engine(url, autocheckpoint=False, pool_size=1, max_overflow=0) if file_db \
-            else self.engine
+        self._write_engine = (
+            make_engine(url, autocheckpoint=False, pool_size=1, max_overflow=0) if file_db else self.engine
+        )
         # SQLite has one writer at a time. Serialise our writers instead of letting them spin on SQLITE_BUSY
         # (its busy handler sleeps in growing steps): a thread lock inside the process, plus an flock on a
         # lock file beside the database across processes (server workers, a CLI import).
@@ -494,8 +567,9 @@ class SqlStore:
     def _start_checkpointer(self) -> None:
         if self._checkpoint_interval is None or self._checkpointer is not None:
             return
-        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="pertinent-wal-checkpoint",
-                                              daemon=True)
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="pertinent-wal-checkpoint", daemon=True
+        )
         self._checkpointer.start()
 
     def _checkpoint_loop(self) -> None:
@@ -598,8 +672,9 @@ class SqlStore:
             return
         conn = getattr(self._readers, "conn", None)
         if conn is None:
-            conn = self._readers.conn = sqlite3.connect(self._reader_path, timeout=30, isolation_level=None,
-                                                        check_same_thread=False)  # closed by close()
+            conn = self._readers.conn = sqlite3.connect(
+                self._reader_path, timeout=30, isolation_level=None, check_same_thread=False
+            )  # closed by close()
             conn.execute("PRAGMA query_only=ON")
             with self._readers_lock:
                 self._reader_conns.append(conn)

@@ -13,8 +13,10 @@ from pertinent.storage.base import DecisionRow, OutcomeRow
 from pertinent.storage.sqlutil import rows_where_in
 
 _DECISION_COLS = [c.name for c in t.decisions.columns]
-_SQLITE_INSERT_DECISIONS = ("INSERT INTO decisions (decision_id, profile_id, slot, variant, reason, experiment, "
-                            "propensity, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_SQLITE_INSERT_DECISIONS = (
+    "INSERT INTO decisions (decision_id, profile_id, slot, variant, reason, experiment, "
+    "propensity, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class DecisionsMixin:
@@ -28,8 +30,9 @@ class DecisionsMixin:
 
     @staticmethod
     def _decision(r: Any) -> DecisionRow:
-        return DecisionRow(r.decision_id, r.profile_id, r.slot, r.variant, r.reason, r.at, r.experiment,
-                           r.propensity, r.detail)
+        return DecisionRow(
+            r.decision_id, r.profile_id, r.slot, r.variant, r.reason, r.at, r.experiment, r.propensity, r.detail
+        )
 
     def insert_decisions(self, rows: Sequence[DecisionRow]) -> None:
         if not rows:
@@ -38,9 +41,21 @@ class DecisionsMixin:
             dumps = orjson.dumps
             self.raw.executemany(
                 _SQLITE_INSERT_DECISIONS,
-                [(r.decision_id, r.profile_id, r.slot, r.variant, r.reason, r.experiment, r.propensity,
-                  None if r.detail is None else dumps(r.detail, option=orjson.OPT_NON_STR_KEYS).decode(), r.at)
-                 for r in rows])
+                [
+                    (
+                        r.decision_id,
+                        r.profile_id,
+                        r.slot,
+                        r.variant,
+                        r.reason,
+                        r.experiment,
+                        r.propensity,
+                        None if r.detail is None else dumps(r.detail, option=orjson.OPT_NON_STR_KEYS).decode(),
+                        r.at,
+                    )
+                    for r in rows
+                ],
+            )
             return
         self.conn.execute(insert(t.decisions), [{c: getattr(r, c) for c in _DECISION_COLS} for r in rows])
 
@@ -53,8 +68,14 @@ class DecisionsMixin:
         q = select(d).where(d.c.profile_id == profile_id, d.c.at >= since).order_by(d.c.at.desc())
         return [self._decision(r) for r in self.conn.execute(q)]
 
-    def iter_decisions(self, slot: str | None = None, since: float = 0.0, until: float | None = None,
-                       batch_size: int = 5000, experiment: str | None = None) -> Iterator[DecisionRow]:
+    def iter_decisions(
+        self,
+        slot: str | None = None,
+        since: float = 0.0,
+        until: float | None = None,
+        batch_size: int = 5000,
+        experiment: str | None = None,
+    ) -> Iterator[DecisionRow]:
         d = t.decisions
         cond = [d.c.at >= since]
         if slot is not None:
@@ -86,7 +107,9 @@ class DecisionsMixin:
             cur = self.raw.execute(
                 "SELECT decision_id, profile_id, slot, variant, reason, at, experiment, propensity, detail "
                 f"FROM decisions WHERE profile_id = ? AND experiment IN ({','.join('?' * len(exps))}) "
-                "ORDER BY at, decision_id", (profile_id, *exps))
+                "ORDER BY at, decision_id",
+                (profile_id, *exps),
+            )
             for r in cur:
                 if r[6] not in out:
                     out[r[6]] = DecisionRow(*r[:8], orjson.loads(r[8]) if r[8] else None)
@@ -94,8 +117,11 @@ class DecisionsMixin:
                         break
             cur.close()
             return out
-        q = (select(d).where(d.c.profile_id == profile_id, d.c.experiment.in_(sorted(wanted)))
-             .order_by(d.c.at, d.c.decision_id))
+        q = (
+            select(d)
+            .where(d.c.profile_id == profile_id, d.c.experiment.in_(sorted(wanted)))
+            .order_by(d.c.at, d.c.decision_id)
+        )
         for r in self.conn.execute(q):
             if r.experiment not in out:
                 out[r.experiment] = self._decision(r)
@@ -107,13 +133,25 @@ class DecisionsMixin:
         if not rows:
             return 0
         fresh = list({(r.message_id, r.decision_id): r for r in rows}.values())
-        stmt = (self._insert(t.decision_outcomes)
-                .on_conflict_do_nothing(index_elements=["message_id", "decision_id"])
-                .returning(t.decision_outcomes.c.id))
-        res = self.conn.execute(stmt, [
-            {"decision_id": r.decision_id, "profile_id": r.profile_id, "kind": r.kind, "value": r.value,
-             "message_id": r.message_id, "at": r.at} for r in fresh
-        ])
+        stmt = (
+            self._insert(t.decision_outcomes)
+            .on_conflict_do_nothing(index_elements=["message_id", "decision_id"])
+            .returning(t.decision_outcomes.c.id)
+        )
+        res = self.conn.execute(
+            stmt,
+            [
+                {
+                    "decision_id": r.decision_id,
+                    "profile_id": r.profile_id,
+                    "kind": r.kind,
+                    "value": r.value,
+                    "message_id": r.message_id,
+                    "at": r.at,
+                }
+                for r in fresh
+            ],
+        )
         return len(res.all())
 
     def outcomes_of(self, decision_ids: Iterable[str]) -> list[OutcomeRow]:

@@ -26,19 +26,27 @@ class DocumentsMixin:
         ).first()
         if current is None:
             last = self.conn.execute(  # a deleted document keeps counting its versions
-                select(t.document_history.c.version).where(
-                    t.document_history.c.kind == kind, t.document_history.c.doc_id == doc_id)
-                .order_by(t.document_history.c.version.desc()).limit(1)
+                select(t.document_history.c.version)
+                .where(t.document_history.c.kind == kind, t.document_history.c.doc_id == doc_id)
+                .order_by(t.document_history.c.version.desc())
+                .limit(1)
             ).scalar()
             row = DocumentRow(kind, doc_id, (last or 0) + 1, body, now, now)
-            self.conn.execute(insert(d).values(kind=kind, doc_id=doc_id, version=row.version, body=body,
-                                               created_at=now, updated_at=now))
+            self.conn.execute(
+                insert(d).values(
+                    kind=kind, doc_id=doc_id, version=row.version, body=body, created_at=now, updated_at=now
+                )
+            )
         else:
             row = DocumentRow(kind, doc_id, current.version + 1, body, current.created_at, now)
-            self.conn.execute(update(d).where(d.c.kind == kind, d.c.doc_id == doc_id)
-                              .values(version=row.version, body=body, updated_at=now))
-        self.conn.execute(insert(t.document_history).values(kind=kind, doc_id=doc_id, version=row.version,
-                                                            body=body, at=now))
+            self.conn.execute(
+                update(d)
+                .where(d.c.kind == kind, d.c.doc_id == doc_id)
+                .values(version=row.version, body=body, updated_at=now)
+            )
+        self.conn.execute(
+            insert(t.document_history).values(kind=kind, doc_id=doc_id, version=row.version, body=body, at=now)
+        )
         return row
 
     def get_document(self, kind: str, doc_id: str) -> DocumentRow | None:
@@ -56,8 +64,9 @@ class DocumentsMixin:
         if current is None:
             return False
         self.conn.execute(delete(d).where(d.c.kind == kind, d.c.doc_id == doc_id))
-        self.conn.execute(insert(t.document_history).values(kind=kind, doc_id=doc_id, version=current.version + 1,
-                                                            body=None, at=now))
+        self.conn.execute(
+            insert(t.document_history).values(kind=kind, doc_id=doc_id, version=current.version + 1, body=None, at=now)
+        )
         return True
 
     def documents_version(self) -> int:

@@ -30,8 +30,9 @@ class SegmentsMixin:
         wanted = set(keys)
         pids = {k[1] for k in keys}
         if self.dialect == "sqlite":
-            found = self._sqlite_in("SELECT segment_id, profile_id FROM segment_members WHERE profile_id IN ({marks})",
-                                    sorted(pids))
+            found = self._sqlite_in(
+                "SELECT segment_id, profile_id FROM segment_members WHERE profile_id IN ({marks})", sorted(pids)
+            )
         else:
             found = rows_where_in(self.conn, select(m.c.segment_id, m.c.profile_id), m.c.profile_id, pids)
         current = {(r[0], r[1]) for r in found if (r[0], r[1]) in wanted}  # by profile (indexed), then the pairs
@@ -54,64 +55,88 @@ class SegmentsMixin:
         # transaction (another worker) made the same change first, nothing is returned and its record is kept alone.
         done: set[tuple[str, str]] = set()
         for i in range(0, len(exited), CHUNK):
-            part = exited[i:i + CHUNK]
+            part = exited[i : i + CHUNK]
             # the profile_id list lets the planner use its index (a pair IN list alone scans the table on SQLite)
-            stmt = delete(m).where(m.c.profile_id.in_(sorted({k[1] for k in part})),
-                                   tuple_(m.c.segment_id, m.c.profile_id).in_(part))
+            stmt = delete(m).where(
+                m.c.profile_id.in_(sorted({k[1] for k in part})), tuple_(m.c.segment_id, m.c.profile_id).in_(part)
+            )
             done.update((r[0], r[1]) for r in self.conn.execute(stmt.returning(m.c.segment_id, m.c.profile_id)))
         if entered:  # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs (one cached statement)
-            stmt = (self._insert(m).on_conflict_do_nothing(index_elements=["segment_id", "profile_id"])
-                    .returning(m.c.segment_id, m.c.profile_id))
+            stmt = (
+                self._insert(m)
+                .on_conflict_do_nothing(index_elements=["segment_id", "profile_id"])
+                .returning(m.c.segment_id, m.c.profile_id)
+            )
             rows = [{"segment_id": c.segment_id, "profile_id": c.profile_id, "entered_at": c.at} for c in entered]
             done.update((r[0], r[1]) for r in self.conn.execute(stmt, rows))
         lost = {k for k in keys if member[k] != (k in current)} - done
         applied = [c for c in effective if (c.segment_id, c.profile_id) not in lost]
         if applied:
-            self.conn.execute(insert(t.segment_history), [
-                {"segment_id": c.segment_id, "profile_id": c.profile_id, "entered": c.entered, "at": c.at}
-                for c in applied
-            ])
+            self.conn.execute(
+                insert(t.segment_history),
+                [
+                    {"segment_id": c.segment_id, "profile_id": c.profile_id, "entered": c.entered, "at": c.at}
+                    for c in applied
+                ],
+            )
         return applied
 
-    def _apply_sqlite(self, effective: list[MembershipChange], entered: list[MembershipChange],
-                      exited: list[tuple[str, str]]) -> list[MembershipChange]:
+    def _apply_sqlite(
+        self, effective: list[MembershipChange], entered: list[MembershipChange], exited: list[tuple[str, str]]
+    ) -> list[MembershipChange]:
         # SQLite has one writer at a time (SqlStore's locks), so what was read above is exact: plain executemany on
         # the sqlite3 connection, no RETURNING needed (this runs inside the write lock that ingestion also needs).
         raw = self.raw
         raw.executemany("DELETE FROM segment_members WHERE segment_id = ? AND profile_id = ?", exited)
-        raw.executemany("INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT (segment_id, profile_id) DO NOTHING",
-                        [(c.segment_id, c.profile_id, c.at) for c in entered])
-        raw.executemany("INSERT INTO segment_history (segment_id, profile_id, entered, at) VALUES (?, ?, ?, ?)",
-                        [(c.segment_id, c.profile_id, c.entered, c.at) for c in effective])
+        raw.executemany(
+            "INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (segment_id, profile_id) DO NOTHING",
+            [(c.segment_id, c.profile_id, c.at) for c in entered],
+        )
+        raw.executemany(
+            "INSERT INTO segment_history (segment_id, profile_id, entered, at) VALUES (?, ?, ?, ?)",
+            [(c.segment_id, c.profile_id, c.entered, c.at) for c in effective],
+        )
         return effective
 
     def merge_segment_members(self, source: str, target: str, at: float) -> None:
         m, h = t.segment_members, t.segment_history
         if self.dialect == "sqlite":  # on the ingest path (every identity merge): plain SQL
-            mine = dict(self.raw.execute(
-                "SELECT segment_id, entered_at FROM segment_members WHERE profile_id = ?", (source,)).fetchall())
+            mine = dict(
+                self.raw.execute(
+                    "SELECT segment_id, entered_at FROM segment_members WHERE profile_id = ?", (source,)
+                ).fetchall()
+            )
         else:
-            mine = dict(self.conn.execute(select(m.c.segment_id, m.c.entered_at)
-                                          .where(m.c.profile_id == source)).all())
+            mine = dict(self.conn.execute(select(m.c.segment_id, m.c.entered_at).where(m.c.profile_id == source)).all())
         if mine:
-            theirs = set(self.conn.execute(select(m.c.segment_id).where(
-                m.c.profile_id == target, m.c.segment_id.in_(list(mine)))).scalars())
+            theirs = set(
+                self.conn.execute(
+                    select(m.c.segment_id).where(m.c.profile_id == target, m.c.segment_id.in_(list(mine)))
+                ).scalars()
+            )
             moved = [s for s in mine if s not in theirs]
             if moved:  # the survivor inherits the membership and its entry time
-                self.conn.execute(update(m).where(m.c.profile_id == source, m.c.segment_id.in_(moved))
-                                  .values(profile_id=target))
+                self.conn.execute(
+                    update(m).where(m.c.profile_id == source, m.c.segment_id.in_(moved)).values(profile_id=target)
+                )
             if theirs:  # already a member: the merged-away profile leaves (recorded, so entries - exits = size)
                 self.conn.execute(delete(m).where(m.c.profile_id == source, m.c.segment_id.in_(list(theirs))))
-                self.conn.execute(insert(h), [{"segment_id": s, "profile_id": source, "entered": False, "at": at}
-                                              for s in sorted(theirs)])
+                self.conn.execute(
+                    insert(h),
+                    [{"segment_id": s, "profile_id": source, "entered": False, "at": at} for s in sorted(theirs)],
+                )
         self._repoint(h, source, target)
 
     def profile_versions(self, profile_ids: Iterable[str], lock: bool = False) -> dict[str, float]:
         p = t.profiles
         if self.dialect == "sqlite":  # one writer at a time: nothing to lock
-            return dict(self._sqlite_in("SELECT profile_id, updated_at FROM profiles WHERE profile_id IN ({marks})",
-                                        sorted(set(profile_ids))))
+            return dict(
+                self._sqlite_in(
+                    "SELECT profile_id, updated_at FROM profiles WHERE profile_id IN ({marks})",
+                    sorted(set(profile_ids)),
+                )
+            )
         q = select(p.c.profile_id, p.c.updated_at)
         if lock and self.conn.dialect.name == "postgresql":
             q = q.order_by(p.c.profile_id).with_for_update()
@@ -120,8 +145,9 @@ class SegmentsMixin:
     def profiles_after(self, after: str | None, limit: int) -> list[ProfileRow]:
         return self._profile_page(None, after, limit)
 
-    def profiles_in_ranges(self, ranges: Sequence[tuple[Sequence[str], float, float]], updated_since: float,
-                           after: str | None, limit: int) -> list[ProfileRow]:
+    def profiles_in_ranges(
+        self, ranges: Sequence[tuple[Sequence[str], float, float]], updated_since: float, after: str | None, limit: int
+    ) -> list[ProfileRow]:
         p = t.profiles
         wanted = [p.c.updated_at >= updated_since]
         for path, low, high in ranges:
@@ -146,8 +172,10 @@ class SegmentsMixin:
         m = t.segment_members
         out: dict[str, dict[str, float]] = {}
         if self.dialect == "sqlite":  # read on every /v1/decide of a slot with segment rules: plain DB-API
-            for pid, seg, at in self._sqlite_in("SELECT profile_id, segment_id, entered_at FROM segment_members "
-                                                "WHERE profile_id IN ({marks})", sorted(set(profile_ids))):
+            for pid, seg, at in self._sqlite_in(
+                "SELECT profile_id, segment_id, entered_at FROM segment_members WHERE profile_id IN ({marks})",
+                sorted(set(profile_ids)),
+            ):
                 out.setdefault(pid, {})[seg] = at
             return out
         q = select(m.c.profile_id, m.c.segment_id, m.c.entered_at)
@@ -167,8 +195,9 @@ class SegmentsMixin:
         rows = self.conn.execute(select(m.c.segment_id, func.count()).group_by(m.c.segment_id))
         return {seg: int(n) for seg, n in rows}
 
-    def membership_history(self, segment_id: str | None = None, profile_id: str | None = None,
-                           since: float = 0.0, limit: int | None = 1000) -> list[MembershipChange]:
+    def membership_history(
+        self, segment_id: str | None = None, profile_id: str | None = None, since: float = 0.0, limit: int | None = 1000
+    ) -> list[MembershipChange]:
         h = t.segment_history
         cond = [h.c.at >= since]
         if segment_id is not None:

@@ -44,8 +44,12 @@ class StatsMixin:
     def event_counts(self, since: float, until: float, bucket_s: float = 60.0) -> list[tuple[float, int]]:
         e = t.events
         bucket = self._bucket(e.c.timestamp, bucket_s).label("b")
-        q = (select(bucket, func.count()).where(e.c.timestamp >= since, e.c.timestamp < until)
-             .group_by(bucket).order_by(bucket))
+        q = (
+            select(bucket, func.count())
+            .where(e.c.timestamp >= since, e.c.timestamp < until)
+            .group_by(bucket)
+            .order_by(bucket)
+        )
         return [(float(b) * bucket_s, int(n)) for b, n in self.conn.execute(q)]
 
     def active_profiles(self, since: float, until: float) -> int:
@@ -58,26 +62,40 @@ class StatsMixin:
         low, high = self.conn.execute(select(func.min(e.c.timestamp), func.max(e.c.timestamp))).one()
         return None if low is None else (float(low), float(high))
 
-    def iter_events_between(self, since: float, until: float, types: Sequence[str] | None = None,
-                            limit: int | None = None, batch_size: int = 5000) -> Iterator[EventRow]:
+    def iter_events_between(
+        self,
+        since: float,
+        until: float,
+        types: Sequence[str] | None = None,
+        limit: int | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[EventRow]:
         e = t.events
         cond = [e.c.timestamp >= since, e.c.timestamp < until]
         if types is not None:
             cond.append(e.c.type.in_(list(types)))
         return self._events_paged(cond, False, limit, batch_size)  # type: ignore[attr-defined]
 
-    def iter_event_fields(self, since: float, until: float, paths: Sequence[Sequence[str]] = (),
-                          limit: int | None = None, batch_size: int = 20_000,
-                          names: Sequence[str] | None = None) -> Iterator[tuple[Any, ...]]:
+    def iter_event_fields(
+        self,
+        since: float,
+        until: float,
+        paths: Sequence[Sequence[str]] = (),
+        limit: int | None = None,
+        batch_size: int = 20_000,
+        names: Sequence[str] | None = None,
+    ) -> Iterator[tuple[Any, ...]]:
         e = t.events
         base = select(e.c.id, e.c.profile_id, e.c.type, e.c.event, e.c.timestamp, *_json_values(paths)).where(
-            e.c.timestamp >= since, e.c.timestamp < until)
+            e.c.timestamp >= since, e.c.timestamp < until
+        )
         if names is not None:
             base = base.where(e.c.event.in_(list(names)))
         return self._paged(base, limit, batch_size)
 
-    def _paged(self, base: Any, limit: int | None, batch_size: int, after_id: int = 0,
-               keep_id: bool = False) -> Iterator[Any]:
+    def _paged(
+        self, base: Any, limit: int | None, batch_size: int, after_id: int = 0, keep_id: bool = False
+    ) -> Iterator[Any]:
         """The rows of ``base`` (a select whose first column is ``events.id``) by id, paged, at most ``limit``."""
         e = t.events
         last, left = after_id, limit
@@ -101,10 +119,13 @@ class StatsMixin:
         """Numbers that change whenever what the KPI page reads does: events (count, newest id), documents,
         membership history (newest id), decisions (count). A cheap cache check (no table scan on events)."""
         e, d = t.events, t.decisions
-        q = select(func.count(e.c.id), func.coalesce(func.max(e.c.id), 0),
-                   select(func.coalesce(func.max(t.document_history.c.id), 0)).scalar_subquery(),
-                   select(func.coalesce(func.max(t.segment_history.c.id), 0)).scalar_subquery(),
-                   select(func.count()).select_from(d).scalar_subquery())
+        q = select(
+            func.count(e.c.id),
+            func.coalesce(func.max(e.c.id), 0),
+            select(func.coalesce(func.max(t.document_history.c.id), 0)).scalar_subquery(),
+            select(func.coalesce(func.max(t.segment_history.c.id), 0)).scalar_subquery(),
+            select(func.count()).select_from(d).scalar_subquery(),
+        )
         return tuple(int(v) for v in self.conn.execute(q).one())
 
     def count_events_through(self, last_id: int) -> int:
@@ -112,13 +133,18 @@ class StatsMixin:
         e = t.events
         return int(self.conn.execute(select(func.count(e.c.id)).where(e.c.id <= last_id)).scalar_one())
 
-    def iter_event_values(self, since: float, after_id: int = 0, paths: Sequence[Sequence[str]] = (),
-                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[Any]:
+    def iter_event_values(
+        self,
+        since: float,
+        after_id: int = 0,
+        paths: Sequence[Sequence[str]] = (),
+        limit: int | None = None,
+        batch_size: int = 20_000,
+    ) -> Iterator[Any]:
         """(id, type, event, timestamp, *one value per path) of events with an id above ``after_id`` and a time
         at or after ``since``, by id: the profile-free part of events (values as in ``iter_event_fields``)."""
         e = t.events
-        base = select(e.c.id, e.c.type, e.c.event, e.c.timestamp, *_json_values(paths)).where(
-            e.c.timestamp >= since)
+        base = select(e.c.id, e.c.type, e.c.event, e.c.timestamp, *_json_values(paths)).where(e.c.timestamp >= since)
         return self._paged(base, limit, batch_size, after_id=after_id, keep_id=True)
 
     def profile_event_counts(self, since: float, split: float, until: float) -> list[tuple[bool, str, int, float]]:
@@ -126,28 +152,45 @@ class StatsMixin:
         [since, split) are the reference, [split, until) the current window (read from the profile/time index)."""
         e = t.events
         current = case((e.c.timestamp >= split, 1), else_=0).label("cur")
-        q = (select(current, e.c.profile_id, func.count(), func.max(e.c.timestamp))
-             .where(e.c.timestamp >= since, e.c.timestamp < until).group_by(e.c.profile_id, current))
+        q = (
+            select(current, e.c.profile_id, func.count(), func.max(e.c.timestamp))
+            .where(e.c.timestamp >= since, e.c.timestamp < until)
+            .group_by(e.c.profile_id, current)
+        )
         return [(bool(c), p, int(n), float(newest)) for c, p, n, newest in self.conn.execute(q)]
 
-    def iter_named_events(self, since: float, split: float, until: float, types: Sequence[str],
-                          names: Sequence[str], detail_name: str | None = None, paths: Sequence[Sequence[str]] = (),
-                          limit: int | None = None, batch_size: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    def iter_named_events(
+        self,
+        since: float,
+        split: float,
+        until: float,
+        types: Sequence[str],
+        names: Sequence[str],
+        detail_name: str | None = None,
+        paths: Sequence[Sequence[str]] = (),
+        limit: int | None = None,
+        batch_size: int = 20_000,
+    ) -> Iterator[tuple[Any, ...]]:
         """(profile_id, type, event, timestamp, *one value per path), by id, of the events of these ``types`` in
         [since, until) and the events named in ``names`` in [split, until); the path values are read only for
         events named ``detail_name`` (None for the others)."""
         e = t.events
         values = [case((e.c.event == detail_name, v), else_=None) for v in _json_values(paths)]
         base = select(e.c.id, e.c.profile_id, e.c.type, e.c.event, e.c.timestamp, *values).where(
-            e.c.timestamp >= since, e.c.timestamp < until,
-            or_(e.c.type.in_(list(types)), and_(e.c.timestamp >= split, e.c.event.in_(list(names)))))
+            e.c.timestamp >= since,
+            e.c.timestamp < until,
+            or_(e.c.type.in_(list(types)), and_(e.c.timestamp >= split, e.c.event.in_(list(names)))),
+        )
         return self._paged(base, limit, batch_size)
 
     def consent_counts(self) -> dict[str, dict[str, int]]:
         c = t.consent_log
         latest = (select(func.max(c.c.id).label("id")).group_by(c.c.profile_id, c.c.purpose)).subquery()
-        q = (select(c.c.purpose, c.c.granted, func.count()).join(latest, latest.c.id == c.c.id)
-             .group_by(c.c.purpose, c.c.granted))
+        q = (
+            select(c.c.purpose, c.c.granted, func.count())
+            .join(latest, latest.c.id == c.c.id)
+            .group_by(c.c.purpose, c.c.granted)
+        )
         out: dict[str, dict[str, int]] = {}
         for purpose, granted, n in self.conn.execute(q):
             out.setdefault(purpose, {"granted": 0, "denied": 0})["granted" if granted else "denied"] += int(n)
@@ -158,12 +201,19 @@ class StatsMixin:
         q = select(i).order_by(i.c.id.desc()).limit(limit)
         return [IngestErrorRow(r.at, r.endpoint, r.field, r.message) for r in self.conn.execute(q)]
 
-    def membership_flows(self, since: float, until: float, bucket_s: float = 86400.0
-                         ) -> list[tuple[str, float, int, int]]:
+    def membership_flows(
+        self, since: float, until: float, bucket_s: float = 86400.0
+    ) -> list[tuple[str, float, int, int]]:
         h = t.segment_history
         bucket = self._bucket(h.c.at, bucket_s).label("b")
         entered = func.sum(case((h.c.entered, 1), else_=0))
-        q = (select(h.c.segment_id, bucket, entered, func.count()).where(h.c.at >= since, h.c.at < until)
-             .group_by(h.c.segment_id, bucket).order_by(h.c.segment_id, bucket))
-        return [(seg, float(b) * bucket_s, int(n_in or 0), int(n) - int(n_in or 0))
-                for seg, b, n_in, n in self.conn.execute(q)]
+        q = (
+            select(h.c.segment_id, bucket, entered, func.count())
+            .where(h.c.at >= since, h.c.at < until)
+            .group_by(h.c.segment_id, bucket)
+            .order_by(h.c.segment_id, bucket)
+        )
+        return [
+            (seg, float(b) * bucket_s, int(n_in or 0), int(n) - int(n_in or 0))
+            for seg, b, n_in, n in self.conn.execute(q)
+        ]

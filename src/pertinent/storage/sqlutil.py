@@ -14,4 +14,4 @@ def rows_where_in(conn: Connection, query: Select[Any], column: Any, ids: Iterab
     """The rows of ``query`` whose ``column`` is one of ``ids``, asking ``CHUNK`` ids at a time."""
     ids = sorted(set(ids))
     for i in range(0, len(ids), CHUNK):
-        yield from conn.execute(query.where(column.in_(ids[i:i + CHUNK])))
+        yield from conn.execute(query.where(column.in_(ids[i : i + CHUNK])))

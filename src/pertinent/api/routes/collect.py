@@ -30,19 +30,28 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error as exc:
-        raise ApiError(400, "invalid_request", f"body: not valid gzip ({exc})",
-                       [{"field": "body", "message": "not valid gzip"}]) from None
+        raise ApiError(
+            400, "invalid_request", f"body: not valid gzip ({exc})", [{"field": "body", "message": "not valid gzip"}]
+        ) from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise ApiError(413, "payload_too_large", f"body: over the {limit}-byte limit once decompressed",
-                       [{"field": "body", "message": f"over the {limit}-byte limit once decompressed"}])
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"body: over the {limit}-byte limit once decompressed",
+            [{"field": "body", "message": f"over the {limit}-byte limit once decompressed"}],
+        )
     return out
 
 
 async def read_json(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "payload_too_large", f"body: {declared} bytes is over the {limit}-byte limit",
-                       [{"field": "body", "message": f"over the {limit}-byte limit"}])
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"body: {declared} bytes is over the {limit}-byte limit",
+            [{"field": "body", "message": f"over the {limit}-byte limit"}],
+        )
     if declared and declared.isdigit():
         body = await request.body()  # within the limit, checked above
     else:  # chunked upload: count as it arrives
@@ -50,19 +59,28 @@ async def read_json(request: Request, limit: int) -> Any:
         async for chunk in request.stream():
             buffer += chunk
             if len(buffer) > limit:
-                raise ApiError(413, "payload_too_large", f"body: over the {limit}-byte limit",
-                               [{"field": "body", "message": f"over the {limit}-byte limit"}])
+                raise ApiError(
+                    413,
+                    "payload_too_large",
+                    f"body: over the {limit}-byte limit",
+                    [{"field": "body", "message": f"over the {limit}-byte limit"}],
+                )
         body = bytes(buffer)
     if request.headers.get("content-encoding", "").lower() == "gzip":
         body = _gunzip(body, limit)
     if not body:
-        raise ApiError(400, "invalid_request", "body: empty; expected a JSON object",
-                       [{"field": "body", "message": "empty"}])
+        raise ApiError(
+            400, "invalid_request", "body: empty; expected a JSON object", [{"field": "body", "message": "empty"}]
+        )
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"body: malformed JSON ({exc})",
-                       [{"field": "body", "message": f"malformed JSON: {exc}"}]) from None
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"body: malformed JSON ({exc})",
+            [{"field": "body", "message": f"malformed JSON: {exc}"}],
+        ) from None
 
 
 def _respond(result: Any) -> JSON:
@@ -101,29 +119,44 @@ async def batch(request: Request, services: ServicesDep) -> JSON:
     limits = services.settings.limits
     raw = await read_json(request, limits.max_batch_bytes)
     if not isinstance(raw, dict):
-        raise ApiError(400, "invalid_request", "body: must be a JSON object with a 'batch' list",
-                       [{"field": "body", "message": "must be a JSON object"}])
+        raise ApiError(
+            400,
+            "invalid_request",
+            "body: must be a JSON object with a 'batch' list",
+            [{"field": "body", "message": "must be a JSON object"}],
+        )
     check_write_key(services, write_key_of(request, raw.get("writeKey")))
     items = raw.get("batch")
     if not isinstance(items, list):
-        raise ApiError(400, "invalid_request", "batch: required, must be a list of messages",
-                       [{"field": "batch", "message": "required, must be a list"}])
+        raise ApiError(
+            400,
+            "invalid_request",
+            "batch: required, must be a list of messages",
+            [{"field": "batch", "message": "required, must be a list"}],
+        )
     if len(items) > limits.max_batch_events:
-        raise ApiError(413, "payload_too_large", f"batch: {len(items)} messages is over the limit of "
-                       f"{limits.max_batch_events}", [{"field": "batch", "message": "too many messages"}])
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"batch: {len(items)} messages is over the limit of {limits.max_batch_events}",
+            [{"field": "batch", "message": "too many messages"}],
+        )
     sent_at = None
     if raw.get("sentAt") is not None:
         try:
             sent_at = _datetime.validate_python(raw["sentAt"])
         except ValidationError:
-            raise ApiError(400, "invalid_request", "sentAt: not a valid ISO-8601 timestamp",
-                           [{"field": "sentAt", "message": "not a valid ISO-8601 timestamp"}]) from None
+            raise ApiError(
+                400,
+                "invalid_request",
+                "sentAt: not a valid ISO-8601 timestamp",
+                [{"field": "sentAt", "message": "not a valid ISO-8601 timestamp"}],
+            ) from None
     context = raw.get("context") if isinstance(raw.get("context"), dict) else None
     oversized = {
         i: f"message over the {limits.max_event_bytes}-byte limit"
-        for i, item in enumerate(items) if len(orjson.dumps(item)) > limits.max_event_bytes
+        for i, item in enumerate(items)
+        if len(orjson.dumps(item)) > limits.max_event_bytes
     }
-    result = await run_in_threadpool(
-        services.ingest.ingest, items, None, None, sent_at, context, "batch", oversized
-    )
+    result = await run_in_threadpool(services.ingest.ingest, items, None, None, sent_at, context, "batch", oversized)
     return _respond(result)

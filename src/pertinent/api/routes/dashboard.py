@@ -42,8 +42,7 @@ STATIC_FILES = frozenset({"dashboard.css"})
 @cache
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
-    templates.env.filters.update(number=charts.fmt_number, percent=charts.fmt_percent, when=when,
-                                 seconds=_seconds)
+    templates.env.filters.update(number=charts.fmt_number, percent=charts.fmt_percent, when=when, seconds=_seconds)
     return templates
 
 
@@ -71,10 +70,16 @@ Window = Literal["1h", "24h", "7d", "30d"]
 NextPath = Annotated[str, Query(max_length=500)]
 
 
-def _page(request: Request, template: str, status: int = 200, headers: dict[str, str] | None = None,
-          **context: Any) -> HTMLResponse:
-    return _templates().TemplateResponse(request, f"dashboard/{template}", {"version": __version__, **context},
-                                         status_code=status, headers={**NO_STORE, **(headers or {})})
+def _page(
+    request: Request, template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
+    return _templates().TemplateResponse(
+        request,
+        f"dashboard/{template}",
+        {"version": __version__, **context},
+        status_code=status,
+        headers={**NO_STORE, **(headers or {})},
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- login
@@ -84,9 +89,12 @@ async def login_form(request: Request, next: NextPath = "/dashboard") -> HTMLRes
 
 
 @public.post("/login", response_class=HTMLResponse)
-async def login(request: Request, services: ServicesDep,
-                admin_key: Annotated[str, Form(max_length=1000)] = "",
-                next: Annotated[str, Form(max_length=500)] = "/dashboard") -> Response:  # noqa: A002
+async def login(
+    request: Request,
+    services: ServicesDep,
+    admin_key: Annotated[str, Form(max_length=1000)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/dashboard",
+) -> Response:  # noqa: A002
     """Check the admin key (constant time). Failed logins are limited per client address and overall
     (``LoginLimiter``: 429 with Retry-After, the key is not even compared); failures and successes are audited."""
     target = safe_next(next)
@@ -95,12 +103,17 @@ async def login(request: Request, services: ServicesDep,
     wait = limiter.retry_after(client)
     if wait > 0:
         seconds = retry_after_header(wait)
-        return _page(request, "login.html", 429, next=target, page="login",
-                     error=f"admin_key: too many failed logins; try again in {seconds} s",
-                     headers={"Retry-After": seconds})
+        return _page(
+            request,
+            "login.html",
+            429,
+            next=target,
+            page="login",
+            error=f"admin_key: too many failed logins; try again in {seconds} s",
+            headers={"Retry-After": seconds},
+        )
     if not admin_key:
-        return _page(request, "login.html", 400, next=target, page="login",
-                     error="admin_key: enter the admin key")
+        return _page(request, "login.html", 400, next=target, page="login", error="admin_key: enter the admin key")
     if not _same(admin_key, services.settings.admin_key):
         wait = limiter.failed(client)
         await run_in_threadpool(_audit, services, "dashboard_login_failed", client, wait)
@@ -108,8 +121,15 @@ async def login(request: Request, services: ServicesDep,
     limiter.succeeded(client)
     await run_in_threadpool(_audit, services, "dashboard_login", client)
     response = RedirectResponse(target, status_code=303, headers=NO_STORE)
-    response.set_cookie(COOKIE, issue(session_signer(admin_key)), max_age=SESSION_MAX_AGE_S, path=COOKIE_PATH,
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        COOKIE,
+        issue(session_signer(admin_key)),
+        max_age=SESSION_MAX_AGE_S,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
@@ -134,16 +154,21 @@ async def logout() -> Response:
 @public.get("/static/{name}", response_class=FileResponse)
 async def static(name: str) -> FileResponse:
     if name not in STATIC_FILES:
-        raise ApiError(404, "not_found", f"name: no dashboard file '{name[:100]}'",
-                       [{"field": "name", "message": "unknown file"}])
+        raise ApiError(
+            404, "not_found", f"name: no dashboard file '{name[:100]}'", [{"field": "name", "message": "unknown file"}]
+        )
     return FileResponse(STATIC_DIR / name, headers={"Cache-Control": "public, max-age=300"})
 
 
 # ---------------------------------------------------------------------------------------------------- pages
 # page name (service method and template) -> (path, default window)
-PAGES: dict[str, tuple[str, str]] = {"overview": ("", "24h"), "segments": ("/segments", "30d"),
-                                     "recommendations": ("/recommendations", "7d"),
-                                     "experiments": ("/experiments", "30d"), "kpis": ("/kpis", "7d")}
+PAGES: dict[str, tuple[str, str]] = {
+    "overview": ("", "24h"),
+    "segments": ("/segments", "30d"),
+    "recommendations": ("/recommendations", "7d"),
+    "experiments": ("/experiments", "30d"),
+    "kpis": ("/kpis", "7d"),
+}
 
 
 def _add_page(name: str, path: str, default: str) -> None:

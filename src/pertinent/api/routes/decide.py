@@ -66,12 +66,15 @@ class DecideQuery(BaseModel):
     slot: str = Field(min_length=1, max_length=200, description="the slot id, e.g. home.hero")
     user_id: str | None = Field(None, min_length=1, max_length=256, description="userId as sent in events")
     anonymous_id: str | None = Field(None, min_length=1, max_length=256, description="anonymousId (device)")
-    country: str | None = Field(None, min_length=1, max_length=64,
-                                description="country code (else the CF-IPCountry or X-Country header)")
-    region: str | None = Field(None, min_length=1, max_length=64,
-                               description="region code (else the X-Region or CF-Region header)")
-    timezone: str | None = Field(None, min_length=1, max_length=64,
-                                 description="IANA time zone of the visitor, for local hour and weekday rules")
+    country: str | None = Field(
+        None, min_length=1, max_length=64, description="country code (else the CF-IPCountry or X-Country header)"
+    )
+    region: str | None = Field(
+        None, min_length=1, max_length=64, description="region code (else the X-Region or CF-Region header)"
+    )
+    timezone: str | None = Field(
+        None, min_length=1, max_length=64, description="IANA time zone of the visitor, for local hour and weekday rules"
+    )
     locale: str | None = Field(None, min_length=1, max_length=64, description="else from Accept-Language")
     url: str | None = Field(None, max_length=2000, description="page URL (UTM parameters)")
     referrer: str | None = Field(None, max_length=2000, description="page referrer")
@@ -155,11 +158,14 @@ def _crud(kind: str, plural: str, put: str, delete: str) -> None:
 
     admin.add_api_route(f"/{plural}", list_docs, methods=["GET"], summary=f"List {plural}")
     admin.add_api_route(f"/{plural}/{{doc_id}}", get_doc, methods=["GET"], summary=f"One {kind}")
-    admin.add_api_route(f"/{plural}/{{doc_id}}", put_doc, methods=["PUT"],
-                        summary=f"Create or replace a {kind} (validated; a new version)")
+    admin.add_api_route(
+        f"/{plural}/{{doc_id}}",
+        put_doc,
+        methods=["PUT"],
+        summary=f"Create or replace a {kind} (validated; a new version)",
+    )
     admin.add_api_route(f"/{plural}/{{doc_id}}", delete_doc, methods=["DELETE"], summary=f"Delete a {kind}")
-    admin.add_api_route(f"/{plural}/{{doc_id}}/history", history, methods=["GET"],
-                        summary=f"Every version of a {kind}")
+    admin.add_api_route(f"/{plural}/{{doc_id}}/history", history, methods=["GET"], summary=f"Every version of a {kind}")
 
 
 _crud("block", "blocks", "put_block", "delete_block")

@@ -42,8 +42,9 @@ async def set_consent(services: ServicesDep, body: Annotated[ConsentRequest, Bod
 
 
 def _unknown(user_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"user_id: no data for '{user_id}'",
-                    [{"field": "user_id", "message": "unknown user"}])
+    return ApiError(
+        404, "not_found", f"user_id: no data for '{user_id}'", [{"field": "user_id", "message": "unknown user"}]
+    )
 
 
 @router.get("/users/{user_id:id}/export", dependencies=[AdminAuth])

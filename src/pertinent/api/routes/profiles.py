@@ -21,6 +21,7 @@ async def get_profile(services: ServicesDep, user_id: str = UserId) -> dict[str,
     """A user's real-time profile: traits, features, segments and consent."""
     profile = await run_in_threadpool(services.profiles.get, user_id)
     if profile is None:
-        raise ApiError(404, "not_found", f"user_id: no profile for '{user_id}'",
-                       [{"field": "user_id", "message": "unknown user"}])
+        raise ApiError(
+            404, "not_found", f"user_id: no profile for '{user_id}'", [{"field": "user_id", "message": "unknown user"}]
+        )
     return profile

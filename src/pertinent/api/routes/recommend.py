@@ -38,8 +38,12 @@ def _split(value: str | None, name: str) -> list[str]:
         return []
     parts = [p.strip() for p in value.split(",")]
     if any(not p for p in parts):
-        raise ApiError(400, "invalid_request", f"{name}: empty value in comma-separated list",
-                       [{"field": name, "message": "empty value in comma-separated list"}])
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"{name}: empty value in comma-separated list",
+            [{"field": name, "message": "empty value in comma-separated list"}],
+        )
     return parts
 
 
@@ -53,22 +57,38 @@ def _factors(value: str | None, name: str) -> dict[str, float]:
         except ValueError:
             factor = float("nan")
         if not sep or not key.strip() or not (0 < factor < float("inf")):
-            raise ApiError(400, "invalid_request", f"{name}: '{part[:100]}' must be name:factor with a factor > 0",
-                           [{"field": name, "message": "must be name:factor with a finite factor > 0"}])
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"{name}: '{part[:100]}' must be name:factor with a factor > 0",
+                [{"field": name, "message": "must be name:factor with a finite factor > 0"}],
+            )
         out[key.strip()] = factor
     return out
 
 
-def _rules(pin: str | None, boost: str | None, boost_categories: str | None, bury: str | None,
-           bury_categories: str | None, diversity: float | None) -> BusinessRules:
+def _rules(
+    pin: str | None,
+    boost: str | None,
+    boost_categories: str | None,
+    bury: str | None,
+    bury_categories: str | None,
+    diversity: float | None,
+) -> BusinessRules:
     try:
-        return BusinessRules(pin=_split(pin, "pin"), boost=_factors(boost, "boost"),
-                             boost_categories=_factors(boost_categories, "boost_categories"),
-                             bury=_split(bury, "bury"), bury_categories=_split(bury_categories, "bury_categories"),
-                             diversity=diversity or 0.0)
+        return BusinessRules(
+            pin=_split(pin, "pin"),
+            boost=_factors(boost, "boost"),
+            boost_categories=_factors(boost_categories, "boost_categories"),
+            bury=_split(bury, "bury"),
+            bury_categories=_split(bury_categories, "bury_categories"),
+            diversity=diversity or 0.0,
+        )
     except ValidationError as exc:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "rules",
-                   "message": e["msg"].removeprefix("Value error, ")} for e in exc.errors()]
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "rules", "message": e["msg"].removeprefix("Value error, ")}
+            for e in exc.errors()
+        ]
         raise ApiError(400, "invalid_request", f"{errors[0]['field']}: {errors[0]['message']}", errors) from None
 
 
@@ -88,8 +108,9 @@ class RuleParams:
         boost_categories: str | None = Query(None, description="comma-separated category:factor"),
         bury: str | None = Query(None, description="comma-separated item ids moved below all others"),
         bury_categories: str | None = Query(None, description="comma-separated categories moved below all others"),
-        diversity: float | None = Query(None, ge=0, le=1, description="MMR re-ranking: 0 = relevance only, "
-                                        "1 = novelty only"),
+        diversity: float | None = Query(
+            None, ge=0, le=1, description="MMR re-ranking: 0 = relevance only, 1 = novelty only"
+        ),
     ) -> None:
         self.rules = _rules(pin, boost, boost_categories, bury, bury_categories, diversity)
 
@@ -103,8 +124,9 @@ def _bad_param(err: ValueError) -> ApiError:
 
 
 def _unknown_item(item_id: str) -> ApiError:
-    return ApiError(404, "not_found", f"item_id: no item '{item_id}'",
-                    [{"field": "item_id", "message": "unknown item"}])
+    return ApiError(
+        404, "not_found", f"item_id: no item '{item_id}'", [{"field": "item_id", "message": "unknown item"}]
+    )
 
 
 class RecommendQuery(BaseModel):
@@ -127,8 +149,9 @@ class RecommendQuery(BaseModel):
     boost_categories: str | None = Field(None, description="comma-separated category:factor")
     bury: str | None = Field(None, description="comma-separated item ids moved below all others")
     bury_categories: str | None = Field(None, description="comma-separated categories moved below all others")
-    diversity: float | None = Field(None, ge=0, le=1, description="MMR re-ranking: 0 = relevance only, "
-                                    "1 = novelty only")
+    diversity: float | None = Field(
+        None, ge=0, le=1, description="MMR re-ranking: 0 = relevance only, 1 = novelty only"
+    )
 
 
 async def recommendations_endpoint(request: Request) -> Response:
@@ -155,8 +178,7 @@ async def recommendations_endpoint(request: Request) -> Response:
     return JSON(body)
 
 
-@router.get("/recommendations", response_class=JSON,
-            openapi_extra={"parameters": query_docs(RecommendQuery)})
+@router.get("/recommendations", response_class=JSON, openapi_extra={"parameters": query_docs(RecommendQuery)})
 async def recommendations(request: Request) -> Response:
     """Top-k items for a user from the served model; popular items for new users or before training.
 
@@ -167,8 +189,12 @@ async def recommendations(request: Request) -> Response:
 
 # Registered before GET /items/{item_id}: the id convertor matches slashes, so ".../similar" must win first.
 @router.get("/items/{item_id:id}/similar", dependencies=[SiteAuth])
-async def similar(services: ServicesDep, rules: Rules, item_id: str = ItemId,
-                  k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)")) -> dict[str, Any]:
+async def similar(
+    services: ServicesDep,
+    rules: Rules,
+    item_id: str = ItemId,
+    k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)"),
+) -> dict[str, Any]:
     """Items similar to one item ("viewed this, also viewed"), with the same business rules."""
     try:
         return await run_in_threadpool(services.recommend.similar, item_id, k, rules.rules)
@@ -184,11 +210,19 @@ async def upsert_items(request: Request, services: ServicesDep) -> JSON:
     body = await read_json(request, MAX_ITEMS_BODY)
     raws = body.get("items") if isinstance(body, dict) else None
     if not isinstance(raws, list):
-        raise ApiError(400, "invalid_request", "items: must be a list of item objects",
-                       [{"field": "items", "message": "must be a list of item objects"}])
+        raise ApiError(
+            400,
+            "invalid_request",
+            "items: must be a list of item objects",
+            [{"field": "items", "message": "must be a list of item objects"}],
+        )
     if len(raws) > MAX_ITEMS_PER_REQUEST:
-        raise ApiError(400, "invalid_request", f"items: at most {MAX_ITEMS_PER_REQUEST} per request",
-                       [{"field": "items", "message": f"at most {MAX_ITEMS_PER_REQUEST} per request"}])
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"items: at most {MAX_ITEMS_PER_REQUEST} per request",
+            [{"field": "items", "message": f"at most {MAX_ITEMS_PER_REQUEST} per request"}],
+        )
     result = await run_in_threadpool(services.recommend.upsert_items, raws)
     out = result.to_json()
     status = 200 if result.stored or not result.errors else 400

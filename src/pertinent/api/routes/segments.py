@@ -33,8 +33,12 @@ async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except SegmentError as e:
         raise ApiError(e.status, e.code, str(e), e.errors) from None
     except UnknownSegment as e:
-        raise ApiError(404, "not_found", f"segment_id: no segment '{e.args[0]}'",
-                       [{"field": "segment_id", "message": "unknown segment"}]) from None
+        raise ApiError(
+            404,
+            "not_found",
+            f"segment_id: no segment '{e.args[0]}'",
+            [{"field": "segment_id", "message": "unknown segment"}],
+        ) from None
 
 
 @router.get("/segments")
@@ -43,13 +47,15 @@ async def list_segments(services: ServicesDep) -> dict[str, Any]:
     return {"segments": await _call(services.segments.list)}
 
 
-FitMode = Query("sync", description="RFM/ML: fit in the request (sync) or in a background job (background: 202, "
-                                     "then ``fit`` is running, done or failed with ``fit_error``)")
+FitMode = Query(
+    "sync",
+    description="RFM/ML: fit in the request (sync) or in a background job (background: 202, "
+    "then ``fit`` is running, done or failed with ``fit_error``)",
+)
 
 
 @router.post("/segments", status_code=201)
-async def create_segment(request: Request, services: ServicesDep,
-                         fit: Literal["sync", "background"] = FitMode) -> JSON:
+async def create_segment(request: Request, services: ServicesDep, fit: Literal["sync", "background"] = FitMode) -> JSON:
     """Create a definition: ``{"id", "name", "rule": {...}}``, ``{"template": "frequent_buyers", "params": {...}}``,
     ``{"id", "name", "kind": "rfm"}`` or ``{"id", "name", "kind": "ml", "config": {...}}``. It is back-filled over the
     stored profiles in the background (``backfill: running``)."""
@@ -65,8 +71,9 @@ async def list_templates(services: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/segments/preview")
-async def preview_segment(request: Request, services: ServicesDep,
-                          sample: int = Query(10, ge=0, le=1000, description="members to sample")) -> dict[str, Any]:
+async def preview_segment(
+    request: Request, services: ServicesDep, sample: int = Query(10, ge=0, le=1000, description="members to sample")
+) -> dict[str, Any]:
     """Size and a sample of members of a definition over the stored profiles, without saving it. RFM and ML
     definitions are fitted first (nothing is saved, no model either) and also get per-segment sizes and samples
     and their fitted thresholds or clusters; too little data is a 409 naming ``kind``."""
@@ -80,8 +87,9 @@ async def get_segment(services: ServicesDep, segment_id: str = SegmentId) -> dic
 
 
 @router.put("/segments/{segment_id}")
-async def replace_segment(request: Request, services: ServicesDep, segment_id: str = SegmentId,
-                         fit: Literal["sync", "background"] = FitMode) -> JSON:
+async def replace_segment(
+    request: Request, services: ServicesDep, segment_id: str = SegmentId, fit: Literal["sync", "background"] = FitMode
+) -> JSON:
     """Replace a definition (a new version; the previous ones stay in the document history) and back-fill it."""
     body = await read_json(request, MAX_BODY)
     out = await _call(services.segments.replace, segment_id, body, fit=fit)
@@ -101,25 +109,32 @@ async def retrain_segment(services: ServicesDep, segment_id: str = SegmentId) ->
 
 
 @router.get("/segments/{segment_id}/members")
-async def segment_members(services: ServicesDep, segment_id: str = SegmentId,
-                          cursor: str | None = Query(None, min_length=1, max_length=200,
-                                                     description="next_cursor of the previous page"),
-                          limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+async def segment_members(
+    services: ServicesDep,
+    segment_id: str = SegmentId,
+    cursor: str | None = Query(None, min_length=1, max_length=200, description="next_cursor of the previous page"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
     """Current members (profile ids and entry times), ``limit`` at a time."""
     return await _call(services.segments.members, segment_id, cursor, limit)
 
 
 @router.get("/segments/{segment_id}/history")
-async def segment_history(services: ServicesDep, segment_id: str = SegmentId,
-                          since: float = Query(0.0, ge=0, allow_inf_nan=False, description="epoch seconds"),
-                          limit: int = Query(1000, ge=1, le=10_000)) -> dict[str, Any]:
+async def segment_history(
+    services: ServicesDep,
+    segment_id: str = SegmentId,
+    since: float = Query(0.0, ge=0, allow_inf_nan=False, description="epoch seconds"),
+    limit: int = Query(1000, ge=1, le=10_000),
+) -> dict[str, Any]:
     """Entries and exits, oldest first."""
     return await _call(services.segments.history, segment_id, since, limit)
 
 
 @router.get("/segments/{segment_id}/sizes")
-async def segment_sizes(services: ServicesDep, segment_id: str = SegmentId,
-                        since: float = Query(0.0, ge=0, allow_inf_nan=False, description="epoch seconds")
-                        ) -> dict[str, Any]:
+async def segment_sizes(
+    services: ServicesDep,
+    segment_id: str = SegmentId,
+    since: float = Query(0.0, ge=0, allow_inf_nan=False, description="epoch seconds"),
+) -> dict[str, Any]:
     """Sizes over time (periodic snapshots) and the current size."""
     return await _call(services.segments.sizes, segment_id, since)

@@ -33,8 +33,11 @@ DEMO_STATIC = frozenset({"shop.css", "shop.js"})
 @router.get("/pertinent.js", response_class=FileResponse, include_in_schema=True)
 async def snippet() -> FileResponse:
     """The tracking snippet: `<script src="/pertinent.js" data-write-key="..." async></script>`."""
-    return FileResponse(STATIC_DIR / "pertinent.js", media_type="text/javascript; charset=utf-8",
-                        headers={"Cache-Control": SNIPPET_CACHE})
+    return FileResponse(
+        STATIC_DIR / "pertinent.js",
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": SNIPPET_CACHE},
+    )
 
 
 @router.get("/v1/catalog", dependencies=[SiteAuth])
@@ -48,8 +51,12 @@ async def catalog(
     """Available catalogue items with their public fields: by id, or a page (optionally of one category)."""
     wanted = _split(ids, "ids")
     if len(wanted) > MAX_LIMIT:
-        raise ApiError(400, "invalid_request", f"ids: at most {MAX_LIMIT} per request",
-                       [{"field": "ids", "message": f"at most {MAX_LIMIT} per request"}])
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"ids: at most {MAX_LIMIT} per request",
+            [{"field": "ids", "message": f"at most {MAX_LIMIT} per request"}],
+        )
     try:
         return await run_in_threadpool(services.catalog.items, wanted or None, category, limit, after)
     except ValueError as err:
@@ -70,8 +77,12 @@ def _templates() -> Jinja2Templates:
 
 def require_demo(services: ServicesDep) -> None:
     if not services.settings.demo_site:
-        raise ApiError(404, "not_found", "demo: the demo shop is off (PERTINENT_DEMO_SITE=true, or `pertinent demo`)",
-                       [{"field": "path", "message": "demo shop disabled"}])
+        raise ApiError(
+            404,
+            "not_found",
+            "demo: the demo shop is off (PERTINENT_DEMO_SITE=true, or `pertinent demo`)",
+            [{"field": "path", "message": "demo shop disabled"}],
+        )
 
 
 demo = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False, dependencies=[Depends(require_demo)])
@@ -80,7 +91,8 @@ Name = Annotated[str, Path(min_length=1, max_length=200)]
 
 def _page(request: Request, services: ServicesDep, template: str, **context: Any) -> HTMLResponse:
     return _templates().TemplateResponse(
-        request, f"demo/{template}",
+        request,
+        f"demo/{template}",
         {"write_key": services.settings.write_key, "version": __version__, **context},
     )
 
@@ -108,8 +120,9 @@ async def demo_cart(request: Request, services: ServicesDep) -> HTMLResponse:
 @demo.get("/static/{name}", response_class=FileResponse)
 async def demo_static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
     if name not in DEMO_STATIC:
-        raise ApiError(404, "not_found", f"name: no demo file '{name[:100]}'",
-                       [{"field": "name", "message": "unknown file"}])
+        raise ApiError(
+            404, "not_found", f"name: no demo file '{name[:100]}'", [{"field": "name", "message": "unknown file"}]
+        )
     return FileResponse(STATIC_DIR / "demo" / name, headers={"Cache-Control": "no-cache"})
 
 

@@ -1,0 +1,157 @@
+"""The package's one background-job runner: queued jobs and periodic tasks on one thread per runner.
+
+A periodic task runs once across every worker process that shares the data directory: it is *claimed* under an
+``flock`` on a claim file that records when it last ran (see :meth:`JobRunner.claim`).
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("pertinent.jobs")
+
+
+def wait_until(cv: threading.Condition, done: Callable[[], bool], timeout: float) -> bool:
+    """Wait on ``cv`` until ``done()`` (checked under its lock); False when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    with cv:
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            cv.wait(left)
+    return True
+
+
+class JobRunner:
+    """One background thread running queued jobs and periodic tasks.
+
+    A job is a callable; a periodic task is (name, interval in seconds, callable) and runs when its interval has
+    passed since it last ran in *any* worker process sharing the data directory (a claim file under an flock), so
+    two uvicorn workers do not both sweep.
+
+    >>> import tempfile
+    >>> jobs = JobRunner(Path(tempfile.mkdtemp()), clock=lambda: 1000.0)
+    >>> jobs.claim("sweep", 60.0), jobs.claim("sweep", 60.0)
+    (True, False)
+    >>> jobs.submit("hello", lambda: print("ran"))
+    >>> jobs.wait_idle(5)
+    ran
+    True
+    >>> jobs.close()
+    """
+
+    def __init__(self, claims_dir: Path, clock: Callable[[], float], thread_name: str = "pertinent-jobs") -> None:
+        self.claims_dir = claims_dir
+        self.thread_name = thread_name
+        self.clock = clock
+        self._cv = threading.Condition()
+        self._jobs: collections.deque[tuple[str, Callable[[], Any]]] = collections.deque()
+        self._busy = False
+        self._periodic: list[tuple[str, float, Callable[[], Any]]] = []
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._check_at: dict[str, float] = {}
+
+    def submit(self, name: str, job: Callable[[], Any]) -> None:
+        with self._cv:
+            self._jobs.append((name, job))
+            self._ensure_thread()
+            self._cv.notify()
+
+    def every(self, name: str, interval_s: float, task: Callable[[], Any]) -> None:
+        """Run ``task`` every ``interval_s`` seconds (0 = never)."""
+        if interval_s > 0:
+            with self._cv:
+                self._periodic.append((name, interval_s, task))
+                self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None and not self._stop:
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+
+    def claim(self, name: str, interval_s: float) -> bool:
+        """True when ``name`` is due (its interval passed since any process last claimed it); records the claim."""
+        now = self.clock()
+        try:
+            self.claims_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.claims_dir / name, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            log.warning("cannot write claim files under %s; running %s anyway", self.claims_dir, name)
+            return True
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # another process is claiming it right now
+            raw = os.pread(fd, 64, 0).decode(errors="ignore").strip()
+            try:
+                last = float(raw)
+            except ValueError:
+                last = float("-inf")
+            if now - last < interval_s * 0.95 and now >= last:
+                return False
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, repr(now).encode(), 0)
+            return True
+        finally:
+            os.close(fd)
+
+    def _next(self) -> tuple[str, Callable[[], Any]] | None:
+        with self._cv:
+            while not self._stop:
+                if self._jobs:
+                    self._busy = True
+                    return self._jobs.popleft()
+                now = time.monotonic()
+                for name, interval, task in self._periodic:
+                    if self._check_at.get(name, 0.0) <= now:
+                        # look again after a tenth of the interval: another process may have run it meanwhile
+                        self._check_at[name] = now + min(max(interval * 0.1, 1.0), 60.0)
+                        self._busy = True
+                        return name, self._claimed(name, interval, task)
+                wake = min((self._check_at[n] for n, _, _ in self._periodic), default=now + 60.0)
+                self._cv.wait(min(max(wake - now, 0.05), 60.0))
+            return None
+
+    def _claimed(self, name: str, interval: float, task: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            return task() if self.claim(name, interval) else None
+
+        return run
+
+    def _run_one(self, name: str, job: Callable[[], Any]) -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("background job %s failed", name)
+
+    def _run(self) -> None:
+        while True:
+            item = self._next()
+            if item is None:
+                return
+            self._run_one(*item)
+            with self._cv:
+                self._busy = False
+                self._cv.notify_all()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until no job is queued or running; False on timeout."""
+        return wait_until(self._cv, lambda: not (self._jobs or self._busy), timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)

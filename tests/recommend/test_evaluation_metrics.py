@@ -1,0 +1,119 @@
+"""Metric code checked against ranx on the same rankings; split invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pertinent.evaluation import leave_last_out, random_holdout, temporal_split
+from pertinent.evaluation.metrics import ranking_metrics
+from pertinent.recommend import Interactions
+
+
+def random_case(seed: int, n_users: int = 40, n_items: int = 50, k: int = 10):
+    rng = np.random.default_rng(seed)
+    ranked = np.vstack([rng.choice(n_items, size=k, replace=False) for _ in range(n_users)])
+    rel = sp.lil_matrix((n_users, n_items))
+    for u in range(n_users):
+        for i in rng.choice(n_items, size=rng.integers(1, 12), replace=False):
+            rel[u, i] = 1
+    return ranked, sp.csr_matrix(rel)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.slow  # ranx compiles its numba kernels on first use (minutes on a cold cache)
+def test_metrics_match_ranx(seed: int) -> None:
+    ranx = pytest.importorskip("ranx")
+    ranked, rel = random_case(seed)
+    k = ranked.shape[1]
+    qrels = {f"q{u}": {f"d{i}": 1 for i in rel[u].indices} for u in range(rel.shape[0])}
+    run = {f"q{u}": {f"d{i}": float(k - r) for r, i in enumerate(ranked[u])} for u in range(rel.shape[0])}
+    names = {
+        "precision": f"precision@{k}",
+        "recall": f"recall@{k}",
+        "map": f"map@{k}",
+        "ndcg": f"ndcg@{k}",
+        "hit_rate": f"hit_rate@{k}",
+        "mrr": f"mrr@{k}",
+    }
+    expected = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run), list(names.values()))
+    ours = ranking_metrics(ranked, rel, k)
+    for ours_name, ranx_name in names.items():
+        assert ours[ours_name] == pytest.approx(expected[ranx_name], abs=1e-6), ours_name
+
+
+def test_coverage_and_novelty() -> None:
+    ranked = np.array([[0, 1], [0, 2]])
+    rel = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 1, 0]]))
+    counts = np.array([10, 1, 1, 0])
+    m = ranking_metrics(ranked, rel, 2, item_counts=counts, n_items=4, n_train_users=10)
+    assert m["coverage"] == pytest.approx(3 / 4)
+    # popular item 0 (p=1) adds no novelty; items 1 and 2 (p=0.1) add log2(10) each
+    assert m["novelty"] == pytest.approx(2 * np.log2(10) / 4)
+
+
+def test_no_relevant_users_gives_nan_not_crash() -> None:
+    m = ranking_metrics(np.array([[0, 1]]), sp.csr_matrix((1, 3)), 2)
+    assert np.isnan(m["ndcg"])
+
+
+def frame(n_users: int = 30, per_user: int = 10, seed: int = 0) -> Interactions:
+    rng = np.random.default_rng(seed)
+    rows = [
+        (f"u{u}", f"i{i}", float(t))
+        for u in range(n_users)
+        for t, i in enumerate(rng.choice(40, per_user, replace=False))
+    ]
+    return Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "ts"]), timestamp_col="ts")
+
+
+@settings(max_examples=25, deadline=None)
+@given(fraction=st.floats(0.05, 0.95), seed=st.integers(0, 10_000), per_user=st.integers(1, 12))
+def test_random_holdout_partitions_each_users_items(fraction: float, seed: int, per_user: int) -> None:
+    data = frame(n_users=8, per_user=per_user, seed=seed % 7)
+    split = random_holdout(data, fraction=fraction, seed=seed, min_interactions=5)
+    train, test = split.train.matrix, split.test
+    assert (train.multiply(test)).nnz == 0
+    assert train.nnz + test.nnz == data.matrix.nnz
+    for u in range(data.n_users):
+        n = data.matrix[u].nnz
+        expected = max(1, round(fraction * n)) if n >= 5 else 0
+        assert test[u].nnz == min(expected, n)
+
+
+def test_random_holdout_is_reproducible_and_rejects_bad_fraction() -> None:
+    data = frame()
+    a, b = random_holdout(data, seed=3), random_holdout(data, seed=3)
+    assert (a.test != b.test).nnz == 0
+    with pytest.raises(ValueError, match="fraction"):
+        random_holdout(data, fraction=1.5)
+
+
+def test_leave_last_out_holds_out_the_latest_item() -> None:
+    data = frame()
+    split = leave_last_out(data)
+    ev = data.events
+    for u in range(data.n_users):
+        last = ev[ev.user == u].sort_values("timestamp")["item"].iloc[-1]
+        assert split.test[u].indices.tolist() == [last]
+        assert split.train.matrix[u, last] == 0
+
+
+def test_temporal_split_is_a_time_cut() -> None:
+    data = frame()
+    split = temporal_split(data, fraction=0.3)
+    ev = data.events
+    cut = split.train.events["timestamp"].max()
+    later = ev[ev.timestamp > cut]
+    assert len(later) > 0 and split.test.nnz <= len(later)
+    assert (split.train.matrix.multiply(split.test)).nnz == 0
+
+
+def test_time_splits_need_timestamps() -> None:
+    data = Interactions.from_frame(pd.DataFrame({"user": ["a"], "item": ["x"]}))
+    with pytest.raises(ValueError, match="timestamp"):
+        leave_last_out(data)

@@ -1,0 +1,1 @@
+"""Helpers shared by the test areas (import them from here, fixtures come from tests/conftest.py)."""

@@ -1,0 +1,74 @@
+"""Shared test helpers: keys, settings, an API client and a live server over the real app.
+
+Fixtures live in tests/conftest.py; everything a test module imports by name lives here.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+from fastapi.testclient import TestClient
+
+from pertinent.api.app import create_app
+from pertinent.services import Services
+from pertinent.settings import Settings
+
+DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+WRITE_KEY = "test-write-key"
+ADMIN_KEY = "test-admin-key"
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    base = {
+        "data_dir": tmp_path,
+        "write_key": WRITE_KEY,
+        "admin_key": ADMIN_KEY,
+        "pseudonym_keys": ["test-pseudonym-key"],
+    }
+    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
+
+
+def api_client(svc: Services) -> Iterator[TestClient]:
+    app = create_app(svc.settings, services=svc)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        c.headers["Authorization"] = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+        yield c
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+class LiveServer:
+    """The real app under uvicorn on a loopback port, in a background thread."""
+
+    def __init__(self, svc: Services) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(svc.settings, services=svc),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
