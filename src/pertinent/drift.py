@@ -93,7 +93,7 @@ _NUMBERS = (float, int, np.floating, np.integer)
 
 
 def _clean(values: Iterable[Any]) -> list[Any]:
-    out = []
+    out: list[Any] = []
     append = out.append
     for v in values:
         if v is None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -119,6 +119,6 @@ class Settings(BaseSettings):
             raise ValueError("PERTINENT_PSEUDONYM_KEYS must hold at least one HMAC key")
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment (and PERTINENT_CONFIG TOML), then apply overrides."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return Settings(**overrides)

@@ -19,14 +19,17 @@ from pertinent.services import Services
 async def get_services(request: Request) -> Services:
     # async, like every dependency here: FastAPI runs plain ``def`` dependencies in the thread pool, a hop that
     # cost as much as a whole cheap request (docs/benchmarks.md, decision serving)
-    return request.app.state.services
+    services: Services = request.app.state.services
+    return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def _same(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())  # type: ignore[union-attr]
+    if not a or not b:
+        return False
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def basic_username(header: str | None) -> str | None:

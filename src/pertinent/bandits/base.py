@@ -66,13 +66,15 @@ def apply_floor(probabilities: np.ndarray, min_share: float) -> np.ndarray:
     p = np.asarray(probabilities, dtype=float)
     p = p / p.sum()
     k = p.size
-    return min_share + (1 - k * min_share) * p
+    out: np.ndarray = min_share + (1 - k * min_share) * p
+    return out
 
 
 def argmax_distribution(scores: np.ndarray) -> np.ndarray:
     """One-hot on the best score, ties split evenly (keeps propensities honest on ties)."""
     best = scores == np.max(scores)
-    return best / best.sum()
+    out: np.ndarray = best / best.sum()
+    return out
 
 
 class Policy(ABC):
@@ -103,7 +105,7 @@ class Policy(ABC):
             return int(arm)
         if arm not in self.config.arms:
             raise ValueError(f"unknown arm {arm!r}; arms are {self.config.arms}")
-        return self.config.arms.index(arm)  # type: ignore[arg-type]
+        return self.config.arms.index(arm)
 
     @staticmethod
     def check_reward(reward: float) -> float:

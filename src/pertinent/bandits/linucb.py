@@ -57,7 +57,8 @@ class LinUCB(Policy):
         a_inv_x = np.linalg.solve(self.A, np.broadcast_to(x, (self.k, x.size))[..., None])[..., 0]
         theta = np.linalg.solve(self.A, self.b[..., None])[..., 0]
         width = np.sqrt(np.maximum(np.einsum("kd,d->k", a_inv_x, x), 0.0))
-        return theta @ x + self.config.alpha * width
+        bounds: np.ndarray = theta @ x + self.config.alpha * width
+        return bounds
 
     def policy_probabilities(self, context: Context = None) -> np.ndarray:
         """One-hot on the highest score (ties split)."""

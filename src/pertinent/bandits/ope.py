@@ -12,7 +12,7 @@ context. The target policy is given as its probability of each arm for each logg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,10 +27,11 @@ class LoggedData:
     1
     """
 
-    actions: np.ndarray | Sequence[int]
-    rewards: np.ndarray | Sequence[float]
-    propensities: np.ndarray | Sequence[float]
-    contexts: np.ndarray | Sequence[Sequence[float]] | None = None
+    # Sequences are accepted and stored as numpy arrays (``__post_init__``); the fields are typed as stored.
+    actions: np.ndarray
+    rewards: np.ndarray
+    propensities: np.ndarray
+    contexts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         a = np.asarray(self.actions)
@@ -94,7 +95,8 @@ def _target_matrix(logs: LoggedData, target: np.ndarray) -> np.ndarray:
 
 
 def _weights(logs: LoggedData, t: np.ndarray) -> np.ndarray:
-    return t[np.arange(logs.n), logs.actions] / logs.propensities
+    weights: np.ndarray = t[np.arange(logs.n), logs.actions] / logs.propensities
+    return weights
 
 
 def _ess(w: np.ndarray) -> float | None:

@@ -133,7 +133,8 @@ class ThompsonSampling(CountingPolicy):
         """Share of posterior draws in which each arm is best."""
         draws = self.posterior_samples(self.config.draws)
         wins = np.bincount(draws.argmax(axis=1), minlength=self.k).astype(float)
-        return wins / wins.sum()
+        shares: np.ndarray = wins / wins.sum()
+        return shares
 
     def learned_state(self) -> dict[str, Any]:
         """Counts and sums per arm."""

@@ -21,7 +21,7 @@ def make_policy(name: str, config: dict[str, Any]) -> Policy:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; choose from {sorted(POLICIES)}")
     cls = POLICIES[name]
-    return cls(cls.config_class.model_validate(config))  # type: ignore[call-arg]
+    return cls(cls.config_class.model_validate(config))
 
 
 def policy_from_state(state: dict[str, Any]) -> Policy:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+    from pertinent.experiments.analysis import ExperimentReport
 
 experiments_app = typer.Typer(help="Analyse experiments (A/B/n statistics).", no_args_is_help=True)
 
@@ -81,7 +86,8 @@ def analyze_command(
             ctrl = control if control is not None else next(iter(data))
             if ctrl not in data:
                 raise ValueError(f"--control: variant {ctrl!r} not found; variants are {list(data)}")
-            report = analyze(data, ctrl, specs, AnalysisConfig(alpha=alpha, correction=correction))  # type: ignore[arg-type]
+            config = AnalysisConfig.model_validate({"alpha": alpha, "correction": correction})
+            report = analyze(data, ctrl, specs, config)
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from exc
@@ -94,7 +100,7 @@ def analyze_command(
     _print_tables(report, Console())
 
 
-def _print_tables(report, console) -> None:  # type: ignore[no-untyped-def]
+def _print_tables(report: ExperimentReport, console: Console) -> None:
     from rich.table import Table
 
     units = ", ".join(f"{v}: {n:,}" for v, n in report.units.items())

@@ -179,8 +179,9 @@ def analyze(
                 variance_reduction=vr,
             )
         chi = None
-        if spec.kind == "conversion" and all(isinstance(a, ProportionStats) for a in arms.values()):
-            chi = chi_square_test(list(arms.values()))  # type: ignore[arg-type]
+        proportions = [a for a in arms.values() if isinstance(a, ProportionStats)]
+        if spec.kind == "conversion" and len(proportions) == len(arms):
+            chi = chi_square_test(proportions)
         reports.append(dict(spec=spec, variants=summaries, comps=comps, chi=chi))
 
     flat = [(i, t) for i, r in enumerate(reports) for t in r["comps"]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def _as_bool(series: pd.Series) -> pd.Series | None:
     return None
 
 
-def metric_kind(series: pd.Series) -> str:
+def metric_kind(series: pd.Series) -> Literal["conversion", "continuous"]:
     """'conversion' for boolean-like columns, 'continuous' for numeric ones; ValueError otherwise."""
     import pandas as pd
 
@@ -119,7 +119,8 @@ def frame_stats(
             higher_is_better=col not in lower_is_better,
         )
         specs.append(spec)
-        values = _as_bool(df[col]) if kind == "conversion" else df[col]
+        as_bool = _as_bool(df[col])
+        values = as_bool if kind == "conversion" and as_bool is not None else df[col]
         for v in variants:
             mask = (groups == v).to_numpy()
             if kind == "conversion":

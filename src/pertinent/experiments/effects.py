@@ -13,6 +13,7 @@ simulations vectorised.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pertinent.experiments.stats import MetricStats, ProportionStats, RegressionAdjustedStats
 
@@ -43,12 +44,12 @@ class Effect:
     message: str = ""
 
 
-def difference_kernel(mc, vc, nc, mt, vt, nt):  # type: ignore[no-untyped-def]
+def difference_kernel(mc: Any, vc: Any, nc: Any, mt: Any, vt: Any, nt: Any) -> tuple[Any, Any]:
     """Difference of means and its (unpooled) variance; works on scalars or numpy arrays."""
     return mt - mc, vc / nc + vt / nt
 
 
-def lift_kernel(mc, vc, nc, mt, vt, nt):  # type: ignore[no-untyped-def]
+def lift_kernel(mc: Any, vc: Any, nc: Any, mt: Any, vt: Any, nt: Any) -> tuple[Any, Any]:
     """Relative lift mt/mc - 1 and its delta-method variance; scalars or numpy arrays."""
     lift = mt / mc - 1
     var = vt / (nt * mc**2) + (mt**2) * vc / (nc * mc**4)
@@ -97,15 +98,17 @@ def effect(control: MetricStats, treatment: MetricStats) -> Effect:
             adjusted = adj_vc / nc + adj_vt / nt
             reduction = 1 - adjusted / raw if raw > 0 else None
             vc, vt = adj_vc, adj_vt
-    base = dict(n_control=nc, n_treatment=nt, mean_control=mc, mean_treatment=mt, var_control=vc, var_treatment=vt)
-    empty = dict(difference=None, difference_variance=None, relative_lift=None, lift_variance=None)
+
+    def without_effect(message: str) -> Effect:
+        return Effect(nc, nt, mc, mt, vc, vt, None, None, None, None, None, message)
+
     if nc == 0:
-        return Effect(**base, **empty, message="control has no units")
+        return without_effect("control has no units")
     if nt == 0:
-        return Effect(**base, **empty, message="treatment has no units")
+        return without_effect("treatment has no units")
     min_n = 1 if isinstance(control, ProportionStats) else 2
     if nc < min_n or nt < min_n:
-        return Effect(**base, **empty, message="need at least 2 units per variant to estimate a variance")
+        return without_effect("need at least 2 units per variant to estimate a variance")
     diff, diff_var = difference_kernel(mc, vc, nc, mt, vt, nt)
     messages = []
     if diff_var <= 0:
@@ -116,7 +119,12 @@ def effect(control: MetricStats, treatment: MetricStats) -> Effect:
     else:
         lift, lift_var = lift_kernel(mc, vc, nc, mt, vt, nt)
     return Effect(
-        **base,
+        n_control=nc,
+        n_treatment=nt,
+        mean_control=mc,
+        mean_treatment=mt,
+        var_control=vc,
+        var_treatment=vt,
         difference=float(diff),
         difference_variance=float(diff_var),
         relative_lift=None if lift is None else float(lift),

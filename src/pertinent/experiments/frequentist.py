@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -88,7 +89,7 @@ class ChiSquareResult:
         return self.p_value is not None
 
 
-def z_two_proportion_kernel(nc, xc, nt, xt):  # type: ignore[no-untyped-def]
+def z_two_proportion_kernel(nc: Any, xc: Any, nt: Any, xt: Any) -> tuple[Any, Any]:
     """Pooled two-proportion z statistic and two-sided p-value; broadcasts over numpy arrays.
 
     Matches statsmodels ``proportions_ztest`` (pooled variance). Undefined cells give NaN.
@@ -185,4 +186,6 @@ def compare(control: MetricStats, treatment: MetricStats, alpha: float = 0.05) -
     """The default test for a statistics type: z-test for proportions, Welch t (CUPED) for means."""
     if isinstance(control, ProportionStats) and isinstance(treatment, ProportionStats):
         return two_proportion_ztest(control, treatment, alpha)
-    return welch_ttest(control, treatment, alpha)  # type: ignore[arg-type]
+    if isinstance(control, ProportionStats) or isinstance(treatment, ProportionStats):
+        raise TypeError("control and treatment must be the same statistics type")
+    return welch_ttest(control, treatment, alpha)

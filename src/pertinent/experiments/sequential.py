@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,9 @@ def mixture_rho2(alpha: float, tuning: float) -> float:
     return (a + math.log(a + 1)) / tuning
 
 
-def msprt_kernel(difference, variance, n_total, alpha: float = 0.05, tuning: float = 5000):  # type: ignore[no-untyped-def]
+def msprt_kernel(
+    difference: Any, variance: Any, n_total: Any, alpha: float = 0.05, tuning: float = 5000
+) -> tuple[Any, Any]:
     """Always-valid p-value and half-width; broadcasts over numpy arrays.
 
     With ``V`` the variance of the difference and ``r = n_total * rho2``, the likelihood ratio is
