@@ -1,4 +1,5 @@
-"""Fixed-horizon tests: two-proportion z, chi-square, Welch t (with CUPED), relative-lift intervals.
+"""Fixed-horizon tests: two-proportion z, chi-square, Welch t (with CUPED), relative-lift intervals, the Wilson
+interval of one proportion.
 
 Results are typed and carry a ``message`` instead of raising on thin data.
 
@@ -180,6 +181,20 @@ def relative_lift(control: MetricStats, treatment: MetricStats, alpha: float = 0
         return LiftResult(e.relative_lift, None, None, 0.0, "zero variance; no interval")
     low, high = _normal_ci(e.relative_lift, e.lift_variance, alpha)
     return LiftResult(e.relative_lift, low, high, math.sqrt(e.lift_variance), e.message)
+
+
+def wilson_interval(stats: ProportionStats, alpha: float = 0.05) -> tuple[float, float] | None:
+    """The Wilson score interval of one proportion (``successes`` of ``n``, e.g. a click-through rate) at
+    confidence ``1 - alpha``, as scipy's ``binomtest`` gives it; None without units.
+
+    >>> [round(v, 4) for v in wilson_interval(ProportionStats(100, 10))], wilson_interval(ProportionStats(0, 0))
+    ([0.0552, 0.1744], None)
+    """
+    _check_alpha(alpha)
+    if stats.n == 0:
+        return None
+    ci = sps.binomtest(stats.successes, stats.n).proportion_ci(confidence_level=1 - alpha, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def compare(control: MetricStats, treatment: MetricStats, alpha: float = 0.05) -> TestResult:
