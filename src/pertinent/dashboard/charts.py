@@ -25,7 +25,7 @@ PALETTE_SIZE = 8
 VIEW_W, VIEW_H = 1000.0, 300.0  # the SVG's view box; it is stretched to the chart's box
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Tick:
     """A labelled position on an axis (see the module example)."""
 
@@ -33,7 +33,7 @@ class Tick:
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SeriesPath:
     """One drawn series of a :class:`LineChart` (see the module example)."""
 
@@ -44,7 +44,7 @@ class SeriesPath:
     last: str  # the last value, formatted
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LineChart:
     """Lines in a ``VIEW_W`` x ``VIEW_H`` view box, ticks in percent of the plot."""
 
@@ -56,7 +56,7 @@ class LineChart:
     view: str = f"0 0 {VIEW_W:g} {VIEW_H:g}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IntervalRow:
     """One estimate with its interval (see :func:`interval_chart`)."""
 
@@ -68,7 +68,7 @@ class IntervalRow:
     css: str  # "up", "down" or "flat" (the interval excludes zero on either side, or not)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IntervalChart:
     """Point estimates with confidence intervals (a forest plot) around a zero line; positions in percent."""
 
@@ -78,7 +78,7 @@ class IntervalChart:
     empty: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Bar:
     """One horizontal bar (see :func:`bars`)."""
 
@@ -165,7 +165,9 @@ def line_chart(
     ]
     named = [(n, sorted(p)) for n, p in named if p]
     if not named:
-        return LineChart((), (), (), f"{title}: no data" if title else "no data", True)
+        return LineChart(
+            series=(), x_ticks=(), y_ticks=(), summary=f"{title}: no data" if title else "no data", empty=True
+        )
     xs = [x for _, pts in named for x, _ in pts]
     ys = [y for _, pts in named for _, y in pts]
     x0, x1 = (min(xs), max(xs)) if x_range is None else (min(x_range[0], min(xs)), max(x_range[1], max(xs)))
@@ -185,13 +187,19 @@ def line_chart(
         plotted = [(sx(x), sy(y)) for x, y in pts]
         d = "M" + " L".join(f"{px},{py}" for px, py in plotted)
         dots = " ".join(f"M{px},{py} l0,0" for px, py in plotted) if len(plotted) <= 40 else ""
-        paths.append(SeriesPath(name, f"s{i}", d, dots, y_format(pts[-1][1])))
+        paths.append(SeriesPath(name=name, css=f"s{i}", path=d, markers=dots, last=y_format(pts[-1][1])))
     span = x1 - x0
     label = (lambda v: fmt_time(v, span)) if time_axis else fmt_number
-    x_ticks = tuple(Tick(25.0 * i, label(x0 + span * i / 4)) for i in range(5))
-    y_axis = tuple(Tick(round(100 * sy(v) / VIEW_H, 1), y_format(v)) for v in y_ticks)
+    x_ticks = tuple(Tick(pos=25.0 * i, label=label(x0 + span * i / 4)) for i in range(5))
+    y_axis = tuple(Tick(pos=round(100 * sy(v) / VIEW_H, 1), label=y_format(v)) for v in y_ticks)
     summary = "; ".join(f"{p.name}: {len(pts)} points, last {p.last}" for p, (_, pts) in zip(paths, named, strict=True))
-    return LineChart(tuple(paths), x_ticks, y_axis, f"{title}: {summary}" if title else summary, False)
+    return LineChart(
+        series=tuple(paths),
+        x_ticks=x_ticks,
+        y_ticks=y_axis,
+        summary=f"{title}: {summary}" if title else summary,
+        empty=False,
+    )
 
 
 def interval_chart(
@@ -205,14 +213,13 @@ def interval_chart(
     >>> [r.css for r in c.rows], c.zero, [t.label for t in c.ticks]
     (['flat', 'up'], 33.33, ['-5.0%', '0.0%', '5.0%', '10.0%'])
     """
-    kept = [
-        (lab, lo, mid, hi)
-        for lab, lo, mid, hi in rows
-        if None not in (lo, mid, hi) and all(math.isfinite(v) for v in (lo, mid, hi))
-    ]  # type: ignore[arg-type]
+    kept: list[tuple[str, float, float, float]] = []
+    for lab, lo, mid, hi in rows:
+        if lo is not None and mid is not None and hi is not None and all(math.isfinite(v) for v in (lo, mid, hi)):
+            kept.append((lab, lo, mid, hi))
     if not kept:
-        return IntervalChart(0.0, (), (), True)
-    ticks = nice_ticks(min(min(r[1] for r in kept), 0.0), max(max(r[3] for r in kept), 0.0))  # type: ignore[type-var]
+        return IntervalChart(zero=0.0, rows=(), ticks=(), empty=True)
+    ticks = nice_ticks(min(min(r[1] for r in kept), 0.0), max(max(r[3] for r in kept), 0.0))
     v0, v1 = ticks[0], ticks[-1]
 
     def pct(v: float) -> float:
@@ -220,10 +227,15 @@ def interval_chart(
 
     out = []
     for lab, lo, mid, hi in kept:
-        css = "up" if lo > 0 else "down" if hi < 0 else "flat"  # type: ignore[operator]
-        text = f"{value_format(mid)} [{value_format(lo)}, {value_format(hi)}]"  # type: ignore[arg-type]
-        out.append(IntervalRow(lab, pct(lo), pct(mid), pct(hi), text, css))  # type: ignore[arg-type]
-    return IntervalChart(pct(0.0), tuple(out), tuple(Tick(pct(v), value_format(v)) for v in ticks), False)
+        css = "up" if lo > 0 else "down" if hi < 0 else "flat"
+        text = f"{value_format(mid)} [{value_format(lo)}, {value_format(hi)}]"
+        out.append(IntervalRow(label=lab, low=pct(lo), mid=pct(mid), high=pct(hi), text=text, css=css))
+    return IntervalChart(
+        zero=pct(0.0),
+        rows=tuple(out),
+        ticks=tuple(Tick(pos=pct(v), label=value_format(v)) for v in ticks),
+        empty=False,
+    )
 
 
 def time_bucket(first: float, last: float, buckets: int = 30) -> float:
@@ -246,7 +258,12 @@ def bars(items: Sequence[tuple[str, float]], value_format: Callable[[float], str
     """
     top = max((abs(v) for _, v in items if math.isfinite(v)), default=0.0)
     return [
-        Bar(label, v, round(100 * abs(v) / top, 1) if top > 0 and math.isfinite(v) else 0.0, value_format(v))
+        Bar(
+            label=label,
+            value=v,
+            share=round(100 * abs(v) / top, 1) if top > 0 and math.isfinite(v) else 0.0,
+            text=value_format(v),
+        )
         for label, v in items
     ]
 
