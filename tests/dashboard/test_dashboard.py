@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pertinent.dashboard.auth import COOKIE, issue, session_signer
-from pertinent.dashboard.service import online_click_through
+from pertinent.dashboard.pages.recommendations import online_click_through
 from pertinent.kpis import KpiEvents, compute_kpis
 from pertinent.recommend import Interactions, PopularityRecommender
 from pertinent.storage.base import DecisionRow, MembershipChange, OutcomeRow

@@ -13,7 +13,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytest
 
-from pertinent.dashboard import service as ds
+from pertinent.dashboard.pages import kpis, kpis_drift
+from pertinent.dashboard.pages.common import label, number
+from pertinent.dashboard.service import DashboardService
 from pertinent.kpis import KpiEvents, kpis_by_group
 from pertinent.storage.base import DecisionRow, MembershipChange
 from tests.support.common import ADMIN_KEY
@@ -40,10 +42,10 @@ class Fact(NamedTuple):
 
 FEATURES = (
     ("event name", lambda e: e.event or e.type),
-    ("properties.category", lambda e: ds._label(e.category)),
-    ("properties.price", lambda e: ds._number(e.price)),
-    ("properties.revenue", lambda e: ds._number(e.revenue)),
-    ("context.device.type", lambda e: ds._label(e.device)),
+    ("properties.category", lambda e: label(e.category)),
+    ("properties.price", lambda e: number(e.price)),
+    ("properties.revenue", lambda e: number(e.revenue)),
+    ("context.device.type", lambda e: label(e.device)),
 )
 
 
@@ -56,7 +58,7 @@ def per_profile(events: list[Fact], predicate: Any) -> list[float]:
     return [float(n) for n in counts.values()]
 
 
-def reference_page(dash: ds.DashboardService, window: str, now: float) -> tuple[list[Any], list[Any], str]:
+def reference_page(dash: DashboardService, window: str, now: float) -> tuple[list[Any], list[Any], str]:
     """Every event of both windows read and counted in Python (what the page did before aggregates)."""
     from pertinent.drift import DETECTORS, make_detector, prepare
 
@@ -64,8 +66,8 @@ def reference_page(dash: ds.DashboardService, window: str, now: float) -> tuple[
     length = span.until - span.since
     reference = (span.since - length, span.since)
     with dash.store.transaction(write=False) as tx:
-        events = [Fact(*row) for row in tx.iter_event_fields(reference[0], span.until, ds.FIELD_PATHS)]
-        viewed = list(tx.iter_event_fields(span.since, span.until, ds.EXPOSURE_PATHS, names=["Experiment Viewed"]))
+        events = [Fact(*row) for row in tx.iter_event_fields(reference[0], span.until, kpis_drift.FIELD_PATHS)]
+        viewed = list(tx.iter_event_fields(span.since, span.until, kpis.EXPOSURE_PATHS, names=["Experiment Viewed"]))
         current = [e for e in events if e.timestamp >= span.since]
         profile_ids = {e.profile_id for e in current}
         memberships = tx.segments_of(profile_ids) if profile_ids else {}
@@ -78,7 +80,7 @@ def reference_page(dash: ds.DashboardService, window: str, now: float) -> tuple[
     for pid, segs in memberships.items():
         for seg in segs:
             groups.setdefault(f"segment: {labels.get(seg, (seg, seg))[1]}", {})[pid] = 0.0
-    groups.update(ds._exposures(decisions, viewed))
+    groups.update(kpis.exposures(decisions, viewed))
     results = kpis_by_group(kpi_events, groups, dash.kpi_config)
     detectors = [make_detector(name) for name in DETECTORS]
     ref_events = [e for e in events if e.timestamp < span.since]
@@ -99,7 +101,7 @@ def reference_page(dash: ds.DashboardService, window: str, now: float) -> tuple[
     return sorted((name, results[name]) for name in groups), drift, "" if current else "No events in the window."
 
 
-def assert_same(dash: ds.DashboardService, window: str, now: float) -> ds.KpisPage:
+def assert_same(dash: DashboardService, window: str, now: float) -> kpis.KpisPage:
     page = dash.kpis(window, now=now)
     rows, drift, message = reference_page(dash, window, now)
     assert sorted((r.group, r.result) for r in page.rows) == rows

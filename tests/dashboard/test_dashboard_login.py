@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pertinent.api.app import create_app
-from pertinent.dashboard.auth import COOKIE, LoginLimiter
+from pertinent.dashboard.auth import COOKIE
+from pertinent.dashboard.login_limiter import LoginLimiter
 from tests.support.common import ADMIN_KEY
 
 

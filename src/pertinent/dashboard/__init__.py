@@ -1,5 +1,6 @@
-"""The admin dashboard at ``/dashboard``: data (:mod:`.service`), chart geometry (:mod:`.charts`), login
-(:mod:`.auth`), Jinja2 templates and one CSS file shipped in this package (no CDN)."""
+"""The admin dashboard at ``/dashboard``: one module per page (:mod:`.pages`) behind the facade the routes call
+(:mod:`.service`), chart geometry (:mod:`.charts`), sessions (:mod:`.auth`) and failed-login limits
+(:mod:`.login_limiter`), Jinja2 templates and one CSS file shipped in this package (no CDN)."""
 
 from pathlib import Path
 

@@ -3,15 +3,15 @@
 ``GET /dashboard/login`` shows a form taking the admin key; ``POST /dashboard/login`` checks it and sets a
 signed, HttpOnly, SameSite=Strict session cookie (see :mod:`pertinent.dashboard.auth`); ``POST
 /dashboard/logout`` clears it. Without a valid session a page answers a redirect to the login form (HTML
-clients) or a 401 JSON error naming ``session``. Pages read everything through ``services.dashboard``.
+clients) or a 401 JSON error naming ``session``. Pages read everything through ``services.dashboard``
+(:class:`pertinent.dashboard.service.DashboardService`). Every route answers HTML, a file or a redirect
+(``response_model=None``); none is in the OpenAPI schema.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from pertinent import __version__
-from pertinent.api.deps import DashboardDep, DashboardSession, ServicesDep, _same
+from pertinent.api.deps import DashboardDep, DashboardSession
 from pertinent.api.errors import ApiError
 from pertinent.dashboard import STATIC_DIR, TEMPLATES_DIR, charts
 from pertinent.dashboard.auth import (
@@ -27,14 +27,13 @@ from pertinent.dashboard.auth import (
     COOKIE_PATH,
     SESSION_MAX_AGE_S,
     issue,
-    retry_after_header,
+    key_matches,
     safe_next,
     session_signer,
 )
-from pertinent.dashboard.service import when
-from pertinent.storage.base import AuditRow
+from pertinent.dashboard.login_limiter import retry_after_header
+from pertinent.dashboard.pages.common import Window, when
 
-log = logging.getLogger("pertinent.dashboard")
 NO_STORE = {"Cache-Control": "no-store"}
 STATIC_FILES = frozenset({"dashboard.css"})
 
@@ -66,7 +65,6 @@ def _window(default: str) -> Any:
     return Query(default, description="the time window shown: 1h, 24h, 7d or 30d")
 
 
-Window = Literal["1h", "24h", "7d", "30d"]
 NextPath = Annotated[str, Query(max_length=500)]
 
 
@@ -83,15 +81,15 @@ def _page(
 
 
 # ---------------------------------------------------------------------------------------------------- login
-@public.get("/login", response_class=HTMLResponse)
+@public.get("/login", response_class=HTMLResponse, response_model=None)
 async def login_form(request: Request, next: NextPath = "/dashboard") -> HTMLResponse:  # noqa: A002
     return _page(request, "login.html", next=safe_next(next), error=None, page="login")
 
 
-@public.post("/login", response_class=HTMLResponse)
+@public.post("/login", response_class=HTMLResponse, response_model=None)
 async def login(
     request: Request,
-    services: ServicesDep,
+    dashboard: DashboardDep,
     admin_key: Annotated[str, Form(max_length=1000)] = "",
     next: Annotated[str, Form(max_length=500)] = "/dashboard",
 ) -> Response:  # noqa: A002
@@ -99,7 +97,7 @@ async def login(
     (``LoginLimiter``: 429 with Retry-After, the key is not even compared); failures and successes are audited."""
     target = safe_next(next)
     client = request.client.host if request.client else "unknown"
-    limiter = services.dashboard.login_limiter
+    limiter = dashboard.login_limiter
     wait = limiter.retry_after(client)
     if wait > 0:
         seconds = retry_after_header(wait)
@@ -114,12 +112,12 @@ async def login(
         )
     if not admin_key:
         return _page(request, "login.html", 400, next=target, page="login", error="admin_key: enter the admin key")
-    if not _same(admin_key, services.settings.admin_key):
+    if not key_matches(admin_key, dashboard.settings.admin_key):
         wait = limiter.failed(client)
-        await run_in_threadpool(_audit, services, "dashboard_login_failed", client, wait)
+        await run_in_threadpool(dashboard.audit_login, "dashboard_login_failed", client, wait)
         return _page(request, "login.html", 401, next=target, page="login", error="admin_key: invalid admin key")
     limiter.succeeded(client)
-    await run_in_threadpool(_audit, services, "dashboard_login", client)
+    await run_in_threadpool(dashboard.audit_login, "dashboard_login", client)
     response = RedirectResponse(target, status_code=303, headers=NO_STORE)
     response.set_cookie(
         COOKIE,
@@ -133,25 +131,14 @@ async def login(
     return response
 
 
-def _audit(services: Any, action: str, client: str, wait_s: float | None = None) -> None:
-    detail: dict[str, Any] = {"client": client[:100]}
-    if wait_s:
-        detail["retry_after_s"] = round(wait_s, 1)
-    try:
-        with services.store.transaction() as tx:
-            tx.append_audit(AuditRow(time.time(), "dashboard", action, None, detail))
-    except Exception:  # an audit write that fails must not turn a login answer into a 500
-        log.warning("could not audit %s", action, exc_info=True)
-
-
-@public.post("/logout")
+@public.post("/logout", response_class=RedirectResponse, response_model=None)
 async def logout() -> Response:
     response = RedirectResponse("/dashboard/login", status_code=303, headers=NO_STORE)
     response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
     return response
 
 
-@public.get("/static/{name}", response_class=FileResponse)
+@public.get("/static/{name}", response_class=FileResponse, response_model=None)
 async def static(name: str) -> FileResponse:
     if name not in STATIC_FILES:
         raise ApiError(
@@ -176,14 +163,16 @@ def _add_page(name: str, path: str, default: str) -> None:
         data = await run_in_threadpool(getattr(dashboard, name), window)
         return _page(request, f"{name}.html", page=name, window=window, data=data)
 
-    pages.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse, name=f"dashboard_{name}")
+    pages.add_api_route(
+        path, page, methods=["GET"], response_class=HTMLResponse, response_model=None, name=f"dashboard_{name}"
+    )
 
 
 for _name, (_path, _default) in PAGES.items():
     _add_page(_name, _path, _default)
 
 
-@pages.post("/segments/report")
+@pages.post("/segments/report", response_class=RedirectResponse, response_model=None)
 async def segments_report(dashboard: DashboardDep) -> Response:
     """Run the ML segment report on (a sample of) the stored profiles, then show the segments page."""
     await run_in_threadpool(dashboard.run_ml_report)

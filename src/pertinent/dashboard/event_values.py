@@ -1,13 +1,12 @@
-"""What keeps the KPI and drift page fast: event values read once and kept as columns, and a short-lived page cache.
+"""What keeps the KPI and drift page fast: event values read once and kept as columns.
 
-* :class:`EventValues` holds the profile-free part of the events of a window and its reference (type, name,
-  time and the JSON fields drift compares), one compact column each. Stored events never change except by
-  deletion (erasure), so each request reads only events newer than the last one read, and everything again
-  when the count of events shows some were deleted. Profile ids *can* change (identity merges move events to
-  another profile), so what depends on them is grouped in SQL on every computation instead.
-* :class:`PageCache` keeps computed pages for a few seconds, keyed by the page's parameters and a version of
-  the data (:meth:`pertinent.storage.sql_stats.StatsMixin.dashboard_version`): a repeated load with nothing
-  new stored is answered from memory.
+:class:`EventValues` holds the profile-free part of the events of a window and its reference (type, name,
+time and the JSON fields drift compares), one compact column each. Stored events never change except by
+deletion (erasure), so each request reads only events newer than the last one read, and everything again
+when the count of events shows some were deleted. Profile ids *can* change (identity merges move events to
+another profile), so what depends on them is grouped in SQL on every computation instead.
+(Computed pages themselves are kept a few seconds in a :class:`pertinent.runtime.cache.TTLCache`, keyed by
+the page's parameters and a version of the data: see :meth:`pertinent.dashboard.service.DashboardService.kpis`.)
 
 >>> values = EventValues(since=0.0, paths=1)
 >>> values.extend([(1, "track", "Viewed", 5.0, "shoes"), (2, "page", None, 7.0, None)], limit=10)
@@ -19,9 +18,7 @@
 from __future__ import annotations
 
 import itertools
-import threading
-import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,7 +55,7 @@ class _Codes:
         for key in dict.fromkeys(keys):
             if key not in index:
                 index[key] = len(self.values)
-                self.values.append(key[1] if exact and key.__class__ is tuple else key)  # type: ignore[index]
+                self.values.append(key[1] if exact and key.__class__ is tuple else key)
         return np.fromiter(map(index.__getitem__, keys), dtype=np.int32, count=len(keys))
 
 
@@ -140,40 +137,3 @@ class EventValues:
             return [(codes.values[i], int(counts[i])) for i in np.flatnonzero(counts)]
         distinct, first, counts = np.unique(selected, return_index=True, return_counts=True)
         return [(codes.values[int(distinct[i])], int(counts[i])) for i in np.argsort(first, kind="stable")]
-
-
-class PageCache:
-    """Computed pages by key for ``ttl_s`` seconds (a few entries; the oldest go first).
-
-    >>> cache = PageCache(ttl_s=30.0, clock=lambda: 100.0)
-    >>> cache.get("k") is None, cache.put("k", "page"), cache.get("k")
-    (True, None, 'page')
-    """
-
-    def __init__(self, ttl_s: float, size: int = 16, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl_s = ttl_s
-        self.size = size
-        self.clock = clock
-        self._entries: dict[Hashable, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if self.clock() - entry[0] > self.ttl_s:
-                del self._entries[key]
-                return None
-            return entry[1]
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
-            self._entries[key] = (self.clock(), value)
-            while len(self._entries) > self.size:
-                del self._entries[next(iter(self._entries))]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
