@@ -3,10 +3,13 @@
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 
-class JSON(Response):
+class JSON(JSONResponse):
+    """A ``JSONResponse`` (so that FastAPI documents the routes' ``response_model`` in /openapi.json: for other
+    response classes it writes ``{"type": "string"}``) rendered by orjson."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
