@@ -1,4 +1,6 @@
-"""JSON paths for validation errors, shared by every API that names the bad field.
+"""JSON paths for validation errors, shared by every API that names the bad field: :func:`json_path` for one
+pydantic error location, :func:`field_errors` for a whole ``ValidationError`` as ``[{"field", "message"}]``
+(the ``errors`` of a :class:`pertinent.errors.DomainError`).
 
 >>> json_path(("rules", 0, "segment", "then", "variant"), {"rules": [{"type": "x"}]})
 'rules[0].segment.then.variant'
@@ -9,6 +11,8 @@
 from __future__ import annotations
 
 from typing import Any
+
+from pydantic import ValidationError
 
 
 def json_path(loc: tuple[Any, ...], data: Any) -> str:
@@ -34,3 +38,28 @@ def json_path(loc: tuple[Any, ...], data: Any) -> str:
         out += f".{part}" if out else str(part)
         cur = cur.get(part) if isinstance(cur, dict) else None
     return out
+
+
+def field_errors(exc: ValidationError, data: Any = None, prefix: str = "") -> list[dict[str, str]]:
+    """A pydantic error as ``[{"field": "a.b[0].c", "message": ...}]`` (one entry per distinct path).
+
+    >>> from pydantic import BaseModel
+    >>> class M(BaseModel):
+    ...     n: int
+    >>> try:
+    ...     M.model_validate({"n": "x"})
+    ... except ValidationError as e:
+    ...     field_errors(e, {"n": "x"})
+    [{'field': 'n', 'message': 'Input should be a valid integer, unable to parse string as an integer'}]
+    """
+    seen: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False):
+        path = json_path(tuple(err.get("loc", ())), data)
+        field = f"{prefix}.{path}" if prefix and path else (prefix or path or "body")
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") in ("union_tag_not_found", "union_tag_invalid"):
+            msg = str(err.get("msg"))
+        msgs = seen.setdefault(field, [])
+        if msg not in msgs:
+            msgs.append(msg)
+    return [{"field": f, "message": " or ".join(m)[:500]} for f, m in seen.items()]

@@ -56,7 +56,8 @@ class Services:
         )
         dashboard = DashboardService(store, settings, ingest.profile_config, recommend.registry, recommend.config.model)
         dashboard.segment_names = lambda: segments.names(fresh=True)  # ML/RFM: one name per cluster
-        dashboard.experiment_results = decide.results  # every run of an experiment, with its own metrics
+        # every run of an experiment, with its own metrics (the keys the analysis has, as the API answers them)
+        dashboard.experiment_results = lambda key: decide.results(key).model_dump(exclude_unset=True)
         return cls(
             settings,
             store,

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pertinent.decide.errors import Conflict, InvalidConfig, NotFound
 from pertinent.decide.experiments import ExperimentDefinition
+from pertinent.errors import Conflict, NotFound
+from pertinent.errors import InvalidInput as InvalidConfig
 from pertinent.experiments.assignment import assign
 from pertinent.services import Services
 from pertinent.storage.base import MembershipChange
@@ -166,7 +167,7 @@ def _experiment(svc, **kw):
     svc.decide.put_experiment({"key": "hero-test", "variants": ["a", "b"], **kw})
     svc.decide.start_experiment("hero-test")
     svc.decide.put_slot(slot(rules=[{"then": {"kind": "experiment", "experiment": "hero-test"}}]))
-    return ExperimentDefinition.model_validate(svc.decide.get("experiment", "hero-test")["body"])
+    return ExperimentDefinition.model_validate(svc.decide.get("experiment", "hero-test").body)
 
 
 def test_experiment_assignment_is_growthbook_hashing_and_logs_an_exposure_event(svc):
@@ -237,7 +238,7 @@ def test_sticky_assignment_survives_identify(svc):
     rows = stored_decisions(svc)
     assert len({r.profile_id for r in rows}) == 1  # the anonymous exposure followed the person
     # bumping the bucket version re-buckets everyone: the known id's own hash decides now
-    svc.decide.put_experiment({**svc.decide.get("experiment", "hero-test")["body"], "bucket_version": 1})
+    svc.decide.put_experiment({**svc.decide.get("experiment", "hero-test").body, "bucket_version": 1})
     assert svc.decide.decide("home.hero", user_id=user)["variant"] == "b"
 
 
@@ -308,7 +309,7 @@ def test_configuration_is_validated_across_documents(svc):
     with pytest.raises(InvalidConfig) as err:
         svc.decide.put_block({"id": "hero-a", "type": "image", "content": {"src": 1}})
     assert {e["field"] for e in err.value.errors} == {"content", "content.src"}
-    assert [v["version"] for v in svc.decide.history("block", "hero-a")] == [1]
+    assert [v.version for v in svc.decide.history("block", "hero-a")] == [1]
 
 
 # ------------------------------------------------------------------------------------------ attribution
@@ -363,7 +364,7 @@ def test_results_end_to_end_from_decisions_and_clicks(svc):
             clicks.append(track("Slot Clicked", {"decision_id": d["decision_id"]}, user=f"u{i}"))
     svc.decide.flush()
     svc.ingest.ingest(clicks, prefix="batch")
-    res = svc.decide.results("hero-test")
+    res = svc.decide.results("hero-test").model_dump(exclude_unset=True)
     units = {v: sum(assign(exp, f"u{i}").variant == v for i in range(400)) for v in ("a", "b")}
     assert res["units"] == units and res["exposures"] == 400 and res["srm"]["flagged"] is False
     metric = res["metrics"][0]
@@ -376,10 +377,10 @@ def test_results_end_to_end_from_decisions_and_clicks(svc):
 
 def test_results_on_thin_or_no_data_give_a_message(svc):
     _experiment(svc)
-    res = svc.decide.results("hero-test")
+    res = svc.decide.results("hero-test").model_dump(exclude_unset=True)
     assert res["message"].startswith("no exposures yet") and res["units"] == {"a": 0, "b": 0}
     svc.decide.decide("home.hero", user_id="only-one")
-    res = svc.decide.results("hero-test")
+    res = svc.decide.results("hero-test").model_dump(exclude_unset=True)
     assert "thin data" in res["message"]
     with pytest.raises(NotFound):
         svc.decide.results("ghost")
@@ -423,7 +424,7 @@ def test_bandit_learns_from_clicks_and_logs_propensities(svc):
     learned = svc.decide.refresh_bandits(now=t0 + 10_000)
     assert learned == {"home.hero#0": 300}
     (state,) = svc.decide.bandit_states("home.hero")
-    assert state["probabilities"][1] == pytest.approx(0.9, abs=0.02)  # b wins; a keeps its 0.1 floor
+    assert state.probabilities[1] == pytest.approx(0.9, abs=0.02)  # b wins; a keeps its 0.1 floor
     rows = stored_decisions(svc)
     assert all(
         r.propensity == pytest.approx(dict(zip(r.detail["arms"], r.detail["probabilities"], strict=True))[r.variant])
@@ -445,16 +446,16 @@ def test_off_policy_evaluation_from_logged_decisions(svc):
             clicks.append(track("Slot Clicked", {"decision_id": d["decision_id"]}, anon=f"v{i}"))
     svc.decide.flush()
     svc.ingest.ingest(clicks, prefix="batch")
-    out = svc.decide.ope("home.hero", "arm:b")
+    out = svc.decide.ope("home.hero", "arm:b").model_dump(exclude_unset=True)
     assert out["decisions"] == 600 and out["target_arm"] == "b" and out["message"] == ""
     by_name = {e["estimator"]: e for e in out["estimates"]}
     assert set(by_name) == {"ips", "snips", "doubly_robust"}
     for e in by_name.values():
         assert e["ci_low"] < 0.5 < e["ci_high"]  # b's true click rate is 0.5
-    assert svc.decide.ope("home.hero", "greedy")["target_arm"] == "b"
+    assert svc.decide.ope("home.hero", "greedy").target_arm == "b"
     with pytest.raises(InvalidConfig):
         svc.decide.ope("home.hero", "arm:zzz")
-    assert svc.decide.ope("other-slot")["message"].startswith("no logged decisions")
+    assert svc.decide.ope("other-slot").message.startswith("no logged decisions")
 
 
 # ------------------------------------------------------------------------------------------ recommender
@@ -580,6 +581,8 @@ def test_variant_html_is_what_rendering_each_decision_gives(svc: Services, templ
         assert d["html"] == render(block, decision_id=d["decision_id"], slot="home.t", variant="t")
         seen.add(d["html"])
     assert len(seen) == 20  # every decision's own id
-    assert bool(svc.decide._html) == prints_id_only(template)  # the first template renders once, the second each time
+    assert bool(svc.decide.serving._html) == prints_id_only(
+        template
+    )  # the first template renders once, the second each time
     svc.decide.put_block({"id": "hero-t", "type": "headline", "content": {"title": "U"}, "template": template})
     assert "U" in svc.decide.decide("home.t", anonymous_id="v1")["html"]  # a new block version renders anew

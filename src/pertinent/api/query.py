@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from pertinent.api.errors import ApiError
-from pertinent.decide.errors import field_errors
+from pertinent.errorpath import field_errors
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -79,7 +79,7 @@ SLOT: dict[str, Any] = {
 
 def install_demo_content(services: Services) -> list[str]:
     """Create the demo's blocks and hero slot where missing; returns the ids created."""
-    from pertinent.decide.errors import NotFound
+    from pertinent.errors import NotFound
 
     created = []
 

@@ -15,11 +15,15 @@ A block is one variant of content (stored as a versioned document of kind ``bloc
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pertinent.decide.errors import field_errors
+from pertinent.errorpath import field_errors
+
+if TYPE_CHECKING:  # jinja2 is imported when a template is first compiled
+    from jinja2 import Template
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 DOC_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 BlockType = Literal["headline", "image", "call_to_action", "product_list", "html", "text"]
@@ -137,14 +141,14 @@ class Block(BaseModel):
 
 
 @functools.cache
-def _environment() -> Any:
+def _environment() -> ImmutableSandboxedEnvironment:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     return ImmutableSandboxedEnvironment(autoescape=True, auto_reload=False, cache_size=0)
 
 
 @functools.lru_cache(maxsize=4096)
-def compile_template(source: str) -> Any:
+def compile_template(source: str) -> Template:
     """A compiled sandboxed template (cached by source); raises ``jinja2.TemplateSyntaxError``."""
     return _environment().from_string(source)
 
@@ -207,5 +211,6 @@ def render(block: Block, content: dict[str, Any] | None = None, **extra: Any) ->
     """
     content = block.content if content is None else content
     if block.template is None:
-        return content.get("html") if block.type == "html" else None
+        html = content.get("html") if block.type == "html" else None
+        return html if isinstance(html, str) else None  # a string: the html type's schema requires it
     return compile_template(block.template).render({**content, "content": content, **extra})

@@ -14,6 +14,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+def _default_conversion_events() -> dict[str, str | None]:
+    return {"Order Completed": "revenue"}
+
+
 class DecideConfig(BaseModel):
     """How decisions are served and measured.
 
@@ -38,7 +42,7 @@ class DecideConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     attribution_window_s: float = Field(default=24 * 3600.0, gt=0)
-    conversion_events: dict[str, str | None] = Field(default_factory=lambda: {"Order Completed": "revenue"})
+    conversion_events: dict[str, str | None] = Field(default_factory=_default_conversion_events)
     click_events: list[str] = Field(default_factory=lambda: ["Slot Clicked", "Recommendation Clicked"])
     exposure_event: str = "Experiment Viewed"
     # the exposure event is sent once per user, experiment and variant within this time (a session)

@@ -25,13 +25,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pertinent.decide.config import DecideConfig
 from pertinent.storage.base import DecisionRow, EventRow, IdentityRow, OutcomeRow, Store
 
+if TYPE_CHECKING:
+    from pertinent.events.service import Committed
+
 log = logging.getLogger("pertinent.decide")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -132,10 +136,24 @@ class DecisionLog:
         self._ensure_thread()
         self._wake.set()
 
+    def add_committed(self, committed: Committed) -> None:
+        """Queue the committed track events that may be outcomes (quick: runs on the ingest thread): those
+        carrying a ``decision_id`` and recent conversion events (imported history has no decisions to credit)."""
+        conv = self.config.conversion_events
+        exposure = self.config.exposure_event
+        oldest = committed.at - self.config.attribution_window_s
+        keep = []
+        for e in committed.events:
+            if e.type != "track" or e.event == exposure:
+                continue
+            clicked = e.properties is not None and "decision_id" in e.properties
+            if clicked or (e.event in conv and e.timestamp >= oldest):
+                keep.append(e)
+        if keep:
+            self.add_events(keep)
+
     def pending_for(self, profile_id: str) -> list[dict[str, Any]]:
         """Decisions of a profile not written yet (data export)."""
-        from dataclasses import asdict
-
         return [asdict(p.row) for p in list(self._decisions) if p.row.profile_id == profile_id]
 
     def forget(self, profile_id: str) -> int:
@@ -193,8 +211,8 @@ class DecisionLog:
                     log.exception("periodic decide job failed")
 
     # ---------------------------------------------------------------- decisions and exposures
-    def _take(self, queue: deque[Any]) -> list[Any]:
-        out = []
+    def _take(self, queue: deque[T]) -> list[T]:
+        out: list[T] = []
         while queue and len(out) < self.config.writer_max_batch:
             out.append(queue.popleft())
         return out
@@ -251,9 +269,10 @@ class DecisionLog:
             return
         cfg = self.config
         clicks = [
-            p
+            (p, decision_id[:64])
             for p in events
-            if isinstance((p.event.properties or {}).get("decision_id"), str) and p.event.event != cfg.exposure_event
+            if isinstance(decision_id := (p.event.properties or {}).get("decision_id"), str)
+            and p.event.event != cfg.exposure_event
         ]
         conversions = [p for p in events if p.event.event in cfg.conversion_events]
         outcomes: list[OutcomeRow] = []
@@ -261,14 +280,14 @@ class DecisionLog:
         # One write transaction: reads and writes see no identity merge in between (merges repoint decisions
         # and outcomes under the same write lock), so outcomes always follow the person.
         with self.store.transaction() as tx:
-            decisions = tx.get_decisions({p.event.properties["decision_id"][:64] for p in clicks})  # type: ignore[index]
+            decisions = tx.get_decisions({decision_id for _, decision_id in clicks})
             owners = {d.profile_id for d in decisions.values()}
-            others = {p.event.profile_id for p in clicks} - owners
+            others = {p.event.profile_id for p, _ in clicks} - owners
             alive = set(tx.get_profiles(others)) if others else set()
-            for p in clicks:
+            for p, decision_id in clicks:
                 e = p.event
                 props = e.properties or {}
-                d = decisions.get(props["decision_id"][:64])
+                d = decisions.get(decision_id)
                 if d is None:
                     if not final and time.monotonic() - p.first_seen < cfg.outcome_retry_s:
                         retry.append(p)

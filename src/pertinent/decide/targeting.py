@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from pertinent.decide.errors import field_errors
+from pertinent.errorpath import field_errors
 from pertinent.profiles.context import parse_user_agent
 from pertinent.segments.rules import (
     AffinityCondition,

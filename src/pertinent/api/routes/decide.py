@@ -10,10 +10,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -22,9 +22,16 @@ from pertinent.api.errors import ApiError
 from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON
 from pertinent.api.routes.collect import read_json
+from pertinent.decide.analysis import ExperimentResults
+from pertinent.decide.bandits import BanditState
 from pertinent.decide.blocks import BLOCK_SCHEMAS, DOC_ID
-from pertinent.decide.errors import DecideError
+from pertinent.decide.documents import Deleted, Document, DocumentHistory
+from pertinent.decide.results import OpeReport
+from pertinent.decide.serve import Decision
 from pertinent.decide.targeting import request_context, valid_timezone
+
+if TYPE_CHECKING:
+    from pertinent.decide.service import DecideService
 
 MAX_DOC_BODY = 1024 * 1024
 
@@ -36,13 +43,6 @@ DocId = Annotated[str, Path(min_length=1, max_length=200, pattern=DOC_ID, descri
 
 def _bad(field: str, message: str) -> ApiError:
     return ApiError(400, "invalid_request", f"{field}: {message}", [{"field": field, "message": message}])
-
-
-async def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    try:
-        return await run_in_threadpool(fn, *args, **kwargs)
-    except DecideError as err:
-        raise ApiError(err.status, err.code, str(err), err.errors) from None
 
 
 def _header(headers: dict[str, str], *names: str) -> str | None:
@@ -115,16 +115,21 @@ async def decide_endpoint(request: Request) -> Response:
         raw["locale"] = locale
     if country:
         raw["location"] = {"country": country[:64], **({"region": region[:64]} if region else {})}
-    args = (q.slot, q.user_id, q.anonymous_id, context)
-    if services.decide.runs_inline(q.slot):  # SQLite reads of a few us: no thread pool hop (docs/benchmarks.md)
-        try:
-            return JSON(services.decide.decide(*args, raw_context=raw or None))
-        except DecideError as err:
-            raise ApiError(err.status, err.code, str(err), err.errors) from None
-    return JSON(await _call(services.decide.decide, *args, raw_context=raw or None))
+    serving = services.decide.serving
+    if serving.runs_inline(q.slot):  # SQLite reads of a few us: no thread pool hop (docs/benchmarks.md)
+        return JSON(serving.decide(q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None))
+    decision = await run_in_threadpool(
+        serving.decide, q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None
+    )
+    return JSON(decision)
 
 
-@router.get("/decide", response_class=JSON, openapi_extra={"parameters": query_docs(DecideQuery)})
+@router.get(
+    "/decide",
+    response_class=JSON,
+    response_model=Decision,  # for the documentation: the endpoint sends its JSON itself (fast lane)
+    openapi_extra={"parameters": query_docs(DecideQuery)},
+)
 async def decide(request: Request) -> Response:
     """What ``slot`` shows to this user now: the block (type and content, and HTML when the block has a
     template), the variant, why (rule, experiment, bandit, recommender or default) and a decision id to send
@@ -133,78 +138,108 @@ async def decide(request: Request) -> Response:
 
 
 # ------------------------------------------------------------------------------------------ configuration
-@admin.get("/block-types")
-async def block_types() -> dict[str, Any]:
+class BlockTypes(BaseModel):
     """The JSON Schema of each block type's ``content``."""
-    return {"types": BLOCK_SCHEMAS}
+
+    types: dict[str, dict[str, Any]]
 
 
-def _crud(kind: str, plural: str, put: str, delete: str) -> None:
-    async def list_docs(services: ServicesDep) -> dict[str, Any]:
-        return {plural: await _call(services.decide.list, kind)}
+class SlotBandits(BaseModel):
+    """The live bandits of a slot."""
 
-    async def get_doc(services: ServicesDep, doc_id: DocId) -> Any:
-        return await _call(services.decide.get, kind, doc_id)
+    slot: str
+    bandits: list[BanditState]
 
-    async def put_doc(request: Request, services: ServicesDep, doc_id: DocId) -> Any:
+
+@admin.get("/block-types", response_model=BlockTypes)
+async def block_types() -> BlockTypes:
+    """The JSON Schema of each block type's ``content``."""
+    return BlockTypes(types=BLOCK_SCHEMAS)
+
+
+def _crud(
+    kind: str,
+    plural: str,
+    put: Callable[[DecideService], Callable[[Any, str], Document]],
+    delete: Callable[[DecideService], Callable[[str], Deleted]],
+) -> None:
+    fields: dict[str, Any] = {plural: (list[Document], ...)}
+    listing = create_model(f"{plural.title()}List", **fields)  # {"blocks": [...]}, {"slots": [...]}...
+
+    async def list_docs(services: ServicesDep) -> Any:
+        return {plural: await run_in_threadpool(services.decide.list_documents, kind)}
+
+    async def get_doc(services: ServicesDep, doc_id: DocId) -> Document:
+        return await run_in_threadpool(services.decide.get, kind, doc_id)
+
+    async def put_doc(request: Request, services: ServicesDep, doc_id: DocId) -> Document:
         body = await read_json(request, MAX_DOC_BODY)
-        return await _call(getattr(services.decide, put), body, doc_id)
+        return await run_in_threadpool(put(services.decide), body, doc_id)
 
-    async def delete_doc(services: ServicesDep, doc_id: DocId) -> Any:
-        return await _call(getattr(services.decide, delete), doc_id)
+    async def delete_doc(services: ServicesDep, doc_id: DocId) -> Deleted:
+        return await run_in_threadpool(delete(services.decide), doc_id)
 
-    async def history(services: ServicesDep, doc_id: DocId) -> dict[str, Any]:
-        return {"id": doc_id, "versions": await _call(services.decide.history, kind, doc_id)}
+    async def history(services: ServicesDep, doc_id: DocId) -> DocumentHistory:
+        versions = await run_in_threadpool(services.decide.history, kind, doc_id)
+        return DocumentHistory(id=doc_id, versions=versions)
 
-    admin.add_api_route(f"/{plural}", list_docs, methods=["GET"], summary=f"List {plural}")
-    admin.add_api_route(f"/{plural}/{{doc_id}}", get_doc, methods=["GET"], summary=f"One {kind}")
+    one = f"/{plural}/{{doc_id}}"
+    admin.add_api_route(f"/{plural}", list_docs, methods=["GET"], summary=f"List {plural}", response_model=listing)
+    admin.add_api_route(one, get_doc, methods=["GET"], summary=f"One {kind}", response_model=Document)
     admin.add_api_route(
-        f"/{plural}/{{doc_id}}",
+        one,
         put_doc,
         methods=["PUT"],
         summary=f"Create or replace a {kind} (validated; a new version)",
+        response_model=Document,
     )
-    admin.add_api_route(f"/{plural}/{{doc_id}}", delete_doc, methods=["DELETE"], summary=f"Delete a {kind}")
-    admin.add_api_route(f"/{plural}/{{doc_id}}/history", history, methods=["GET"], summary=f"Every version of a {kind}")
+    admin.add_api_route(one, delete_doc, methods=["DELETE"], summary=f"Delete a {kind}", response_model=Deleted)
+    admin.add_api_route(
+        f"{one}/history",
+        history,
+        methods=["GET"],
+        summary=f"Every version of a {kind}",
+        response_model=DocumentHistory,
+    )
 
 
-_crud("block", "blocks", "put_block", "delete_block")
-_crud("slot", "slots", "put_slot", "delete_slot")
-_crud("experiment", "experiments", "put_experiment", "delete_experiment")
+_crud("block", "blocks", lambda d: d.put_block, lambda d: d.delete_block)
+_crud("slot", "slots", lambda d: d.put_slot, lambda d: d.delete_slot)
+_crud("experiment", "experiments", lambda d: d.put_experiment, lambda d: d.delete_experiment)
 
 
-@admin.post("/experiments/{doc_id}/start")
-async def start_experiment(services: ServicesDep, doc_id: DocId) -> Any:
+@admin.post("/experiments/{doc_id}/start", response_model=Document)
+async def start_experiment(services: ServicesDep, doc_id: DocId) -> Document:
     """Start assigning units (status running)."""
-    return await _call(services.decide.start_experiment, doc_id)
+    return await run_in_threadpool(services.decide.start_experiment, doc_id)
 
 
-@admin.post("/experiments/{doc_id}/stop")
-async def stop_experiment(services: ServicesDep, doc_id: DocId) -> Any:
+@admin.post("/experiments/{doc_id}/stop", response_model=Document)
+async def stop_experiment(services: ServicesDep, doc_id: DocId) -> Document:
     """Stop assigning units (status stopped); results stay available."""
-    return await _call(services.decide.stop_experiment, doc_id)
+    return await run_in_threadpool(services.decide.stop_experiment, doc_id)
 
 
-@admin.get("/experiments/{doc_id}/results")
-async def experiment_results(services: ServicesDep, doc_id: DocId) -> Any:
+@admin.get("/experiments/{doc_id}/results", response_model=ExperimentResults, response_model_exclude_unset=True)
+async def experiment_results(services: ServicesDep, doc_id: DocId) -> ExperimentResults:
     """Units, SRM check and, per metric and treatment, the test, lift with CI, chance to win, the always-valid
     sequential p-value and corrected p-values — from the stored decisions and attributed outcomes."""
-    return await _call(services.decide.results, doc_id)
+    return await run_in_threadpool(services.decide.results, doc_id)
 
 
-@admin.get("/slots/{doc_id}/ope")
+@admin.get("/slots/{doc_id}/ope", response_model=OpeReport, response_model_exclude_unset=True)
 async def slot_ope(
     services: ServicesDep,
     doc_id: DocId,
     target: str = Query("uniform", max_length=200, description="uniform, greedy or arm:VARIANT"),
     since: float = Query(0.0, ge=0, description="only decisions at or after this epoch time"),
     value: bool = Query(False, description="reward = summed outcome values instead of 0/1"),
-) -> Any:
+) -> OpeReport:
     """Off-policy evaluation of a target policy on the slot's logged decisions: IPS, SNIPS, doubly robust."""
-    return await _call(services.decide.ope, doc_id, target, since, None, value)
+    return await run_in_threadpool(services.decide.ope, doc_id, target, since, None, value)
 
 
-@admin.get("/slots/{doc_id}/bandits")
-async def slot_bandits(services: ServicesDep, doc_id: DocId) -> Any:
+@admin.get("/slots/{doc_id}/bandits", response_model=SlotBandits)
+async def slot_bandits(services: ServicesDep, doc_id: DocId) -> SlotBandits:
     """The slot's bandits: what they learned and their current arm probabilities."""
-    return {"slot": doc_id, "bandits": await _call(services.decide.bandit_states, doc_id)}
+    return SlotBandits(slot=doc_id, bandits=await run_in_threadpool(services.decide.bandit_states, doc_id))
