@@ -38,7 +38,6 @@ from pertinent.decide.documents import DecideDocuments, Deleted, Document, Docum
 from pertinent.decide.log import DecisionLog
 from pertinent.decide.results import OpeReport, Results
 from pertinent.decide.serve import Decider, Decision
-from pertinent.decide.snapshot import Snapshot
 from pertinent.storage.base import Store
 
 if TYPE_CHECKING:
@@ -101,9 +100,6 @@ class DecideService:
         return self.log.forget(profile_id)
 
     # ================================================================ documents
-    def snapshot(self) -> Snapshot:
-        return self.documents.snapshot()
-
     def list_documents(self, kind: str) -> list[Document]:
         """Every current document of a kind (block, slot, experiment)."""
         return self.documents.docs.list_of(kind)
@@ -140,9 +136,6 @@ class DecideService:
         return self.documents.delete_experiment(key)
 
     # ================================================================ deciding
-    def runs_inline(self, slot: str) -> bool:
-        return self.serving.runs_inline(slot)
-
     def decide(
         self,
         slot: str,
