@@ -216,7 +216,7 @@ def test_history_row_merges_recent_items_with_training(svc: Services) -> None:
 
 
 def test_event_rows_are_read_by_position() -> None:
-    from pertinent.storage.sql import _EVENT_COLS
+    from pertinent.storage.sqlutil import EVENT_COLS as _EVENT_COLS
 
     assert [f.name for f in dataclasses.fields(EventRow)][: len(_EVENT_COLS)] == _EVENT_COLS
 

@@ -1,14 +1,53 @@
-"""The storage protocol. Services open a transaction and call these methods; adapters implement them.
+"""The storage contract: the rows stored, a transaction (``Tx``) and a backend (``Store``).
 
-Every implementation must pass ``tests/storage_contract.py`` (run on SQLite and PostgreSQL).
+A service holds a :class:`Store` and opens ``store.transaction()`` (``write=False`` for a read-only one) or, on
+the serving path, ``store.reader()``. ``Tx`` is the union of the per-area protocols of
+:mod:`pertinent.storage.protocols`; a function that works on one area types its transaction on that area's
+protocol, not on ``Tx``, so its signature says what it touches and a test can pass a small fake:
+
+======================  =========================================================================
+``IdentityRepo``        identity resolution and stitching (``profiles.identity``)
+``EventRepo``           ingestion, training reads, ingest errors (``events``, ``recommend``)
+``ProfileRepo``         profile reads and writes, keyset pages (``profiles``, ``segments``)
+``ConsentRepo``         the consent log (``events`` ingest, ``privacy``)
+``AuditRepo``           the audit log of administrative actions (``privacy``)
+``ItemRepo``            the item catalogue (``recommend``, ``browser``)
+``DocumentRepo``        versioned configuration documents (``decide``, ``segments``)
+``MembershipRepo``      segment members, history and sizes (``segments``)
+``DecisionRepo``        decisions and attributed outcomes (``decide``)
+``AnalyticsQueries``    aggregate reads of the dashboard and its KPI page (``dashboard``)
+``ErasureRepo``         deleting everything about a person (``privacy``)
+``ServingReader``       the four reads of ``/v1/decide`` and ``/v1/recommendations``: what
+                        ``Store.reader()`` yields (every ``Tx`` is one too)
+======================  =========================================================================
+
+Code that needs several areas declares a protocol of its own inheriting them
+(``class MergeTx(IdentityRepo, EventRepo, ConsentRepo, Protocol): ...``); every ``Tx`` satisfies it.
+Adding a storage method: declare it in its area's protocol, implement it in ``sql_tx.SqlTx`` (or the area's
+``sql_*`` part), override it in ``sql_sqlite.SqliteTx`` only for a measured SQLite fast path, and cover it in
+``tests/storage/test_storage_contract.py``, which every backend passes (SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from pertinent.storage.protocols import (
+    AnalyticsQueries,
+    AuditRepo,
+    ConsentRepo,
+    DecisionRepo,
+    DocumentRepo,
+    ErasureRepo,
+    EventRepo,
+    IdentityRepo,
+    ItemRepo,
+    MembershipRepo,
+    ProfileRepo,
+    ServingReader,
+)
 
 
 @dataclass(slots=True)
@@ -138,255 +177,21 @@ class OutcomeRow:
     value: float | None = None
 
 
-class Tx(Protocol):
-    """One unit of work. Everything done through it commits or rolls back together."""
-
-    # identities
-    def get_identities(self, keys: Iterable[str]) -> dict[str, IdentityRow]: ...
-    def put_identities(self, rows: Sequence[IdentityRow]) -> None: ...
-    def repoint_identities(self, from_profile: str, to_profile: str) -> None: ...
-    def identities_of(self, profile_id: str) -> list[IdentityRow]: ...
-    def rename_identity(self, old_key: str, new_key: str) -> None: ...
-
-    # events
-    def insert_events(self, rows: Sequence[EventRow]) -> set[tuple[str, str]]:
-        """Insert rows whose (profile_id, message_id) is new; return those pairs actually inserted.
-
-        A messageId is unique per person, not globally: a client's resend resolves to the same person (identity
-        merges move events along), while two people's events that happen to share an id are both kept.
-        """
-        ...
-
-    def repoint_events(self, from_profile: str, to_profile: str) -> int: ...
-    def events_of(self, profile_id: str, limit: int | None = None) -> list[EventRow]: ...
-    def count_events(self) -> int: ...
-
-    # profiles
-    def get_profiles(self, ids: Iterable[str], for_update: bool = False) -> dict[str, ProfileRow]: ...
-    def lock_profiles(self, ids: Iterable[str], now: float) -> dict[str, ProfileRow]:
-        """The profiles, with empty ones created for unknown ids, locked until the transaction ends."""
-        ...
-
-    def put_profiles(self, rows: Sequence[ProfileRow]) -> None: ...
-    def delete_profile(self, profile_id: str) -> None: ...
-    def count_profiles(self) -> int: ...
-    def iter_profiles(self, batch_size: int = 1000) -> Iterator[ProfileRow]: ...
-
-    # consent and audit
-    def append_consent(self, rows: Sequence[ConsentRow]) -> None: ...
-    def consent_of(self, profile_id: str) -> list[ConsentRow]: ...
-    def repoint_consent(self, from_profile: str, to_profile: str) -> None: ...
-    def append_audit(self, row: AuditRow) -> None: ...
-    def audit_entries(self, subject: str | None = None, limit: int = 100) -> list[AuditRow]: ...
-    def record_ingest_errors(self, endpoint: str, errors: Sequence[Mapping[str, str]]) -> None: ...
-    def count_ingest_errors(self, since: float = 0.0) -> int: ...
-
-    # events for training (newest first), catalogue items
-    def iter_events(
-        self,
-        event_type: str = "track",
-        limit: int | None = None,
-        batch_size: int = 5000,
-        names: Sequence[str] | None = None,
-    ) -> Iterator[EventRow]:
-        """Events of one type (and, given ``names``, only those event names), newest first, at most ``limit``."""
-        ...
-
-    def iter_event_properties(
-        self, names: Sequence[str], limit: int | None = None, batch_size: int = 5000
-    ) -> Iterator[tuple[str, str, float, dict[str, Any] | None]]:
-        """(profile_id, event, timestamp, properties) of the track events named ``names``, newest first, at most
-        ``limit``: what training and popularity read (the other JSON columns are not decoded)."""
-        ...
-
-    def upsert_items(self, rows: Sequence[ItemRow]) -> None: ...
-    def get_items(self, ids: Iterable[str]) -> dict[str, ItemRow]: ...
-    def iter_items(self, batch_size: int = 1000) -> Iterator[ItemRow]: ...
-    def delete_items(self, ids: Iterable[str]) -> int: ...
-    def count_items(self) -> int: ...
-
-    # configuration documents (versioned)
-    def put_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow:
-        """Create or replace a document; the version goes up by one and the old one stays in the history."""
-        ...
-
-    def get_document(self, kind: str, doc_id: str) -> DocumentRow | None: ...
-    def list_documents(self, kind: str) -> list[DocumentRow]: ...
-    def delete_document(self, kind: str, doc_id: str, now: float) -> bool: ...
-    def document_history(self, kind: str, doc_id: str) -> list[DocumentRow]: ...
-    def documents_version(self) -> int:
-        """A number that grows with every document change of any kind (0 when none): a cheap cache check."""
-        ...
-
-    # segment membership
-    def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
-        """Add/remove current members, changes applied in order. Idempotent: only changes that take effect (entry of a
-        non-member, exit of a member) are applied, recorded in the history and returned, also when two transactions
-        apply the same change concurrently."""
-        ...
-
-    def merge_segment_members(self, source: str, target: str, at: float) -> None:
-        """Identity stitching: ``source``'s memberships move to ``target`` (keeping their entry time) unless it already
-        has them (then ``source`` exits, recorded at ``at``); ``source``'s history is repointed to ``target``."""
-        ...
-
-    def profile_versions(self, profile_ids: Iterable[str], lock: bool = False) -> dict[str, float]:
-        """``updated_at`` of each existing profile; ``lock`` holds the rows until the transaction ends (PostgreSQL)."""
-        ...
-
-    def profiles_after(self, after: str | None, limit: int) -> list[ProfileRow]:
-        """Up to ``limit`` profiles in profile_id order, starting after ``after`` (keyset pages, short transactions)."""
-        ...
-
-    def profiles_in_ranges(
-        self, ranges: Sequence[tuple[Sequence[str], float, float]], updated_since: float, after: str | None, limit: int
-    ) -> list[ProfileRow]:
-        """As ``profiles_after``, only profiles updated at or after ``updated_since`` or with a number in ``state``
-        at a path (``("rfm", "last_purchase")``) within one of the ``(path, low, high)`` ranges (inclusive)."""
-        ...
-
-    def segments_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, float]]:
-        """profile_id -> {segment_id: entered_at} for each profile with at least one segment."""
-        ...
-
-    def segment_members(self, segment_id: str, after: str | None = None, limit: int = 100) -> list[tuple[str, float]]:
-        """Current members as (profile_id, entered_at), ordered by profile_id, starting after ``after``."""
-        ...
-
-    def count_segment_members(self) -> dict[str, int]: ...
-    def membership_history(
-        self, segment_id: str | None = None, profile_id: str | None = None, since: float = 0.0, limit: int | None = 1000
-    ) -> list[MembershipChange]:
-        """Entries and exits in time order; ``limit=None`` for all of them."""
-        ...
-
-    def record_segment_sizes(self, sizes: Mapping[str, int], at: float) -> None: ...
-    def segment_sizes(self, segment_id: str, since: float = 0.0) -> list[tuple[float, int]]: ...
-    def clear_segment(self, segment_id: str) -> int:
-        """Forget a deleted segment: members, history and sizes; return the members removed."""
-        ...
-
-    # decisions and attributed outcomes
-    def insert_decisions(self, rows: Sequence[DecisionRow]) -> None: ...
-    def get_decisions(self, ids: Iterable[str]) -> dict[str, DecisionRow]: ...
-    def recent_decisions(self, profile_id: str, since: float) -> list[DecisionRow]:
-        """The profile's decisions at or after ``since``, newest first."""
-        ...
-
-    def iter_decisions(
-        self,
-        slot: str | None = None,
-        since: float = 0.0,
-        until: float | None = None,
-        batch_size: int = 5000,
-        experiment: str | None = None,
-    ) -> Iterator[DecisionRow]:
-        """Decisions in ``[since, until)``, optionally of one slot and/or one experiment, oldest first."""
-        ...
-
-    def first_exposures(self, profile_id: str, experiments: Iterable[str]) -> dict[str, DecisionRow]:
-        """The profile's earliest decision per experiment (sticky assignment), for the experiments it has."""
-        ...
-
-    def insert_outcomes(self, rows: Sequence[OutcomeRow]) -> int:
-        """Insert outcomes not yet recorded for their (message_id, decision_id); return how many were new."""
-        ...
-
-    def outcomes_of(self, decision_ids: Iterable[str]) -> list[OutcomeRow]: ...
-    def repoint_decisions(self, from_profile: str, to_profile: str) -> None: ...
-
-    # aggregates (dashboard): event times are ``timestamp``; windows are [since, until)
-    def event_counts(self, since: float, until: float, bucket_s: float = 60.0) -> list[tuple[float, int]]:
-        """(bucket start, events) for each non-empty bucket of ``bucket_s`` seconds, oldest first."""
-        ...
-
-    def active_profiles(self, since: float, until: float) -> int:
-        """How many distinct profiles have an event in the window."""
-        ...
-
-    def event_time_range(self) -> tuple[float, float] | None:
-        """(oldest, newest) event time, or None without events."""
-        ...
-
-    def iter_events_between(
-        self,
-        since: float,
-        until: float,
-        types: Sequence[str] | None = None,
-        limit: int | None = None,
-        batch_size: int = 5000,
-    ) -> Iterator[EventRow]:
-        """Events in the window (optionally of these types), in insertion order, at most ``limit``."""
-        ...
-
-    def iter_event_fields(
-        self,
-        since: float,
-        until: float,
-        paths: Sequence[Sequence[str]] = (),
-        limit: int | None = None,
-        batch_size: int = 20_000,
-        names: Sequence[str] | None = None,
-    ) -> Iterator[tuple[Any, ...]]:
-        """(profile_id, type, event, timestamp, *one value per path) for events in the window (only events named
-        in ``names`` when given), in insertion order: a slim read for analytics. A path is a JSON column and keys
-        (``("context", "device", "type")``); values come back as text (numbers as their text), None if missing."""
-        ...
-
-    def consent_counts(self) -> dict[str, dict[str, int]]:
-        """purpose -> {"granted": n, "denied": n}: each profile's latest recorded choice per purpose."""
-        ...
-
-    def recent_ingest_errors(self, limit: int = 20) -> list[IngestErrorRow]:
-        """The newest recorded ingest errors, newest first."""
-        ...
-
-    def membership_flows(
-        self, since: float, until: float, bucket_s: float = 86400.0
-    ) -> list[tuple[str, float, int, int]]:
-        """(segment_id, bucket start, entries, exits) per segment and non-empty bucket."""
-        ...
-
-    # the dashboard's KPI page (pertinent.storage.sql_stats has the details)
-    def dashboard_version(self) -> tuple[int, ...]:
-        """Numbers that change whenever what the KPI page reads does (a cheap cache check)."""
-        ...
-
-    def count_events_through(self, last_id: int) -> int: ...
-    def iter_event_values(
-        self,
-        since: float,
-        after_id: int = 0,
-        paths: Sequence[Sequence[str]] = (),
-        limit: int | None = None,
-        batch_size: int = 20_000,
-    ) -> Iterator[Any]:
-        """(id, type, event, timestamp, *values) of events after ``after_id`` from ``since`` on, by id."""
-        ...
-
-    def profile_event_counts(self, since: float, split: float, until: float) -> list[tuple[bool, str, int, float]]:
-        """(current, profile_id, events, newest time) per profile and side of ``split``."""
-        ...
-
-    def iter_named_events(
-        self,
-        since: float,
-        split: float,
-        until: float,
-        types: Sequence[str],
-        names: Sequence[str],
-        detail_name: str | None = None,
-        paths: Sequence[Sequence[str]] = (),
-        limit: int | None = None,
-        batch_size: int = 20_000,
-    ) -> Iterator[tuple[Any, ...]]:
-        """Events of ``types`` in [since, until) and named in ``names`` in [split, until), by id."""
-        ...
-
-    # erasure
-    def erase_profile(self, profile_id: str) -> dict[str, int]:
-        """Delete every row about a profile; return how many rows each table lost."""
-        ...
+class Tx(
+    IdentityRepo,
+    EventRepo,
+    ProfileRepo,
+    ConsentRepo,
+    AuditRepo,
+    ItemRepo,
+    DocumentRepo,
+    MembershipRepo,
+    DecisionRepo,
+    AnalyticsQueries,
+    ErasureRepo,
+    Protocol,
+):
+    """One unit of work: every area's methods; everything done through it commits or rolls back together."""
 
 
 class Store(Protocol):
@@ -398,12 +203,13 @@ class Store(Protocol):
         """A transaction; ``write=False`` opens a read-only one (a snapshot on SQLite, no row locks)."""
         ...
 
-    def reader(self) -> AbstractContextManager[Tx]:
-        """A read transaction for the serving path, good for ``get_identities``, ``get_profiles``,
-        ``segments_of`` and ``first_exposures`` only (a backend may serve those on a cheaper connection)."""
+    def reader(self) -> AbstractContextManager[ServingReader]:
+        """A read transaction for the serving path (a backend may serve it on a cheaper connection)."""
+        ...
 
     def migrate(self) -> None: ...
     def purge_deleted(self) -> None:
         """After an erasure: make deleted rows unrecoverable from the backend's own files, where it keeps copies."""
+        ...
 
     def close(self) -> None: ...

@@ -5,28 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, and_, insert, select
+from sqlalchemy import and_, insert, select
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import DecisionRow, OutcomeRow
-from pertinent.storage.sqlutil import rows_where_in
+from pertinent.storage.sqlutil import SqlBase, rows_where_in
 
 _DECISION_COLS = [c.name for c in t.decisions.columns]
-_SQLITE_INSERT_DECISIONS = (
-    "INSERT INTO decisions (decision_id, profile_id, slot, variant, reason, experiment, "
-    "propensity, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
-class DecisionsMixin:
-    """The decision methods of :class:`pertinent.storage.sql.SqlTx`."""
-
-    conn: Connection
-    raw: Any  # sqlite3.Connection (SqlTx.raw)
-    dialect: str
-    _insert: Any
-    _repoint: Any
+class DecisionsMixin(SqlBase):
+    """The decision methods of :class:`pertinent.storage.sql_tx.SqlTx`."""
 
     @staticmethod
     def _decision(r: Any) -> DecisionRow:
@@ -36,26 +25,6 @@ class DecisionsMixin:
 
     def insert_decisions(self, rows: Sequence[DecisionRow]) -> None:
         if not rows:
-            return
-        if self.dialect == "sqlite":  # every decision served is one row: plain DB-API, orjson
-            dumps = orjson.dumps
-            self.raw.executemany(
-                _SQLITE_INSERT_DECISIONS,
-                [
-                    (
-                        r.decision_id,
-                        r.profile_id,
-                        r.slot,
-                        r.variant,
-                        r.reason,
-                        r.experiment,
-                        r.propensity,
-                        None if r.detail is None else dumps(r.detail, option=orjson.OPT_NON_STR_KEYS).decode(),
-                        r.at,
-                    )
-                    for r in rows
-                ],
-            )
             return
         self.conn.execute(insert(t.decisions), [{c: getattr(r, c) for c in _DECISION_COLS} for r in rows])
 
@@ -102,21 +71,6 @@ class DecisionsMixin:
             return {}
         d = t.decisions
         out: dict[str, DecisionRow] = {}
-        if self.dialect == "sqlite":  # on every /v1/decide of an experiment slot: plain DB-API, no statement building
-            exps = sorted(wanted)[:500]
-            cur = self.raw.execute(
-                "SELECT decision_id, profile_id, slot, variant, reason, at, experiment, propensity, detail "
-                f"FROM decisions WHERE profile_id = ? AND experiment IN ({','.join('?' * len(exps))}) "
-                "ORDER BY at, decision_id",
-                (profile_id, *exps),
-            )
-            for r in cur:
-                if r[6] not in out:
-                    out[r[6]] = DecisionRow(*r[:8], orjson.loads(r[8]) if r[8] else None)
-                    if len(out) == len(exps):
-                        break
-            cur.close()
-            return out
         q = (
             select(d)
             .where(d.c.profile_id == profile_id, d.c.experiment.in_(sorted(wanted)))

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import DocumentRow
+from pertinent.storage.sqlutil import SqlBase
 
 
-class DocumentsMixin:
-    """The document methods of :class:`pertinent.storage.sql.SqlTx`."""
-
-    conn: Connection
+class DocumentsMixin(SqlBase):
+    """The document methods of :class:`pertinent.storage.sql_tx.SqlTx`."""
 
     @staticmethod
     def _document(r: Any) -> DocumentRow:

@@ -5,36 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, tuple_, update
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import MembershipChange, ProfileRow
-from pertinent.storage.sqlutil import CHUNK, rows_where_in
+from pertinent.storage.sqlutil import CHUNK, SqlBase, rows_where_in
 
 
-class SegmentsMixin:
-    """The segment-membership methods of :class:`pertinent.storage.sql.SqlTx`."""
-
-    conn: Connection
-    raw: Any  # sqlite3.Connection (SqlTx.raw)
-    dialect: str
-    _insert: Any
-    _sqlite_in: Any
-    _profile: Any  # SqlTx._profile: a profiles row as a ProfileRow
+class SegmentsMixin(SqlBase):
+    """The segment-membership methods of :class:`pertinent.storage.sql_tx.SqlTx`."""
 
     def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
         if not changes:
             return []
-        m = t.segment_members
         keys = list(dict.fromkeys((c.segment_id, c.profile_id) for c in changes))
         wanted = set(keys)
         pids = {k[1] for k in keys}
-        if self.dialect == "sqlite":
-            found = self._sqlite_in(
-                "SELECT segment_id, profile_id FROM segment_members WHERE profile_id IN ({marks})", sorted(pids)
-            )
-        else:
-            found = rows_where_in(self.conn, select(m.c.segment_id, m.c.profile_id), m.c.profile_id, pids)
+        found = self._memberships_of(pids)
         current = {(r[0], r[1]) for r in found if (r[0], r[1]) in wanted}  # by profile (indexed), then the pairs
         # Changes apply in order; one that changes nothing (entry of a member, exit of a non-member) is not recorded.
         member = {k: k in current for k in keys}
@@ -49,18 +36,29 @@ class SegmentsMixin:
                     last_entry[k] = c
         entered = [last_entry[k] for k in keys if member[k] and k not in current]
         exited = [k for k in keys if not member[k] and k in current]
-        if self.dialect == "sqlite":
-            return self._apply_sqlite(effective, entered, exited)
+        return self._write_membership(effective, entered, exited)
+
+    def _memberships_of(self, profile_ids: set[str]) -> Iterable[Any]:
+        """(segment_id, profile_id) of the current memberships of these profiles."""
+        m = t.segment_members
+        return rows_where_in(self.conn, select(m.c.segment_id, m.c.profile_id), m.c.profile_id, profile_ids)
+
+    def _write_membership(
+        self, effective: list[MembershipChange], entered: list[MembershipChange], exited: list[tuple[str, str]]
+    ) -> list[MembershipChange]:
+        """Make the net change (``entered`` in, ``exited`` out) and record the ``effective`` changes; return those
+        recorded."""
+        m = t.segment_members
         # The net change is made with INSERT .. ON CONFLICT DO NOTHING / DELETE .. RETURNING: when a concurrent
         # transaction (another worker) made the same change first, nothing is returned and its record is kept alone.
         done: set[tuple[str, str]] = set()
         for i in range(0, len(exited), CHUNK):
             part = exited[i : i + CHUNK]
             # the profile_id list lets the planner use its index (a pair IN list alone scans the table on SQLite)
-            stmt = delete(m).where(
+            gone = delete(m).where(
                 m.c.profile_id.in_(sorted({k[1] for k in part})), tuple_(m.c.segment_id, m.c.profile_id).in_(part)
             )
-            done.update((r[0], r[1]) for r in self.conn.execute(stmt.returning(m.c.segment_id, m.c.profile_id)))
+            done.update((r[0], r[1]) for r in self.conn.execute(gone.returning(m.c.segment_id, m.c.profile_id)))
         if entered:  # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs (one cached statement)
             stmt = (
                 self._insert(m)
@@ -69,7 +67,7 @@ class SegmentsMixin:
             )
             rows = [{"segment_id": c.segment_id, "profile_id": c.profile_id, "entered_at": c.at} for c in entered]
             done.update((r[0], r[1]) for r in self.conn.execute(stmt, rows))
-        lost = {k for k in keys if member[k] != (k in current)} - done
+        lost = ({(c.segment_id, c.profile_id) for c in entered} | set(exited)) - done
         applied = [c for c in effective if (c.segment_id, c.profile_id) not in lost]
         if applied:
             self.conn.execute(
@@ -81,34 +79,9 @@ class SegmentsMixin:
             )
         return applied
 
-    def _apply_sqlite(
-        self, effective: list[MembershipChange], entered: list[MembershipChange], exited: list[tuple[str, str]]
-    ) -> list[MembershipChange]:
-        # SQLite has one writer at a time (SqlStore's locks), so what was read above is exact: plain executemany on
-        # the sqlite3 connection, no RETURNING needed (this runs inside the write lock that ingestion also needs).
-        raw = self.raw
-        raw.executemany("DELETE FROM segment_members WHERE segment_id = ? AND profile_id = ?", exited)
-        raw.executemany(
-            "INSERT INTO segment_members (segment_id, profile_id, entered_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (segment_id, profile_id) DO NOTHING",
-            [(c.segment_id, c.profile_id, c.at) for c in entered],
-        )
-        raw.executemany(
-            "INSERT INTO segment_history (segment_id, profile_id, entered, at) VALUES (?, ?, ?, ?)",
-            [(c.segment_id, c.profile_id, c.entered, c.at) for c in effective],
-        )
-        return effective
-
     def merge_segment_members(self, source: str, target: str, at: float) -> None:
         m, h = t.segment_members, t.segment_history
-        if self.dialect == "sqlite":  # on the ingest path (every identity merge): plain SQL
-            mine = dict(
-                self.raw.execute(
-                    "SELECT segment_id, entered_at FROM segment_members WHERE profile_id = ?", (source,)
-                ).fetchall()
-            )
-        else:
-            mine = dict(self.conn.execute(select(m.c.segment_id, m.c.entered_at).where(m.c.profile_id == source)).all())
+        mine = self._entries_of(source)
         if mine:
             theirs = set(
                 self.conn.execute(
@@ -128,17 +101,16 @@ class SegmentsMixin:
                 )
         self._repoint(h, source, target)
 
+    def _entries_of(self, profile_id: str) -> dict[str, float]:
+        """segment_id -> entered_at of one profile's current memberships."""
+        m = t.segment_members
+        q = select(m.c.segment_id, m.c.entered_at).where(m.c.profile_id == profile_id)
+        return {seg: at for seg, at in self.conn.execute(q)}
+
     def profile_versions(self, profile_ids: Iterable[str], lock: bool = False) -> dict[str, float]:
         p = t.profiles
-        if self.dialect == "sqlite":  # one writer at a time: nothing to lock
-            return dict(
-                self._sqlite_in(
-                    "SELECT profile_id, updated_at FROM profiles WHERE profile_id IN ({marks})",
-                    sorted(set(profile_ids)),
-                )
-            )
         q = select(p.c.profile_id, p.c.updated_at)
-        if lock and self.conn.dialect.name == "postgresql":
+        if lock:
             q = q.order_by(p.c.profile_id).with_for_update()
         return {pid: at for pid, at in rows_where_in(self.conn, q, p.c.profile_id, profile_ids)}
 
@@ -151,12 +123,14 @@ class SegmentsMixin:
         p = t.profiles
         wanted = [p.c.updated_at >= updated_since]
         for path, low, high in ranges:
-            element = p.c.state[tuple(path) if len(path) > 1 else path[0]]
-            value = element.as_float()
-            if self.dialect == "postgresql":  # a cast of a non-number fails there: only numbers are compared
-                value = case((func.json_typeof(element) == "number", value))
+            value = self._number_at(p.c.state[tuple(path) if len(path) > 1 else path[0]])
             wanted.append(and_(value >= low, value <= high))
         return self._profile_page(or_(*wanted), after, limit)
+
+    @staticmethod
+    def _number_at(element: Any) -> Any:
+        """The number at a JSON element, NULL when it holds something else (a cast of a non-number fails)."""
+        return case((func.json_typeof(element) == "number", element.as_float()))
 
     def _profile_page(self, condition: Any, after: str | None, limit: int) -> list[ProfileRow]:
         """Up to ``limit`` profiles matching ``condition`` (None: all) after ``after``, by profile id."""
@@ -171,13 +145,6 @@ class SegmentsMixin:
     def segments_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, float]]:
         m = t.segment_members
         out: dict[str, dict[str, float]] = {}
-        if self.dialect == "sqlite":  # read on every /v1/decide of a slot with segment rules: plain DB-API
-            for pid, seg, at in self._sqlite_in(
-                "SELECT profile_id, segment_id, entered_at FROM segment_members WHERE profile_id IN ({marks})",
-                sorted(set(profile_ids)),
-            ):
-                out.setdefault(pid, {})[seg] = at
-            return out
         q = select(m.c.profile_id, m.c.segment_id, m.c.entered_at)
         for pid, seg, at in rows_where_in(self.conn, q, m.c.profile_id, profile_ids):
             out.setdefault(pid, {})[seg] = at

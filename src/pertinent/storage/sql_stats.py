@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, case, cast, func, or_, select
+from sqlalchemy import BigInteger, and_, case, cast, func, or_, select
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import EventRow, IngestErrorRow
+from pertinent.storage.sqlutil import SqlBase
 
 
 def _json_values(paths: Sequence[Sequence[str]]) -> list[Any]:
@@ -26,20 +27,19 @@ def _json_values(paths: Sequence[Sequence[str]]) -> list[Any]:
     return values
 
 
-class StatsMixin:
-    """The aggregate read methods of :class:`pertinent.storage.sql.SqlTx`."""
-
-    conn: Connection
-    dialect: str
+class StatsMixin(SqlBase):
+    """The aggregate read methods of :class:`pertinent.storage.sql_tx.SqlTx`."""
 
     def _bucket(self, column: Any, bucket_s: float) -> Any:
-        """``floor(column / bucket_s)`` as an integer (PostgreSQL rounds on a cast, SQLite truncates)."""
+        """``floor(column / bucket_s)`` as an integer."""
         if bucket_s <= 0:
             raise ValueError("bucket_s: must be positive")
-        expr = column / float(bucket_s)
-        if self.dialect == "postgresql":
-            expr = func.floor(expr)
-        return cast(expr, BigInteger)
+        return cast(self._floor(column / float(bucket_s)), BigInteger)
+
+    @staticmethod
+    def _floor(expr: Any) -> Any:
+        """``expr`` rounded down before the integer cast (a cast rounds to nearest on PostgreSQL)."""
+        return func.floor(expr)
 
     def event_counts(self, since: float, until: float, bucket_s: float = 60.0) -> list[tuple[float, int]]:
         e = t.events
@@ -74,7 +74,7 @@ class StatsMixin:
         cond = [e.c.timestamp >= since, e.c.timestamp < until]
         if types is not None:
             cond.append(e.c.type.in_(list(types)))
-        return self._events_paged(cond, False, limit, batch_size)  # type: ignore[attr-defined]
+        return self._events_paged(cond, False, limit, batch_size)
 
     def iter_event_fields(
         self,
@@ -195,6 +195,10 @@ class StatsMixin:
         for purpose, granted, n in self.conn.execute(q):
             out.setdefault(purpose, {"granted": 0, "denied": 0})["granted" if granted else "denied"] += int(n)
         return out
+
+    def count_ingest_errors(self, since: float = 0.0) -> int:
+        q = select(func.count()).select_from(t.ingest_errors).where(t.ingest_errors.c.at >= since)
+        return int(self.conn.execute(q).scalar_one())
 
     def recent_ingest_errors(self, limit: int = 20) -> list[IngestErrorRow]:
         i = t.ingest_errors
