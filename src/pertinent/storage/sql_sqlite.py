@@ -120,6 +120,8 @@ class SqliteReader(SqliteReads):
         self.raw = raw
 
     def __getattr__(self, name: str) -> NoReturn:
+        if name.startswith("__"):  # protocol lookups (copy, pickle...) see a plain object
+            raise AttributeError(name)
         raise RuntimeError(
             "Store.reader() serves the fast SQLite reads only (identities, profiles, segments_of, "
             f"first_exposures), not {name}; use transaction(write=False) for anything else"
