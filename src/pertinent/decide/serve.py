@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -30,7 +30,8 @@ from pertinent.errors import InvalidInput, NotFound
 from pertinent.experiments.assignment import StickyRecord, assign
 from pertinent.privacy.consent import effective
 from pertinent.runtime.cache import TTLCache
-from pertinent.storage.base import DecisionRow, EventRow, ItemRow, ProfileRow, Store
+from pertinent.storage.base import DecisionRow, EventRow, IdentityRow, ItemRow, ProfileRow, Store
+from pertinent.storage.protocols import ServingReader
 
 if TYPE_CHECKING:
     from pertinent.profiles.service import ProfileService
@@ -152,27 +153,37 @@ class Decider:
         plan = self.snapshot().plans.get(slot)
         return plan is None or not plan.recommends or self.recommend.runs_inline()
 
+    @staticmethod
+    def _found(
+        reader: ServingReader, plan: Plan, keys: list[tuple[str, str]], found: Mapping[str, IdentityRow]
+    ) -> _Who | None:
+        """The first known identity's profile, segments and first exposures (None when none is known)."""
+        for kind, key in keys:
+            if key in found:
+                pid = found[key].profile_id
+                row = reader.get_profiles([pid]).get(pid)
+                segments = reader.segments_of([pid]).get(pid, {}) if plan.segments else {}
+                exposures = reader.first_exposures(pid, plan.experiments) if plan.experiments else {}
+                return _Who(pid, key, kind, row, segments, exposures)
+        return None
+
     def _who(self, plan: Plan, user_id: str | None, anonymous_id: str | None) -> _Who:
         ids = ([("user", user_id)] if user_id else []) + ([("anonymous", anonymous_id)] if anonymous_id else [])
         keys = [(kind, self.pseudo.key(kind, raw)) for kind, raw in ids]
-        rotate = self.pseudo.n_keys > 1
-        with self.store.transaction(write=True) if rotate else self.store.reader() as tx:
-            if rotate:
-                from pertinent.profiles.identity import IdentityResolver
+        if self.pseudo.n_keys > 1:  # an old-key pseudonym may need renaming: a write transaction
+            from pertinent.profiles.identity import IdentityResolver
 
+            with self.store.transaction(write=True) as tx:
                 resolver = IdentityResolver(tx, self.pseudo, time.time())
                 resolver.preload(ids)
                 found = {k: resolver.known[k] for _, k in keys if k in resolver.known}
                 resolver.flush()
-            else:
-                found = tx.get_identities([k for _, k in keys])
-            for kind, key in keys:
-                if key in found:
-                    pid = found[key].profile_id
-                    row = tx.get_profiles([pid]).get(pid)
-                    segments = tx.segments_of([pid]).get(pid, {}) if plan.segments else {}
-                    exposures = tx.first_exposures(pid, plan.experiments) if plan.experiments else {}
-                    return _Who(pid, key, kind, row, segments, exposures)
+                who = self._found(tx, plan, keys, found)
+        else:
+            with self.store.reader() as reader:
+                who = self._found(reader, plan, keys, reader.get_identities([k for _, k in keys]))
+        if who is not None:
+            return who
         kind, key = keys[0]
         return _Who(key, key, kind, None, {}, {})
 
