@@ -222,8 +222,8 @@ def build_store(data_dir: Path, n_users: int) -> dict[str, Any]:
 
 def evaluation_throughput(data_dir: Path, interpreted_sample: int = 5000) -> dict[str, Any]:
     from pertinent.privacy.consent import effective
-    from pertinent.segments.compiled import Moment
-    from pertinent.segments.rules import evaluate, make_view
+    from pertinent.rules import Moment, evaluate
+    from pertinent.segments.rules import make_view
     from pertinent.services import Services
 
     svc = Services.build(settings_for(data_dir, realtime=False))

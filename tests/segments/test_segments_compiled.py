@@ -1,4 +1,4 @@
-"""Compiled rules (``segments.compiled``) give exactly what ``rules.evaluate`` gives on the full view."""
+"""Compiled rules (``rules.compile``) give exactly what ``rules.evaluate`` gives on the full view."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pertinent.profiles.features import ProfileEvent, apply_event
-from pertinent.segments.compiled import (
+from pertinent.rules import (
     ALL,
-    Facts,
     Moment,
     compile_rule,
     depends_on_time,
+    evaluate,
     event_changes,
+    parse_rule,
     time_bounds,
     triggers,
 )
-from pertinent.segments.rules import DAY, evaluate, make_view, parse_rule
+from pertinent.rules.values import DAY
+from pertinent.segments.compiled import Facts
+from pertinent.segments.rules import make_view
 from pertinent.segments.templates import all_templates
 from tests.segments.test_segments_rules import CFG, CONTEXT, EVENTS, VALID, at, build
 

@@ -5,7 +5,7 @@ Views are built the way the service builds them: events go through ``profiles.fe
 the view holds the summary and the raw state (``rules.make_view``).
 
 Rough speed (not asserted; 2 shared cores): ``python -m timeit -s "from tests.segments.test_segments_rules import
-_bench_setup as s; from pertinent.segments.rules import evaluate; r, v, now = s()" "evaluate(r, v, now)"``
+_bench_setup as s; from pertinent.rules import evaluate; r, v, now = s()" "evaluate(r, v, now)"``
 -- about 5 µs for the cart-abandoner rule; about 12 µs for an and/or rule of six conditions including
 local time (measured 2026-11-22 while other engineers' work ran on the machine).
 """
@@ -20,30 +20,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event
-from pertinent.segments.rules import (
-    MAX_DEPTH,
-    RULE_TYPES,
+from pertinent.rules import RULE_TYPES, RuleError, evaluate, explain, parse_rule, preview
+from pertinent.rules.conditions import (
     AffinityCondition,
-    AndRule,
     CampaignCondition,
     ConsentCondition,
     ContextCondition,
     EventCountCondition,
     FeatureCondition,
     LocalTimeCondition,
-    NotRule,
-    OrRule,
-    RuleError,
-    Segment,
     SinceCondition,
     TraitCondition,
-    evaluate,
-    explain,
-    make_view,
-    parse_rule,
-    parse_segment,
-    preview,
 )
+from pertinent.rules.language import MAX_DEPTH, AndRule, NotRule, OrRule
+from pertinent.segments.rules import Segment, make_view, parse_segment
 from pertinent.segments.templates import TEMPLATES, all_templates, template
 
 DAY = 86400.0

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pertinent.segments.compiled import Moment
+from pertinent.rules import Moment
 from pertinent.segments.service import UPDATED_SLACK_S, SegmentError, SegmentService, UnknownSegment
 from pertinent.services import Services
 

@@ -24,8 +24,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pertinent.decide.blocks import DOC_ID, MAX_TEMPLATE
-from pertinent.decide.targeting import PROFILE_TYPES, Condition, condition_types
 from pertinent.errorpath import field_errors
+from pertinent.rules.targeting import PROFILE_TYPES, Condition, condition_types
 
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=DOC_ID)]
 
@@ -105,8 +105,7 @@ class Recommend(_Action):
     template: str | None = Field(default=None, max_length=MAX_TEMPLATE)
 
 
-AnyAction = ShowVariant | RunExperiment | RunBandit | Recommend
-Action = Annotated[AnyAction, Field(discriminator="kind")]
+Action = Annotated[ShowVariant | RunExperiment | RunBandit | Recommend, Field(discriminator="kind")]
 DefaultAction = Annotated[ShowVariant | Recommend, Field(discriminator="kind")]
 
 
@@ -149,7 +148,9 @@ class Slot(BaseModel):
                 raise ValueError(f"unknown variant {name!r}; the slot's variants are {sorted(self.variants)}")
 
         problems: list[tuple[str, str]] = []
-        for where, action in self.actions():
+        for where, action in [(f"rules[{i}].then", r.then) for i, r in enumerate(self.rules)] + [
+            ("default", self.default)
+        ]:
             try:
                 if isinstance(action, ShowVariant):
                     known(action.variant)
@@ -172,18 +173,6 @@ class Slot(BaseModel):
         return self
 
     # ---------------------------------------------------------------- what serving needs
-    def actions(self) -> list[tuple[str, AnyAction]]:
-        """Every action with its JSON path: the rules' in order, then the default.
-
-        >>> [where for where, _ in Slot(id="s", variants={"a": "b"}, default=ShowVariant(variant="a")).actions()]
-        ['default']
-        """
-        return [(f"rules[{i}].then", r.then) for i, r in enumerate(self.rules)] + [("default", self.default)]
-
-    def recommends(self) -> bool:
-        """Whether any action fills the slot from the recommender."""
-        return any(isinstance(action, Recommend) for _, action in self.actions())
-
     def uses(self) -> set[str]:
         """Condition types used by any rule."""
         out: set[str] = set()
@@ -200,7 +189,7 @@ class Slot(BaseModel):
 
     def blocks(self) -> set[str]:
         out = set(self.variants.values())
-        for _, action in self.actions():
+        for action in [r.then for r in self.rules] + [self.default]:
             if isinstance(action, Recommend) and action.block:
                 out.add(action.block)
         return out

@@ -23,8 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from pertinent.rules import Rule, RuleError, load_json, rule_errors
 from pertinent.segments.pipeline import SegmentationConfig
-from pertinent.segments.rules import Rule, RuleError, load_json, rule_errors
 from pertinent.segments.templates import TEMPLATES, template
 
 KINDS = ("rule", "rfm", "ml")

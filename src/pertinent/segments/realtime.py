@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pertinent.rules import ALL, event_changes
 from pertinent.runtime.jobs import wait_until
-from pertinent.segments.compiled import ALL, event_changes
 
 if TYPE_CHECKING:  # pragma: no cover
     from pertinent.events.service import Committed

@@ -47,19 +47,20 @@ from sqlalchemy.exc import OperationalError
 
 from pertinent.privacy.consent import effective
 from pertinent.profiles.features import DAY, ProfileConfig
-from pertinent.runtime.jobs import JobRunner
-from pertinent.segments.compiled import (
+from pertinent.rules import (
     ALL,
-    TIMESTAMP_PATHS,
     Check,
-    Facts,
     Moment,
+    RuleError,
     TimeBounds,
     compile_rule,
     depends_on_time,
     time_bounds,
     triggers,
 )
+from pertinent.rules.facts import TIMESTAMP_PATHS
+from pertinent.runtime.jobs import JobRunner
+from pertinent.segments.compiled import Facts
 from pertinent.segments.config import SegmentsConfig
 from pertinent.segments.definitions import (
     MlDefinition,
@@ -77,7 +78,6 @@ from pertinent.segments.definitions import (
 from pertinent.segments.model_store import ModelStore
 from pertinent.segments.realtime import Evaluator, pages
 from pertinent.segments.rfm import SEGMENT_LABELS, SEGMENT_ORDER, rfm_segment
-from pertinent.segments.rules import RuleError
 from pertinent.settings import Settings
 from pertinent.storage.base import DocumentRow, MembershipChange, ProfileRow, Store, Tx
 

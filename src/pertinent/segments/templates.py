@@ -13,15 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pertinent.segments.rules import (
-    AndRule,
+from pertinent.rules.conditions import (
     CampaignCondition,
     DidAndNotCondition,
     EventCountCondition,
     FeatureCondition,
-    Segment,
     SinceCondition,
 )
+from pertinent.rules.language import AndRule
+from pertinent.segments.rules import Segment
 
 PURCHASE = "Order Completed"
 DEAL_WORDS = ["deal", "sale", "promo", "discount", "coupon"]
