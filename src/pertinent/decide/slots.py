@@ -105,7 +105,8 @@ class Recommend(_Action):
     template: str | None = Field(default=None, max_length=MAX_TEMPLATE)
 
 
-Action = Annotated[ShowVariant | RunExperiment | RunBandit | Recommend, Field(discriminator="kind")]
+AnyAction = ShowVariant | RunExperiment | RunBandit | Recommend
+Action = Annotated[AnyAction, Field(discriminator="kind")]
 DefaultAction = Annotated[ShowVariant | Recommend, Field(discriminator="kind")]
 
 
@@ -148,9 +149,7 @@ class Slot(BaseModel):
                 raise ValueError(f"unknown variant {name!r}; the slot's variants are {sorted(self.variants)}")
 
         problems: list[tuple[str, str]] = []
-        for where, action in [(f"rules[{i}].then", r.then) for i, r in enumerate(self.rules)] + [
-            ("default", self.default)
-        ]:
+        for where, action in self.actions():
             try:
                 if isinstance(action, ShowVariant):
                     known(action.variant)
@@ -173,6 +172,18 @@ class Slot(BaseModel):
         return self
 
     # ---------------------------------------------------------------- what serving needs
+    def actions(self) -> list[tuple[str, AnyAction]]:
+        """Every action with its JSON path: the rules' in order, then the default.
+
+        >>> [where for where, _ in Slot(id="s", variants={"a": "b"}, default=ShowVariant(variant="a")).actions()]
+        ['default']
+        """
+        return [(f"rules[{i}].then", r.then) for i, r in enumerate(self.rules)] + [("default", self.default)]
+
+    def recommends(self) -> bool:
+        """Whether any action fills the slot from the recommender."""
+        return any(isinstance(action, Recommend) for _, action in self.actions())
+
     def uses(self) -> set[str]:
         """Condition types used by any rule."""
         out: set[str] = set()
@@ -189,7 +200,7 @@ class Slot(BaseModel):
 
     def blocks(self) -> set[str]:
         out = set(self.variants.values())
-        for action in [r.then for r in self.rules] + [self.default]:
+        for _, action in self.actions():
             if isinstance(action, Recommend) and action.block:
                 out.add(action.block)
         return out
