@@ -12,6 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
+from pertinent.runtime.files import private_dir
 from pertinent.settings import Settings
 
 
@@ -32,7 +33,7 @@ def ensure_keys(settings: Settings) -> Settings:
         return settings
     merged = {**stored, **update}
     if merged != stored:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:

@@ -13,12 +13,14 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 
+from pertinent.runtime.files import private_file
 from pertinent.storage.protocols import ServingReader
 from pertinent.storage.sql_sqlite import SqliteReader, SqliteTx
 from pertinent.storage.sql_tx import SqlTx
@@ -79,6 +81,8 @@ class SqlStore:
         # A file database checkpoints its WAL from a background thread (PASSIVE: writers are never blocked), so
         # that copying the WAL into the database and the fsync happen outside the write lock. Measured on the
         # ingest path: commit cost fell from ~50 to ~14 us per event (docs/benchmarks.md).
+        if file_db:
+            private_file(Path(str(make_url(url).database)))  # 0600 when this call creates it
         self.engine = make_engine(url, autocheckpoint=not file_db)
         self.backend = self.engine.dialect.name
         self._tx: type[SqlTx] = SqliteTx if self.backend == "sqlite" else SqlTx
