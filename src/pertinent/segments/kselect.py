@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class KScore:
     noise_share: float = 0.0
     bic: float | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -155,7 +156,8 @@ def select_k(scores: list[KScore], rule: str) -> KSelection:
     if chosen is None:
         order = ["silhouette", "calinski_harabasz", "davies_bouldin", "elbow"]
         used = next((r for r in order if picks.get(r) is not None), None)
-        chosen = picks[used] if used else scores[0].k
+        found = picks[used] if used else None
+        chosen = scores[0].k if found is None else found
         fallback_note = (
             f" (the {rule} rule could not decide on this data, so the {used} rule was used)"
             if used

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,14 @@ from pertinent.segments.pipeline import (
 from pertinent.segments.report import (
     NOISE_ID,
     SegmentationReport,
+    SegmentSummary,
     centroid_cost,
     jaccard_by_segment,
     match_ids,
     overlap_cost,
     stability,
     summarise_segments,
+    unique_names,
 )
 
 MODEL_FORMAT = 1
@@ -173,9 +175,9 @@ class SegmentModel:
             for c in range(self.k):
                 y = (Z - self.gmm["means"][c]) @ self.gmm["prec_chol"][c]
                 scores[:, c] = -0.5 * np.einsum("ij,ij->i", y, y) + self.gmm["log_norm"][c]
-            return self.segment_ids[np.argmax(scores, axis=1)]
+            return np.asarray(self.segment_ids[np.argmax(scores, axis=1)])
         d = (Z * Z).sum(axis=1)[:, None] - 2.0 * Z @ self.centroids.T + (self.centroids**2).sum(axis=1)
-        return self.segment_ids[np.argmin(d, axis=1)]
+        return np.asarray(self.segment_ids[np.argmin(d, axis=1)])
 
     def assign(self, profile: Mapping[str, Any]) -> int:
         """Segment id for one profile given as ``{feature: value}`` (fast path: a few microseconds)."""
@@ -216,7 +218,7 @@ class SegmentModel:
             "names": self.names,
         }
         (path / "model.json").write_text(json.dumps(meta, indent=2))
-        arrays = {
+        arrays: dict[str, Any] = {
             "log_mask": self.log_mask,
             "lower": self.lower,
             "upper": self.upper,
@@ -432,13 +434,12 @@ def _thin(message: str, algorithm: str, notes: list[str]) -> Discovery:
     return Discovery(model=None, report=SegmentationReport.empty(message, algorithm, tuple(notes)))
 
 
-def _keep_previous_names(segments: list, previous: SegmentModel) -> tuple[list, list[str]]:
-    from dataclasses import replace
-
-    from pertinent.segments.report import unique_names
-
+def _keep_previous_names(
+    segments: list[SegmentSummary], previous: SegmentModel
+) -> tuple[list[SegmentSummary], list[str]]:
     old = {int(i): name for i, name in zip(previous.segment_ids, previous.names, strict=True)}
-    kept, notes = [], []
+    kept: list[SegmentSummary] = []
+    notes: list[str] = []
     for seg in segments:
         if seg.id in old and old[seg.id] != seg.name:
             notes.append(f"segment {seg.id} keeps its name {old[seg.id]!r} (regenerated: {seg.name!r})")
@@ -448,8 +449,6 @@ def _keep_previous_names(segments: list, previous: SegmentModel) -> tuple[list, 
 
 
 def _with_overlap(summary: Any, overlap: float | None) -> Any:
-    from dataclasses import replace
-
     return replace(summary, overlap_with_previous=overlap)
 
 
@@ -483,7 +482,7 @@ def _spread_labels(X_fit: np.ndarray, labels: np.ndarray, X_all: np.ndarray) -> 
     """Label every row of ``X_all`` like its nearest neighbour among the fitted rows."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    return KNeighborsClassifier(n_neighbors=1).fit(X_fit, labels).predict(X_all)
+    return np.asarray(KNeighborsClassifier(n_neighbors=1).fit(X_fit, labels).predict(X_all))
 
 
 def _fit_density(Z: np.ndarray, cc: ClusteringConfig, rng: np.random.Generator) -> tuple[np.ndarray, str]:

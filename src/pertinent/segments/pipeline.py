@@ -120,7 +120,7 @@ class SegmentationConfig(BaseModel):
         return self
 
 
-class OutlierTransformer(TransformerMixin, BaseEstimator):
+class OutlierTransformer(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # scikit-learn has no stubs
     """log1p heavy-tailed non-negative columns, then clip every column to training quantiles.
 
     NaN passes through untouched (imputation happens later).
@@ -162,10 +162,11 @@ class OutlierTransformer(TransformerMixin, BaseEstimator):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         Z = self._log(np.asarray(X, dtype=float))
-        return np.clip(Z, self.lower_, self.upper_)
+        clipped: np.ndarray = np.clip(Z, self.lower_, self.upper_)
+        return clipped
 
 
-class SampledKNNImputer(TransformerMixin, BaseEstimator):
+class SampledKNNImputer(TransformerMixin, BaseEstimator):  # type: ignore[misc]  # scikit-learn has no stubs
     """KNN imputation against a random sample of complete rows (flat memory and time on big inputs).
 
     Rows are grouped by which columns are missing; each group is one brute-force nearest-neighbour
@@ -210,7 +211,8 @@ class SampledKNNImputer(TransformerMixin, BaseEstimator):
         if len(rows) == 0:
             return X
         if self.fallback_ is not None:
-            return self.fallback_.transform(X)
+            imputed: np.ndarray = self.fallback_.transform(X)
+            return imputed
         patterns, group = np.unique(missing[rows], axis=0, return_inverse=True)
         for g, pattern in enumerate(patterns):
             members = rows[group.ravel() == g]

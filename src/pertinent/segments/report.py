@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,7 +119,7 @@ class SegmentSummary:
     medians: dict[str, float]
     overlap_with_previous: float | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -137,7 +138,7 @@ class SegmentationReport:
     n_profiles: int
     features: tuple[str, ...]
     segments: tuple[SegmentSummary, ...]
-    k_scores: tuple[dict, ...]
+    k_scores: tuple[dict[str, Any], ...]
     selection: str
     stability_ari: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -146,7 +147,7 @@ class SegmentationReport:
     def empty(cls, message: str, algorithm: str = "", notes: tuple[str, ...] = ()) -> SegmentationReport:
         return cls(False, message, algorithm, 0, 0, (), (), (), "", None, notes)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -343,7 +344,8 @@ def overlap_cost(
 
 def centroid_cost(new_centroids: np.ndarray, old_centroids: np.ndarray) -> np.ndarray:
     """Squared Euclidean distance between new and old centroids (same feature space)."""
-    return ((new_centroids[:, None, :] - old_centroids[None, :, :]) ** 2).sum(axis=2)
+    cost: np.ndarray = ((new_centroids[:, None, :] - old_centroids[None, :, :]) ** 2).sum(axis=2)
+    return cost
 
 
 def stability(old: pd.Series, new: pd.Series) -> tuple[float | None, int]:

@@ -22,7 +22,7 @@ The M score is reported but, as in that map, does not change the segment.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -96,7 +96,7 @@ class RFMResult:
     summary: pd.DataFrame
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "message": self.message,
@@ -118,7 +118,7 @@ def rfm_segment(r: int, f: int) -> str:
     raise ValueError(f"R and F scores must be 1-5, got R={r}, F={f}")
 
 
-def quantile_scores(values: pd.Series, bins: int = 5, ties: str = "first") -> pd.Series:
+def quantile_scores(values: pd.Series, bins: int = 5, ties: Literal["first", "min"] = "first") -> pd.Series:
     """Scores 1..bins from rank quantiles (higher value -> higher score).
 
     >>> import pandas as pd
@@ -161,7 +161,7 @@ def rfm_scores(frame: pd.DataFrame, config: RFMConfig | None = None) -> RFMResul
             raise ValueError(f"RFM {role} column {name!r} must be numeric, got dtype {frame[name].dtype}")
     data = frame[list(columns.values())].astype(float)
     notes = []
-    bad = data.isna().any(axis=1) | ~np.isfinite(data).all(axis=1)
+    bad = data.isna().any(axis=1) | data.isin([np.inf, -np.inf]).any(axis=1)
     if bad.any():
         notes.append(f"{int(bad.sum())} profiles with a missing or infinite R/F/M value were left out")
         data = data[~bad]
