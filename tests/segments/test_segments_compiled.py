@@ -115,8 +115,8 @@ def test_updates_skip_the_segments_they_cannot_affect(services):
     services.ingest.ingest([{"type": "track", "event": "Product Viewed", "userId": "ann", "messageId": "m1"}])
     assert seg.wait_idle()
     calls: list[list[str]] = []
-    real = seg.memberships
-    seg.memberships = lambda row, defs, moment: calls.append([d.id for d in defs]) or real(row, defs, moment)
+    real = seg.membership.memberships
+    seg.membership.memberships = lambda row, defs, moment: calls.append([d.id for d in defs]) or real(row, defs, moment)
     services.ingest.ingest([{"type": "track", "event": "Product Viewed", "userId": "ann", "messageId": "m2"}])
     assert seg.wait_idle() and calls == [[]]
     services.ingest.ingest([{"type": "track", "event": "Order Completed", "userId": "ann", "messageId": "m3"}])

@@ -9,7 +9,9 @@ import time
 import pytest
 
 from pertinent.rules import Moment
-from pertinent.segments.service import UPDATED_SLACK_S, SegmentError, SegmentService, UnknownSegment
+from pertinent.segments.errors import SegmentError, UnknownSegment
+from pertinent.segments.service import SegmentService
+from pertinent.segments.sweep import UPDATED_SLACK_S
 from pertinent.services import Services
 
 DAY = 86400.0
@@ -56,7 +58,7 @@ FREQUENT = {"template": "frequent_buyers", "params": {"min_orders": 2}}
 def test_an_event_makes_a_profile_enter_in_real_time(services):
     seg = services.segments
     created = seg.create(FREQUENT)
-    assert created["version"] == 1 and created["kind"] == "rule" and created["template"]["params"] == {"min_orders": 2}
+    assert created.version == 1 and created.kind == "rule" and created.template.params == {"min_orders": 2}
     services.ingest.ingest([order("ann", "m1")])
     assert seg.wait_idle()
     assert segment_ids(services, "ann") == []
@@ -64,9 +66,9 @@ def test_an_event_makes_a_profile_enter_in_real_time(services):
     assert wait_for(lambda: segment_ids(services, "ann") == ["frequent_buyers"])
     entry = services.profiles.get("ann")["segments"][0]
     assert entry["name"] == "Frequent buyers" and entry["entered_at"] > 0
-    assert seg.get("frequent_buyers")["size"] == 1
+    assert seg.get("frequent_buyers").size == 1
     assert seg.wait_idle()  # the membership is written before the evaluator counts the batch as processed
-    assert seg.stats()["processed"] >= 2
+    assert seg.stats().processed >= 2
 
 
 def test_saving_back_fills_existing_profiles_and_updates_replace_them(services):
@@ -76,9 +78,9 @@ def test_saving_back_fills_existing_profiles_and_updates_replace_them(services):
     assert segment_ids(services, "ann") == ["buyers"] and segment_ids(services, "bob") == []
     # a new version with a lower threshold back-fills bob in (background job)
     updated = seg.replace("buyers", {"template": "frequent_buyers", "params": {"min_orders": 1}, "name": "Buyers"})
-    assert updated["version"] == 2 and updated["backfill"] == "running"
+    assert updated.version == 2 and updated.backfill == "running"
     assert wait_for(lambda: segment_ids(services, "bob") == ["buyers"])
-    assert seg.get("buyers")["name"] == "Buyers"
+    assert seg.get("buyers").name == "Buyers"
     with pytest.raises(UnknownSegment):
         seg.replace("nope", FREQUENT)
 
@@ -96,8 +98,8 @@ def test_time_based_exit_and_entry_happen_through_the_sweep(services):
     assert seg.sweep() == {"profiles": 1, "entered": 1, "exited": 1}
     assert segment_ids(services, "ann") == ["at_risk"]
     history = seg.history("frequent_buyers")
-    assert (history["entries"], history["exits"]) == (1, 1)
-    assert history["changes"][-1]["at"] == pytest.approx(now + 31 * DAY, abs=5)
+    assert (history.entries, history.exits) == (1, 1)
+    assert history.changes[-1].at == pytest.approx(now + 31 * DAY, abs=5)
 
 
 def test_a_sweep_after_a_complete_one_reads_only_the_profiles_time_can_have_moved(services):
@@ -116,8 +118,9 @@ def test_a_sweep_after_a_complete_one_reads_only_the_profiles_time_can_have_move
         swept = seg.sweep()
         # re-read: the customers whose 20-day mark passed since the last sweep, nobody else
         assert swept == {"profiles": len(crossing), "entered": len(crossing), "exited": 0}, (days, swept)
-        members = {m["profile_id"] for m in seg.members("at_risk", limit=100)["members"]}
-        full = {r.profile_id for r in seg._rows() if seg.memberships(r, seg.active(), Moment(seg.clock()))}
+        members = {m.profile_id for m in seg.members("at_risk", limit=100).members}
+        active, moment = seg.definitions.active(), Moment(seg.clock())
+        full = {r.profile_id for r in seg.membership.rows() if seg.membership.memberships(r, active, moment)}
         assert len(members) == 12 - min(crossing) and members == full  # what a sweep over every profile gives
     # a changed definition, or real-time evaluation off, reads every profile again
     seg.replace("at_risk", {"template": "at_risk", "params": {"inactive_days": 21}}, backfill="sync")
@@ -149,16 +152,16 @@ def test_a_background_fit_only_ever_completes_the_version_it_was_started_for(ser
         services.ingest.ingest([order(f"c{i}", f"o{i}-{j}", timestamp=_iso(now - (i + j) * DAY)) for j in range(3)])
     assert seg.wait_idle()
     out = seg.create({"id": "rfm", "name": "RFM", "kind": "rfm"}, fit="background")
-    assert (out["version"], out["fit"]) == (1, "running")
+    assert (out.version, out.fit) == (1, "running")
     assert seg.wait_idle()
-    assert (seg.get("rfm")["version"], seg.get("rfm")["fit"], seg.get("rfm")["size"]) == (2, "done", 10)
+    assert (seg.get("rfm").version, seg.get("rfm").fit, seg.get("rfm").size) == (2, "done", 10)
     seg.replace("rfm", {"id": "rfm", "name": "RFM again", "kind": "rfm"}, fit="background")
     assert seg.wait_idle()
-    seg._fit_stored("rfm", 3, "none")  # a late job for version 3 (version 4 is its fit): nothing happens
-    assert seg.get("rfm")["version"] == 4 and seg.get("rfm")["name"] == "RFM again"
+    seg.fitting.fit_stored("rfm", 3, "none")  # a late job for version 3 (version 4 is its fit): nothing happens
+    assert seg.get("rfm").version == 4 and seg.get("rfm").name == "RFM again"
     seg.delete("rfm")
-    seg._fit_stored("rfm", 4, "none")  # deleted meanwhile: nothing either
-    assert seg.list() == []
+    seg.fitting.fit_stored("rfm", 4, "none")  # deleted meanwhile: nothing either
+    assert seg.list().segments == []
 
 
 def test_merged_away_profiles_leave_and_the_survivor_keeps_the_history(services):
@@ -183,7 +186,7 @@ def test_merged_away_profiles_leave_and_the_survivor_keeps_the_history(services)
         assert tx.segments_of([anon_profile]) == {}
         assert tx.membership_history(profile_id=anon_profile) == []
         assert [c.entered for c in tx.membership_history(profile_id=survivor)] == [True]
-    assert seg.get("viewers")["size"] == 1
+    assert seg.get("viewers").size == 1
 
 
 def test_withdrawn_personalisation_consent_leaves_every_segment(services):
@@ -263,8 +266,8 @@ def test_delete_forgets_members_history_and_sizes(services):
     services.ingest.ingest([view(uid="ann", mid="v1")])
     assert wait_for(lambda: segment_ids(services, "ann") == ["all"])
     seg.snapshot_sizes()
-    assert seg.sizes("all")["sizes"][-1]["size"] == 1
-    assert seg.delete("all") == {"id": "all", "deleted": True, "members_removed": 1}
+    assert seg.sizes("all").sizes[-1].size == 1
+    assert seg.delete("all").model_dump() == {"id": "all", "deleted": True, "members_removed": 1}
     with pytest.raises(UnknownSegment):
         seg.get("all")
     with services.store.transaction(write=False) as tx:
@@ -285,23 +288,23 @@ def test_rfm_segments_follow_thresholds_fitted_on_customers(services):
     services.ingest.ingest([view(anon="visitor", mid="v1")])  # not a customer: in no RFM segment
     assert seg.wait_idle()
     preview = seg.preview({"id": "rfm", "name": "RFM", "kind": "rfm"}, sample=2)
-    assert seg.list() == []  # nothing saved
+    assert seg.list().segments == []  # nothing saved
     out = seg.create({"id": "rfm", "name": "RFM", "kind": "rfm"}, backfill="sync")
-    assert out["fitted"]["customers"] == 10 and out["size"] == 10
+    assert out.fitted.customers == 10 and out.size == 10
     # the preview held what saving gives: same thresholds, same sizes per segment, samples from each
     for key in ("frequency", "monetary", "customers"):
-        assert preview["fitted"][key] == out["fitted"][key]
-    assert preview["fitted"]["recency"] == pytest.approx(out["fitted"]["recency"], abs=1e-3)  # days, a moment later
-    assert [(p["id"], p["size"]) for p in preview["segments"]] == [(o["id"], o["size"]) for o in out["segments"]]
-    assert preview["size"] == 10 and preview["evaluated"] == 11
-    for p in preview["segments"]:
-        assert len(p["sample"]) == min(2, p["size"])
-        assert set(p["sample"]) <= {m["profile_id"] for m in seg.members(p["id"])["members"]}
+        assert preview.fitted[key] == getattr(out.fitted, key)
+    assert preview.fitted["recency"] == pytest.approx(out.fitted.recency, abs=1e-3)  # days, a moment later
+    assert [(p.id, p.size) for p in preview.segments] == [(o.id, o.size) for o in out.segments]
+    assert preview.size == 10 and preview.evaluated == 11
+    for p in preview.segments:
+        assert len(p.sample) == min(2, p.size)
+        assert set(p.sample) <= {m.profile_id for m in seg.members(p.id).members}
     assert "rfm:champions" in segment_ids(services, "c0")
     assert {"rfm:lost", "rfm:hibernating"} & set(segment_ids(services, "c9"))
     assert segment_ids(services, "visitor") == []
     sub = seg.members("rfm:champions")
-    assert len(sub["members"]) == next(s["size"] for s in out["segments"] if s["id"] == "rfm:champions")
+    assert len(sub.members) == next(s.size for s in out.segments if s.id == "rfm:champions")
     with pytest.raises(SegmentError):  # a definition with several segments: name one of them
         seg.members("rfm")
 
@@ -327,18 +330,18 @@ def test_ml_segments_assign_new_profiles_in_real_time_and_keep_ids_on_retrain(se
         "config": {"features": {"features": ["frequency", "monetary"]}, "clustering": {"k": 2}},
     }
     preview = seg.preview(definition)
-    assert seg.models.versions("clusters") == [] and seg.list() == []  # no model, no definition saved
+    assert seg.models.versions("clusters") == [] and seg.list().segments == []  # no model, no definition saved
     out = seg.create(definition, backfill="sync")
-    assert out["fitted"]["model_version"] == 1 and out["size"] == 30
-    assert sorted(p["size"] for p in preview["segments"]) == sorted(o["size"] for o in out["segments"]) == [15, 15]
-    assert preview["fitted"]["k"] == 2 and preview["size"] == 30
+    assert out.fitted.model_version == 1 and out.size == 30
+    assert sorted(p.size for p in preview.segments) == sorted(o.size for o in out.segments) == [15, 15]
+    assert preview.fitted["k"] == 2 and preview.size == 30
     big_id = segment_ids(services, "c0")[0]
     small_id = segment_ids(services, "c1")[0]
     assert big_id != small_id and big_id.startswith("clusters:")
     services.ingest.ingest([order("newcomer", f"n{j}", revenue=480.0) for j in range(7)])
     assert wait_for(lambda: segment_ids(services, "newcomer") == [big_id])
     again = seg.retrain("clusters")
-    assert again["fitted"]["model_version"] == 2 and again["fitted"]["stability_ari"] == pytest.approx(1.0)
+    assert again.fitted.model_version == 2 and again.fitted.stability_ari == pytest.approx(1.0)
     assert segment_ids(services, "c0") == [big_id] and segment_ids(services, "newcomer") == [big_id]
     assert seg.models.versions("clusters") == [1, 2]
     seg.delete("clusters")
@@ -442,6 +445,6 @@ def test_scheduled_retraining_refits_stale_rfm_and_ml_definitions(services):
     now = time.time()
     seg.clock = lambda: now + 7200.0
     assert sorted(seg.retrain_due()) == ["clusters", "rfm"]
-    assert seg.get("clusters")["fitted"]["model_version"] == 2 and seg.get("rfm")["version"] == 2
+    assert seg.get("clusters").fitted.model_version == 2 and seg.get("rfm").version == 2
     with pytest.raises(UnknownSegment):
         seg.members("clusters:9")

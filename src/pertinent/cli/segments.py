@@ -17,6 +17,9 @@ import typer
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from pertinent.segments.results import SegmentView
+    from pertinent.segments.service import SegmentService
+
 ID_COLUMNS = ("profile_id", "user_id", "userId", "customer_id", "CustomerID", "anonymous_id", "id")
 ALGORITHMS = ("kmeans", "minibatch", "gmm", "agglomerative", "dbscan", "hdbscan")
 K_RULES = ("silhouette", "elbow", "davies_bouldin", "calinski_harabasz", "vote", "bic")
@@ -66,7 +69,7 @@ def stored_features() -> pd.DataFrame:
     services = Services.build(ensure_keys(load_settings()))
     try:
         with services.store.transaction(write=False) as tx:
-            frame = features_frame(
+            frame: pd.DataFrame = features_frame(
                 tx.iter_profiles(), services.settings.default_consent, services.ingest.profile_config
             )
     finally:
@@ -168,10 +171,10 @@ def register(app: typer.Typer) -> None:
                 raise ValueError(f"--k-rule must be one of {', '.join(K_RULES)}, got {k_rule!r}")
             if scaling not in ("standard", "minmax"):
                 raise ValueError(f"--scaling must be standard or minmax, got {scaling!r}")
-            config = SegmentationConfig(
-                features=FeatureConfig(features=parse_features(features), scaling=scaling),
-                clustering=ClusteringConfig(
-                    algorithm=algorithm, k_range=parse_k_range(k_range), k=k, k_rule=k_rule, seed=seed
+            config = SegmentationConfig(  # the options are checked above (and again by validation)
+                features=FeatureConfig.model_validate({"features": parse_features(features), "scaling": scaling}),
+                clustering=ClusteringConfig.model_validate(
+                    {"algorithm": algorithm, "k_range": parse_k_range(k_range), "k": k, "k_rule": k_rule, "seed": seed}
                 ),
             )
             frame = load_features(from_file, id_column)
@@ -211,7 +214,9 @@ def register(app: typer.Typer) -> None:
         from pertinent.segments.rfm import RFMConfig, rfm_scores
 
         try:
-            config = RFMConfig(recency=recency, frequency=frequency, monetary=monetary, ties=ties)
+            config = RFMConfig.model_validate(
+                {"recency": recency, "frequency": frequency, "monetary": monetary, "ties": ties}
+            )
             frame = load_features(from_file, id_column)
             if from_file is None:  # stored profiles: RFM describes customers, i.e. identified buyers
                 frame = frame[(frame[frequency] > 0) & (frame["identified"] == 1)]
@@ -273,9 +278,9 @@ def register(app: typer.Typer) -> None:
     def list_command(as_json: bool = typer.Option(False, "--json", help="Print the definitions as JSON.")) -> None:
         """Stored segment definitions (rule, RFM and ML) with their current sizes."""
         with _segment_service() as service:
-            found = service.list()
+            found = service.list().segments
         if as_json:
-            typer.echo(_dumps(found))
+            typer.echo(_dumps([d.model_dump(mode="json", exclude_unset=True) for d in found]))
         else:
             _print_definitions(found)
 
@@ -294,7 +299,7 @@ def register(app: typer.Typer) -> None:
         """Store a segment definition (fitting RFM/ML ones) and evaluate it over the stored profiles."""
         import sys
 
-        from pertinent.segments.service import SegmentError, UnknownSegment
+        from pertinent.segments.errors import SegmentError, UnknownSegment
 
         text = sys.stdin.read() if str(file) == "-" else (file.read_text() if file.exists() else None)
         if text is None:
@@ -315,20 +320,21 @@ def register(app: typer.Typer) -> None:
                     typer.secho(f"  {err['field']}: {err['message']}", fg=typer.colors.RED, err=True)
                 _fail(str(e))
                 return
-            except (UnknownSegment, ValueError) as e:
-                _fail(f"no segment to replace: {e}" if isinstance(e, UnknownSegment) else str(e))
+            except UnknownSegment as e:
+                _fail(f"no segment to replace: {e.segment_id}")
+                return
+            except ValueError as e:
+                _fail(str(e))
                 return
         if as_json:
-            typer.echo(_dumps(out))
+            typer.echo(_dumps(out.model_dump(mode="json", exclude_unset=True)))
         else:
-            typer.echo(
-                f"segment {out['id']} ({out['kind']}) saved as version {out['version']}: {out['size']:,} members"
-            )
+            typer.echo(f"segment {out.id} ({out.kind}) saved as version {out.version}: {out.size:,} members")
 
     @segments.command("delete")
     def delete_command(segment_id: str = typer.Argument(..., help="The definition's id.")) -> None:
         """Delete a segment definition with its members, history and sizes."""
-        from pertinent.segments.service import UnknownSegment
+        from pertinent.segments.errors import UnknownSegment
 
         with _segment_service() as service:
             try:
@@ -336,7 +342,7 @@ def register(app: typer.Typer) -> None:
             except UnknownSegment:
                 _fail(f"no segment {segment_id!r}")
                 return
-        typer.echo(f"segment {segment_id} deleted ({out['members_removed']:,} memberships removed)")
+        typer.echo(f"segment {segment_id} deleted ({out.members_removed:,} memberships removed)")
 
     @segments.command("reconcile")
     def reconcile_command() -> None:
@@ -349,7 +355,7 @@ def register(app: typer.Typer) -> None:
 
 
 @contextmanager
-def _segment_service() -> Iterator[Any]:
+def _segment_service() -> Iterator[SegmentService]:
     from pertinent.privacy.keys import ensure_keys
     from pertinent.services import Services
     from pertinent.settings import load_settings
@@ -361,7 +367,7 @@ def _segment_service() -> Iterator[Any]:
         services.close()
 
 
-def _print_definitions(found: list[dict]) -> None:
+def _print_definitions(found: list[SegmentView]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -373,11 +379,9 @@ def _print_definitions(found: list[dict]) -> None:
     for column in ("id", "kind", "name", "members", "time-based", "version"):
         table.add_column(column, justify="right" if column in ("members", "version") else "left")
     for d in found:
-        table.add_row(
-            d["id"], d["kind"], d["name"], f"{d['size']:,}", "yes" if d.get("time_based") else "no", str(d["version"])
-        )
-        for sub in d.get("segments", []):
-            table.add_row(f"  {sub['id']}", "", sub["name"], f"{sub['size']:,}", "", "")
+        table.add_row(d.id, d.kind, d.name, f"{d.size:,}", "yes" if d.time_based else "no", str(d.version))
+        for sub in d.segments or []:
+            table.add_row(f"  {sub.id}", "", sub.name, f"{sub.size:,}", "", "")
     console.print(table)
 
 
@@ -402,7 +406,7 @@ def _run_with_progress(work: Any, quiet: bool) -> Any:
         return work(progress)
 
 
-def _print_report(report: dict) -> None:
+def _print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 

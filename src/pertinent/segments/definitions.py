@@ -184,8 +184,9 @@ class MlDefinition(_Definition):
 
 
 SegmentDefinition = Annotated[RuleDefinition | RfmDefinition | MlDefinition, Field(discriminator="kind")]
-SegmentDefinitionAdapter: TypeAdapter[Any] = TypeAdapter(SegmentDefinition)
-_MODELS: dict[str, type[_Definition]] = {"rule": RuleDefinition, "rfm": RfmDefinition, "ml": MlDefinition}
+Definition = RuleDefinition | RfmDefinition | MlDefinition
+SegmentDefinitionAdapter: TypeAdapter[Definition] = TypeAdapter(SegmentDefinition)
+_MODELS: dict[str, type[Definition]] = {"rule": RuleDefinition, "rfm": RfmDefinition, "ml": MlDefinition}
 
 
 def _template_input(data: dict[str, Any]) -> tuple[dict[str, Any] | None, list[RuleError]]:
@@ -222,7 +223,7 @@ def _template_input(data: dict[str, Any]) -> tuple[dict[str, Any] | None, list[R
     return out, []
 
 
-def parse_definition(data: Any, segment_id: str | None = None) -> tuple[Any, list[RuleError]]:
+def parse_definition(data: Any, segment_id: str | None = None) -> tuple[Definition | None, list[RuleError]]:
     """Validate a definition given as JSON text or parsed JSON; returns ``(definition, [])`` or ``(None,
     errors)`` whose paths point at the bad part (``rule.conditions[1].window_days``, ``params.min_orders``).
 
@@ -268,20 +269,37 @@ def template_parameters(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in inspect.signature(TEMPLATES[name]).parameters.values()}
 
 
-def templates_catalogue() -> list[dict[str, Any]]:
-    """Every template: id, name, description, parameters with defaults and the rule with default parameters."""
+class TemplateInfo(BaseModel):
+    """A template in the catalogue: its parameters with their defaults and the rule they make by default."""
+
+    model_config = ConfigDict(frozen=True)
+
+    template: str
+    name: str
+    description: str
+    doc: str
+    params: dict[str, Any]
+    rule: dict[str, Any]  # the rule's JSON (``rules.Rule``)
+
+
+def templates_catalogue() -> list[TemplateInfo]:
+    """Every template: id, name, description, parameters with defaults and the rule with default parameters.
+
+    >>> next(t for t in templates_catalogue() if t.template == "frequent_buyers").params["min_orders"]
+    6
+    """
     out = []
     for name, make in TEMPLATES.items():
         seg = make()
         out.append(
-            {
-                "template": name,
-                "name": seg.name,
-                "description": seg.description,
-                "doc": inspect.getdoc(make) or "",
-                "params": template_parameters(name),
-                "rule": seg.rule.model_dump(mode="json"),
-            }
+            TemplateInfo(
+                template=name,
+                name=seg.name,
+                description=seg.description,
+                doc=inspect.getdoc(make) or "",
+                params=template_parameters(name),
+                rule=seg.rule.model_dump(mode="json"),
+            )
         )
     return out
 

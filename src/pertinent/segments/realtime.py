@@ -6,8 +6,9 @@
 * the service's :class:`pertinent.runtime.jobs.JobRunner` runs long work that must not delay real-time evaluation:
   back-fills of saved definitions, the periodic time sweep, size snapshots and scheduled retraining.
 
-Both hand the actual evaluation and writing to ``SegmentService.evaluate_and_write``, which is safe with any
-number of threads and worker processes (see there).
+Both hand the actual evaluation and writing to ``Membership.evaluate_and_write`` (``membership.py``), which is
+safe with any number of threads and worker processes (see there); the evaluator needs only what
+:class:`MembershipWriter` describes.
 """
 
 from __future__ import annotations
@@ -16,18 +17,37 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from pertinent.rules import ALL, event_changes
 from pertinent.runtime.jobs import wait_until
 
 if TYPE_CHECKING:  # pragma: no cover
     from pertinent.events.service import Committed
-    from pertinent.segments.service import SegmentService
+    from pertinent.profiles.features import ProfileConfig
     from pertinent.storage.base import EventRow, ProfileRow
 
 log = logging.getLogger("pertinent.segments")
+# what a commit handed over: (commit time, changed rows, new events, merged pairs, everything changed)
+Item: TypeAlias = "tuple[float, Mapping[str, ProfileRow], Sequence[EventRow], Sequence[tuple[str, str]], bool]"
+
+
+class MembershipWriter(Protocol):
+    """What the evaluator hands its batches to (``membership.Membership``)."""
+
+    @property
+    def profile_config(self) -> ProfileConfig: ...
+
+    def has_active(self) -> bool:
+        """Whether any definition is active (a cached answer: it is asked on the ingest thread)."""
+        ...
+
+    def evaluate_and_write(
+        self, rows: Mapping[str, ProfileRow], *, reason: str, changes: Mapping[str, set[str]] | None
+    ) -> object:
+        """Evaluate ``rows`` (``changes``: what changed in each) and write their membership changes."""
+        ...
 
 
 class Evaluator:
@@ -35,13 +55,13 @@ class Evaluator:
 
     >>> from pertinent.storage.base import ProfileRow
     >>> from pertinent.profiles.features import ProfileConfig
-    >>> class Service:
+    >>> class Writer:
     ...     profile_config = ProfileConfig()
     ...     def has_active(self):
     ...         return True
     ...     def evaluate_and_write(self, rows, reason, changes):
     ...         print(sorted(rows), sorted(changes["p1"]))
-    >>> ev = Evaluator(Service(), batch_max=100)
+    >>> ev = Evaluator(Writer(), batch_max=100)
     >>> ev.enqueue({"p1": ProfileRow("p1"), "p2": ProfileRow("p2")}, at=0.0)
     >>> ev.wait_idle(5)
     ['p1', 'p2'] ['*']
@@ -49,14 +69,11 @@ class Evaluator:
     >>> ev.close()
     """
 
-    def __init__(self, service: SegmentService, batch_max: int) -> None:
-        self.service = service
+    def __init__(self, writer: MembershipWriter, batch_max: int) -> None:
+        self.writer = writer
         self.batch_max = batch_max
         self._cv = threading.Condition()
-        # what commits handed over, as (commit time, changed rows, new events, merged pairs, everything changed)
-        self._queue: collections.deque[
-            tuple[float, Mapping[str, ProfileRow], Sequence[EventRow], Sequence[tuple[str, str]], bool]
-        ] = collections.deque()
+        self._queue: collections.deque[Item] = collections.deque()
         self._queued = 0  # profiles in the queue
         self._busy = False
         self._thread: threading.Thread | None = None
@@ -68,16 +85,14 @@ class Evaluator:
     def on_commit(self, committed: Committed) -> None:
         # With no segment defined there is nothing to evaluate: skip here, on the ingest thread, rather than wake
         # the evaluator for every commit (has_active reads its cached copy, refreshed every reload_interval_s).
-        if committed.profiles and self.service.has_active():
+        if committed.profiles and self.writer.has_active():
             self._put((committed.at, committed.profiles, committed.events, committed.merged, False))
 
     def enqueue(self, rows: Mapping[str, ProfileRow], at: float) -> None:
         """Queue profiles changed at ``at`` outside ingestion (every definition is evaluated for them)."""
         self._put((at, rows, (), (), True))
 
-    def _put(
-        self, item: tuple[float, Mapping[str, ProfileRow], Sequence[EventRow], Sequence[tuple[str, str]], bool]
-    ) -> None:
+    def _put(self, item: Item) -> None:
         with self._cv:
             if self._stop:  # closed: nothing evaluates any more (`segments reconcile` catches up)
                 return
@@ -89,15 +104,14 @@ class Evaluator:
             self._cv.notify()
 
     # -- the thread ------------------------------------------------------------------------------------------
-    def _take(
-        self,
-    ) -> list[tuple[float, Mapping[str, ProfileRow], Sequence[EventRow], Sequence[tuple[str, str]], bool]] | None:
+    def _take(self) -> list[Item] | None:
         with self._cv:
             while not self._queue and not self._stop:
                 self._cv.wait()
             if not self._queue:
                 return None
-            items, n = [], 0
+            items: list[Item] = []
+            n = 0
             while self._queue and (not items or n + len(self._queue[0][1]) <= self.batch_max):
                 item = self._queue.popleft()
                 items.append(item)
@@ -106,12 +120,9 @@ class Evaluator:
             self._busy = True
             return items
 
-    def _coalesce(
-        self,
-        items: Sequence[tuple[float, Mapping[str, ProfileRow], Sequence[EventRow], Sequence[tuple[str, str]], bool]],
-    ) -> tuple[dict[str, ProfileRow], dict[str, float], dict[str, set[str]]]:
+    def _coalesce(self, items: Sequence[Item]) -> tuple[dict[str, ProfileRow], dict[str, float], dict[str, set[str]]]:
         """The newest row of each profile, the oldest commit time, and what the commits changed in it."""
-        cfg = self.service.profile_config
+        cfg = self.writer.profile_config
         rows: dict[str, ProfileRow] = {}
         since: dict[str, float] = {}
         changes: dict[str, set[str]] = {}
@@ -141,10 +152,10 @@ class Evaluator:
                 return
             rows: dict[str, ProfileRow] = {}
             try:
-                if not self.service.has_active():  # no segment anywhere: nothing to evaluate or write
+                if not self.writer.has_active():  # no segment anywhere: nothing to evaluate or write
                     continue
                 rows, since, changes = self._coalesce(items)
-                self.service.evaluate_and_write(rows, reason="realtime", changes=changes)
+                self.writer.evaluate_and_write(rows, reason="realtime", changes=changes)
                 done = time.time()
                 self.lags.extend(done - at for at in since.values())
                 self.processed += len(rows)
@@ -178,20 +189,3 @@ class Evaluator:
             self._cv.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
-
-
-def pages(fetch: Callable[[str | None, int], list[Any]], key: Callable[[Any], str], size: int) -> Iterator[list[Any]]:
-    """Keyset pages: ``fetch(after, size)`` until a short page.
-
-    >>> data = [str(i) for i in range(5)]
-    >>> list(pages(lambda after, n: [d for d in data if after is None or d > after][:n], str, 2))
-    [['0', '1'], ['2', '3'], ['4']]
-    """
-    after = None
-    while True:
-        page = fetch(after, size)
-        if page:
-            yield page
-        if len(page) < size:
-            return
-        after = key(page[-1])
