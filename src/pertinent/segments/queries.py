@@ -18,7 +18,7 @@ from pertinent.segments.results import (
     SizePoint,
     Sizes,
 )
-from pertinent.storage.base import Tx
+from pertinent.storage.protocols import MembershipRepo
 
 
 class MembershipQueries:
@@ -66,7 +66,9 @@ class MembershipQueries:
             sizes=[SizePoint(at=at, size=n) for at, n in points],
         )
 
-    def of_profile(self, tx: Tx, profile_id: str, names: Mapping[str, tuple[str, str]]) -> list[ProfileSegment]:
+    def of_profile(
+        self, tx: MembershipRepo, profile_id: str, names: Mapping[str, tuple[str, str]]
+    ) -> list[ProfileSegment]:
         """A profile's current segments: id, name, definition and entry time (for the profile view). ``names``
         comes from ``SegmentService.names``, called before the transaction."""
         mine = tx.segments_of([profile_id]).get(profile_id, {})
@@ -79,7 +81,7 @@ class MembershipQueries:
             for sid, at in sorted(mine.items(), key=lambda kv: (kv[1], kv[0]))
         ]
 
-    def export_rows(self, tx: Tx, profile_id: str, names: Mapping[str, tuple[str, str]]) -> ProfileExport:
+    def export_rows(self, tx: MembershipRepo, profile_id: str, names: Mapping[str, tuple[str, str]]) -> ProfileExport:
         """Everything segmentation keeps about a profile, for the data export."""
         return ProfileExport(
             current=self.of_profile(tx, profile_id, names),

@@ -66,7 +66,8 @@ from pertinent.segments.results import (
 )
 from pertinent.segments.sweep import Sweeper
 from pertinent.settings import Settings
-from pertinent.storage.base import MembershipChange, ProfileRow, Store, Tx
+from pertinent.storage.base import MembershipChange, ProfileRow, Store
+from pertinent.storage.protocols import MembershipRepo
 
 BackfillMode = Literal["background", "sync", "none"]
 FitMode = Literal["sync", "background"]
@@ -277,12 +278,12 @@ class SegmentService:
         return self.queries.sizes(segment_id, since)
 
     def of_profile(
-        self, tx: Tx, profile_id: str, names: Mapping[str, tuple[str, str]]
+        self, tx: MembershipRepo, profile_id: str, names: Mapping[str, tuple[str, str]]
     ) -> builtins.list[ProfileSegment]:
         """A profile's current segments (``names`` from :meth:`names`, called before the transaction)."""
         return self.queries.of_profile(tx, profile_id, names)
 
-    def export_rows(self, tx: Tx, profile_id: str, names: Mapping[str, tuple[str, str]]) -> ProfileExport:
+    def export_rows(self, tx: MembershipRepo, profile_id: str, names: Mapping[str, tuple[str, str]]) -> ProfileExport:
         """Everything segmentation keeps about a profile, for the data export."""
         return self.queries.export_rows(tx, profile_id, names)
 
