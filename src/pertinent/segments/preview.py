@@ -16,7 +16,7 @@ from pertinent.segments.definitions import RfmDefinition, RuleDefinition
 from pertinent.segments.documents import DefinitionDocuments
 from pertinent.segments.fitting import Fitter
 from pertinent.segments.membership import Membership
-from pertinent.segments.results import Preview, PreviewSegment
+from pertinent.segments.results import PreviewSegment, SegmentPreview
 
 
 class Previewer:
@@ -28,7 +28,7 @@ class Previewer:
         self.membership = membership
         self.fitter = fitter
 
-    def preview(self, data: Any, sample: int | None = None, now: float | None = None) -> Preview:
+    def preview(self, data: Any, sample: int | None = None, now: float | None = None) -> SegmentPreview:
         """What a definition would hold over the stored profiles, without saving anything: ``size``,
         ``evaluated`` and a random ``sample`` of member profile ids. RFM and ML definitions are fitted first (the
         ML model is not saved) and also get ``segments`` (id, name, size, sample each) and their ``fitted``
@@ -63,7 +63,7 @@ class Previewer:
                     chosen[j] = row.profile_id
         size = sum(sizes.values())
         if isinstance(definition, RuleDefinition):
-            return Preview(
+            return SegmentPreview(
                 as_of=now,
                 rule=definition.rule.model_dump(mode="json"),
                 size=size,
@@ -73,7 +73,7 @@ class Previewer:
             )
         assert definition.fitted is not None
         everyone = [p for ids in picked.values() for p in ids]
-        return Preview(
+        return SegmentPreview(
             as_of=now,
             size=size,
             evaluated=evaluated,

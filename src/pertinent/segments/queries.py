@@ -9,14 +9,14 @@ from pertinent.segments.context import SegmentContext
 from pertinent.segments.definitions import owner_of
 from pertinent.segments.documents import DefinitionDocuments
 from pertinent.segments.results import (
-    Change,
-    History,
-    Member,
-    Members,
     ProfileExport,
     ProfileSegment,
+    SegmentChange,
+    SegmentHistory,
+    SegmentMember,
+    SegmentMembers,
+    SegmentSizes,
     SizePoint,
-    Sizes,
 )
 from pertinent.storage.protocols import MembershipRepo
 
@@ -26,40 +26,41 @@ class MembershipQueries:
         self.ctx = ctx
         self.documents = documents
 
-    def members(self, segment_id: str, cursor: str | None = None, limit: int = 100) -> Members:
+    def members(self, segment_id: str, cursor: str | None = None, limit: int = 100) -> SegmentMembers:
         """Current members (profile ids, entry times), ``limit`` at a time; ``next_cursor`` continues."""
         self.documents.check_membership_id(segment_id)
         with self.ctx.store.transaction(write=False) as tx:
             rows = tx.segment_members(segment_id, after=cursor, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        return Members(
+        return SegmentMembers(
             segment_id=segment_id,
-            members=[Member(profile_id=p, entered_at=at) for p, at in rows],
+            members=[SegmentMember(profile_id=p, entered_at=at) for p, at in rows],
             next_cursor=rows[-1][0] if more else None,
         )
 
-    def history(self, segment_id: str, since: float = 0.0, limit: int = 1000) -> History:
+    def history(self, segment_id: str, since: float = 0.0, limit: int = 1000) -> SegmentHistory:
         """Entries and exits, oldest first, from ``since``."""
         self.documents.check_membership_id(segment_id)
         with self.ctx.store.transaction(write=False) as tx:
             changes = tx.membership_history(segment_id, since=since, limit=limit)
-        return History(
+        return SegmentHistory(
             segment_id=segment_id,
             entries=sum(c.entered for c in changes),
             exits=sum(not c.entered for c in changes),
             changes=[
-                Change(profile_id=c.profile_id, change="entered" if c.entered else "exited", at=c.at) for c in changes
+                SegmentChange(profile_id=c.profile_id, change="entered" if c.entered else "exited", at=c.at)
+                for c in changes
             ],
         )
 
-    def sizes(self, segment_id: str, since: float = 0.0) -> Sizes:
+    def sizes(self, segment_id: str, since: float = 0.0) -> SegmentSizes:
         """Snapshotted sizes over time, plus the current size."""
         self.documents.check_membership_id(segment_id)
         with self.ctx.store.transaction(write=False) as tx:
             points = tx.segment_sizes(segment_id, since=since)
             current = tx.count_segment_members().get(segment_id, 0)
-        return Sizes(
+        return SegmentSizes(
             segment_id=segment_id,
             current=current,
             as_of=self.ctx.clock(),

@@ -1,8 +1,8 @@
 """What the segment service returns: frozen pydantic models (the API's response models) and, for the rows other
 services embed in their own JSON (a profile's segments, the data export), typed dicts.
 
-Models whose keys depend on the definition's kind (:class:`SegmentView`, :class:`Preview`) hold exactly the keys
-they were built with: serialise them with ``exclude_unset=True`` (the routes declare
+Models whose keys depend on the definition's kind (:class:`SegmentView`, :class:`SegmentPreview`) hold exactly the
+keys they were built with: serialise them with ``exclude_unset=True`` (the routes declare
 ``response_model_exclude_unset=True``), so a rule definition has no ``fit`` and a stored ``fit_error: null`` stays.
 
 >>> view = SegmentView.model_validate({"id": "fr", "name": "French", "description": "", "active": True,
@@ -76,7 +76,7 @@ class SegmentList(_Result):
     segments: list[SegmentView]
 
 
-class Templates(_Result):
+class SegmentTemplates(_Result):
     templates: list[TemplateInfo]
 
 
@@ -87,7 +87,7 @@ class PreviewSegment(_Result):
     sample: list[str]
 
 
-class Preview(_Result):
+class SegmentPreview(_Result):
     """What a definition would hold over the stored profiles, nothing saved: its ``size`` among the ``evaluated``
     profiles and a ``sample`` of members; a rule preview shows the ``rule``, RFM and ML previews each segment and
     what was ``fitted`` (the ML model's version left out: it is not saved)."""
@@ -102,34 +102,34 @@ class Preview(_Result):
     fitted: dict[str, Any] | None = None
 
 
-class Deleted(_Result):
+class SegmentDeleted(_Result):
     id: str
     deleted: bool
     members_removed: int
 
 
-class Member(_Result):
+class SegmentMember(_Result):
     profile_id: str
     entered_at: float
 
 
-class Members(_Result):
+class SegmentMembers(_Result):
     segment_id: str
-    members: list[Member]
+    members: list[SegmentMember]
     next_cursor: str | None  # give it as ``cursor`` for the next page; None on the last one
 
 
-class Change(_Result):
+class SegmentChange(_Result):
     profile_id: str
     change: Literal["entered", "exited"]
     at: float
 
 
-class History(_Result):
+class SegmentHistory(_Result):
     segment_id: str
     entries: int
     exits: int
-    changes: list[Change]
+    changes: list[SegmentChange]
 
 
 class SizePoint(_Result):
@@ -137,7 +137,7 @@ class SizePoint(_Result):
     size: int
 
 
-class Sizes(_Result):
+class SegmentSizes(_Result):
     segment_id: str
     current: int
     as_of: float

@@ -52,16 +52,16 @@ from pertinent.segments.preview import Previewer
 from pertinent.segments.queries import MembershipQueries
 from pertinent.segments.results import (
     Backfill,
-    Deleted,
     EvaluatorStats,
-    History,
-    Members,
-    Preview,
     ProfileExport,
     ProfileSegment,
+    SegmentDeleted,
+    SegmentHistory,
     SegmentList,
+    SegmentMembers,
+    SegmentPreview,
+    SegmentSizes,
     SegmentView,
-    Sizes,
     Totals,
 )
 from pertinent.segments.sweep import Sweeper
@@ -215,14 +215,14 @@ class SegmentService:
             return view.with_backfill("after the fit")
         return view.with_backfill(_BACKFILL_STATE[backfill])
 
-    def delete(self, definition_id: str) -> Deleted:
+    def delete(self, definition_id: str) -> SegmentDeleted:
         """Delete a definition: its members, history and sizes go with it (and its ML models)."""
         removed = self.documents.delete(definition_id)
         self.models.remove(definition_id)
         self.definitions.invalidate()
-        return Deleted(id=definition_id, deleted=True, members_removed=removed)
+        return SegmentDeleted(id=definition_id, deleted=True, members_removed=removed)
 
-    def preview(self, data: Any, sample: int | None = None, now: float | None = None) -> Preview:
+    def preview(self, data: Any, sample: int | None = None, now: float | None = None) -> SegmentPreview:
         """What a definition would hold over the stored profiles, without saving anything (``preview.py``)."""
         return self.previews.preview(data, sample, now)
 
@@ -268,13 +268,13 @@ class SegmentService:
         return self.sweeper.snapshot_sizes(now)
 
     # ------------------------------------------------------------------------------ membership queries
-    def members(self, segment_id: str, cursor: str | None = None, limit: int = 100) -> Members:
+    def members(self, segment_id: str, cursor: str | None = None, limit: int = 100) -> SegmentMembers:
         return self.queries.members(segment_id, cursor, limit)
 
-    def history(self, segment_id: str, since: float = 0.0, limit: int = 1000) -> History:
+    def history(self, segment_id: str, since: float = 0.0, limit: int = 1000) -> SegmentHistory:
         return self.queries.history(segment_id, since, limit)
 
-    def sizes(self, segment_id: str, since: float = 0.0) -> Sizes:
+    def sizes(self, segment_id: str, since: float = 0.0) -> SegmentSizes:
         return self.queries.sizes(segment_id, since)
 
     def of_profile(

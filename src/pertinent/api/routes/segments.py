@@ -20,14 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from pertinent.api.deps import AdminAuth, ServicesDep
 from pertinent.api.routes.collect import read_json
 from pertinent.segments.results import (
-    Deleted,
-    History,
-    Members,
-    Preview,
+    SegmentDeleted,
+    SegmentHistory,
     SegmentList,
+    SegmentMembers,
+    SegmentPreview,
+    SegmentSizes,
+    SegmentTemplates,
     SegmentView,
-    Sizes,
-    Templates,
 )
 
 MAX_BODY = 256 * 1024
@@ -65,16 +65,16 @@ async def create_segment(
     return out
 
 
-@router.get("/segments/templates", response_model=Templates)
-async def list_templates(services: ServicesDep) -> Templates:
+@router.get("/segments/templates", response_model=SegmentTemplates)
+async def list_templates(services: ServicesDep) -> SegmentTemplates:
     """Ready-made rule segments and their parameters (use with ``{"template": ..., "params": {...}}``)."""
-    return Templates(templates=services.segments.templates())
+    return SegmentTemplates(templates=services.segments.templates())
 
 
-@router.post("/segments/preview", response_model=Preview, response_model_exclude_unset=True)
+@router.post("/segments/preview", response_model=SegmentPreview, response_model_exclude_unset=True)
 async def preview_segment(
     request: Request, services: ServicesDep, sample: int = Query(10, ge=0, le=1000, description="members to sample")
-) -> Preview:
+) -> SegmentPreview:
     """Size and a sample of members of a definition over the stored profiles, without saving it. RFM and ML
     definitions are fitted first (nothing is saved, no model either) and also get per-segment sizes and samples
     and their fitted thresholds or clusters; too little data is a 409 naming ``kind``."""
@@ -103,8 +103,8 @@ async def replace_segment(
     return out
 
 
-@router.delete("/segments/{segment_id}", response_model=Deleted)
-def delete_segment(services: ServicesDep, segment_id: str = SegmentId) -> Deleted:
+@router.delete("/segments/{segment_id}", response_model=SegmentDeleted)
+def delete_segment(services: ServicesDep, segment_id: str = SegmentId) -> SegmentDeleted:
     """Delete a definition with its members, history and sizes."""
     return services.segments.delete(segment_id)
 
@@ -115,33 +115,33 @@ def retrain_segment(services: ServicesDep, segment_id: str = SegmentId) -> Segme
     return services.segments.retrain(segment_id)
 
 
-@router.get("/segments/{segment_id}/members", response_model=Members)
+@router.get("/segments/{segment_id}/members", response_model=SegmentMembers)
 def segment_members(
     services: ServicesDep,
     segment_id: str = SegmentId,
     cursor: str | None = Query(None, min_length=1, max_length=200, description="next_cursor of the previous page"),
     limit: int = Query(100, ge=1, le=1000),
-) -> Members:
+) -> SegmentMembers:
     """Current members (profile ids and entry times), ``limit`` at a time."""
     return services.segments.members(segment_id, cursor, limit)
 
 
-@router.get("/segments/{segment_id}/history", response_model=History)
+@router.get("/segments/{segment_id}/history", response_model=SegmentHistory)
 def segment_history(
     services: ServicesDep,
     segment_id: str = SegmentId,
     since: float = Query(0.0, ge=0, allow_inf_nan=False, description="epoch seconds"),
     limit: int = Query(1000, ge=1, le=10_000),
-) -> History:
+) -> SegmentHistory:
     """Entries and exits, oldest first."""
     return services.segments.history(segment_id, since, limit)
 
 
-@router.get("/segments/{segment_id}/sizes", response_model=Sizes)
+@router.get("/segments/{segment_id}/sizes", response_model=SegmentSizes)
 def segment_sizes(
     services: ServicesDep,
     segment_id: str = SegmentId,
     since: float = Query(0.0, ge=0, allow_inf_nan=False, description="epoch seconds"),
-) -> Sizes:
+) -> SegmentSizes:
     """Sizes over time (periodic snapshots) and the current size."""
     return services.segments.sizes(segment_id, since)
