@@ -51,7 +51,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from pertinent.events.importer import import_file
+    from pertinent.events.importing import import_file
     from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
 
     rows = []

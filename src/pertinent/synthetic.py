@@ -55,7 +55,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pertinent.events.importer import message_id
+from pertinent.events.importing.messages import message_id
 
 if TYPE_CHECKING:
     import pandas as pd

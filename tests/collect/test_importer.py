@@ -15,20 +15,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames
 
-from pertinent.events.importer import (
+from pertinent.events.importing import (
     CATALOGUE_COLUMNS,
     ColumnMapping,
     GenericConverter,
     ImportFileError,
     ImportReport,
-    count_rows,
     extract_catalogue,
     import_file,
     message_id,
     message_problems,
     parse_event_map,
-    parse_timestamps,
 )
+from pertinent.events.importing.cleaning import parse_timestamps
+from pertinent.events.importing.readers import count_rows
 from pertinent.events.schema import validate_message
 from pertinent.settings import Limits
 
@@ -450,7 +450,7 @@ def test_count_rows_and_report_summary(tmp_path: Path) -> None:
 def test_message_id_matches_uuid5() -> None:
     import uuid
 
-    from pertinent.events.importer import MESSAGE_NAMESPACE
+    from pertinent.events.importing.messages import MESSAGE_NAMESPACE
 
     for parts in [("taobao", "1", "2", "pv", "2017"), ("x",), ("é", 1.5, None)]:
         name = "\x1f".join(str(p) for p in parts)

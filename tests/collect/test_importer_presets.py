@@ -13,8 +13,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from pertinent.events.importer import CATALOGUE_COLUMNS, extract_catalogue, import_file, message_problems
-from pertinent.events.presets import NON_PRODUCT_CODES
+from pertinent.events.importing import CATALOGUE_COLUMNS, extract_catalogue, import_file, message_problems
+from pertinent.events.importing.presets.online_retail import NON_PRODUCT_CODES
 from pertinent.events.schema import validate_message
 from pertinent.settings import Limits
 from tests.support.common import DATASETS

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from pertinent.events.importer import message_problems
+from pertinent.events.importing import message_problems
 from pertinent.events.schema import validate_message
 from pertinent.synthetic import USER_AGENTS, SyntheticConfig, SyntheticGenerator, generate
 

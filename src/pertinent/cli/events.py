@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(500, help="Messages per ingest transaction."),
     ) -> None:
         """Load a history file as events into the configured store (no server needed)."""
-        from pertinent.events.importer import ColumnMapping, ImportFileError, import_file, parse_event_map
+        from pertinent.events.importing import ColumnMapping, ImportFileError, import_file, parse_event_map
 
         try:
             if preset:

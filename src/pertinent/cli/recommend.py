@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         try:
             if preset:
-                from pertinent.events.importer import extract_catalogue
+                from pertinent.events.importing import extract_catalogue
 
                 frame = extract_catalogue(file, preset=preset)
             else:

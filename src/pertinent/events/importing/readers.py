@@ -1,0 +1,181 @@
+"""Reading CSV / TSV / Parquet files in chunks: row counts up front, column names, streamed DataFrames.
+
+A multi-GB file is never loaded at once (pyarrow's streaming CSV reader, Parquet record batches); a malformed
+CSV line is counted in the :class:`~pertinent.events.importing.report.ImportReport` and skipped, never fatal.
+pandas and pyarrow are imported lazily: the CLI imports this module.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pertinent.events.importing.report import ImportReport
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ImportFileError", "check_exists", "count_rows", "file_format", "read_chunks", "read_column_names"]
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (missing, unknown format, column not found)."""
+
+
+def file_format(path: Path) -> Literal["csv", "parquet"]:
+    suffixes = [s.lower() for s in path.suffixes]
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        return "parquet"
+    if any(s in (".csv", ".tsv", ".txt") for s in suffixes):
+        return "csv"
+    raise ImportFileError(f"{path}: unknown file type (expected .csv, .tsv, .txt or .parquet)")
+
+
+def check_exists(path: Path) -> None:
+    """Refuse a folder or a missing path with an :class:`ImportFileError` naming it."""
+    if path.is_dir():
+        raise ImportFileError(f"{path}: is a folder; give the data file")
+    if not path.is_file():
+        raise ImportFileError(f"{path}: file not found")
+
+
+def _parquet(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise ImportFileError(f"{path.name}: not a readable Parquet file: {e}") from e
+
+
+def count_rows(path: Path, *, header: bool = True) -> int:
+    """Data rows in a file: exact for Parquet (metadata), line count for CSV (fast, streamed)."""
+    check_exists(path)
+    if file_format(path) == "parquet":
+        return _parquet(path).metadata.num_rows
+    lines = 0
+    last = b"\n"
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    if last != b"\n":
+        lines += 1
+    return max(lines - (1 if header else 0), 0)
+
+
+def read_column_names(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
+    """Column names of a CSV header line or a Parquet schema."""
+    check_exists(path)
+    if file_format(path) == "parquet":
+        return list(_parquet(path).schema_arrow.names)
+    with path.open(encoding=encoding, errors="replace", newline="") as f:
+        return next(csv.reader(f, delimiter=delimiter), [])
+
+
+def read_chunks(
+    path: Path,
+    *,
+    columns: list[str] | None = None,
+    names: list[str] | None = None,
+    chunk_rows: int = 50_000,
+    delimiter: str | None = None,
+    encoding: str = "utf-8",
+    report: ImportReport | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Stream a CSV or Parquet file as pandas DataFrames of at most ``chunk_rows`` rows.
+
+    CSV columns are all read as strings (converted later, row by row tolerant); ``names`` gives the
+    column names of a header-less CSV. Lines with the wrong number of fields are counted in ``report``
+    as skipped ("malformed CSV line") and never stop the import.
+    """
+    import pyarrow as pa
+
+    check_exists(path)
+    if file_format(path) == "parquet":
+        pf = _parquet(path)
+        available = pf.schema_arrow.names
+        _require_columns(path, available, columns or [])
+        batches = pf.iter_batches(batch_size=chunk_rows, columns=columns)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError) as e:
+                raise ImportFileError(f"{path.name}: cannot read this Parquet file: {e}") from e
+            yield batch.to_pandas()
+
+    import pyarrow.csv as pacsv
+
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    header = names is None
+    all_names = read_column_names(path, delimiter=delimiter, encoding=encoding) if header else list(names)
+    if header and not all_names:
+        return
+    _require_columns(path, all_names, columns or [])
+
+    def on_invalid(row: Any) -> str:
+        if report is not None:
+            number = row.number - 1 if (row.number is not None and header) else row.number
+            report.skip("malformed CSV line", [number], [row.text])
+        return "skip"
+
+    # Bytes per block: aim for roughly chunk_rows rows of ~100 bytes.
+    block_size = max(1 << 16, min(chunk_rows * 128, 1 << 26))
+
+    def unreadable(e: Exception) -> ImportFileError:
+        hint = " (is it UTF-8? pass encoding=..., e.g. 'latin-1')" if "UTF8" in str(e).replace("-", "") else ""
+        return ImportFileError(f"{path.name}: cannot read this CSV file: {e}{hint}")
+
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                column_names=all_names,
+                skip_rows=1 if header else 0,
+                block_size=block_size,
+                encoding=encoding,
+                use_threads=False,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in all_names},
+                include_columns=columns,
+                strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as e:
+        raise unreadable(e) from e
+
+    pending = []
+    pending_rows = 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as e:
+            raise unreadable(e) from e
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        if pending_rows >= chunk_rows:
+            yield pa.Table.from_batches(pending).to_pandas()
+            pending, pending_rows = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).to_pandas()
+
+
+def _require_columns(path: Path, available: list[str], wanted: Iterable[str]) -> None:
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise ImportFileError(
+            f"{path.name}: column(s) {', '.join(map(repr, missing))} not found; "
+            f"the file has {', '.join(map(repr, available))}"
+        )
