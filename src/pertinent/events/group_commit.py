@@ -56,7 +56,8 @@ class GroupCommit(Generic[T]):
             raise slot.error
 
     def _take(self) -> list[_Slot[T]]:
-        group, total = [], 0
+        group: list[_Slot[T]] = []
+        total = 0
         while self._pending and (not group or total + self._pending[0].size <= self._max_items):
             slot = self._pending.pop(0)
             group.append(slot)

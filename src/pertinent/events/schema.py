@@ -77,15 +77,20 @@ class Identify(_Base):
     traits: Json = Field(default_factory=dict)
 
 
-class Page(_Base):
-    type: Literal["page"] = "page"
+class _View(_Base):
+    """What a page and a screen call share."""
+
     name: str | None = Field(default=None, max_length=200)
     category: str | None = Field(default=None, max_length=200)
     properties: Json = Field(default_factory=dict)
 
 
-class Screen(Page):
-    type: Literal["screen"] = "screen"  # type: ignore[assignment]
+class Page(_View):
+    type: Literal["page"] = "page"
+
+
+class Screen(_View):
+    type: Literal["screen"] = "screen"
 
 
 class Group(_Base):

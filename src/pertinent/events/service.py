@@ -264,7 +264,8 @@ class IngestService:
                 self._store(tx, items, committed)
             for job in jobs:
                 if job.result.errors:
-                    tx.record_ingest_errors(job.endpoint, [{"at": job.received_at, **e} for e in job.result.errors])
+                    logged: list[dict[str, Any]] = [{"at": job.received_at, **e} for e in job.result.errors]
+                    tx.record_ingest_errors(job.endpoint, logged)
         if self._listeners and (committed.events or committed.profiles):
             for listener in self._listeners:
                 try:
@@ -288,11 +289,11 @@ class IngestService:
         resolver.preload(ids)
         for p in items:
             m = p.msg
-            p.profile_id = (
-                resolver.alias(m.previousId, m.userId)
-                if isinstance(m, Alias)
-                else resolver.resolve(m.userId, m.anonymousId)
-            )
+            if isinstance(m, Alias):
+                assert m.userId is not None  # the schema refuses an alias without userId
+                p.profile_id = resolver.alias(m.previousId, m.userId)
+            else:
+                p.profile_id = resolver.resolve(m.userId, m.anonymousId)
         resolver.flush()
         merge_sources = {src for src, _ in resolver.merges}
         for p in items:
@@ -403,10 +404,10 @@ class IngestService:
             return False  # the usual case: every event restates the same choice
         was_personalized = effective(profile.consent, self.settings.default_consent)["personalization"]
         for purpose, granted in stated.items():
-            current = profile.consent.get(purpose)
-            if current is not None and current["granted"] == granted:
+            record = profile.consent.get(purpose)
+            if record is not None and record["granted"] == granted:
                 continue
-            if current is not None and current["at"] > at:
+            if record is not None and record["at"] > at:
                 continue  # an older statement arriving late does not override a newer decision
             profile.consent[purpose] = {"granted": granted, "at": at, "source": source}
             out.append(ConsentRow(profile.profile_id, purpose, granted, source, at))

@@ -66,14 +66,19 @@ def _utm_from_url(url: Any) -> dict[str, str]:
 
 def _country(context: dict[str, Any]) -> str | None:
     location = context.get("location")
-    if isinstance(location, dict) and isinstance(location.get("country"), str):
-        return location["country"][:64]
+    country = location.get("country") if isinstance(location, dict) else None
+    if isinstance(country, str):
+        return country[:64]
     locale = context.get("locale")
     if isinstance(locale, str):
         parts = locale.replace("_", "-").split("-")
         if len(parts) >= 2 and len(parts[-1]) == 2 and parts[-1].isalpha():
             return parts[-1].upper()
     return None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def parse_context(context: dict[str, Any]) -> dict[str, Any]:
@@ -88,13 +93,11 @@ def parse_context(context: dict[str, Any]) -> dict[str, Any]:
     country = _country(context)
     if country:
         out["country"] = country
-    page = context.get("page") if isinstance(context.get("page"), dict) else {}
-    ref = _host(page.get("referrer")) or _host(
-        (context.get("referrer") or {}).get("url") if isinstance(context.get("referrer"), dict) else None
-    )
+    page = _dict(context.get("page"))
+    ref = _host(page.get("referrer")) or _host(_dict(context.get("referrer")).get("url"))
     if ref:
         out["referrer"] = ref
-    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
+    campaign = _dict(context.get("campaign"))
     utm = {**_utm_from_url(page.get("url")), **{k: v for k, v in campaign.items() if isinstance(v, str)}}
     for key in ("name", "campaign", "source", "medium", "term", "content"):
         if key in utm:

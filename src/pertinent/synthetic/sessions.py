@@ -120,7 +120,7 @@ def user_messages(
         elif identity == 1 and s == signup_session:
             user.browse(n_views=1 + int(rng.poisson(1.0)), allow_order=False)
             user.sign_up()
-        if p_articles is not None and rng.random() < cfg.article_session_share:
+        if articles_cum is not None and rng.random() < cfg.article_session_share:
             for _ in range(1 + int(rng.poisson(0.7))):
                 user.read_article(pick(articles_cum, rng))
         user.browse(n_views=1 + int(rng.poisson(max(cfg.views_per_session_mean - 1, 0))), allow_order=True)
@@ -250,7 +250,7 @@ class Shopper:
         g, cfg, rng = self.world, self.cfg, self.rng
         c = self.campaign
         deal = c is not None and c.deal
-        discount = c.discount if deal else 0.0
+        discount = c.discount if c is not None and c.deal else 0.0
         cart: list[tuple[int, int]] = []
         draws = np.searchsorted(self.items_cum, rng.random(n_views) * self.items_cum[-1], side="right")
         for i in np.minimum(draws, len(self.items_cum) - 1):

@@ -40,7 +40,8 @@ def iso(t: float) -> str:
 
 def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max())
-    return e / e.sum()
+    out: np.ndarray = e / e.sum()
+    return out
 
 
 def pick(cum: np.ndarray, rng: np.random.Generator) -> int:

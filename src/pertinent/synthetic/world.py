@@ -63,7 +63,7 @@ class World:
         n = cfg.n_items
         item_cat = rng.choice(cfg.n_categories, size=n, p=self.category_share)
         noise = rng.normal(scale=0.35 / math.sqrt(k), size=(n, k))
-        self.item_factors = self.category_factors[item_cat] + noise
+        self.item_factors: np.ndarray = self.category_factors[item_cat] + noise
         log_pop = rng.normal(scale=1.0, size=n)
         self.item_log_pop = log_pop - np.log(np.exp(log_pop).sum())
         base_price = np.exp(rng.normal(3.2, 0.7, size=cfg.n_categories))

@@ -123,7 +123,8 @@ def parse_timestamps(values: pd.Series, fmt: TimestampFormat = "auto", timezone:
 
 
 def _localize(ts: pd.Series, timezone: str) -> pd.Series:
-    return ts.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    localized: pd.Series = ts.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    return localized
 
 
 def _parse_text(text: pd.Series, fmt: str, timezone: str) -> pd.Series:
@@ -149,7 +150,8 @@ def iso_utc(ts: pd.Series) -> list[str | None]:
     """ISO-8601 UTC strings with millisecond precision, e.g. ``2017-11-24T17:21:10.000Z``."""
     ms = (ts.dt.microsecond // 1000).astype("Int64").astype(str).str.zfill(3)
     s = ts.dt.strftime("%Y-%m-%dT%H:%M:%S.") + ms + "Z"
-    return s.where(ts.notna(), None).tolist()
+    out: list[str | None] = s.where(ts.notna(), None).tolist()
+    return out
 
 
 def finite_or_none(value: Any) -> float | None:

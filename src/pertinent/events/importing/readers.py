@@ -55,7 +55,7 @@ def count_rows(path: Path, *, header: bool = True) -> int:
     """Data rows in a file: exact for Parquet (metadata), line count for CSV (fast, streamed)."""
     check_exists(path)
     if file_format(path) == "parquet":
-        return _parquet(path).metadata.num_rows
+        return int(_parquet(path).metadata.num_rows)
     lines = 0
     last = b"\n"
     with path.open("rb") as f:
@@ -114,7 +114,7 @@ def read_chunks(
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     header = names is None
-    all_names = read_column_names(path, delimiter=delimiter, encoding=encoding) if header else list(names)
+    all_names = list(names) if names is not None else read_column_names(path, delimiter=delimiter, encoding=encoding)
     if header and not all_names:
         return
     _require_columns(path, all_names, columns or [])
