@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
 from pertinent.browser.catalog import PublicCatalog
 from pertinent.dashboard.service import DashboardService
 from pertinent.decide.service import DecideService
@@ -19,6 +21,13 @@ from pertinent.segments.service import SegmentService
 from pertinent.settings import Settings
 from pertinent.storage.base import Store
 from pertinent.storage.factory import open_store
+
+
+class Health(BaseModel):
+    """The server is ready: storage answers."""
+
+    status: str
+    backend: str
 
 
 @dataclass
@@ -70,6 +79,12 @@ class Services:
             decide=decide,
             segments=segments,
         )
+
+    def health(self) -> Health:
+        """Ready when storage answers a read (raises otherwise)."""
+        with self.store.transaction(write=False) as tx:
+            tx.count_profiles()
+        return Health(status="ok", backend=self.store.backend)
 
     def close(self) -> None:
         self.segments.close()  # evaluates and writes queued profiles, stops the background threads

@@ -80,8 +80,8 @@ def test_import_generic_mapping_reports_bad_rows(env):
     assert "stored 2" in result.output and "missing user id" in result.output and "bad timestamp" in result.output
     svc = _services(env)
     profile = svc.profiles.get("u1")
-    assert profile["features"]["counts"]["Product Viewed"]["total"] == 1
-    assert profile["features"]["rfm"]["frequency"] == 1
+    assert profile.features.counts["Product Viewed"]["total"] == 1
+    assert profile.features.rfm.frequency == 1
     svc.close()
     again = runner.invoke(app, args)
     assert "stored 0" in again.output and "duplicates 2" in again.output  # idempotent re-import
@@ -103,8 +103,8 @@ def test_import_movielens_preset(env):
     assert "rows read 3000" in result.output
     svc = _services(env)
     profile = svc.profiles.get("1")  # MovieLens user 1 rated the first rows of ratings.csv
-    assert profile["features"]["counts"]["Product Reviewed"]["total"] > 100
-    assert profile["features"]["affinities"]["category"]  # genres became category affinities
+    assert profile.features.counts["Product Reviewed"]["total"] > 100
+    assert profile.features.affinities["category"]  # genres became category affinities
     svc.close()
 
 

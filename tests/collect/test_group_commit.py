@@ -74,5 +74,5 @@ def test_concurrent_batches_through_the_service_keep_exact_counts(sqlite_service
     assert sum(r.stored for r in results) == 8 * 50 + 1
     assert sum(r.duplicates for r in results) == 7
     assert all(r.stored + r.duplicates == 51 for r in results)
-    total = sum(sqlite_services.profiles.get(f"user-{u}")["features"]["events_total"] for u in range(7))
-    assert total == 400 and sqlite_services.profiles.get("shared")["features"]["events_total"] == 1
+    total = sum(sqlite_services.profiles.get(f"user-{u}").features.events_total for u in range(7))
+    assert total == 400 and sqlite_services.profiles.get("shared").features.events_total == 1

@@ -502,14 +502,14 @@ def test_export_and_erasure_cover_decisions_and_outcomes(svc):
     svc.ingest.ingest([track("Slot Clicked", {"decision_id": d["decision_id"]}, user="carol")])
     svc.decide.flush()
     out = svc.privacy.export("carol")
-    assert [x["decision_id"] for x in out["decisions"]] == [d["decision_id"]]
-    assert [o["kind"] for o in out["decision_outcomes"]] == ["Slot Clicked"]
+    assert [x["decision_id"] for x in out.decisions] == [d["decision_id"]]
+    assert [o["kind"] for o in out.decision_outcomes] == ["Slot Clicked"]
     with svc.decide.log.hold():
         queued = svc.decide.decide("home.hero", user_id="carol")  # not written yet at erasure time
-        assert [x["decision_id"] for x in svc.privacy.export("carol")["pending_decisions"]] == [queued["decision_id"]]
+        assert [x["decision_id"] for x in svc.privacy.export("carol").pending_decisions] == [queued["decision_id"]]
         erased = svc.privacy.erase("carol")
-    assert erased["deleted"]["decisions"] == 1 and erased["deleted"]["decision_outcomes"] == 1
-    assert erased["deleted"]["pending_decisions"] == 1
+    assert erased.deleted["decisions"] == 1 and erased.deleted["decision_outcomes"] == 1
+    assert erased.deleted["pending_decisions"] == 1
     svc.decide.flush()
     with svc.store.transaction(write=False) as tx:
         assert list(tx.iter_decisions()) == [] and tx.outcomes_of([d["decision_id"]]) == []
@@ -519,8 +519,8 @@ def test_visitors_seen_first_by_decide_can_be_exported_and_erased(svc):
     svc.decide.put_slot(slot())
     svc.decide.decide("home.hero", anonymous_id="fresh-visitor")
     svc.decide.flush()
-    assert len(svc.privacy.export("fresh-visitor")["decisions"]) == 1
-    assert svc.privacy.erase("fresh-visitor")["deleted"]["decisions"] == 1
+    assert len(svc.privacy.export("fresh-visitor").decisions) == 1
+    assert svc.privacy.erase("fresh-visitor").deleted["decisions"] == 1
 
 
 def test_default_denied_consent_stores_no_decisions(tmp_path):

@@ -121,7 +121,7 @@ def test_updates_skip_the_segments_they_cannot_affect(services):
     assert seg.wait_idle() and calls == [[]]
     services.ingest.ingest([{"type": "track", "event": "Order Completed", "userId": "ann", "messageId": "m3"}])
     assert seg.wait_idle() and calls[-1] == ["frequent_buyers"]
-    assert [s["id"] for s in services.profiles.get("ann")["segments"]] == ["frequent_buyers"]
+    assert [s.id for s in services.profiles.get("ann").segments] == ["frequent_buyers"]
 
 
 def _may_change(bounds, state: dict, t0: float, t1: float) -> bool:

@@ -39,7 +39,7 @@ def view(uid: str | None = None, anon: str | None = None, mid: str = "", **kw: o
 
 def segment_ids(services: Services, user: str) -> list[str]:
     profile = services.profiles.get(user)
-    return [] if profile is None else [s["id"] for s in profile["segments"]]
+    return [] if profile is None else [s.id for s in profile.segments]
 
 
 def wait_for(predicate, timeout: float = 15.0) -> bool:
@@ -64,9 +64,15 @@ def test_an_event_makes_a_profile_enter_in_real_time(services):
     assert segment_ids(services, "ann") == []
     services.ingest.ingest([order("ann", "m2")])
     assert wait_for(lambda: segment_ids(services, "ann") == ["frequent_buyers"])
+<<<<<<< HEAD
     entry = services.profiles.get("ann")["segments"][0]
     assert entry["name"] == "Frequent buyers" and entry["entered_at"] > 0
     assert seg.get("frequent_buyers").size == 1
+=======
+    entry = services.profiles.get("ann").segments[0]
+    assert entry.name == "Frequent buyers" and entry.entered_at > 0
+    assert seg.get("frequent_buyers")["size"] == 1
+>>>>>>> f7a90a7 (api: typed results and response models on the events-area routes)
     assert seg.wait_idle()  # the membership is written before the evaluator counts the batch as processed
     assert seg.stats().processed >= 2
 
@@ -175,11 +181,11 @@ def test_merged_away_profiles_leave_and_the_survivor_keeps_the_history(services)
     )
     services.ingest.ingest([view(anon="a-1", mid="v1"), view(anon="a-1", mid="v2")])
     assert wait_for(lambda: segment_ids(services, "a-1") == ["viewers"])
-    anon_profile = services.profiles.get("a-1")["profile_id"]
+    anon_profile = services.profiles.get("a-1").profile_id
     services.ingest.ingest([view(uid="zoe", mid="v3")])
     services.ingest.ingest([{"type": "identify", "userId": "zoe", "anonymousId": "a-1", "messageId": "i1"}])
     assert seg.wait_idle()
-    survivor = services.profiles.get("zoe")["profile_id"]
+    survivor = services.profiles.get("zoe").profile_id
     assert survivor != anon_profile
     assert segment_ids(services, "zoe") == ["viewers"]
     with services.store.transaction(write=False) as tx:
@@ -210,15 +216,15 @@ def test_export_and_erasure_cover_memberships_history_and_models(services):
         {"id": "clusters", "name": "Clusters", "kind": "ml", "config": {"clustering": {"k": 2}}}, backfill="sync"
     )
     exported = services.privacy.export("c3")
-    assert [s["id"] for s in exported["segments"]["current"] if s["definition"] == "frequent_buyers"] == [
+    assert [s["id"] for s in exported.segments["current"] if s["definition"] == "frequent_buyers"] == [
         "frequent_buyers"
     ]
-    assert {h["segment_id"] for h in exported["segments"]["history"]} >= {"frequent_buyers"}
-    assert [r["definition"] for r in exported["segment_models"]] == ["clusters"]
+    assert {h["segment_id"] for h in exported.segments["history"]} >= {"frequent_buyers"}
+    assert [r["definition"] for r in exported.segment_models] == ["clusters"]
     erased = services.privacy.erase("c3")
-    assert erased["deleted"]["segment_members"] == 2 and erased["deleted"]["segment_history"] == 2
-    assert erased["deleted"]["segment_models"] == 1
-    profile_id = erased["profile_id"]
+    assert erased.deleted["segment_members"] == 2 and erased.deleted["segment_history"] == 2
+    assert erased.deleted["segment_models"] == 1
+    profile_id = erased.profile_id
     with services.store.transaction(write=False) as tx:
         assert tx.segments_of([profile_id]) == {} and tx.membership_history(profile_id=profile_id) == []
     assert seg.user_rows(profile_id) == []

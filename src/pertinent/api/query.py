@@ -45,3 +45,26 @@ def query_docs(model: type[BaseModel]) -> list[dict[str, Any]]:
         }
         for name, prop in schema["properties"].items()
     ]
+
+
+def comma_list(value: str | None, name: str) -> list[str]:
+    """A comma-separated query parameter as stripped values (none when absent); a 400 naming ``name`` for an
+    empty value.
+
+    >>> comma_list(" a, b ", "ids"), comma_list(None, "ids")
+    (['a', 'b'], [])
+    >>> comma_list("a,,b", "ids")
+    Traceback (most recent call last):
+    pertinent.api.errors.ApiError: ids: empty value in comma-separated list
+    """
+    if value is None:
+        return []
+    parts = [p.strip() for p in value.split(",")]
+    if any(not p for p in parts):
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"{name}: empty value in comma-separated list",
+            [{"field": name, "message": "empty value in comma-separated list"}],
+        )
+    return parts

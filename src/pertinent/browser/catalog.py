@@ -13,13 +13,13 @@ or margins out of the catalogue, or out of ``attributes``.
 ...     tx.upsert_items([ItemRow("b", "Boots", categories=["Shoes"]), ItemRow("m", "Mug", categories=["kitchen"]),
 ...                      ItemRow("x", "Gone", available_until=1.0)])
 >>> catalog = PublicCatalog(store)
->>> [i["item_id"] for i in catalog.items(category="shoes")["items"]]
+>>> [i.item_id for i in catalog.items(category="shoes").items]
 ['b']
->>> catalog.items(ids=["m", "x", "nope"])["missing"]
+>>> catalog.items(ids=["m", "x", "nope"]).missing
 ['x', 'nope']
->>> catalog.items(limit=1)["next"], [i["item_id"] for i in catalog.items(limit=1, after="b")["items"]]
+>>> catalog.items(limit=1).next, [i.item_id for i in catalog.items(limit=1, after="b").items]
 ('b', ['m'])
->>> catalog.categories()["categories"]
+>>> catalog.categories().model_dump()["categories"]
 [{'name': 'kitchen', 'items': 1}, {'name': 'Shoes', 'items': 1}]
 >>> store.close()
 """
@@ -31,20 +31,60 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
+from pertinent.errors import InvalidInput
+from pertinent.runtime.cache import TTLCache
 from pertinent.storage.base import ItemRow, Store
 
 MAX_LIMIT = 100
 
 
-def public_item(row: ItemRow) -> dict[str, Any]:
-    return {
-        "item_id": row.item_id,
-        "title": row.title,
-        "text": row.text,
-        "categories": row.categories,
-        "tags": row.tags,
-        "attributes": row.attributes,
-    }
+class PublicItem(BaseModel):
+    """An item as sites see it: every field but the availability window."""
+
+    item_id: str
+    title: str
+    text: str
+    categories: list[str]
+    tags: list[str]
+    attributes: dict[str, Any]
+
+
+class CatalogPage(BaseModel):
+    """A page of the catalogue in id order; ``next`` is the cursor of the following page (null on the last)."""
+
+    items: list[PublicItem]
+    next: str | None
+
+
+class CatalogLookup(BaseModel):
+    """Items asked for by id, in the order asked; ``missing`` lists the unknown or unavailable ids."""
+
+    items: list[PublicItem]
+    missing: list[str]
+
+
+class CategoryCount(BaseModel):
+    name: str
+    items: int
+
+
+class CatalogCategories(BaseModel):
+    """Categories of the available items, with their item counts, by name (case-insensitive)."""
+
+    categories: list[CategoryCount]
+
+
+def public_item(row: ItemRow) -> PublicItem:
+    return PublicItem(
+        item_id=row.item_id,
+        title=row.title,
+        text=row.text,
+        categories=row.categories,
+        tags=row.tags,
+        attributes=row.attributes,
+    )
 
 
 def _available(row: ItemRow, now: float) -> bool:
@@ -61,34 +101,32 @@ class PublicCatalog:
         self.store = store
         self.ttl_s = ttl_s
         self.clock = clock
-        self._cached: tuple[float, list[ItemRow]] | None = None
+        self._listing: TTLCache[list[ItemRow]] = TTLCache(ttl_s, size=1)
+
+    def _load(self) -> list[ItemRow]:
+        with self.store.transaction(write=False) as tx:
+            return list(tx.iter_items())  # in item_id order (keyset pagination)
 
     def _all(self) -> list[ItemRow]:
-        cached = self._cached
-        if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
-            return cached[1]
-        with self.store.transaction(write=False) as tx:
-            rows = list(tx.iter_items())  # in item_id order (keyset pagination)
-        self._cached = (time.monotonic(), rows)
-        return rows
+        return self._listing.get_or_compute("items", self._load)
 
     def items(
         self, ids: Sequence[str] | None = None, category: str | None = None, limit: int = 24, after: str | None = None
-    ) -> dict[str, Any]:
+    ) -> CatalogPage | CatalogLookup:
         """Items by id (in the order asked; unknown or unavailable ones listed in ``missing``), or a page of
         the catalogue in id order, optionally of one category (case-insensitive); ``next`` is the cursor."""
         if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit: must be between 1 and {MAX_LIMIT}")
+            raise InvalidInput.field("limit", f"must be between 1 and {MAX_LIMIT}")
         now = self.clock()
         if ids:
             with self.store.transaction(write=False) as tx:
                 found = tx.get_items(ids)
             wanted = list(dict.fromkeys(ids))
             shown = [found[i] for i in wanted if i in found and _available(found[i], now)]
-            return {
-                "items": [public_item(r) for r in shown],
-                "missing": [i for i in wanted if i not in found or not _available(found[i], now)],
-            }
+            return CatalogLookup(
+                items=[public_item(r) for r in shown],
+                missing=[i for i in wanted if i not in found or not _available(found[i], now)],
+            )
         wanted_cat = category.casefold() if category else None
         page: list[ItemRow] = []
         more = False
@@ -103,9 +141,9 @@ class PublicCatalog:
                 more = True
                 break
             page.append(row)
-        return {"items": [public_item(r) for r in page], "next": page[-1].item_id if more else None}
+        return CatalogPage(items=[public_item(r) for r in page], next=page[-1].item_id if more else None)
 
-    def categories(self) -> dict[str, Any]:
+    def categories(self) -> CatalogCategories:
         """Categories of the available items with their item counts, by name."""
         now = self.clock()
         counts: Counter[str] = Counter()
@@ -113,4 +151,4 @@ class PublicCatalog:
             if _available(row, now):
                 counts.update(dict.fromkeys(row.categories, 1))
         ordered = sorted(counts.items(), key=lambda pair: pair[0].casefold())
-        return {"categories": [{"name": name, "items": n} for name, n in ordered]}
+        return CatalogCategories(categories=[CategoryCount(name=name, items=n) for name, n in ordered])

@@ -6,7 +6,9 @@ import time
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from pertinent.errors import NotFound
 from pertinent.privacy.consent import effective, normalize_purpose
+from pertinent.privacy.models import Erasure, ExportedProfile, UserExport
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.profiles.service import ProfileService
@@ -14,8 +16,16 @@ from pertinent.settings import Settings
 from pertinent.storage.base import AuditRow, ConsentRow, Store
 
 
-class UnknownUser(LookupError):
-    pass
+class UnknownUser(NotFound):
+    """No profile for this user id (404).
+
+    >>> e = UnknownUser("ann"); (e.status, e.message, e.errors)
+    (404, "user_id: no data for 'ann'", [{'field': 'user_id', 'message': 'unknown user'}])
+    """
+
+    def __init__(self, user_id: str) -> None:
+        super().__init__([{"field": "user_id", "message": "unknown user"}], f"user_id: no data for '{user_id}'")
+        self.user_id = user_id
 
 
 class DerivedStore(Protocol):
@@ -48,7 +58,7 @@ class PrivacyService:
         source: str = "api",
         at: float | None = None,
         actor: str = "api",
-    ) -> dict[str, Any]:
+    ) -> dict[str, bool]:
         """Record consent decisions for a user (creating the profile if needed); return the consent in force."""
         now = time.time()
         at = now if at is None else at
@@ -77,8 +87,8 @@ class PrivacyService:
             self.profiles.segments.profiles_changed([profile])
         return after
 
-    def export(self, user_id: str, actor: str = "admin") -> dict[str, Any]:
-        """Everything stored about a user, as JSON-ready data."""
+    def export(self, user_id: str, actor: str = "admin") -> UserExport:
+        """Everything stored about a user (audited)."""
         now = time.time()
         segments = self.profiles.segments  # memberships and their history are personal data too
         names = segments.names() if segments is not None else {}
@@ -87,30 +97,34 @@ class PrivacyService:
             if profile_id is None:
                 raise UnknownUser(user_id)
             row = tx.get_profiles([profile_id]).get(profile_id)
-            out = {
-                "user_id": user_id,
-                "profile_id": profile_id,
-                "exported_at": now,
-                "profile": None if row is None else {**self.profiles.view(row, user_id, now), "state": row.state},
-                "identities": [asdict(i) for i in tx.identities_of(profile_id)],
-                "events": [asdict(e) for e in tx.events_of(profile_id)],
-                "consent_history": [asdict(c) for c in tx.consent_of(profile_id)],
-                "decisions": [asdict(d) for d in tx.recent_decisions(profile_id, 0.0)],
-            }
-            out["decision_outcomes"] = [
-                asdict(o)
-                for o in tx.outcomes_of([d["decision_id"] for d in out["decisions"]])
-                if o.profile_id == profile_id
-            ]
+            profile = None
+            if row is not None:
+                view = self.profiles.view(row, user_id, now)
+                profile = ExportedProfile(**dict(view), state=row.state)
+            events = [asdict(e) for e in tx.events_of(profile_id)]
+            decisions = [asdict(d) for d in tx.recent_decisions(profile_id, 0.0)]
+            outcomes = tx.outcomes_of([d["decision_id"] for d in decisions])
+            sections: dict[str, Any] = {}
             if segments is not None:
-                out["segments"] = segments.export_rows(tx, profile_id, names)
+                sections["segments"] = segments.export_rows(tx, profile_id, names)
             for name, derived in self.derived.items():
-                out[name] = derived.user_rows(profile_id)
-            tx.append_audit(AuditRow(now, actor, "export", profile_id, {"events": len(out["events"])}))
-            out["audit"] = [asdict(a) for a in tx.audit_entries(subject=profile_id, limit=1000)]
-        return out
+                sections[name] = derived.user_rows(profile_id)
+            tx.append_audit(AuditRow(now, actor, "export", profile_id, {"events": len(events)}))
+            return UserExport(
+                user_id=user_id,
+                profile_id=profile_id,
+                exported_at=now,
+                profile=profile,
+                identities=[asdict(i) for i in tx.identities_of(profile_id)],
+                events=events,
+                consent_history=[asdict(c) for c in tx.consent_of(profile_id)],
+                decisions=decisions,
+                decision_outcomes=[asdict(o) for o in outcomes if o.profile_id == profile_id],
+                audit=[asdict(a) for a in tx.audit_entries(subject=profile_id, limit=1000)],
+                **sections,
+            )
 
-    def erase(self, user_id: str, actor: str = "admin") -> dict[str, Any]:
+    def erase(self, user_id: str, actor: str = "admin") -> Erasure:
         """Delete everything about a user; keep only an erasure record (consent log and audit)."""
         now = time.time()
         with self.store.transaction() as tx:
@@ -123,4 +137,4 @@ class PrivacyService:
             tx.append_consent([ConsentRow(profile_id, "erasure", False, "erasure", now)])
             tx.append_audit(AuditRow(now, actor, "erase", profile_id, {"deleted": counts}))
         self.store.purge_deleted()  # no older copy of the erased rows left in the SQLite WAL
-        return {"user_id": user_id, "profile_id": profile_id, "erased_at": now, "deleted": counts}
+        return Erasure(user_id=user_id, profile_id=profile_id, erased_at=now, deleted=counts)

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from pertinent.privacy.consent import effective
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.features import ProfileConfig, summarize
 from pertinent.profiles.identity import IdentityResolver
+from pertinent.profiles.models import Profile, ProfileConsent, ProfileFeatures, SegmentMembership
 from pertinent.settings import Settings
 from pertinent.storage.base import ProfileRow, Store, Tx
+
+SegmentNames = Mapping[str, tuple[str, str]]  # membership id -> (definition id, readable name)
+
+
+class ProfileSegments(Protocol):
+    """What profiles and privacy need of the segment service (set by ``Services.build``)."""
+
+    def names(self, fresh: bool = False) -> dict[str, tuple[str, str]]: ...
+    def of_profile(self, tx: Tx, profile_id: str, names: SegmentNames) -> list[dict[str, Any]]: ...
+    def export_rows(self, tx: Tx, profile_id: str, names: SegmentNames) -> dict[str, Any]: ...
+    def profiles_changed(self, rows: Sequence[ProfileRow]) -> None: ...
 
 
 class ProfileService:
@@ -19,7 +32,7 @@ class ProfileService:
         self.settings = settings
         self.pseudo = pseudo
         self.config = config
-        self.segments: Any = None  # the SegmentService (set by Services.build): a profile's current segments
+        self.segments: ProfileSegments | None = None  # a profile's current segments, in its view
 
     def find(self, tx: Tx, user_id: str) -> str | None:
         """The profile id for a raw user id (or, failing that, an anonymous id)."""
@@ -31,29 +44,28 @@ class ProfileService:
 
     def view(
         self, row: ProfileRow, user_id: str, now: float | None = None, segments: list[dict[str, Any]] | None = None
-    ) -> dict[str, Any]:
+    ) -> Profile:
+        """A stored profile as readers see it (features only with personalisation consent)."""
         now = time.time() if now is None else now
         consent = effective(row.consent, self.settings.default_consent)
         features = (
             summarize(row.state, now, self.config) if consent["personalization"] else summarize({}, now, self.config)
         )
-        return {
-            "user_id": user_id,
-            "profile_id": row.profile_id,
-            "traits": row.traits,
-            "features": features,
-            "segments": segments or [],  # [{id, name, definition, entered_at}]
-            "consent": {
-                "effective": consent,
-                "decisions": row.consent,
-                "default": self.settings.default_consent,
-            },
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-        }
+        return Profile(
+            user_id=user_id,
+            profile_id=row.profile_id,
+            traits=row.traits,
+            features=ProfileFeatures.model_validate(features),
+            segments=[SegmentMembership.model_validate(s) for s in segments or []],
+            consent=ProfileConsent.model_validate(
+                {"effective": consent, "decisions": row.consent, "default": self.settings.default_consent}
+            ),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
-    def get(self, user_id: str) -> dict[str, Any] | None:
-        """The profile as JSON, or None when the user is unknown."""
+    def get(self, user_id: str) -> Profile | None:
+        """The profile, or None when the user is unknown."""
         names = self.segments.names() if self.segments is not None else {}
         with self.store.transaction(write=self.pseudo.n_keys > 1) as tx:
             profile_id = self.find(tx, user_id)

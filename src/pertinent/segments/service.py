@@ -26,7 +26,7 @@ consent are in no segment.
 ...                         "context": {"locale": "fr-FR"}}])
 >>> svc.segments.wait_idle()
 True
->>> [s["id"] for s in svc.profiles.get("ana")["segments"]]
+>>> [s.id for s in svc.profiles.get("ana").segments]
 ['fr']
 >>> svc.close()
 """

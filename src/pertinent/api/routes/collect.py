@@ -6,84 +6,54 @@ per-message validation errors all get the same clear 4xx shape, and a batch keep
 
 from __future__ import annotations
 
-import zlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from pertinent.api.body import read_json
 from pertinent.api.deps import ServicesDep, check_write_key, write_key_of
 from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.events.schema import MESSAGE_TYPES
+from pertinent.events.service import IngestResult
+from pertinent.services import Services
 
 router = APIRouter(prefix="/v1", tags=["collect"])
 _datetime = TypeAdapter(datetime)
 
 
-def _gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body without letting a small bomb expand past ``limit``."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise ApiError(
-            400, "invalid_request", f"body: not valid gzip ({exc})", [{"field": "body", "message": "not valid gzip"}]
-        ) from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"body: over the {limit}-byte limit once decompressed",
-            [{"field": "body", "message": f"over the {limit}-byte limit once decompressed"}],
-        )
-    return out
+class MessageError(BaseModel):
+    """A refused message: its index in a batch (batch calls only), the field at fault and the problem."""
+
+    index: int | None = None
+    field: str
+    message: str
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"body: {declared} bytes is over the {limit}-byte limit",
-            [{"field": "body", "message": f"over the {limit}-byte limit"}],
-        )
-    if declared and declared.isdigit():
-        body = await request.body()  # within the limit, checked above
-    else:  # chunked upload: count as it arrives
-        buffer = bytearray()
-        async for chunk in request.stream():
-            buffer += chunk
-            if len(buffer) > limit:
-                raise ApiError(
-                    413,
-                    "payload_too_large",
-                    f"body: over the {limit}-byte limit",
-                    [{"field": "body", "message": f"over the {limit}-byte limit"}],
-                )
-        body = bytes(buffer)
-    if request.headers.get("content-encoding", "").lower() == "gzip":
-        body = _gunzip(body, limit)
-    if not body:
-        raise ApiError(
-            400, "invalid_request", "body: empty; expected a JSON object", [{"field": "body", "message": "empty"}]
-        )
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            "invalid_json",
-            f"body: malformed JSON ({exc})",
-            [{"field": "body", "message": f"malformed JSON: {exc}"}],
-        ) from None
+class IngestResponse(BaseModel):
+    """What happened to a request's messages (``IngestResult.to_json``). A 400 (every message refused) adds
+    ``code`` and ``message`` naming the first error. Documentation only: the routes send this JSON themselves."""
+
+    success: bool
+    received: int
+    accepted: int
+    stored: int
+    duplicates: int
+    skipped_no_consent: int
+    rejected: int
+    errors: list[MessageError]
+    code: str | None = None
+    message: str | None = None
 
 
-def _respond(result: Any) -> JSON:
+COLLECT_RESPONSES: dict[int | str, dict[str, object]] = {400: {"model": IngestResponse}}
+
+
+def _respond(result: IngestResult) -> JSON:
     body = result.to_json()
     status = 200 if result.accepted or not result.errors else 400
     if status == 400:
@@ -92,7 +62,7 @@ def _respond(result: Any) -> JSON:
     return JSON(body, status)
 
 
-async def _single(request: Request, services: Any, type_: str) -> JSON:
+async def _single(request: Request, services: Services, type_: str) -> JSON:
     raw = await read_json(request, services.settings.limits.max_event_bytes)
     key = write_key_of(request, raw.get("writeKey") if isinstance(raw, dict) else None)
     check_write_key(services, key)
@@ -100,7 +70,7 @@ async def _single(request: Request, services: Any, type_: str) -> JSON:
     return _respond(result)
 
 
-def _make(type_: str) -> Any:
+def _make(type_: str) -> Callable[[Request, Services], Awaitable[JSON]]:
     async def endpoint(request: Request, services: ServicesDep) -> JSON:
         return await _single(request, services, type_)
 
@@ -110,10 +80,17 @@ def _make(type_: str) -> Any:
 
 
 for _type in MESSAGE_TYPES:
-    router.add_api_route(f"/{_type}", _make(_type), methods=["POST"], name=f"collect_{_type}")
+    router.add_api_route(
+        f"/{_type}",
+        _make(_type),
+        methods=["POST"],
+        name=f"collect_{_type}",
+        response_model=IngestResponse,
+        responses=COLLECT_RESPONSES,
+    )
 
 
-@router.post("/batch", name="collect_batch")
+@router.post("/batch", name="collect_batch", response_model=IngestResponse, responses=COLLECT_RESPONSES)
 async def batch(request: Request, services: ServicesDep) -> JSON:
     """Segment `batch` call: `{"batch": [...], "sentAt"?, "context"?}`. Valid messages are kept."""
     limits = services.settings.limits

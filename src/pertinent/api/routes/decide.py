@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep, check_site_or_admin
 from pertinent.api.errors import ApiError
 from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON
-from pertinent.api.routes.collect import read_json
 from pertinent.decide.analysis import ExperimentResults
 from pertinent.decide.bandits import BanditState
 from pertinent.decide.blocks import BLOCK_SCHEMAS, DOC_ID

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from pertinent.api.deps import ServicesDep
+from pertinent.services import Health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-async def healthz(services: ServicesDep) -> dict[str, Any]:
+@router.get("/healthz", response_model=Health)
+async def healthz(services: ServicesDep) -> Health:
     """200 when the server is ready (storage answers)."""
-
-    def check() -> int:
-        with services.store.transaction(write=False) as tx:
-            return tx.count_profiles()
-
-    await run_in_threadpool(check)
-    return {"status": "ok", "backend": services.store.backend}
+    return await run_in_threadpool(services.health)

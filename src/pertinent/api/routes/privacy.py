@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 from pydantic import BaseModel, Field, model_validator
@@ -11,8 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {user_id:id})
 from pertinent.api.deps import AdminAuth, ServicesDep, WriteAuth
-from pertinent.api.errors import ApiError
-from pertinent.privacy.service import UnknownUser
+from pertinent.privacy.models import Erasure, UserExport
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
 UserId = Path(min_length=1, max_length=256)
@@ -31,35 +30,32 @@ class ConsentRequest(BaseModel):
         return self
 
 
-@router.post("/consent", dependencies=[WriteAuth])
-async def set_consent(services: ServicesDep, body: Annotated[ConsentRequest, Body()]) -> dict[str, Any]:
+class ConsentResponse(BaseModel):
+    """The consent in force per purpose after the change."""
+
+    success: bool
+    consent: dict[str, bool]
+
+
+@router.post("/consent", dependencies=[WriteAuth], response_model=ConsentResponse)
+async def set_consent(services: ServicesDep, body: Annotated[ConsentRequest, Body()]) -> ConsentResponse:
     """Record consent per purpose (e.g. from a consent banner)."""
     at = body.timestamp.timestamp() if body.timestamp else None
     consent = await run_in_threadpool(
         services.privacy.set_consent, body.purposes, body.userId, body.anonymousId, "api", at, "write_key"
     )
-    return {"success": True, "consent": consent}
+    return ConsentResponse(success=True, consent=consent)
 
 
-def _unknown(user_id: str) -> ApiError:
-    return ApiError(
-        404, "not_found", f"user_id: no data for '{user_id}'", [{"field": "user_id", "message": "unknown user"}]
-    )
-
-
-@router.get("/users/{user_id:id}/export", dependencies=[AdminAuth])
-async def export_user(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
+@router.get(
+    "/users/{user_id:id}/export", dependencies=[AdminAuth], response_model=UserExport, response_model_exclude_unset=True
+)
+async def export_user(services: ServicesDep, user_id: str = UserId) -> UserExport:
     """Everything stored about a user (right of access / portability)."""
-    try:
-        return await run_in_threadpool(services.privacy.export, user_id)
-    except UnknownUser:
-        raise _unknown(user_id) from None
+    return await run_in_threadpool(services.privacy.export, user_id)
 
 
-@router.delete("/users/{user_id:id}", dependencies=[AdminAuth])
-async def erase_user(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
+@router.delete("/users/{user_id:id}", dependencies=[AdminAuth], response_model=Erasure)
+async def erase_user(services: ServicesDep, user_id: str = UserId) -> Erasure:
     """Erase everything about a user (right to erasure); an audit entry records it."""
-    try:
-        return await run_in_threadpool(services.privacy.erase, user_id)
-    except UnknownUser:
-        raise _unknown(user_id) from None
+    return await run_in_threadpool(services.privacy.erase, user_id)

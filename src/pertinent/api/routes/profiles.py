@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {user_id:id})
 from pertinent.api.deps import AdminAuth, ServicesDep
-from pertinent.api.errors import ApiError
+from pertinent.errors import NotFound
+from pertinent.profiles.models import Profile
 
 router = APIRouter(prefix="/v1", tags=["profiles"], dependencies=[AdminAuth])
 
 UserId = Path(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events")
 
 
-@router.get("/profiles/{user_id:id}")
-async def get_profile(services: ServicesDep, user_id: str = UserId) -> dict[str, Any]:
+@router.get("/profiles/{user_id:id}", response_model=Profile)
+async def get_profile(services: ServicesDep, user_id: str = UserId) -> Profile:
     """A user's real-time profile: traits, features, segments and consent."""
     profile = await run_in_threadpool(services.profiles.get, user_id)
     if profile is None:
-        raise ApiError(
-            404, "not_found", f"user_id: no profile for '{user_id}'", [{"field": "user_id", "message": "unknown user"}]
-        )
+        raise NotFound([{"field": "user_id", "message": "unknown user"}], f"user_id: no profile for '{user_id}'")
     return profile

@@ -15,11 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
+from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin
 from pertinent.api.errors import ApiError
+from pertinent.api.query import comma_list as _split
 from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON
-from pertinent.api.routes.collect import read_json
 from pertinent.recommend.config import BusinessRules
 from pertinent.recommend.service import UnknownItemError
 
@@ -31,20 +32,6 @@ MAX_K = 100
 ItemId = Path(min_length=1, max_length=200, description="the item id as in events' product_id")
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
-
-
-def _split(value: str | None, name: str) -> list[str]:
-    if value is None:
-        return []
-    parts = [p.strip() for p in value.split(",")]
-    if any(not p for p in parts):
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"{name}: empty value in comma-separated list",
-            [{"field": name, "message": "empty value in comma-separated list"}],
-        )
-    return parts
 
 
 def _factors(value: str | None, name: str) -> dict[str, float]:

@@ -17,8 +17,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep
-from pertinent.api.routes.collect import read_json
 from pertinent.segments.results import (
     SegmentDeleted,
     SegmentHistory,

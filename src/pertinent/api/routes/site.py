@@ -21,16 +21,16 @@ import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
 from pertinent import __version__
 from pertinent.api.deps import ServicesDep, SiteAuth
 from pertinent.api.errors import ApiError
-from pertinent.api.routes.recommend import _bad_param, _split
+from pertinent.api.query import comma_list
 from pertinent.browser import STATIC_DIR, TEMPLATES_DIR
-from pertinent.browser.catalog import MAX_LIMIT
+from pertinent.browser.catalog import MAX_LIMIT, CatalogCategories, CatalogLookup, CatalogPage
 
 router = APIRouter(tags=["site"])
 SNIPPET_CACHE = "public, max-age=300"
 DEMO_STATIC = frozenset({"shop.css", "shop.js"})
 
 
-@router.get("/pertinent.js", response_class=FileResponse, include_in_schema=True)
+@router.get("/pertinent.js", response_class=FileResponse, response_model=None, include_in_schema=True)
 async def snippet() -> FileResponse:
     """The tracking snippet: `<script src="/pertinent.js" data-write-key="..." async></script>`."""
     return FileResponse(
@@ -40,16 +40,16 @@ async def snippet() -> FileResponse:
     )
 
 
-@router.get("/v1/catalog", dependencies=[SiteAuth])
+@router.get("/v1/catalog", dependencies=[SiteAuth], response_model=CatalogLookup | CatalogPage)
 async def catalog(
     services: ServicesDep,
     ids: str | None = Query(None, max_length=20_000, description=f"comma-separated item ids (at most {MAX_LIMIT})"),
     category: str | None = Query(None, min_length=1, max_length=200, description="only items in this category"),
     limit: int = Query(24, ge=1, le=MAX_LIMIT, description=f"page size (1-{MAX_LIMIT})"),
     after: str | None = Query(None, min_length=1, max_length=200, description="the `next` cursor of the last page"),
-) -> dict[str, Any]:
+) -> CatalogLookup | CatalogPage:
     """Available catalogue items with their public fields: by id, or a page (optionally of one category)."""
-    wanted = _split(ids, "ids")
+    wanted = comma_list(ids, "ids")
     if len(wanted) > MAX_LIMIT:
         raise ApiError(
             400,
@@ -57,14 +57,11 @@ async def catalog(
             f"ids: at most {MAX_LIMIT} per request",
             [{"field": "ids", "message": f"at most {MAX_LIMIT} per request"}],
         )
-    try:
-        return await run_in_threadpool(services.catalog.items, wanted or None, category, limit, after)
-    except ValueError as err:
-        raise _bad_param(err) from None
+    return await run_in_threadpool(services.catalog.items, wanted or None, category, limit, after)
 
 
-@router.get("/v1/catalog/categories", dependencies=[SiteAuth])
-async def catalog_categories(services: ServicesDep) -> dict[str, Any]:
+@router.get("/v1/catalog/categories", dependencies=[SiteAuth], response_model=CatalogCategories)
+async def catalog_categories(services: ServicesDep) -> CatalogCategories:
     """Categories of the available items, with item counts."""
     return await run_in_threadpool(services.catalog.categories)
 
@@ -97,27 +94,27 @@ def _page(request: Request, services: ServicesDep, template: str, **context: Any
     )
 
 
-@demo.get("/", response_class=HTMLResponse)
+@demo.get("/", response_class=HTMLResponse, response_model=None)
 async def demo_home(request: Request, services: ServicesDep) -> HTMLResponse:
     return _page(request, services, "home.html", page="home")
 
 
-@demo.get("/products/{item_id:id}", response_class=HTMLResponse)
+@demo.get("/products/{item_id:id}", response_class=HTMLResponse, response_model=None)
 async def demo_product(request: Request, services: ServicesDep, item_id: Name) -> HTMLResponse:
     return _page(request, services, "product.html", page="product", item_id=item_id)
 
 
-@demo.get("/category/{name:id}", response_class=HTMLResponse)
+@demo.get("/category/{name:id}", response_class=HTMLResponse, response_model=None)
 async def demo_category(request: Request, services: ServicesDep, name: Name) -> HTMLResponse:
     return _page(request, services, "category.html", page="category", category=name)
 
 
-@demo.get("/cart", response_class=HTMLResponse)
+@demo.get("/cart", response_class=HTMLResponse, response_model=None)
 async def demo_cart(request: Request, services: ServicesDep) -> HTMLResponse:
     return _page(request, services, "cart.html", page="cart")
 
 
-@demo.get("/static/{name}", response_class=FileResponse)
+@demo.get("/static/{name}", response_class=FileResponse, response_model=None)
 async def demo_static(name: Annotated[str, Path(max_length=100)]) -> FileResponse:
     if name not in DEMO_STATIC:
         raise ApiError(
