@@ -12,10 +12,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, help="TCP port."),
         workers: int = typer.Option(
             1,
-            help="Worker processes. On SQLite their writes take turns (a file lock), "
-            "the rest runs in parallel: 2 on a 2-core machine took ingest from "
-            "~15k to ~21k events/s, while /v1/decide at 500 req/s had shorter "
-            "tails with 1 (docs/benchmarks.md).",
+            help="Worker processes. On SQLite their writes take turns (a file lock) while the rest runs in "
+            "parallel; docs/benchmarks.md compares 1 and 2 for ingest and /v1/decide.",
         ),
         access_log: bool = typer.Option(False, help="Log every request."),
     ) -> None:

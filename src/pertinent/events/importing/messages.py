@@ -38,7 +38,7 @@ def message_id(*parts: object) -> str:
     >>> message_id("movielens", "1", "31") == message_id("movielens", "13", "1")
     False
     """
-    # Same bytes as ``uuid.uuid5`` (the tests check it), without building UUID objects: ~3x faster.
+    # Same bytes as ``uuid.uuid5`` (the tests check it), without building UUID objects (the hot part of an import).
     h = _NAMESPACE_SHA1.copy()
     h.update("\x1f".join([str(p) for p in parts]).encode("utf-8", "surrogatepass"))
     d = bytearray(h.digest()[:16])
