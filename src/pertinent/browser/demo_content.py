@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pertinent.errors import NotFound
+
 if TYPE_CHECKING:
     from pertinent.services import Services
 
@@ -79,8 +81,6 @@ SLOT: dict[str, Any] = {
 
 def install_demo_content(services: Services) -> list[str]:
     """Create the demo's blocks and hero slot where missing; returns the ids created."""
-    from pertinent.errors import NotFound
-
     created = []
 
     def missing(kind: str, doc_id: str) -> bool:
