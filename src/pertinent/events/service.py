@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -31,7 +31,15 @@ from pertinent.profiles.context import parse_context
 from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event, merge_states
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.settings import Settings
-from pertinent.storage.base import ConsentRow, EventRow, ProfileRow, Store, Tx
+from pertinent.storage.base import ConsentRow, EventRow, ProfileRow, Store
+from pertinent.storage.protocols import (
+    ConsentRepo,
+    DecisionRepo,
+    EventRepo,
+    IdentityRepo,
+    MembershipRepo,
+    ProfileRepo,
+)
 
 
 @dataclass
@@ -76,6 +84,11 @@ class Committed:
 
 
 log = logging.getLogger("pertinent.ingest")
+
+
+class IngestTx(IdentityRepo, EventRepo, ProfileRepo, ConsentRepo, DecisionRepo, MembershipRepo, Protocol):
+    """What an ingest transaction touches: identities, events, profiles, consent, and on a merge the profile's
+    decisions and segment memberships."""
 
 
 @dataclass(slots=True)
@@ -273,7 +286,7 @@ class IngestService:
                 except Exception:  # a listener must never fail ingestion
                     log.exception("ingest listener %r failed", listener)
 
-    def _store(self, tx: Tx, items: list[_Prepared], committed: Committed) -> None:
+    def _store(self, tx: IngestTx, items: list[_Prepared], committed: Committed) -> None:
         """Resolve identities, store new events, update profiles; sets each item's ``outcome``."""
         now = committed.at
         resolver = IdentityResolver(tx, self.pseudo, now)
@@ -373,7 +386,7 @@ class IngestService:
         committed.profiles = changed
 
     def _merge_profiles(
-        self, tx: Tx, profiles: dict[str, ProfileRow], source_final: str, source: str, target: str, now: float
+        self, tx: IngestTx, profiles: dict[str, ProfileRow], source_final: str, source: str, target: str, now: float
     ) -> bool:
         src = profiles.get(source)
         dst = profiles[target] if target in profiles else profiles[source_final]

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pertinent.privacy.pseudonym import Pseudonymizer
-from pertinent.storage.base import IdentityRow, Tx
+from pertinent.storage.base import IdentityRow
+from pertinent.storage.protocols import IdentityRepo
 
 
 class IdentityResolver:
-    def __init__(self, tx: Tx, pseudo: Pseudonymizer, now: float) -> None:
+    def __init__(self, tx: IdentityRepo, pseudo: Pseudonymizer, now: float) -> None:
         self.tx = tx
         self.pseudo = pseudo
         self.now = now

@@ -13,6 +13,7 @@ from pertinent.profiles.identity import IdentityResolver
 from pertinent.profiles.models import Profile, ProfileConsent, ProfileFeatures, SegmentMembership
 from pertinent.settings import Settings
 from pertinent.storage.base import ProfileRow, Store, Tx
+from pertinent.storage.protocols import IdentityRepo
 
 SegmentNames = Mapping[str, tuple[str, str]]  # membership id -> (definition id, readable name)
 
@@ -34,7 +35,7 @@ class ProfileService:
         self.config = config
         self.segments: ProfileSegments | None = None  # a profile's current segments, in its view
 
-    def find(self, tx: Tx, user_id: str) -> str | None:
+    def find(self, tx: IdentityRepo, user_id: str) -> str | None:
         """The profile id for a raw user id (or, failing that, an anonymous id)."""
         resolver = IdentityResolver(tx, self.pseudo, time.time())
         resolver.preload([("user", user_id), ("anonymous", user_id)])
