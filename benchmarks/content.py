@@ -26,8 +26,8 @@ def catalogue(name: str):
 
 def main() -> None:
     from pertinent.evaluation import rank_users
-    from pertinent.recommend.content import ContentRecommender
     from pertinent.recommend.embeddings import load_encoder
+    from pertinent.recommend.models.content import ContentRecommender
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="movielens,retail")

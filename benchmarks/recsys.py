@@ -116,7 +116,7 @@ def peers(name: str, parts) -> list[tuple[str, float, float]]:
 
 
 def _available() -> int:
-    from pertinent.recommend.ease import available_memory_bytes
+    from pertinent.recommend.models.ease import available_memory_bytes
 
     return available_memory_bytes()
 

@@ -1,4 +1,5 @@
-"""The one ``Recommender`` interface every model implements, plus shared ranking and persistence.
+"""The one ``Recommender`` interface every model implements, plus shared ranking, persistence and the registry
+of model kinds.
 
 A recommender scores *history rows* (users x items, the same item index as its training data), so
 recommending works by fold-in: a user's newest events, or a brand-new user's first clicks, change
@@ -17,45 +18,36 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel
 
+from pertinent.recommend.filters import Filters, rank, top_k_matrix
+from pertinent.recommend.primitives import Context, NotFittedError, Recommendation
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from pertinent.recommend.catalogue import Catalogue
-    from pertinent.recommend.filters import Filters
     from pertinent.recommend.interactions import Interactions
 
 log = logging.getLogger("pertinent.recommend")
 
-
-class NotFittedError(RuntimeError):
-    """The model was used before ``fit`` (or ``load``)."""
+_KINDS: dict[str, type[Recommender]] = {}
 
 
-@dataclass(frozen=True)
-class Recommendation:
-    """One recommended item with its rank (1-based), score, a short human reason and the business rule
-    that moved it, if any (``pin``, ``boost``, ``demote``, ``bury``)."""
+def registered_kinds() -> Mapping[str, type[Recommender]]:
+    """Every model kind defined so far, by name (a read-only view that follows new registrations).
 
-    item: str
-    score: float
-    rank: int
-    reason: str = "recommended for you"
-    rule: str | None = None
-
-
-@dataclass
-class Context:
-    """Request context: a segment / context value for grouped popularity, the time for availability."""
-
-    group: str | None = None
+    A subclass that sets its own ``kind`` registers itself when its class is defined; importing
+    ``pertinent.recommend.models`` defines the built-in kinds.
+    """
+    return MappingProxyType(_KINDS)
 
 
 class Recommender(ABC):
@@ -63,11 +55,21 @@ class Recommender(ABC):
 
     Subclasses implement ``_fit``, ``score`` and the state accessors; ranking, filtering, reasons and
     persistence are shared here. Models that combine others (hybrid, EASE fallback) hold them as
-    members rather than subclassing them.
+    members rather than subclassing them. A subclass with a ``kind`` of its own is registered under that
+    name (:func:`registered_kinds`), which is how :meth:`load` finds the class of a saved model.
     """
 
     kind: ClassVar[str] = "base"
     config_class: ClassVar[type[BaseModel]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" not in cls.__dict__:  # e.g. a test's subclass of a model: not a kind of its own
+            return
+        known = _KINDS.get(cls.kind)
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise TypeError(f"kind: {cls.kind!r} is already the kind of {known.__module__}.{known.__qualname__}")
+        _KINDS[cls.kind] = cls  # the same class defined again (a reloaded module) replaces itself
 
     def __init__(self, config: BaseModel | None = None, **kwargs: Any) -> None:
         if config is None:
@@ -185,8 +187,6 @@ class Recommender(ABC):
 
         Items in the history are excluded unless ``filters.exclude_seen`` is False.
         """
-        from pertinent.recommend.filters import Filters, rank
-
         if k < 1:
             raise ValueError("k: must be >= 1")
         row = history if history is not None else self.history_for(user, items)
@@ -200,8 +200,6 @@ class Recommender(ABC):
     ) -> pd.DataFrame:
         """``user,item,rank,score`` rows for many users; unknown users get the cold-start ranking."""
         import pandas as pd
-
-        from pertinent.recommend.filters import Filters, top_k_matrix
 
         self._check()
         filters = filters or Filters()
@@ -228,8 +226,6 @@ class Recommender(ABC):
 
     def similar_items(self, item: str, k: int = 10, filters: Filters | None = None) -> list[Recommendation]:
         """Items most similar to ``item`` ("viewed this, also viewed"); empty if the item is unknown."""
-        from pertinent.recommend.filters import Filters, rank
-
         self._check()
         j = self.item_index.get(str(item))
         if j is None:
@@ -270,12 +266,11 @@ class Recommender(ABC):
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
-        """Load any model saved with ``save`` (the kind is read from ``config.json``)."""
-        from pertinent.recommend.models import MODEL_KINDS
-
+        """Load any model saved with ``save``: its kind is read from ``config.json`` and must be registered
+        (``pertinent.recommend.models.load_model`` registers every built-in kind first)."""
         folder = Path(path)
         meta = json.loads((folder / "config.json").read_text())
-        model_cls = MODEL_KINDS.get(meta.get("kind"))
+        model_cls = _KINDS.get(meta.get("kind"))
         if model_cls is None:
             raise ValueError(f"kind: unknown model kind {meta.get('kind')!r} in {folder / 'config.json'}")
         model = model_cls(model_cls.config_class.model_validate(meta["config"]))

@@ -17,9 +17,10 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pertinent.recommend.config import positive_factors
+from pertinent.recommend.primitives import Context, Recommendation
 
 if TYPE_CHECKING:
-    from pertinent.recommend.base import Context, Recommendation, Recommender
+    from pertinent.recommend.base import Recommender
 
 
 class Filters(BaseModel):
@@ -163,8 +164,6 @@ def rank(
     Each item's ``rule`` names the business rule that moved it: ``pin``, ``boost`` (factor above 1),
     ``demote`` (factor below 1) or ``bury``; pinned items get the reason "pinned".
     """
-    from pertinent.recommend.base import Recommendation
-
     pool = max(k, filters.candidate_pool) if filters.diversity > 0 else k
     idx, vals = top_k_matrix(model, scores[None, :], row, pool + len(filters.pin), filters)
     idx, vals = idx[0], vals[0]

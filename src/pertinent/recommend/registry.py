@@ -26,11 +26,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pertinent.recommend.base import Recommender
+from pertinent.recommend.models import load_model
+
+if TYPE_CHECKING:
+    from pertinent.recommend.base import Recommender
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -178,7 +181,7 @@ class ModelRegistry:
         return self._dir(name) / resolved
 
     def load(self, name: str, version: str = "latest") -> Recommender:
-        return Recommender.load(self.path(name, version))
+        return load_model(self.path(name, version))
 
     def metrics(self, name: str, version: str = "latest") -> dict[str, Any]:
         return json.loads((self.path(name, version) / "metrics.json").read_text())

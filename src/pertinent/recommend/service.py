@@ -637,7 +637,7 @@ class RecommendService:
         """Popularity over the newest ``popularity_max_events`` track events. An expired ranking is kept as it
         is when no track event was stored since it was computed (reading and counting 200k events costs seconds
         of CPU); an erasure always recomputes it (``forget_user``)."""
-        from pertinent.recommend.popularity import PopularityRecommender
+        from pertinent.recommend.models.popularity import PopularityRecommender
 
         erasures = len(self.erased)
         newest = self._newest_track_event()

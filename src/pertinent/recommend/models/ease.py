@@ -23,8 +23,11 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from pertinent.recommend.base import Context, Recommender, log
+from pertinent.recommend.base import Recommender, log
 from pertinent.recommend.filters import strongest_source
+from pertinent.recommend.models.factorization import ALSRecommender
+from pertinent.recommend.models.itemknn import ItemKNNRecommender
+from pertinent.recommend.primitives import Context
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue
@@ -140,9 +143,6 @@ class EASERecommender(Recommender):
         return self.fallback_model is not None
 
     def _make_fallback(self) -> Recommender:
-        from pertinent.recommend.factorization import ALSRecommender
-        from pertinent.recommend.itemknn import ItemKNNRecommender
-
         return ItemKNNRecommender() if self.config.fallback == "itemknn" else ALSRecommender()
 
     def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:

@@ -16,7 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from pertinent.recommend.base import Context, Recommender
+from pertinent.recommend.base import Recommender
+from pertinent.recommend.primitives import Context
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue

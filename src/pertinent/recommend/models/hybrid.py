@@ -26,13 +26,31 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from pertinent.recommend.base import Context, Recommender
-from pertinent.recommend.content import ContentConfig, ContentRecommender
-from pertinent.recommend.popularity import PopularityConfig, PopularityRecommender
+from pertinent.recommend.base import Recommender
+from pertinent.recommend.models.content import ContentConfig, ContentRecommender
+from pertinent.recommend.models.ease import EASERecommender
+from pertinent.recommend.models.factorization import ALSRecommender, BPRRecommender
+from pertinent.recommend.models.itemknn import ItemKNNRecommender
+from pertinent.recommend.models.popularity import PopularityConfig, PopularityRecommender
+from pertinent.recommend.primitives import Context
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue
     from pertinent.recommend.interactions import Interactions
+
+
+MEMBER_KINDS: dict[str, type[Recommender]] = {
+    cls.kind: cls
+    for cls in (
+        PopularityRecommender,
+        ItemKNNRecommender,
+        ALSRecommender,
+        BPRRecommender,
+        EASERecommender,
+        ContentRecommender,
+    )
+}
+"""The kinds a blend may hold (``Component.kind``)."""
 
 
 class Component(BaseModel):
@@ -43,6 +61,11 @@ class Component(BaseModel):
     kind: Literal["popularity", "itemknn", "als", "bpr", "ease", "content"]
     weight: float = Field(default=1.0, ge=0)
     config: dict[str, Any] = Field(default_factory=dict)
+
+    def make(self) -> Recommender:
+        """A fresh, unfitted member (its config validated by its model: errors name the field)."""
+        cls = MEMBER_KINDS[self.kind]
+        return cls(cls.config_class.model_validate(self.config))
 
 
 class HybridConfig(BaseModel):
@@ -78,9 +101,7 @@ class HybridRecommender(Recommender):
         self._recent = threading.local()  # the last one-row score's parts, per serving thread
 
     def _build(self, with_content: bool) -> None:
-        from pertinent.recommend.models import make_model
-
-        self.members = [(make_model(c.kind, c.config), c.weight) for c in self.config.components]
+        self.members = [(c.make(), c.weight) for c in self.config.components]
         self.popularity = PopularityRecommender(self.config.popularity)
         self.content = ContentRecommender(self.config.content) if with_content else None
 

@@ -28,11 +28,13 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from pertinent.recommend.base import Context, Recommender, log
-from pertinent.recommend.ease import EASEConfig, ease_fits, ease_from_gram, gram
-from pertinent.recommend.factorization import ALSConfig
-from pertinent.recommend.hybrid import Component, HybridConfig, HybridRecommender, normalize_rows
-from pertinent.recommend.itemknn import ItemKNNConfig
+from pertinent.recommend.base import Recommender, log
+from pertinent.recommend.models.ease import EASEConfig, ease_fits, ease_from_gram, gram
+from pertinent.recommend.models.factorization import ALSConfig, ALSRecommender
+from pertinent.recommend.models.hybrid import Component, HybridConfig, HybridRecommender, normalize_rows
+from pertinent.recommend.models.itemknn import ItemKNNConfig, ItemKNNRecommender
+from pertinent.recommend.models.popularity import PopularityRecommender
+from pertinent.recommend.primitives import Context
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue
@@ -106,10 +108,7 @@ class DefaultRecommender(Recommender):
     def choose(self, data: Interactions) -> HybridConfig:
         """The hybrid config chosen on a validation split of ``data`` (fills ``self.report``)."""
         from pertinent.evaluation.splits import holdout_matrix
-        from pertinent.recommend.factorization import ALSRecommender
         from pertinent.recommend.interactions import Interactions as _Interactions
-        from pertinent.recommend.itemknn import ItemKNNRecommender
-        from pertinent.recommend.popularity import PopularityRecommender
 
         cfg = self.config
         counts = data.item_counts()
