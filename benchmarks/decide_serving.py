@@ -81,7 +81,7 @@ def setup(data: Path, profiles: int) -> None:
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     os.environ.update(env_for(data))
-    from pertinent.recommend.service import train_from_store
+    from pertinent.recommend.training import train_from_store
     from pertinent.services import Services
     from pertinent.settings import load_settings
     from pertinent.storage.base import MembershipChange

@@ -218,7 +218,7 @@ def test_saved_models_are_covered_by_export_and_erasure(client, sqlite_services)
     """Trained models keep each user's id and training row: export shows them, erasure removes them."""
     import numpy as np
 
-    from pertinent.recommend.service import train_from_store
+    from pertinent.recommend.training import train_from_store
 
     views = [
         {

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from pertinent.api.app import create_app
 from pertinent.recommend.interactions import InteractionConfig
+from pertinent.recommend.items import validate_items
 from pertinent.recommend.registry import ModelRegistry
-from pertinent.recommend.service import product_ids, train_from_store, validate_items
+from pertinent.recommend.training import product_ids, train_from_store
 from pertinent.services import Services
 from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
 from tests.support.common import ADMIN, ADMIN_KEY, WRITE_KEY, make_settings
@@ -148,7 +149,7 @@ def test_a_new_model_version_is_served_without_restart(shop: Shop, api: TestClie
     assert newer != first
     # the due check loads it in the background; requests keep being served meanwhile, never kept waiting
     assert recs(api, user, k=5)["version"] in (first, newer)
-    shop.services.recommend._background["model"].join(30)
+    shop.services.recommend.wait_background(30)
     assert recs(api, user, k=5)["version"] == newer
 
 

@@ -125,7 +125,7 @@ def test_served_model_name_comes_from_settings(tmp_path: Path) -> None:
 
 
 def test_a_user_erased_while_a_round_trains_is_erased_from_the_new_version(tmp_path: Path, monkeypatch: Any) -> None:
-    import pertinent.recommend.service as service_module
+    import pertinent.recommend.retrain as retrain_module
 
     settings = make_settings(tmp_path, recommend={"model": "popularity", "retrain_interval_s": 3600})
     svc = Services.build(settings)
@@ -135,14 +135,14 @@ def test_a_user_erased_while_a_round_trains_is_erased_from_the_new_version(tmp_p
         svc.ingest.ingest(views("a", range(4), ["a", "b"]), prefix="batch")
         with svc.store.transaction(write=False) as tx:
             victim = svc.profiles.find(tx, "u1")
-        real = service_module.train_from_store
+        real = retrain_module.train_from_store
 
         def erasure_during_training(*args: Any, **kwargs: Any) -> Any:
             # the erasure lands after this round read the events: no saved version holds the user yet
             assert svc.recommend.forget_user(victim) == 0
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(service_module, "train_from_store", erasure_during_training)
+        monkeypatch.setattr(retrain_module, "train_from_store", erasure_during_training)
         assert Retrainer(svc.recommend).run_once().version == "v1"
         assert registry.user_rows(victim) == []
         with svc.store.transaction(write=False) as tx:

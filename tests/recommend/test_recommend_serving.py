@@ -13,11 +13,15 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import pertinent.recommend.service as service_module
+import pertinent.recommend.lists as lists_module
+import pertinent.recommend.serving as serving_module
 from pertinent.api.app import create_app
 from pertinent.recommend.config import BusinessRules
+from pertinent.recommend.items import catalogue_from_rows
+from pertinent.recommend.lists import history_row
 from pertinent.recommend.registry import ModelRegistry
-from pertinent.recommend.service import RecommendService, catalogue_from_rows, train_from_store
+from pertinent.recommend.service import RecommendService
+from pertinent.recommend.training import train_from_store
 from pertinent.services import Services
 from pertinent.storage.base import EventRow, ItemRow
 from tests.support.common import ADMIN, WRITE_KEY, make_settings
@@ -70,7 +74,7 @@ def test_a_repeated_request_is_answered_from_the_cache(svc: Services) -> None:
     rec = svc.recommend
     first = rec.recommend("u1", k=5)
     pid = profile_of(svc, "u1")
-    assert first["source"] == "model" and [k for k in rec._results if k[0] == pid]
+    assert first["source"] == "model" and [k for k in rec.lists._results if k[0] == pid]
     assert rec.recommend("u1", k=5) == first
     first["items"][0]["item_id"] = "changed by the caller"  # the cache keeps its own copy
     assert rec.recommend("u1", k=5)["items"][0]["item_id"] != "changed by the caller"
@@ -89,9 +93,9 @@ def test_a_new_event_gives_a_new_list(svc: Services) -> None:
 def test_erasure_removes_the_cached_lists(svc: Services) -> None:
     rec = svc.recommend
     pid = profile_of(svc, "u3")
-    assert rec.recommend("u3", k=5)["source"] == "model" and any(k[0] == pid for k in rec._results)
+    assert rec.recommend("u3", k=5)["source"] == "model" and any(k[0] == pid for k in rec.lists._results)
     svc.privacy.erase("u3")
-    assert not any(k[0] == pid for k in rec._results)
+    assert not any(k[0] == pid for k in rec.lists._results)
     assert rec.recommend("u3", k=5)["source"] == "popularity"
 
 
@@ -132,7 +136,7 @@ def test_a_due_model_check_never_keeps_a_request_waiting(
     assert started.wait(10) and rec.runs_inline()
     assert rec.recommend("u4", k=3)["version"] == "v1"
     release.set()
-    rec._background["model"].join(30)
+    rec.wait_background(30)
     assert rec.recommend("u4", k=3)["version"] == v2
 
 
@@ -157,7 +161,7 @@ def test_withdrawn_consent_is_checked_before_the_cache(svc: Services) -> None:
 
 
 class _Clock:
-    """``time`` for the service module with a settable wall clock (``monotonic`` stays real)."""
+    """``time`` for the serving modules with a settable wall clock (``monotonic`` stays real)."""
 
     def __init__(self, now: float) -> None:
         self.now = now
@@ -180,7 +184,8 @@ def test_a_list_expires_when_an_item_becomes_available(svc: Services, monkeypatc
     # the best item is hidden until a moment in the future; the list without it is cached
     rec.upsert_rows([ItemRow(plain[0], title="soon", categories=["c"], available_from=start + 3600, updated_at=start)])
     clock = _Clock(start)
-    monkeypatch.setattr(service_module, "time", clock)
+    monkeypatch.setattr(lists_module, "time", clock)  # the cached lists' expiry
+    monkeypatch.setattr(serving_module, "time", clock)  # the catalogue's availability
     hidden = ids(rec.recommend("u7", k=5))
     assert plain[0] not in hidden and ids(rec.recommend("u7", k=5)) == hidden
     clock.now = start + 3601  # it is available now: the cached list has expired with it
@@ -189,7 +194,7 @@ def test_a_list_expires_when_an_item_becomes_available(svc: Services, monkeypatc
 
 def test_serving_catalogue_next_change() -> None:
     cat = catalogue_from_rows([ItemRow("a"), ItemRow("b", available_from=100.0, available_until=200.0)])
-    aligned = service_module.ServingCatalogue(cat, np.asarray(["a", "b"], dtype=object), only_listed=True)
+    aligned = serving_module.ServingCatalogue(cat, np.asarray(["a", "b"], dtype=object), only_listed=True)
     assert aligned.next_change(50.0) == 100.0 and aligned.next_change(150.0) == 200.0
     assert aligned.next_change(250.0) == float("inf")
     ids_ = aligned.item_ids
@@ -204,15 +209,15 @@ def test_history_row_merges_recent_items_with_training(svc: Services) -> None:
     assert model is not None
     pid = profile_of(svc, "u8")
     trained = model.history_for(pid)
-    row = RecommendService._row(model, pid, [])
+    row = history_row(model, pid, [])
     assert row.indices.tolist() == trained.indices.tolist() and row.data.tolist() == trained.data.tolist()
     assert row.data.base is None or not np.shares_memory(row.data, model._train_rows.data)
     extra = next(i for i in ITEMS if model.item_index[i] not in set(trained.indices.tolist()))
-    merged = RecommendService._row(model, pid, [[extra, "Product Viewed", 0.0, 5.0], ["unknown", "x", 0.0, 1.0]])
+    merged = history_row(model, pid, [[extra, "Product Viewed", 0.0, 5.0], ["unknown", "x", 0.0, 1.0]])
     j = model.item_index[extra]
     assert dict(zip(merged.indices.tolist(), merged.data.tolist(), strict=True))[j] == 5.0
     assert merged.nnz == trained.nnz + 1 and list(merged.indices) == sorted(merged.indices)
-    assert RecommendService._row(model, None, []).nnz == 0
+    assert history_row(model, None, []).nnz == 0
 
 
 def test_event_rows_are_read_by_position() -> None:
@@ -265,7 +270,7 @@ def test_unknown_users_share_one_cached_popularity_list(svc: Services) -> None:
     a, b = rec.recommend("stranger-a", k=4), rec.recommend("stranger-b", k=4)
     assert a["source"] == b["source"] == "popularity" and a["items"] == b["items"]
     assert a["user_id"] == "stranger-a" and b["user_id"] == "stranger-b"
-    assert any(k[0] == "" for k in rec._results)
+    assert any(k[0] == "" for k in rec.lists._results)
 
 
 def test_cached_lists_are_not_tracked_by_the_garbage_collector(svc: Services) -> None:
@@ -276,13 +281,20 @@ def test_cached_lists_are_not_tracked_by_the_garbage_collector(svc: Services) ->
         rec.recommend(f"u{u}", k=4)
     for _ in range(3):  # nested tuples are untracked from the inside out, one level per pass
         gc.collect()
-    assert rec._results and not any(gc.is_tracked(v) or gc.is_tracked(k) for k, v in rec._results.items())
+    assert rec.lists._results and not any(gc.is_tracked(v) or gc.is_tracked(k) for k, v in rec.lists._results.items())
+
+
+def reload_popularity(rec: RecommendService) -> Any:
+    """A due refresh of the popularity ranking, run to its end: the ranking served afterwards."""
+    rec.serving.load_popularity_in_background()
+    rec.wait_background(30)
+    return rec.popularity()
 
 
 def test_popularity_is_recomputed_only_after_new_events_or_an_erasure(svc: Services) -> None:
     rec = svc.recommend
-    first = rec._load_popularity()
-    assert first is not None and rec._load_popularity() is first  # nothing new: the same ranking is kept
+    first = reload_popularity(rec)
+    assert first is not None and reload_popularity(rec) is first  # nothing new: the same ranking is kept
     # Exposures and other events that are no interaction cannot change the ranking: still the same one.
     svc.ingest.ingest(
         [
@@ -296,15 +308,15 @@ def test_popularity_is_recomputed_only_after_new_events_or_an_erasure(svc: Servi
         ],
         prefix="batch",
     )
-    assert rec._load_popularity() is first
+    assert reload_popularity(rec) is first
     svc.ingest.ingest(views("more", "u20", ["i0"]), prefix="batch")
-    second = rec._load_popularity()
+    second = reload_popularity(rec)
     assert second is not first
     pid = profile_of(svc, "u21")
     assert pid in second.user_index
     svc.privacy.erase("u21")
     assert pid not in second.user_index  # at once; and the next refresh recomputes without the events
-    third = rec._load_popularity()
+    third = reload_popularity(rec)
     assert third is not second and pid not in third.user_index
 
 
@@ -317,8 +329,8 @@ def test_known_users_alone_get_served_inline_once_popularity_loaded_in_the_backg
         train_from_store(services.store, tmp_path, model="ease")
         rec = services.recommend
         assert rec.recommend("u1", k=2)["source"] == "model"  # model and catalogue loaded; popularity never asked
-        assert rec._popularity is None and rec.runs_inline() is False  # which starts loading it
-        rec._background["popularity"].join(30)
-        assert rec._popularity is not None and rec.runs_inline() is True
+        assert not rec.serving.popularity_loaded() and rec.runs_inline() is False  # which starts loading it
+        rec.wait_background(30)
+        assert rec.serving.popularity_loaded() and rec.runs_inline() is True
     finally:
         services.close()

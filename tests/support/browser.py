@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from pertinent.browser.demo_content import install_demo_content
-from pertinent.recommend.service import train_from_store
+from pertinent.recommend.training import train_from_store
 from pertinent.services import Services
 from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
 from tests.support.common import ADMIN, ADMIN_KEY, LiveServer, make_settings

@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from pertinent.privacy.keys import ensure_keys
-        from pertinent.recommend.service import validate_items
+        from pertinent.recommend.items import validate_items
         from pertinent.services import Services
         from pertinent.settings import load_settings
 
@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         from pertinent.privacy.keys import ensure_keys
-        from pertinent.recommend.service import train_from_store
+        from pertinent.recommend.training import train_from_store
         from pertinent.services import Services
         from pertinent.settings import load_settings
 

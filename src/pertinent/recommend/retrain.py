@@ -18,10 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pertinent.recommend.training import TrainResult, train_from_store
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from pertinent.recommend.service import RecommendService, TrainResult
+    from pertinent.recommend.service import RecommendService
 
 log = logging.getLogger("pertinent.recommend")
 
@@ -86,8 +88,6 @@ class Retrainer:
 
     def run_once(self) -> TrainResult | None:
         """One round: the new version's result, or None when nothing was due (or another process trains)."""
-        from pertinent.recommend.service import train_from_store
-
         service = self.service
         self.rounds += 1
         with service.store.transaction(write=False) as tx:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,7 +22,8 @@ from pertinent.api.query import comma_list as _split
 from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON
 from pertinent.recommend.config import BusinessRules
-from pertinent.recommend.service import UnknownItemError
+from pertinent.recommend.items import Item, ItemProblem, UnknownItem
+from pertinent.recommend.lists import Recommendations, SimilarItems
 
 MAX_ITEMS_BODY = 5 * 1024 * 1024
 MAX_ITEMS_PER_REQUEST = 10_000
@@ -105,15 +106,27 @@ class RuleParams:
 Rules = Annotated[RuleParams, Depends()]
 
 
-def _bad_param(err: ValueError) -> ApiError:
+def _bad_param(err: ValueError) -> ApiError:  # still used by routes/site.py
     name, _, message = str(err).partition(": ")
     return ApiError(400, "invalid_request", str(err), [{"field": name, "message": message or str(err)}])
 
 
-def _unknown_item(item_id: str) -> ApiError:
-    return ApiError(
-        404, "not_found", f"item_id: no item '{item_id}'", [{"field": "item_id", "message": "unknown item"}]
-    )
+class ItemsUpserted(BaseModel):
+    """The answer of ``POST /v1/items``: 200 when any item was stored (or none was sent), else 400 with the first
+    problem as ``code`` and ``message``."""
+
+    success: bool = Field(description="true when no item was rejected")
+    received: int
+    stored: int
+    rejected: int
+    errors: list[ItemProblem] = Field(description="one entry per problem of each rejected item")
+    code: str | None = Field(None, description="only on 400: invalid_request")
+    message: str | None = Field(None, description="only on 400: the first problem")
+
+
+class ItemDeleted(BaseModel):
+    success: bool
+    item_id: str
 
 
 class RecommendQuery(BaseModel):
@@ -155,17 +168,19 @@ async def recommendations_endpoint(request: Request) -> Response:
     if any(v is not None for v in (q.pin, q.boost, q.boost_categories, q.bury, q.bury_categories, q.diversity)):
         rules = _rules(q.pin, q.boost, q.boost_categories, q.bury, q.bury_categories, q.diversity)
     service = services.recommend
-    try:
-        if service.runs_inline():  # SQLite reads of microseconds, nothing to load: no thread-pool hop
-            body = service.recommend(q.user_id, q.k, inc, exc_cats, skip, rules)
-        else:
-            body = await run_in_threadpool(service.recommend, q.user_id, q.k, inc, exc_cats, skip, rules)
-    except ValueError as err:  # k above the service's configured maximum
-        raise _bad_param(err) from None
-    return JSON(body)
+    if service.runs_inline():  # SQLite reads of microseconds, nothing to load: no thread-pool hop
+        body = service.recommend(q.user_id, q.k, inc, exc_cats, skip, rules)
+    else:
+        body = await run_in_threadpool(service.recommend, q.user_id, q.k, inc, exc_cats, skip, rules)
+    return JSON(body)  # as built: the response model below documents it, nothing validates it per request
 
 
-@router.get("/recommendations", response_class=JSON, openapi_extra={"parameters": query_docs(RecommendQuery)})
+@router.get(
+    "/recommendations",
+    response_class=JSON,
+    response_model=Recommendations,
+    openapi_extra={"parameters": query_docs(RecommendQuery)},
+)
 async def recommendations(request: Request) -> Response:
     """Top-k items for a user from the served model; popular items for new users or before training.
 
@@ -175,23 +190,18 @@ async def recommendations(request: Request) -> Response:
 
 
 # Registered before GET /items/{item_id}: the id convertor matches slashes, so ".../similar" must win first.
-@router.get("/items/{item_id:id}/similar", dependencies=[SiteAuth])
+@router.get("/items/{item_id:id}/similar", dependencies=[SiteAuth], response_model=SimilarItems)
 async def similar(
     services: ServicesDep,
     rules: Rules,
     item_id: str = ItemId,
     k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)"),
-) -> dict[str, Any]:
+) -> SimilarItems:
     """Items similar to one item ("viewed this, also viewed"), with the same business rules."""
-    try:
-        return await run_in_threadpool(services.recommend.similar, item_id, k, rules.rules)
-    except UnknownItemError:
-        raise _unknown_item(item_id) from None
-    except ValueError as err:
-        raise _bad_param(err) from None
+    return await run_in_threadpool(services.recommend.similar, item_id, k, rules.rules)
 
 
-@router.post("/items", dependencies=[AdminAuth])
+@router.post("/items", dependencies=[AdminAuth], response_model=ItemsUpserted)
 async def upsert_items(request: Request, services: ServicesDep) -> JSON:
     """Create or replace catalogue items: ``{"items": [...]}``; invalid rows are reported, valid rows kept."""
     body = await read_json(request, MAX_ITEMS_BODY)
@@ -211,7 +221,7 @@ async def upsert_items(request: Request, services: ServicesDep) -> JSON:
             [{"field": "items", "message": f"at most {MAX_ITEMS_PER_REQUEST} per request"}],
         )
     result = await run_in_threadpool(services.recommend.upsert_items, raws)
-    out = result.to_json()
+    out = result.to_json()  # sent as is (the status depends on it): ItemsUpserted documents it
     status = 200 if result.stored or not result.errors else 400
     if status == 400:
         first = result.errors[0]
@@ -219,18 +229,18 @@ async def upsert_items(request: Request, services: ServicesDep) -> JSON:
     return JSON(out, status)
 
 
-@router.get("/items/{item_id:id}", dependencies=[AdminAuth])
-async def get_item(services: ServicesDep, item_id: str = ItemId) -> dict[str, Any]:
+@router.get("/items/{item_id:id}", dependencies=[AdminAuth], response_model=Item)
+async def get_item(services: ServicesDep, item_id: str = ItemId) -> Item:
     """One catalogue item."""
     item = await run_in_threadpool(services.recommend.get_item, item_id)
     if item is None:
-        raise _unknown_item(item_id)
+        raise UnknownItem(item_id)
     return item
 
 
-@router.delete("/items/{item_id:id}", dependencies=[AdminAuth])
-async def delete_item(services: ServicesDep, item_id: str = ItemId) -> dict[str, Any]:
+@router.delete("/items/{item_id:id}", dependencies=[AdminAuth], response_model=ItemDeleted)
+async def delete_item(services: ServicesDep, item_id: str = ItemId) -> ItemDeleted:
     """Remove an item from the catalogue (it stays in trained models until the next training)."""
     if not await run_in_threadpool(services.recommend.delete_item, item_id):
-        raise _unknown_item(item_id)
-    return {"success": True, "item_id": item_id}
+        raise UnknownItem(item_id)
+    return ItemDeleted(success=True, item_id=item_id)
