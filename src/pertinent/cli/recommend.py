@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from pertinent.privacy.keys import ensure_keys
-        from pertinent.recommend.items import validate_items
+        from pertinent.recommend.items import ItemProblem, validate_items
         from pertinent.services import Services
         from pertinent.settings import load_settings
 
@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
         records = catalogue_records(frame)
         services = Services.build(ensure_keys(load_settings()))
         stored = 0
-        errors: list[dict[str, Any]] = []
+        errors: list[ItemProblem] = []
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         try:
             with Progress(*columns, console=console) as progress:
@@ -342,8 +342,8 @@ def register(app: typer.Typer) -> None:
         searches: dict[str, dict[str, list[Any]]] = {}
         for spec in search:
             try:
-                kind, params = spec.split(":", 1)
-                name, values = params.split("=", 1)
+                kind, setting = spec.split(":", 1)
+                name, values = setting.split("=", 1)
                 searches.setdefault(kind, {})[name] = [json.loads(v) for v in values.split(",")]
             except ValueError as exc:
                 raise typer.BadParameter(f"--search: expected kind:param=v1,v2 got {spec!r}") from exc

@@ -14,11 +14,15 @@ already has in train are never in their test row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from pertinent.recommend.interactions import Interactions
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def _need_time(data: Interactions, name: str) -> None:
         raise ValueError(f"{name}: needs timestamps (build Interactions with timestamp_col)")
 
 
-def _test_from_events(data: Interactions, train: Interactions, events) -> sp.csr_matrix:  # noqa: ANN001
+def _test_from_events(data: Interactions, train: Interactions, events: pd.DataFrame) -> sp.csr_matrix:
     test = sp.csr_matrix((np.ones(len(events), np.float32), (events["user"], events["item"])), shape=data.shape)
     test = _binary(test)
     seen = train.matrix.copy()

@@ -108,14 +108,14 @@ class Recommender(ABC):
             if j < 0:
                 out.append(default)
             else:
-                item = str(self.item_ids[j])  # type: ignore[index]
+                item = str(self.fitted_item_ids[j])
                 out.append(f"similar to {self._titles.get(item, item)}")
         return out
 
     def item_similarity(self, item: int) -> np.ndarray | None:
         """Similarity of one item to all items, or None when the model has no item-item notion."""
         onehot = sp.csr_matrix(([1.0], ([0], [item])), shape=(1, self.n_items), dtype=np.float32)
-        return self.score(onehot)[0]
+        return np.asarray(self.score(onehot)[0])
 
     def pair_similarity(self, items: np.ndarray) -> np.ndarray | None:
         """Similarity among ``items`` (len x len; row i = item i's similarity to each), or None without an
@@ -145,8 +145,15 @@ class Recommender(ABC):
 
     @property
     def n_items(self) -> int:
-        self._check()
-        return len(self.item_ids)  # type: ignore[arg-type]
+        return len(self.fitted_item_ids)
+
+    @property
+    def fitted_item_ids(self) -> np.ndarray:
+        """``item_ids`` of a fitted model (NotFittedError before ``fit`` or ``load``)."""
+        ids = self.item_ids
+        if ids is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+        return ids
 
     def _check(self) -> None:
         if self.item_ids is None:
@@ -214,7 +221,7 @@ class Recommender(ABC):
             frame = pd.DataFrame(
                 {
                     "user": np.repeat(np.asarray(chunk, dtype=object), n),
-                    "item": self.item_ids[idx.ravel()],  # type: ignore[index]
+                    "item": self.fitted_item_ids[idx.ravel()],
                     "rank": np.tile(np.arange(1, n + 1), len(chunk)),
                     "score": vals.ravel(),
                 }
@@ -253,12 +260,13 @@ class Recommender(ABC):
         )
         state = self._get_state()
         state["__item_ids"] = np.asarray(self.item_ids, dtype=str)
-        state["__user_ids"] = np.asarray(sorted(self.user_index, key=self.user_index.get), dtype=str)
+        state["__user_ids"] = np.asarray(sorted(self.user_index, key=self.user_index.__getitem__), dtype=str)
         if self._train_rows is not None:
             state["__train"] = self._train_rows
         arrays: dict[str, np.ndarray] = {}
         _flatten(state, "", arrays)
-        np.savez(folder / "state.npz", **arrays)
+        # numpy >= 2.1 checks **kwds against its own allow_pickle flag: no state key is named so
+        np.savez(folder / "state.npz", **arrays)  # type: ignore[arg-type]
         (folder / "titles.json").write_text(json.dumps(self._titles))
         if self.catalogue is not None:
             self.catalogue.frame.to_parquet(folder / "catalogue.parquet")

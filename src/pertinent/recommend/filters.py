@@ -9,6 +9,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -117,7 +118,7 @@ def _adjust(model: Recommender, scores: np.ndarray, filters: Filters) -> np.ndar
         out *= factor
     if buried is not None:
         out[:, buried] = np.where(np.isfinite(out[:, buried]), out[:, buried] * 1e-6 - 1.0, out[:, buried])
-    return out
+    return np.asarray(out)
 
 
 def top_k_matrix(
@@ -195,11 +196,12 @@ def rank(
             elif factor is not None and factor[i] != 1.0:
                 rules[r] = "boost" if factor[i] > 1.0 else "demote"
     pinned_set = set(pinned)
+    ids = model.fitted_item_ids
     return [
         Recommendation(
-            str(model.item_ids[i]),
+            str(ids[i]),
             float(v),
-            r + 1,  # type: ignore[index]
+            r + 1,
             "pinned" if i in pinned_set else reasons[r],
             "pin" if i in pinned_set else rules[r],
         )
@@ -227,7 +229,7 @@ def candidate_similarity(model: Recommender, idx: np.ndarray) -> np.ndarray:
         if cat is not None:
             from sklearn.preprocessing import MultiLabelBinarizer
 
-            cats = cat.aligned(model.item_ids[idx])["categories"]  # type: ignore[index]
+            cats = cat.aligned(model.fitted_item_ids[idx])["categories"]
             onehot = MultiLabelBinarizer(sparse_output=True).fit_transform([list(c) for c in cats])
             if onehot.shape[1]:
                 onehot = sp.csr_matrix(onehot, dtype=np.float32)
@@ -262,7 +264,9 @@ def mmr(model: Recommender, idx: np.ndarray, vals: np.ndarray, k: int, diversity
     return np.asarray(chosen + rest.tolist(), dtype=np.int64)
 
 
-def strongest_source(history: sp.csr_matrix, items: np.ndarray, weight_of: callable) -> list[int]:  # type: ignore[valid-type]
+def strongest_source(
+    history: sp.csr_matrix, items: np.ndarray, weight_of: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> list[int]:
     """For each item, the history item that contributes most (``weight_of(src_idx, items)`` gives a
     len(src) x len(items) matrix), or -1 when none contributes."""
     src = history.indices

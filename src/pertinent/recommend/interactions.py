@@ -231,15 +231,16 @@ class Interactions:
     # ----------------------------------------------------------------- views
     @property
     def shape(self) -> tuple[int, int]:
-        return self.matrix.shape  # type: ignore[return-value]
+        n_users, n_items = self.matrix.shape
+        return int(n_users), int(n_items)
 
     @property
     def n_users(self) -> int:
-        return self.matrix.shape[0]
+        return int(self.matrix.shape[0])
 
     @property
     def n_items(self) -> int:
-        return self.matrix.shape[1]
+        return int(self.matrix.shape[1])
 
     @property
     def has_timestamps(self) -> bool:

@@ -80,13 +80,13 @@ def history_row(model: Recommender, profile_id: str | None, recent: list[list[An
         cols, data = row.indices, row.data.astype(np.float32)
     else:
         model._check()  # NotFittedError like history_for
-        idx = model.user_index.get(str(profile_id)) if profile_id is not None and train is not None else None
-        if idx is None:
+        idx = model.user_index.get(str(profile_id)) if profile_id is not None else None
+        if idx is None or train is None:
             cols, data = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
         else:
-            start, end = train.indptr[idx], train.indptr[idx + 1]  # type: ignore[union-attr]
-            cols = train.indices[start:end].copy()  # type: ignore[union-attr]
-            data = train.data[start:end].astype(np.float32)  # type: ignore[union-attr]
+            start, end = train.indptr[idx], train.indptr[idx + 1]
+            cols = train.indices[start:end].copy()
+            data = train.data[start:end].astype(np.float32)
     weights: dict[int, float] | None = None
     changed = False
     for pid, w in recent_weights(recent):
@@ -257,7 +257,7 @@ class Lists:
                         for i, sc, r, why, rule in hit[4]
                     ],
                 }
-        source = "model"
+        source: Literal["model", "popularity"] = "model"
         row = None
         if model is not None:
             row = history_row(model, profile_id, recent)

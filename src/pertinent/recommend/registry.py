@@ -184,8 +184,10 @@ class ModelRegistry:
         return load_model(self.path(name, version))
 
     def metrics(self, name: str, version: str = "latest") -> dict[str, Any]:
-        return json.loads((self.path(name, version) / "metrics.json").read_text())
+        metrics: dict[str, Any] = json.loads((self.path(name, version) / "metrics.json").read_text())
+        return metrics
 
     def meta(self, name: str, version: str = "latest") -> dict[str, Any]:
         """What ``save`` recorded about a version: kind, ``created_at`` and the caller's extra fields."""
-        return json.loads((self.path(name, version) / "meta.json").read_text())
+        meta: dict[str, Any] = json.loads((self.path(name, version) / "meta.json").read_text())
+        return meta

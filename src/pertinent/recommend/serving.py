@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
+from pertinent.recommend.catalogue import Catalogue
 from pertinent.recommend.interactions import InteractionConfig
 from pertinent.recommend.items import catalogue_from_rows
 from pertinent.recommend.models.popularity import PopularityRecommender
@@ -29,7 +30,6 @@ from pertinent.runtime.cache import Refreshing
 
 if TYPE_CHECKING:
     from pertinent.recommend.base import Recommender
-    from pertinent.recommend.catalogue import Catalogue
     from pertinent.recommend.config import RecommendConfig
     from pertinent.recommend.persistence import ModelVersions
     from pertinent.storage.base import Store
@@ -39,12 +39,12 @@ log = logging.getLogger("pertinent.recommend")
 Served: TypeAlias = "tuple[str | None, Recommender | None]"  # (None, None) before any version was saved
 
 
-class ServingCatalogue:
+class ServingCatalogue(Catalogue):
     """The live catalogue aligned once to one model's item order, so that each request's availability and
     category masks are numpy comparisons instead of pandas re-indexing (see ``allowed_mask``).
 
-    Other orders fall back to the plain :class:`Catalogue`. With ``only_listed``, items the catalogue does
-    not list are never available.
+    Other orders get the plain :class:`Catalogue` answers (same frame). With ``only_listed``, items the catalogue
+    does not list are never available.
 
     >>> import numpy as np
     >>> from pertinent.storage.base import ItemRow
@@ -59,8 +59,8 @@ class ServingCatalogue:
     """
 
     def __init__(self, catalogue: Catalogue, item_ids: Any, only_listed: bool) -> None:
+        super().__init__(catalogue.frame)
         self.base = catalogue
-        self.frame = catalogue.frame
         self.item_ids = item_ids
         df = catalogue.aligned(item_ids)
         n = len(df)
@@ -88,10 +88,7 @@ class ServingCatalogue:
         self._next: tuple[float, float] | None = None  # (computed at, next availability change)
         self._available: tuple[float, float, np.ndarray] | None = None  # (from, until, mask valid in between)
 
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def available(self, item_ids: Any = None, at: datetime | None = None) -> Any:
+    def available(self, item_ids: np.ndarray | list[str] | None = None, at: datetime | None = None) -> np.ndarray:
         if item_ids is not self.item_ids:
             return self.base.available(item_ids, at)
         if at is None:
@@ -122,16 +119,13 @@ class ServingCatalogue:
         self._next = (now, nxt)
         return nxt
 
-    def in_categories(self, categories: list[str], item_ids: Any = None) -> Any:
+    def in_categories(self, categories: list[str], item_ids: np.ndarray | list[str] | None = None) -> np.ndarray:
         if item_ids is not self.item_ids:
             return self.base.in_categories(categories, item_ids)
         mask = np.zeros(self._n, dtype=bool)
         for c in set(categories):
             mask[self._by_category.get(c, [])] = True
         return mask
-
-    def __getattr__(self, name: str) -> Any:  # titles(), documents(), ... from the plain catalogue
-        return getattr(self.base, name)
 
 
 @dataclass(frozen=True)
@@ -240,7 +234,7 @@ class ServedState:
     def _attach_catalogue(self, model: Recommender, cat: Catalogue) -> None:
         if self._attached.get(model) is cat:
             return
-        model.catalogue = ServingCatalogue(cat, model.item_ids, self.config.catalogue_only)  # type: ignore[assignment]
+        model.catalogue = ServingCatalogue(cat, model.item_ids, self.config.catalogue_only)
         model._titles.update(cat.titles())  # shared with the model's members: reasons read titles from it
         self._attached[model] = cat
 

@@ -90,19 +90,18 @@ class ContentRecommender(Recommender):
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
         prof = self.profile(history)
-        if sp.issparse(prof) and prof.shape[0] <= 16:
+        if isinstance(prof, np.ndarray):  # dense embeddings
+            norms = np.linalg.norm(prof, axis=1, keepdims=True)
+            return np.asarray(_dense((prof / np.where(norms > 0, norms, 1.0)) @ self.features.T), dtype=np.float32)
+        if prof.shape[0] <= 16:
             # a few rows (serving): a dense profile times the sparse item matrix is one fast mat-vec,
             # where sparse x sparse would build an intermediate sparse result
             dense = prof.toarray()
             norms = np.linalg.norm(dense, axis=1, keepdims=True)
             dense /= np.where(norms > 0, norms, 1.0)
             return np.asarray((self.features @ dense.T).T, dtype=np.float32)
-        if sp.issparse(prof):
-            norms = np.sqrt(np.asarray(prof.multiply(prof).sum(axis=1)).ravel())
-            prof = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ prof
-        else:
-            norms = np.linalg.norm(prof, axis=1, keepdims=True)
-            prof = prof / np.where(norms > 0, norms, 1.0)
+        norms = np.sqrt(np.asarray(prof.multiply(prof).sum(axis=1)).ravel())
+        prof = sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ prof
         return np.asarray(_dense(prof @ self.features.T), dtype=np.float32)
 
     def item_similarity(self, item: int) -> np.ndarray | None:

@@ -34,7 +34,7 @@ from pertinent.recommend.models.factorization import ALSConfig, ALSRecommender
 from pertinent.recommend.models.hybrid import Component, HybridConfig, HybridRecommender, normalize_rows
 from pertinent.recommend.models.itemknn import ItemKNNConfig, ItemKNNRecommender
 from pertinent.recommend.models.popularity import PopularityRecommender
-from pertinent.recommend.primitives import Context
+from pertinent.recommend.primitives import Context, NotFittedError
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue
@@ -80,7 +80,8 @@ def _ndcg(scores: np.ndarray, seen: sp.csr_matrix, truth: sp.csr_matrix, k: int)
     discount = 1.0 / np.log2(np.arange(2, kk + 2))
     n_rel = np.maximum(np.diff(truth.indptr), 1)
     ideal = np.cumsum(discount)[np.minimum(n_rel, kk) - 1]
-    return (hits * discount).sum(axis=1) / ideal
+    ndcg: np.ndarray = (hits * discount).sum(axis=1) / ideal
+    return ndcg
 
 
 def _better(new: np.ndarray, old: np.ndarray, n_se: float = 2.0) -> bool:
@@ -192,8 +193,11 @@ class DefaultRecommender(Recommender):
                 if w <= 0:
                     continue
                 candidate = {**weights, name: w}
-                blend = sum(wt * parts[n] for n, wt in candidate.items())
-                score = trial("blend", {"weights": candidate}, blend)  # type: ignore[arg-type]
+                terms = [wt * parts[n] for n, wt in candidate.items()]
+                blend = terms[0]
+                for term in terms[1:]:
+                    blend = blend + term
+                score = trial("blend", {"weights": candidate}, blend)
                 if _better(score, best, cfg.min_gain_se):
                     best, weights = score, candidate
         report.update(
@@ -224,23 +228,30 @@ class DefaultRecommender(Recommender):
         chosen = self.choose(data)
         self.hybrid = HybridRecommender(chosen).fit(data, catalogue)
 
+    @property
+    def chosen(self) -> HybridRecommender:
+        """The hybrid chosen by ``fit`` (or loaded); NotFittedError before."""
+        if self.hybrid is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+        return self.hybrid
+
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
-        return self.hybrid.score(history, context)  # type: ignore[union-attr]
+        return self.chosen.score(history, context)
 
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
-        return self.hybrid.because(history, items, context)  # type: ignore[union-attr]
+        return self.chosen.because(history, items, context)
 
     def item_similarity(self, item: int) -> np.ndarray | None:
-        return self.hybrid.item_similarity(item)  # type: ignore[union-attr]
+        return self.chosen.item_similarity(item)
 
     def pair_similarity(self, items: np.ndarray) -> np.ndarray | None:
-        return self.hybrid.pair_similarity(items)  # type: ignore[union-attr]
+        return self.chosen.pair_similarity(items)
 
     def _get_state(self) -> dict[str, Any]:
         return {
-            "hybrid": self.hybrid._get_state(),  # type: ignore[union-attr]
-            "hybrid_config": np.asarray(self.hybrid.config.model_dump_json()),  # type: ignore[union-attr]
+            "hybrid": self.chosen._get_state(),
+            "hybrid_config": np.asarray(self.chosen.config.model_dump_json()),
             "report": np.asarray(json.dumps(self.report)),
         }
 

@@ -137,6 +137,7 @@ class EASERecommender(Recommender):
         super().__init__(config, **kwargs)
         self.fallback_model: Recommender | None = None
         self.fallback_reason = ""
+        self._position: np.ndarray | None = None  # item index -> position among active items (-1: inactive)
 
     @property
     def uses_fallback(self) -> bool:
@@ -169,10 +170,12 @@ class EASERecommender(Recommender):
         )
         if len(self.active) == h.shape[1]:
             return h
-        if getattr(self, "_position", None) is None or len(self._position) != h.shape[1]:
-            self._position = np.full(h.shape[1], -1, dtype=np.int64)
-            self._position[self.active] = np.arange(len(self.active))
-        pos = self._position[h.indices]
+        position = self._position
+        if position is None or len(position) != h.shape[1]:
+            position = np.full(h.shape[1], -1, dtype=np.int64)
+            position[self.active] = np.arange(len(self.active))
+            self._position = position
+        pos = position[h.indices]
         keep = pos >= 0
         indptr = np.concatenate([[0], np.cumsum(keep)])[h.indptr]
         return sp.csr_matrix((h.data[keep], pos[keep], indptr), shape=(h.shape[0], len(self.active)))
@@ -202,27 +205,28 @@ class EASERecommender(Recommender):
             return self.fallback_model.pair_similarity(items)
         pos = np.searchsorted(self.active, items).clip(0, max(len(self.active) - 1, 0))
         valid = (self.active[pos] == items) if len(self.active) else np.zeros(len(items), bool)
-        return self.weights[np.ix_(pos, pos)] * (valid[:, None] & valid[None, :])
+        sims: np.ndarray = self.weights[np.ix_(pos, pos)] * (valid[:, None] & valid[None, :])
+        return sims
 
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
         if self.fallback_model is not None:
             return self.fallback_model.because(history, items, context)
         if len(self.active) == self.n_items:  # every item is active: positions are item indices
 
-            def weight_of(src: np.ndarray, _items: np.ndarray) -> np.ndarray:
-                return self.weights[src[:, None], np.asarray(items)[None, :]]
+            def item_weights(src: np.ndarray, _items: np.ndarray) -> np.ndarray:
+                return np.asarray(self.weights[src[:, None], np.asarray(items)[None, :]])
 
-            return self._similar_to(strongest_source(history, items, weight_of))
+            return self._similar_to(strongest_source(history, items, item_weights))
         pos = np.searchsorted(self.active, items).clip(0, max(len(self.active) - 1, 0))
         valid = self.active[pos] == items if len(self.active) else np.zeros(len(items), bool)
 
-        def weight_of(src: np.ndarray, _items: np.ndarray) -> np.ndarray:
+        def active_weights(src: np.ndarray, _items: np.ndarray) -> np.ndarray:
             spos = np.searchsorted(self.active, src).clip(0, len(self.active) - 1)
-            w = self.weights[spos[:, None], pos[None, :]]
+            w: np.ndarray = self.weights[spos[:, None], pos[None, :]]
             w = w * (self.active[spos] == src)[:, None] * valid[None, :]
             return w
 
-        return self._similar_to(strongest_source(history, items, weight_of))
+        return self._similar_to(strongest_source(history, items, active_weights))
 
     def _get_state(self) -> dict[str, Any]:
         if self.fallback_model is not None:

@@ -80,7 +80,7 @@ class ALSRecommender(Recommender):
         """Fold-in: the ALS least-squares user vector for each history row (implicit's formula)."""
         h = sp.csr_matrix(history, dtype=np.float32)
         if h.shape[0] > 8:
-            return self._als.recalculate_user(np.arange(h.shape[0]), h)
+            return np.asarray(self._als.recalculate_user(np.arange(h.shape[0]), h))
         y = self._als.item_factors
         if getattr(self, "_yty", None) is None:
             self._yty = y.T @ y + self.config.regularization * np.eye(y.shape[1], dtype=np.float32)
@@ -96,12 +96,13 @@ class ALSRecommender(Recommender):
 
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
-        return (self.user_factors(history) @ self._als.item_factors.T).astype(np.float32)
+        return np.asarray(self.user_factors(history) @ self._als.item_factors.T, dtype=np.float32)
 
     def item_similarity(self, item: int) -> np.ndarray | None:
         f = self._als.item_factors
         norms = np.linalg.norm(f, axis=1)
-        return (f @ f[item]) / np.where(norms > 0, norms, 1.0) / (norms[item] or 1.0)
+        sims: np.ndarray = (f @ f[item]) / np.where(norms > 0, norms, 1.0) / (norms[item] or 1.0)
+        return sims
 
     def _get_state(self) -> dict[str, Any]:
         return {"item_factors": self._als.item_factors}
@@ -151,7 +152,8 @@ class BPRRecommender(Recommender):
     def item_similarity(self, item: int) -> np.ndarray | None:
         f = self.item_factors[:, :-1]
         norms = np.linalg.norm(f, axis=1)
-        return (f @ f[item]) / np.where(norms > 0, norms, 1.0) / (norms[item] or 1.0)
+        sims: np.ndarray = (f @ f[item]) / np.where(norms > 0, norms, 1.0) / (norms[item] or 1.0)
+        return sims
 
     def _get_state(self) -> dict[str, Any]:
         return {"item_factors": self.item_factors}

@@ -95,7 +95,7 @@ class HybridRecommender(Recommender):
     def __init__(self, config: BaseModel | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.members: list[tuple[Recommender, float]] = []
-        self.popularity: PopularityRecommender | None = None
+        self.popularity = PopularityRecommender(self.config.popularity)  # rebuilt by fit and load
         self.content: ContentRecommender | None = None
         self.item_counts = np.zeros(0, dtype=np.int64)
         self._recent = threading.local()  # the last one-row score's parts, per serving thread
@@ -106,8 +106,9 @@ class HybridRecommender(Recommender):
         self.content = ContentRecommender(self.config.content) if with_content else None
 
     def _children(self) -> list[Recommender]:
-        out = [m for m, _ in self.members] + [self.popularity]
-        return out + ([self.content] if self.content is not None else [])  # type: ignore[list-item]
+        out = [m for m, _ in self.members]
+        out.append(self.popularity)
+        return out + ([self.content] if self.content is not None else [])
 
     def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:
         self._build(with_content=self.config.use_content and catalogue is not None)
@@ -122,11 +123,11 @@ class HybridRecommender(Recommender):
         for model, weight in self.members:
             if weight > 0:
                 parts.append((model, weight * normalize_rows(model.score(h, context))))
-        pop = self.popularity.score(h, context)  # type: ignore[union-attr]
+        pop = self.popularity.score(h, context)
         cold = n_hist < self.config.min_history
         empty = n_hist == 0
         if cold.any():
-            parts.append((self.popularity, self.config.cold_popularity_weight * pop * cold[:, None]))  # type: ignore[arg-type]
+            parts.append((self.popularity, self.config.cold_popularity_weight * pop * cold[:, None]))
         new_items = self.item_counts == 0
         if self.content is not None and (cold.any() or new_items.any()):  # else its weight is 0 everywhere
             content = normalize_rows(self.content.score(h))
@@ -139,7 +140,7 @@ class HybridRecommender(Recommender):
                     s = s.copy()
                     s[empty] = 0.0
                     parts[i] = (m, s)
-            parts.append((self.popularity, pop * empty[:, None]))  # type: ignore[arg-type]
+            parts.append((self.popularity, pop * empty[:, None]))
         return parts
 
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
@@ -192,7 +193,7 @@ class HybridRecommender(Recommender):
 
     def _get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {f"m{i}": m._get_state() for i, (m, _) in enumerate(self.members)}
-        state["popularity"] = self.popularity._get_state()  # type: ignore[union-attr]
+        state["popularity"] = self.popularity._get_state()
         if self.content is not None:
             state["content"] = self.content._get_state()
         state["item_counts"] = self.item_counts
@@ -202,7 +203,7 @@ class HybridRecommender(Recommender):
         self._build(with_content="content" in state)
         for i, (m, _) in enumerate(self.members):
             self._adopt(m, state.get(f"m{i}", {}))
-        self._adopt(self.popularity, state["popularity"])  # type: ignore[arg-type]
+        self._adopt(self.popularity, state["popularity"])
         if self.content is not None:
             self._adopt(self.content, state["content"])
         self.item_counts = state["item_counts"]

@@ -96,10 +96,10 @@ class ItemKNNRecommender(Recommender):
         return np.asarray((history @ self.similarity).toarray(), dtype=np.float32)
 
     def item_similarity(self, item: int) -> np.ndarray | None:
-        return self.similarity[item].toarray().ravel()
+        return np.asarray(self.similarity[item].toarray()).ravel()
 
     def pair_similarity(self, items: np.ndarray) -> np.ndarray | None:
-        return self.similarity[items][:, items].toarray()
+        return np.asarray(self.similarity[items][:, items].toarray())
 
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
         src = strongest_source(history, items, lambda s, i: self.similarity[s][:, i].toarray())
