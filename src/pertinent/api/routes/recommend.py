@@ -18,8 +18,7 @@ import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
 from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin
 from pertinent.api.errors import ApiError
-from pertinent.api.query import comma_list as _split
-from pertinent.api.query import query_docs, validate_query
+from pertinent.api.query import comma_list, query_docs, validate_query
 from pertinent.api.responses import JSON
 from pertinent.recommend.config import BusinessRules
 from pertinent.recommend.items import Item, ItemProblem, UnknownItem
@@ -38,7 +37,7 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 def _factors(value: str | None, name: str) -> dict[str, float]:
     """``id:factor,id:factor`` -> {id: factor} (the last ``:`` separates, so ids may contain colons)."""
     out: dict[str, float] = {}
-    for part in _split(value, name):
+    for part in comma_list(value, name):
         key, sep, number = part.rpartition(":")
         try:
             factor = float(number)
@@ -65,11 +64,11 @@ def _rules(
 ) -> BusinessRules:
     try:
         return BusinessRules(
-            pin=_split(pin, "pin"),
+            pin=comma_list(pin, "pin"),
             boost=_factors(boost, "boost"),
             boost_categories=_factors(boost_categories, "boost_categories"),
-            bury=_split(bury, "bury"),
-            bury_categories=_split(bury_categories, "bury_categories"),
+            bury=comma_list(bury, "bury"),
+            bury_categories=comma_list(bury_categories, "bury_categories"),
             diversity=diversity or 0.0,
         )
     except ValidationError as exc:
@@ -104,11 +103,6 @@ class RuleParams:
 
 
 Rules = Annotated[RuleParams, Depends()]
-
-
-def _bad_param(err: ValueError) -> ApiError:  # still used by routes/site.py
-    name, _, message = str(err).partition(": ")
-    return ApiError(400, "invalid_request", str(err), [{"field": name, "message": message or str(err)}])
 
 
 class ItemsUpserted(BaseModel):
@@ -161,9 +155,9 @@ async def recommendations_endpoint(request: Request) -> Response:
     services = request.app.state.services
     await require_site_or_admin(request, services)
     q = validate_query(RecommendQuery, request)
-    inc = _split(q.include_categories, "include_categories")
-    exc_cats = _split(q.exclude_categories, "exclude_categories")
-    skip = _split(q.exclude, "exclude")
+    inc = comma_list(q.include_categories, "include_categories")
+    exc_cats = comma_list(q.exclude_categories, "exclude_categories")
+    skip = comma_list(q.exclude, "exclude")
     rules = None
     if any(v is not None for v in (q.pin, q.boost, q.boost_categories, q.bury, q.bury_categories, q.diversity)):
         rules = _rules(q.pin, q.boost, q.boost_categories, q.bury, q.bury_categories, q.diversity)
