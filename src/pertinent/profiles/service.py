@@ -12,8 +12,8 @@ from pertinent.profiles.features import ProfileConfig, summarize
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.profiles.models import Profile, ProfileConsent, ProfileFeatures, SegmentMembership
 from pertinent.settings import Settings
-from pertinent.storage.base import ProfileRow, Store, Tx
-from pertinent.storage.protocols import IdentityRepo
+from pertinent.storage.base import ProfileRow, Store
+from pertinent.storage.protocols import IdentityRepo, MembershipRepo
 
 SegmentNames = Mapping[str, tuple[str, str]]  # membership id -> (definition id, readable name)
 
@@ -22,8 +22,8 @@ class ProfileSegments(Protocol):
     """What profiles and privacy need of the segment service (set by ``Services.build``)."""
 
     def names(self, fresh: bool = False) -> dict[str, tuple[str, str]]: ...
-    def of_profile(self, tx: Tx, profile_id: str, names: SegmentNames) -> list[dict[str, Any]]: ...
-    def export_rows(self, tx: Tx, profile_id: str, names: SegmentNames) -> dict[str, Any]: ...
+    def of_profile(self, tx: MembershipRepo, profile_id: str, names: SegmentNames) -> Sequence[Mapping[str, Any]]: ...
+    def export_rows(self, tx: MembershipRepo, profile_id: str, names: SegmentNames) -> Mapping[str, Any]: ...
     def profiles_changed(self, rows: Sequence[ProfileRow]) -> None: ...
 
 
@@ -44,7 +44,11 @@ class ProfileService:
         return profile_id
 
     def view(
-        self, row: ProfileRow, user_id: str, now: float | None = None, segments: list[dict[str, Any]] | None = None
+        self,
+        row: ProfileRow,
+        user_id: str,
+        now: float | None = None,
+        segments: Sequence[Mapping[str, Any]] | None = None,
     ) -> Profile:
         """A stored profile as readers see it (features only with personalisation consent)."""
         now = time.time() if now is None else now
