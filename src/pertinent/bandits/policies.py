@@ -80,6 +80,10 @@ class UCB1(CountingPolicy):
 class ThompsonConfig(PolicyConfig):
     """Thompson sampling. ``reward``: 'binary' (Beta-Bernoulli) or 'gaussian' (Normal, unknown variance).
 
+    Gaussian rewards get a prior scaled from the data, whatever their unit: each arm's mean starts at the pooled
+    mean of all rewards seen so far with the pooled variance (one observation's worth of prior information),
+    and ``prior_variance`` is used only until two rewards have been seen.
+
     Selection probabilities are estimated with ``draws`` posterior samples; the arm is then drawn from
     those probabilities, so the logged propensity is exactly the probability it was chosen with.
 
@@ -122,12 +126,22 @@ class ThompsonSampling(CountingPolicy):
             b = cfg.prior_beta + self.counts - self.sums
             return self.rng.beta(a, b, size=(size, self.k))
         n = self.counts
+        total = float(n.sum())
+        # The prior comes from the pooled rewards, so it has their location and scale (a fixed N(0, 1) prior
+        # left unplayed arms no chance once rewards were in the hundreds).
+        prior_mean = float(self.sums.sum()) / total if total else 0.0
+        pooled_var = (float(self.sum_squares.sum()) - total * prior_mean**2) / (total - 1) if total > 1 else 0.0
+        scale = max(pooled_var, 1e-12) if total > 1 else cfg.prior_variance
         means = self.means()
-        sample_var = np.where(n > 1, (self.sum_squares - n * means**2) / np.maximum(n - 1, 1), cfg.prior_variance)
-        sample_var = np.maximum(sample_var, 1e-12)
-        # Normal posterior with flat-ish prior: mean ~ N(mean, var / n); unplayed arms use the prior.
-        post_var = np.where(n > 0, sample_var / np.maximum(n, 1), cfg.prior_variance * 100)
-        return self.rng.normal(means, np.sqrt(post_var), size=(size, self.k))
+        # Each arm's noise variance: its own sample variance shrunk towards the pooled one (one pseudo-observation)
+        own = np.where(n > 1, (self.sum_squares - n * means**2) / np.maximum(n - 1, 1), 0.0)
+        noise_var = np.maximum((np.maximum(n - 1, 0) * np.maximum(own, 0.0) + scale) / np.maximum(n, 1), 1e-12)
+        # Normal-Normal update of the arm's mean: prior N(prior_mean, scale), n rewards with variance noise_var
+        precision = 1.0 / scale + n / noise_var
+        post_var = 1.0 / precision
+        post_mean = post_var * (prior_mean / scale + n * means / noise_var)
+        samples: np.ndarray = self.rng.normal(post_mean, np.sqrt(post_var), size=(size, self.k))
+        return samples
 
     def policy_probabilities(self, context: Context = None) -> np.ndarray:
         """Share of posterior draws in which each arm is best."""

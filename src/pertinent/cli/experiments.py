@@ -26,6 +26,36 @@ def _parse_covariates(values: list[str]) -> dict[str, str]:
     return out
 
 
+def _parse_weights(value: str | None, variants: list[str]) -> list[float] | None:
+    """``--weights`` as VARIANT=WEIGHT pairs (``gate_30=0.9,gate_40=0.1``) or plain numbers in the order the
+    variants are first seen; the planned split the sample-ratio check compares with (equal when absent)."""
+    if value is None:
+        return None
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    named = [item.partition("=") for item in items]
+    try:
+        if all(sep for _, sep, _ in named):
+            weights = {name.strip(): float(w) for name, _, w in named}
+            unknown = sorted(set(weights) - set(variants))
+            missing = [v for v in variants if v not in weights]
+            if unknown or missing:
+                raise typer.BadParameter(
+                    f"variants are {variants}; unknown {unknown}, missing {missing}", param_hint="--weights"
+                )
+            out = [weights[v] for v in variants]
+        else:
+            out = [float(item) for item in items]
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"expected VARIANT=WEIGHT pairs or numbers, got {value!r}", param_hint="--weights"
+        ) from exc
+    if len(out) != len(variants):
+        raise typer.BadParameter(f"{len(out)} weights for {len(variants)} variants {variants}", param_hint="--weights")
+    if any(not w > 0 or w != w or w == float("inf") for w in out):
+        raise typer.BadParameter(f"weights must be positive finite numbers, got {out}", param_hint="--weights")
+    return out
+
+
 def _fmt(value: float | None, pct: bool = False, digits: int = 4) -> str:
     if value is None:
         return "-"
@@ -57,6 +87,14 @@ def analyze_command(
         list[str] | None,
         typer.Option("--covariate", help="CUPED pre-period column as METRIC=COLUMN (repeatable)."),
     ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            help="Planned traffic split for the sample-ratio check, as VARIANT=WEIGHT pairs "
+            "(gate_30=0.9,gate_40=0.1) or numbers in first-seen order (default: equal).",
+        ),
+    ] = None,
 ) -> None:
     """Analyse an exported experiment: tests, lift CIs, Bayesian, sequential, SRM, corrections, guardrails."""
     from rich.console import Console
@@ -87,7 +125,7 @@ def analyze_command(
             if ctrl not in data:
                 raise ValueError(f"--control: variant {ctrl!r} not found; variants are {list(data)}")
             config = AnalysisConfig.model_validate({"alpha": alpha, "correction": correction})
-            report = analyze(data, ctrl, specs, config)
+            report = analyze(data, ctrl, specs, config, _parse_weights(weights, list(data)))
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=2) from exc

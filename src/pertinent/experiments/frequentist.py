@@ -1,7 +1,10 @@
 """Fixed-horizon tests: two-proportion z, chi-square, Welch t (with CUPED), relative-lift intervals, the Wilson
 interval of one proportion.
 
-Results are typed and carry a ``message`` instead of raising on thin data.
+Results are typed and carry a ``message`` instead of raising on thin data. Thin data is handled, not just
+reported: conversions with an expected count below 5 in any cell get Fisher's exact test and an
+Agresti-Caffo interval instead of the normal approximations, and relative-lift intervals use a t quantile
+with Welch-Satterthwaite degrees of freedom (as gbstats does), never reaching below -100% for conversions.
 
 >>> from pertinent.experiments.stats import ProportionStats
 >>> r = two_proportion_ztest(ProportionStats(1000, 100), ProportionStats(1000, 130))
@@ -9,6 +12,9 @@ Results are typed and carry a ``message`` instead of raising on thin data.
 True
 >>> two_proportion_ztest(ProportionStats(0, 0), ProportionStats(10, 1)).message
 'control has no units'
+>>> r = two_proportion_ztest(ProportionStats(100, 0), ProportionStats(100, 5))
+>>> r.test, round(r.p_value, 3)
+('fisher_exact', 0.059)
 """
 
 from __future__ import annotations
@@ -104,6 +110,42 @@ def z_two_proportion_kernel(nc: Any, xc: Any, nt: Any, xt: Any) -> tuple[Any, An
     return z, p
 
 
+MIN_EXPECTED_COUNT = 5.0  # below this expected count in a 2 x 2 cell, the z-test's p-value is not trusted
+MIN_UNITS_FOR_NORMAL = 30  # below this many units in a variant, intervals are flagged as approximate
+
+
+def _welch_df(var_c: float, n_c: int, var_t: float, n_t: int) -> float | None:
+    """Welch-Satterthwaite degrees of freedom of a difference of means (None when undefined)."""
+    a, b = var_c / n_c, var_t / n_t
+    denominator = (a**2 / (n_c - 1) if n_c > 1 else 0.0) + (b**2 / (n_t - 1) if n_t > 1 else 0.0)
+    if denominator <= 0 or n_c < 2 or n_t < 2:
+        return None
+    return float((a + b) ** 2 / denominator)
+
+
+def agresti_caffo_ci(control: ProportionStats, treatment: ProportionStats, alpha: float = 0.05) -> tuple[float, float]:
+    """Agresti-Caffo interval for ``treatment.mean - control.mean``: the Wald interval after adding one success
+    and one failure to each variant. It keeps close to its nominal coverage with few units or conversions,
+    where the plain Wald interval undercovers; clipped to [-1, 1].
+
+    >>> low, high = agresti_caffo_ci(ProportionStats(100, 0), ProportionStats(100, 5))
+    >>> round(low, 4), round(high, 4)
+    (-0.0005, 0.0985)
+    """
+    nc, nt = control.n + 2, treatment.n + 2
+    pc, pt = (control.successes + 1) / nc, (treatment.successes + 1) / nt
+    half = float(sps.norm.ppf(1 - alpha / 2)) * math.sqrt(pc * (1 - pc) / nc + pt * (1 - pt) / nt)
+    return (max(pt - pc - half, -1.0), min(pt - pc + half, 1.0))
+
+
+def _thin_table(control: ProportionStats, treatment: ProportionStats) -> bool:
+    """True when a cell of the 2 x 2 table has an expected count below ``MIN_EXPECTED_COUNT``."""
+    total = control.n + treatment.n
+    successes = control.successes + treatment.successes
+    failures = total - successes
+    return min(control.n, treatment.n) * min(successes, failures) / total < MIN_EXPECTED_COUNT
+
+
 def _normal_ci(center: float, variance: float, alpha: float) -> tuple[float, float]:
     half = sps.norm.ppf(1 - alpha / 2) * math.sqrt(variance)
     return (center - half, center + half)
@@ -115,7 +157,11 @@ def _check_alpha(alpha: float) -> None:
 
 
 def two_proportion_ztest(control: ProportionStats, treatment: ProportionStats, alpha: float = 0.05) -> TestResult:
-    """Pooled two-proportion z-test (two-sided); the CI on the difference uses the unpooled variance."""
+    """Pooled two-proportion z-test (two-sided); the CI on the difference uses the unpooled variance.
+
+    With an expected count below 5 in any cell of the 2 x 2 table (few units or few conversions) the z-test's
+    p-value is not to be trusted: Fisher's exact test (two-sided) and the Agresti-Caffo interval are returned
+    instead (``test == "fisher_exact"``), with a message saying so."""
     _check_alpha(alpha)
     e = effect(control, treatment)
     if e.difference is None or e.difference_variance is None:
@@ -124,6 +170,18 @@ def two_proportion_ztest(control: ProportionStats, treatment: ProportionStats, a
     if pooled in (0.0, 1.0):
         msg = "no variation: every unit converted" if pooled == 1 else "no variation: no unit converted"
         return TestResult("two_proportion_z", None, None, e.difference, None, None, msg)
+    if _thin_table(control, treatment):
+        table = [
+            [treatment.successes, treatment.n - treatment.successes],
+            [control.successes, control.n - control.successes],
+        ]
+        _, p_exact = sps.fisher_exact(table, alternative="two-sided")
+        msg = (
+            f"few units or conversions (an expected count below {MIN_EXPECTED_COUNT:g}): "
+            "Fisher's exact test and an Agresti-Caffo interval instead of the z-test"
+        )
+        ci_exact = agresti_caffo_ci(control, treatment, alpha)
+        return TestResult("fisher_exact", None, float(p_exact), e.difference, ci_exact, None, msg)
     z, p = z_two_proportion_kernel(control.n, control.successes, treatment.n, treatment.successes)
     ci = _normal_ci(e.difference, e.difference_variance, alpha) if e.difference_variance > 0 else None
     return TestResult("two_proportion_z", float(z), float(p), e.difference, ci, None, "")
@@ -172,15 +230,33 @@ def welch_ttest(
 
 
 def relative_lift(control: MetricStats, treatment: MetricStats, alpha: float = 0.05) -> LiftResult:
-    """Relative lift with a normal confidence interval from the delta method."""
+    """Relative lift with a delta-method confidence interval.
+
+    The interval uses a t quantile with Welch-Satterthwaite degrees of freedom (gbstats does the same; it is
+    wider than the normal one on small samples, where the normal one undercovers). For conversions the lift
+    cannot fall below -100%, so neither does the interval. Below ``MIN_UNITS_FOR_NORMAL`` units in a variant
+    the message says the interval is approximate.
+
+    >>> r = relative_lift(ProportionStats(12, 3), ProportionStats(12, 1))
+    >>> r.ci_low, r.message.startswith("fewer than 30 units")
+    (-1.0, True)
+    """
     _check_alpha(alpha)
     e = effect(control, treatment)
     if e.relative_lift is None or e.lift_variance is None:
         return LiftResult(None, None, None, None, e.message or "relative lift is undefined")
     if e.lift_variance <= 0:
         return LiftResult(e.relative_lift, None, None, 0.0, "zero variance; no interval")
-    low, high = _normal_ci(e.relative_lift, e.lift_variance, alpha)
-    return LiftResult(e.relative_lift, low, high, math.sqrt(e.lift_variance), e.message)
+    df = _welch_df(e.var_control, e.n_control, e.var_treatment, e.n_treatment)
+    quantile = sps.t.ppf(1 - alpha / 2, df) if df is not None else sps.norm.ppf(1 - alpha / 2)
+    half = float(quantile) * math.sqrt(e.lift_variance)
+    low, high = e.relative_lift - half, e.relative_lift + half
+    messages = [e.message] if e.message else []
+    if min(e.n_control, e.n_treatment) < MIN_UNITS_FOR_NORMAL:
+        messages.append(f"fewer than {MIN_UNITS_FOR_NORMAL} units in a variant: the interval is approximate")
+    if isinstance(control, ProportionStats) and low < -1.0:
+        low = -1.0  # a conversion rate cannot fall by more than all of it
+    return LiftResult(e.relative_lift, low, high, math.sqrt(e.lift_variance), "; ".join(messages))
 
 
 def wilson_interval(stats: ProportionStats, alpha: float = 0.05) -> tuple[float, float] | None:
