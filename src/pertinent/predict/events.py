@@ -115,6 +115,10 @@ class EventLog:
         for column in REQUIRED:
             if column not in frame.columns:
                 raise ValueError(f"events frame is missing column {column!r} (columns are {list(frame.columns)})")
+        if len(frame) == 0:  # an empty frame is valid whatever dtypes its columns were given
+            frame = pd.DataFrame(
+                {c: pd.Series([], dtype=float if c in ("timestamp", "revenue") else object) for c in frame.columns}
+            )
         data = {
             "user": _strings(frame, "user").to_numpy(),
             "ts": _seconds(frame),

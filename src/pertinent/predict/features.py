@@ -70,9 +70,20 @@ def orders_before(log: EventLog, cutoff: float) -> pd.DataFrame:
     )
 
 
-def _interval_stats(orders: pd.DataFrame, cutoff: float) -> pd.DataFrame:
+INTERVAL_COLUMNS = (
+    "intervals_n",
+    "intervals_sum_days",
+    "interval_mean_days",
+    "interval_median_days",
+    "interval_std_days",
+    "interval_min_days",
+    "interval_last_days",
+)
+
+
+def _interval_stats(orders: pd.DataFrame) -> pd.DataFrame:
     if orders.empty:
-        return pd.DataFrame(index=pd.Index([], dtype=object, name="user"))
+        return pd.DataFrame(columns=list(INTERVAL_COLUMNS), index=pd.Index([], dtype=object, name="user"), dtype=float)
     o = orders.sort_values(["user", "ts"], kind="stable")
     gaps = o.groupby("user", sort=True)["ts"].diff() / DAY
     g = pd.DataFrame({"user": o["user"].to_numpy(), "gap": gaps.to_numpy()}).dropna().groupby("user", sort=True)["gap"]
@@ -138,7 +149,7 @@ def build_features(
     with np.errstate(divide="ignore", invalid="ignore"):
         cols["avg_order_value"] = (cols["revenue_total"] / cols["orders_total"]).where(cols["orders_total"] > 0)
 
-    intervals = _interval_stats(orders, at).reindex(users)
+    intervals = _interval_stats(orders).reindex(users)
     for name in intervals.columns:
         cols[name] = intervals[name].astype(float)
     cols["intervals_n"] = cols["intervals_n"].fillna(0.0)
