@@ -9,7 +9,12 @@ see :mod:`pertinent.predict.events`); :class:`~pertinent.predict.config.EventSpe
 - :mod:`~pertinent.predict.propensity`: LightGBM vs a recency/frequency logistic baseline, rolling time-series
   backtest, AUC / PR-AUC / F1 / Brier / calibration, importance-based feature selection in plain words.
 - :mod:`~pertinent.predict.timing`: days to the next purchase with a p10-p90 interval (naive mean interval,
-  empirical-Bayes gamma-exponential, LightGBM quantiles), chosen by backtest.
+  credibility-shrunk intervals, BG/NBD from :mod:`~pertinent.predict.btyd`, LightGBM quantiles), chosen by
+  backtest.
+- :mod:`~pertinent.predict.backtest` (cutoffs, folds, a per-cutoff feature cache), :mod:`~pertinent.predict.metrics`
+  (numpy AUC / PR-AUC / Brier / F1 / calibration), :mod:`~pertinent.predict.models` (the estimators and the
+  storable :class:`~pertinent.predict.models.BinaryModel`), :mod:`~pertinent.predict.datasets` (Online Retail and
+  Taobao as events frames). ``benchmarks/predict.py`` runs the backtests; docs/benchmarks.md has the results.
 
 Thin data gives results with a ``message``; malformed input raises ``ValueError`` naming the column.
 """
