@@ -8,6 +8,7 @@ Imports inside functions count (a function-level import is still a dependency); 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,9 @@ def main(argv: list[str]) -> int:
             print("  - " + " <-> ".join(group))
     else:
         print("import cycles: none")
-    lint = subprocess.run([sys.executable, "-m", "importlinter.cli", "--no-cache"], cwd=ROOT, check=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    lint_imports = Path(sys.executable).parent / "lint-imports"  # import-linter's command, beside this Python
+    lint = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, env=env, check=False)
     return 1 if failed or lint.returncode else 0
 
 
