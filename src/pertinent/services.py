@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from pertinent.browser.catalog import PublicCatalog
+from pertinent.browser.catalogue import PublicCatalogue
 from pertinent.dashboard.service import DashboardService
 from pertinent.decide.service import DecideService
 from pertinent.events.service import IngestService
@@ -38,7 +38,7 @@ class Services:
     profiles: ProfileService
     privacy: PrivacyService
     recommend: RecommendService
-    catalog: PublicCatalog  # the catalogue as sites read it (write key)
+    catalogue: PublicCatalogue  # the catalogue as sites read it (write key)
     dashboard: DashboardService  # what /dashboard shows (aggregates, KPIs, drift, experiment results)
     decide: DecideService  # blocks, slots, experiments, /v1/decide, attribution, results
     segments: SegmentService  # segment definitions, real-time membership, sweep, retraining
@@ -74,7 +74,7 @@ class Services:
             profiles,
             privacy,
             recommend,
-            catalog=PublicCatalog(store),
+            catalogue=PublicCatalogue(store),
             dashboard=dashboard,
             decide=decide,
             segments=segments,

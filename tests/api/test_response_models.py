@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from pertinent.api.routes.collect import IngestResponse
-from pertinent.browser.catalog import CatalogCategories, CatalogLookup, CatalogPage
+from pertinent.browser.catalogue import CatalogueCategories, CatalogueLookup, CataloguePage
 from pertinent.privacy.models import Erasure, UserExport
 from pertinent.profiles.models import Profile
 from pertinent.services import Health, Services
@@ -23,7 +23,7 @@ DOCUMENTED = {
     ("/v1/consent", "post"): "ConsentResponse",
     ("/v1/users/{user_id}/export", "get"): "UserExport",
     ("/v1/users/{user_id}", "delete"): "Erasure",
-    ("/v1/catalog/categories", "get"): "CatalogCategories",
+    ("/v1/catalog/categories", "get"): "CatalogueCategories",
     ("/healthz", "get"): "Health",
 }
 
@@ -33,8 +33,8 @@ def test_routes_document_their_answers(client: TestClient) -> None:
     for (path, method), model in DOCUMENTED.items():
         schema = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
         assert schema == {"$ref": f"#/components/schemas/{model}"}, (path, method)
-    catalog = paths["/v1/catalog"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    assert {s["$ref"].rsplit("/", 1)[1] for s in catalog["anyOf"]} == {"CatalogLookup", "CatalogPage"}
+    catalogue = paths["/v1/catalog"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {s["$ref"].rsplit("/", 1)[1] for s in catalogue["anyOf"]} == {"CatalogueLookup", "CataloguePage"}
 
 
 def _same(model: type[BaseModel], body: dict[str, Any], **dump: bool) -> None:
@@ -59,6 +59,6 @@ def test_models_keep_every_key_of_the_answers(client: TestClient, sqlite_service
     _same(Erasure, client.delete("/v1/users/ann", headers=ADMIN).json())
     _same(Health, client.get("/healthz").json())
     sqlite_services.recommend.upsert_items([{"item_id": "mug", "title": "Mug", "categories": ["kitchen"]}])
-    _same(CatalogPage, client.get("/v1/catalog").json())
-    _same(CatalogLookup, client.get("/v1/catalog", params={"ids": "mug,gone"}).json())
-    _same(CatalogCategories, client.get("/v1/catalog/categories").json())
+    _same(CataloguePage, client.get("/v1/catalog").json())
+    _same(CatalogueLookup, client.get("/v1/catalog", params={"ids": "mug,gone"}).json())
+    _same(CatalogueCategories, client.get("/v1/catalog/categories").json())

@@ -44,7 +44,7 @@ def test_snippet_is_served_as_javascript(site: TestClient) -> None:
     assert "sendBeacon" in res.text and "/v1/batch" in res.text and "data-pertinent-slot" in res.text
 
 
-def test_catalog_by_ids_keeps_order_and_lists_missing_and_unavailable(site: TestClient) -> None:
+def test_catalogue_by_ids_keeps_order_and_lists_missing_and_unavailable(site: TestClient) -> None:
     body = site.get("/v1/catalog", params={"ids": "pan,boots,old,soon,ghost"}).json()
     assert [i["item_id"] for i in body["items"]] == ["pan", "boots"]
     assert body["missing"] == ["old", "soon", "ghost"]
@@ -59,7 +59,7 @@ def test_catalog_by_ids_keeps_order_and_lists_missing_and_unavailable(site: Test
     }
 
 
-def test_catalog_pages_and_categories(site: TestClient) -> None:
+def test_catalogue_pages_and_categories(site: TestClient) -> None:
     first = site.get("/v1/catalog", params={"limit": 2}).json()
     assert [i["item_id"] for i in first["items"]] == ["boots", "mug"] and first["next"] == "mug"
     second = site.get("/v1/catalog", params={"limit": 2, "after": first["next"]}).json()
@@ -71,7 +71,7 @@ def test_catalog_pages_and_categories(site: TestClient) -> None:
     }
 
 
-def test_catalog_reads_with_the_admin_key_too_and_never_without_a_key(site: TestClient) -> None:
+def test_catalogue_reads_with_the_admin_key_too_and_never_without_a_key(site: TestClient) -> None:
     assert site.get("/v1/catalog", auth=None, headers=ADMIN).status_code == 200
     res = site.get("/v1/catalog", auth=None)
     assert res.status_code == 401 and res.json()["errors"][0]["field"] == "authorization"
@@ -90,7 +90,7 @@ def test_catalog_reads_with_the_admin_key_too_and_never_without_a_key(site: Test
         ({"after": "x" * 201}, "after"),
     ],
 )
-def test_catalog_rejects_bad_parameters_by_name(site: TestClient, params: dict, field: str) -> None:
+def test_catalogue_rejects_bad_parameters_by_name(site: TestClient, params: dict, field: str) -> None:
     res = site.get("/v1/catalog", params=params)
     assert res.status_code == 400, res.text
     assert res.json()["errors"][0]["field"] == field
@@ -114,7 +114,7 @@ def test_demo_escapes_what_comes_from_the_url(site: TestClient) -> None:
 
 
 def test_demo_static_serves_only_its_own_files(site: TestClient) -> None:
-    for name in ("../pertinent.js", "..%2F..%2Fcatalog.py", "nope.js"):
+    for name in ("../pertinent.js", "..%2F..%2Fcatalogue.py", "nope.js"):
         assert site.get(f"/demo/static/{name}").status_code == 404
 
 
@@ -164,7 +164,7 @@ def test_cors_origins_can_be_restricted(tmp_path) -> None:
         max_size=4,
     )
 )
-def test_catalog_answers_any_query_without_a_server_error(site: TestClient, params: dict) -> None:
+def test_catalogue_answers_any_query_without_a_server_error(site: TestClient, params: dict) -> None:
     res = site.get("/v1/catalog", params=params)
     assert res.status_code in (200, 400), (params, res.text)
     if res.status_code == 400:

@@ -79,12 +79,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         retrainer = app.state.services.recommend.start_retraining()  # None unless retrain_interval_s > 0
         if owned:  # the server's own services: segment sweep, size snapshots, retraining on their schedule
             app.state.services.segments.start()
-            # Everything loaded so far (modules, services: ~230k objects) lives as long as the server: keep it out of
-            # the cyclic collector, whose full passes over it stalled requests for 100-150 ms (docs/benchmarks.md).
+            # Everything loaded so far (modules, services) lives as long as the server: keep it out of the cyclic
+            # collector, whose full passes over it stalled requests (docs/benchmarks.md).
             gc.freeze()
-            # A request allocates thousands of short-lived containers (a batch of 100 events: ~5k), so the default
-            # young-generation threshold (700) ran a collection several times per request; at 50k, ingest CPU fell
-            # from 80-84 to 63-64 us per event in process (docs/benchmarks.md). Cycles are still collected.
+            # A request allocates thousands of short-lived containers, so the default young-generation threshold
+            # (700) ran a collection several times per request; a higher one saves ingest CPU (docs/benchmarks.md).
+            # Cycles are still collected.
             gc.set_threshold(50_000, 20, 20)
         try:
             yield
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if owned:
                 app.state.services.close()
 
-    # FastAPI's native OpenTelemetry off: we configure no provider, and checking for one cost ~15 us per request
+    # FastAPI's native OpenTelemetry off: we configure no provider, and checking for one costs time per request
     app = PertinentApp(
         title="Pertinent",
         version=__version__,

@@ -1,5 +1,5 @@
 """What runs in the browser: the tracking snippet (``static/pertinent.js``), the public catalogue that sites
-read with the write key (:mod:`pertinent.browser.catalog`) and the demo shop (``templates/demo``)."""
+read with the write key (:mod:`pertinent.browser.catalogue`) and the demo shop (``templates/demo``)."""
 
 from pathlib import Path
 

@@ -182,8 +182,8 @@ def parse_block(data: Any) -> tuple[Block | None, list[dict[str, str]]]:
 def prints_id_only(source: str) -> bool:
     """Whether a template uses ``decision_id`` only as a bare ``{{ decision_id }}``. Then rendering once with a
     stand-in id and replacing it per decision gives the same HTML as rendering per decision (a decision id is
-    hex: escaping leaves it as it is). ``DecideService`` caches such renders (~25 us a decision,
-    docs/benchmarks.md); a template that filters, tests or assigns the id renders per decision.
+    hex: escaping leaves it as it is). The decision path caches such renders (a render per
+    decision is measured in docs/benchmarks.md); a template that filters, tests or assigns the id renders per decision.
 
     >>> prints_id_only('<a data-decision="{{ decision_id }}">{{ title }}</a>')
     True

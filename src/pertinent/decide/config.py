@@ -29,9 +29,8 @@ class DecideConfig(BaseModel):
     * ``cache_check_s``: how often a server process checks whether slots, blocks or experiments changed
       (a cheap version query); changes made through this process are seen at once.
     * ``writer_interval_s``: decisions and exposure events are written in batches by a background thread
-      (0.5 s: each batch rewrites the index pages it touches, so a stored decision cost ~100 us at 0.1 s and
-      ~60 us at 0.5 s under load, docs/benchmarks.md; a click reaching another server process first is retried
-      for ``outcome_retry_s``).
+      (each batch rewrites the index pages it touches, so fewer, larger batches cost less per decision:
+      docs/benchmarks.md; a click reaching another server process first is retried for ``outcome_retry_s``).
     * ``exposure_every_s``: "Experiment Viewed" is sent once per user, experiment and variant in this time
       (every decision is stored and analysed regardless).
 

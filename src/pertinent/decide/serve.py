@@ -104,8 +104,8 @@ class _Who:
 
 def new_decision_id() -> str:
     """32 hex characters: the time in milliseconds (12), then 80 random bits. Time first, so that the decisions
-    table's primary key grows at its end instead of at a random page per decision (a random id cost ~25 us more
-    per stored decision on SQLite: docs/benchmarks.md); the random part keeps ids unguessable.
+    table's primary key grows at its end instead of at a random page per decision (a random id made every stored
+    decision dearer on SQLite: docs/benchmarks.md); the random part keeps ids unguessable.
 
     >>> a, b = new_decision_id(), new_decision_id()
     >>> len(a), a != b, a[:8] <= b[:8]

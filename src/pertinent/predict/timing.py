@@ -23,8 +23,7 @@ Methods compared on the same rolling folds as the propensity models:
   rule-based forecasts above as inputs, trained on earlier cutoffs whose horizon had closed.
 
 Which wins: the method with the lowest mean MAE over the folds (``constant`` excluded); :func:`train_timing`
-keeps it. On both benchmark datasets that is LightGBM (docs/benchmarks.md): Online Retail, 90 days, MAE 25.0
-against 29.0 for the better naive rule (-14%) and 25.8 for BG/NBD; Taobao, 2 days, 0.45 against 0.75. Why:
+keeps it. On both benchmark datasets that is LightGBM (figures in docs/benchmarks.md). Why:
 the due-date rules fail on overdue customers (past their usual interval, predicted to buy today, most do not
 buy within H), the memoryless rules ignore recency, and BG/NBD assumes one constant rate per customer; the
 quantile model learns how recency, tenure, recent activity and those rules' outputs move the median, and

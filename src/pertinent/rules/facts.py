@@ -1,6 +1,6 @@
 """What the compiled path reads: one stored profile at one moment, each fact computed on first use.
 
-``ConditionBase.check`` reads a full view (the whole summary of a profile, about 100 µs to build). The real-time
+``ConditionBase.check`` reads a full view (the whole summary of a profile, costly to build). The real-time
 evaluator checks every changed profile against every active segment, so compiled rules
 (:meth:`ConditionBase.compile`) read :class:`Facts` instead: event counts per window, one part of the summary, the
 context, the local time, each computed when a rule first asks and at most once per profile.

@@ -79,8 +79,8 @@ class SqlStore:
         self.url = url
         file_db = url.startswith("sqlite") and make_url(url).database not in (None, "", ":memory:")
         # A file database checkpoints its WAL from a background thread (PASSIVE: writers are never blocked), so
-        # that copying the WAL into the database and the fsync happen outside the write lock. Measured on the
-        # ingest path: commit cost fell from ~50 to ~14 us per event (docs/benchmarks.md).
+        # that copying the WAL into the database and the fsync happen outside the write lock. It cut the
+        # commit cost per event on the ingest path (docs/benchmarks.md).
         if file_db:
             private_file(Path(str(make_url(url).database)))  # 0600 when this call creates it
         self.engine = make_engine(url, autocheckpoint=not file_db)
@@ -88,7 +88,7 @@ class SqlStore:
         self._tx: type[SqlTx] = SqliteTx if self.backend == "sqlite" else SqlTx
         # Write transactions on a SQLite file all use one connection (they are serialised anyway): its page cache
         # stays warm between them. Taking any pooled connection, the writer got one whose cache the last write
-        # on another connection had invalidated; a stored decision cost ~110 instead of ~35 us (docs/benchmarks.md).
+        # on another connection had invalidated; a stored decision cost about three times as much (docs/benchmarks.md).
         self._write_engine = (
             make_engine(url, autocheckpoint=False, pool_size=1, max_overflow=0) if file_db else self.engine
         )
@@ -127,8 +127,8 @@ class SqlStore:
 
         The copying and the fsync happen in PASSIVE checkpoints outside the write lock until only a short tail
         is left; under the lock, RESTART then copies that tail and marks the WAL for reuse, and the next writer
-        trims the file to ``journal_size_limit``. (TRUNCATE here held the lock for 100-230 ms per rewind, which
-        cost ingestion about a tenth of its throughput; RESTART takes a few ms.)
+        trims the file to ``journal_size_limit``. (TRUNCATE here held the lock far longer per rewind, which cost
+        ingestion a visible share of its throughput: docs/benchmarks.md.)
         """
         before, _ = self.checkpoint()
         for _ in range(8):  # each pass copies what writers added during the previous one: a shrinking tail
@@ -206,8 +206,8 @@ class SqlStore:
         profiles, segment memberships and first exposures.
 
         On a SQLite file it runs on a plain sqlite3 connection of this thread (read-only), not through
-        SQLAlchemy: a pool checkout, begin, commit and reset cost ~100 us there, several times the indexed reads
-        themselves (docs/benchmarks.md). Elsewhere (PostgreSQL, in-memory SQLite) it is
+        SQLAlchemy: a pool checkout, begin, commit and reset cost several times the indexed reads themselves
+        (docs/benchmarks.md). Elsewhere (PostgreSQL, in-memory SQLite) it is
         ``transaction(write=False)``."""
         if self._reader_path is None:
             with self.transaction(write=False) as tx:
@@ -231,7 +231,7 @@ class SqlStore:
             conn.execute("COMMIT")
 
     def migrate(self) -> None:
-        from pertinent.storage.migrate import upgrade  # here: alembic takes ~0.2 s to import
+        from pertinent.storage.migrate import upgrade  # here: alembic is slow to import
 
         upgrade(self.engine)
 

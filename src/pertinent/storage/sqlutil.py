@@ -78,8 +78,8 @@ class SqlBase:
             rows = list(self.conn.execute(q))
             if not rows:
                 return
-            for r in rows:  # by position (the columns after id are EventRow's fields in order): ~12x cheaper than
-                yield EventRow(*r[1:])  # getattr per column, which cost ~2 s per popularity refresh of 200k events
+            for r in rows:  # by position (the columns after id are EventRow's fields in order): far cheaper than
+                yield EventRow(*r[1:])  # getattr per column, which dominated a popularity refresh
             last = rows[-1].id
             if left is not None:
                 left -= len(rows)

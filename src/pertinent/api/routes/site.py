@@ -23,7 +23,7 @@ from pertinent.api.deps import ServicesDep, SiteAuth
 from pertinent.api.errors import ApiError
 from pertinent.api.query import comma_list
 from pertinent.browser import STATIC_DIR, TEMPLATES_DIR
-from pertinent.browser.catalog import MAX_LIMIT, CatalogCategories, CatalogLookup, CatalogPage
+from pertinent.browser.catalogue import MAX_LIMIT, CatalogueCategories, CatalogueLookup, CataloguePage
 
 router = APIRouter(tags=["site"])
 SNIPPET_CACHE = "public, max-age=300"
@@ -40,14 +40,14 @@ async def snippet() -> FileResponse:
     )
 
 
-@router.get("/v1/catalog", dependencies=[SiteAuth], response_model=CatalogLookup | CatalogPage)
-async def catalog(
+@router.get("/v1/catalog", dependencies=[SiteAuth], response_model=CatalogueLookup | CataloguePage)
+async def catalogue(
     services: ServicesDep,
     ids: str | None = Query(None, max_length=20_000, description=f"comma-separated item ids (at most {MAX_LIMIT})"),
     category: str | None = Query(None, min_length=1, max_length=200, description="only items in this category"),
     limit: int = Query(24, ge=1, le=MAX_LIMIT, description=f"page size (1-{MAX_LIMIT})"),
     after: str | None = Query(None, min_length=1, max_length=200, description="the `next` cursor of the last page"),
-) -> CatalogLookup | CatalogPage:
+) -> CatalogueLookup | CataloguePage:
     """Available catalogue items with their public fields: by id, or a page (optionally of one category)."""
     wanted = comma_list(ids, "ids")
     if len(wanted) > MAX_LIMIT:
@@ -57,13 +57,13 @@ async def catalog(
             f"ids: at most {MAX_LIMIT} per request",
             [{"field": "ids", "message": f"at most {MAX_LIMIT} per request"}],
         )
-    return await run_in_threadpool(services.catalog.items, wanted or None, category, limit, after)
+    return await run_in_threadpool(services.catalogue.items, wanted or None, category, limit, after)
 
 
-@router.get("/v1/catalog/categories", dependencies=[SiteAuth], response_model=CatalogCategories)
-async def catalog_categories(services: ServicesDep) -> CatalogCategories:
+@router.get("/v1/catalog/categories", dependencies=[SiteAuth], response_model=CatalogueCategories)
+async def catalogue_categories(services: ServicesDep) -> CatalogueCategories:
     """Categories of the available items, with item counts."""
-    return await run_in_threadpool(services.catalog.categories)
+    return await run_in_threadpool(services.catalogue.categories)
 
 
 # ------------------------------------------------------------------------------------------------ demo shop

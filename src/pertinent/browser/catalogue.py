@@ -12,14 +12,14 @@ or margins out of the catalogue, or out of ``attributes``.
 >>> with store.transaction() as tx:
 ...     tx.upsert_items([ItemRow("b", "Boots", categories=["Shoes"]), ItemRow("m", "Mug", categories=["kitchen"]),
 ...                      ItemRow("x", "Gone", available_until=1.0)])
->>> catalog = PublicCatalog(store)
->>> [i.item_id for i in catalog.items(category="shoes").items]
+>>> catalogue = PublicCatalogue(store)
+>>> [i.item_id for i in catalogue.items(category="shoes").items]
 ['b']
->>> catalog.items(ids=["m", "x", "nope"]).missing
+>>> catalogue.items(ids=["m", "x", "nope"]).missing
 ['x', 'nope']
->>> catalog.items(limit=1).next, [i.item_id for i in catalog.items(limit=1, after="b").items]
+>>> catalogue.items(limit=1).next, [i.item_id for i in catalogue.items(limit=1, after="b").items]
 ('b', ['m'])
->>> catalog.categories().model_dump()["categories"]
+>>> catalogue.categories().model_dump()["categories"]
 [{'name': 'kitchen', 'items': 1}, {'name': 'Shoes', 'items': 1}]
 >>> store.close()
 """
@@ -51,14 +51,14 @@ class PublicItem(BaseModel):
     attributes: dict[str, Any]
 
 
-class CatalogPage(BaseModel):
+class CataloguePage(BaseModel):
     """A page of the catalogue in id order; ``next`` is the cursor of the following page (null on the last)."""
 
     items: list[PublicItem]
     next: str | None
 
 
-class CatalogLookup(BaseModel):
+class CatalogueLookup(BaseModel):
     """Items asked for by id, in the order asked; ``missing`` lists the unknown or unavailable ids."""
 
     items: list[PublicItem]
@@ -70,7 +70,7 @@ class CategoryCount(BaseModel):
     items: int
 
 
-class CatalogCategories(BaseModel):
+class CatalogueCategories(BaseModel):
     """Categories of the available items, with their item counts, by name (case-insensitive)."""
 
     categories: list[CategoryCount]
@@ -93,7 +93,7 @@ def _available(row: ItemRow, now: float) -> bool:
     )
 
 
-class PublicCatalog:
+class PublicCatalogue:
     """Read-only, available-only catalogue for sites. Listings come from a copy refreshed every ``ttl_s``
     seconds (a new item shows up in listings within that time); lookups by id always read the store."""
 
@@ -112,7 +112,7 @@ class PublicCatalog:
 
     def items(
         self, ids: Sequence[str] | None = None, category: str | None = None, limit: int = 24, after: str | None = None
-    ) -> CatalogPage | CatalogLookup:
+    ) -> CataloguePage | CatalogueLookup:
         """Items by id (in the order asked; unknown or unavailable ones listed in ``missing``), or a page of
         the catalogue in id order, optionally of one category (case-insensitive); ``next`` is the cursor."""
         if not 1 <= limit <= MAX_LIMIT:
@@ -123,7 +123,7 @@ class PublicCatalog:
                 found = tx.get_items(ids)
             wanted = list(dict.fromkeys(ids))
             shown = [found[i] for i in wanted if i in found and _available(found[i], now)]
-            return CatalogLookup(
+            return CatalogueLookup(
                 items=[public_item(r) for r in shown],
                 missing=[i for i in wanted if i not in found or not _available(found[i], now)],
             )
@@ -141,9 +141,9 @@ class PublicCatalog:
                 more = True
                 break
             page.append(row)
-        return CatalogPage(items=[public_item(r) for r in page], next=page[-1].item_id if more else None)
+        return CataloguePage(items=[public_item(r) for r in page], next=page[-1].item_id if more else None)
 
-    def categories(self) -> CatalogCategories:
+    def categories(self) -> CatalogueCategories:
         """Categories of the available items with their item counts, by name."""
         now = self.clock()
         counts: Counter[str] = Counter()
@@ -151,4 +151,4 @@ class PublicCatalog:
             if _available(row, now):
                 counts.update(dict.fromkeys(row.categories, 1))
         ordered = sorted(counts.items(), key=lambda pair: pair[0].casefold())
-        return CatalogCategories(categories=[CategoryCount(name=name, items=n) for name, n in ordered])
+        return CatalogueCategories(categories=[CategoryCount(name=name, items=n) for name, n in ordered])
