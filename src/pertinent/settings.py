@@ -12,10 +12,22 @@ Lists come from the environment as comma-separated values or JSON:
 >>> load_settings().pseudonym_keys
 ['new-key', 'old-key']
 >>> del os.environ["PERTINENT_PSEUDONYM_KEYS"]
+
+Trusted proxies are addresses or CIDR networks; anything else fails at startup, naming the setting:
+
+>>> Settings(trusted_proxies="127.0.0.1, 10.0.0.0/8").trusted_proxies
+['127.0.0.1', '10.0.0.0/8']
+>>> Settings(trusted_proxies="proxy.local")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings
+trusted_proxies
+  Value error, not an IP address or CIDR network: 'proxy.local' ...
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -80,14 +92,29 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     # Serve the demo shop at /demo/ (``pertinent demo`` turns it on).
     demo_site: bool = False
+    # Addresses or CIDR networks of the reverse proxies in front of the server: only from them are
+    # X-Forwarded-For, -Proto and -Host believed (the dashboard's Secure cookie, login limits, form origin
+    # check; ``pertinent serve`` gives the same list to uvicorn). Empty: no proxy is trusted.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("pseudonym_keys", "pii_traits", "cors_origins", mode="before")
+    @field_validator("pseudonym_keys", "pii_traits", "cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             if value.lstrip().startswith("["):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each entry an IP address or CIDR network (``10.0.0.0/8``), so a typo fails at startup."""
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR network: {entry!r}") from None
         return value
 
     @classmethod

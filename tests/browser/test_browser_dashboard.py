@@ -278,11 +278,20 @@ def new_tab(browser: Any, world: World, request: pytest.FixtureRequest) -> Itera
 
 @pytest.fixture
 def admin(new_tab: Callable[..., Tab]) -> Tab:
-    """A tab logged in to the dashboard through its form."""
+    """A tab logged in to the dashboard through its form; what its console says is kept in ``tab.console``
+    (a Content-Security-Policy violation shows there)."""
     tab = new_tab()
+    console: list[str] = []
+    tab.page.on("console", lambda message: console.append(message.text))
+    tab.console = console  # type: ignore[attr-defined]
     tab.dashboard_login()
     assert urlparse(tab.page.url).path == "/dashboard"
     return tab
+
+
+def policy_violations(tab: Tab) -> list[str]:
+    tab.page.evaluate("0")  # the sync API delivers console events only while it is called
+    return [m for m in tab.console if "Content Security Policy" in m or "Refused to" in m]  # type: ignore[attr-defined]
 
 
 def nav(tab: Tab, page: str) -> None:
@@ -439,6 +448,18 @@ def test_every_page_through_the_navigation_shows_the_numbers_sent(admin: Tab, wo
 
     nav(tab, "overview")
     assert tab.testid("stat-active-users") == str(users)
+    assert policy_violations(tab) == []  # the Content-Security-Policy blocked nothing any page uses
+
+
+def test_a_copy_of_the_session_cookie_stops_working_at_logout(admin: Tab, new_tab: Callable[..., Tab]) -> None:
+    thief = new_tab()
+    thief.context.add_cookies(admin.context.cookies())
+    thief.page.goto(admin.url + "/dashboard/kpis")
+    assert thief.page.locator("h1").inner_text() == "KPIs & drift"  # the copy works while the session is open
+    admin.page.get_by_test_id("logout").click()
+    admin.page.wait_for_url(re.compile(r"/dashboard/login$"))
+    thief.page.goto(admin.url + "/dashboard/kpis")
+    assert urlparse(thief.page.url).path == "/dashboard/login"  # the session is gone from the database
 
 
 def test_logout_returns_to_the_login_and_pages_then_redirect(admin: Tab, world: World) -> None:

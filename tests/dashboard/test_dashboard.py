@@ -15,7 +15,7 @@ from pertinent.dashboard.pages.recommendations import online_click_through
 from pertinent.kpis import KpiEvents, compute_kpis
 from pertinent.recommend import Interactions, PopularityRecommender
 from pertinent.storage.base import DecisionRow, MembershipChange, OutcomeRow
-from tests.support.common import ADMIN_KEY
+from tests.support.common import ADMIN_KEY, SAME_ORIGIN, dashboard_login
 
 PAGES = ["/dashboard", "/dashboard/segments", "/dashboard/recommendations", "/dashboard/experiments", "/dashboard/kpis"]
 HTML = {"accept": "text/html"}
@@ -27,7 +27,7 @@ def iso(ts: float) -> str:
 
 
 def login(client, key=ADMIN_KEY, **extra):
-    return client.post("/dashboard/login", data={"admin_key": key, **extra}, follow_redirects=False)
+    return dashboard_login(client, key, **extra)
 
 
 def text_of(html: str, name: str) -> str:
@@ -75,15 +75,16 @@ def test_login_form_wrong_key_and_logout(client):
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/dashboard" in cookie
     assert ADMIN_KEY not in cookie and ADMIN_KEY not in ok.headers["location"]
     assert client.get("/dashboard").status_code == 200
-    out = client.post("/dashboard/logout", follow_redirects=False)
+    out = client.post("/dashboard/logout", headers=SAME_ORIGIN, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/dashboard/login"
     assert client.get("/dashboard").status_code == 401
 
 
 def test_login_rejects_open_redirects_and_forged_cookies(client):
     assert login(client, next="https://evil.test/").headers["location"] == "/dashboard"
+    sid = session_signer(ADMIN_KEY).loads(client.cookies[COOKIE])["sid"]  # an open session...
     client.cookies.clear()
-    client.cookies.set(COOKIE, issue(session_signer("some-other-admin-key")), path="/dashboard")
+    client.cookies.set(COOKIE, issue(session_signer("some-other-admin-key"), sid), path="/dashboard")  # ...re-signed
     assert client.get("/dashboard").status_code == 401
     client.cookies.set(COOKIE, "garbage", path="/dashboard")
     assert client.get("/dashboard").status_code == 401
@@ -201,7 +202,7 @@ def test_segments_page_shows_sizes_flows_and_the_ml_report(client, sqlite_servic
             )
         ],
     )
-    after = client.post("/dashboard/segments/report", follow_redirects=True)
+    after = client.post("/dashboard/segments/report", headers=SAME_ORIGIN, follow_redirects=True)
     assert after.status_code == 200
     k = int(text_of(after.text, "ml-k"))
     assert 2 <= k <= 6 and after.text.count('data-testid="ml-segment-') == k

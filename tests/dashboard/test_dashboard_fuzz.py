@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.common import ADMIN_KEY
+from tests.support.common import SAME_ORIGIN, dashboard_login
 
 NOW = 1_800_000_000.0
 PAGES = [
@@ -50,7 +50,7 @@ def some_events(client) -> None:
 def test_no_query_string_makes_a_page_fail(client, path, params):
     if not client.cookies:
         some_events(client)
-        assert client.post("/dashboard/login", data={"admin_key": ADMIN_KEY}, follow_redirects=False).status_code == 303
+        assert dashboard_login(client).status_code == 303
     r = client.get(f"{path}?{urlencode(params)}", headers={"accept": "text/html"}, follow_redirects=False)
     assert r.status_code < 500, (path, params, r.text[:300])
     windows = [v for k, v in params if k == "window"]
@@ -62,7 +62,8 @@ def test_no_query_string_makes_a_page_fail(client, path, params):
 @given(key=st.text(max_size=50), target=st.text(max_size=60), extra=st.dictionaries(names, values, max_size=2))
 def test_no_login_form_makes_the_login_fail(client, key, target, extra):
     client.app.state.services.dashboard.login_limiter.global_limit = 10**9  # no 429s from the global limit
-    r = client.post("/dashboard/login", data={**extra, "admin_key": key, "next": target}, follow_redirects=False)
+    data = {**extra, "admin_key": key, "next": target}
+    r = client.post("/dashboard/login", data=data, headers=SAME_ORIGIN, follow_redirects=False)
     assert r.status_code in (303, 400, 401, 422, 429), (key, target, r.status_code)
     if r.status_code == 303:
         assert r.headers["location"].startswith("/dashboard")

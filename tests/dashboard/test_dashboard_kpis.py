@@ -18,7 +18,7 @@ from pertinent.dashboard.pages.common import label, number
 from pertinent.dashboard.service import DashboardService
 from pertinent.kpis import KpiEvents, kpis_by_group
 from pertinent.storage.base import DecisionRow, MembershipChange
-from tests.support.common import ADMIN_KEY
+from tests.support.common import dashboard_login
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -249,7 +249,7 @@ def test_empty_database_gives_messages_not_errors(services):
 
 
 def test_empty_and_thin_pages_say_why(client, sqlite_services):
-    assert client.post("/dashboard/login", data={"admin_key": ADMIN_KEY}, follow_redirects=False).status_code == 303
+    assert dashboard_login(client).status_code == 303
     for window in ("1h", "24h", "7d", "30d"):
         html = client.get(f"/dashboard/kpis?window={window}").text
         assert "No events in the window." in html and 'data-testid="drift-thin"' in html

@@ -42,6 +42,14 @@ def api_client(svc: Services) -> Iterator[TestClient]:
 
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+# What a browser sends with a form posted from a page of the test client's server (the dashboard checks it)
+SAME_ORIGIN = {"Origin": "http://testserver"}
+
+
+def dashboard_login(client: TestClient, key: str = ADMIN_KEY, **form: str):  # type: ignore[no-untyped-def]
+    """Log in to the dashboard through its form, as a browser on its login page would."""
+    data = {"admin_key": key, **form}
+    return client.post("/dashboard/login", data=data, headers=SAME_ORIGIN, follow_redirects=False)
 
 
 class LiveServer:

@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
+    dashboard.install(app)  # security headers on every /dashboard response
     if config.cors_origins:  # pages on other sites call the API with the public write key
         app.add_middleware(
             CORSMiddleware,

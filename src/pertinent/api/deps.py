@@ -1,4 +1,5 @@
-"""FastAPI dependencies as ``Annotated`` aliases: the service container, the two keys, the dashboard session."""
+"""FastAPI dependencies as ``Annotated`` aliases: the service container, the two keys, the dashboard session and
+its form-origin (CSRF) check."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from pertinent.api.errors import ApiError
-from pertinent.dashboard.auth import COOKIE, safe_next, session_signer, valid
+from pertinent.dashboard.auth import COOKIE, safe_next, session_id, session_signer
+from pertinent.dashboard.forwarded import TrustedProxies, same_origin
 from pertinent.dashboard.service import DashboardService
 from pertinent.services import Services
 
@@ -108,9 +111,16 @@ async def require_site_or_admin(request: Request, services: ServicesDep) -> None
     check_site_or_admin(services, request.headers.get("authorization"))
 
 
+def dashboard_session_id(request: Request, admin_key: str | None) -> str | None:
+    """The session id the request's dashboard cookie names (signature and age checked, not the database)."""
+    return session_id(session_signer(admin_key or ""), request.cookies.get(COOKIE))
+
+
 async def require_dashboard_session(request: Request, services: ServicesDep) -> None:
-    """A valid dashboard session cookie, else a redirect to the login form (HTML) or a 401 naming ``session``."""
-    if valid(session_signer(services.settings.admin_key or ""), request.cookies.get(COOKIE)):
+    """An open dashboard session (a signed cookie naming a session the database still holds), else a redirect
+    to the login form (HTML) or a 401 naming ``session``."""
+    sid = dashboard_session_id(request, services.settings.admin_key)
+    if sid is not None and await run_in_threadpool(services.dashboard.sessions.is_open, sid):
         return
     if "text/html" in request.headers.get("accept", ""):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -125,8 +135,35 @@ async def require_dashboard_session(request: Request, services: ServicesDep) -> 
         401,
         "unauthorized",
         "session: log in at /dashboard/login",
-        [{"field": "session", "message": "missing or expired dashboard session"}],
+        [{"field": "session", "message": "missing, expired or logged-out dashboard session"}],
     )
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def client_address(request: Request, proxies: TrustedProxies) -> str:
+    """The client's address: the peer's, or the one a trusted proxy forwards."""
+    return proxies.client(_peer(request), request.headers.get("x-forwarded-for"))
+
+
+def came_over_tls(request: Request, proxies: TrustedProxies) -> bool:
+    """Whether the request came over TLS, to this server or (as it says) to a trusted proxy."""
+    return proxies.scheme(_peer(request), request.url.scheme, request.headers.get("x-forwarded-proto")) == "https"
+
+
+async def require_same_origin(request: Request, services: ServicesDep) -> None:
+    """CSRF: a dashboard request that changes something (any method but GET, HEAD, OPTIONS) must come from a
+    page of this server, by its Origin (else Referer) header against the host asked for; else 403 naming
+    ``origin``."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    proxies = services.dashboard.proxies
+    host = proxies.host(_peer(request), request.headers.get("host"), request.headers.get("x-forwarded-host"))
+    ok, why = same_origin(request.headers.get("origin"), request.headers.get("referer"), host)
+    if not ok:
+        raise ApiError(403, "forbidden", f"origin: {why}", [{"field": "origin", "message": why}])
 
 
 async def get_dashboard(services: ServicesDep) -> DashboardService:
@@ -137,4 +174,5 @@ AdminAuth = Depends(require_admin)
 WriteAuth = Depends(require_write_key)
 SiteAuth = Depends(require_site_or_admin)
 DashboardSession = Depends(require_dashboard_session)
+SameOrigin = Depends(require_same_origin)
 DashboardDep = Annotated[DashboardService, Depends(get_dashboard)]

@@ -43,4 +43,6 @@ def register(app: typer.Typer) -> None:
             log_level=settings.log_level,
             loop="auto",
             http="auto",
+            # X-Forwarded-For/-Proto only from the configured proxies (uvicorn alone would trust 127.0.0.1)
+            forwarded_allow_ips=list(settings.trusted_proxies),
         )

@@ -1,4 +1,18 @@
-"""Failed logins to the dashboard, limited per client address and overall (:class:`LoginLimiter`)."""
+"""Failed logins to the dashboard, limited per client address and overall (:class:`LoginLimiter`).
+
+Only failed attempts are limited, and a correct admin key always logs in: the login route compares the
+typed key with the admin key (in constant time) *before* asking the limiter, and the limiter only decides
+whether a wrong key is answered 429 (with Retry-After, not audited) or 401. Why not refuse every attempt
+from a limited address, correct or not, as a lockout does? Because anyone sharing the admin's address (an
+office NAT, a VPN exit, a proxy) could then keep the admin out indefinitely by typing wrong keys, and the
+limits would buy no protection in exchange: the API itself takes the admin key as a Bearer token on every
+admin route, which is as good a place to guess it as this form. What keeps the admin key from being guessed
+is its length (``make demo`` generates 256-bit keys), not a limiter; what the limiter still does is keep
+floods of failures out of the audit log and tell a person mistyping to slow down.
+
+The client address is the peer's, or behind a trusted proxy (``PERTINENT_TRUSTED_PROXIES``) the one it
+forwards (:mod:`.forwarded`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +29,8 @@ class LoginLimiter:
     are forgotten after ``forget_s`` seconds without one, or at a successful login. Overall,
     ``global_limit`` failures from any addresses within ``global_window_s`` close the form to everyone
     until the oldest of them is that old (a guess spread over many addresses). :meth:`retry_after` says
-    how long a client must wait (0: it may try).
+    for how long more wrong keys from a client are answered 429 (0: 401 again); a correct key never
+    waits (see the module docstring).
 
     >>> now = [0.0]
     >>> limiter = LoginLimiter(free=2, base_s=10.0, clock=lambda: now[0])

@@ -22,6 +22,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from pertinent.dashboard.auth import SESSION_MAX_AGE_S
+from pertinent.dashboard.forwarded import TrustedProxies
 from pertinent.dashboard.login_limiter import LoginLimiter
 from pertinent.dashboard.pages import experiments as experiments_page
 from pertinent.dashboard.pages import kpis as kpis_page
@@ -34,6 +36,7 @@ from pertinent.dashboard.pages.kpis import KpisPage
 from pertinent.dashboard.pages.overview import Overview
 from pertinent.dashboard.pages.recommendations import RecommendationsPage
 from pertinent.dashboard.pages.segments import ML_SAMPLE, MlReport, SegmentsPage
+from pertinent.dashboard.sessions import Sessions
 from pertinent.kpis import KpiConfig
 from pertinent.runtime.cache import TTLCache
 from pertinent.storage.base import AuditRow
@@ -99,6 +102,8 @@ class DashboardService:
         # have one membership id per fitted segment); without it, names come from the segment documents.
         self.segment_names: SegmentNames | None = None
         self.login_limiter = LoginLimiter()  # failed logins to the dashboard, per client address and overall
+        self.sessions = Sessions(store, SESSION_MAX_AGE_S)  # in the database: a logout ends them in every process
+        self.proxies = TrustedProxies(getattr(settings, "trusted_proxies", None) or [])
         self._ml: MlReport | None = None
         self._ml_lock = threading.Lock()
         self._kpi_pages: TTLCache[KpisPage] = TTLCache(KPI_CACHE_TTL_S)
@@ -172,6 +177,17 @@ class DashboardService:
             self._event_values.clear()
 
     # ------------------------------------------------------------------------------------------------ login
+    def log_in(self, client: str) -> str:
+        """Open a session for a correct login (audited); returns its id, for the cookie."""
+        sid = self.sessions.open(client)
+        self.audit_login("dashboard_login", client)
+        return sid
+
+    def log_out(self, sid: str | None, client: str) -> None:
+        """End a session (audited when one was open)."""
+        if sid is not None and self.sessions.close(sid):
+            self.audit_login("dashboard_logout", client)
+
     def audit_login(self, action: str, client: str, wait_s: float | None = None) -> None:
         """Record a dashboard login or failed login in the audit log (a failed write is only logged: it must
         not turn a login answer into an error)."""

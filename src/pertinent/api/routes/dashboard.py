@@ -1,9 +1,13 @@
 """The admin dashboard: ``/dashboard`` pages (HTML, server-side SVG charts), behind a login form.
 
-``GET /dashboard/login`` shows a form taking the admin key; ``POST /dashboard/login`` checks it and sets a
-signed, HttpOnly, SameSite=Strict session cookie (see :mod:`pertinent.dashboard.auth`); ``POST
-/dashboard/logout`` clears it. Without a valid session a page answers a redirect to the login form (HTML
-clients) or a 401 JSON error naming ``session``. Pages read everything through ``services.dashboard``
+``GET /dashboard/login`` shows a form taking the admin key; ``POST /dashboard/login`` checks it, opens a
+session in the database and sets a signed, HttpOnly, SameSite=Strict cookie naming it, Secure over TLS (see
+:mod:`pertinent.dashboard.auth`); ``POST /dashboard/logout`` deletes the session, so a copied cookie stops
+working too. Without an open session a page answers a redirect to the login form (HTML clients) or a 401
+JSON error naming ``session``. Every POST must come from this server's own pages (Origin, else Referer: 403
+naming ``origin``), and every response under ``/dashboard`` carries ``SECURITY_HEADERS`` (:class:`SecurityHeaders`,
+installed by :func:`install`): a Content-Security-Policy allowing no script at all (the pages have none; the
+charts are SVG drawn on the server) and no framing. Pages read everything through ``services.dashboard``
 (:class:`pertinent.dashboard.service.DashboardService`). Every route answers HTML, a file or a redirect
 (``response_model=None``); none is in the OpenAPI schema.
 """
@@ -13,13 +17,22 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, FastAPI, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pertinent import __version__
-from pertinent.api.deps import DashboardDep, DashboardSession
+from pertinent.api.deps import (
+    DashboardDep,
+    DashboardSession,
+    SameOrigin,
+    came_over_tls,
+    client_address,
+    dashboard_session_id,
+)
 from pertinent.api.errors import ApiError
 from pertinent.dashboard import STATIC_DIR, TEMPLATES_DIR, charts
 from pertinent.dashboard.auth import (
@@ -36,6 +49,48 @@ from pertinent.dashboard.pages.common import Window, when
 
 NO_STORE = {"Cache-Control": "no-store"}
 STATIC_FILES = frozenset({"dashboard.css"})
+# No script may run (the pages have none), styles only from the stylesheet and style attributes (chart
+# geometry: widths and positions; browsers that know style-src-elem refuse <style> elements), forms post only
+# here, and no site may frame a page (clickjacking).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'none'; style-src 'self' 'unsafe-inline'; style-src-elem 'self'; "
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware: every response under ``/dashboard`` (pages, redirects, errors, 404s) gets
+    ``SECURITY_HEADERS``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == "/dashboard" or path.startswith("/dashboard/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install(app: FastAPI) -> None:
+    """Add the dashboard's security headers to ``app``."""
+    app.add_middleware(SecurityHeaders)
 
 
 @cache
@@ -57,8 +112,11 @@ def _seconds(value: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-public = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)  # login, logout, CSS
-pages = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False, dependencies=[DashboardSession])
+# login, logout, CSS; every POST checks its origin first
+public = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False, dependencies=[SameOrigin])
+pages = APIRouter(
+    prefix="/dashboard", tags=["dashboard"], include_in_schema=False, dependencies=[SameOrigin, DashboardSession]
+)
 
 
 def _window(default: str) -> Any:
@@ -93,11 +151,30 @@ async def login(
     admin_key: Annotated[str, Form(max_length=1000)] = "",
     next: Annotated[str, Form(max_length=500)] = "/dashboard",
 ) -> Response:  # noqa: A002
-    """Check the admin key (constant time). Failed logins are limited per client address and overall
-    (``LoginLimiter``: 429 with Retry-After, the key is not even compared); failures and successes are audited."""
+    """Check the admin key (constant time), always first: a correct key logs in whatever the limits say, so
+    that nobody sharing the admin's address can lock the admin out. A wrong key is answered 429 with
+    Retry-After while its address (or everyone) is over the failed-login limits (``LoginLimiter``; see
+    :mod:`pertinent.dashboard.login_limiter` for why), else 401 and counted; logins and failures counted are
+    audited."""
     target = safe_next(next)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request, dashboard.proxies)
     limiter = dashboard.login_limiter
+    if not admin_key:
+        return _page(request, "login.html", 400, next=target, page="login", error="admin_key: enter the admin key")
+    if key_matches(admin_key, dashboard.settings.admin_key):
+        limiter.succeeded(client)
+        sid = await run_in_threadpool(dashboard.log_in, client)
+        response = RedirectResponse(target, status_code=303, headers=NO_STORE)
+        response.set_cookie(
+            COOKIE,
+            issue(session_signer(admin_key), sid),
+            max_age=SESSION_MAX_AGE_S,
+            path=COOKIE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=came_over_tls(request, dashboard.proxies),
+        )
+        return response
     wait = limiter.retry_after(client)
     if wait > 0:
         seconds = retry_after_header(wait)
@@ -107,34 +184,23 @@ async def login(
             429,
             next=target,
             page="login",
-            error=f"admin_key: too many failed logins; try again in {seconds} s",
+            error=f"admin_key: invalid admin key, and too many failed logins; try again in {seconds} s",
             headers={"Retry-After": seconds},
         )
-    if not admin_key:
-        return _page(request, "login.html", 400, next=target, page="login", error="admin_key: enter the admin key")
-    if not key_matches(admin_key, dashboard.settings.admin_key):
-        wait = limiter.failed(client)
-        await run_in_threadpool(dashboard.audit_login, "dashboard_login_failed", client, wait)
-        return _page(request, "login.html", 401, next=target, page="login", error="admin_key: invalid admin key")
-    limiter.succeeded(client)
-    await run_in_threadpool(dashboard.audit_login, "dashboard_login", client)
-    response = RedirectResponse(target, status_code=303, headers=NO_STORE)
-    response.set_cookie(
-        COOKIE,
-        issue(session_signer(admin_key)),
-        max_age=SESSION_MAX_AGE_S,
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-    return response
+    wait = limiter.failed(client)
+    await run_in_threadpool(dashboard.audit_login, "dashboard_login_failed", client, wait)
+    return _page(request, "login.html", 401, next=target, page="login", error="admin_key: invalid admin key")
 
 
 @public.post("/logout", response_class=RedirectResponse, response_model=None)
-async def logout() -> Response:
+async def logout(request: Request, dashboard: DashboardDep) -> Response:
+    """End the session in the database (a copy of the cookie stops working too) and clear the cookie."""
+    sid = dashboard_session_id(request, dashboard.settings.admin_key)
+    await run_in_threadpool(dashboard.log_out, sid, client_address(request, dashboard.proxies))
     response = RedirectResponse("/dashboard/login", status_code=303, headers=NO_STORE)
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+    response.delete_cookie(
+        COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=came_over_tls(request, dashboard.proxies)
+    )
     return response
 
 
