@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -17,7 +18,7 @@ from pertinent.dashboard.pages import kpis, kpis_drift
 from pertinent.dashboard.pages.common import label, number
 from pertinent.dashboard.service import DashboardService
 from pertinent.kpis import KpiEvents, kpis_by_group
-from pertinent.storage.base import DecisionRow, MembershipChange
+from pertinent.storage.base import DecisionRow, MembershipChange, OutcomeRow
 from tests.support.common import dashboard_login
 
 NOW = 1_800_000_000.0
@@ -73,6 +74,11 @@ def reference_page(dash: DashboardService, window: str, now: float) -> tuple[lis
         memberships = tx.segments_of(profile_ids) if profile_ids else {}
         labels = dash._segment_labels(tx)
         decisions = [d for d in tx.iter_decisions(since=span.since, until=span.until) if d.experiment]
+        clicked = {
+            o.decision_id
+            for o in tx.outcomes_of([d.decision_id for d in decisions])
+            if o.kind == "click" or o.kind in dash.kpi_config.click_events
+        }
     kpi_events = KpiEvents.from_records(
         ((e.profile_id, e.type, e.event, e.timestamp) for e in current), dash.kpi_config
     )
@@ -82,6 +88,15 @@ def reference_page(dash: DashboardService, window: str, now: float) -> tuple[lis
             groups.setdefault(f"segment: {labels.get(seg, (seg, seg))[1]}", {})[pid] = 0.0
     groups.update(kpis.exposures(decisions, viewed))
     results = kpis_by_group(kpi_events, groups, dash.kpi_config)
+    served: dict[str, list[bool]] = defaultdict(list)  # a variant served by /v1/decide: decisions are impressions
+    for d in decisions:
+        served[f"{d.experiment}: {d.variant or '(none)'}"].append(d.decision_id in clicked)
+    for name, hits in served.items():
+        r = results[name]
+        notes = [m for m in r.message.split("; ") if m and m != "no impression events, so no click-through"]
+        results[name] = replace(
+            r, impressions=len(hits), clicks=sum(hits), click_through=sum(hits) / len(hits), message="; ".join(notes)
+        )
     detectors = [make_detector(name) for name in DETECTORS]
     ref_events = [e for e in events if e.timestamp < span.since]
     features = [(name, [f(e) for e in ref_events], [f(e) for e in current]) for name, f in FEATURES]
@@ -196,8 +211,14 @@ def test_aggregated_page_matches_the_reference_through_changes(services):
                 for i in range(20)
             ]
         )
+        clicks = [
+            OutcomeRow(f"d{i}", pids[i], "Slot Clicked", f"m{i}-{k}", NOW - DAY) for i in (0, 3, 4, 9) for k in (1, 2)
+        ]
+        tx.insert_outcomes([*clicks, OutcomeRow("d5", pids[5], "Order Completed", "m5", NOW - DAY, 9.0)])
     for window in ("24h", "7d", "30d"):
         assert_same(dash, window, NOW)
+    variants = {r.group: r.result for r in dash.kpis("7d", now=NOW).rows if r.kind == "variant"}
+    assert (variants["hero: x"].impressions, variants["hero: x"].clicks) == (10, 2)  # d0 and d4 (d3, d9: y)
     # new events (the kept values are extended), some older than the window, one profile new
     ingest(services, messages(rng, 120, NOW - 9 * DAY, NOW - 1, 70))
     assert_same(dash, "7d", NOW)

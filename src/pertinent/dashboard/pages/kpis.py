@@ -2,6 +2,10 @@
 profiles, each segment and each experiment variant; drift of the current window against the one before it
 (:mod:`.kpis_drift`).
 
+A variant served by ``/v1/decide`` counts its click-through from its decisions: each decision is an
+impression, clicked when a click was attributed to it (:func:`served_click_through`), whether or not the
+page also sent impression events.
+
 The profile-free part of the events is kept between requests per window (``kept``: :func:`refresh_values`);
 what depends on profile ids is read on each computation, as identity merges change them.
 
@@ -19,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +35,7 @@ from pertinent.dashboard.pages.common import (
     SegmentNames,
     Span,
     decisions_in,
+    outcome_metric,
     segment_labels,
     window_span,
 )
@@ -38,7 +43,7 @@ from pertinent.dashboard.pages.kpis_drift import FIELD_PATHS, NUMBER_FIELDS, Dri
 from pertinent.kpis import OTHER, KpiConfig, KpiEvents, KpiResult, kpis_by_group
 
 if TYPE_CHECKING:
-    from pertinent.storage.base import DecisionRow, Store, Tx
+    from pertinent.storage.base import DecisionRow, OutcomeRow, Store, Tx
 
 # Segment's "Experiment Viewed" (experiments run by another tool): experiment and variation, id or name
 EXPOSURE_PATHS = (
@@ -121,6 +126,7 @@ def build(
         memberships = tx.segments_of(profile_ids) if profile_ids else {}
         labels = segment_labels(tx, names)
         decisions = [d for d in decisions_in(tx, span) if d.experiment]
+        outcomes = tx.outcomes_of([d.decision_id for d in decisions]) if decisions else []
     truncated = values.size >= MAX_EVENTS or len(named_rows) >= MAX_EVENTS
     current_rows = [row for row in named_rows if row[3] >= span.since]
     viewed = [row for row in current_rows if row[2] == EXPOSURE_EVENT]
@@ -136,6 +142,8 @@ def build(
         groups[name] = members
         kinds[name] = "variant"
     results = kpis_by_group(events, groups, config)
+    for name, (shown, clicked) in served_click_through(decisions, outcomes, config).items():
+        results[name] = decisions_as_impressions(results[name], shown, clicked)
     shared = set(results["all profiles"].message.split("; "))
     rows = [
         KpiRow(
@@ -199,6 +207,52 @@ def kpi_events(rows: Iterable[tuple[Any, ...]], newest: list[tuple[str, float]],
     )
 
 
+NO_IMPRESSIONS = "no impression events, so no click-through"  # the note of pertinent.kpis.compute_kpis
+
+
+def group_name(experiment: Any, variant: Any) -> str:
+    """The KPI group of an experiment's variant.
+
+    >>> group_name("hero", "b")
+    'hero: b'
+    """
+    return f"{str(experiment)[:60]}: {str(variant)[:60]}"
+
+
+def served_click_through(
+    decisions: list[DecisionRow], outcomes: Iterable[OutcomeRow], config: KpiConfig
+) -> dict[str, tuple[int, int]]:
+    """ "experiment: variant" -> (decisions, decisions with an attributed click): a decision is an impression
+    of what it served.
+
+    >>> from pertinent.storage.base import DecisionRow, OutcomeRow
+    >>> ds = [DecisionRow(f"d{i}", f"p{i}", "home", "ab"[i % 2], "experiment", 1.0, "hero") for i in range(4)]
+    >>> outs = [OutcomeRow("d1", "p1", "Slot Clicked", "m1", 2.0), OutcomeRow("d1", "p1", "Slot Clicked", "m2", 3.0)]
+    >>> served_click_through(ds, outs, KpiConfig())
+    {'hero: a': (2, 0), 'hero: b': (2, 1)}
+    """
+    clicked = {o.decision_id for o in outcomes if outcome_metric(o.kind, config) == "click"}
+    out: dict[str, tuple[int, int]] = {}
+    for d in decisions:
+        name = group_name(d.experiment, d.variant or "(none)")
+        shown, hits = out.get(name, (0, 0))
+        out[name] = (shown + 1, hits + (d.decision_id in clicked))
+    return out
+
+
+def decisions_as_impressions(result: KpiResult, shown: int, clicked: int) -> KpiResult:
+    """``result`` with its click-through counted from decisions (``shown``, ``clicked``) instead of events.
+
+    >>> r = decisions_as_impressions(KpiResult.empty(NO_IMPRESSIONS), 8, 2)
+    >>> r.impressions, r.clicks, r.click_through, r.message
+    (8, 2, 0.25, '')
+    """
+    message = "; ".join(m for m in result.message.split("; ") if m and m != NO_IMPRESSIONS)
+    return replace(
+        result, impressions=shown, clicks=clicked, click_through=clicked / shown if shown else None, message=message
+    )
+
+
 def exposures(decisions: list[DecisionRow], viewed: list[tuple[Any, ...]]) -> dict[str, dict[str, float]]:
     """ "experiment: variant" -> {profile: first exposure time}, from decisions and "Experiment Viewed" events.
 
@@ -208,7 +262,7 @@ def exposures(decisions: list[DecisionRow], viewed: list[tuple[Any, ...]]) -> di
     out: dict[str, dict[str, float]] = defaultdict(dict)
 
     def expose(experiment: Any, variant: Any, profile: str, at: float) -> None:
-        name = f"{str(experiment)[:60]}: {str(variant)[:60]}"
+        name = group_name(experiment, variant)
         if at < out[name].get(profile, math.inf):
             out[name][profile] = at
 

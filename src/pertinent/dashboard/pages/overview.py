@@ -21,6 +21,10 @@ from pertinent.privacy.consent import PURPOSES
 if TYPE_CHECKING:
     from pertinent.storage.base import IngestErrorRow, Store
 
+# Entries of the consent log that record a request, not a choice about a purpose: an erasure appends one
+# ("erasure", denied) for the erased profile, which is gone. Counted apart, never shown as a purpose.
+REQUESTS = frozenset({"erasure"})
+
 
 @dataclass(frozen=True, kw_only=True)
 class ConsentRate:
@@ -48,6 +52,7 @@ class Overview:
     active_profiles: int
     profiles: int
     consent: list[ConsentRate]
+    erasures: int  # profiles erased (erasure requests carried out), from the consent log
     default_consent: str
     ingest_errors_24h: int
     ingest_errors_total: int
@@ -91,6 +96,7 @@ def build(store: Store, window: str = "24h", *, now: float | None = None, defaul
         active_profiles=active,
         profiles=profiles,
         consent=consent_rates(consent, profiles, default_granted=default_consent == "granted"),
+        erasures=sum(sum(c.values()) for purpose, c in consent.items() if purpose in REQUESTS),
         default_consent=default_consent,
         ingest_errors_24h=errors_24h,
         ingest_errors_total=errors_total,
@@ -100,14 +106,15 @@ def build(store: Store, window: str = "24h", *, now: float | None = None, defaul
 
 
 def consent_rates(counts: dict[str, dict[str, int]], profiles: int, *, default_granted: bool) -> list[ConsentRate]:
-    """Every purpose (known or recorded) with its recorded choices and effective rate.
+    """Every purpose (known or recorded) with its recorded choices and effective rate; requests recorded in the
+    consent log (an erasure) are no purpose and are left out.
 
-    >>> [(c.purpose, c.unset, c.effective_rate) for c in consent_rates(
-    ...     {"analytics": {"granted": 1, "denied": 1}}, 4, default_granted=True)][:1]
-    [('analytics', 2, 0.75)]
+    >>> counts = {"analytics": {"granted": 1, "denied": 1}, "erasure": {"granted": 0, "denied": 3}}
+    >>> [(c.purpose, c.unset, c.effective_rate) for c in consent_rates(counts, 4, default_granted=True)]
+    [('analytics', 2, 0.75), ('personalization', 4, 1.0)]
     """
     rates = []
-    for purpose in sorted(set(PURPOSES) | set(counts)):
+    for purpose in sorted((set(PURPOSES) | set(counts)) - REQUESTS):
         c = counts.get(purpose, {"granted": 0, "denied": 0})
         unset = max(profiles - c["granted"] - c["denied"], 0)
         granted = c["granted"] + (unset if default_granted else 0)
