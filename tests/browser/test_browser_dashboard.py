@@ -414,7 +414,7 @@ def test_every_page_through_the_navigation_shows_the_numbers_sent(admin: Tab, wo
         assert int(cells[1]) == units and cells[click_col] == fmt_percent(world.srm_clicks[variant] / units)
     ctw = srm.locator("[data-testid^=ctw-srm-check-][data-testid$=-green]").all_inner_texts()
     assert ctw and float(ctw[0].rstrip("%")) > 99  # 20% vs 10% of hundreds: green wins
-    chart = tab.page.get_by_test_id("chart-lift-srm-check")
+    chart = srm.get_by_test_id("chart-diff-srm-check-clicked")  # one chart per metric
     assert chart.get_attribute("data-empty") == "false" and chart.locator(".ci-bar").count() >= 1
     bandit = tab.page.get_by_test_id("bandit-home.hero")
     assert f"{world.bandit_decisions} decisions" in bandit.inner_text()

@@ -395,7 +395,7 @@ def test_experiments_page_results_srm_and_bandit_shares(client, sqlite_services)
     variant = re.search(r'data-testid="variant-hero-color-green">(.*?)</tr>', html, re.S).group(1)
     assert "250" in variant and "20.0%" in variant
     assert float(text_of(html, "ctw-hero-color-click-green").rstrip("%")) > 99
-    assert 'data-testid="chart-lift-hero-color" data-empty="false"' in html
+    assert 'data-testid="chart-diff-hero-color-click" data-empty="false"' in html  # one chart per metric
     assert 'data-testid="bandit-pdp.recs"' in html and "arm-a" in html
     assert 'data-testid="chart-bandit-pdp.recs" data-empty="false"' in html
 

@@ -65,7 +65,7 @@ class IntervalRow:
     mid: float
     high: float
     text: str
-    css: str  # "up", "down" or "flat" (the interval excludes zero on either side, or not)
+    css: str  # given (e.g. "better", "worse"), or "up", "down", "flat" (the interval excludes zero, or not)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,17 +206,23 @@ def interval_chart(
     rows: Sequence[tuple[str, float | None, float | None, float | None]],
     *,
     value_format: Callable[[float], str] = fmt_percent,
+    css: Sequence[str] | None = None,
 ) -> IntervalChart:
-    """One row per (label, low, estimate, high); rows with a missing value are left out.
+    """One row per (label, low, estimate, high); rows with a missing value are left out. Each row's css class
+    is given (``css``, one per row: e.g. a verdict) or follows the interval (``up``/``down`` when it excludes
+    zero, else ``flat``).
 
     >>> c = interval_chart([("b vs a", -0.05, 0.02, 0.09), ("c vs a", 0.01, 0.04, 0.07), ("d", None, None, None)])
     >>> [r.css for r in c.rows], c.zero, [t.label for t in c.ticks]
     (['flat', 'up'], 33.33, ['-5.0%', '0.0%', '5.0%', '10.0%'])
+    >>> [r.css for r in interval_chart([("x", 0.01, 0.02, 0.03)], css=["worse"]).rows]
+    ['worse']
     """
-    kept: list[tuple[str, float, float, float]] = []
-    for lab, lo, mid, hi in rows:
+    classes = list(css) if css is not None else [None] * len(rows)
+    kept: list[tuple[str, float, float, float, str | None]] = []
+    for (lab, lo, mid, hi), cls in zip(rows, classes, strict=True):
         if lo is not None and mid is not None and hi is not None and all(math.isfinite(v) for v in (lo, mid, hi)):
-            kept.append((lab, lo, mid, hi))
+            kept.append((lab, lo, mid, hi, cls))
     if not kept:
         return IntervalChart(zero=0.0, rows=(), ticks=(), empty=True)
     ticks = nice_ticks(min(min(r[1] for r in kept), 0.0), max(max(r[3] for r in kept), 0.0))
@@ -226,10 +232,10 @@ def interval_chart(
         return round(100 * (v - v0) / (v1 - v0), 2)
 
     out = []
-    for lab, lo, mid, hi in kept:
-        css = "up" if lo > 0 else "down" if hi < 0 else "flat"
+    for lab, lo, mid, hi, cls in kept:
+        row_css = cls or ("up" if lo > 0 else "down" if hi < 0 else "flat")
         text = f"{value_format(mid)} [{value_format(lo)}, {value_format(hi)}]"
-        out.append(IntervalRow(label=lab, low=pct(lo), mid=pct(mid), high=pct(hi), text=text, css=css))
+        out.append(IntervalRow(label=lab, low=pct(lo), mid=pct(mid), high=pct(hi), text=text, css=row_css))
     return IntervalChart(
         zero=pct(0.0),
         rows=tuple(out),
