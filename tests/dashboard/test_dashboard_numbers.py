@@ -234,3 +234,17 @@ def test_a_p_value_below_alpha_beside_an_interval_holding_zero_is_not_called_sig
     assert (row.p_value, row.ci_low, row.ci_high) == (0.034, -0.031, 0.291)
     assert not row.significant and row.outcome == ""
     assert row.verdict == "not significant (the test and its interval disagree at the margin)"
+
+
+def test_a_planned_horizon_saved_through_the_api_reaches_the_decision_rule(client, sqlite_services):
+    """The experiment document carries the plan (``planned_units`` / ``planned_end``, validated at save), and the
+    dashboard reads it from there: with 780 units against 780 planned, the fixed-horizon test decides."""
+    bad = client.put("/v1/experiments/exp", headers=ADMIN, json={"variants": ["a", "b"], "planned_units": 0})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "planned_units"
+    saved = client.put("/v1/experiments/exp", headers=ADMIN, json={"variants": ["a", "b"], "planned_units": 780})
+    assert saved.status_code == 200 and saved.json()["body"]["planned_units"] == 780
+    sqlite_services.dashboard.experiment_results = lambda _key: analysed(ISSUE, CLICK, status="running")
+    login(client)
+    html = client.get("/dashboard/experiments").text
+    rule = re.search(r'data-testid="rule-exp" data-rule="(\w+)">', html)
+    assert rule is not None and rule.group(1) == "fixed_horizon"

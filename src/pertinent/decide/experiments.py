@@ -11,6 +11,7 @@ analysis settings. Its variant names are variants of the slot that runs it. Thei
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -46,7 +47,9 @@ class ExperimentDefinition(Experiment):
     anonymous id), ``user_id`` (only known users are enrolled) or ``anonymous_id`` (the device, falling back
     to the user id). ``metrics`` empty = the defaults (clicked, converted, revenue).
     ``cuped_pre_period_days``: how far before each unit's first exposure its events give the CUPED covariate
-    of the continuous metrics (0 turns CUPED off).
+    of the continuous metrics (0 turns CUPED off). ``planned_end`` / ``planned_units``: the fixed horizon the
+    experiment was planned for; until it is reached the dashboard decides by the sequential (always-valid) test,
+    and by the fixed-horizon test once it is (peeking at a fixed-horizon test inflates false positives).
 
     >>> e = ExperimentDefinition(key="hero", variants=["a", "b"])
     >>> ExperimentDefinition.model_validate_json(e.model_dump_json()) == e
@@ -60,6 +63,8 @@ class ExperimentDefinition(Experiment):
     metrics: list[OutcomeMetric] = Field(default_factory=list, max_length=20)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     cuped_pre_period_days: float = Field(default=14, ge=0, le=MAX_PRE_PERIOD_DAYS)
+    planned_end: datetime | None = None
+    planned_units: int | None = Field(default=None, ge=1, le=10**12)
 
     @model_validator(mode="after")
     def _unique_metrics(self) -> ExperimentDefinition:
