@@ -350,6 +350,11 @@ def experiment_results(
         messages += [c["message"] for c in cuped.values() if c["message"] and not c["applied"]]
     if unknown:
         messages.append(f"exposures to variants no longer in the experiment were left out: {unknown}")
+    if several:
+        messages.append(
+            f"{several} units saw more than one variant (e.g. profiles merged after separate exposures); "
+            "each is counted once, in the variant of its first exposure"
+        )
     if report["srm"].get("flagged"):
         messages.append(
             "sample ratio mismatch: the split differs from the planned weights (p < "

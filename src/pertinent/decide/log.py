@@ -121,6 +121,7 @@ class DecisionLog:
         self._start_lock = threading.Lock()
         self.stats = LogStats()
         self.after_drain: list[Callable[[float], None]] = []  # periodic jobs (bandit refresh) on this thread
+        self.after_write: list[Callable[[list[str]], None]] = []  # decision ids stored (or dropped) by a batch
 
     # ---------------------------------------------------------------- producers
     def add_decision(self, item: PendingDecision) -> None:
@@ -227,7 +228,15 @@ class DecisionLog:
                     self._decisions.extendleft(reversed(batch))
                 else:
                     self.stats.dropped_overflow += len(batch)
+                    self._written(batch)
                 raise
+            self._written(batch)
+
+    def _written(self, batch: list[PendingDecision]) -> None:
+        if self.after_write:
+            ids = [p.row.decision_id for p in batch]
+            for hook in self.after_write:
+                hook(ids)
 
     def _write_batch(self, batch: list[PendingDecision]) -> None:
         now = time.time()

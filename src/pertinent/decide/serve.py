@@ -25,6 +25,7 @@ from pertinent.decide.config import DecideConfig
 from pertinent.decide.log import DecisionLog, PendingDecision
 from pertinent.decide.slots import AnyAction, Recommend, RunBandit, RunExperiment, ShowVariant, Slot
 from pertinent.decide.snapshot import Plan, Snapshot
+from pertinent.decide.sticky import PendingExposures
 from pertinent.decide.targeting import target_view
 from pertinent.errors import InvalidInput, NotFound
 from pertinent.experiments.assignment import StickyRecord, assign
@@ -100,6 +101,7 @@ class _Who:
     row: ProfileRow | None
     segments: dict[str, float]
     exposures: dict[str, DecisionRow]
+    keys: tuple[str, ...] = ()  # the request's identity keys, then the profile id (pending exposures)
 
 
 def new_decision_id() -> str:
@@ -142,6 +144,7 @@ class Decider:
         self._items: TTLCache[tuple[ItemRow | None]] = TTLCache(ttl_s=config.item_cache_s, size=50_000)
         self._exposed: dict[tuple[str, str, str], float] = {}  # (identity, experiment, variant) -> last sent
         self._html: dict[tuple[str, int, str, str], str | None] = {}  # (block, version, slot, variant) -> HTML
+        self.pending = PendingExposures()  # first exposures the writer has not stored yet (sticky.py)
 
     def runs_inline(self, slot: str) -> bool:
         """Whether ``decide(slot)`` may run on the server's event loop: on SQLite its reads take microseconds and
@@ -182,10 +185,11 @@ class Decider:
         else:
             with self.store.reader() as reader:
                 who = self._found(reader, plan, keys, reader.get_identities([k for _, k in keys]))
-        if who is not None:
-            return who
-        kind, key = keys[0]
-        return _Who(key, key, kind, None, {}, {})
+        if who is None:
+            kind, key = keys[0]
+            who = _Who(key, key, kind, None, {}, {})
+        who.keys = (*(k for _, k in keys), who.profile_id)
+        return who
 
     def decide(
         self,
@@ -237,6 +241,9 @@ class Decider:
             exposure = None
             if experiment is not None and self._first_exposure_in_session(who.identity_key, experiment, now):
                 exposure = self._exposure(row, experiment, consent["personalization"], raw_context)
+            if experiment is not None and not experiment["sticky"]:  # a first exposure: sticky before it is stored
+                bucket_version = int(out.detail.get("bucket_version", 0))
+                self.pending.add(who.keys, experiment["id"], experiment["variant"], bucket_version, decision_id)
             self.log.add_decision(PendingDecision(row, who.identity_key, who.identity_kind, exposure))
         return {
             "decision_id": decision_id,
@@ -323,16 +330,7 @@ class Decider:
             unit = anonymous_id or user_id
         else:
             unit = user_id or anonymous_id
-        seen = ask.who.exposures.get(exp.key)
-        prior = None
-        if seen is not None and seen.variant is not None:
-            prior = StickyRecord(
-                experiment_key=exp.key,
-                unit_id=unit or "",
-                variant=seen.variant,
-                bucket_version=int((seen.detail or {}).get("bucket_version", 0)),
-            )
-        a = assign(exp, unit, prior)
+        a = assign(exp, unit, self._prior(ask.who, exp.key, exp.bucket_version, unit or ""))
         if a.variant is None or a.variant not in ask.spec.variants:
             return None
         weights = exp.planned_weights()
@@ -352,6 +350,20 @@ class Decider:
         return self._variant(
             ask.snap, ask.spec, a.variant, "experiment", detail, propensity, experiment, ask.decision_id
         )
+
+    def _prior(self, who: _Who, key: str, bucket_version: int, unit: str) -> StickyRecord | None:
+        """The unit's first exposure to the experiment: the stored one, else one not written yet (``sticky.py``)."""
+        seen = who.exposures.get(key)
+        if seen is not None and seen.variant is not None:
+            version = int((seen.detail or {}).get("bucket_version", 0))
+            if version >= bucket_version:
+                return StickyRecord(experiment_key=key, unit_id=unit, variant=seen.variant, bucket_version=version)
+        pending = self.pending.get(who.keys, key)
+        if pending is not None:
+            return StickyRecord(
+                experiment_key=key, unit_id=unit, variant=pending.variant, bucket_version=pending.bucket_version
+            )
+        return None
 
     def _variant(
         self,

@@ -79,6 +79,7 @@ class DecideService:
             profiles,
             recommend,
         )
+        self.log.after_write.append(self.serving.pending.written)
         self.measuring = Results(store, self.config, self.documents.experiment, self.flush)
         ingest.subscribe(self._on_commit)
 
@@ -96,7 +97,9 @@ class DecideService:
         return self.log.pending_for(profile_id)
 
     def forget_user(self, profile_id: str) -> int:
-        """Erasure: queued decisions of the profile are dropped (stored ones are deleted by the erasure)."""
+        """Erasure: queued decisions of the profile are dropped (stored ones are deleted by the erasure), and so
+        are its first exposures not stored yet."""
+        self.serving.pending.forget(profile_id)
         return self.log.forget(profile_id)
 
     # ================================================================ documents
@@ -175,3 +178,15 @@ class DecideService:
     def _on_commit(self, committed: Committed) -> None:
         if self.documents.snapshot().slots:  # nothing was ever decided (e.g. a history import): nothing to attribute
             self.log.add_committed(committed)
+        if committed.merged or any(e.type in ("identify", "alias") for e in committed.events):
+            self._link_pending()
+
+    def _link_pending(self) -> None:
+        """Identities were linked or merged: first exposures not stored yet follow them to their profile now,
+        before the ingesting request is answered (``sticky.py``)."""
+        keys = self.serving.pending.unwritten_keys()
+        if not keys:
+            return
+        with self.store.transaction(write=False) as tx:
+            found = tx.get_identities(keys)
+        self.serving.pending.link({key: row.profile_id for key, row in found.items()})
