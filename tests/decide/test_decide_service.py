@@ -581,7 +581,7 @@ def test_variant_html_is_what_rendering_each_decision_gives(svc: Services, templ
         assert d["html"] == render(block, decision_id=d["decision_id"], slot="home.t", variant="t")
         seen.add(d["html"])
     assert len(seen) == 20  # every decision's own id
-    assert bool(svc.decide.serving._html) == prints_id_only(
+    assert bool(svc.decide.serving.renderer.cached()) == prints_id_only(
         template
     )  # the first template renders once, the second each time
     svc.decide.put_block({"id": "hero-t", "type": "headline", "content": {"title": "U"}, "template": template})

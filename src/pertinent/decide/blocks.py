@@ -1,7 +1,9 @@
 """Content blocks: typed JSON content validated against a JSON Schema per block type, optionally rendered
-through a Jinja2 template in a sandbox with autoescaping.
+through a Jinja2 template in a sandbox with autoescaping and cost limits (``templates.py``).
 
 A block is one variant of content (stored as a versioned document of kind ``block``); slots name blocks.
+Saving a block renders its template against sample data (a new visitor and a known user, ``SAMPLE_USERS``):
+a template that fails there, or goes past the render limits, is refused with the error's line.
 
 >>> b, errors = parse_block({"id": "hero-spring", "type": "headline",
 ...     "content": {"title": "Spring <sale>", "subtitle": "Up to 30% off"},
@@ -10,20 +12,19 @@ A block is one variant of content (stored as a versioned document of kind ``bloc
 ([], '<h1>Spring &lt;sale&gt;</h1><p>Up to 30% off</p>')
 >>> parse_block({"id": "x", "type": "image", "content": {"src": "a.png"}})[1]
 [{'field': 'content', 'message': "'alt' is a required property"}]
+>>> parse_block({"id": "x", "type": "text", "content": {"text": "a"}, "template": "{{ 9 ** 999999 }}"})[1]
+[{'field': 'template', 'message': 'line 1: 9 ** 999999 would be wider than 4096 bits'}]
 """
 
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pertinent.decide.templates import Limits, render_template, template_info, template_problems
 from pertinent.errorpath import field_errors
-
-if TYPE_CHECKING:  # jinja2 is imported when a template is first compiled
-    from jinja2 import Template
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 DOC_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 BlockType = Literal["headline", "image", "call_to_action", "product_list", "html", "text"]
@@ -122,10 +123,12 @@ def content_errors(block_type: str, content: Any, prefix: str = "content") -> li
 
 
 class Block(BaseModel):
-    """One content variant: ``type``, ``content`` (valid for the type's schema) and an optional template.
+    """One content variant: ``type``, ``content`` (valid for the type's schema), an optional template and the
+    ``fallback`` HTML shown when the template fails at render (docs/api.md: what a template sees).
 
     The template sees the content's fields as variables (``{{ title }}``) and ``content`` itself; for
-    recommender-filled product lists ``items`` is the recommended list.
+    recommender-filled product lists ``items`` is the recommended list; ``decision_id``, ``slot``,
+    ``variant`` and ``user`` (the profile the decision is for: ``template_user``).
 
     >>> Block(id="cta", type="call_to_action", content={"text": "Go", "url": "/go"}).type
     'call_to_action'
@@ -137,74 +140,117 @@ class Block(BaseModel):
     type: BlockType
     content: dict[str, Any] = Field(default_factory=dict)
     template: str | None = Field(default=None, max_length=MAX_TEMPLATE)
+    fallback: str | None = Field(default=None, max_length=100_000)
     description: str = Field(default="", max_length=2000)
 
 
-@functools.cache
-def _environment() -> ImmutableSandboxedEnvironment:
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+#: The users a template is tried with when it is saved: a new visitor (nothing known) and a known user.
+SAMPLE_USERS: tuple[dict[str, Any], ...] = (
+    {"known": False, "traits": {}, "segments": [], "recent_items": []},
+    {
+        "known": True,
+        "traits": {"plan": "sample"},
+        "segments": ["sample-segment"],
+        "recent_items": [{"item_id": "sample-1", "event": "Product Viewed", "at": 0.0}],
+    },
+)
+SAMPLE_ITEMS = [
+    {
+        "item_id": f"sample-{i}",
+        "title": f"Sample product {i}",
+        "url": f"/products/sample-{i}",
+        "image": f"/images/sample-{i}.png",
+        "price": 9.5 + i,
+        "currency": "EUR",
+        "score": 1.0 / i,
+        "rank": i,
+        "reason": "sample",
+    }
+    for i in (1, 2, 3)
+]
 
-    return ImmutableSandboxedEnvironment(autoescape=True, auto_reload=False, cache_size=0)
+
+def template_variables(
+    content: dict[str, Any], decision_id: str, slot: str, variant: str | None, user: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What a template sees: the content's fields, ``content``, the decision's id, slot and variant, ``user``.
+
+    >>> sorted(template_variables({"title": "t"}, "d1", "home", "a", None))
+    ['content', 'decision_id', 'slot', 'title', 'user', 'variant']
+    """
+    return {
+        **content,
+        "content": content,
+        "decision_id": decision_id,
+        "slot": slot,
+        "variant": variant,
+        "user": user if user is not None else SAMPLE_USERS[0],
+    }
 
 
-@functools.lru_cache(maxsize=4096)
-def compile_template(source: str) -> Template:
-    """A compiled sandboxed template (cached by source); raises ``jinja2.TemplateSyntaxError``."""
-    return _environment().from_string(source)
+def sample_variables(block_type: str, content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The variables a template is tried with at save: its content (a product list without items gets
+    three sample items, as the recommender would fill it) with each of ``SAMPLE_USERS``."""
+    if block_type == "product_list" and not content.get("items"):
+        content = {**content, "items": SAMPLE_ITEMS}
+    return [template_variables(content, "0" * 32, "sample.slot", "sample", user) for user in SAMPLE_USERS]
 
 
-def template_errors(source: str | None) -> list[dict[str, str]]:
-    """Syntax errors of a template, as field errors naming ``template``."""
-    if source is None:
-        return []
-    from jinja2 import TemplateSyntaxError
+def template_errors(
+    source: str | None,
+    block_type: str = "product_list",
+    content: dict[str, Any] | None = None,
+    limits: Limits | None = None,
+    field: str = "template",
+) -> list[dict[str, str]]:
+    """Errors of a template as field errors naming ``field``: its syntax, then a render of the samples
+    (``sample_variables``) within the render ``limits``.
 
-    try:
-        compile_template(source)
-    except TemplateSyntaxError as exc:
-        return [{"field": "template", "message": f"line {exc.lineno}: {exc.message}"}]
-    return []
+    >>> template_errors("{{ title }}\\n{{ user.recent_items[0].item_id }}")
+    [{'field': 'template', 'message': 'line 2: list object has no element 0'}]
+    """
+    return template_problems(source, sample_variables(block_type, content or {}), field, limits or Limits())
 
 
-def parse_block(data: Any) -> tuple[Block | None, list[dict[str, str]]]:
-    """Validate a block (model, content schema, template syntax). Never raises on bad input."""
+def parse_block(data: Any, limits: Limits | None = None) -> tuple[Block | None, list[dict[str, str]]]:
+    """Validate a block (model, content schema, its template against the samples within ``limits``). Never
+    raises on bad input."""
     if not isinstance(data, dict):
         return None, [{"field": "body", "message": "a block must be a JSON object"}]
     try:
         block = Block.model_validate(data)
     except ValidationError as exc:
         return None, field_errors(exc, data)
-    errors = content_errors(block.type, block.content) + template_errors(block.template)
+    errors = content_errors(block.type, block.content)
+    errors = errors or template_errors(block.template, block.type, block.content, limits)
     return (None, errors) if errors else (block, [])
 
 
-@functools.lru_cache(maxsize=4096)
 def prints_id_only(source: str) -> bool:
-    """Whether a template uses ``decision_id`` only as a bare ``{{ decision_id }}``. Then rendering once with a
-    stand-in id and replacing it per decision gives the same HTML as rendering per decision (a decision id is
-    hex: escaping leaves it as it is). The decision path caches such renders (a render per
-    decision is measured in docs/benchmarks.md); a template that filters, tests or assigns the id renders per decision.
+    """Whether a template renders the same for every decision of a variant but for a bare
+    ``{{ decision_id }}``: it prints the id only as it is and reads nothing of the ``user``. Then rendering once
+    with a stand-in id and replacing it per decision gives the same HTML as rendering per decision (a decision
+    id is hex: escaping leaves it as it is). The decision path caches such renders (a render per decision is
+    measured in docs/benchmarks.md); a template that filters, tests or assigns the id, or reads the user,
+    renders per decision.
 
     >>> prints_id_only('<a data-decision="{{ decision_id }}">{{ title }}</a>')
     True
     >>> prints_id_only('{{ decision_id|upper }}'), prints_id_only('{% if decision_id %}x{% endif %}')
     (False, False)
+    >>> prints_id_only('{{ decision_id }} {{ user.traits.plan }}')
+    False
     """
-    from jinja2 import nodes
-
-    tree = _environment().parse(source)
-    bare = sum(
-        1
-        for out in tree.find_all(nodes.Output)
-        for n in out.nodes
-        if isinstance(n, nodes.Name) and n.name == "decision_id" and n.ctx == "load"
-    )
-    return bare == sum(1 for n in tree.find_all(nodes.Name) if n.name == "decision_id")
+    info = template_info(source)
+    return info.prints_id_only and not info.uses_user
 
 
-def render(block: Block, content: dict[str, Any] | None = None, **extra: Any) -> str | None:
-    """The block's HTML: its template rendered with the content (autoescaped, sandboxed); an ``html`` block
-    without a template is its own HTML; other blocks without a template give None.
+def render(
+    block: Block, content: dict[str, Any] | None = None, limits: Limits | None = None, **extra: Any
+) -> str | None:
+    """The block's HTML: its template rendered with the content (autoescaped, sandboxed, within ``limits``);
+    an ``html`` block without a template is its own HTML; other blocks without a template give None. A
+    template error is raised (``describe_error`` says it).
 
     >>> render(Block(id="h", type="html", content={"html": "<b>hi</b>"}))
     '<b>hi</b>'
@@ -213,4 +259,4 @@ def render(block: Block, content: dict[str, Any] | None = None, **extra: Any) ->
     if block.template is None:
         html = content.get("html") if block.type == "html" else None
         return html if isinstance(html, str) else None  # a string: the html type's schema requires it
-    return compile_template(block.template).render({**content, "content": content, **extra})
+    return render_template(block.template, {**content, "content": content, **extra}, limits or Limits())

@@ -11,7 +11,13 @@ True
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from pertinent.decide.templates import Limits
 
 
 def _default_conversion_events() -> dict[str, str | None]:
@@ -33,6 +39,9 @@ class DecideConfig(BaseModel):
       docs/benchmarks.md; a click reaching another server process first is retried for ``outcome_retry_s``).
     * ``exposure_every_s``: "Experiment Viewed" is sent once per user, experiment and variant in this time
       (every decision is stored and analysed regardless).
+    * ``template_max_ms``, ``template_max_output``: what rendering one block template may cost (milliseconds,
+      characters printed); past it the block's fallback is shown (``templates.py``). Saving a block renders its
+      template against sample data within the same limits.
 
     >>> DecideConfig().conversion_events
     {'Order Completed': 'revenue'}
@@ -55,3 +64,20 @@ class DecideConfig(BaseModel):
     bandit_refresh_s: float = Field(default=5.0, ge=0)
     max_bandit_history: int = Field(default=200_000, ge=1)
     item_cache_s: float = Field(default=30.0, ge=0)
+    template_max_ms: float = Field(default=50.0, gt=0, le=10_000)
+    template_max_output: int = Field(default=200_000, ge=1000, le=10_000_000)
+
+    def template_limits(self) -> Limits:
+        """The render limits of block templates (read on every render: they may change at run time).
+
+        >>> DecideConfig(template_max_ms=20).template_limits().max_ms
+        20.0
+        """
+        return _limits(self.template_max_ms, self.template_max_output)
+
+
+@functools.lru_cache(maxsize=16)
+def _limits(max_ms: float, max_output: int) -> Limits:
+    from pertinent.decide.templates import Limits
+
+    return Limits(max_ms=max_ms, max_output=max_output)

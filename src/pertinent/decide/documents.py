@@ -157,6 +157,7 @@ class DecideDocuments:
     """Blocks, slots and experiments: CRUD with validation against each other, and the serving snapshot."""
 
     def __init__(self, store: Store, config: DecideConfig) -> None:
+        self.config = config
         self.cache = SnapshotCache(store, config)
         self.docs = Documents(store, on_change=self.cache.invalidate)
 
@@ -170,7 +171,7 @@ class DecideDocuments:
     # ---------------------------------------------------------------- blocks
     def put_block(self, data: Any, block_id: str | None = None) -> Document:
         """Create or replace a block (a new version); validated against its type's JSON Schema."""
-        block, errors = parse_block(with_id(data, block_id))
+        block, errors = parse_block(with_id(data, block_id), self.config.template_limits())
         if block is None:
             raise InvalidInput(errors)
         if block.type != "product_list":
@@ -202,7 +203,7 @@ class DecideDocuments:
                 problems.append({"field": f"variants.{name}", "message": f"unknown block '{block_id}'"})
         for where, action in slot.actions():
             if isinstance(action, Recommend):
-                problems += _recommend_problems(snap, where, action)
+                problems += _recommend_problems(snap, where, action, self.config)
             elif isinstance(action, RunExperiment):
                 problems += _experiment_problems(snap, slot, where, action)
             elif isinstance(action, RunBandit) and action.params:
@@ -280,17 +281,22 @@ def _definition(exp: Experiment) -> ExperimentDefinition:
     return exp
 
 
-def _recommend_problems(snap: Snapshot, where: str, action: Recommend) -> Problems:
+def _recommend_problems(snap: Snapshot, where: str, action: Recommend, config: DecideConfig) -> Problems:
     problems: Problems = []
+    found = snap.blocks.get(action.block) if action.block else None
     if action.block:
-        found = snap.blocks.get(action.block)
         if found is None:
             problems.append({"field": f"{where}.block", "message": f"unknown block '{action.block}'"})
         elif found[0].type != "product_list":
             message = f"block '{action.block}' is a {found[0].type}, not a product_list"
             problems.append({"field": f"{where}.block", "message": message})
-    if action.template:
-        problems += [{"field": f"{where}.template", "message": e["message"]} for e in template_errors(action.template)]
+    if action.template:  # tried as the recommender fills it: the block's content, sample items
+        content = {k: v for k, v in (found[0].content if found is not None else {}).items() if k != "items"}
+        if action.title:
+            content["title"] = action.title
+        problems += template_errors(
+            action.template, "product_list", content, config.template_limits(), f"{where}.template"
+        )
     return problems
 
 

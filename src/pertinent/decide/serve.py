@@ -15,13 +15,14 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired
 
 from typing_extensions import TypedDict
 
 from pertinent.decide.bandits import Bandits, context_features
-from pertinent.decide.blocks import Block, prints_id_only, render
+from pertinent.decide.blocks import Block
 from pertinent.decide.config import DecideConfig
+from pertinent.decide.html import Rendered, Renderer, list_block, render_block, template_user
 from pertinent.decide.log import DecisionLog, PendingDecision
 from pertinent.decide.slots import AnyAction, Recommend, RunBandit, RunExperiment, ShowVariant, Slot
 from pertinent.decide.snapshot import Plan, Snapshot
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from pertinent.settings import Settings
 
 log = logging.getLogger("pertinent.decide")
-_ID_STAND_IN = "pertinent0decision0id0stand0in0"  # never a real id (those are hex): replaced in cached HTML
 
 
 class ShownBlock(TypedDict):
@@ -51,10 +51,13 @@ class ShownBlock(TypedDict):
 
 
 class DecisionReason(TypedDict):
-    """Why: ``kind`` is rule, experiment, bandit, recommender or default; ``detail`` explains it."""
+    """Why: ``kind`` is rule, experiment, bandit, recommender or default; ``detail`` explains it.
+    ``template_error``: the block's template failed to render (its line and kind of error): ``html`` is the
+    block's fallback (null without one)."""
 
     kind: str
     detail: str
+    template_error: NotRequired[str]
 
 
 class ExperimentExposure(TypedDict):
@@ -91,6 +94,7 @@ class _Shown(NamedTuple):
     detail: dict[str, Any]
     propensity: float
     experiment: ExperimentExposure | None
+    failed: Rendered | None = None  # the block's template failed: its fallback was shown
 
 
 @dataclass(slots=True)
@@ -143,18 +147,22 @@ class Decider:
         self.recommend = recommend
         self._items: TTLCache[tuple[ItemRow | None]] = TTLCache(ttl_s=config.item_cache_s, size=50_000)
         self._exposed: dict[tuple[str, str, str], float] = {}  # (identity, experiment, variant) -> last sent
-        self._html: dict[tuple[str, int, str, str], str | None] = {}  # (block, version, slot, variant) -> HTML
+        self.renderer = Renderer(config.template_limits)
         self.pending = PendingExposures()  # first exposures the writer has not stored yet (sticky.py)
+        self._hidden_traits = frozenset(k.lower() for k in settings.pii_traits)
 
     def runs_inline(self, slot: str) -> bool:
         """Whether ``decide(slot)`` may run on the server's event loop: on SQLite its reads take microseconds and
         never wait for the write lock (WAL). A network database or a key rotation (lookups write) run in a thread
         instead, and so does a slot that may call the recommender while it has something to load (a model version
-        to check, popularity or the catalogue: ``RecommendService.runs_inline``)."""
+        to check, popularity or the catalogue: ``RecommendService.runs_inline``), and one whose templates render
+        per decision (``Plan.renders``: bounded by the render limits, but not on the loop)."""
         if self.store.backend != "sqlite" or self.pseudo.n_keys != 1:
             return False
         plan = self.snapshot().plans.get(slot)
-        return plan is None or not plan.recommends or self.recommend.runs_inline()
+        if plan is None:
+            return True
+        return not plan.renders and (not plan.recommends or self.recommend.runs_inline())
 
     @staticmethod
     def _found(
@@ -216,7 +224,7 @@ class Decider:
         who = self._who(plan, user_id, anonymous_id)
         consent = effective(who.row.consent if who.row is not None else {}, self.settings.default_consent)
         decision_id = new_decision_id()
-        ask = _Ask(snap, spec, who, context, now, user_id, anonymous_id, decision_id)
+        ask = _Ask(snap, spec, who, context, now, user_id, anonymous_id, decision_id, consent["personalization"])
         out = None
         if consent["personalization"]:
             out = self._rules(ask, plan)
@@ -224,7 +232,13 @@ class Decider:
             why = "no rule matched" if consent["personalization"] else "no personalization consent"
             out = self._act(ask, spec.default, "default", f"default ({why})", None)
             if out is None:  # a recommender default with nothing to recommend: an empty list
-                out = self._empty_list(snap, spec.default, decision_id, slot)
+                out = self._empty_list(ask, spec.default)
+        why = out.detail.get("why", out.reason)
+        reason: DecisionReason = {"kind": out.reason, "detail": why}
+        if out.failed is not None and out.failed.public is not None:
+            out.detail["template_error"] = out.failed.error
+            failure = out.failed.public
+            reason = {"kind": out.reason, "detail": f"{why}; {failure}", "template_error": failure}
         if consent["analytics"] or consent["personalization"]:
             experiment = out.experiment
             row = DecisionRow(
@@ -251,7 +265,7 @@ class Decider:
             "variant": out.variant,
             "block": out.block,
             "html": out.html,
-            "reason": {"kind": out.reason, "detail": out.detail.get("why", out.reason)},
+            "reason": reason,
             "experiment": out.experiment,
             "propensity": out.propensity,
         }
@@ -299,14 +313,13 @@ class Decider:
 
     def _act(self, ask: _Ask, action: AnyAction, kind: str | None, why: str, rule: int | None) -> _Shown | None:
         """What ``action`` shows, or None to fall through."""
-        snap, spec = ask.snap, ask.spec
         detail: dict[str, Any] = {"rule": rule, "why": why}
         if isinstance(action, ShowVariant):
-            return self._variant(snap, spec, action.variant, kind or "rule", detail, 1.0, None, ask.decision_id)
+            return self._variant(ask, action.variant, kind or "rule", detail, 1.0, None)
         if isinstance(action, RunExperiment):
             return self._experiment(ask, action, why, detail)
         if isinstance(action, RunBandit):
-            bandit = self.bandits.get(spec, rule if rule is not None else -1, action)
+            bandit = self.bandits.get(ask.spec, rule if rule is not None else -1, action)
             x = context_features(ask.context, ask.now) if bandit.contextual else None
             choice = bandit.choose(x)
             detail.update(
@@ -316,7 +329,7 @@ class Decider:
             )
             if x is not None:
                 detail["x"] = x
-            return self._variant(snap, spec, choice.arm, "bandit", detail, choice.propensity, None, ask.decision_id)
+            return self._variant(ask, choice.arm, "bandit", detail, choice.propensity, None)
         return self._recommended(ask, action, detail)
 
     def _experiment(self, ask: _Ask, action: RunExperiment, why: str, detail: dict[str, Any]) -> _Shown | None:
@@ -347,9 +360,7 @@ class Decider:
             "sticky": a.reason == "sticky",
         }
         propensity = weights[a.variation_id]
-        return self._variant(
-            ask.snap, ask.spec, a.variant, "experiment", detail, propensity, experiment, ask.decision_id
-        )
+        return self._variant(ask, a.variant, "experiment", detail, propensity, experiment)
 
     def _prior(self, who: _Who, key: str, bucket_version: int, unit: str) -> StickyRecord | None:
         """The unit's first exposure to the experiment: the stored one, else one not written yet (``sticky.py``)."""
@@ -367,15 +378,14 @@ class Decider:
 
     def _variant(
         self,
-        snap: Snapshot,
-        spec: Slot,
+        ask: _Ask,
         variant: str,
         reason: str,
         detail: dict[str, Any],
         propensity: float,
         experiment: ExperimentExposure | None,
-        decision_id: str,
     ) -> _Shown | None:
+        snap, spec = ask.snap, ask.spec
         block_id = spec.variants.get(variant)
         found = snap.blocks.get(block_id) if block_id else None
         if found is None:
@@ -383,22 +393,15 @@ class Decider:
             return None
         block, version = found
         detail.update(block=block.id, block_version=version)
-        html = self._variant_html(block, version, decision_id, spec.id, variant)
+        rendered = self.renderer.variant(block, version, ask.decision_id, spec.id, variant, self._user(ask))
         shown: ShownBlock = {"type": block.type, "content": block.content}
-        return _Shown(variant, shown, html, reason, detail, propensity, experiment)
+        failed = rendered if rendered.error is not None else None
+        return _Shown(variant, shown, rendered.html, reason, detail, propensity, experiment, failed)
 
-    def _variant_html(self, block: Block, version: int, decision_id: str, slot: str, variant: str) -> str | None:
-        """A variant's HTML: rendered once per block version, slot and variant with a stand-in decision id that
-        is then replaced, when the template only prints the id (``blocks.prints_id_only``); else per decision."""
-        if block.template is None or not prints_id_only(block.template):
-            return _render(block, None, decision_id, slot, variant)
-        key = (block.id, version, slot, variant)
-        if key not in self._html:
-            if len(self._html) >= 10_000:
-                self._html.clear()
-            self._html[key] = _render(block, None, _ID_STAND_IN, slot, variant)
-        html = self._html[key]
-        return None if html is None else html.replace(_ID_STAND_IN, decision_id)
+    def _user(self, ask: _Ask) -> Callable[[], dict[str, Any]]:
+        """What a template may see of the user (``html.template_user``), built when a template asks."""
+        who = ask.who
+        return lambda: template_user(who.profile_id, who.row, who.segments, ask.personalize, self._hidden_traits)
 
     # ---------------------------------------------------------------- recommender
     def _item_rows(self, ids: list[str]) -> dict[str, ItemRow | None]:
@@ -454,7 +457,7 @@ class Decider:
                     if src in attrs and dst not in entry and attrs[src] is not None:
                         entry[dst] = attrs[src]
             out_items.append(entry)
-        block, content = _list_block(ask.snap, action)
+        block, content = list_block(ask.snap, action)
         content["items"] = out_items
         detail.update(
             items=[it["item_id"] for it in out_items],
@@ -462,16 +465,20 @@ class Decider:
             model_version=recs.get("version"),
             why=f"{detail['why']} -> recommender ({recs.get('source')})",
         )
-        html = _render(block, content, ask.decision_id, slot, None)
-        return _Shown(None, {"type": "product_list", "content": content}, html, "recommender", detail, 1.0, None)
+        return self._list(ask, block, content, "recommender", detail)
 
-    @staticmethod
-    def _empty_list(snap: Snapshot, action: ShowVariant | Recommend, decision_id: str, slot: str) -> _Shown:
-        block, content = _list_block(snap, action)
+    def _empty_list(self, ask: _Ask, action: ShowVariant | Recommend) -> _Shown:
+        block, content = list_block(ask.snap, action)
         content["items"] = []
-        html = _render(block, content, decision_id, slot, None)
         detail: dict[str, Any] = {"rule": None, "why": "default (recommender had nothing to recommend)", "items": []}
-        return _Shown(None, {"type": "product_list", "content": content}, html, "default", detail, 1.0, None)
+        return self._list(ask, block, content, "default", detail)
+
+    def _list(self, ask: _Ask, block: Block, content: dict[str, Any], reason: str, detail: dict[str, Any]) -> _Shown:
+        limits = self.config.template_limits()
+        rendered = render_block(block, content, ask.decision_id, ask.spec.id, None, self._user(ask), limits)
+        failed = rendered if rendered.error is not None else None
+        shown: ShownBlock = {"type": "product_list", "content": content}
+        return _Shown(None, shown, rendered.html, reason, detail, 1.0, None, failed)
 
     # ---------------------------------------------------------------- exposure events
     def _exposure(
@@ -526,31 +533,4 @@ class _Ask(NamedTuple):
     user_id: str | None
     anonymous_id: str | None
     decision_id: str
-
-
-def _render(
-    block: Block, content: dict[str, Any] | None, decision_id: str, slot: str, variant: str | None
-) -> str | None:
-    try:
-        return render(block, content, decision_id=decision_id, slot=slot, variant=variant)
-    except Exception:  # a template error must not fail the decision: no HTML, logged
-        log.warning("block %r: template failed to render", block.id, exc_info=True)
-        return None
-
-
-def _list_block(snap: Snapshot, action: ShowVariant | Recommend) -> tuple[Block, dict[str, Any]]:
-    """The block a product list renders with: the action's ``block`` (content, template) if any, its title."""
-    name = action.block if isinstance(action, Recommend) else None
-    found = snap.blocks.get(name) if name else None
-    base = found[0] if found is not None else None
-    content = dict(base.content) if base is not None else {}
-    title = action.title if isinstance(action, Recommend) else None
-    if title:
-        content["title"] = title
-    template = (action.template if isinstance(action, Recommend) else None) or (
-        base.template if base is not None else None
-    )
-    block = Block(
-        id=base.id if base is not None else "recommended", type="product_list", content=content, template=template
-    )
-    return block, content
+    personalize: bool

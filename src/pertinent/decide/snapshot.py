@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from pertinent.decide.blocks import Block
+from pertinent.decide.blocks import Block, prints_id_only
 from pertinent.decide.config import DecideConfig
 from pertinent.decide.experiments import ExperimentDefinition
-from pertinent.decide.slots import Slot, parse_slot
+from pertinent.decide.slots import Recommend, Slot, parse_slot
+from pertinent.decide.templates import template_info
 from pertinent.storage.base import DocumentRow, Store
 
 log = logging.getLogger("pertinent.decide")
@@ -32,16 +33,53 @@ KINDS = ("block", "slot", "experiment")
 
 @dataclass(frozen=True)
 class Plan:
-    """What deciding a slot needs to read, worked out once per snapshot."""
+    """What deciding a slot needs to read, worked out once per snapshot: ``segments`` also when a template reads
+    the user; ``renders``: some template renders per decision (it reads the user or more than a bare
+    decision id, or fills a product list), so serving runs off the event loop."""
 
     segments: bool
     features: bool
     experiments: tuple[str, ...]
     recommends: bool
+    renders: bool = False
 
     @classmethod
-    def of(cls, slot: Slot) -> Plan:
-        return cls("segment" in slot.uses(), slot.needs_features(), tuple(slot.experiments()), slot.recommends())
+    def of(cls, slot: Slot, blocks: Mapping[str, tuple[Block, int]] | None = None) -> Plan:
+        """The plan of ``slot`` with the current ``blocks``.
+
+        >>> from pertinent.decide.slots import ShowVariant
+        >>> b = Block(id="b", type="text", content={"text": "t"}, template="{{ user.traits.plan }}")
+        >>> Plan.of(Slot(id="s", variants={"a": "b"}, default=ShowVariant(variant="a")), {"b": (b, 1)})
+        Plan(segments=True, features=False, experiments=(), recommends=False, renders=True)
+        """
+        per_decision = user = False
+        for source, listed in _templates(slot, blocks or {}):
+            info = template_info(source)
+            user = user or info.uses_user
+            per_decision = per_decision or listed or not prints_id_only(source)
+        return cls(
+            "segment" in slot.uses() or user,
+            slot.needs_features(),
+            tuple(slot.experiments()),
+            slot.recommends(),
+            per_decision,
+        )
+
+
+def _templates(slot: Slot, blocks: Mapping[str, tuple[Block, int]]) -> list[tuple[str, bool]]:
+    """The templates a slot may render, each with whether it renders a product list (content per decision)."""
+    out = []
+    for block_id in slot.variants.values():
+        found = blocks.get(block_id)
+        if found is not None and found[0].template is not None:
+            out.append((found[0].template, False))
+    for _, action in slot.actions():
+        if isinstance(action, Recommend):
+            found = blocks.get(action.block) if action.block else None
+            template = action.template or (found[0].template if found is not None else None)
+            if template is not None:
+                out.append((template, True))
+    return out
 
 
 @dataclass(frozen=True)
@@ -78,7 +116,7 @@ def build_snapshot(version: int, rows: Mapping[str, Sequence[DocumentRow]]) -> S
             log.error("stored slot %r does not validate (%s); skipped", r.doc_id, errors[:1])
             continue
         snap.slots[r.doc_id] = slot
-        snap.plans[r.doc_id] = Plan.of(slot)
+        snap.plans[r.doc_id] = Plan.of(slot, snap.blocks)
     return snap
 
 
