@@ -452,7 +452,9 @@ def test_off_policy_evaluation_from_logged_decisions(svc):
     assert set(by_name) == {"ips", "snips", "doubly_robust"}
     for e in by_name.values():
         assert e["ci_low"] < 0.5 < e["ci_high"]  # b's true click rate is 0.5
-    assert svc.decide.ope("home.hero", "greedy").target_arm == "b"
+    greedy = svc.decide.ope("home.hero", "greedy")
+    assert greedy.target_arm == "b" and greedy.fold_arms == ["b", "b"]  # chosen on each half, scored on the other
+    assert "cross-fitted" in greedy.message and greedy.estimates[0].ci_low < 0.5 < greedy.estimates[0].ci_high
     with pytest.raises(InvalidConfig):
         svc.decide.ope("home.hero", "arm:zzz")
     assert svc.decide.ope("other-slot").message.startswith("no logged decisions")

@@ -103,6 +103,7 @@ def ope_command(
     typer.echo(
         f"slot {res.slot}: {res.decisions} logged decisions, arms {res.arms}, target {target}"
         + (f" ({res.target_arm})" if res.target_arm is not None else "")
+        + (f", cross-fitted: chosen {' / '.join(res.fold_arms)} per half" if res.fold_arms else "")
     )
     if res.logged_mean_reward is not None:
         typer.echo(f"  logged mean reward {_fmt(res.logged_mean_reward)}")

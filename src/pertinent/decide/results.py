@@ -13,7 +13,7 @@ from dataclasses import asdict
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from pertinent.bandits.ope import LoggedData, OpeResult, doubly_robust, ips, snips
+from pertinent.bandits.ope import LoggedData, OpeResult, arm_values, cross_fit_greedy, doubly_robust, ips, snips
 from pertinent.decide.analysis import ExperimentResults, experiment_results, pre_period_events
 from pertinent.decide.bandits import reward_of
 from pertinent.decide.config import DecideConfig
@@ -26,8 +26,11 @@ THIN_DECISIONS = 100
 
 class OpeReport(BaseModel):
     """Off-policy estimates of a target policy on a slot's logged decisions. ``target_arm``: the variant an
-    ``arm:`` or ``greedy`` target always shows; ``target_arm`` and ``logged_mean_reward`` are there only when
-    there were logged decisions (the API answers with ``exclude_unset``)."""
+    ``arm:`` target always shows, or the one ``greedy`` would show now (the best on all the logs);
+    ``fold_arms``: for ``greedy``, the variant chosen on each half of the logs, each evaluated on the other
+    half (cross-fitted: the estimate is not flattered by the choice; ``message`` says so). ``target_arm``,
+    ``fold_arms`` and ``logged_mean_reward`` are there only when there were logged decisions (the API answers
+    with ``exclude_unset``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -36,6 +39,7 @@ class OpeReport(BaseModel):
     arms: list[str]
     decisions: int
     target_arm: str | None = None
+    fold_arms: list[str] | None = None
     logged_mean_reward: float | None = None
     message: str
     estimates: list[OpeResult]
@@ -82,7 +86,8 @@ class Results:
         """Off-policy evaluation of a target policy on a slot's logged decisions (IPS, SNIPS, doubly robust).
 
         ``target``: ``uniform`` over the logged variants, ``arm:NAME`` (always that variant) or ``greedy`` (the
-        variant with the best mean logged reward)."""
+        variant with the best logged reward, cross-fitted: chosen on one half of the logs and evaluated on the
+        other, then the halves swapped; ``bandits.ope.cross_fit_greedy``)."""
         self.flush()
         events = {e[:32] for e in (reward_events or self.config.click_events)}
         with self.store.transaction(write=False) as tx:
@@ -111,27 +116,32 @@ class Results:
         )
         props = np.array([float(p) for _, _, p in logged])
         k = len(arms)
-        target_arm = {}
+        logs = LoggedData(actions, rewards, props)
+        chosen: dict[str, object] = {}
+        messages = [f"thin data: fewer than {THIN_DECISIONS} logged decisions"] if len(logged) < THIN_DECISIONS else []
         if target == "uniform":
             t = np.full((len(logged), k), 1 / k)
+        elif target == "greedy":
+            fitted = cross_fit_greedy(logs, k)
+            t = fitted.target
+            fold_arms = [arms[a] for a in fitted.arms]
+            chosen.update(target_arm=arms[int(np.nanargmax(arm_values(logs, k)))], fold_arms=fold_arms)
+            messages.append(
+                "greedy is cross-fitted: the best variant was chosen on one half of the logs and evaluated on the "
+                f"other, then the halves swapped (chosen: {' / '.join(fold_arms)}), so the estimate is not "
+                "flattered by choosing on the same data; target_arm is the best variant on all the logs"
+            )
         else:
-            if target == "greedy":
-                means = [rewards[actions == i].mean() if (actions == i).any() else -np.inf for i in range(k)]
-                best = int(np.argmax(means))
-            else:
-                best = index[target[4:]]
             t = np.zeros((len(logged), k))
-            t[:, best] = 1.0
-            target_arm["target_arm"] = arms[best]
-        logs = LoggedData(actions, rewards, props)
+            t[:, index[target[4:]]] = 1.0
+            chosen["target_arm"] = target[4:]
         estimates = [ips(logs, t, alpha), snips(logs, t, alpha), doubly_robust(logs, t, alpha)]
-        thin = f"thin data: fewer than {THIN_DECISIONS} logged decisions" if len(logged) < THIN_DECISIONS else ""
         return OpeReport.model_validate(
             {
                 **base,
-                **target_arm,
+                **chosen,
                 "logged_mean_reward": float(rewards.mean()),
-                "message": thin,
+                "message": "; ".join(messages),
                 "estimates": [asdict(e) for e in estimates],
             }
         )
