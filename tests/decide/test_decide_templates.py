@@ -119,6 +119,24 @@ def test_limits_hold_for_data_only_known_at_decision_time(svc):
     assert zero["html"] == "-" and zero["reason"]["template_error"].endswith("at line 2 (ZeroDivisionError)")
 
 
+def test_a_cached_render_that_ran_out_of_time_is_tried_again_later():
+    """Other failures repeat with every render and stay cached; running out of time depends on the load."""
+    from pertinent.decide.blocks import Block
+    from pertinent.decide.html import Renderer
+
+    limits, clock = [Limits(max_ms=1e-6)], [0.0]
+    renderer = Renderer(lambda: limits[0], retry_s=10, clock=lambda: clock[0])
+    block = Block(id="b", type="text", content={"text": "t"}, template="{% for i in range(99) %}{% endfor %}ok")
+    first = renderer.variant(block, 1, "d1", "s", "v", dict)
+    assert first.html is None and first.transient and "took longer than" in (first.error or "")
+    limits[0] = Limits()
+    assert renderer.variant(block, 1, "d2", "s", "v", dict).error == first.error  # not before retry_s
+    clock[0] = 10.0
+    assert renderer.variant(block, 1, "d3", "s", "v", dict).html == "ok"
+    broken = Block(id="c", type="text", content={"text": "t"}, template="{{ 1 // 0 }}")
+    assert not renderer.variant(broken, 1, "d4", "s", "v", dict).transient
+
+
 def test_a_template_failing_for_the_sample_profile_is_refused_with_its_line(svc):
     with pytest.raises(InvalidInput) as err:
         svc.decide.put_block(

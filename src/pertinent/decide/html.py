@@ -21,13 +21,14 @@ silent ``"html": null``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
 from pertinent.decide.blocks import Block, prints_id_only, render
 from pertinent.decide.slots import Recommend, ShowVariant
 from pertinent.decide.snapshot import Snapshot
-from pertinent.decide.templates import Limits, describe_error, error_line, template_info
+from pertinent.decide.templates import Limits, TemplateTimeout, describe_error, error_line, template_info
 from pertinent.storage.base import ProfileRow
 
 log = logging.getLogger("pertinent.decide")
@@ -38,11 +39,12 @@ RECENT_ITEMS = 20
 class Rendered(NamedTuple):
     """A block's HTML, or (when its template failed) its fallback with the error: ``error`` in full (stored
     with the decision), ``public`` its kind and line only (the decision's reason: an error message may quote
-    a value of the profile)."""
+    a value of the profile); ``transient``: it ran out of time, which depends on the machine's load."""
 
     html: str | None
     error: str | None = None
     public: str | None = None
+    transient: bool = False
 
 
 def template_user(
@@ -104,15 +106,22 @@ def render_block(
         line = error_line(exc)
         where = f" at line {line}" if line else ""
         public = f"block '{block.id}': template failed{where} ({type(exc).__name__})"
-        return Rendered(block.fallback, describe_error(exc), public)
+        return Rendered(block.fallback, describe_error(exc), public, isinstance(exc, TemplateTimeout))
 
 
 class Renderer:
-    """Renders decisions' blocks, caching the renders that do not depend on the decision."""
+    """Renders decisions' blocks, caching the renders that do not depend on the decision. A cached failure is
+    kept like a render (the template fails the same way every time), except one that ran out of time: that
+    one is tried again after ``retry_s``."""
 
-    def __init__(self, limits: Callable[[], Limits]) -> None:
+    def __init__(
+        self, limits: Callable[[], Limits], retry_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limits = limits
+        self.retry_s = retry_s
+        self.clock = clock
         self._cache: dict[tuple[str, int, str, str], Rendered] = {}  # (block, version, slot, variant)
+        self._retry: dict[tuple[str, int, str, str], float] = {}  # timed-out renders: when to try again
 
     def cached(self) -> int:
         """How many variant renders are cached."""
@@ -127,10 +136,15 @@ class Renderer:
             return render_block(block, None, decision_id, slot, variant, user, self.limits())
         key = (block.id, version, slot, variant)
         hit = self._cache.get(key)
+        if hit is not None and hit.transient and self.clock() >= self._retry.get(key, 0.0):
+            hit = None
         if hit is None:
             if len(self._cache) >= 10_000:
                 self._cache.clear()
+                self._retry.clear()
             hit = self._cache[key] = render_block(block, None, _ID_STAND_IN, slot, variant, user, self.limits())
+            if hit.transient:
+                self._retry[key] = self.clock() + self.retry_s
         if hit.html is None or hit.error is not None:
             return hit
         return Rendered(hit.html.replace(_ID_STAND_IN, decision_id))

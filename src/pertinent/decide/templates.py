@@ -70,6 +70,10 @@ class TemplateLimit(SecurityError):
     """A template went past one of its :class:`Limits`."""
 
 
+class TemplateTimeout(TemplateLimit):
+    """A template ran past ``max_ms``: unlike the other limits, this depends on the machine's load."""
+
+
 class _Budget:
     __slots__ = ("deadline", "emitted", "limits", "steps")
 
@@ -84,7 +88,7 @@ class _Budget:
         if self.steps > self.limits.max_steps:
             raise TemplateLimit(f"more than {self.limits.max_steps} steps")
         if not self.steps & 15 and time.perf_counter() > self.deadline:
-            raise TemplateLimit(f"took longer than {self.limits.max_ms:g} ms")
+            raise TemplateTimeout(f"took longer than {self.limits.max_ms:g} ms")
 
 
 _BUDGET: ContextVar[_Budget | None] = ContextVar("pertinent_template_budget", default=None)
