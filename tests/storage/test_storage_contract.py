@@ -464,6 +464,58 @@ class TestStoreContract:
             assert [a.detail for a in tx.audit_entries(subject="p1")] == [{"n": 1}]
             assert tx.count_ingest_errors() == 1 and tx.count_ingest_errors(since=6.0) == 0
 
+    def test_audit_rows_keep_before_and_after_and_page_by_id(self, store):
+        long_subject = "block:" + "b" * 200  # document ids reach 200 characters
+        with store.transaction() as tx:
+            tx.append_audit(AuditRow(10.0, "admin_key", "block.put", long_subject, None, {"v": 1}, {"v": 2}))
+            tx.append_audit(AuditRow(20.0, "cli:ann", "block.delete", "block:a", before={"v": 2}))
+            tx.append_audit(AuditRow(30.0, "dashboard", "blocks.put", "block:c"))  # not under "block"
+            tx.append_audit(AuditRow(40.0, "cli", "item.upsert", "item:x", after=[{"id": "x"}]))
+            tx.append_audit(AuditRow(50.0, "client", "erase", "p1", {"deleted": {"events": 1}}))
+        with store.transaction(write=False) as tx:
+            rows = tx.audit_entries()
+            ids = [r.id for r in rows]
+            assert ids == sorted(ids, reverse=True) and None not in ids
+            first = rows[-1]
+            assert (first.subject, first.before, first.after) == (long_subject, {"v": 1}, {"v": 2})
+            assert rows[1].after == [{"id": "x"}]
+
+            def actions(**kw: object) -> list[str]:
+                return [r.action for r in tx.audit_entries(**kw)]  # type: ignore[arg-type]
+
+            assert actions(action="block") == ["block.delete", "block.put"]
+            assert actions(action="block.put") == ["block.put"]
+            assert actions(action="bloc") == []
+            assert actions(actor="cli") == ["item.upsert", "block.delete"]  # not "client"
+            assert actions(actor="cli:ann") == ["block.delete"]
+            assert actions(since=20.0, until=40.0) == ["blocks.put", "block.delete"]
+            assert actions(subject="block:a") == ["block.delete"]
+            assert actions(limit=2) == ["erase", "item.upsert"]
+            assert actions(limit=2, before_id=ids[1]) == ["blocks.put", "block.delete"]
+            assert actions(before_id=ids[-1]) == []
+            assert actions(action="block%") == [] and actions(actor="_li") == []  # no wildcards
+
+    def test_delete_audit_entries_of_a_subject_and_actions(self, store):
+        with store.transaction() as tx:
+            tx.append_audit(AuditRow(1.0, "write_key", "identity.merge", "p1"))
+            tx.append_audit(AuditRow(2.0, "admin_key", "erase", "p1"))
+            tx.append_audit(AuditRow(3.0, "write_key", "identity.merge", "p2"))
+            assert tx.delete_audit_entries("p1", ["identity.merge"]) == 1
+            assert tx.delete_audit_entries("p1", ["identity.merge"]) == 0
+        with store.transaction(write=False) as tx:
+            assert [(r.action, r.subject) for r in tx.audit_entries()] == [("identity.merge", "p2"), ("erase", "p1")]
+
+    def test_audit_rows_survive_the_before_after_migration(self, store):
+        from pertinent.storage.migrate import downgrade, upgrade
+
+        with store.transaction() as tx:
+            tx.append_audit(AuditRow(1.0, "admin", "erase", "p1", {"n": 1}))
+        downgrade(store.engine, "0004")
+        upgrade(store.engine)
+        with store.transaction(write=False) as tx:
+            [row] = tx.audit_entries()
+        assert (row.action, row.subject, row.detail, row.before, row.after) == ("erase", "p1", {"n": 1}, None, None)
+
     def test_dashboard_aggregates(self, store):
         """Event rates, active profiles, windows, consent counts, recent errors and membership flows."""
         events = [

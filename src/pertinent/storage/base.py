@@ -106,11 +106,19 @@ class IngestErrorRow:
 
 @dataclass(slots=True, frozen=True)
 class AuditRow:
+    """One change to what the engine does: when (``at``), who (``actor``: ``admin_key``, ``dashboard``,
+    ``cli:<user>``, ``system:<job>``...), what kind of change (``action``: ``block.put``, ``erase``...), on what
+    (``subject``), the state before and after it (JSON values) and anything else (``detail``). ``id`` is set on the
+    rows read back (it orders them; a page's cursor is the last id seen)."""
+
     at: float
     actor: str
     action: str
     subject: str | None = None
     detail: dict[str, Any] | None = None
+    before: Any = None
+    after: Any = None
+    id: int | None = None
 
 
 @dataclass(slots=True)

@@ -110,8 +110,29 @@ class ConsentRepo(Protocol):
 class AuditRepo(Protocol):
     """The audit log of administrative actions."""
 
-    def append_audit(self, row: AuditRow) -> None: ...
-    def audit_entries(self, subject: str | None = None, limit: int = 100) -> list[AuditRow]: ...
+    def append_audit(self, row: AuditRow) -> None:
+        """Append a row (its ``id`` is ignored: the store numbers rows in the order they are written)."""
+        ...
+
+    def audit_entries(
+        self,
+        subject: str | None = None,
+        limit: int = 100,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before_id: int | None = None,
+    ) -> list[AuditRow]:
+        """Up to ``limit`` rows, newest first (by id), with their ids. Filters: ``subject`` exactly; ``action`` itself
+        or any action under it (``block`` matches ``block.put``); ``actor`` itself or any actor of that kind
+        (``cli`` matches ``cli:ann``); ``since <= at < until``; ``id < before_id`` (the next page)."""
+        ...
+
+    def delete_audit_entries(self, subject: str, actions: Sequence[str]) -> int:
+        """Delete the rows about ``subject`` of these actions (erasure); return how many went."""
+        ...
 
 
 class ItemRepo(Protocol):

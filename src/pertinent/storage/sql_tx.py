@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, insert, or_, select, update
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ItemRow, ProfileRow
@@ -18,6 +18,13 @@ from pertinent.storage.sql_documents import DocumentsMixin
 from pertinent.storage.sql_segments import SegmentsMixin
 from pertinent.storage.sql_stats import StatsMixin
 from pertinent.storage.sqlutil import EVENT_COLS, row_dict, rows_where_in
+
+
+def _itself_or_under(column: Any, value: str, sep: str) -> ColumnElement[bool]:
+    """``column`` is ``value`` or starts with ``value + sep``: compared by substring, not LIKE (no wildcards to
+    escape, and case-sensitive on SQLite too), nor by a range (a locale collation may ignore punctuation)."""
+    head = value + sep
+    return or_(column == value, func.substr(column, 1, len(head)) == head)
 
 
 class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
@@ -202,13 +209,44 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
         self._repoint(t.consent_log, from_profile, to_profile)
 
     def append_audit(self, row: AuditRow) -> None:
-        self.conn.execute(insert(t.audit_log), [row_dict(row)])
+        values = row_dict(row)
+        del values["id"]
+        self.conn.execute(insert(t.audit_log), [values])
 
-    def audit_entries(self, subject: str | None = None, limit: int = 100) -> list[AuditRow]:
-        q = select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+    def audit_entries(
+        self,
+        subject: str | None = None,
+        limit: int = 100,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before_id: int | None = None,
+    ) -> list[AuditRow]:
+        a = t.audit_log.c
+        q = select(t.audit_log).order_by(a.id.desc()).limit(limit)
         if subject is not None:
-            q = q.where(t.audit_log.c.subject == subject)
-        return [AuditRow(r.at, r.actor, r.action, r.subject, r.detail) for r in self.conn.execute(q)]
+            q = q.where(a.subject == subject)
+        if action is not None:
+            q = q.where(_itself_or_under(a.action, action, "."))
+        if actor is not None:
+            q = q.where(_itself_or_under(a.actor, actor, ":"))
+        if since is not None:
+            q = q.where(a.at >= since)
+        if until is not None:
+            q = q.where(a.at < until)
+        if before_id is not None:
+            q = q.where(a.id < before_id)
+        return [
+            AuditRow(r.at, r.actor, r.action, r.subject, r.detail, r.before, r.after, r.id)
+            for r in self.conn.execute(q)
+        ]
+
+    def delete_audit_entries(self, subject: str, actions: Sequence[str]) -> int:
+        a = t.audit_log.c
+        res = self.conn.execute(delete(t.audit_log).where(a.subject == subject, a.action.in_(list(actions))))
+        return res.rowcount or 0
 
     # the item catalogue -----------------------------------------------------
     @staticmethod

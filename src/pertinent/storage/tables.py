@@ -84,8 +84,13 @@ audit_log = Table(
     Column("at", Double, nullable=False),
     Column("actor", String(64), nullable=False),
     Column("action", String(64), nullable=False),
-    Column("subject", String(64)),
+    Column("subject", String(300)),  # a profile id, or a kind and id of what changed (block:hero, item:sku-1)
     Column("detail", JSON),
+    Column("before", JSON),  # the state before the change (a document's previous body...); secrets by fingerprint
+    Column("after", JSON),
+    Index("ix_audit_log_subject", "subject", "id"),
+    Index("ix_audit_log_action", "action", "id"),
+    Index("ix_audit_log_at", "at"),
 )
 
 ingest_errors = Table(
