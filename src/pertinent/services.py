@@ -13,6 +13,7 @@ from pertinent.browser.catalogue import PublicCatalogue
 from pertinent.dashboard.service import DashboardService
 from pertinent.decide.service import DecideService
 from pertinent.events.service import IngestService
+from pertinent.privacy.audit import AuditLog
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.service import ProfileService
@@ -42,6 +43,7 @@ class Services:
     dashboard: DashboardService  # what /dashboard shows (aggregates, KPIs, drift, experiment results)
     decide: DecideService  # blocks, slots, experiments, /v1/decide, attribution, results
     segments: SegmentService  # segment definitions, real-time membership, sweep, retraining
+    audit: AuditLog  # the audit log of changes to what the engine does (each service records its own)
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -78,6 +80,7 @@ class Services:
             dashboard=dashboard,
             decide=decide,
             segments=segments,
+            audit=AuditLog(store),
         )
 
     def health(self) -> Health:
