@@ -3,7 +3,9 @@ history, delete, answered as :class:`Document` models) and the decision configur
 (:class:`DecideDocuments`: blocks, slots and experiments, each change validated against the others).
 
 Every change writes a new version and keeps the old ones (``history``); a delete writes a last version with
-body null. The snapshot that serving reads (``snapshot.py``) is invalidated by every change made here.
+body null. The snapshot that serving reads (``snapshot.py``) is invalidated by every change made here. Each change
+is audited in its own transaction (``block.put``, ``slot.delete``, ``experiment.start``...: the previous body
+before, the new one after) under the ``actor`` the caller names.
 
 >>> import tempfile
 >>> from pertinent.storage.sql import SqlStore
@@ -33,6 +35,7 @@ from pertinent.decide.snapshot import Snapshot, SnapshotCache
 from pertinent.errorpath import field_errors
 from pertinent.errors import Conflict, InvalidInput, NotFound
 from pertinent.experiments.config import Experiment, ExperimentStatus
+from pertinent.privacy.audit import SYSTEM, Actor, record
 from pertinent.storage.base import DocumentRow, Store
 
 Problems = list[dict[str, str]]
@@ -102,10 +105,13 @@ class Documents:
         if self.on_change is not None:
             self.on_change()
 
-    def put(self, kind: str, doc_id: str, body: dict[str, Any]) -> Document:
-        """Create or replace (a new version)."""
+    def put(self, kind: str, doc_id: str, body: dict[str, Any], actor: Actor = SYSTEM, action: str = "put") -> Document:
+        """Create or replace (a new version), audited as ``<kind>.<action>``."""
         with self.store.transaction() as tx:
+            old = tx.get_document(kind, doc_id)
             row = tx.put_document(kind, doc_id, body, time.time())
+            before = old.body if old is not None else None
+            record(tx, actor, f"{kind}.{action}", f"{kind}:{doc_id}", before=before, after=body, at=row.updated_at)
         self._changed()
         return Document.of(kind, row)
 
@@ -129,9 +135,14 @@ class Documents:
             raise NotFound.of("id", kind, doc_id)
         return [DocumentVersion(version=r.version, at=r.created_at, body=r.body) for r in rows]
 
-    def delete(self, kind: str, doc_id: str) -> Deleted:
+    def delete(self, kind: str, doc_id: str, actor: Actor = SYSTEM) -> Deleted:
+        now = time.time()
         with self.store.transaction() as tx:
-            gone = tx.delete_document(kind, doc_id, time.time())
+            old = tx.get_document(kind, doc_id)
+            gone = tx.delete_document(kind, doc_id, now)
+            if gone:
+                before = old.body if old is not None else None
+                record(tx, actor, f"{kind}.delete", f"{kind}:{doc_id}", before=before, at=now)
         if not gone:
             raise NotFound.of("id", kind, doc_id)
         self._changed()
@@ -169,7 +180,7 @@ class DecideDocuments:
         return sorted(s.id for s in self.cache.fresh().slots.values() if pred(s))
 
     # ---------------------------------------------------------------- blocks
-    def put_block(self, data: Any, block_id: str | None = None) -> Document:
+    def put_block(self, data: Any, block_id: str | None = None, actor: Actor = SYSTEM) -> Document:
         """Create or replace a block (a new version); validated against its type's JSON Schema."""
         block, errors = parse_block(with_id(data, block_id), self.config.template_limits())
         if block is None:
@@ -181,16 +192,16 @@ class DecideDocuments:
             if users:
                 message = f"slots {users} fill this block from the recommender; it must stay a product_list"
                 raise Conflict([{"field": "type", "message": message}])
-        return self.docs.put("block", block.id, block.model_dump(mode="json", exclude_none=True))
+        return self.docs.put("block", block.id, block.model_dump(mode="json", exclude_none=True), actor)
 
-    def delete_block(self, block_id: str) -> Deleted:
+    def delete_block(self, block_id: str, actor: Actor = SYSTEM) -> Deleted:
         users = self._referencing_slots(lambda s: block_id in s.blocks())
         if users:
             raise Conflict([{"field": "id", "message": f"block is shown by slots {users}; change them first"}])
-        return self.docs.delete("block", block_id)
+        return self.docs.delete("block", block_id, actor)
 
     # ---------------------------------------------------------------- slots
-    def put_slot(self, data: Any, slot_id: str | None = None) -> Document:
+    def put_slot(self, data: Any, slot_id: str | None = None, actor: Actor = SYSTEM) -> Document:
         """Create or replace a slot; its blocks and experiments must exist and fit."""
         data = with_id(data, slot_id)
         slot, errors = parse_slot(data)
@@ -210,13 +221,13 @@ class DecideDocuments:
                 problems += _bandit_problems(slot, where, action)
         if problems:
             raise InvalidInput(problems)
-        return self.docs.put("slot", slot.id, slot.model_dump(mode="json", exclude_none=True))
+        return self.docs.put("slot", slot.id, slot.model_dump(mode="json", exclude_none=True), actor)
 
-    def delete_slot(self, slot_id: str) -> Deleted:
-        return self.docs.delete("slot", slot_id)
+    def delete_slot(self, slot_id: str, actor: Actor = SYSTEM) -> Deleted:
+        return self.docs.delete("slot", slot_id, actor)
 
     # ---------------------------------------------------------------- experiments
-    def put_experiment(self, data: Any, key: str | None = None) -> Document:
+    def put_experiment(self, data: Any, key: str | None = None, actor: Actor = SYSTEM) -> Document:
         """Create or replace an experiment definition (status included; see start/stop)."""
         data = with_id(data, key, "key")
         try:
@@ -224,7 +235,7 @@ class DecideDocuments:
         except ValidationError as exc:
             raise InvalidInput(field_errors(exc, data)) from None
         self._check_experiment(exp)
-        return self.docs.put("experiment", exp.key, exp.model_dump(mode="json"))
+        return self.docs.put("experiment", exp.key, exp.model_dump(mode="json"), actor)
 
     def _check_experiment(self, exp: ExperimentDefinition) -> None:
         snap = self.cache.fresh()
@@ -258,21 +269,21 @@ class DecideDocuments:
         body = self.docs.get("experiment", key).body
         return ExperimentDefinition.model_validate(body)
 
-    def start_experiment(self, key: str) -> Document:
+    def start_experiment(self, key: str, actor: Actor = SYSTEM) -> Document:
         """Status running from now (assignment begins; sticky records of earlier runs stay valid)."""
         exp = _definition(self.experiment(key).start())
         self._check_experiment(exp)
-        return self.docs.put("experiment", key, exp.model_dump(mode="json"))
+        return self.docs.put("experiment", key, exp.model_dump(mode="json"), actor, "start")
 
-    def stop_experiment(self, key: str) -> Document:
+    def stop_experiment(self, key: str, actor: Actor = SYSTEM) -> Document:
         """Status stopped: no new assignments; the slot falls through to its next rule; results stay."""
-        return self.docs.put("experiment", key, self.experiment(key).stop().model_dump(mode="json"))
+        return self.docs.put("experiment", key, self.experiment(key).stop().model_dump(mode="json"), actor, "stop")
 
-    def delete_experiment(self, key: str) -> Deleted:
+    def delete_experiment(self, key: str, actor: Actor = SYSTEM) -> Deleted:
         users = self._referencing_slots(lambda s: key in s.experiments())
         if users:
             raise Conflict([{"field": "id", "message": f"experiment is run by slots {users}; change them first"}])
-        return self.docs.delete("experiment", key)
+        return self.docs.delete("experiment", key, actor)
 
 
 def _definition(exp: Experiment) -> ExperimentDefinition:

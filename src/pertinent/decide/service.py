@@ -38,6 +38,7 @@ from pertinent.decide.documents import DecideDocuments, Deleted, Document, Docum
 from pertinent.decide.log import DecisionLog
 from pertinent.decide.results import OpeReport, Results
 from pertinent.decide.serve import Decider, Decision
+from pertinent.privacy.audit import SYSTEM, Actor
 from pertinent.storage.base import Store
 
 if TYPE_CHECKING:
@@ -114,29 +115,30 @@ class DecideService:
         """Every version (a deleted document has a last version with body null)."""
         return self.documents.docs.history(kind, doc_id)
 
-    def put_block(self, data: Any, block_id: str | None = None) -> Document:
-        return self.documents.put_block(data, block_id)
+    # changes are audited under ``actor`` (who asked: the admin key, the CLI...; see pertinent.privacy.audit)
+    def put_block(self, data: Any, block_id: str | None = None, actor: Actor = SYSTEM) -> Document:
+        return self.documents.put_block(data, block_id, actor)
 
-    def delete_block(self, block_id: str) -> Deleted:
-        return self.documents.delete_block(block_id)
+    def delete_block(self, block_id: str, actor: Actor = SYSTEM) -> Deleted:
+        return self.documents.delete_block(block_id, actor)
 
-    def put_slot(self, data: Any, slot_id: str | None = None) -> Document:
-        return self.documents.put_slot(data, slot_id)
+    def put_slot(self, data: Any, slot_id: str | None = None, actor: Actor = SYSTEM) -> Document:
+        return self.documents.put_slot(data, slot_id, actor)
 
-    def delete_slot(self, slot_id: str) -> Deleted:
-        return self.documents.delete_slot(slot_id)
+    def delete_slot(self, slot_id: str, actor: Actor = SYSTEM) -> Deleted:
+        return self.documents.delete_slot(slot_id, actor)
 
-    def put_experiment(self, data: Any, key: str | None = None) -> Document:
-        return self.documents.put_experiment(data, key)
+    def put_experiment(self, data: Any, key: str | None = None, actor: Actor = SYSTEM) -> Document:
+        return self.documents.put_experiment(data, key, actor)
 
-    def start_experiment(self, key: str) -> Document:
-        return self.documents.start_experiment(key)
+    def start_experiment(self, key: str, actor: Actor = SYSTEM) -> Document:
+        return self.documents.start_experiment(key, actor)
 
-    def stop_experiment(self, key: str) -> Document:
-        return self.documents.stop_experiment(key)
+    def stop_experiment(self, key: str, actor: Actor = SYSTEM) -> Document:
+        return self.documents.stop_experiment(key, actor)
 
-    def delete_experiment(self, key: str) -> Deleted:
-        return self.documents.delete_experiment(key)
+    def delete_experiment(self, key: str, actor: Actor = SYSTEM) -> Deleted:
+        return self.documents.delete_experiment(key, actor)
 
     # ================================================================ deciding
     def decide(

@@ -29,6 +29,7 @@ from pertinent.decide.documents import Deleted, Document, DocumentHistory
 from pertinent.decide.results import OpeReport
 from pertinent.decide.serve import Decision
 from pertinent.decide.targeting import request_context, valid_timezone
+from pertinent.privacy.audit import ADMIN_KEY, Actor
 
 if TYPE_CHECKING:
     from pertinent.decide.service import DecideService
@@ -160,8 +161,8 @@ async def block_types() -> BlockTypes:
 def _crud(
     kind: str,
     plural: str,
-    put: Callable[[DecideService], Callable[[Any, str], Document]],
-    delete: Callable[[DecideService], Callable[[str], Deleted]],
+    put: Callable[[DecideService], Callable[[Any, str, Actor], Document]],
+    delete: Callable[[DecideService], Callable[[str, Actor], Deleted]],
 ) -> None:
     fields: dict[str, Any] = {plural: (list[Document], ...)}
     listing = create_model(f"{plural.title()}List", **fields)  # {"blocks": [...]}, {"slots": [...]}...
@@ -174,10 +175,10 @@ def _crud(
 
     async def put_doc(request: Request, services: ServicesDep, doc_id: DocId) -> Document:
         body = await read_json(request, MAX_DOC_BODY)
-        return await run_in_threadpool(put(services.decide), body, doc_id)
+        return await run_in_threadpool(put(services.decide), body, doc_id, ADMIN_KEY)
 
     async def delete_doc(services: ServicesDep, doc_id: DocId) -> Deleted:
-        return await run_in_threadpool(delete(services.decide), doc_id)
+        return await run_in_threadpool(delete(services.decide), doc_id, ADMIN_KEY)
 
     async def history(services: ServicesDep, doc_id: DocId) -> DocumentHistory:
         versions = await run_in_threadpool(services.decide.history, kind, doc_id)
@@ -211,13 +212,13 @@ _crud("experiment", "experiments", lambda d: d.put_experiment, lambda d: d.delet
 @admin.post("/experiments/{doc_id}/start", response_model=Document)
 async def start_experiment(services: ServicesDep, doc_id: DocId) -> Document:
     """Start assigning units (status running)."""
-    return await run_in_threadpool(services.decide.start_experiment, doc_id)
+    return await run_in_threadpool(services.decide.start_experiment, doc_id, ADMIN_KEY)
 
 
 @admin.post("/experiments/{doc_id}/stop", response_model=Document)
 async def stop_experiment(services: ServicesDep, doc_id: DocId) -> Document:
     """Stop assigning units (status stopped); results stay available."""
-    return await run_in_threadpool(services.decide.stop_experiment, doc_id)
+    return await run_in_threadpool(services.decide.stop_experiment, doc_id, ADMIN_KEY)
 
 
 @admin.get("/experiments/{doc_id}/results", response_model=ExperimentResults, response_model_exclude_unset=True)
