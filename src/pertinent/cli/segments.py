@@ -299,6 +299,7 @@ def register(app: typer.Typer) -> None:
         """Store a segment definition (fitting RFM/ML ones) and evaluate it over the stored profiles."""
         import sys
 
+        from pertinent.privacy.audit import Actor
         from pertinent.segments.errors import SegmentError, UnknownSegment
 
         text = sys.stdin.read() if str(file) == "-" else (file.read_text() if file.exists() else None)
@@ -312,9 +313,9 @@ def register(app: typer.Typer) -> None:
                     segment_id = data.get("id") if isinstance(data, dict) else None
                     if not isinstance(segment_id, str):
                         raise ValueError("--replace needs the definition's id in the file")
-                    out = service.replace(segment_id, text, backfill="sync")
+                    out = service.replace(segment_id, text, backfill="sync", actor=Actor.cli())
                 else:
-                    out = service.create(text, backfill="sync")
+                    out = service.create(text, backfill="sync", actor=Actor.cli())
             except SegmentError as e:
                 for err in e.errors:
                     typer.secho(f"  {err['field']}: {err['message']}", fg=typer.colors.RED, err=True)
@@ -334,11 +335,12 @@ def register(app: typer.Typer) -> None:
     @segments.command("delete")
     def delete_command(segment_id: str = typer.Argument(..., help="The definition's id.")) -> None:
         """Delete a segment definition with its members, history and sizes."""
+        from pertinent.privacy.audit import Actor
         from pertinent.segments.errors import UnknownSegment
 
         with _segment_service() as service:
             try:
-                out = service.delete(segment_id)
+                out = service.delete(segment_id, Actor.cli())
             except UnknownSegment:
                 _fail(f"no segment {segment_id!r}")
                 return

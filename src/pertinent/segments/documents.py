@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pertinent.privacy.audit import SYSTEM, Actor, record
 from pertinent.rules import RuleError, depends_on_time
 from pertinent.segments.context import SegmentContext
 from pertinent.segments.definitions import (
@@ -34,14 +35,16 @@ from pertinent.segments.definitions import (
 from pertinent.segments.errors import SegmentError, UnknownSegment
 from pertinent.segments.results import SegmentList, SegmentView
 from pertinent.segments.rfm import SEGMENT_LABELS, SEGMENT_ORDER
-from pertinent.storage.base import DocumentRow
+from pertinent.storage.base import DocumentRow, Tx
 
 KIND = "segment"  # the document kind of segment definitions
 
 
 class DefinitionDocuments:
     """The stored definitions: each save is a new version of the document (the previous ones stay in its
-    history); deleting one removes its members, history and sizes with it."""
+    history); deleting one removes its members, history and sizes with it. Every change is audited
+    (``segment.create``, ``.replace``, ``.fit``, ``.retrain``, ``.delete``: the previous body before, the new one
+    after) under the caller's ``actor``."""
 
     def __init__(self, ctx: SegmentContext) -> None:
         self.ctx = ctx
@@ -72,11 +75,12 @@ class DefinitionDocuments:
         with self.ctx.store.transaction(write=False) as tx:
             return tx.count_segment_members()
 
-    def put(self, definition: Definition, create: bool) -> DocumentRow:
+    def put(self, definition: Definition, create: bool, actor: Actor = SYSTEM) -> DocumentRow:
         """Store ``definition`` as a new document (``create``: 409 if its id exists) or a new version of an
         existing one (404 if none)."""
         with self.ctx.store.transaction() as tx:
-            exists = tx.get_document(KIND, definition.id) is not None
+            old = tx.get_document(KIND, definition.id)
+            exists = old is not None
             if create and exists:
                 raise SegmentError(
                     f"id: a segment '{definition.id}' already exists (PUT replaces it)",
@@ -86,19 +90,28 @@ class DefinitionDocuments:
                 )
             if not create and not exists:
                 raise UnknownSegment(definition.id)
-            return tx.put_document(KIND, definition.id, definition.model_dump(mode="json"), self.ctx.clock())
+            action = "segment.create" if create else "segment.replace"
+            return self._put(tx, definition, old, actor, action)
 
-    def put_version(self, definition: Definition, only_over: int | None = None) -> DocumentRow | None:
+    def put_version(
+        self, definition: Definition, only_over: int | None = None, actor: Actor = SYSTEM, action: str = "segment.fit"
+    ) -> DocumentRow | None:
         """Store a new version of an existing definition (a fit); with ``only_over``, only when the stored version
         is still that one (else None: it changed or went meanwhile)."""
         with self.ctx.store.transaction() as tx:
-            if only_over is not None:
-                current = tx.get_document(KIND, definition.id)
-                if current is None or current.version != only_over:
-                    return None
-            return tx.put_document(KIND, definition.id, definition.model_dump(mode="json"), self.ctx.clock())
+            current = tx.get_document(KIND, definition.id)
+            if only_over is not None and (current is None or current.version != only_over):
+                return None
+            return self._put(tx, definition, current, actor, action)
 
-    def delete(self, definition_id: str) -> int:
+    def _put(self, tx: Tx, definition: Definition, old: DocumentRow | None, actor: Actor, action: str) -> DocumentRow:
+        body = definition.model_dump(mode="json")
+        row = tx.put_document(KIND, definition.id, body, self.ctx.clock())
+        before = old.body if old is not None else None
+        record(tx, actor, action, f"{KIND}:{definition.id}", before=before, after=body, at=row.updated_at)
+        return row
+
+    def delete(self, definition_id: str, actor: Actor = SYSTEM) -> int:
         """Delete a definition with its members, history and sizes; returns how many memberships were removed."""
         now = self.ctx.clock()
         with self.ctx.store.transaction() as tx:
@@ -109,6 +122,8 @@ class DefinitionDocuments:
             ids |= {s.id for s in self.describe(doc, {}).segments or []}
             removed = sum(tx.clear_segment(sid) for sid in sorted(ids))
             tx.delete_document(KIND, definition_id, now)
+            detail = {"members_removed": removed}
+            record(tx, actor, "segment.delete", f"{KIND}:{definition_id}", before=doc.body, detail=detail, at=now)
         return removed
 
     def list(self) -> SegmentList:

@@ -9,6 +9,7 @@ import logging
 
 import numpy as np
 
+from pertinent.privacy.audit import SYSTEM, Actor
 from pertinent.rules import RuleError
 from pertinent.segments.active import ActiveDefinitions, rfm_values
 from pertinent.segments.context import SegmentContext
@@ -122,7 +123,7 @@ class Fitter:
             return self.fit_ml(definition)
         return definition
 
-    def fit_stored(self, definition_id: str, version: int, backfill: str) -> None:
+    def fit_stored(self, definition_id: str, version: int, backfill: str, actor: Actor = SYSTEM) -> None:
         """The background fit of a saved RFM/ML definition: a new version with the fit (then back-filled unless
         ``backfill`` is ``none``), or with ``fit_error`` when the data cannot be fitted; nothing when the definition
         changed meanwhile."""
@@ -137,13 +138,13 @@ class Fitter:
             fitted = self.fit(definition)
         except SegmentError as e:
             fitted = definition.model_copy(update={"fit_error": str(e)})
-        if self.documents.put_version(fitted, only_over=version) is None:
+        if self.documents.put_version(fitted, only_over=version, actor=actor) is None:
             return
         self.definitions.invalidate()
         if not isinstance(fitted, RuleDefinition) and fitted.fitted is not None and backfill != "none":
             self.membership.backfill(definition_id)
 
-    def retrain(self, definition_id: str) -> SegmentView:
+    def retrain(self, definition_id: str, actor: Actor = SYSTEM) -> SegmentView:
         """Refit an RFM or ML definition on the current profiles (ML ids matched to the previous model), save it
         as a new version and back-fill the new assignment."""
         doc = self.documents.get_doc(definition_id)
@@ -153,7 +154,7 @@ class Fitter:
                 f"{definition_id} is a rule segment: nothing to retrain",
                 [RuleError("kind", "only rfm and ml segments are trained")],
             )
-        row = self.documents.put_version(self.fit(definition))
+        row = self.documents.put_version(self.fit(definition), actor=actor, action="segment.retrain")
         assert row is not None
         self.membership.backfill(definition_id)
         return self.documents.describe(row, self.documents.sizes())
@@ -171,7 +172,7 @@ class Fitter:
                 and self.ctx.clock() - float(fitted.get("fitted_at") or 0.0) >= interval
             ):
                 try:
-                    self.retrain(doc.doc_id)
+                    self.retrain(doc.doc_id, Actor.system("segments.retrain"))
                     done.append(doc.doc_id)
                 except SegmentError as e:
                     log.warning("scheduled retraining of %s skipped: %s", doc.doc_id, e)

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from pertinent.privacy.audit import SYSTEM, Actor
 from pertinent.profiles.features import ProfileConfig
 from pertinent.runtime.jobs import JobRunner
 from pertinent.segments.active import ActiveDefinitions, Names
@@ -187,25 +188,36 @@ class SegmentService:
     def templates(self) -> builtins.list[TemplateInfo]:
         return templates_catalogue()
 
-    def create(self, data: Any, backfill: BackfillMode = "background", fit: FitMode = "sync") -> SegmentView:
+    def create(
+        self, data: Any, backfill: BackfillMode = "background", fit: FitMode = "sync", actor: Actor = SYSTEM
+    ) -> SegmentView:
         """Validate and store a new definition (fitting RFM/ML first), then back-fill it over stored profiles.
         ``fit="background"``: an RFM/ML definition is stored unfitted (in no segment) and fitted, then
         back-filled, by a background job; its ``fit`` says ``running``, ``done`` or ``failed`` (``fit_error``)."""
-        return self._save(self.documents.parse(data), backfill, create=True, fit=fit)
+        return self._save(self.documents.parse(data), backfill, create=True, fit=fit, actor=actor)
 
     def replace(
-        self, definition_id: str, data: Any, backfill: BackfillMode = "background", fit: FitMode = "sync"
+        self,
+        definition_id: str,
+        data: Any,
+        backfill: BackfillMode = "background",
+        fit: FitMode = "sync",
+        actor: Actor = SYSTEM,
     ) -> SegmentView:
         """Store a new version of a definition and back-fill it (``fit`` as in ``create``)."""
-        return self._save(self.documents.parse(data, definition_id), backfill, create=False, fit=fit)
+        return self._save(self.documents.parse(data, definition_id), backfill, create=False, fit=fit, actor=actor)
 
-    def _save(self, definition: Definition, backfill: BackfillMode, create: bool, fit: FitMode) -> SegmentView:
+    def _save(
+        self, definition: Definition, backfill: BackfillMode, create: bool, fit: FitMode, actor: Actor
+    ) -> SegmentView:
         later = fit == "background" and not isinstance(definition, RuleDefinition)
-        row = self.documents.put(definition if later else self.fitting.fit(definition), create)
+        row = self.documents.put(definition if later else self.fitting.fit(definition), create, actor)
         self.definitions.invalidate()
         definition_id, version = row.doc_id, row.version
         if later:  # fitted (then back-filled unless "none") by a background job
-            self.jobs.submit(f"fit {definition_id}", lambda: self.fitting.fit_stored(definition_id, version, backfill))
+            self.jobs.submit(
+                f"fit {definition_id}", lambda: self.fitting.fit_stored(definition_id, version, backfill, actor)
+            )
         elif backfill == "sync":
             self.backfill(definition_id)
         elif backfill == "background":
@@ -215,9 +227,9 @@ class SegmentService:
             return view.with_backfill("after the fit")
         return view.with_backfill(_BACKFILL_STATE[backfill])
 
-    def delete(self, definition_id: str) -> SegmentDeleted:
+    def delete(self, definition_id: str, actor: Actor = SYSTEM) -> SegmentDeleted:
         """Delete a definition: its members, history and sizes go with it (and its ML models)."""
-        removed = self.documents.delete(definition_id)
+        removed = self.documents.delete(definition_id, actor)
         self.models.remove(definition_id)
         self.definitions.invalidate()
         return SegmentDeleted(id=definition_id, deleted=True, members_removed=removed)
@@ -226,9 +238,9 @@ class SegmentService:
         """What a definition would hold over the stored profiles, without saving anything (``preview.py``)."""
         return self.previews.preview(data, sample, now)
 
-    def retrain(self, definition_id: str) -> SegmentView:
+    def retrain(self, definition_id: str, actor: Actor = SYSTEM) -> SegmentView:
         """Refit an RFM or ML definition now, save it as a new version and back-fill it (``fitting.py``)."""
-        return self.fitting.retrain(definition_id)
+        return self.fitting.retrain(definition_id, actor)
 
     def retrain_due(self) -> builtins.list[str]:
         """Retrain every RFM/ML definition whose last fit is older than ``retrain_interval_s``."""

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep
+from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.segments.results import (
     SegmentDeleted,
     SegmentHistory,
@@ -59,7 +60,7 @@ async def create_segment(
     ``{"id", "name", "kind": "rfm"}`` or ``{"id", "name", "kind": "ml", "config": {...}}``. It is back-filled over the
     stored profiles in the background (``backfill: running``)."""
     body = await read_json(request, MAX_BODY)
-    out = await run_in_threadpool(services.segments.create, body, fit=fit)
+    out = await run_in_threadpool(services.segments.create, body, fit=fit, actor=ADMIN_KEY)
     if out.fit == "running":
         response.status_code = 202
     return out
@@ -97,7 +98,7 @@ async def replace_segment(
 ) -> SegmentView:
     """Replace a definition (a new version; the previous ones stay in the document history) and back-fill it."""
     body = await read_json(request, MAX_BODY)
-    out = await run_in_threadpool(services.segments.replace, segment_id, body, fit=fit)
+    out = await run_in_threadpool(services.segments.replace, segment_id, body, fit=fit, actor=ADMIN_KEY)
     if out.fit == "running":
         response.status_code = 202
     return out
@@ -106,13 +107,13 @@ async def replace_segment(
 @router.delete("/segments/{segment_id}", response_model=SegmentDeleted)
 def delete_segment(services: ServicesDep, segment_id: str = SegmentId) -> SegmentDeleted:
     """Delete a definition with its members, history and sizes."""
-    return services.segments.delete(segment_id)
+    return services.segments.delete(segment_id, ADMIN_KEY)
 
 
 @router.post("/segments/{segment_id}/retrain", response_model=SegmentView, response_model_exclude_unset=True)
 def retrain_segment(services: ServicesDep, segment_id: str = SegmentId) -> SegmentView:
     """Refit an RFM or ML definition on the current profiles now (ML segment ids stay stable)."""
-    return services.segments.retrain(segment_id)
+    return services.segments.retrain(segment_id, ADMIN_KEY)
 
 
 @router.get("/segments/{segment_id}/members", response_model=SegmentMembers)
