@@ -15,18 +15,20 @@ def ingest_batches(
     """Feed message batches to the ingest service in process, with a progress bar; return totals."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from pertinent.privacy.audit import Actor
     from pertinent.privacy.keys import ensure_keys
     from pertinent.services import Services
     from pertinent.settings import load_settings
 
     services = Services.build(ensure_keys(load_settings()))
+    actor = Actor.cli()  # identity merges in the history are audited as the command line's
     totals = {"messages": 0, "stored": 0, "duplicates": 0, "skipped_no_consent": 0, "rejected": 0}
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns) as progress:
             task = progress.add_task(label, total=total)
             for batch in batches:
-                result = services.ingest.ingest(batch, prefix="batch")
+                result = services.ingest.ingest(batch, prefix="batch", actor=actor)
                 totals["messages"] += len(batch)
                 totals["stored"] += result.stored
                 totals["duplicates"] += result.duplicates
@@ -40,10 +42,12 @@ def ingest_batches(
 
 
 def store_catalogue(frame: Any) -> int:
-    """Upsert a catalogue frame (item_id, title, categories, tags, price) into the items table."""
+    """Upsert a catalogue frame (item_id, title, categories, tags, price) into the items table (audited)."""
     import time
 
+    from pertinent.privacy.audit import Actor
     from pertinent.privacy.keys import ensure_keys
+    from pertinent.recommend.items import audit_upsert
     from pertinent.settings import load_settings
     from pertinent.storage.base import ItemRow
     from pertinent.storage.factory import open_store
@@ -63,6 +67,7 @@ def store_catalogue(frame: Any) -> int:
     ]
     try:
         with store.transaction() as tx:
+            audit_upsert(tx, Actor.cli(), rows)
             tx.upsert_items(rows)
     finally:
         store.close()

@@ -103,6 +103,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from pertinent.privacy.audit import Actor
         from pertinent.privacy.keys import ensure_keys
         from pertinent.recommend.items import ItemProblem, validate_items
         from pertinent.services import Services
@@ -137,7 +138,7 @@ def register(app: typer.Typer) -> None:
                     chunk = records[start : start + batch_size]
                     rows, errs = validate_items(chunk, prefix="row", offset=start)
                     errors += errs
-                    services.recommend.upsert_rows(rows)
+                    services.recommend.upsert_rows(rows, Actor.cli())
                     stored += len(rows)
                     progress.advance(task, len(chunk))
         finally:
@@ -166,6 +167,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+        from pertinent.privacy.audit import Actor
         from pertinent.privacy.keys import ensure_keys
         from pertinent.recommend.training import train_from_store
         from pertinent.services import Services
@@ -198,7 +200,14 @@ def register(app: typer.Typer) -> None:
                     bar.update(task, description=label, advance=n or 0)
 
                 result = train_from_store(
-                    services.store, settings.data_dir, model, max_events, seed=seed, progress=step, config=model_config
+                    services.store,
+                    settings.data_dir,
+                    model,
+                    max_events,
+                    seed=seed,
+                    progress=step,
+                    config=model_config,
+                    actor=Actor.cli(),
                 )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--config" if config else "--model") from exc

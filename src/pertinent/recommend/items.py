@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from typing_extensions import TypedDict
 
 from pertinent.errors import NotFound
+from pertinent.privacy.audit import Actor, record
 from pertinent.storage.base import ItemRow
+from pertinent.storage.protocols import AuditRepo, ItemRepo
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue
@@ -220,3 +222,39 @@ def catalogue_from_rows(rows: Iterable[ItemRow]) -> Catalogue:
         }
     )
     return Catalogue.from_frame(frame)
+
+
+AUDIT_BODIES = 100  # items whose bodies (before and after) one audit row keeps; a larger write lists the ids
+AUDIT_IDS = 1000
+
+
+class ItemAuditTx(ItemRepo, AuditRepo, Protocol):
+    """What auditing a catalogue write touches."""
+
+
+def item_body(row: ItemRow) -> dict[str, Any]:
+    """An item as the audit log keeps it (everything but its id, which keys it, and the write time)."""
+    return {k: v for k, v in asdict(row).items() if k not in ("item_id", "updated_at")}
+
+
+def audit_upsert(tx: ItemAuditTx, actor: Actor, rows: Sequence[ItemRow]) -> None:
+    """Record a catalogue write (``item.upsert``) before it is made: the stored and the new bodies of its first
+    ``AUDIT_BODIES`` items (``before`` lacks the new ones), how many items it writes, and their ids when more."""
+    if not rows:
+        return
+    latest = {r.item_id: r for r in rows}  # the last row of an id is the one stored
+    ids = list(latest)
+    shown = ids[:AUDIT_BODIES]
+    stored = tx.get_items(shown)
+    detail: dict[str, Any] = {"count": len(ids), "created": sum(1 for i in shown if i not in stored)}
+    if len(ids) > AUDIT_BODIES:
+        detail.update(ids=ids[:AUDIT_IDS], bodies_of_first=AUDIT_BODIES)
+    record(
+        tx,
+        actor,
+        "item.upsert",
+        f"item:{ids[0]}" if len(ids) == 1 else None,
+        before={i: item_body(stored[i]) for i in shown if i in stored},
+        after={i: item_body(latest[i]) for i in shown},
+        detail=detail,
+    )

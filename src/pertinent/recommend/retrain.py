@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pertinent.privacy.audit import Actor
 from pertinent.recommend.training import TrainResult, train_from_store
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class Retrainer:
                 max_events=service.config.retrain_max_events,
                 events_seen=events,
                 config=service.config.train_config or None,
+                actor=Actor.system("retrain"),
             )
             for user in service.erased[erased_before:]:  # erased while training read their events
                 service.registry.forget_user(user)

@@ -26,8 +26,9 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pertinent.privacy.audit import SYSTEM, Actor, record
 from pertinent.recommend.config import BusinessRules, RecommendConfig
-from pertinent.recommend.items import Item, UpsertResult, validate_items
+from pertinent.recommend.items import Item, UpsertResult, audit_upsert, item_body, validate_items
 from pertinent.recommend.lists import Lists, Recommendations, SimilarItems
 from pertinent.recommend.persistence import ModelVersions
 from pertinent.recommend.registry import ModelRegistry
@@ -87,17 +88,16 @@ class RecommendService:
         self.serving.forget(user_id)
         return self.versions.forget_user(user_id)
 
-    # ---------------------------------------------------------------- items
-    def upsert_items(self, raws: Sequence[Any]) -> UpsertResult:
+    # ---------------------------------------------------------------- items (each write audited under ``actor``)
+    def upsert_items(self, raws: Sequence[Any], actor: Actor = SYSTEM) -> UpsertResult:
         rows, errors = validate_items(raws)
         if rows:
-            with self.store.transaction() as tx:
-                tx.upsert_items(rows)
-            self.serving.catalogue_changed()
+            self.upsert_rows(rows, actor)
         return UpsertResult(len(raws), len(rows), errors)
 
-    def upsert_rows(self, rows: Sequence[ItemRow]) -> None:
+    def upsert_rows(self, rows: Sequence[ItemRow], actor: Actor = SYSTEM) -> None:
         with self.store.transaction() as tx:
+            audit_upsert(tx, actor, rows)
             tx.upsert_items(rows)
         self.serving.catalogue_changed()
 
@@ -106,9 +106,12 @@ class RecommendService:
             row = tx.get_items([item_id]).get(item_id)
         return None if row is None else Item.from_row(row)
 
-    def delete_item(self, item_id: str) -> bool:
+    def delete_item(self, item_id: str, actor: Actor = SYSTEM) -> bool:
         with self.store.transaction() as tx:
+            old = tx.get_items([item_id]).get(item_id)
             gone = tx.delete_items([item_id]) > 0
+            if gone and old is not None:
+                record(tx, actor, "item.delete", f"item:{item_id}", before=item_body(old))
         self.serving.catalogue_changed()
         return gone
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pertinent.evaluation import evaluate, random_holdout
+from pertinent.privacy.audit import SYSTEM, Actor, record
 from pertinent.recommend.interactions import InteractionConfig, Interactions
 from pertinent.recommend.items import catalogue_from_rows
 from pertinent.recommend.models import make_model
@@ -102,8 +103,10 @@ def train_from_store(
     progress: Callable[[str, int | None], None] | None = None,
     events_seen: int | None = None,
     config: dict[str, Any] | None = None,
+    actor: Actor = SYSTEM,
 ) -> TrainResult:
-    """Train ``model`` on stored events, evaluate it on a per-user random holdout, save it to the registry.
+    """Train ``model`` on stored events, evaluate it on a per-user random holdout, save it to the registry (the new
+    version is served at once: audited as ``model.train`` under ``actor``, the version it replaces before).
 
     Returns a result with ``version=None`` and a message (no exception) when there is nothing to learn.
     The version's meta records ``events_seen`` (the stored event count; counted here unless given).
@@ -147,5 +150,18 @@ def train_from_store(
         "max_events": max_events,
         "events_seen": events_seen,
     }
-    version = ModelRegistry.for_data_dir(data_dir).save(model, recommender, metrics=metrics, meta=meta)
+    registry = ModelRegistry.for_data_dir(data_dir)
+    previous = registry.latest_version(model)
+    version = registry.save(model, recommender, metrics=metrics, meta=meta)
+    holdout = metrics.get("holdout") or {}
+    with store.transaction() as tx:
+        record(
+            tx,
+            actor,
+            "model.train",
+            f"model:{model}",
+            before={"version": previous} if previous else None,
+            after={"version": version, "config": config or {}, **meta},
+            detail={"holdout": holdout.get("metrics"), "message": message or None},
+        )
     return TrainResult(version, model, data.n_users, data.n_items, int(data.matrix.nnz), metrics, message)

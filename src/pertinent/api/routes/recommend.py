@@ -20,6 +20,7 @@ from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or
 from pertinent.api.errors import ApiError
 from pertinent.api.query import comma_list, query_docs, validate_query
 from pertinent.api.responses import JSON
+from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.recommend.config import BusinessRules
 from pertinent.recommend.items import Item, ItemProblem, UnknownItem
 from pertinent.recommend.lists import Recommendations, SimilarItems
@@ -214,7 +215,7 @@ async def upsert_items(request: Request, services: ServicesDep) -> JSON:
             f"items: at most {MAX_ITEMS_PER_REQUEST} per request",
             [{"field": "items", "message": f"at most {MAX_ITEMS_PER_REQUEST} per request"}],
         )
-    result = await run_in_threadpool(services.recommend.upsert_items, raws)
+    result = await run_in_threadpool(services.recommend.upsert_items, raws, ADMIN_KEY)
     out = result.to_json()  # sent as is (the status depends on it): ItemsUpserted documents it
     status = 200 if result.stored or not result.errors else 400
     if status == 400:
@@ -235,6 +236,6 @@ async def get_item(services: ServicesDep, item_id: str = ItemId) -> Item:
 @router.delete("/items/{item_id:id}", dependencies=[AdminAuth], response_model=ItemDeleted)
 async def delete_item(services: ServicesDep, item_id: str = ItemId) -> ItemDeleted:
     """Remove an item from the catalogue (it stays in trained models until the next training)."""
-    if not await run_in_threadpool(services.recommend.delete_item, item_id):
+    if not await run_in_threadpool(services.recommend.delete_item, item_id, ADMIN_KEY):
         raise UnknownItem(item_id)
     return ItemDeleted(success=True, item_id=item_id)
