@@ -25,6 +25,8 @@ import orjson
 
 from pertinent.events.group_commit import GroupCommit
 from pertinent.events.schema import Alias, validate_message
+from pertinent.privacy.audit import WRITE_KEY, Actor
+from pertinent.privacy.audit import record as audit_record
 from pertinent.privacy.consent import effective, purposes_from_context
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.context import parse_context
@@ -33,6 +35,7 @@ from pertinent.profiles.identity import IdentityResolver
 from pertinent.settings import Settings
 from pertinent.storage.base import ConsentRow, EventRow, ProfileRow, Store
 from pertinent.storage.protocols import (
+    AuditRepo,
     ConsentRepo,
     DecisionRepo,
     EventRepo,
@@ -86,9 +89,9 @@ class Committed:
 log = logging.getLogger("pertinent.ingest")
 
 
-class IngestTx(IdentityRepo, EventRepo, ProfileRepo, ConsentRepo, DecisionRepo, MembershipRepo, Protocol):
+class IngestTx(IdentityRepo, EventRepo, ProfileRepo, ConsentRepo, DecisionRepo, MembershipRepo, AuditRepo, Protocol):
     """What an ingest transaction touches: identities, events, profiles, consent, and on a merge the profile's
-    decisions and segment memberships."""
+    decisions and segment memberships, and the audit log."""
 
 
 @dataclass(slots=True)
@@ -106,6 +109,7 @@ class _Prepared:
     parsed_context: dict[str, Any] | None = None
     profile_id: str = ""
     outcome: str = ""  # stored | duplicate | no_consent
+    actor: Actor = WRITE_KEY  # who sent it (an identity merge it causes is audited under this actor)
 
 
 @dataclass(slots=True)
@@ -227,9 +231,11 @@ class IngestService:
         batch_context: dict[str, Any] | None = None,
         prefix: str = "",
         rejected: dict[int, str] | None = None,
+        actor: Actor = WRITE_KEY,
     ) -> IngestResult:
         """Validate and ingest messages. ``prefix`` names the list in error fields (e.g. ``batch``);
-        ``rejected`` maps indices the caller already refused (e.g. oversized) to the reason."""
+        ``rejected`` maps indices the caller already refused (e.g. oversized) to the reason; ``actor`` is who
+        sends them (the identity merges they cause are audited under it)."""
         received_at = time.time() if received_at is None else received_at
         result = IngestResult(received=len(raws))
         sent = _epoch(batch_sent_at) if batch_sent_at else None
@@ -251,6 +257,8 @@ class IngestService:
                     result.errors.append({"index": i, **e} if prefix else e)
                 continue
             prepared.append(self._prepare(msg, received_at, sent))
+            if actor is not WRITE_KEY:
+                prepared[-1].actor = actor
         newest: dict[tuple[str | None, str | None], _Prepared] = {}
         for p in prepared:  # only the newest context of a user survives in the profile: parse just that one
             key = (p.msg.userId, p.msg.anonymousId)
@@ -300,6 +308,7 @@ class IngestService:
             if isinstance(m, Alias):
                 ids.update({("user", m.previousId), ("anonymous", m.previousId)})
         resolver.preload(ids)
+        cause: list[_Prepared] = []  # the message behind each of resolver.merges
         for p in items:
             m = p.msg
             if isinstance(m, Alias):
@@ -307,15 +316,22 @@ class IngestService:
                 p.profile_id = resolver.alias(m.previousId, m.userId)
             else:
                 p.profile_id = resolver.resolve(m.userId, m.anonymousId)
+            cause += [p] * (len(resolver.merges) - len(cause))
         resolver.flush()
         merge_sources = {src for src, _ in resolver.merges}
         for p in items:
             p.profile_id = resolver.final(p.profile_id)
         profiles = tx.lock_profiles({p.profile_id for p in items} | merge_sources, now)
         changed: dict[str, ProfileRow] = {}
-        for source, target in resolver.merges:
+        for (source, target), p in zip(resolver.merges, cause, strict=True):
             if self._merge_profiles(tx, profiles, resolver.final(source), source, target, now):
-                committed.merged.append((source, resolver.final(target)))
+                into = resolver.final(target)
+                committed.merged.append((source, into))
+                known = source.startswith("u_")  # a known user's profile, not an anonymous visitor's
+                detail = {"via": p.msg.type, "known_user": known}
+                audit_record(
+                    tx, p.actor, "identity.merge", into, before=[source, into], after=into, detail=detail, at=now
+                )
             changed[resolver.final(target)] = profiles[resolver.final(target)]
 
         consent_rows: list[ConsentRow] = []

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from pertinent.errors import NotFound
+from pertinent.privacy.audit import PERSONAL_ACTIONS, SYSTEM, Actor, record
 from pertinent.privacy.consent import effective, normalize_purpose
 from pertinent.privacy.models import Erasure, ExportedProfile, UserExport
 from pertinent.privacy.pseudonym import Pseudonymizer
@@ -87,7 +88,7 @@ class PrivacyService:
             self.profiles.segments.profiles_changed([profile])
         return after
 
-    def export(self, user_id: str, actor: str = "admin") -> UserExport:
+    def export(self, user_id: str, actor: Actor = SYSTEM) -> UserExport:
         """Everything stored about a user (audited)."""
         now = time.time()
         segments = self.profiles.segments  # memberships and their history are personal data too
@@ -109,7 +110,7 @@ class PrivacyService:
                 sections["segments"] = segments.export_rows(tx, profile_id, names)
             for name, derived in self.derived.items():
                 sections[name] = derived.user_rows(profile_id)
-            tx.append_audit(AuditRow(now, actor, "export", profile_id, {"events": len(events)}))
+            record(tx, actor, "export", profile_id, detail={"events": len(events)}, at=now)
             return UserExport(
                 user_id=user_id,
                 profile_id=profile_id,
@@ -124,7 +125,7 @@ class PrivacyService:
                 **sections,
             )
 
-    def erase(self, user_id: str, actor: str = "admin") -> Erasure:
+    def erase(self, user_id: str, actor: Actor = SYSTEM) -> Erasure:
         """Delete everything about a user; keep only an erasure record (consent log and audit)."""
         now = time.time()
         with self.store.transaction() as tx:
@@ -134,7 +135,8 @@ class PrivacyService:
             counts = tx.erase_profile(profile_id)
             for name, derived in self.derived.items():  # inside the transaction: audited together
                 counts[name] = derived.forget_user(profile_id)
+            counts["audit_log"] = tx.delete_audit_entries(profile_id, PERSONAL_ACTIONS)
             tx.append_consent([ConsentRow(profile_id, "erasure", False, "erasure", now)])
-            tx.append_audit(AuditRow(now, actor, "erase", profile_id, {"deleted": counts}))
+            record(tx, actor, "erase", profile_id, before={"rows": counts}, at=now)  # after: nothing left
         self.store.purge_deleted()  # no older copy of the erased rows left in the SQLite WAL
         return Erasure(user_id=user_id, profile_id=profile_id, erased_at=now, deleted=counts)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {user_id:id})
 from pertinent.api.deps import AdminAuth, ServicesDep, WriteAuth
+from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.privacy.models import Erasure, UserExport
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
@@ -52,10 +53,10 @@ async def set_consent(services: ServicesDep, body: Annotated[ConsentRequest, Bod
 )
 async def export_user(services: ServicesDep, user_id: str = UserId) -> UserExport:
     """Everything stored about a user (right of access / portability)."""
-    return await run_in_threadpool(services.privacy.export, user_id)
+    return await run_in_threadpool(services.privacy.export, user_id, ADMIN_KEY)
 
 
 @router.delete("/users/{user_id:id}", dependencies=[AdminAuth], response_model=Erasure)
 async def erase_user(services: ServicesDep, user_id: str = UserId) -> Erasure:
     """Erase everything about a user (right to erasure); an audit entry records it."""
-    return await run_in_threadpool(services.privacy.erase, user_id)
+    return await run_in_threadpool(services.privacy.erase, user_id, ADMIN_KEY)
