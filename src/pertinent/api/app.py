@@ -23,7 +23,18 @@ from starlette.types import Receive, Scope, Send
 from pertinent import __version__
 from pertinent.api import errors
 from pertinent.api.responses import JSON
-from pertinent.api.routes import collect, dashboard, decide, health, privacy, profiles, recommend, segments, site
+from pertinent.api.routes import (
+    audit,
+    collect,
+    dashboard,
+    decide,
+    health,
+    privacy,
+    profiles,
+    recommend,
+    segments,
+    site,
+)
 from pertinent.errors import DomainError
 from pertinent.profiles.context import parse_user_agent
 from pertinent.services import Services
@@ -78,6 +89,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         logging.getLogger("pertinent").info("storage backend: %s", app.state.services.store.backend)
         retrainer = app.state.services.recommend.start_retraining()  # None unless retrain_interval_s > 0
         if owned:  # the server's own services: segment sweep, size snapshots, retraining on their schedule
+            # keys rotated or settings changed since the last start: audited (keys by fingerprint)
+            app.state.services.audit.record_configuration(app.state.services.settings)
             app.state.services.segments.start()
             # Everything loaded so far (modules, services) lives as long as the server: keep it out of the cyclic
             # collector, whose full passes over it stalled requests (docs/benchmarks.md).
@@ -112,7 +125,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
             max_age=600,
         )
-    for module in (decide, health, collect, profiles, privacy, recommend, site, dashboard, segments):
+    for module in (decide, health, collect, profiles, privacy, recommend, site, dashboard, segments, audit):
         app.include_router(module.router)
     app.include_router(decide.admin)
     app.fast_lane.update(
