@@ -29,6 +29,7 @@ from pertinent.api.deps import (
     DashboardDep,
     DashboardSession,
     SameOrigin,
+    ServicesDep,
     came_over_tls,
     client_address,
     dashboard_session_id,
@@ -45,6 +46,7 @@ from pertinent.dashboard.auth import (
     session_signer,
 )
 from pertinent.dashboard.login_limiter import retry_after_header
+from pertinent.dashboard.pages import audit as audit_page
 from pertinent.dashboard.pages.common import Window, when
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -236,6 +238,20 @@ def _add_page(name: str, path: str, default: str) -> None:
 
 for _name, (_path, _default) in PAGES.items():
     _add_page(_name, _path, _default)
+
+
+@pages.get("/audit", response_class=HTMLResponse, response_model=None, name="dashboard_audit")
+async def audit(
+    request: Request,
+    services: ServicesDep,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    subject: Annotated[str | None, Query(max_length=300)] = None,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=18)] = None,
+) -> HTMLResponse:
+    """The audit log, newest first, filtered like ``GET /v1/audit``; a refused filter is shown on the page."""
+    data = await run_in_threadpool(audit_page.build, services.audit, kind, subject, actor, cursor)
+    return _page(request, "audit.html", 400 if data.error else 200, page="audit", data=data)
 
 
 @pages.post("/segments/report", response_class=RedirectResponse, response_model=None)
