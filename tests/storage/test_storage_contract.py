@@ -20,6 +20,7 @@ from pertinent.storage.base import (
     MembershipChange,
     OutcomeRow,
     ProfileRow,
+    SuppressionRow,
 )
 
 
@@ -176,6 +177,23 @@ class TestStoreContract:
         with store.transaction(write=False) as tx:
             assert tx.segments_of(["p1", "p2"]) == {"p2": {"vip": 1.0}}
             assert tx.membership_history(profile_id="p1") == [] and set(tx.get_decisions(["d1", "d2"])) == {"d2"}
+
+    def test_suppression_list_keeps_erased_pseudonyms_across_transactions(self, store):
+        with store.transaction() as tx:
+            assert tx.suppressed(["u_1", "a_1"]) == set()
+            rows = [SuppressionRow("u_1", "user", 5.0), SuppressionRow("a_1", "anonymous", 5.0)]
+            assert tx.suppress(rows + [SuppressionRow("u_1", "profile", 6.0)]) == 2
+        with store.transaction() as tx:
+            assert tx.suppress([SuppressionRow("u_1", "user", 7.0), SuppressionRow("p_9", "profile", 7.0)]) == 1
+            assert tx.erase_profile("u_1")["identities"] == 0  # an erasure never empties the list
+        keys = [f"k{i}" for i in range(2500)] + ["a_1", "p_9"]  # more than one statement's worth of parameters
+        with store.transaction(write=False) as tx:
+            assert tx.suppressed(keys) == {"a_1", "p_9"} and tx.suppressed([]) == set()
+        with pytest.raises(RuntimeError), store.transaction() as tx:  # a failed transaction adds nothing
+            tx.suppress([SuppressionRow("u_2", "user", 8.0)])
+            raise RuntimeError("rolled back")
+        with store.transaction(write=False) as tx:
+            assert tx.suppressed(["u_2", "u_1"]) == {"u_1"}
 
     def test_documents_are_versioned_and_deletions_kept_in_history(self, store):
         with store.transaction() as tx:

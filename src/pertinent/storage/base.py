@@ -17,6 +17,7 @@ protocol, not on ``Tx``, so its signature says what it touches and a test can pa
 ``DecisionRepo``        decisions and attributed outcomes (``decide``)
 ``AnalyticsQueries``    aggregate reads of the dashboard and its KPI page (``dashboard``)
 ``ErasureRepo``         deleting everything about a person (``privacy``)
+``SuppressionRepo``     pseudonyms of erased people, whose later data is dropped (``privacy``, ``events``)
 ``ServingReader``       the four reads of ``/v1/decide`` and ``/v1/recommendations``: what
                         ``Store.reader()`` yields (every ``Tx`` is one too)
 ======================  =========================================================================
@@ -47,6 +48,7 @@ from pertinent.storage.protocols import (
     MembershipRepo,
     ProfileRepo,
     ServingReader,
+    SuppressionRepo,
 )
 
 
@@ -185,6 +187,15 @@ class OutcomeRow:
     value: float | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class SuppressionRow:
+    """An erased person's pseudonymised identifier: an identity key (``user``, ``anonymous``) or a ``profile`` id."""
+
+    key: str
+    kind: str
+    at: float
+
+
 class Tx(
     IdentityRepo,
     EventRepo,
@@ -197,6 +208,7 @@ class Tx(
     DecisionRepo,
     AnalyticsQueries,
     ErasureRepo,
+    SuppressionRepo,
     Protocol,
 ):
     """One unit of work: every area's methods; everything done through it commits or rolls back together."""

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         MembershipChange,
         OutcomeRow,
         ProfileRow,
+        SuppressionRow,
     )
 
 
@@ -328,6 +329,19 @@ class ErasureRepo(Protocol):
 
     def erase_profile(self, profile_id: str) -> dict[str, int]:
         """Delete every row about a profile; return how many rows each table lost."""
+        ...
+
+
+class SuppressionRepo(Protocol):
+    """Erasure's suppression list: pseudonymised identifiers (identity keys, profile ids) of erased people, never a
+    raw id. Ingestion drops their later events; decisions and consent create nothing for them."""
+
+    def suppress(self, rows: Sequence[SuppressionRow]) -> int:
+        """Add identifiers to the list (one already there is kept as it is); return how many were new."""
+        ...
+
+    def suppressed(self, keys: Iterable[str]) -> set[str]:
+        """The given identifiers that are on the list."""
         ...
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, delete, func, insert, or_, select, update
 
 from pertinent.storage import tables as t
-from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ItemRow, ProfileRow
+from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ItemRow, ProfileRow, SuppressionRow
 from pertinent.storage.sql_decisions import DecisionsMixin
 from pertinent.storage.sql_documents import DocumentsMixin
 from pertinent.storage.sql_segments import SegmentsMixin
@@ -307,3 +307,18 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
             res = self.conn.execute(delete(table).where(table.c.profile_id == profile_id))
             counts[name] = res.rowcount or 0
         return counts
+
+    # suppression (erasure) ----------------------------------------------------
+    def suppress(self, rows: Sequence[SuppressionRow]) -> int:
+        if not rows:
+            return 0
+        listed = self.suppressed(r.key for r in rows)
+        fresh = {r.key: r for r in rows if r.key not in listed}
+        if fresh:
+            stmt = self._insert(t.suppressions).on_conflict_do_nothing(index_elements=["key"])
+            self.conn.execute(stmt, [row_dict(r) for r in fresh.values()])
+        return len(fresh)
+
+    def suppressed(self, keys: Iterable[str]) -> set[str]:
+        c = t.suppressions.c
+        return {r.key for r in rows_where_in(self.conn, select(c.key), c.key, keys)}

@@ -203,3 +203,13 @@ decision_outcomes = Table(
     Index("ix_decision_outcomes_decision", "decision_id"),
     Index("ix_decision_outcomes_profile", "profile_id"),
 )
+
+# Erasure's suppression list (Segment's "delete and suppress"): the pseudonymised identifiers (identity keys, HMACs)
+# and profile ids of erased people, whose later events are dropped and for whom nothing is created again.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # user | anonymous | profile
+    Column("at", Double, nullable=False),
+)
