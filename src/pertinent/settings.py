@@ -96,6 +96,25 @@ class Settings(BaseSettings):
     # X-Forwarded-For, -Proto and -Host believed (the dashboard's Secure cookie, login limits, form origin
     # check; ``pertinent serve`` gives the same list to uvicorn). Empty: no proxy is trusted.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Identity verification (docs/api.md): a browser call naming a userId proves it with
+    # user_hash = hex HMAC-SHA256(identity_secret, userId), computed by the site's server. ``pertinent serve``
+    # generates a secret when none is set (keys.json). Verification is required when a secret is set, unless
+    # require_identity_verification=false (the migration path: docs/privacy.md).
+    identity_secret: str | None = None
+    require_identity_verification: bool | None = None
+
+    @property
+    def identity_verification(self) -> bool:
+        """Whether browser calls (write key) naming a user id need a valid ``user_hash``.
+
+        >>> Settings(identity_secret="s").identity_verification, Settings().identity_verification
+        (True, False)
+        >>> Settings(identity_secret="s", require_identity_verification=False).identity_verification
+        False
+        """
+        if self.require_identity_verification is not None:
+            return self.require_identity_verification
+        return bool(self.identity_secret)
 
     @field_validator("pseudonym_keys", "pii_traits", "cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -84,13 +84,17 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  dashboard           {url}/dashboard   (log in with the admin key)")
         typer.echo(f"  write key           {settings.write_key}   (HTTP Basic username, for /v1/track etc.)")
         typer.echo(f"  admin key           {settings.admin_key}   (Bearer token, for everything else)")
+        typer.echo(
+            f"  identity secret     {settings.identity_secret}   (your server signs user ids with it: "
+            "user_hash = HMAC-SHA256(secret, user_id); keep it off pages)"
+        )
         typer.echo(f"  data                {settings.resolved_database_url()}")
         typer.echo("")
         typer.echo(f"  curl -u {settings.write_key}: {url}/v1/track -H 'Content-Type: application/json' \\")
         example = '{"userId": "me", "event": "Product Viewed", "properties": {"category": "books"}}'
         typer.echo(f"       -d '{example}'")
         typer.echo(f"  curl -H 'Authorization: Bearer {settings.admin_key}' {url}/v1/profiles/me")
-        typer.echo(f"  curl -u {settings.write_key}: '{url}/v1/recommendations?user_id=me&k=5'")
+        typer.echo(f"  curl -H 'Authorization: Bearer {settings.admin_key}' '{url}/v1/recommendations?user_id=me&k=5'")
         typer.echo("")
         if serve:
             import os

@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         os.environ.setdefault("PERTINENT_WRITE_KEY", settings.write_key or "")
         os.environ.setdefault("PERTINENT_ADMIN_KEY", settings.admin_key or "")
         os.environ.setdefault("PERTINENT_PSEUDONYM_KEYS", ",".join(settings.pseudonym_keys))
+        os.environ.setdefault("PERTINENT_IDENTITY_SECRET", settings.identity_secret or "")
         uvicorn.run(
             "pertinent.api.app:create_app",
             factory=True,

@@ -1,4 +1,4 @@
-"""Secrets: the write key, the admin key and the pseudonymisation key.
+"""Secrets: the write key, the admin key, the pseudonymisation key and the identity-verification secret.
 
 Values come from settings (environment / TOML). Any that is unset is generated once and kept in
 ``<data_dir>/keys.json`` (mode 0600), so a restart finds the same keys — a lost pseudonymisation key
@@ -29,6 +29,8 @@ def ensure_keys(settings: Settings) -> Settings:
         update["admin_key"] = stored.get("admin_key") or "ak_" + secrets.token_urlsafe(32)
     if not settings.pseudonym_keys:
         update["pseudonym_keys"] = stored.get("pseudonym_keys") or [secrets.token_urlsafe(32)]
+    if not settings.identity_secret:  # the site's server signs user ids with it (docs/api.md)
+        update["identity_secret"] = stored.get("identity_secret") or "is_" + secrets.token_urlsafe(32)
     if not update:
         return settings
     merged = {**stored, **update}
