@@ -22,6 +22,7 @@ from pertinent.settings import Settings
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 WRITE_KEY = "test-write-key"
 ADMIN_KEY = "test-admin-key"
+IDENTITY_SECRET = "test-identity-secret"  # settings with it require identity verification (user_hash)
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

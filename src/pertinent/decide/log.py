@@ -244,10 +244,15 @@ class DecisionLog:
         self._erased = {p: t for p, t in self._erased.items() if t > cutoff}
         with self.store.transaction() as tx:
             known = tx.get_identities({p.identity_key for p in batch})
+            # an erased person (suppression list): their decisions are not written, their identity not recreated
+            listed = tx.suppressed({p.identity_key for p in batch} | {p.row.profile_id for p in batch})
             rows = []
             exposures = []
             fresh: dict[str, IdentityRow] = {}
             for p in batch:
+                if p.identity_key in listed or p.row.profile_id in listed:
+                    self.stats.dropped_erased += 1
+                    continue
                 ident = known.get(p.identity_key)
                 if ident is not None:
                     p.row.profile_id = ident.profile_id  # merged meanwhile: follow the person

@@ -99,8 +99,10 @@ class DecideService:
 
     def forget_user(self, profile_id: str) -> int:
         """Erasure: queued decisions of the profile are dropped (stored ones are deleted by the erasure), and so
-        are its first exposures not stored yet."""
+        are its first exposures not stored yet and the exposures this process remembers for it; returns how many
+        decisions were queued."""
         self.serving.pending.forget(profile_id)
+        self.serving.forget(profile_id)
         return self.log.forget(profile_id)
 
     # ================================================================ documents

@@ -7,6 +7,15 @@ its own outcome (stored, duplicate, no consent), so every caller still gets an e
 
 A valid event is never dropped because of an invalid neighbour: each message is validated on its own,
 and invalid ones are reported with their index, field and problem.
+
+Two rules protect people from whoever holds the public write key (docs/privacy.md):
+
+* identity verification: a message naming a ``userId`` proves it with ``context.userHash`` (or comes with the
+  admin key). Without the proof a message that has an ``anonymousId`` is taken as anonymous (the userId is not
+  used: nothing is added to, linked to or merged into the user's profile); one with only a ``userId`` (a server
+  library with the write key) is stored on the user's profile, but its consent statement is not recorded (it
+  still limits the message itself); an ``alias`` is refused (403);
+* suppression: the messages of an erased person's identifiers are dropped and counted (``suppressed``).
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ from pertinent.events.group_commit import GroupCommit
 from pertinent.events.schema import Alias, validate_message
 from pertinent.privacy.audit import WRITE_KEY, Actor
 from pertinent.privacy.audit import record as audit_record
-from pertinent.privacy.consent import effective, purposes_from_context
+from pertinent.privacy.consent import effective, purposes_from_context, statement_at, supersedes
+from pertinent.privacy.identity_proof import IdentityVerifier
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.context import parse_context
 from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event, merge_states
@@ -42,7 +52,12 @@ from pertinent.storage.protocols import (
     IdentityRepo,
     MembershipRepo,
     ProfileRepo,
+    SuppressionRepo,
 )
+
+USER_HASH = "userHash"  # context field: the proof of the message's userId (hex HMAC-SHA256, docs/api.md)
+PREVIOUS_HASH = "previousIdHash"  # context field of an alias: the proof of its previousId
+_PROOFS = (USER_HASH, PREVIOUS_HASH)
 
 
 @dataclass
@@ -53,12 +68,14 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     skipped_no_consent: int = 0
+    suppressed: int = 0  # dropped: about an erased person (counted as accepted, as Segment's suppression does)
     rejected: int = 0
+    forbidden: int = 0  # of the rejected: refused for want of identity proof (a 403 when nothing was accepted)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
-        return self.stored + self.duplicates + self.skipped_no_consent
+        return self.stored + self.duplicates + self.skipped_no_consent + self.suppressed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +85,7 @@ class IngestResult:
             "stored": self.stored,
             "duplicates": self.duplicates,
             "skipped_no_consent": self.skipped_no_consent,
+            "suppressed": self.suppressed,
             "rejected": self.rejected,
             "errors": self.errors,
         }
@@ -89,9 +107,19 @@ class Committed:
 log = logging.getLogger("pertinent.ingest")
 
 
-class IngestTx(IdentityRepo, EventRepo, ProfileRepo, ConsentRepo, DecisionRepo, MembershipRepo, AuditRepo, Protocol):
+class IngestTx(
+    IdentityRepo,
+    EventRepo,
+    ProfileRepo,
+    ConsentRepo,
+    DecisionRepo,
+    MembershipRepo,
+    AuditRepo,
+    SuppressionRepo,
+    Protocol,
+):
     """What an ingest transaction touches: identities, events, profiles, consent, and on a merge the profile's
-    decisions and segment memberships, and the audit log."""
+    decisions and segment memberships, and the audit log; the suppression list is read."""
 
 
 @dataclass(slots=True)
@@ -108,8 +136,11 @@ class _Prepared:
     consent: dict[str, bool] | None  # purposes stated in context.consent
     parsed_context: dict[str, Any] | None = None
     profile_id: str = ""
-    outcome: str = ""  # stored | duplicate | no_consent
+    outcome: str = ""  # stored | duplicate | no_consent | suppressed | forbidden
     actor: Actor = WRITE_KEY  # who sent it (an identity merge it causes is audited under this actor)
+    index: int = 0  # in the request
+    verified: bool = True  # the userId is proven (or verification is off, or the admin key sent it)
+    verified_previous: bool = True  # an alias's previousId is proven
 
 
 @dataclass(slots=True)
@@ -120,6 +151,7 @@ class _Job:
     result: IngestResult
     endpoint: str
     received_at: float
+    where: str = ""  # the error fields' prefix ("batch")
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -162,6 +194,7 @@ class IngestService:
             affinity_half_life_days=settings.affinity_half_life_days,
         )
         self._pii = {k.lower() for k in settings.pii_traits}
+        self.identity = IdentityVerifier(settings.identity_secret, settings.identity_verification)
         self._commits: GroupCommit[_Job] = GroupCommit(self._run_group, max_items=2000)
         self._listeners: list[Callable[[Committed], None]] = []
 
@@ -187,6 +220,8 @@ class IngestService:
         if not context:
             return context
         ctx = dict(context)
+        for proof in _PROOFS:  # identity proofs are checked, never stored
+            ctx.pop(proof, None)
         if self.settings.anonymize_ip and isinstance(ctx.get("ip"), str):
             ctx["ip"] = _anonymize_ip(ctx["ip"])
         if isinstance(ctx.get("traits"), dict):
@@ -232,10 +267,12 @@ class IngestService:
         prefix: str = "",
         rejected: dict[int, str] | None = None,
         actor: Actor = WRITE_KEY,
+        trusted: bool = False,
     ) -> IngestResult:
         """Validate and ingest messages. ``prefix`` names the list in error fields (e.g. ``batch``);
         ``rejected`` maps indices the caller already refused (e.g. oversized) to the reason; ``actor`` is who
-        sends them (the identity merges they cause are audited under it)."""
+        sends them (the identity merges they cause are audited under it); ``trusted``: the request came with
+        the admin key (server-side), so user ids need no proof."""
         received_at = time.time() if received_at is None else received_at
         result = IngestResult(received=len(raws))
         sent = _epoch(batch_sent_at) if batch_sent_at else None
@@ -256,9 +293,14 @@ class IngestService:
                 for e in errors:
                     result.errors.append({"index": i, **e} if prefix else e)
                 continue
-            prepared.append(self._prepare(msg, received_at, sent))
+            p = self._prepare(msg, received_at, sent)
+            p.index = i
             if actor is not WRITE_KEY:
-                prepared[-1].actor = actor
+                p.actor = actor
+            if not self._check_proof(p, trusted):
+                self._forbid(result, p, where, prefix, USER_HASH, "userId")
+                continue
+            prepared.append(p)
         newest: dict[tuple[str | None, str | None], _Prepared] = {}
         for p in prepared:  # only the newest context of a user survives in the profile: parse just that one
             key = (p.msg.userId, p.msg.anonymousId)
@@ -266,15 +308,43 @@ class IngestService:
                 newest[key] = p
         for p in newest.values():
             p.parsed_context = parse_context(p.context)
-        self._commits.submit(_Job(prepared, result, prefix or (type_ or "batch"), received_at), size=len(prepared))
+        job = _Job(prepared, result, prefix or (type_ or "batch"), received_at, prefix)
+        self._commits.submit(job, size=len(prepared))
         for p in prepared:
             if p.outcome == "stored":
                 result.stored += 1
             elif p.outcome == "duplicate":
                 result.duplicates += 1
-            else:
+            elif p.outcome == "suppressed":
+                result.suppressed += 1
+            elif p.outcome != "forbidden":  # counted with its error by _run_group
                 result.skipped_no_consent += 1
         return result
+
+    # -- identity verification -----------------------------------------------------
+    def _check_proof(self, p: _Prepared, trusted: bool) -> bool:
+        """Set whether the message's userId (and an alias's previousId) are proven; False: refuse the message (an
+        alias must prove its userId: it links ids, and linking to an unproven user would hand over their data)."""
+        m = p.msg
+        raw = m.context if isinstance(m.context, dict) else {}
+        if m.userId:
+            p.verified = self.identity.verified(m.userId, raw.get(USER_HASH), trusted)
+        if isinstance(m, Alias):
+            p.verified_previous = self.identity.verified(m.previousId, raw.get(PREVIOUS_HASH), trusted)
+            return p.verified
+        return True
+
+    @staticmethod
+    def _forbid(result: IngestResult, p: _Prepared, where: str, prefix: str, proof: str, of: str) -> None:
+        p.outcome = "forbidden"
+        result.rejected += 1
+        result.forbidden += 1
+        message = (
+            f"a valid user_hash of {of} (hex HMAC-SHA256 with the identity secret, docs/api.md) is required to "
+            "link or merge identities with the write key"
+        )
+        error = {"field": f"{where}context.{proof}", "message": message}
+        result.errors.append({"index": p.index, **error} if prefix else error)
 
     def _run_group(self, jobs: list[_Job]) -> None:
         """One transaction for the messages of several concurrent requests (see group_commit.py)."""
@@ -284,6 +354,16 @@ class IngestService:
             if items:
                 self._store(tx, items, committed)
             for job in jobs:
+                for p in job.items:
+                    if p.outcome == "forbidden":  # an alias merging another known person, unproven
+                        self._forbid(
+                            job.result,
+                            p,
+                            f"{job.where}[{p.index}]." if job.where else "",
+                            job.where,
+                            PREVIOUS_HASH,
+                            "previousId",
+                        )
                 if job.result.errors:
                     logged: list[dict[str, Any]] = [{"at": job.received_at, **e} for e in job.result.errors]
                     tx.record_ingest_errors(job.endpoint, logged)
@@ -298,26 +378,30 @@ class IngestService:
         """Resolve identities, store new events, update profiles; sets each item's ``outcome``."""
         now = committed.at
         resolver = IdentityResolver(tx, self.pseudo, now)
+        items = self._unsuppressed(tx, items)
         ids: set[tuple[str, str]] = set()
         for p in items:
-            m = p.msg
-            if m.userId:
-                ids.add(("user", m.userId))
-            if m.anonymousId:
-                ids.add(("anonymous", m.anonymousId))
-            if isinstance(m, Alias):
-                ids.update({("user", m.previousId), ("anonymous", m.previousId)})
+            ids.update(self._ids_of(p.msg))
         resolver.preload(ids)
+        stored_before = {row.profile_id for row in resolver.known.values()}  # profiles that exist already
+        resolved = []
         cause: list[_Prepared] = []  # the message behind each of resolver.merges
         for p in items:
             m = p.msg
             if isinstance(m, Alias):
                 assert m.userId is not None  # the schema refuses an alias without userId
+                if not p.verified_previous and resolver.merges_known(m.previousId, m.userId):
+                    p.outcome = "forbidden"  # would merge another known person: needs their proof too
+                    continue
                 p.profile_id = resolver.alias(m.previousId, m.userId)
+            elif not p.verified and m.anonymousId:  # a browser naming a user it did not prove: anonymous
+                p.profile_id = resolver.resolve(None, m.anonymousId)
+                p.verified = True  # it acts on its own device's profile only (its consent statement included)
             else:
                 p.profile_id = resolver.resolve(m.userId, m.anonymousId)
             cause += [p] * (len(resolver.merges) - len(cause))
-        resolver.flush()
+            resolved.append(p)
+        items = resolved
         merge_sources = {src for src, _ in resolver.merges}
         for p in items:
             p.profile_id = resolver.final(p.profile_id)
@@ -342,12 +426,15 @@ class IngestService:
         for p in items:
             profile = profiles[p.profile_id]
             stated = p.consent
-            if stated and self._record_consent(profile, stated, "event", p.timestamp, consent_rows):
+            at = min(p.timestamp, p.received_at)  # a statement is never later than its arrival
+            if stated and p.verified and self._record_consent(profile, stated, "event", at, now, consent_rows):
                 changed[profile.profile_id] = profile
                 in_force.pop(p.profile_id, None)
             consent = in_force.get(p.profile_id)
             if consent is None:
                 consent = in_force[p.profile_id] = effective(profile.consent, default)
+            if stated and not p.verified:  # unproven: it limits this message only, never the person's record
+                consent = {k: v and stated.get(k, True) for k, v in consent.items()}
             if not consent["analytics"] and not consent["personalization"]:
                 p.outcome = "no_consent"
                 continue
@@ -397,9 +484,67 @@ class IngestService:
             )
             profile.updated_at = now
             changed[profile.profile_id] = profile
-        tx.append_consent(consent_rows)
+        empty = self._left_empty(items, profiles, stored_before, resolver.final)
+        for profile_id in empty:  # created by lock_profiles for a visitor who left nothing to keep
+            tx.delete_profile(profile_id)
+            changed.pop(profile_id, None)
+        resolver.flush(skip_profiles=empty)
+        tx.append_consent([r for r in consent_rows if r.profile_id not in empty])
         tx.put_profiles(list(changed.values()))
         committed.profiles = changed
+
+    @staticmethod
+    def _ids_of(m: Any) -> list[tuple[str, str]]:
+        """The (kind, raw id) pairs a message names."""
+        ids = [("user", m.userId)] if m.userId else []
+        if m.anonymousId:
+            ids.append(("anonymous", m.anonymousId))
+        if isinstance(m, Alias):
+            ids += [("user", m.previousId), ("anonymous", m.previousId)]
+        return ids
+
+    def _unsuppressed(self, tx: IngestTx, items: list[_Prepared]) -> list[_Prepared]:
+        """The items about nobody erased; the others' outcome is ``suppressed`` (one read of the list per group,
+        under every pseudonymisation key in use: an erasure before a key rotation still suppresses)."""
+        keys_of = {}
+        for p in items:
+            keys = set()
+            for kind, raw in self._ids_of(p.msg):
+                keys.add(self.pseudo.key(kind, raw))
+                keys.update(self.pseudo.previous_keys(kind, raw))
+            keys_of[id(p)] = keys
+        listed = tx.suppressed(set().union(*keys_of.values())) if keys_of else set()
+        if not listed:
+            return items
+        out = []
+        for p in items:
+            if keys_of[id(p)] & listed:
+                p.outcome = "suppressed"
+            else:
+                out.append(p)
+        return out
+
+    def _left_empty(
+        self,
+        items: list[_Prepared],
+        profiles: dict[str, ProfileRow],
+        stored_before: set[str],
+        final: Callable[[str], str],
+    ) -> set[str]:
+        """Profiles new in this transaction that keep nothing: no event stored and a consent in force that is only
+        the default (in opt-in mode, ``default_consent=denied``, a visitor who never consented). They are not
+        written, and neither are their identities."""
+        existing = {final(pid) for pid in stored_before}
+        default = effective({}, self.settings.default_consent)
+        kept = {p.profile_id for p in items if p.outcome in ("stored", "duplicate")}
+        return {
+            pid
+            for pid in {p.profile_id for p in items}
+            if pid not in existing
+            and pid not in kept
+            and pid in profiles
+            and effective(profiles[pid].consent, self.settings.default_consent) == default
+        }
 
     def _merge_profiles(
         self, tx: IngestTx, profiles: dict[str, ProfileRow], source_final: str, source: str, target: str, now: float
@@ -416,7 +561,7 @@ class IngestService:
         merge_states(dst.state, src.state, self.profile_config)
         dst.traits = {**src.traits, **dst.traits}
         for purpose, record in src.consent.items():  # the later decision wins
-            if purpose not in dst.consent or record["at"] > dst.consent[purpose]["at"]:
+            if purpose not in dst.consent or statement_at(record, now) > statement_at(dst.consent[purpose], now):
                 dst.consent[purpose] = record
         dst.created_at = min(dst.created_at, src.created_at)
         dst.updated_at = now
@@ -425,21 +570,37 @@ class IngestService:
         return True
 
     def _record_consent(
-        self, profile: ProfileRow, stated: dict[str, bool], source: str, at: float, out: list[ConsentRow]
+        self,
+        profile: ProfileRow,
+        stated: dict[str, bool],
+        source: str,
+        at: float,
+        now: float,
+        out: list[ConsentRow],
     ) -> bool:
-        """Record the purposes that change; return whether any did."""
+        """Record the purposes that change, and move a restated choice's time on (so that it orders statements
+        arriving later); return whether the profile's consent changed at all. A statement older than the recorded
+        one changes nothing."""
         current = profile.consent
-        if all(p in current and current[p]["granted"] == g for p, g in stated.items()):
-            return False  # the usual case: every event restates the same choice
+        if all(
+            p in current and current[p]["granted"] == g and at <= statement_at(current[p], now)
+            for p, g in stated.items()
+        ):
+            return False  # a late copy of the choice in force
         was_personalized = effective(profile.consent, self.settings.default_consent)["personalization"]
+        changed = False
         for purpose, granted in stated.items():
             record = profile.consent.get(purpose)
-            if record is not None and record["granted"] == granted:
-                continue
-            if record is not None and record["at"] > at:
+            if record is not None and not supersedes(at, record, now):
                 continue  # an older statement arriving late does not override a newer decision
+            if record is not None and record["granted"] == granted:
+                if at > statement_at(record, now):  # the usual case: every event restates the choice in force
+                    profile.consent[purpose] = {**record, "at": at}
+                    changed = True
+                continue
             profile.consent[purpose] = {"granted": granted, "at": at, "source": source}
             out.append(ConsentRow(profile.profile_id, purpose, granted, source, at))
+            changed = True
         if was_personalized and not effective(profile.consent, self.settings.default_consent)["personalization"]:
             profile.state = {}  # withdrawing personalisation consent drops the behavioural profile
-        return True
+        return changed

@@ -48,9 +48,11 @@ class UserExport(BaseModel):
 
 
 class Erasure(BaseModel):
-    """What an erasure deleted: rows per table or store, by name."""
+    """What an erasure deleted (rows per table or store, by name) and how many identifiers (pseudonyms) it added
+    to the suppression list: later events for them are dropped."""
 
     user_id: str
     profile_id: str
     erased_at: float
     deleted: dict[str, int]
+    suppressed: int = 0

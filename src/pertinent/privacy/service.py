@@ -1,4 +1,9 @@
-"""Data-subject rights: consent changes, export (access) and erasure, each audited."""
+"""Data-subject rights: consent changes, export (access) and erasure, each audited.
+
+Erasure deletes and suppresses: the pseudonymised identifiers of the erased person (identity keys, profile id)
+go on the suppression list, so that their later events are dropped (``events.service``), decisions and consent
+statements create nothing for them, and the profile id is never used again.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,17 @@ import time
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from pertinent.errors import NotFound
+from pertinent.errors import InvalidInput, NotFound
 from pertinent.privacy.audit import PERSONAL_ACTIONS, SYSTEM, Actor, record
-from pertinent.privacy.consent import effective, normalize_purpose
+from pertinent.privacy.consent import check_statement_time, effective, normalize_purpose, supersedes
+from pertinent.privacy.identity_proof import IdentityNotProven, IdentityVerifier
 from pertinent.privacy.models import Erasure, ExportedProfile, UserExport
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.profiles.service import ProfileService
 from pertinent.settings import Settings
-from pertinent.storage.base import AuditRow, ConsentRow, Store
+from pertinent.storage.base import AuditRow, ConsentRow, Store, SuppressionRow
+from pertinent.storage.protocols import SuppressionRepo
 
 
 class UnknownUser(NotFound):
@@ -50,6 +57,7 @@ class PrivacyService:
         self.pseudo = pseudo
         self.profiles = profiles
         self.derived = derived or {}
+        self.identity = IdentityVerifier(settings.identity_secret, settings.identity_verification)
 
     def set_consent(
         self,
@@ -59,25 +67,50 @@ class PrivacyService:
         source: str = "api",
         at: float | None = None,
         actor: str = "api",
+        *,
+        user_hash: str | None = None,
+        trusted: bool = True,
     ) -> dict[str, bool]:
-        """Record consent decisions for a user (creating the profile if needed); return the consent in force."""
+        """Record consent statements for a user (creating the profile if needed); return the consent in force.
+
+        The latest statement per purpose wins, by its time ``at`` (epoch seconds; now when None): one dated before
+        the recorded one changes nothing. ``at`` must lie between 2000-01-01 and a day after now (else
+        :class:`InvalidInput` naming ``timestamp``) and counts as now when it is later. Untrusted callers (the write
+        key) naming a ``user_id`` must prove it with ``user_hash`` (else :class:`IdentityNotProven`). Nothing is
+        stored about a suppressed (erased) person, nor, in opt-in mode (``default_consent=denied``), about a
+        visitor never seen before who grants nothing."""
         now = time.time()
         at = now if at is None else at
+        problem = check_statement_time(at, now)
+        if problem is not None:
+            raise InvalidInput.field("timestamp", problem)
+        at = min(at, now)
+        if user_id and not self.identity.verified(user_id, user_hash, trusted):
+            raise IdentityNotProven("userHash", "userId")
+        default = self.settings.default_consent
+        ids = [("user", user_id)] if user_id else []
+        ids += [("anonymous", anonymous_id)] if anonymous_id else []
         with self.store.transaction() as tx:
+            if self._suppressed(tx, ids):
+                return effective({}, default)  # an erased person: nothing is created again
             resolver = IdentityResolver(tx, self.pseudo, now)
-            ids = [("user", user_id)] if user_id else []
-            ids += [("anonymous", anonymous_id)] if anonymous_id else []
             resolver.preload(ids)
+            existed = bool(resolver.known)
             profile_id = resolver.resolve(user_id, anonymous_id)
-            resolver.flush()
             profile = tx.lock_profiles([profile_id], now)[profile_id]
-            before = effective(profile.consent, self.settings.default_consent)
+            before = effective(profile.consent, default)
             rows = []
             for name, granted in purposes.items():
                 purpose = normalize_purpose(name)
+                if not supersedes(at, profile.consent.get(purpose), now):
+                    continue  # an older statement than the recorded one: the later one stays in force
                 profile.consent[purpose] = {"granted": granted, "at": at, "source": source}
                 rows.append(ConsentRow(profile_id, purpose, granted, source, at))
-            after = effective(profile.consent, self.settings.default_consent)
+            after = effective(profile.consent, default)
+            if default == "denied" and not existed and not any(after.values()):
+                tx.delete_profile(profile_id)  # opt-in, never consented: no profile, no identity
+                return after
+            resolver.flush()
             if before["personalization"] and not after["personalization"]:
                 profile.state = {}
             profile.updated_at = now
@@ -87,6 +120,11 @@ class PrivacyService:
         if self.profiles.segments is not None:  # withdrawn personalisation consent leaves every segment
             self.profiles.segments.profiles_changed([profile])
         return after
+
+    def _suppressed(self, tx: SuppressionRepo, ids: list[tuple[str, str]]) -> bool:
+        keys = {self.pseudo.key(kind, raw) for kind, raw in ids}
+        keys.update(k for kind, raw in ids for k in self.pseudo.previous_keys(kind, raw))
+        return bool(tx.suppressed(keys))
 
     def export(self, user_id: str, actor: Actor = SYSTEM) -> UserExport:
         """Everything stored about a user (audited)."""
@@ -132,11 +170,18 @@ class PrivacyService:
             profile_id = self.profiles.find(tx, user_id)
             if profile_id is None:
                 raise UnknownUser(user_id)
+            # Suppress first, in the same transaction: every identifier of the person (pseudonyms only), the id
+            # asked for and the profile id, so that no later event, decision or statement brings them back.
+            listed = {(i.key, i.kind) for i in tx.identities_of(profile_id)}
+            listed |= {(self.pseudo.key("user", user_id), "user"), (profile_id, "profile")}
+            suppressed = tx.suppress([SuppressionRow(key, kind, now) for key, kind in sorted(listed)])
             counts = tx.erase_profile(profile_id)
             for name, derived in self.derived.items():  # inside the transaction: audited together
                 counts[name] = derived.forget_user(profile_id)
             counts["audit_log"] = tx.delete_audit_entries(profile_id, PERSONAL_ACTIONS)
             tx.append_consent([ConsentRow(profile_id, "erasure", False, "erasure", now)])
-            record(tx, actor, "erase", profile_id, before={"rows": counts}, at=now)  # after: nothing left
+            record(  # after: nothing left
+                tx, actor, "erase", profile_id, before={"rows": counts}, detail={"suppressed": suppressed}, at=now
+            )
         self.store.purge_deleted()  # no older copy of the erased rows left in the SQLite WAL
-        return Erasure(user_id=user_id, profile_id=profile_id, erased_at=now, deleted=counts)
+        return Erasure(user_id=user_id, profile_id=profile_id, erased_at=now, deleted=counts, suppressed=suppressed)

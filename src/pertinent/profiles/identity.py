@@ -8,12 +8,17 @@ Rules (Segment semantics):
 - ``alias(previousId -> userId)`` merges the profile of the previous id (user or anonymous) into the
   user's profile.
 
+Identity verification (``privacy.identity_proof``) is the ingest service's: a message whose user id is not proven
+resolves as anonymous (an unproven call could otherwise attach its own cookie to someone else's profile and read
+it back), and an ``alias`` that would merge two known people (:meth:`IdentityResolver.merges_known`) is refused
+unless the previous id is proven too.
+
 The resolver only decides; the ingest service applies the merges in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.storage.base import IdentityRow
@@ -106,6 +111,15 @@ class IdentityResolver:
             self._link(akey, "anonymous", profile)
         return profile
 
+    def merges_known(self, previous_id: str, user_id: str) -> bool:
+        """Whether ``alias(previous_id, user_id)`` would merge another known person's profile into the user's."""
+        target = self._profile_of(self.pseudo.key("user", user_id))
+        for kind in ("user", "anonymous"):
+            source = self._profile_of(self.pseudo.key(kind, previous_id))
+            if source is not None and source != target and self._is_known_profile(source):
+                return True
+        return False
+
     def alias(self, previous_id: str, user_id: str) -> str:
         target = self.resolve(user_id, None)
         for kind in ("user", "anonymous"):
@@ -117,17 +131,23 @@ class IdentityResolver:
                 self._link(key, kind, target)
         return target
 
-    def lookup(self, raw_id: str) -> str | None:
+    def lookup(self, raw_id: str, kinds: Sequence[str] = ("user", "anonymous")) -> str | None:
         """The profile for a raw id given by an API caller: a user id first, else an anonymous id."""
-        for kind in ("user", "anonymous"):
+        for kind in kinds:
             profile = self._profile_of(self.pseudo.key(kind, raw_id))
             if profile:
                 return profile
         return None
 
-    def flush(self) -> None:
-        """Write the new and changed identity rows."""
-        rows = [IdentityRow(r.key, r.kind, self.final(r.profile_id), r.created_at) for r in self.new_rows.values()]
+    def flush(self, skip_profiles: Iterable[str] = ()) -> None:
+        """Write the new and changed identity rows (new ones of ``skip_profiles`` are left out: a visitor who
+        leaves nothing else behind leaves no identity either)."""
+        skip = set(skip_profiles)
+        rows = [
+            IdentityRow(r.key, r.kind, final, r.created_at)
+            for r in self.new_rows.values()
+            if (final := self.final(r.profile_id)) not in skip or r.key in self.known
+        ]
         self.tx.put_identities(rows)
         self.known.update({r.key: r for r in rows})
         self.new_rows.clear()

@@ -35,11 +35,13 @@ class ProfileService:
         self.config = config
         self.segments: ProfileSegments | None = None  # a profile's current segments, in its view
 
-    def find(self, tx: IdentityRepo, user_id: str) -> str | None:
-        """The profile id for a raw user id (or, failing that, an anonymous id)."""
+    def find(self, tx: IdentityRepo, user_id: str, kinds: Sequence[str] | None = None) -> str | None:
+        """The profile id for a raw user id (or, failing that, an anonymous id); ``kinds`` limits the lookup
+        (``("anonymous",)``: only as an anonymous id)."""
+        kinds = tuple(kinds or ("user", "anonymous"))
         resolver = IdentityResolver(tx, self.pseudo, time.time())
-        resolver.preload([("user", user_id), ("anonymous", user_id)])
-        profile_id = resolver.lookup(user_id)
+        resolver.preload([(kind, user_id) for kind in kinds])
+        profile_id = resolver.lookup(user_id, kinds)
         resolver.flush()  # persists lazy re-keying after a key rotation
         return profile_id
 
