@@ -14,6 +14,7 @@ from pertinent.dashboard.service import DashboardService
 from pertinent.decide.service import DecideService
 from pertinent.events.service import IngestService
 from pertinent.privacy.audit import AuditLog
+from pertinent.privacy.identity_proof import IdentityVerifier
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.service import ProfileService
@@ -44,6 +45,7 @@ class Services:
     decide: DecideService  # blocks, slots, experiments, /v1/decide, attribution, results
     segments: SegmentService  # segment definitions, real-time membership, sweep, retraining
     audit: AuditLog  # the audit log of changes to what the engine does (each service records its own)
+    identity: IdentityVerifier  # checks the user_hash of browser calls naming a user id (docs/api.md)
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -81,6 +83,7 @@ class Services:
             decide=decide,
             segments=segments,
             audit=AuditLog(store),
+            identity=ingest.identity,
         )
 
     def health(self) -> Health:

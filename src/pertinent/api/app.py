@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             CORSMiddleware,
             allow_origins=config.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-User-Hash"],
             max_age=600,
         )
     for module in (decide, health, collect, profiles, privacy, recommend, site, dashboard, segments, audit):

@@ -1,12 +1,17 @@
 """FastAPI dependencies as ``Annotated`` aliases: the service container, the two keys, the dashboard session and
-its form-origin (CSRF) check."""
+its form-origin (CSRF) check.
+
+The key checks return who called: ``"admin"`` (the admin key: a server, trusted with every user id) or
+``"write"`` (the public write key: a browser, which must prove a user id with its ``user_hash``; see
+:func:`user_hash_of` and docs/api.md, identity verification).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, Request
@@ -46,12 +51,22 @@ def basic_username(header: str | None) -> str | None:
     return decoded.split(":", 1)[0]
 
 
-def write_key_of(request: Request, body_key: str | None = None) -> str | None:
-    return basic_username(request.headers.get("authorization")) or body_key
+Role = Literal["admin", "write"]
+USER_HASH_HEADER = "x-user-hash"
 
 
-def check_write_key(services: Services, key: str | None) -> None:
-    """Collection accepts the write key (or the admin key)."""
+def write_key_of(request: Request, body_key: object = None) -> str | None:
+    return basic_username(request.headers.get("authorization")) or (body_key if isinstance(body_key, str) else None)
+
+
+def user_hash_of(request: Request, given: str | None = None) -> str | None:
+    """The identity proof a browser call carries: ``given`` (the query's ``user_hash``, the body's ``userHash``),
+    else the ``X-User-Hash`` header."""
+    return given or request.headers.get(USER_HASH_HEADER)
+
+
+def check_write_key(services: Services, key: str | None) -> Role:
+    """Collection accepts the write key (or the admin key); returns which one came."""
     s = services.settings
     if key is None:
         raise ApiError(
@@ -61,16 +76,19 @@ def check_write_key(services: Services, key: str | None) -> None:
             [{"field": "authorization", "message": "missing write key"}],
             headers={"WWW-Authenticate": 'Basic realm="pertinent"'},
         )
-    if not (_same(key, s.write_key) or _same(key, s.admin_key)):
+    if _same(key, s.admin_key):
+        return "admin"
+    if not _same(key, s.write_key):
         raise ApiError(
             401,
             "unauthorized",
             "authorization: invalid write key",
             [{"field": "authorization", "message": "invalid write key"}],
         )
+    return "write"
 
 
-def check_admin(services: Services, authorization: str | None) -> None:
+def check_admin(services: Services, authorization: str | None) -> Role:
     """The admin key as a Bearer token (401 without one, 403 for another)."""
     header = authorization or ""
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
@@ -89,26 +107,26 @@ def check_admin(services: Services, authorization: str | None) -> None:
             "authorization: invalid admin key",
             [{"field": "authorization", "message": "invalid admin key"}],
         )
+    return "admin"
 
 
-def check_site_or_admin(services: Services, authorization: str | None) -> None:
+def check_site_or_admin(services: Services, authorization: str | None) -> Role:
     """A Bearer header must carry the admin key; anything else must carry the write key (what sites send)."""
     if (authorization or "").lower().startswith("bearer "):
-        check_admin(services, authorization)
-    else:
-        check_write_key(services, basic_username(authorization))
+        return check_admin(services, authorization)
+    return check_write_key(services, basic_username(authorization))
 
 
 async def require_admin(request: Request, services: ServicesDep) -> None:
     check_admin(services, request.headers.get("authorization"))
 
 
-async def require_write_key(request: Request, services: ServicesDep) -> None:
-    check_write_key(services, write_key_of(request))
+async def require_write_key(request: Request, services: ServicesDep) -> Role:
+    return check_write_key(services, write_key_of(request))
 
 
-async def require_site_or_admin(request: Request, services: ServicesDep) -> None:
-    check_site_or_admin(services, request.headers.get("authorization"))
+async def require_site_or_admin(request: Request, services: ServicesDep) -> Role:
+    return check_site_or_admin(services, request.headers.get("authorization"))
 
 
 def dashboard_session_id(request: Request, admin_key: str | None) -> str | None:
@@ -172,6 +190,7 @@ async def get_dashboard(services: ServicesDep) -> DashboardService:
 
 AdminAuth = Depends(require_admin)
 WriteAuth = Depends(require_write_key)
+WriteRole = Annotated[Role, Depends(require_write_key)]  # the write key (or the admin key), and which came
 SiteAuth = Depends(require_site_or_admin)
 DashboardSession = Depends(require_dashboard_session)
 SameOrigin = Depends(require_same_origin)

@@ -146,7 +146,7 @@ class Decider:
         self.pseudo = profiles.pseudo
         self.recommend = recommend
         self._items: TTLCache[tuple[ItemRow | None]] = TTLCache(ttl_s=config.item_cache_s, size=50_000)
-        self._exposed: dict[tuple[str, str, str], float] = {}  # (identity, experiment, variant) -> last sent
+        self._exposed: dict[tuple[str, str, str], float] = {}  # (profile, experiment, variant) -> last sent
         self.renderer = Renderer(config.template_limits)
         self.pending = PendingExposures()  # first exposures the writer has not stored yet (sticky.py)
         self._hidden_traits = frozenset(k.lower() for k in settings.pii_traits)
@@ -207,13 +207,18 @@ class Decider:
         context: dict[str, Any] | None = None,
         now: float | None = None,
         raw_context: dict[str, Any] | None = None,
+        verified: bool = True,
     ) -> Decision:
         """What ``slot`` shows to this user now (see docs/api.md for the response).
 
         ``context``: flat request facts (``targeting.request_context``); ``raw_context``: the Segment context
-        sent with the exposure event (user agent, locale, timezone, country)."""
+        sent with the exposure event (user agent, locale, timezone, country). ``verified=False``: the caller did
+        not prove ``user_id`` (identity verification), so it is not used: the decision is made for
+        ``anonymous_id``, or without one for nobody in particular (nothing of anyone read, nothing logged)."""
         if not user_id and not anonymous_id:
             raise InvalidInput([{"field": "user_id", "message": "give user_id or anonymous_id"}])
+        if not verified:
+            user_id = None
         snap = self.snapshot()
         spec = snap.slots.get(slot)
         if spec is None:
@@ -221,7 +226,7 @@ class Decider:
         plan = snap.plans[slot]
         now = time.time() if now is None else now
         context = context or {}
-        who = self._who(plan, user_id, anonymous_id)
+        who = self._who(plan, user_id, anonymous_id) if user_id or anonymous_id else _Who("", "", "", None, {}, {})
         consent = effective(who.row.consent if who.row is not None else {}, self.settings.default_consent)
         decision_id = new_decision_id()
         ask = _Ask(snap, spec, who, context, now, user_id, anonymous_id, decision_id, consent["personalization"])
@@ -239,7 +244,7 @@ class Decider:
             out.detail["template_error"] = out.failed.error
             failure = out.failed.public
             reason = {"kind": out.reason, "detail": f"{why}; {failure}", "template_error": failure}
-        if consent["analytics"] or consent["personalization"]:
+        if who.profile_id and (consent["analytics"] or consent["personalization"]):
             experiment = out.experiment
             row = DecisionRow(
                 decision_id,
@@ -253,7 +258,7 @@ class Decider:
                 out.detail,
             )
             exposure = None
-            if experiment is not None and self._first_exposure_in_session(who.identity_key, experiment, now):
+            if experiment is not None and self._first_exposure_in_session(who.profile_id, experiment, now):
                 exposure = self._exposure(row, experiment, consent["personalization"], raw_context)
             if experiment is not None and not experiment["sticky"]:  # a first exposure: sticky before it is stored
                 bucket_version = int(out.detail.get("bucket_version", 0))
@@ -508,6 +513,13 @@ class Decider:
             },
             context=self.clean_context(raw_context) if raw_context else None,
         )
+
+    def forget(self, profile_id: str) -> int:
+        """Erasure: drop what this process remembers of the profile's exposures; returns how many entries."""
+        gone = [key for key in list(self._exposed) if key[0] == profile_id]
+        for key in gone:
+            self._exposed.pop(key, None)
+        return len(gone)
 
     def _first_exposure_in_session(self, identity: str, experiment: ExperimentExposure, now: float) -> bool:
         """Whether to send "Experiment Viewed": once per user, experiment and variant per session (as GrowthBook's

@@ -5,6 +5,10 @@ matrix's arrays, request filters built once per configured rules, and finished l
 A user's history comes from the profile (``recent_items``, newest events included), so a click changes the next
 list without retraining. Users without history, or a server without a model, get popularity computed from stored
 events (never an error).
+
+Reasons name items of the history the list was made from ("similar to <title>"), so a list is only made from the
+history of the person asking: an id that is not proven (``verified=False``: a browser call without the user's
+``user_hash``) is looked up as an anonymous id only (holding the cookie is the proof), never as a user id.
 """
 
 from __future__ import annotations
@@ -149,20 +153,20 @@ class Lists:
         for key in [key for key in list(self._results) if key[0] == profile_id]:
             self._results.pop(key, None)
 
-    def _history(self, user_id: str) -> tuple[str | None, list[list[Any]]]:
+    def _history(self, user_id: str, verified: bool = True) -> tuple[str | None, list[list[Any]]]:
         """(profile id, recent_items) or (None, []) for unknown users or without personalization consent.
 
-        A user id is looked up first, then the same raw id as an anonymous id (as ``ProfileService.find``), in
-        one read transaction."""
+        A user id is looked up first (only when ``verified``), then the same raw id as an anonymous id (as
+        ``ProfileService.find``), in one read transaction."""
         pseudo = self.profiles.pseudo
         if pseudo.n_keys > 1:  # a key rotation: the resolver re-keys identities found under old keys (writes)
             with self.store.transaction(write=True) as tx:
-                profile_id = self.profiles.find(tx, user_id)
+                profile_id = self.profiles.find(tx, user_id, kinds=None if verified else ("anonymous",))
                 row = tx.get_profiles([profile_id]).get(profile_id) if profile_id is not None else None
         else:
             user_key, anon_key = pseudo.key("user", user_id), pseudo.key("anonymous", user_id)
             with self.store.reader() as tx:
-                found = tx.get_identities([user_key, anon_key])
+                found = tx.get_identities([user_key, anon_key] if verified else [anon_key])
                 ident = found.get(user_key) or found.get(anon_key)
                 if ident is None:
                     return None, []
@@ -220,18 +224,21 @@ class Lists:
         rules: BusinessRules | None = None,
         *,
         profile: tuple[str | None, ProfileRow | None] | None = None,
+        verified: bool = True,
     ) -> Recommendations:
         """Top-``k`` items for a user; ``source`` says whether the model or the popularity fallback answered.
 
         ``rules`` (pin, boost, bury, diversity) apply on top of the configured ``RecommendConfig.rules``.
         ``profile``: (profile id, row) when the caller has already read the user's profile (``/v1/decide``), so
-        that it is not looked up again. Lists without request rules are cached per profile (see ``_cached``).
+        that it is not looked up again. ``verified=False``: ``user_id`` is not proven, so it is looked up as an
+        anonymous id only (see the module docstring). Lists without request rules are cached per profile (see
+        ``_cached``).
         """
         self._check_k(k)
         filters = self._filters(include_categories, exclude_categories, exclude, rules)
         version, model = self.serving.model()
         served = model
-        profile_id, recent = self._history(user_id) if profile is None else self._usable_history(*profile)
+        profile_id, recent = self._history(user_id, verified) if profile is None else self._usable_history(*profile)
         cache_key = None
         generation = 0
         pop = None  # the popularity ranking read for this request (read once: a refresh may swap it meanwhile)

@@ -169,9 +169,12 @@ class RecommendService:
         rules: BusinessRules | None = None,
         *,
         profile: tuple[str | None, ProfileRow | None] | None = None,
+        verified: bool = True,
     ) -> Recommendations:
         """Top-``k`` items for a user: see :meth:`Lists.recommend`."""
-        return self.lists.recommend(user_id, k, include_categories, exclude_categories, exclude, rules, profile=profile)
+        return self.lists.recommend(
+            user_id, k, include_categories, exclude_categories, exclude, rules, profile=profile, verified=verified
+        )
 
     def similar(self, item_id: str, k: int = 10, rules: BusinessRules | None = None) -> SimilarItems:
         """Items similar to ``item_id``: see :meth:`Lists.similar` (raises ``UnknownItem``)."""

@@ -36,7 +36,9 @@ class MessageError(BaseModel):
 
 class IngestResponse(BaseModel):
     """What happened to a request's messages (``IngestResult.to_json``). A 400 (every message refused) adds
-    ``code`` and ``message`` naming the first error. Documentation only: the routes send this JSON themselves."""
+    ``code`` and ``message`` naming the first error; a 403 when every refusal was for want of identity proof
+    (``context.userHash``). ``suppressed``: messages about an erased person, dropped. Documentation only: the
+    routes send this JSON themselves."""
 
     success: bool
     received: int
@@ -44,13 +46,14 @@ class IngestResponse(BaseModel):
     stored: int
     duplicates: int
     skipped_no_consent: int
+    suppressed: int
     rejected: int
     errors: list[MessageError]
     code: str | None = None
     message: str | None = None
 
 
-COLLECT_RESPONSES: dict[int | str, dict[str, object]] = {400: {"model": IngestResponse}}
+COLLECT_RESPONSES: dict[int | str, dict[str, object]] = {400: {"model": IngestResponse}, 403: {"model": IngestResponse}}
 
 
 def _respond(result: IngestResult) -> JSON:
@@ -58,15 +61,19 @@ def _respond(result: IngestResult) -> JSON:
     status = 200 if result.accepted or not result.errors else 400
     if status == 400:
         first = result.errors[0]
-        body.update(code="invalid_request", message=f"{first['field']}: {first['message']}")
+        forbidden = result.forbidden == result.rejected  # every refusal: an unproven identity
+        status = 403 if forbidden else 400
+        body.update(
+            code="forbidden" if forbidden else "invalid_request", message=f"{first['field']}: {first['message']}"
+        )
     return JSON(body, status)
 
 
 async def _single(request: Request, services: Services, type_: str) -> JSON:
     raw = await read_json(request, services.settings.limits.max_event_bytes)
     key = write_key_of(request, raw.get("writeKey") if isinstance(raw, dict) else None)
-    check_write_key(services, key)
-    result = await run_in_threadpool(services.ingest.ingest, [raw], type_)
+    trusted = check_write_key(services, key) == "admin"
+    result = await run_in_threadpool(services.ingest.ingest, [raw], type_, trusted=trusted)
     return _respond(result)
 
 
@@ -102,7 +109,7 @@ async def batch(request: Request, services: ServicesDep) -> JSON:
             "body: must be a JSON object with a 'batch' list",
             [{"field": "body", "message": "must be a JSON object"}],
         )
-    check_write_key(services, write_key_of(request, raw.get("writeKey")))
+    trusted = check_write_key(services, write_key_of(request, raw.get("writeKey"))) == "admin"
     items = raw.get("batch")
     if not isinstance(items, list):
         raise ApiError(
@@ -135,5 +142,7 @@ async def batch(request: Request, services: ServicesDep) -> JSON:
         for i, item in enumerate(items)
         if len(orjson.dumps(item)) > limits.max_event_bytes
     }
-    result = await run_in_threadpool(services.ingest.ingest, items, None, None, sent_at, context, "batch", oversized)
+    result = await run_in_threadpool(
+        services.ingest.ingest, items, None, None, sent_at, context, "batch", oversized, trusted=trusted
+    )
     return _respond(result)

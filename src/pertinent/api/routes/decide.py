@@ -67,6 +67,13 @@ class DecideQuery(BaseModel):
     slot: str = Field(min_length=1, max_length=200, description="the slot id, e.g. home.hero")
     user_id: str | None = Field(None, min_length=1, max_length=256, description="userId as sent in events")
     anonymous_id: str | None = Field(None, min_length=1, max_length=256, description="anonymousId (device)")
+    user_hash: str | None = Field(
+        None,
+        max_length=128,
+        description="with user_id and the write key: hex HMAC-SHA256(identity secret, user_id) from your server (or "
+        "the X-User-Hash header); without it a known user id is not used: the decision is made for anonymous_id, "
+        "or for nobody in particular",
+    )
     country: str | None = Field(
         None, min_length=1, max_length=64, description="country code (else the CF-IPCountry or X-Country header)"
     )
@@ -97,8 +104,9 @@ async def decide_endpoint(request: Request) -> Response:
     services = request.app.state.services
     # one dict of the headers (the first of repeated ones, as Starlette's Headers.get): nine lookups follow
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.scope["headers"])}
-    check_site_or_admin(services, headers.get("authorization"))
+    role = check_site_or_admin(services, headers.get("authorization"))
     q = await decide_query(request)
+    verified = services.identity.verified(q.user_id, q.user_hash or headers.get("x-user-hash"), role == "admin")
     ua = headers.get("user-agent")
     country = q.country or _header(headers, "cf-ipcountry", "x-country")
     region = q.region or _header(headers, "x-region", "cf-region-code", "cf-region")
@@ -118,9 +126,11 @@ async def decide_endpoint(request: Request) -> Response:
         raw["location"] = {"country": country[:64], **({"region": region[:64]} if region else {})}
     serving = services.decide.serving
     if serving.runs_inline(q.slot):  # SQLite reads of a few us: no thread pool hop (docs/benchmarks.md)
-        return JSON(serving.decide(q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None))
+        return JSON(
+            serving.decide(q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None, verified=verified)
+        )
     decision = await run_in_threadpool(
-        serving.decide, q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None
+        serving.decide, q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None, verified=verified
     )
     return JSON(decision)
 
@@ -134,7 +144,8 @@ async def decide_endpoint(request: Request) -> Response:
 async def decide(request: Request) -> Response:
     """What ``slot`` shows to this user now: the block (type and content, and HTML when the block has a
     template), the variant, why (rule, experiment, bandit, recommender or default) and a decision id to send
-    back with clicks (``properties.decision_id``). Needs the write key (HTTP Basic) or the admin key (Bearer)."""
+    back with clicks (``properties.decision_id``). Needs the write key (HTTP Basic) or the admin key (Bearer);
+    with the write key, ``user_id`` counts only with its ``user_hash`` (docs/api.md, identity verification)."""
     return await decide_endpoint(request)
 
 

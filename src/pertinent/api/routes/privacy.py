@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {user_id:id})
-from pertinent.api.deps import AdminAuth, ServicesDep, WriteAuth
+from pertinent.api.deps import AdminAuth, ServicesDep, WriteRole, user_hash_of
 from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.privacy.models import Erasure, UserExport
 
@@ -22,7 +22,17 @@ class ConsentRequest(BaseModel):
     userId: str | None = Field(default=None, min_length=1, max_length=256)
     anonymousId: str | None = Field(default=None, min_length=1, max_length=256)
     purposes: dict[Annotated[str, Field(min_length=1, max_length=64)], bool] = Field(min_length=1)
-    timestamp: datetime | None = None
+    timestamp: datetime | None = Field(
+        None,
+        description="when the visitor chose (ISO-8601; UTC without an offset): the latest statement per purpose "
+        "wins; from 2000-01-01 to one day after the server's time",
+    )
+    userHash: str | None = Field(
+        None,
+        max_length=128,
+        description="with userId and the write key: hex HMAC-SHA256(identity secret, userId) from your server "
+        "(or the X-User-Hash header)",
+    )
 
     @model_validator(mode="after")
     def _identity(self) -> ConsentRequest:
@@ -38,12 +48,27 @@ class ConsentResponse(BaseModel):
     consent: dict[str, bool]
 
 
-@router.post("/consent", dependencies=[WriteAuth], response_model=ConsentResponse)
-async def set_consent(services: ServicesDep, body: Annotated[ConsentRequest, Body()]) -> ConsentResponse:
-    """Record consent per purpose (e.g. from a consent banner)."""
-    at = body.timestamp.timestamp() if body.timestamp else None
+@router.post("/consent", response_model=ConsentResponse, responses={403: {"description": "userHash missing"}})
+async def set_consent(
+    request: Request, services: ServicesDep, role: WriteRole, body: Annotated[ConsentRequest, Body()]
+) -> ConsentResponse:
+    """Record consent per purpose (e.g. from a consent banner). With the write key, a ``userId`` needs its
+    ``userHash`` (403 without); an ``anonymousId`` alone needs none."""
+    at = None
+    if body.timestamp is not None:
+        stamp = body.timestamp if body.timestamp.tzinfo else body.timestamp.replace(tzinfo=UTC)
+        at = stamp.timestamp()
     consent = await run_in_threadpool(
-        services.privacy.set_consent, body.purposes, body.userId, body.anonymousId, "api", at, "write_key"
+        lambda: services.privacy.set_consent(
+            body.purposes,
+            body.userId,
+            body.anonymousId,
+            "api",
+            at,
+            "admin" if role == "admin" else "write_key",
+            user_hash=user_hash_of(request, body.userHash),
+            trusted=role == "admin",
+        )
     )
     return ConsentResponse(success=True, consent=consent)
 

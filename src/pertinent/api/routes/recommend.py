@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
 from pertinent.api.body import read_json
-from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin
+from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin, user_hash_of
 from pertinent.api.errors import ApiError
 from pertinent.api.query import comma_list, query_docs, validate_query
 from pertinent.api.responses import JSON
@@ -135,6 +135,12 @@ class RecommendQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     user_id: str = Field(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events")
+    user_hash: str | None = Field(
+        None,
+        max_length=128,
+        description="with a userId and the write key: hex HMAC-SHA256(identity secret, user_id) from your server (or "
+        "the X-User-Hash header); without it user_id is looked up as an anonymous id only",
+    )
     k: int = Field(10, ge=1, le=MAX_K, description="how many items (1-100)")
     include_categories: str | None = Field(None, description="comma-separated: only items in these categories")
     exclude_categories: str | None = Field(None, description="comma-separated: no items in these categories")
@@ -154,8 +160,9 @@ async def recommendations_endpoint(request: Request) -> Response:
     (``PertinentApp``: FastAPI's middleware, route matching and dependency solving cost more than a cached list),
     also behind the documented FastAPI route below. Auth first (401/403), then the query (400 naming the field)."""
     services = request.app.state.services
-    await require_site_or_admin(request, services)
+    role = await require_site_or_admin(request, services)
     q = validate_query(RecommendQuery, request)
+    verified = services.identity.verified(q.user_id, user_hash_of(request, q.user_hash), role == "admin")
     inc = comma_list(q.include_categories, "include_categories")
     exc_cats = comma_list(q.exclude_categories, "exclude_categories")
     skip = comma_list(q.exclude, "exclude")
@@ -164,9 +171,11 @@ async def recommendations_endpoint(request: Request) -> Response:
         rules = _rules(q.pin, q.boost, q.boost_categories, q.bury, q.bury_categories, q.diversity)
     service = services.recommend
     if service.runs_inline():  # SQLite reads of microseconds, nothing to load: no thread-pool hop
-        body = service.recommend(q.user_id, q.k, inc, exc_cats, skip, rules)
+        body = service.recommend(q.user_id, q.k, inc, exc_cats, skip, rules, verified=verified)
     else:
-        body = await run_in_threadpool(service.recommend, q.user_id, q.k, inc, exc_cats, skip, rules)
+        body = await run_in_threadpool(
+            lambda: service.recommend(q.user_id, q.k, inc, exc_cats, skip, rules, verified=verified)
+        )
     return JSON(body)  # as built: the response model below documents it, nothing validates it per request
 
 
@@ -180,7 +189,9 @@ async def recommendations(request: Request) -> Response:
     """Top-k items for a user from the served model; popular items for new users or before training.
 
     Each item has a short ``reason`` and the business ``rule`` that moved it (``pin``, ``boost``, ``demote``,
-    ``bury`` or null). Needs the write key (HTTP Basic) or the admin key (Bearer)."""
+    ``bury`` or null). Needs the write key (HTTP Basic) or the admin key (Bearer); with the write key a user id is
+    used only with its ``user_hash`` (docs/api.md, identity verification), else it is looked up as an anonymous
+    id."""
     return await recommendations_endpoint(request)
 
 
