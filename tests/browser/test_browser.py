@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 
+from pertinent.privacy.identity_proof import user_hash
 from tests.support.browser import Shop, Tab, named, names, tab_factory
-from tests.support.common import WRITE_KEY
+from tests.support.common import IDENTITY_SECRET, WRITE_KEY
 
 pytestmark = pytest.mark.browser
 
@@ -206,12 +208,42 @@ def test_identify_then_recommendations_use_the_user_id(tab: Tab, shop: Shop) -> 
     tab.flush()
     events = shop.wait_events("browser-alice", lambda ev: "identify" in names(ev))
     identify = named(events, "identify")[0]
-    assert shop.export(anon)["profile_id"] == shop.export("browser-alice")["profile_id"]  # stitched
+    assert shop.export(anon)["profile_id"] == shop.export("browser-alice")["profile_id"]  # stitched: proven
     assert identify["context"]["consent"]["categoryPreferences"]["analytics"] is True
+    proof = user_hash(IDENTITY_SECRET, "browser-alice")
+    sent = [m for r in tab.sent() for m in json.loads(r.post_data)["batch"] if m.get("userId") == "browser-alice"]
+    assert sent and all(m["context"]["userHash"] == proof for m in sent)  # every message of the user carries it
+    assert "userHash" not in identify["context"]  # checked, never stored
     tab.goto("/demo/")
     rec_cards(tab)
-    users = [parse_qs(urlparse(r.url).query)["user_id"][0] for r in tab.sent("/v1/recommendations")]
-    assert users[-1] == "browser-alice"
+    recs = tab.sent("/v1/recommendations")
+    assert parse_qs(urlparse(recs[-1].url).query)["user_id"] == ["browser-alice"]
+    assert recs[-1].headers["x-user-hash"] == proof and "user_hash" not in recs[-1].url  # a header, not the URL
+
+
+def test_identify_without_proof_links_nothing_and_reads_nothing(tab: Tab, shop: Shop) -> None:
+    """A page that names a user id its server did not sign (anyone can: the write key is public) gets nothing of
+    that user, and its device is not attached to them."""
+    item = shop.catalogue.item_id.iloc[0]
+    with httpx.Client(base_url=shop.url, auth=(WRITE_KEY, "")) as site:  # the victim's own history
+        viewed = {"userId": "browser-victim", "event": "Product Viewed", "properties": {"product_id": item}}
+        assert site.post("/v1/track", json=viewed).json()["stored"] == 1
+    victim = shop.export("browser-victim")["profile_id"]
+    tab.goto("/demo/")
+    tab.click_banner("accept")
+    anon = tab.anonymous_id()
+    tab.page.evaluate("pertinent.identify('browser-victim', {name: 'mallory'})")
+    tab.flush()
+    shop.wait_events(anon, lambda ev: "identify" in names(ev))  # stored on the device's own profile...
+    assert shop.export(anon)["profile_id"] != victim  # ...which is not the victim's
+    assert shop.export("browser-victim")["profile"]["traits"] == {}  # no trait of the page reached the victim
+    tab.goto("/demo/")
+    rec_cards(tab)
+    recs = tab.sent("/v1/recommendations")
+    assert "x-user-hash" not in recs[-1].headers
+    with httpx.Client(base_url=shop.url, auth=(WRITE_KEY, "")) as site:
+        answer = site.get(recs[-1].url).json()
+    assert answer["source"] == "popularity"  # the id is looked up as an anonymous id only: nobody's history
 
 
 def test_datalayer_entries_and_pushes_become_events(tab: Tab, shop: Shop) -> None:

@@ -22,7 +22,7 @@ from pertinent.browser.demo_content import install_demo_content
 from pertinent.recommend.training import train_from_store
 from pertinent.services import Services
 from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
-from tests.support.common import ADMIN, ADMIN_KEY, LiveServer, make_settings
+from tests.support.common import ADMIN, ADMIN_KEY, IDENTITY_SECRET, LiveServer, make_settings
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
 WAIT_S = 15  # the longest a test waits for events to land (a bound, never an assertion)
@@ -42,7 +42,8 @@ class Shop:
     """A small synthetic shop (events, catalogue, trained model) served by the real app on loopback."""
 
     def __init__(self, root: Path) -> None:
-        self.services = Services.build(make_settings(root, demo_site=True))
+        # identity verification on, as `pertinent serve` runs: the demo's sign-in hands the page its user_hash
+        self.services = Services.build(make_settings(root, demo_site=True, identity_secret=IDENTITY_SECRET))
         self.services.store.migrate()
         gen = SyntheticGenerator(SyntheticConfig(n_users=300, n_items=120, seed=3))
         for batch in gen.batches(500):

@@ -4,7 +4,9 @@
 * ``GET /v1/catalog`` and ``GET /v1/catalog/categories``: available items as a site shows them, with the
   write key (HTTP Basic) or the admin key (Bearer).
 * ``GET /demo/...``: the demo shop, only when ``PERTINENT_DEMO_SITE`` is on (``pertinent demo`` does it);
-  its pages are built on the snippet and the public API alone.
+  its pages are built on the snippet and the public API alone. ``POST /demo/sign-in`` stands in for a shop's own
+  login: it signs whatever user id it is given (``user_hash``, identity verification), so the demo shop must never
+  run beside real data.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
@@ -24,6 +27,7 @@ from pertinent.api.errors import ApiError
 from pertinent.api.query import comma_list
 from pertinent.browser import STATIC_DIR, TEMPLATES_DIR
 from pertinent.browser.catalogue import MAX_LIMIT, CatalogueCategories, CatalogueLookup, CataloguePage
+from pertinent.privacy.identity_proof import user_hash
 
 router = APIRouter(tags=["site"])
 SNIPPET_CACHE = "public, max-age=300"
@@ -112,6 +116,24 @@ async def demo_category(request: Request, services: ServicesDep, name: Name) -> 
 @demo.get("/cart", response_class=HTMLResponse, response_model=None)
 async def demo_cart(request: Request, services: ServicesDep) -> HTMLResponse:
     return _page(request, services, "cart.html", page="cart")
+
+
+class DemoSignIn(BaseModel):
+    user_id: str = Field(min_length=1, max_length=100)
+
+
+class DemoSignedIn(BaseModel):
+    """What a shop's server hands its page after login: the user id and its proof (``user_hash``)."""
+
+    user_id: str
+    user_hash: str | None
+
+
+@demo.post("/sign-in", response_model=DemoSignedIn)
+async def demo_sign_in(services: ServicesDep, body: Annotated[DemoSignIn, Body()]) -> DemoSignedIn:
+    """The demo's stand-in for a login: any user id, signed with the identity secret as a shop's server would."""
+    secret = services.settings.identity_secret
+    return DemoSignedIn(user_id=body.user_id, user_hash=user_hash(secret, body.user_id) if secret else None)
 
 
 @demo.get("/static/{name}", response_class=FileResponse, response_model=None)

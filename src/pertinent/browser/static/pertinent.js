@@ -7,7 +7,9 @@
  * is hidden; GTM-style dataLayer pushes become events; a consent banner gates everything (nothing is sent
  * before a choice, or when analytics is rejected); elements marked data-pertinent-slot and
  * data-pertinent-recommendations are filled from /v1/decide and /v1/recommendations, and their
- * impressions and clicks are tracked. Plain modern JavaScript, no build step. Reference: docs/snippet.md.
+ * impressions and clicks are tracked. A signed-in user's proof from the site's server (user_hash, identity
+ * verification) goes with every call that names the user id. Plain modern JavaScript, no build step.
+ * Reference: docs/snippet.md.
  */
 (() => {
   'use strict';
@@ -32,6 +34,8 @@
     slots: true,              // fill data-pertinent-slot / data-pertinent-recommendations elements
     cookieDomain: '',         // e.g. '.example.com' to share the ids across subdomains
     cookieDays: 365,
+    userId: '',               // the signed-in user, set by the page (server-rendered sites) ...
+    userHash: '',             // ... with its proof from the site's server: HMAC-SHA256(identity secret, userId)
     purposes: ['analytics', 'personalization'],
     texts: {},                // banner wording, see TEXTS
   };
@@ -104,6 +108,18 @@
     return id;
   };
   const userId = () => store.get('userId');
+  // The proof of the user id (identity verification), kept with the id it proves: never sent for another id.
+  const userHash = (id = userId()) => {
+    const p = store.get('userHash');
+    return id && isObject(p) && p.userId === id && typeof p.hash === 'string' ? p.hash : null;
+  };
+  const setUser = (id, hash) => {
+    const changed = id !== userId();
+    store.set('userId', id);
+    if (typeof hash === 'string' && hash) store.set('userHash', { userId: id, hash });
+    else if (changed) store.set('userHash', null);
+    return changed;
+  };
 
   // ------------------------------------------------------------------ consent
   const readConsent = () => {
@@ -138,19 +154,24 @@
     return prefs;
   }
 
-  async function recordConsent(prefs, at, attempt = 0) {
+  // anonymous: record for the device only (a user id without its proof is refused with 403: identity verification)
+  async function recordConsent(prefs, at, attempt = 0, anonymous = false) {
     if (!state.writeKey) { state.pendingConsent = [prefs, at]; return; }
     const body = { anonymousId: anonymousId(), purposes: prefs, timestamp: at };
-    if (userId()) body.userId = userId();
+    if (userId() && !anonymous) body.userId = userId();
+    if (body.userId && userHash()) body.userHash = userHash();
     try {
       const res = await fetch(`${config.host}/v1/consent`, {
         method: 'POST', keepalive: true, headers: { 'Content-Type': 'application/json', Authorization: basic() },
         body: JSON.stringify(body),
       });
       if (res.ok) { emit('consent-recorded', { ...prefs }); return; }
+      if (res.status === 403 && body.userId) { recordConsent(prefs, at, attempt, true); return; }
       if (res.status !== 429 && res.status < 500) { warn('consent not recorded', res.status); return; }
     } catch { /* offline: retry below */ }
-    if (attempt < config.maxRetries) setTimeout(() => recordConsent(prefs, at, attempt + 1), backoff(attempt + 1));
+    if (attempt < config.maxRetries) {
+      setTimeout(() => recordConsent(prefs, at, attempt + 1, anonymous), backoff(attempt + 1));
+    }
   }
 
   // ------------------------------------------------------------------ messages
@@ -195,6 +216,8 @@
     if (uid) msg.userId = uid;
     Object.assign(msg, fields);
     msg.context = context(opts.context);
+    const proof = userHash(msg.userId);
+    if (proof && !msg.context.userHash) msg.context.userHash = proof;
     if (isObject(opts.integrations)) msg.integrations = opts.integrations;
     return msg;
   }
@@ -351,9 +374,10 @@
     if (typeof traits === 'function') [traits, options, callback] = [{}, {}, traits];
     if (typeof options === 'function') [options, callback] = [{}, options];
     if (id !== undefined && id !== null && id !== '') {
-      const changed = String(id) !== userId();
-      store.set('userId', String(id));
-      if (changed && state.ready && config.slots && granted('personalization')) fillAll(document);
+      const before = userHash();
+      const changed = setUser(String(id), isObject(options) ? options.userHash : null);
+      const proven = userHash() !== before;
+      if ((changed || proven) && state.ready && config.slots && granted('personalization')) fillAll(document);
     }
     const all = { ...(store.get('traits') || {}), ...(isObject(traits) ? traits : {}) };
     store.set('traits', all);
@@ -376,6 +400,7 @@
 
   function reset() {
     store.set('userId', null);
+    store.set('userHash', null);
     store.set('traits', null);
     store.set('anonymousId', null);
     cookie.set('pt_aid', '', 0);
@@ -534,10 +559,13 @@
   }
 
   // ------------------------------------------------------------------ slots and recommendations
-  async function get(path, params) {
+  // proof: the user hash of the user id asked about, sent as a header (kept out of URLs and their logs)
+  async function get(path, params, proof) {
     const url = new URL(config.host + path, location.href);
     Object.entries(params).forEach(([k, v]) => { if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, v); });
-    const res = await fetch(url, { headers: { Authorization: basic(), Accept: 'application/json' } });
+    const headers = { Authorization: basic(), Accept: 'application/json' };
+    if (proof) headers['X-User-Hash'] = proof;
+    const res = await fetch(url, { headers });
     const body = await res.json().catch(() => null);
     if (!res.ok) {
       const err = new Error((body && body.message) || `HTTP ${res.status}`);
@@ -668,7 +696,8 @@
     const slot = el.getAttribute('data-pertinent-slot');
     if (!granted('personalization')) { restore(el, info, 'no personalization consent'); return; }
     try {
-      const decision = await get('/v1/decide', { slot, ...identityParams() });
+      const params = identityParams();
+      const decision = await get('/v1/decide', { slot, ...params }, userHash(params.user_id));
       if (stale()) return;
       await renderBlock(el, decision);
       info.decision = { decision_id: decision.decision_id, slot: decision.slot || slot, variant: decision.variant ?? null };
@@ -700,7 +729,7 @@
           include_categories: el.getAttribute('data-include-categories'),
           exclude_categories: el.getAttribute('data-exclude-categories'),
           exclude: el.getAttribute('data-exclude'),
-        });
+        }, userHash(who));
       }
       const items = await withTitles(res.items || []);
       if (stale()) return;
@@ -823,6 +852,7 @@
     if (isObject(options)) Object.assign(config, options);
     config.host = String(config.host || '').replace(/\/+$/, '');
     anonymousId();
+    if (config.userId) setUser(String(config.userId), config.userHash); // signed in, as the page says
     if (state.pendingConsent) { recordConsent(...state.pendingConsent); state.pendingConsent = null; }
     if (config.autoPage) page();
     watchDataLayer();
@@ -867,7 +897,7 @@
       flushAt: num(d.flushAt), flushInterval: num(d.flushInterval), maxBatch: num(d.maxBatch),
       retryBaseMs: num(d.retryBaseMs), retryMaxMs: num(d.retryMaxMs), maxRetries: num(d.maxRetries),
       banner: bool(d.banner), autoPage: bool(d.autoPage), slots: bool(d.slots),
-      dataLayer: d.dataLayer, cookieDomain: d.cookieDomain,
+      dataLayer: d.dataLayer, cookieDomain: d.cookieDomain, userId: d.userId, userHash: d.userHash,
     };
     Object.keys(opts).forEach((k) => opts[k] === undefined && delete opts[k]);
     load(d.writeKey, opts);

@@ -192,11 +192,16 @@
         who.append(`Signed in as ${id} · `, out);
       }
     };
-    form.addEventListener('submit', (ev) => {
+    form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       const id = form.user.value.trim();
       if (!id) return;
-      pt.identify(id, { name: id });
+      // A shop's server logs the user in and hands the page the user id with its proof (identity verification)
+      const res = await fetch('/demo/sign-in', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user_id: id }),
+      });
+      const signed = res.ok ? await res.json() : {};
+      pt.identify(id, { name: id }, { userHash: signed.user_hash || undefined });
       pt.track('Signed In', { method: 'demo' });
       show();
     });
