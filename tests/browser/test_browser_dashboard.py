@@ -25,9 +25,10 @@ import httpx
 import pytest
 
 from pertinent.dashboard.charts import fmt_number, fmt_percent
+from pertinent.privacy.identity_proof import user_hash
 from pertinent.storage.base import DecisionRow, OutcomeRow
 from tests.support.browser import Shop, Tab, named, names, overflows, tab_factory
-from tests.support.common import WRITE_KEY
+from tests.support.common import IDENTITY_SECRET, WRITE_KEY
 
 pytestmark = pytest.mark.browser
 
@@ -60,6 +61,10 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def proof(user: str) -> dict[str, str]:
+    return {"X-User-Hash": user_hash(IDENTITY_SECRET, user)}
+
+
 class World(Shop):
     """The demo shop's synthetic history (dated 2024: outside every window but the anchored ones), plus fresh data
     sent through the HTTP API by this module, each number of which is kept for the assertions."""
@@ -90,7 +95,13 @@ class World(Shop):
         assert self.services.segments.wait_idle()
 
     def send(self, messages: list[dict[str, Any]]) -> None:
-        res = self.site.post("/v1/batch", json={"batch": messages})
+        proven = [  # as the site's pages send them: each user id with its proof (identity verification)
+            {**m, "context": {**m.get("context", {}), "userHash": user_hash(IDENTITY_SECRET, m["userId"])}}
+            if m.get("userId")
+            else m
+            for m in messages
+        ]
+        res = self.site.post("/v1/batch", json={"batch": proven})
         assert res.status_code == 200 and res.json()["stored"] == len(messages), res.text
         self.sent += messages
 
@@ -176,7 +187,8 @@ class World(Shop):
         self.units: Counter[str] = Counter()
         self.clicked: Counter[str] = Counter()
         decisions = [
-            self.site.get("/v1/decide", params={"slot": "dash.banner", "user_id": user}).json() for user in self.USERS
+            self.site.get("/v1/decide", params={"slot": "dash.banner", "user_id": user}, headers=proof(user)).json()
+            for user in self.USERS
         ]
         seen = time.time()  # after every decision: what follows counts for the users' variants (first exposure)
         events = []

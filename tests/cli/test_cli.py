@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -114,6 +115,8 @@ def test_generate_and_demo_without_serving(env):
     assert "write key" in result.output and "admin key" in result.output and "http://127.0.0.1:8000" in result.output
     keys = (env / "keys.json").read_text()
     assert "wk_" in keys and oct((env / "keys.json").stat().st_mode & 0o777) == "0o600"
+    secret = json.loads(keys)["identity_secret"]  # generated with the other keys, printed for the site's server
+    assert secret.startswith("is_") and f"identity secret     {secret}" in result.output
     assert "http://127.0.0.1:8000/demo/" in result.output  # the demo shop's address
     svc = _services(env)
     with svc.store.transaction(write=False) as tx:
