@@ -283,6 +283,7 @@ def test_key_rotation_and_settings_changes_are_recorded_at_start(store, tmp_path
         "write_key": fingerprint("wk-secret-1"),
         "admin_key": fingerprint("ak-secret-1"),
         "pseudonym_keys": [fingerprint("pk-secret-1")],
+        "identity_secret": None,  # a secret too (unset here): recorded by fingerprint, never in clear
     }
     assert keys_now.before == {"pseudonym_keys": [fingerprint("pk-secret-1")]}
     assert keys_now.after == {"pseudonym_keys": [fingerprint("pk-secret-2"), fingerprint("pk-secret-1")]}

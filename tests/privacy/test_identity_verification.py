@@ -154,7 +154,11 @@ def test_alias_with_the_admin_key_merges_two_known_people(any_client: TestClient
     any_client.post("/v1/track", json=viewed("new-account", "i1"), headers=ADMIN_BASIC)
     r = any_client.post("/v1/alias", json={"previousId": "old-account", "userId": "new-account"}, headers=ADMIN_BASIC)
     assert r.status_code == 200 and r.json()["stored"] == 1
-    assert profile_id(services, "old-account") == profile_id(services, "new-account")
+    survivor = profile_id(services, "new-account")
+    assert profile_id(services, "old-account") == survivor
+    with services.store.transaction(write=False) as tx:
+        merges = [a for a in tx.audit_entries(subject=survivor) if a.action == "identity.merge"]
+    assert [a.actor for a in merges] == ["admin_key"] and merges[0].detail["known_user"] is True
 
 
 def test_consent_for_a_known_user_needs_the_proof(any_client: TestClient, services):

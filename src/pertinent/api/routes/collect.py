@@ -20,6 +20,7 @@ from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.events.schema import MESSAGE_TYPES
 from pertinent.events.service import IngestResult
+from pertinent.privacy.audit import ADMIN_KEY, WRITE_KEY
 from pertinent.services import Services
 
 router = APIRouter(prefix="/v1", tags=["collect"])
@@ -73,7 +74,8 @@ async def _single(request: Request, services: Services, type_: str) -> JSON:
     raw = await read_json(request, services.settings.limits.max_event_bytes)
     key = write_key_of(request, raw.get("writeKey") if isinstance(raw, dict) else None)
     trusted = check_write_key(services, key) == "admin"
-    result = await run_in_threadpool(services.ingest.ingest, [raw], type_, trusted=trusted)
+    actor = ADMIN_KEY if trusted else WRITE_KEY  # identity merges are audited under it
+    result = await run_in_threadpool(services.ingest.ingest, [raw], type_, actor=actor, trusted=trusted)
     return _respond(result)
 
 
@@ -143,6 +145,15 @@ async def batch(request: Request, services: ServicesDep) -> JSON:
         if len(orjson.dumps(item)) > limits.max_event_bytes
     }
     result = await run_in_threadpool(
-        services.ingest.ingest, items, None, None, sent_at, context, "batch", oversized, trusted=trusted
+        services.ingest.ingest,
+        items,
+        None,
+        None,
+        sent_at,
+        context,
+        "batch",
+        oversized,
+        actor=ADMIN_KEY if trusted else WRITE_KEY,
+        trusted=trusted,
     )
     return _respond(result)
