@@ -213,6 +213,15 @@ def test_proofs_are_checked_never_stored(any_client: TestClient, services):
     assert event.context == {"locale": "fr-FR"}
 
 
+def test_in_process_callers_are_trusted(services):
+    """The CLI's imports and generator call the ingest service directly: server-side, like the admin key."""
+    services.ingest.ingest([{"type": "track", "anonymousId": "d1", "event": "E"}])
+    result = services.ingest.ingest([{"type": "identify", "userId": "u1", "anonymousId": "d1"}])
+    assert result.stored == 1 and profile_id(services, "d1") == profile_id(services, "u1")
+    refused = services.ingest.ingest([{"type": "alias", "previousId": "d2", "userId": "u1"}], trusted=False)
+    assert refused.forbidden == 1 and refused.errors[0]["field"] == "context.userHash"
+
+
 def test_without_verification_the_write_key_acts_as_before(tmp_path):
     svc = Services.build(make_settings(tmp_path, identity_secret=IDENTITY_SECRET, require_identity_verification=False))
     for c in api_client(svc):

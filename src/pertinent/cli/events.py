@@ -22,7 +22,7 @@ def ingest_batches(
 
     services = Services.build(ensure_keys(load_settings()))
     actor = Actor.cli()  # identity merges in the history are audited as the command line's
-    totals = {"messages": 0, "stored": 0, "duplicates": 0, "skipped_no_consent": 0, "rejected": 0}
+    totals = {"messages": 0, "stored": 0, "duplicates": 0, "skipped_no_consent": 0, "suppressed": 0, "rejected": 0}
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns) as progress:
@@ -33,6 +33,7 @@ def ingest_batches(
                 totals["stored"] += result.stored
                 totals["duplicates"] += result.duplicates
                 totals["skipped_no_consent"] += result.skipped_no_consent
+                totals["suppressed"] += result.suppressed
                 totals["rejected"] += result.rejected
                 done = job.report.rows_read if (count_rows and job is not None) else totals["messages"]
                 progress.update(task, completed=done)
@@ -122,7 +123,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(
             f"rows read {job.report.rows_read}, messages {totals['messages']}, stored {totals['stored']}, "
             f"duplicates {totals['duplicates']}, no consent {totals['skipped_no_consent']}, "
-            f"rejected {totals['rejected']}"
+            f"erased (suppressed) {totals['suppressed']}, rejected {totals['rejected']}"
         )
         if job.report.rows_skipped:
             typer.echo(f"rows skipped: {job.report.summary()}")

@@ -267,12 +267,12 @@ class IngestService:
         prefix: str = "",
         rejected: dict[int, str] | None = None,
         actor: Actor = WRITE_KEY,
-        trusted: bool = False,
+        trusted: bool = True,
     ) -> IngestResult:
         """Validate and ingest messages. ``prefix`` names the list in error fields (e.g. ``batch``);
         ``rejected`` maps indices the caller already refused (e.g. oversized) to the reason; ``actor`` is who
-        sends them (the identity merges they cause are audited under it); ``trusted``: the request came with
-        the admin key (server-side), so user ids need no proof."""
+        sends them (the identity merges they cause are audited under it); ``trusted``: user ids need no proof
+        (in-process callers: the CLI, imports; over HTTP only the admin key). The write-key routes pass False."""
         received_at = time.time() if received_at is None else received_at
         result = IngestResult(received=len(raws))
         sent = _epoch(batch_sent_at) if batch_sent_at else None
