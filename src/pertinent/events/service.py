@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import orjson
 
 from pertinent.events.group_commit import GroupCommit
+from pertinent.events.guards import ids_of, left_empty, unsuppressed
 from pertinent.events.schema import Alias, validate_message
 from pertinent.privacy.audit import WRITE_KEY, Actor
 from pertinent.privacy.audit import record as audit_record
@@ -378,10 +379,10 @@ class IngestService:
         """Resolve identities, store new events, update profiles; sets each item's ``outcome``."""
         now = committed.at
         resolver = IdentityResolver(tx, self.pseudo, now)
-        items = self._unsuppressed(tx, items)
+        items = unsuppressed(tx, self.pseudo, items)
         ids: set[tuple[str, str]] = set()
         for p in items:
-            ids.update(self._ids_of(p.msg))
+            ids.update(ids_of(p.msg))
         resolver.preload(ids)
         stored_before = {row.profile_id for row in resolver.known.values()}  # profiles that exist already
         resolved = []
@@ -484,7 +485,7 @@ class IngestService:
             )
             profile.updated_at = now
             changed[profile.profile_id] = profile
-        empty = self._left_empty(items, profiles, stored_before, resolver.final)
+        empty = left_empty(items, profiles, stored_before, resolver.final, self.settings.default_consent)
         for profile_id in empty:  # created by lock_profiles for a visitor who left nothing to keep
             tx.delete_profile(profile_id)
             changed.pop(profile_id, None)
@@ -492,59 +493,6 @@ class IngestService:
         tx.append_consent([r for r in consent_rows if r.profile_id not in empty])
         tx.put_profiles(list(changed.values()))
         committed.profiles = changed
-
-    @staticmethod
-    def _ids_of(m: Any) -> list[tuple[str, str]]:
-        """The (kind, raw id) pairs a message names."""
-        ids = [("user", m.userId)] if m.userId else []
-        if m.anonymousId:
-            ids.append(("anonymous", m.anonymousId))
-        if isinstance(m, Alias):
-            ids += [("user", m.previousId), ("anonymous", m.previousId)]
-        return ids
-
-    def _unsuppressed(self, tx: IngestTx, items: list[_Prepared]) -> list[_Prepared]:
-        """The items about nobody erased; the others' outcome is ``suppressed`` (one read of the list per group,
-        under every pseudonymisation key in use: an erasure before a key rotation still suppresses)."""
-        keys_of = {}
-        for p in items:
-            keys = set()
-            for kind, raw in self._ids_of(p.msg):
-                keys.add(self.pseudo.key(kind, raw))
-                keys.update(self.pseudo.previous_keys(kind, raw))
-            keys_of[id(p)] = keys
-        listed = tx.suppressed(set().union(*keys_of.values())) if keys_of else set()
-        if not listed:
-            return items
-        out = []
-        for p in items:
-            if keys_of[id(p)] & listed:
-                p.outcome = "suppressed"
-            else:
-                out.append(p)
-        return out
-
-    def _left_empty(
-        self,
-        items: list[_Prepared],
-        profiles: dict[str, ProfileRow],
-        stored_before: set[str],
-        final: Callable[[str], str],
-    ) -> set[str]:
-        """Profiles new in this transaction that keep nothing: no event stored and a consent in force that is only
-        the default (in opt-in mode, ``default_consent=denied``, a visitor who never consented). They are not
-        written, and neither are their identities."""
-        existing = {final(pid) for pid in stored_before}
-        default = effective({}, self.settings.default_consent)
-        kept = {p.profile_id for p in items if p.outcome in ("stored", "duplicate")}
-        return {
-            pid
-            for pid in {p.profile_id for p in items}
-            if pid not in existing
-            and pid not in kept
-            and pid in profiles
-            and effective(profiles[pid].consent, self.settings.default_consent) == default
-        }
 
     def _merge_profiles(
         self, tx: IngestTx, profiles: dict[str, ProfileRow], source_final: str, source: str, target: str, now: float
