@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from pertinent.runtime.limits import fields_problem
+
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 
 
@@ -140,10 +142,24 @@ def validation_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, 
     return out
 
 
+def storable_problems(raw: dict[str, Any], prefix: str = "") -> list[dict[str, str]]:
+    """The first NUL character or too deep nesting anywhere in a raw message (see :mod:`pertinent.runtime.limits`),
+    named by its path: such a message is refused whole, before any of it reaches a store.
+
+    >>> storable_problems({"event": "E\\x00", "userId": "u"}, "batch[2].")
+    [{'field': 'batch[2].event', 'message': 'contains a NUL character (\\\\u0000), which cannot be stored'}]
+    """
+    found = fields_problem(raw, prefix)
+    return [] if found is None else [{"field": found[0], "message": found[1]}]
+
+
 def validate_message(raw: Any, type_: str | None = None, prefix: str = "") -> tuple[Any, list[dict[str, str]]]:
     """Validate one raw message. ``type_`` is the type implied by the endpoint (e.g. /v1/track)."""
     if not isinstance(raw, dict):
         return None, [{"field": prefix.rstrip(".") or "body", "message": "must be a JSON object"}]
+    problems = storable_problems(raw, prefix)
+    if problems:
+        return None, problems
     if type_ is not None:
         given = raw.get("type")
         if given is not None and given != type_:

@@ -20,6 +20,7 @@ from typing_extensions import TypedDict
 
 from pertinent.errors import NotFound
 from pertinent.privacy.audit import Actor, record
+from pertinent.runtime.limits import fields_problem
 from pertinent.storage.base import ItemRow
 from pertinent.storage.protocols import AuditRepo, ItemRepo
 
@@ -147,6 +148,10 @@ def validate_items(
         where = f"{prefix}[{i}]"
         if not isinstance(raw, dict):
             errors.append({"index": i, "field": where, "message": "must be an object"})
+            continue
+        unstorable = fields_problem(raw, f"{where}.")  # NUL characters, nesting deeper than the stores can hold
+        if unstorable is not None:
+            errors.append({"index": i, "field": unstorable[0], "message": unstorable[1]})
             continue
         try:
             rows.append(ItemIn.model_validate(raw).row(now))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -55,6 +56,15 @@ class IngestResponse(BaseModel):
 
 
 COLLECT_RESPONSES: dict[int | str, dict[str, object]] = {400: {"model": IngestResponse}, 403: {"model": IngestResponse}}
+
+
+def _encoded_size(item: Any) -> int:
+    """The size of a message as JSON; 0 when orjson cannot write it (nested deeper than 254 levels: validation
+    refuses it by name)."""
+    try:
+        return len(orjson.dumps(item))
+    except orjson.JSONEncodeError:
+        return 0
 
 
 def _respond(result: IngestResult) -> JSON:
@@ -142,7 +152,7 @@ async def batch(request: Request, services: ServicesDep) -> JSON:
     oversized = {
         i: f"message over the {limits.max_event_bytes}-byte limit"
         for i, item in enumerate(items)
-        if len(orjson.dumps(item)) > limits.max_event_bytes
+        if _encoded_size(item) > limits.max_event_bytes
     }
     result = await run_in_threadpool(
         services.ingest.ingest,

@@ -1,0 +1,93 @@
+"""What client input must satisfy before it is stored, on every backend: JSON that PostgreSQL and orjson can hold.
+
+* **No NUL character** (U+0000) in any string or object key: PostgreSQL's ``text`` and ``jsonb`` cannot hold it
+  (SQLite can, but both backends answer the same).
+* **At most** :data:`MAX_DEPTH` **levels of nesting** in one field: orjson reads 1024 levels but writes only 254,
+  and no real property, trait or attribute needs more than a handful.
+
+>>> json_problem({"a": [1, {"b": "x\\x00y"}]}, "properties")
+('properties.a[1].b', 'contains a NUL character (\\\\u0000), which cannot be stored')
+>>> deep: object = 1
+>>> for _ in range(MAX_DEPTH + 1):
+...     deep = [deep]
+>>> json_problem(deep, "traits")
+('traits', 'nested deeper than 64 levels')
+>>> json_problem({"fine": [[[]]]}, "context") is None
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_DEPTH = 64
+
+NUL_VALUE = "contains a NUL character (\\u0000), which cannot be stored"
+NUL_KEY = "has a key containing a NUL character (\\u0000), which cannot be stored"
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+
+_Found = tuple[list[str | int], str]
+
+
+def _walk(value: Any, depth: int) -> _Found | None:
+    """The path (innermost first) and problem of the first bad value inside ``value``, at nesting ``depth``."""
+    if isinstance(value, str):
+        return ([], NUL_VALUE) if "\x00" in value else None
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            return [], TOO_DEEP
+        for k, v in value.items():
+            if isinstance(k, str) and "\x00" in k:
+                return [], NUL_KEY
+            if isinstance(v, str | dict | list):
+                found = _walk(v, depth + 1)
+                if found is not None:
+                    found[0].append(str(k))
+                    return found
+    elif isinstance(value, list):
+        if depth >= MAX_DEPTH:
+            return [], TOO_DEEP
+        for i, v in enumerate(value):
+            if isinstance(v, str | dict | list):
+                found = _walk(v, depth + 1)
+                if found is not None:
+                    found[0].append(i)
+                    return found
+    return None
+
+
+def json_problem(value: Any, field: str) -> tuple[str, str] | None:
+    """The first reason ``value`` (parsed JSON, the content of ``field``) cannot be stored: ``(path, problem)``,
+    the path naming the bad string's place under ``field`` (nesting that is too deep is named by ``field``), or
+    ``None`` when it can be stored. Recursion stops at :data:`MAX_DEPTH`, so any parsed JSON is safe to check."""
+    found = _walk(value, 0)
+    if found is None:
+        return None
+    parts, problem = found
+    if problem == TOO_DEEP:
+        return field, problem
+    path = field
+    for part in reversed(parts):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += "." + (part if len(part) <= 64 else part[:61] + "...")
+    return path, problem
+
+
+def fields_problem(obj: dict[str, Any], prefix: str = "") -> tuple[str, str] | None:
+    """:func:`json_problem` for each field of a JSON object (each field may nest :data:`MAX_DEPTH` levels), its
+    paths starting with ``prefix`` (e.g. ``"batch[2]."``).
+
+    >>> fields_problem({"ok": 1, "name": "a\\x00b"}, "items[3].")
+    ('items[3].name', 'contains a NUL character (\\\\u0000), which cannot be stored')
+    >>> fields_problem({"a\\x00": 1}, "items[3].")
+    ('items[3]', 'has a key containing a NUL character (\\\\u0000), which cannot be stored')
+    """
+    for key, value in obj.items():
+        if isinstance(key, str) and "\x00" in key:
+            return prefix.rstrip(".") or "body", NUL_KEY
+        found = json_problem(value, f"{prefix}{key}")
+        if found is not None:
+            return found
+    return None

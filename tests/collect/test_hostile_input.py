@@ -1,0 +1,140 @@
+"""Hostile or careless messages on both backends: NUL characters, times no reader can show, nesting deeper than the
+stores can hold, a write key of the wrong type. Each bad message gets a 400 naming its field; its neighbours are
+stored; nothing answers 500 (issue 17, items 1-4)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from pertinent.runtime.limits import MAX_DEPTH
+from tests.support.common import ADMIN
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+def stored_ids(services) -> Counter[str]:
+    with services.store.engine.connect() as conn:
+        return Counter(r[0] for r in conn.execute(text("SELECT message_id FROM events")))
+
+
+def nested(levels: int, leaf: object = 1) -> object:
+    """``levels`` objects, one in the other."""
+    for _ in range(levels):
+        leaf = {"a": leaf}
+    return leaf
+
+
+def track(mid: str, **fields: object) -> dict[str, object]:
+    return {"type": "track", "userId": "u1", "event": "E", "messageId": mid, **fields}
+
+
+def assert_rejected_alone(r, services, field: str, fragment: str) -> None:
+    """A batch of [ok-1, bad, ok-2]: 200, the bad one rejected by field, the others stored once."""
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["stored"], body["rejected"]) == (2, 1), body
+    assert body["errors"] == [{"index": 1, "field": f"batch[1].{field}", "message": body["errors"][0]["message"]}]
+    assert fragment in body["errors"][0]["message"]
+    ids = stored_ids(services)
+    assert ids["ok-1"] == 1 and ids["ok-2"] == 1 and sum(ids.values()) == 2
+
+
+# ----------------------------------------------------------------------------------------------- 1: NUL characters
+NUL_CASES = [
+    ({"event": "E\u0000"}, "event"),
+    ({"messageId": "m\u0000"}, "messageId"),
+    ({"userId": "u\u0000"}, "userId"),
+    ({"anonymousId": "\u0000", "userId": None}, "anonymousId"),
+    ({"properties": {"title": "a\u0000b"}}, "properties.title"),
+    ({"properties": {"k\u0000": 1}}, "properties"),
+    ({"properties": {"products": [{"sku": "p"}, {"sku": "\u0000"}]}}, "properties.products[1].sku"),
+    ({"context": {"page": {"url": "https://x.test/\u0000"}}}, "context.page.url"),
+    ({"integrations": {"All": "\u0000"}}, "integrations.All"),
+]
+
+
+@pytest.mark.parametrize("change,field", NUL_CASES)
+def test_a_nul_character_fails_its_message_alone(any_client, services, change, field):
+    bad = {**track("bad"), **change}
+    r = any_client.post("/v1/track", json=bad)
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == field and "NUL" in r.json()["message"]
+    r = any_client.post("/v1/batch", json={"batch": [track("ok-1"), {**track("bad"), **change}, track("ok-2")]})
+    assert_rejected_alone(r, services, field, "NUL")
+
+
+def test_a_nul_character_in_traits_and_group_and_alias_fields(any_client, services):
+    for path, body, field in [
+        ("/v1/identify", {"userId": "u1", "traits": {"name": "\u0000"}}, "traits.name"),
+        ("/v1/group", {"userId": "u1", "groupId": "g\u0000"}, "groupId"),
+        ("/v1/alias", {"userId": "u1", "previousId": "p\u0000"}, "previousId"),
+        ("/v1/page", {"userId": "u1", "name": "Home\u0000"}, "name"),
+    ]:
+        r = any_client.post(path, json=body)
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] == field, (path, r.text)
+    assert sum(stored_ids(services).values()) == 0
+
+
+def test_a_nul_character_in_the_batch_context_rejects_each_message_by_name(any_client, services):
+    r = any_client.post("/v1/batch", json={"context": {"locale": "\u0000"}, "batch": [track("a"), track("b")]})
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == ["batch[0].context.locale", "batch[1].context.locale"]
+
+
+# ----------------------------------------------------------------------------------------------- 3: deep nesting
+@pytest.mark.parametrize("field", ["properties", "context", "integrations"])
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 300, 1000])
+def test_nesting_deeper_than_the_limit_fails_its_message_alone(any_client, services, field, levels):
+    # orjson (and httpx's json=) cannot write 1000 levels: the body is written by hand
+    deep = '{"a":' * levels + "1" + "}" * levels
+    bad = '{"type":"track","userId":"u1","event":"E","messageId":"bad","' + field + '":' + deep + "}"
+    body = (
+        '{"batch":['
+        + ",".join([orjson.dumps(track("ok-1")).decode(), bad, orjson.dumps(track("ok-2")).decode()])
+        + "]}"
+    )
+    r = any_client.post("/v1/batch", content=body, headers={"Content-Type": "application/json"})
+    assert_rejected_alone(r, services, field, f"deeper than {MAX_DEPTH} levels")
+    r = any_client.post("/v1/track", content=bad, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == field
+
+
+def test_traits_nested_too_deep_are_refused_and_the_limit_itself_is_kept(any_client, services):
+    r = any_client.post("/v1/identify", json={"userId": "u1", "traits": nested(MAX_DEPTH + 1)})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "traits", r.text
+    r = any_client.post("/v1/identify", json={"userId": "u1", "traits": nested(MAX_DEPTH)})
+    assert r.status_code == 200 and r.json()["stored"] == 1, r.text
+    r = any_client.post(
+        "/v1/track", json={**track("deep-list"), "properties": {"x": nested(MAX_DEPTH - 2, [])}}
+    )  # 64 levels
+    assert r.status_code == 200, r.text
+    assert any_client.get("/v1/profiles/u1", headers=ADMIN).status_code == 200  # and it reads back
+
+
+def test_a_body_nested_past_what_json_parsing_allows_is_one_clear_400(any_client):
+    body = '{"batch":[{"type":"track","userId":"u1","event":"E","properties":' + "[" * 1100 + "]" * 1100 + "}]}"
+    r = any_client.post("/v1/batch", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_json"
+
+
+def test_item_attributes_nested_too_deep_or_with_nul_fail_their_item_alone(any_client, services):
+    items = [
+        {"item_id": "ok-1", "title": "Mug"},
+        {"item_id": "deep", "attributes": nested(300)},
+        {"item_id": "nul", "title": "Mu\u0000g"},
+        {"item_id": "ok-2", "attributes": {"sizes": [{"eu": 42}]}},
+    ]
+    body = {"items": items}
+    r = any_client.post("/v1/items", json=body, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["stored"] == 2
+    assert [(e["index"], e["field"]) for e in r.json()["errors"]] == [(1, "items[1].attributes"), (2, "items[2].title")]
+    assert any_client.get("/v1/items/ok-2", headers=ADMIN).json()["attributes"] == {"sizes": [{"eu": 42}]}
+    assert any_client.get("/v1/items/deep", headers=ADMIN).status_code == 404
