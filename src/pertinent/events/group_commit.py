@@ -3,8 +3,11 @@
 Whoever submits while no group is running becomes the leader: it takes every pending job (up to
 ``max_items`` items), runs them in one call, wakes their submitters, and repeats while work is
 waiting — but once its own job is done it hands leadership to the next waiting submitter, so no
-caller waits for more than its own group and the one running when it arrived. An exception in a
-group is raised in every submitter of that group.
+caller waits for more than its own group and the one running when it arrived.
+
+One caller's failure never fails another's: when a group of several jobs raises, each of its jobs is run again
+alone (``run`` must leave nothing behind when it raises: a rolled-back transaction), and only the submitters whose
+own job raises get the exception.
 
 >>> seen = []
 >>> gc = GroupCommit(lambda jobs: seen.append(list(jobs)), max_items=100)
@@ -15,12 +18,14 @@ group is raised in every submitter of that group.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("pertinent.ingest")
 
 
 @dataclass(eq=False)
@@ -76,12 +81,20 @@ class GroupCommit(Generic[T]):
                 if not group:
                     self._leading = False
                     return
-            error: BaseException | None = None
             try:
                 self._run([s.job for s in group])
-            except BaseException as exc:  # handed to every submitter of the group
-                error = exc
+            except BaseException as exc:
+                if len(group) == 1 or not isinstance(exc, Exception):  # (an interrupt is no one job's fault)
+                    for s in group:
+                        s.error = exc
+                else:  # find whose job failed: each one again, alone
+                    log.warning("group commit of %d jobs failed (%r): retrying each alone", len(group), exc)
+                    for s in group:
+                        try:
+                            self._run([s.job])
+                        except BaseException as alone:  # handed to this submitter only
+                            s.error = alone
             for s in group:
-                s.error, s.done = error, True
+                s.done = True
                 if s is not me:
                     s.wake.set()

@@ -351,23 +351,30 @@ class IngestService:
         """One transaction for the messages of several concurrent requests (see group_commit.py)."""
         items = [p for job in jobs for p in job.items]
         committed = Committed(time.time())
-        with self.store.transaction() as tx:
-            if items:
-                self._store(tx, items, committed)
-            for job in jobs:
-                for p in job.items:
-                    if p.outcome == "forbidden":  # an alias merging another known person, unproven
-                        self._forbid(
-                            job.result,
-                            p,
-                            f"{job.where}[{p.index}]." if job.where else "",
-                            job.where,
-                            PREVIOUS_HASH,
-                            "previousId",
-                        )
-                if job.result.errors:
-                    logged: list[dict[str, Any]] = [{"at": job.received_at, **e} for e in job.result.errors]
-                    tx.record_ingest_errors(job.endpoint, logged)
+        marks = [(job.result, len(job.result.errors), job.result.rejected, job.result.forbidden) for job in jobs]
+        try:
+            with self.store.transaction() as tx:
+                if items:
+                    self._store(tx, items, committed)
+                for job in jobs:
+                    for p in job.items:
+                        if p.outcome == "forbidden":  # an alias merging another known person, unproven
+                            self._forbid(
+                                job.result,
+                                p,
+                                f"{job.where}[{p.index}]." if job.where else "",
+                                job.where,
+                                PREVIOUS_HASH,
+                                "previousId",
+                            )
+                    if job.result.errors:
+                        logged: list[dict[str, Any]] = [{"at": job.received_at, **e} for e in job.result.errors]
+                        tx.record_ingest_errors(job.endpoint, logged)
+        except BaseException:  # a failed try leaves the answers as they were: its jobs are run again (group_commit.py)
+            for result, errors, rejected, forbidden in marks:
+                del result.errors[errors:]
+                result.rejected, result.forbidden = rejected, forbidden
+            raise
         if self._listeners and (committed.events or committed.profiles):
             for listener in self._listeners:
                 try:
@@ -379,6 +386,8 @@ class IngestService:
         """Resolve identities, store new events, update profiles; sets each item's ``outcome``."""
         now = committed.at
         resolver = IdentityResolver(tx, self.pseudo, now)
+        for p in items:
+            p.outcome = ""  # (a group that failed is run again: nothing from that try counts)
         items = unsuppressed(tx, self.pseudo, items)
         ids: set[tuple[str, str]] = set()
         for p in items:
