@@ -31,7 +31,13 @@ MAX_TIMESTAMP = "2100-01-01"
 
 
 def clean_ids(values: pd.Series) -> pd.Series:
-    """Identifiers as stripped strings; ``None`` where missing/empty. Integral floats lose their ``.0``."""
+    """Identifiers as stripped strings; ``None`` where missing/empty. Integral floats lose their ``.0``; NUL
+    characters (a file's binary debris, which PostgreSQL cannot store and ingestion refuses) are removed.
+
+    >>> import pandas as pd
+    >>> clean_ids(pd.Series([" a\\x00b ", 3])).tolist(), clean_ids(pd.Series(["\\x00"], dtype="string")).tolist()
+    (['ab', '3'], [None])
+    """
     import numpy as np
     import pandas as pd
 
@@ -46,11 +52,11 @@ def clean_ids(values: pd.Series) -> pd.Series:
     if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
         return values.astype(str).astype(object).where(values.notna(), None)
     if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
-        stripped = values.str.strip()
+        stripped = values.str.replace("\x00", "", regex=False).str.strip()
         empty = stripped.isna() | (stripped == "")
         return stripped.astype(object).where(~empty, None)
     s = values.astype(object).where(values.notna(), None)
-    return s.map(lambda v: None if v is None else (str(v).strip() or None))
+    return s.map(lambda v: None if v is None else (str(v).replace("\x00", "").strip() or None))
 
 
 def to_numbers(values: pd.Series) -> pd.Series:
