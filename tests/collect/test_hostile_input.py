@@ -4,8 +4,9 @@ stored; nothing answers 500 (issue 17, items 1-4)."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -86,6 +87,67 @@ def test_a_nul_character_in_the_batch_context_rejects_each_message_by_name(any_c
     r = any_client.post("/v1/batch", json={"context": {"locale": "\u0000"}, "batch": [track("a"), track("b")]})
     assert r.status_code == 400
     assert [e["field"] for e in r.json()["errors"]] == ["batch[0].context.locale", "batch[1].context.locale"]
+
+
+# ----------------------------------------------------------------------------------------------- 2: event times
+NOW = datetime.now(UTC)
+
+
+@pytest.mark.parametrize(
+    "change,field,fragment",
+    [
+        ({"timestamp": "9999-12-31T23:59:59-23:59"}, "timestamp", "years 1 to 9999"),
+        ({"originalTimestamp": "0001-01-01T00:00:00+23:59"}, "originalTimestamp", "years 1 to 9999"),
+        ({"sentAt": "9999-12-31T23:59:59-23:59"}, "sentAt", "years 1 to 9999"),
+        ({"receivedAt": "9999-12-31T23:59:59-23:59"}, "receivedAt", "years 1 to 9999"),
+        ({"timestamp": "9999-12-31T23:59:59Z"}, "timestamp", "1970-01-01T00:00:00Z and 24 hours"),
+        ({"timestamp": "0001-01-01T00:00:00Z"}, "timestamp", "1970-01-01T00:00:00Z"),
+        ({"timestamp": "1969-12-31T23:59:59Z"}, "timestamp", "1970-01-01T00:00:00Z"),
+        ({"timestamp": iso(NOW + timedelta(days=2))}, "timestamp", "24 hours after the message is received"),
+        # the clock-skew correction (received - (sentAt - timestamp)) pushes the time out of range
+        ({"timestamp": iso(NOW), "sentAt": "0001-01-01T00:00:00Z"}, "timestamp", "correction for clock skew"),
+        ({"timestamp": "0001-01-02T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"}, "timestamp", "clock skew"),
+        ({"originalTimestamp": "9999-12-01T00:00:00Z", "sentAt": "2000-01-01T00:00:00Z"}, "originalTimestamp", "skew"),
+    ],
+)
+def test_a_time_outside_the_window_fails_its_message_alone(any_client, services, change, field, fragment):
+    r = any_client.post("/v1/track", json={**track("bad"), **change})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == field and fragment in r.json()["message"], r.text
+    r = any_client.post("/v1/batch", json={"batch": [track("ok-1"), {**track("bad"), **change}, track("ok-2")]})
+    assert_rejected_alone(r, services, field, fragment)
+
+
+def test_times_inside_the_window_are_kept(any_client, services):
+    cases = {
+        "history": "1995-07-01T00:00:00Z",  # MovieLens starts in 1995
+        "epoch": "1970-01-01T00:00:00Z",
+        "an hour ahead": iso(NOW + timedelta(hours=1)),
+        "offset": "2024-01-01T00:00:00-23:59",
+    }
+    batch = [track(name, timestamp=ts) for name, ts in cases.items()]
+    # a client clock in year 9999 that says so in sentAt is corrected to the time received
+    batch.append(track("skewed", timestamp="9999-12-30T00:00:00Z", sentAt="9999-12-30T00:00:10Z"))
+    r = any_client.post("/v1/batch", json={"batch": batch})
+    assert r.status_code == 200 and r.json()["stored"] == len(batch), r.text
+    with services.store.engine.connect() as conn:
+        got = dict(conn.execute(text("SELECT message_id, timestamp FROM events")).all())
+    assert got["epoch"] == 0.0 and got["history"] == datetime(1995, 7, 1, tzinfo=UTC).timestamp()
+    assert abs(got["skewed"] - (time.time() - 10)) < 60
+
+
+def test_a_batch_sent_at_outside_utc_is_refused_by_name(any_client):
+    r = any_client.post("/v1/batch", json={"sentAt": "9999-12-31T23:59:59-23:59", "batch": [track("a")]})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "sentAt"
+    assert "years 1 to 9999" in r.json()["message"]
+
+
+def test_a_batch_sent_at_that_pushes_times_out_of_range_rejects_those_messages(any_client, services):
+    batch = [track("no-time"), track("dated", timestamp=iso(NOW))]
+    r = any_client.post("/v1/batch", json={"sentAt": "0001-01-01T00:00:00Z", "batch": batch})
+    assert r.status_code == 200 and r.json()["stored"] == 1, r.text
+    assert r.json()["errors"][0]["field"] == "batch[1].timestamp" and "skew" in r.json()["errors"][0]["message"]
+    assert set(stored_ids(services)) == {"no-time"}
 
 
 # ----------------------------------------------------------------------------------------------- 3: deep nesting

@@ -13,10 +13,11 @@ of errors that name the field and the problem.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -43,6 +44,18 @@ def _id_to_str(value: Any) -> Any:
     return value
 
 
+def _utc(value: datetime) -> datetime:
+    # A time without an offset is UTC (Segment's libraries always send one). Every time must exist in UTC:
+    # "9999-12-31T23:59:59-23:59" parses, but is in year 10000 there, which no reader can show.
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("outside the years 1 to 9999 once converted to UTC") from None
+
+
+Time = Annotated[datetime, AfterValidator(_utc)]
+"""A date-time as sent, converted to UTC; refused when UTC cannot represent it."""
+
 Id = Annotated[Annotated[str, StringConstraints(max_length=256)] | None, BeforeValidator(_id_to_str)]
 Json = dict[str, Any]
 
@@ -53,10 +66,10 @@ class _Base(BaseModel):
     messageId: str | None = Field(default=None, max_length=200, min_length=1)
     userId: Id = None
     anonymousId: Id = None
-    timestamp: datetime | None = None
-    originalTimestamp: datetime | None = None
-    sentAt: datetime | None = None
-    receivedAt: datetime | None = None
+    timestamp: Time | None = None
+    originalTimestamp: Time | None = None
+    sentAt: Time | None = None
+    receivedAt: Time | None = None
     context: Json = Field(default_factory=dict)
     integrations: Json = Field(default_factory=dict)
     writeKey: str | None = None

@@ -43,6 +43,7 @@ from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.context import parse_context
 from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event, merge_states
 from pertinent.profiles.identity import IdentityResolver
+from pertinent.runtime.limits import time_problem
 from pertinent.settings import Settings
 from pertinent.storage.base import ConsentRow, EventRow, ProfileRow, Store
 from pertinent.storage.protocols import (
@@ -163,6 +164,29 @@ def _epoch(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
+def _event_time(msg: Any, received_at: float, batch_sent_at: float | None) -> tuple[float, tuple[str, str] | None]:
+    """When the event happened (epoch seconds), corrected for the client's clock skew when it says when it sent
+    it; and, if that time is outside the accepted window (:mod:`pertinent.runtime.limits`), the field and why.
+
+    >>> class M: timestamp = datetime(2024, 1, 1, tzinfo=UTC); originalTimestamp = None; sentAt = None
+    >>> _event_time(M, received_at=1800000000.0, batch_sent_at=None)
+    (1704067200.0, None)
+    >>> field, problem = _event_time(M, received_at=1800000000.0, batch_sent_at=1e12)[1]
+    >>> field, problem.endswith("(after the correction for clock skew by sentAt)")
+    ('timestamp', True)
+    """
+    sent_at = _epoch(msg.sentAt) if msg.sentAt else batch_sent_at
+    field = "timestamp" if msg.timestamp else "originalTimestamp"
+    base = _epoch(msg.timestamp) if msg.timestamp else _epoch(msg.originalTimestamp)
+    if base is None:
+        return received_at, None
+    ts = base if sent_at is None else received_at - (sent_at - base)  # correct the client's clock skew
+    problem = time_problem(ts, received_at)
+    if problem is None:
+        return ts, None
+    return ts, (field, problem if sent_at is None else f"{problem} (after the correction for clock skew by sentAt)")
+
+
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -229,15 +253,7 @@ class IngestService:
             ctx["traits"] = self.scrub_traits(ctx["traits"])
         return ctx
 
-    def _prepare(self, msg: Any, received_at: float, batch_sent_at: float | None) -> _Prepared:
-        sent_at = _epoch(msg.sentAt) if msg.sentAt else batch_sent_at
-        base = _epoch(msg.timestamp) if msg.timestamp else _epoch(msg.originalTimestamp)
-        if base is None:
-            ts = received_at
-        elif sent_at is not None:
-            ts = received_at - (sent_at - base)  # correct the client's clock skew
-        else:
-            ts = base
+    def _prepare(self, msg: Any, received_at: float, ts: float) -> _Prepared:
         fields = msg.__dict__  # plain dict access: getattr on a missing pydantic field is slow
         traits = fields.get("traits")
         traits = self.scrub_traits(traits) if traits else None
@@ -289,12 +305,16 @@ class IngestService:
                 result.rejected += 1
                 continue
             msg, errors = validate_message(raw, type_, where)
+            if not errors:
+                ts, problem = _event_time(msg, received_at, sent)
+                if problem is not None:
+                    errors = [{"field": f"{where}{problem[0]}", "message": problem[1]}]
             if errors:
                 result.rejected += 1
                 for e in errors:
                     result.errors.append({"index": i, **e} if prefix else e)
                 continue
-            p = self._prepare(msg, received_at, sent)
+            p = self._prepare(msg, received_at, ts)
             p.index = i
             if actor is not WRITE_KEY:
                 p.actor = actor

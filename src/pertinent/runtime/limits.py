@@ -1,9 +1,14 @@
-"""What client input must satisfy before it is stored, on every backend: JSON that PostgreSQL and orjson can hold.
+"""What client input must satisfy before it is stored, on every backend: JSON that PostgreSQL and orjson can hold,
+and event times inside a sane window.
 
 * **No NUL character** (U+0000) in any string or object key: PostgreSQL's ``text`` and ``jsonb`` cannot hold it
   (SQLite can, but both backends answer the same).
 * **At most** :data:`MAX_DEPTH` **levels of nesting** in one field: orjson reads 1024 levels but writes only 254,
   and no real property, trait or attribute needs more than a handful.
+* **Event times** between :data:`EARLIEST_TIME` (1970-01-01T00:00:00Z) and :data:`MAX_FUTURE_S` (24 hours) after
+  the time the message is received: every reader (Python ``datetime``, both databases, the dashboard) represents
+  that window, historic imports (MovieLens starts in 1995) fit in it, and a client whose clock runs up to a
+  time zone ahead is still accepted.
 
 >>> json_problem({"a": [1, {"b": "x\\x00y"}]}, "properties")
 ('properties.a[1].b', 'contains a NUL character (\\\\u0000), which cannot be stored')
@@ -14,6 +19,8 @@
 ('traits', 'nested deeper than 64 levels')
 >>> json_problem({"fine": [[[]]]}, "context") is None
 True
+>>> time_problem(4102444800.0, received_at=1700000000.0)
+'must be between 1970-01-01T00:00:00Z and 24 hours after the message is received'
 """
 
 from __future__ import annotations
@@ -21,10 +28,13 @@ from __future__ import annotations
 from typing import Any
 
 MAX_DEPTH = 64
+EARLIEST_TIME = 0.0  # 1970-01-01T00:00:00Z
+MAX_FUTURE_S = 24 * 3600.0
 
 NUL_VALUE = "contains a NUL character (\\u0000), which cannot be stored"
 NUL_KEY = "has a key containing a NUL character (\\u0000), which cannot be stored"
 TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+TIME_WINDOW = "must be between 1970-01-01T00:00:00Z and 24 hours after the message is received"
 
 _Found = tuple[list[str | int], str]
 
@@ -91,3 +101,10 @@ def fields_problem(obj: dict[str, Any], prefix: str = "") -> tuple[str, str] | N
         if found is not None:
             return found
     return None
+
+
+def time_problem(ts: float, received_at: float) -> str | None:
+    """Why the event time ``ts`` (epoch seconds) is refused, or ``None`` when it is inside the window."""
+    if EARLIEST_TIME <= ts <= received_at + MAX_FUTURE_S:
+        return None
+    return TIME_WINDOW

@@ -7,7 +7,6 @@ per-message validation errors all get the same clear 4xx shape, and a batch keep
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -19,13 +18,13 @@ from pertinent.api.body import read_json
 from pertinent.api.deps import ServicesDep, check_write_key, write_key_of
 from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
-from pertinent.events.schema import MESSAGE_TYPES
+from pertinent.events.schema import MESSAGE_TYPES, Time, validation_errors
 from pertinent.events.service import IngestResult
 from pertinent.privacy.audit import ADMIN_KEY, WRITE_KEY
 from pertinent.services import Services
 
 router = APIRouter(prefix="/v1", tags=["collect"])
-_datetime = TypeAdapter(datetime)
+_time: TypeAdapter[Any] = TypeAdapter(Time)
 
 
 class MessageError(BaseModel):
@@ -140,13 +139,14 @@ async def batch(request: Request, services: ServicesDep) -> JSON:
     sent_at = None
     if raw.get("sentAt") is not None:
         try:
-            sent_at = _datetime.validate_python(raw["sentAt"])
-        except ValidationError:
+            sent_at = _time.validate_python(raw["sentAt"])
+        except ValidationError as exc:
+            problem = validation_errors(exc)[0]["message"]
             raise ApiError(
                 400,
                 "invalid_request",
-                "sentAt: not a valid ISO-8601 timestamp",
-                [{"field": "sentAt", "message": "not a valid ISO-8601 timestamp"}],
+                f"sentAt: not a valid ISO-8601 timestamp ({problem})",
+                [{"field": "sentAt", "message": f"not a valid ISO-8601 timestamp ({problem})"}],
             ) from None
     context = raw.get("context") if isinstance(raw.get("context"), dict) else None
     oversized = {
