@@ -4,6 +4,7 @@ stored; nothing answers 500 (issue 17, items 1-4)."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -200,3 +201,31 @@ def test_item_attributes_nested_too_deep_or_with_nul_fail_their_item_alone(any_c
     assert [(e["index"], e["field"]) for e in r.json()["errors"]] == [(1, "items[1].attributes"), (2, "items[2].title")]
     assert any_client.get("/v1/items/ok-2", headers=ADMIN).json()["attributes"] == {"sizes": [{"eu": 42}]}
     assert any_client.get("/v1/items/deep", headers=ADMIN).status_code == 404
+
+
+# ----------------------------------------------------------------------------------------------- 4: write key types
+@pytest.mark.parametrize("key", [5, 1.5, True, [1], ["test-write-key"], {"k": "v"}])
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
+def test_a_write_key_in_the_body_that_is_no_string_is_refused_by_name(any_client, path, key):
+    del any_client.headers["Authorization"]
+    body = {"writeKey": key, **({"batch": [track("a")]} if path == "/v1/batch" else track("a"))}
+    r = any_client.post(path, json=body)
+    assert r.status_code == 401, r.text
+    assert r.json()["errors"] == [{"field": "writeKey", "message": "must be a string"}]
+
+
+def test_a_write_key_of_the_wrong_type_beside_the_header_fails_only_its_message(any_client, services):
+    r = any_client.post("/v1/batch", json={"batch": [track("ok-1"), {**track("bad"), "writeKey": 5}, track("ok-2")]})
+    assert_rejected_alone(r, services, "writeKey", "string")
+
+
+def test_a_string_write_key_in_the_body_still_works(any_client):
+    del any_client.headers["Authorization"]
+    assert any_client.post("/v1/track", json={**track("a"), "writeKey": "test-write-key"}).status_code == 200
+    r = any_client.post("/v1/track", json={**track("b"), "writeKey": "wrong"})
+    assert r.status_code == 401 and r.json()["errors"][0]["field"] == "authorization"
+    basic = "Basic " + base64.b64encode(b"test-write-key:").decode()
+    assert (
+        any_client.post("/v1/track", json={**track("c"), "writeKey": 5}, headers={"Authorization": basic}).status_code
+        == 400
+    )

@@ -56,7 +56,20 @@ USER_HASH_HEADER = "x-user-hash"
 
 
 def write_key_of(request: Request, body_key: object = None) -> str | None:
-    return basic_username(request.headers.get("authorization")) or (body_key if isinstance(body_key, str) else None)
+    """The write key: the HTTP Basic username, else the body's ``writeKey`` (any JSON value: refused by name, with a
+    401, unless it is a string)."""
+    header = basic_username(request.headers.get("authorization"))
+    if header:
+        return header
+    if body_key is None or isinstance(body_key, str):
+        return body_key
+    raise ApiError(
+        401,
+        "unauthorized",
+        "writeKey: must be a string (or send the write key as the HTTP Basic username)",
+        [{"field": "writeKey", "message": "must be a string"}],
+        headers={"WWW-Authenticate": 'Basic realm="pertinent"'},
+    )
 
 
 def user_hash_of(request: Request, given: str | None = None) -> str | None:
