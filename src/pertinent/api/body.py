@@ -1,44 +1,109 @@
-"""Request bodies read by hand (orjson) under a size limit, gzip included, with the same 4xx answers everywhere.
+"""Request bodies read by hand (orjson) under a size limit, compressed or not, with the same 4xx answers everywhere.
 
-Routes that take JSON bodies use :func:`read_json` rather than FastAPI's body parsing, so size limits, gzip
+Routes that take JSON bodies use :func:`read_json` rather than FastAPI's body parsing, so size limits, compression
 bombs and malformed JSON all get one clear error shape.
+
+``Content-Encoding`` may be ``gzip`` (or ``x-gzip``), ``deflate`` (zlib-wrapped as RFC 9110 says, or the raw
+deflate stream some clients send) or ``identity``; anything else (``br``, ``zstd``, several codings) is refused with
+415 naming the header, never read as if uncompressed. The size limit applies to the decompressed body too.
+
+>>> import zlib
+>>> [_decode(data, coding, 100) for data, coding in [(b"{}", ""), (zlib.compress(b"[1]"), "deflate")]]
+[b'{}', b'[1]']
+>>> _decode(b"...", "br", 100)
+Traceback (most recent call last):
+pertinent.api.errors.ApiError: content-encoding: 'br' is not supported; send gzip, deflate or identity
 """
 
 from __future__ import annotations
 
+import logging
 import zlib
 from typing import Any
 
 import orjson
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from pertinent.api.errors import ApiError
 
 __all__ = ["read_json"]
 
+log = logging.getLogger("pertinent.api")
 
-def _gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body without letting a small bomb expand past ``limit``."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+_GZIP = 16 + zlib.MAX_WBITS  # a gzip header and trailer
+_ZLIB = zlib.MAX_WBITS  # a zlib header and trailer
+_RAW = -zlib.MAX_WBITS  # a bare deflate stream
+SUPPORTED = "gzip, deflate"
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"body: over the {limit}-byte limit once decompressed",
+        [{"field": "body", "message": f"over the {limit}-byte limit once decompressed"}],
+    )
+
+
+def _inflate(data: bytes, wbits: int, name: str, limit: int) -> bytes:
+    """Decompress without letting a small bomb expand past ``limit`` (413); 400 if not valid or cut short."""
+    inflater = zlib.decompressobj(wbits)
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error as exc:
         raise ApiError(
-            400, "invalid_request", f"body: not valid gzip ({exc})", [{"field": "body", "message": "not valid gzip"}]
+            400,
+            "invalid_request",
+            f"body: not valid {name} ({exc})",
+            [{"field": "body", "message": f"not valid {name}"}],
         ) from None
     if len(out) > limit or inflater.unconsumed_tail:
+        raise _too_large(limit)
+    if not inflater.eof:
         raise ApiError(
-            413,
-            "payload_too_large",
-            f"body: over the {limit}-byte limit once decompressed",
-            [{"field": "body", "message": f"over the {limit}-byte limit once decompressed"}],
+            400,
+            "invalid_request",
+            f"body: not valid {name} (the compressed stream is cut short)",
+            [{"field": "body", "message": f"not valid {name}: cut short"}],
         )
     return out
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The parsed JSON body (any JSON value); 413 over ``limit`` bytes (declared, streamed or decompressed), 400 if
-    empty, not valid gzip or malformed."""
+def _coding(header: str) -> str:
+    """The ``Content-Encoding`` this body has, normalised; 415 naming the header unless it is one we can undo."""
+    coding = header.strip().lower()
+    if coding in ("", "identity", "gzip", "x-gzip", "deflate"):
+        return coding
+    shown = repr(header.strip()[:40])
+    raise ApiError(
+        415,
+        "unsupported_encoding",
+        f"content-encoding: {shown} is not supported; send {SUPPORTED} or identity",
+        [{"field": "content-encoding", "message": f"{shown} is not supported; send {SUPPORTED} or identity"}],
+        headers={"Accept-Encoding": SUPPORTED},
+    )
+
+
+def _decode(body: bytes, header: str, limit: int) -> bytes:
+    """The body undone of its ``Content-Encoding``."""
+    coding = _coding(header)
+    if coding in ("gzip", "x-gzip"):
+        return _inflate(body, _GZIP, "gzip", limit)
+    if coding == "deflate":
+        # RFC 9110's deflate is a zlib stream, but some clients send raw deflate: a zlib stream's first two bytes
+        # are a multiple of 31 with compression method 8 (which a raw stream's rarely are: then it is tried raw).
+        if len(body) >= 2 and body[0] & 0x0F == 8 and (body[0] << 8 | body[1]) % 31 == 0:
+            try:
+                return _inflate(body, _ZLIB, "deflate", limit)
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+        return _inflate(body, _RAW, "deflate", limit)
+    return body
+
+
+async def _read(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(
@@ -48,21 +113,39 @@ async def read_json(request: Request, limit: int) -> Any:
             [{"field": "body", "message": f"over the {limit}-byte limit"}],
         )
     if declared and declared.isdigit():
-        body = await request.body()  # within the limit, checked above
-    else:  # chunked upload: count as it arrives
-        buffer = bytearray()
-        async for chunk in request.stream():
-            buffer += chunk
-            if len(buffer) > limit:
-                raise ApiError(
-                    413,
-                    "payload_too_large",
-                    f"body: over the {limit}-byte limit",
-                    [{"field": "body", "message": f"over the {limit}-byte limit"}],
-                )
-        body = bytes(buffer)
-    if request.headers.get("content-encoding", "").lower() == "gzip":
-        body = _gunzip(body, limit)
+        return await request.body()  # within the limit, checked above
+    buffer = bytearray()  # chunked upload: count as it arrives
+    async for chunk in request.stream():
+        buffer += chunk
+        if len(buffer) > limit:
+            raise ApiError(
+                413,
+                "payload_too_large",
+                f"body: over the {limit}-byte limit",
+                [{"field": "body", "message": f"over the {limit}-byte limit"}],
+            )
+    return bytes(buffer)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The parsed JSON body (any JSON value); 413 over ``limit`` bytes (declared, streamed or decompressed), 415 for a
+    ``Content-Encoding`` other than gzip, deflate or identity, 400 if empty, not valid compressed data or malformed.
+
+    A client that disconnects before sending its whole body is logged (info) as such, and answered 400 (which
+    nobody reads)."""
+    encoding = request.headers.get("content-encoding", "")
+    _coding(encoding)  # refused before the body is read
+    try:
+        body = await _read(request, limit)
+    except ClientDisconnect:
+        log.info("%s %s: the client disconnected before sending the whole body", request.method, request.url.path)
+        raise ApiError(
+            400,
+            "client_disconnected",
+            "body: the client disconnected before sending it whole",
+            [{"field": "body", "message": "the client disconnected before sending it whole"}],
+        ) from None
+    body = _decode(body, encoding, limit)
     if not body:
         raise ApiError(
             400, "invalid_request", "body: empty; expected a JSON object", [{"field": "body", "message": "empty"}]
