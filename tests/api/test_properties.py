@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
 
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from pertinent.events.schema import validate_message
 from pertinent.profiles.context import parse_context
@@ -174,3 +178,116 @@ def test_batch_never_loses_a_valid_event(client, sqlite_services, valid, junk, s
         assert tx.count_events() == before + len(valid)
     for m in valid:  # every user can be read back (through the service: the test client mangles '%' in URLs)
         assert sqlite_services.profiles.get(m["userId"]) is not None
+
+
+# ------------------------------------------------------------------- hostile input on both backends (issue 17, 1-4)
+def _nest(levels: int) -> object:
+    value: object = "leaf"
+    for i in range(levels):
+        value = {"k": value} if i % 2 else [value]
+    return value
+
+
+odd_times = (
+    st.sampled_from(
+        [
+            "9999-12-31T23:59:59-23:59",
+            "0001-01-01T00:00:00+23:59",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "1969-12-31T23:59:59Z",
+            "2024-02-30T00:00:00Z",
+            "10000-01-01T00:00:00Z",
+            "",
+            "now",
+        ]
+    )
+    | st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.builds(timezone, st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23))),
+    ).map(datetime.isoformat)
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+hostile_values = (
+    json_values
+    | st.text(max_size=8).map(lambda s: s + "\x00")
+    | st.dictionaries(st.text(max_size=4).map(lambda s: "\x00" + s), json_scalars, min_size=1, max_size=2)
+    | st.integers(60, 400).map(_nest)
+    | odd_times
+)
+hostile_message = st.builds(
+    lambda base, changes: {**base, **changes},
+    valid_message,
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "event",
+                "userId",
+                "anonymousId",
+                "messageId",
+                "timestamp",
+                "originalTimestamp",
+                "sentAt",
+                "receivedAt",
+                "properties",
+                "traits",
+                "context",
+                "integrations",
+                "writeKey",
+                "name",
+                "groupId",
+                "previousId",
+            ]
+        ),
+        hostile_values,
+        min_size=1,
+        max_size=3,
+    ),
+)
+hostile_api = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _stored_ids(services) -> Counter[str]:
+    with services.store.engine.connect() as conn:
+        return Counter(r[0] for r in conn.execute(text("SELECT message_id FROM events")))
+
+
+@hostile_api
+@given(
+    valid=st.lists(valid_message, max_size=5),
+    hostile=st.lists(hostile_message, min_size=1, max_size=5),
+    seed=st.randoms(),
+)
+def test_hostile_batches_never_500_and_keep_every_valid_neighbour_once(any_client, services, valid, hostile, seed):
+    batch = valid + hostile
+    seed.shuffle(batch)
+    body = '{"batch":' + json.dumps(batch) + "}"  # json, not orjson: it writes the 400 levels orjson cannot
+    r = any_client.post("/v1/batch", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code in (200, 400), r.text
+    answer = r.json()
+    assert "stored" in answer, r.text
+    assert answer["stored"] + answer["duplicates"] + answer["skipped_no_consent"] + answer["rejected"] == len(batch)
+    assert all(e["field"].startswith("batch[") and e["message"] for e in answer["errors"])
+    stored = _stored_ids(services)
+    assert all(stored[m["messageId"]] == 1 for m in valid), answer
+    assert all(v == 1 for v in stored.values())
+
+
+@hostile_api
+@given(message=hostile_message)
+def test_hostile_single_messages_never_500(any_client, services, message):
+    before = sum(_stored_ids(services).values())
+    r = any_client.post(
+        f"/v1/{message['type']}", content=json.dumps(message), headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code in (200, 400), r.text
+    if r.status_code == 400:
+        assert r.json()["errors"][0]["field"] and r.json()["message"]
+    stored = sum(_stored_ids(services).values())
+    assert stored == before + r.json()["stored"]
