@@ -137,8 +137,15 @@ def fmt_percent(value: float | None, digits: int = 1) -> str:
 
 
 def fmt_time(ts: float, span: float) -> str:
-    """A UTC time label whose precision follows the span of the axis."""
-    dt = datetime.fromtimestamp(ts, UTC)
+    """A UTC time label whose precision follows the span of the axis ("?" for a time no date can show).
+
+    >>> fmt_time(0.0, 86400.0), fmt_time(-1e15, 1e16)
+    ('00:00', '?')
+    """
+    try:  # a time stored before ingestion bounded times (year 10000...) must not break the page
+        dt = datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, OSError, ValueError):
+        return "?"
     if span <= 2 * 86400:
         return dt.strftime("%H:%M")
     if span <= 90 * 86400:

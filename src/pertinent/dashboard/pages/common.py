@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pertinent.profiles.features import finite_number
+from pertinent.runtime.limits import MAX_FUTURE_S
 
 if TYPE_CHECKING:
     from pertinent.kpis import KpiConfig
@@ -42,10 +43,15 @@ SegmentNames = Callable[[], dict[str, tuple[str, str]]]
 def when(ts: float | None) -> str:
     """A UTC time for people.
 
-    >>> when(0.0)
-    '1970-01-01 00:00 UTC'
+    >>> when(0.0), when(1e300)
+    ('1970-01-01 00:00 UTC', 'out of range')
     """
-    return "–" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if ts is None:
+        return "–"
+    try:  # a time stored before ingestion bounded times (year 10000...) must not break the page
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):
+        return "out of range"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +109,9 @@ def window_span(store: Store, window: str, now: float | None = None, events: boo
             newest = extent[1]
             if newest < now - seconds:
                 until, anchored = newest + 1e-3, True
-            elif newest >= now:
+            elif now <= newest <= now + MAX_FUTURE_S:
+                # (a time further ahead was stored before ingestion bounded times, e.g. in year 10000: it must not
+                # move the window off the data)
                 until = newest + 1e-3
     return Span(window=window, since=until - seconds, until=until, bucket_s=bucket, anchored_to_newest=anchored)
 
