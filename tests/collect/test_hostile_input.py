@@ -181,6 +181,17 @@ def test_traits_nested_too_deep_are_refused_and_the_limit_itself_is_kept(any_cli
     assert any_client.get("/v1/profiles/u1", headers=ADMIN).status_code == 200  # and it reads back
 
 
+def test_many_objects_side_by_side_are_not_nesting(any_client, services):
+    wide = [{"sku": f"p{i}", "tags": [str(i)]} for i in range(300)]
+    r = any_client.post("/v1/track", json={**track("wide"), "properties": {"products": wide}})
+    assert r.status_code == 200 and r.json()["stored"] == 1, r.text
+    wide[250]["tags"].append("\u0000")
+    r = any_client.post("/v1/track", json={**track("wide-nul"), "properties": {"products": wide}})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "properties.products[250].tags[1]", r.text
+    r = any_client.post("/v1/track", json={**track("text"), "properties": {"note": "\\u0000 as six characters"}})
+    assert r.status_code == 200, r.text
+
+
 def test_a_body_nested_past_what_json_parsing_allows_is_one_clear_400(any_client):
     body = '{"batch":[{"type":"track","userId":"u1","event":"E","properties":' + "[" * 1100 + "]" * 1100 + "}]}"
     r = any_client.post("/v1/batch", content=body, headers={"Content-Type": "application/json"})
