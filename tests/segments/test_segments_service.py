@@ -136,7 +136,8 @@ def test_day_window_segments_are_swept_whole_once_a_day(services):
     now = 1_800_000_000.0 - 1_800_000_000.0 % DAY + 6 * 3600  # 06:00 UTC
     seg.clock = lambda: now
     seg.create(FREQUENT, backfill="sync")
-    services.ingest.ingest([order("ann", "m1", timestamp=_iso(now - DAY)), order("ann", "m2", timestamp=_iso(now))])
+    orders = [order("ann", "m1", timestamp=_iso(now - DAY)), order("ann", "m2", timestamp=_iso(now))]
+    services.ingest.ingest(orders, received_at=now)  # received at the test's clock: a time over 24 h ahead is refused
     assert seg.wait_idle()
     assert seg.sweep()["profiles"] == 1
     seg.clock = lambda: now + 3600  # the same UTC day: day-bucket counts cannot have moved
