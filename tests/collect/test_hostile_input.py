@@ -90,6 +90,27 @@ def test_a_nul_character_in_the_batch_context_rejects_each_message_by_name(any_c
     assert [e["field"] for e in r.json()["errors"]] == ["batch[0].context.locale", "batch[1].context.locale"]
 
 
+@pytest.mark.parametrize(
+    "method,url,field",
+    [
+        ("get", "/v1/items/a%00b", "path"),
+        ("delete", "/v1/items/a%00b", "path"),
+        ("get", "/v1/items/a%00b/similar", "path"),
+        ("get", "/v1/catalog?ids=a%00b", "ids"),
+        ("get", "/v1/segments/%00", "path"),
+        ("get", "/v1/profiles/a%00b", "path"),
+        ("get", "/v1/decide?slot=s&user_id=a%00b", "user_id"),  # the fast lane
+        ("get", "/v1/recommendations?user_id=%00", "user_id"),
+    ],
+)
+def test_a_nul_character_in_a_path_or_query_is_a_400_naming_it(any_client, method, url, field):
+    """A lookup by an id with a NUL reached PostgreSQL, which refused it: 500."""
+    r = getattr(any_client, method)(url, headers=ADMIN if "items/a%00b" in url and "similar" not in url else {})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"] == [{"field": field, "message": r.json()["errors"][0]["message"]}]
+    assert "NUL" in r.json()["message"]
+
+
 # ----------------------------------------------------------------------------------------------- 2: event times
 NOW = datetime.now(UTC)
 

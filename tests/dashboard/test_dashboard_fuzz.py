@@ -54,8 +54,11 @@ def test_no_query_string_makes_a_page_fail(client, path, params):
     r = client.get(f"{path}?{urlencode(params)}", headers={"accept": "text/html"}, follow_redirects=False)
     assert r.status_code < 500, (path, params, r.text[:300])
     windows = [v for k, v in params if k == "window"]
+    nul = any("\x00" in k + v for k, v in params)  # a NUL anywhere in a query is a 400 naming it
     if path not in ("/dashboard/login", "/dashboard/static/dashboard.css") and windows:
-        assert r.status_code == (200 if windows[-1] in WINDOWS else 400), (path, params)
+        assert r.status_code == (200 if windows[-1] in WINDOWS and not nul else 400), (path, params)
+    if nul:
+        assert r.status_code == 400, (path, params)
 
 
 @web

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from pertinent import __version__
 from pertinent.api import errors
+from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.api.routes import (
     audit,
@@ -37,6 +39,7 @@ from pertinent.api.routes import (
 )
 from pertinent.errors import DomainError
 from pertinent.profiles.context import parse_user_agent
+from pertinent.runtime.limits import NUL_VALUE
 from pertinent.services import Services
 from pertinent.settings import Settings, load_settings
 
@@ -62,6 +65,9 @@ class PertinentApp(FastAPI):
         self.fast_lane: dict[str, Endpoint] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            await _nul_refusal(scope)(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] == "GET":
             endpoint = self.fast_lane.get(scope["path"])
             if endpoint is not None and not any(name == b"origin" for name, _ in scope["headers"]):
@@ -75,6 +81,23 @@ class PertinentApp(FastAPI):
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def _nul_refusal(scope: Scope) -> Response:
+    """A 400 naming where the path or query holds a NUL character: no stored id, name or key can hold one
+    (PostgreSQL refuses it), so a lookup by one is refused up front, on both backends, before it reaches a store.
+
+    >>> import orjson
+    >>> answer = _nul_refusal({"path": "/v1/catalog", "query_string": b"k=5&ids=a%00b"})
+    >>> answer.status_code, orjson.loads(answer.body)["errors"][0]["field"]
+    (400, 'ids')
+    """
+    field = "path"
+    if "\x00" not in scope["path"]:
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        field = next((k if "\x00" not in k else "query" for k, v in pairs if "\x00" in k + v), "query")
+    problem = [{"field": field, "message": NUL_VALUE}]
+    return errors.api_error_response(ApiError(400, "invalid_request", f"{field}: {NUL_VALUE}", problem))
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
