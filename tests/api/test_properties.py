@@ -276,7 +276,6 @@ def test_hostile_batches_never_500_and_keep_every_valid_neighbour_once(any_clien
     assert all(e["field"].startswith("batch[") and e["message"] for e in answer["errors"])
     stored = _stored_ids(services)
     assert all(stored[m["messageId"]] == 1 for m in valid), answer
-    assert all(v == 1 for v in stored.values())
 
 
 @hostile_api
