@@ -247,8 +247,9 @@ def test_no_guessed_proof_passes_and_no_proof_fails_the_server(client_with_secre
     right = c.post("/v1/consent", json={"userId": user, "purposes": {"analytics": True}, "userHash": proof(user)})
     assert right.status_code == 200, right.text
     params = {"user_id": user, "user_hash": given_hash} if given_hash else {"user_id": user}
-    assert c.get("/v1/recommendations", params=params).status_code == 200
-    assert c.get("/v1/decide", params={"slot": "none", **params}).status_code == 404  # an unknown slot, not a 500
+    nul = "\x00" in user + (given_hash or "")  # a NUL in a query is a 400 naming the parameter
+    assert c.get("/v1/recommendations", params=params).status_code == (400 if nul else 200)
+    assert c.get("/v1/decide", params={"slot": "none", **params}).status_code == (400 if nul else 404)  # not a 500
 
 
 @pytest.fixture(scope="module")
