@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pertinent.api.responses import JSON
@@ -17,6 +19,22 @@ from pertinent.errors import DomainError
 from pertinent.events.schema import split_field
 
 log = logging.getLogger("pertinent.api")
+
+
+class FieldError(BaseModel):
+    """One problem: the field at fault (a JSON path such as ``batch[2].event``, or ``body``, ``authorization``)."""
+
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx and 5xx answer (the refused collection and catalogue writes add their counts to it)."""
+
+    success: Literal[False] = False
+    code: str = Field(description="machine-readable: invalid_request, unauthorized, not_found, conflict...")
+    message: str = Field(description="the first problem, as `field: message`")
+    errors: list[FieldError] = Field(description="every problem found (may be empty)")
 
 
 class ApiError(DomainError):
@@ -50,6 +68,19 @@ def unexpected_response(exc: Exception) -> JSON:
     return JSON(error_body("internal_error", "internal server error"), 500)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (the ``Allow`` of a 405): FastAPI's router names only the first
+    route that matched the path (``GET`` where the path also takes ``PUT`` and ``DELETE``)."""
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    path = path.removeprefix(root) if root else path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSON:
@@ -66,8 +97,13 @@ def install(app: FastAPI) -> None:
         return JSON(error_body("invalid_request", f"{first['field']}: {first['message']}", errors), 400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSON:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSON:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if exc.status_code == 405:
+            allow = ", ".join(allowed_methods(request))
+            errors = [{"field": "method", "message": f"{request.method} is not allowed here; allowed: {allow}"}]
+            body = error_body(code, f"method: {request.method} is not allowed here; allowed: {allow}", errors)
+            return JSON(body, 405, headers={**(exc.headers or {}), "Allow": allow})
         return JSON(error_body(code, str(exc.detail)), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
