@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from pertinent import __version__
-from pertinent.api import errors
+from pertinent.api import errors, openapi
 from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.api.routes import (
@@ -63,6 +63,17 @@ class PertinentApp(FastAPI):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fast_lane: dict[str, Endpoint] = {}
+        self._openapi_built: dict[str, Any] | None = None  # FastAPI's document, and the finished one from it
+        self._openapi_finished: dict[str, Any] = {}
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document completed by :func:`pertinent.api.openapi.finish` (the error shape, keys and the
+        bodies the routes read themselves); built once per set of routes, as FastAPI's own."""
+        built = super().openapi()
+        if built is not self._openapi_built:
+            self._openapi_finished = openapi.finish(built, self.routes)
+            self._openapi_built = built
+        return self._openapi_finished
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):

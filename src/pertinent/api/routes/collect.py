@@ -14,9 +14,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from pertinent.api import request_bodies
 from pertinent.api.body import read_json
 from pertinent.api.deps import ServicesDep, check_write_key, write_key_of
-from pertinent.api.errors import ApiError
+from pertinent.api.errors import ApiError, ErrorResponse
+from pertinent.api.openapi import error_responses
 from pertinent.api.responses import JSON
 from pertinent.events.schema import MESSAGE_TYPES, Time, validation_errors
 from pertinent.events.service import IngestResult
@@ -54,7 +56,17 @@ class IngestResponse(BaseModel):
     message: str | None = None
 
 
-COLLECT_RESPONSES: dict[int | str, dict[str, object]] = {400: {"model": IngestResponse}, 403: {"model": IngestResponse}}
+COLLECT_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {
+        "model": IngestResponse | ErrorResponse,
+        "description": "Every message refused (the counts and each message's errors), or a body that is not JSON",
+    },
+    403: {
+        "model": IngestResponse,
+        "description": "Every message refused for want of proof of its user id (`context.userHash`)",
+    },
+    **error_responses(401),
+}
 
 
 def _encoded_size(item: Any) -> int:
@@ -105,10 +117,17 @@ for _type in MESSAGE_TYPES:
         name=f"collect_{_type}",
         response_model=IngestResponse,
         responses=COLLECT_RESPONSES,
+        openapi_extra=request_bodies.MESSAGES[_type],
     )
 
 
-@router.post("/batch", name="collect_batch", response_model=IngestResponse, responses=COLLECT_RESPONSES)
+@router.post(
+    "/batch",
+    name="collect_batch",
+    response_model=IngestResponse,
+    responses=COLLECT_RESPONSES,
+    openapi_extra=request_bodies.BATCH,
+)
 async def batch(request: Request, services: ServicesDep) -> JSON:
     """Segment `batch` call: `{"batch": [...], "sentAt"?, "context"?}`. Valid messages are kept."""
     limits = services.settings.limits

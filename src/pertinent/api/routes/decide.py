@@ -17,9 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from pertinent.api import request_bodies
 from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep, check_site_or_admin
 from pertinent.api.errors import ApiError
+from pertinent.api.openapi import SITE_KEY, error_responses
 from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON
 from pertinent.decide.analysis import ExperimentResults
@@ -139,7 +141,8 @@ async def decide_endpoint(request: Request) -> Response:
     "/decide",
     response_class=JSON,
     response_model=Decision,  # for the documentation: the endpoint sends its JSON itself (fast lane)
-    openapi_extra={"parameters": query_docs(DecideQuery)},
+    responses=error_responses(404),
+    openapi_extra={"parameters": query_docs(DecideQuery), **SITE_KEY},
 )
 async def decide(request: Request) -> Response:
     """What ``slot`` shows to this user now: the block (type and content, and HTML when the block has a
@@ -174,7 +177,11 @@ def _crud(
     plural: str,
     put: Callable[[DecideService], Callable[[Any, str, Actor], Document]],
     delete: Callable[[DecideService], Callable[[str, Actor], Deleted]],
+    body: dict[str, Any],
+    conflicts: tuple[str, ...] = (),
 ) -> None:
+    """The routes of one kind of document; ``body`` documents what a PUT takes, ``conflicts`` the methods that may
+    answer 409 (a change another document depends on)."""
     fields: dict[str, Any] = {plural: (list[Document], ...)}
     listing = create_model(f"{plural.title()}List", **fields)  # {"blocks": [...]}, {"slots": [...]}...
 
@@ -204,8 +211,17 @@ def _crud(
         methods=["PUT"],
         summary=f"Create or replace a {kind} (validated; a new version)",
         response_model=Document,
+        responses=error_responses(409) if "PUT" in conflicts else None,
+        openapi_extra=body,
     )
-    admin.add_api_route(one, delete_doc, methods=["DELETE"], summary=f"Delete a {kind}", response_model=Deleted)
+    admin.add_api_route(
+        one,
+        delete_doc,
+        methods=["DELETE"],
+        summary=f"Delete a {kind}",
+        response_model=Deleted,
+        responses=error_responses(409) if "DELETE" in conflicts else None,
+    )
     admin.add_api_route(
         f"{one}/history",
         history,
@@ -215,9 +231,16 @@ def _crud(
     )
 
 
-_crud("block", "blocks", lambda d: d.put_block, lambda d: d.delete_block)
-_crud("slot", "slots", lambda d: d.put_slot, lambda d: d.delete_slot)
-_crud("experiment", "experiments", lambda d: d.put_experiment, lambda d: d.delete_experiment)
+_crud("block", "blocks", lambda d: d.put_block, lambda d: d.delete_block, request_bodies.BLOCK, ("PUT", "DELETE"))
+_crud("slot", "slots", lambda d: d.put_slot, lambda d: d.delete_slot, request_bodies.SLOT)
+_crud(
+    "experiment",
+    "experiments",
+    lambda d: d.put_experiment,
+    lambda d: d.delete_experiment,
+    request_bodies.EXPERIMENT,
+    ("DELETE",),
+)
 
 
 @admin.post("/experiments/{doc_id}/start", response_model=Document)

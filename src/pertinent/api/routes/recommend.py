@@ -15,9 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 import pertinent.api.convertors  # noqa: F401  (registers {item_id:id})
+from pertinent.api import request_bodies
 from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin, user_hash_of
-from pertinent.api.errors import ApiError
+from pertinent.api.errors import ApiError, ErrorResponse
+from pertinent.api.openapi import SITE_KEY
 from pertinent.api.query import comma_list, query_docs, validate_query
 from pertinent.api.responses import JSON
 from pertinent.privacy.audit import ADMIN_KEY
@@ -183,7 +185,7 @@ async def recommendations_endpoint(request: Request) -> Response:
     "/recommendations",
     response_class=JSON,
     response_model=Recommendations,
-    openapi_extra={"parameters": query_docs(RecommendQuery)},
+    openapi_extra={"parameters": query_docs(RecommendQuery), **SITE_KEY},
 )
 async def recommendations(request: Request) -> Response:
     """Top-k items for a user from the served model; popular items for new users or before training.
@@ -207,7 +209,18 @@ async def similar(
     return await run_in_threadpool(services.recommend.similar, item_id, k, rules.rules)
 
 
-@router.post("/items", dependencies=[AdminAuth], response_model=ItemsUpserted)
+@router.post(
+    "/items",
+    dependencies=[AdminAuth],
+    response_model=ItemsUpserted,
+    responses={
+        400: {
+            "model": ItemsUpserted | ErrorResponse,
+            "description": 'Every item refused (with each one\'s problems), or a body that is not `{"items": [...]}`',
+        }
+    },
+    openapi_extra=request_bodies.ITEMS,
+)
 async def upsert_items(request: Request, services: ServicesDep) -> JSON:
     """Create or replace catalogue items: ``{"items": [...]}``; invalid rows are reported, valid rows kept."""
     body = await read_json(request, MAX_ITEMS_BODY)

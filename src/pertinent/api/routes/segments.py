@@ -17,8 +17,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from pertinent.api import request_bodies
 from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep
+from pertinent.api.openapi import error_response
 from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.segments.results import (
     SegmentDeleted,
@@ -42,6 +44,9 @@ FitMode = Query(
 FITTING: dict[int | str, dict[str, Any]] = {
     202: {"model": SegmentView, "description": "stored; an RFM/ML fit is running in the background"}
 }
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: error_response(409, "The id is taken, or too little data to fit an RFM or ML definition")
+}
 
 
 @router.get("/segments", response_model=SegmentList, response_model_exclude_unset=True)
@@ -51,7 +56,12 @@ def list_segments(services: ServicesDep) -> SegmentList:
 
 
 @router.post(
-    "/segments", status_code=201, response_model=SegmentView, response_model_exclude_unset=True, responses=FITTING
+    "/segments",
+    status_code=201,
+    response_model=SegmentView,
+    response_model_exclude_unset=True,
+    responses={**FITTING, **CONFLICT},
+    openapi_extra=request_bodies.SEGMENT,
 )
 async def create_segment(
     request: Request, response: Response, services: ServicesDep, fit: Literal["sync", "background"] = FitMode
@@ -72,7 +82,13 @@ async def list_templates(services: ServicesDep) -> SegmentTemplates:
     return SegmentTemplates(templates=services.segments.templates())
 
 
-@router.post("/segments/preview", response_model=SegmentPreview, response_model_exclude_unset=True)
+@router.post(
+    "/segments/preview",
+    response_model=SegmentPreview,
+    response_model_exclude_unset=True,
+    responses=CONFLICT,
+    openapi_extra=request_bodies.SEGMENT,
+)
 async def preview_segment(
     request: Request, services: ServicesDep, sample: int = Query(10, ge=0, le=1000, description="members to sample")
 ) -> SegmentPreview:
@@ -88,7 +104,13 @@ def get_segment(services: ServicesDep, segment_id: str = SegmentId) -> SegmentVi
     return services.segments.get(segment_id)
 
 
-@router.put("/segments/{segment_id}", response_model=SegmentView, response_model_exclude_unset=True, responses=FITTING)
+@router.put(
+    "/segments/{segment_id}",
+    response_model=SegmentView,
+    response_model_exclude_unset=True,
+    responses={**FITTING, **CONFLICT},
+    openapi_extra=request_bodies.SEGMENT,
+)
 async def replace_segment(
     request: Request,
     response: Response,
@@ -110,7 +132,9 @@ def delete_segment(services: ServicesDep, segment_id: str = SegmentId) -> Segmen
     return services.segments.delete(segment_id, ADMIN_KEY)
 
 
-@router.post("/segments/{segment_id}/retrain", response_model=SegmentView, response_model_exclude_unset=True)
+@router.post(
+    "/segments/{segment_id}/retrain", response_model=SegmentView, response_model_exclude_unset=True, responses=CONFLICT
+)
 def retrain_segment(services: ServicesDep, segment_id: str = SegmentId) -> SegmentView:
     """Refit an RFM or ML definition on the current profiles now (ML segment ids stay stable)."""
     return services.segments.retrain(segment_id, ADMIN_KEY)

@@ -34,7 +34,12 @@ SNIPPET_CACHE = "public, max-age=300"
 DEMO_STATIC = frozenset({"shop.css", "shop.js"})
 
 
-@router.get("/pertinent.js", response_class=FileResponse, response_model=None, include_in_schema=True)
+@router.get(
+    "/pertinent.js",
+    response_class=FileResponse,
+    response_model=None,
+    responses={200: {"description": "the snippet", "content": {"text/javascript": {"schema": {"type": "string"}}}}},
+)
 async def snippet() -> FileResponse:
     """The tracking snippet: `<script src="/pertinent.js" data-write-key="..." async></script>`."""
     return FileResponse(
