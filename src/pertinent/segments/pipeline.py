@@ -72,13 +72,13 @@ class ClusteringConfig(BaseModel):
     k_range: tuple[int, int] = (2, 12)
     k: int | None = Field(None, ge=1, description="Fixed k: skips the k search.")
     k_rule: KRule = "silhouette"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="Random seed (numpy and scikit-learn take 0 to 2**32 - 1).")
     search_sample: int = Field(20_000, ge=100, description="Rows used to try each k on large inputs.")
     silhouette_sample: int = Field(5_000, ge=100, description="Rows used to compute the silhouette.")
     max_fit_rows: int = Field(
         20_000, ge=100, description="agglomerative / DBSCAN / HDBSCAN fit on at most this many rows."
     )
-    n_init: int = Field(3, ge=1)
+    n_init: int = Field(3, ge=1, le=100, description="Restarts per k (each one a full fit).")
     dbscan_eps: float | None = Field(None, gt=0, description="None = from the k-distance quantile.")
     min_samples: int = Field(10, ge=2)
     min_cluster_size: int | None = Field(None, ge=2, description="HDBSCAN; None = max(10, 1% of rows).")
