@@ -130,21 +130,25 @@ def test_validation_errors_answer_the_documented_400(client: TestClient, doc: di
 def test_keys_are_documented_per_route(doc: dict[str, Any]) -> None:
     schemes = doc["components"]["securitySchemes"]
     assert schemes["writeKey"]["scheme"] == "basic" and schemes["adminKey"]["scheme"] == "bearer"
-    expected = {
-        ("/v1/blocks/{doc_id}", "put"): [{"adminKey": []}],
-        ("/v1/segments", "post"): [{"adminKey": []}],
-        ("/v1/profiles/{user_id}", "get"): [{"adminKey": []}],
-        ("/v1/track", "post"): [{"writeKey": []}],
-        ("/v1/batch", "post"): [{"writeKey": []}],
-        ("/v1/consent", "post"): [{"writeKey": []}],
-        ("/v1/decide", "get"): [{"writeKey": []}, {"adminKey": []}],
-        ("/v1/recommendations", "get"): [{"writeKey": []}, {"adminKey": []}],
-        ("/v1/catalog", "get"): [{"writeKey": []}, {"adminKey": []}],
+    admin, write, site = [{"adminKey": []}], [{"writeKey": []}], [{"writeKey": []}, {"adminKey": []}]
+    expected = {  # (security, 403: a Bearer token that is not the admin key, or a user id without its proof)
+        ("/v1/blocks/{doc_id}", "put"): (admin, True),
+        ("/v1/segments", "post"): (admin, True),
+        ("/v1/profiles/{user_id}", "get"): (admin, True),
+        ("/v1/track", "post"): (write, True),
+        ("/v1/batch", "post"): (write, True),
+        ("/v1/consent", "post"): (write, True),
+        ("/v1/decide", "get"): (site, True),
+        ("/v1/recommendations", "get"): (site, True),
+        ("/v1/catalog", "get"): (site, True),
     }
-    for (path, method), security in expected.items():
+    for (path, method), (security, forbidden) in expected.items():
         op = doc["paths"][path][method]
         assert op["security"] == security, (path, method)
-        assert "401" in op["responses"] and ("403" in op["responses"]) == (security != [{"writeKey": []}])
+        assert "401" in op["responses"] and ("403" in op["responses"]) == forbidden, (path, method)
+        if forbidden:
+            schema = op["responses"]["403"]["content"]["application/json"]["schema"]
+            assert schema in (ERROR_REF, {"$ref": "#/components/schemas/IngestResponse"}), (path, method)
     for public in ("/healthz", "/pertinent.js"):
         assert "security" not in doc["paths"][public]["get"] and "401" not in doc["paths"][public]["get"]["responses"]
 

@@ -6,7 +6,8 @@ model), so :func:`finish` completes the document FastAPI builds:
 
 * every refusal is the one error shape (:class:`~pertinent.api.errors.ErrorResponse`): a 400 on every route in
   place of FastAPI's 422 (which the API never sends), 401/403 on the routes that need a key, 404 on the routes
-  that name something in their path; routes declare the others (409, 413, 415) with :func:`error_responses`;
+  that name something in their path; routes declare the others (409, 413, 415) with :func:`error_responses` (a
+  refusal declared with a description only gets the error shape too);
 * the keys: ``writeKey`` (HTTP Basic) and ``adminKey`` (Bearer) security schemes, per route from its
   dependencies or from :data:`WRITE_KEY`, :data:`SITE_KEY` and :data:`ADMIN_KEY` given as ``openapi_extra``;
 * request bodies FastAPI does not know (:func:`json_body`), whose models' schemas are added to the components.
@@ -188,6 +189,9 @@ def finish(doc: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
                     responses.setdefault("403", _error_ref(403))
             if "{" in path:
                 responses.setdefault("404", _error_ref(404))
+            for status, response in responses.items():  # a refusal declared with a description only
+                if status[0] in "45" and "content" not in response:
+                    response.update(content=_error_ref(int(status))["content"])
             operation["responses"] = dict(sorted(responses.items()))
     used = {obj["$ref"] for obj in _walk(doc["paths"]) if isinstance(obj.get("$ref"), str)}
     for unused in ("HTTPValidationError", "ValidationError"):
