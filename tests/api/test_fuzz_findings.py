@@ -54,3 +54,20 @@ def test_any_seed_fits_or_is_refused_by_name(with_buyers: TestClient, seed: int)
         assert r.status_code == 200, r.text
     else:
         assert r.status_code == 400 and r.json()["errors"][0]["field"] == "config.clustering.seed", r.text
+
+
+def test_a_nul_in_a_consent_purpose_is_refused_by_name(any_client: TestClient) -> None:
+    r = any_client.post("/v1/consent", json={"anonymousId": "a1", "purposes": {"ads\x00": False}})
+    assert r.status_code == 400, r.text  # PostgreSQL's text columns cannot hold it: a 500 there
+    assert r.json()["errors"][0]["field"] == "purposes"
+    assert any_client.post("/v1/consent", json={"anonymousId": "a1", "purposes": {"ads": False}}).status_code == 200
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(purposes=st.dictionaries(st.text(min_size=1, max_size=64), st.booleans(), min_size=1, max_size=3))
+def test_any_purpose_names_are_stored_or_refused_by_name(any_client: TestClient, purposes: dict[str, bool]) -> None:
+    r = any_client.post("/v1/consent", json={"anonymousId": "a1", "purposes": purposes})
+    if any("\x00" in p for p in purposes):
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] == "purposes", r.text
+    else:
+        assert r.status_code == 200 and r.json()["success"] is True, r.text  # (purposes are stored lower-cased)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {user_id:id})
@@ -33,6 +33,13 @@ class ConsentRequest(BaseModel):
         description="with userId and the write key: hex HMAC-SHA256(identity secret, userId) from your server "
         "(or the X-User-Hash header)",
     )
+
+    @field_validator("purposes")
+    @classmethod
+    def _storable(cls, purposes: dict[str, bool]) -> dict[str, bool]:
+        if any("\x00" in purpose for purpose in purposes):  # PostgreSQL's text cannot hold it: a 500 there
+            raise ValueError("a purpose contains a NUL character (\\u0000), which cannot be stored")
+        return purposes
 
     @model_validator(mode="after")
     def _identity(self) -> ConsentRequest:
