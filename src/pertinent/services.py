@@ -23,6 +23,7 @@ from pertinent.segments.service import SegmentService
 from pertinent.settings import Settings
 from pertinent.storage.base import Store
 from pertinent.storage.factory import open_store
+from pertinent.warehouse import WarehouseExports
 
 
 class Health(BaseModel):
@@ -46,6 +47,7 @@ class Services:
     segments: SegmentService  # segment definitions, real-time membership, sweep, retraining
     audit: AuditLog  # the audit log of changes to what the engine does (each service records its own)
     identity: IdentityVerifier  # checks the user_hash of browser calls naming a user id (docs/api.md)
+    warehouse: WarehouseExports  # Parquet exports of events, profiles and decisions (covered by erasure)
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -60,12 +62,14 @@ class Services:
         if settings.segments.realtime:
             ingest.subscribe(segments.on_commit)
         decide = DecideService(store, settings, ingest, profiles, recommend)
+        warehouse = WarehouseExports(store)
         privacy = PrivacyService(
             store,
             settings,
             pseudo,
             profiles,
             derived={"models": recommend, "pending_decisions": decide, "segment_models": segments},
+            tx_derived={"warehouse_exports": warehouse},
         )
         dashboard = DashboardService(store, settings, ingest.profile_config, recommend.registry, recommend.config.model)
         dashboard.segment_names = lambda: segments.names(fresh=True)  # ML/RFM: one name per cluster
@@ -84,6 +88,7 @@ class Services:
             segments=segments,
             audit=AuditLog(store),
             identity=ingest.identity,
+            warehouse=warehouse,
         )
 
     def health(self) -> Health:

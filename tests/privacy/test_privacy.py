@@ -174,6 +174,7 @@ def test_erasure_deletes_everything_but_the_erasure_record(any_client, services)
         "decision_outcomes": 0,
         "pending_decisions": 0,
         "segment_models": 0,
+        "warehouse_exports": 0,
         "audit_log": 1,  # the audit row of the identify's merge (a9 into u9): when the person logged in
     }
     assert _rows_mentioning(services.store, pid) == {"consent_log": 1}  # only the erasure record

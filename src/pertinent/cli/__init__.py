@@ -29,6 +29,7 @@ AREAS = (
     "pertinent.cli.segments",
     "pertinent.cli.experiments",
     "pertinent.cli.decide",
+    "pertinent.cli.warehouse",
 )
 
 

@@ -20,7 +20,7 @@ from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.profiles.service import ProfileService
 from pertinent.settings import Settings
-from pertinent.storage.base import AuditRow, ConsentRow, Store, SuppressionRow
+from pertinent.storage.base import AuditRow, ConsentRow, Store, SuppressionRow, Tx
 from pertinent.storage.protocols import SuppressionRepo
 
 
@@ -43,6 +43,14 @@ class DerivedStore(Protocol):
     def forget_user(self, user_id: str) -> int: ...
 
 
+class TxDerivedStore(Protocol):
+    """Derived data whose index lives in the database (e.g. warehouse exports): answered inside the export's or
+    the erasure's transaction, which it reads its index through."""
+
+    def user_rows(self, tx: Tx, profile_id: str) -> list[dict[str, Any]]: ...
+    def forget_user(self, tx: Tx, profile_id: str) -> int: ...
+
+
 class PrivacyService:
     def __init__(
         self,
@@ -51,12 +59,14 @@ class PrivacyService:
         pseudo: Pseudonymizer,
         profiles: ProfileService,
         derived: dict[str, DerivedStore] | None = None,
+        tx_derived: dict[str, TxDerivedStore] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.pseudo = pseudo
         self.profiles = profiles
         self.derived = derived or {}
+        self.tx_derived = tx_derived or {}
         self.identity = IdentityVerifier(settings.identity_secret, settings.identity_verification)
 
     def set_consent(
@@ -148,6 +158,8 @@ class PrivacyService:
                 sections["segments"] = segments.export_rows(tx, profile_id, names)
             for name, derived in self.derived.items():
                 sections[name] = derived.user_rows(profile_id)
+            for name, tx_store in self.tx_derived.items():
+                sections[name] = tx_store.user_rows(tx, profile_id)
             record(tx, actor, "export", profile_id, detail={"events": len(events)}, at=now)
             return UserExport(
                 user_id=user_id,
@@ -178,6 +190,8 @@ class PrivacyService:
             counts = tx.erase_profile(profile_id)
             for name, derived in self.derived.items():  # inside the transaction: audited together
                 counts[name] = derived.forget_user(profile_id)
+            for name, tx_store in self.tx_derived.items():
+                counts[name] = tx_store.forget_user(tx, profile_id)
             counts["audit_log"] = tx.delete_audit_entries(profile_id, PERSONAL_ACTIONS)
             tx.append_consent([ConsentRow(profile_id, "erasure", False, "erasure", now)])
             record(  # after: nothing left

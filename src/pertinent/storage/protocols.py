@@ -62,6 +62,13 @@ class EventRepo(Protocol):
         """Events of one type (and, given ``names``, only those event names), newest first, at most ``limit``."""
         ...
 
+    def iter_events_after(
+        self, after_id: int = 0, received_since: float = 0.0, batch_size: int = 5000
+    ) -> Iterator[tuple[int, EventRow]]:
+        """(insertion id, event) of the events stored after ``after_id`` (received at or after
+        ``received_since``), in insertion order: the watermark of incremental exports."""
+        ...
+
     def iter_event_properties(
         self, names: Sequence[str], limit: int | None = None, batch_size: int = 5000
     ) -> Iterator[tuple[str, str, float, dict[str, Any] | None]]:

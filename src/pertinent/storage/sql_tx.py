@@ -100,6 +100,24 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
             cond.append(t.events.c.event.in_(list(names)))
         return self._events_paged(cond, True, limit, batch_size)
 
+    def iter_events_after(
+        self, after_id: int = 0, received_since: float = 0.0, batch_size: int = 5000
+    ) -> Iterator[tuple[int, EventRow]]:
+        """(id, event) of every event stored after insertion id ``after_id`` (and received at or after
+        ``received_since``), in insertion order; paged by id. What incremental warehouse exports read."""
+        e = t.events
+        last = after_id
+        while True:
+            q = select(e).where(e.c.id > last)
+            if received_since > 0:
+                q = q.where(e.c.received_at >= received_since)
+            rows = list(self.conn.execute(q.order_by(e.c.id).limit(batch_size)))
+            if not rows:
+                return
+            for r in rows:
+                yield r[0], EventRow(*r[1:])
+            last = rows[-1][0]
+
     def iter_event_properties(
         self, names: Sequence[str], limit: int | None = None, batch_size: int = 5000
     ) -> Iterator[tuple[str, str, float, dict[str, Any] | None]]:
