@@ -1,7 +1,10 @@
 """The package's one background-job runner: queued jobs and periodic tasks on one thread per runner.
 
-A periodic task runs once across every worker process that shares the data directory: it is *claimed* under an
-``flock`` on a claim file that records when it last ran (see :meth:`JobRunner.claim`).
+A periodic task runs once across every process that shares its claims: it is *claimed* before it runs (see
+:meth:`JobRunner.claim`). Where the claims live is a :class:`ClaimBackend`: the database for a server
+(``storage/claims.py``: a row per job with a lease and a fencing token, so it holds across machines and a dead
+holder is taken over), or, for a runner with nothing shared, :class:`FileClaims` (an ``flock`` on a claim file
+per job in a local folder).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("pertinent.jobs")
 
@@ -31,12 +35,76 @@ def wait_until(cv: threading.Condition, done: Callable[[], bool], timeout: float
     return True
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A job claimed by this process: ``fence`` grows at every claim, so a holder that lost its lease (it ran
+    too long, or paused) is told so when it records its result, instead of overwriting its successor's."""
+
+    name: str
+    fence: int
+    state: dict[str, Any] | None = None  # what the last holder recorded (e.g. when it last completed a sweep)
+
+
+class ClaimBackend(Protocol):
+    def claim(self, name: str, interval_s: float, now: float) -> Claim | None:
+        """A claim when ``name`` is due (``interval_s`` passed since any process last claimed it) and no live
+        holder has it; records the claim. None otherwise."""
+        ...
+
+    def release(self, claim: Claim, now: float, state: dict[str, Any] | None = None) -> bool:
+        """End the claim's lease (keeping ``state`` for the next holder); False when the claim was lost."""
+        ...
+
+    def state(self, name: str) -> dict[str, Any] | None:
+        """What the last holder of ``name`` recorded."""
+        ...
+
+
+class FileClaims:
+    """Claims as files under an ``flock`` in a local folder: processes of one machine only, no lease (a job that
+    is still running when its interval comes round again may be claimed twice). For runners without a store."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def claim(self, name: str, interval_s: float, now: float) -> Claim | None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            log.warning("cannot write claim files under %s; running %s anyway", self.folder, name)
+            return Claim(name, 0)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None  # another process is claiming it right now
+            raw = os.pread(fd, 64, 0).decode(errors="ignore").strip()
+            try:
+                last = float(raw)
+            except ValueError:
+                last = float("-inf")
+            if now - last < interval_s * 0.95 and now >= last:
+                return None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, repr(now).encode(), 0)
+            return Claim(name, 0)
+        finally:
+            os.close(fd)
+
+    def release(self, claim: Claim, now: float, state: dict[str, Any] | None = None) -> bool:
+        return True
+
+    def state(self, name: str) -> dict[str, Any] | None:
+        return None
+
+
 class JobRunner:
     """One background thread running queued jobs and periodic tasks.
 
     A job is a callable; a periodic task is (name, interval in seconds, callable) and runs when its interval has
-    passed since it last ran in *any* worker process sharing the data directory (a claim file under an flock), so
-    two uvicorn workers do not both sweep.
+    passed since it last ran in *any* process sharing the claims (:class:`ClaimBackend`), so two API nodes or
+    uvicorn workers do not both sweep.
 
     >>> import tempfile
     >>> jobs = JobRunner(Path(tempfile.mkdtemp()), clock=lambda: 1000.0)
@@ -49,8 +117,10 @@ class JobRunner:
     >>> jobs.close()
     """
 
-    def __init__(self, claims_dir: Path, clock: Callable[[], float], thread_name: str = "pertinent-jobs") -> None:
-        self.claims_dir = claims_dir
+    def __init__(
+        self, claims: ClaimBackend | Path, clock: Callable[[], float], thread_name: str = "pertinent-jobs"
+    ) -> None:
+        self.claims: ClaimBackend = FileClaims(claims) if isinstance(claims, Path) else claims
         self.thread_name = thread_name
         self.clock = clock
         self._cv = threading.Condition()
@@ -80,31 +150,13 @@ class JobRunner:
             self._thread.start()
 
     def claim(self, name: str, interval_s: float) -> bool:
-        """True when ``name`` is due (its interval passed since any process last claimed it); records the claim."""
-        now = self.clock()
-        try:
-            self.claims_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.claims_dir / name, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            log.warning("cannot write claim files under %s; running %s anyway", self.claims_dir, name)
-            return True
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False  # another process is claiming it right now
-            raw = os.pread(fd, 64, 0).decode(errors="ignore").strip()
-            try:
-                last = float(raw)
-            except ValueError:
-                last = float("-inf")
-            if now - last < interval_s * 0.95 and now >= last:
-                return False
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, repr(now).encode(), 0)
-            return True
-        finally:
-            os.close(fd)
+        """True when ``name`` is due (its interval passed since any process last claimed it); records the claim
+        and ends it at once (a caller that runs the job itself)."""
+        claim = self.claims.claim(name, interval_s, self.clock())
+        if claim is None:
+            return False
+        self.claims.release(claim, self.clock(), claim.state)
+        return True
 
     def _next(self) -> tuple[str, Callable[[], Any]] | None:
         with self._cv:
@@ -125,7 +177,14 @@ class JobRunner:
 
     def _claimed(self, name: str, interval: float, task: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:
-            return task() if self.claim(name, interval) else None
+            claim = self.claims.claim(name, interval, self.clock())
+            if claim is None:
+                return None
+            try:
+                return task()
+            finally:
+                if not self.claims.release(claim, self.clock(), claim.state):
+                    log.warning("job %s outlived its claim: another process may have run it meanwhile", name)
 
         return run
 

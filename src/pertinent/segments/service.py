@@ -68,6 +68,7 @@ from pertinent.segments.results import (
 from pertinent.segments.sweep import Sweeper
 from pertinent.settings import Settings
 from pertinent.storage.base import MembershipChange, ProfileRow, Store
+from pertinent.storage.claims import StoreClaims
 from pertinent.storage.protocols import MembershipRepo
 
 BackfillMode = Literal["background", "sync", "none"]
@@ -110,7 +111,7 @@ class SegmentService:
         self.previews = Previewer(ctx, self.documents, self.membership, self.fitting)
         self.queries = MembershipQueries(ctx, self.documents)
         self.evaluator = self.membership.evaluator
-        self.jobs = JobRunner(settings.data_dir / "segment_claims", lambda: ctx.clock(), "pertinent-segments-jobs")
+        self.jobs = JobRunner(StoreClaims(store), lambda: ctx.clock(), "pertinent-segments-jobs")
         self._started = False
 
     # the parts share the context: setting the clock here moves every part

@@ -2,17 +2,15 @@
 
 A sweep re-checks profiles against the definitions that change with time alone, so people leave "frequent
 buyers" when they stop buying, without a new event. After a complete sweep over the same definitions (recorded in
-``segment_claims/last_sweep.json``) only the profiles time can have moved since are read; sizes are snapshotted
-for sizes over time.
+the database as the job state ``segments.sweep``, shared by every process) only the profiles time can have moved
+since are read; sizes are snapshotted for sizes over time.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 from pertinent.profiles.features import DAY
 from pertinent.rules import TimeBounds
@@ -24,6 +22,7 @@ from pertinent.segments.membership import Membership, Since
 from pertinent.segments.results import Totals
 
 log = logging.getLogger("pertinent.segments")
+SWEEP_STATE = "segments.sweep"  # the job state holding the last complete sweep's time and definitions
 UPDATED_SLACK_S = 600.0  # a narrowed sweep also re-reads profiles updated this long before the last sweep
 
 
@@ -52,15 +51,13 @@ class Sweeper:
         log.info("segment sweep: %s", totals)
         return totals
 
-    def _sweep_record(self) -> Path:
-        return self.ctx.settings.data_dir / "segment_claims" / "last_sweep.json"
-
     def _since_last_sweep(self, timed: Sequence[Active], now: float) -> Since | None:
         """What to re-read since the last complete sweep over ``timed``; None: every profile."""
+        with self.ctx.store.transaction(write=False) as tx:
+            last = tx.job_state(SWEEP_STATE) or {}
         try:
-            last = json.loads(self._sweep_record().read_text())
             at, definitions = float(last["at"]), [tuple(d) for d in last["definitions"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):  # never recorded, or from another version
             return None
         if not self.ctx.config.realtime or definitions != sorted((d.id, d.version) for d in timed) or not at <= now:
             return None
@@ -78,14 +75,9 @@ class Sweeper:
         return Since(ranges, at - UPDATED_SLACK_S)
 
     def _record_sweep(self, timed: Sequence[Active], now: float) -> None:
-        record = self._sweep_record()
-        try:
-            record.parent.mkdir(parents=True, exist_ok=True)
-            tmp = record.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"at": now, "definitions": sorted((d.id, d.version) for d in timed)}))
-            tmp.replace(record)
-        except OSError:  # the next sweep reads every profile
-            log.warning("cannot record the sweep under %s", record.parent, exc_info=True)
+        record = {"at": now, "definitions": sorted([d.id, d.version] for d in timed)}
+        with self.ctx.store.transaction() as tx:
+            tx.put_job_state(SWEEP_STATE, record)
 
     def snapshot_sizes(self, now: float | None = None) -> dict[str, int]:
         """Record the current member counts (sizes over time). Snapshots are aligned on the configured interval,

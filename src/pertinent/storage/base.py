@@ -45,6 +45,7 @@ from pertinent.storage.protocols import (
     EventRepo,
     IdentityRepo,
     ItemRepo,
+    JobClaimRepo,
     MembershipRepo,
     ProfileRepo,
     ServingReader,
@@ -209,6 +210,7 @@ class Tx(
     AnalyticsQueries,
     ErasureRepo,
     SuppressionRepo,
+    JobClaimRepo,
     Protocol,
 ):
     """One unit of work: every area's methods; everything done through it commits or rolls back together."""

@@ -352,6 +352,25 @@ class SuppressionRepo(Protocol):
         ...
 
 
+class JobClaimRepo(Protocol):
+    """Scheduled-job claims (``storage/claims.py``): a compare-and-set per job, with a lease and a fencing token."""
+
+    def claim_job(
+        self, name: str, interval_s: float, now: float, holder: str, lease_s: float
+    ) -> tuple[int, dict[str, Any] | None] | None:
+        """(fence, last holder's state) when ``name`` is due and its lease has ended; None otherwise."""
+        ...
+
+    def release_job(self, name: str, fence: int, now: float, state: dict[str, Any] | None) -> bool:
+        """End the lease of the claim ``fence`` and keep ``state``; False when a later claim took over."""
+        ...
+
+    def job_state(self, name: str) -> dict[str, Any] | None: ...
+    def put_job_state(self, name: str, state: dict[str, Any] | None) -> None:
+        """Record what a job keeps between runs (e.g. when the last complete sweep ended), claim or not."""
+        ...
+
+
 class ServingReader(Protocol):
     """What ``Store.reader()`` serves: the four reads of ``/v1/decide`` and ``/v1/recommendations``.
 

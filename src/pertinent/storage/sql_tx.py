@@ -15,6 +15,7 @@ from pertinent.storage import tables as t
 from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ItemRow, ProfileRow, SuppressionRow
 from pertinent.storage.sql_decisions import DecisionsMixin
 from pertinent.storage.sql_documents import DocumentsMixin
+from pertinent.storage.sql_jobs import JobsMixin
 from pertinent.storage.sql_segments import SegmentsMixin
 from pertinent.storage.sql_stats import StatsMixin
 from pertinent.storage.sqlutil import EVENT_COLS, row_dict, rows_where_in
@@ -27,7 +28,7 @@ def _itself_or_under(column: Any, value: str, sep: str) -> ColumnElement[bool]:
     return or_(column == value, func.substr(column, 1, len(head)) == head)
 
 
-class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin):
+class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin, JobsMixin):
     """A transaction on one connection. Implements :class:`pertinent.storage.base.Tx`."""
 
     # identities -------------------------------------------------------------

@@ -206,6 +206,20 @@ decision_outcomes = Table(
 
 # Erasure's suppression list (Segment's "delete and suppress"): the pseudonymised identifiers (identity keys, HMACs)
 # and profile ids of erased people, whose later events are dropped and for whom nothing is created again.
+# Scheduled jobs: each runs once across every process sharing the database (``runtime/jobs.py``). A claim
+# holds a lease; a holder that dies is taken over when its lease ends, and ``fence`` (bumped at every claim)
+# keeps a holder that lost its lease from recording anything.
+job_claims = Table(
+    "job_claims",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("last_run", Double, nullable=False),
+    Column("holder", String(128), nullable=False),
+    Column("lease_until", Double, nullable=False),
+    Column("fence", BigInteger, nullable=False),
+    Column("state", JSON, nullable=True),
+)
+
 suppressions = Table(
     "suppressions",
     metadata,
