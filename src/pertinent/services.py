@@ -18,6 +18,7 @@ from pertinent.privacy.identity_proof import IdentityVerifier
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.service import ProfileService
+from pertinent.recommend.retrain import Retrainer
 from pertinent.recommend.service import RecommendService
 from pertinent.segments.service import SegmentService
 from pertinent.settings import Settings
@@ -90,6 +91,13 @@ class Services:
             identity=ingest.identity,
             warehouse=warehouse,
         )
+
+    def start_jobs(self) -> Retrainer | None:
+        """Start the scheduled jobs of this process: segment sweep, size snapshots and refits (claimed, so one
+        process of the cluster runs each), and the recommender's scheduled retraining. ``pertinent serve`` calls
+        this unless ``run_jobs`` is off; ``pertinent worker`` always does."""
+        self.segments.start()
+        return self.recommend.start_retraining()
 
     def health(self) -> Health:
         """Ready when storage answers a read (raises otherwise)."""

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # (PERTINENT_DECIDE__ATTRIBUTION_WINDOW_S, ... or [decide] in the TOML file; see decide/config.py)
     decide: DecideConfig = Field(default_factory=DecideConfig)
     log_level: str = "info"
+    # Whether ``pertinent serve`` runs the scheduled jobs (segment sweep, size snapshots, refits, retraining) in
+    # its own processes. The embedded default does; in a cluster the API nodes set PERTINENT_RUN_JOBS=false and
+    # ``pertinent worker`` runs them (each job runs once across the cluster either way: ``storage/claims.py``).
+    run_jobs: bool = True
     # Pages on these origins may call the API from the browser (CORS); "*" = any site (the write key is
     # public anyway; admin calls need the Bearer admin key, never a cookie).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])

@@ -121,11 +121,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services or Services.build(config)
         parse_user_agent("Mozilla/5.0")  # load the user-agent rules now, not on the first request
         logging.getLogger("pertinent").info("storage backend: %s", app.state.services.store.backend)
-        retrainer = app.state.services.recommend.start_retraining()  # None unless retrain_interval_s > 0
+        retrainer = None
         if owned:  # the server's own services: segment sweep, size snapshots, retraining on their schedule
             # keys rotated or settings changed since the last start: audited (keys by fingerprint)
             app.state.services.audit.record_configuration(app.state.services.settings)
-            app.state.services.segments.start()
+            if config.run_jobs:  # off on the API nodes of a cluster: `pertinent worker` runs them
+                retrainer = app.state.services.start_jobs()
+        else:  # services handed in (tests, embedding): retraining on its schedule, if one is set
+            retrainer = app.state.services.recommend.start_retraining()
             # Everything loaded so far (modules, services) lives as long as the server: keep it out of the cyclic
             # collector, whose full passes over it stalled requests (docs/benchmarks.md).
             gc.freeze()

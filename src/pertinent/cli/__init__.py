@@ -30,6 +30,7 @@ AREAS = (
     "pertinent.cli.experiments",
     "pertinent.cli.decide",
     "pertinent.cli.warehouse",
+    "pertinent.cli.worker",
 )
 
 
