@@ -32,9 +32,9 @@ demo: install
 test: install-dev
 	scripts/ensure-chromium.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-# The inner loop: no PostgreSQL, no browser, no slow tests (the full `make test` stays the README's and CI's command).
+# The inner loop: no PostgreSQL, no Redis, no browser, no slow tests (the full `make test` stays the README's and CI's command).
 test-fast: install-dev
-	$(PY) -m pytest -n 2 -m "not postgres and not browser and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m "not postgres and not redis and not browser and not slow" $(PYTEST_ARGS)
 
 # Style, formatting, the layering (import-linter contracts + no import cycles) and types.
 lint: install-dev

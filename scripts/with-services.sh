@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Run a command with a throwaway PostgreSQL server for the test suite.
+# Run a command with a throwaway PostgreSQL server and Redis server for the test suite.
 #
 # - If PERTINENT_TEST_POSTGRES_URL is already set, it is used as is.
 # - Otherwise PostgreSQL is installed from Debian packages when missing, a fresh cluster is
 #   created in a temporary directory, started on a free loopback port, and removed afterwards.
 # - If it cannot start, PERTINENT_TEST_POSTGRES_SKIP is set to the reason: the PostgreSQL tests
 #   then show as skipped with that reason (never silently passed).
+# - Redis likewise: PERTINENT_TEST_REDIS_URL is used as is when set; otherwise Debian's redis-server is
+#   installed when missing and started on a free loopback port with no persistence, and stopped afterwards;
+#   PERTINENT_TEST_REDIS_SKIP carries the reason when it cannot start.
 set -uo pipefail
 
 log() { echo "[with-services] $*" >&2; }
@@ -66,10 +69,58 @@ stop_postgres() {
 
 PG_SKIP=""
 if [ -z "${PERTINENT_TEST_POSTGRES_URL:-}" ]; then
-  trap stop_postgres EXIT
+  PG_STARTED=1
   if ! start_postgres; then
     log "PostgreSQL tests will be skipped: $PG_SKIP"
     export PERTINENT_TEST_POSTGRES_SKIP="$PG_SKIP"
+  fi
+fi
+
+start_redis() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    log "redis-server not found; installing Debian's redis-server package"
+    local sudo=""
+    [ "$(id -u)" = "0" ] || sudo="sudo"
+    ($sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+      || { REDIS_SKIP="apt-get install redis-server failed"; return 1; }
+  fi
+  REDIS_DIR=$(mktemp -d /tmp/pertinent-redis.XXXXXX)
+  REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$REDIS_DIR" \
+    --daemonize yes --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" >/dev/null 2>&1 \
+    || { REDIS_SKIP="redis-server failed to start: $(tail -n 3 "$REDIS_DIR/redis.log" 2>/dev/null | tr '\n' ' ')"; return 1; }
+  for _ in $(seq 1 50); do
+    if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+      export PERTINENT_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+      log "Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) on 127.0.0.1:$REDIS_PORT"
+      return 0
+    fi
+    sleep 0.1
+  done
+  REDIS_SKIP="redis-server did not answer PING: $(tail -n 3 "$REDIS_DIR/redis.log" 2>/dev/null | tr '\n' ' ')"
+  return 1
+}
+
+stop_redis() {
+  if [ -n "${REDIS_DIR:-}" ] && [ -f "$REDIS_DIR/redis.pid" ]; then
+    kill "$(cat "$REDIS_DIR/redis.pid")" >/dev/null 2>&1 || true
+  fi
+  [ -n "${REDIS_DIR:-}" ] && rm -rf "$REDIS_DIR"
+}
+
+cleanup() {
+  [ -n "${PG_STARTED:-}" ] && stop_postgres
+  [ -n "${REDIS_STARTED:-}" ] && stop_redis
+  return 0
+}
+trap cleanup EXIT
+
+REDIS_SKIP=""
+if [ -z "${PERTINENT_TEST_REDIS_URL:-}" ]; then
+  REDIS_STARTED=1
+  if ! start_redis; then
+    log "Redis tests will be skipped: $REDIS_SKIP"
+    export PERTINENT_TEST_REDIS_SKIP="$REDIS_SKIP"
   fi
 fi
 

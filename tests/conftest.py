@@ -42,6 +42,29 @@ def postgres_url(worker_id: str) -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def redis_base_url() -> str:
+    reason = os.environ.get("PERTINENT_TEST_REDIS_SKIP")
+    url = os.environ.get("PERTINENT_TEST_REDIS_URL")
+    if not url:
+        pytest.skip(f"Redis unavailable: {reason or 'PERTINENT_TEST_REDIS_URL not set (run make test)'}")
+    return url
+
+
+@pytest.fixture
+def redis_url(redis_base_url: str, worker_id: str) -> Iterator[str]:
+    """A Redis database of its own for this xdist worker (0-15 by worker number), emptied before each test."""
+    import redis
+
+    number = int(re.sub(r"\D", "", worker_id) or 0) % 15 + 1
+    url = redis_base_url.rsplit("/", 1)[0] + f"/{number}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
 def _truncate(store: SqlStore) -> None:
     with store.engine.begin() as conn:
         names = ", ".join(t.name for t in metadata.sorted_tables)
@@ -130,3 +153,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
         if on_postgres:
             item.add_marker(pytest.mark.postgres)
+        if "redis_url" in fixtures or "redis_base_url" in fixtures:
+            item.add_marker(pytest.mark.redis)

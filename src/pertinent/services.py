@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from pertinent.browser.catalogue import PublicCatalogue
 from pertinent.dashboard.service import DashboardService
+from pertinent.dashboard.shared_login_limiter import SharedLoginLimiter
 from pertinent.decide.service import DecideService
 from pertinent.events.service import IngestService
 from pertinent.privacy.audit import AuditLog
@@ -20,6 +21,8 @@ from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.service import ProfileService
 from pertinent.recommend.retrain import Retrainer
 from pertinent.recommend.service import RecommendService
+from pertinent.runtime.bus import Bus, LocalBus, RedisBus
+from pertinent.runtime.redis import connect as redis_connect
 from pertinent.segments.service import SegmentService
 from pertinent.settings import Settings
 from pertinent.storage.base import Store
@@ -49,6 +52,7 @@ class Services:
     audit: AuditLog  # the audit log of changes to what the engine does (each service records its own)
     identity: IdentityVerifier  # checks the user_hash of browser calls naming a user id (docs/api.md)
     warehouse: WarehouseExports  # Parquet exports of events, profiles and decisions (covered by erasure)
+    bus: Bus  # cross-node invalidation (Redis pub/sub with PERTINENT_REDIS_URL; in process otherwise)
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -74,6 +78,19 @@ class Services:
         )
         dashboard = DashboardService(store, settings, ingest.profile_config, recommend.registry, recommend.config.model)
         dashboard.segment_names = lambda: segments.names(fresh=True)  # ML/RFM: one name per cluster
+        bus: Bus = LocalBus()
+        if settings.redis_url:  # a cluster: login limits and invalidation shared through Redis
+            client = redis_connect(settings.redis_url)
+            dashboard.login_limiter = SharedLoginLimiter(client)
+            bus = RedisBus(client)
+
+        def erased_elsewhere(profile_id: str) -> None:
+            if profile_id:  # "" after a reconnect: nothing names what was missed; caches expire on their own
+                decide.forget_cached(profile_id)
+                recommend.forget_cached(profile_id)
+
+        bus.subscribe("profile.erased", erased_elsewhere)
+        privacy.on_erased.append(lambda profile_id: bus.publish("profile.erased", profile_id))
         # every run of an experiment, with its own metrics (the keys the analysis has, as the API answers them)
         dashboard.experiment_results = lambda key: decide.results(key).model_dump(exclude_unset=True)
         return cls(
@@ -90,6 +107,7 @@ class Services:
             audit=AuditLog(store),
             identity=ingest.identity,
             warehouse=warehouse,
+            bus=bus,
         )
 
     def start_jobs(self) -> Retrainer | None:
@@ -108,4 +126,5 @@ class Services:
     def close(self) -> None:
         self.segments.close()  # evaluates and writes queued profiles, stops the background threads
         self.decide.close()  # writes queued decisions before the store closes
+        self.bus.close()
         self.store.close()

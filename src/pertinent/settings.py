@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # its own processes. The embedded default does; in a cluster the API nodes set PERTINENT_RUN_JOBS=false and
     # ``pertinent worker`` runs them (each job runs once across the cluster either way: ``storage/claims.py``).
     run_jobs: bool = True
+    # Redis for a cluster (redis://host:6379/0): login limits shared by every node and cross-node invalidation
+    # (an erasure or consent withdrawal on one node reaches the others' caches). Unset: one node, in process.
+    redis_url: str | None = None
     # Pages on these origins may call the API from the browser (CORS); "*" = any site (the write key is
     # public anyway; admin calls need the Bearer admin key, never a cookie).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])

@@ -37,6 +37,7 @@ from pertinent.dashboard.pages.overview import Overview
 from pertinent.dashboard.pages.recommendations import RecommendationsPage
 from pertinent.dashboard.pages.segments import ML_SAMPLE, MlReport, SegmentsPage
 from pertinent.dashboard.sessions import Sessions
+from pertinent.dashboard.shared_login_limiter import SharedLoginLimiter
 from pertinent.kpis import KpiConfig
 from pertinent.runtime.cache import TTLCache
 from pertinent.storage.base import AuditRow
@@ -101,7 +102,8 @@ class DashboardService:
         # membership id -> (definition id, readable name), from the segment service (ML and RFM definitions
         # have one membership id per fitted segment); without it, names come from the segment documents.
         self.segment_names: SegmentNames | None = None
-        self.login_limiter = LoginLimiter()  # failed logins to the dashboard, per client address and overall
+        # failed logins to the dashboard, per client address and overall (shared by the nodes with Redis)
+        self.login_limiter: LoginLimiter | SharedLoginLimiter = LoginLimiter()
         self.sessions = Sessions(store, SESSION_MAX_AGE_S)  # in the database: a logout ends them in every process
         self.proxies = TrustedProxies(getattr(settings, "trusted_proxies", None) or [])
         self._ml: MlReport | None = None

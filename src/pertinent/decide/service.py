@@ -105,6 +105,10 @@ class DecideService:
         self.serving.forget(profile_id)
         return self.log.forget(profile_id)
 
+    def forget_cached(self, profile_id: str) -> None:
+        """Another node erased the profile (``runtime/bus.py``): drop what this process holds for it."""
+        self.forget_user(profile_id)  # everything it drops is this process's memory
+
     # ================================================================ documents
     def list_documents(self, kind: str) -> list[Document]:
         """Every current document of a kind (block, slot, experiment)."""

@@ -8,6 +8,7 @@ statements create nothing for them, and the profile id is never used again.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -67,6 +68,8 @@ class PrivacyService:
         self.profiles = profiles
         self.derived = derived or {}
         self.tx_derived = tx_derived or {}
+        # told the profile id after each erasure commits (Services publishes it to the other nodes)
+        self.on_erased: list[Callable[[str], None]] = []
         self.identity = IdentityVerifier(settings.identity_secret, settings.identity_verification)
 
     def set_consent(
@@ -198,4 +201,6 @@ class PrivacyService:
                 tx, actor, "erase", profile_id, before={"rows": counts}, detail={"suppressed": suppressed}, at=now
             )
         self.store.purge_deleted()  # no older copy of the erased rows left in the SQLite WAL
+        for hook in self.on_erased:
+            hook(profile_id)
         return Erasure(user_id=user_id, profile_id=profile_id, erased_at=now, deleted=counts, suppressed=suppressed)

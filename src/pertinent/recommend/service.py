@@ -88,6 +88,13 @@ class RecommendService:
         self.serving.forget(user_id)
         return self.versions.forget_user(user_id)
 
+    def forget_cached(self, user_id: str) -> None:
+        """Another node erased the user (``runtime/bus.py``) and rewrote the shared model files: drop the user
+        from this process's served model and cached lists, and from what its retraining saves next."""
+        self.versions.erased.append(user_id)
+        self.lists.forget(user_id)
+        self.serving.forget(user_id)
+
     # ---------------------------------------------------------------- items (each write audited under ``actor``)
     def upsert_items(self, raws: Sequence[Any], actor: Actor = SYSTEM) -> UpsertResult:
         rows, errors = validate_items(raws)
