@@ -131,6 +131,8 @@ def test_compose_nodes_share_keys_database_and_settings_that_exist(compose):
         host = re.search(r"@([\w.-]+):\d+/", env["PERTINENT_DATABASE_URL"]).group(1)
         assert host in services and env["PERTINENT_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert "postgres" in node["depends_on"]
+        redis_host = re.match(r"redis://([\w.-]+):\d+/\d+$", env["PERTINENT_REDIS_URL"]).group(1)
+        assert redis_host in services and redis_host in node["depends_on"]
     mounts = {tuple(sorted(s.get("volumes", []))) for s in nodes.values()}
     assert len(mounts) == 1 and mounts.pop()  # the same shared data volume on every node
     for volume in next(iter(nodes.values()))["volumes"]:
@@ -204,6 +206,8 @@ def test_k8s_references_resolve(k8s):
             volumes = {v["name"]: v for v in spec.get("volumes", [])}
             for mount in container.get("volumeMounts", []):
                 assert volumes[mount["name"]]["persistentVolumeClaim"]["claimName"] in claims
+    redis_host = re.match(r"redis://([\w.-]+):", config["pertinent-config"]["data"]["PERTINENT_REDIS_URL"]).group(1)
+    assert redis_host in _by(k8s, "Service")
     service = _by(k8s, "Service")["pertinent"]
     api_labels = _by(k8s, "Deployment")["pertinent-api"]["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= api_labels.items()
