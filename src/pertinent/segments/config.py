@@ -17,6 +17,8 @@ class SegmentsConfig(BaseModel):
     ``sizes_interval_s``: member counts are snapshotted for sizes over time; 0 = off. ``retrain_interval_s``: RFM
     thresholds and ML models are refitted on the stored profiles (ML ids kept stable); 0 = off.
     ``reload_interval_s``: how often a worker re-reads the definitions other workers may have changed.
+    ``reconcile_interval_s``: profiles updated since the last reconcile are evaluated again, so memberships
+    converge even when a node died with profiles queued for real-time evaluation; 0 = off.
 
     >>> SegmentsConfig(sweep_interval_s=60).sweep_interval_s, SegmentsConfig().realtime
     (60.0, True)
@@ -30,6 +32,7 @@ class SegmentsConfig(BaseModel):
     reload_interval_s: float = Field(default=2.0, ge=0)
     sweep_interval_s: float = Field(default=300.0, ge=0)
     sizes_interval_s: float = Field(default=3600.0, ge=0)
+    reconcile_interval_s: float = Field(default=60.0, ge=0)
     retrain_interval_s: float = Field(default=0.0, ge=0)
     keep_model_versions: int = Field(default=3, ge=1)
     preview_sample: int = Field(default=10, ge=0, le=1000)

@@ -277,10 +277,11 @@ class Membership:
         log.info("segment %s back-filled: %s", definition_id, totals)
         return totals
 
-    def reconcile(self, now: float | None = None) -> Totals:
-        """Evaluate every active definition over every stored profile (repairs anything missed, e.g. profiles
-        queued in a process that was killed)."""
+    def reconcile(self, now: float | None = None, updated_since: float | None = None) -> Totals:
+        """Evaluate every active definition over every stored profile, or over those updated at or after
+        ``updated_since`` (repairs anything missed, e.g. profiles queued in a process that was killed)."""
         self.definitions.invalidate()
-        totals = self.over_all_profiles(now=now)
+        since = None if updated_since is None else Since([], updated_since)
+        totals = self.over_all_profiles(now=now, since=since)
         log.info("segments reconciled: %s", totals)
         return totals

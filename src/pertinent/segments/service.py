@@ -71,6 +71,11 @@ from pertinent.storage.base import MembershipChange, ProfileRow, Store
 from pertinent.storage.claims import StoreClaims
 from pertinent.storage.protocols import MembershipRepo
 
+RECONCILE_STATE = "segments.reconcile"  # the job state holding when the last scheduled reconcile started
+# a profile updated this long before the last reconcile is read again: its real-time evaluation (or a node's
+# queue) may have been in flight while that reconcile read it
+RECONCILE_SLACK_S = 120.0
+
 BackfillMode = Literal["background", "sync", "none"]
 FitMode = Literal["sync", "background"]
 _BACKFILL_STATE: dict[BackfillMode, Backfill] = {"sync": "done", "background": "running", "none": "skipped"}
@@ -157,6 +162,7 @@ class SegmentService:
         self.jobs.every("sweep", c.sweep_interval_s, self.sweep)
         self.jobs.every("sizes", c.sizes_interval_s, self.snapshot_sizes)
         self.jobs.every("retrain", c.retrain_interval_s, self.retrain_due)
+        self.jobs.every("reconcile", c.reconcile_interval_s, self.reconcile_recent)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until queued real-time work and background jobs are done (tests, CLI); False on timeout."""
@@ -271,6 +277,19 @@ class SegmentService:
     def reconcile(self, now: float | None = None) -> Totals:
         """Evaluate every active definition over every stored profile (repairs anything missed)."""
         return self.membership.reconcile(now)
+
+    def reconcile_recent(self, now: float | None = None) -> Totals:
+        """The scheduled reconcile: profiles updated since the last one (with a margin) are evaluated again, so
+        memberships converge after a node died with profiles queued for real-time evaluation. The first run
+        (nothing recorded) evaluates every profile."""
+        now = self.ctx.now(now)
+        with self.store.transaction(write=False) as tx:
+            last = (tx.job_state(RECONCILE_STATE) or {}).get("at")
+        since = None if not isinstance(last, int | float) else float(last) - RECONCILE_SLACK_S
+        totals = self.membership.reconcile(now, updated_since=since)
+        with self.store.transaction() as tx:
+            tx.put_job_state(RECONCILE_STATE, {"at": now})
+        return totals
 
     def sweep(self, now: float | None = None) -> Totals:
         """Re-check profiles against the definitions that change with time alone (``sweep.py``)."""
