@@ -76,3 +76,32 @@ def test_job_state_is_kept_without_a_claim(store):
     with store.transaction() as tx:
         tx.put_job_state("segments.sweep", {"at": 2.0, "definitions": []})
     assert StoreClaims(store).state("segments.sweep") == {"at": 2.0, "definitions": []}
+
+
+def test_a_running_job_renews_its_lease_so_only_a_dead_holder_loses_it(store):
+    import time
+
+    started, release = threading.Event(), threading.Event()
+
+    def long_job() -> None:
+        started.set()
+        release.wait(10)
+
+    runner = JobRunner(StoreClaims(store, lease_s=0.3, holder="busy"), time.time, "test-jobs-lease")
+    other = StoreClaims(store, holder="other")
+    try:
+        runner.every("refit", 0.01, long_job)  # due again at once: only the lease keeps others out
+        assert started.wait(10)
+        time.sleep(0.8)  # well past one lease: the heartbeat renewed it
+        assert other.claim("refit", 0.01, time.time()) is None
+        release.set()
+        assert runner.wait_idle(10)
+    finally:
+        runner.close()
+    later = None
+    for _ in range(50):  # the runner released it; claimable once due
+        later = other.claim("refit", 0.01, time.time())
+        if later is not None:
+            break
+        time.sleep(0.05)
+    assert later is not None

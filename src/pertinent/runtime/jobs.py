@@ -55,6 +55,15 @@ class ClaimBackend(Protocol):
         """End the claim's lease (keeping ``state`` for the next holder); False when the claim was lost."""
         ...
 
+    def renew(self, claim: Claim, now: float) -> bool:
+        """Extend the lease of a job still running (a heartbeat); False when the claim was lost."""
+        ...
+
+    @property
+    def lease_s(self) -> float:
+        """How long a claim holds without a renewal: a dead holder's job is taken over after this long."""
+        ...
+
     def state(self, name: str) -> dict[str, Any] | None:
         """What the last holder of ``name`` recorded."""
         ...
@@ -94,6 +103,13 @@ class FileClaims:
 
     def release(self, claim: Claim, now: float, state: dict[str, Any] | None = None) -> bool:
         return True
+
+    def renew(self, claim: Claim, now: float) -> bool:
+        return True
+
+    @property
+    def lease_s(self) -> float:
+        return float("inf")
 
     def state(self, name: str) -> dict[str, Any] | None:
         return None
@@ -180,13 +196,31 @@ class JobRunner:
             claim = self.claims.claim(name, interval, self.clock())
             if claim is None:
                 return None
+            done = threading.Event()
+            heartbeat = threading.Thread(target=self._heartbeat, args=(claim, done), name=f"{name}-lease", daemon=True)
+            heartbeat.start()
             try:
                 return task()
             finally:
+                done.set()
+                heartbeat.join()
                 if not self.claims.release(claim, self.clock(), claim.state):
                     log.warning("job %s outlived its claim: another process may have run it meanwhile", name)
 
         return run
+
+    def _heartbeat(self, claim: Claim, done: threading.Event) -> None:
+        """Renew the claim's lease every third of it while its job runs, so only a dead holder loses it."""
+        every = self.claims.lease_s / 3
+        if every == float("inf"):
+            return
+        while not done.wait(every):
+            try:
+                if not self.claims.renew(claim, self.clock()):
+                    log.warning("job %s lost its claim while running", claim.name)
+                    return
+            except Exception:
+                log.warning("cannot renew the claim of job %s", claim.name, exc_info=True)
 
     def _run_one(self, name: str, job: Callable[[], Any]) -> None:
         try:

@@ -365,6 +365,10 @@ class JobClaimRepo(Protocol):
         """End the lease of the claim ``fence`` and keep ``state``; False when a later claim took over."""
         ...
 
+    def renew_job(self, name: str, fence: int, lease_until: float) -> bool:
+        """Extend the lease of the claim ``fence`` to ``lease_until``; False when a later claim took over."""
+        ...
+
     def job_state(self, name: str) -> dict[str, Any] | None: ...
     def put_job_state(self, name: str, state: dict[str, Any] | None) -> None:
         """Record what a job keeps between runs (e.g. when the last complete sweep ended), claim or not."""

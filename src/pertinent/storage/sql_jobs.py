@@ -45,6 +45,13 @@ class JobsMixin(SqlBase):
         )
         return done.rowcount == 1
 
+    def renew_job(self, name: str, fence: int, lease_until: float) -> bool:
+        j = t.job_claims
+        renewed = self.conn.execute(
+            update(j).where(j.c.name == name, j.c.fence == fence).values(lease_until=lease_until)
+        )
+        return renewed.rowcount == 1
+
     def job_state(self, name: str) -> dict[str, Any] | None:
         j = t.job_claims
         return self.conn.execute(select(j.c.state).where(j.c.name == name)).scalar_one_or_none()
