@@ -28,13 +28,15 @@ demo: install
 
 # The whole suite. scripts/with-services.sh installs (Debian packages) and starts a throwaway
 # PostgreSQL when none is configured, runs the suite, and tears it down; scripts/ensure-chromium.sh
-# installs Debian's Chromium for the browser tests when it is missing.
+# installs Debian's Chromium for the browser tests when it is missing; scripts/ensure-node-clients.sh installs
+# Node.js (Debian) when missing, Segment's JavaScript clients (npm ci, tests/clients/js) and bundles analytics.js.
 test: install-dev
-	scripts/ensure-chromium.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	scripts/ensure-chromium.sh scripts/ensure-node-clients.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-# The inner loop: no PostgreSQL, no Redis, no browser, no slow tests (the full `make test` stays the README's and CI's command).
+# The inner loop: no PostgreSQL, no Redis, no browser, no real clients, no slow tests (the full `make test` stays
+# the README's and CI's command).
 test-fast: install-dev
-	$(PY) -m pytest -n 2 -m "not postgres and not redis and not browser and not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m "not postgres and not redis and not browser and not clients and not slow" $(PYTEST_ARGS)
 
 # Style, formatting, the layering (import-linter contracts + no import cycles) and types.
 lint: install-dev

@@ -9,8 +9,9 @@ import base64
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi.testclient import TestClient
@@ -54,16 +55,18 @@ def dashboard_login(client: TestClient, key: str = ADMIN_KEY, **form: str):  # t
 
 
 class LiveServer:
-    """The real app under uvicorn on a loopback port, in a background thread."""
+    """The real app under uvicorn on a loopback port, in a background thread; ``wrap``, when given, wraps the app
+    (an ASGI middleware of the test's own, such as tests/support/clients.py's fault injection)."""
 
-    def __init__(self, svc: Services) -> None:
+    def __init__(self, svc: Services, wrap: Callable[[Any], Any] | None = None) -> None:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         sock.close()
         self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(svc.settings, services=svc)
         config = uvicorn.Config(
-            create_app(svc.settings, services=svc),
+            wrap(app) if wrap is not None else app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

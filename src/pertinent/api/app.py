@@ -26,6 +26,7 @@ from pertinent.api import errors, openapi
 from pertinent.api.errors import ApiError
 from pertinent.api.responses import JSON
 from pertinent.api.routes import (
+    analyticsjs,
     audit,
     collect,
     dashboard,
@@ -159,11 +160,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             CORSMiddleware,
             allow_origins=config.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-User-Hash"],
+            # X-Retry-Count: analytics.js's retries (refused at the preflight, a retried event would be lost)
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-User-Hash", "X-Retry-Count"],
+            expose_headers=["Retry-After"],  # analytics.js waits as long as a 429 says
             max_age=600,
         )
     for module in (decide, health, collect, profiles, privacy, recommend, site, dashboard, segments, audit):
         app.include_router(module.router)
+    app.include_router(analyticsjs.router)  # GET /v1/projects/{writeKey}/settings, for analytics.js
     app.include_router(decide.admin)
     app.fast_lane.update(
         {"/v1/decide": decide.decide_endpoint, "/v1/recommendations": recommend.recommendations_endpoint}

@@ -1,5 +1,9 @@
 """Segment HTTP API: /v1/track, identify, page, screen, group, alias and batch.
 
+analytics.js (``@segment/analytics-next``) posts to the first letter of each type instead (``{apiHost}/t``,
+``/i``, ``/p``, ``/s``, ``/g``, ``/a``) and, in batching mode, to ``/b``: those short paths are served by the same
+handlers (docs/integrations.md, moving from Segment).
+
 Bodies are parsed by hand (orjson) rather than by FastAPI so that size limits, malformed JSON and
 per-message validation errors all get the same clear 4xx shape, and a batch keeps its valid events.
 """
@@ -119,11 +123,29 @@ for _type in MESSAGE_TYPES:
         responses=COLLECT_RESPONSES,
         openapi_extra=request_bodies.MESSAGES[_type],
     )
+    router.add_api_route(  # analytics.js's short path: /v1/t for track, /v1/i for identify...
+        f"/{_type[0]}",
+        _make(_type),
+        methods=["POST"],
+        name=f"collect_{_type}_short",
+        summary=f"Segment `{_type}` call at analytics.js's short path",
+        response_model=IngestResponse,
+        responses=COLLECT_RESPONSES,
+        openapi_extra=request_bodies.MESSAGES[_type],
+    )
 
 
 @router.post(
     "/batch",
     name="collect_batch",
+    response_model=IngestResponse,
+    responses=COLLECT_RESPONSES,
+    openapi_extra=request_bodies.BATCH,
+)
+@router.post(
+    "/b",
+    name="collect_batch_short",
+    summary="Segment `batch` call at analytics.js's short path (batching delivery)",
     response_model=IngestResponse,
     responses=COLLECT_RESPONSES,
     openapi_extra=request_bodies.BATCH,
