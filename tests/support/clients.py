@@ -72,21 +72,22 @@ class Seen:
 
 
 class Faults:
-    """ASGI wrapper around the app that records every request and, on demand, fails the next POST to a path once:
+    """ASGI wrapper around the app that records every request and, on demand, fails the next POSTs to a path:
     ``"lost"`` answers 500 before the app sees it (the event never arrived), ``"unanswered"`` lets the app store it
     and then answers 500 (the answer was lost: the retry must not store it twice). The 500 carries the CORS
     header a browser needs to read it, as the app's own answers do."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.pending: dict[str, str] = {}
+        self.pending: dict[str, list[str]] = {}
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
 
-    def fail_next(self, path: str, how: str) -> None:
-        assert how in ("lost", "unanswered")
+    def fail_next(self, path: str, *how: str) -> None:
+        """Fail the next POSTs to ``path``, one per ``how`` ("lost" or "unanswered"), in that order."""
+        assert how and set(how) <= {"lost", "unanswered"}
         with self.lock:
-            self.pending[path] = how
+            self.pending.setdefault(path, []).extend(how)
 
     def requests(self, path: str, method: str = "POST") -> list[Seen]:
         with self.lock:
@@ -102,7 +103,8 @@ class Faults:
         )
         with self.lock:
             self.seen.append(seen)
-            fault = self.pending.pop(seen.path, None) if seen.method == "POST" else None
+            queued = self.pending.get(seen.path) if seen.method == "POST" else None
+            fault = queued.pop(0) if queued else None
         seen.fault = fault
 
         async def recorded(message: Message) -> None:
@@ -136,8 +138,8 @@ class Collector:
     """Pertinent on the embedded default, served by uvicorn on loopback behind :class:`Faults`, with an admin
     client to read back what it stored."""
 
-    def __init__(self, root: Path) -> None:
-        self.services = Services.build(make_settings(root))
+    def __init__(self, root: Path, **settings: object) -> None:
+        self.services = Services.build(make_settings(root, **settings))
         self.services.store.migrate()
         self.faults: Faults | None = None
 
@@ -166,7 +168,8 @@ class Collector:
         deadline = time.monotonic() + WAIT_S
         while not done():
             if time.monotonic() > deadline:
-                pytest.fail(f"{what}: not within {WAIT_S} s")
+                seen = "\n".join(map(str, self.injected.seen[-30:]))
+                pytest.fail(f"{what}: not within {WAIT_S} s; the last requests:\n{seen}")
             time.sleep(0.1)
 
     def wait_events(self, user_id: str, expected: int) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""What analytics.js fetches on load: ``GET /v1/projects/{writeKey}/settings`` (docs/integrations.md).
+"""What analytics.js fetches on load: ``GET /v1/projects/{writeKey}/settings`` (docs/analytics-js.md).
 
 ``@segment/analytics-next`` loaded with ``cdnURL`` set to this server (and no inline ``cdnSettings``) asks here for
 its source settings; the answer points its ``Segment.io`` destination at this server (the host and scheme the page

@@ -2,7 +2,7 @@
 
 analytics.js (``@segment/analytics-next``) posts to the first letter of each type instead (``{apiHost}/t``,
 ``/i``, ``/p``, ``/s``, ``/g``, ``/a``) and, in batching mode, to ``/b``: those short paths are served by the same
-handlers (docs/integrations.md, moving from Segment).
+handlers (docs/analytics-js.md, moving from Segment).
 
 Bodies are parsed by hand (orjson) rather than by FastAPI so that size limits, malformed JSON and
 per-message validation errors all get the same clear 4xx shape, and a batch keeps its valid events.
