@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pertinent.api.responses import JSON
 from pertinent.errors import DomainError
 from pertinent.events.schema import split_field
+from pertinent.storage.availability import RETRY_AFTER_S, is_unavailable
 
 log = logging.getLogger("pertinent.api")
 
@@ -63,7 +64,12 @@ def api_error_response(exc: DomainError) -> JSON:
 
 
 def unexpected_response(exc: Exception) -> JSON:
-    """A 500 for a bug (never user input), logged with its traceback."""
+    """A 503 with Retry-After when the database is away (nothing of the request was stored: clients retry), else
+    a 500 for a bug (never user input), logged with its traceback."""
+    if is_unavailable(exc):
+        log.warning("storage unavailable: %s", exc.__class__.__name__)
+        body = error_body("unavailable", "storage: unavailable for now; nothing was stored, retry later")
+        return JSON(body, 503, headers={"Retry-After": str(RETRY_AFTER_S)})
     log.exception("unhandled error", exc_info=exc)
     return JSON(error_body("internal_error", "internal server error"), 500)
 
