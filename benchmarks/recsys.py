@@ -1,32 +1,39 @@
-"""Recommendation quality and speed: Pertinent's default recommender vs peers, same split, same run.
+"""Recommendation quality: Pertinent's models vs peers, same split, same run, temporal and random splits.
 
-Protocol: positives = rating >= 3.5 (MovieLens) or any purchase (Online Retail, cleaned) or any event
-(Taobao sample); users with >= 5 positives; per-user random 20% holdout (seed 42); rank every item
-the user has not seen in training; NDCG@10 with binary relevance.
+Protocol: positives = rating >= 3.5 (MovieLens latest-small), cleaned purchases (Online Retail, customer x
+StockCode) or any event (Taobao sample), with their timestamps; users with >= 5 distinct positives.
+Splits (``pertinent.evaluation.splits``):
+  temporal  per user, the last 20% of the distinct items by first interaction time are the test set; train
+            keeps the earlier ones with their timestamps (production's question: what does this user want next?)
+  random    per-user random 20% holdout (seed 42), the question "what does this user like"
+  global    one time cut at the 80% quantile of event times; users first seen after it are test users with
+            no history (their share is reported, loudly when most are)
+Every item not in the user's train row is ranked. NDCG@10 and MAP@10 (binary), Recall@20, catalogue
+coverage of the top-10 lists, share of test users without training history.
 
-Peers: popularity, implicit ALS (defaults and tuned 64 factors / reg 0.05 / alpha 2 / 20 iterations),
-implicit item-kNN (CosineRecommender), plain numpy EASE (lambda 100, float64 inverse).
-Ours: ``make_model("default")`` (what ``pertinent batch-recommend`` trains), in a fresh subprocess
-so its peak RSS is its own.
+Peers (``pertinent.evaluation.peers``): popularity, EASE λ 100 and 500 (float64 LAPACK solve, <= 12k most
+popular items), recency-weighted EASE (history row weighted 0.8^age, age 0 = newest distinct item), implicit
+ALS (64 factors, reg .05, alpha 2, 20 iterations), item transitions (next-item baseline). Models: any
+registered kind by name (``--models default,ease``); each is fitted on the train part only.
 
-Run: .venv/bin/python benchmarks/recsys.py [--datasets movielens,retail,taobao]
+Run: .venv/bin/python benchmarks/recsys.py [--datasets movielens,retail,taobao] [--splits temporal,random]
+     [--models default] [--peers ...] [--max-users 2000] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import math
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 DATASETS = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
 K = 10
+RECALL_K = 20
+DEFAULT_PEERS = "popularity-peer,ease-100,ease-500,rw-ease-100,rw-ease,als-peer,transitions"
 
 
 def load(name: str):
@@ -43,82 +50,41 @@ def load(name: str):
     elif name == "retail":
         df = online_retail_positives(DATASETS / "online-retail" / "online_retail.parquet")
     elif name == "taobao":
-        df = taobao_events(DATASETS / "taobao-userbehavior-sample" / "UserBehavior.csv")[["user", "item"]]
+        df = taobao_events(DATASETS / "taobao-userbehavior-sample" / "UserBehavior.csv")
     else:
-        raise SystemExit(f"unknown dataset {name}")
-    return Interactions.from_frame(min_user_positives(df, 5)[["user", "item"]])
+        raise SystemExit(f"--datasets: unknown dataset {name!r} (movielens, retail, taobao)")
+    df = min_user_positives(df, 5)[["user", "item", "timestamp"]]
+    return Interactions.from_frame(df, timestamp_col="timestamp")
 
 
-def split(name: str):
-    from pertinent.evaluation import random_holdout
+def make_split(data, how: str):
+    from pertinent.evaluation.splits import global_time_split, random_holdout, temporal_user_split
 
-    return random_holdout(load(name), fraction=0.2, seed=42, min_interactions=5)
+    if how == "temporal":
+        return temporal_user_split(data, fraction=0.2, min_items=5)
+    if how == "random":
+        return random_holdout(data, fraction=0.2, seed=42, min_interactions=5)
+    if how == "global":
+        return global_time_split(data, quantile=0.8)
+    raise SystemExit(f"--splits: unknown split {how!r} (temporal, random, global)")
 
 
-def ndcg(ranked: np.ndarray, test, users: np.ndarray) -> float:
-    from pertinent.evaluation.metrics import ranking_metrics
+def rankers(peers: list[str], models: list[str], config: dict) -> list:
+    from pertinent.evaluation.peers import ModelRanker, make_peer
 
-    return ranking_metrics(ranked, test[users], K)["ndcg"]
-
-
-def peers(name: str, parts) -> list[tuple[str, float, float]]:
-    from implicit.als import AlternatingLeastSquares
-    from implicit.nearest_neighbours import CosineRecommender
-    from threadpoolctl import threadpool_limits
-
-    train = parts.train.matrix.tocsr()
-    train.data[:] = 1.0
-    test = parts.test
-    users = parts.test_users
+    shared: dict = {}
     out = []
-
-    t = time.perf_counter()
-    pop = np.asarray(train.sum(axis=0)).ravel()
-    scores = np.tile(pop, (len(users), 1)).astype(np.float64)
-    r, c = train[users].nonzero()
-    scores[r, c] = -np.inf
-    ranked = np.argsort(-scores, axis=1)[:, :K]
-    out.append(("popularity", ndcg(ranked, test, users), time.perf_counter() - t))
-
-    def implicit_run(label: str, model) -> None:
-        t0 = time.perf_counter()
-        with threadpool_limits(1, "blas"):
-            model.fit(train, show_progress=False)
-        fit_s = time.perf_counter() - t0
-        ids, _ = model.recommend(users, train[users], N=K, filter_already_liked_items=True)
-        out.append((label, ndcg(np.asarray(ids), test, users), fit_s))
-
-    implicit_run("implicit ALS defaults", AlternatingLeastSquares(random_state=42))
-    implicit_run(
-        "implicit ALS tuned (64f, reg .05, a 2, 20 it)",
-        AlternatingLeastSquares(factors=64, regularization=0.05, alpha=2.0, iterations=20, random_state=42),
-    )
-    implicit_run("implicit item-kNN cosine", CosineRecommender())
-
-    n = train.shape[1]
-    if 8 * n * n * 3 < 0.5 * _available():
-        t = time.perf_counter()
-        x = train.toarray().astype(np.float64)
-        g = x.T @ x
-        g[np.diag_indices(n)] += 100.0
-        p = np.linalg.inv(g)
-        b = p / -np.diag(p)
-        np.fill_diagonal(b, 0.0)
-        fit_s = time.perf_counter() - t
-        scores = x[users] @ b
-        scores[x[users] > 0] = -np.inf
-        ranked = np.argsort(-scores, axis=1)[:, :K]
-        out.append(("numpy EASE (lambda 100)", ndcg(ranked, test, users), fit_s))
-        del x, g, p, b
-    else:
-        out.append((f"numpy EASE (lambda 100): {n:,}^2 float64 does not fit", float("nan"), float("nan")))
+    for name in peers:
+        peer = make_peer(name, shared)
+        if peer is None:
+            raise SystemExit(f"--peers: unknown peer {name!r}")
+        out.append(peer)
+    for kind in models:
+        try:
+            out.append(ModelRanker(kind, config if kind == "default" else None, name=f"Pertinent {kind}"))
+        except ValueError as exc:
+            raise SystemExit(f"--models: {exc}") from None
     return out
-
-
-def _available() -> int:
-    from pertinent.recommend.models.ease import available_memory_bytes
-
-    return available_memory_bytes()
 
 
 def peak_rss_mib() -> float:
@@ -129,78 +95,77 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def ours(name: str, config: dict | None = None) -> dict:
-    """Train the default recommender on the train split; quality, fit time, latency, peak RSS."""
-    from pertinent.evaluation import rank_users
-    from pertinent.recommend.models import make_model
+def fmt(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
-    parts = split(name)
-    users = parts.test_users
-    rss_before = peak_rss_mib()
-    t = time.perf_counter()
-    model = make_model("default", config).fit(parts.train)
-    fit_s = time.perf_counter() - t
-    ranked = rank_users(model, parts.train.matrix[users], K)
-    quality = ndcg(ranked, parts.test, users)
-    ids = [str(parts.train.user_ids[u]) for u in users[:300]]
-    lat = []
-    for uid in ids:
-        t0 = time.perf_counter()
-        model.recommend(uid, k=K)
-        lat.append(time.perf_counter() - t0)
-    lat_ms = np.asarray(lat) * 1000
-    return {
-        "ndcg": quality,
-        "fit_s": fit_s,
-        "p50_ms": float(np.percentile(lat_ms, 50)),
-        "p99_ms": float(np.percentile(lat_ms, 99)),
-        "peak_rss_mib": peak_rss_mib(),
-        "rss_before_fit_mib": rss_before,
-        "report": {k: v for k, v in model.report.items() if k != "trials"},
-        "shape": list(parts.train.shape),
-        "test_users": int(len(users)),
-    }
+
+def report(dataset: str, how: str, split, results: list, models: list[str]) -> dict:
+    from pertinent.evaluation.evaluate import cold_warning
+
+    n_users = results[0].result.n_users if results else 0
+    n_cold = results[0].result.n_cold if results else 0
+    print(f"\n### {dataset}, {how} split: {split.describe()}; {n_users:,} test users scored")
+    warning = cold_warning(n_cold, n_users)
+    if warning:
+        print(f"\n**{warning}**\n")
+    print(f"| model | NDCG@{K} | Recall@{RECALL_K} | MAP@{K} | coverage | no-history users | fit s | note |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        m = r.result.metrics
+        bold = r.name.startswith("Pertinent")
+        name = f"**{r.name}**" if bold else r.name
+        print(
+            f"| {name} | {fmt(m.get('ndcg', math.nan))} | {fmt(m.get(f'recall@{RECALL_K}', math.nan))} | "
+            f"{fmt(m.get('map', math.nan))} | {fmt(m.get('coverage', math.nan))} | {r.result.cold_share:.0%} | "
+            f"{r.fit_seconds:.1f} | {r.note} |"
+        )
+    ours = [r for r in results if r.name.startswith("Pertinent")]
+    peers = [r for r in results if not r.name.startswith("Pertinent") and "ndcg" in r.result.metrics]
+    if ours and peers:
+        best = max(peers, key=lambda r: r.result.metrics["ndcg"])
+        for r in ours:
+            ratio = r.result.metrics.get("ndcg", math.nan) / best.result.metrics["ndcg"]
+            print(f"\n{r.name} / best peer ({best.name}): NDCG@{K} ratio {ratio:.3f}")
+    return {r.name: r.to_dict() for r in results}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="movielens,retail,taobao")
-    ap.add_argument("--ours-only", help=argparse.SUPPRESS)
-    ap.add_argument("--config", default="{}", help="DefaultConfig fields as JSON, e.g. '{\"min_gain_se\": 1}'")
+    ap.add_argument("--splits", default="temporal,random", help="temporal, random, global (comma-separated)")
+    ap.add_argument("--models", default="default", help="registered model kinds, e.g. default,ease")
+    ap.add_argument("--peers", default=DEFAULT_PEERS, help=f"peers (default {DEFAULT_PEERS}); '' for none")
+    ap.add_argument("--max-users", type=int, default=None, help="score a seeded sample of this many test users")
+    ap.add_argument("--config", default="{}", help="the default model's config as JSON")
+    ap.add_argument("--json", default=None, help="also write every result here")
     args = ap.parse_args()
-    if args.ours_only:
-        print(json.dumps(ours(args.ours_only, json.loads(args.config))))
-        return
-    for name in args.datasets.split(","):
-        if not DATASETS.exists():
-            raise SystemExit(f"datasets not found at {DATASETS}")
-        parts = split(name)
-        print(
-            f"\n## {name}: {parts.train.n_users:,} users x {parts.train.n_items:,} items, "
-            f"{parts.train.matrix.nnz:,} train / {parts.test.nnz:,} test positives, "
-            f"{len(parts.test_users):,} test users"
-        )
-        rows = peers(name, parts)
-        proc = subprocess.run(
-            [sys.executable, __file__, "--ours-only", name, "--config", args.config],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-        if proc.returncode != 0:
-            print(proc.stderr[-2000:])
-            continue
-        mine = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"| model | NDCG@{K} | fit s |")
-        print("|---|---:|---:|")
-        for label, score, fit_s in rows:
-            print(f"| {label} | {score:.4f} | {fit_s:.2f} |")
-        print(f"| **Pertinent default (batch-recommend)** | **{mine['ndcg']:.4f}** | {mine['fit_s']:.2f} |")
-        print(
-            f"ours: recommend() one user p50 {mine['p50_ms']:.2f} ms, p99 {mine['p99_ms']:.2f} ms; "
-            f"peak RSS {mine['peak_rss_mib']:.0f} MiB (before fit {mine['rss_before_fit_mib']:.0f} MiB); "
-            f"chose {json.dumps(mine['report'])}"
-        )
+    if not DATASETS.exists():
+        raise SystemExit(f"datasets not found at {DATASETS}")
+    from pertinent.evaluation.peers import compare
+
+    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    config = json.loads(args.config)
+    everything: dict = {}
+    for dataset in args.datasets.split(","):
+        data = load(dataset)
+        print(f"\n## {dataset}: {data.n_users:,} users x {data.n_items:,} items, {data.matrix.nnz:,} positives")
+        for how in args.splits.split(","):
+            split = make_split(data, how)
+            start = time.perf_counter()
+            results = compare(
+                split,
+                rankers(peers, models, config),
+                k=K,
+                recall_k=RECALL_K,
+                max_users=args.max_users,
+                on_done=lambda r: print(f"  {r.name}: NDCG@{K} {fmt(r.result.metrics.get('ndcg'))}", file=sys.stderr),
+            )
+            everything[f"{dataset}/{how}"] = report(dataset, how, split, results, models)
+            print(f"\n({time.perf_counter() - start:.0f} s for this split)")
+    print(f"\npeak RSS (VmHWM) of the benchmark process: {peak_rss_mib():.0f} MiB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(everything, indent=2, default=float))
 
 
 if __name__ == "__main__":

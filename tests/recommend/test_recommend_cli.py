@@ -159,3 +159,122 @@ def test_evaluate_leave_last_out_needs_timestamps(tmp_path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
+
+
+def timed_data(tmp_path):
+    """Users walk one of two item clusters over time; half the users only arrive late (new users)."""
+    rows = []
+    for u in range(40):
+        lo = 0 if u % 2 == 0 else 12
+        start = 1_600_000_000 + (0 if u < 20 else 10_000)
+        for t in range(8):
+            rows.append((f"u{u}", 100 + lo + (u + t) % 12, start + 100 * t))
+    path = tmp_path / "timed.csv"
+    pd.DataFrame(rows, columns=["uid", "sku", "ts"]).to_csv(path, index=False)
+    return path
+
+
+def evaluate_args(path, *extra: str) -> list[str]:
+    return ["evaluate", "--interactions", str(path), "--user-col", "uid", "--item-col", "sku", *extra]
+
+
+def test_evaluate_temporal_is_the_default_with_timestamps_and_reports_new_metrics(tmp_path) -> None:
+    path = timed_data(tmp_path)
+    out = tmp_path / "eval.json"
+    args = evaluate_args(path, "--timestamp-col", "ts", "--models", "popularity,ease,rw-ease,transitions")
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "temporal: 40 test users (0 = 0% without training history)" in result.output
+    data = json.loads(out.read_text())
+    assert set(data) == {"popularity", "ease", "rw-ease", "transitions"}
+    for entry in data.values():
+        assert {"ndcg", "recall@20", "map", "coverage"} <= set(entry["metrics"])
+        assert entry["cold_share"] == 0.0
+    assert data["rw-ease"]["metrics"]["ndcg"] > data["popularity"]["metrics"]["ndcg"]
+    assert "WARNING" not in result.output
+    explicit_args = evaluate_args(path, "--timestamp-col", "ts", "--split", "temporal", "--models", "ease")
+    explicit = runner.invoke(app, explicit_args)
+    assert explicit.exit_code == 0 and "temporal: 40 test users" in explicit.output
+
+
+def test_evaluate_global_split_warns_when_most_test_users_are_new(tmp_path) -> None:
+    path = timed_data(tmp_path)
+    out = tmp_path / "eval.json"
+    # cut between the two cohorts: the 20 late users have no training history, the early ones are all train
+    args = evaluate_args(path, "--timestamp-col", "ts", "--split", "global", "--at", "1600005000")
+    result = runner.invoke(app, [*args, "--models", "popularity,itemknn", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "20 test users (20 = 100% without training history)" in result.output
+    assert "WARNING: 20 of 20 test users (100%) have no training history" in result.output
+    assert json.loads(out.read_text())["itemknn"]["cold_share"] == 1.0
+    dated = runner.invoke(app, [*evaluate_args(path, "--timestamp-col", "ts", "--split", "global", "--at", "nope")])
+    assert dated.exit_code != 0 and "--at" in dated.output
+
+
+def test_evaluate_random_without_timestamps_and_names_bad_models(tmp_path) -> None:
+    path = timed_data(tmp_path)
+    result = runner.invoke(app, evaluate_args(path, "--models", "popularity,ease,transitions"))
+    assert result.exit_code == 0, result.output
+    assert "random:" in result.output
+    assert "transitions: skipped: needs timestamps" in result.output
+    bad = runner.invoke(app, evaluate_args(path, "--models", "nonsense"))
+    assert bad.exit_code != 0 and "nonsense" in bad.output and "rw-ease" in bad.output
+    bad_split = runner.invoke(app, evaluate_args(path, "--split", "sideways"))
+    assert bad_split.exit_code != 0 and "--split" in bad_split.output
+
+
+def test_peer_help_names_every_peer() -> None:
+    from pertinent.cli.recommend import PEER_HELP
+    from pertinent.evaluation.peers import PEER_NAMES
+
+    assert set(PEER_HELP) == set(PEER_NAMES)
+
+
+def float_id_files(tmp_path, users_lines: list[str]):
+    """Interactions as pandas writes an int id column with a missing value: 12347.0, 12348.0, ... and ''."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(30):
+        for i in rng.choice(20, size=6, replace=False):
+            rows.append((float(12347 + u), f"{i:03d}"))
+    df = pd.DataFrame(rows, columns=["CustomerID", "StockCode"])
+    df.loc[len(df)] = [np.nan, "001"]
+    path = tmp_path / "events.csv"
+    df.to_csv(path, index=False)
+    assert "12347.0" in path.read_text()
+    users = tmp_path / "users.txt"
+    users.write_text("\n".join(users_lines) + "\n")
+    return path, users
+
+
+def batch_args(path, users, out) -> list[str]:
+    return [
+        "batch-recommend",
+        *("--interactions", str(path), "--user-col", "CustomerID", "--item-col", "StockCode"),
+        *("--users", str(users), "--k", "3", "--output", str(out), "--model", "itemknn"),
+    ]
+
+
+def test_batch_recommend_matches_float_written_ids(tmp_path) -> None:
+    for lines in (["12347", "12348", "99999"], ["12347.0", "12348.0", "99999.0"]):
+        path, users = float_id_files(tmp_path, lines)
+        out = tmp_path / "recs.csv"
+        result = runner.invoke(app, batch_args(path, users, out))
+        assert result.exit_code == 0, result.output
+        assert "1 without history" in result.output
+        assert "warning" not in result.stderr
+        recs = pd.read_csv(out, dtype=str)
+        assert set(recs.user) == {"12347", "12348", "99999"}
+        # item ids stay text: leading zeros survive, and a user's own items are excluded
+        assert recs["item"].str.len().eq(3).all()
+        events = pd.read_csv(path, dtype=str)
+        own = set(events.loc[events.CustomerID == "12347.0", "StockCode"])
+        assert not own & set(recs.loc[recs.user == "12347", "item"])
+
+
+def test_batch_recommend_warns_loudly_when_most_users_are_unknown(tmp_path) -> None:
+    path, users = float_id_files(tmp_path, ["C12347", "C12348", "12349"])
+    out = tmp_path / "recs.csv"
+    result = runner.invoke(app, batch_args(path, users, out))
+    assert result.exit_code == 0, result.output
+    assert "warning: 2 of 3 listed users (67%) are not in --interactions" in result.stderr

@@ -18,10 +18,11 @@ def _load_interactions(
     timestamp_col: str | None,
     event_col: str | None,
 ) -> Any:
-    from pertinent.recommend.interactions import InteractionError, Interactions, read_table
+    from pertinent.cli.ids import read_interactions_table
+    from pertinent.recommend.interactions import InteractionError, Interactions
 
     try:
-        frame = read_table(str(path))
+        frame = read_interactions_table(str(path), [user_col, item_col])
         return Interactions.from_frame(
             frame,
             user_col=user_col,
@@ -265,7 +266,9 @@ def register(app: typer.Typer) -> None:
         data = _load_interactions(interactions, user_col, item_col, rating_col, min_rating, timestamp_col, event_col)
         if data.n_items == 0:
             raise typer.BadParameter("--interactions: no usable rows after filtering")
-        user_list = _read_users(users)
+        from pertinent.cli.ids import match_users, unknown_warning
+
+        user_list = match_users(_read_users(users), data.user_index)
         try:
             recommender = make_model(model)
         except ValueError as exc:
@@ -292,6 +295,9 @@ def register(app: typer.Typer) -> None:
             f"wrote {len(out):,} rows for {len(user_list):,} users ({len(user_list) - known:,} "
             f"without history got the popularity fallback) to {output}"
         )
+        warning = unknown_warning(len(user_list) - known, len(user_list))
+        if warning:
+            typer.echo(warning, err=True)
         report = getattr(recommender, "report", None)
         if report and report.get("weights"):
             console.print(
@@ -311,14 +317,26 @@ def register(app: typer.Typer) -> None:
         item_col: str = typer.Option("item", help="Column with item ids."),
         rating_col: str | None = typer.Option(None, help="Column with ratings."),
         min_rating: float | None = typer.Option(None, help="Lowest rating that counts as a positive."),
-        timestamp_col: str | None = typer.Option(None, help="Column with event times (needed by last/temporal)."),
+        timestamp_col: str | None = typer.Option(
+            None, help="Column with event times (the default split becomes temporal; needed by temporal/global/last)."
+        ),
         event_col: str | None = typer.Option(None, help="Column with event names."),
-        models: str = typer.Option("popularity,itemknn,ease,default", help="Comma-separated model kinds."),
-        split: str = typer.Option("random", help="random (per-user holdout), last (leave-last-out), temporal."),
-        fraction: float = typer.Option(0.2, help="Held-out fraction (random, temporal)."),
+        models: str = typer.Option(
+            "popularity,itemknn,ease,als,default,rw-ease,transitions",
+            help="Comma-separated model kinds and peers (" + ", ".join(PEER_HELP) + ").",
+        ),
+        split: str = typer.Option(
+            "auto",
+            help="auto (temporal with --timestamp-col, else random), temporal (per user: the last --fraction of "
+            "each user's distinct items), global (train before --at, test after; new users included), "
+            "random (per-user holdout), last (leave-last-out).",
+        ),
+        fraction: float = typer.Option(0.2, help="Held-out fraction (random, temporal, global without --at)."),
+        at: str | None = typer.Option(None, help="global: the cut time (seconds or a date), default a quantile."),
         min_user_interactions: int = typer.Option(5, help="Only users with this many items are evaluated."),
         seed: int = typer.Option(42, help="Random seed of the split."),
-        k: int = typer.Option(10, min=1, help="Cut-off K of the metrics."),
+        k: int = typer.Option(10, min=1, help="Cut-off K of the metrics (recall is also given at 20)."),
+        max_users: int | None = typer.Option(None, min=1, help="Score a seeded sample of this many test users."),
         search: list[str] = typer.Option(
             [], help="Grid search on a validation split of train, e.g. 'ease:regularization=50,100,200' (repeatable)."
         ),
@@ -326,28 +344,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Split FILE, train each model on the train part and report ranking metrics on the test part."""
         import json
-        import time
 
         from rich.console import Console
         from rich.progress import Progress
         from rich.table import Table
 
-        from pertinent.evaluation import evaluate, grid_search, leave_last_out, random_holdout, temporal_split
-        from pertinent.recommend.models import make_model
+        from pertinent.evaluation import grid_search
+        from pertinent.evaluation.evaluate import cold_warning
+        from pertinent.evaluation.peers import ModelRanker, compare, make_peer
 
         console = Console()
         data = _load_interactions(interactions, user_col, item_col, rating_col, min_rating, timestamp_col, event_col)
-        try:
-            if split == "random":
-                parts = random_holdout(data, fraction, seed, min_user_interactions)
-            elif split == "last":
-                parts = leave_last_out(data, 2)
-            elif split == "temporal":
-                parts = temporal_split(data, fraction)
-            else:
-                raise typer.BadParameter("--split: choose random, last or temporal")
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from exc
+        parts = _make_split(data, split, fraction, at, min_user_interactions, seed)
         searches: dict[str, dict[str, list[Any]]] = {}
         for spec in search:
             try:
@@ -356,47 +364,97 @@ def register(app: typer.Typer) -> None:
                 searches.setdefault(kind, {})[name] = [json.loads(v) for v in values.split(",")]
             except ValueError as exc:
                 raise typer.BadParameter(f"--search: expected kind:param=v1,v2 got {spec!r}") from exc
-        results: dict[str, Any] = {}
         kinds = [m.strip() for m in models.split(",") if m.strip()]
+        shared: dict[float, Any] = {}
+        rankers: list[Any] = []
+        found_params: dict[str, dict[str, Any]] = {}
+        for kind in kinds:
+            peer = make_peer(kind, shared)
+            if peer is not None:
+                rankers.append(peer)
+                continue
+            params: dict[str, Any] = {}
+            if kind in searches:
+                found = grid_search(kind, searches[kind], parts.train, k=k, seed=seed)
+                params = found.best_params
+                found_params[kind] = {
+                    "best_params": params,
+                    "best_validation": found.best_score,
+                    "trials": found.trials,
+                    "message": found.message,
+                }
+            try:
+                rankers.append(ModelRanker(kind, params))
+            except ValueError as exc:
+                raise typer.BadParameter(f"{exc} (or a peer: {', '.join(PEER_HELP)})", param_hint="--models") from exc
         with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("evaluating", total=len(kinds))
-            for kind in kinds:
-                params: dict[str, Any] = {}
-                entry: dict[str, Any] = {}
-                if kind in searches:
-                    found = grid_search(kind, searches[kind], parts.train, k=k, seed=seed)
-                    params = found.best_params
-                    entry["search"] = {
-                        "best_params": params,
-                        "best_validation": found.best_score,
-                        "trials": found.trials,
-                        "message": found.message,
-                    }
-                try:
-                    model = make_model(kind, params)
-                except ValueError as exc:
-                    raise typer.BadParameter(str(exc)) from exc
-                start = time.perf_counter()
-                model.fit(parts.train)
-                fit_s = time.perf_counter() - start
-                result = evaluate(model, parts, k=k)
-                entry.update(result.to_dict())
-                entry["fit_seconds"] = round(fit_s, 3)
-                results[kind] = entry
-                bar.advance(task)
-        table = Table(title=f"{split} split, K={k}, {len(parts.test_users):,} test users")
-        names = ["precision", "recall", "map", "ndcg", "hit_rate", "mrr", "coverage", "novelty"]
+            task = bar.add_task("evaluating", total=len(rankers))
+            done = compare(
+                parts, rankers, k=k, recall_k=20, max_users=max_users, seed=seed, on_done=lambda _: bar.advance(task)
+            )
+        results: dict[str, Any] = {}
+        for kind, res in zip(kinds, done, strict=True):
+            results[kind] = {**res.to_dict(), **({"search": found_params[kind]} if kind in found_params else {})}
+        table = Table(title=f"{parts.describe()}, K={k}")
+        names = ["ndcg", "recall@20", "map", "precision", "hit_rate", "mrr", "coverage", "novelty", "ndcg_warm"]
+        if not any("ndcg_warm" in r.result.metrics for r in done):
+            names.remove("ndcg_warm")
         table.add_column("model")
         for n in names:
-            table.add_column(n, justify="right")
+            table.add_column(
+                n if "@" in n or n.endswith("warm") else f"{n}@{k}" if n != "novelty" else n, justify="right"
+            )
         table.add_column("fit s", justify="right")
-        for kind, entry in results.items():
-            m = entry["metrics"]
-            table.add_row(kind, *(f"{m.get(n, float('nan')):.4f}" for n in names), f"{entry['fit_seconds']:.1f}")
+        for kind, res in zip(kinds, done, strict=True):
+            m = res.result.metrics
+            table.add_row(kind, *(f"{m.get(n, float('nan')):.4f}" for n in names), f"{res.fit_seconds:.1f}")
         console.print(table)
-        for kind, entry in results.items():
-            if entry.get("message"):
-                console.print(f"{kind}: {entry['message']}")
+        n_users = done[0].result.n_users if done else 0
+        warning = cold_warning(done[0].result.n_cold, n_users) if done else ""
+        for kind, res in zip(kinds, done, strict=True):
+            if res.note:
+                console.print(f"{kind}: {res.note}")
+        if not warning and done and done[0].result.message:
+            console.print(done[0].result.message)
+        if warning:
+            console.print(f"[bold red]{warning}[/]")
+            typer.echo(warning, err=True)
         if json_out is not None:
             json_out.write_text(json.dumps(results, indent=2, default=float))
             console.print(f"wrote {json_out}")
+
+
+PEER_HELP = ("rw-ease", "rw-ease-100", "ease-100", "ease-500", "als-peer", "transitions", "popularity-peer")
+
+
+def _make_split(data: Any, split: str, fraction: float, at: str | None, min_items: int, seed: int) -> Any:
+    """The --split of `pertinent evaluate` (auto: temporal when the data has timestamps, else random)."""
+    from pertinent.evaluation import global_time_split, leave_last_out, random_holdout, temporal_user_split
+
+    if split == "auto":
+        split = "temporal" if data.has_timestamps else "random"
+    try:
+        if split == "random":
+            return random_holdout(data, fraction, seed, min_items)
+        if split == "last":
+            return leave_last_out(data, 2)
+        if split == "temporal":
+            return temporal_user_split(data, fraction, min_items)
+        if split == "global":
+            return global_time_split(data, at=None if at is None else _parse_time(at), quantile=1 - fraction)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--split") from exc
+    raise typer.BadParameter("choose auto, temporal, global, random or last", param_hint="--split")
+
+
+def _parse_time(value: str) -> float:
+    import pandas as pd
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    stamp = pd.to_datetime(value, errors="coerce", utc=True)
+    if pd.isna(stamp):
+        raise typer.BadParameter(f"not a number of seconds nor a date: {value!r}", param_hint="--at")
+    return float((stamp - pd.Timestamp(0, tz="UTC")).total_seconds())

@@ -1,7 +1,16 @@
-"""Train/test splits over ``Interactions``: per-user random holdout, leave-last-out, global temporal.
+"""Train/test splits over ``Interactions``: per-user random holdout, per-user temporal (the default for data
+with timestamps), global time cut, leave-last-out.
 
 The test part is a user x item CSR matrix over the same vocabularies as ``train``; items a user
-already has in train are never in their test row.
+already has in train are never in their test row. The time splits keep the ``timestamp`` column in
+``train.events``, so time-aware models fit on the train part exactly as in production.
+
+Reusable from benchmarks and other models' evaluations::
+
+    split = temporal_user_split(data)            # last 20% of each user's distinct items (>= 5 items)
+    split = global_time_split(data)              # train before the 80% time quantile, test after it
+    split = global_time_split(data, at=1.3e9)    # ... or before/after a given time (seconds)
+    split.cold_share                             # share of test users with no training history
 
 >>> import pandas as pd
 >>> from pertinent.recommend import Interactions
@@ -27,12 +36,39 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Split:
+    """``train``: the interactions a model may see (with timestamps when the input had them);
+    ``test``: binary user x item matrix of held-out items; ``name``/``cut`` describe how it was made."""
+
     train: Interactions
     test: sp.csr_matrix
+    name: str = ""
+    cut: float | None = None
 
     @property
     def test_users(self) -> np.ndarray:
+        """Indices of users with at least one held-out item."""
         return np.flatnonzero(np.diff(self.test.indptr))
+
+    @property
+    def cold_test_users(self) -> np.ndarray:
+        """Test users without any training history (only popularity-like fallbacks can serve them)."""
+        users = self.test_users
+        empty: np.ndarray = users[np.diff(self.train.matrix.indptr)[users] == 0]
+        return empty
+
+    @property
+    def cold_share(self) -> float:
+        """Share of test users without training history (0.0 when there are no test users)."""
+        n = len(self.test_users)
+        return len(self.cold_test_users) / n if n else 0.0
+
+    def describe(self) -> str:
+        """One line: the split, its test users and how many have no training history."""
+        n, cold = len(self.test_users), len(self.cold_test_users)
+        return (
+            f"{self.name or 'split'}: {n:,} test users ({cold:,} = {self.cold_share:.0%} without training history), "
+            f"{self.train.matrix.nnz:,} train / {self.test.nnz:,} test pairs"
+        )
 
 
 def holdout_matrix(
@@ -65,7 +101,7 @@ def random_holdout(data: Interactions, fraction: float = 0.2, seed: int = 42, mi
     ev = data.events
     mask = np.fromiter((p in keep for p in zip(ev["user"], ev["item"], strict=True)), bool, len(ev))
     tr = data.with_events(ev[mask])
-    return Split(tr, _binary(test))
+    return Split(tr, _binary(test), "random")
 
 
 def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
@@ -98,16 +134,82 @@ def leave_last_out(data: Interactions, min_interactions: int = 2) -> Split:
     last_pairs = set(zip(latest["user"], latest["item"], strict=True))
     is_last = np.fromiter((p in last_pairs for p in zip(ev["user"], ev["item"], strict=True)), bool, len(ev))
     train = data.with_events(ev[~is_last])
-    return Split(train, _test_from_events(data, train, latest))
+    return Split(train, _test_from_events(data, train, latest), "last")
 
 
 def temporal_split(data: Interactions, fraction: float = 0.2) -> Split:
-    """Global time cut: the latest ``fraction`` of events form the test set."""
-    _need_time(data, "temporal_split")
+    """Global time cut where the latest ``fraction`` of events form the test set (kept for old callers;
+    :func:`global_time_split` is the same cut with a choice of time and a clear name)."""
+    return global_time_split(data, quantile=1 - _fraction(fraction))
+
+
+def _fraction(fraction: float) -> float:
     if not 0 < fraction < 1:
         raise ValueError(f"fraction: must be between 0 and 1, got {fraction}")
+    return fraction
+
+
+def temporal_user_split(data: Interactions, fraction: float = 0.2, min_items: int = 5) -> Split:
+    """Per-user temporal holdout: what will each user want next?
+
+    For each user with at least ``min_items`` distinct items, order the distinct items by their first
+    interaction time (ties: input order); the last ``round(fraction * n)`` (at least 1, at most n - 1) are
+    the test items.
+    The user's train events are those of the earlier items up to the first test item's time (later
+    repeats of train items are dropped, so no train event of a user is later than their test items);
+    users with fewer items keep all their events in train. Train keeps its ``timestamp`` column.
+
+    >>> import pandas as pd
+    >>> from pertinent.recommend import Interactions
+    >>> df = pd.DataFrame({"user": ["u"] * 6, "item": list("abcdea"), "ts": [1, 2, 3, 4, 5, 6]})
+    >>> s = temporal_user_split(Interactions.from_frame(df, timestamp_col="ts"))
+    >>> [str(s.train.item_ids[j]) for j in s.test[0].indices], float(s.train.events["timestamp"].max())
+    (['e'], 4.0)
+    """
+    _need_time(data, "temporal_user_split")
+    _fraction(fraction)
     ev = data.events
-    cut = np.quantile(ev["timestamp"].to_numpy(), 1 - fraction)
-    after = ev["timestamp"].to_numpy() > cut
-    train = data.with_events(ev[~after])
-    return Split(train, _test_from_events(data, train, ev[after]))
+    order = np.lexsort((np.arange(len(ev)), ev["timestamp"].to_numpy()))
+    first = ev.iloc[order].drop_duplicates(["user", "item"], keep="first")
+    first = first.sort_values("user", kind="stable")
+    users = first["user"].to_numpy()
+    n = np.bincount(users, minlength=data.n_users)
+    pos = np.arange(len(first)) - np.concatenate([[0], np.cumsum(n)[:-1]])[users]
+    n_test = np.where(n >= max(min_items, 2), np.clip(np.round(fraction * n), 1, n - 1), 0).astype(np.int64)
+    is_test = pos >= (n - n_test)[users]
+    cut = np.full(data.n_users, np.inf)
+    np.minimum.at(cut, users[is_test], first["timestamp"].to_numpy()[is_test])
+    test_pairs = first[is_test]
+    test_keys = set(zip(test_pairs["user"].to_numpy(), test_pairs["item"].to_numpy(), strict=True))
+    ev_users = ev["user"].to_numpy()
+    held = np.fromiter((p in test_keys for p in zip(ev_users, ev["item"].to_numpy(), strict=True)), bool, len(ev))
+    keep = ~held & (ev["timestamp"].to_numpy() <= cut[ev_users])
+    train = data.with_events(ev[keep])
+    return Split(train, _test_from_events(data, train, test_pairs), "temporal")
+
+
+def global_time_split(data: Interactions, at: float | None = None, quantile: float = 0.8) -> Split:
+    """Global time cut: train on events before ``at`` (seconds; default the ``quantile`` of event times),
+    test on the items each user first meets at or after it. Users first seen after the cut are test
+    users with an empty train row (``Split.cold_share`` says how many), as new visitors are in production.
+
+    >>> import pandas as pd
+    >>> from pertinent.recommend import Interactions
+    >>> df = pd.DataFrame({"user": ["a", "a", "b"], "item": ["x", "y", "x"], "ts": [1, 5, 6]})
+    >>> s = global_time_split(Interactions.from_frame(df, timestamp_col="ts"), at=5)
+    >>> s.test.nnz, s.cold_share
+    (2, 0.5)
+    """
+    _need_time(data, "global_time_split")
+    ev = data.events
+    ts = ev["timestamp"].to_numpy()
+    if at is None:
+        if not 0 < quantile < 1:
+            raise ValueError(f"quantile: must be between 0 and 1, got {quantile}")
+        at = float(np.quantile(ts, quantile))
+        # a quantile that falls on the earliest time would leave train empty: cut just after it instead
+        if not (ts < at).any():
+            at = float(np.nextafter(at, np.inf))
+    before = ts < at
+    train = data.with_events(ev[before])
+    return Split(train, _test_from_events(data, train, ev[~before]), "global", float(at))
