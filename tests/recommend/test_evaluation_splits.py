@@ -187,3 +187,17 @@ def test_cold_users_are_reported_loudly() -> None:
     assert "ndcg_warm" in result.metrics
     assert cold_warning(1, 4) == "" and isinstance(result, EvaluationResult)
     assert result.to_dict()["cold_share"] == pytest.approx(0.75)
+
+
+def test_peers_serve_users_without_history_the_popular_items() -> None:
+    df = pd.DataFrame(
+        {
+            "user": ["a", "a", "b", "b", "b", "new", "new"],
+            "item": ["x", "y", "x", "z", "w", "y", "z"],
+            "ts": [1, 2, 1, 2, 3, 10, 11],
+        }
+    )
+    split = global_time_split(Interactions.from_frame(df, timestamp_col="ts"), at=5)
+    pop, ease = compare(split, [PopularityPeer(), EASEPeer(EASEFit(1.0))], k=2, recall_k=2)
+    assert pop.result.n_cold == 1 == ease.result.n_cold
+    assert ease.result.metrics["ndcg"] == pytest.approx(pop.result.metrics["ndcg"])

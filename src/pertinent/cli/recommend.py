@@ -417,8 +417,7 @@ def register(app: typer.Typer) -> None:
         if not warning and done and done[0].result.message:
             console.print(done[0].result.message)
         if warning:
-            console.print(f"[bold red]{warning}[/]")
-            typer.echo(warning, err=True)
+            typer.secho(warning, err=True, fg="red", bold=True)
         if json_out is not None:
             json_out.write_text(json.dumps(results, indent=2, default=float))
             console.print(f"wrote {json_out}")

@@ -269,6 +269,18 @@ class ModelRanker:
         return rank_for(self.model, self.split, users, k)
 
 
+def _popular_for_cold(split: Split, users: np.ndarray, ranked: np.ndarray) -> np.ndarray:
+    """Rows of users without training history replaced by the most popular items (the products' fallback)."""
+    cold = np.diff(split.train.matrix.indptr)[users] == 0
+    if not cold.any():
+        return ranked
+    pop = np.diff(split.train.matrix.tocsc().indptr)
+    top = np.argsort(-pop, kind="stable")[: ranked.shape[1]]
+    out = ranked.copy()
+    out[cold, : len(top)] = top
+    return out
+
+
 def compare(
     split: Split,
     rankers: list[Any],
@@ -279,7 +291,8 @@ def compare(
     on_done: Any = None,
 ) -> list[PeerResult]:
     """Fit each ranker on ``split.train`` and score it on the same test users; a peer that cannot run on
-    this data (:class:`SkipPeer`) gets NaN metrics and the reason as its note. ``on_done(result)`` is
+    this data (:class:`SkipPeer`) gets NaN metrics and the reason as its note. Peers serve users without
+    training history the most popular items (product models use their own fallback). ``on_done(result)`` is
     called after each ranker (progress)."""
     users = sample_users(split, max_users, seed)
     out = []
@@ -289,6 +302,8 @@ def compare(
             ranker.fit(split)
             fit_s = time.perf_counter() - start
             ranked = ranker.rank(users, max(k, recall_k)) if len(users) else np.zeros((0, k), np.int64)
+            if not isinstance(ranker, ModelRanker):  # peers serve users without history what a product would
+                ranked = _popular_for_cold(split, users, ranked)
             result = score_ranked(ranked, split, users, k, recall_k)
             note = getattr(ranker, "note", "")
         except SkipPeer as exc:
