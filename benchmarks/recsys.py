@@ -108,16 +108,18 @@ def report(dataset: str, how: str, split, results: list, models: list[str]) -> d
     warning = cold_warning(n_cold, n_users)
     if warning:
         print(f"\n**{warning}**\n")
-    print(f"| model | NDCG@{K} | Recall@{RECALL_K} | MAP@{K} | coverage | no-history users | fit s | note |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    warm = f" NDCG@{K} with-history users |" if n_cold else ""
+    print(f"| model | NDCG@{K} | Recall@{RECALL_K} | MAP@{K} | coverage | no-history users |{warm} fit s | note |")
+    print("|---|---:|---:|---:|---:|---:|" + ("---:|" if n_cold else "") + "---:|---|")
     for r in results:
         m = r.result.metrics
         bold = r.name.startswith("Pertinent")
         name = f"**{r.name}**" if bold else r.name
+        warm_cell = f" {fmt(m.get('ndcg_warm', math.nan))} |" if n_cold else ""
         print(
             f"| {name} | {fmt(m.get('ndcg', math.nan))} | {fmt(m.get(f'recall@{RECALL_K}', math.nan))} | "
-            f"{fmt(m.get('map', math.nan))} | {fmt(m.get('coverage', math.nan))} | {r.result.cold_share:.0%} | "
-            f"{r.fit_seconds:.1f} | {r.note} |"
+            f"{fmt(m.get('map', math.nan))} | {fmt(m.get('coverage', math.nan))} | {r.result.cold_share:.0%} |"
+            f"{warm_cell} {r.fit_seconds:.1f} | {r.note} |"
         )
     ours = [r for r in results if r.name.startswith("Pertinent")]
     peers = [r for r in results if not r.name.startswith("Pertinent") and "ndcg" in r.result.metrics]

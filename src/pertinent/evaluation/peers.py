@@ -132,7 +132,8 @@ class PopularityPeer:
 @dataclass
 class EASEFit:
     """EASE item weights B for one λ (Steck 2019), solved once per train set and shared by the plain and the
-    recency-weighted peer. Items beyond ``max_items`` (the least popular) are left out of the dense solve."""
+    recency-weighted peer. With more than ``max_items`` items, only the most popular of those seen at least
+    twice enter the dense solve (the rest are never recommended), as the default model does."""
 
     lam: float
     max_items: int = 12_000
@@ -150,9 +151,10 @@ class EASEFit:
         counts = np.asarray(x.sum(axis=0)).ravel()
         items = np.flatnonzero(counts > 0)
         self.note = ""
-        if len(items) > self.max_items:
+        if len(items) > self.max_items:  # a large sparse catalogue: items seen once carry little co-occurrence
+            items = np.flatnonzero(counts >= 2)
             items = np.sort(items[np.argsort(-counts[items], kind="stable")[: self.max_items]])
-            self.note = f"dense solve over the {len(items):,} most popular of {int((counts > 0).sum()):,} items"
+            self.note = f"dense solve over {len(items):,} of {int((counts > 0).sum()):,} items (seen twice or more)"
         xs = x[:, items]
         g = (xs.T @ xs).toarray().astype(np.float64)
         g[np.diag_indices_from(g)] += self.lam
