@@ -17,7 +17,7 @@ ALS (64 factors, reg .05, alpha 2, 20 iterations), item transitions (next-item b
 registered kind by name (``--models default,ease``); each is fitted on the train part only.
 
 Run: .venv/bin/python benchmarks/recsys.py [--datasets movielens,retail,taobao] [--splits temporal,random]
-     [--models default] [--peers ...] [--max-users 2000] [--json out.json]
+     [--models default] [--peers ...] [--max-users 2000] [--json out.json] [--import my.module]
 """
 
 from __future__ import annotations
@@ -140,7 +140,14 @@ def main() -> None:
     ap.add_argument("--max-users", type=int, default=None, help="score a seeded sample of this many test users")
     ap.add_argument("--config", default="{}", help="the default model's config as JSON")
     ap.add_argument("--json", default=None, help="also write every result here")
+    ap.add_argument(
+        "--import", dest="imports", action="append", default=[], help="a module defining more model kinds (repeatable)"
+    )
     args = ap.parse_args()
+    import importlib
+
+    for module in args.imports:  # a Recommender subclass with its own ``kind`` registers itself on import
+        importlib.import_module(module)
     if not DATASETS.exists():
         raise SystemExit(f"datasets not found at {DATASETS}")
     from pertinent.evaluation.peers import compare

@@ -201,3 +201,22 @@ def test_peers_serve_users_without_history_the_popular_items() -> None:
     pop, ease = compare(split, [PopularityPeer(), EASEPeer(EASEFit(1.0))], k=2, recall_k=2)
     assert pop.result.n_cold == 1 == ease.result.n_cold
     assert ease.result.metrics["ndcg"] == pytest.approx(pop.result.metrics["ndcg"])
+
+
+def test_score_ranked_reports_recall_at_its_own_cutoff_and_map() -> None:
+    import scipy.sparse as sp
+
+    from pertinent.evaluation import Split
+
+    items = [f"i{j}" for j in range(6)]
+    data = Interactions.from_frame(pd.DataFrame({"user": ["u"] * 6, "item": items}))
+    train = data.with_events(data.events[data.events.item == 0])
+    test = sp.csr_matrix(np.array([[0, 0, 1, 0, 0, 1]], dtype=np.float32))  # relevant: items 2 and 5
+    split = Split(train, test, "hand")
+    # ranks 1..4: 2 (hit), 1, 3, 5 (hit)
+    result = score_ranked(np.array([[2, 1, 3, 5]]), split, np.array([0]), k=2, recall_k=4)
+    m = result.metrics
+    assert m["recall"] == pytest.approx(0.5) and m["recall@4"] == pytest.approx(1.0)
+    assert m["map"] == pytest.approx((1 / 1) / 2)  # MAP@2: one hit at rank 1, two relevant items
+    assert m["ndcg"] == pytest.approx(1 / (1 + 1 / np.log2(3)))
+    assert m["coverage"] == pytest.approx(2 / 6) and result.n_cold == 0
