@@ -195,6 +195,9 @@ def test_evaluate_temporal_is_the_default_with_timestamps_and_reports_new_metric
     explicit_args = evaluate_args(path, "--timestamp-col", "ts", "--split", "temporal", "--models", "ease")
     explicit = runner.invoke(app, explicit_args)
     assert explicit.exit_code == 0 and "temporal: 40 test users" in explicit.output
+    sampled = runner.invoke(app, [*explicit_args, "--max-users", "10", "--json", str(out)])
+    assert sampled.exit_code == 0, sampled.output
+    assert json.loads(out.read_text())["ease"]["n_users"] == 10
 
 
 def test_evaluate_global_split_warns_when_most_test_users_are_new(tmp_path) -> None:

@@ -244,7 +244,11 @@ def register(app: typer.Typer) -> None:
         min_rating: float | None = typer.Option(None, help="Lowest rating that counts as a positive."),
         timestamp_col: str | None = typer.Option(None, help="Column with event times (seconds or dates)."),
         event_col: str | None = typer.Option(None, help="Column with event names, weighted view < cart < purchase."),
-        users: Path = typer.Option(..., help="File with one user id per line (no header)."),
+        users: Path = typer.Option(
+            ...,
+            help="File with one user id per line (no header). Ids are text; integers written as floats "
+            "(12347.0) match the same integers in the interactions.",
+        ),
         k: int = typer.Option(10, min=1, help="Recommendations per user."),
         output: Path = typer.Option(Path("recs.csv"), help="Output CSV: user,item,rank,score."),
         model: str = typer.Option("default", help="Model kind (default, ease, itemknn, als, bpr, popularity)."),
