@@ -11,10 +11,10 @@ Splits (``pertinent.evaluation.splits``):
 Every item not in the user's train row is ranked. NDCG@10 and MAP@10 (binary), Recall@20, catalogue
 coverage of the top-10 lists, share of test users without training history.
 
-Peers (``pertinent.evaluation.peers``): popularity, EASE λ 100 and 500 (float64 LAPACK solve, <= 12k most
-popular items), recency-weighted EASE (history row weighted 0.8^age, age 0 = newest distinct item), implicit
-ALS (64 factors, reg .05, alpha 2, 20 iterations), item transitions (next-item baseline). Models: any
-registered kind by name (``--models default,ease``); each is fitted on the train part only.
+Peers (``pertinent.evaluation.peers``): popularity, EASE λ 100 and 500 (float64 LAPACK solve; above 12k items
+only the most popular seen twice), recency-weighted EASE (history row weighted 0.8^age, age 0 = newest distinct
+item), implicit ALS (64 factors, reg .05, alpha 2, 20 iterations), item transitions (next-item baseline).
+Models: any registered kind by name (``--models default,ease``); each is fitted on the train part only.
 
 Run: .venv/bin/python benchmarks/recsys.py [--datasets movielens,retail,taobao] [--splits temporal,random]
      [--models default] [--peers ...] [--max-users 2000] [--json out.json] [--import my.module]
