@@ -19,6 +19,7 @@ from pertinent.privacy.identity_proof import IdentityVerifier
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.service import ProfileService
+from pertinent.recommend.promotion import ModelPromotions
 from pertinent.recommend.retrain import Retrainer
 from pertinent.recommend.service import RecommendService
 from pertinent.runtime.bus import Bus, LocalBus, RedisBus
@@ -53,6 +54,7 @@ class Services:
     identity: IdentityVerifier  # checks the user_hash of browser calls naming a user id (docs/api.md)
     warehouse: WarehouseExports  # Parquet exports of events, profiles and decisions (covered by erasure)
     bus: Bus  # cross-node invalidation (Redis pub/sub with PERTINENT_REDIS_URL; in process otherwise)
+    models: ModelPromotions  # which model version every node serves (promote, roll back; audited)
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -90,6 +92,11 @@ class Services:
                 recommend.forget_cached(profile_id)
 
         bus.subscribe("profile.erased", erased_elsewhere)
+        models = ModelPromotions(store, recommend.registry)
+        models.on_change.append(lambda name: bus.publish("model.promoted", name))
+        bus.subscribe(
+            "model.promoted", lambda name: recommend.refresh_model() if name in ("", recommend.config.model) else None
+        )
         privacy.on_erased.append(lambda profile_id: bus.publish("profile.erased", profile_id))
         # every run of an experiment, with its own metrics (the keys the analysis has, as the API answers them)
         dashboard.experiment_results = lambda key: decide.results(key).model_dump(exclude_unset=True)
@@ -108,6 +115,7 @@ class Services:
             identity=ingest.identity,
             warehouse=warehouse,
             bus=bus,
+            models=models,
         )
 
     def start_jobs(self) -> Retrainer | None:

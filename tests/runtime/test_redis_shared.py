@@ -110,3 +110,26 @@ def test_without_redis_each_node_still_limits_on_its_own():
     assert limiter.failed("1.2.3.4") == 0.0
     assert limiter.failed("1.2.3.4") == 10.0
     assert limiter.retry_after("1.2.3.4") == 10.0
+
+
+def test_a_promotion_on_one_node_is_served_by_the_other_within_a_second(tmp_path, redis_url):
+    import pandas as pd
+
+    from pertinent.recommend import Interactions, PopularityRecommender
+
+    settings = make_settings(tmp_path, redis_url=redis_url)
+    node_a = Services.build(settings)
+    node_b = Services.build(settings, node_a.store)  # one database, one shared models folder
+    try:
+        assert node_b.bus.wait_ready()
+        name = settings.recommend.model
+        data = Interactions.from_frame(pd.DataFrame({"user": ["u1", "u2"], "item": ["a", "b"]}))
+        v1 = node_a.recommend.registry.save(name, PopularityRecommender().fit(data))
+        v2 = node_a.recommend.registry.save(name, PopularityRecommender().fit(data))
+        node_b.recommend.refresh_model()
+        assert node_b.recommend.serving._served[0] == v2
+        node_a.models.promote(name, v1)
+        assert _wait(lambda: node_b.recommend.serving._served[0] == v1, timeout=1.0)
+    finally:
+        node_b.bus.close()
+        node_a.close()

@@ -32,6 +32,7 @@ from pertinent.api.routes import (
     dashboard,
     decide,
     health,
+    models,
     privacy,
     profiles,
     recommend,
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for module in (decide, health, collect, profiles, privacy, recommend, site, dashboard, segments, audit):
         app.include_router(module.router)
     app.include_router(analyticsjs.router)  # GET /v1/projects/{writeKey}/settings, for analytics.js
+    app.include_router(models.router)  # model versions: list, promote, roll back (admin)
     app.include_router(decide.admin)
     app.fast_lane.update(
         {"/v1/decide": decide.decide_endpoint, "/v1/recommendations": recommend.recommendations_endpoint}

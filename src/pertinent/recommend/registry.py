@@ -1,9 +1,14 @@
 """A versioned model registry on the filesystem.
 
 Layout: ``<root>/<name>/<version>/`` holds ``config.json``, ``state.npz`` (learned state),
-``metrics.json`` (offline metrics) and ``meta.json``; ``<root>/<name>/latest`` names the newest
-version. Versions are written to a temporary folder and renamed, and ``latest`` is replaced
-atomically, so a server polling ``has_newer`` never sees a half-written model.
+``metrics.json`` (offline metrics) and ``meta.json``; ``<root>/<name>/latest`` names the version
+served (the *promoted* one). Versions are written to a temporary folder and renamed, and ``latest`` is
+replaced atomically, so a server polling ``has_newer`` never sees a half-written model. In a cluster
+``<root>`` (``<data_dir>/models``) is a folder every node mounts (docs/deploy.md).
+
+Promotion: a new version is served at once (auto-promotion) until an operator promotes a version or rolls
+back (``promote``, ``rollback``); that pins the choice, so retraining adds versions without serving them,
+until ``resume`` returns to serving the newest. ``<root>/<name>/promotions.json`` keeps every promotion.
 
 >>> import tempfile, pandas as pd
 >>> from pertinent.recommend import Interactions, PopularityRecommender
@@ -132,6 +137,62 @@ class ModelRegistry:
             changed += 1
         return changed
 
+    # -- promotion -------------------------------------------------------------------------------------------------
+    def newest_version(self, name: str) -> str | None:
+        """The most recently saved version (served unless an operator pinned another)."""
+        versions = self.versions(name)
+        return versions[-1] if versions else None
+
+    def promotions(self, name: str) -> dict[str, Any]:
+        """``{"pinned": bool, "history": [{"version", "at", "by", "how"}, ...]}`` (oldest first)."""
+        try:
+            loaded: dict[str, Any] = json.loads((self._dir(name) / "promotions.json").read_text())
+            return loaded
+        except (FileNotFoundError, ValueError):
+            return {"pinned": False, "history": []}
+
+    def _point(self, name: str, version: str, how: str, by: str, pinned: bool) -> None:
+        folder = self._dir(name)
+        log = self.promotions(name)
+        log["pinned"] = pinned
+        log["history"] = [*log["history"], {"version": version, "at": time.time(), "by": by, "how": how}][-200:]
+        tmp = folder / f".promotions-{os.getpid()}"
+        tmp.write_text(json.dumps(log, indent=1))
+        os.replace(tmp, folder / "promotions.json")
+        pointer_tmp = folder / f".latest-{os.getpid()}"
+        pointer_tmp.write_text(version)
+        os.replace(pointer_tmp, folder / "latest")
+
+    def promote(self, name: str, version: str, by: str = "system") -> str | None:
+        """Serve ``version`` on every node and pin it (retraining no longer moves ``latest``); returns the version
+        served before."""
+        self.path(name, version)  # raises RegistryError naming the version when it is not there
+        before = self.latest_version(name)
+        self._point(name, version, "promote", by, pinned=True)
+        return before
+
+    def rollback(self, name: str, by: str = "system") -> tuple[str | None, str]:
+        """Serve the version served before the current one (pinned); returns (before, after)."""
+        current = self.latest_version(name)
+        earlier = [h["version"] for h in self.promotions(name)["history"] if h["version"] != current]
+        candidates = [v for v in reversed(earlier) if (self._dir(name) / v / "config.json").exists()]
+        if not candidates:
+            versions = [v for v in self.versions(name) if v != current]
+            older = [v for v in versions if current is None or int(v[1:]) < int(current[1:])]
+            candidates = list(reversed(older))
+        if not candidates:
+            raise RegistryError(f"version: model {name!r} has no earlier version to roll back to")
+        self._point(name, candidates[0], "rollback", by, pinned=True)
+        return current, candidates[0]
+
+    def resume(self, name: str, by: str = "system") -> str:
+        """Unpin: serve the newest version, and each new one as it is saved."""
+        newest = self.newest_version(name)
+        if newest is None:
+            raise RegistryError(f"name: no saved version of model {name!r}")
+        self._point(name, newest, "resume", by, pinned=False)
+        return newest
+
     def latest_version(self, name: str) -> str | None:
         pointer = self._dir(name) / "latest"
         try:
@@ -147,7 +208,8 @@ class ModelRegistry:
     def save(
         self, name: str, model: Recommender, metrics: dict[str, Any] | None = None, meta: dict[str, Any] | None = None
     ) -> str:
-        """Write a new version and point ``latest`` at it; returns the version (``v1``, ``v2``, ...)."""
+        """Write a new version and serve it (point ``latest`` at it) unless a promotion is pinned; returns the
+        version (``v1``, ``v2``, ...)."""
         folder = self._dir(name)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
@@ -169,9 +231,8 @@ class ModelRegistry:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        pointer_tmp = folder / f".latest-{os.getpid()}"
-        pointer_tmp.write_text(version)
-        os.replace(pointer_tmp, folder / "latest")
+        if not self.promotions(name)["pinned"]:  # auto-promotion, unless an operator pinned a version
+            self._point(name, version, "saved", "system", pinned=False)
         return version
 
     def path(self, name: str, version: str = "latest") -> Path:

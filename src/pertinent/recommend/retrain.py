@@ -74,9 +74,10 @@ class Retrainer:
         return self.service.config.retrain_interval_s
 
     def _due(self, events: int) -> bool:
-        """New events since the newest version, and that version is at least one interval old."""
+        """New events since the newest version, and that version is at least one interval old (the newest saved,
+        not the one served: a version an operator rolled back to must not make every round retrain)."""
         registry, name = self.service.registry, self.service.config.model
-        version = registry.latest_version(name)
+        version = registry.newest_version(name)
         if version is None:
             return events > 0
         try:

@@ -1,0 +1,105 @@
+"""Which model version every node serves (issue 15, item 4): versions in the shared registry, promote and roll
+back over the admin API and the CLI, pinned against retraining until resumed, each change audited, and the
+served model switching at once."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from pertinent.cli import app
+from pertinent.recommend import Interactions, PopularityRecommender
+from tests.support.common import ADMIN, make_settings
+
+
+def _save(services, items: list[str]) -> str:
+    """Save a popularity model whose top item is ``items[0]`` as the next version of the served model."""
+    frame = pd.DataFrame({"user": [f"u{i}" for i in range(len(items) * 3)], "item": items * 3})
+    frame = pd.concat([frame, pd.DataFrame({"user": ["extra"], "item": [items[0]]})])
+    model = PopularityRecommender().fit(Interactions.from_frame(frame))
+    return services.recommend.registry.save(services.recommend.config.model, model, metrics={"ndcg": 0.1})
+
+
+def _served(services) -> str | None:
+    """The version this node's serving side holds now (no reload triggered by asking)."""
+    return services.recommend.serving._served[0]
+
+
+def test_promote_rollback_resume_through_the_api(client, sqlite_services):
+    name = sqlite_services.recommend.config.model
+    v1 = _save(sqlite_services, ["a", "b"])
+    v2 = _save(sqlite_services, ["b", "a"])
+    sqlite_services.recommend.refresh_model()
+    assert _served(sqlite_services) == v2
+
+    listed = client.get("/v1/models", headers=ADMIN).json()["models"]
+    (model,) = [m for m in listed if m["name"] == name]
+    assert (model["served"], model["newest"], model["pinned"]) == (v2, v2, False)
+    assert [v["version"] for v in model["versions"]] == [v1, v2] and model["versions"][0]["metrics"]["ndcg"] == 0.1
+
+    promoted = client.post(f"/v1/models/{name}/promote", json={"version": v1}, headers=ADMIN).json()
+    assert promoted == {"name": name, "before": v2, "served": v1, "pinned": True}
+    assert _served(sqlite_services) == v1  # served at once on this node (the bus tells the others)
+
+    v3 = _save(sqlite_services, ["c", "a"])  # retraining while pinned: saved, not served
+    sqlite_services.recommend.refresh_model()
+    assert _served(sqlite_services) == v1
+
+    rolled = client.post(f"/v1/models/{name}/rollback", headers=ADMIN).json()
+    assert (rolled["before"], rolled["served"]) == (v1, v2)
+    assert _served(sqlite_services) == v2
+
+    resumed = client.post(f"/v1/models/{name}/resume", headers=ADMIN).json()
+    assert (resumed["served"], resumed["pinned"]) == (v3, False)
+    assert _served(sqlite_services) == v3
+
+    audit = client.get("/v1/audit", params={"subject": f"model:{name}"}, headers=ADMIN).json()["entries"]
+    kinds = [e["kind"] for e in audit]
+    assert {"model.promote", "model.rollback", "model.resume"} <= set(kinds)
+    promote = next(e for e in audit if e["kind"] == "model.promote")
+    assert promote["before"] == {"version": v2} and promote["after"] == {"version": v1}
+    assert promote["actor"] == "admin_key"
+
+
+def test_bad_requests_name_the_field(client, sqlite_services):
+    name = sqlite_services.recommend.config.model
+    _save(sqlite_services, ["a"])
+    unknown = client.post(f"/v1/models/{name}/promote", json={"version": "v99"}, headers=ADMIN)
+    assert unknown.status_code == 404 and unknown.json()["errors"][0]["field"] == "version"
+    bad = client.post(f"/v1/models/{name}/promote", json={"version": "latest"}, headers=ADMIN)
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "version"
+    missing = client.post("/v1/models/nope/rollback", headers=ADMIN)
+    assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "name"
+    only_one = client.post(f"/v1/models/{name}/rollback", headers=ADMIN)
+    assert only_one.status_code == 404 and "no earlier version" in only_one.json()["message"]
+    assert client.get("/v1/models").status_code == 401  # admin only
+
+
+def test_cli_lists_and_promotes(tmp_path, monkeypatch):
+    from pertinent.services import Services
+
+    settings = make_settings(tmp_path)
+    for key, value in {
+        "DATA_DIR": tmp_path,
+        "WRITE_KEY": settings.write_key,
+        "ADMIN_KEY": settings.admin_key,
+        "PSEUDONYM_KEYS": ",".join(settings.pseudonym_keys),
+    }.items():
+        monkeypatch.setenv(f"PERTINENT_{key}", str(value))
+    services = Services.build(settings)
+    try:
+        v1 = _save(services, ["a"])
+        v2 = _save(services, ["b"])
+    finally:
+        services.close()
+    runner = CliRunner()
+    name = settings.recommend.model
+    out = runner.invoke(app, ["models", "promote", name, v1, "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["served"] == v1
+    listed = runner.invoke(app, ["models", "list"])
+    assert f"serving {v1} (pinned), newest {v2}" in listed.output
+    bad = runner.invoke(app, ["models", "promote", name, "v9"])
+    assert bad.exit_code == 2 and "version:" in bad.output
