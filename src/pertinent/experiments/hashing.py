@@ -11,25 +11,36 @@ The formulas follow GrowthBook's published SDK code (``hash``, ``inNamespace``, 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 FNV32_OFFSET = 0x811C9DC5
 FNV32_PRIME = 0x01000193
 UINT32 = 2**32
+_UTF16_NATIVE = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
 
 BucketRange = tuple[float, float]
 
 
 def fnv1a32(text: str) -> int:
-    """FNV-1a 32-bit over the string's code points (what GrowthBook's Python and JS SDKs do for ASCII).
+    """FNV-1a 32-bit over the string's UTF-16 code units, as GrowthBook's JS SDK (``charCodeAt``) and Python SDK
+    (``utf-16-le``) do. A character above U+FFFF counts as its two surrogates; every other character is one code
+    unit equal to its code point, so ids without such characters hash as they always did.
 
     >>> fnv1a32("a")
     3826002220
+    >>> fnv1a32("u-\U0001f600") == fnv1a32("u-\ud83d\ude00")  # the emoji is hashed as its surrogate pair
+    True
     """
     value = FNV32_OFFSET
-    for char in text:
-        value ^= ord(char)
-        value = (value * FNV32_PRIME) % UINT32
+    if text.isascii():
+        for byte in text.encode():
+            value = ((value ^ byte) * FNV32_PRIME) & 0xFFFFFFFF
+        return value
+    # "surrogatepass": a lone surrogate (possible in a Python str, and in JS) is one code unit, as in the SDKs
+    units = text.encode(_UTF16_NATIVE, "surrogatepass")
+    for unit in memoryview(units).cast("H"):  # native-order 16-bit code units
+        value = ((value ^ unit) * FNV32_PRIME) & 0xFFFFFFFF
     return value
 
 
