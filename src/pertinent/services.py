@@ -18,6 +18,7 @@ from pertinent.privacy.audit import AuditLog
 from pertinent.privacy.identity_proof import IdentityVerifier
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
+from pertinent.profiles.groups import GroupService
 from pertinent.profiles.service import ProfileService
 from pertinent.recommend.promotion import ModelPromotions
 from pertinent.recommend.retrain import Retrainer
@@ -55,6 +56,7 @@ class Services:
     warehouse: WarehouseExports  # Parquet exports of events, profiles and decisions (covered by erasure)
     bus: Bus  # cross-node invalidation (Redis pub/sub with PERTINENT_REDIS_URL; in process otherwise)
     models: ModelPromotions  # which model version every node serves (promote, roll back; audited)
+    groups: GroupService  # groups (accounts): GET /v1/groups/{id}
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -116,6 +118,7 @@ class Services:
             warehouse=warehouse,
             bus=bus,
             models=models,
+            groups=GroupService(store),
         )
 
     def start_jobs(self) -> Retrainer | None:

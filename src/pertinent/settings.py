@@ -48,11 +48,10 @@ from pertinent.segments.config import SegmentsConfig
 
 
 class Limits(BaseSettings):
-    """Request size limits (the Segment HTTP API's documented limits)."""
+    """Request size limits (the Segment HTTP API's documented limits: bytes only, no count of messages)."""
 
     max_event_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
-    max_batch_events: int = 2500
 
 
 class Settings(BaseSettings):
@@ -70,6 +69,11 @@ class Settings(BaseSettings):
     store_pii_in_clear: bool = False
     pii_traits: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["email", "phone", "address", "name", "firstName", "lastName", "birthday"]
+    )
+    # Group (account) traits are about the account, kept in clear, except these personal keys (a contact's email or
+    # phone), pseudonymised as ``pii_traits`` are; ``name`` is the account's name (docs/privacy.md, groups).
+    group_pii_traits: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["email", "phone", "address", "firstName", "lastName", "birthday"]
     )
     anonymize_ip: bool = True
     # Consent applied when an event and the consent log say nothing about a purpose.
@@ -123,7 +127,9 @@ class Settings(BaseSettings):
             return self.require_identity_verification
         return bool(self.identity_secret)
 
-    @field_validator("pseudonym_keys", "pii_traits", "cors_origins", "trusted_proxies", mode="before")
+    @field_validator(
+        "pseudonym_keys", "pii_traits", "cors_origins", "trusted_proxies", "group_pii_traits", mode="before"
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -156,14 +156,21 @@ def test_erasure_deletes_everything_but_the_erasure_record(any_client, services)
         "/v1/identify",
         json={"userId": "u9", "anonymousId": "a9", "traits": {"city": "Lyon"}, "context": consent_ctx(True, True)},
     )
+    any_client.post("/v1/group", json={"userId": "u9", "groupId": "acme", "traits": {"name": "Acme"}})
     any_client.post("/v1/track", json={"userId": "other", "event": "Product Viewed"})
     pid = get(any_client, "u9").json()["profile_id"]
-    assert set(_rows_mentioning(services.store, pid)) == {"events", "identities", "profiles", "consent_log"}
+    assert set(_rows_mentioning(services.store, pid)) == {
+        "events",
+        "identities",
+        "profiles",
+        "consent_log",
+        "group_members",
+    }
 
     r = any_client.delete("/v1/users/u9", headers=ADMIN)
     assert r.status_code == 200
     assert r.json()["deleted"] == {
-        "events": 2,
+        "events": 3,
         "identities": 2,
         "consent_log": 2,
         "profiles": 1,
@@ -172,12 +179,14 @@ def test_erasure_deletes_everything_but_the_erasure_record(any_client, services)
         "segment_history": 0,
         "decisions": 0,
         "decision_outcomes": 0,
+        "group_members": 1,  # the person leaves the account; the account (groups) stays
         "pending_decisions": 0,
         "segment_models": 0,
         "warehouse_exports": 0,
         "audit_log": 1,  # the audit row of the identify's merge (a9 into u9): when the person logged in
     }
     assert _rows_mentioning(services.store, pid) == {"consent_log": 1}  # only the erasure record
+    assert any_client.get("/v1/groups/acme", headers=ADMIN).json()["member_count"] == 0
     with services.store.transaction(write=False) as tx:
         (record,) = tx.consent_of(pid)
         assert record.purpose == "erasure" and record.source == "erasure"

@@ -53,6 +53,9 @@ def _utc(value: datetime) -> datetime:
         raise ValueError("outside the years 1 to 9999 once converted to UTC") from None
 
 
+# Object fields that a null means absent for: Segment's libraries send ``"properties": null`` and ``"context": null``.
+NULLABLE_OBJECTS = ("context", "integrations", "properties", "traits")
+
 Time = Annotated[datetime, AfterValidator(_utc)]
 """A date-time as sent, converted to UTC; refused when UTC cannot represent it."""
 
@@ -73,6 +76,18 @@ class _Base(BaseModel):
     context: Json = Field(default_factory=dict)
     integrations: Json = Field(default_factory=dict)
     writeKey: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        """``"properties": null`` (and context, traits, integrations) is what some libraries send for none.
+
+        >>> Track.model_validate({"event": "E", "userId": "u", "properties": None, "context": None}).properties
+        {}
+        """
+        if isinstance(data, dict) and any(data.get(k, ...) is None for k in NULLABLE_OBJECTS):
+            return {k: v for k, v in data.items() if not (v is None and k in NULLABLE_OBJECTS)}
+        return data
 
     @model_validator(mode="after")
     def _needs_identity(self) -> _Base:

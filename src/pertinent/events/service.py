@@ -20,21 +20,18 @@ Two rules protect people from whoever holds the public write key (docs/privacy.m
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any, Protocol
-
-import orjson
 
 from pertinent.events.group_commit import GroupCommit
 from pertinent.events.guards import ids_of, left_empty, unsuppressed
-from pertinent.events.schema import Alias, validate_message
+from pertinent.events.normalise import anonymize_ip, epoch, event_time, to_json
+from pertinent.events.schema import Alias, Group, validate_message
 from pertinent.privacy.audit import WRITE_KEY, Actor
 from pertinent.privacy.audit import record as audit_record
 from pertinent.privacy.consent import effective, purposes_from_context, statement_at, supersedes
@@ -42,8 +39,8 @@ from pertinent.privacy.identity_proof import IdentityVerifier
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.context import parse_context
 from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event, merge_states
+from pertinent.profiles.groups import GroupCall, record_group_calls
 from pertinent.profiles.identity import IdentityResolver
-from pertinent.runtime.limits import time_problem
 from pertinent.settings import Settings
 from pertinent.storage.base import ConsentRow, EventRow, ProfileRow, Store
 from pertinent.storage.protocols import (
@@ -51,6 +48,7 @@ from pertinent.storage.protocols import (
     ConsentRepo,
     DecisionRepo,
     EventRepo,
+    GroupRepo,
     IdentityRepo,
     MembershipRepo,
     ProfileRepo,
@@ -118,10 +116,11 @@ class IngestTx(
     MembershipRepo,
     AuditRepo,
     SuppressionRepo,
+    GroupRepo,
     Protocol,
 ):
-    """What an ingest transaction touches: identities, events, profiles, consent, and on a merge the profile's
-    decisions and segment memberships, and the audit log; the suppression list is read."""
+    """What an ingest transaction touches: identities, events, profiles, consent, groups, and on a merge the
+    profile's decisions, segment and group memberships, and the audit log; the suppression list is read."""
 
 
 @dataclass(slots=True)
@@ -136,6 +135,9 @@ class _Prepared:
     received_at: float
     encoded: tuple[str | None, str | None, str | None]  # properties, traits, context as JSON
     consent: dict[str, bool] | None  # purposes stated in context.consent
+    integrations: dict[str, Any] | None = None  # as sent (destinations honour {"All": false})
+    group_id: str | None = None  # a group call's account
+    previous_id: str | None = None  # an alias's previousId, as its identity key
     parsed_context: dict[str, Any] | None = None
     profile_id: str = ""
     outcome: str = ""  # stored | duplicate | no_consent | suppressed | forbidden
@@ -156,55 +158,6 @@ class _Job:
     where: str = ""  # the error fields' prefix ("batch")
 
 
-def _epoch(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # Segment timestamps without an offset are UTC
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
-
-
-def _event_time(msg: Any, received_at: float, batch_sent_at: float | None) -> tuple[float, tuple[str, str] | None]:
-    """When the event happened (epoch seconds), corrected for the client's clock skew when it says when it sent
-    it; and, if that time is outside the accepted window (:mod:`pertinent.runtime.limits`), the field and why.
-
-    >>> class M: timestamp = datetime(2024, 1, 1, tzinfo=UTC); originalTimestamp = None; sentAt = None
-    >>> _event_time(M, received_at=1800000000.0, batch_sent_at=None)
-    (1704067200.0, None)
-    >>> field, problem = _event_time(M, received_at=1800000000.0, batch_sent_at=1e12)[1]
-    >>> field, problem.endswith("(after the correction for clock skew by sentAt)")
-    ('timestamp', True)
-    """
-    sent_at = _epoch(msg.sentAt) if msg.sentAt else batch_sent_at
-    field = "timestamp" if msg.timestamp else "originalTimestamp"
-    base = _epoch(msg.timestamp) if msg.timestamp else _epoch(msg.originalTimestamp)
-    if base is None:
-        return received_at, None
-    ts = base if sent_at is None else received_at - (sent_at - base)  # correct the client's clock skew
-    problem = time_problem(ts, received_at)
-    if problem is None:
-        return ts, None
-    return ts, (field, problem if sent_at is None else f"{problem} (after the correction for clock skew by sentAt)")
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-@lru_cache(maxsize=65536)
-def _anonymize_ip(ip: str) -> str | None:
-    """Drop the host part: IPv4 keeps /24, IPv6 keeps /48. Invalid addresses are dropped."""
-    parts = ip.strip().split(".")
-    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
-        return f"{int(parts[0])}.{int(parts[1])}.{int(parts[2])}.0"
-    try:
-        addr = ipaddress.ip_address(ip.strip())
-    except ValueError:
-        return None
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
-
-
 class IngestService:
     """Turns raw Segment messages into stored events and updated profiles."""
 
@@ -219,6 +172,7 @@ class IngestService:
             affinity_half_life_days=settings.affinity_half_life_days,
         )
         self._pii = {k.lower() for k in settings.pii_traits}
+        self._group_pii = {k.lower() for k in settings.group_pii_traits}
         self.identity = IdentityVerifier(settings.identity_secret, settings.identity_verification)
         self._commits: GroupCommit[_Job] = GroupCommit(self._run_group, max_items=2000)
         self._listeners: list[Callable[[Committed], None]] = []
@@ -232,13 +186,13 @@ class IngestService:
         self._listeners.append(listener)
 
     # -- normalisation ----------------------------------------------------------
-    def scrub_traits(self, traits: dict[str, Any]) -> dict[str, Any]:
-        """Replace PII trait values by keyed pseudonyms (unless configured to keep them in clear)."""
+    def scrub_traits(self, traits: dict[str, Any], personal: set[str] | None = None) -> dict[str, Any]:
+        """Replace PII trait values by keyed pseudonyms (unless configured to keep them in clear). ``personal``: the
+        keys that are personal (default ``pii_traits``; a group's traits use ``group_pii_traits``)."""
         if self.settings.store_pii_in_clear or not traits:
             return traits
-        return {
-            k: (self.pseudo.pii(v) if k.lower() in self._pii and v not in (None, "") else v) for k, v in traits.items()
-        }
+        keys = self._pii if personal is None else personal
+        return {k: (self.pseudo.pii(v) if k.lower() in keys and v not in (None, "") else v) for k, v in traits.items()}
 
     def clean_context(self, context: dict[str, Any]) -> dict[str, Any]:
         """A Segment context as stored: the IP anonymised (``anonymize_ip``), PII traits pseudonymised."""
@@ -248,7 +202,7 @@ class IngestService:
         for proof in _PROOFS:  # identity proofs are checked, never stored
             ctx.pop(proof, None)
         if self.settings.anonymize_ip and isinstance(ctx.get("ip"), str):
-            ctx["ip"] = _anonymize_ip(ctx["ip"])
+            ctx["ip"] = anonymize_ip(ctx["ip"])
         if isinstance(ctx.get("traits"), dict):
             ctx["traits"] = self.scrub_traits(ctx["traits"])
         return ctx
@@ -256,9 +210,11 @@ class IngestService:
     def _prepare(self, msg: Any, received_at: float, ts: float) -> _Prepared:
         fields = msg.__dict__  # plain dict access: getattr on a missing pydantic field is slow
         traits = fields.get("traits")
-        traits = self.scrub_traits(traits) if traits else None
+        is_group = isinstance(msg, Group)
+        traits = self.scrub_traits(traits, self._group_pii if is_group else None) if traits else None
         context = self.clean_context(msg.context)
         properties = fields.get("properties") or {}
+        previous = self.pseudo.key("user", msg.previousId) if isinstance(msg, Alias) else None
         # Everything that needs no lock is done here, before the write transaction.
         return _Prepared(
             msg=msg,
@@ -269,8 +225,11 @@ class IngestService:
             name=fields.get("event") or fields.get("name"),
             properties=properties,
             received_at=received_at,
-            encoded=(_json(properties or None), _json(traits), _json(context or None)),
+            encoded=(to_json(properties or None), to_json(traits), to_json(context or None)),
             consent=purposes_from_context(context) if context else None,
+            integrations=msg.integrations or None,
+            group_id=msg.groupId if is_group else None,
+            previous_id=previous,
         )
 
     # -- the pipeline -----------------------------------------------------------
@@ -285,20 +244,27 @@ class IngestService:
         rejected: dict[int, str] | None = None,
         actor: Actor = WRITE_KEY,
         trusted: bool = True,
+        client_ip: str | None = None,
     ) -> IngestResult:
         """Validate and ingest messages. ``prefix`` names the list in error fields (e.g. ``batch``);
         ``rejected`` maps indices the caller already refused (e.g. oversized) to the reason; ``actor`` is who
         sends them (the identity merges they cause are audited under it); ``trusted``: user ids need no proof
-        (in-process callers: the CLI, imports; over HTTP only the admin key). The write-key routes pass False."""
+        (in-process callers: the CLI, imports; over HTTP only the admin key). The write-key routes pass False.
+        ``client_ip``: the request's client address, the ``context.ip`` of a message that has none (as Segment's
+        collector does; a message with ``"ip": null`` keeps none), anonymised like a sent one."""
         received_at = time.time() if received_at is None else received_at
         result = IngestResult(received=len(raws))
-        sent = _epoch(batch_sent_at) if batch_sent_at else None
+        sent = epoch(batch_sent_at) if batch_sent_at else None
         prepared: list[_Prepared] = []
         for i, raw in enumerate(raws):
             if batch_context and isinstance(raw, dict):
                 ctx = raw.get("context")
                 if ctx is None or isinstance(ctx, dict):
                     raw = {**raw, "context": {**batch_context, **(ctx or {})}}
+            if client_ip and isinstance(raw, dict):
+                ctx = raw.get("context")
+                if ctx is None or (isinstance(ctx, dict) and "ip" not in ctx):
+                    raw = {**raw, "context": {**(ctx or {}), "ip": client_ip}}
             where = f"{prefix}[{i}]." if prefix else ""
             if rejected and i in rejected:
                 result.errors.append({"index": i, "field": where.rstrip(".") or "body", "message": rejected[i]})
@@ -306,7 +272,7 @@ class IngestService:
                 continue
             msg, errors = validate_message(raw, type_, where)
             if not errors:
-                ts, problem = _event_time(msg, received_at, sent)
+                ts, problem = event_time(msg, received_at, sent)
                 if problem is not None:
                     errors = [{"field": f"{where}{problem[0]}", "message": problem[1]}]
             if errors:
@@ -480,6 +446,9 @@ class IngestService:
                     properties=p.properties or None,
                     traits=p.traits or None,
                     context=p.context or None,
+                    integrations=p.integrations,
+                    group_id=p.group_id,
+                    previous_id=p.previous_id,
                     encoded=p.encoded,
                 )
             )
@@ -498,6 +467,12 @@ class IngestService:
                 p.outcome = "stored" if key in inserted else "duplicate"
                 inserted.discard(key)
         apply = [p for p in keep if p.outcome == "stored"]
+        kept = {id(p) for p in keep}
+        calls = [
+            GroupCall(p.group_id, p.profile_id, p.traits or {}, p.timestamp, id(p) in kept)
+            for p in items
+            if p.group_id is not None and p.outcome == "stored"
+        ]
         newest: dict[str, _Prepared] = {}  # only the newest context per profile survives: parse just that one
         for p in apply:
             if p.context and (p.profile_id not in newest or p.timestamp >= newest[p.profile_id].timestamp):
@@ -514,6 +489,11 @@ class IngestService:
             )
             profile.updated_at = now
             changed[profile.profile_id] = profile
+
+        def personalized(row: ProfileRow) -> bool:
+            return effective(row.consent, default)["personalization"]
+
+        changed.update(record_group_calls(tx, calls, profiles, now, personalized))  # after apply_event
         empty = left_empty(items, profiles, stored_before, resolver.final, self.settings.default_consent)
         for profile_id in empty:  # created by lock_profiles for a visitor who left nothing to keep
             tx.delete_profile(profile_id)
@@ -535,6 +515,7 @@ class IngestService:
         tx.repoint_consent(source, dst.profile_id)
         tx.repoint_decisions(source, dst.profile_id)  # exposures stay with the person (sticky experiments)
         tx.merge_segment_members(source, dst.profile_id, now)  # memberships and their history move too
+        tx.repoint_group_members(source, dst.profile_id)  # and the accounts the person belongs to
         merge_states(dst.state, src.state, self.profile_config)
         dst.traits = {**src.traits, **dst.traits}
         for purpose, record in src.consent.items():  # the later decision wins

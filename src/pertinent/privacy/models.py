@@ -44,6 +44,7 @@ class UserExport(BaseModel):
     decisions: Rows
     decision_outcomes: Rows
     segments: dict[str, Any] | None = None  # {"current": [...], "history": [...]}, with a segment service
+    groups: Rows = []  # the accounts the person belongs to: group id, when they joined, the group's traits
     audit: Rows
 
 

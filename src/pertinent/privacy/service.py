@@ -159,6 +159,13 @@ class PrivacyService:
             sections: dict[str, Any] = {}
             if segments is not None:
                 sections["segments"] = segments.export_rows(tx, profile_id, names)
+            links = tx.groups_of(profile_id)  # memberships are the person's; the groups' traits say which accounts
+            accounts = tx.get_groups([m.group_id for m in links])
+            sections["groups"] = [
+                {"group_id": m.group_id, "joined_at": m.joined_at, "traits": accounts[m.group_id].traits}
+                for m in links
+                if m.group_id in accounts
+            ]
             for name, derived in self.derived.items():
                 sections[name] = derived.user_rows(profile_id)
             for name, tx_store in self.tx_derived.items():

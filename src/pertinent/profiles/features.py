@@ -245,6 +245,8 @@ def merge_states(into: dict[str, Any], other: dict[str, Any], cfg: ProfileConfig
         r["monetary"] = round(r["monetary"] + o["monetary"], 6)
         lp = [v for v in (r["last_purchase"], o["last_purchase"]) if v is not None]
         r["last_purchase"] = max(lp) if lp else None
+    if "groups" in other:  # the accounts' traits (profiles.groups): the surviving profile's copy is the newer
+        into["groups"] = {**other["groups"], **into.get("groups", {})}
     # Affinities: bring both to the later reference time, then add.
     ref = max(into.get("affinity_ref", 0.0), other.get("affinity_ref", 0.0))
     half_life = cfg.affinity_half_life_days * DAY

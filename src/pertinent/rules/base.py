@@ -9,7 +9,8 @@
 - how it reads to a person (:meth:`ConditionBase.describe`).
 
 Change tokens: ``event:<name>`` the counts of that event, ``counted`` totals, sessions, affinities and recent
-items, ``seen`` first/last seen, ``purchase`` RFM, ``context``, ``traits``, ``consent``; :data:`ALL` everything.
+items, ``seen`` first/last seen, ``purchase`` RFM, ``context``, ``traits``, ``consent``, ``groups`` the person's groups
+(accounts) and their traits; :data:`ALL` everything.
 
 >>> TimeBounds(midnight=True) | TimeBounds(spans=frozenset({("first_seen", 86400.0)}))
 TimeBounds(spans=frozenset({('first_seen', 86400.0)}), midnight=True, always=False)

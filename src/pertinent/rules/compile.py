@@ -73,6 +73,8 @@ def event_changes(type_: str, name: str | None, context: Any, traits: Any, cfg: 
     ['context', 'counted', 'event:Order Completed', 'purchase', 'seen']
     >>> sorted(event_changes("identify", None, None, {"plan": "pro"}, cfg))
     ['seen', 'traits']
+    >>> sorted(event_changes("group", None, None, {"plan": "pro"}, cfg))
+    ['groups', 'seen']
     """
     if isinstance(context, dict) and "consent" in context:
         return {ALL}  # a consent statement may withdraw or grant personalisation
@@ -86,4 +88,6 @@ def event_changes(type_: str, name: str | None, context: Any, traits: Any, cfg: 
         out.add("context")
     if type_ == "identify" and traits:
         out.add("traits")
+    if type_ == "group":
+        out.add("groups")  # the person's groups and their traits (rules.conditions.groups)
     return out

@@ -31,6 +31,7 @@ from pertinent.rules.combinators import And, Not, Or
 from pertinent.rules.conditions.comparisons import FeatureCondition, TraitCondition
 from pertinent.rules.conditions.context import CampaignCondition, ContextCondition, LocalTimeCondition
 from pertinent.rules.conditions.events import DidAndNotCondition, EventCountCondition
+from pertinent.rules.conditions.groups import GroupCondition
 from pertinent.rules.conditions.profile import AffinityCondition, ConsentCondition, SinceCondition
 
 MAX_DEPTH = 32  # nesting of JSON objects/arrays accepted by parse_rule (and parse_segment)
@@ -82,7 +83,8 @@ Rule = Annotated[
     | LocalTimeCondition
     | ConsentCondition
     | AffinityCondition
-    | SinceCondition,
+    | SinceCondition
+    | GroupCondition,
     Field(discriminator="type"),
 ]
 for _m in (AndRule, OrRule, NotRule):

@@ -24,6 +24,7 @@ from pertinent.rules.combinators import And, Not, Or
 from pertinent.rules.conditions.comparisons import FeatureCondition, TraitCondition
 from pertinent.rules.conditions.context import CampaignCondition, ContextComparison, LocalTimeCondition
 from pertinent.rules.conditions.events import DidAndNotCondition, EventCountCondition
+from pertinent.rules.conditions.groups import GroupCondition
 from pertinent.rules.conditions.profile import AffinityCondition, ConsentCondition, SinceCondition
 from pertinent.rules.view import ConditionView
 
@@ -147,7 +148,8 @@ Condition = Annotated[
     | CampaignCondition
     | ConsentCondition
     | AffinityCondition
-    | SinceCondition,
+    | SinceCondition
+    | GroupCondition,
     Field(discriminator="type"),
 ]
 for _m in (AllOf, AnyOf, NoneOf):

@@ -43,6 +43,7 @@ from pertinent.storage.protocols import (
     DocumentRepo,
     ErasureRepo,
     EventRepo,
+    GroupRepo,
     IdentityRepo,
     ItemRepo,
     JobClaimRepo,
@@ -65,9 +66,31 @@ class EventRow:
     properties: dict[str, Any] | None = None
     traits: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None  # as sent: {"All": false} opts the event out of destinations
+    group_id: str | None = None  # a group call's account id
+    previous_id: str | None = None  # an alias's previousId, as its identity key (a pseudonym)
     # The three JSON fields already encoded, when the caller has them (ingest encodes them before taking the
     # write lock); backends may use them instead of encoding again.
     encoded: tuple[str | None, str | None, str | None] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(slots=True)
+class GroupRow:
+    """A group (account): its traits and when it was first and last written."""
+
+    group_id: str
+    traits: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True, frozen=True)
+class GroupMemberRow:
+    """A profile's membership of a group, since a group call linked them."""
+
+    group_id: str
+    profile_id: str
+    joined_at: float
 
 
 @dataclass(slots=True)
@@ -211,6 +234,7 @@ class Tx(
     ErasureRepo,
     SuppressionRepo,
     JobClaimRepo,
+    GroupRepo,
     Protocol,
 ):
     """One unit of work: every area's methods; everything done through it commits or rolls back together."""

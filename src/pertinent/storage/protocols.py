@@ -18,6 +18,8 @@ if TYPE_CHECKING:
         DecisionRow,
         DocumentRow,
         EventRow,
+        GroupMemberRow,
+        GroupRow,
         IdentityRow,
         IngestErrorRow,
         ItemRow,
@@ -372,6 +374,32 @@ class JobClaimRepo(Protocol):
     def job_state(self, name: str) -> dict[str, Any] | None: ...
     def put_job_state(self, name: str, state: dict[str, Any] | None) -> None:
         """Record what a job keeps between runs (e.g. when the last complete sweep ended), claim or not."""
+        ...
+
+
+class GroupRepo(Protocol):
+    """Groups (accounts) and their members (profiles linked to them by a group call)."""
+
+    def get_groups(self, ids: Iterable[str]) -> dict[str, GroupRow]: ...
+    def put_groups(self, rows: Sequence[GroupRow]) -> None:
+        """Create or replace groups (traits, updated_at; created_at is kept)."""
+        ...
+
+    def add_group_members(self, rows: Sequence[GroupMemberRow]) -> None:
+        """Link profiles to groups; a link already there keeps its first ``joined_at``."""
+        ...
+
+    def group_members(self, group_id: str, limit: int | None = None) -> list[GroupMemberRow]:
+        """The members of a group, earliest first."""
+        ...
+
+    def count_group_members(self, group_id: str) -> int: ...
+    def groups_of(self, profile_id: str) -> list[GroupMemberRow]:
+        """A profile's memberships, earliest first."""
+        ...
+
+    def repoint_group_members(self, from_profile: str, to_profile: str) -> None:
+        """Identity stitching: ``from_profile``'s memberships move to ``to_profile`` (one per group, earliest kept)."""
         ...
 
 

@@ -182,6 +182,9 @@ class SqliteTx(SqliteReads, SqlTx):
                     r.received_at,
                     r.personalize,
                     *encoded,
+                    json_or_none(r.integrations),
+                    r.group_id,
+                    r.previous_id,
                 )
         if fresh:
             self.conn.exec_driver_sql(_INSERT_EVENTS, list(fresh.values()))

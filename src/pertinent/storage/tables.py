@@ -40,6 +40,12 @@ events = Table(
     Column("properties", JSON),
     Column("traits", JSON),
     Column("context", JSON),
+    # migration 0007_ecoproto_groups: what the Segment message carried besides its payload. ``integrations`` as sent
+    # (``{"All": false}`` opts the event out of destinations); a group call's account id; an alias's previousId as
+    # its identity key (a pseudonym, like every user id here).
+    Column("integrations", JSON),
+    Column("group_id", String(256)),
+    Column("previous_id", String(64)),
     Index("ix_events_profile_ts", "profile_id", "timestamp"),
     # A messageId is stored once per person. Keyed by person first, a batch's new entries land on the few index
     # pages of the people it is about, rather than one random page per event (migration 0004).
@@ -226,4 +232,25 @@ suppressions = Table(
     Column("key", String(64), primary_key=True),
     Column("kind", String(16), nullable=False),  # user | anonymous | profile
     Column("at", Double, nullable=False),
+)
+
+# Groups (accounts, Segment's ``group`` call): their traits, about the account and kept in clear except the personal
+# keys of ``group_pii_traits``; and their members, the profiles that a group call linked to them (personal data:
+# exported with the person and erased with them). Migration 0007_ecoproto_groups.
+groups = Table(
+    "groups",
+    metadata,
+    Column("group_id", String(256), primary_key=True),
+    Column("traits", JSON, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(256), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("joined_at", Double, nullable=False),
+    Index("ix_group_members_profile", "profile_id"),
 )

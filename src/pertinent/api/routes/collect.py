@@ -1,4 +1,4 @@
-"""Segment HTTP API: /v1/track, identify, page, screen, group, alias and batch.
+"""Segment HTTP API: /v1/track, identify, page, screen, group, alias, batch and import (batch's other name).
 
 analytics.js (``@segment/analytics-next``) posts to the first letter of each type instead (``{apiHost}/t``,
 ``/i``, ``/p``, ``/s``, ``/g``, ``/a``) and, in batching mode, to ``/b``: those short paths are served by the same
@@ -10,6 +10,7 @@ per-message validation errors all get the same clear 4xx shape, and a batch keep
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pertinent.api import request_bodies
 from pertinent.api.body import read_json
-from pertinent.api.deps import ServicesDep, check_write_key, write_key_of
+from pertinent.api.deps import ServicesDep, check_write_key, client_address, write_key_of
 from pertinent.api.errors import ApiError, ErrorResponse
 from pertinent.api.openapi import error_responses
 from pertinent.api.responses import JSON
@@ -95,12 +96,23 @@ def _respond(result: IngestResult) -> JSON:
     return JSON(body, status)
 
 
+def _client_ip(request: Request, services: Services) -> str | None:
+    """The client's address (a trusted proxy's ``X-Forwarded-For`` believed): ``context.ip`` when a message has
+    none, as Segment's collector fills it. None when it is not an IP address (a test client, a Unix socket)."""
+    address = client_address(request, services.dashboard.proxies)
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        return None
+
+
 async def _single(request: Request, services: Services, type_: str) -> JSON:
     raw = await read_json(request, services.settings.limits.max_event_bytes)
     key = write_key_of(request, raw.get("writeKey") if isinstance(raw, dict) else None)
     trusted = check_write_key(services, key) == "admin"
     actor = ADMIN_KEY if trusted else WRITE_KEY  # identity merges are audited under it
-    result = await run_in_threadpool(services.ingest.ingest, [raw], type_, actor=actor, trusted=trusted)
+    ip = _client_ip(request, services)
+    result = await run_in_threadpool(services.ingest.ingest, [raw], type_, actor=actor, trusted=trusted, client_ip=ip)
     return _respond(result)
 
 
@@ -151,7 +163,26 @@ for _type in MESSAGE_TYPES:
     openapi_extra=request_bodies.BATCH,
 )
 async def batch(request: Request, services: ServicesDep) -> JSON:
-    """Segment `batch` call: `{"batch": [...], "sentAt"?, "context"?}`. Valid messages are kept."""
+    """Segment `batch` call: `{"batch": [...], "sentAt"?, "context"?}`. Valid messages are kept.
+
+    Limited in bytes only, as Segment's API is: the body (500 KB, 413 naming the limit) and each message (32 KB: that
+    message alone is refused, with its index); any number of messages fits."""
+    return await _batch(request, services)
+
+
+@router.post(
+    "/import",
+    name="collect_import",
+    response_model=IngestResponse,
+    responses=COLLECT_RESPONSES,
+    openapi_extra=request_bodies.BATCH,
+)
+async def import_(request: Request, services: ServicesDep) -> JSON:
+    """Segment `import` call (where Segment's Ruby library posts its batches): the same as `/v1/batch`."""
+    return await _batch(request, services)
+
+
+async def _batch(request: Request, services: Services) -> JSON:
     limits = services.settings.limits
     raw = await read_json(request, limits.max_batch_bytes)
     if not isinstance(raw, dict):
@@ -169,13 +200,6 @@ async def batch(request: Request, services: ServicesDep) -> JSON:
             "invalid_request",
             "batch: required, must be a list of messages",
             [{"field": "batch", "message": "required, must be a list"}],
-        )
-    if len(items) > limits.max_batch_events:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"batch: {len(items)} messages is over the limit of {limits.max_batch_events}",
-            [{"field": "batch", "message": "too many messages"}],
         )
     sent_at = None
     if raw.get("sentAt") is not None:
@@ -206,5 +230,6 @@ async def batch(request: Request, services: ServicesDep) -> JSON:
         oversized,
         actor=ADMIN_KEY if trusted else WRITE_KEY,
         trusted=trusted,
+        client_ip=_client_ip(request, services),
     )
     return _respond(result)

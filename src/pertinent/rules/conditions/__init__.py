@@ -4,6 +4,7 @@ the languages' unions (``rules.language.Rule``, ``rules.targeting.Condition``) r
 from pertinent.rules.conditions.comparisons import FeatureCondition, TraitCondition
 from pertinent.rules.conditions.context import CampaignCondition, ContextCondition, LocalTimeCondition
 from pertinent.rules.conditions.events import DidAndNotCondition, EventCountCondition
+from pertinent.rules.conditions.groups import GroupCondition
 from pertinent.rules.conditions.profile import AffinityCondition, ConsentCondition, SinceCondition
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "DidAndNotCondition",
     "EventCountCondition",
     "FeatureCondition",
+    "GroupCondition",
     "LocalTimeCondition",
     "SinceCondition",
     "TraitCondition",
