@@ -29,8 +29,11 @@ demo: install
 # The whole suite. scripts/with-services.sh installs (Debian packages) and starts a throwaway
 # PostgreSQL when none is configured, runs the suite, and tears it down; scripts/ensure-chromium.sh
 # installs Debian's Chromium for the browser tests when it is missing; scripts/ensure-node-clients.sh installs
-# Node.js (Debian) when missing, Segment's JavaScript clients (npm ci, tests/clients/js) and bundles analytics.js.
+# Node.js (Debian) when missing, Segment's JavaScript clients (npm ci, tests/clients/js) and bundles analytics.js;
+# scripts/install-python-clients.sh installs analytics-python 1.4 beside the venv (.clients/; it clashes with the
+# dev extras' clients).
 test: install-dev
+	scripts/install-python-clients.sh $(PY)
 	scripts/ensure-chromium.sh scripts/ensure-node-clients.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # The inner loop: no PostgreSQL, no Redis, no browser, no real clients, no slow tests (the full `make test` stays
@@ -53,4 +56,4 @@ bench: install-dev
 	scripts/with-services.sh $(PY) benchmarks/ingest.py --repeat 3
 
 clean:
-	rm -rf $(VENV) pertinent-data .pytest_cache
+	rm -rf $(VENV) pertinent-data .pytest_cache .clients

@@ -121,3 +121,12 @@ def test_context_ip_is_filled_from_the_client_then_anonymised(proxied):
     assert _ip(svc, admin, "p2") == "198.51.100.0"
     assert _ip(svc, admin, "s1") == "192.0.2.0"  # the sent one wins
     assert _ip(svc, admin, "n1") is None  # "ip": null: the sender asked for none
+
+
+def test_identify_traits_sent_in_context_traits_as_rudderstack_does(client, sqlite_services):
+    r = client.post("/v1/identify", json={"userId": "r1", "context": {"traits": {"plan": "pro", "email": "r@x.test"}}})
+    assert r.status_code == 200
+    profile = client.get("/v1/profiles/r1", headers=ADMIN).json()
+    assert profile["traits"]["plan"] == "pro" and profile["traits"]["email"] != "r@x.test"  # pseudonymised
+    client.post("/v1/identify", json={"userId": "r1", "traits": {"plan": "team"}, "context": {"traits": {"x": 1}}})
+    assert client.get("/v1/profiles/r1", headers=ADMIN).json()["traits"]["plan"] == "team"  # top-level wins

@@ -210,6 +210,8 @@ class IngestService:
     def _prepare(self, msg: Any, received_at: float, ts: float) -> _Prepared:
         fields = msg.__dict__  # plain dict access: getattr on a missing pydantic field is slow
         traits = fields.get("traits")
+        if msg.type == "identify" and not traits and isinstance(msg.context.get("traits"), dict):
+            traits = msg.context["traits"]  # RudderStack's libraries send identify's traits in context.traits only
         is_group = isinstance(msg, Group)
         traits = self.scrub_traits(traits, self._group_pii if is_group else None) if traits else None
         context = self.clean_context(msg.context)
