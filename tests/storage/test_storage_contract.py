@@ -16,6 +16,8 @@ from pertinent.storage.base import (
     ConsentRow,
     DecisionRow,
     EventRow,
+    GroupMemberRow,
+    GroupRow,
     IdentityRow,
     MembershipChange,
     OutcomeRow,
@@ -142,6 +144,8 @@ class TestStoreContract:
             tx.put_identities([IdentityRow("u_1", "user", "p1", 1.0), IdentityRow("u_2", "user", "p2", 1.0)])
             tx.put_profiles([ProfileRow("p1"), ProfileRow("p2")])
             tx.append_consent([ConsentRow("p1", "analytics", True, "api", 1.0)])
+            tx.put_groups([GroupRow("acme", {"plan": "pro"}, 1.0, 1.0)])
+            tx.add_group_members([GroupMemberRow("acme", "p1", 1.0), GroupMemberRow("acme", "p2", 2.0)])
         with store.transaction() as tx:
             counts = tx.erase_profile("p1")
         assert counts == {
@@ -153,10 +157,39 @@ class TestStoreContract:
             "segment_history": 0,
             "decisions": 0,
             "decision_outcomes": 0,
+            "group_members": 1,
         }
         with store.transaction(write=False) as tx:
             assert tx.events_of("p1") == [] and tx.identities_of("p1") == [] and tx.consent_of("p1") == []
             assert tx.get_profiles(["p1"]) == {} and tx.count_events() == 1  # p2 untouched
+            assert tx.groups_of("p1") == [] and [m.profile_id for m in tx.group_members("acme")] == ["p2"]
+            assert tx.get_groups(["acme"])["acme"].traits == {"plan": "pro"}  # the account stays
+
+    def test_groups_and_members(self, store):
+        with store.transaction() as tx:
+            tx.put_groups([GroupRow("acme", {"plan": "free"}, 1.0, 1.0), GroupRow("beta", {}, 1.0, 1.0)])
+            tx.put_groups([GroupRow("acme", {"plan": "pro"}, 5.0, 5.0)])  # replaced; created_at kept
+            tx.add_group_members(
+                [
+                    GroupMemberRow("acme", "p1", 3.0),
+                    GroupMemberRow("acme", "p1", 4.0),
+                    GroupMemberRow("beta", "p2", 2.0),
+                ]
+            )
+            tx.add_group_members([GroupMemberRow("acme", "p1", 9.0)])  # already a member: joined_at kept
+            tx.add_group_members([GroupMemberRow("acme", "p2", 6.0), GroupMemberRow("beta", "p3", 1.0)])
+        with store.transaction(write=False) as tx:
+            acme = tx.get_groups(["acme", "nope"])
+            assert list(acme) == ["acme"] and acme["acme"] == GroupRow("acme", {"plan": "pro"}, 1.0, 5.0)
+            assert [(m.profile_id, m.joined_at) for m in tx.group_members("acme")] == [("p1", 3.0), ("p2", 6.0)]
+            assert tx.count_group_members("acme") == 2 and len(tx.group_members("acme", limit=1)) == 1
+        with store.transaction() as tx:  # identity stitching: p2 merges into p1 (both in acme), p3 into p1
+            tx.repoint_group_members("p2", "p1")
+            tx.repoint_group_members("p3", "p1")
+        with store.transaction(write=False) as tx:
+            assert [(m.group_id, m.joined_at) for m in tx.groups_of("p1")] == [("beta", 1.0), ("acme", 3.0)]
+            assert tx.groups_of("p2") == [] and tx.groups_of("p3") == []
+            assert tx.count_group_members("acme") == 1 and tx.count_group_members("beta") == 1
 
     def test_erase_profile_covers_segments_and_decisions(self, store):
         with store.transaction() as tx:
