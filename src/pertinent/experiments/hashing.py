@@ -29,7 +29,7 @@ def fnv1a32(text: str) -> int:
 
     >>> fnv1a32("a")
     3826002220
-    >>> fnv1a32("u-\U0001f600") == fnv1a32("u-\ud83d\ude00")  # the emoji is hashed as its surrogate pair
+    >>> fnv1a32("u-\\U0001F600") == fnv1a32("u-\\ud83d\\ude00")  # the emoji is hashed as its surrogate pair
     True
     """
     value = FNV32_OFFSET
