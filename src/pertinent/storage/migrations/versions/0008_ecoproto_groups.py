@@ -1,14 +1,14 @@
 """Groups (accounts) and their members; events keep integrations, a group call's groupId and an alias's previousId.
 
 Revision ID: 0007_ecoproto_groups
-Revises: 0006
+Revises: 0007_jobs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_ecoproto_groups"
-down_revision = "0006"
+down_revision = "0007_jobs"
 branch_labels = None
 depends_on = None
 
