@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from pertinent.recommend.filters import Filters, rank, top_k_matrix
 from pertinent.recommend.primitives import Context, NotFittedError, Recommendation
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("pertinent.recommend")
 
 _KINDS: dict[str, type[Recommender]] = {}
+
+
+class ModelFileError(ValueError):
+    """A saved model that this version cannot read (another version's format, a missing or damaged file)."""
 
 
 def registered_kinds() -> Mapping[str, type[Recommender]]:
@@ -81,6 +86,7 @@ class Recommender(ABC):
         self.item_index: dict[str, int] = {}
         self.user_index: dict[str, int] = {}
         self._train_rows: sp.csr_matrix | None = None
+        self._train_times: sp.csr_matrix | None = None  # each training pair's newest timestamp (None: no times)
         self._titles: dict[str, str] = {}
         self.catalogue: Catalogue | None = None
 
@@ -128,6 +134,42 @@ class Recommender(ABC):
             rows.append(np.asarray(v, dtype=np.float32)[items])
         return np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
+    def wants_times(self) -> bool:
+        """Whether ``score`` reads the history's interaction times (``Context.times``); ``recommend`` and
+        ``recommend_batch`` then pass them (the training data's, and "now" for a request's new items)."""
+        return False
+
+    def times_for(self, user: str | None = None, items: list[str] | None = None, now: float | None = None) -> Any:
+        """The 1 x n_items CSR of a user's newest interaction times (training data), with ``items`` at ``now``
+        (default: just after the newest training time), or None when the model was trained without times."""
+        self._check()
+        t = self._train_times
+        if t is None:
+            return None
+        row = sp.csr_matrix((1, self.n_items), dtype=np.float64)
+        idx = self.user_index.get(str(user)) if user is not None else None
+        if idx is not None and idx < t.shape[0]:
+            row = sp.csr_matrix(t[idx], dtype=np.float64)
+        if items:
+            at = float(now) if now is not None else self.reference_time + 1.0
+            cols = sorted({self.item_index[str(i)] for i in items if str(i) in self.item_index})
+            extra = sp.csr_matrix((np.full(len(cols), at), (np.zeros(len(cols), int), cols)), shape=row.shape)
+            row = row.maximum(extra).tocsr()
+        return row
+
+    @property
+    def reference_time(self) -> float:
+        """The newest training timestamp (epoch seconds; 0 without times): "now" for the training data."""
+        t = self._train_times
+        return float(t.data.max()) if t is not None and t.nnz else 0.0
+
+    def _time_context(self, context: Context | None, times: Any) -> Context | None:
+        if times is None:
+            return context
+        if context is None:
+            return Context(times=times)
+        return Context(group=context.group, times=times, now=context.now)
+
     # ---------------------------------------------------------------- shared API
     def fit(self, data: Interactions, catalogue: Catalogue | None = None) -> Self:
         """Learn from ``data`` (and the catalogue for content models). Returns self."""
@@ -137,6 +179,9 @@ class Recommender(ABC):
         self.item_index = dict(data.item_index)
         self.user_index = dict(data.user_index)
         self._train_rows = data.matrix
+        from pertinent.recommend.recency import last_times
+
+        self._train_times = last_times(data.events, data.shape)
         if catalogue is not None:
             self._titles = catalogue.titles()
         self.catalogue = catalogue
@@ -199,6 +244,9 @@ class Recommender(ABC):
         row = history if history is not None else self.history_for(user, items)
         if history is not None and items:
             row = row.maximum(self.history_for(None, items)).tocsr()
+        if self.wants_times() and (context is None or context.times is None) and row.shape[0] == 1:
+            now = context.now if context is not None else None
+            context = self._time_context(context, self.times_for(user if history is None else None, items, now))
         scores = self.score(row, context)[0]
         return rank(self, scores, row, k=k, filters=filters or Filters(), context=context)
 
@@ -214,7 +262,10 @@ class Recommender(ABC):
         for start in range(0, len(users), batch_size):
             chunk = [str(u) for u in users[start : start + batch_size]]
             rows = sp.vstack([self.history_for(u) for u in chunk]).tocsr()
-            scores = self.score(rows)
+            context = None
+            if self.wants_times() and self._train_times is not None:
+                context = Context(times=sp.vstack([self.times_for(u) for u in chunk]).tocsr())
+            scores = self.score(rows, context)
             idx, vals = top_k_matrix(self, scores, rows, k, filters)
             n = idx.shape[1]
             valid = np.isfinite(vals)
@@ -263,6 +314,8 @@ class Recommender(ABC):
         state["__user_ids"] = np.asarray(sorted(self.user_index, key=self.user_index.__getitem__), dtype=str)
         if self._train_rows is not None:
             state["__train"] = self._train_rows
+        if self._train_times is not None:
+            state["__times"] = self._train_times
         arrays: dict[str, np.ndarray] = {}
         _flatten(state, "", arrays)
         # numpy >= 2.1 checks **kwds against its own allow_pickle flag: no state key is named so
@@ -277,18 +330,46 @@ class Recommender(ABC):
         """Load any model saved with ``save``: its kind is read from ``config.json`` and must be registered
         (``pertinent.recommend.models.load_model`` registers every built-in kind first)."""
         folder = Path(path)
-        meta = json.loads((folder / "config.json").read_text())
+        try:
+            meta = json.loads((folder / "config.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelFileError(f"config: no readable model in {folder} ({type(exc).__name__})") from exc
+        if not (folder / "state.npz").exists():
+            raise ModelFileError(f"state: the model in {folder} has no state.npz; retrain it")
         model_cls = _KINDS.get(meta.get("kind"))
         if model_cls is None:
-            raise ValueError(f"kind: unknown model kind {meta.get('kind')!r} in {folder / 'config.json'}")
-        model = model_cls(model_cls.config_class.model_validate(meta["config"]))
-        with np.load(folder / "state.npz", allow_pickle=False) as z:
-            state = _unflatten({k: z[k] for k in z.files})
+            raise ModelFileError(f"kind: unknown model kind {meta.get('kind')!r} in {folder / 'config.json'}")
+        try:
+            model = model_cls(model_cls.config_class.model_validate(meta["config"]))
+        except ValidationError as exc:
+            raise ModelFileError(
+                f"config: the saved {meta.get('kind')!r} model in {folder} does not match this version of "
+                f"Pertinent ({exc.error_count()} field error(s), first: {exc.errors()[0]['loc']}); retrain it"
+            ) from exc
+        try:
+            with np.load(folder / "state.npz", allow_pickle=False) as z:
+                state = _unflatten({k: z[k] for k in z.files})
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise ModelFileError(
+                f"state: {folder / 'state.npz'} is damaged ({type(exc).__name__}); retrain it"
+            ) from exc
+        try:
+            model._restore(folder, state)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelFileError(
+                f"state: the saved {meta.get('kind')!r} model in {folder} was written by another version of "
+                f"Pertinent and cannot be read ({type(exc).__name__}: {exc}); retrain it"
+            ) from exc
+        return model
+
+    def _restore(self, folder: Path, state: dict[str, Any]) -> None:
+        model = self
         model.item_ids = state.pop("__item_ids").astype(object)
         model.item_index = {t: i for i, t in enumerate(model.item_ids)}
         users = state.pop("__user_ids").astype(object)
         model.user_index = {u: i for i, u in enumerate(users) if u}  # "" = a user erased from this version
         model._train_rows = state.pop("__train", None)
+        model._train_times = state.pop("__times", None)
         titles = folder / "titles.json"
         model._titles = json.loads(titles.read_text()) if titles.exists() else {}
         if (folder / "catalogue.parquet").exists():
@@ -301,7 +382,6 @@ class Recommender(ABC):
                 frame[col] = [list(v) for v in frame[col]]
             model.catalogue = Catalogue(frame)
         model._set_state(state)
-        return model
 
 
 def _flatten(state: dict[str, Any], prefix: str, out: dict[str, np.ndarray]) -> None:

@@ -11,6 +11,7 @@ Recommendation(item='mug', score=0.5, rank=1, reason='recommended for you', rule
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class NotFittedError(RuntimeError):
@@ -31,6 +32,13 @@ class Recommendation:
 
 @dataclass
 class Context:
-    """Request context: a segment / context value for grouped popularity, the time for availability."""
+    """Request context: a segment / context value for grouped popularity, the time for availability.
+
+    ``times`` (a scipy CSR matrix shaped like the history rows) holds when each history item was last interacted
+    with (epoch seconds; 0 or missing = unknown, oldest) and ``now`` the request's time: time-aware models weight
+    the newest items most (``pertinent.recommend.recency``). Without them a model scores the history as it is.
+    """
 
     group: str | None = None
+    times: Any = None
+    now: float | None = None

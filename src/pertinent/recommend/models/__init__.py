@@ -19,9 +19,14 @@ from pertinent.recommend.models.content import ContentRecommender
 from pertinent.recommend.models.default import DefaultRecommender
 from pertinent.recommend.models.ease import EASERecommender
 from pertinent.recommend.models.factorization import ALSRecommender, BPRRecommender
+from pertinent.recommend.models.fresh import FreshRecommender
 from pertinent.recommend.models.hybrid import HybridRecommender
 from pertinent.recommend.models.itemknn import ItemKNNRecommender
 from pertinent.recommend.models.popularity import PopularityRecommender
+from pertinent.recommend.models.repeat import RepeatRecommender
+from pertinent.recommend.models.transitions import TransitionRecommender
+from pertinent.recommend.models.trending import TrendingRecommender
+from pertinent.recommend.ranking.ranker import RankerRecommender
 
 BUILT_IN: tuple[type[Recommender], ...] = (
     PopularityRecommender,
@@ -32,6 +37,11 @@ BUILT_IN: tuple[type[Recommender], ...] = (
     ContentRecommender,
     HybridRecommender,
     DefaultRecommender,
+    TransitionRecommender,
+    TrendingRecommender,
+    FreshRecommender,
+    RepeatRecommender,
+    RankerRecommender,
 )
 
 MODEL_KINDS = registered_kinds()

@@ -28,6 +28,7 @@ from pertinent.recommend.filters import strongest_source
 from pertinent.recommend.models.factorization import ALSRecommender
 from pertinent.recommend.models.itemknn import ItemKNNRecommender
 from pertinent.recommend.primitives import Context
+from pertinent.recommend.recency import RecencyConfig, decayed
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue
@@ -49,6 +50,8 @@ class EASEConfig(BaseModel):
     # BLAS threads for the solve; 1 is fastest on small shared machines (threads spin when cores are
     # busy), 0 leaves the library default
     blas_threads: int = Field(default=1, ge=0)
+    # the user's row weighted by age before scoring (e.g. decay=0.8: 0.8^age, age 0 = the newest item)
+    recency: RecencyConfig = Field(default_factory=RecencyConfig)
 
 
 def available_memory_bytes() -> int:
@@ -180,10 +183,14 @@ class EASERecommender(Recommender):
         indptr = np.concatenate([[0], np.cumsum(keep)])[h.indptr]
         return sp.csr_matrix((h.data[keep], pos[keep], indptr), shape=(h.shape[0], len(self.active)))
 
+    def wants_times(self) -> bool:
+        return self.config.recency.active
+
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
+        history = decayed(history, context.times if context is not None else None, self.config.recency)
         if self.fallback_model is not None:
-            return self.fallback_model.score(history, context)
+            return self.fallback_model.score(history, None)
         part = np.asarray(self._active_history(history) @ self.weights, dtype=np.float32)
         if len(self.active) == self.n_items:
             return part

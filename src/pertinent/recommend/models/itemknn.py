@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pertinent.recommend.base import Recommender
 from pertinent.recommend.filters import strongest_source
 from pertinent.recommend.primitives import Context
+from pertinent.recommend.recency import RecencyConfig, decayed
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue
@@ -34,6 +35,8 @@ class ItemKNNConfig(BaseModel):
     neighbors: int = Field(default=100, ge=1)
     shrink: float = Field(default=0.0, ge=0)
     block_size: int = Field(default=2048, ge=64)
+    # the user's row weighted by age before scoring (e.g. decay=0.8: 0.8^age, age 0 = the newest item)
+    recency: RecencyConfig = Field(default_factory=RecencyConfig)
 
 
 def cosine_topk(x: sp.csr_matrix, neighbors: int, shrink: float = 0.0, block: int = 2048) -> sp.csr_matrix:
@@ -91,8 +94,12 @@ class ItemKNNRecommender(Recommender):
     def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:
         self.similarity = cosine_topk(data.matrix, self.config.neighbors, self.config.shrink, self.config.block_size)
 
+    def wants_times(self) -> bool:
+        return self.config.recency.active
+
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
+        history = decayed(history, context.times if context is not None else None, self.config.recency)
         return np.asarray((history @ self.similarity).toarray(), dtype=np.float32)
 
     def item_similarity(self, item: int) -> np.ndarray | None:

@@ -1,0 +1,154 @@
+"""Time-aware candidates and the LambdaRank ranker versus peers, on a temporal and a random per-user split.
+
+Temporal split (issue 13): for each user with >= 5 distinct items, the last 20% of their distinct items (ordered
+by first interaction) are the test set; training keeps the earlier ones with their timestamps. Every item not in
+the user's training history is ranked; NDCG@10 with binary relevance. Random split: 20% of each such user's
+distinct items at random. Peers in the same run: EASE (lambda 100 / 500), EASE with the history weighted 0.8^age,
+implicit ALS and item-to-item transitions (the sequence baseline).
+
+    PYTHONPATH=src python benchmarks/ranker.py --datasets ml retail taobao
+    PYTHONPATH=src python benchmarks/ranker.py --fit-only ml     # training time and peak RSS of the ranker
+
+A temporary split of its own (the project's evaluation splits live in ``pertinent.evaluation.splits``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from pertinent.recommend.datasets import movielens_positives, online_retail_positives, taobao_events
+from pertinent.recommend.interactions import Interactions
+from pertinent.recommend.models import make_model
+from pertinent.recommend.primitives import Context
+from pertinent.recommend.ranking.labels import holdout_last
+from pertinent.recommend.recency import last_times
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets"
+
+
+def load(name: str, max_users: int | None) -> Interactions:
+    if name == "ml":
+        df = movielens_positives(DATA / "movielens-latest-small")
+        data = Interactions.from_frame(df, timestamp_col="timestamp")
+    elif name == "retail":
+        df = online_retail_positives(DATA / "online-retail" / "online_retail.parquet")
+        data = Interactions.from_frame(df, timestamp_col="timestamp")
+    else:
+        df = taobao_events(DATA / "taobao-userbehavior-sample" / "UserBehavior.csv")
+        data = Interactions.from_frame(df, event_col="behavior", timestamp_col="timestamp")
+    if max_users is not None and data.n_users > max_users:
+        keep = np.random.default_rng(0).choice(data.n_users, max_users, replace=False)
+        ev = data.events[data.events["user"].isin(keep)]
+        data = data.with_events(ev)
+    return data
+
+
+def random_split(data: Interactions, fraction: float = 0.2, min_items: int = 5) -> tuple[Interactions, sp.csr_matrix]:
+    ev = data.events
+    pairs = ev[["user", "item"]].drop_duplicates()
+    rng = np.random.default_rng(0)
+    pairs = pairs.assign(r=rng.random(len(pairs))).sort_values(["user", "r"])
+    n = pairs.groupby("user")["item"].transform("size").to_numpy()
+    pos = pairs.groupby("user").cumcount().to_numpy()
+    test = (n >= min_items) & (pos < np.maximum(1, np.round(n * fraction)))
+    u, i = pairs["user"].to_numpy()[test], pairs["item"].to_numpy()[test]
+    truth = sp.csr_matrix((np.ones(len(u), np.float32), (u, i)), shape=data.shape)
+    codes = ev["user"].to_numpy(np.int64) * data.n_items + ev["item"].to_numpy(np.int64)
+    keep = ~np.isin(codes, u.astype(np.int64) * data.n_items + i)
+    return data.with_events(ev.loc[keep]), truth
+
+
+def ndcg_at(model, train: Interactions, truth: sp.csr_matrix, k: int = 10, batch: int = 128) -> float:
+    users = np.flatnonzero(np.diff(truth.indptr))
+    times = last_times(train.events, train.shape)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    out = []
+    for start in range(0, len(users), batch):
+        chunk = users[start : start + batch]
+        hist = train.matrix[chunk]
+        ctx = Context(times=times[chunk]) if times is not None and model.wants_times() else None
+        s = np.array(model.score(hist, ctx), dtype=np.float32)
+        r, c = hist.nonzero()
+        s[r, c] = -np.inf
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, axis=1), axis=1), axis=1)
+        t = truth[chunk]
+        for row in range(len(chunk)):
+            rel = set(t.indices[t.indptr[row] : t.indptr[row + 1]].tolist())
+            hits = np.asarray([j in rel for j in top[row]], dtype=float)
+            ideal = discount[: min(len(rel), k)].sum()
+            out.append(float((hits * discount).sum() / ideal))
+    return float(np.mean(out))
+
+
+PEERS = {
+    "ease_100": ("ease", {"regularization": 100.0}),
+    "ease_500": ("ease", {"regularization": 500.0}),
+    "ease_recent": ("ease", {"regularization": 100.0, "recency": {"decay": 0.8}}),
+    "als": ("als", {"factors": 64, "iterations": 15}),
+    "transitions": ("transitions", {}),
+}
+OURS = {"default": ("default", {}), "ranker": ("ranker", {})}
+
+
+def run(name: str, max_users: int | None, models: list[str]) -> list[dict]:
+    data = load(name, max_users)
+    rows = []
+    for split_name, split in (("temporal", holdout_last), ("random", random_split)):
+        train, truth = split(data, 0.2, 5) if split is holdout_last else split(data)
+        for label in models:
+            kind, cfg = {**PEERS, **OURS}[label]
+            started = time.perf_counter()
+            model = make_model(kind, cfg).fit(train)
+            fit_s = time.perf_counter() - started
+            score = ndcg_at(model, train, truth)
+            row = {
+                "data": name,
+                "split": split_name,
+                "model": label,
+                "ndcg@10": round(score, 4),
+                "fit_s": round(fit_s, 1),
+            }
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def fit_only(name: str) -> None:
+    data = load(name, None)
+    started = time.perf_counter()
+    model = make_model("ranker").fit(data)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"data": name, "fit_s": round(seconds, 1), "peak_rss_mib": round(peak), "report": model.report}))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["ml", "retail", "taobao"])
+    parser.add_argument("--models", nargs="+", default=[*PEERS, *OURS])
+    parser.add_argument("--max-users", type=int, default=None, help="subsample users (short runs)")
+    parser.add_argument("--fit-only", default=None, help="time the ranker's training on one dataset")
+    args = parser.parse_args(argv)
+    if args.fit_only:
+        fit_only(args.fit_only)
+        return 0
+    rows = []
+    for name in args.datasets:
+        rows += run(name, args.max_users, args.models)
+    frame = pd.DataFrame(rows)
+    print(frame.pivot_table(index=["data", "split"], columns="model", values="ndcg@10").round(4).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

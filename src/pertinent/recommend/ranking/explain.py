@@ -1,0 +1,123 @@
+"""Explanations from the ranker itself: LightGBM's per-feature contributions (``pred_contrib``) of each
+recommended item, grouped by what they mean, and the strongest positive group read as a sentence.
+
+>>> feature_group("ease_recent_rank"), feature_group("pop_7d"), feature_group("hist_len")
+('gen:ease_recent', 'trending', None)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pertinent.recommend.ranking.features import top_category
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from pertinent.recommend.base import Recommender
+    from pertinent.recommend.ranking.candidates import Generators
+    from pertinent.recommend.ranking.features import ItemStats
+
+_FIXED = {
+    "like_last": "recent",
+    "after_last": "after",
+    "pop_1d": "trending",
+    "pop_7d": "trending",
+    "item_idle_days": "trending",
+    "pop_30d": "popular",
+    "pop_all": "popular",
+    "item_age_days": "fresh",
+    "category_affinity": "category",
+    "price_ratio": "price",
+}
+
+
+def feature_group(name: str, generators: tuple[str, ...] = ("ease_recent",)) -> str | None:
+    """What a feature stands for in a sentence (None: a user feature, which explains no item)."""
+    if name in _FIXED:
+        return _FIXED[name]
+    for suffix in ("_score", "_norm", "_rank"):
+        if name.endswith(suffix):
+            return f"gen:{name[: -len(suffix)]}"
+    return None
+
+
+def explain(
+    owner: Recommender,
+    gens: Generators,
+    stats: ItemStats,
+    contrib: np.ndarray,
+    names: list[str],
+    history: sp.csr_matrix,
+    times: object,
+    items: np.ndarray,
+    newest: int | None,
+    reason_recent: str,
+) -> list[str]:
+    """One sentence per item from its row of ``contrib`` (items x features + bias)."""
+    groups = [feature_group(n) for n in names]
+    keys = sorted({g for g in groups if g is not None})
+    index = {g: i for i, g in enumerate(keys)}
+    summed = np.zeros((len(items), len(keys)))
+    for f, g in enumerate(groups):
+        if g is not None:
+            summed[:, index[g]] += contrib[:, f]
+    specs = {s.name: s for s in gens.specs}
+    out = []
+    for row, item in enumerate(np.asarray(items).tolist()):
+        order = np.argsort(-summed[row]) if len(keys) else []
+        sentence = "recommended for you"
+        for best in order:
+            if summed[row, best] <= 0:
+                break
+            said = _sentence(owner, gens, stats, keys[best], specs, history, times, int(item), newest, reason_recent)
+            if said:
+                sentence = said
+                break
+        out.append(sentence)
+    return out
+
+
+def _title(owner: Recommender, j: int) -> str:
+    item = str(owner.fitted_item_ids[j])
+    return owner._titles.get(item, item)
+
+
+def _sentence(
+    owner: Recommender,
+    gens: Generators,
+    stats: ItemStats,
+    group: str,
+    specs: dict,
+    history: sp.csr_matrix,
+    times: object,
+    item: int,
+    newest: int | None,
+    reason_recent: str,
+) -> str | None:
+    if group.startswith("gen:"):
+        spec = specs.get(group[4:])
+        if spec is None:
+            return None
+        model = gens.model(spec)
+        reason = model.because(gens.weighted(spec, history, times), np.asarray([item]))[0]
+        return None if reason == "recommended for you" else reason
+    if group == "recent" and newest is not None:
+        return reason_recent.format(item=_title(owner, newest))
+    if group == "after" and newest is not None:
+        for spec in gens.specs:
+            if spec.kind == "transitions":
+                template = str(getattr(gens.model(spec).config, "reason", "often chosen after {item}"))
+                return template.format(item=_title(owner, newest))
+        return None
+    if group == "category":
+        category = top_category(history, item, stats)
+        return f"because you like {category}" if category else None
+    return {
+        "trending": "trending now",
+        "popular": "popular",
+        "fresh": "new arrival",
+        "price": "in your usual price range",
+    }.get(group)

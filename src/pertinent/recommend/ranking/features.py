@@ -1,0 +1,171 @@
+"""Features of (user, candidate item) pairs for the ranker: item popularity over several windows, item age, the
+user's recency, history and session length, category affinity and price relative to the user's usual spend.
+
+Item statistics are computed once from the training data (``ItemStats.fit``) relative to its newest event; user
+features are read from the history row and its times at request time.
+
+>>> import numpy as np, pandas as pd
+>>> from pertinent.recommend import Interactions
+>>> df = pd.DataFrame({"user": ["u1", "u1", "u2"], "item": ["a", "b", "a"], "t": [0, 86400, 2 * 86400]})
+>>> stats = ItemStats.fit(Interactions.from_frame(df, timestamp_col="t"))
+>>> stats.columns()["pop_1d"].round(3).tolist()
+[0.693, 0.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from pertinent.recommend.recency import aligned
+
+if TYPE_CHECKING:
+    from pertinent.recommend.catalogue import Catalogue
+    from pertinent.recommend.interactions import Interactions
+
+WINDOWS_DAYS = (1, 7, 30)
+ITEM_FEATURES = ("pop_all", *(f"pop_{d}d" for d in WINDOWS_DAYS), "item_age_days", "item_idle_days")
+USER_FEATURES = ("hist_len", "user_idle_days", "session_len", "hist_mean_pop")
+PAIR_FEATURES = ("category_affinity", "price_ratio")
+
+
+@dataclass
+class ItemStats:
+    """Per-item statistics as of ``now`` (the newest training event), the item x category matrix and prices."""
+
+    now: float
+    counts: dict[str, np.ndarray]
+    first: np.ndarray
+    last: np.ndarray
+    categories: sp.csr_matrix
+    category_names: np.ndarray
+    price: np.ndarray
+
+    @classmethod
+    def fit(cls, data: Interactions, catalogue: Catalogue | None = None) -> ItemStats:
+        ev = data.events
+        n = data.n_items
+        items = ev["item"].to_numpy()
+        counts = {"pop_all": np.bincount(items, minlength=n).astype(np.float32)}
+        first = np.full(n, np.nan)
+        last = np.full(n, np.nan)
+        now = 0.0
+        if "timestamp" in ev.columns and len(ev):
+            t = ev["timestamp"].to_numpy(np.float64)
+            now = float(np.nanmax(t))
+            for d in WINDOWS_DAYS:
+                recent = t >= now - d * 86400.0
+                counts[f"pop_{d}d"] = np.bincount(items[recent], minlength=n).astype(np.float32)
+            g = ev.groupby("item")["timestamp"]
+            lo, hi = g.min(), g.max()
+            first[lo.index.to_numpy()] = lo.to_numpy(np.float64)
+            last[hi.index.to_numpy()] = hi.to_numpy(np.float64)
+        else:
+            for d in WINDOWS_DAYS:
+                counts[f"pop_{d}d"] = np.full(n, np.nan, dtype=np.float32)
+        cats = sp.csr_matrix((n, 0), dtype=np.float32)
+        names = np.zeros(0, dtype=str)
+        price = np.full(n, np.nan)
+        if catalogue is not None:
+            frame = catalogue.aligned(data.item_ids)
+            if "categories" in frame.columns:
+                lists = [list(c) if isinstance(c, list | tuple | np.ndarray) else [] for c in frame["categories"]]
+                names = np.asarray(sorted({c for cs in lists for c in cs}), dtype=str)
+                index = {c: i for i, c in enumerate(names.tolist())}
+                rows = np.repeat(np.arange(n), [len(cs) for cs in lists])
+                cols = np.asarray([index[c] for cs in lists for c in cs], dtype=np.int64)
+                cats = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(n, len(names)))
+            if "price" in frame.columns:
+                import pandas as pd
+
+                price = pd.to_numeric(frame["price"], errors="coerce").to_numpy(np.float64)
+                price = np.where(price > 0, price, np.nan)
+        return cls(now, counts, first, last, cats, names, price)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The per-item features (log counts, ages in days; NaN when unknown)."""
+        out = {k: np.log1p(v) for k, v in self.counts.items()}
+        out["item_age_days"] = (self.now - self.first) / 86400.0
+        out["item_idle_days"] = (self.now - self.last) / 86400.0
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "now": np.asarray(self.now),
+            "counts": dict(self.counts),
+            "first": self.first,
+            "last": self.last,
+            "categories": self.categories,
+            "category_names": self.category_names,
+            "price": self.price,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ItemStats:
+        return cls(
+            float(state["now"]),
+            {k: np.asarray(v) for k, v in state["counts"].items()},
+            state["first"],
+            state["last"],
+            sp.csr_matrix(state["categories"]),
+            np.asarray(state["category_names"]),
+            state["price"],
+        )
+
+
+def user_features(
+    history: sp.csr_matrix, times: Any, stats: ItemStats, now: float, session_gap_s: float
+) -> dict[str, np.ndarray]:
+    """Per history row: its length, days since its newest event, events in its last session, mean popularity."""
+    h = sp.csr_matrix(history)
+    lengths = np.diff(h.indptr).astype(np.float64)
+    rows = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))
+    t = aligned(h, times)
+    newest = np.zeros(h.shape[0])
+    np.maximum.at(newest, rows, t)
+    idle = np.where(newest > 0, (now - newest) / 86400.0, np.nan)
+    in_session = (t > 0) & (t >= newest[rows] - session_gap_s)
+    session = np.bincount(rows, weights=in_session, minlength=h.shape[0])
+    pop = np.log1p(stats.counts["pop_all"])[h.indices]
+    mean_pop = np.bincount(rows, weights=pop, minlength=h.shape[0]) / np.maximum(lengths, 1)
+    return {"hist_len": lengths, "user_idle_days": idle, "session_len": session, "hist_mean_pop": mean_pop}
+
+
+def pair_features(history: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, stats: ItemStats) -> dict[str, Any]:
+    """Category affinity (share of the user's history in the candidate's categories) and the candidate's price
+    over the median price of the user's history; NaN without categories or prices."""
+    n = len(rows)
+    h = sp.csr_matrix(history)
+    affinity = np.full(n, np.nan)
+    if stats.categories.shape[1]:
+        profile = sp.csr_matrix(h @ stats.categories)  # rows x categories
+        totals = np.maximum(np.asarray(h.sum(axis=1)).ravel(), 1e-9)
+        cand = stats.categories[items]  # pairs x categories
+        hit = np.asarray(cand.multiply(profile[rows]).sum(axis=1)).ravel()
+        n_cats = np.maximum(np.diff(cand.indptr), 1)
+        affinity = hit / totals[rows] / n_cats
+    ratio = np.full(n, np.nan)
+    if np.isfinite(stats.price).any():
+        usual = np.full(h.shape[0], np.nan)
+        for r in range(h.shape[0]):
+            p = stats.price[h.indices[h.indptr[r] : h.indptr[r + 1]]]
+            p = p[np.isfinite(p)]
+            if len(p):
+                usual[r] = np.median(p)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.log(stats.price[items] / usual[rows])
+    return {"category_affinity": affinity, "price_ratio": ratio}
+
+
+def top_category(history: sp.csr_matrix, item: int, stats: ItemStats) -> str | None:
+    """The candidate's category that the user's history holds most, or None."""
+    if not stats.categories.shape[1]:
+        return None
+    profile = np.asarray((sp.csr_matrix(history)[:1] @ stats.categories).todense()).ravel()
+    cats = stats.categories[item].indices
+    if not len(cats) or profile[cats].max() <= 0:
+        return None
+    return str(stats.category_names[cats[np.argmax(profile[cats])]])

@@ -1,0 +1,291 @@
+"""The learning-to-rank recommender (kind ``ranker``): candidate generators that see time, re-ranked by LightGBM
+LambdaRank over their scores and ranks, item popularity windows, item age and the user's real-time profile.
+
+Training (``fit``): each user's last distinct items are held out of the training data (``labels.holdout_last``),
+the generators are trained on the earlier part, the union of their candidates is labelled by the held-out items
+and LambdaRank learns to order it; then the generators are trained again on all the data. Business rules and
+filters apply after the ranker (``Recommender.recommend``). Reasons come from the model's per-feature
+contributions (``explain``). With too few labels to learn from, it ranks by its first item x item generator.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel
+
+from pertinent.recommend.base import Recommender
+from pertinent.recommend.primitives import Context
+from pertinent.recommend.ranking.candidates import Generators, rank_within_rows, union_candidates
+from pertinent.recommend.ranking.config import RankerConfig
+from pertinent.recommend.ranking.explain import explain
+from pertinent.recommend.ranking.features import ItemStats, pair_features, user_features
+from pertinent.recommend.ranking.labels import holdout_last
+from pertinent.recommend.recency import newest_items
+
+if TYPE_CHECKING:
+    from pertinent.recommend.catalogue import Catalogue
+    from pertinent.recommend.interactions import Interactions
+
+log = logging.getLogger("pertinent.recommend")
+
+FORMAT = 1  # bumped when the saved state changes; older files get a clear "retrain it"
+
+
+class Candidates:
+    """The candidate pairs of some history rows with their feature matrix."""
+
+    def __init__(self, rows: np.ndarray, items: np.ndarray, features: np.ndarray, scores: dict[str, np.ndarray]):
+        self.rows, self.items, self.features, self.scores = rows, items, features, scores
+
+
+class RankerRecommender(Recommender):
+    kind = "ranker"
+    config_class = RankerConfig
+    config: RankerConfig
+
+    def __init__(self, config: BaseModel | None = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.generators: Generators | None = None
+        self.stats: ItemStats | None = None
+        self.booster: Any = None
+        self.feature_names: list[str] = []
+        self.report: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------- features
+    def _names(self) -> list[str]:
+        from pertinent.recommend.ranking.features import ITEM_FEATURES, PAIR_FEATURES, USER_FEATURES
+
+        gens = [f"{s.name}_{part}" for s in self.config.generators for part in ("score", "norm", "rank")]
+        return [*gens, "like_last", "after_last", *ITEM_FEATURES, *USER_FEATURES, *PAIR_FEATURES]
+
+    def _candidates(
+        self,
+        gens: Generators,
+        stats: ItemStats,
+        history: sp.csr_matrix,
+        times: Any,
+        now: float,
+        pairs: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Candidates:
+        """The union of the generators' candidates (or the given ``pairs``) with their features."""
+        h = sp.csr_matrix(history, dtype=np.float32)
+        scores = gens.scores(h, times)
+        if pairs is None:
+            blocked = np.zeros(h.shape, dtype=bool)
+            blocked[np.repeat(np.arange(h.shape[0]), np.diff(h.indptr)), h.indices] = True
+            rows, items = union_candidates(scores, {s.name: s.candidates for s in gens.specs}, blocked)
+        else:
+            rows, items = pairs
+        cols: list[np.ndarray] = []
+        for spec in gens.specs:
+            s = scores[spec.name]
+            top = np.abs(s).max(axis=1) if s.size else np.ones(h.shape[0])
+            v = s[rows, items].astype(np.float64)
+            cols += [v, v / np.where(top > 0, top, 1.0)[rows], rank_within_rows(rows, v)]
+        newest = [n[0] if len(n) else -1 for n in newest_items(h, times, 1)]
+        cols += [self._last_affinity(gens, newest, rows, items, "like"), self._last_affinity(gens, newest, rows, items)]
+        item_cols = stats.columns()
+        from pertinent.recommend.ranking.features import ITEM_FEATURES
+
+        cols += [np.asarray(item_cols[name], dtype=np.float64)[items] for name in ITEM_FEATURES]
+        users = user_features(h, times, stats, now, self.config.session_gap_s)
+        cols += [users[name][rows] for name in ("hist_len", "user_idle_days", "session_len", "hist_mean_pop")]
+        pair = pair_features(h, rows, items, stats)
+        cols += [pair["category_affinity"], pair["price_ratio"]]
+        features = np.column_stack(cols).astype(np.float32) if len(rows) else np.zeros((0, len(cols)), np.float32)
+        return Candidates(rows, items, features, scores)
+
+    @staticmethod
+    def _last_affinity(gens: Generators, newest: list[int], rows: np.ndarray, items: np.ndarray, what: str = "after"):
+        """How the candidate relates to the user's newest item: its item x item weight (``like``) or transition."""
+        model = (
+            gens.base()
+            if what == "like"
+            else next((gens.model(s) for s in gens.specs if s.kind == "transitions"), None)
+        )
+        out = np.full(len(rows), np.nan)
+        if model is None:
+            return out
+        for r, j in enumerate(newest):
+            if j < 0:
+                continue
+            sel = rows == r
+            if sel.any():
+                sims = model.item_similarity(int(j))
+                if sims is not None:
+                    out[sel] = np.asarray(sims)[items[sel]]
+        return out
+
+    # ---------------------------------------------------------------- training
+    def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:
+        import lightgbm as lgb
+
+        cfg = self.config
+        started = time.perf_counter()
+        self.feature_names = self._names()
+        part, labels = holdout_last(data, cfg.holdout, cfg.min_user_items)
+        users = np.flatnonzero(np.diff(labels.indptr))
+        rng = np.random.default_rng(cfg.seed)
+        if len(users) > cfg.max_train_users:
+            users = np.sort(rng.choice(users, cfg.max_train_users, replace=False))
+        report: dict[str, Any] = {"label_users": int(len(users)), "timestamps": data.has_timestamps}
+        self.booster = None
+        if len(users) >= 10:
+            gens = Generators.fit(cfg.generators, part, catalogue)
+            stats = ItemStats.fit(part, catalogue)
+            from pertinent.recommend.recency import last_times
+
+            times = last_times(part.events, part.shape)
+            xs, ys, groups = [], [], []
+            for start in range(0, len(users), cfg.batch_size):
+                chunk = users[start : start + cfg.batch_size]
+                cand = self._candidates(
+                    gens, stats, part.matrix[chunk], None if times is None else times[chunk], stats.now
+                )
+                truth = labels[chunk]
+                y = np.asarray(truth[cand.rows, cand.items]).ravel().astype(np.float32)
+                sizes = np.bincount(cand.rows, minlength=len(chunk))
+                hits = np.bincount(cand.rows, weights=y, minlength=len(chunk))
+                keep_rows = hits > 0  # a group without a positive teaches LambdaRank nothing
+                keep = keep_rows[cand.rows]
+                xs.append(cand.features[keep])
+                ys.append(y[keep])
+                groups.append(sizes[keep_rows])
+            x, y = np.vstack(xs), np.concatenate(ys)
+            group = np.concatenate(groups)
+            report.update({"pairs": int(len(y)), "positives": int(y.sum()), "groups": int(len(group))})
+            if len(group) >= 10 and y.sum() >= 10:
+                self.booster = self._train(lgb, x, y, group, rng, report)
+            del gens, stats
+        else:
+            report["message"] = f"only {len(users)} users to learn ranking from: ranks by the first generator"
+        self.generators = Generators.fit(cfg.generators, data, catalogue)
+        self.stats = ItemStats.fit(data, catalogue)
+        report["fit_s"] = round(time.perf_counter() - started, 2)
+        self.report = report
+        log.info("ranker: %s", report)
+
+    def _train(self, lgb: Any, x: np.ndarray, y: np.ndarray, group: np.ndarray, rng: Any, report: dict) -> Any:
+        cfg = self.config
+        params = {
+            "objective": "lambdarank",
+            "metric": "ndcg",
+            "eval_at": [10],
+            "learning_rate": cfg.learning_rate,
+            "num_leaves": cfg.num_leaves,
+            "min_data_in_leaf": cfg.min_data_in_leaf,
+            "feature_fraction": 0.9,
+            "lambdarank_truncation_level": 20,
+            "num_threads": cfg.threads,
+            "seed": cfg.seed,
+            "deterministic": True,
+            "verbosity": -1,
+        }
+        n_groups = len(group)
+        n_valid = int(n_groups * cfg.valid_fraction) if n_groups >= 40 else 0
+        bounds = np.concatenate([[0], np.cumsum(group)])
+        order = rng.permutation(n_groups)
+        valid_groups = np.sort(order[:n_valid])
+        train_groups = np.sort(order[n_valid:])
+
+        def take(gs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            idx = np.concatenate([np.arange(bounds[g], bounds[g + 1]) for g in gs])
+            return x[idx], y[idx], group[gs]
+
+        xt, yt, gt = take(train_groups)
+        train = lgb.Dataset(xt, yt, group=gt, feature_name=self.feature_names, free_raw_data=True)
+        callbacks = []
+        valid_sets = []
+        if n_valid:
+            xv, yv, gv = take(valid_groups)
+            valid_sets = [lgb.Dataset(xv, yv, group=gv, reference=train)]
+            callbacks = [lgb.early_stopping(30, verbose=False)]
+        booster = lgb.train(params, train, num_boost_round=cfg.rounds, valid_sets=valid_sets, callbacks=callbacks)
+        report["rounds"] = int(booster.best_iteration or booster.current_iteration())
+        if n_valid:
+            report["valid_ndcg"] = round(float(booster.best_score["valid_0"]["ndcg@10"]), 5)
+        return booster
+
+    # ---------------------------------------------------------------- scoring
+    def _parts(self) -> tuple[Generators, ItemStats]:
+        self._check()
+        assert self.generators is not None and self.stats is not None
+        return self.generators, self.stats
+
+    def wants_times(self) -> bool:
+        return True
+
+    def _now(self, context: Context | None) -> tuple[Any, float]:
+        times = context.times if context is not None else None
+        now = context.now if context is not None and context.now is not None else None
+        return times, float(now) if now is not None else max(self.stats.now if self.stats else 0.0, 0.0)
+
+    def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
+        gens, stats = self._parts()
+        times, now = self._now(context)
+        h = sp.csr_matrix(history, dtype=np.float32)
+        base_spec = next(s for s in gens.specs if gens.model(s) is gens.base())
+        if self.booster is None:
+            return np.asarray(gens.base().score(gens.weighted(base_spec, h, times)), dtype=np.float32)
+        cand = self._candidates(gens, stats, h, times, now)
+        base = cand.scores[base_spec.name]
+        lo = base.min(axis=1, keepdims=True)
+        hi = base.max(axis=1, keepdims=True)
+        out = ((base - lo) / np.where(hi > lo, hi - lo, 1.0) - 2.0).astype(np.float32)  # in [-2, -1]
+        if len(cand.rows):
+            pred = self.booster.predict(cand.features, num_threads=self.config.threads)
+            pred = pred - pred.min() + 1.0  # every candidate above every other item
+            out[cand.rows, cand.items] = pred.astype(np.float32)
+        return out
+
+    def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
+        gens, stats = self._parts()
+        times, now = self._now(context)
+        h = sp.csr_matrix(history[:1], dtype=np.float32)
+        items = np.asarray(items, dtype=np.int64)
+        if self.booster is None or not len(items):
+            spec = next(s for s in gens.specs if gens.model(s) is gens.base())
+            return gens.base().because(gens.weighted(spec, h, times), items)
+        t = sp.csr_matrix(times)[:1] if times is not None else None
+        cand = self._candidates(gens, stats, h, t, now, pairs=(np.zeros(len(items), np.int64), items))
+        contrib = np.asarray(self.booster.predict(cand.features, pred_contrib=True, num_threads=self.config.threads))
+        newest = newest_items(h, t, 1)[0]
+        last = int(newest[0]) if len(newest) else None
+        return explain(self, gens, stats, contrib, self.feature_names, h, t, items, last, self.config.reason_recent)
+
+    def item_similarity(self, item: int) -> np.ndarray | None:
+        return self._parts()[0].base().item_similarity(item)
+
+    def pair_similarity(self, items: np.ndarray) -> np.ndarray | None:
+        return self._parts()[0].base().pair_similarity(items)
+
+    # ---------------------------------------------------------------- persistence
+    def _get_state(self) -> dict[str, Any]:
+        gens, stats = self._parts()
+        return {
+            "format": np.asarray(FORMAT),
+            "generators": gens.state(),
+            "stats": stats.state(),
+            "booster": np.asarray("" if self.booster is None else self.booster.model_to_string()),
+            "features": np.asarray(self.feature_names, dtype=str),
+            "report": np.asarray(json.dumps(self.report, default=float)),
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        import lightgbm as lgb
+
+        found = int(state["format"]) if "format" in state else 0
+        if found != FORMAT:
+            raise ValueError(f"ranker format {found}, this version reads format {FORMAT}")
+        self.generators = Generators.restore(self.config.generators, state["generators"], self)
+        self.stats = ItemStats.from_state(state["stats"])
+        text = str(state["booster"])
+        self.booster = lgb.Booster(model_str=text) if text else None
+        self.feature_names = [str(n) for n in state["features"]]
+        self.report = json.loads(str(state.get("report", "{}")))
