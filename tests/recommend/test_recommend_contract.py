@@ -304,3 +304,55 @@ class TestDefault(RecommenderContract):
         model, _, _ = fitted
         assert model.report["base"] == "ease"
         assert "trials" in model.report
+
+
+class TestEASERecent(RecommenderContract):
+    """EASE with the history weighted by age (no times in the contract data: it scores the row as it is)."""
+
+    def make(self) -> Recommender:
+        return EASERecommender(regularization=10.0, recency={"decay": 0.8})
+
+
+class TestTransitions(RecommenderContract):
+    def make(self) -> Recommender:
+        from pertinent.recommend.models.transitions import TransitionRecommender
+
+        return TransitionRecommender(window=5, symmetric=0.5)
+
+
+class TestTrending(RecommenderContract):
+    learns_taste = False
+
+    def make(self) -> Recommender:
+        from pertinent.recommend.models.trending import TrendingRecommender
+
+        return TrendingRecommender()
+
+
+class TestFresh(RecommenderContract):
+    learns_taste = False
+
+    def make(self) -> Recommender:
+        from pertinent.recommend.models.fresh import FreshRecommender
+
+        return FreshRecommender()
+
+
+class TestRepeat(RecommenderContract):
+    learns_taste = False
+
+    def make(self) -> Recommender:
+        from pertinent.recommend.models.repeat import RepeatRecommender
+
+        return RepeatRecommender(mode="on")
+
+
+class TestRanker(RecommenderContract):
+    def make(self) -> Recommender:
+        from pertinent.recommend.ranking.ranker import RankerRecommender
+
+        return RankerRecommender(rounds=30, min_data_in_leaf=5)
+
+    def test_it_learned_a_ranker(self, fitted) -> None:
+        model, _, _ = fitted
+        assert model.booster is not None and model.report["positives"] >= 10

@@ -29,7 +29,7 @@ from pertinent.recommend.base import Recommender
 from pertinent.recommend.config import BusinessRules, RecommendConfig
 from pertinent.recommend.filters import Filters
 from pertinent.recommend.items import UnknownItem
-from pertinent.recommend.primitives import Recommendation
+from pertinent.recommend.primitives import Context, Recommendation
 
 if TYPE_CHECKING:
     from pertinent.profiles.service import ProfileService
@@ -107,6 +107,29 @@ def history_row(model: Recommender, profile_id: str | None, recent: list[list[An
         cols = np.fromiter(sorted(weights), dtype=np.int32, count=len(weights))
         data = np.asarray([weights[c] for c in cols.tolist()], dtype=np.float32)
     return sp.csr_matrix((data, cols, np.asarray([0, len(cols)])), shape=(1, model.n_items))
+
+
+def history_context(model: Recommender, profile_id: str | None, recent: list[list[Any]]) -> Context | None:
+    """The interaction times of the history row for a model that reads them (``wants_times``): the training
+    data's, with the profile's recent items at their own times; None for other models."""
+    if not model.wants_times():
+        return None
+    times = model.times_for(profile_id)
+    if times is None:
+        return None
+    newest: dict[int, float] = {}
+    for r in recent:
+        j = model.item_index.get(str(r[0]))
+        ts = r[2] if len(r) > 2 else None
+        if j is not None and isinstance(ts, int | float) and not isinstance(ts, bool) and ts > newest.get(j, 0.0):
+            newest[j] = float(ts)
+    if newest:
+        cols = np.fromiter(newest, dtype=np.int64, count=len(newest))
+        extra = sp.csr_matrix(
+            (np.asarray(list(newest.values())), (np.zeros(len(cols), int), cols)), shape=(1, model.n_items)
+        )
+        times = times.maximum(extra).tocsr()
+    return Context(times=times, now=time.time())
 
 
 def item_entries(recs: Sequence[Recommendation], reason: str | None = None) -> list[RecommendedItem]:
@@ -279,7 +302,8 @@ class Lists:
         items: list[RecommendedItem] = []
         if model is not None and row is not None:
             self.serving.attach(model)
-            items = item_entries(model.recommend(history=row, k=k, filters=filters))
+            context = history_context(model, profile_id, recent)
+            items = item_entries(model.recommend(history=row, k=k, filters=filters, context=context))
         if cache_key is not None:
             self._store(cache_key, generation, source, version, items, model)
         return {

@@ -101,6 +101,12 @@ class ModelRegistry:
                     start, end = z["__train@indptr"][row], z["__train@indptr"][row + 1]
                     entry["items"] = [str(items[i]) for i in z["__train@indices"][start:end]]
                     entry["weights"] = [float(w) for w in z["__train@data"][start:end]]
+                if "__times@indptr" in z.files and row + 1 < len(z["__times@indptr"]):
+                    start, end = z["__times@indptr"][row], z["__times@indptr"][row + 1]
+                    entry["times"] = {
+                        str(items[i]): float(t)
+                        for i, t in zip(z["__times@indices"][start:end], z["__times@data"][start:end], strict=True)
+                    }
                 out.append(entry)
         return out
 
@@ -121,15 +127,19 @@ class ModelRegistry:
             users = users.copy()
             users[hits] = ""
             arrays["__user_ids"] = users
-            if "__train@indptr" in arrays:
-                indptr = arrays["__train@indptr"].copy()
-                data, indices = arrays["__train@data"], arrays["__train@indices"]
+            for name in ("__train", "__times"):  # the training row and its interaction times
+                if f"{name}@indptr" not in arrays:
+                    continue
+                indptr = arrays[f"{name}@indptr"].copy()
+                data, indices = arrays[f"{name}@data"], arrays[f"{name}@indices"]
                 for row in sorted(hits, reverse=True):
+                    if row + 1 >= len(indptr):
+                        continue
                     start, end = int(indptr[row]), int(indptr[row + 1])
                     data = np.concatenate([data[:start], data[end:]])
                     indices = np.concatenate([indices[:start], indices[end:]])
                     indptr[row + 1 :] -= end - start
-                arrays.update({"__train@data": data, "__train@indices": indices, "__train@indptr": indptr})
+                arrays.update({f"{name}@data": data, f"{name}@indices": indices, f"{name}@indptr": indptr})
             tmp = path.with_name("state.tmp.npz")
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)

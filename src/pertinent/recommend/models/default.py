@@ -235,6 +235,9 @@ class DefaultRecommender(Recommender):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
         return self.hybrid
 
+    def wants_times(self) -> bool:
+        return self.hybrid is not None and self.hybrid.wants_times()
+
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
         return self.chosen.score(history, context)

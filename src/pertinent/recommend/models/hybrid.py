@@ -143,6 +143,9 @@ class HybridRecommender(Recommender):
             parts.append((self.popularity, pop * empty[:, None]))
         return parts
 
+    def wants_times(self) -> bool:
+        return any(m.wants_times() for m, _w in self.members)
+
     def score(self, history: sp.csr_matrix, context: Context | None = None) -> np.ndarray:
         self._check()
         parts = self._parts(history, context)
