@@ -153,6 +153,8 @@ class EASERecommender(Recommender):
         counts = data.item_counts()
         active = np.flatnonzero(counts >= self.config.min_item_count)
         ok, why = ease_fits(len(active), self.config)
+        if not len(active):
+            ok, why = False, f"no item has min_item_count={self.config.min_item_count} interactions"
         self.fallback_model = None
         if not ok:
             self.fallback_reason = why
