@@ -7,7 +7,7 @@ recommended item, grouped by what they mean, and the strongest positive group re
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def explain(
     specs = {s.name: s for s in gens.specs}
     out = []
     for row, item in enumerate(np.asarray(items).tolist()):
-        order = np.argsort(-summed[row]) if len(keys) else []
+        order: list[int] = np.argsort(-summed[row]).tolist() if len(keys) else []
         sentence = "recommended for you"
         for best in order:
             if summed[row, best] <= 0:
@@ -90,7 +90,7 @@ def _sentence(
     gens: Generators,
     stats: ItemStats,
     group: str,
-    specs: dict,
+    specs: dict[str, Any],
     history: sp.csr_matrix,
     times: object,
     item: int,

@@ -102,7 +102,9 @@ class RankerRecommender(Recommender):
         return Candidates(rows, items, features, scores)
 
     @staticmethod
-    def _last_affinity(gens: Generators, newest: list[int], rows: np.ndarray, items: np.ndarray, what: str = "after"):
+    def _last_affinity(
+        gens: Generators, newest: list[int], rows: np.ndarray, items: np.ndarray, what: str = "after"
+    ) -> np.ndarray:
         """How the candidate relates to the user's newest item: its item x item weight (``like``) or transition."""
         model = (
             gens.base()
@@ -171,7 +173,9 @@ class RankerRecommender(Recommender):
         self.report = report
         log.info("ranker: %s", report)
 
-    def _train(self, lgb: Any, x: np.ndarray, y: np.ndarray, group: np.ndarray, rng: Any, report: dict) -> Any:
+    def _train(
+        self, lgb: Any, x: np.ndarray, y: np.ndarray, group: np.ndarray, rng: Any, report: dict[str, Any]
+    ) -> Any:
         cfg = self.config
         params = {
             "objective": "lambdarank",
@@ -232,14 +236,15 @@ class RankerRecommender(Recommender):
         h = sp.csr_matrix(history, dtype=np.float32)
         base_spec = next(s for s in gens.specs if gens.model(s) is gens.base())
         if self.booster is None:
-            return np.asarray(gens.base().score(gens.weighted(base_spec, h, times)), dtype=np.float32)
+            fallback: np.ndarray = np.asarray(gens.base().score(gens.weighted(base_spec, h, times)), dtype=np.float32)
+            return fallback
         cand = self._candidates(gens, stats, h, times, now)
         base = cand.scores[base_spec.name]
         lo = base.min(axis=1, keepdims=True)
         hi = base.max(axis=1, keepdims=True)
-        out = ((base - lo) / np.where(hi > lo, hi - lo, 1.0) - 2.0).astype(np.float32)  # in [-2, -1]
+        out: np.ndarray = ((base - lo) / np.where(hi > lo, hi - lo, 1.0) - 2.0).astype(np.float32)  # in [-2, -1]
         if len(cand.rows):
-            pred = self.booster.predict(cand.features, num_threads=self.config.threads)
+            pred = np.asarray(self.booster.predict(cand.features, num_threads=self.config.threads))
             pred = pred - pred.min() + 1.0  # every candidate above every other item
             out[cand.rows, cand.items] = pred.astype(np.float32)
         return out
