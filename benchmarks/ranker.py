@@ -100,10 +100,12 @@ PEERS = {
 OURS = {"default": ("default", {}), "ranker": ("ranker", {})}
 
 
-def run(name: str, max_users: int | None, models: list[str]) -> list[dict]:
+def run(name: str, max_users: int | None, models: list[str], splits: list[str]) -> list[dict]:
     data = load(name, max_users)
     rows = []
     for split_name, split in (("temporal", holdout_last), ("random", random_split)):
+        if split_name not in splits:
+            continue
         train, truth = split(data, 0.2, 5) if split is holdout_last else split(data)
         for label in models:
             kind, cfg = {**PEERS, **OURS}[label]
@@ -126,7 +128,7 @@ def run(name: str, max_users: int | None, models: list[str]) -> list[dict]:
 def fit_only(name: str) -> None:
     data = load(name, None)
     started = time.perf_counter()
-    model = make_model("ranker").fit(data)
+    model = make_model(*OURS["ranker"]).fit(data)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"data": name, "fit_s": round(seconds, 1), "peak_rss_mib": round(peak), "report": model.report}))
@@ -137,14 +139,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--datasets", nargs="+", default=["ml", "retail", "taobao"])
     parser.add_argument("--models", nargs="+", default=[*PEERS, *OURS])
     parser.add_argument("--max-users", type=int, default=None, help="subsample users (short runs)")
+    parser.add_argument("--splits", nargs="+", default=["temporal", "random"])
+    parser.add_argument("--ranker", default="{}", help="the ranker's config as JSON")
     parser.add_argument("--fit-only", default=None, help="time the ranker's training on one dataset")
     args = parser.parse_args(argv)
+    OURS["ranker"] = ("ranker", json.loads(args.ranker))
     if args.fit_only:
         fit_only(args.fit_only)
         return 0
     rows = []
     for name in args.datasets:
-        rows += run(name, args.max_users, args.models)
+        rows += run(name, args.max_users, args.models, args.splits)
     frame = pd.DataFrame(rows)
     print(frame.pivot_table(index=["data", "split"], columns="model", values="ndcg@10").round(4).to_string())
     return 0

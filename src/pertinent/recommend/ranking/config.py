@@ -65,6 +65,7 @@ class RankerConfig(BaseModel):
     generators: list[GeneratorSpec] = Field(default_factory=default_generators, min_length=1)
     holdout: float = Field(default=0.2, gt=0, lt=1)
     min_user_items: int = Field(default=3, ge=2)
+    label_random_share: float = Field(default=0.0, ge=0, le=1)
     max_train_users: int = Field(default=3000, ge=10)
     valid_fraction: float = Field(default=0.15, ge=0, lt=0.5)
     rounds: int = Field(default=300, ge=1, le=5000)

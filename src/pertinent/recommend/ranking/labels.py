@@ -21,10 +21,14 @@ if TYPE_CHECKING:
     from pertinent.recommend.interactions import Interactions
 
 
-def holdout_last(data: Interactions, fraction: float, min_items: int) -> tuple[Interactions, sp.csr_matrix]:
+def holdout_last(
+    data: Interactions, fraction: float, min_items: int, random_share: float = 0.0, seed: int = 0
+) -> tuple[Interactions, sp.csr_matrix]:
     """(the data without each user's last ``fraction`` of distinct items, those items as a users x items CSR).
 
-    Only users with at least ``min_items`` distinct items give labels (at least one each)."""
+    Only users with at least ``min_items`` distinct items give labels (at least one each). With ``random_share``
+    > 0 that share of each user's labels is drawn at random from the earlier items instead (labels that teach
+    "what this user likes" besides "what comes next")."""
     import pandas as pd
 
     ev = data.events
@@ -41,6 +45,14 @@ def holdout_last(data: Interactions, fraction: float, min_items: int) -> tuple[I
     position = pairs.groupby("user").cumcount().to_numpy()
     n_test = np.maximum(1, np.round(n * fraction)).astype(np.int64)
     test = (n >= min_items) & (position >= n - n_test)
+    if random_share > 0:
+        n_random = np.floor(n_test * random_share + np.random.default_rng(seed).random(len(n))).astype(np.int64)
+        n_last = n_test - np.minimum(n_random, n_test)
+        draw = np.random.default_rng(seed + 1).random(len(n))
+        earlier = position < n - n_test
+        # among the earlier items, the n_random with the smallest draws (ranked within the user)
+        order = pd.DataFrame({"u": user, "d": np.where(earlier, draw, 2.0)}).groupby("u")["d"].rank(method="first")
+        test = (n >= min_items) & ((position >= n - n_last) | (earlier & (order.to_numpy() <= n_random)))
     labels = sp.csr_matrix(
         (np.ones(int(test.sum()), np.float32), (user[test], pairs["item"].to_numpy()[test])), shape=data.shape
     )

@@ -131,7 +131,7 @@ class RankerRecommender(Recommender):
         cfg = self.config
         started = time.perf_counter()
         self.feature_names = self._names()
-        part, labels = holdout_last(data, cfg.holdout, cfg.min_user_items)
+        part, labels = holdout_last(data, cfg.holdout, cfg.min_user_items, cfg.label_random_share, cfg.seed)
         users = np.flatnonzero(np.diff(labels.indptr))
         rng = np.random.default_rng(cfg.seed)
         if len(users) > cfg.max_train_users:
