@@ -16,15 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from pertinent.recommend.models.content import ContentRecommender
-from pertinent.recommend.models.ease import EASERecommender
-from pertinent.recommend.models.factorization import ALSRecommender, BPRRecommender
-from pertinent.recommend.models.fresh import FreshRecommender
-from pertinent.recommend.models.itemknn import ItemKNNRecommender
-from pertinent.recommend.models.popularity import PopularityRecommender
-from pertinent.recommend.models.repeat import RepeatRecommender
-from pertinent.recommend.models.transitions import TransitionRecommender
-from pertinent.recommend.models.trending import TrendingRecommender
 from pertinent.recommend.recency import decayed
 
 if TYPE_CHECKING:
@@ -33,9 +24,20 @@ if TYPE_CHECKING:
     from pertinent.recommend.interactions import Interactions
     from pertinent.recommend.ranking.config import GeneratorSpec
 
-GENERATOR_KINDS: dict[str, type[Recommender]] = {
-    cls.kind: cls
-    for cls in (
+
+def generator_kinds() -> dict[str, type[Recommender]]:
+    """The kinds a generator may be (imported here, not at module level: ``models`` registers the ranker)."""
+    from pertinent.recommend.models.content import ContentRecommender
+    from pertinent.recommend.models.ease import EASERecommender
+    from pertinent.recommend.models.factorization import ALSRecommender, BPRRecommender
+    from pertinent.recommend.models.fresh import FreshRecommender
+    from pertinent.recommend.models.itemknn import ItemKNNRecommender
+    from pertinent.recommend.models.popularity import PopularityRecommender
+    from pertinent.recommend.models.repeat import RepeatRecommender
+    from pertinent.recommend.models.transitions import TransitionRecommender
+    from pertinent.recommend.models.trending import TrendingRecommender
+
+    classes: tuple[type[Recommender], ...] = (
         EASERecommender,
         ItemKNNRecommender,
         ALSRecommender,
@@ -47,7 +49,7 @@ GENERATOR_KINDS: dict[str, type[Recommender]] = {
         FreshRecommender,
         RepeatRecommender,
     )
-}
+    return {cls.kind: cls for cls in classes}
 
 
 def member_key(spec: GeneratorSpec) -> str:
@@ -56,7 +58,7 @@ def member_key(spec: GeneratorSpec) -> str:
 
 def make_member(spec: GeneratorSpec) -> Recommender:
     """A fresh, unfitted model for ``spec`` (its config validated by that model: errors name the field)."""
-    cls = GENERATOR_KINDS[spec.kind]
+    cls = generator_kinds()[spec.kind]
     return cls(cls.config_class.model_validate(spec.config))
 
 

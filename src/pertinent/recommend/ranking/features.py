@@ -8,8 +8,8 @@ features are read from the history row and its times at request time.
 >>> from pertinent.recommend import Interactions
 >>> df = pd.DataFrame({"user": ["u1", "u1", "u2"], "item": ["a", "b", "a"], "t": [0, 86400, 2 * 86400]})
 >>> stats = ItemStats.fit(Interactions.from_frame(df, timestamp_col="t"))
->>> stats.columns()["pop_1d"].round(3).tolist()
-[0.693, 0.0]
+>>> stats.counts["pop_all"].tolist(), stats.counts["pop_1d"].tolist(), stats.columns()["item_age_days"].tolist()
+([2.0, 1.0], [1.0, 1.0], [2.0, 1.0])
 """
 
 from __future__ import annotations

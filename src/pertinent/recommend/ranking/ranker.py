@@ -54,6 +54,7 @@ class RankerRecommender(Recommender):
         self.generators: Generators | None = None
         self.stats: ItemStats | None = None
         self.booster: Any = None
+        self.chosen: str | None = None  # a generator that ranked better than the booster on validation
         self.feature_names: list[str] = []
         self.report: dict[str, Any] = {}
 
@@ -138,6 +139,7 @@ class RankerRecommender(Recommender):
             users = np.sort(rng.choice(users, cfg.max_train_users, replace=False))
         report: dict[str, Any] = {"label_users": int(len(users)), "timestamps": data.has_timestamps}
         self.booster = None
+        self.chosen = None
         if len(users) >= 10:
             gens = Generators.fit(cfg.generators, part, catalogue)
             stats = ItemStats.fit(part, catalogue)
@@ -213,8 +215,23 @@ class RankerRecommender(Recommender):
         booster = lgb.train(params, train, num_boost_round=cfg.rounds, valid_sets=valid_sets, callbacks=callbacks)
         report["rounds"] = int(booster.best_iteration or booster.current_iteration())
         if n_valid:
-            report["valid_ndcg"] = round(float(booster.best_score["valid_0"]["ndcg@10"]), 5)
+            self._compare(booster, xv, yv, gv, report)
         return booster
+
+    def _compare(self, booster: Any, x: np.ndarray, y: np.ndarray, group: np.ndarray, report: dict[str, Any]) -> None:
+        """NDCG@10 on the validation users of the booster and of each generator alone (its score column orders
+        the same candidates, which hold its own top 10); the best generator ranks instead when it wins."""
+        pred = np.asarray(booster.predict(x, num_threads=self.config.threads))
+        found = {"ranker": group_ndcg(pred, y, group)}
+        for spec in self.config.generators:
+            if spec.candidates >= 10:
+                found[spec.name] = group_ndcg(x[:, self.feature_names.index(f"{spec.name}_score")], y, group)
+        report["valid_ndcg"] = {k: round(v, 5) for k, v in found.items()}
+        best = max(found, key=found.__getitem__)
+        if best != "ranker":
+            self.chosen = best
+            report["chosen"] = best
+            log.warning("ranker: generator %s ranks better than the learned ranker on validation; serving it", best)
 
     # ---------------------------------------------------------------- scoring
     def _parts(self) -> tuple[Generators, ItemStats]:
@@ -235,9 +252,10 @@ class RankerRecommender(Recommender):
         times, now = self._now(context)
         h = sp.csr_matrix(history, dtype=np.float32)
         base_spec = next(s for s in gens.specs if gens.model(s) is gens.base())
-        if self.booster is None:
-            fallback: np.ndarray = np.asarray(gens.base().score(gens.weighted(base_spec, h, times)), dtype=np.float32)
-            return fallback
+        if self.booster is None or self.chosen is not None:
+            spec = self._alone()
+            alone: np.ndarray = np.asarray(gens.model(spec).score(gens.weighted(spec, h, times)), dtype=np.float32)
+            return alone
         cand = self._candidates(gens, stats, h, times, now)
         base = cand.scores[base_spec.name]
         lo = base.min(axis=1, keepdims=True)
@@ -254,15 +272,23 @@ class RankerRecommender(Recommender):
         times, now = self._now(context)
         h = sp.csr_matrix(history[:1], dtype=np.float32)
         items = np.asarray(items, dtype=np.int64)
-        if self.booster is None or not len(items):
-            spec = next(s for s in gens.specs if gens.model(s) is gens.base())
-            return gens.base().because(gens.weighted(spec, h, times), items)
+        if self.booster is None or self.chosen is not None or not len(items):
+            spec = self._alone()
+            return gens.model(spec).because(gens.weighted(spec, h, times), items)
         t = sp.csr_matrix(times)[:1] if times is not None else None
         cand = self._candidates(gens, stats, h, t, now, pairs=(np.zeros(len(items), np.int64), items))
         contrib = np.asarray(self.booster.predict(cand.features, pred_contrib=True, num_threads=self.config.threads))
         newest = newest_items(h, t, 1)[0]
         last = int(newest[0]) if len(newest) else None
         return explain(self, gens, stats, contrib, self.feature_names, h, t, items, last, self.config.reason_recent)
+
+    def _alone(self) -> Any:
+        """The generator that ranks without the booster: the chosen one, else the first item x item one."""
+        gens = self._parts()[0]
+        by_name = {s.name: s for s in gens.specs}
+        if self.chosen is not None and self.chosen in by_name:
+            return by_name[self.chosen]
+        return next(s for s in gens.specs if gens.model(s) is gens.base())
 
     def item_similarity(self, item: int) -> np.ndarray | None:
         return self._parts()[0].base().item_similarity(item)
@@ -279,6 +305,7 @@ class RankerRecommender(Recommender):
             "stats": stats.state(),
             "booster": np.asarray("" if self.booster is None else self.booster.model_to_string()),
             "features": np.asarray(self.feature_names, dtype=str),
+            "chosen": np.asarray(self.chosen or ""),
             "report": np.asarray(json.dumps(self.report, default=float)),
         }
 
@@ -293,4 +320,23 @@ class RankerRecommender(Recommender):
         text = str(state["booster"])
         self.booster = lgb.Booster(model_str=text) if text else None
         self.feature_names = [str(n) for n in state["features"]]
+        self.chosen = str(state.get("chosen", "")) or None
         self.report = json.loads(str(state.get("report", "{}")))
+
+
+def group_ndcg(scores: np.ndarray, y: np.ndarray, group: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k (binary) over consecutive groups of candidates.
+
+    >>> round(group_ndcg(np.array([0.9, 0.1, 0.5, 0.2]), np.array([0, 1, 1, 0]), np.array([2, 2])), 4)
+    0.8155
+    """
+    out = []
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    start = 0
+    for size in group.tolist():
+        s, rel = scores[start : start + size], y[start : start + size]
+        start += size
+        top = np.argsort(-s, kind="stable")[:k]
+        ideal = discount[: min(int((rel > 0).sum()), k)].sum()
+        out.append(float((rel[top] > 0) @ discount[: len(top)]) / ideal if ideal > 0 else 0.0)
+    return float(np.mean(out)) if out else 0.0
