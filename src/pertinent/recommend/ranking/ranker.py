@@ -211,7 +211,7 @@ class RankerRecommender(Recommender):
         if n_valid:
             xv, yv, gv = take(valid_groups)
             valid_sets = [lgb.Dataset(xv, yv, group=gv, reference=train)]
-            callbacks = [lgb.early_stopping(30, verbose=False)]
+            callbacks = [lgb.early_stopping(50, verbose=False)]
         booster = lgb.train(params, train, num_boost_round=cfg.rounds, valid_sets=valid_sets, callbacks=callbacks)
         report["rounds"] = int(booster.best_iteration or booster.current_iteration())
         if n_valid:
