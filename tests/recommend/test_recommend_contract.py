@@ -356,3 +356,13 @@ class TestRanker(RecommenderContract):
     def test_it_learned_a_ranker(self, fitted) -> None:
         model, _, _ = fitted
         assert model.booster is not None and model.report["positives"] >= 10
+
+    def test_reasons_do_not_depend_on_the_cached_scores(self, fitted) -> None:
+        model, data, _ = fitted
+        row = data.matrix[3]
+        items = np.argsort(-model.score(row)[0])[:6]
+        cached = model.because(row, items)  # reuses the generators' scores of the score() just above
+        assert cached == model.because(row.copy(), items)
+        other = data.matrix[4]
+        model.score(other)
+        assert model.because(row, items) == cached  # another row was scored since: computed afresh

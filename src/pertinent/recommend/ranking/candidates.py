@@ -87,8 +87,15 @@ class Generators:
         return decayed(history, times, spec.recency)
 
     def scores(self, history: sp.csr_matrix, times: Any) -> dict[str, np.ndarray]:
-        """Each generator's scores (rows x items) for the history rows."""
-        return {s.name: self.model(s).score(self.weighted(s, history, times)) for s in self.specs}
+        """Each generator's scores (rows x items) for the history rows (each distinct weighting computed once)."""
+        rows: dict[tuple[float, float | None, float], sp.csr_matrix] = {}
+        out = {}
+        for s in self.specs:
+            key = (s.recency.decay, s.recency.half_life_days, s.recency.floor)
+            if key not in rows:
+                rows[key] = self.weighted(s, history, times)
+            out[s.name] = self.model(s).score(rows[key])
+        return out
 
     def base(self) -> Recommender:
         """The first generator with an item x item notion (similar items, fallback scores)."""

@@ -65,6 +65,7 @@ def explain(
         if g is not None:
             summed[:, index[g]] += contrib[:, f]
     specs = {s.name: s for s in gens.specs}
+    rows: dict[str, sp.csr_matrix] = {}
     out = []
     for row, item in enumerate(np.asarray(items).tolist()):
         order: list[int] = np.argsort(-summed[row]).tolist() if len(keys) else []
@@ -72,12 +73,24 @@ def explain(
         for best in order:
             if summed[row, best] <= 0:
                 break
-            said = _sentence(owner, gens, stats, keys[best], specs, history, times, int(item), newest, reason_recent)
+            said = _sentence(
+                owner, gens, stats, keys[best], specs, history, times, int(item), newest, reason_recent, rows
+            )
             if said:
                 sentence = said
                 break
         out.append(sentence)
     return out
+
+
+def _weighted(
+    gens: Generators, spec: Any, history: sp.csr_matrix, times: object, rows: dict[str, sp.csr_matrix]
+) -> sp.csr_matrix:
+    """The weighted row of one explanation call (the items of one list share it)."""
+    key = spec.recency.model_dump_json()
+    if key not in rows:
+        rows[key] = gens.weighted(spec, history, times)
+    return rows[key]
 
 
 def _title(owner: Recommender, j: int) -> str:
@@ -96,13 +109,14 @@ def _sentence(
     item: int,
     newest: int | None,
     reason_recent: str,
+    rows: dict[str, sp.csr_matrix],
 ) -> str | None:
     if group.startswith("gen:"):
         spec = specs.get(group[4:])
         if spec is None:
             return None
         model = gens.model(spec)
-        reason = model.because(gens.weighted(spec, history, times), np.asarray([item]))[0]
+        reason = model.because(_weighted(gens, spec, history, times, rows), np.asarray([item]))[0]
         return None if reason == "recommended for you" else reason
     if group == "recent" and newest is not None:
         return reason_recent.format(item=_title(owner, newest))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ class RankerRecommender(Recommender):
         self.stats: ItemStats | None = None
         self.booster: Any = None
         self.chosen: str | None = None  # a generator that ranked better than the booster on validation
+        self._recent = threading.local()  # the last one-row score's generator scores, per serving thread
         self.feature_names: list[str] = []
         self.report: dict[str, Any] = {}
 
@@ -73,10 +75,12 @@ class RankerRecommender(Recommender):
         times: Any,
         now: float,
         pairs: tuple[np.ndarray, np.ndarray] | None = None,
+        scores: dict[str, np.ndarray] | None = None,
     ) -> Candidates:
         """The union of the generators' candidates (or the given ``pairs``) with their features."""
         h = sp.csr_matrix(history, dtype=np.float32)
-        scores = gens.scores(h, times)
+        if scores is None:
+            scores = gens.scores(h, times)
         if pairs is None:
             blocked = np.zeros(h.shape, dtype=bool)
             blocked[np.repeat(np.arange(h.shape[0]), np.diff(h.indptr)), h.indices] = True
@@ -257,6 +261,9 @@ class RankerRecommender(Recommender):
             alone: np.ndarray = np.asarray(gens.model(spec).score(gens.weighted(spec, h, times)), dtype=np.float32)
             return alone
         cand = self._candidates(gens, stats, h, times, now)
+        if h.shape[0] == 1:  # serving: ``because`` on the same row reuses the generators' scores
+            self._recent.key = _fingerprint(h, times)
+            self._recent.scores = cand.scores
         base = cand.scores[base_spec.name]
         lo = base.min(axis=1, keepdims=True)
         hi = base.max(axis=1, keepdims=True)
@@ -276,7 +283,10 @@ class RankerRecommender(Recommender):
             spec = self._alone()
             return gens.model(spec).because(gens.weighted(spec, h, times), items)
         t = sp.csr_matrix(times)[:1] if times is not None else None
-        cand = self._candidates(gens, stats, h, t, now, pairs=(np.zeros(len(items), np.int64), items))
+        cached = getattr(self._recent, "key", None)
+        fresh = cached is not None and _same(cached, _fingerprint(h, times))
+        reuse = getattr(self._recent, "scores", None) if fresh else None
+        cand = self._candidates(gens, stats, h, t, now, (np.zeros(len(items), np.int64), items), reuse)
         contrib = np.asarray(self.booster.predict(cand.features, pred_contrib=True, num_threads=self.config.threads))
         newest = newest_items(h, t, 1)[0]
         last = int(newest[0]) if len(newest) else None
@@ -340,3 +350,13 @@ def group_ndcg(scores: np.ndarray, y: np.ndarray, group: np.ndarray, k: int = 10
         ideal = discount[: min(int((rel > 0).sum()), k)].sum()
         out.append(float((rel[top] > 0) @ discount[: len(top)]) / ideal if ideal > 0 else 0.0)
     return float(np.mean(out)) if out else 0.0
+
+
+def _fingerprint(history: sp.csr_matrix, times: Any) -> tuple[np.ndarray, ...]:
+    """What one history row and its times hold (compared, not hashed: ids of freed objects are reused)."""
+    t = sp.csr_matrix(times)[:1] if times is not None else sp.csr_matrix((1, history.shape[1]))
+    return (history.indices.copy(), history.data.copy(), t.indices.copy(), t.data.copy())
+
+
+def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
+    return len(a) == len(b) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
