@@ -60,6 +60,38 @@ class BusinessRules(BaseModel):
         )
 
 
+class FreshConfig(BaseModel):
+    """The cold-item layer (``recommend/fresh.py``): catalogue items the served model does not know (added after
+    training, or never interacted with) get a bounded share of every list, ranked by content similarity to the
+    user's recent items, the user's affinity for their categories and their freshness.
+
+    ``share``: at most ``max(1, floor(share * k))`` of a list's ``k`` places go to such items (0 turns the layer
+    off); ``max_age_s``: items older than this (see ``docs/recommend-serving.md``: their age counts from
+    ``attributes.published_at``, else ``available_from``, else their last catalogue write) get no places;
+    ``half_life_s``: freshness halves every this long; ``min_relevance``: for users with a history, an item needs
+    at least this relevance (content and category, 0..1); ``for_new_users``: users without a history (nothing
+    to match new items against) get the freshest items too, as Gorse's "latest" does; ``max_items``: the newest
+    this many unknown items are considered; ``in_similar``: similar-item lists use the layer too.
+
+    >>> FreshConfig(share=0.25).slots(10), FreshConfig(share=0.25).slots(2), FreshConfig(share=0).slots(10)
+    (2, 1, 0)
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(default=0.2, ge=0, le=1)
+    max_age_s: float = Field(default=14 * 86400.0, gt=0)
+    half_life_s: float = Field(default=2 * 86400.0, gt=0)
+    min_relevance: float = Field(default=0.05, ge=0, le=1)
+    for_new_users: bool = False
+    in_similar: bool = True
+    max_items: int = Field(default=5000, ge=1)
+
+    def slots(self, k: int) -> int:
+        """How many of ``k`` places unknown items may take."""
+        return 0 if self.share <= 0 or k < 1 else max(1, int(self.share * k))
+
+
 class RecommendConfig(BaseModel):
     """Serving settings (``Settings.recommend``).
 
@@ -88,6 +120,7 @@ class RecommendConfig(BaseModel):
     # recommended. With an empty catalogue every item of the model may be recommended.
     catalogue_only: bool = True
     rules: BusinessRules = Field(default_factory=BusinessRules)
+    fresh: FreshConfig = Field(default_factory=FreshConfig)
     retrain_interval_s: float = Field(default=0.0, ge=0)
     retrain_max_events: int | None = Field(default=None, ge=1)
     # the served model's own config for (scheduled) training, e.g. {"hybrid": {"content": {"encoder":

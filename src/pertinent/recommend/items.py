@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from typing_extensions import TypedDict
 
@@ -224,9 +225,29 @@ def catalogue_from_rows(rows: Iterable[ItemRow]) -> Catalogue:
             "available_until": pd.to_datetime(
                 pd.Series([r.available_until for r in rows], dtype="float64"), unit="s", utc=True
             ),
+            "listed_at": np.asarray([listed_at(r) for r in rows], dtype=np.float64),
         }
     )
     return Catalogue.from_frame(frame)
+
+
+def listed_at(row: ItemRow) -> float:
+    """When an item came out, in epoch seconds, as the cold-item layer ages it: ``attributes.published_at``
+    (epoch seconds or ISO 8601), else ``available_from``, else its last catalogue write.
+
+    >>> listed_at(ItemRow("a", attributes={"published_at": "2030-01-01T00:00:00Z"}, updated_at=5.0))
+    1893456000.0
+    >>> listed_at(ItemRow("a", attributes={"published_at": "soon"}, available_from=7.0, updated_at=5.0))
+    7.0
+    """
+    published = row.attributes.get("published_at") if isinstance(row.attributes, dict) else None
+    try:
+        at = _epoch(published)
+    except ValueError:
+        at = None
+    if at is None or at != at:
+        at = row.available_from
+    return float(at if at is not None else row.updated_at)
 
 
 AUDIT_BODIES = 100  # items whose bodies (before and after) one audit row keeps; a larger write lists the ids

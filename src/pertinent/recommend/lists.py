@@ -13,6 +13,7 @@ history of the person asking: an id that is not proven (``verified=False``: a br
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -28,11 +29,21 @@ from pertinent.privacy.consent import effective
 from pertinent.recommend.base import Recommender
 from pertinent.recommend.config import BusinessRules, RecommendConfig
 from pertinent.recommend.filters import Filters
+from pertinent.recommend.fresh import (
+    CatalogueText,
+    ColdItems,
+    cold_items,
+    merge,
+    pick,
+    pinned,
+    similar_by_content,
+)
 from pertinent.recommend.items import UnknownItem
 from pertinent.recommend.primitives import Context, Recommendation
 
 if TYPE_CHECKING:
     from pertinent.profiles.service import ProfileService
+    from pertinent.recommend.catalogue import Catalogue
     from pertinent.recommend.serving import ServedState
     from pertinent.settings import Settings
     from pertinent.storage.base import ProfileRow, Store
@@ -61,10 +72,11 @@ class Recommendations(TypedDict):
 
 
 class SimilarItems(BaseModel):
-    """An item's similar items (``GET /v1/items/{item_id}/similar``)."""
+    """An item's similar items (``GET /v1/items/{item_id}/similar``); ``source`` ``content``: the model does not
+    know the item, its list is by content over the catalogue (``recommend/fresh.py``)."""
 
     item_id: str
-    source: Literal["model", "popularity"]
+    source: Literal["model", "content", "popularity"]
     version: str | None
     items: list[RecommendedItem]
 
@@ -166,6 +178,9 @@ class Lists:
         self._results: OrderedDict[tuple[Any, ...], tuple[Any, ...]] = OrderedDict()
         self._generation = 0  # bumped when what every cached list depends on changes (see ``_current_generation``)
         self._generation_of: tuple[Any, ...] = ()
+        # the cold-item layer's state per catalogue (and model): see ``_cold``
+        self._text: tuple[Catalogue, CatalogueText] | None = None
+        self._colds: list[tuple[Catalogue, Recommender | None, float, ColdItems]] = []
 
     def _check_k(self, k: int) -> None:
         if not 1 <= k <= self.config.max_k:
@@ -304,6 +319,13 @@ class Lists:
             self.serving.attach(model)
             context = history_context(model, profile_id, recent)
             items = item_entries(model.recommend(history=row, k=k, filters=filters, context=context))
+        slots = self.config.fresh.slots(k)
+        cold = self._cold(model) if slots else None
+        if cold is not None and len(cold):
+            history, now = self._fresh_history(served, profile_id, recent), time.time()
+            picks = pick(cold, history, slots, filters, self.config.fresh, now)
+            pins = pinned(cold, filters, now, [i for i, _ in history])
+            items = merge(items, picks, k, pins, filters.pin)
         if cache_key is not None:
             self._store(cache_key, generation, source, version, items, model)
         return {
@@ -313,6 +335,52 @@ class Lists:
             "version": version,
             "items": items,
         }
+
+    # ---------------------------------------------------------------- the cold-item layer (``fresh.py``)
+    def _cold(self, model: Recommender | None) -> ColdItems | None:
+        """The live catalogue's items that ``model`` does not know (None without a catalogue); made once per
+        catalogue and model, and again after a minute (items age out)."""
+        cat = self.serving.catalogue()
+        if cat is None:
+            return None
+        now = time.time()
+        for c, m, at, cold in self._colds:
+            if c is cat and m is model and now - at < 60:
+                return cold
+        text = self._catalogue_text(cat)
+        cold = cold_items(cat, model.item_index if model is not None else None, self.config.fresh, now, text)
+        self._colds = [e for e in self._colds[-3:] if e[0] is cat and e[1] is not model] + [(cat, model, now, cold)]
+        return cold
+
+    def _catalogue_text(self, cat: Catalogue | None = None) -> CatalogueText | None:
+        """Content vectors of the live catalogue's items (made when first needed, once per catalogue)."""
+        cat = cat if cat is not None else self.serving.catalogue()
+        if cat is None:
+            return None
+        kept = self._text
+        if kept is not None and kept[0] is cat:
+            return kept[1]
+        text = CatalogueText(cat)
+        self._text = (cat, text)
+        return text
+
+    @staticmethod
+    def _fresh_history(
+        model: Recommender | None, profile_id: str | None, recent: list[list[Any]]
+    ) -> list[tuple[str, float]]:
+        """What the cold-item layer reads of a user: the recent profile items, else the (50 heaviest) items of
+        their training row."""
+        if recent:
+            return recent_weights(recent)
+        train = model._train_rows if model is not None else None
+        idx = model.user_index.get(profile_id) if model is not None and profile_id is not None else None
+        if idx is None or train is None or not sp.isspmatrix_csr(train):
+            return []
+        assert model is not None
+        start, end = train.indptr[idx], train.indptr[idx + 1]
+        cols, data = train.indices[start:end], train.data[start:end]
+        order = np.argsort(-data, kind="stable")[:50]
+        return [(str(model.fitted_item_ids[cols[o]]), float(data[o])) for o in order]
 
     # ---------------------------------------------------------------- cached lists
     def _current_generation(self, served: Recommender | None) -> tuple[int, Recommender | None]:
@@ -377,11 +445,22 @@ class Lists:
         self._check_k(k)
         version, model = self.serving.model()
         filters = self._filters((), (), [item_id], rules)
+        fresh = self.config.fresh
         if model is not None and item_id in model.item_index:
             self.serving.attach(model)
-            recs = model.similar_items(item_id, k=k, filters=filters)
-            if recs:
-                return SimilarItems(item_id=item_id, source="model", version=version, items=item_entries(recs))
+            listed = item_entries(model.similar_items(item_id, k=k, filters=filters))
+            cold = self._cold(model) if fresh.in_similar and fresh.slots(k) else None
+            if cold is not None and len(cold):
+                now, title = time.time(), model._titles.get(item_id, item_id)
+                picks = pick(cold, [(item_id, 1.0)], fresh.slots(k), filters, fresh, now, [item_id])
+                picks = [dataclasses.replace(p, reason=f"similar to {title} (new)") for p in picks]
+                listed = merge(listed, picks, k, pinned(cold, filters, now, [item_id]), filters.pin)
+            if listed:
+                return SimilarItems(item_id=item_id, source="model", version=version, items=listed)
+        elif fresh.in_similar and (text := self._catalogue_text()) is not None:
+            by_content = similar_by_content(text, item_id, k, filters, time.time())
+            if by_content:
+                return SimilarItems(item_id=item_id, source="content", version=None, items=by_content)
         with self.store.transaction(write=False) as tx:
             row = tx.get_items([item_id]).get(item_id)
         pop = self.serving.popularity()
