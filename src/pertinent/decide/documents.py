@@ -30,7 +30,7 @@ from pertinent.decide.bandits import N_FEATURES
 from pertinent.decide.blocks import parse_block, template_errors
 from pertinent.decide.config import DecideConfig
 from pertinent.decide.experiments import ExperimentDefinition
-from pertinent.decide.slots import Recommend, RunBandit, RunExperiment, Slot, parse_slot
+from pertinent.decide.slots import CompareRecommenders, Recommend, RunBandit, RunExperiment, Slot, parse_slot
 from pertinent.decide.snapshot import Snapshot, SnapshotCache
 from pertinent.errorpath import field_errors
 from pertinent.errors import Conflict, InvalidInput, NotFound
@@ -39,6 +39,8 @@ from pertinent.privacy.audit import SYSTEM, Actor, record
 from pertinent.storage.base import DocumentRow, Store
 
 Problems = list[dict[str, str]]
+# Why a model version cannot be served, as (``model`` or ``version``, message), or None (``RecommendService``)
+CheckVersion = Callable[[str, str], "tuple[str, str] | None"]
 
 
 class Document(BaseModel):
@@ -167,8 +169,9 @@ def with_id(data: Any, doc_id: str | None, key: str = "id") -> dict[str, Any]:
 class DecideDocuments:
     """Blocks, slots and experiments: CRUD with validation against each other, and the serving snapshot."""
 
-    def __init__(self, store: Store, config: DecideConfig) -> None:
+    def __init__(self, store: Store, config: DecideConfig, check_version: CheckVersion | None = None) -> None:
         self.config = config
+        self.check_version = check_version
         self.cache = SnapshotCache(store, config)
         self.docs = Documents(store, on_change=self.cache.invalidate)
 
@@ -213,7 +216,10 @@ class DecideDocuments:
             if block_id not in snap.blocks:
                 problems.append({"field": f"variants.{name}", "message": f"unknown block '{block_id}'"})
         for where, action in slot.actions():
-            if isinstance(action, Recommend):
+            if isinstance(action, CompareRecommenders):
+                problems += _recommend_problems(snap, where, action, self.config)
+                problems += _compare_problems(snap, where, action, self.check_version)
+            elif isinstance(action, Recommend):
                 problems += _recommend_problems(snap, where, action, self.config)
             elif isinstance(action, RunExperiment):
                 problems += _experiment_problems(snap, slot, where, action)
@@ -241,8 +247,9 @@ class DecideDocuments:
         snap = self.cache.fresh()
         problems: Problems = []
         for slot in snap.slots.values():
-            if exp.key in slot.experiments():
-                missing = [v for v in exp.variants if v not in slot.variants]
+            allowed = slot.experiment_variants(exp.key)
+            if allowed is not None:
+                missing = [v for v in exp.variants if v not in allowed]
                 if missing:
                     message = f"{missing} are not variants of slot '{slot.id}', which runs this experiment"
                     problems.append({"field": "variants", "message": message})
@@ -321,6 +328,28 @@ def _experiment_problems(snap: Snapshot, slot: Slot, where: str, action: RunExpe
         message = f"experiment variants {missing} are not variants of this slot"
         return [{"field": f"{where}.experiment", "message": message}]
     return []
+
+
+def _compare_problems(
+    snap: Snapshot, where: str, action: CompareRecommenders, check_version: CheckVersion | None
+) -> Problems:
+    """The experiment exists and each of its variants names a version; each version can be served."""
+    problems: Problems = []
+    exp = snap.experiments.get(action.experiment)
+    if exp is None:
+        message = f"unknown experiment '{action.experiment}'; create it first"
+        problems.append({"field": f"{where}.experiment", "message": message})
+    else:
+        missing = [v for v in exp.variants if v not in action.versions]
+        if missing:
+            message = f"experiment variants {missing} name no version; give each a model version"
+            problems.append({"field": f"{where}.versions", "message": message})
+    for variant, ref in action.versions.items() if check_version is not None else ():
+        assert check_version is not None
+        why = check_version(ref.model, ref.version)
+        if why is not None:
+            problems.append({"field": f"{where}.versions.{variant}.{why[0]}", "message": why[1]})
+    return problems
 
 
 def _bandit_problems(slot: Slot, where: str, action: RunBandit) -> Problems:

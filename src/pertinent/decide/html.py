@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from pertinent.decide.blocks import Block, prints_id_only, render
 from pertinent.decide.slots import Recommend, ShowVariant
 from pertinent.decide.snapshot import Snapshot
 from pertinent.decide.templates import Limits, TemplateTimeout, describe_error, error_line, template_info
-from pertinent.storage.base import ProfileRow
+from pertinent.storage.base import ItemRow, ProfileRow
 
 log = logging.getLogger("pertinent.decide")
 _ID_STAND_IN = "pertinent0decision0id0stand0in0"  # never a real id (those are hex): replaced in cached HTML
@@ -170,3 +170,31 @@ def list_block(snap: Snapshot, action: ShowVariant | Recommend) -> tuple[Block, 
         fallback=base.fallback if base is not None else None,
     )
     return block, content
+
+
+def list_entries(items: Sequence[Mapping[str, Any]], rows: Mapping[str, ItemRow | None]) -> list[dict[str, Any]]:
+    """A product list's items as a decision shows them: id, rank, score and reason, with the catalogue row's
+    title, ``url``, ``image`` (or ``image_url``), ``price`` and ``currency`` when it has them.
+
+    >>> list_entries([{"item_id": "a", "rank": 1, "score": 0.5, "reason": "r"}],
+    ...              {"a": ItemRow("a", title="A", attributes={"image_url": "/a.png"})})
+    [{'item_id': 'a', 'rank': 1, 'score': 0.5, 'reason': 'r', 'title': 'A', 'image': '/a.png'}]
+    """
+    out = []
+    for it in items:
+        row = rows.get(it["item_id"])
+        entry = {"item_id": it["item_id"], "rank": it["rank"], "score": it["score"], "reason": it.get("reason")}
+        if row is not None:
+            entry["title"] = row.title
+            attrs = row.attributes or {}
+            for src, dst in (
+                ("url", "url"),
+                ("image", "image"),
+                ("image_url", "image"),
+                ("price", "price"),
+                ("currency", "currency"),
+            ):
+                if src in attrs and dst not in entry and attrs[src] is not None:
+                    entry[dst] = attrs[src]
+        out.append(entry)
+    return out

@@ -7,7 +7,7 @@ Both first write the decisions still queued (``DecisionLog.flush``), so that the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 
 import numpy as np
@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict
 from pertinent.bandits.ope import LoggedData, OpeResult, arm_values, cross_fit_greedy, doubly_robust, ips, snips
 from pertinent.decide.analysis import ExperimentResults, experiment_results, pre_period_events
 from pertinent.decide.bandits import reward_of
+from pertinent.decide.comparison import VersionComparison, version_stats
 from pertinent.decide.config import DecideConfig
 from pertinent.decide.experiments import ExperimentDefinition, default_metrics
-from pertinent.errors import InvalidInput
-from pertinent.storage.base import OutcomeRow, Store
+from pertinent.decide.slots import CompareRecommenders, Slot
+from pertinent.errors import Conflict, InvalidInput
+from pertinent.storage.base import DecisionRow, OutcomeRow, Store
 
 THIN_DECISIONS = 100
 
@@ -63,6 +65,9 @@ class Results:
     def results(self, key: str) -> ExperimentResults:
         """The analysis of an experiment from its stored decisions and outcomes, CUPED-adjusted by the units'
         pre-period events (see analysis.py)."""
+        return self._results(key)[0]
+
+    def _results(self, key: str) -> tuple[ExperimentResults, list[DecisionRow], dict[str, list[OutcomeRow]]]:
         exp = self.experiment(key)
         self.flush()
         outcomes: dict[str, list[OutcomeRow]] = {}
@@ -72,7 +77,36 @@ class Results:
             for o in tx.outcomes_of([d.decision_id for d in decisions]):
                 outcomes.setdefault(o.decision_id, []).append(o)
             pre = pre_period_events(tx, exp, decisions, metrics, self.config.conversion_events)
-        return experiment_results(exp, decisions, outcomes, metrics, pre)
+        return experiment_results(exp, decisions, outcomes, metrics, pre), decisions, outcomes
+
+    def versions(self, key: str, slots: Mapping[str, Slot]) -> VersionComparison:
+        """Impressions, CTR and conversions per model version of a recommender experiment (``comparison.py``),
+        with the experiment's analysis. 409 naming ``key`` when no slot of ``slots`` runs it as one."""
+        refs: dict[str, tuple[str, str]] = {}
+        running = []
+        for slot in slots.values():
+            for _, action in slot.actions():
+                if isinstance(action, CompareRecommenders) and action.experiment == key:
+                    running.append(slot.id)
+                    for variant, ref in action.versions.items():
+                        refs.setdefault(variant, (ref.model, ref.version))
+        exp = self.experiment(key)  # 404 for an unknown experiment first
+        if not refs:
+            message = "no slot runs this experiment as a recommender experiment (kind recommender_experiment)"
+            raise Conflict([{"field": "key", "message": message}])
+        analysis, decisions, outcomes = self._results(key)
+        ordered = {v: refs[v] for v in exp.variants if v in refs} | refs
+        rows = version_stats(
+            decisions, outcomes, ordered, self.config.click_events, self.config.conversion_events.keys()
+        )
+        return VersionComparison(
+            experiment=key,
+            status=str(analysis.status),
+            slots=sorted(set(running)),
+            versions=rows,
+            analysis=analysis,
+            message=analysis.message,
+        )
 
     def ope(
         self,

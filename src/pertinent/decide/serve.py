@@ -22,9 +22,17 @@ from typing_extensions import TypedDict
 from pertinent.decide.bandits import Bandits, context_features
 from pertinent.decide.blocks import Block
 from pertinent.decide.config import DecideConfig
-from pertinent.decide.html import Rendered, Renderer, list_block, render_block, template_user
+from pertinent.decide.html import Rendered, Renderer, list_block, list_entries, render_block, template_user
 from pertinent.decide.log import DecisionLog, PendingDecision
-from pertinent.decide.slots import AnyAction, Recommend, RunBandit, RunExperiment, ShowVariant, Slot
+from pertinent.decide.slots import (
+    AnyAction,
+    CompareRecommenders,
+    Recommend,
+    RunBandit,
+    RunExperiment,
+    ShowVariant,
+    Slot,
+)
 from pertinent.decide.snapshot import Plan, Snapshot
 from pertinent.decide.sticky import PendingExposures
 from pertinent.decide.targeting import target_view
@@ -335,10 +343,16 @@ class Decider:
             if x is not None:
                 detail["x"] = x
             return self._variant(ask, choice.arm, "bandit", detail, choice.propensity, None)
+        if isinstance(action, CompareRecommenders):
+            return self._compare(ask, action, why, detail)
         return self._recommended(ask, action, detail)
 
-    def _experiment(self, ask: _Ask, action: RunExperiment, why: str, detail: dict[str, Any]) -> _Shown | None:
-        exp = ask.snap.experiments.get(action.experiment)
+    def _assign(
+        self, ask: _Ask, key: str, variants: Mapping[str, object], why: str, detail: dict[str, Any]
+    ) -> tuple[ExperimentExposure, float] | None:
+        """The user's variant of experiment ``key`` (None: not enrolled, or a variant not among ``variants``),
+        with its planned weight; ``detail`` gets the assignment."""
+        exp = ask.snap.experiments.get(key)
         if exp is None:
             return None
         user_id, anonymous_id = ask.user_id, ask.anonymous_id
@@ -349,9 +363,8 @@ class Decider:
         else:
             unit = user_id or anonymous_id
         a = assign(exp, unit, self._prior(ask.who, exp.key, exp.bucket_version, unit or ""))
-        if a.variant is None or a.variant not in ask.spec.variants:
+        if a.variant is None or a.variant not in variants:
             return None
-        weights = exp.planned_weights()
         detail.update(
             why=f"{why} -> experiment '{exp.key}' variant '{a.variant}' ({a.reason})",
             bucket_version=exp.bucket_version,
@@ -364,8 +377,30 @@ class Decider:
             "variation_index": a.variation_id,
             "sticky": a.reason == "sticky",
         }
-        propensity = weights[a.variation_id]
-        return self._variant(ask, a.variant, "experiment", detail, propensity, experiment)
+        return experiment, exp.planned_weights()[a.variation_id]
+
+    def _experiment(self, ask: _Ask, action: RunExperiment, why: str, detail: dict[str, Any]) -> _Shown | None:
+        assigned = self._assign(ask, action.experiment, ask.spec.variants, why, detail)
+        if assigned is None:
+            return None
+        experiment, propensity = assigned
+        return self._variant(ask, experiment["variant"], "experiment", detail, propensity, experiment)
+
+    def _compare(self, ask: _Ask, action: CompareRecommenders, why: str, detail: dict[str, Any]) -> _Shown | None:
+        """A recommender experiment: the assigned variant's model version fills the list (falls through when
+        the user is not enrolled or the version has nothing to recommend)."""
+        assigned = self._assign(ask, action.experiment, action.versions, why, detail)
+        if assigned is None:
+            return None
+        experiment, propensity = assigned
+        ref = action.versions[experiment["variant"]]
+        detail.update(model=ref.model, model_ref=ref.version)
+        shown = self._recommended(ask, action, detail, (ref.model, ref.version))
+        if shown is None:
+            return None
+        return shown._replace(
+            variant=experiment["variant"], reason="experiment", propensity=propensity, experiment=experiment
+        )
 
     def _prior(self, who: _Who, key: str, bucket_version: int, unit: str) -> StickyRecord | None:
         """The unit's first exposure to the experiment: the stored one, else one not written yet (``sticky.py``)."""
@@ -427,7 +462,9 @@ class Decider:
                 self._items.put(i, (rows.get(i),))
         return out
 
-    def _recommended(self, ask: _Ask, action: Recommend, detail: dict[str, Any]) -> _Shown | None:
+    def _recommended(
+        self, ask: _Ask, action: Recommend, detail: dict[str, Any], version: tuple[str, str] | None = None
+    ) -> _Shown | None:
         who, slot = ask.who, ask.spec.id
         raw_id = ask.user_id or ask.anonymous_id or ""
         try:  # from the profile this decision is made for (read once, with its consent)
@@ -437,6 +474,7 @@ class Decider:
                 action.include_categories,
                 action.exclude_categories,
                 profile=(who.profile_id, who.row),
+                version=version,
             )
         except Exception:  # the recommender failing must not fail the slot: fall through
             log.exception("recommender failed for slot %r", slot)
@@ -444,24 +482,7 @@ class Decider:
         items = recs.get("items") or []
         if not items:
             return None
-        rows = self._item_rows([it["item_id"] for it in items])
-        out_items = []
-        for it in items:
-            row = rows.get(it["item_id"])
-            entry = {"item_id": it["item_id"], "rank": it["rank"], "score": it["score"], "reason": it.get("reason")}
-            if row is not None:
-                entry["title"] = row.title
-                attrs = row.attributes or {}
-                for src, dst in (
-                    ("url", "url"),
-                    ("image", "image"),
-                    ("image_url", "image"),
-                    ("price", "price"),
-                    ("currency", "currency"),
-                ):
-                    if src in attrs and dst not in entry and attrs[src] is not None:
-                        entry[dst] = attrs[src]
-            out_items.append(entry)
+        out_items = list_entries(items, self._item_rows([it["item_id"] for it in items]))
         block, content = list_block(ask.snap, action)
         content["items"] = out_items
         detail.update(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pertinent.decide.analysis import ExperimentResults
 from pertinent.decide.bandits import Bandits, BanditState
+from pertinent.decide.comparison import VersionComparison
 from pertinent.decide.config import DecideConfig
 from pertinent.decide.documents import DecideDocuments, Deleted, Document, DocumentVersion
 from pertinent.decide.log import DecisionLog
@@ -65,7 +66,7 @@ class DecideService:
         self.store = store
         self.settings = settings
         self.config = config or settings.decide.model_copy(deep=True)
-        self.documents = DecideDocuments(store, self.config)
+        self.documents = DecideDocuments(store, self.config, recommend.check_version)
         self.log = DecisionLog(store, self.config)
         self.bandits = Bandits(store, self.config, self.documents.snapshot, self.log)
         self.log.after_drain.append(self.bandits.maybe_refresh)
@@ -170,6 +171,10 @@ class DecideService:
     # ================================================================ measuring
     def results(self, key: str) -> ExperimentResults:
         return self.measuring.results(key)
+
+    def versions(self, key: str) -> VersionComparison:
+        """A recommender experiment's impressions, CTR and conversions per model version (``comparison.py``)."""
+        return self.measuring.versions(key, self.documents.cache.fresh().slots)
 
     def ope(
         self,

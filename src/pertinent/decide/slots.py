@@ -105,7 +105,37 @@ class Recommend(_Action):
     template: str | None = Field(default=None, max_length=MAX_TEMPLATE)
 
 
-AnyAction = ShowVariant | RunExperiment | RunBandit | Recommend
+class ModelRef(BaseModel):
+    """A recommender version of the model registry: ``model`` (a model name, e.g. ``default`` or ``ease``) and
+    ``version`` (``v3``, or ``latest``: the newest version when the list is made).
+
+    >>> ModelRef(model="ease").version
+    'latest'
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    version: str = Field(default="latest", pattern=r"^(latest|v[0-9]{1,9})$")
+
+
+class CompareRecommenders(Recommend):
+    """Recommender versions side by side: ``experiment`` assigns each user a variant (hashing, sticky, weights,
+    status, as for ``experiment`` actions) and ``versions[variant]`` fills the list; the other fields are the
+    ``recommender`` action's. Its results per version: ``GET /v1/experiments/{key}/versions``.
+
+    >>> a = CompareRecommenders(experiment="rec-ab", versions={"a": {"model": "default", "version": "v1"},
+    ...                                                         "b": {"model": "ease"}})
+    >>> a.kind, a.versions["b"].version, a.k
+    ('recommender_experiment', 'latest', 4)
+    """
+
+    kind: Literal["recommender_experiment"] = "recommender_experiment"  # type: ignore[assignment]
+    experiment: Name
+    versions: dict[Name, ModelRef] = Field(min_length=2, max_length=20)
+
+
+AnyAction = ShowVariant | RunExperiment | RunBandit | CompareRecommenders | Recommend
 Action = Annotated[AnyAction, Field(discriminator="kind")]
 DefaultAction = Annotated[ShowVariant | Recommend, Field(discriminator="kind")]
 
@@ -196,7 +226,18 @@ class Slot(BaseModel):
         return bool(self.uses() & PROFILE_TYPES) or any(r.min_events for r in self.rules)
 
     def experiments(self) -> list[str]:
-        return [r.then.experiment for r in self.rules if isinstance(r.then, RunExperiment)]
+        return [r.then.experiment for r in self.rules if isinstance(r.then, RunExperiment | CompareRecommenders)]
+
+    def experiment_variants(self, key: str) -> set[str] | None:
+        """The variant names an experiment may assign on this slot (its variants, or the versions of a
+        recommender experiment); None when the slot does not run it."""
+        out: set[str] | None = None
+        for r in self.rules:
+            if isinstance(r.then, RunExperiment) and r.then.experiment == key:
+                out = (out or set()) | set(self.variants)
+            elif isinstance(r.then, CompareRecommenders) and r.then.experiment == key:
+                out = (out or set()) | set(r.then.versions)
+        return out
 
     def blocks(self) -> set[str]:
         out = set(self.variants.values())

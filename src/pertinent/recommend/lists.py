@@ -263,6 +263,7 @@ class Lists:
         *,
         profile: tuple[str | None, ProfileRow | None] | None = None,
         verified: bool = True,
+        using: tuple[str, str, Recommender] | None = None,
     ) -> Recommendations:
         """Top-``k`` items for a user; ``source`` says whether the model or the popularity fallback answered.
 
@@ -270,18 +271,23 @@ class Lists:
         ``profile``: (profile id, row) when the caller has already read the user's profile (``/v1/decide``), so
         that it is not looked up again. ``verified=False``: ``user_id`` is not proven, so it is looked up as an
         anonymous id only (see the module docstring). Lists without request rules are cached per profile (see
-        ``_cached``).
+        ``_cached``). ``using``: (model name, version, model) answering instead of the served model (a
+        recommender experiment; its lists are cached under its name and version).
         """
         self._check_k(k)
         filters = self._filters(include_categories, exclude_categories, exclude, rules)
         version, model = self.serving.model()
+        current = model  # what cached lists depend on: the served model (another version is in the key)
+        name = self.config.model
+        if using is not None:
+            name, version, model = using
         served = model
         profile_id, recent = self._history(user_id, verified) if profile is None else self._usable_history(*profile)
-        cache_key = None
+        cache_key: tuple[Any, ...] | None = None
         generation = 0
         pop = None  # the popularity ranking read for this request (read once: a refresh may swap it meanwhile)
         if rules is None and self.config.result_cache_size > 0:
-            generation, pop = self._current_generation(served)
+            generation, pop = self._current_generation(current)
             cache_key = (
                 profile_id or "",
                 k,
@@ -290,12 +296,14 @@ class Lists:
                 tuple(exclude),
                 tuple(recent_weights(recent)),
             )
+            if using is not None:
+                cache_key += (name, version)
             hit = self._cached(cache_key, generation)
             if hit is not None:
                 return {
                     "user_id": user_id,
                     "source": hit[2],
-                    "model": self.config.model if hit[2] == "model" else None,
+                    "model": name if hit[2] == "model" else None,
                     "version": hit[3],
                     "items": [
                         {"item_id": i, "score": sc, "rank": r, "reason": why, "rule": rule}
@@ -331,7 +339,7 @@ class Lists:
         return {
             "user_id": user_id,
             "source": source,
-            "model": self.config.model if source == "model" else None,
+            "model": name if source == "model" else None,
             "version": version,
             "items": items,
         }

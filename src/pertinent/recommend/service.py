@@ -177,11 +177,47 @@ class RecommendService:
         *,
         profile: tuple[str | None, ProfileRow | None] | None = None,
         verified: bool = True,
+        version: tuple[str, str] | None = None,
     ) -> Recommendations:
-        """Top-``k`` items for a user: see :meth:`Lists.recommend`."""
+        """Top-``k`` items for a user: see :meth:`Lists.recommend`. ``version``: (model name, version or
+        ``latest``) of the registry to answer instead of the served model (a recommender experiment); an unknown
+        or unloadable version raises."""
+        using = None
+        if version is not None:
+            resolved, model = self.serving.version(*version)
+            using = (version[0], resolved, model)
         return self.lists.recommend(
-            user_id, k, include_categories, exclude_categories, exclude, rules, profile=profile, verified=verified
+            user_id,
+            k,
+            include_categories,
+            exclude_categories,
+            exclude,
+            rules,
+            profile=profile,
+            verified=verified,
+            using=using,
         )
+
+    def check_version(self, name: str, version: str) -> tuple[str, str] | None:
+        """Why (model name, version) cannot be served, as (``model`` or ``version``, message), or None when it
+        can: the model has saved versions, the version exists, its files are there and it loads."""
+        registry = self.registry
+        names = registry.names()
+        if name not in names:
+            return "model", f"no saved model {name!r}; saved models are {names} (train one first)"
+        versions = registry.versions(name)
+        resolved = registry.latest_version(name) if version == "latest" else version
+        if resolved is None or resolved not in versions:
+            return "version", f"model {name!r} has no version {version!r}; its versions are {versions[-20:]}"
+        folder = registry.root / name / resolved
+        missing = [f for f in ("config.json", "state.npz") if not (folder / f).is_file()]
+        if missing:
+            return "version", f"model {name!r} version {resolved!r} is missing its files {missing}"
+        try:
+            self.serving.version(name, resolved)
+        except Exception as exc:  # an unreadable, truncated or incompatible model file: say why, never a 500
+            return "version", f"model {name!r} version {resolved!r} cannot be loaded: {str(exc)[:200]}"
+        return None
 
     def similar(self, item_id: str, k: int = 10, rules: BusinessRules | None = None) -> SimilarItems:
         """Items similar to ``item_id``: see :meth:`Lists.similar` (raises ``UnknownItem``)."""

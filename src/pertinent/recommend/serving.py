@@ -162,6 +162,11 @@ class ServedState:
             self._load_popularity, ttl_s=config.popularity_ttl_s, name="popularity"
         )
         self._attached: weakref.WeakKeyDictionary[Recommender, Catalogue] = weakref.WeakKeyDictionary()
+        # versions served by recommender experiments, by (name, version) ("latest" resolved, re-read after
+        # ``reload_interval_s``): see ``version``
+        self._versions: dict[tuple[str, str], Recommender] = {}
+        self._latest: dict[str, tuple[float, str | None]] = {}
+        self._versions_lock = threading.Lock()
 
     # ---------------------------------------------------------------- the served model
     def model(self) -> Served:
@@ -200,6 +205,44 @@ class ServedState:
         """Load the registry's newest version now, in the caller's thread (the retrainer's: no request waits for
         the load); the next due check is ``reload_interval_s`` from now."""
         self._model_check.set(self._check_model())
+
+    # ---------------------------------------------------------------- other versions (recommender experiments)
+    def resolve(self, name: str, version: str) -> str | None:
+        """``version`` itself, or for ``latest`` the newest version of ``name`` (re-read every
+        ``reload_interval_s``); None when the model has no version."""
+        if version != "latest":
+            return version
+        now = time.monotonic()
+        cached = self._latest.get(name)
+        if cached is None or now - cached[0] >= self.config.reload_interval_s:
+            cached = (now, self.versions.registry.latest_version(name))
+            self._latest[name] = cached
+        return cached[1]
+
+    def version(self, name: str, version: str) -> tuple[str, Recommender]:
+        """(resolved version, model) of a saved version, loaded once and kept (the served model itself when it
+        is that version). Raises ``RegistryError`` (unknown model or version, missing files) or the load's
+        error (a broken or incompatible model file)."""
+        from pertinent.recommend.registry import RegistryError
+
+        resolved = self.resolve(name, version)
+        if resolved is None:
+            raise RegistryError(f"version: model {name!r} has no saved version")
+        served_version, served = self._served
+        if name == self.config.model and resolved == served_version and served is not None:
+            return resolved, served
+        model = self._versions.get((name, resolved))
+        if model is None:
+            with self._versions_lock:
+                model = self._versions.get((name, resolved))
+                if model is None:
+                    model = self.versions.registry.load(name, resolved)
+                    for erased in self.versions.erased:
+                        model.user_index.pop(erased, None)
+                    if len(self._versions) >= 8:
+                        self._versions.pop(next(iter(self._versions)))
+                    self._versions[(name, resolved)] = model
+        return resolved, model
 
     # ---------------------------------------------------------------- the catalogue
     def catalogue(self) -> Catalogue | None:
@@ -291,6 +334,8 @@ class ServedState:
         _version, model = self._served
         if model is not None:
             model.user_index.pop(profile_id, None)
+        for other in list(self._versions.values()):
+            other.user_index.pop(profile_id, None)
 
     def refresh(self) -> None:
         """Forget cached popularity and catalogue (reloaded on the next call) and load a newer model now."""

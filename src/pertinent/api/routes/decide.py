@@ -27,6 +27,7 @@ from pertinent.api.responses import JSON
 from pertinent.decide.analysis import ExperimentResults
 from pertinent.decide.bandits import BanditState
 from pertinent.decide.blocks import BLOCK_SCHEMAS, DOC_ID
+from pertinent.decide.comparison import VersionComparison
 from pertinent.decide.documents import Deleted, Document, DocumentHistory
 from pertinent.decide.results import OpeReport
 from pertinent.decide.serve import Decision
@@ -260,6 +261,14 @@ async def experiment_results(services: ServicesDep, doc_id: DocId) -> Experiment
     """Units, SRM check and, per metric and treatment, the test, lift with CI, chance to win, the always-valid
     sequential p-value and corrected p-values — from the stored decisions and attributed outcomes."""
     return await run_in_threadpool(services.decide.results, doc_id)
+
+
+@admin.get("/experiments/{doc_id}/versions", response_model=VersionComparison, responses=error_responses(409))
+async def experiment_versions(services: ServicesDep, doc_id: DocId) -> VersionComparison:
+    """A recommender experiment (a slot's ``recommender_experiment`` action): per model version, impressions
+    (decisions), clicked impressions and CTR, conversions and conversion rate with 95% Wilson intervals, and the
+    experiment's analysis. 409 when no slot runs the experiment as a recommender experiment."""
+    return await run_in_threadpool(services.decide.versions, doc_id)
 
 
 @admin.get("/slots/{doc_id}/ope", response_model=OpeReport, response_model_exclude_unset=True)
