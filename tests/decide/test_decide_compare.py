@@ -4,6 +4,7 @@ are counted per version from the decision log, and bad versions are 4xx naming t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from pertinent.recommend.registry import ModelRegistry
 from pertinent.recommend.training import train_from_store
 from pertinent.services import Services
 from pertinent.settings import Settings
-from tests.support.common import ADMIN, api_client, make_settings
+from tests.support.common import ADMIN, api_client, dashboard_login, make_settings
 
 CONSENT = {"consent": {"categoryPreferences": {"personalization": True}}}
 ITEMS = [f"i{n}" for n in range(12)]
@@ -191,3 +192,24 @@ def test_erasure_reaches_the_versions_served_by_the_experiment(shop: TestClient,
     assert pid is not None and loaded and all(pid in m.user_index for m in loaded)
     services.privacy.erase(USERS[0])
     assert not any(pid in m.user_index for m in loaded)  # at once, in memory (the files: registry.forget_user)
+
+
+def test_the_dashboard_shows_the_comparison(shop: TestClient, services: Services) -> None:
+    shown: Counter[str] = Counter()
+    clicked: Counter[str] = Counter()
+    for n, user in enumerate(USERS[:20]):
+        d = decide(shop, user)
+        shown[d["variant"]] += 1
+        if n % 2 == 0:
+            click = {"userId": user, "event": "Slot Clicked", "properties": {"decision_id": d["decision_id"]}}
+            assert shop.post("/v1/track", json=click).status_code == 200
+            clicked[d["variant"]] += 1
+    services.decide.flush()
+    assert dashboard_login(shop).status_code == 303
+    html = shop.get("/dashboard/recommendations", params={"window": "24h"}).text
+    assert 'data-testid="rec-experiment-rec-ab"' in html
+    for variant, version in (("a", "v1"), ("b", "v2")):
+        row = re.search(rf'data-testid="rec-variant-rec-ab-{variant}">(.*?)</tr>', html, re.S)
+        assert row is not None and f"<td>ease</td><td>{version}</td>" in row.group(1)
+        assert f'data-testid="rec-impressions-rec-ab-{variant}">{shown[variant]}<' in html
+        assert f'data-testid="rec-clicked-rec-ab-{variant}">{clicked[variant]}<' in html

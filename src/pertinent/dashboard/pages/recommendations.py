@@ -1,5 +1,6 @@
 """The recommendations page: saved model versions with their offline metrics, and click-through online, of the
-lists shown (impression events) and of the slot decisions a recommender served.
+lists shown (impression events) and of the slot decisions a recommender served; and the recommender experiments
+of the window (model versions side by side on a slot: impressions, CTR and conversions per version).
 """
 
 from __future__ import annotations
@@ -8,19 +9,20 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pertinent.dashboard import charts
 from pertinent.dashboard.pages.common import MAX_EVENTS, Span, decisions_in, label, number, outcome_metric, window_span
+from pertinent.decide.comparison import VersionStats, version_stats
 from pertinent.experiments.frequentist import wilson_interval
 from pertinent.experiments.stats import ProportionStats
 
 if TYPE_CHECKING:
     from pertinent.kpis import KpiConfig
     from pertinent.recommend.registry import ModelRegistry
-    from pertinent.storage.base import Store
+    from pertinent.storage.base import DecisionRow, OutcomeRow, Store
 
 # What a recommendation list's impression ("Recommendations Viewed") and its clicks say (pertinent.js sends both).
 RECOMMENDATION_PATHS = (
@@ -70,6 +72,14 @@ class OnlineCtr:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecommenderExperiment:
+    """One recommender experiment of the window: each variant's model version and its numbers."""
+
+    experiment: str
+    versions: list[VersionStats]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecommendationsPage:
     """The recommendations page (see :func:`build`)."""
 
@@ -80,6 +90,7 @@ class RecommendationsPage:
     online: list[OnlineCtr]
     decisions: list[OnlineCtr]
     message: str = ""
+    experiments: list[RecommenderExperiment] = field(default_factory=list)
 
 
 def build(
@@ -113,8 +124,10 @@ def build(
         online = online_click_through(
             ((event, *fields) for _p, type_, event, _t, *fields in rows if type_ == "track"), clicks, views
         )
-        decisions = [d for d in decisions_in(tx, span) if d.reason in ("recommender", "recommendation")]
-        outcomes = tx.outcomes_of([d.decision_id for d in decisions]) if decisions else []
+        window_decisions = decisions_in(tx, span)
+        decisions = [d for d in window_decisions if d.reason in ("recommender", "recommendation")]
+        compared = [d for d in window_decisions if d.experiment and (d.detail or {}).get("model")]
+        outcomes = tx.outcomes_of([d.decision_id for d in decisions + compared]) if decisions or compared else []
     clicked = {o.decision_id for o in outcomes if outcome_metric(o.kind, config) == "click"}
     by_model: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for d in decisions:
@@ -131,7 +144,32 @@ def build(
         online=online,
         decisions=[online_ctr(m, v, shown=n, clicked=c) for (m, v), (n, c) in sorted(by_model.items())],
         message="" if versions else "No trained model yet: run `pertinent train` (make demo does).",
+        experiments=recommender_experiments(compared, outcomes, config),
     )
+
+
+def recommender_experiments(
+    decisions: list[DecisionRow], outcomes: Iterable[OutcomeRow], config: KpiConfig
+) -> list[RecommenderExperiment]:
+    """Per experiment, each variant's model version (as its decisions name it) with impressions, clicked
+    impressions, CTR and conversions (``decide.comparison.version_stats``)."""
+    by_decision: dict[str, list[OutcomeRow]] = defaultdict(list)
+    for o in outcomes:
+        by_decision[o.decision_id].append(o)
+    clicks = {"click", *config.click_events}
+    conversions = {"conversion", *config.conversion_events}
+    out = []
+    for key in sorted({d.experiment for d in decisions if d.experiment}):
+        mine = [d for d in decisions if d.experiment == key]
+        refs: dict[str, tuple[str, str]] = {}
+        for d in sorted(mine, key=lambda d: str(d.variant)):
+            detail = d.detail or {}
+            if d.variant is not None:
+                refs.setdefault(d.variant, (str(detail.get("model"))[:64], str(detail.get("model_ref") or "–")[:40]))
+        out.append(
+            RecommenderExperiment(experiment=key, versions=version_stats(mine, by_decision, refs, clicks, conversions))
+        )
+    return out
 
 
 def model_versions(registry: ModelRegistry, served_model: str) -> list[ModelVersion]:
