@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from pertinent.recommend.base import registered_kinds
 from pertinent.recommend.training import train_from_store
 from pertinent.services import Services
 from pertinent.settings import Settings
@@ -165,3 +166,24 @@ def test_the_layer_can_be_turned_off(shop: TestClient, services: Services, store
     add_new_item(shop)
     assert "trowel" not in ids(recs(shop, "g1", k=5))
     assert shop.get("/v1/items/spade/similar").json()["source"] == "model"
+
+
+@pytest.mark.parametrize("kind", sorted(registered_kinds()))
+def test_every_model_kind_serves_a_new_item(kind: str, tmp_path: Path) -> None:
+    """The layer sits on top of whatever model answers: every registered kind gets it (SQLite: the backend
+    does not matter here, the API tests above run on both)."""
+    svc = Services.build(make_settings(tmp_path, recommend={"model": kind, "reload_interval_s": 0}))
+    svc.store.migrate()
+    try:
+        events = [view(f"g{u}", GARDEN[(u + j) % 5][0], j) for u in range(20) for j in range(4)]
+        events += [view(f"k{u}", KITCHEN[(u + j) % 5][0], j) for u in range(20) for j in range(4)]
+        svc.ingest.ingest(events, prefix="batch")
+        svc.recommend.upsert_items(catalogue())
+        assert train_from_store(svc.store, tmp_path, model=kind).version == "v1"
+        assert "trowel" not in [i["item_id"] for i in svc.recommend.recommend("g1", k=5)["items"]]  # now cached
+        svc.recommend.upsert_items([NEW])  # a catalogue write: cached lists are made again
+        body = svc.recommend.recommend("g1", k=5)
+        assert body["source"] == "model" and "trowel" in [i["item_id"] for i in body["items"]]
+        assert "trowel" in [i.get("item_id") for i in svc.recommend.similar("spade", k=5).items]
+    finally:
+        svc.close()

@@ -31,7 +31,7 @@ items join a known item's similar list under the same bound. See docs/recommend-
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,18 +45,23 @@ if TYPE_CHECKING:
     from pertinent.recommend.config import FreshConfig
     from pertinent.recommend.lists import RecommendedItem
 
-N_FEATURES = 2**18
+N_FEATURES = 2**16  # hashed features: short item texts rarely collide
 MAX_TEXT_ROWS = 50_000  # hashed rows of single items kept per catalogue
+
+
+_VECTORIZER: Any = None
 
 
 def hashed(docs: Sequence[str]) -> sp.csr_matrix:
     """Unit-length hashed bag-of-words rows (no fit: a new item's row is ready at once)."""
-    from sklearn.feature_extraction.text import HashingVectorizer
+    global _VECTORIZER
+    if _VECTORIZER is None:
+        from sklearn.feature_extraction.text import HashingVectorizer
 
-    vec = HashingVectorizer(
-        n_features=N_FEATURES, alternate_sign=False, norm="l2", stop_words="english", dtype=np.float32
-    )
-    return sp.csr_matrix(vec.transform(list(docs)), dtype=np.float32)
+        _VECTORIZER = HashingVectorizer(
+            n_features=N_FEATURES, alternate_sign=False, norm="l2", stop_words="english", dtype=np.float32
+        )
+    return sp.csr_matrix(_VECTORIZER.transform(list(docs)), dtype=np.float32)
 
 
 class CatalogueText:
@@ -69,19 +74,28 @@ class CatalogueText:
         self.pos = {str(i): n for n, i in enumerate(self.ids)}
         self.categories: list[list[str]] = [list(c) for c in frame["categories"]]
         self.titles = dict(zip(self.ids.tolist(), frame["title"].tolist(), strict=True))
-        self._rows: dict[str, sp.csr_matrix] = {}
+        self._columns = (frame["title"].tolist(), frame["text"].tolist(), frame["tags"].tolist(), self.categories)
+        self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # id -> (feature indices, values)
         self._all: sp.csr_matrix | None = None
         self._lock = threading.Lock()
 
-    def _docs(self, positions: Sequence[int]) -> list[str]:
-        df = self.catalogue.frame.iloc[list(positions)]
-        return [
-            " ".join([t, x, " ".join(c), " ".join(g)]).strip()
-            for t, x, c, g in zip(df["title"], df["text"], df["categories"], df["tags"], strict=True)
-        ]
+    def _docs(self, positions: Iterable[int]) -> list[str]:
+        title, text, tags, cats = self._columns
+        return [" ".join([title[p], text[p], " ".join(cats[p]), " ".join(tags[p])]).strip() for p in positions]
 
-    def rows(self, item_ids: Sequence[str]) -> sp.csr_matrix:
-        """One row per id (an id not in the catalogue gets an empty row)."""
+    def vectors(self, item_ids: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(feature indices, values) per id, hashed once and kept (an id not in the catalogue: empty)."""
+        everything = self._all
+        if everything is not None:  # every item hashed already: slices of it
+            out = []
+            for i in item_ids:
+                p = self.pos.get(i)
+                if p is None:
+                    out.append((np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)))
+                else:
+                    start, end = everything.indptr[p], everything.indptr[p + 1]
+                    out.append((everything.indices[start:end], everything.data[start:end]))
+            return out
         missing = [i for i in dict.fromkeys(item_ids) if i not in self._rows and i in self.pos]
         if missing:
             made = hashed(self._docs([self.pos[i] for i in missing]))
@@ -89,9 +103,27 @@ class CatalogueText:
                 if len(self._rows) + len(missing) > MAX_TEXT_ROWS:
                     self._rows = {}
                 for n, i in enumerate(missing):
-                    self._rows[i] = made[n]
-        empty = sp.csr_matrix((1, N_FEATURES), dtype=np.float32)
-        return sp.vstack([self._rows.get(i, empty) for i in item_ids], format="csr")
+                    start, end = made.indptr[n], made.indptr[n + 1]
+                    self._rows[i] = (made.indices[start:end].copy(), made.data[start:end].copy())
+        empty = (np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
+        return [self._rows.get(i, empty) for i in item_ids]
+
+    def rows(self, item_ids: Sequence[str]) -> sp.csr_matrix:
+        """One sparse row per id (an id not in the catalogue gets an empty row)."""
+        parts = self.vectors(item_ids)
+        indptr = np.zeros(len(parts) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(ix) for ix, _ in parts])
+        indices = np.concatenate([ix for ix, _ in parts]) if parts else np.zeros(0, dtype=np.int32)
+        data = np.concatenate([d for _, d in parts]) if parts else np.zeros(0, dtype=np.float32)
+        return sp.csr_matrix((data, indices, indptr), shape=(len(parts), N_FEATURES))
+
+    def profile(self, history: Sequence[tuple[str, float]]) -> np.ndarray:
+        """The unit-length weighted sum of the history items' vectors, dense (``N_FEATURES`` floats)."""
+        out = np.zeros(N_FEATURES, dtype=np.float32)
+        for (ix, values), (_, w) in zip(self.vectors([i for i, _ in history]), history, strict=True):
+            np.add.at(out, ix, values * w)
+        norm = float(np.linalg.norm(out))
+        return out / norm if norm > 0 else out
 
     def all(self) -> sp.csr_matrix:
         """Every item's row, in catalogue order (hashed once per catalogue)."""
@@ -112,6 +144,7 @@ class ColdItems:
     categories: list[list[str]]
     vectors: sp.csr_matrix
     index: dict[str, int]
+    by_category: dict[str, np.ndarray]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -147,9 +180,18 @@ def cold_items(
         start=start[picked],
         end=end[picked],
         categories=[text.categories[i] for i in picked.tolist()],
-        vectors=text.rows([str(i) for i in ids]) if len(ids) else sp.csr_matrix((0, N_FEATURES), dtype=np.float32),
+        vectors=text.rows([str(i) for i in ids]),
         index={str(i): n for n, i in enumerate(ids)},
+        by_category=_by_category([text.categories[i] for i in picked.tolist()]),
     )
+
+
+def _by_category(categories: list[list[str]]) -> dict[str, np.ndarray]:
+    out: dict[str, list[int]] = {}
+    for n, cats in enumerate(categories):
+        for c in set(cats):
+            out.setdefault(c, []).append(n)
+    return {c: np.asarray(v, dtype=np.int64) for c, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -196,19 +238,19 @@ def pick(
     freshness = 0.5 ** (np.maximum(now - cold.listed, 0.0) / config.half_life_s)
     content = affinity = None
     if history:
-        ids = [i for i, _ in history]
-        weights = np.asarray([w for _, w in history], dtype=np.float32)
-        rows = cold.text.rows(ids)
-        profile = sp.csr_matrix(weights[None, :]) @ rows
-        norm = float(np.sqrt(profile.multiply(profile).sum()))
-        content = np.asarray((cold.vectors @ profile.T).toarray()).ravel() / (norm or 1.0)
+        profile = cold.text.profile(history)
+        content = np.asarray(cold.vectors @ profile, dtype=np.float64)
         share: dict[str, float] = {}
-        total = float(weights.sum()) or 1.0
+        total = float(sum(w for _, w in history)) or 1.0
         for item, w in history:
             p = cold.text.pos.get(item)
             for c in set(cold.text.categories[p]) if p is not None else ():
                 share[c] = share.get(c, 0.0) + w / total
-        affinity = np.asarray([max((share.get(c, 0.0) for c in cats), default=0.0) for cats in cold.categories])
+        affinity = np.zeros(len(cold))
+        for c, v in share.items():
+            members = cold.by_category.get(c)
+            if members is not None:
+                affinity[members] = np.maximum(affinity[members], v)
         relevance = (content + affinity) / 2
         mask &= relevance >= max(config.min_relevance, 1e-9)
         score = relevance * freshness
@@ -225,7 +267,10 @@ def pick(
 def _reason(cold: ColdItems, j: int, history: Sequence[tuple[str, float]], content: Any, affinity: Any) -> str:
     cats = cold.categories[j]
     if content is not None and content[j] > 0 and content[j] >= affinity[j] / 2:
-        sims = np.asarray((cold.text.rows([i for i, _ in history]) @ cold.vectors[j].T).toarray()).ravel()
+        row = np.zeros(N_FEATURES, dtype=np.float32)
+        start, end = cold.vectors.indptr[j], cold.vectors.indptr[j + 1]
+        row[cold.vectors.indices[start:end]] = cold.vectors.data[start:end]
+        sims = [float(values @ row[ix]) for ix, values in cold.text.vectors([i for i, _ in history])]
         src = history[int(np.argmax(sims))][0]
         return f"new, similar to {cold.text.titles.get(src) or src}"
     return f"new in {', '.join(cats[:2])}" if cats else "new"

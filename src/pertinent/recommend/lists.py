@@ -369,6 +369,7 @@ class Lists:
         if kept is not None and kept[0] is cat:
             return kept[1]
         text = CatalogueText(cat)
+        text.all()  # every item hashed at once (per catalogue load): requests then only slice it
         self._text = (cat, text)
         return text
 
