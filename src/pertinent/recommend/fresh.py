@@ -31,7 +31,7 @@ items join a known item's similar list under the same bound. See docs/recommend-
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -158,31 +158,41 @@ def _seconds(values: Any) -> np.ndarray:
 
 
 def cold_items(
-    catalogue: Catalogue, known: Mapping[str, int] | None, config: FreshConfig, now: float, text: Any = None
-) -> ColdItems:
-    """The items of ``catalogue`` missing from ``known`` (a model's item index) listed within ``max_age_s``."""
-    text = text if isinstance(text, CatalogueText) else CatalogueText(catalogue)
+    catalogue: Catalogue,
+    known: Mapping[str, int] | None,
+    config: FreshConfig,
+    now: float,
+    text: CatalogueText | Callable[[], CatalogueText] | None = None,
+) -> ColdItems | None:
+    """The items of ``catalogue`` missing from ``known`` (a model's item index) listed within ``max_age_s``, or
+    None when there are none (then nothing is hashed; ``text`` is made only when needed)."""
     frame = catalogue.frame
-    n = len(frame)
+    ids_all = frame["id"].to_numpy(dtype=object)
+    n = len(ids_all)
     listed = frame["listed_at"].to_numpy(dtype=float) if "listed_at" in frame.columns else np.full(n, now)
-    unknown = np.asarray([str(i) not in (known or {}) for i in text.ids], dtype=bool)
+    seen = known or {}
+    unknown = np.fromiter((str(i) not in seen for i in ids_all), dtype=bool, count=n)
     fresh = unknown & (now - np.nan_to_num(listed, nan=-np.inf) <= config.max_age_s)
     picked = np.flatnonzero(fresh)
+    if not picked.size:
+        return None
     picked = picked[np.argsort(-listed[picked], kind="stable")][: config.max_items]
-    nan = np.full(n, np.nan)
-    start = _seconds(frame["available_from"]) if "available_from" in frame.columns else nan
-    end = _seconds(frame["available_until"]) if "available_until" in frame.columns else nan
-    ids = text.ids[picked]
+    made = text() if callable(text) else text
+    made = made if made is not None else CatalogueText(catalogue)
+    sub = frame.iloc[picked]
+    nan = np.full(len(picked), np.nan)
+    ids = ids_all[picked]
+    categories = [made.categories[i] for i in picked.tolist()]
     return ColdItems(
-        text=text,
+        text=made,
         ids=ids,
         listed=listed[picked],
-        start=start[picked],
-        end=end[picked],
-        categories=[text.categories[i] for i in picked.tolist()],
-        vectors=text.rows([str(i) for i in ids]),
+        start=_seconds(sub["available_from"]) if "available_from" in sub.columns else nan,
+        end=_seconds(sub["available_until"]) if "available_until" in sub.columns else nan.copy(),
+        categories=categories,
+        vectors=made.rows([str(i) for i in ids]),
         index={str(i): n for n, i in enumerate(ids)},
-        by_category=_by_category([text.categories[i] for i in picked.tolist()]),
+        by_category=_by_category(categories),
     )
 
 

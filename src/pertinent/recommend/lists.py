@@ -180,7 +180,7 @@ class Lists:
         self._generation_of: tuple[Any, ...] = ()
         # the cold-item layer's state per catalogue (and model): see ``_cold``
         self._text: tuple[Catalogue, CatalogueText] | None = None
-        self._colds: list[tuple[Catalogue, Recommender | None, float, ColdItems]] = []
+        self._colds: list[tuple[Catalogue, Recommender | None, float, ColdItems | None]] = []
 
     def _check_k(self, k: int) -> None:
         if not 1 <= k <= self.config.max_k:
@@ -355,16 +355,17 @@ class Lists:
         for c, m, at, cold in self._colds:
             if c is cat and m is model and now - at < 60:
                 return cold
-        text = self._catalogue_text(cat)
-        cold = cold_items(cat, model.item_index if model is not None else None, self.config.fresh, now, text)
+        known = model.item_index if model is not None else None
+        cold = cold_items(cat, known, self.config.fresh, now, lambda: self._ensure_text(cat))
         self._colds = [e for e in self._colds[-3:] if e[0] is cat and e[1] is not model] + [(cat, model, now, cold)]
         return cold
 
-    def _catalogue_text(self, cat: Catalogue | None = None) -> CatalogueText | None:
+    def _catalogue_text(self) -> CatalogueText | None:
         """Content vectors of the live catalogue's items (made when first needed, once per catalogue)."""
-        cat = cat if cat is not None else self.serving.catalogue()
-        if cat is None:
-            return None
+        cat = self.serving.catalogue()
+        return None if cat is None else self._ensure_text(cat)
+
+    def _ensure_text(self, cat: Catalogue) -> CatalogueText:
         kept = self._text
         if kept is not None and kept[0] is cat:
             return kept[1]
