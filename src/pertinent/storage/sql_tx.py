@@ -15,8 +15,8 @@ from pertinent.storage import tables as t
 from pertinent.storage.base import AuditRow, ConsentRow, EventRow, IdentityRow, ItemRow, ProfileRow, SuppressionRow
 from pertinent.storage.sql_decisions import DecisionsMixin
 from pertinent.storage.sql_documents import DocumentsMixin
-from pertinent.storage.sql_jobs import JobsMixin
 from pertinent.storage.sql_groups import GroupsMixin
+from pertinent.storage.sql_jobs import JobsMixin
 from pertinent.storage.sql_segments import SegmentsMixin
 from pertinent.storage.sql_stats import StatsMixin
 from pertinent.storage.sqlutil import EVENT_COLS, row_dict, rows_where_in
