@@ -43,6 +43,7 @@ from pydantic_settings import (
 )
 
 from pertinent.decide.config import DecideConfig
+from pertinent.geo.config import GeoConfig
 from pertinent.recommend.config import RecommendConfig
 from pertinent.segments.config import SegmentsConfig
 
@@ -90,6 +91,9 @@ class Settings(BaseSettings):
     # decisions: attribution window and conversion events, document cache, background writer
     # (PERTINENT_DECIDE__ATTRIBUTION_WINDOW_S, ... or [decide] in the TOML file; see decide/config.py)
     decide: DecideConfig = Field(default_factory=DecideConfig)
+    # IP geolocation into context.location, before the IP is anonymised (PERTINENT_GEO__ENABLED=false,
+    # PERTINENT_GEO__MMDB_PATH=/srv/dbip-city-lite.mmdb, or [geo] in the TOML file; docs/integrations.md)
+    geo: GeoConfig = Field(default_factory=GeoConfig)
     log_level: str = "info"
     # Whether ``pertinent serve`` runs the scheduled jobs (segment sweep, size snapshots, refits, retraining) in
     # its own processes. The embedded default does; in a cluster the API nodes set PERTINENT_RUN_JOBS=false and

@@ -32,6 +32,7 @@ from pertinent.events.group_commit import GroupCommit
 from pertinent.events.guards import ids_of, left_empty, unsuppressed
 from pertinent.events.normalise import anonymize_ip, epoch, event_time, to_json
 from pertinent.events.schema import Alias, Group, validate_message
+from pertinent.geo.locate import open_locator, with_location
 from pertinent.privacy.audit import WRITE_KEY, Actor
 from pertinent.privacy.audit import record as audit_record
 from pertinent.privacy.consent import effective, purposes_from_context, statement_at, supersedes
@@ -176,6 +177,7 @@ class IngestService:
         self.identity = IdentityVerifier(settings.identity_secret, settings.identity_verification)
         self._commits: GroupCommit[_Job] = GroupCommit(self._run_group, max_items=2000)
         self._listeners: list[Callable[[Committed], None]] = []
+        self.geo = open_locator(settings.geo)  # context.location from the full IP, before it is anonymised
 
     def subscribe(self, listener: Callable[[Committed], None]) -> None:
         """Call ``listener`` after every ingest transaction commits (segments, attribution...).
@@ -195,10 +197,11 @@ class IngestService:
         return {k: (self.pseudo.pii(v) if k.lower() in keys and v not in (None, "") else v) for k, v in traits.items()}
 
     def clean_context(self, context: dict[str, Any]) -> dict[str, Any]:
-        """A Segment context as stored: the IP anonymised (``anonymize_ip``), PII traits pseudonymised."""
+        """A Segment context as stored: ``location`` found from the IP when absent (geo/locate.py), the IP
+        anonymised (``anonymize_ip``), PII traits pseudonymised."""
         if not context:
             return context
-        ctx = dict(context)
+        ctx = with_location(dict(context), self.geo)
         for proof in _PROOFS:  # identity proofs are checked, never stored
             ctx.pop(proof, None)
         if self.settings.anonymize_ip and isinstance(ctx.get("ip"), str):

@@ -8,6 +8,8 @@ User agents go through ``ua-parser`` (the maintained uap-core rules, Rust accele
 ...     "url": "https://shop.example/?utm_campaign=spring_sale&utm_source=newsletter"}})
 >>> c["device_type"], c["browser"], c["os"], c["country"], c["referrer"], c["utm_campaign"]
 ('mobile', 'Mobile Safari', 'iOS', 'GB', 'www.google.com', 'spring_sale')
+>>> parse_context({"location": {"country": "SE", "region": "AB", "city": "Tumba"}})
+{'country': 'SE', 'region': 'AB', 'city': 'Tumba'}
 """
 
 from __future__ import annotations
@@ -93,6 +95,10 @@ def parse_context(context: dict[str, Any]) -> dict[str, Any]:
     country = _country(context)
     if country:
         out["country"] = country
+    location = _dict(context.get("location"))
+    for key in ("region", "city"):  # sent by the client, or found from the IP at ingestion (geo/locate.py)
+        if isinstance(location.get(key), str) and location[key]:
+            out[key] = location[key][:100]
     page = _dict(context.get("page"))
     ref = _host(page.get("referrer")) or _host(_dict(context.get("referrer")).get("url"))
     if ref:

@@ -81,6 +81,7 @@ ContextField = Literal[
     "os",
     "country",
     "region",
+    "city",
     "locale",
     "timezone",
     "referrer",

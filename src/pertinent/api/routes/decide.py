@@ -117,7 +117,14 @@ async def decide_endpoint(request: Request) -> Response:
     if locale is None:
         accept = headers.get("accept-language") or ""
         locale = accept.split(",")[0].split(";")[0].strip()[:64] or None
+    city = None
+    if country is None and services.ingest.geo is not None and request.client is not None:
+        where = services.ingest.geo.locate(request.client.host)  # no header: the client address (geo/locate.py)
+        if where is not None:
+            country, region, city = where.country, region or where.region, where.city
     context = request_context(ua, country, region, q.timezone, locale, q.referrer, q.url)
+    if city:
+        context["city"] = city
     raw: dict[str, Any] = {}
     if ua:
         raw["userAgent"] = ua[:1000]

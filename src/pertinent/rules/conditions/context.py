@@ -135,7 +135,7 @@ class ContextCondition(ContextComparison):
     """
 
     type: Literal["context"] = "context"
-    field: Literal["device_type", "browser", "os", "country", "locale", "timezone"]
+    field: Literal["device_type", "browser", "os", "country", "region", "city", "locale", "timezone"]
 
 
 class LocalTimeCondition(ConditionBase):
