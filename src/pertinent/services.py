@@ -13,6 +13,7 @@ from pertinent.browser.catalogue import PublicCatalogue
 from pertinent.dashboard.service import DashboardService
 from pertinent.dashboard.shared_login_limiter import SharedLoginLimiter
 from pertinent.decide.service import DecideService
+from pertinent.destinations.service import DestinationService
 from pertinent.events.service import IngestService
 from pertinent.privacy.audit import AuditLog
 from pertinent.privacy.identity_proof import IdentityVerifier
@@ -57,6 +58,7 @@ class Services:
     bus: Bus  # cross-node invalidation (Redis pub/sub with PERTINENT_REDIS_URL; in process otherwise)
     models: ModelPromotions  # which model version every node serves (promote, roll back; audited)
     groups: GroupService  # groups (accounts): GET /v1/groups/{id}
+    destinations: DestinationService  # webhooks fed from a durable outbox (events, traits, segment changes)
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -72,6 +74,10 @@ class Services:
             ingest.subscribe(segments.on_commit)
         decide = DecideService(store, settings, ingest, profiles, recommend)
         warehouse = WarehouseExports(store)
+        destinations = DestinationService(store, settings)
+        ingest.subscribe_in_transaction(destinations.on_ingest)  # queued with the events, in their transaction
+        ingest.subscribe(destinations.after_commit)
+        segments.membership.change_hooks.append(destinations.on_segment_changes)
         privacy = PrivacyService(
             store,
             settings,
@@ -119,6 +125,7 @@ class Services:
             bus=bus,
             models=models,
             groups=GroupService(store),
+            destinations=destinations,
         )
 
     def start_jobs(self) -> Retrainer | None:
@@ -126,6 +133,7 @@ class Services:
         process of the cluster runs each), and the recommender's scheduled retraining. ``pertinent serve`` calls
         this unless ``run_jobs`` is off; ``pertinent worker`` always does."""
         self.segments.start()
+        self.destinations.start()  # webhook deliveries from the outbox (when any destination is configured)
         return self.recommend.start_retraining()
 
     def health(self) -> Health:
@@ -138,4 +146,5 @@ class Services:
         self.segments.close()  # evaluates and writes queued profiles, stops the background threads
         self.decide.close()  # writes queued decisions before the store closes
         self.bus.close()
+        self.destinations.close()  # the outbox keeps what is not delivered yet
         self.store.close()

@@ -43,6 +43,7 @@ from pydantic_settings import (
 )
 
 from pertinent.decide.config import DecideConfig
+from pertinent.destinations.config import DestinationsConfig
 from pertinent.geo.config import GeoConfig
 from pertinent.recommend.config import RecommendConfig
 from pertinent.segments.config import SegmentsConfig
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     # IP geolocation into context.location, before the IP is anonymised (PERTINENT_GEO__ENABLED=false,
     # PERTINENT_GEO__MMDB_PATH=/srv/dbip-city-lite.mmdb, or [geo] in the TOML file; docs/integrations.md)
     geo: GeoConfig = Field(default_factory=GeoConfig)
+    # webhooks fed with events, traits and segment entries/exits (PERTINENT_DESTINATIONS__WEBHOOKS='[{"url": ...}]'
+    # or [[destinations.webhooks]] in the TOML file; docs/integrations.md)
+    destinations: DestinationsConfig = Field(default_factory=DestinationsConfig)
     log_level: str = "info"
     # Whether ``pertinent serve`` runs the scheduled jobs (segment sweep, size snapshots, refits, retraining) in
     # its own processes. The embedded default does; in a cluster the API nodes set PERTINENT_RUN_JOBS=false and

@@ -62,6 +62,14 @@ def _none(c: TestClient) -> None:
     return None
 
 
+def _replay(c: TestClient) -> Any:
+    from pertinent.destinations.config import WebhookConfig
+
+    destinations = c.app.state.services.destinations  # type: ignore[attr-defined]
+    destinations.hooks.setdefault("audited", WebhookConfig(name="audited", url="http://127.0.0.1:9/"))
+    return c.post("/v1/destinations/audited/replay", json={"ids": [1]}, headers=ADMIN)
+
+
 # (method, path) -> (setup, the call that must succeed and be audited)
 SCENARIOS: dict[tuple[str, str], tuple[Call, Call]] = {
     ("PUT", "/v1/blocks/{doc_id}"): (_none, lambda c: c.put("/v1/blocks/new", json=HEADLINE, headers=ADMIN)),
@@ -97,6 +105,8 @@ SCENARIOS: dict[tuple[str, str], tuple[Call, Call]] = {
     ("POST", "/v1/items"): (_none, lambda c: c.post("/v1/items", json={"items": [{"item_id": "i"}]}, headers=ADMIN)),
     ("DELETE", "/v1/items/{item_id:id}"): (_item, lambda c: c.delete("/v1/items/gone", headers=ADMIN)),
     ("DELETE", "/v1/users/{user_id:id}"): (_user, lambda c: c.delete("/v1/users/leaving", headers=ADMIN)),
+    # with no webhook configured the name is unknown (404): the scenario replays on a configured one
+    ("POST", "/v1/destinations/{name}/replay"): (_none, lambda c: _replay(c)),
 }
 
 # admin routes that change nothing served (no audit row expected), with the reason

@@ -180,6 +180,7 @@ def test_erasure_deletes_everything_but_the_erasure_record(any_client, services)
         "decisions": 0,
         "decision_outcomes": 0,
         "group_members": 1,  # the person leaves the account; the account (groups) stays
+        "destination_outbox": 0,
         "pending_decisions": 0,
         "segment_models": 0,
         "warehouse_exports": 0,

@@ -15,6 +15,7 @@ from pertinent.storage.base import (
     AuditRow,
     ConsentRow,
     DecisionRow,
+    DeliveryRow,
     EventRow,
     GroupMemberRow,
     GroupRow,
@@ -158,6 +159,7 @@ class TestStoreContract:
             "decisions": 0,
             "decision_outcomes": 0,
             "group_members": 1,
+            "destination_outbox": 0,
         }
         with store.transaction(write=False) as tx:
             assert tx.events_of("p1") == [] and tx.identities_of("p1") == [] and tx.consent_of("p1") == []
@@ -190,6 +192,29 @@ class TestStoreContract:
             assert [(m.group_id, m.joined_at) for m in tx.groups_of("p1")] == [("beta", 1.0), ("acme", 3.0)]
             assert tx.groups_of("p2") == [] and tx.groups_of("p3") == []
             assert tx.count_group_members("acme") == 1 and tx.count_group_members("beta") == 1
+
+    def test_outbox_claims_finishes_requeues_and_erases(self, store):
+        rows = [DeliveryRow("hook", "track", p, {"n": i}, next_at=float(i)) for i, p in enumerate(["p1", "p2", "p1"])]
+        with store.transaction() as tx:
+            assert tx.enqueue_deliveries(rows) == 3
+        with store.transaction() as tx:
+            claimed = tx.claim_deliveries(now=1.0, limit=10, lease_s=60.0)
+            assert [r.payload["n"] for r in claimed] == [0, 1]  # due ones, oldest first
+            assert tx.claim_deliveries(now=1.0, limit=10, lease_s=60.0) == []  # leased
+            first, second = claimed
+            second.status, second.attempts, second.last_error = "dead", 3, "HTTP 500"
+            tx.finish_deliveries([first.id], [second])
+        with store.transaction() as tx:
+            assert [r.payload["n"] for r in tx.deliveries("dead", "hook")] == [1]
+            assert tx.count_deliveries() == {("hook", "dead"): 1, ("hook", "pending"): 1}
+            assert tx.requeue_deliveries(None, "other", 5.0) == 0
+            assert tx.requeue_deliveries([second.id], "hook", 5.0) == 1
+            (again,) = tx.claim_deliveries(now=5.0, limit=1, lease_s=60.0)
+            assert again.id == second.id and again.attempts == 0 and again.last_error is None
+            tx.repoint_deliveries("p2", "p1")
+            assert len(tx.deliveries_of("p1")) == 2 and tx.deliveries_of("p2") == []
+            assert tx.erase_profile("p1")["destination_outbox"] == 2
+            assert tx.deliveries() == []
 
     def test_erase_profile_covers_segments_and_decisions(self, store):
         with store.transaction() as tx:

@@ -31,6 +31,7 @@ from pertinent.api.routes import (
     collect,
     dashboard,
     decide,
+    destinations,
     groups,
     health,
     models,
@@ -167,7 +168,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             expose_headers=["Retry-After"],  # analytics.js waits as long as a 429 says
             max_age=600,
         )
-    for module in (decide, health, collect, profiles, groups, privacy, recommend, site, dashboard, segments, audit):
+    for module in (
+        decide,
+        health,
+        collect,
+        profiles,
+        groups,
+        privacy,
+        recommend,
+        site,
+        dashboard,
+        segments,
+        audit,
+        destinations,
+    ):
         app.include_router(module.router)
     app.include_router(analyticsjs.router)  # GET /v1/projects/{writeKey}/settings, for analytics.js
     app.include_router(models.router)  # model versions: list, promote, roll back (admin)

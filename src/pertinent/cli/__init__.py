@@ -32,6 +32,7 @@ AREAS = (
     "pertinent.cli.warehouse",
     "pertinent.cli.worker",
     "pertinent.cli.models",
+    "pertinent.cli.destinations",
 )
 
 

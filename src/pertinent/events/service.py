@@ -52,6 +52,7 @@ from pertinent.storage.protocols import (
     GroupRepo,
     IdentityRepo,
     MembershipRepo,
+    OutboxRepo,
     ProfileRepo,
     SuppressionRepo,
 )
@@ -103,6 +104,8 @@ class Committed:
     events: list[EventRow] = field(default_factory=list)
     profiles: dict[str, ProfileRow] = field(default_factory=dict)
     merged: list[tuple[str, str]] = field(default_factory=list)
+    # the validated message of each stored event, by (profile_id, message_id): filled for transaction hooks
+    messages: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 log = logging.getLogger("pertinent.ingest")
@@ -118,6 +121,7 @@ class IngestTx(
     AuditRepo,
     SuppressionRepo,
     GroupRepo,
+    OutboxRepo,
     Protocol,
 ):
     """What an ingest transaction touches: identities, events, profiles, consent, groups, and on a merge the
@@ -178,6 +182,7 @@ class IngestService:
         self._commits: GroupCommit[_Job] = GroupCommit(self._run_group, max_items=2000)
         self._listeners: list[Callable[[Committed], None]] = []
         self.geo = open_locator(settings.geo)  # context.location from the full IP, before it is anonymised
+        self._tx_hooks: list[Callable[[IngestTx, Committed], None]] = []
 
     def subscribe(self, listener: Callable[[Committed], None]) -> None:
         """Call ``listener`` after every ingest transaction commits (segments, attribution...).
@@ -186,6 +191,11 @@ class IngestService:
         logged and never fail ingestion.
         """
         self._listeners.append(listener)
+
+    def subscribe_in_transaction(self, hook: Callable[[IngestTx, Committed], None]) -> None:
+        """Call ``hook`` inside every ingest transaction, after its events and profiles are written, so that what
+        it writes commits with them (the destinations' outbox); ``committed.messages`` holds the messages."""
+        self._tx_hooks.append(hook)
 
     # -- normalisation ----------------------------------------------------------
     def scrub_traits(self, traits: dict[str, Any], personal: set[str] | None = None) -> dict[str, Any]:
@@ -460,12 +470,15 @@ class IngestService:
             if consent["personalization"]:
                 keep.append(p)
         inserted = tx.insert_events(rows)
-        if self._listeners:
+        if self._listeners or self._tx_hooks:
             fresh = set(inserted)
+            sources = {(p.profile_id, p.message_id): p.msg for p in items} if self._tx_hooks else {}
             for r in rows:  # the first occurrence only, as for the outcomes below
                 if (r.profile_id, r.message_id) in fresh:
                     committed.events.append(r)
                     fresh.discard((r.profile_id, r.message_id))
+                    if sources:
+                        committed.messages[(r.profile_id, r.message_id)] = sources[(r.profile_id, r.message_id)]
         for p in items:  # the first occurrence of a new id is stored; repeats (even in this group) are duplicates
             if p.outcome != "no_consent":
                 key = (p.profile_id, p.message_id)
@@ -507,6 +520,8 @@ class IngestService:
         tx.append_consent([r for r in consent_rows if r.profile_id not in empty])
         tx.put_profiles(list(changed.values()))
         committed.profiles = changed
+        for hook in self._tx_hooks:  # in this transaction: what they write commits with the events
+            hook(tx, committed)
 
     def _merge_profiles(
         self, tx: IngestTx, profiles: dict[str, ProfileRow], source_final: str, source: str, target: str, now: float
@@ -519,6 +534,7 @@ class IngestService:
         tx.repoint_identities(source, dst.profile_id)
         tx.repoint_consent(source, dst.profile_id)
         tx.repoint_decisions(source, dst.profile_id)  # exposures stay with the person (sticky experiments)
+        tx.repoint_deliveries(source, dst.profile_id)  # queued destination deliveries (export, erasure)
         tx.merge_segment_members(source, dst.profile_id, now)  # memberships and their history move too
         tx.repoint_group_members(source, dst.profile_id)  # and the accounts the person belongs to
         merge_states(dst.state, src.state, self.profile_config)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pertinent.profiles.models import Profile
 
@@ -46,6 +46,8 @@ class UserExport(BaseModel):
     segments: dict[str, Any] | None = None  # {"current": [...], "history": [...]}, with a segment service
     groups: Rows = []  # the accounts the person belongs to: group id, when they joined, the group's traits
     audit: Rows
+    # outbox rows about the person: deliveries to destinations not yet made, and dead letters (destinations/)
+    destination_deliveries: Rows = Field(default_factory=list)
 
 
 class Erasure(BaseModel):

@@ -182,6 +182,7 @@ class PrivacyService:
                 decisions=decisions,
                 decision_outcomes=[asdict(o) for o in outcomes if o.profile_id == profile_id],
                 audit=[asdict(a) for a in tx.audit_entries(subject=profile_id, limit=1000)],
+                destination_deliveries=[asdict(d) for d in tx.deliveries_of(profile_id)],
                 **sections,
             )
 

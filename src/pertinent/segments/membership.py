@@ -136,6 +136,9 @@ class Membership:
         self.ctx = ctx
         self.definitions = definitions
         self.evaluator = Evaluator(self, ctx.config.batch_max_profiles)
+        # called in the transaction that applies membership changes, with the changes that took effect
+        # (destinations queue segment entries and exits durably: destinations/service.py)
+        self.change_hooks: list[Callable[[Any, list[MembershipChange]], None]] = []
 
     @property
     def profile_config(self) -> ProfileConfig:
@@ -226,7 +229,10 @@ class Membership:
         for attempt in range(5):
             try:
                 with store.transaction() as tx:
-                    return tx.apply_membership_changes(plan.changes(tx, todo, lock=True))
+                    applied = tx.apply_membership_changes(plan.changes(tx, todo, lock=True))
+                    for hook in self.change_hooks:
+                        hook(tx, applied)
+                    return applied
             except OperationalError as e:  # deadlock / serialisation failure / busy database: try again
                 if attempt == 4:
                     raise

@@ -18,6 +18,7 @@ protocol, not on ``Tx``, so its signature says what it touches and a test can pa
 ``AnalyticsQueries``    aggregate reads of the dashboard and its KPI page (``dashboard``)
 ``ErasureRepo``         deleting everything about a person (``privacy``)
 ``SuppressionRepo``     pseudonyms of erased people, whose later data is dropped (``privacy``, ``events``)
+``OutboxRepo``          destinations' outbox and dead-letter list (``destinations``)
 ``ServingReader``       the four reads of ``/v1/decide`` and ``/v1/recommendations``: what
                         ``Store.reader()`` yields (every ``Tx`` is one too)
 ======================  =========================================================================
@@ -48,6 +49,7 @@ from pertinent.storage.protocols import (
     ItemRepo,
     JobClaimRepo,
     MembershipRepo,
+    OutboxRepo,
     ProfileRepo,
     ServingReader,
     SuppressionRepo,
@@ -220,6 +222,23 @@ class SuppressionRow:
     at: float
 
 
+@dataclass(slots=True)
+class DeliveryRow:
+    """A message waiting in a destination's outbox (``status`` pending, due at ``next_at``) or given up on after
+    ``attempts`` tries (``dead``: the dead-letter list). ``id`` is set by the store."""
+
+    destination: str
+    kind: str
+    profile_id: str
+    payload: dict[str, Any]
+    status: str = "pending"
+    attempts: int = 0
+    next_at: float = 0.0
+    created_at: float = 0.0
+    last_error: str | None = None
+    id: int | None = None
+
+
 class Tx(
     IdentityRepo,
     EventRepo,
@@ -235,6 +254,7 @@ class Tx(
     SuppressionRepo,
     JobClaimRepo,
     GroupRepo,
+    OutboxRepo,
     Protocol,
 ):
     """One unit of work: every area's methods; everything done through it commits or rolls back together."""

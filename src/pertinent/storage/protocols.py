@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         AuditRow,
         ConsentRow,
         DecisionRow,
+        DeliveryRow,
         DocumentRow,
         EventRow,
         GroupMemberRow,
@@ -400,6 +401,47 @@ class GroupRepo(Protocol):
 
     def repoint_group_members(self, from_profile: str, to_profile: str) -> None:
         """Identity stitching: ``from_profile``'s memberships move to ``to_profile`` (one per group, earliest kept)."""
+        ...
+
+
+class OutboxRepo(Protocol):
+    """Destinations' durable outbox: messages to deliver, written in the transaction that produced them, claimed
+    by one deliverer at a time, deleted once delivered, kept as ``dead`` (the dead-letter list) after the last try."""
+
+    def enqueue_deliveries(self, rows: Sequence[DeliveryRow]) -> int:
+        """Add pending deliveries; return how many."""
+        ...
+
+    def claim_deliveries(self, now: float, limit: int, lease_s: float) -> list[DeliveryRow]:
+        """Up to ``limit`` pending deliveries due at ``now``, oldest first, pushed ``lease_s`` into the future so that
+        no other deliverer takes them meanwhile (PostgreSQL: rows locked by another deliverer are skipped)."""
+        ...
+
+    def finish_deliveries(self, delivered: Iterable[int], retry: Sequence[DeliveryRow]) -> None:
+        """Delete the ``delivered`` ids; store the new status, attempts, ``next_at`` and error of ``retry`` rows."""
+        ...
+
+    def deliveries(
+        self, status: str | None = None, destination: str | None = None, after_id: int = 0, limit: int = 100
+    ) -> list[DeliveryRow]:
+        """Outbox rows by id after ``after_id`` (a keyset page), of one status and/or destination."""
+        ...
+
+    def requeue_deliveries(self, ids: Iterable[int] | None, destination: str | None, now: float) -> int:
+        """Make dead deliveries pending again, due now with no attempts (``ids`` None: every dead one, of
+        ``destination`` when given); return how many."""
+        ...
+
+    def repoint_deliveries(self, from_profile: str, to_profile: str) -> None:
+        """Move a merged profile's outbox rows to the surviving profile."""
+        ...
+
+    def deliveries_of(self, profile_id: str) -> list[DeliveryRow]:
+        """Every outbox row about a profile (export)."""
+        ...
+
+    def count_deliveries(self) -> dict[tuple[str, str], int]:
+        """Rows per (destination, status)."""
         ...
 
 

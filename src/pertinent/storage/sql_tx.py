@@ -17,6 +17,7 @@ from pertinent.storage.sql_decisions import DecisionsMixin
 from pertinent.storage.sql_documents import DocumentsMixin
 from pertinent.storage.sql_groups import GroupsMixin
 from pertinent.storage.sql_jobs import JobsMixin
+from pertinent.storage.sql_outbox import OutboxMixin
 from pertinent.storage.sql_segments import SegmentsMixin
 from pertinent.storage.sql_stats import StatsMixin
 from pertinent.storage.sqlutil import EVENT_COLS, row_dict, rows_where_in
@@ -29,7 +30,7 @@ def _itself_or_under(column: Any, value: str, sep: str) -> ColumnElement[bool]:
     return or_(column == value, func.substr(column, 1, len(head)) == head)
 
 
-class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin, JobsMixin, GroupsMixin):
+class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin, JobsMixin, GroupsMixin, OutboxMixin):
     """A transaction on one connection. Implements :class:`pertinent.storage.base.Tx`."""
 
     # identities -------------------------------------------------------------
@@ -324,6 +325,7 @@ class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin, JobsMixin
             ("decisions", t.decisions),
             ("decision_outcomes", t.decision_outcomes),
             ("group_members", t.group_members),  # the person leaves their groups; the groups (accounts) stay
+            ("destination_outbox", t.destination_outbox),  # deliveries and dead letters about the person
         ):
             res = self.conn.execute(delete(table).where(table.c.profile_id == profile_id))
             counts[name] = res.rowcount or 0

@@ -254,3 +254,23 @@ group_members = Table(
     Column("joined_at", Double, nullable=False),
     Index("ix_group_members_profile", "profile_id"),
 )
+
+# Destinations' durable outbox (destinations/): one row per message to deliver to one destination (a webhook),
+# written in the transaction that stores the event or applies the segment change, deleted once delivered.
+# status: pending (due at next_at) | dead (gave up after max attempts: the dead-letter list, replayable).
+# Per-person data (the payload names the user): covered by export and erasure (privacy/service.py).
+destination_outbox = Table(
+    "destination_outbox",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("destination", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # track | page | screen | identify | group | alias | segment
+    Column("profile_id", String(64), nullable=False, index=True),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", Double, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("last_error", Text),
+    Index("ix_destination_outbox_due", "status", "next_at"),
+)

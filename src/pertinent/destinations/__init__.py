@@ -1,0 +1,1 @@
+"""Destinations: forward events, traits and segment entries/exits to other tools (webhooks), durably."""
