@@ -34,7 +34,7 @@ demo: install
 # dev extras' clients).
 test: install-dev
 	scripts/install-python-clients.sh $(PY)
-	scripts/ensure-chromium.sh scripts/ensure-node-clients.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	scripts/ensure-chromium.sh scripts/ensure-node-clients.sh scripts/ensure-php.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # The inner loop: no PostgreSQL, no Redis, no browser, no real clients, no slow tests (the full `make test` stays
 # the README's and CI's command).
