@@ -48,6 +48,8 @@ from pertinent.geo.config import GeoConfig
 from pertinent.recommend.config import RecommendConfig
 from pertinent.segments.config import SegmentsConfig
 
+MAX_COUNT_DAYS = 3660  # the longest count window (rules.values.MAX_WINDOW_DAYS)
+
 
 class Limits(BaseSettings):
     """Request size limits (the Segment HTTP API's documented limits: bytes only, no count of messages)."""
@@ -82,6 +84,10 @@ class Settings(BaseSettings):
     default_consent: Literal["granted", "denied"] = "granted"
     session_timeout_s: int = 30 * 60
     affinity_half_life_days: float = 14.0
+    # The count windows profiles summarise (features.counts.<n>d); daily counts are kept for the longest, which is
+    # also the longest window a rule may count over (PERTINENT_COUNT_WINDOWS_DAYS=1,7,30,90,365). Longer windows
+    # keep more per profile: about 10 bytes per event name and day with events.
+    count_windows_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 7, 30])
     limits: Limits = Field(default_factory=Limits)
     # recommendation serving: served model, caches, business rules, scheduled retraining
     # (PERTINENT_RECOMMEND__MODEL, PERTINENT_RECOMMEND__RETRAIN_INTERVAL_S, ... or [recommend] in the TOML file)
@@ -136,7 +142,13 @@ class Settings(BaseSettings):
         return bool(self.identity_secret)
 
     @field_validator(
-        "pseudonym_keys", "pii_traits", "cors_origins", "trusted_proxies", "group_pii_traits", mode="before"
+        "pseudonym_keys",
+        "pii_traits",
+        "cors_origins",
+        "trusted_proxies",
+        "group_pii_traits",
+        "count_windows_days",
+        mode="before",
     )
     @classmethod
     def _split_csv(cls, value: object) -> object:
@@ -145,6 +157,18 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("count_windows_days")
+    @classmethod
+    def _windows(cls, value: list[int]) -> list[int]:
+        """Whole days from 1 to 3660, at least one; kept sorted and unique.
+
+        >>> Settings(count_windows_days="90, 7,1,30,7").count_windows_days
+        [1, 7, 30, 90]
+        """
+        if not value or any(not 1 <= int(v) <= MAX_COUNT_DAYS for v in value):
+            raise ValueError(f"give one or more whole days from 1 to {MAX_COUNT_DAYS}")
+        return sorted({int(v) for v in value})
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -231,7 +231,7 @@ OK = {"type": "consent", "purpose": "analytics"}
             _rule(
                 {
                     "type": "and",
-                    "conditions": [OK, {"type": "event_count", "event": "buy", "window_days": 31, "value": 1}],
+                    "conditions": [OK, {"type": "event_count", "event": "buy", "window_days": 3661, "value": 1}],
                 }
             ),
             "rule.conditions[1].window_days",

@@ -36,6 +36,7 @@ from pertinent.errorpath import field_errors
 from pertinent.errors import Conflict, InvalidInput, NotFound
 from pertinent.experiments.config import Experiment, ExperimentStatus
 from pertinent.privacy.audit import SYSTEM, Actor, record
+from pertinent.rules.windows import too_long
 from pertinent.storage.base import DocumentRow, Store
 
 Problems = list[dict[str, str]]
@@ -174,6 +175,7 @@ class DecideDocuments:
         self.check_version = check_version
         self.cache = SnapshotCache(store, config)
         self.docs = Documents(store, on_change=self.cache.invalidate)
+        self.max_window_days = 30  # days of daily counts profiles keep (the service sets count_windows_days)
 
     def snapshot(self) -> Snapshot:
         """Every current document, parsed (cached; see ``snapshot.py``)."""
@@ -212,6 +214,9 @@ class DecideDocuments:
             raise InvalidInput(errors)
         snap = self.cache.fresh()
         problems: Problems = []
+        for i, rule in enumerate(slot.rules):  # count windows no longer than the days profiles keep
+            for path, message in too_long(rule.when, self.max_window_days, f"rules[{i}].when"):
+                problems.append({"field": path, "message": message})
         for name, block_id in slot.variants.items():
             if block_id not in snap.blocks:
                 problems.append({"field": f"variants.{name}", "message": f"unknown block '{block_id}'"})

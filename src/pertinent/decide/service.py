@@ -67,6 +67,7 @@ class DecideService:
         self.settings = settings
         self.config = config or settings.decide.model_copy(deep=True)
         self.documents = DecideDocuments(store, self.config, recommend.check_version)
+        self.documents.max_window_days = max(settings.count_windows_days)
         self.log = DecisionLog(store, self.config)
         self.bandits = Bandits(store, self.config, self.documents.snapshot, self.log)
         self.log.after_drain.append(self.bandits.maybe_refresh)

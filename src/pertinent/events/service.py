@@ -175,6 +175,7 @@ class IngestService:
         self.profile_config = profile_config or ProfileConfig(
             session_timeout_s=settings.session_timeout_s,
             affinity_half_life_days=settings.affinity_half_life_days,
+            windows_days=settings.count_windows_days,
         )
         self._pii = {k.lower() for k in settings.pii_traits}
         self._group_pii = {k.lower() for k in settings.group_pii_traits}

@@ -66,6 +66,20 @@ def _utm_from_url(url: Any) -> dict[str, str]:
     return {k[4:]: v[0] for k, v in query.items() if k.startswith("utm_") and v}
 
 
+def utm_facts(campaign: dict[str, Any], url: Any = None) -> dict[str, str]:
+    """``utm_*`` facts from a campaign object (``context.campaign``), over those of a URL's query string.
+
+    >>> utm_facts({"source": "mail"}, "https://x.test/?utm_campaign=spring&utm_source=ads")
+    {'utm_campaign': 'spring', 'utm_source': 'mail'}
+    """
+    utm = {**_utm_from_url(url), **{k: v for k, v in campaign.items() if isinstance(v, str)}}
+    out: dict[str, str] = {}
+    for key in ("name", "campaign", "source", "medium", "term", "content"):
+        if key in utm:
+            out["utm_campaign" if key in ("name", "campaign") else f"utm_{key}"] = utm[key][:200]
+    return out
+
+
 def _country(context: dict[str, Any]) -> str | None:
     location = context.get("location")
     country = location.get("country") if isinstance(location, dict) else None
@@ -103,11 +117,7 @@ def parse_context(context: dict[str, Any]) -> dict[str, Any]:
     ref = _host(page.get("referrer")) or _host(_dict(context.get("referrer")).get("url"))
     if ref:
         out["referrer"] = ref
-    campaign = _dict(context.get("campaign"))
-    utm = {**_utm_from_url(page.get("url")), **{k: v for k, v in campaign.items() if isinstance(v, str)}}
-    for key in ("name", "campaign", "source", "medium", "term", "content"):
-        if key in utm:
-            out["utm_campaign" if key in ("name", "campaign") else f"utm_{key}"] = utm[key][:200]
+    out.update(utm_facts(_dict(context.get("campaign")), page.get("url")))
     for key in ("locale", "timezone"):
         if isinstance(context.get(key), str):
             out[key] = context[key][:64]

@@ -23,6 +23,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from pertinent.profiles.context import utm_facts
+from pertinent.profiles.engagement import (
+    apply_engaged,
+    apply_page,
+    merge_engagement,
+    page_path,
+    summarize_engagement,
+)
+
 DAY = 86400.0
 
 
@@ -56,6 +65,9 @@ class ProfileConfig(BaseModel):
     default_weight: float = 1.0
     # Ratings (properties.rating) weigh max(rating - rating_offset, 0).
     rating_offset: float = 2.5
+    # the snippet's engagement event (active time and scroll depth of a page: profiles/engagement.py)
+    engagement_event: str = "Page Engaged"
+    max_paths: int = 20  # entry and exit pages kept per profile (the most frequent)
 
 
 @dataclass(slots=True)
@@ -167,8 +179,9 @@ def apply_event(state: dict[str, Any], ev: ProfileEvent, cfg: ProfileConfig) -> 
     ts = ev.timestamp
     first, last = state.get("first_seen"), state.get("last_seen")
     counted = ev.type in cfg.counted_types
+    new_session = last is None or ts - last > cfg.session_timeout_s
     if counted:
-        if last is None or ts - last > cfg.session_timeout_s:
+        if new_session:
             state["sessions"] = state.get("sessions", 0) + 1
         state["events_total"] = state.get("events_total", 0) + 1
         name = ev.name if ev.type == "track" and ev.name else ev.type
@@ -188,6 +201,14 @@ def apply_event(state: dict[str, Any], ev: ProfileEvent, cfg: ProfileConfig) -> 
     if not counted:
         return
     props = ev.properties
+    if ev.type in ("page", "screen") and (last is None or ts >= last):  # the newest page: paths and its URL's UTM
+        apply_page(state, page_path(props, ev.name), new_session, cfg)
+        utm = utm_facts({}, props.get("url"))
+        if utm:  # a server library's page names its campaign in properties.url only; the context's win
+            sent = {k: v for k, v in ev.context.items() if k.startswith("utm_")}
+            state["context"] = {**state.get("context", {}), **utm, **sent}
+    elif ev.type == "track" and ev.name == cfg.engagement_event:
+        apply_engaged(state, props)
     if ev.name in cfg.purchase_events:
         rfm = state.setdefault("rfm", {"frequency": 0, "monetary": 0.0, "last_purchase": None})
         part = _number(props.get("order_part"))
@@ -226,6 +247,7 @@ def merge_states(into: dict[str, Any], other: dict[str, Any], cfg: ProfileConfig
     if not into:
         into.update(other)
         return into
+    other_newer = (other.get("last_seen") or 0) > (into.get("last_seen") or 0)  # before last_seen is merged
     for key in ("events_total", "sessions"):
         into[key] = into.get(key, 0) + other.get(key, 0)
     for key, pick in (("first_seen", min), ("last_seen", max)):
@@ -266,7 +288,8 @@ def merge_states(into: dict[str, Any], other: dict[str, Any], cfg: ProfileConfig
     recent = sorted(into.get("recent_items", []) + other.get("recent_items", []), key=lambda r: r[2])
     if recent:
         into["recent_items"] = recent[-cfg.recent_items :]
-    if other.get("context") and (other.get("last_seen") or 0) > (into.get("last_seen") or 0):
+    merge_engagement(into, other, other_newer, cfg)
+    if other.get("context") and other_newer:
         into["context"] = {**into.get("context", {}), **other["context"]}
     return into
 
@@ -307,4 +330,5 @@ def summarize(state: dict[str, Any], now: float, cfg: ProfileConfig) -> dict[str
         "affinities": affinities,
         "recent_items": [r[0] for r in reversed(state.get("recent_items", []))],
         "context": state.get("context", {}),
+        "engagement": summarize_engagement(state, last_seen, now, cfg),
     }

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["ConsentDecision", "Profile", "ProfileConsent", "ProfileFeatures", "Rfm", "SegmentMembership"]
+__all__ = ["ConsentDecision", "Engagement", "Profile", "ProfileConsent", "ProfileFeatures", "Rfm", "SegmentMembership"]
 
 
 class Rfm(BaseModel):
@@ -30,6 +30,19 @@ class Rfm(BaseModel):
     frequency: int
     monetary: float
     last_purchase: float | None
+
+
+class Engagement(BaseModel):
+    """Active time and scroll depth of the pages measured by /pertinent.js (``Page Engaged``), and the pages
+    sessions began and ended on, by count (:mod:`pertinent.profiles.engagement`)."""
+
+    pages: int = 0
+    active_seconds: float = 0.0
+    avg_active_seconds: float | None = None
+    avg_scroll_depth: float | None = None  # percent of the page seen, 0-100
+    entry_pages: dict[str, int] = {}
+    exit_pages: dict[str, int] = {}
+    current_page: str | None = None
 
 
 class ProfileFeatures(BaseModel):
@@ -45,6 +58,7 @@ class ProfileFeatures(BaseModel):
     affinities: dict[str, dict[str, float] | float]  # kind -> {label: share}, and "<kind>_strength" -> decayed total
     recent_items: list[str]
     context: dict[str, Any]
+    engagement: Engagement = Engagement()
 
 
 class SegmentMembership(BaseModel):

@@ -42,6 +42,7 @@ SUMMARY_SOURCES: dict[str, tuple[str, ...]] = {
     "affinities": ("affinities", "affinity_ref"),
     "recent_items": ("recent_items",),
     "context": ("context",),
+    "engagement": ("engagement", "paths", "last_seen"),
 }
 
 

@@ -10,8 +10,8 @@ condition. Paths into traits and features are lists of keys, so keys may hold sp
 ...     {"type": "consent", "purpose": "personalization"}]})
 >>> errors, rule.describe()
 ([], 'all of (feature rfm.monetary gte 100; consent personalization granted)')
->>> [str(e) for e in parse_rule({"type": "event_count", "event": "buy", "window_days": 90, "value": 1})[1]]
-['window_days: Input should be less than or equal to 30']
+>>> [str(e) for e in parse_rule({"type": "event_count", "event": "buy", "window_days": 9000, "value": 1})[1]]
+['window_days: Input should be less than or equal to 3660']
 
 To add a condition: write its class (``rules.conditions``; see ``rules.base.ConditionBase`` for what it owns) and
 add it to ``Rule`` below (and to ``rules.targeting.Condition`` when slots may target on it).

@@ -17,7 +17,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 DAY = 86400.0
-MAX_WINDOW_DAYS = 30  # daily count buckets are kept for 30 days
+# The longest count window a rule may name at all. Profiles keep daily counts for the configured windows
+# (``count_windows_days``: 30 days unless configured); saving a rule checks it against those (rules/windows.py).
+MAX_WINDOW_DAYS = 3660
 
 Op = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "exists"]
 OrderOp = Literal["eq", "ne", "gt", "gte", "lt", "lte"]

@@ -9,7 +9,7 @@ put each profile into one of several segments, whose ids are ``<definition id>:<
 >>> d, errors = parse_definition({"template": "frequent_buyers", "params": {"min_orders": 3}})
 >>> errors, d.id, d.kind, d.rule.value, d.template.name
 ([], 'frequent_buyers', 'rule', 2, 'frequent_buyers')
->>> parse_definition({"id": "x", "name": "X", "rule": {"type": "event_count", "event": "buy", "window_days": 99,
+>>> parse_definition({"id": "x", "name": "X", "rule": {"type": "event_count", "event": "buy", "window_days": 9999,
 ...                   "value": 1}})[1][0].path
 'rule.window_days'
 >>> SegmentDefinitionAdapter.validate_json(d.model_dump_json()) == d

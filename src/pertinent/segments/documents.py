@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from pertinent.privacy.audit import SYSTEM, Actor, record
 from pertinent.rules import RuleError, depends_on_time
+from pertinent.rules.windows import too_long
 from pertinent.segments.context import SegmentContext
 from pertinent.segments.definitions import (
     Definition,
@@ -52,6 +53,14 @@ class DefinitionDocuments:
     def parse(self, data: Any, segment_id: str | None = None) -> Definition:
         """A definition from JSON text or parsed JSON (``SegmentError`` naming the bad part)."""
         definition, errors = parse_definition(data, segment_id)
+        rule = getattr(definition, "rule", None)
+        if not errors and rule is not None:  # no longer than the days of counts profiles keep
+            limit = max(self.ctx.profile_config.windows_days)
+            made = getattr(definition, "template", None) is not None  # a template's rule: its params name it
+            errors = [
+                RuleError("params.window_days" if made else path, message)
+                for path, message in too_long(rule, limit, "rule")
+            ]
         if errors:
             first = errors[0]
             raise SegmentError(f"{first.path or 'body'}: {first.message}", errors)

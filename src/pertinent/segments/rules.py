@@ -10,7 +10,7 @@
 >>> evaluate(seg, view, now=0.0)
 True
 >>> parse_segment({"id": "x", "name": "x", "rule": {"type": "event_count", "event": "buy",
-...     "window_days": 90, "value": 1}})[1][0].path
+...     "window_days": 9000, "value": 1}})[1][0].path
 'rule.window_days'
 """
 

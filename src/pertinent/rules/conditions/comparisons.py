@@ -29,7 +29,12 @@ HEAD_TRIGGERS = {
     "context": "context",
 }
 # Summary values that change with time alone (no new event), as (head, key); and heads that never do.
-TIMED_FEATURES = {("rfm", "recency_days"), ("affinities", "category_strength"), ("affinities", "tag_strength")}
+TIMED_FEATURES = {
+    ("rfm", "recency_days"),
+    ("affinities", "category_strength"),
+    ("affinities", "tag_strength"),
+    ("engagement", "exit_pages"),  # the last page becomes an exit when the session times out
+}
 STILL_FEATURES = {"events_total", "sessions", "first_seen", "last_seen", "recent_items", "context"}
 
 
