@@ -134,3 +134,79 @@ def test_wordpress_plugin_anonymous_visitor(new_tab, site):
     )
     anon = tab.anonymous_id()
     assert "page" in names(site.wait_events(tab, anon, lambda ev: "page" in names(ev)))
+
+
+LONG_PAGE = """<!doctype html><html><head><title>{title}</title>
+<script src="/pertinent.js" data-write-key="{key}" data-banner="false" data-flush-interval="600000"
+        data-flush-at="1000"></script></head>
+<body style="margin:0"><div style="height:4000px">{title}</div></body></html>"""
+
+
+def long_page(tab: Tab, path: str, title: str) -> str:
+    body = LONG_PAGE.format(key=WRITE_KEY, title=title)
+    tab.context.route(f"{tab.url}{path}", lambda route: route.fulfill(body=body, content_type="text/html"))
+    return path
+
+
+def test_engagement_is_measured_and_sent_once_when_the_page_goes(new_tab, site):
+    tab = new_tab()
+    tab.goto(long_page(tab, "/article", "An article"))
+    tab.page.evaluate("pertinent.consent.set({analytics: true, personalization: true})")
+    anon = tab.anonymous_id()
+    for y in (400, 900, 1500, 1800):  # read half-way down, scrolling with the wheel and the keyboard
+        tab.page.mouse.wheel(0, 0)
+        tab.page.evaluate(f"window.scrollTo(0, {y})")
+        tab.page.keyboard.press("ArrowDown")
+        tab.page.wait_for_timeout(300)
+    assert tab.sent() == []  # no request per scroll: everything waits in the queue
+    queued = tab.page.evaluate("JSON.parse(localStorage.getItem('pertinent.queue')).map(e => e.m.event || e.m.type)")
+    assert queued == ["page"]  # measured, not yet reported
+    tab.page.goto("about:blank")  # pagehide: the engagement is queued and the beacon carries it with the rest
+    events = site.wait_events(tab, anon, lambda ev: "Page Engaged" in names(ev))
+    (engaged,) = named(events, "Page Engaged")
+    props = engaged["properties"]
+    assert props["path"] == "/article" and props["title"] == "An article"
+    assert 0.5 <= props["active_seconds"] <= 60  # active while reading (wall time of the test bounds it)
+    assert 40 <= props["scroll_depth"] <= 70  # (1800 + 900) / 4000 of the page
+    assert "continued" not in props
+    assert [r for r in tab.sent() if r.resource_type == "fetch"] == []  # one beacon, no fetch
+    profile = site.http.get(f"/v1/profiles/{anon}").json()["features"]["engagement"]
+    assert profile["pages"] == 1 and profile["entry_pages"] == {"/article": 1}
+    assert profile["avg_scroll_depth"] == props["scroll_depth"]
+
+
+def test_navigation_path_and_single_page_apps(new_tab, site):
+    tab = new_tab()
+    tab.goto(long_page(tab, "/first", "First"))
+    tab.page.evaluate("pertinent.consent.set({analytics: true, personalization: true})")
+    anon = tab.anonymous_id()
+    tab.goto(long_page(tab, "/second", "Second"))  # a full navigation in the same tab
+    tab.page.evaluate("history.pushState({}, '', '/second/tab-2'); pertinent.page('Tab 2')")  # a single-page app
+    queued = tab.page.evaluate(
+        "JSON.parse(localStorage.getItem('pertinent.queue')).map(e => [e.m.event || e.m.type, e.m.properties])"
+    )
+    assert [q[0] for q in queued[-2:]] == ["Page Engaged", "page"]  # the page before reports first
+    assert queued[-2][1]["path"] == "/second" and queued[-1][1]["previous_path"] == "/second"
+    tab.flush()
+
+    def views(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in ev if e["type"] == "page"]
+
+    events = site.wait_events(tab, anon, lambda ev: len(named(ev, "Page Engaged")) >= 2 and len(views(ev)) >= 3)
+    pages = {e["properties"]["path"]: e["properties"].get("previous_path") for e in views(events)}
+    assert pages == {"/first": None, "/second": "/first", "/second/tab-2": "/second"}
+    paths = [e["properties"]["path"] for e in named(events, "Page Engaged")]
+    assert sorted(paths) == ["/first", "/second"]  # /first reported by its pagehide, /second by the next page()
+
+
+def test_engagement_can_be_turned_off(new_tab, site):
+    tab = new_tab()
+    body = LONG_PAGE.format(key=WRITE_KEY, title="Quiet").replace(
+        'data-banner="false"', 'data-banner="false" data-engagement="false"'
+    )
+    tab.context.route(f"{site.url}/quiet", lambda route: route.fulfill(body=body, content_type="text/html"))
+    tab.goto("/quiet")
+    tab.page.evaluate("pertinent.consent.set({analytics: true, personalization: true})")
+    tab.page.evaluate("window.scrollTo(0, 2000); pertinent.page('Next')")
+    queued = tab.page.evaluate("JSON.parse(localStorage.getItem('pertinent.queue')).map(e => e.m.event || e.m.type)")
+    assert queued == ["page", "page"]

@@ -77,12 +77,20 @@ def apply_page(state: dict[str, Any], path: str | None, new_session: bool, cfg: 
 
 
 def apply_engaged(state: dict[str, Any], properties: dict[str, Any]) -> None:
-    """A ``Page Engaged`` event: its ``active_seconds`` and ``scroll_depth`` (percent) added to the sums."""
+    """A ``Page Engaged`` event: its ``active_seconds`` and ``scroll_depth`` (percent) added to the sums. A
+    ``continued`` one (the visitor came back to a page already reported) adds its time and ``scroll_depth_delta``
+    to that page's."""
     active = _number(properties.get("active_seconds"), MAX_ACTIVE_S)
     depth = _number(properties.get("scroll_depth"), 100.0)
     if active is None and depth is None:
         return
     e = state.setdefault("engagement", {"pages": 0, "active_s": 0.0, "scroll_sum": 0.0, "scroll_pages": 0})
+    if properties.get("continued") is True and e["pages"]:
+        e["active_s"] = round(e["active_s"] + (active or 0.0), 3)
+        delta = _number(properties.get("scroll_depth_delta"), 100.0)
+        if delta is not None and e["scroll_pages"]:
+            e["scroll_sum"] = round(e["scroll_sum"] + delta, 3)
+        return
     e["pages"] += 1
     e["active_s"] = round(e["active_s"] + (active or 0.0), 3)
     if depth is not None:

@@ -38,6 +38,9 @@
     userHash: '',             // ... with its proof from the site's server: HMAC-SHA256(identity secret, userId)
     purposes: ['analytics', 'personalization'],
     texts: {},                // banner wording, see TEXTS
+    engagement: true,         // measure active time and scroll depth per page (one 'Page Engaged' event)
+    engagementIdleMs: 30000,  // after an input the visitor counts as active this long at most
+    engagementEvent: 'Page Engaged',
   };
   const TEXTS = {
     title: 'Your privacy',
@@ -344,6 +347,86 @@
     emit('beacon', { count: sent.size });
   }
 
+  // ------------------------------------------------------------------ engagement: active time, scroll depth, path
+  // One 'Page Engaged' track per page, queued like any event (no request of its own): when the page is hidden or
+  // left (then the beacon carries it) or when the next page() starts (single-page apps). Active time counts while
+  // the page is visible, up to engagementIdleMs after each input; scroll depth is the deepest point seen, in
+  // percent of the page. Coming back to a hidden tab continues the page: the next report has continued: true and
+  // only what was added (active_seconds, scroll_depth_delta).
+  const engaged = { page: null, activeMs: 0, lastInput: null, depth: 0, reported: null };
+  const session = {
+    get(name) { try { return sessionStorage.getItem(KEY + name); } catch { return null; } },
+    set(name, value) { try { sessionStorage.setItem(KEY + name, value); } catch { /* disabled */ } },
+  };
+
+  function scrollDepth() {
+    if (document.readyState === 'loading' || !document.body) return 0; // not laid out yet
+    const doc = document.documentElement;
+    const height = Math.max(doc.scrollHeight, document.body ? document.body.scrollHeight : 0);
+    if (!height) return 0;
+    return Math.min(100, Math.round(((window.scrollY + window.innerHeight) / height) * 100));
+  }
+
+  function settleActive() {
+    if (engaged.lastInput === null) return;
+    const t = performance.now();
+    engaged.activeMs += Math.min(t - engaged.lastInput, config.engagementIdleMs);
+    engaged.lastInput = document.visibilityState === 'hidden' ? null : t;
+  }
+
+  function activity() {
+    if (!engaged.page || document.visibilityState === 'hidden') return;
+    if (engaged.lastInput === null) engaged.lastInput = performance.now();
+    else settleActive();
+  }
+
+  function onScroll() {
+    if (!engaged.page) return;
+    engaged.depth = Math.max(engaged.depth, scrollDepth());
+    activity();
+  }
+
+  function startEngagement(props) {
+    if (!config.engagement) return;
+    engaged.page = { path: props.path, url: props.url, title: props.title };
+    engaged.activeMs = 0;
+    engaged.reported = null;
+    engaged.depth = scrollDepth();
+    engaged.lastInput = document.visibilityState === 'hidden' ? null : performance.now();
+    if (document.readyState !== 'complete') { // measure again once laid out (a page shorter than the screen: 100)
+      const page = engaged.page;
+      window.addEventListener('load', () => { if (engaged.page === page) engaged.depth = Math.max(engaged.depth, scrollDepth()); }, { once: true });
+    }
+  }
+
+  function reportEngagement(final) {
+    const p = engaged.page;
+    if (!p) return;
+    settleActive();
+    if (final) engaged.lastInput = null;
+    engaged.depth = Math.max(engaged.depth, scrollDepth());
+    const before = engaged.reported || { activeMs: 0, depth: 0 };
+    const props = {
+      path: p.path, url: p.url, title: p.title,
+      active_seconds: Math.round((engaged.activeMs - before.activeMs) / 100) / 10,
+      scroll_depth: engaged.depth,
+    };
+    if (engaged.reported) {
+      props.continued = true;
+      props.scroll_depth_delta = engaged.depth - before.depth;
+    }
+    if (!engaged.reported || props.active_seconds > 0 || props.scroll_depth_delta > 0) {
+      track(config.engagementEvent, props);
+      engaged.reported = { activeMs: engaged.activeMs, depth: engaged.depth };
+    }
+    if (final) engaged.page = null;
+  }
+
+  function pageHidden(final) {
+    reportEngagement(final);
+    beacon();
+  }
+
   // ------------------------------------------------------------------ the Segment-shaped calls
   function track(event, properties, options, callback) {
     if (typeof properties === 'function') [properties, options, callback] = [{}, {}, properties];
@@ -364,7 +447,12 @@
     const fields = { properties: props };
     if (name) { fields.name = name; props.name = name; }
     if (category) { fields.category = category; props.category = category; }
+    reportEngagement(true); // the page before (single-page apps): its engagement goes first
+    const previous = session.get('path'); // the navigation path of this tab
+    if (previous && !('previous_path' in props)) props.previous_path = previous;
+    if (typeof props.path === 'string') session.set('path', props.path);
     enqueue(message('page', fields, objects[1]));
+    startEngagement(props);
     later(callback);
   }
 
@@ -857,8 +945,15 @@
     if (config.autoPage) page();
     watchDataLayer();
     document.addEventListener('click', onClick, true);
-    window.addEventListener('pagehide', beacon);
-    document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'hidden') beacon(); });
+    window.addEventListener('pagehide', () => pageHidden(true));
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'hidden') pageHidden(false);
+      else activity(); // back on the page: active again
+    });
+    window.addEventListener('scroll', onScroll, { passive: true });
+    ['pointerdown', 'pointermove', 'keydown', 'wheel', 'touchstart'].forEach((name) => {
+      window.addEventListener(name, activity, { passive: true, capture: true });
+    });
     window.addEventListener('online', () => flush());
     whenDom(() => {
       if (config.banner && !readConsent()) showBanner();
@@ -898,6 +993,7 @@
       retryBaseMs: num(d.retryBaseMs), retryMaxMs: num(d.retryMaxMs), maxRetries: num(d.maxRetries),
       banner: bool(d.banner), autoPage: bool(d.autoPage), slots: bool(d.slots),
       dataLayer: d.dataLayer, cookieDomain: d.cookieDomain, userId: d.userId, userHash: d.userHash,
+      engagement: bool(d.engagement), engagementIdleMs: num(d.engagementIdleMs),
     };
     Object.keys(opts).forEach((k) => opts[k] === undefined && delete opts[k]);
     load(d.writeKey, opts);
