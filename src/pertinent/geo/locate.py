@@ -91,6 +91,16 @@ def _public(ip: str) -> str | None:
     return str(addr)
 
 
+CACHE_SIZE = 65_536  # networks remembered (cleared when full)
+
+
+def _prefix(addr: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) network of a canonical address, as text."""
+    if ":" not in addr:
+        return addr.rsplit(".", 1)[0]
+    return str(ipaddress.ip_network(f"{addr}/48", strict=False).network_address)
+
+
 class Locator:
     """Looks addresses up in one memory-mapped database; safe to share between threads."""
 
@@ -100,6 +110,7 @@ class Locator:
         meta = self._reader.metadata()
         self.database_type: str = meta.database_type
         self.build_epoch: int = meta.build_epoch
+        self._cache: dict[str, Location | None] = {}
 
     @classmethod
     def shipped(cls) -> Locator:
@@ -109,14 +120,29 @@ class Locator:
         return cls(Path(_geoip_geolite2.__file__).parent / SHIPPED_NAME)
 
     def locate(self, ip: str) -> Location | None:
-        """Where ``ip`` is, or None (unknown, private or not an address)."""
+        """Where ``ip`` is, or None (unknown, private or not an address).
+
+        Answers are cached per /24 (IPv4) or /48 (IPv6) network when the database's own network is at least that
+        wide, which it is for nearly every address: a visitor's events cost one lookup, and the cache holds only
+        the anonymised prefixes that ingestion stores anyway."""
         addr = _public(ip) if isinstance(ip, str) else None
         if addr is None:
             return None
+        key = _prefix(addr)
         try:
-            return location_of(self._reader.get(addr))
+            return self._cache[key]
+        except KeyError:
+            pass
+        try:
+            record, prefix_len = self._reader.get_with_prefix_len(addr)
         except (ValueError, maxminddb.InvalidDatabaseError):
             return None
+        found = location_of(record)
+        if prefix_len <= (24 if ":" not in addr else 48):
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
 
     def close(self) -> None:
         self._reader.close()
