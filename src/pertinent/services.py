@@ -75,9 +75,10 @@ class Services:
         decide = DecideService(store, settings, ingest, profiles, recommend)
         warehouse = WarehouseExports(store)
         destinations = DestinationService(store, settings)
-        ingest.subscribe_in_transaction(destinations.on_ingest)  # queued with the events, in their transaction
-        ingest.subscribe(destinations.after_commit)
-        segments.membership.change_hooks.append(destinations.on_segment_changes)
+        if settings.destinations.webhooks:  # nothing on the ingest path without a webhook
+            ingest.subscribe_in_transaction(destinations.on_ingest)  # queued with the events, in their transaction
+            ingest.subscribe(destinations.after_commit)
+            segments.membership.change_hooks.append(destinations.on_segment_changes)
         privacy = PrivacyService(
             store,
             settings,

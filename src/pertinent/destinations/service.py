@@ -69,6 +69,7 @@ class DestinationService:
         self._client = client
         self._client_lock = threading.Lock()
         self._started = False
+        self._kicked = False  # a delivery job is queued
 
     # ------------------------------------------------------------------------------ queueing (in transactions)
     def on_ingest(self, tx: OutboxRepo, committed: Any) -> None:
@@ -112,9 +113,22 @@ class DestinationService:
         tx.enqueue_deliveries(rows)
 
     def after_commit(self, committed: Any) -> None:
-        """Ingest listener (after the commit): deliver what was just queued without waiting for the next poll."""
+        """Ingest listener (after the commit): deliver what was just queued without waiting for the next poll
+        (one delivery job waits at a time, however many commits ask)."""
         if self._started and self.hooks and committed.events:
-            self.jobs.submit("deliver", self.deliver_due)
+            self._kick()
+
+    def _kick(self) -> None:
+        with self._client_lock:
+            if self._kicked:
+                return
+            self._kicked = True
+        self.jobs.submit("deliver", self._deliver_kicked)
+
+    def _deliver_kicked(self) -> DeliveryRound:
+        with self._client_lock:
+            self._kicked = False
+        return self.deliver_due()
 
     # ------------------------------------------------------------------------------ delivering
     def start(self) -> None:
@@ -221,7 +235,7 @@ class DestinationService:
             n = tx.requeue_deliveries(ids, name, now)
             _audit(tx, actor, name, ids, n, now)
         if self._started and n:
-            self.jobs.submit("deliver", self.deliver_due)
+            self._kick()
         return Replayed(destination=name, requeued=n)
 
 

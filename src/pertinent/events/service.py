@@ -104,8 +104,7 @@ class Committed:
     events: list[EventRow] = field(default_factory=list)
     profiles: dict[str, ProfileRow] = field(default_factory=dict)
     merged: list[tuple[str, str]] = field(default_factory=list)
-    # the validated message of each stored event, by (profile_id, message_id): filled for transaction hooks
-    messages: dict[tuple[str, str], Any] = field(default_factory=dict)
+    messages: dict[tuple[str, str], Any] = field(default_factory=dict)  # each stored event's message (for hooks)
 
 
 log = logging.getLogger("pertinent.ingest")
@@ -194,8 +193,7 @@ class IngestService:
         self._listeners.append(listener)
 
     def subscribe_in_transaction(self, hook: Callable[[IngestTx, Committed], None]) -> None:
-        """Call ``hook`` inside every ingest transaction, after its events and profiles are written, so that what
-        it writes commits with them (the destinations' outbox); ``committed.messages`` holds the messages."""
+        """Call ``hook`` in each ingest transaction, after its writes: what it writes commits with them (outbox)."""
         self._tx_hooks.append(hook)
 
     # -- normalisation ----------------------------------------------------------
@@ -208,8 +206,7 @@ class IngestService:
         return {k: (self.pseudo.pii(v) if k.lower() in keys and v not in (None, "") else v) for k, v in traits.items()}
 
     def clean_context(self, context: dict[str, Any]) -> dict[str, Any]:
-        """A Segment context as stored: ``location`` found from the IP when absent (geo/locate.py), the IP
-        anonymised (``anonymize_ip``), PII traits pseudonymised."""
+        """A Segment context as stored: ``location`` from the IP (geo/), the IP anonymised, PII pseudonymised."""
         if not context:
             return context
         ctx = with_location(dict(context), self.geo)
