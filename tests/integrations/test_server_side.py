@@ -152,3 +152,25 @@ def test_headless_cms_example_personalises_and_falls_back(live):
         page = TestClient(site.create_site(down, content, live.url, WRITE_KEY)).get("/")
     assert page.status_code == 200 and "<h1>Gear for every trail</h1>" in page.text  # the CMS's defaults
     assert all(f"data-item-id='{i}'" in page.text for i in content["home"]["featured"])
+
+
+def test_the_visitor_address_is_located_for_targeting(live):
+    geo_slot = {
+        "variants": {"plain": "hero", "local": "hero-mobile"},
+        "rules": [
+            {
+                "when": {"type": "context", "field": "city", "op": "eq", "value": "Gamlingay"},
+                "then": {"kind": "variant", "variant": "local"},
+            }
+        ],
+        "default": {"kind": "variant", "variant": "plain"},
+    }
+    with httpx.Client(base_url=live.url, headers=ADMIN) as admin:
+        assert admin.put("/v1/slots/geo.hero", json=geo_slot).status_code == 200
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 (its default forwarded_allow_ips, as a trusted proxy)
+    with PertinentClient(live.url, WRITE_KEY, timeout_s=5) as client:
+        near = client.decide("geo.hero", anonymous_id="a-geo", visitor=Visitor(ip="81.2.69.142"))
+        far = client.decide("geo.hero", anonymous_id="a-geo", visitor=Visitor(ip="89.160.20.112"))
+        told = client.decide("geo.hero", anonymous_id="a-geo", visitor=Visitor(ip="81.2.69.142", country="SE"))
+    assert near.variant == "local" and far.variant == "plain"
+    assert told.variant == "plain"  # a country given by the caller wins over the address
