@@ -39,6 +39,7 @@ from pertinent.privacy.audit import SYSTEM, Actor, record
 from pertinent.runtime.jobs import JobRunner
 from pertinent.settings import Settings
 from pertinent.storage.base import DeliveryRow, MembershipChange, Store
+from pertinent.storage.claims import StoreClaims
 from pertinent.storage.protocols import AuditRepo, OutboxRepo
 
 log = logging.getLogger("pertinent.destinations")
@@ -65,7 +66,7 @@ class DestinationService:
         self.config: DestinationsConfig = settings.destinations
         self.hooks: dict[str, WebhookConfig] = {w.name: w for w in self.config.webhooks}
         self.clock = clock
-        self.jobs = JobRunner(settings.data_dir / "destination_claims", clock, "pertinent-destinations")
+        self.jobs = JobRunner(StoreClaims(store), clock, "pertinent-destinations")
         self._client = client
         self._client_lock = threading.Lock()
         self._started = False

@@ -1,14 +1,14 @@
 """Destinations' durable outbox and dead-letter list (webhook deliveries, destinations/).
 
 Revision ID: 0007_destinations_outbox
-Revises: 0006
+Revises: 0007_ecoproto_groups
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_destinations_outbox"
-down_revision = "0006"
+down_revision = "0007_ecoproto_groups"
 branch_labels = None
 depends_on = None
 
