@@ -45,6 +45,7 @@ from pydantic_settings import (
 from pertinent.decide.config import DecideConfig
 from pertinent.destinations.config import DestinationsConfig
 from pertinent.geo.config import GeoConfig
+from pertinent.quality.config import QualityConfig
 from pertinent.recommend.config import RecommendConfig
 from pertinent.segments.config import SegmentsConfig
 
@@ -104,6 +105,9 @@ class Settings(BaseSettings):
     # webhooks fed with events, traits and segment entries/exits (PERTINENT_DESTINATIONS__WEBHOOKS='[{"url": ...}]'
     # or [[destinations.webhooks]] in the TOML file; docs/integrations.md)
     destinations: DestinationsConfig = Field(default_factory=DestinationsConfig)
+    # data quality: normalisation at ingestion, deduplication, outliers, imputation (PERTINENT_QUALITY__PHONE_REGION,
+    # ... or [quality] in the TOML file; see quality/config.py and docs/data-quality.md)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     log_level: str = "info"
     # Whether ``pertinent serve`` runs the scheduled jobs (segment sweep, size snapshots, refits, retraining) in
     # its own processes. The embedded default does; in a cluster the API nodes set PERTINENT_RUN_JOBS=false and

@@ -42,8 +42,10 @@ from pertinent.profiles.context import parse_context
 from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event, merge_states
 from pertinent.profiles.groups import GroupCall, record_group_calls
 from pertinent.profiles.identity import IdentityResolver
+from pertinent.quality.ingest import IngestQuality
+from pertinent.runtime.limits import time_problem
 from pertinent.settings import Settings
-from pertinent.storage.base import ConsentRow, EventRow, ProfileRow, Store
+from pertinent.storage.base import ConsentRow, EventRow, FailedEventRow, ProfileRow, Store
 from pertinent.storage.protocols import (
     AuditRepo,
     ConsentRepo,
@@ -54,6 +56,7 @@ from pertinent.storage.protocols import (
     MembershipRepo,
     OutboxRepo,
     ProfileRepo,
+    QualityRepo,
     SuppressionRepo,
 )
 
@@ -121,6 +124,7 @@ class IngestTx(
     SuppressionRepo,
     GroupRepo,
     OutboxRepo,
+    QualityRepo,
     Protocol,
 ):
     """What an ingest transaction touches: identities, events, profiles, consent, groups, and on a merge the
@@ -160,6 +164,7 @@ class _Job:
     endpoint: str
     received_at: float
     where: str = ""  # the error fields' prefix ("batch")
+    failed: list[FailedEventRow] = field(default_factory=list)  # blocked by the tracking plan: kept, never lost
 
 
 class IngestService:
@@ -183,6 +188,7 @@ class IngestService:
         self._listeners: list[Callable[[Committed], None]] = []
         self.geo = open_locator(settings.geo)  # context.location from the full IP, before it is anonymised
         self._tx_hooks: list[Callable[[IngestTx, Committed], None]] = []
+        self.quality = IngestQuality(store, settings.quality)  # normalisation, tracking plan (docs/data-quality.md)
 
     def subscribe(self, listener: Callable[[Committed], None]) -> None:
         """Call ``listener`` after every ingest transaction commits (segments, attribution...).
@@ -198,12 +204,17 @@ class IngestService:
 
     # -- normalisation ----------------------------------------------------------
     def scrub_traits(self, traits: dict[str, Any], personal: set[str] | None = None) -> dict[str, Any]:
-        """Replace PII trait values by keyed pseudonyms (unless configured to keep them in clear). ``personal``: the
-        keys that are personal (default ``pii_traits``; a group's traits use ``group_pii_traits``)."""
-        if self.settings.store_pii_in_clear or not traits:
+        """Normalise PII traits (emails, phones) and replace them by keyed pseudonyms (unless configured to keep them
+        in clear). ``personal``: the keys that are personal (default ``pii_traits``; a group's traits use
+        ``group_pii_traits``)."""
+        if not traits:
             return traits
+        norm = self.quality.identifier  # emails lower-cased, phones in E.164: equal people, equal pseudonyms
         keys = self._pii if personal is None else personal
-        return {k: (self.pseudo.pii(v) if k.lower() in keys and v not in (None, "") else v) for k, v in traits.items()}
+        if self.settings.store_pii_in_clear:
+            return {k: (norm(k, v) if k.lower() in keys else v) for k, v in traits.items()}
+        pii = self.pseudo.pii
+        return {k: (pii(norm(k, v)) if k.lower() in keys and v not in (None, "") else v) for k, v in traits.items()}
 
     def clean_context(self, context: dict[str, Any]) -> dict[str, Any]:
         """A Segment context as stored: ``location`` from the IP (geo/), the IP anonymised, PII pseudonymised."""
@@ -269,6 +280,7 @@ class IngestService:
         result = IngestResult(received=len(raws))
         sent = epoch(batch_sent_at) if batch_sent_at else None
         prepared: list[_Prepared] = []
+        failed: list[FailedEventRow] = []
         for i, raw in enumerate(raws):
             if batch_context and isinstance(raw, dict):
                 ctx = raw.get("context")
@@ -293,12 +305,20 @@ class IngestService:
                 for e in errors:
                     result.errors.append({"index": i, **e} if prefix else e)
                 continue
+            self.quality.normalise(msg)
+            mode, violations = self.quality.check(msg)  # the tracking plan (flag mode marks the message)
             p = self._prepare(msg, received_at, ts)
             p.index = i
             if actor is not WRITE_KEY:
                 p.actor = actor
             if not self._check_proof(p, trusted):
                 self._forbid(result, p, where, prefix, USER_HASH, "userId")
+                continue
+            if violations and mode == "block":  # kept in the failed-events store, reported as rejected
+                ip = _anonymize_ip if self.settings.anonymize_ip else None
+                failed.append(self.quality.failed_row(raw, msg, p.verified, violations, received_at, self.pseudo, ip))
+                result.rejected += 1
+                result.errors += self.quality.blocked_errors(violations, i, where, bool(prefix))
                 continue
             prepared.append(p)
         newest: dict[tuple[str | None, str | None], _Prepared] = {}
@@ -308,7 +328,7 @@ class IngestService:
                 newest[key] = p
         for p in newest.values():
             p.parsed_context = parse_context(p.context)
-        job = _Job(prepared, result, prefix or (type_ or "batch"), received_at, prefix)
+        job = _Job(prepared, result, prefix or (type_ or "batch"), received_at, prefix, failed)
         self._commits.submit(job, size=len(prepared))
         for p in prepared:
             if p.outcome == "stored":
@@ -351,10 +371,13 @@ class IngestService:
         items = [p for job in jobs for p in job.items]
         committed = Committed(time.time())
         marks = [(job.result, len(job.result.errors), job.result.rejected, job.result.forbidden) for job in jobs]
+        counts = self.quality.take_counts()
         try:
             with self.store.transaction() as tx:
                 if items:
                     self._store(tx, items, committed)
+                tx.add_failed_events([f for job in jobs for f in job.failed])
+                tx.bump_quality_counts(counts, committed.at)
                 for job in jobs:
                     for p in job.items:
                         if p.outcome == "forbidden":  # an alias merging another known person, unproven
@@ -370,6 +393,7 @@ class IngestService:
                         logged: list[dict[str, Any]] = [{"at": job.received_at, **e} for e in job.result.errors]
                         tx.record_ingest_errors(job.endpoint, logged)
         except BaseException:  # a failed try leaves the answers as they were: its jobs are run again (group_commit.py)
+            self.quality.give_back(counts)
             for result, errors, rejected, forbidden in marks:
                 del result.errors[errors:]
                 result.rejected, result.forbidden = rejected, forbidden

@@ -19,6 +19,7 @@ protocol, not on ``Tx``, so its signature says what it touches and a test can pa
 ``ErasureRepo``         deleting everything about a person (``privacy``)
 ``SuppressionRepo``     pseudonyms of erased people, whose later data is dropped (``privacy``, ``events``)
 ``OutboxRepo``          destinations' outbox and dead-letter list (``destinations``)
+``QualityRepo``         tracking plans, failed events, outlier flags, duplicate candidates (``quality``)
 ``ServingReader``       the four reads of ``/v1/decide`` and ``/v1/recommendations``: what
                         ``Store.reader()`` yields (every ``Tx`` is one too)
 ======================  =========================================================================
@@ -51,6 +52,7 @@ from pertinent.storage.protocols import (
     MembershipRepo,
     OutboxRepo,
     ProfileRepo,
+    QualityRepo,
     ServingReader,
     SuppressionRepo,
 )
@@ -236,6 +238,62 @@ class DeliveryRow:
     next_at: float = 0.0
     created_at: float = 0.0
     last_error: str | None = None
+@dataclass(slots=True, frozen=True)
+class TrackingPlanRow:
+    """A tracking plan entry: the JSON Schema of an event's properties and the mode (allow, flag, block)."""
+
+    event: str
+    schema: dict[str, Any]
+    mode: str
+    updated_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class QualityCountRow:
+    """How many values of a field were normalised / unparseable / in violation / blocked, for an event name."""
+
+    kind: str
+    event: str
+    field: str
+    n: int
+    updated_at: float
+
+
+@dataclass(slots=True, frozen=True)
+class FailedEventRow:
+    """An event blocked by the tracking plan, kept whole (``payload``) with its ``errors`` until replayed."""
+
+    at: float
+    event: str | None
+    user_key: str | None
+    anonymous_key: str | None
+    errors: list[dict[str, Any]]
+    payload: dict[str, Any]
+    replayed_at: float | None = None
+    id: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class QualityFlagRow:
+    """A profile flagged as an outlier or a bot: its anomaly score and why."""
+
+    profile_id: str
+    score: float
+    reasons: list[str]
+    at: float
+
+
+@dataclass(slots=True, frozen=True)
+class DedupCandidateRow:
+    """Two profiles that may be one person (``profile_a < profile_b``), the match score (0-100) and status."""
+
+    profile_a: str
+    profile_b: str
+    score: float
+    reasons: dict[str, float]
+    status: str
+    at: float
+    decided_at: float | None = None
     id: int | None = None
 
 
@@ -255,6 +313,7 @@ class Tx(
     JobClaimRepo,
     GroupRepo,
     OutboxRepo,
+    QualityRepo,
     Protocol,
 ):
     """One unit of work: every area's methods; everything done through it commits or rolls back together."""

@@ -21,13 +21,20 @@ if TYPE_CHECKING:
         EventRow,
         GroupMemberRow,
         GroupRow,
+        DedupCandidateRow,
+        DocumentRow,
+        EventRow,
+        FailedEventRow,
         IdentityRow,
         IngestErrorRow,
         ItemRow,
         MembershipChange,
         OutcomeRow,
         ProfileRow,
+        QualityCountRow,
+        QualityFlagRow,
         SuppressionRow,
+        TrackingPlanRow,
     )
 
 
@@ -442,6 +449,51 @@ class OutboxRepo(Protocol):
 
     def count_deliveries(self) -> dict[tuple[str, str], int]:
         """Rows per (destination, status)."""
+        ...
+
+
+class QualityRepo(Protocol):
+    """Data quality (``quality``): tracking plans, counts of normalised values and violations, failed (blocked)
+    events, outlier flags and duplicate candidates. Failed events, flags and candidates are personal data: export
+    reads them and :meth:`erase_quality` deletes them."""
+
+    def put_tracking_plan(self, row: TrackingPlanRow) -> None: ...
+    def delete_tracking_plan(self, event: str) -> bool: ...
+    def tracking_plans(self) -> list[TrackingPlanRow]: ...
+    def bump_quality_counts(self, counts: Mapping[tuple[str, str, str], int], at: float) -> None:
+        """Add to the (kind, event, field) counters."""
+        ...
+
+    def quality_counts(self) -> list[QualityCountRow]: ...
+    def add_failed_events(self, rows: Sequence[FailedEventRow]) -> None: ...
+    def failed_events(
+        self, limit: int = 100, ids: Sequence[int] | None = None, replayed: bool | None = False
+    ) -> list[FailedEventRow]:
+        """Failed events, newest first (``replayed``: None = all; ``ids``: only these)."""
+        ...
+
+    def count_failed_events(self) -> int: ...
+    def mark_failed_replayed(self, ids: Sequence[int], at: float) -> None: ...
+    def purge_failed_events(self, before: float) -> int: ...
+    def failed_events_of(self, keys: Iterable[str]) -> list[FailedEventRow]:
+        """The failed events whose user or anonymous pseudonym is one of ``keys``."""
+        ...
+
+    def replace_quality_flags(self, rows: Sequence[QualityFlagRow]) -> None:
+        """The flags of the latest outlier scan, replacing the previous ones."""
+        ...
+
+    def quality_flags(self, profile_ids: Iterable[str] | None = None) -> list[QualityFlagRow]: ...
+    def add_dedup_candidates(self, rows: Sequence[DedupCandidateRow]) -> int:
+        """Add new pairs (a pair already listed, whatever its status, is kept as it is); return how many."""
+        ...
+
+    def dedup_candidates(self, status: str | None = "pending", limit: int = 500) -> list[DedupCandidateRow]: ...
+    def get_dedup_candidate(self, candidate_id: int) -> DedupCandidateRow | None: ...
+    def set_dedup_status(self, candidate_id: int, status: str, at: float) -> None: ...
+    def dedup_candidates_of(self, profile_id: str) -> list[DedupCandidateRow]: ...
+    def erase_quality(self, profile_id: str, keys: Iterable[str]) -> dict[str, int]:
+        """Delete a person's failed events (by pseudonym), outlier flag and duplicate candidates."""
         ...
 
 

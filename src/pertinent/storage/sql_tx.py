@@ -18,6 +18,7 @@ from pertinent.storage.sql_documents import DocumentsMixin
 from pertinent.storage.sql_groups import GroupsMixin
 from pertinent.storage.sql_jobs import JobsMixin
 from pertinent.storage.sql_outbox import OutboxMixin
+from pertinent.storage.sql_quality import QualityMixin
 from pertinent.storage.sql_segments import SegmentsMixin
 from pertinent.storage.sql_stats import StatsMixin
 from pertinent.storage.sqlutil import EVENT_COLS, row_dict, rows_where_in
@@ -30,7 +31,7 @@ def _itself_or_under(column: Any, value: str, sep: str) -> ColumnElement[bool]:
     return or_(column == value, func.substr(column, 1, len(head)) == head)
 
 
-class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin, JobsMixin, GroupsMixin, OutboxMixin):
+class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin, JobsMixin, GroupsMixin, OutboxMixin, QualityMixin):
     """A transaction on one connection. Implements :class:`pertinent.storage.base.Tx`."""
 
     # identities -------------------------------------------------------------

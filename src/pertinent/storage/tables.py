@@ -274,3 +274,62 @@ destination_outbox = Table(
     Column("last_error", Text),
     Index("ix_destination_outbox_due", "status", "next_at"),
 )
+
+# data quality (docs/data-quality.md) ---------------------------------------------------------------------------
+tracking_plans = Table(  # per event name: a JSON Schema for its properties and what a violation does
+    "tracking_plans",
+    metadata,
+    Column("event", String(200), primary_key=True),
+    Column("schema", JSON, nullable=False),
+    Column("mode", String(8), nullable=False),  # allow | flag | block
+    Column("updated_at", Double, nullable=False),
+)
+
+quality_counts = Table(  # normalisations, unparseable values and tracking-plan violations, per event and field
+    "quality_counts",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # normalised | unparseable | violation | blocked
+    Column("event", String(200), primary_key=True),
+    Column("field", String(200), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+failed_events = Table(  # events a tracking plan blocked: kept whole for inspection and replay (personal data)
+    "failed_events",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),
+    Column("event", String(200)),
+    Column("user_key", String(64)),  # pseudonyms of the ids, for export and erasure
+    Column("anonymous_key", String(64)),
+    Column("errors", JSON, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("replayed_at", Double),
+    Index("ix_failed_events_user_key", "user_key"),
+    Index("ix_failed_events_anonymous_key", "anonymous_key"),
+)
+
+quality_flags = Table(  # profiles flagged as outliers or bots (kept out of training sets and KPIs)
+    "quality_flags",
+    metadata,
+    Column("profile_id", String(64), primary_key=True),
+    Column("score", Double, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("at", Double, nullable=False),
+)
+
+dedup_candidates = Table(  # pairs of profiles that may be one person, and the reviewer's decision
+    "dedup_candidates",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("profile_a", String(64), nullable=False),
+    Column("profile_b", String(64), nullable=False),
+    Column("score", Double, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | merged | rejected
+    Column("at", Double, nullable=False),
+    Column("decided_at", Double),
+    Index("ix_dedup_pair", "profile_a", "profile_b", unique=True),
+    Index("ix_dedup_b", "profile_b"),
+)

@@ -1,0 +1,87 @@
+"""Tracking plans (like Segment Protocols): per event name, a JSON Schema for the event's properties and a mode.
+
+* ``allow``: the event is stored; violations are counted per event and field;
+* ``flag``: stored and counted, and the stored event carries the fields at fault in ``context.violations``;
+* ``block``: not stored; kept whole in the failed-events store, to be inspected and replayed.
+
+A schema is checked as JSON Schema (Draft 2020-12) when it is uploaded: one that is not valid JSON Schema is
+refused, naming the field at fault.
+
+>>> plan = compile_plan("Order Completed", {"type": "object", "required": ["total"],
+...     "properties": {"total": {"type": "number"}}}, "block")
+>>> plan.violations({"total": "12"})
+[{'field': 'properties.total', 'message': "'12' is not of type 'number'"}]
+>>> plan.violations({})
+[{'field': 'properties.total', 'message': "'total' is a required property"}]
+>>> schema_problems({"type": "objet"})[0]["field"]
+'schema.type'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError
+
+Mode = Literal["allow", "flag", "block"]
+MODES: tuple[str, ...] = ("allow", "flag", "block")
+MAX_ERRORS = 20  # violations reported per event
+
+
+def _path(parts: Any) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def schema_problems(schema: Any) -> list[dict[str, str]]:
+    """Why ``schema`` is not a valid JSON Schema (each problem naming ``schema.<path>``); empty when it is."""
+    if not isinstance(schema, dict):
+        return [{"field": "schema", "message": "must be a JSON object (a JSON Schema)"}]
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = _path(exc.path)
+        return [{"field": f"schema.{where}" if where else "schema", "message": exc.message[:300]}]
+    if schema.get("type", "object") not in ("object", ["object"]):
+        return [{"field": "schema.type", "message": "the properties of an event are an object: type must be 'object'"}]
+    return []
+
+
+def _fields(error: ValidationError) -> list[str]:
+    base = _path(error.absolute_path)
+    prefix = f"properties.{base}" if base else "properties"
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return [f"{prefix}.{k}" for k in missing] or [prefix]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set((error.schema or {}).get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        return [f"{prefix}.{k}" for k in extra[:5]] or [prefix]
+    return [prefix]
+
+
+@dataclass(frozen=True)
+class CompiledPlan:
+    """One event's plan, ready to validate properties."""
+
+    event: str
+    mode: Mode
+    validator: Draft202012Validator
+
+    def violations(self, properties: dict[str, Any]) -> list[dict[str, str]]:
+        """The violations of ``properties`` (field, message), at most ``MAX_ERRORS``; empty when valid."""
+        out: list[dict[str, str]] = []
+        for error in sorted(self.validator.iter_errors(properties), key=lambda e: list(map(str, e.absolute_path))):
+            message = error.message if len(error.message) <= 300 else error.message[:297] + "..."
+            out += [{"field": field, "message": message} for field in _fields(error)]
+            if len(out) >= MAX_ERRORS:
+                break
+        return out[:MAX_ERRORS]
+
+
+def compile_plan(event: str, schema: dict[str, Any], mode: str) -> CompiledPlan:
+    """A checked schema compiled (call :func:`schema_problems` first)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    return CompiledPlan(event, mode, Draft202012Validator(schema))  # type: ignore[arg-type]
