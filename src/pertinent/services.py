@@ -23,6 +23,7 @@ from pertinent.profiles.groups import GroupService
 from pertinent.profiles.service import ProfileService
 from pertinent.recommend.promotion import ModelPromotions
 from pertinent.recommend.retrain import Retrainer
+from pertinent.quality.service import QualityService
 from pertinent.recommend.service import RecommendService
 from pertinent.runtime.bus import Bus, LocalBus, RedisBus
 from pertinent.runtime.redis import connect as redis_connect
@@ -59,6 +60,7 @@ class Services:
     models: ModelPromotions  # which model version every node serves (promote, roll back; audited)
     groups: GroupService  # groups (accounts): GET /v1/groups/{id}
     destinations: DestinationService  # webhooks fed from a durable outbox (events, traits, segment changes)
+    quality: QualityService  # tracking plans, failed events, outliers, imputation, duplicates (docs/data-quality.md)
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -107,6 +109,8 @@ class Services:
             "model.promoted", lambda name: recommend.refresh_model() if name in ("", recommend.config.model) else None
         )
         privacy.on_erased.append(lambda profile_id: bus.publish("profile.erased", profile_id))
+        quality = QualityService(store, settings.quality, ingest, ingest.profile_config)
+        quality.profiles_changed = segments.profiles_changed  # merges and inferred traits re-evaluate segments
         # every run of an experiment, with its own metrics (the keys the analysis has, as the API answers them)
         dashboard.experiment_results = lambda key: decide.results(key).model_dump(exclude_unset=True)
         return cls(
@@ -127,6 +131,7 @@ class Services:
             models=models,
             groups=GroupService(store),
             destinations=destinations,
+            quality=quality,
         )
 
     def start_jobs(self) -> Retrainer | None:

@@ -27,14 +27,14 @@ def test_every_registered_condition_is_concrete_and_tagged_once(union):
 def test_tags_keep_the_order_error_messages_list():
     assert RULE_TYPES == (
         "and", "or", "not", "trait", "feature", "event_count", "did_and_not",
-        "campaign", "context", "local_time", "consent", "affinity", "since", "group",
+        "campaign", "context", "local_time", "consent", "affinity", "since", "group", "inferred",
     )  # fmt: skip
     assert CONDITION_TYPES == (
         "and", "or", "not", "segment", "context", "local_time", "trait", "feature",
-        "event_count", "did_and_not", "campaign", "consent", "affinity", "since", "group",
+        "event_count", "did_and_not", "campaign", "consent", "affinity", "since", "group", "inferred",
     )  # fmt: skip
     assert PROFILE_TYPES == {
-        "trait", "feature", "event_count", "did_and_not", "campaign", "consent", "affinity", "since", "group"
+        "trait", "feature", "event_count", "did_and_not", "campaign", "consent", "affinity", "since", "group", "inferred"
     }  # fmt: skip
 
 

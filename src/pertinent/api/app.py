@@ -37,6 +37,7 @@ from pertinent.api.routes import (
     models,
     privacy,
     profiles,
+    quality,
     recommend,
     segments,
     site,
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         segments,
         audit,
         destinations,
+        quality,
     ):
         app.include_router(module.router)
     app.include_router(analyticsjs.router)  # GET /v1/projects/{writeKey}/settings, for analytics.js

@@ -33,13 +33,14 @@ from pertinent.events.guards import ids_of, left_empty, unsuppressed
 from pertinent.events.normalise import anonymize_ip, epoch, event_time, to_json
 from pertinent.events.schema import Alias, Group, validate_message
 from pertinent.geo.locate import open_locator, with_location
+from pertinent.events.merge import merge_into
 from pertinent.privacy.audit import WRITE_KEY, Actor
 from pertinent.privacy.audit import record as audit_record
 from pertinent.privacy.consent import effective, purposes_from_context, statement_at, supersedes
 from pertinent.privacy.identity_proof import IdentityVerifier
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.context import parse_context
-from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event, merge_states
+from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event
 from pertinent.profiles.groups import GroupCall, record_group_calls
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.quality.ingest import IngestQuality
@@ -552,21 +553,7 @@ class IngestService:
         dst = profiles[target] if target in profiles else profiles[source_final]
         if src is None or src is dst:
             return False
-        tx.repoint_events(source, dst.profile_id)
-        tx.repoint_identities(source, dst.profile_id)
-        tx.repoint_consent(source, dst.profile_id)
-        tx.repoint_decisions(source, dst.profile_id)  # exposures stay with the person (sticky experiments)
-        tx.repoint_deliveries(source, dst.profile_id)  # queued destination deliveries (export, erasure)
-        tx.merge_segment_members(source, dst.profile_id, now)  # memberships and their history move too
-        tx.repoint_group_members(source, dst.profile_id)  # and the accounts the person belongs to
-        merge_states(dst.state, src.state, self.profile_config)
-        dst.traits = {**src.traits, **dst.traits}
-        for purpose, record in src.consent.items():  # the later decision wins
-            if purpose not in dst.consent or statement_at(record, now) > statement_at(dst.consent[purpose], now):
-                dst.consent[purpose] = record
-        dst.created_at = min(dst.created_at, src.created_at)
-        dst.updated_at = now
-        tx.delete_profile(source)
+        merge_into(tx, src, dst, now, self.profile_config)
         del profiles[source]
         return True
 

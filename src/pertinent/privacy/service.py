@@ -170,13 +170,20 @@ class PrivacyService:
                 sections[name] = derived.user_rows(profile_id)
             for name, tx_store in self.tx_derived.items():
                 sections[name] = tx_store.user_rows(tx, profile_id)
+            identities = tx.identities_of(profile_id)
+            keys = [i.key for i in identities] + [self.pseudo.key("user", user_id)]
+            sections["quality"] = {  # data quality: blocked events, outlier flag, duplicate candidates
+                "failed_events": [asdict(r) for r in tx.failed_events_of(keys)],
+                "quality_flags": [asdict(r) for r in tx.quality_flags([profile_id])],
+                "dedup_candidates": [asdict(r) for r in tx.dedup_candidates_of(profile_id)],
+            }
             record(tx, actor, "export", profile_id, detail={"events": len(events)}, at=now)
             return UserExport(
                 user_id=user_id,
                 profile_id=profile_id,
                 exported_at=now,
                 profile=profile,
-                identities=[asdict(i) for i in tx.identities_of(profile_id)],
+                identities=[asdict(i) for i in identities],
                 events=events,
                 consent_history=[asdict(c) for c in tx.consent_of(profile_id)],
                 decisions=decisions,
@@ -199,6 +206,7 @@ class PrivacyService:
             listed |= {(self.pseudo.key("user", user_id), "user"), (profile_id, "profile")}
             suppressed = tx.suppress([SuppressionRow(key, kind, now) for key, kind in sorted(listed)])
             counts = tx.erase_profile(profile_id)
+            counts.update(tx.erase_quality(profile_id, [key for key, _ in listed]))  # failed events, flags, pairs
             for name, derived in self.derived.items():  # inside the transaction: audited together
                 counts[name] = derived.forget_user(profile_id)
             for name, tx_store in self.tx_derived.items():

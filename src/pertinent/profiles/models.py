@@ -20,7 +20,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["ConsentDecision", "Engagement", "Profile", "ProfileConsent", "ProfileFeatures", "Rfm", "SegmentMembership"]
+__all__ = [
+    "ConsentDecision",
+    "Engagement",
+    "InferredTrait",
+    "Profile",
+    "ProfileConsent",
+    "ProfileFeatures",
+    "Rfm",
+    "SegmentMembership",
+]
 
 
 class Rfm(BaseModel):
@@ -88,12 +97,22 @@ class ProfileConsent(BaseModel):
     default: Literal["granted", "denied"]
 
 
+class InferredTrait(BaseModel):
+    """A trait the profile does not state, inferred from behaviour (KNN over similar profiles that state it):
+    the value, the confidence (share of the neighbours' vote, 0-1) and when it was inferred (docs/data-quality.md)."""
+
+    value: Any
+    confidence: float
+    at: float
+
+
 class Profile(BaseModel):
-    """A user's real-time profile: traits, features, segments and consent."""
+    """A user's real-time profile: traits, inferred traits, features, segments and consent."""
 
     user_id: str
     profile_id: str
     traits: dict[str, Any]
+    inferred: dict[str, InferredTrait] = {}  # never overwrites a stated trait; rules read it as ``inferred.<trait>``
     features: ProfileFeatures
     segments: list[SegmentMembership]
     consent: ProfileConsent

@@ -10,7 +10,7 @@ from pertinent.privacy.consent import effective
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.features import ProfileConfig, summarize
 from pertinent.profiles.identity import IdentityResolver
-from pertinent.profiles.models import Profile, ProfileConsent, ProfileFeatures, SegmentMembership
+from pertinent.profiles.models import InferredTrait, Profile, ProfileConsent, ProfileFeatures, SegmentMembership
 from pertinent.settings import Settings
 from pertinent.storage.base import ProfileRow, Store
 from pertinent.storage.protocols import IdentityRepo, MembershipRepo
@@ -58,10 +58,12 @@ class ProfileService:
         features = (
             summarize(row.state, now, self.config) if consent["personalization"] else summarize({}, now, self.config)
         )
+        inferred = row.state.get("inferred") if consent["personalization"] else None
         return Profile(
             user_id=user_id,
             profile_id=row.profile_id,
             traits=row.traits,
+            inferred={k: InferredTrait.model_validate(v) for k, v in (inferred or {}).items() if isinstance(v, dict)},
             features=ProfileFeatures.model_validate(features),
             segments=[SegmentMembership.model_validate(s) for s in segments or []],
             consent=ProfileConsent.model_validate(

@@ -32,6 +32,7 @@ from pertinent.rules.conditions.comparisons import FeatureCondition, TraitCondit
 from pertinent.rules.conditions.context import CampaignCondition, ContextCondition, LocalTimeCondition
 from pertinent.rules.conditions.events import DidAndNotCondition, EventCountCondition
 from pertinent.rules.conditions.groups import GroupCondition
+from pertinent.rules.conditions.inferred import InferredCondition
 from pertinent.rules.conditions.profile import AffinityCondition, ConsentCondition, SinceCondition
 
 MAX_DEPTH = 32  # nesting of JSON objects/arrays accepted by parse_rule (and parse_segment)
@@ -85,6 +86,7 @@ Rule = Annotated[
     | AffinityCondition
     | SinceCondition
     | GroupCondition,
+    | InferredCondition,
     Field(discriminator="type"),
 ]
 for _m in (AndRule, OrRule, NotRule):

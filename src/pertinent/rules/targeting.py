@@ -25,6 +25,7 @@ from pertinent.rules.conditions.comparisons import FeatureCondition, TraitCondit
 from pertinent.rules.conditions.context import CampaignCondition, ContextComparison, LocalTimeCondition
 from pertinent.rules.conditions.events import DidAndNotCondition, EventCountCondition
 from pertinent.rules.conditions.groups import GroupCondition
+from pertinent.rules.conditions.inferred import InferredCondition
 from pertinent.rules.conditions.profile import AffinityCondition, ConsentCondition, SinceCondition
 from pertinent.rules.view import ConditionView
 
@@ -151,6 +152,7 @@ Condition = Annotated[
     | AffinityCondition
     | SinceCondition
     | GroupCondition,
+    | InferredCondition,
     Field(discriminator="type"),
 ]
 for _m in (AllOf, AnyOf, NoneOf):

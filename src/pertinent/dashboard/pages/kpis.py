@@ -80,6 +80,7 @@ class KpisPage:
     alerts: list[str]
     truncated: bool
     message: str = ""
+    excluded_outliers: int = 0  # profiles flagged as outliers or bots (quality), left out of the KPIs
 
     @property
     def drift_thin(self) -> bool:
@@ -122,6 +123,11 @@ def build(
                 limit=MAX_EVENTS,
             )
         )
+        flagged = {f.profile_id for f in tx.quality_flags()}  # outliers and bots stay out of the KPIs
+        excluded = len({p for current, p, *_ in per_profile if current and p in flagged})
+        if flagged:
+            per_profile = [row for row in per_profile if row[1] not in flagged]
+            named_rows = [row for row in named_rows if row[0] not in flagged]
         profile_ids = {p for current, p, *_ in per_profile if current}
         memberships = tx.segments_of(profile_ids) if profile_ids else {}
         labels = segment_labels(tx, names)
@@ -165,6 +171,7 @@ def build(
         alerts=alerts(drift),
         truncated=truncated,
         message="" if profile_ids else "No events in the window.",
+        excluded_outliers=excluded,
     )
 
 
