@@ -7,8 +7,8 @@ import pytest
 
 from pertinent.errors import InvalidInput
 from pertinent.quality.models import TrackingPlanIn
-from pertinent.rules.explain import evaluate
 from pertinent.rules.conditions.context import ContextCondition
+from pertinent.rules.explain import evaluate
 from tests.support.common import ADMIN
 
 ORDER_SCHEMA = {

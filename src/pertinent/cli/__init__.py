@@ -33,6 +33,7 @@ AREAS = (
     "pertinent.cli.worker",
     "pertinent.cli.models",
     "pertinent.cli.destinations",
+    "pertinent.cli.quality",
 )
 
 

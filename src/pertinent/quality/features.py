@@ -40,8 +40,9 @@ def rate_features(state: dict[str, Any]) -> dict[str, float]:
         for d, n in (entry.get("days") or {}).items():
             per_day[str(d)] += int(n)
     active = float(len(per_day)) or 1.0
-    timed = isinstance(first, int | float) and isinstance(last, int | float)
-    span_days = (last - first) / DAY + 1.0 if timed else 1.0
+    span_days = 1.0
+    if isinstance(first, int | float) and isinstance(last, int | float):
+        span_days = (last - first) / DAY + 1.0
     counted = sum(per_event.values())
     return {
         "events_total": total,

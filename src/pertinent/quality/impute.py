@@ -37,7 +37,8 @@ class TraitFit:
 
 
 def _matrix(vec: DictVectorizer, rows: list[dict[str, float]]) -> np.ndarray:
-    return np.log1p(np.maximum(vec.transform(rows).toarray(), 0.0))
+    out: np.ndarray = np.log1p(np.maximum(vec.transform(rows).toarray(), 0.0))
+    return out
 
 
 def infer_trait(

@@ -124,10 +124,10 @@ def candidates(records: list[Record], threshold: float = 85.0) -> list[Pair]:
             continue
         for x, y in combinations(members, 2):
             a, b = (x, y) if x.profile_id < y.profile_id else (y, x)
-            key = (a.profile_id, b.profile_id)
-            if key in seen or a.profile_id == b.profile_id:
+            pair = (a.profile_id, b.profile_id)
+            if pair in seen or a.profile_id == b.profile_id:
                 continue
-            seen.add(key)
+            seen.add(pair)
             s, reasons = score(a, b)
             if s >= threshold:
                 out.append(Pair(a.profile_id, b.profile_id, s, reasons))

@@ -116,7 +116,7 @@ def date(value: str) -> str | None:
     if not text:
         return None
     try:
-        parsed = dateparser.parse(text)
+        parsed: datetime = dateparser.parse(text)
     except (ValueError, OverflowError):
         return None
     if not _HAS_TIME.search(text):

@@ -86,12 +86,12 @@ class QualityService:
             record(tx, actor, "tracking_plan.put", f"tracking_plan:{plan.event}", before=old,
                    after={"mode": plan.mode, "schema": plan.schema_}, at=now)  # fmt: skip
         self.ingest.quality.invalidate()
-        return TrackingPlan(event=row.event, schema=row.schema, mode=row.mode, updated_at=row.updated_at)
+        return TrackingPlan(event=row.event, schema_=row.schema, mode=row.mode, updated_at=row.updated_at)
 
     def plans(self) -> list[TrackingPlan]:
         with self.store.transaction(write=False) as tx:
             rows = tx.tracking_plans()
-        return [TrackingPlan(event=r.event, schema=r.schema, mode=r.mode, updated_at=r.updated_at) for r in rows]
+        return [TrackingPlan(event=r.event, schema_=r.schema, mode=r.mode, updated_at=r.updated_at) for r in rows]
 
     def delete_plan(self, event: str, actor: Actor = SYSTEM) -> bool:
         with self.store.transaction() as tx:

@@ -52,10 +52,12 @@ def _fields(error: ValidationError) -> list[str]:
     base = _path(error.absolute_path)
     prefix = f"properties.{base}" if base else "properties"
     if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [k for k in error.validator_value if k not in error.instance]
+        required: Any = error.validator_value
+        missing = [k for k in required if k not in error.instance]
         return [f"{prefix}.{k}" for k in missing] or [prefix]
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set((error.schema or {}).get("properties", {}))
+        schema: Any = error.schema
+        allowed = set(schema.get("properties", {}) if isinstance(schema, dict) else ())
         extra = [k for k in error.instance if k not in allowed]
         return [f"{prefix}.{k}" for k in extra[:5]] or [prefix]
     return [prefix]

@@ -151,7 +151,9 @@ class QualityMixin(SqlBase):
     def quality_flags(self, profile_ids: Iterable[str] | None = None) -> list[QualityFlagRow]:
         c = t.quality_flags.c
         q = select(t.quality_flags).order_by(desc(c.score), c.profile_id)
-        found = self.conn.execute(q) if profile_ids is None else rows_where_in(self.conn, q, c.profile_id, profile_ids)
+        found: Iterable[Any] = (
+            self.conn.execute(q) if profile_ids is None else rows_where_in(self.conn, q, c.profile_id, profile_ids)
+        )
         return [QualityFlagRow(r.profile_id, float(r.score), list(r.reasons or []), r.at) for r in found]
 
     # duplicate candidates ----------------------------------------------------------------

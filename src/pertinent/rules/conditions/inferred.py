@@ -19,7 +19,7 @@ from pydantic import Field
 
 from pertinent.rules.base import Check, Key, TimeBounds
 from pertinent.rules.conditions.comparisons import Comparison
-from pertinent.rules.values import compare, comparison, is_number
+from pertinent.rules.values import compare, comparison
 from pertinent.rules.view import ConditionView
 
 
@@ -28,7 +28,7 @@ def _value(state: dict[str, Any], trait: str, least: float) -> Any:
     if not isinstance(entry, dict):
         return None
     confidence = entry.get("confidence")
-    return entry.get("value") if is_number(confidence) and float(confidence) >= least else None
+    return entry.get("value") if isinstance(confidence, int | float) and float(confidence) >= least else None
 
 
 class InferredCondition(Comparison):
