@@ -172,10 +172,11 @@ class QualityMixin(SqlBase):
             }
             for r in rows
         ]
-        stmt = self._insert(t.dedup_candidates).on_conflict_do_nothing(index_elements=["profile_a", "profile_b"])
+        insert = self._insert(t.dedup_candidates).on_conflict_do_nothing(index_elements=["profile_a", "profile_b"])
+        stmt = insert.returning(t.dedup_candidates.c.id)
         added = 0
-        for value in values:  # one at a time: rowcount says whether the pair was new, on both backends
-            added += self.conn.execute(stmt, value).rowcount or 0
+        for value in values:  # one at a time: RETURNING says whether the pair was new, on both backends
+            added += len(self.conn.execute(stmt, value).fetchall())
         return added
 
     def dedup_candidates(self, status: str | None = "pending", limit: int = 500) -> list[DedupCandidateRow]:
