@@ -92,6 +92,9 @@ def register(app: typer.Typer) -> None:
         timestamp_format: str = typer.Option("auto", help="auto, iso, unix_s, unix_ms or a strftime pattern."),
         limit: int | None = typer.Option(None, help="Read only the first N rows."),
         batch_size: int = typer.Option(500, help="Messages per ingest transaction."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the data-quality report only; write nothing."),
+        report: bool = typer.Option(False, "--report", help="Print the data-quality report before importing."),
+        as_json: bool = typer.Option(False, "--json", help="The data-quality report as JSON."),
     ) -> None:
         """Load a history file as events into the configured store (no server needed)."""
         from pertinent.events.importing import ColumnMapping, ImportFileError, import_file, parse_event_map
@@ -119,6 +122,12 @@ def register(app: typer.Typer) -> None:
         except (ImportFileError, ValueError, FileNotFoundError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        if dry_run or report:
+            from pertinent.cli.quality import import_report
+
+            import_report(job, as_json)  # reads the file, writes nothing
+            if dry_run:
+                return
         totals = ingest_batches(job, total, f"import {file.name}", count_rows=True, job=job)
         typer.echo(
             f"rows read {job.report.rows_read}, messages {totals['messages']}, stored {totals['stored']}, "

@@ -223,6 +223,48 @@ def failed_replay(ids: list[int] = typer.Option([], "--id", help="Only these ids
     typer.echo(f"replayed {out.replayed}, accepted {out.accepted}, still failing {out.still_failing}")
 
 
+def import_report(job: Any, as_json: bool = False) -> None:
+    """Print the data-quality report of an import job (null rates, ranges, duplicates, unparseable values,
+    invalid messages, normalisation, tracking-plan violations), reading the file and writing nothing."""
+    from pertinent.events.importing import ImportFileError
+    from pertinent.privacy.keys import ensure_keys
+    from pertinent.quality.importcheck import check_import
+    from pertinent.quality.ingest import IngestQuality
+    from pertinent.settings import load_settings
+    from pertinent.storage.factory import open_store
+
+    settings = ensure_keys(load_settings())
+    store = open_store(settings)
+    try:
+        out = check_import(job, IngestQuality(store, settings.quality))
+    except (ImportFileError, ValueError, KeyError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(out.model_dump_json(indent=2))
+        return
+    echo = typer.echo
+    echo(f"rows {out.rows}, whole rows repeated {out.duplicate_rows}; messages {out.messages}, "
+         f"repeated message ids {out.duplicate_message_ids}")  # fmt: skip
+    echo("columns (null rate, range, unparseable numbers)")
+    for c in out.columns:
+        span = f"{c.min:g} .. {c.max:g}" if c.numeric and c.min is not None and c.max is not None else "text"
+        bad = f", {c.unparseable} unparseable e.g. {c.examples[:3]}" if c.unparseable else ""
+        echo(f"  {c.name:<25} nulls {c.null_rate:6.1%}  {span}{bad}")
+    for title, counts in (
+        ("rows the import would skip", out.skipped_rows),
+        ("messages ingestion would refuse, by field", out.invalid_messages),
+        ("normalisation", out.normalisation),
+        ("tracking-plan violations", out.violations),
+    ):
+        if counts:
+            echo(title)
+            for key, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+                echo(f"  {n:>8}  {key}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``pertinent quality ...`` to the main app."""
     app.add_typer(quality_app, name="quality")

@@ -7,7 +7,7 @@ of a file instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ class FileImport:
         self.limit = limit
         self._total: int | None = None
         self.report = ImportReport()
+        self.on_chunk: Callable[[pd.DataFrame], None] | None = None  # sees each raw chunk (data-quality report)
 
     @property
     def total_rows(self) -> int:
@@ -76,6 +77,8 @@ class FileImport:
                     if room <= 0:
                         break
                     chunk = chunk.iloc[:room]
+                if self.on_chunk is not None:
+                    self.on_chunk(chunk)
                 yield from conv.convert(chunk, first_row, report)
                 first_row += len(chunk)
                 report.rows_read += len(chunk)
