@@ -47,6 +47,7 @@ from pertinent.dashboard.auth import (
 )
 from pertinent.dashboard.login_limiter import retry_after_header
 from pertinent.dashboard.pages import audit as audit_page
+from pertinent.dashboard.pages import quality as quality_page
 from pertinent.dashboard.pages.common import Window, when
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -252,6 +253,13 @@ async def audit(
     """The audit log, newest first, filtered like ``GET /v1/audit``; a refused filter is shown on the page."""
     data = await run_in_threadpool(audit_page.build, services.audit, kind, subject, actor, cursor)
     return _page(request, "audit.html", 400 if data.error else 200, page="audit", data=data)
+
+
+@pages.get("/quality", response_class=HTMLResponse, response_model=None, name="dashboard_quality")
+async def quality(request: Request, services: ServicesDep) -> HTMLResponse:
+    """Data quality: tracking-plan violations, failed events, outliers and bots, duplicates, normalisation."""
+    data = await run_in_threadpool(quality_page.build, services.quality)
+    return _page(request, "quality.html", page="quality", data=data)
 
 
 @pages.post("/segments/report", response_class=RedirectResponse, response_model=None)
