@@ -185,6 +185,9 @@ def test_erasure_deletes_everything_but_the_erasure_record(any_client, services)
         "segment_models": 0,
         "warehouse_exports": 0,
         "audit_log": 1,  # the audit row of the identify's merge (a9 into u9): when the person logged in
+        "failed_events": 0,  # data quality: blocked events, outlier flag, duplicate candidates
+        "quality_flags": 0,
+        "dedup_candidates": 0,
     }
     assert _rows_mentioning(services.store, pid) == {"consent_log": 1}  # only the erasure record
     assert any_client.get("/v1/groups/acme", headers=ADMIN).json()["member_count"] == 0

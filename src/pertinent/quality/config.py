@@ -33,7 +33,7 @@ class QualityConfig(BaseModel):
     currency_fields: list[str] = Field(default_factory=lambda: ["properties.currency"])
     categorical_fields: list[str] = Field(default_factory=list)
     phone_region: str = Field(default="US", min_length=2, max_length=2)
-    match_threshold: float = Field(default=85.0, ge=0, le=100)
+    match_threshold: float = Field(default=90.0, ge=0, le=100)
     auto_merge_threshold: float = Field(default=101.0, ge=0)
     match_traits: list[str] = Field(
         default_factory=lambda: ["name", "firstName", "lastName", "email", "phone", "address", "postalCode"]

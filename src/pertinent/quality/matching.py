@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-from rapidfuzz import fuzz
+import numpy as np
+from rapidfuzz import fuzz, process
 
 WEIGHTS = {"name": 0.45, "email_local": 0.3, "phone": 0.15, "address": 0.1}
 EXACT = ("email", "phone")  # equal values (clear or pseudonymised) are the same person
@@ -111,7 +112,32 @@ def score(a: Record, b: Record) -> tuple[float, dict[str, float]]:
     return round(total, 2), {k: round(v, 2) for k, v in sims.items()}
 
 
-def candidates(records: list[Record], threshold: float = 85.0) -> list[Pair]:
+def _bounds(members: list[Record]) -> np.ndarray:
+    """An upper bound of :func:`score` for every pair of a block, from the name and email similarities computed at
+    once (``rapidfuzz.process.cdist``), the other fields counted as perfect: pairs below the threshold are skipped."""
+    n = len(members)
+    names = [m.name for m in members]
+    locals_ = [m.email_local for m in members]
+    name = process.cdist(names, names, scorer=fuzz.token_sort_ratio, dtype=np.float32)
+    local = process.cdist(locals_, locals_, scorer=fuzz.ratio, dtype=np.float32)
+    has_name = np.array([bool(v) for v in names])
+    has_local = np.array([bool(v) for v in locals_])
+    both_name = np.outer(has_name, has_name)
+    both_local = np.outer(has_local, has_local)
+    rest = WEIGHTS["phone"] + WEIGHTS["address"]
+    weight = rest + WEIGHTS["name"] * both_name + WEIGHTS["email_local"] * both_local
+    total = 100.0 * rest + WEIGHTS["name"] * name * both_name + WEIGHTS["email_local"] * local * both_local
+    bound = total / weight
+    exact = np.zeros((n, n), dtype=bool)
+    for field_ in EXACT:
+        values = [getattr(m, field_) for m in members]
+        for i in range(n):
+            if values[i]:
+                exact[i] |= np.array([v == values[i] for v in values])
+    return np.where(exact, 100.0, bound)
+
+
+def candidates(records: list[Record], threshold: float = 90.0) -> list[Pair]:
     """The pairs scoring at least ``threshold``, best first (each pair once, ``a < b``)."""
     blocks: dict[str, list[Record]] = defaultdict(list)
     for r in records:
@@ -122,7 +148,9 @@ def candidates(records: list[Record], threshold: float = 85.0) -> list[Pair]:
     for members in blocks.values():
         if len(members) < 2 or len(members) > MAX_BLOCK:
             continue
-        for x, y in combinations(members, 2):
+        bound = _bounds(members)
+        for i, j in zip(*np.nonzero(np.triu(bound >= threshold, k=1)), strict=True):
+            x, y = members[int(i)], members[int(j)]
             a, b = (x, y) if x.profile_id < y.profile_id else (y, x)
             pair = (a.profile_id, b.profile_id)
             if pair in seen or a.profile_id == b.profile_id:
