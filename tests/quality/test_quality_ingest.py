@@ -146,3 +146,22 @@ def test_tracking_plan_api(any_client) -> None:
     report = any_client.get("/v1/quality/report", headers=ADMIN).json()
     assert report["failed_events"] == 1 and report["tracking_plans"] == ["E"]
     assert any_client.get("/v1/quality/report").status_code == 401
+
+
+def test_a_trait_of_the_wrong_type_is_named_and_the_blocked_identify_keeps_pii_pseudonymised(services) -> None:
+    schema = {"type": "object", "properties": {"age": {"type": "integer"}, "email": {"type": "string"}}}
+    services.quality.put_plan(TrackingPlanIn(event="identify", schema=schema, mode="block"))
+    result = services.ingest.ingest(
+        [
+            {"type": "identify", "userId": "ann", "traits": {"age": "forty", "email": "Ann@X.org"}},
+            {"type": "identify", "userId": "bob", "traits": {"age": 40, "email": "bob@x.org"}},
+        ],
+        prefix="batch",
+    )
+    assert result.stored == 1 and result.errors[0]["field"] == "batch[0].traits.age"
+    [kept] = services.quality.failed()
+    assert kept.payload["traits"]["email"].startswith("h_") and kept.payload["traits"]["age"] == "forty"
+    services.quality.delete_plan("identify")
+    assert services.quality.replay().accepted == 1
+    ann = services.profiles.get("ann").traits
+    assert ann["email"] == services.ingest.pseudo.pii("ann@x.org")  # the same pseudonym as sent directly

@@ -317,7 +317,8 @@ class IngestService:
                 continue
             if violations and mode == "block":  # kept in the failed-events store, reported as rejected
                 ip = _anonymize_ip if self.settings.anonymize_ip else None
-                failed.append(self.quality.failed_row(raw, msg, p.verified, violations, received_at, self.pseudo, ip))
+                args = (p.verified, violations, received_at, self.pseudo, ip, self.scrub_traits)
+                failed.append(self.quality.failed_row(raw, msg, *args))
                 result.rejected += 1
                 result.errors += self.quality.blocked_errors(violations, i, where, bool(prefix))
                 continue

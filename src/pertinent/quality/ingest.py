@@ -17,7 +17,7 @@ from typing import Any
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.quality import normalize
 from pertinent.quality.config import QualityConfig
-from pertinent.quality.tracking import CompiledPlan, compile_plan
+from pertinent.quality.tracking import IDENTIFY, CompiledPlan, compile_plan
 from pertinent.storage.base import FailedEventRow, Store
 
 CountKey = tuple[str, str, str]  # kind, event, field
@@ -120,13 +120,17 @@ class IngestQuality:
         self._loaded_at = float("-inf")
 
     def check(self, msg: Any) -> tuple[str | None, list[dict[str, str]]]:
-        """The plan's mode for a track event and its violations (None, [] when no plan names the event)."""
-        if msg.type != "track":
+        """The plan's mode for a track event (its properties) or an identify call (its traits, the plan named
+        ``identify``) and its violations; (None, []) when no plan applies."""
+        if msg.type == "track":
+            plan, data, root = self.plans().get(msg.event), msg.properties, "properties"
+        elif msg.type == "identify":
+            plan, data, root = self.plans().get(IDENTIFY), msg.traits, "traits"
+        else:
             return None, []
-        plan = self.plans().get(msg.event)
         if plan is None:
             return None, []
-        found = plan.violations(msg.properties or {})
+        found = plan.violations(data or {}, root)
         if found:
             kind = "blocked" if plan.mode == "block" else "violation"
             with self._lock:
@@ -164,6 +168,7 @@ class IngestQuality:
         at: float,
         pseudo: Pseudonymizer,
         anonymize_ip: Callable[[str], str | None] | None,
+        scrub: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> FailedEventRow:
         """A blocked message as kept in the failed-events store: as sent (so that a replay normalises and checks it
         again), less its identity proofs and the host part of its IP. An unproven userId is dropped (the message
@@ -178,6 +183,11 @@ class IngestQuality:
                 payload.pop("userId", None)
             else:
                 ctx.pop("consent", None)
+        if scrub is not None:  # PII traits kept as pseudonyms (a replay keeps a pseudonym as it is)
+            if isinstance(payload.get("traits"), dict):
+                payload["traits"] = scrub(payload["traits"])
+            if isinstance(ctx.get("traits"), dict):
+                ctx["traits"] = scrub(ctx["traits"])
         payload["context"] = ctx
         user = msg.userId if payload.get("userId") else None
         return FailedEventRow(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import combinations
 from typing import Any
 
 import numpy as np

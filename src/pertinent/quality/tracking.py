@@ -1,4 +1,6 @@
 """Tracking plans (like Segment Protocols): per event name, a JSON Schema for the event's properties and a mode.
+The plan named ``identify`` (:data:`IDENTIFY`) checks the traits of identify calls instead (a trait of the wrong
+type is then named ``traits.<trait>``).
 
 * ``allow``: the event is stored; violations are counted per event and field;
 * ``flag``: stored and counted, and the stored event carries the fields at fault in ``context.violations``;
@@ -28,6 +30,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 Mode = Literal["allow", "flag", "block"]
 MODES: tuple[str, ...] = ("allow", "flag", "block")
 MAX_ERRORS = 20  # violations reported per event
+IDENTIFY = "identify"  # the plan of identify calls: a schema of their traits
 
 
 def _path(parts: Any) -> str:
@@ -48,9 +51,9 @@ def schema_problems(schema: Any) -> list[dict[str, str]]:
     return []
 
 
-def _fields(error: ValidationError) -> list[str]:
+def _fields(error: ValidationError, root: str) -> list[str]:
     base = _path(error.absolute_path)
-    prefix = f"properties.{base}" if base else "properties"
+    prefix = f"{root}.{base}" if base else root
     if error.validator == "required" and isinstance(error.instance, dict):
         required: Any = error.validator_value
         missing = [k for k in required if k not in error.instance]
@@ -71,12 +74,12 @@ class CompiledPlan:
     mode: Mode
     validator: Draft202012Validator
 
-    def violations(self, properties: dict[str, Any]) -> list[dict[str, str]]:
-        """The violations of ``properties`` (field, message), at most ``MAX_ERRORS``; empty when valid."""
+    def violations(self, properties: dict[str, Any], root: str = "properties") -> list[dict[str, str]]:
+        """The violations of ``properties`` (field named under ``root``, message), at most ``MAX_ERRORS``."""
         out: list[dict[str, str]] = []
         for error in sorted(self.validator.iter_errors(properties), key=lambda e: list(map(str, e.absolute_path))):
             message = error.message if len(error.message) <= 300 else error.message[:297] + "..."
-            out += [{"field": field, "message": message} for field in _fields(error)]
+            out += [{"field": field, "message": message} for field in _fields(error, root)]
             if len(out) >= MAX_ERRORS:
                 break
         return out[:MAX_ERRORS]
