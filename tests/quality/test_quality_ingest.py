@@ -165,3 +165,20 @@ def test_a_trait_of_the_wrong_type_is_named_and_the_blocked_identify_keeps_pii_p
     assert services.quality.replay().accepted == 1
     ann = services.profiles.get("ann").traits
     assert ann["email"] == services.ingest.pseudo.pii("ann@x.org")  # the same pseudonym as sent directly
+
+
+@pytest.mark.parametrize(
+    ("schema", "event", "field"),
+    [
+        ({"properties": {"a": {"$ref": "http://169.254.169.254/x"}}}, "E", "schema.properties.a.$ref"),
+        ({"properties": {"a": {"const": "x\u0000"}}}, "E", "schema.properties.a.const"),
+        ({"type": "object"}, "E\u0000", "event"),
+        ({"type": "array"}, "E", "schema.type"),
+        ([1], "E", "schema"),
+    ],
+)
+def test_a_plan_that_cannot_be_stored_or_applied_is_refused_naming_the_field(any_client, schema, event, field) -> None:
+    body = {"event": event, "schema": schema, "mode": "block"}
+    r = any_client.post("/v1/quality/tracking-plans", json=body, headers=ADMIN)
+    assert r.status_code in (400, 422), r.text
+    assert any(e["field"].startswith(field) for e in r.json()["errors"]), r.json()

@@ -37,6 +37,7 @@ from pertinent.quality.models import (
     TraitImputation,
 )
 from pertinent.quality.tracking import schema_problems
+from pertinent.runtime.limits import fields_problem
 from pertinent.storage.base import DedupCandidateRow, ProfileRow, QualityFlagRow, Store, TrackingPlanRow
 
 PAGE = 1000
@@ -74,7 +75,8 @@ class QualityService:
     # ================================================================ tracking plans
     def put_plan(self, plan: TrackingPlanIn, actor: Actor = SYSTEM) -> TrackingPlan:
         """Create or replace an event's plan; a schema that is not valid JSON Schema is refused naming the field."""
-        problems = schema_problems(plan.schema_)
+        stored = fields_problem({"event": plan.event, "schema": plan.schema_})  # NUL characters, nesting
+        problems = [{"field": stored[0], "message": stored[1]}] if stored else schema_problems(plan.schema_)
         if problems:
             raise InvalidInput(problems)
         now = time.time()

@@ -21,6 +21,7 @@ refused, naming the field at fault.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 
 Mode = Literal["allow", "flag", "block"]
 MODES: tuple[str, ...] = ("allow", "flag", "block")
+log = logging.getLogger("pertinent.quality")
 MAX_ERRORS = 20  # violations reported per event
 IDENTIFY = "identify"  # the plan of identify calls: a schema of their traits
 
@@ -37,10 +39,35 @@ def _path(parts: Any) -> str:
     return ".".join(str(p) for p in parts)
 
 
+def _remote_ref(node: Any, path: str) -> tuple[str, str] | None:
+    """The first ``$ref`` (or ``$dynamicRef``) that points outside the schema: never fetched (offline, and no
+    request to a host of the uploader's choosing)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
+                return f"{path}.{key}", "only references inside the schema ('#/...') are allowed"
+            found = _remote_ref(value, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found = _remote_ref(value, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def schema_problems(schema: Any) -> list[dict[str, str]]:
-    """Why ``schema`` is not a valid JSON Schema (each problem naming ``schema.<path>``); empty when it is."""
+    """Why ``schema`` is not a valid JSON Schema (each problem naming ``schema.<path>``); empty when it is.
+
+    >>> schema_problems({"properties": {"a": {"$ref": "https://example.com/s.json"}}})[0]["field"]
+    'schema.properties.a.$ref'
+    """
     if not isinstance(schema, dict):
         return [{"field": "schema", "message": "must be a JSON object (a JSON Schema)"}]
+    remote = _remote_ref(schema, "schema")
+    if remote:
+        return [{"field": remote[0], "message": remote[1]}]
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -77,7 +104,12 @@ class CompiledPlan:
     def violations(self, properties: dict[str, Any], root: str = "properties") -> list[dict[str, str]]:
         """The violations of ``properties`` (field named under ``root``, message), at most ``MAX_ERRORS``."""
         out: list[dict[str, str]] = []
-        for error in sorted(self.validator.iter_errors(properties), key=lambda e: list(map(str, e.absolute_path))):
+        try:
+            errors = sorted(self.validator.iter_errors(properties), key=lambda e: list(map(str, e.absolute_path)))
+        except Exception:  # a plan that cannot be applied (a reference it cannot resolve) never fails ingestion
+            log.warning("tracking plan of %r could not be applied", self.event, exc_info=True)
+            return []
+        for error in errors:
             message = error.message if len(error.message) <= 300 else error.message[:297] + "..."
             out += [{"field": field, "message": message} for field in _fields(error, root)]
             if len(out) >= MAX_ERRORS:
