@@ -139,6 +139,7 @@ class Services:
         process of the cluster runs each), and the recommender's scheduled retraining. ``pertinent serve`` calls
         this unless ``run_jobs`` is off; ``pertinent worker`` always does."""
         self.segments.start()
+        self.quality.start(self.segments.jobs)  # scheduled quality scans (quality.scan_interval_s; 0 = never)
         self.destinations.start()  # webhook deliveries from the outbox (when any destination is configured)
         return self.recommend.start_retraining()
 

@@ -168,3 +168,16 @@ def test_duplicates_api(any_client, services) -> None:
     ok = any_client.post(f"/v1/quality/duplicates/{pair['id']}", json={"decision": "reject"}, headers=ADMIN)
     assert ok.json()["status"] == "rejected"
     assert any_client.post("/v1/quality/duplicates/999", json={"decision": "accept"}, headers=ADMIN).status_code == 404
+
+
+def test_the_scheduled_scan_flags_infers_lists_and_purges(services) -> None:
+    services.ingest.ingest(_shoppers() + _bot(2500))
+    services.quality.config = services.quality.config.model_copy(update={"failed_events_keep_days": 1e-9})
+    from pertinent.quality.models import TrackingPlanIn
+
+    services.quality.put_plan(TrackingPlanIn(event="E", schema={"type": "object", "required": ["x"]}, mode="block"))
+    services.ingest.ingest([{"type": "track", "event": "E", "userId": "c1"}])
+    services.quality.scheduled()
+    assert services.quality.flagged_profiles(fresh=True)
+    assert services.profiles.get("c24").inferred
+    assert services.quality.failed(include_replayed=True) == []  # past retention

@@ -14,6 +14,8 @@ class QualityConfig(BaseModel):
     """``normalize``: values are normalised at ingestion (countries to ISO 3166 alpha-2, dates to ISO 8601,
     currencies to ISO 4217, categorical text trimmed and lower-cased) in the fields listed, each a dotted path into
     the message (``context.location.country``, ``properties.currency``, ``traits.country``).
+    ``scan_interval_s``: the server rescans outliers, imputes traits, lists duplicates and purges failed events
+    older than ``failed_events_keep_days`` on this schedule (one process at a time); 0 = only on demand.
     ``phone_region``: the region assumed for phone numbers written without a ``+<country code>`` (E.164).
     ``match_threshold``: the fuzzy score (0-100) from which two profiles are duplicate candidates;
     ``auto_merge_threshold``: the score from which a candidate is merged without review (above 100 = never).
@@ -44,3 +46,4 @@ class QualityConfig(BaseModel):
     impute_traits: list[str] = Field(default_factory=lambda: ["gender", "age_group"])
     impute_neighbors: int = Field(default=15, ge=1, le=200)
     failed_events_keep_days: float = Field(default=30.0, gt=0)
+    scan_interval_s: float = Field(default=0.0, ge=0)

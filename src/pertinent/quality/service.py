@@ -72,6 +72,23 @@ class QualityService:
         self._flagged_at = float("-inf")
         self._lock = threading.Lock()
 
+    def start(self, jobs: Any) -> None:
+        """Schedule the periodic scan on the server's job runner (``quality.scan_interval_s``; 0 = never)."""
+        jobs.every("quality-scan", self.config.scan_interval_s, self.scheduled)
+
+    def scheduled(self) -> None:
+        """Outliers first (imputation leaves flagged profiles out), then imputation, duplicates, and failed events
+        past their retention."""
+        actor = Actor.system("quality")
+        self.scan_outliers(actor)
+        self.impute(actor)
+        self.find_duplicates(actor)
+        before = time.time() - self.config.failed_events_keep_days * 86400.0
+        with self.store.transaction() as tx:
+            purged = tx.purge_failed_events(before)
+            if purged:
+                record(tx, actor, "failed_events.purge", "failed_events", detail={"purged": purged}, at=time.time())
+
     # ================================================================ tracking plans
     def put_plan(self, plan: TrackingPlanIn, actor: Actor = SYSTEM) -> TrackingPlan:
         """Create or replace an event's plan; a schema that is not valid JSON Schema is refused naming the field."""
