@@ -66,7 +66,7 @@ def print_report(report: Any) -> None:
     for c in report.duplicate_candidates[:20]:
         why = ", ".join(f"{k} {v:.0f}" for k, v in c.reasons.items())
         echo(f"  #{c.id}  {c.profile_a} ~ {c.profile_b}  score {c.score:.1f}  ({why})")
-    echo(f"\nflagged outliers and bots ({len(report.outliers)})")
+    echo(f"\nflagged outliers and bots ({report.outliers_total})")
     for f in report.outliers[:20]:
         echo(f"  {f.profile_id}  score {f.score:.3f}  {'; '.join(f.reasons)}")
     echo(f"\ntracking-plan violations ({sum(v.n for v in report.violations)})")

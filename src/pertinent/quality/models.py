@@ -120,7 +120,8 @@ class QualityReport(BaseModel):
     events, and normalisation counts (normalised and unparseable values per event and field)."""
 
     duplicate_candidates: list[DedupCandidate]
-    outliers: list[OutlierFlag]
+    outliers: list[OutlierFlag]  # the strangest first, at most 1000
+    outliers_total: int = 0
     violations: list[Count]
     normalisation: list[Count]
     failed_events: int

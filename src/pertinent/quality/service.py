@@ -340,7 +340,8 @@ class QualityService:
 
         return QualityReport(
             duplicate_candidates=[_candidate(r) for r in pending],
-            outliers=[OutlierFlag(**asdict(f)) for f in flags],
+            outliers=[OutlierFlag(**asdict(f)) for f in flags[:1000]],
+            outliers_total=len(flags),
             violations=listed(("violation", "blocked")),
             normalisation=listed(("normalised", "unparseable")),
             failed_events=failed,

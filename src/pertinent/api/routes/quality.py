@@ -78,7 +78,8 @@ async def replay(services: ServicesDep, body: ReplayIn) -> Replay:
 
 @router.get("/outliers", response_model=list[OutlierFlag])
 async def outliers(services: ServicesDep) -> list[OutlierFlag]:
-    """Profiles flagged as outliers or bots by the latest scan (kept out of KPIs and training sets)."""
+    """Profiles flagged as outliers or bots by the latest scan, the strangest first (at most 1000; kept out of KPIs
+    and training sets)."""
     return (await run_in_threadpool(services.quality.report)).outliers
 
 
