@@ -2,6 +2,11 @@
 
 Usage: .venv/bin/python benchmarks/quality.py [--people 5000] [--dup-share 0.2] [--seed 7]
 
+A second part measures the bot and outlier flags (:mod:`pertinent.quality.outliers`) on synthetic profile
+states: people with lognormal activity, and 1% bots of three kinds (crawlers far beyond any cap, scripted
+clients repeating one event a few hundred times a day, and slow scrapers of one event over many sessions).
+The peer is the hard caps alone.
+
 A population of people (names drawn from small lists, so many distinct people share a full name: hard negatives),
 each with an email, a phone number and an address. A share of them get a second profile with the kind of
 differences real duplicates have: case and spacing, a typo in the name, the name's parts swapped, the email
@@ -23,7 +28,9 @@ import random
 import time
 
 from pertinent.quality import matching
+from pertinent.quality.features import rate_features
 from pertinent.quality.normalize import identifier
+from pertinent.quality.outliers import OutlierSettings, detect
 
 FIRST = """James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan Joseph
 Jessica Thomas Sarah Charles Karen Daniel Nancy Matthew Lisa Anthony Betty Mark Margaret Donald Sandra Steven Ashley
@@ -170,6 +177,72 @@ def main() -> None:
         t = time.perf_counter()
         pairs = matching.candidates(records, threshold)
         show(f"fuzzy >= {threshold:g}", {(p.a, p.b) for p in pairs}, time.perf_counter() - t)
+    outliers_part(args.people, args.seed)
+
+
+def human(rng: random.Random) -> dict[str, object]:
+    days = max(1, int(rng.lognormvariate(1.2, 0.8)))
+    counts: dict[str, dict[str, object]] = {}
+    total = sessions = 0
+    for day in range(days):
+        if rng.random() < 0.5:
+            continue
+        sessions_today = 1 + int(rng.expovariate(1.0))
+        sessions += sessions_today
+        for name in ("page", "Product Viewed", "Product Added", "Order Completed"):
+            n = int(rng.lognormvariate({"page": 1.8, "Product Viewed": 1.4}.get(name, -0.5), 0.7) * sessions_today)
+            if n:
+                entry = counts.setdefault(name, {"total": 0, "days": {}})
+                entry["total"] += n  # type: ignore[operator]
+                entry["days"][str(day)] = n  # type: ignore[index]
+                total += n
+    return {"events_total": total, "sessions": max(sessions, 1), "first_seen": 0.0, "last_seen": days * 86400.0,
+            "counts": counts}  # fmt: skip
+
+
+def bot(kind: str, rng: random.Random) -> dict[str, object]:
+    days = rng.randint(1, 5)
+    per_day = {"crawler": rng.randint(3000, 20000), "scripted": rng.randint(250, 900), "slow": rng.randint(80, 200)}
+    n = per_day[kind]
+    sessions = {"crawler": days, "scripted": days, "slow": days * rng.randint(20, 60)}[kind]
+    name = "Product Viewed" if kind != "scripted" else "Coupon Applied"
+    counts = {name: {"total": n * days, "days": {str(d): n for d in range(days)}}}
+    return {"events_total": n * days, "sessions": sessions, "first_seen": 0.0, "last_seen": days * 86400.0,
+            "counts": counts}  # fmt: skip
+
+
+def outliers_part(people: int, seed: int) -> None:
+    rng = random.Random(seed)
+    rows: list[dict[str, float | str]] = []
+    bots: dict[str, str] = {}
+    for i in range(people):
+        if rng.random() < 0.01:
+            kind = rng.choice(["crawler", "scripted", "slow"])
+            bots[f"b{i}"] = kind
+            rows.append({"id": f"b{i}", **rate_features(bot(kind, rng))})
+        else:
+            state = human(rng)
+            if state["events_total"]:
+                rows.append({"id": f"h{i}", **rate_features(state)})
+    print(f"\nbots and outliers: {len(rows)} profiles, {len(bots)} bots "
+          f"({', '.join(f'{k} {list(bots.values()).count(k)}' for k in ('crawler', 'scripted', 'slow'))})")  # fmt: skip
+    print(f"{'method':<26} {'flagged':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'seconds':>8}  recall by kind")
+    truth = set(bots)
+    for name, contamination in (("hard caps only (peer)", None), ("caps + IsolationForest", 0.01)):
+        t = time.perf_counter()
+        if contamination is None:
+            cfg = OutlierSettings()
+            found = {str(r["id"]) for r in rows if r["max_day_events"] > cfg.max_events_per_day
+                     or r["events_per_session"] > cfg.max_events_per_session}  # fmt: skip
+        else:
+            found = {f.profile_id for f in detect(rows, OutlierSettings(contamination=contamination))}
+        seconds = time.perf_counter() - t
+        p, r, f = scores(found, truth)  # type: ignore[arg-type]
+        by_kind = ", ".join(
+            f"{k} {sum(1 for b, kk in bots.items() if kk == k and b in found)}/{list(bots.values()).count(k)}"
+            for k in ("crawler", "scripted", "slow")
+        )
+        print(f"{name:<26} {len(found):>7} {p:>9.3f} {r:>7.3f} {f:>6.3f} {seconds:>8.2f}  {by_kind}")
 
 
 if __name__ == "__main__":
