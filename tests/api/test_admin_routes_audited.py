@@ -109,6 +109,53 @@ SCENARIOS: dict[tuple[str, str], tuple[Call, Call]] = {
     ("POST", "/v1/destinations/{name}/replay"): (_none, lambda c: _replay(c)),
 }
 
+PLAN = {"event": "E", "schema": {"type": "object", "required": ["x"]}, "mode": "block"}
+
+
+def _plan(c: TestClient) -> None:
+    assert c.post("/v1/quality/tracking-plans", json=PLAN, headers=ADMIN).status_code == 200
+
+
+def _blocked(c: TestClient) -> None:
+    _plan(c)
+    assert c.post("/v1/track", json={"userId": "b", "event": "E"}).json()["rejected"] == 1
+
+
+def _twins(c: TestClient) -> None:
+    for uid in ("t1", "t2"):
+        assert c.post("/v1/identify", json={"userId": uid, "traits": {"email": "t@x.org"}}).status_code == 200
+    assert c.post("/v1/quality/duplicates/scan", headers=ADMIN).status_code == 200
+
+
+def _accept_first(c: TestClient) -> Any:
+    pair = c.get("/v1/quality/duplicates", headers=ADMIN).json()[0]
+    return c.post(f"/v1/quality/duplicates/{pair['id']}", json={"decision": "accept"}, headers=ADMIN)
+
+
+SCENARIOS.update(
+    {
+        ("POST", "/v1/quality/tracking-plans"): (
+            _none,
+            lambda c: c.post("/v1/quality/tracking-plans", json=PLAN, headers=ADMIN),
+        ),  # fmt: skip
+        ("DELETE", "/v1/quality/tracking-plans/{event}"): (
+            _plan,
+            lambda c: c.delete("/v1/quality/tracking-plans/E", headers=ADMIN),
+        ),
+        ("POST", "/v1/quality/failed-events/replay"): (
+            _blocked,
+            lambda c: c.post("/v1/quality/failed-events/replay", json={}, headers=ADMIN),
+        ),
+        ("POST", "/v1/quality/outliers/scan"): (_none, lambda c: c.post("/v1/quality/outliers/scan", headers=ADMIN)),
+        ("POST", "/v1/quality/impute"): (_none, lambda c: c.post("/v1/quality/impute", headers=ADMIN)),
+        ("POST", "/v1/quality/duplicates/scan"): (
+            _none,
+            lambda c: c.post("/v1/quality/duplicates/scan", headers=ADMIN),
+        ),
+        ("POST", "/v1/quality/duplicates/{candidate_id}"): (_twins, _accept_first),
+    }
+)
+
 # admin routes that change nothing served (no audit row expected), with the reason
 READ_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/v1/segments/preview"): "sizes a definition over the stored profiles; saves nothing",

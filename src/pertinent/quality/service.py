@@ -273,6 +273,8 @@ class QualityService:
         rows = [DedupCandidateRow(p.a, p.b, p.score, p.reasons, "pending", now) for p in pairs]
         with self.store.transaction() as tx:
             new = tx.add_dedup_candidates(rows)
+            record(tx, actor, "quality.dedup_scan", "dedup_candidates",
+                   detail={"profiles": len(records), "found": len(pairs), "new": new}, at=now)  # fmt: skip
         merged = 0
         for c in self.candidates(status="pending", limit=100_000):
             if c.score >= self.config.auto_merge_threshold:
