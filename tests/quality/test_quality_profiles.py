@@ -181,3 +181,19 @@ def test_the_scheduled_scan_flags_infers_lists_and_purges(services) -> None:
     assert services.quality.flagged_profiles(fresh=True)
     assert services.profiles.get("c24").inferred
     assert services.quality.failed(include_replayed=True) == []  # past retention
+
+
+def test_equal_identifiers_merge_known_users_only_when_configured(services) -> None:
+    services.ingest.ingest(
+        [
+            {"type": "identify", "userId": "k1", "traits": {"email": "same@example.com"}},
+            {"type": "identify", "userId": "k2", "traits": {"email": " SAME@example.com"}},
+            {"type": "identify", "anonymousId": "visitor", "traits": {"email": "same@example.com"}},
+        ]
+    )
+    services.quality.config = services.quality.config.model_copy(update={"merge_equal_identifiers": True})
+    scan = services.quality.find_duplicates()
+    assert scan.found == 3 and scan.merged == 1  # k1 + k2; the anonymous visitor waits for review
+    with services.store.transaction(write=False) as tx:
+        assert services.profiles.find(tx, "k1") == services.profiles.find(tx, "k2")
+        assert services.profiles.find(tx, "visitor") != services.profiles.find(tx, "k1")

@@ -127,7 +127,7 @@ def dedup_scan(as_json: bool = JsonFlag) -> None:
 
 @dedup_app.command("list")
 def dedup_list(
-    status: str = typer.Option("pending", help="pending, merged, rejected or all."), as_json: bool = JsonFlag
+    status: str = typer.Option("pending", help="pending, merged, rejected, stale or all."), as_json: bool = JsonFlag
 ) -> None:
     """The review list."""
     out = _run(lambda s: s.quality.candidates(None if status == "all" else status))

@@ -19,6 +19,8 @@ class QualityConfig(BaseModel):
     ``phone_region``: the region assumed for phone numbers written without a ``+<country code>`` (E.164).
     ``match_threshold``: the fuzzy score (0-100) from which two profiles are duplicate candidates;
     ``auto_merge_threshold``: the score from which a candidate is merged without review (above 100 = never).
+    ``merge_equal_identifiers``: two known users' profiles (``u_``) with the same normalised email or phone are
+    merged without review (anonymous profiles never are: an unproven browser could claim anyone's address).
     ``match_traits``: traits kept in clear that the matcher compares. ``max_events_per_day``,
     ``max_events_per_session``: hard caps no person reaches (a profile beyond them is flagged as a bot);
     ``outlier_contamination``: the share of profiles IsolationForest may flag. ``impute_traits``: demographic
@@ -37,6 +39,7 @@ class QualityConfig(BaseModel):
     phone_region: str = Field(default="US", min_length=2, max_length=2)
     match_threshold: float = Field(default=90.0, ge=0, le=100)
     auto_merge_threshold: float = Field(default=101.0, ge=0)
+    merge_equal_identifiers: bool = False
     match_traits: list[str] = Field(
         default_factory=lambda: ["name", "firstName", "lastName", "email", "phone", "address", "postalCode"]
     )

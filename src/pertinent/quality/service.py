@@ -277,13 +277,19 @@ class QualityService:
                    detail={"profiles": len(records), "found": len(pairs), "new": new}, at=now)  # fmt: skip
         merged = 0
         for c in self.candidates(status="pending", limit=100_000):
-            if c.score >= self.config.auto_merge_threshold:
+            if c.score >= self.config.auto_merge_threshold or self._equal_known(c):
                 try:
                     self.decide(c.id, "accept", actor, auto=True)
                     merged += 1
                 except NotFound:  # one side went away (merged or erased) since the scan
                     continue
         return DedupScan(profiles=len(records), found=len(pairs), new=new, merged=merged)
+
+    def _equal_known(self, c: DedupCandidate) -> bool:
+        """Two known users with the same normalised email or phone, when ``merge_equal_identifiers`` is on."""
+        known = c.profile_a.startswith("u_") and c.profile_b.startswith("u_")
+        exact = c.score >= 100.0 and set(c.reasons) <= set(matching.EXACT)
+        return self.config.merge_equal_identifiers and known and exact
 
     def candidates(self, status: str | None = "pending", limit: int = 500) -> list[DedupCandidate]:
         with self.store.transaction(write=False) as tx:
@@ -314,9 +320,9 @@ class QualityService:
                 merge_into(tx, src, dst, now, self.profile_config)
                 tx.put_profiles([dst])
                 tx.set_dedup_status(candidate_id, "merged", now)
-                for other in tx.dedup_candidates_of(src.profile_id):  # the merged profile's other pairs
-                    if other.status == "pending" and other.id != candidate_id:
-                        tx.set_dedup_status(other.id or 0, "rejected", now)
+                for other in tx.dedup_candidates_of(src.profile_id):  # the merged profile's other pairs: the next
+                    if other.status == "pending" and other.id != candidate_id:  # scan lists them with the survivor
+                        tx.set_dedup_status(other.id or 0, "stale", now)
                 detail = {"via": "dedup", "score": c.score, "auto": auto, "reasons": c.reasons}
                 record(tx, actor, "identity.merge", dst.profile_id, before=[src.profile_id, dst.profile_id],
                        after=dst.profile_id, detail=detail, at=now)  # fmt: skip

@@ -327,7 +327,7 @@ dedup_candidates = Table(  # pairs of profiles that may be one person, and the r
     Column("profile_b", String(64), nullable=False),
     Column("score", Double, nullable=False),
     Column("reasons", JSON, nullable=False),
-    Column("status", String(12), nullable=False),  # pending | merged | rejected
+    Column("status", String(12), nullable=False),  # pending | merged | rejected | stale (one side merged away)
     Column("at", Double, nullable=False),
     Column("decided_at", Double),
     Index("ix_dedup_pair", "profile_a", "profile_b", unique=True),

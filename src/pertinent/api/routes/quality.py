@@ -98,7 +98,7 @@ async def impute(services: ServicesDep) -> Imputation:
 @router.get("/duplicates", response_model=list[DedupCandidate])
 async def duplicates(
     services: ServicesDep,
-    status: Literal["pending", "merged", "rejected", "all"] = Query("pending"),
+    status: Literal["pending", "merged", "rejected", "stale", "all"] = Query("pending"),
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[DedupCandidate]:
     """The duplicate review list (best score first)."""
