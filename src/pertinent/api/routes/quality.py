@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from pertinent.api.deps import AdminAuth, ServicesDep
+from pertinent.api.openapi import error_responses
 from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.quality.models import (
     DedupCandidate,
@@ -70,7 +71,7 @@ async def failed_events(
     return await run_in_threadpool(services.quality.failed, limit, include_replayed)
 
 
-@router.post("/failed-events/replay", response_model=Replay)
+@router.post("/failed-events/replay", response_model=Replay, responses=error_responses(404))
 async def replay(services: ServicesDep, body: ReplayIn) -> Replay:
     """Send failed events through ingestion again (``{"ids": [...]}``, or ``{}`` for every waiting one)."""
     return await run_in_threadpool(services.quality.replay, body.ids, ADMIN_KEY)
