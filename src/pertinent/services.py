@@ -21,9 +21,9 @@ from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.groups import GroupService
 from pertinent.profiles.service import ProfileService
+from pertinent.quality.service import QualityService
 from pertinent.recommend.promotion import ModelPromotions
 from pertinent.recommend.retrain import Retrainer
-from pertinent.quality.service import QualityService
 from pertinent.recommend.service import RecommendService
 from pertinent.runtime.bus import Bus, LocalBus, RedisBus
 from pertinent.runtime.redis import connect as redis_connect

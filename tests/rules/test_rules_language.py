@@ -34,7 +34,8 @@ def test_tags_keep_the_order_error_messages_list():
         "event_count", "did_and_not", "campaign", "consent", "affinity", "since", "group", "inferred",
     )  # fmt: skip
     assert PROFILE_TYPES == {
-        "trait", "feature", "event_count", "did_and_not", "campaign", "consent", "affinity", "since", "group", "inferred"
+        "trait", "feature", "event_count", "did_and_not", "campaign", "consent", "affinity", "since", "group",
+        "inferred",
     }  # fmt: skip
 
 

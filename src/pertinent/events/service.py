@@ -30,10 +30,10 @@ from typing import Any, Protocol
 
 from pertinent.events.group_commit import GroupCommit
 from pertinent.events.guards import ids_of, left_empty, unsuppressed
+from pertinent.events.merge import merge_into
 from pertinent.events.normalise import anonymize_ip, epoch, event_time, to_json
 from pertinent.events.schema import Alias, Group, validate_message
 from pertinent.geo.locate import open_locator, with_location
-from pertinent.events.merge import merge_into
 from pertinent.privacy.audit import WRITE_KEY, Actor
 from pertinent.privacy.audit import record as audit_record
 from pertinent.privacy.consent import effective, purposes_from_context, statement_at, supersedes
@@ -44,7 +44,6 @@ from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event
 from pertinent.profiles.groups import GroupCall, record_group_calls
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.quality.ingest import IngestQuality
-from pertinent.runtime.limits import time_problem
 from pertinent.settings import Settings
 from pertinent.storage.base import ConsentRow, EventRow, FailedEventRow, ProfileRow, Store
 from pertinent.storage.protocols import (
@@ -316,7 +315,7 @@ class IngestService:
                 self._forbid(result, p, where, prefix, USER_HASH, "userId")
                 continue
             if violations and mode == "block":  # kept in the failed-events store, reported as rejected
-                ip = _anonymize_ip if self.settings.anonymize_ip else None
+                ip = anonymize_ip if self.settings.anonymize_ip else None
                 args = (p.verified, violations, received_at, self.pseudo, ip, self.scrub_traits)
                 failed.append(self.quality.failed_row(raw, msg, *args))
                 result.rejected += 1

@@ -85,7 +85,7 @@ Rule = Annotated[
     | ConsentCondition
     | AffinityCondition
     | SinceCondition
-    | GroupCondition,
+    | GroupCondition
     | InferredCondition,
     Field(discriminator="type"),
 ]

@@ -151,7 +151,7 @@ Condition = Annotated[
     | ConsentCondition
     | AffinityCondition
     | SinceCondition
-    | GroupCondition,
+    | GroupCondition
     | InferredCondition,
     Field(discriminator="type"),
 ]

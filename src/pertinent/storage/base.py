@@ -238,6 +238,9 @@ class DeliveryRow:
     next_at: float = 0.0
     created_at: float = 0.0
     last_error: str | None = None
+    id: int | None = None
+
+
 @dataclass(slots=True, frozen=True)
 class TrackingPlanRow:
     """A tracking plan entry: the JSON Schema of an event's properties and the mode (allow, flag, block)."""

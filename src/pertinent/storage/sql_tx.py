@@ -31,7 +31,9 @@ def _itself_or_under(column: Any, value: str, sep: str) -> ColumnElement[bool]:
     return or_(column == value, func.substr(column, 1, len(head)) == head)
 
 
-class SqlTx(DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin, JobsMixin, GroupsMixin, OutboxMixin, QualityMixin):
+class SqlTx(
+    DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin, JobsMixin, GroupsMixin, OutboxMixin, QualityMixin
+):
     """A transaction on one connection. Implements :class:`pertinent.storage.base.Tx`."""
 
     # identities -------------------------------------------------------------

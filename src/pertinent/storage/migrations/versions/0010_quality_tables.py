@@ -1,14 +1,14 @@
 """Data quality: tracking plans, quality counts, failed events, outlier flags, duplicate candidates.
 
 Revision ID: 0007_quality
-Revises: 0006
+Revises: 0007_destinations_outbox
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_quality"
-down_revision = "0006"
+down_revision = "0007_destinations_outbox"
 branch_labels = None
 depends_on = None
 
