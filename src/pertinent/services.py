@@ -18,6 +18,7 @@ from pertinent.events.service import IngestService
 from pertinent.privacy.audit import AuditLog
 from pertinent.privacy.identity_proof import IdentityVerifier
 from pertinent.privacy.pseudonym import Pseudonymizer
+from pertinent.predictions.service import PredictionService
 from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.groups import GroupService
 from pertinent.profiles.service import ProfileService
@@ -61,6 +62,7 @@ class Services:
     groups: GroupService  # groups (accounts): GET /v1/groups/{id}
     destinations: DestinationService  # webhooks fed from a durable outbox (events, traits, segment changes)
     quality: QualityService  # tracking plans, failed events, outliers, imputation, duplicates (docs/data-quality.md)
+    predictions: PredictionService | None = None  # predicted.* traits: training, registry, scheduled refits
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -113,6 +115,8 @@ class Services:
         quality.profiles_changed = segments.profiles_changed  # merges and inferred traits re-evaluate segments
         # every run of an experiment, with its own metrics (the keys the analysis has, as the API answers them)
         dashboard.experiment_results = lambda key: decide.results(key).model_dump(exclude_unset=True)
+        predictions = PredictionService(store, settings, ingest.profile_config)
+        predictions.on_written = segments.profiles_changed  # rules on predicted.* re-evaluated when scores change
         return cls(
             settings,
             store,
@@ -132,6 +136,7 @@ class Services:
             groups=GroupService(store),
             destinations=destinations,
             quality=quality,
+            predictions=predictions,
         )
 
     def start_jobs(self) -> Retrainer | None:
@@ -141,6 +146,8 @@ class Services:
         self.segments.start()
         self.quality.start(self.segments.jobs)  # scheduled quality scans (quality.scan_interval_s; 0 = never)
         self.destinations.start()  # webhook deliveries from the outbox (when any destination is configured)
+        if self.predictions is not None:  # scheduled refits of the predictive traits
+            self.predictions.start()
         return self.recommend.start_retraining()
 
     def health(self) -> Health:
@@ -150,6 +157,8 @@ class Services:
         return Health(status="ok", backend=self.store.backend)
 
     def close(self) -> None:
+        if self.predictions is not None:
+            self.predictions.close()
         self.segments.close()  # evaluates and writes queued profiles, stops the background threads
         self.decide.close()  # writes queued decisions before the store closes
         self.bus.close()

@@ -46,6 +46,8 @@ from pertinent.decide.config import DecideConfig
 from pertinent.destinations.config import DestinationsConfig
 from pertinent.geo.config import GeoConfig
 from pertinent.quality.config import QualityConfig
+from pertinent.fairness.config import FairnessConfig
+from pertinent.predictions.config import PredictConfig
 from pertinent.recommend.config import RecommendConfig
 from pertinent.segments.config import SegmentsConfig
 
@@ -108,6 +110,11 @@ class Settings(BaseSettings):
     # data quality: normalisation at ingestion, deduplication, outliers, imputation (PERTINENT_QUALITY__PHONE_REGION,
     # ... or [quality] in the TOML file; see quality/config.py and docs/data-quality.md)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    # predictive traits: horizons, training cutoffs, scheduled refits (PERTINENT_PREDICT__REFIT_INTERVAL_S, ... or
+    # [predict] in the TOML file; see predictions/config.py)
+    predict: PredictConfig = Field(default_factory=PredictConfig)
+    # fairness audit: sensitive traits, minimum group size, confidence level ([fairness]; fairness/config.py)
+    fairness: FairnessConfig = Field(default_factory=FairnessConfig)
     log_level: str = "info"
     # Whether ``pertinent serve`` runs the scheduled jobs (segment sweep, size snapshots, refits, retraining) in
     # its own processes. The embedded default does; in a cluster the API nodes set PERTINENT_RUN_JOBS=false and

@@ -34,6 +34,8 @@ AREAS = (
     "pertinent.cli.models",
     "pertinent.cli.destinations",
     "pertinent.cli.quality",
+    "pertinent.cli.predict",
+    "pertinent.cli.fairness",
 )
 
 

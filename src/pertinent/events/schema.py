@@ -102,9 +102,16 @@ class Track(_Base):
     properties: Json = Field(default_factory=dict)
 
 
+def _no_engine_namespace(traits: Any) -> Any:
+    # ``predicted`` holds the engine's model scores (predictions/traits.py): a site must not forge them
+    if isinstance(traits, dict) and "predicted" in traits:
+        raise ValueError("traits.predicted is reserved for the engine's predictive traits; use another name")
+    return traits
+
+
 class Identify(_Base):
     type: Literal["identify"] = "identify"
-    traits: Json = Field(default_factory=dict)
+    traits: Annotated[Json, AfterValidator(_no_engine_namespace)] = Field(default_factory=dict)
 
 
 class _View(_Base):

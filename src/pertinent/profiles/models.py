@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from pertinent.profiles.predicted import PredictedTrait
 
 __all__ = [
     "ConsentDecision",
@@ -118,3 +120,6 @@ class Profile(BaseModel):
     consent: ProfileConsent
     created_at: float
     updated_at: float
+    # purchase_propensity, churn_risk, days_to_next_purchase (low/high: its p10-p90), each with its model version;
+    # the same values sit in traits.predicted for rules (profiles/predicted.py)
+    predicted: dict[str, PredictedTrait] = Field(default_factory=dict)

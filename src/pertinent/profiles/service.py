@@ -11,6 +11,7 @@ from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.features import ProfileConfig, summarize
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.profiles.models import InferredTrait, Profile, ProfileConsent, ProfileFeatures, SegmentMembership
+from pertinent.profiles.predicted import view_of
 from pertinent.settings import Settings
 from pertinent.storage.base import ProfileRow, Store
 from pertinent.storage.protocols import IdentityRepo, MembershipRepo
@@ -71,6 +72,7 @@ class ProfileService:
             ),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            predicted=view_of(row.traits) if consent["personalization"] else {},
         )
 
     def get(self, user_id: str) -> Profile | None:
