@@ -15,10 +15,11 @@ from pertinent.dashboard.shared_login_limiter import SharedLoginLimiter
 from pertinent.decide.service import DecideService
 from pertinent.destinations.service import DestinationService
 from pertinent.events.service import IngestService
+from pertinent.fairness.service import FairnessService
+from pertinent.predictions.service import PredictionService
 from pertinent.privacy.audit import AuditLog
 from pertinent.privacy.identity_proof import IdentityVerifier
 from pertinent.privacy.pseudonym import Pseudonymizer
-from pertinent.predictions.service import PredictionService
 from pertinent.privacy.service import PrivacyService
 from pertinent.profiles.groups import GroupService
 from pertinent.profiles.service import ProfileService
@@ -63,6 +64,7 @@ class Services:
     destinations: DestinationService  # webhooks fed from a durable outbox (events, traits, segment changes)
     quality: QualityService  # tracking plans, failed events, outliers, imputation, duplicates (docs/data-quality.md)
     predictions: PredictionService | None = None  # predicted.* traits: training, registry, scheduled refits
+    fairness: FairnessService | None = None  # the fairness audit of recommendations, decisions and predictions
 
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -117,6 +119,8 @@ class Services:
         dashboard.experiment_results = lambda key: decide.results(key).model_dump(exclude_unset=True)
         predictions = PredictionService(store, settings, ingest.profile_config)
         predictions.on_written = segments.profiles_changed  # rules on predicted.* re-evaluated when scores change
+        fairness = FairnessService(store, settings, predictions)
+        fairness.segment_names = lambda: segments.names(fresh=True)
         return cls(
             settings,
             store,
@@ -137,6 +141,7 @@ class Services:
             destinations=destinations,
             quality=quality,
             predictions=predictions,
+            fairness=fairness,
         )
 
     def start_jobs(self) -> Retrainer | None:
