@@ -200,3 +200,18 @@ def test_cli_predict_train_json(tmp_path, monkeypatch):
     text = runner.invoke(app, ["predict", "models"])
     assert "churn_risk: churn-30d-" in text.output
     assert Path(tmp_path, "predict_models", "churn_risk", "latest").read_text() == "v1"
+
+
+@pytest.mark.slow
+def test_fairness_audit_covers_the_predicted_traits(trained):
+    svc, _ = trained
+    audit = svc.fairness.audit(now=NOW)
+    section = next(s for s in audit.sections if s.name == "predicted.churn_risk")
+    device = next(
+        p for p in section.parity if p.metric == "flagged by predicted.churn_risk" and p.dimension == "device"
+    )
+    assert {g.group for g in device.groups} == {"mobile", "desktop"}
+    assert sum(g.n for g in device.groups) >= 190  # every scored profile (one erased by another test at most)
+    assert device.verdict in ("no material disparity", "possible disparity", "disparity") and device.summary
+    eo = next(p for p in section.parity if "true-positive rate" in p.metric and p.dimension == "country")
+    assert {g.group for g in eo.groups} == {"FR", "DE"}

@@ -193,7 +193,10 @@ class FairnessService:
         exposure = []
         for dim in dims:
             by_group = {g: c for (d_, g), c in shown.items() if d_ == dim}
-            cats = {g: Counter({category.get(i, "unknown"): n for i, n in c.items()}) for g, c in by_group.items()}
+            cats: dict[str, Counter[str]] = {g: Counter() for g in by_group}
+            for g, c in by_group.items():
+                for item, n in c.items():
+                    cats[g][category.get(item, "unknown")] += n
             for g, c in sorted(by_group.items(), key=lambda kv: -n_decisions[(dim, kv[0])]):
                 rest: Counter[str] = Counter()
                 for other, oc in cats.items():
