@@ -121,6 +121,10 @@ class Services:
         predictions.on_written = segments.profiles_changed  # rules on predicted.* re-evaluated when scores change
         fairness = FairnessService(store, settings, predictions)
         fairness.segment_names = lambda: segments.names(fresh=True)
+        dashboard.prediction_service, dashboard.fairness_service = (
+            predictions,
+            fairness,
+        )  # the models and fairness pages
         return cls(
             settings,
             store,

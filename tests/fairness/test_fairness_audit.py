@@ -113,3 +113,16 @@ def test_cli_fairness_audit(tmp_path, monkeypatch):
     assert text.exit_code == 0 and "[disparity] conversion after a decision by device" in text.output
     bad = runner.invoke(app, ["fairness", "audit", "--sensitive", "a..b"])
     assert bad.exit_code == 2 and "not a trait path" in bad.output
+
+
+def test_dashboard_fairness_page(sqlite_services):
+    from tests.support.common import api_client, dashboard_login
+
+    populate(sqlite_services)
+    for c in api_client(sqlite_services):
+        assert dashboard_login(c).status_code == 303
+        html = c.get("/dashboard/fairness").text
+        assert 'data-testid="fairness-verdict"' in html and "disparity" in html
+        assert "conversion after a decision" in html and "toys" in html
+        models = c.get("/dashboard/models").text
+        assert 'data-testid="recommender-hit-rate"' in models and 'data-testid="hits-unknown"' in models

@@ -215,3 +215,19 @@ def test_fairness_audit_covers_the_predicted_traits(trained):
     assert device.verdict in ("no material disparity", "possible disparity", "disparity") and device.summary
     eo = next(p for p in section.parity if "true-positive rate" in p.metric and p.dimension == "country")
     assert {g.group for g in eo.groups} == {"FR", "DE"}
+
+
+@pytest.mark.slow
+def test_dashboard_models_page_shows_the_models_and_their_drift(trained):
+    from tests.support.common import dashboard_login
+
+    svc, report = trained
+    for c in api_client(svc):
+        assert dashboard_login(c).status_code == 303
+        page = c.get("/dashboard/models?window=30d")
+        assert page.status_code == 200
+        html = page.text
+        for t in report.traits:
+            assert f'data-testid="predictive-{t.trait}"' in html and t.model_version in html
+        assert 'data-testid="prediction-drift-table"' in html and 'data-testid="drift-churn_risk"' in html
+        assert 'data-testid="recommender-hits-empty"' in html

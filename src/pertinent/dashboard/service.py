@@ -26,13 +26,17 @@ from pertinent.dashboard.auth import SESSION_MAX_AGE_S
 from pertinent.dashboard.forwarded import TrustedProxies
 from pertinent.dashboard.login_limiter import LoginLimiter
 from pertinent.dashboard.pages import experiments as experiments_page
+from pertinent.dashboard.pages import fairness as fairness_page
 from pertinent.dashboard.pages import kpis as kpis_page
+from pertinent.dashboard.pages import models as models_page
 from pertinent.dashboard.pages import overview as overview_page
 from pertinent.dashboard.pages import recommendations as recommendations_page
 from pertinent.dashboard.pages import segments as segments_page
 from pertinent.dashboard.pages.common import SegmentNames, Span, parse_window, segment_labels, window_span
 from pertinent.dashboard.pages.experiments import ExperimentResults, ExperimentsPage
+from pertinent.dashboard.pages.fairness import FairnessPage
 from pertinent.dashboard.pages.kpis import KpisPage
+from pertinent.dashboard.pages.models import ModelsPage
 from pertinent.dashboard.pages.overview import Overview
 from pertinent.dashboard.pages.recommendations import RecommendationsPage
 from pertinent.dashboard.pages.segments import ML_SAMPLE, MlReport, SegmentsPage
@@ -44,6 +48,8 @@ from pertinent.storage.base import AuditRow
 
 if TYPE_CHECKING:
     from pertinent.dashboard.event_values import EventValues
+    from pertinent.fairness.service import FairnessService
+    from pertinent.predictions.service import PredictionService
     from pertinent.profiles.features import ProfileConfig
     from pertinent.recommend.registry import ModelRegistry
     from pertinent.settings import Settings
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pertinent.dashboard")
 
 KPI_CACHE_TTL_S = 30.0  # a computed KPI page is shown again for this long while nothing new is stored
+AUDIT_CACHE_TTL_S = 300.0  # the models and fairness pages read every event: kept this long while nothing changes
 
 
 def kpi_config_from(settings: Settings) -> KpiConfig:
@@ -111,6 +118,11 @@ class DashboardService:
         self._kpi_pages: TTLCache[KpisPage] = TTLCache(KPI_CACHE_TTL_S)
         self._event_values: dict[str, EventValues] = {}  # window -> event values kept for the KPI page
         self._kpi_lock = threading.Lock()
+        # the predictive traits and the fairness audit (set by Services.build; pages say so when absent)
+        self.prediction_service: PredictionService | None = None
+        self.fairness_service: FairnessService | None = None
+        self._audit_pages: TTLCache[Any] = TTLCache(AUDIT_CACHE_TTL_S)
+        self._audit_lock = threading.Lock()
 
     def span(self, window: str, now: float | None = None, events: bool = True) -> Span:
         """The window ending now, or at the newest event when nothing that recent was stored."""
@@ -161,6 +173,47 @@ class DashboardService:
                 if page is None:
                     page = self._compute_kpis(window, now)
                     self._kpi_pages.put(key, page)
+        return page
+
+    def _kept(self, name: str, window: str, now: float | None, compute: Any) -> Any:
+        parse_window(window)
+        with self.store.transaction(write=False) as tx:
+            p = self.prediction_service
+            versions = p.versions() if p is not None else {}
+            key = (name, window, now, tx.dashboard_version(), tuple(sorted(versions.items())))
+        page = self._audit_pages.get(key)
+        if page is None:
+            with self._audit_lock:
+                page = self._audit_pages.get(key)
+                if page is None:
+                    page = compute()
+                    self._audit_pages.put(key, page)
+        return page
+
+    def models(self, window: str = "30d", now: float | None = None) -> ModelsPage:
+        """Predictive-trait models, their drift, and the recommender's hit rate over time, with alerts."""
+
+        def compute() -> ModelsPage:
+            p = self.prediction_service
+            at = now if now is not None else time.time()
+            return models_page.build(
+                self.store,
+                window,
+                now=now,
+                predictive=p.models() if p is not None else [],
+                drift=p.drift(at) if p is not None and p.versions() else [],
+                registry=self.registry,
+                served_model=self.served_model,
+                attribution_s=self.settings.decide.attribution_window_s,
+            )
+
+        page: ModelsPage = self._kept("models", window, now, compute)
+        return page
+
+    def fairness(self, window: str = "30d", now: float | None = None) -> FairnessPage:
+        """The fairness audit of the window's decisions and of the predictive traits."""
+        compute = lambda: fairness_page.build(self.store, window, now=now, fairness=self.fairness_service)  # noqa: E731
+        page: FairnessPage = self._kept("fairness", window, now, compute)
         return page
 
     def _compute_kpis(self, window: str, now: float | None) -> KpisPage:

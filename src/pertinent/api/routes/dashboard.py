@@ -224,6 +224,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "recommendations": ("/recommendations", "7d"),
     "experiments": ("/experiments", "30d"),
     "kpis": ("/kpis", "7d"),
+    "models": ("/models", "30d"),
+    "fairness": ("/fairness", "30d"),
 }
 
 
