@@ -231,3 +231,34 @@ def test_dashboard_models_page_shows_the_models_and_their_drift(trained):
             assert f'data-testid="predictive-{t.trait}"' in html and t.model_version in html
         assert 'data-testid="prediction-drift-table"' in html and 'data-testid="drift-churn_risk"' in html
         assert 'data-testid="recommender-hits-empty"' in html
+
+
+@pytest.mark.slow
+def test_slot_targeting_on_a_predicted_trait(trained):
+    svc, _ = trained
+    with svc.store.transaction(write=False) as tx:
+        rows = list(tx.iter_profiles())
+    risk = {r.profile_id: r.traits["predicted"]["churn_risk"] for r in rows if "predicted" in r.traits}
+    high = next(u for u in (f"u{i}" for i in range(200)) if risk.get(svc.profiles.get(u).profile_id, 0) > 0.7)
+    low = next(u for u in (f"u{i}" for i in range(200)) if risk.get(svc.profiles.get(u).profile_id, 1) < 0.3)
+    for c in api_client(svc):
+        for bid in ("win-back", "regular"):
+            r = c.put(f"/v1/blocks/{bid}", headers=ADMIN, json={"type": "headline", "content": {"title": bid}})
+            assert r.status_code == 200, r.text
+        slot = {
+            "variants": {"a": "regular", "b": "win-back"},
+            "default": {"kind": "variant", "variant": "a"},
+            "rules": [
+                {
+                    "name": "likely to churn",
+                    "then": {"kind": "variant", "variant": "b"},
+                    "when": {"type": "trait", "path": ["predicted", "churn_risk"], "op": "gt", "value": 0.7},
+                }
+            ],
+        }
+        assert c.put("/v1/slots/account.banner", headers=ADMIN, json=slot).status_code == 200
+        shown = {
+            u: c.get("/v1/decide", params={"slot": "account.banner", "user_id": u}).json()["variant"]
+            for u in (high, low)
+        }
+        assert shown == {high: "b", low: "a"}

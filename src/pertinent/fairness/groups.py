@@ -48,7 +48,8 @@ def profile_groups(
     member_of: Collection[str],
 ) -> dict[str, str]:
     """``{dimension: group}`` for one profile; ``segments`` = audited segment id -> name."""
-    context = row.state.get("context") if isinstance(row.state.get("context"), dict) else {}
+    raw = row.state.get("context")
+    context: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
     out = {"device": _label(context.get("device_type")), "country": _label(context.get("country"))}
     for path in sensitive:
         out[f"trait:{path}"] = _label(_lookup(row.traits, path))

@@ -211,7 +211,7 @@ class PredictionService:
                 cols[f"days_to_next_purchase{name}"] = np.where(repeat, q[col].to_numpy(dtype=float), np.nan)
         frame = pd.DataFrame(cols, index=f.index)
         return {
-            str(pid): {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+            str(pid): {str(k): (None if pd.isna(v) else float(v)) for k, v in row.items()}
             for pid, row in frame.to_dict("index").items()
         }
 
