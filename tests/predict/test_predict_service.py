@@ -262,3 +262,17 @@ def test_slot_targeting_on_a_predicted_trait(trained):
             for u in (high, low)
         }
         assert shown == {high: "b", low: "a"}
+
+
+@pytest.mark.slow
+def test_dashboard_profile_page_shows_predicted_traits(trained):
+    from tests.support.common import dashboard_login
+
+    svc, report = trained
+    for c in api_client(svc):
+        assert dashboard_login(c).status_code == 303
+        html = c.get("/dashboard/profiles", params={"user_id": "u3"}).text
+        assert 'data-testid="predicted-churn_risk"' in html
+        assert next(t.model_version for t in report.traits if t.trait == "churn_risk") in html
+        assert c.get("/dashboard/profiles", params={"user_id": "nobody"}).status_code == 404
+        assert c.get("/dashboard/profiles").status_code == 200

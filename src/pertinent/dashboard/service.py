@@ -47,10 +47,13 @@ from pertinent.runtime.cache import TTLCache
 from pertinent.storage.base import AuditRow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pertinent.dashboard.event_values import EventValues
     from pertinent.fairness.service import FairnessService
     from pertinent.predictions.service import PredictionService
     from pertinent.profiles.features import ProfileConfig
+    from pertinent.profiles.models import Profile
     from pertinent.recommend.registry import ModelRegistry
     from pertinent.settings import Settings
     from pertinent.storage.base import Store, Tx
@@ -121,6 +124,7 @@ class DashboardService:
         # the predictive traits and the fairness audit (set by Services.build; pages say so when absent)
         self.prediction_service: PredictionService | None = None
         self.fairness_service: FairnessService | None = None
+        self.profile_lookup: Callable[[str], Profile | None] | None = None  # the profile service's get
         self._audit_pages: TTLCache[Any] = TTLCache(AUDIT_CACHE_TTL_S)
         self._audit_lock = threading.Lock()
 
@@ -209,6 +213,12 @@ class DashboardService:
 
         page: ModelsPage = self._kept("models", window, now, compute)
         return page
+
+    def profile(self, user_id: str | None) -> Profile | None:
+        """A profile as ``GET /v1/profiles/{id}`` shows it (predicted traits with their model versions)."""
+        if not user_id or self.profile_lookup is None:
+            return None
+        return self.profile_lookup(user_id)
 
     def fairness(self, window: str = "30d", now: float | None = None) -> FairnessPage:
         """The fairness audit of the window's decisions and of the predictive traits."""

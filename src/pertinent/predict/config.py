@@ -40,12 +40,14 @@ class EventSpec(BaseModel):
 
 class FeatureConfig(BaseModel):
     """Feature windows in days (counts, revenue and activity per window). ``trend_days`` compares the last
-    ``trend_days`` with the ``trend_days`` before them (default: the shortest window)."""
+    ``trend_days`` with the ``trend_days`` before them (default: the shortest window). ``behaviour``: add the
+    features of :mod:`pertinent.predict.behaviour`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     windows_days: tuple[float, ...] = Field(default=(30.0, 90.0, 180.0, 365.0), min_length=1)
     trend_days: float | None = Field(default=None, gt=0)
+    behaviour: bool = True  # the rhythm, intent, diversity and trend features of ``predict/behaviour.py``
 
     @field_validator("windows_days")
     @classmethod

@@ -64,5 +64,6 @@ def taobao_events(path: str | Path) -> pd.DataFrame:
             "event": raw["behavior"].to_numpy(dtype=object),
             "revenue": float("nan"),
             "item": raw["item"].to_numpy(dtype=object),
+            "category": raw["category"].to_numpy(dtype=object),
         }
     ).reset_index(drop=True)

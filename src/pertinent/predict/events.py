@@ -1,9 +1,9 @@
 """The events frame contract and its validation.
 
 Columns: ``user`` (strings; integer ids are accepted and turned into strings), ``timestamp`` (UTC seconds,
-or datetimes: naive ones are read as UTC), ``event`` (strings), optional ``revenue`` (numbers, NaN = 0)
-and optional ``item`` (anything, compared as strings). Extra columns are ignored. A missing column or
-a column of the wrong type raises ``ValueError`` naming it.
+or datetimes: naive ones are read as UTC), ``event`` (strings), optional ``revenue`` (numbers, NaN = 0),
+optional ``item`` (anything, compared as strings) and optional ``category`` (labels; missing = ""). Extra
+columns are ignored. A missing column or a column of the wrong type raises ``ValueError`` naming it.
 
 >>> import pandas as pd
 >>> log = EventLog.from_frame(pd.DataFrame({"user": ["a", "a"], "timestamp": [0, 86400],
@@ -130,6 +130,8 @@ class EventLog:
             if frame["item"].isna().any():
                 raise ValueError(f"column 'item' has {int(frame['item'].isna().sum())} missing values")
             data["item"] = frame["item"].astype(str).to_numpy(dtype=object)
+        if "category" in frame.columns:  # optional: labels (missing = "")
+            data["category"] = frame["category"].fillna("").astype(str).to_numpy(dtype=object)
         return cls._build(pd.DataFrame(data), spec, has_items)
 
     @classmethod

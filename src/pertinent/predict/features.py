@@ -33,6 +33,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from pertinent.predict.behaviour import behaviour_features
 from pertinent.predict.config import DAY, EventSpec, FeatureConfig
 from pertinent.predict.events import EventLog, to_seconds
 
@@ -193,6 +194,9 @@ def build_features(
     cols["events_trend_log_ratio"] = pd.Series(np.log((last_a + 1.0) / (prev_a + 1.0)), index=users)
 
     out = pd.DataFrame(cols, index=users)
+    if config.behaviour:
+        extra = behaviour_features(log, at, config.windows_days, trend, types)
+        out = out.join(extra.drop(columns=[c for c in extra.columns if c in out.columns]))
     return out.astype(float)
 
 
@@ -219,6 +223,16 @@ _PLAIN = {
     "events_trend_log_ratio": "the relative change in activity (last window vs the one before)",
     "items_total": "distinct items in all history",
     "eb_median_days": "the empirical-Bayes forecast of days to the next order",
+    "active_gap_mean_days": "the mean gap between active days",
+    "active_gap_last_days": "the last gap between active days",
+    "hour_sin": "the time of day of activity (sine)",
+    "hour_cos": "the time of day of activity (cosine)",
+    "night_share": "the share of activity at night (0-6 h UTC)",
+    "weekend_share": "the share of activity at weekends",
+    "item_repeat_ratio": "events per distinct item (repeat interest)",
+    "categories_total": "distinct categories",
+    "category_entropy": "how spread activity is over categories",
+    "revenue_trend": "the change in revenue (last window vs the one before)",
 }
 
 _WINDOWED = {
@@ -234,6 +248,17 @@ def describe_feature(name: str) -> str:
     """A feature name in plain words (the name itself when unknown)."""
     if name in _PLAIN:
         return _PLAIN[name]
+    m = re.fullmatch(r"ev_(.+)_(recency_days|since_purchase|per_order)", name)
+    if m:
+        what = {
+            "recency_days": "days since the last '{}' event",
+            "since_purchase": "'{}' events since the last purchase",
+            "per_order": "'{}' events per order",
+        }[m.group(2)]
+        return what.format(m.group(1))
+    m = re.fullmatch(r"rate_trend_([0-9.]+)d_([0-9.]+)d", name)
+    if m:
+        return f"active days a day in the last {m.group(1)} days minus in the last {m.group(2)}"
     m = re.fullmatch(r"ev_(.+)_([0-9.]+)d", name)
     if m:
         return f"'{m.group(1)}' events in the last {m.group(2)} days"

@@ -264,6 +264,18 @@ async def quality(request: Request, services: ServicesDep) -> HTMLResponse:
     return _page(request, "quality.html", page="quality", data=data)
 
 
+@pages.get("/profiles", response_class=HTMLResponse, response_model=None, name="dashboard_profiles")
+async def profile_page(
+    request: Request,
+    dashboard: DashboardDep,
+    user_id: Annotated[str | None, Query(max_length=256)] = None,
+) -> HTMLResponse:
+    """One profile looked up by user id: traits, predicted traits with their model versions, segments."""
+    profile = await run_in_threadpool(dashboard.profile, user_id)
+    status = 404 if user_id and profile is None else 200
+    return _page(request, "profile.html", status, page="profiles", user_id=user_id or "", profile=profile)
+
+
 @pages.post("/segments/report", response_class=RedirectResponse, response_model=None)
 async def segments_report(dashboard: DashboardDep) -> Response:
     """Run the ML segment report on (a sample of) the stored profiles, then show the segments page."""
