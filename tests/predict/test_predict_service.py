@@ -276,3 +276,19 @@ def test_dashboard_profile_page_shows_predicted_traits(trained):
         assert next(t.model_version for t in report.traits if t.trait == "churn_risk") in html
         assert c.get("/dashboard/profiles", params={"user_id": "nobody"}).status_code == 404
         assert c.get("/dashboard/profiles").status_code == 200
+
+
+def test_a_scheduled_fit_on_thin_data_is_not_retried_at_every_check(tmp_path):
+    clock = [NOW]
+    svc = Services.build(make_settings(tmp_path))
+    try:
+        config = PredictConfig(refit_after_events=1, check_interval_s=60)
+        p = PredictionService(svc.store, svc.settings, svc.ingest.profile_config, config, clock=lambda: clock[0])
+        first = p.refit_due()
+        assert first is not None and not first.any_trained and "min_profiles" in first.message
+        clock[0] = NOW + 600
+        assert p.refit_due() is None  # ten minutes later: not again
+        clock[0] = NOW + 3700
+        assert p.refit_due() is not None  # an hour later: tried again
+    finally:
+        svc.close()

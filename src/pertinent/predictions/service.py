@@ -108,6 +108,7 @@ class PredictionService:
         self.exclude: Callable[[], Iterable[str]] = lambda: ()  # the data-quality hook: flagged bots / outliers
         self.on_written: Callable[[Sequence[ProfileRow]], None] | None = None  # segments re-evaluate these
         self._started = False
+        self._failed_at = float("-inf")  # when a scheduled fit last found nothing to train on
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -343,9 +344,10 @@ class PredictionService:
         if not due and c.refit_after_events > 0:
             with self.store.transaction(write=False) as tx:
                 due = tx.count_events() - seen >= c.refit_after_events
-        if not due:
-            return None
+        if not due or (not last and now - self._failed_at < max(c.refit_interval_s, 3600.0)):
+            return None  # (never trained and the last try found too little data: not again at every check)
         report = self.train(now)
+        self._failed_at = now if not report.any_trained else float("-inf")
         log.info("predictive traits refitted: %s", report.message or f"{report.scored_profiles} profiles scored")
         return report
 
