@@ -13,7 +13,7 @@ rules.
   only): its nine days need short windows, 0.5/1/3/7 days, cutoffs every 12 hours from day 2; purchase within
   1 day, churn = no event at all within 1 day, next buy within 2 days.
 
-Run: .venv/bin/python benchmarks/predict.py [--datasets retail,taobao] [--json out.json]
+Run: .venv/bin/python benchmarks/predict.py [--datasets retail,taobao] [--json out.json] [--behaviour]
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="retail,taobao")
     ap.add_argument("--json", type=Path, help="write every report here")
+    ap.add_argument("--behaviour", action="store_true", help="add the features of pertinent.predict.behaviour")
     args = ap.parse_args()
     import lightgbm
     import sklearn
@@ -118,7 +119,8 @@ def main() -> None:
     for name in args.datasets.split(","):
         setup = SETUPS[name]
         started = time.perf_counter()
-        panel = Panel(load(name), setup.spec, setup.features)
+        features = setup.features.model_copy(update={"behaviour": args.behaviour})
+        panel = Panel(load(name), setup.spec, features)
         print(
             f"{setup.name}: {len(panel.log):,} events, {panel.log.n_users:,} users, loaded in "
             f"{time.perf_counter() - started:.1f} s",

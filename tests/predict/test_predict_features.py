@@ -40,9 +40,10 @@ def test_features_ignore_events_at_or_after_the_cutoff(before, later, cutoff, ga
     past = [r for r in before if r[1] < cutoff]
     after = [(u, cutoff + t, e, r, i) for u, t, e, r, i in later]  # at or after the cutoff, new users and types too
     removed = [r for r in before if r[1] >= cutoff]  # the later events of the first list, dropped
-    only_past = build_features(frame(past), cutoff, spec, CONFIG)
-    with_later = build_features(frame(past + removed + after), cutoff, spec, CONFIG)
-    pd.testing.assert_frame_equal(only_past, with_later)
+    for config in (CONFIG, CONFIG.model_copy(update={"behaviour": True})):
+        only_past = build_features(frame(past), cutoff, spec, config)
+        with_later = build_features(frame(past + removed + after), cutoff, spec, config)
+        pd.testing.assert_frame_equal(only_past, with_later)
     assert set(only_past.index) == {r[0] for r in past}
 
 
@@ -146,3 +147,26 @@ def test_plain_words():
     assert describe_feature("purchase_recency_days") == "days since the last purchase"
     assert describe_feature("revenue_0.5d") == "revenue in the last 0.5 days"
     assert describe_feature("something_new") == "something_new"
+
+
+def test_behaviour_features_by_hand():
+    ev = pd.DataFrame(
+        {
+            "user": ["a"] * 5,
+            "timestamp": np.array([0.0, 1.0, 2.0, 2.5, 6.0]) * DAY + 3 * 3600,  # 03:00 UTC (night) but one
+            "event": ["view", "cart", "order", "cart", "view"],
+            "revenue": [0.0, 0.0, 30.0, 0.0, 0.0],
+            "item": ["x", "x", "x", "y", "z"],
+            "category": ["c1", "c1", "c1", "c2", None],
+        }
+    )
+    f = build_features(ev, 7 * DAY, config=FeatureConfig(windows_days=(3, 7), trend_days=3, behaviour=True)).loc["a"]
+    assert f["ev_cart_since_purchase"] == 1 and f["ev_view_since_purchase"] == 1
+    assert f["ev_cart_per_order"] == pytest.approx(2 / 2)  # two carts, one order (+1 smoothing)
+    assert f["ev_cart_recency_days"] == pytest.approx(7 - 2.5 - 3 / 24)
+    assert f["night_share"] == pytest.approx(0.8)  # the cart at day 2.5 is at 15:00
+    assert f["active_gap_mean_days"] == pytest.approx(2.0)  # active days 0, 1, 2, 6
+    assert f["item_repeat_ratio"] == pytest.approx(5 / 3)
+    assert f["categories_total"] == 3  # c1, c2 and the missing one ("")
+    assert f["revenue_trend"] == pytest.approx(-30.0)  # the order is 5 days back: the window before the last 3 days
+    assert describe_feature("ev_cart_since_purchase") == "'cart' events since the last purchase"

@@ -47,7 +47,7 @@ class FeatureConfig(BaseModel):
 
     windows_days: tuple[float, ...] = Field(default=(30.0, 90.0, 180.0, 365.0), min_length=1)
     trend_days: float | None = Field(default=None, gt=0)
-    behaviour: bool = True  # the rhythm, intent, diversity and trend features of ``predict/behaviour.py``
+    behaviour: bool = False  # the rhythm, intent, diversity and trend features (off: no gain, docs/benchmarks.md)
 
     @field_validator("windows_days")
     @classmethod

@@ -32,6 +32,7 @@ class PredictConfig(BaseModel):
     n_folds: int = Field(default=2, ge=1)
     windows_days: list[float] = Field(default_factory=lambda: [7.0, 30.0, 90.0, 365.0], min_length=1)
     purchase_events: list[str] = Field(default_factory=list)
+    behaviour_features: bool = False  # predict/behaviour.py: no AUC gain on the benchmarks, twice the time
     min_profiles: int = Field(default=50, ge=2)
     min_positives: int = Field(default=5, ge=1)
     refit_interval_s: float = Field(default=0.0, ge=0)

@@ -118,7 +118,7 @@ class PredictionService:
 
     @property
     def features(self) -> FeatureConfig:
-        return FeatureConfig(windows_days=tuple(self.config.windows_days))
+        return FeatureConfig(windows_days=tuple(self.config.windows_days), behaviour=self.config.behaviour_features)
 
     def backtest_config(self, horizon: float) -> BacktestConfig:
         c = self.config
