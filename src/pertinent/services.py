@@ -121,10 +121,9 @@ class Services:
         predictions.on_written = segments.profiles_changed  # rules on predicted.* re-evaluated when scores change
         fairness = FairnessService(store, settings, predictions)
         fairness.segment_names = lambda: segments.names(fresh=True)
-        dashboard.prediction_service, dashboard.fairness_service = (
-            predictions,
-            fairness,
-        )  # the models and fairness pages
+        # the models, fairness and profile pages
+        dashboard.prediction_service, dashboard.fairness_service = predictions, fairness
+        dashboard.profile_lookup = profiles.get
         return cls(
             settings,
             store,

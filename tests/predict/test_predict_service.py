@@ -210,11 +210,11 @@ def test_fairness_audit_covers_the_predicted_traits(trained):
     device = next(
         p for p in section.parity if p.metric == "flagged by predicted.churn_risk" and p.dimension == "device"
     )
-    assert {g.group for g in device.groups} == {"mobile", "desktop"}
+    assert {g.group for g in device.groups} - {"unknown"} == {"mobile", "desktop"}  # u9 withdrew: no context
     assert sum(g.n for g in device.groups) >= 190  # every scored profile (one erased by another test at most)
     assert device.verdict in ("no material disparity", "possible disparity", "disparity") and device.summary
     eo = next(p for p in section.parity if "true-positive rate" in p.metric and p.dimension == "country")
-    assert {g.group for g in eo.groups} == {"FR", "DE"}
+    assert {g.group for g in eo.groups} - {"unknown"} == {"FR", "DE"}
 
 
 @pytest.mark.slow
