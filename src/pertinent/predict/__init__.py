@@ -4,7 +4,8 @@ A library (numpy, pandas, scikit-learn, scipy, LightGBM; nothing of the product'
 Input is an events frame (columns ``user``, ``timestamp``, ``event``, optional ``revenue`` and ``item``;
 see :mod:`pertinent.predict.events`); :class:`~pertinent.predict.config.EventSpec` names the purchase events.
 
-- :mod:`~pertinent.predict.features`: per-user features at a cutoff, from events before it only.
+- :mod:`~pertinent.predict.features`: per-user features at a cutoff, from events before it only
+  (:mod:`~pertinent.predict.behaviour` adds rhythm, intent, diversity and trend features when asked).
 - :mod:`~pertinent.predict.labels`: purchase within N days, churn (no activity in N days), days to next purchase.
 - :mod:`~pertinent.predict.propensity`: LightGBM vs a recency/frequency logistic baseline, rolling time-series
   backtest, AUC / PR-AUC / F1 / Brier / calibration, importance-based feature selection in plain words.
