@@ -124,7 +124,9 @@ def test_consent_withdrawn_clears_predicted_traits(trained):
     svc, _ = trained
     assert "predicted" in svc.profiles.get("u9").traits
     svc.privacy.set_consent({"personalization": False}, user_id="u9")
-    assert svc.profiles.get("u9").predicted == {}  # not shown without consent, even before the next pass
+    hidden = svc.profiles.get("u9")  # not shown without consent, even before the next pass
+    assert hidden.predicted == {} and "predicted" not in hidden.traits
+    assert "churn_risk" in svc.privacy.export("u9").profile.traits["predicted"]  # but exported while stored
     report = svc.predictions.score(NOW)
     assert report.cleared == 1
     assert "predicted" not in svc.profiles.get("u9").traits
@@ -290,5 +292,25 @@ def test_a_scheduled_fit_on_thin_data_is_not_retried_at_every_check(tmp_path):
         assert p.refit_due() is None  # ten minutes later: not again
         clock[0] = NOW + 3700
         assert p.refit_due() is not None  # an hour later: tried again
+    finally:
+        svc.close()
+
+
+def test_the_server_schedule_runs_the_refit_on_the_job_runner(tmp_path):
+    svc = Services.build(make_settings(tmp_path, predict={"refit_after_events": 1, "check_interval_s": 0.05}))
+    try:
+        p = svc.predictions
+        ran = []
+        p.refit_due = lambda: ran.append(1)  # type: ignore[method-assign]
+        p.start()
+        p.jobs.wait_idle(5)
+        deadline = time.monotonic() + 5
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ran, "the periodic refit check never ran"
+        off = PredictionService(svc.store, svc.settings, svc.ingest.profile_config, PredictConfig())
+        off.start()
+        assert off.jobs._thread is None  # both triggers off (the default): no thread at all
+        off.close()
     finally:
         svc.close()

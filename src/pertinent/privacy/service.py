@@ -152,7 +152,8 @@ class PrivacyService:
             profile = None
             if row is not None:
                 view = self.profiles.view(row, user_id, now)
-                profile = ExportedProfile(**dict(view), state=row.state)
+                # every stored trait, predicted.* included even where the view hides it (no personalisation consent)
+                profile = ExportedProfile(**{**dict(view), "traits": row.traits}, state=row.state)
             events = [asdict(e) for e in tx.events_of(profile_id)]
             decisions = [asdict(d) for d in tx.recent_decisions(profile_id, 0.0)]
             outcomes = tx.outcomes_of([d["decision_id"] for d in decisions])

@@ -11,7 +11,7 @@ from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.features import ProfileConfig, summarize
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.profiles.models import InferredTrait, Profile, ProfileConsent, ProfileFeatures, SegmentMembership
-from pertinent.profiles.predicted import view_of
+from pertinent.profiles.predicted import NAMESPACE, view_of
 from pertinent.settings import Settings
 from pertinent.storage.base import ProfileRow, Store
 from pertinent.storage.protocols import IdentityRepo, MembershipRepo
@@ -63,7 +63,10 @@ class ProfileService:
         return Profile(
             user_id=user_id,
             profile_id=row.profile_id,
-            traits=row.traits,
+            # predicted.* is profiling: shown only with personalisation consent (a pass removes it soon after)
+            traits=row.traits
+            if consent["personalization"]
+            else {k: v for k, v in row.traits.items() if k != NAMESPACE},
             inferred={k: InferredTrait.model_validate(v) for k, v in (inferred or {}).items() if isinstance(v, dict)},
             features=ProfileFeatures.model_validate(features),
             segments=[SegmentMembership.model_validate(s) for s in segments or []],
