@@ -59,10 +59,11 @@ def profile_groups(
 
 
 def pool(groups: Mapping[str, Mapping[str, str]], max_groups: int) -> dict[str, dict[str, str]]:
-    """Per dimension, keep the ``max_groups - 1`` largest groups and pool the rest as ``other``.
+    """Per dimension with more than ``max_groups`` groups, keep the ``max_groups - 1`` largest and pool the rest as
+    ``other``.
 
-    >>> pool({"a": {"d": "x"}, "b": {"d": "y"}, "c": {"d": "y"}}, 2)
-    {'a': {'d': 'other'}, 'b': {'d': 'y'}, 'c': {'d': 'y'}}
+    >>> pool({"a": {"d": "x"}, "b": {"d": "y"}, "c": {"d": "y"}, "e": {"d": "z"}}, 2)
+    {'a': {'d': 'other'}, 'b': {'d': 'y'}, 'c': {'d': 'y'}, 'e': {'d': 'other'}}
     """
     sizes: dict[str, Counter[str]] = {}
     for dims in groups.values():
