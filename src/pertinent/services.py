@@ -119,6 +119,7 @@ class Services:
         dashboard.experiment_results = lambda key: decide.results(key).model_dump(exclude_unset=True)
         predictions = PredictionService(store, settings, ingest.profile_config)
         predictions.on_written = segments.profiles_changed  # rules on predicted.* re-evaluated when scores change
+        predictions.exclude = quality.flagged_profiles  # flagged bots and outliers stay out of training and scoring
         fairness = FairnessService(store, settings, predictions)
         fairness.segment_names = lambda: segments.names(fresh=True)
         # the models, fairness and profile pages

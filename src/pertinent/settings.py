@@ -44,10 +44,10 @@ from pydantic_settings import (
 
 from pertinent.decide.config import DecideConfig
 from pertinent.destinations.config import DestinationsConfig
-from pertinent.geo.config import GeoConfig
-from pertinent.quality.config import QualityConfig
 from pertinent.fairness.config import FairnessConfig
+from pertinent.geo.config import GeoConfig
 from pertinent.predictions.config import PredictConfig
+from pertinent.quality.config import QualityConfig
 from pertinent.recommend.config import RecommendConfig
 from pertinent.segments.config import SegmentsConfig
 
