@@ -133,3 +133,18 @@ def test_a_promotion_on_one_node_is_served_by_the_other_within_a_second(tmp_path
     finally:
         node_b.bus.close()
         node_a.close()
+
+
+def test_deployments_on_other_databases_of_one_server_do_not_hear_each_other(redis_url):
+    other_db = redis_url.rsplit("/", 1)[0] + "/0" if not redis_url.endswith("/0") else redis_url[:-1] + "15"
+    mine, theirs = RedisBus(connect(redis_url)), RedisBus(connect(other_db))
+    try:
+        assert mine.wait_ready() and theirs.wait_ready()
+        heard: list[str] = []
+        theirs.subscribe("profile.erased", heard.append)
+        mine.publish("profile.erased", "p1")
+        time.sleep(0.3)
+        assert heard == []
+    finally:
+        mine.close()
+        theirs.close()

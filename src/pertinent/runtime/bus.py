@@ -61,10 +61,13 @@ class LocalBus:
 class RedisBus(LocalBus):
     """Redis pub/sub between nodes; this node's handlers run at once, the others' on their listener thread."""
 
-    def __init__(self, client: Any, channel: str = "pertinent:invalidate") -> None:
+    def __init__(self, client: Any, channel: str | None = None) -> None:
         super().__init__()
         self.client = client
-        self.channel = channel
+        # pub/sub channels are server-wide, not per database: two deployments on one Redis server (different
+        # database numbers) must not hear each other's erasures
+        db = client.connection_pool.connection_kwargs.get("db", 0) if hasattr(client, "connection_pool") else 0
+        self.channel = channel or f"pertinent:{db}:invalidate"
         self.node = uuid.uuid4().hex
         self._stop = threading.Event()
         self._ready = threading.Event()
