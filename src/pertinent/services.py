@@ -33,6 +33,7 @@ from pertinent.segments.service import SegmentService
 from pertinent.settings import Settings
 from pertinent.storage.base import Store
 from pertinent.storage.factory import open_store
+from pertinent.storage.hot import HotStore
 from pertinent.warehouse import WarehouseExports
 
 
@@ -69,7 +70,12 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, store: Store | None = None) -> Services:
         settings.require_keys()
-        store = store or open_store(settings)
+        sql: Store = store or open_store(settings)
+        client = redis_connect(settings.redis_url) if settings.redis_url else None
+        hot = sql if isinstance(sql, HotStore) else None  # a second node over the same store object
+        if hot is None and client is not None and settings.hot_store_ttl_s > 0:
+            hot = HotStore(sql, client, settings.hot_store_ttl_s)
+        store = hot or sql  # serving reads from Redis, SQL behind it (storage/hot.py)
         pseudo = Pseudonymizer(settings.pseudonym_keys)
         ingest = IngestService(store, settings, pseudo)
         profiles = ProfileService(store, settings, pseudo, ingest.profile_config)
@@ -96,8 +102,7 @@ class Services:
         dashboard = DashboardService(store, settings, ingest.profile_config, recommend.registry, recommend.config.model)
         dashboard.segment_names = lambda: segments.names(fresh=True)  # ML/RFM: one name per cluster
         bus: Bus = LocalBus()
-        if settings.redis_url:  # a cluster: login limits and invalidation shared through Redis
-            client = redis_connect(settings.redis_url)
+        if client is not None:  # a cluster: login limits and invalidation shared through Redis
             dashboard.login_limiter = SharedLoginLimiter(client)
             bus = RedisBus(client)
 
@@ -107,6 +112,9 @@ class Services:
                 recommend.forget_cached(profile_id)
 
         bus.subscribe("profile.erased", erased_elsewhere)
+        if hot is not None:  # export lists what Redis holds; erasure deletes it, again once committed
+            privacy.derived["hot_store"] = hot
+            bus.subscribe("profile.erased", hot.forget_erased)
         models = ModelPromotions(store, recommend.registry)
         models.on_change.append(lambda name: bus.publish("model.promoted", name))
         bus.subscribe(

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     # Redis for a cluster (redis://host:6379/0): login limits shared by every node and cross-node invalidation
     # (an erasure or consent withdrawal on one node reaches the others' caches). Unset: one node, in process.
     redis_url: str | None = None
+    # With redis_url: how long the hot store (storage/hot.py) keeps each decision input of /v1/decide and
+    # /v1/recommendations in Redis (identities, profiles, memberships, first exposures). It bounds how stale an
+    # entry can be when a write could not reach Redis. 0 turns the hot store off (serving reads SQL).
+    hot_store_ttl_s: float = Field(default=3600.0, ge=0)
     # Pages on these origins may call the API from the browser (CORS); "*" = any site (the write key is
     # public anyway; admin calls need the Bearer admin key, never a cookie).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])

@@ -1,0 +1,146 @@
+"""The Redis layout of the hot store (``storage/hot.py``): key names, value codecs and the Lua scripts.
+
+Every key starts with ``pertinent:hot:`` and expires (``hot_store_ttl_s``):
+
+=====================  ==========================================================================
+``id:<identity key>``  ``[kind, profile_id, created_at]`` (the key is already a pseudonym)
+``ids:<profile_id>``   set of the identity keys cached for the profile (what erasure deletes)
+``p:<profile_id>``     ``[traits, state, consent, created_at, updated_at]``
+``s:<profile_id>``     ``{segment_id: entered_at}`` (``{}``: a member of nothing)
+``x:<profile_id>``     hash experiment -> first exposure ``[decision_id, slot, variant, reason, at,
+                       propensity, detail]`` (sticky assignment: a first exposure never changes)
+``gone:<profile_id>``  tombstone, for a minute after an erasure or deletion: read-through fills of
+                       the profile are refused, so a read that began before the erasure committed
+                       cannot put the erased data back
+=====================  ==========================================================================
+
+Values are JSON (orjson). The scripts touch keys they compute from the values they read (one round trip per
+request): they suit one Redis server (or a primary with replicas), not Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from pertinent.storage.base import DecisionRow, IdentityRow, ProfileRow
+
+PREFIX = "pertinent:hot:"
+TOMBSTONE_S = 60
+
+
+def k_id(key: str) -> str:
+    return f"{PREFIX}id:{key}"
+
+
+def k_ids(pid: str) -> str:
+    return f"{PREFIX}ids:{pid}"
+
+
+def k_profile(pid: str) -> str:
+    return f"{PREFIX}p:{pid}"
+
+
+def k_segments(pid: str) -> str:
+    return f"{PREFIX}s:{pid}"
+
+
+def k_exposures(pid: str) -> str:
+    return f"{PREFIX}x:{pid}"
+
+
+def k_gone(pid: str) -> str:
+    return f"{PREFIX}gone:{pid}"
+
+
+def enc_identity(row: IdentityRow) -> bytes:
+    return orjson.dumps([row.kind, row.profile_id, row.created_at])
+
+
+def dec_identity(key: str, raw: bytes) -> IdentityRow:
+    kind, pid, created = orjson.loads(raw)
+    return IdentityRow(key, kind, pid, created)
+
+
+def enc_profile(row: ProfileRow) -> bytes:
+    return orjson.dumps([row.traits, row.state, row.consent, row.created_at, row.updated_at])
+
+
+def dec_profile(pid: str, raw: bytes) -> ProfileRow:
+    traits, state, consent, created, updated = orjson.loads(raw)
+    return ProfileRow(pid, traits, state, consent, created, updated)
+
+
+def enc_segments(segments: dict[str, float]) -> bytes:
+    return orjson.dumps(segments)
+
+
+def dec_segments(raw: bytes) -> dict[str, float]:
+    out: dict[str, float] = orjson.loads(raw)
+    return out
+
+
+def enc_exposure(row: DecisionRow) -> bytes:
+    return orjson.dumps([row.decision_id, row.slot, row.variant, row.reason, row.at, row.propensity, row.detail])
+
+
+def dec_exposure(pid: str, experiment: str, raw: bytes) -> DecisionRow:
+    decision_id, slot, variant, reason, at, propensity, detail = orjson.loads(raw)
+    return DecisionRow(decision_id, pid, slot, variant, reason, at, experiment, propensity, detail)
+
+
+def text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# KEYS: identity keys (id:...); ARGV[1]: the prefix. Returns one value (or nil) per identity key, then
+# (profile_id, profile, segments) for each distinct profile found: the whole of a /v1/decide in one round trip.
+READ = """
+local out, seen, pids = {}, {}, {}
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  out[i] = v
+  if v then
+    local pid = cjson.decode(v)[2]
+    if not seen[pid] then seen[pid] = true; table.insert(pids, pid) end
+  end
+end
+local n = #KEYS
+for _, pid in ipairs(pids) do
+  out[n + 1] = pid
+  out[n + 2] = redis.call('GET', ARGV[1] .. 'p:' .. pid)
+  out[n + 3] = redis.call('GET', ARGV[1] .. 's:' .. pid)
+  n = n + 3
+end
+return out
+"""
+
+# Read-through fill of one profile's keys. KEYS[1]: its tombstone; KEYS[2..]: targets. ARGV[1]: TTL; then three
+# per target: op ('s' SET NX, 'a' SADD, 'h' HSETNX), a, b. Nothing is written while the tombstone stands.
+FILL = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local ttl = ARGV[1]
+for i = 2, #KEYS do
+  local op, a, b = ARGV[3 * i - 4], ARGV[3 * i - 3], ARGV[3 * i - 2]
+  if op == 's' then
+    redis.call('SET', KEYS[i], a, 'NX', 'EX', ttl)
+  elseif op == 'a' then
+    redis.call('SADD', KEYS[i], a); redis.call('EXPIRE', KEYS[i], ttl)
+  else
+    redis.call('HSETNX', KEYS[i], a, b); redis.call('EXPIRE', KEYS[i], ttl)
+  end
+end
+return 1
+"""
+
+# Drop every key of one profile. ARGV: prefix, profile id, tombstone seconds (0: none), then identity keys to
+# drop besides those listed in its ids: set. Returns how many keys went.
+DROP = """
+local p, pid = ARGV[1], ARGV[2]
+if tonumber(ARGV[3]) > 0 then redis.call('SET', p .. 'gone:' .. pid, '1', 'EX', ARGV[3]) end
+local n = 0
+for _, k in ipairs(redis.call('SMEMBERS', p .. 'ids:' .. pid)) do n = n + redis.call('DEL', p .. 'id:' .. k) end
+for i = 4, #ARGV do n = n + redis.call('DEL', p .. 'id:' .. ARGV[i]) end
+return n + redis.call('DEL', p .. 'ids:' .. pid, p .. 'p:' .. pid, p .. 's:' .. pid, p .. 'x:' .. pid)
+"""

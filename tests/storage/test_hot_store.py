@@ -1,0 +1,219 @@
+"""The hot store (``storage/hot.py``) on a real Redis, over SQLite and PostgreSQL: serving reads answered from Redis
+without a SQL read, a miss read from SQL and filled in, every write path (ingest, consent, memberships, erasure)
+visible to the next read, export listing what Redis holds, erasure leaving nothing of the profile in Redis, and
+Redis away answered from SQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import redis
+
+from pertinent.services import Services
+from pertinent.storage.base import MembershipChange, Store
+from pertinent.storage.hot import HotStore
+from pertinent.storage.hot_keys import PREFIX, k_gone, k_profile
+from tests.support.common import ADMIN, api_client, make_settings
+
+
+class Counter:
+    """Counts the SQL serving readers opened behind the hot store."""
+
+    def __init__(self, store: Store) -> None:
+        self.n = 0
+        self._reader = store.reader
+
+        @contextmanager
+        def counted() -> Iterator[object]:
+            self.n += 1
+            with self._reader() as reader:
+                yield reader
+
+        store.reader = counted  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def node(store, redis_url, tmp_path) -> Iterator[Services]:
+    svc = Services.build(make_settings(tmp_path, redis_url=redis_url), store)
+    svc.decide.put_block({"id": "b-vip", "type": "headline", "content": {"title": "Welcome back"}})
+    svc.decide.put_block({"id": "b-plain", "type": "headline", "content": {"title": "Hello"}})
+    svc.decide.put_slot(
+        {
+            "id": "hero",
+            "variants": {"vip": "b-vip", "plain": "b-plain"},
+            "rules": [
+                {
+                    "name": "vip",
+                    "when": {"type": "segment", "segment": "vip"},
+                    "then": {"kind": "variant", "variant": "vip"},
+                }
+            ],
+            "default": {"kind": "variant", "variant": "plain"},
+        }
+    )
+    yield svc
+    svc.segments.close()
+    svc.decide.close()
+    svc.bus.close()
+
+
+def _r(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def _ingest(svc: Services, user: str = "ann", **traits: object) -> str:
+    result = svc.ingest.ingest([{"type": "identify", "userId": user, "traits": traits or {"plan": "pro"}}])
+    assert not result.errors if hasattr(result, "errors") else True
+    with svc.store.transaction(write=False) as tx:
+        pid = svc.profiles.find(tx, user)
+    assert pid is not None
+    return pid
+
+
+def _hot(svc: Services) -> HotStore:
+    assert isinstance(svc.store, HotStore)
+    return svc.store
+
+
+def test_decide_reads_nothing_from_sql_once_redis_holds_the_inputs(node, redis_url):
+    hot = _hot(node)
+    sql = Counter(hot.inner)
+    pid = _ingest(node)  # identities and profile written through after the commit
+    assert _r(redis_url).exists(k_profile(pid))
+    first = node.decide.decide("hero", user_id="ann")
+    assert first["variant"] == "plain"
+    assert sql.n == 1  # the memberships were not cached yet: read from SQL once, then filled in
+    for _ in range(3):
+        assert node.decide.decide("hero", user_id="ann")["variant"] == "plain"
+    assert sql.n == 1
+    with hot.reader() as reader:
+        ident = reader.get_identities([node.profiles.pseudo.key("user", "ann")])
+        assert [i.profile_id for i in ident.values()] == [pid]
+        assert reader.get_profiles([pid])[pid].traits["plan"] == "pro"
+        assert reader.segments_of([pid]) == {}
+    assert sql.n == 1
+
+
+def test_a_miss_is_read_from_sql_and_filled_in(node, redis_url):
+    hot = _hot(node)
+    pid = _ingest(node)
+    with hot.transaction() as tx:
+        tx.apply_membership_changes([MembershipChange("vip", pid, True, 100.0)])
+    _r(redis_url).flushdb()
+    sql = Counter(hot.inner)
+    key = node.profiles.pseudo.key("user", "ann")
+    with hot.reader() as reader:
+        assert reader.get_identities([key])[key].profile_id == pid
+        assert reader.get_profiles([pid])[pid].traits == {"plan": "pro"}
+        assert reader.segments_of([pid]) == {pid: {"vip": 100.0}}
+        assert reader.get_identities(["nobody"]) == {}
+    assert sql.n == 1  # one SQL reader for the whole request
+    keys = {k.decode() for k in _r(redis_url).scan_iter(f"{PREFIX}*")}
+    assert {f"{PREFIX}id:{key}", f"{PREFIX}ids:{pid}", f"{PREFIX}p:{pid}", f"{PREFIX}s:{pid}"} <= keys
+    with hot.reader() as reader:
+        assert reader.get_identities([key])[key].profile_id == pid
+        assert reader.get_profiles([pid])[pid].traits == {"plan": "pro"}
+        assert reader.segments_of([pid]) == {pid: {"vip": 100.0}}
+    assert sql.n == 1
+    assert all(0 < _r(redis_url).ttl(k) <= 3600 for k in keys)
+
+
+def test_writes_are_visible_to_the_next_read_without_sql(node):
+    hot = _hot(node)
+    pid = _ingest(node)
+    node.decide.decide("hero", user_id="ann")  # fills the memberships
+    sql = Counter(hot.inner)
+    _ingest(node, plan="free")  # a later ingest: written through
+    with hot.transaction() as tx:  # a segment evaluation's membership change
+        tx.apply_membership_changes([MembershipChange("vip", pid, True, time.time())])
+    node.privacy.set_consent({"personalization": False}, user_id="ann")
+    with hot.reader() as reader:
+        row = reader.get_profiles([pid])[pid]
+    assert row.traits["plan"] == "free" and row.consent["personalization"]["granted"] is False
+    assert sql.n == 0
+    assert node.decide.decide("hero", user_id="ann")["reason"]["kind"] == "default"  # no consent: no rules
+    node.privacy.set_consent({"personalization": True}, user_id="ann")
+    assert node.decide.decide("hero", user_id="ann")["variant"] == "vip"  # the membership, read from SQL once
+    with hot.transaction() as tx:
+        tx.apply_membership_changes([MembershipChange("vip", pid, False, time.time())])
+    assert node.decide.decide("hero", user_id="ann")["variant"] == "plain"
+
+
+def test_first_exposures_found_are_cached(node, redis_url):
+    hot = _hot(node)
+    pid = _ingest(node)
+    with hot.reader() as reader:
+        assert reader.first_exposures(pid, ["exp"]) == {}  # none yet: not cached
+    from pertinent.storage.base import DecisionRow
+
+    with hot.transaction() as tx:
+        tx.insert_decisions([DecisionRow("d1", pid, "hero", "a", "experiment", 10.0, experiment="exp")])
+    sql = Counter(hot.inner)
+    with hot.reader() as reader:
+        assert reader.first_exposures(pid, ["exp"])["exp"].decision_id == "d1"
+    with hot.reader() as reader:
+        assert reader.first_exposures(pid, ["exp"])["exp"].variant == "a"
+    assert sql.n == 1
+
+
+def test_export_lists_what_redis_holds_and_erasure_leaves_nothing(node, redis_url):
+    pid = _ingest(node)
+    _ingest(node, "ann")  # same person
+    node.ingest.ingest([{"type": "identify", "userId": "ann", "anonymousId": "a-1", "traits": {"plan": "pro"}}])
+    node.decide.decide("hero", user_id="ann")
+    node.decide.decide("hero", anonymous_id="a-1")
+    for client in api_client(node):
+        exported = client.get("/v1/users/ann/export", headers=ADMIN)
+        if exported.status_code == 405:
+            exported = client.post("/v1/users/ann/export", headers=ADMIN)
+        assert exported.status_code == 200, exported.text
+        held = exported.json()["hot_store"]
+        kinds = {next(k for k in row if k not in ("key", "ttl_s")) for row in held}
+        assert {"identity", "identity_keys", "profile", "segments"} <= kinds
+        assert all(pid in row["key"] or row.get("identity", {}).get("profile_id") == pid for row in held)
+        erased = client.delete("/v1/users/ann", headers=ADMIN)
+        assert erased.status_code == 200, erased.text
+        assert erased.json()["deleted"]["hot_store"] >= 4
+    left = [k.decode() for k in _r(redis_url).scan_iter(f"{PREFIX}*")]
+    assert left == [k_gone(pid)]  # only the tombstone (the pseudonymous id, as on the suppression list)
+    assert _r(redis_url).get(k_gone(pid)) == b"1"
+    _hot(node).fill({pid: [(k_profile(pid), "s", b"[{}, {}, {}, 0, 0]", "")]})  # a late read-through fill
+    assert not _r(redis_url).exists(k_profile(pid))
+
+
+def test_an_erasure_on_another_node_is_dropped_by_the_bus_handler(node, redis_url):
+    pid = _ingest(node)
+    assert _r(redis_url).exists(k_profile(pid))
+    node.bus.publish("profile.erased", pid)
+    assert not _r(redis_url).exists(k_profile(pid))
+
+
+def test_redis_away_serving_reads_sql(store, tmp_path):
+    svc = Services.build(make_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"), store)
+    try:
+        hot = _hot(svc)
+        pid = _ingest(svc)  # the write-through fails quietly: ingest succeeds
+        with hot.transaction() as tx:
+            tx.apply_membership_changes([MembershipChange("vip", pid, True, 5.0)])
+        key = svc.profiles.pseudo.key("user", "ann")
+        for _ in range(2):
+            with hot.reader() as reader:
+                assert reader.get_identities([key])[key].profile_id == pid
+                assert reader.get_profiles([pid])[pid].traits == {"plan": "pro"}
+                assert reader.segments_of([pid]) == {pid: {"vip": 5.0}}
+                assert reader.first_exposures(pid, ["exp"]) == {}
+        assert not hot.available()
+        for client in api_client(svc):
+            got = client.get("/v1/decide", params={"slot": "nope", "user_id": "ann"})
+            assert got.status_code == 404  # an ordinary answer, not a 500
+            erased = client.delete("/v1/users/ann", headers=ADMIN)
+            assert erased.status_code == 503 and erased.headers["Retry-After"]  # nothing left behind unaccounted
+        with store.transaction(write=False) as tx:
+            assert tx.get_profiles([pid])  # rolled back: the client retries
+    finally:
+        svc.segments.close()
+        svc.decide.close()
+        svc.bus.close()
