@@ -235,3 +235,29 @@ def test_an_identity_merge_repoints_the_cached_identities(node):
         assert reader.get_profiles([survivor])[survivor].traits["plan"] == "pro"
         gone = ({before[anon].profile_id, before[user].profile_id} - {survivor}).pop()
         assert reader.get_profiles([gone]) == {}
+
+
+def test_recommendations_read_the_person_from_redis(node):
+    hot = _hot(node)
+    _ingest(node)
+    node.recommend.upsert_items([{"item_id": "p1", "title": "One"}, {"item_id": "p2", "title": "Two"}])
+    sql = Counter(hot.inner)
+    for client in api_client(node):  # no user_hash: "ann" is looked up as an anonymous id, unknown
+        for _ in range(3):
+            got = client.get("/v1/recommendations", params={"user_id": "ann", "k": 2})
+            assert got.status_code == 200, got.text
+    assert sql.n == 1  # the unknown identity is remembered as unknown
+
+
+def test_a_new_visitor_is_remembered_as_unknown_until_its_first_event(node, redis_url):
+    hot = _hot(node)
+    sql = Counter(hot.inner)
+    for _ in range(3):
+        assert node.decide.decide("hero", anonymous_id="new-1")["variant"] == "plain"
+    assert sql.n == 1
+    key = node.profiles.pseudo.key("anonymous", "new-1")
+    assert _r(redis_url).get(f"{PREFIX}id:{key}") == b"" and 0 < _r(redis_url).ttl(f"{PREFIX}id:{key}") <= 300
+    node.ingest.ingest([{"type": "track", "event": "Viewed", "anonymousId": "new-1"}])
+    with hot.reader() as reader:
+        found = reader.get_identities([key])
+    assert found[key].kind == "anonymous" and sql.n == 1

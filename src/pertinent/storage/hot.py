@@ -99,7 +99,7 @@ class HotStore:
 
         id_keys = sorted(hk.text(k) for k in c.smembers(hk.k_ids(pid)))
         for key in id_keys:
-            if (raw := c.get(hk.k_id(key))) is not None:
+            if raw := c.get(hk.k_id(key)):
                 entry(hk.k_id(key), "identity", hk.dec_identity(key, raw))
         if id_keys:
             entry(hk.k_ids(pid), "identity_keys", id_keys)
@@ -179,6 +179,19 @@ class HotStore:
             self.failed("write-through after a commit")
 
     # -- read-through fills ------------------------------------------------------------------------------------
+    def fill_absent(self, identity_keys: Sequence[str]) -> None:
+        """Remember identities SQL does not know (new visitors) for a few minutes; the write-through of their
+        first event replaces the empty value (SET NX: never over a value written meanwhile)."""
+        if not identity_keys or not self.available():
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key in identity_keys:
+                pipe.set(hk.k_id(key), b"", nx=True, ex=min(self.ttl, hk.NEGATIVE_S))
+            pipe.execute()
+        except Exception:
+            self.failed("read-through fill")
+
     def fill(self, groups: dict[str, list[tuple[str, str, bytes | str, bytes | str]]]) -> None:
         """Fill keys absent from Redis: profile id -> [(key, op, a, b)], refused where the profile's tombstone is."""
         if not groups or not self.available():
@@ -311,15 +324,17 @@ class HotReader:
             self.hot.failed("read")
             return self._sql().get_identities(wanted)
         n = len(wanted)
-        found = {key: hk.dec_identity(key, raw) for key, raw in zip(wanted, reply[:n], strict=True) if raw is not None}
+        found = {key: hk.dec_identity(key, raw) for key, raw in zip(wanted, reply[:n], strict=True) if raw}
+        absent = {key for key, raw in zip(wanted, reply[:n], strict=True) if raw == b""}
         rest = reply[n:]
         for i in range(0, len(rest), 3):
             pid = hk.text(rest[i])
             self._profiles[pid], self._segments[pid] = rest[i + 1], rest[i + 2]
-        missing = [k for k in wanted if k not in found]
+        missing = [k for k in wanted if k not in found and k not in absent]
         if missing:
             rows = self._sql().get_identities(missing)
             found.update(rows)
+            self.hot.fill_absent([k for k in missing if k not in rows])
             groups: dict[str, list[tuple[str, str, bytes | str, bytes | str]]] = {}
             for row in rows.values():
                 groups.setdefault(row.profile_id, []).extend(

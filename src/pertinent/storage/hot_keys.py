@@ -3,7 +3,8 @@
 Every key starts with ``pertinent:hot:`` and expires (``hot_store_ttl_s``):
 
 =====================  ==========================================================================
-``id:<identity key>``  ``[kind, profile_id, created_at]`` (the key is already a pseudonym)
+``id:<identity key>``  ``[kind, profile_id, created_at]`` (the key is already a pseudonym); empty: known
+                       to be unknown, for at most ``NEGATIVE_S`` (until that identity's first write)
 ``ids:<profile_id>``   set of the identity keys cached for the profile (what erasure deletes)
 ``p:<profile_id>``     ``[traits, state, consent, created_at, updated_at]``
 ``s:<profile_id>``     ``{segment_id: entered_at}`` (``{}``: a member of nothing)
@@ -28,6 +29,7 @@ from pertinent.storage.base import DecisionRow, IdentityRow, ProfileRow
 
 PREFIX = "pertinent:hot:"
 TOMBSTONE_S = 60
+NEGATIVE_S = 300  # an identity known to be absent (a new visitor): its first event's write-through replaces it
 
 
 def k_id(key: str) -> str:
@@ -101,7 +103,7 @@ local out, seen, pids = {}, {}, {}
 for i, k in ipairs(KEYS) do
   local v = redis.call('GET', k)
   out[i] = v
-  if v then
+  if v and v ~= '' then
     local pid = cjson.decode(v)[2]
     if not seen[pid] then seen[pid] = true; table.insert(pids, pid) end
   end
