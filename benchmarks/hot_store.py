@@ -10,6 +10,9 @@ Memory: Redis emptied, ``INFO memory`` ``used_memory`` read, every profile's dec
 the hot store (identity, ``ids`` set, profile, memberships: what a warm node holds), ``used_memory`` read again;
 the difference per profile, times 1M (Metarank's figure: 0.8 GiB per 1M users).
 
+Ingest cost (``--ingest-profiles``): events/s of ``IngestService.ingest`` (identify + two views per profile,
+300-event batches) into a fresh database, without Redis and with the hot store, alternating.
+
 Throughput: ``pertinent serve`` (1 worker) in its own process, without Redis (``sql``: today's reads on
 PostgreSQL) and with ``PERTINENT_REDIS_URL`` (``hot``: the inputs already in Redis), alternating, each against
 ``wrk`` (closed loop, 1 thread, ``--connections``, ``--seconds``) with known users at random, and the bare
@@ -26,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decide_serving as ds  # noqa: E402  (same folder: servers, wrk, machine description)
 
 PATH = "/v1/decide?slot=hero&user_id=u%d&timezone=Europe%%2FBerlin"
+WRITE, ADMIN = "bench-write", "bench-admin"
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
@@ -50,13 +55,15 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def fresh_database(base: str, name: str) -> str:
+def fresh_database(base: str, name: str, create: bool = True) -> str:
+    """An empty database ``name`` on the server of ``base`` (``create=False``: only drop it)."""
     from sqlalchemy import create_engine, text
 
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        if create:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return base.rsplit("/", 1)[0] + "/" + name
 
@@ -130,6 +137,38 @@ def setup(env: dict[str, str], profiles: int) -> dict[str, float]:
     }
 
 
+def ingest_rate(env: dict[str, str], profiles: int, hot: bool) -> float:
+    """Events/s ingesting ``profiles`` (identify + two views, 300-event batches) into a fresh database."""
+    from pertinent.services import Services
+    from pertinent.settings import Settings
+
+    settings = Settings(
+        data_dir=env["PERTINENT_DATA_DIR"],
+        write_key=WRITE,
+        admin_key=ADMIN,
+        pseudonym_keys=["bench"],
+        run_jobs=False,
+        database_url=env["INGEST_DATABASE_URL"],
+        redis_url=env["PERTINENT_REDIS_URL"] if hot else None,
+    )
+    svc = Services.build(settings)
+    batches, batch = [], []
+    for u in range(profiles):
+        batch.append({"type": "identify", "userId": f"u{u}", "traits": {"plan": "pro"}})
+        batch += [
+            {"type": "track", "event": "Product Viewed", "userId": f"u{u}", "properties": {"id": f"p{u % 50}"}}
+        ] * 2
+        if len(batch) >= 300:
+            batches, batch = [*batches, batch], []
+    batches.append(batch)
+    t = time.perf_counter()
+    for b in batches:
+        svc.ingest.ingest(b, prefix="batch")
+    rate = 3 * profiles / (time.perf_counter() - t)
+    svc.close()
+    return round(rate)
+
+
 def run_wrk(port: int, path: str | None, profiles: int, seconds: int, connections: int) -> dict[str, float]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
@@ -161,6 +200,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--postgres", default=os.environ.get("PERTINENT_TEST_POSTGRES_URL"))
     p.add_argument("--redis", help="a Redis to use (its database is emptied); default: a throwaway redis-server")
+    p.add_argument("--ingest-profiles", type=int, default=3000, help="ingest cost phase (0: skip)")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
     if not a.postgres:
@@ -202,9 +242,20 @@ def main() -> None:
                 server.wait(30)
                 procs.remove(server)
         summary["runs"] = results
+        if a.ingest_profiles:  # what the hot store costs ingestion: fresh databases, alternating
+            import redis
+
+            ingest: dict[str, list[float]] = {"sql": [], "hot": []}
+            for _ in range(a.repeat):
+                for mode in ("sql", "hot"):
+                    redis.Redis.from_url(redis_url).flushdb()
+                    env["INGEST_DATABASE_URL"] = fresh_database(a.postgres, "pertinent_bench_hot_ingest")
+                    ingest[mode].append(ingest_rate(env, a.ingest_profiles, mode == "hot"))
+                    print(f"ingest {mode}: {ingest[mode][-1]} events/s (load {os.getloadavg()[0]:.1f})", flush=True)
+            summary["ingest_events_per_s"] = ingest
         for mode in ("sql", "hot"):
             rs = results[mode]
-            summary[mode] = {f: sorted(x[f] for x in rs)[len(rs) // 2] for f in ("rps", "p99_ms", "ratio_to_bare")}
+            summary[mode] = {f: statistics.median(x[f] for x in rs) for f in ("rps", "p99_ms", "ratio_to_bare")}
         print(json.dumps(summary), flush=True)
         if a.json:
             a.json.write_text(json.dumps(summary, indent=2))
@@ -216,6 +267,8 @@ def main() -> None:
             redis_proc.terminate()
             redis_proc.wait(30)
         shutil.rmtree(work, ignore_errors=True)
+        for name in ("pertinent_bench_hot", "pertinent_bench_hot_ingest"):
+            fresh_database(a.postgres, name, create=False)
 
 
 if __name__ == "__main__":
