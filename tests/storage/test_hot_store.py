@@ -261,3 +261,13 @@ def test_a_new_visitor_is_remembered_as_unknown_until_its_first_event(node, redi
     with hot.reader() as reader:
         found = reader.get_identities([key])
     assert found[key].kind == "anonymous" and sql.n == 1
+
+
+def test_a_zero_ttl_or_no_redis_serves_from_sql_alone(store, redis_url, tmp_path):
+    for settings in (make_settings(tmp_path, redis_url=redis_url, hot_store_ttl_s=0), make_settings(tmp_path)):
+        svc = Services.build(settings, store)
+        try:
+            assert svc.store is store and "hot_store" not in svc.privacy.derived
+        finally:
+            svc.segments.close()
+            svc.bus.close()
