@@ -66,6 +66,7 @@ def _r(url: str) -> redis.Redis:
 
 def _ingest(svc: Services, user: str = "ann", **traits: object) -> str:
     svc.ingest.ingest([{"type": "identify", "userId": user, "traits": traits or {"plan": "pro"}}])
+    assert svc.segments.wait_idle()  # the real-time evaluator's writes invalidate keys: let them land first
     with svc.store.transaction(write=False) as tx:
         pid = svc.profiles.find(tx, user)
     assert pid is not None
@@ -164,6 +165,8 @@ def test_export_lists_what_redis_holds_and_erasure_leaves_nothing(node, redis_ur
     node.ingest.ingest([{"type": "identify", "userId": "ann", "anonymousId": "a-1", "traits": {"plan": "pro"}}])
     node.decide.decide("hero", user_id="ann")
     node.decide.decide("hero", anonymous_id="a-1")
+    assert node.segments.wait_idle()
+    node.decide.flush()  # queued decisions written (their writes invalidate keys) before reading Redis
     for client in api_client(node):
         exported = client.get("/v1/users/ann/export", headers=ADMIN)
         assert exported.status_code == 200, exported.text
