@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install-dev: $(VENV)/.installed-dev
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(PIP) install -q -e '.[dev,embeddings]'
+	$(PIP) install -q -e '.[dev,embeddings,spark]'
 	touch $@
 
 # Sample data and server on the embedded default. Extra options: make demo DEMO_ARGS="--dataset movielens"
@@ -31,10 +31,11 @@ demo: install
 # installs Debian's Chromium for the browser tests when it is missing; scripts/ensure-node-clients.sh installs
 # Node.js (Debian) when missing, Segment's JavaScript clients (npm ci, tests/clients/js) and bundles analytics.js;
 # scripts/install-python-clients.sh installs analytics-python 1.4 beside the venv (.clients/; it clashes with the
-# dev extras' clients).
+# dev extras' clients); scripts/ensure-java.sh installs a Java runtime for the Spark tests (Debian's
+# default-jre-headless) when missing.
 test: install-dev
 	scripts/install-python-clients.sh $(PY)
-	scripts/ensure-chromium.sh scripts/ensure-node-clients.sh scripts/ensure-php.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	scripts/ensure-chromium.sh scripts/ensure-node-clients.sh scripts/ensure-php.sh scripts/ensure-java.sh scripts/with-services.sh $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # The inner loop: no PostgreSQL, no Redis, no browser, no real clients, no slow tests (the full `make test` stays
 # the README's and CI's command).

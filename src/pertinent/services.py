@@ -31,6 +31,7 @@ from pertinent.runtime.bus import Bus, LocalBus, RedisBus
 from pertinent.runtime.redis import connect as redis_connect
 from pertinent.segments.service import SegmentService
 from pertinent.settings import Settings
+from pertinent.spark import model as _spark_model  # noqa: F401  (registers the "spark_als" kind: versions load)
 from pertinent.storage.base import Store
 from pertinent.storage.factory import open_store
 from pertinent.storage.hot import HotStore

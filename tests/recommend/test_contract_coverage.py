@@ -33,10 +33,18 @@ SUITES = {
 }
 
 
+# Kinds the package defines outside ``pertinent.recommend`` (a higher layer registers them on import; the
+# composition root imports each so that served versions load).
+PLUGIN_KINDS = {"spark_als": "pertinent.spark.model"}
+
+
 def recommender_kinds() -> dict[str, type]:
-    """Every kind defined by the package (not by tests), after importing all of ``pertinent.recommend``."""
+    """Every kind defined by the package (not by tests), after importing all of ``pertinent.recommend`` and the
+    modules of :data:`PLUGIN_KINDS`."""
     for module in pkgutil.walk_packages(pertinent.recommend.__path__, "pertinent.recommend."):
         importlib.import_module(module.name)
+    for name in PLUGIN_KINDS.values():
+        importlib.import_module(name)
     return {k: cls for k, cls in registered_kinds().items() if cls.__module__.startswith("pertinent.")}
 
 
@@ -74,7 +82,9 @@ def test_every_registered_implementation_has_a_contract_subclass(what: str) -> N
 def test_the_recommender_kinds_are_the_built_in_ones() -> None:
     from pertinent.recommend.models import BUILT_IN, MODEL_KINDS
 
-    assert set(recommender_kinds()) == set(MODEL_KINDS) == {cls.kind for cls in BUILT_IN}
+    assert set(recommender_kinds()) == set(MODEL_KINDS) == {cls.kind for cls in BUILT_IN} | set(PLUGIN_KINDS)
+    for kind, module in PLUGIN_KINDS.items():
+        assert MODEL_KINDS[kind].__module__ == module
 
 
 def test_a_kind_registers_once_and_subclasses_without_their_own_kind_do_not() -> None:

@@ -166,6 +166,15 @@ class TestALS(RecommenderContract):
         return ALSRecommender(factors=8, iterations=10, regularization=0.1)
 
 
+class TestSparkALS(RecommenderContract):
+    """The ``spark_als`` kind (pertinent.spark.model), fitted in-process here; tests/spark trains it on Spark."""
+
+    def make(self) -> Recommender:
+        from pertinent.spark.model import SparkALSRecommender
+
+        return SparkALSRecommender(rank=8, max_iter=10, reg_param=0.1)
+
+
 class TestBPR(RecommenderContract):
     def make(self) -> Recommender:
         return BPRRecommender(factors=8, iterations=200, learning_rate=0.05)

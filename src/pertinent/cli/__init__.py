@@ -36,6 +36,7 @@ AREAS = (
     "pertinent.cli.quality",
     "pertinent.cli.predict",
     "pertinent.cli.fairness",
+    "pertinent.cli.spark",
 )
 
 

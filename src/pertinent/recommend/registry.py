@@ -40,6 +40,9 @@ from pertinent.recommend.models import load_model
 if TYPE_CHECKING:
     from pertinent.recommend.base import Recommender
 
+PER_USER_PREFIX = "per_user/"
+"""State arrays under this key (``{"per_user": {...}}`` in ``_get_state``) have one row per saved user id: a
+person's export lists their row, erasure zeroes it."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -107,14 +110,17 @@ class ModelRegistry:
                         str(items[i]): float(t)
                         for i, t in zip(z["__times@indices"][start:end], z["__times@data"][start:end], strict=True)
                     }
+                for key in z.files:  # arrays with one row per saved user (e.g. learned user factors)
+                    if key.startswith(PER_USER_PREFIX):
+                        entry.setdefault("per_user", {})[key[len(PER_USER_PREFIX) :]] = z[key][row].tolist()
                 out.append(entry)
         return out
 
     def forget_user(self, user_id: str) -> int:
         """Remove a user from every saved version (erasure); returns how many versions held them.
 
-        The id is blanked and the training row emptied in place (rewritten atomically); the row is not
-        removed so that any per-user arrays keep their alignment — what stays is no longer linked to anyone.
+        The id is blanked, the training row emptied and any ``per_user/`` row zeroed in place (rewritten
+        atomically); rows are not removed so that per-user arrays keep their alignment.
         """
         changed = 0
         for _name, _version, path in self._states():
@@ -127,6 +133,10 @@ class ModelRegistry:
             users = users.copy()
             users[hits] = ""
             arrays["__user_ids"] = users
+            for key in [k for k in arrays if k.startswith(PER_USER_PREFIX)]:  # per-user rows are zeroed
+                values = arrays[key].copy()
+                values[hits] = 0
+                arrays[key] = values
             for name in ("__train", "__times"):  # the training row and its interaction times
                 if f"{name}@indptr" not in arrays:
                     continue
