@@ -147,3 +147,17 @@ def kmeans(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(spark_app, name="spark")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``spark-submit`` entry point (``spark-submit [options] .../pertinent/cli/spark.py als --export DIR``): runs
+    ``pertinent spark <args>`` in the submitted session (docs/spark.md)."""
+    import sys
+
+    from pertinent.cli import app
+
+    app(["spark", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
