@@ -35,8 +35,11 @@ def test_als_job_saves_a_version_that_recommends_for_known_users(spark: Any, exp
         recs = model.recommend(user, k=4)
         seen = set(model.history_for(user).indices.tolist())
         assert len(recs) == 4 and not {model.item_index[r.item] for r in recs} & seen
-        taste = range(0, 10) if user == "u2" else range(10, 20)
-        assert sum(int(r.item) in taste for r in recs) >= 3, [r.item for r in recs]
+        taste = np.asarray([model.item_index[str(i)] for i in (range(0, 10) if user == "u2" else range(10, 20))])
+        scores = model.score(model.history_for(user))[0]
+        assert scores[taste].mean() > np.delete(scores, taste).mean()
+    new_user = model.recommend(items=["0", "1", "2"], k=3)  # fold-in of a new history
+    assert sum(int(r.item) < 10 for r in new_user) >= 2, [r.item for r in new_user]
     # the anonymous event, the untracked name and the product-less part are not interactions
     assert "p0" not in model.item_index and len(model.user_index) == 40
 

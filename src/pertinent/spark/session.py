@@ -74,7 +74,10 @@ def export_files(export: str | Path, kind: str, option: str = "export") -> list[
     """The Parquet files of one kind (``events``, ``profiles``) in an export folder; errors name ``option``.
 
     For profiles, the newest full snapshot (``snapshot-*.parquet``; ``updated-*`` files are increments of it).
+    A URI (``hdfs://...``) is passed to Spark as a glob, unchecked.
     """
+    if "://" in str(export):  # a cluster file system (hdfs://, s3a://...): Spark reads and checks it
+        return [f"{str(export).rstrip('/')}/{kind}/{'snapshot-*.parquet' if kind == 'profiles' else '*.parquet'}"]
     root = Path(export)
     if not root.is_dir():
         raise SparkInputError(option, f"export folder {str(root)!r} not found (write one with `pertinent export`)")
