@@ -74,3 +74,31 @@ def test_cli_refuses_bad_input_before_starting_spark(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "k: must be at least 2" in result.output
     result = runner.invoke(app, ["spark", "als", "--export", str(tmp_path)])
     assert result.exit_code == 2 and "export: no events" in result.output
+
+
+def test_the_api_serves_a_spark_als_version_when_the_model_names_it(tmp_path: Path) -> None:
+    from pertinent.services import Services
+    from tests.support.common import make_settings
+
+    ModelRegistry.for_data_dir(tmp_path).save("spark_als", SparkALSRecommender(rank=3, max_iter=2).fit(data()))
+    services = Services.build(make_settings(tmp_path, recommend={"model": "spark_als"}))
+    try:
+        services.store.migrate()
+        services.recommend.refresh_model()
+        version, model = services.recommend.model()
+        assert version == "v1" and isinstance(model, SparkALSRecommender)
+        assert services.recommend.forget_user("a") == 1  # the service's erasure reaches the version
+    finally:
+        services.close()
+
+
+def test_the_composition_root_registers_the_kind() -> None:
+    """An API node loads ``spark_als`` versions without importing anything of Spark itself."""
+    import subprocess
+    import sys
+
+    code = "import pertinent.services; from pertinent.recommend.base import registered_kinds as k; print(sorted(k()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'spark_als'" in out
+    code = "import pertinent.services, sys; print('pyspark' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
