@@ -91,7 +91,7 @@ def als(
         check,
         lambda spark: run_als(spark, export, settings.data_dir, name=name, config=config, evaluate=evaluate),
     )
-    ndcg = (result.metrics.get("temporal") or {}).get("metrics", {}).get("ndcg@10")
+    ndcg = (result.metrics.get("temporal") or {}).get("metrics", {}).get("ndcg")
     extra = f", temporal NDCG@10 {ndcg:.4f}" if ndcg is not None else (f" ({result.message})" if result.message else "")
     _echo(
         result,
