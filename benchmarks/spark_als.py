@@ -12,7 +12,8 @@ export into (profile, product) interactions with the in-process trainer's event 
 
 Wall time is the fit (Spark: from the train interactions on the driver to the factors back on the driver; the
 session is already up, its start-up is reported apart). Peak memory is the peak RSS of this process and its
-children (the JVM), sampled every 0.1 s during each fit (Linux ``/proc``).
+children (the JVM) during the Spark fit, and of this process alone during the in-process fit (py4j keeps the
+stopped session's JVM alive until exit), sampled every 0.1 s (Linux ``/proc``).
 
 Run: .venv/bin/python benchmarks/spark_als.py [--limit ROWS] [--master local[2]]
 """
@@ -60,14 +61,20 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def measured(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """(result, wall seconds, peak tree RSS in MiB) of ``fn()``."""
-    peak = [tree_rss(os.getpid())]
+def self_rss() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measured(fn: Callable[[], Any], tree: bool = True) -> tuple[Any, float, float]:
+    """(result, wall seconds, peak RSS in MiB) of ``fn()``: of this process and its children (the JVM), or of
+    this process alone (``tree=False``: the in-process fit, while the stopped session's JVM idles)."""
+    rss = (lambda: tree_rss(os.getpid())) if tree else self_rss
+    peak = [rss()]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.1):
-            peak[0] = max(peak[0], tree_rss(os.getpid()))
+            peak[0] = max(peak[0], rss())
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -76,7 +83,7 @@ def measured(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     wall = time.perf_counter() - start
     done.set()
     thread.join()
-    return result, wall, max(peak[0], tree_rss(os.getpid())) / 2**20
+    return result, wall, max(peak[0], rss()) / 2**20
 
 
 def pertinent(args: list[str], data_dir: Path) -> None:
@@ -123,7 +130,7 @@ def main() -> None:
         local = ALSRecommender(
             factors=args.factors, iterations=args.iterations, regularization=args.implicit_reg, alpha=args.alpha
         )
-        _, local_s, local_mib = measured(lambda: local.fit(split.train))
+        _, local_s, local_mib = measured(lambda: local.fit(split.train), tree=False)
         spark_eval = evaluate(spark_model, split, k=K)
         local_eval = evaluate(local, split, k=K)
         print(f"spark {spark_eval.metrics} / in-process {local_eval.metrics}", file=sys.stderr)
