@@ -156,6 +156,39 @@ SCENARIOS.update(
     }
 )
 
+
+def _two_versions(c: TestClient) -> None:
+    import pandas as pd
+
+    from pertinent.recommend import Interactions, PopularityRecommender
+
+    services = c.app.state.services  # type: ignore[attr-defined]
+    data = Interactions.from_frame(pd.DataFrame({"user": ["u1", "u2"], "item": ["a", "b"]}))
+    for _ in range(2):
+        services.recommend.registry.save(services.recommend.config.model, PopularityRecommender().fit(data))
+
+
+def _model(c: TestClient) -> str:
+    return str(c.app.state.services.recommend.config.model)  # type: ignore[attr-defined]
+
+
+SCENARIOS.update(
+    {
+        ("POST", "/v1/models/{name}/promote"): (
+            _two_versions,
+            lambda c: c.post(f"/v1/models/{_model(c)}/promote", json={"version": "v1"}, headers=ADMIN),
+        ),
+        ("POST", "/v1/models/{name}/rollback"): (
+            _two_versions,
+            lambda c: c.post(f"/v1/models/{_model(c)}/rollback", headers=ADMIN),
+        ),
+        ("POST", "/v1/models/{name}/resume"): (
+            _two_versions,
+            lambda c: c.post(f"/v1/models/{_model(c)}/resume", headers=ADMIN),
+        ),
+    }
+)
+
 # admin routes that change nothing served (no audit row expected), with the reason
 READ_ONLY: dict[tuple[str, str], str] = {
     ("POST", "/v1/segments/preview"): "sizes a definition over the stored profiles; saves nothing",

@@ -221,6 +221,10 @@ def test_cluster_survives_killed_nodes(tmp_path, postgres_url, redis_url):
     services = Services.build(settings)
     try:
         totals = services.segments.reconcile()
+        with services.store.transaction(write=False) as tx:
+            stored = {p.profile_id for p in tx.iter_profiles()}
+            users = {services.profiles.find(tx, f"u{i}") for i in range(40) if i != 7}
     finally:
         services.close()
+    assert stored == users, (stored - users, users - stored)  # one profile per person; the erased one is gone
     assert totals["profiles"] == 39 and totals["entered"] == 0 and totals["exited"] == 0, totals

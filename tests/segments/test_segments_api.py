@@ -265,3 +265,16 @@ def test_rfm_and_ml_definitions_can_be_fitted_in_the_background(any_client):
     # a definition read from the API can be sent back: the managed fields (fit, fit_error, fitted...) are ignored
     r = c.put("/v1/segments/clusters", json=body, headers=ADMIN)
     assert r.status_code == 200 and r.json()["fit"] == "done" and r.json()["version"] == 3
+
+
+def test_density_clustering_with_parameters_above_the_row_count_is_not_a_500(client):
+    """Found by the schemathesis fuzzer: scikit-learn refuses min_samples above the number of rows."""
+    for i in range(8):
+        assert client.post("/v1/batch", json=_orders(f"d{i}", 1 + i % 3, prefix="dens")).status_code == 200
+    client.app.state.services.segments.wait_idle()
+    for algorithm in ("hdbscan", "dbscan"):
+        body = {"id": "dense", "name": "Dense", "kind": "ml",
+                "config": {"clustering": {"algorithm": algorithm, "min_samples": 640427818472462848,
+                                          "min_cluster_size": 98633761273267}}}  # fmt: skip
+        r = client.post("/v1/segments/preview", json=body, headers=ADMIN)
+        assert r.status_code < 500, r.text

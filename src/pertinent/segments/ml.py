@@ -368,7 +368,10 @@ def _discover(
         say(f"fitting k={k} on {n:,} profiles", 0.75)
         labels, estimator = _fit_final(Z, cc, k, rng)
 
-    clusters = np.array(sorted(int(c) for c in np.unique(labels) if c >= 0))
+    clusters = np.array(sorted(int(c) for c in np.unique(labels) if c >= 0), dtype=int)
+    if not len(clusters):  # a density method left every profile as noise
+        message = f"{cc.algorithm} found no cluster (every profile is noise): lower min_samples / min_cluster_size"
+        return _thin(message, cc.algorithm, notes)
     centroids = np.array([Z[labels == c].mean(axis=0) for c in clusters]).reshape(len(clusters), Z.shape[1])
 
     # stable ids

@@ -308,10 +308,10 @@ def build_clusterer(config: ClusteringConfig, k: int | None, n_rows: int) -> Any
         case "agglomerative":
             return AgglomerativeClustering(n_clusters=k, linkage=config.linkage)
         case "dbscan":
-            return DBSCAN(eps=config.dbscan_eps or 0.5, min_samples=config.min_samples)
-        case "hdbscan":
-            size = config.min_cluster_size or max(10, n_rows // 100)
-            return HDBSCAN(min_cluster_size=size, min_samples=config.min_samples, copy=True)
+            return DBSCAN(eps=config.dbscan_eps or 0.5, min_samples=min(config.min_samples, max(1, n_rows)))
+        case "hdbscan":  # scikit-learn refuses min_samples / min_cluster_size above the number of rows
+            size = min(config.min_cluster_size or max(10, n_rows // 100), max(2, n_rows))
+            return HDBSCAN(min_cluster_size=size, min_samples=min(config.min_samples, max(1, n_rows)), copy=True)
     raise ValueError(f"unknown algorithm {config.algorithm!r}")  # pragma: no cover
 
 
