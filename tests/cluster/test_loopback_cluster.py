@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -138,7 +139,23 @@ def _send(nodes: list[ApiNode], batch: list[dict], first: int) -> bool:
     return False
 
 
-def test_cluster_survives_killed_nodes(tmp_path, postgres_url, redis_url):
+@pytest.fixture
+def cluster_db(postgres_url: str) -> Iterator[str]:
+    """A database of the cluster's own: the worker's session database may hold other tests' rows."""
+    base, name = postgres_url.rsplit("/", 1)
+    own = f"{name}_cluster"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{own}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{own}"'))
+    yield f"{base}/{own}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{own}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_cluster_survives_killed_nodes(tmp_path, cluster_db, redis_url):
+    postgres_url = cluster_db
     env = {
         **os.environ,
         **KEYS,

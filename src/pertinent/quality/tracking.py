@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
@@ -65,6 +66,10 @@ def schema_problems(schema: Any) -> list[dict[str, str]]:
     """
     if not isinstance(schema, dict):
         return [{"field": "schema", "message": "must be a JSON object (a JSON Schema)"}]
+    try:  # what the database cannot hold (found by the API fuzzer: an integer beyond 64 bits was a 500)
+        orjson.dumps(schema)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        return [{"field": "schema", "message": f"cannot be stored: {str(exc)[:200]}"}]
     remote = _remote_ref(schema, "schema")
     if remote:
         return [{"field": remote[0], "message": remote[1]}]
