@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -16,6 +17,11 @@ from pertinent.settings import Settings
 from pertinent.storage.sql import SqlStore
 from pertinent.storage.tables import metadata
 from tests.support.common import ADMIN, ADMIN_KEY, DATASETS, WRITE_KEY, LiveServer, api_client, make_settings  # noqa: F401
+
+# No timings in tests: Hypothesis's per-example deadline fails a correct test whenever the machine is busy
+# (a 0.04 ms hash took 330 ms once under load). Performance belongs in benchmarks/.
+hypothesis.settings.register_profile("pertinent", deadline=None)
+hypothesis.settings.load_profile("pertinent")
 
 
 def _postgres_base_url() -> str:
