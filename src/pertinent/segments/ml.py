@@ -370,8 +370,7 @@ def _discover(
 
     clusters = np.array(sorted(int(c) for c in np.unique(labels) if c >= 0), dtype=int)
     if not len(clusters):  # a density method left every profile as noise
-        message = f"{cc.algorithm} found no cluster (every profile is noise): lower min_samples / min_cluster_size"
-        return _thin(message, cc.algorithm, notes)
+        return _thin(f"{cc.algorithm} found no cluster (all noise): lower min_samples", cc.algorithm, notes)
     centroids = np.array([Z[labels == c].mean(axis=0) for c in clusters]).reshape(len(clusters), Z.shape[1])
 
     # stable ids
