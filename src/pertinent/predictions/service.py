@@ -36,6 +36,7 @@ from pertinent.profiles.predicted import NAMESPACE, block
 from pertinent.runtime.jobs import JobRunner
 from pertinent.settings import Settings
 from pertinent.storage.base import ProfileRow, Store
+from pertinent.storage.claims import StoreClaims
 
 log = logging.getLogger("pertinent.predictions")
 TARGETS = {"purchase_propensity": "purchase", "churn_risk": "churn"}
@@ -104,7 +105,7 @@ class PredictionService:
         self.profile_config = profile_config
         self.clock = clock
         self.registry = PredictionRegistry(settings.data_dir / "predict_models", keep=self.config.keep_versions)
-        self.jobs = JobRunner(settings.data_dir / "predict_claims", lambda: self.clock(), "pertinent-predict-jobs")
+        self.jobs = JobRunner(StoreClaims(store), lambda: self.clock(), "pertinent-predict-jobs")
         self.exclude: Callable[[], Iterable[str]] = lambda: ()  # the data-quality hook: flagged bots / outliers
         self.on_written: Callable[[Sequence[ProfileRow]], None] | None = None  # segments re-evaluate these
         self._started = False
