@@ -67,6 +67,18 @@ def random_split(data: Interactions, fraction: float = 0.2, min_items: int = 5) 
     return data.with_events(ev.loc[keep]), truth
 
 
+def global_split(data: Interactions) -> tuple[Interactions, sp.csr_matrix]:
+    """One time cut at the 80% quantile of event times (``pertinent.evaluation.splits.global_time_split``); only
+    test users with training history are scored (the others have nothing to personalise from)."""
+    from pertinent.evaluation.splits import global_time_split
+
+    split = global_time_split(data, quantile=0.8)
+    warm = np.diff(split.train.matrix.indptr) > 0
+    truth = sp.csr_matrix(sp.diags(warm.astype(np.float32)) @ split.test)
+    truth.eliminate_zeros()
+    return split.train, truth
+
+
 def ndcg_at(model, train: Interactions, truth: sp.csr_matrix, k: int = 10, batch: int = 128) -> float:
     users = np.flatnonzero(np.diff(truth.indptr))
     times = last_times(train.events, train.shape)
@@ -103,10 +115,11 @@ OURS = {"default": ("default", {}), "ranker": ("ranker", {})}
 def run(name: str, max_users: int | None, models: list[str], splits: list[str]) -> list[dict]:
     data = load(name, max_users)
     rows = []
-    for split_name, split in (("temporal", holdout_last), ("random", random_split)):
-        if split_name not in splits:
-            continue
-        train, truth = split(data, 0.2, 5) if split is holdout_last else split(data)
+    for split_name in splits:
+        if split_name == "temporal":
+            train, truth = holdout_last(data, 0.2, 5)
+        else:
+            train, truth = {"random": random_split, "global": global_split}[split_name](data)
         for label in models:
             kind, cfg = {**PEERS, **OURS}[label]
             started = time.perf_counter()
@@ -148,7 +161,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--datasets", nargs="+", default=["ml", "retail", "taobao"])
     parser.add_argument("--models", nargs="+", default=[*PEERS, *OURS])
     parser.add_argument("--max-users", type=int, default=None, help="subsample users (short runs)")
-    parser.add_argument("--splits", nargs="+", default=["temporal", "random"])
+    parser.add_argument("--splits", nargs="+", default=["temporal", "random"], choices=["temporal", "random", "global"])
     parser.add_argument("--ranker", default="{}", help="the ranker's config as JSON")
     parser.add_argument("--fit-only", default=None, help="time the ranker's training on one dataset")
     args = parser.parse_args(argv)

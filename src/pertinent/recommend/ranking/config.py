@@ -66,6 +66,11 @@ class RankerConfig(BaseModel):
     holdout: float = Field(default=0.2, gt=0, lt=1)
     min_user_items: int = Field(default=3, ge=2)
     label_random_share: float = Field(default=0.0, ge=0, le=1)
+    label_cutoffs: int = Field(default=1, ge=1, le=5)
+    user_time_features: bool = False
+    anchor: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    anchor_weight: float = Field(default=0.0, ge=0, le=1)
+    fusion_k: float = Field(default=20.0, gt=0)
     max_train_users: int = Field(default=3000, ge=10)
     valid_fraction: float = Field(default=0.15, ge=0, lt=0.5)
     rounds: int = Field(default=600, ge=1, le=5000)
@@ -84,6 +89,8 @@ class RankerConfig(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"generators: names must be unique (repeated: {dupes})")
+        if self.anchor is not None and self.anchor not in names:
+            raise ValueError(f"anchor: {self.anchor!r} is not one of the generators {names}")
         if not any(g.candidates > 0 for g in self.generators):
             raise ValueError("generators: at least one must give candidates (candidates > 0)")
         return self

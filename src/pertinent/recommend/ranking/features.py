@@ -14,7 +14,7 @@ features are read from the history row and its times at request time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +30,8 @@ WINDOWS_DAYS = (1, 7, 30)
 ITEM_FEATURES = ("pop_all", *(f"pop_{d}d" for d in WINDOWS_DAYS), "item_age_days", "item_idle_days")
 USER_FEATURES = ("hist_len", "user_idle_days", "session_len", "hist_mean_pop")
 PAIR_FEATURES = ("category_affinity", "price_ratio")
+# relative to the user's own newest event rather than to the data's newest (``RankerConfig.user_time_features``)
+USER_TIME_FEATURES = ("item_born_rel_days", "item_pop_user_30d", "hist_span_days")
 
 
 @dataclass
@@ -43,6 +45,8 @@ class ItemStats:
     categories: sp.csr_matrix
     category_names: np.ndarray
     price: np.ndarray
+    keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted item << 32 | (t - t0)
+    t0: float = 0.0
 
     @classmethod
     def fit(cls, data: Interactions, catalogue: Catalogue | None = None) -> ItemStats:
@@ -66,6 +70,12 @@ class ItemStats:
         else:
             for d in WINDOWS_DAYS:
                 counts[f"pop_{d}d"] = np.full(n, np.nan, dtype=np.float32)
+        keys, t0 = np.zeros(0, np.int64), 0.0
+        if "timestamp" in ev.columns and len(ev):
+            t = ev["timestamp"].to_numpy(np.float64)
+            t0 = float(np.nanmin(t))
+            rel = np.nan_to_num(t - t0).astype(np.int64).clip(0, 2**32 - 1)
+            keys = np.sort((items.astype(np.int64) << 32) | rel)
         cats = sp.csr_matrix((n, 0), dtype=np.float32)
         names = np.zeros(0, dtype=str)
         price = np.full(n, np.nan)
@@ -83,7 +93,17 @@ class ItemStats:
 
                 price = pd.to_numeric(frame["price"], errors="coerce").to_numpy(np.float64)
                 price = np.where(price > 0, price, np.nan)
-        return cls(now, counts, first, last, cats, names, price)
+        return cls(now, counts, first, last, cats, names, price, keys, t0)
+
+    def count_between(self, items: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Events of each item with ``lo <= t <= hi`` (seconds), in the training data."""
+        if not len(self.keys):
+            return np.full(len(items), np.nan)
+        base = items.astype(np.int64) << 32
+        a = np.clip(np.nan_to_num(lo - self.t0), 0, 2**32 - 1).astype(np.int64)
+        b = np.clip(np.nan_to_num(hi - self.t0), 0, 2**32 - 1).astype(np.int64)
+        out = np.searchsorted(self.keys, base | b, side="right") - np.searchsorted(self.keys, base | a, side="left")
+        return out.astype(np.float64)
 
     def columns(self) -> dict[str, np.ndarray]:
         """The per-item features (log counts, ages in days; NaN when unknown)."""
@@ -101,6 +121,8 @@ class ItemStats:
             "categories": self.categories,
             "category_names": self.category_names,
             "price": self.price,
+            "keys": self.keys,
+            "t0": np.asarray(self.t0),
         }
 
     @classmethod
@@ -113,6 +135,8 @@ class ItemStats:
             sp.csr_matrix(state["categories"]),
             np.asarray(state["category_names"]),
             state["price"],
+            np.asarray(state.get("keys", np.zeros(0, np.int64)), dtype=np.int64),
+            float(state.get("t0", 0.0)),
         )
 
 
@@ -132,6 +156,28 @@ def user_features(
     pop = np.log1p(stats.counts["pop_all"])[h.indices]
     mean_pop = np.bincount(rows, weights=pop, minlength=h.shape[0]) / np.maximum(lengths, 1)
     return {"hist_len": lengths, "user_idle_days": idle, "session_len": session, "hist_mean_pop": mean_pop}
+
+
+def user_time_features(
+    history: sp.csr_matrix, times: Any, rows: np.ndarray, items: np.ndarray, stats: ItemStats
+) -> dict[str, np.ndarray]:
+    """Time features relative to each user's own newest event: the candidate's first appearance (days after it;
+    negative when older), its events in the 30 days up to it (log), and the span of the user's history (days).
+    NaN without times."""
+    h = sp.csr_matrix(history)
+    hrows = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))
+    t = aligned(h, times)
+    newest = np.zeros(h.shape[0])
+    np.maximum.at(newest, hrows, t)
+    oldest = np.full(h.shape[0], np.inf)
+    np.minimum.at(oldest, hrows, np.where(t > 0, t, np.inf))
+    known = newest > 0
+    span = np.where(known & np.isfinite(oldest), (newest - oldest) / 86400.0, np.nan)
+    u = np.where(known, newest, np.nan)[rows]
+    born = (stats.first[items] - u) / 86400.0
+    near = np.log1p(stats.count_between(items, u - 30 * 86400.0, u))
+    near = np.where(np.isfinite(u), near, np.nan)
+    return {"item_born_rel_days": born, "item_pop_user_30d": near, "hist_span_days": span[rows]}
 
 
 def pair_features(history: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, stats: ItemStats) -> dict[str, Any]:

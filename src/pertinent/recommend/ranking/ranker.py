@@ -65,7 +65,12 @@ class RankerRecommender(Recommender):
         from pertinent.recommend.ranking.features import ITEM_FEATURES, PAIR_FEATURES, USER_FEATURES
 
         gens = [f"{s.name}_{part}" for s in self.config.generators for part in ("score", "norm", "rank")]
-        return [*gens, "like_last", "after_last", *ITEM_FEATURES, *USER_FEATURES, *PAIR_FEATURES]
+        names = [*gens, "like_last", "after_last", *ITEM_FEATURES, *USER_FEATURES, *PAIR_FEATURES]
+        if self.config.user_time_features:
+            from pertinent.recommend.ranking.features import USER_TIME_FEATURES
+
+            names += USER_TIME_FEATURES
+        return names
 
     def _candidates(
         self,
@@ -103,6 +108,11 @@ class RankerRecommender(Recommender):
         cols += [users[name][rows] for name in ("hist_len", "user_idle_days", "session_len", "hist_mean_pop")]
         pair = pair_features(h, rows, items, stats)
         cols += [pair["category_affinity"], pair["price_ratio"]]
+        if self.config.user_time_features:
+            from pertinent.recommend.ranking.features import USER_TIME_FEATURES, user_time_features
+
+            timed = user_time_features(h, times, rows, items, stats)
+            cols += [timed[name] for name in USER_TIME_FEATURES]
         features = np.column_stack(cols).astype(np.float32) if len(rows) else np.zeros((0, len(cols)), np.float32)
         return Candidates(rows, items, features, scores)
 
@@ -136,48 +146,72 @@ class RankerRecommender(Recommender):
         cfg = self.config
         started = time.perf_counter()
         self.feature_names = self._names()
-        part, labels = holdout_last(data, cfg.holdout, cfg.min_user_items, cfg.label_random_share, cfg.seed)
-        users = np.flatnonzero(np.diff(labels.indptr))
-        rng = np.random.default_rng(cfg.seed)
-        if len(users) > cfg.max_train_users:
-            users = np.sort(rng.choice(users, cfg.max_train_users, replace=False))
-        report: dict[str, Any] = {"label_users": int(len(users)), "timestamps": data.has_timestamps}
+        report: dict[str, Any] = {"timestamps": data.has_timestamps}
         self.booster = None
         self.chosen = None
-        if len(users) >= 10:
-            gens = Generators.fit(cfg.generators, part, catalogue)
-            stats = ItemStats.fit(part, catalogue)
-            from pertinent.recommend.recency import last_times
-
-            times = last_times(part.events, part.shape)
-            xs, ys, groups = [], [], []
-            for start in range(0, len(users), cfg.batch_size):
-                chunk = users[start : start + cfg.batch_size]
-                cand = self._candidates(
-                    gens, stats, part.matrix[chunk], None if times is None else times[chunk], stats.now
-                )
-                truth = labels[chunk]
-                y = np.asarray(truth[cand.rows, cand.items]).ravel().astype(np.float32)
-                sizes = np.bincount(cand.rows, minlength=len(chunk))
-                hits = np.bincount(cand.rows, weights=y, minlength=len(chunk))
-                keep_rows = hits > 0  # a group without a positive teaches LambdaRank nothing
-                keep = keep_rows[cand.rows]
-                xs.append(cand.features[keep])
-                ys.append(y[keep])
-                groups.append(sizes[keep_rows])
+        rng = np.random.default_rng(cfg.seed)
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        groups: list[np.ndarray] = []
+        level_users: list[int] = []
+        source = data
+        for _ in range(cfg.label_cutoffs):
+            part, labels = holdout_last(source, cfg.holdout, cfg.min_user_items, cfg.label_random_share, cfg.seed)
+            users = np.flatnonzero(np.diff(labels.indptr))
+            if len(users) > cfg.max_train_users:
+                users = np.sort(rng.choice(users, cfg.max_train_users, replace=False))
+            if len(users) < 10:
+                break
+            level_users.append(int(len(users)))
+            self._label_rows(part, labels, users, catalogue, xs, ys, groups)
+            source = part
+        report["label_users"] = level_users[0] if level_users else 0
+        if len(level_users) > 1:
+            report["label_users_per_cutoff"] = level_users
+        if xs:
             x, y = np.vstack(xs), np.concatenate(ys)
             group = np.concatenate(groups)
             report.update({"pairs": int(len(y)), "positives": int(y.sum()), "groups": int(len(group))})
             if len(group) >= 10 and y.sum() >= 10:
                 self.booster = self._train(lgb, x, y, group, rng, report)
-            del gens, stats
         else:
-            report["message"] = f"only {len(users)} users to learn ranking from: ranks by the first generator"
+            found = report["label_users"]
+            report["message"] = f"only {found} users to learn ranking from: ranks by the first generator"
         self.generators = Generators.fit(cfg.generators, data, catalogue)
         self.stats = ItemStats.fit(data, catalogue)
         report["fit_s"] = round(time.perf_counter() - started, 2)
         self.report = report
         log.info("ranker: %s", report)
+
+    def _label_rows(
+        self,
+        part: Interactions,
+        labels: sp.csr_matrix,
+        users: np.ndarray,
+        catalogue: Catalogue | None,
+        xs: list[np.ndarray],
+        ys: list[np.ndarray],
+        groups: list[np.ndarray],
+    ) -> None:
+        """Candidate groups of ``users`` (generators trained on ``part``) labelled by ``labels``, appended."""
+        from pertinent.recommend.recency import last_times
+
+        cfg = self.config
+        gens = Generators.fit(cfg.generators, part, catalogue)
+        stats = ItemStats.fit(part, catalogue)
+        times = last_times(part.events, part.shape)
+        for start in range(0, len(users), cfg.batch_size):
+            chunk = users[start : start + cfg.batch_size]
+            cand = self._candidates(gens, stats, part.matrix[chunk], None if times is None else times[chunk], stats.now)
+            truth = labels[chunk]
+            y = np.asarray(truth[cand.rows, cand.items]).ravel().astype(np.float32)
+            sizes = np.bincount(cand.rows, minlength=len(chunk))
+            hits = np.bincount(cand.rows, weights=y, minlength=len(chunk))
+            keep_rows = hits > 0  # a group without a positive teaches LambdaRank nothing
+            keep = keep_rows[cand.rows]
+            xs.append(cand.features[keep])
+            ys.append(y[keep])
+            groups.append(sizes[keep_rows])
 
     def _train(
         self, lgb: Any, x: np.ndarray, y: np.ndarray, group: np.ndarray, rng: Any, report: dict[str, Any]
@@ -272,6 +306,11 @@ class RankerRecommender(Recommender):
             pred = np.asarray(self.booster.predict(cand.features, num_threads=self.config.threads))
             pred = pred - pred.min() + 1.0  # every candidate above every other item
             out[cand.rows, cand.items] = pred.astype(np.float32)
+        if self.config.anchor is not None and self.config.anchor_weight > 0:
+            from pertinent.recommend.ranking.fusion import fuse
+
+            anchor = cand.scores[self.config.anchor]
+            return fuse(out, anchor, h, self.config.anchor_weight, self.config.fusion_k)
         return out
 
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
