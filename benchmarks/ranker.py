@@ -135,6 +135,29 @@ def run(name: str, max_users: int | None, models: list[str], splits: list[str]) 
             }
             print(json.dumps(row), flush=True)
             rows.append(row)
+            if kind == "ranker" and getattr(model, "booster", None) is not None:
+                rows += fused(model, train, truth, name, split_name)
+    return rows
+
+
+ANCHOR_WEIGHTS: list[float] = []
+
+
+def fused(model, train: Interactions, truth: sp.csr_matrix, name: str, split_name: str) -> list[dict]:
+    """The same fitted ranker with its order fused with plain EASE's (``anchor_weight`` w: 1 = EASE alone)."""
+    rows = []
+    base = model.config
+    for w in ANCHOR_WEIGHTS:
+        model.config = base.model_copy(update={"anchor": base.anchor or "ease", "anchor_weight": w})
+        row = {
+            "data": name,
+            "split": split_name,
+            "model": f"ranker+ease {w:g}",
+            "ndcg@10": round(ndcg_at(model, train, truth), 4),
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    model.config = base
     return rows
 
 
@@ -163,9 +186,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-users", type=int, default=None, help="subsample users (short runs)")
     parser.add_argument("--splits", nargs="+", default=["temporal", "random"], choices=["temporal", "random", "global"])
     parser.add_argument("--ranker", default="{}", help="the ranker's config as JSON")
+    parser.add_argument(
+        "--anchor-weights",
+        nargs="*",
+        type=float,
+        default=[],
+        help="also score the ranker fused with EASE at these weights",
+    )
     parser.add_argument("--fit-only", default=None, help="time the ranker's training on one dataset")
     args = parser.parse_args(argv)
     OURS["ranker"] = ("ranker", json.loads(args.ranker))
+    ANCHOR_WEIGHTS[:] = args.anchor_weights
     if args.fit_only:
         fit_only(args.fit_only)
         return 0
