@@ -141,22 +141,21 @@ def run(name: str, max_users: int | None, models: list[str], splits: list[str]) 
 
 
 ANCHOR_WEIGHTS: list[float] = []
+FUSION_KS: list[float] = []
 
 
 def fused(model, train: Interactions, truth: sp.csr_matrix, name: str, split_name: str) -> list[dict]:
-    """The same fitted ranker with its order fused with plain EASE's (``anchor_weight`` w: 1 = EASE alone)."""
+    """The same fitted ranker with its order fused with its ``ease`` generator's (EASE λ=200, no recency):
+    ``anchor_weight`` w, 1 = that EASE alone; ``fusion_k`` the constant of reciprocal-rank fusion."""
     rows = []
     base = model.config
-    for w in ANCHOR_WEIGHTS:
-        model.config = base.model_copy(update={"anchor": base.anchor or "ease", "anchor_weight": w})
-        row = {
-            "data": name,
-            "split": split_name,
-            "model": f"ranker+ease {w:g}",
-            "ndcg@10": round(ndcg_at(model, train, truth), 4),
-        }
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+    for k in FUSION_KS or [base.fusion_k]:
+        for w in ANCHOR_WEIGHTS:
+            model.config = base.model_copy(update={"anchor": base.anchor or "ease", "anchor_weight": w, "fusion_k": k})
+            label = f"ranker+ease {w:g}" + (f" k{k:g}" if FUSION_KS else "")
+            row = {"data": name, "split": split_name, "model": label, "ndcg@10": round(ndcg_at(model, train, truth), 4)}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
     model.config = base
     return rows
 
@@ -193,10 +192,12 @@ def main(argv: list[str]) -> int:
         default=[],
         help="also score the ranker fused with EASE at these weights",
     )
+    parser.add_argument("--fusion-ks", nargs="*", type=float, default=[], help="fusion constants for those")
     parser.add_argument("--fit-only", default=None, help="time the ranker's training on one dataset")
     args = parser.parse_args(argv)
     OURS["ranker"] = ("ranker", json.loads(args.ranker))
     ANCHOR_WEIGHTS[:] = args.anchor_weights
+    FUSION_KS[:] = args.fusion_ks
     if args.fit_only:
         fit_only(args.fit_only)
         return 0

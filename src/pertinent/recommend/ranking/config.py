@@ -58,7 +58,12 @@ class RankerConfig(BaseModel):
     scores when no ranker could be learned); the LambdaRank model is trained on each user's last ``holdout``
     share of distinct items (users with >= ``min_user_items``; at most ``max_train_users`` of them), with
     candidates from the earlier part. ``rounds`` boosting rounds at most, early-stopped on ``valid_fraction``
-    of those users. ``reason_recent`` phrases the explanation "because you viewed X recently"."""
+    of those users. ``reason_recent`` phrases the explanation "because you viewed X recently".
+
+    Options measured in docs/benchmarks.md (all off by default): ``label_cutoffs`` > 1 holds out the last share
+    again from what is left, for more label groups; ``user_time_features`` adds item time features relative to
+    the user's own newest event; ``anchor`` (a generator's name) with ``anchor_weight`` fuses the learned order
+    with that generator's by weighted reciprocal rank (constant ``fusion_k``; weight 1 = the anchor alone)."""
 
     model_config = ConfigDict(extra="forbid")
 
