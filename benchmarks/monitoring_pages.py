@@ -26,25 +26,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import machine  # noqa: E402  (benchmarks/ingest.py: the machine description)
 
-from dashboard import median_s, settings_for  # noqa: E402  (benchmarks/dashboard.py)
+from dashboard import ingest_synthetic, median_s, settings_for  # noqa: E402  (benchmarks/dashboard.py)
 
 DAYS = 150
 
 
 def build_store(data_dir: Path, users: int) -> dict[str, Any]:
     from pertinent.services import Services
-    from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
 
     svc = Services.build(settings_for(data_dir))
     try:
-        svc.store.migrate()
-        t = time.perf_counter()
-        events = 0
-        config = SyntheticConfig(seed=1, n_users=users, n_items=max(200, users // 2), days=DAYS)
-        for batch in SyntheticGenerator(config).batches(500):
-            svc.ingest.ingest(batch)
-            events += len(batch)
-        ingest_s = time.perf_counter() - t
+        events, ingest_s = ingest_synthetic(svc, users, DAYS)
         with svc.store.transaction(write=False) as tx:
             now = tx.event_time_range()[1] + 86_400.0  # type: ignore[index]
         report = svc.predictions.train(now)
