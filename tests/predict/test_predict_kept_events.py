@@ -76,3 +76,11 @@ def test_an_erasure_drops_the_kept_events(svc: Services) -> None:
     svc.privacy.erase("ann")
     assert svc.predictions.kept.last_id == 0 and len(svc.predictions.kept._kept) == 0  # nothing of ann kept
     assert set(svc.predictions.panel(T0 + 1e6).log.frame["user"]) == {svc.ingest.pseudo.key("user", "bob")}
+
+
+def test_beyond_max_rows_nothing_is_kept(svc: Services) -> None:
+    svc.ingest.ingest(track("ann", 3))
+    kept = KeptEvents(max_rows=2)
+    same_as_full_read(svc, kept)
+    same_as_full_read(svc, kept)
+    assert kept.reads == 2 and len(kept._kept) == 0  # each read a full one, nothing held after it

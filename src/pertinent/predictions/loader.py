@@ -78,10 +78,11 @@ class KeptEvents:
     Stored events change in two ways only, and either makes the next read start again from the first event: an
     erasure deletes some (fewer events up to the last id read than were read) and an identity merge moves some to
     another profile (a newer ``identity.merge`` row in the audit log). The kept rows hold profile ids: the
-    service drops them on erasure (:meth:`forget`).
+    service drops them on erasure (:meth:`forget`). Beyond ``max_rows`` stored events nothing is kept (memory).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_rows: int = 5_000_000) -> None:
+        self.max_rows = max_rows  # beyond this many stored events nothing is kept: each read is a full one
         self._lock = threading.Lock()
         self._kept = _frame((), set())
         self.last_id = 0  # the newest event id read
@@ -111,6 +112,8 @@ class KeptEvents:
                 self.last_id, self.seen = int(rows[-1][0]), self.seen + len(rows)
                 self._kept = pd.concat([self._kept, _frame((r[1:] for r in rows), set())], ignore_index=True)
             kept = self._kept
+            if self.seen > self.max_rows:  # too many to hold in memory: this read is used once, not kept
+                self._reset(self.merge_mark)
         ts = kept["timestamp"].to_numpy()
         keep = (ts >= 0.0) & (ts < until)
         skip = set(exclude)
