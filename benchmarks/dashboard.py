@@ -44,24 +44,29 @@ def settings_for(data_dir: Path) -> Any:
     )
 
 
+def ingest_synthetic(svc: Any, users: int, days: int = 30) -> tuple[int, float]:
+    """The synthetic shop (seed 1) through the ingest service: (events sent, seconds)."""
+    from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
+
+    svc.store.migrate()
+    t = time.perf_counter()
+    events = 0
+    config = SyntheticConfig(seed=1, n_users=users, n_items=max(200, users // 2), days=days)
+    for batch in SyntheticGenerator(config).batches(500):
+        svc.ingest.ingest(batch)
+        events += len(batch)
+    return events, time.perf_counter() - t
+
+
 def build_store(data_dir: Path, users: int) -> dict[str, Any]:
     import numpy as np
 
     from pertinent.services import Services
     from pertinent.storage.base import DecisionRow, MembershipChange
-    from pertinent.synthetic import SyntheticConfig, SyntheticGenerator
 
     svc = Services.build(settings_for(data_dir))
     try:
-        svc.store.migrate()
-        t = time.perf_counter()
-        events = 0
-        for batch in SyntheticGenerator(SyntheticConfig(seed=1, n_users=users, n_items=max(200, users // 2))).batches(
-            500
-        ):
-            svc.ingest.ingest(batch)
-            events += len(batch)
-        ingest_s = time.perf_counter() - t
+        events, ingest_s = ingest_synthetic(svc, users)
         with svc.store.transaction(write=False) as tx:
             newest = tx.event_time_range()[1]  # type: ignore[index]
             pids = sorted({p for p, *_ in tx.iter_event_fields(newest - 7 * 86400, newest + 1)})

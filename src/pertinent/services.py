@@ -129,6 +129,7 @@ class Services:
         predictions = PredictionService(store, settings, ingest.profile_config)
         predictions.on_written = segments.profiles_changed  # rules on predicted.* re-evaluated when scores change
         predictions.exclude = quality.flagged_profiles  # flagged bots and outliers stay out of training and scoring
+        bus.subscribe("profile.erased", predictions.forget_cached)  # its kept events hold profile ids
         fairness = FairnessService(store, settings, predictions)
         fairness.segment_names = lambda: segments.names(fresh=True)
         # the models, fairness and profile pages

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from pertinent.api.deps import AdminAuth, DashboardSession
 from tests.segments.test_segments_api import _orders
 from tests.support.common import ADMIN
+from tests.support.models import save_popularity
 
 HEADLINE = {"type": "headline", "content": {"title": "Hello"}}
 SLOT = {"variants": {"a": "hero"}, "default": {"kind": "variant", "variant": "a"}}
@@ -158,14 +159,8 @@ SCENARIOS.update(
 
 
 def _two_versions(c: TestClient) -> None:
-    import pandas as pd
-
-    from pertinent.recommend import Interactions, PopularityRecommender
-
-    services = c.app.state.services  # type: ignore[attr-defined]
-    data = Interactions.from_frame(pd.DataFrame({"user": ["u1", "u2"], "item": ["a", "b"]}))
     for _ in range(2):
-        services.recommend.registry.save(services.recommend.config.model, PopularityRecommender().fit(data))
+        save_popularity(c.app.state.services)  # type: ignore[attr-defined]
 
 
 def _model(c: TestClient) -> str:

@@ -7,15 +7,14 @@ import time
 from datetime import UTC, datetime
 from html import escape
 
-import pandas as pd
 import pytest
 
 from pertinent.dashboard.auth import COOKIE, issue, session_signer
 from pertinent.dashboard.pages.recommendations import online_click_through
 from pertinent.kpis import KpiEvents, compute_kpis
-from pertinent.recommend import Interactions, PopularityRecommender
 from pertinent.storage.base import DecisionRow, MembershipChange, OutcomeRow
 from tests.support.common import ADMIN_KEY, SAME_ORIGIN, dashboard_login
+from tests.support.models import save_popularity
 
 PAGES = ["/dashboard", "/dashboard/segments", "/dashboard/recommendations", "/dashboard/experiments", "/dashboard/kpis"]
 HTML = {"accept": "text/html"}
@@ -210,10 +209,8 @@ def test_segments_page_shows_sizes_flows_and_the_ml_report(client, sqlite_servic
 
 
 def test_recommendations_page_lists_versions_metrics_and_online_clicks(client, sqlite_services):
-    registry = sqlite_services.recommend.registry
-    data = Interactions.from_frame(pd.DataFrame({"user": ["u", "v"], "item": ["a", "b"]}))
-    registry.save("default", PopularityRecommender().fit(data), metrics={"ndcg@10": 0.125, "recall@10": 0.25})
-    registry.save("default", PopularityRecommender().fit(data), metrics={"ndcg@10": 0.25, "recall@10": 0.5})
+    save_popularity(sqlite_services, name="default", metrics={"ndcg@10": 0.125, "recall@10": 0.25})
+    save_popularity(sqlite_services, name="default", metrics={"ndcg@10": 0.25, "recall@10": 0.5})
     t = NOW - 600
     send(
         client,
@@ -248,10 +245,9 @@ def test_recommendations_page_lists_versions_metrics_and_online_clicks(client, s
 
 
 def test_recommendations_page_shows_the_holdout_metrics_that_train_writes(client, sqlite_services):
-    data = Interactions.from_frame(pd.DataFrame({"user": ["u", "v"], "item": ["a", "b"]}))
-    sqlite_services.recommend.registry.save(
-        "default",
-        PopularityRecommender().fit(data),
+    save_popularity(
+        sqlite_services,
+        name="default",
         metrics={
             "holdout": {"k": 10, "n_users": 2, "metrics": {"ndcg": 0.375, "hit_rate": 0.5}},
             "report": {"trials": []},

@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 from typer.testing import CliRunner
 
 from pertinent.cli import app
-from pertinent.recommend import Interactions, PopularityRecommender
 from tests.support.common import ADMIN, make_settings
+from tests.support.models import save_popularity
 
 
 def _save(services, items: list[str]) -> str:
     """Save a popularity model whose top item is ``items[0]`` as the next version of the served model."""
-    frame = pd.DataFrame({"user": [f"u{i}" for i in range(len(items) * 3)], "item": items * 3})
-    frame = pd.concat([frame, pd.DataFrame({"user": ["extra"], "item": [items[0]]})])
-    model = PopularityRecommender().fit(Interactions.from_frame(frame))
-    return services.recommend.registry.save(services.recommend.config.model, model, metrics={"ndcg": 0.1})
+    return save_popularity(services, items, metrics={"ndcg": 0.1})
 
 
 def _served(services) -> str | None:

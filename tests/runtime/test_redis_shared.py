@@ -14,6 +14,7 @@ from pertinent.runtime.bus import RedisBus
 from pertinent.runtime.redis import connect
 from pertinent.services import Services
 from tests.support.common import ADMIN, api_client, make_settings
+from tests.support.models import save_popularity
 
 
 def _wait(predicate, timeout: float = 2.0) -> bool:
@@ -113,19 +114,13 @@ def test_without_redis_each_node_still_limits_on_its_own():
 
 
 def test_a_promotion_on_one_node_is_served_by_the_other_within_a_second(tmp_path, redis_url):
-    import pandas as pd
-
-    from pertinent.recommend import Interactions, PopularityRecommender
-
     settings = make_settings(tmp_path, redis_url=redis_url)
     node_a = Services.build(settings)
     node_b = Services.build(settings, node_a.store)  # one database, one shared models folder
     try:
         assert node_b.bus.wait_ready()
         name = settings.recommend.model
-        data = Interactions.from_frame(pd.DataFrame({"user": ["u1", "u2"], "item": ["a", "b"]}))
-        v1 = node_a.recommend.registry.save(name, PopularityRecommender().fit(data))
-        v2 = node_a.recommend.registry.save(name, PopularityRecommender().fit(data))
+        v1, v2 = save_popularity(node_a), save_popularity(node_a)
         node_b.recommend.refresh_model()
         assert node_b.recommend.serving._served[0] == v2
         node_a.models.promote(name, v1)

@@ -42,6 +42,45 @@ def test_from_factors_checks_shapes_and_folds_in_with_sparks_update() -> None:
     assert model.recommend("a", k=1)[0].item == "z"  # the only unseen item
 
 
+def test_the_in_process_fit_solves_sparks_objective() -> None:
+    """Without Spark the kind trains with ``implicit``, given Spark's confidence (1 + alpha * weight) and its
+    per-rating penalty: on data where every user and item has 5 ratings the two objectives are the same, so the
+    learned user factors are (at convergence) Spark's user step against the learned item factors: the fold-in."""
+    n, k = 40, 5
+    rows = [(f"u{u:02d}", f"i{(u + j) % n:02d}", float(1 + (u + j) % 3)) for u in range(n) for j in range(k)]
+    d = Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "w"]), weight_col="w")
+    model = SparkALSRecommender(rank=4, reg_param=0.1, alpha=2.0, max_iter=30, seed=0).fit(d)
+    gap = np.abs(model.fold_in(d.matrix) - model.user_factors).max() / np.abs(model.user_factors).max()
+    assert gap < 0.015  # implicit's own confidence (alpha * weight) and penalty (0.1) give about 0.04
+
+
+def test_implicit_regularization_is_sparks_penalty_at_the_mean_count() -> None:
+    from pertinent.spark.model import implicit_regularization
+
+    assert implicit_regularization(0.01, data().matrix) == pytest.approx(0.01 * 2 * 5 / 6)  # 3 users, 3 items
+    assert implicit_regularization(0.5, np.zeros((2, 2))) == 0.5  # nothing rated: nothing to scale by
+
+
+def test_defaults_are_the_in_process_als_kinds_and_the_clis() -> None:
+    """Spark ALS and the ``als`` kind compared at their defaults train the same shape of model (issue 15)."""
+    import inspect
+
+    from pertinent.cli.spark import als
+    from pertinent.recommend.models.factorization import ALSConfig
+
+    spark, local = SparkALSConfig(), ALSConfig()
+    assert (spark.rank, spark.max_iter, spark.alpha, spark.seed) == (
+        local.factors,
+        local.iterations,
+        local.alpha,
+        local.seed,
+    )
+    options = {name: p.default.default for name, p in inspect.signature(als).parameters.items()}
+    assert {k: options[k] for k in ("rank", "max_iter", "reg_param", "alpha")} == spark.model_dump(
+        include={"rank", "max_iter", "reg_param", "alpha"}
+    )
+
+
 def test_erasure_and_export_cover_the_saved_user_factors(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path)
     model = SparkALSRecommender(rank=3, max_iter=2).fit(data())

@@ -647,6 +647,11 @@ class TestStoreContract:
             assert len(list(tx.iter_event_fields(0.0, 1e12, limit=4, batch_size=3))) == 4
             assert [r[0] for r in tx.iter_event_fields(0.0, 1e12, names=["Viewed"])] == ["p1", "p1", "p2", "p2", "p3"]
             assert list(tx.iter_event_fields(0.0, 1e12, names=[])) == []
+            after = list(tx.iter_event_fields_after(0, [("properties", "path")], batch_size=2))
+            assert [r[1:] for r in after] == [r[:5] for r in tx.iter_event_fields(0.0, 1e12, [("properties", "path")])]
+            assert [r[0] for r in after] == sorted(r[0] for r in after) and len(after) == len(events)
+            newer = list(tx.iter_event_fields_after(after[-3][0], [("properties", "path")]))
+            assert newer == after[-2:] and newer[-1][1:] == ("p3", "page", None, 1310.0, "/")
             with pytest.raises(ValueError, match="paths"):
                 list(tx.iter_event_fields(0.0, 1.0, [("message_id",)]))
             assert tx.consent_counts() == {

@@ -58,7 +58,7 @@ def als(
         "spark_als", "--name", help="Model name in the registry (serve it with PERTINENT_RECOMMEND__MODEL=<name>)."
     ),
     rank: int = typer.Option(64, "--rank", min=1, help="Number of latent factors."),
-    max_iter: int = typer.Option(10, "--max-iter", min=1, help="ALS iterations."),
+    max_iter: int = typer.Option(20, "--max-iter", min=1, help="ALS iterations."),
     reg_param: float = typer.Option(0.01, "--reg-param", min=0.0, help="Regularisation (scaled per user, ALS-WR)."),
     alpha: float = typer.Option(2.0, "--alpha", min=0.0, help="Confidence = 1 + alpha * weight."),
     evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", help="Temporal-split NDCG@10 etc. as metrics."),

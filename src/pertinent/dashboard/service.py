@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pertinent.dashboard")
 
 KPI_CACHE_TTL_S = 30.0  # a computed KPI page is shown again for this long while nothing new is stored
-AUDIT_CACHE_TTL_S = 300.0  # the models and fairness pages read every event: kept this long while nothing changes
+AUDIT_CACHE_TTL_S = 300.0  # the models and fairness pages (features of every profile): kept while nothing changes
 
 
 def kpi_config_from(settings: Settings) -> KpiConfig:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,13 +30,12 @@ from typing import Any, Protocol
 from pertinent.events.group_commit import GroupCommit
 from pertinent.events.guards import ids_of, left_empty, unsuppressed
 from pertinent.events.merge import merge_into
-from pertinent.events.normalise import anonymize_ip, epoch, event_time, to_json
-from pertinent.events.schema import Alias, Group, validate_message
-from pertinent.geo.locate import open_locator, with_location
+from pertinent.events.normalise import anonymize_ip, epoch, event_time
+from pertinent.events.prepare import PREVIOUS_HASH, USER_HASH, Prepared, Preparer
+from pertinent.events.schema import Alias, validate_message
 from pertinent.privacy.audit import WRITE_KEY, Actor
 from pertinent.privacy.audit import record as audit_record
-from pertinent.privacy.consent import effective, purposes_from_context, statement_at, supersedes
-from pertinent.privacy.identity_proof import IdentityVerifier
+from pertinent.privacy.consent import effective, statement_at, supersedes
 from pertinent.privacy.pseudonym import Pseudonymizer
 from pertinent.profiles.context import parse_context
 from pertinent.profiles.features import ProfileConfig, ProfileEvent, apply_event
@@ -59,10 +57,6 @@ from pertinent.storage.protocols import (
     QualityRepo,
     SuppressionRepo,
 )
-
-USER_HASH = "userHash"  # context field: the proof of the message's userId (hex HMAC-SHA256, docs/api.md)
-PREVIOUS_HASH = "previousIdHash"  # context field of an alias: the proof of its previousId
-_PROOFS = (USER_HASH, PREVIOUS_HASH)
 
 
 @dataclass
@@ -132,34 +126,10 @@ class IngestTx(
 
 
 @dataclass(slots=True)
-class _Prepared:
-    msg: Any
-    message_id: str
-    timestamp: float
-    context: dict[str, Any]
-    traits: dict[str, Any] | None
-    name: str | None  # track: event; page/screen: name
-    properties: dict[str, Any]
-    received_at: float
-    encoded: tuple[str | None, str | None, str | None]  # properties, traits, context as JSON
-    consent: dict[str, bool] | None  # purposes stated in context.consent
-    integrations: dict[str, Any] | None = None  # as sent (destinations honour {"All": false})
-    group_id: str | None = None  # a group call's account
-    previous_id: str | None = None  # an alias's previousId, as its identity key
-    parsed_context: dict[str, Any] | None = None
-    profile_id: str = ""
-    outcome: str = ""  # stored | duplicate | no_consent | suppressed | forbidden
-    actor: Actor = WRITE_KEY  # who sent it (an identity merge it causes is audited under this actor)
-    index: int = 0  # in the request
-    verified: bool = True  # the userId is proven (or verification is off, or the admin key sent it)
-    verified_previous: bool = True  # an alias's previousId is proven
-
-
-@dataclass(slots=True)
 class _Job:
     """One request's share of a group commit."""
 
-    items: list[_Prepared]
+    items: list[Prepared]
     result: IngestResult
     endpoint: str
     received_at: float
@@ -181,14 +151,15 @@ class IngestService:
             affinity_half_life_days=settings.affinity_half_life_days,
             windows_days=settings.count_windows_days,
         )
-        self._pii = {k.lower() for k in settings.pii_traits}
-        self._group_pii = {k.lower() for k in settings.group_pii_traits}
-        self.identity = IdentityVerifier(settings.identity_secret, settings.identity_verification)
         self._commits: GroupCommit[_Job] = GroupCommit(self._run_group, max_items=2000)
         self._listeners: list[Callable[[Committed], None]] = []
-        self.geo = open_locator(settings.geo)  # context.location from the full IP, before it is anonymised
         self._tx_hooks: list[Callable[[IngestTx, Committed], None]] = []
         self.quality = IngestQuality(store, settings.quality)  # normalisation, tracking plan (docs/data-quality.md)
+        self.preparer = Preparer(settings, pseudo, self.quality.identifier)  # per message, before the transaction
+        self.identity = self.preparer.identity
+        self.geo = self.preparer.geo
+        self.scrub_traits = self.preparer.scrub_traits
+        self.clean_context = self.preparer.clean_context
 
     def subscribe(self, listener: Callable[[Committed], None]) -> None:
         """Call ``listener`` after every ingest transaction commits (segments, attribution...).
@@ -201,60 +172,6 @@ class IngestService:
     def subscribe_in_transaction(self, hook: Callable[[IngestTx, Committed], None]) -> None:
         """Call ``hook`` in each ingest transaction, after its writes: what it writes commits with them (outbox)."""
         self._tx_hooks.append(hook)
-
-    # -- normalisation ----------------------------------------------------------
-    def scrub_traits(self, traits: dict[str, Any], personal: set[str] | None = None) -> dict[str, Any]:
-        """Normalise PII traits (emails, phones) and replace them by keyed pseudonyms (unless configured to keep them
-        in clear). ``personal``: the keys that are personal (default ``pii_traits``; a group's traits use
-        ``group_pii_traits``)."""
-        if not traits:
-            return traits
-        norm = self.quality.identifier  # emails lower-cased, phones in E.164: equal people, equal pseudonyms
-        keys = self._pii if personal is None else personal
-        if self.settings.store_pii_in_clear:
-            return {k: (norm(k, v) if k.lower() in keys else v) for k, v in traits.items()}
-        pii = self.pseudo.pii
-        return {k: (pii(norm(k, v)) if k.lower() in keys and v not in (None, "") else v) for k, v in traits.items()}
-
-    def clean_context(self, context: dict[str, Any]) -> dict[str, Any]:
-        """A Segment context as stored: ``location`` from the IP (geo/), the IP anonymised, PII pseudonymised."""
-        if not context:
-            return context
-        ctx = with_location(dict(context), self.geo)
-        for proof in _PROOFS:  # identity proofs are checked, never stored
-            ctx.pop(proof, None)
-        if self.settings.anonymize_ip and isinstance(ctx.get("ip"), str):
-            ctx["ip"] = anonymize_ip(ctx["ip"])
-        if isinstance(ctx.get("traits"), dict):
-            ctx["traits"] = self.scrub_traits(ctx["traits"])
-        return ctx
-
-    def _prepare(self, msg: Any, received_at: float, ts: float) -> _Prepared:
-        fields = msg.__dict__  # plain dict access: getattr on a missing pydantic field is slow
-        traits = fields.get("traits")
-        if msg.type == "identify" and not traits and isinstance(msg.context.get("traits"), dict):
-            traits = msg.context["traits"]  # RudderStack's libraries send identify's traits in context.traits only
-        is_group = isinstance(msg, Group)
-        traits = self.scrub_traits(traits, self._group_pii if is_group else None) if traits else None
-        context = self.clean_context(msg.context)
-        properties = fields.get("properties") or {}
-        previous = self.pseudo.key("user", msg.previousId) if isinstance(msg, Alias) else None
-        # Everything that needs no lock is done here, before the write transaction.
-        return _Prepared(
-            msg=msg,
-            message_id=msg.messageId or f"pt-{uuid.uuid4().hex}",
-            timestamp=ts,
-            context=context,
-            traits=traits,
-            name=fields.get("event") or fields.get("name"),
-            properties=properties,
-            received_at=received_at,
-            encoded=(to_json(properties or None), to_json(traits), to_json(context or None)),
-            consent=purposes_from_context(context) if context else None,
-            integrations=msg.integrations or None,
-            group_id=msg.groupId if is_group else None,
-            previous_id=previous,
-        )
 
     # -- the pipeline -----------------------------------------------------------
     def ingest(
@@ -279,7 +196,7 @@ class IngestService:
         received_at = time.time() if received_at is None else received_at
         result = IngestResult(received=len(raws))
         sent = epoch(batch_sent_at) if batch_sent_at else None
-        prepared: list[_Prepared] = []
+        prepared: list[Prepared] = []
         failed: list[FailedEventRow] = []
         for i, raw in enumerate(raws):
             if batch_context and isinstance(raw, dict):
@@ -307,11 +224,11 @@ class IngestService:
                 continue
             self.quality.normalise(msg)
             mode, violations = self.quality.check(msg)  # the tracking plan (flag mode marks the message)
-            p = self._prepare(msg, received_at, ts)
+            p = self.preparer.prepare(msg, received_at, ts)
             p.index = i
             if actor is not WRITE_KEY:
                 p.actor = actor
-            if not self._check_proof(p, trusted):
+            if not self.preparer.check_proof(p, trusted):
                 self._forbid(result, p, where, prefix, USER_HASH, "userId")
                 continue
             if violations and mode == "block":  # kept in the failed-events store, reported as rejected
@@ -322,7 +239,7 @@ class IngestService:
                 result.errors += self.quality.blocked_errors(violations, i, where, bool(prefix))
                 continue
             prepared.append(p)
-        newest: dict[tuple[str | None, str | None], _Prepared] = {}
+        newest: dict[tuple[str | None, str | None], Prepared] = {}
         for p in prepared:  # only the newest context of a user survives in the profile: parse just that one
             key = (p.msg.userId, p.msg.anonymousId)
             if p.context and (key not in newest or p.timestamp >= newest[key].timestamp):
@@ -342,21 +259,8 @@ class IngestService:
                 result.skipped_no_consent += 1
         return result
 
-    # -- identity verification -----------------------------------------------------
-    def _check_proof(self, p: _Prepared, trusted: bool) -> bool:
-        """Set whether the message's userId (and an alias's previousId) are proven; False: refuse the message (an
-        alias must prove its userId: it links ids, and linking to an unproven user would hand over their data)."""
-        m = p.msg
-        raw = m.context if isinstance(m.context, dict) else {}
-        if m.userId:
-            p.verified = self.identity.verified(m.userId, raw.get(USER_HASH), trusted)
-        if isinstance(m, Alias):
-            p.verified_previous = self.identity.verified(m.previousId, raw.get(PREVIOUS_HASH), trusted)
-            return p.verified
-        return True
-
     @staticmethod
-    def _forbid(result: IngestResult, p: _Prepared, where: str, prefix: str, proof: str, of: str) -> None:
+    def _forbid(result: IngestResult, p: Prepared, where: str, prefix: str, proof: str, of: str) -> None:
         p.outcome = "forbidden"
         result.rejected += 1
         result.forbidden += 1
@@ -406,7 +310,7 @@ class IngestService:
                 except Exception:  # a listener must never fail ingestion
                     log.exception("ingest listener %r failed", listener)
 
-    def _store(self, tx: IngestTx, items: list[_Prepared], committed: Committed) -> None:
+    def _store(self, tx: IngestTx, items: list[Prepared], committed: Committed) -> None:
         """Resolve identities, store new events, update profiles; sets each item's ``outcome``."""
         now = committed.at
         resolver = IdentityResolver(tx, self.pseudo, now)
@@ -419,7 +323,7 @@ class IngestService:
         resolver.preload(ids)
         stored_before = {row.profile_id for row in resolver.known.values()}  # profiles that exist already
         resolved = []
-        cause: list[_Prepared] = []  # the message behind each of resolver.merges
+        cause: list[Prepared] = []  # the message behind each of resolver.merges
         for p in items:
             m = p.msg
             if isinstance(m, Alias):
@@ -454,7 +358,7 @@ class IngestService:
 
         consent_rows: list[ConsentRow] = []
         rows: list[EventRow] = []
-        keep: list[_Prepared] = []
+        keep: list[Prepared] = []
         in_force: dict[str, dict[str, bool]] = {}  # consent per profile, recomputed when a statement changes it
         default = self.settings.default_consent
         for p in items:
@@ -514,7 +418,7 @@ class IngestService:
             for p in items
             if p.group_id is not None and p.outcome == "stored"
         ]
-        newest: dict[str, _Prepared] = {}  # only the newest context per profile survives: parse just that one
+        newest: dict[str, Prepared] = {}  # only the newest context per profile survives: parse just that one
         for p in apply:
             if p.context and (p.profile_id not in newest or p.timestamp >= newest[p.profile_id].timestamp):
                 newest[p.profile_id] = p

@@ -26,7 +26,7 @@ from pertinent.predict.config import BacktestConfig, EventSpec, FeatureConfig
 from pertinent.predict.propensity import ClassifierReport, train_classifier
 from pertinent.predict.timing import TimingReport, train_timing
 from pertinent.predictions.config import PredictConfig
-from pertinent.predictions.loader import load_events
+from pertinent.predictions.loader import KeptEvents, load_events
 from pertinent.predictions.models import ModelEntry, ScoreReport, TrainReport, TraitReport
 from pertinent.predictions.monitor import LabelledScores, ModelDrift, labelled_scores, model_drift
 from pertinent.predictions.registry import TRAITS, PredictionRegistry
@@ -110,6 +110,7 @@ class PredictionService:
         self.on_written: Callable[[Sequence[ProfileRow]], None] | None = None  # segments re-evaluate these
         self._started = False
         self._failed_at = float("-inf")  # when a scheduled fit last found nothing to train on
+        self.kept = KeptEvents()  # the monitoring's events, read incrementally (profile ids: dropped on erasure)
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -299,9 +300,16 @@ class PredictionService:
 
     # ------------------------------------------------------------------ monitoring
     def panel(self, now: float | None = None) -> Panel:
-        """The stored behaviour events before ``now`` with this service's spec and feature windows."""
+        """The stored behaviour events before ``now`` with this service's spec and feature windows (the events
+        are kept between calls: each reads only those stored since the last, ``loader.KeptEvents``)."""
         now = self.clock() if now is None else now
-        return Panel(self._events(now), self.spec, self.features)
+        with self.store.transaction(write=False) as tx:
+            events = self.kept.frame(tx, now, self.exclude())
+        return Panel(events, self.spec, self.features)
+
+    def forget_cached(self, profile_id: str) -> None:
+        """An erasure (here or on another node): drop the kept events, which hold profile ids."""
+        self.kept.forget()
 
     def drift(self, now: float | None = None, panel: Panel | None = None) -> list[ModelDrift]:
         """Prediction drift and performance drift of each registered model (``monitor.py``)."""

@@ -74,7 +74,12 @@ def interaction_pairs(events: DataFrame, config: InteractionConfig | None = None
 
 def collect_interactions(pairs: DataFrame) -> Interactions:
     """The pairs on the driver as :class:`Interactions` (users and items in sorted id order, timestamps kept)."""
-    frame = pairs.orderBy("user", "item").toPandas()
+    return pairs_to_interactions(pairs.orderBy("user", "item").toPandas())
+
+
+def pairs_to_interactions(frame: Any) -> Interactions:
+    """``user, item, weight, timestamp`` rows (a pandas frame of :func:`interaction_pairs`) as
+    :class:`Interactions`, users and items in sorted id order, so the same pairs always give the same matrix."""
     if frame.empty:
         raise SparkInputError("export", "no track events with product ids to learn from")
     return Interactions.from_frame(

@@ -44,15 +44,33 @@ PER_USER = "per_user"
 
 
 class SparkALSConfig(BaseModel):
-    """``pyspark.ml.recommendation.ALS`` parameters (implicitPrefs=True; confidence = 1 + alpha * weight)."""
+    """``pyspark.ml.recommendation.ALS`` parameters (implicitPrefs=True; confidence = 1 + alpha * weight).
+
+    The defaults are the in-process ``als`` kind's (``ALSConfig``): 64 factors, 20 iterations, alpha 2, seed 42.
+    ``reg_param`` is multiplied by each user's (item's) number of ratings (ALS-WR): 0.01 is ``implicit``'s 0.05 at
+    5 ratings each, and 0.66 at Online Retail's 66; NDCG@10 there is the same at either (docs/benchmarks.md).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     rank: int = Field(default=64, ge=1)
     reg_param: float = Field(default=0.01, ge=0)
     alpha: float = Field(default=2.0, gt=0)
-    max_iter: int = Field(default=10, ge=1)
+    max_iter: int = Field(default=20, ge=1)
     seed: int = 42
+
+
+def implicit_regularization(reg_param: float, matrix: sp.spmatrix) -> float:
+    """``implicit``'s penalty for Spark's ``reg_param``: Spark multiplies it by each user's (item's) number of ratings
+    (ALS-WR), ``implicit`` does not, so the same mean penalty per solve is ``reg_param`` times the mean count over the
+    users and items that have ratings.
+
+    >>> implicit_regularization(0.01, sp.csr_matrix(np.ones((2, 3))))  # 6 ratings, 2 users and 3 items
+    0.024
+    """
+    m = sp.csr_matrix(matrix)
+    solves = int((m.getnnz(axis=1) > 0).sum() + (m.getnnz(axis=0) > 0).sum())
+    return round(reg_param * 2 * m.nnz / solves, 12) if solves else reg_param
 
 
 class SparkALSRecommender(Recommender):
@@ -93,15 +111,25 @@ class SparkALSRecommender(Recommender):
         return model
 
     def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:
+        """Spark's objective solved by ``implicit``: its confidence is ``alpha * weight``, so it is given Spark's
+        ``1 + alpha * weight`` with ``alpha = 1``; its penalty is not scaled per user and item, so it gets
+        ``reg_param`` times the mean number of ratings per user and item (``implicit_regularization``)."""
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
 
         c = self.config
+        confidence = sp.csr_matrix(data.matrix, dtype=np.float32, copy=True)
+        confidence.data = 1.0 + c.alpha * np.abs(confidence.data)
         with threadpool_limits(1, "blas"):
             als = AlternatingLeastSquares(
-                factors=c.rank, regularization=c.reg_param, alpha=c.alpha, iterations=c.max_iter, random_state=c.seed
+                factors=c.rank,
+                regularization=implicit_regularization(c.reg_param, data.matrix),
+                alpha=1.0,
+                iterations=c.max_iter,
+                random_state=c.seed,
+                use_cg=False,  # exact solves, as Spark's
             )
-            als.fit(data.matrix, show_progress=False)
+            als.fit(confidence, show_progress=False)
         self.user_factors = np.asarray(als.user_factors, dtype=np.float32)
         self.item_factors = np.asarray(als.item_factors, dtype=np.float32)
 

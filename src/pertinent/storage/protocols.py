@@ -288,6 +288,14 @@ class AnalyticsQueries(Protocol):
         (``("context", "device", "type")``); values come back as text (numbers as their text), None if missing."""
         ...
 
+    def iter_event_fields_after(
+        self, after_id: int, paths: Sequence[Sequence[str]] = (), batch_size: int = 20_000
+    ) -> Iterator[tuple[Any, ...]]:
+        """(id, profile_id, type, event, timestamp, *one value per path) of the events with an id above
+        ``after_id``, by id: what :meth:`iter_event_fields` reads, for a reader that keeps what it read and
+        asks for the newer events only (the predictive traits' monitoring)."""
+        ...
+
     def consent_counts(self) -> dict[str, dict[str, int]]:
         """purpose -> {"granted": n, "denied": n}: each profile's latest recorded choice per purpose."""
         ...

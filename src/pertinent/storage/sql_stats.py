@@ -93,6 +93,13 @@ class StatsMixin(SqlBase):
             base = base.where(e.c.event.in_(list(names)))
         return self._paged(base, limit, batch_size)
 
+    def iter_event_fields_after(
+        self, after_id: int, paths: Sequence[Sequence[str]] = (), batch_size: int = 20_000
+    ) -> Iterator[tuple[Any, ...]]:
+        e = t.events
+        base = select(e.c.id, e.c.profile_id, e.c.type, e.c.event, e.c.timestamp, *_json_values(paths))
+        return self._paged(base, None, batch_size, after_id=after_id, keep_id=True)
+
     def _paged(
         self, base: Any, limit: int | None, batch_size: int, after_id: int = 0, keep_id: bool = False
     ) -> Iterator[Any]:
