@@ -73,7 +73,7 @@ IMPORT_ARGS = [
     "--timestamp-format",
     "iso",
 ]
-DB_NAME = "pertinent_bench_scale"
+DB_NAME = "pertinent_bench_scale"  # + "_<users>": scales may run side by side
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -162,14 +162,19 @@ def admin_url(url: str) -> str:
 def run_import(path: Path, env: dict[str, str], batch_size: int) -> dict[str, float]:
     """``pertinent import`` in its own process: wall seconds and its peak RSS (the largest child's)."""
     cmd = [str(Path(ds.PY).parent / "pertinent"), "import", str(path), *IMPORT_ARGS, "--batch-size", str(batch_size)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if out.returncode != 0:
         raise RuntimeError(f"import failed:\n{out.stderr[-3000:]}")
     print("  " + out.stdout.strip().splitlines()[-1], flush=True)
     return {
         "import_s": round(seconds, 1),
+        "import_cpu_s": round(cpu, 1),  # the importer's own CPU (PostgreSQL's is not counted): robust to a busy host
+        "load_average_1m_after_import": round(os.getloadavg()[0], 2),
         "import_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
     }
 
@@ -267,7 +272,8 @@ def serve(users: int, rate: float, duration: float) -> dict[str, Any]:
             res = ds.constant_rate(port, kind, rate, duration, users, server.pid)
             bad = sum(n for s, n in res["statuses"].items() if str(s) != "200")
             print(f"  {kind}: {json.dumps(res)}", flush=True)
-            out[kind] = {k: res[k] for k in ("achieved_rate", "p50_ms", "p99_ms", "load_average_1m")} | {"errors": bad}
+            keys = ("achieved_rate", "p50_ms", "p99_ms", "server_cpu_us_per_request", "load_average_1m")
+            out[kind] = {k: res[k] for k in keys} | {"errors": bad}
         rss = rss_kib(server.pid)
         out["server_rss_mib"] = round(rss["VmRSS"] / 1024)
         out["server_peak_rss_mib"] = round(rss["VmHWM"] / 1024)
@@ -286,7 +292,7 @@ def run_cell(a: argparse.Namespace, users: int, backend: str, events_file: Path,
     env.pop("PERTINENT_DATABASE_URL", None)
     env.pop("PERTINENT_REDIS_URL", None)
     if backend == "cluster":
-        env["PERTINENT_DATABASE_URL"] = hs.fresh_database(admin_url(a.postgres_url), DB_NAME)
+        env["PERTINENT_DATABASE_URL"] = hs.fresh_database(admin_url(a.postgres_url), f"{DB_NAME}_{users}")
     os.environ.clear()
     os.environ.update(env)
     cell: dict[str, Any] = {"users": users, "backend": backend, "events_in_file": n_rows}
@@ -310,6 +316,7 @@ def run_cell(a: argparse.Namespace, users: int, backend: str, events_file: Path,
 
 PER_PROFILE = {
     "import_s": ("import_us_per_profile", 1e6),
+    "import_cpu_s": ("import_cpu_us_per_profile", 1e6),
     "disk_bytes": ("disk_bytes_per_profile", 1),
     "redis_used_bytes": ("redis_bytes_per_profile", 1),
     "server_rss_mib": ("server_rss_kib_per_profile", 1024),
@@ -322,7 +329,67 @@ def per_profile(cell: dict[str, Any]) -> None:
             cell[name] = round(cell[key] * scale / cell["profiles"], 2)
 
 
+def table(paths: list[Path]) -> str:
+    """The Markdown table of docs/benchmarks.md from result files: one row per scale and backend, then per backend
+    the ratio of the largest to the smallest scale (for per-profile columns: flat cost reads 1.0)."""
+    cells = [c for path in paths for c in json.loads(path.read_text())["cells"]]
+    cols = [
+        ("profiles", lambda c: f"{c['profiles']:,}"),
+        ("events", lambda c: f"{c['events_stored']:,}"),
+        ("backend", lambda c: c["backend"]),
+        ("import s", lambda c: f"{c['import_s']:.0f}"),
+        ("events/s", lambda c: f"{c['events_per_s']:,}"),
+        ("import CPU µs/profile", lambda c: f"{c['import_cpu_us_per_profile']:,.0f}"),
+        ("decide p99 ms", lambda c: f"{c['decide']['p99_ms']:.1f}"),
+        ("recs p99 ms", lambda c: f"{c['recommendations']['p99_ms']:.1f}"),
+        ("server RSS MiB", lambda c: f"{c['server_rss_mib']:,}"),
+        ("RSS KiB/profile", lambda c: f"{c['server_rss_kib_per_profile']:.2f}"),
+        ("disk MiB", lambda c: f"{c['disk_bytes'] / 2**20:,.0f}"),
+        ("disk B/profile", lambda c: f"{c['disk_bytes_per_profile']:,.0f}"),
+        ("Redis MiB", lambda c: f"{c['redis_used_bytes'] / 2**20:,.0f}" if "redis_used_bytes" in c else "-"),
+        ("Redis B/profile", lambda c: f"{c['redis_bytes_per_profile']:,.0f}" if "redis_used_bytes" in c else "-"),
+    ]
+    ratio_of = {
+        "import s": "import_us_per_profile",
+        "import CPU µs/profile": "import_cpu_us_per_profile",
+        "events/s": "events_per_s",
+        "server RSS MiB": "server_rss_mib",
+        "RSS KiB/profile": "server_rss_kib_per_profile",
+        "disk MiB": "disk_bytes",
+        "disk B/profile": "disk_bytes_per_profile",
+        "Redis MiB": "redis_used_bytes",
+        "Redis B/profile": "redis_bytes_per_profile",
+    }
+    lines = ["| " + " | ".join(n for n, _ in cols) + " |", "|" + "---|" * len(cols)]
+    cells.sort(key=lambda c: (c["backend"] != "embedded", c["profiles"]))
+    for backend in dict.fromkeys(c["backend"] for c in cells):
+        mine = [c for c in cells if c["backend"] == backend]
+        lines += ["| " + " | ".join(f(c) for _, f in cols) + " |" for c in mine]
+        if len(mine) < 2:
+            continue
+        small, large = mine[0], mine[-1]
+        out = []
+        for name, _ in cols:
+            if name == "profiles":
+                out.append(f"**ratio {large['profiles'] / small['profiles']:.0f}x / 1x**")
+            elif name in ("decide p99 ms", "recs p99 ms"):
+                key = "decide" if name.startswith("decide") else "recommendations"
+                out.append(f"{large[key]['p99_ms'] / small[key]['p99_ms']:.2f}")
+            elif name == "import s":
+                per = large[ratio_of[name]] / small[ratio_of[name]]
+                out.append(f"{large['import_s'] / small['import_s']:.2f} (per profile {per:.2f})")
+            elif name in ratio_of and ratio_of[name] in small and small[ratio_of[name]]:
+                out.append(f"{large[ratio_of[name]] / small[ratio_of[name]]:.2f}")
+            else:
+                out.append("")
+        lines.append("| " + " | ".join(out) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "table":
+        print(table([Path(x) for x in sys.argv[2:]]))
+        return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--users", default="100000,1000000", help="scales, comma-separated")
     p.add_argument("--backends", default="embedded,cluster")
@@ -356,7 +423,7 @@ def main() -> None:
                 if not a.keep:
                     shutil.rmtree(a.work_dir / f"{backend}-{users}", ignore_errors=True)
                     if backend == "cluster":
-                        hs.fresh_database(admin_url(a.postgres_url), DB_NAME, create=False)
+                        hs.fresh_database(admin_url(a.postgres_url), f"{DB_NAME}_{users}", create=False)
     finally:
         os.environ.clear()
         os.environ.update(base_env)
