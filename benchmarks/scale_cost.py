@@ -342,6 +342,8 @@ def table(paths: list[Path]) -> str:
         ("import CPU µs/profile", lambda c: f"{c['import_cpu_us_per_profile']:,.0f}"),
         ("decide p99 ms", lambda c: f"{c['decide']['p99_ms']:.1f}"),
         ("recs p99 ms", lambda c: f"{c['recommendations']['p99_ms']:.1f}"),
+        ("decide CPU µs/req", lambda c: f"{c['decide']['server_cpu_us_per_request']:,}"),
+        ("recs CPU µs/req", lambda c: f"{c['recommendations']['server_cpu_us_per_request']:,}"),
         ("server RSS MiB", lambda c: f"{c['server_rss_mib']:,}"),
         ("RSS KiB/profile", lambda c: f"{c['server_rss_kib_per_profile']:.2f}"),
         ("disk MiB", lambda c: f"{c['disk_bytes'] / 2**20:,.0f}"),
@@ -372,9 +374,10 @@ def table(paths: list[Path]) -> str:
         for name, _ in cols:
             if name == "profiles":
                 out.append(f"**ratio {large['profiles'] / small['profiles']:.0f}x / 1x**")
-            elif name in ("decide p99 ms", "recs p99 ms"):
+            elif name in ("decide p99 ms", "recs p99 ms", "decide CPU µs/req", "recs CPU µs/req"):
                 key = "decide" if name.startswith("decide") else "recommendations"
-                out.append(f"{large[key]['p99_ms'] / small[key]['p99_ms']:.2f}")
+                field = "p99_ms" if "p99" in name else "server_cpu_us_per_request"
+                out.append(f"{large[key][field] / small[key][field]:.2f}")
             elif name == "import s":
                 per = large[ratio_of[name]] / small[ratio_of[name]]
                 out.append(f"{large['import_s'] / small['import_s']:.2f} (per profile {per:.2f})")
@@ -394,7 +397,7 @@ def main() -> None:
     p.add_argument("--users", default="100000,1000000", help="scales, comma-separated")
     p.add_argument("--backends", default="embedded,cluster")
     p.add_argument("--postgres-url", default="postgresql+psycopg://pertinent@127.0.0.1:55432/")
-    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="a Redis of your own: it is emptied")
+    p.add_argument("--redis-url", default="auto", help="a Redis of your own (it is emptied); auto: a throwaway one")
     p.add_argument("--data-dir", type=Path, default=Path("/tmp/pertinent-scale-data"), help="Parquet files, reused")
     p.add_argument("--work-dir", type=Path, default=Path("/tmp/pertinent-scale-work"), help="stores, removed")
     p.add_argument("--batch-size", type=int, default=2000, help="pertinent import --batch-size")
@@ -407,6 +410,9 @@ def main() -> None:
     a.data_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"machine": ds.machine(), "rate": a.rate, "duration_s": a.duration, "cells": []}
     base_env = dict(os.environ)
+    redis_proc = None
+    if a.redis_url == "auto":  # a throwaway redis-server on a free port (as hot_store.py starts one)
+        redis_proc, a.redis_url = hs.start_redis(a.work_dir.parent)
     try:
         for users in (int(u) for u in a.users.split(",")):
             events_file = a.data_dir / f"synthetic-{users}.parquet"
@@ -427,6 +433,9 @@ def main() -> None:
     finally:
         os.environ.clear()
         os.environ.update(base_env)
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(30)
     print(json.dumps(summary, indent=2))
 
 
