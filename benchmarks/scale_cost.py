@@ -38,10 +38,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,22 +160,24 @@ def admin_url(url: str) -> str:
 
 
 def run_import(path: Path, env: dict[str, str], batch_size: int) -> dict[str, float]:
-    """``pertinent import`` in its own process: wall seconds and its peak RSS (the largest child's)."""
+    """``pertinent import`` in its own process: wall seconds, its CPU seconds and peak RSS."""
     cmd = [str(Path(ds.PY).parent / "pertinent"), "import", str(path), *IMPORT_ARGS, "--batch-size", str(batch_size)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    if out.returncode != 0:
-        raise RuntimeError(f"import failed:\n{out.stderr[-3000:]}")
-    print("  " + out.stdout.strip().splitlines()[-1], flush=True)
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own usage (RUSAGE_CHILDREN mixes in the servers)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        text = out.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"import failed:\n{text[-3000:]}")
+    print("  " + text.strip().splitlines()[-1], flush=True)
     return {
         "import_s": round(seconds, 1),
-        "import_cpu_s": round(cpu, 1),  # the importer's own CPU (PostgreSQL's is not counted): robust to a busy host
+        "import_cpu_s": round(usage.ru_utime + usage.ru_stime, 1),  # the importer's own (PostgreSQL's not counted)
         "load_average_1m_after_import": round(os.getloadavg()[0], 2),
-        "import_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "import_peak_rss_mib": round(usage.ru_maxrss / 1024),
     }
 
 
