@@ -43,6 +43,7 @@ import time
 import uuid
 from base64 import b64encode
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -141,7 +142,23 @@ def setup(data: Path, profiles: int) -> None:
         n_profiles = tx.count_profiles()
     print(f"  ingested {n_profiles} profiles in {time.perf_counter() - t0:.0f} s; training", flush=True)
     result = train_from_store(svc.store, data, model="ease")
-    d = svc.decide
+    configure_slots(svc.decide)
+    svc.close()
+    marker.write_text(
+        json.dumps(
+            {
+                "profiles": profiles,
+                "events": 3 * profiles,
+                "model": result.version,
+                "setup_s": round(time.perf_counter() - t0, 1),
+            }
+        )
+    )
+    print(f"setup done in {time.perf_counter() - t0:.0f} s (model {result.version})")
+
+
+def configure_slots(d: Any) -> None:
+    """Blocks, the ``hero-test`` experiment and the slots ``home.hero``, ``home.recs``, ``home.rules``."""
     for bid, title in (
         ("hero-spring", "Spring sale"),
         ("hero-plain", "Welcome"),
@@ -207,18 +224,6 @@ def setup(data: Path, profiles: int) -> None:
             "default": {"kind": "variant", "variant": "plain"},
         }
     )
-    svc.close()
-    marker.write_text(
-        json.dumps(
-            {
-                "profiles": profiles,
-                "events": 3 * profiles,
-                "model": result.version,
-                "setup_s": round(time.perf_counter() - t0, 1),
-            }
-        )
-    )
-    print(f"setup done in {time.perf_counter() - t0:.0f} s (model {result.version})")
 
 
 # ------------------------------------------------------------------------------------------------ servers

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decide_serving as ds  # noqa: E402  (same folder: servers, wrk, machine description)
@@ -66,6 +67,16 @@ def fresh_database(base: str, name: str, create: bool = True) -> str:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return base.rsplit("/", 1)[0] + "/" + name
+
+
+def warm(svc: Any, keys: list[str]) -> None:
+    """What a warm node holds: every profile's decision inputs (identity, profile, memberships) read once."""
+    for i in range(0, len(keys), 500):
+        with svc.store.reader() as reader:
+            found = reader.get_identities(keys[i : i + 500])
+            ids = [row.profile_id for row in found.values()]
+            reader.get_profiles(ids)
+            reader.segments_of(ids)
 
 
 def setup(env: dict[str, str], profiles: int) -> dict[str, float]:
@@ -119,12 +130,7 @@ def setup(env: dict[str, str], profiles: int) -> dict[str, float]:
     client = redis.Redis.from_url(env["PERTINENT_REDIS_URL"])
     client.flushdb()
     before = int(client.info("memory")["used_memory"])
-    for i in range(0, len(keys), 500):  # what a warm node holds: every profile's inputs read once
-        with svc.store.reader() as reader:
-            found = reader.get_identities(keys[i : i + 500])
-            ids = [row.profile_id for row in found.values()]
-            reader.get_profiles(ids)
-            reader.segments_of(ids)
+    warm(svc, keys)
     after = int(client.info("memory")["used_memory"])
     n_keys = int(client.dbsize())
     svc.close()

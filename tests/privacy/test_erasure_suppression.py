@@ -149,3 +149,21 @@ def test_erasure_is_audited_with_what_it_suppressed(client, sqlite_services):
     with sqlite_services.store.transaction(write=False) as tx:
         (entry,) = [a for a in tx.audit_entries(subject=r["profile_id"]) if a.action == "erase"]
     assert entry.detail["suppressed"] == r["suppressed"] == 1 and r["erased_at"] <= time.time()  # profile id = key
+
+
+def test_a_batch_naming_an_erased_person_many_times_suppresses_each_event_after_a_key_rotation(tmp_path):
+    # The check computes each id's pseudonyms once per batch (under every key): every repeat must still be caught.
+    first = Services.build(make_settings(tmp_path, pseudonym_keys=["old-key"]))
+    for c in api_client(first):
+        erase_a_known_visitor(c, first)
+    first.close()
+    rotated = Services.build(make_settings(tmp_path, pseudonym_keys=["new-key", "old-key"]))
+    for c in api_client(rotated):
+        batch = [{"type": "track", "userId": "gone", "event": f"E{i}"} for i in range(3)]
+        batch += [{"type": "track", "userId": "bystander", "event": "Kept"}]
+        batch += [{"type": "track", "anonymousId": "dev-1", "event": f"A{i}"} for i in range(2)]
+        batch += [{"type": "track", "userId": "bystander", "event": "Kept again"}]
+        r = c.post("/v1/batch", json={"batch": batch}).json()
+        assert (r["suppressed"], r["stored"], r["accepted"]) == (5, 2, 7), r
+        assert c.get("/v1/profiles/gone", headers=ADMIN).status_code == 404
+    rotated.close()

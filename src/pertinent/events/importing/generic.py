@@ -204,24 +204,27 @@ class GenericConverter(Converter):
         stamps = iso_utc(ts)
         sep = m.category_separator
         ctx = {"library": LIBRARY}
-        for i in keep[keep].index:
-            event = events[i]
-            user, anon, item = users[i], anons[i], items[i]
+        # Plain lists for the row loop: a pandas scalar lookup per field and row took ~10% of an import.
+        ev, us, an, it, ca, ti, od = (col.tolist() for col in (events, users, anons, items, cats, titles, orders))
+        pr, qt, ra = prices.tolist(), qtys.tolist(), ratings.tolist()
+        for i in keep.to_numpy().nonzero()[0].tolist():
+            event = ev[i]
+            user, anon, item = us[i], an[i], it[i]
             ts_text = stamps[i]
-            cat = cats[i]
+            cat = ca[i]
             category: Any = cat
             if cat is not None and sep:
                 category = [c.strip() for c in cat.split(sep) if c.strip()]
-            price = finite_or_none(prices[i])
-            qty = finite_or_none(qtys[i])
-            rating = finite_or_none(ratings[i])
-            mid = message_id(m.source, user, anon, event, item, ts_text, rating, price, qty, cat, orders[i])
+            price = finite_or_none(pr[i])
+            qty = finite_or_none(qt[i])
+            rating = finite_or_none(ra[i])
+            mid = message_id(m.source, user, anon, event, item, ts_text, rating, price, qty, cat, od[i])
             if event in ORDER_EVENTS:
                 quantity = abs(qty) if qty is not None else 1.0
                 product = drop_none(
                     {
                         "product_id": item,
-                        "name": titles[i],
+                        "name": ti[i],
                         "price": price,
                         "quantity": quantity,
                         "category": category,
@@ -229,7 +232,7 @@ class GenericConverter(Converter):
                 )
                 props: dict[str, Any] = drop_none(
                     {
-                        "order_id": orders[i] or mid,
+                        "order_id": od[i] or mid,
                         "revenue": round(abs(price) * quantity, 2) if price is not None else None,
                         "currency": m.currency if price is not None else None,
                         "products": [product] if item is not None else [],
@@ -239,7 +242,7 @@ class GenericConverter(Converter):
                 props = drop_none(
                     {
                         "product_id": item,
-                        "name": titles[i],
+                        "name": ti[i],
                         "category": category,
                         "price": price,
                         "quantity": qty,
