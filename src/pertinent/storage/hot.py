@@ -64,9 +64,12 @@ class HotStore:
         self._write_through(hot)
 
     @contextmanager
-    def reader(self) -> Iterator[ServingReader]:
+    def reader(self, sql: bool = True) -> Iterator[ServingReader]:
+        """The serving reads of one request. ``sql=False``: from Redis alone, raising :class:`HotMiss` where SQL
+        would be read (a miss, or Redis away), so that a caller on the event loop never waits for the database
+        (``/v1/decide`` then decides in a thread instead)."""
         with ExitStack() as stack:
-            yield HotReader(self, stack)
+            yield HotReader(self, stack, sql)
 
     def migrate(self) -> None:
         self.inner.migrate()
@@ -297,17 +300,24 @@ class HotTx:
         self.exposures.update((from_profile, to_profile))
 
 
+class HotMiss(Exception):
+    """A read from Redis alone (``HotStore.reader(sql=False)``) needed SQL: nothing was read from it."""
+
+
 class HotReader:
     """The serving reads of one request: Redis first, SQL (one reader, opened on the first miss) for the rest."""
 
-    def __init__(self, hot: HotStore, stack: ExitStack) -> None:
+    def __init__(self, hot: HotStore, stack: ExitStack, sql: bool = True) -> None:
         self.hot = hot
         self._stack = stack
+        self._sql_allowed = sql
         self._sql_reader: ServingReader | None = None
         self._profiles: dict[str, bytes | None] = {}  # prefetched with the identities (None: not in Redis)
         self._segments: dict[str, bytes | None] = {}
 
     def _sql(self) -> ServingReader:
+        if not self._sql_allowed:
+            raise HotMiss
         if self._sql_reader is None:
             self._sql_reader = self._stack.enter_context(self.hot.inner.reader())
         return self._sql_reader
