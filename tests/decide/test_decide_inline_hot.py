@@ -1,9 +1,12 @@
 """``/v1/decide`` on the event loop with the Redis hot store: a slot whose inputs Redis holds is decided inline
 (no SQL read, no thread), and a miss gives up before anything is decided or queued so that the request is decided
-in a thread instead, with the same answer. On PostgreSQL (where the thread hop mattered: docs/benchmarks.md) and
+in a thread instead, with the same answer. The Redis read is awaited (``HotStore.read_async``), never a blocking
+call on the loop. On PostgreSQL (where the thread hop mattered: docs/benchmarks.md) and
 on SQLite (where SQLite's own inline path stays)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import redis
 
@@ -22,14 +25,17 @@ def test_a_warm_slot_is_decided_inline_and_a_miss_falls_back_to_a_thread(node, r
     assert serving.runs_inline("hero")
     sql = Counter(hot.inner)
     queued = len(node.decide.log._decisions)
-    warm = serving.decide_inline("hero", "ann", None, {}, None, True)
+    fetched = asyncio.run(serving.prefetch("ann", None, True))  # one round trip, awaited on the loop
+    assert (fetched is None) == (hot.backend == "sqlite")
+    warm = serving.decide_inline("hero", "ann", None, {}, None, True, fetched)
     assert warm is not None and warm["variant"] == "plain"
     assert len(node.decide.log._decisions) == queued + 1  # logged as any decision
     redis.Redis.from_url(redis_url).flushdb()  # a cold Redis: ann's inputs are only in SQL
+    fetched = asyncio.run(serving.prefetch("ann", None, True))
     if hot.backend == "sqlite":  # SQLite reads stay on the loop: nothing to give up
-        assert serving.decide_inline("hero", "ann", None, {}, None, True) is not None
+        assert serving.decide_inline("hero", "ann", None, {}, None, True, fetched) is not None
     else:
-        assert serving.decide_inline("hero", "ann", None, {}, None, True) is None
+        assert serving.decide_inline("hero", "ann", None, {}, None, True, fetched) is None
         assert sql.n == 0 and len(node.decide.log._decisions) == queued + 1  # nothing read from SQL, nothing queued
         with hot.reader(sql=False) as reader:
             try:

@@ -11,13 +11,12 @@ route without a model in between.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pertinent.decide.answer import Decision, DecisionReason, ExperimentExposure, ShownBlock
+from pertinent.decide.answer import Decision, DecisionReason, ExperimentExposure, ShownBlock, new_decision_id
 from pertinent.decide.bandits import Bandits, context_features
 from pertinent.decide.blocks import Block
 from pertinent.decide.config import DecideConfig
@@ -76,18 +75,6 @@ class _Who:
     keys: tuple[str, ...] = ()  # the request's identity keys, then the profile id (pending exposures)
 
 
-def new_decision_id() -> str:
-    """32 hex characters: the time in milliseconds (12), then 80 random bits. Time first, so that the decisions
-    table's primary key grows at its end instead of at a random page per decision (a random id made every stored
-    decision dearer on SQLite: docs/benchmarks.md); the random part keeps ids unguessable.
-
-    >>> a, b = new_decision_id(), new_decision_id()
-    >>> len(a), a != b, a[:8] <= b[:8]
-    (32, True, True)
-    """
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
-
-
 class Decider:
     """Decides slots (built by ``DecideService``, which shares its documents, bandits and log with it)."""
 
@@ -139,13 +126,24 @@ class Decider:
 
     def _hot_inline(self, slot: str) -> bool:
         """With the Redis hot store (PostgreSQL behind it) a slot may be tried on the event loop when Redis is up,
-        the slot snapshot needs no check and the slot neither renders nor recommends: its reads are one Redis
-        round trip, and :meth:`decide_inline` gives up (for a thread) where SQL would be read."""
+        the slot snapshot needs no check and the slot neither renders, recommends nor runs an experiment: its reads
+        are the one round trip of :meth:`prefetch` (awaited), and :meth:`decide_inline` gives up (for a thread)
+        where SQL or another Redis call would be needed."""
         snap = self._current() if self._hot is not None and self._current is not None else None
         if snap is None or self._hot is None or not self._hot.available():
             return False
         plan = snap.plans.get(slot)
-        return plan is None or not (plan.renders or plan.recommends)
+        return plan is None or not (plan.renders or plan.recommends or plan.experiments)
+
+    async def prefetch(self, user_id: str | None, anonymous_id: str | None, verified: bool) -> Any:
+        """The hot store's read of this request's identities, profiles and memberships, awaited on the event loop
+        (one Redis round trip) for :meth:`decide_inline`; None without a hot store on PostgreSQL, or when Redis is
+        away (the request is then decided in a thread)."""
+        if self._hot is None or self.store.backend == "sqlite":
+            return None
+        user_id = user_id if verified else None
+        ids = ([("user", user_id)] if user_id else []) + ([("anonymous", anonymous_id)] if anonymous_id else [])
+        return await self._hot.read_async([self.pseudo.key(kind, raw) for kind, raw in ids])
 
     def decide_inline(
         self,
@@ -155,14 +153,18 @@ class Decider:
         context: dict[str, Any],
         raw_context: dict[str, Any] | None,
         verified: bool,
+        prefetched: Any = None,
     ) -> Decision | None:
-        """:meth:`decide` on the event loop (when :meth:`runs_inline`): None when it would read SQL (a hot-store
-        miss, Redis away), before anything was decided or queued: the caller decides in a thread instead."""
+        """:meth:`decide` on the event loop (when :meth:`runs_inline`), from ``prefetched`` (:meth:`prefetch`) with
+        the hot store: None when it would read SQL or Redis again (a miss, Redis away), before anything was
+        decided or queued: the caller decides in a thread instead."""
         if self._hot is None or self.store.backend == "sqlite":  # SQLite reads on the loop are fine (see above)
             return self.decide(slot, user_id, anonymous_id, context, raw_context=raw_context, verified=verified)
+        if prefetched is None:
+            return None
         try:
             return self.decide(
-                slot, user_id, anonymous_id, context, raw_context=raw_context, verified=verified, memory=True
+                slot, user_id, anonymous_id, context, raw_context=raw_context, verified=verified, memory=prefetched
             )
         except HotMiss:
             return None
@@ -181,7 +183,7 @@ class Decider:
                 return _Who(pid, key, kind, row, segments, exposures)
         return None
 
-    def _who(self, plan: Plan, user_id: str | None, anonymous_id: str | None, memory: bool = False) -> _Who:
+    def _who(self, plan: Plan, user_id: str | None, anonymous_id: str | None, memory: Any = None) -> _Who:
         ids = ([("user", user_id)] if user_id else []) + ([("anonymous", anonymous_id)] if anonymous_id else [])
         keys = [(kind, self.pseudo.key(kind, raw)) for kind, raw in ids]
         if self.pseudo.n_keys > 1:  # an old-key pseudonym may need renaming: a write transaction
@@ -194,7 +196,9 @@ class Decider:
                 resolver.flush()
                 who = self._found(tx, plan, keys, found)
         else:
-            with self._hot.reader(sql=False) if memory and self._hot is not None else self.store.reader() as reader:
+            hot = self._hot
+            source = hot.reader(False, memory) if memory is not None and hot is not None else self.store.reader()
+            with source as reader:
                 who = self._found(reader, plan, keys, reader.get_identities([k for _, k in keys]))
         if who is None:
             kind, key = keys[0]
@@ -211,7 +215,7 @@ class Decider:
         now: float | None = None,
         raw_context: dict[str, Any] | None = None,
         verified: bool = True,
-        memory: bool = False,
+        memory: Any = None,
     ) -> Decision:
         """What ``slot`` shows to this user now (see docs/api.md for the response).
 
@@ -219,12 +223,13 @@ class Decider:
         sent with the exposure event (user agent, locale, timezone, country). ``verified=False``: the caller did
         not prove ``user_id`` (identity verification), so it is not used: the decision is made for
         ``anonymous_id``, or without one for nobody in particular (nothing of anyone read, nothing logged).
-        ``memory``: the user's inputs from the hot store alone (``HotMiss`` where SQL would be read)."""
+        ``memory``: the user's inputs from this hot-store read alone (:meth:`prefetch`; ``HotMiss`` where SQL or
+        another Redis call would be needed)."""
         if not user_id and not anonymous_id:
             raise InvalidInput([{"field": "user_id", "message": "give user_id or anonymous_id"}])
         if not verified:
             user_id = None
-        snap = self._current() if memory and self._current is not None else self.snapshot()
+        snap = self._current() if memory is not None and self._current is not None else self.snapshot()
         if snap is None:  # due for a check against storage: not on the event loop
             raise HotMiss
         spec = snap.slots.get(slot)

@@ -137,7 +137,8 @@ async def decide_endpoint(request: Request) -> Response:
     serving = services.decide.serving
     # SQLite reads of a few us, or the user's inputs in the Redis hot store: no thread-pool hop (docs/benchmarks.md)
     if serving.runs_inline(q.slot):
-        inline = serving.decide_inline(q.slot, q.user_id, q.anonymous_id, context, raw or None, verified)
+        fetched = await serving.prefetch(q.user_id, q.anonymous_id, verified)  # the hot store's read, awaited
+        inline = serving.decide_inline(q.slot, q.user_id, q.anonymous_id, context, raw or None, verified, fetched)
         if inline is not None:  # None: a hot-store miss would read SQL, decided in a thread below
             return served(inline)
     decision = await run_in_threadpool(
