@@ -11,12 +11,14 @@ route without a model in between.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired
 
-from pertinent.decide.answer import Decision, DecisionReason, ExperimentExposure, ShownBlock, new_decision_id
+from typing_extensions import TypedDict
+
 from pertinent.decide.bandits import Bandits, context_features
 from pertinent.decide.blocks import Block
 from pertinent.decide.config import DecideConfig
@@ -40,7 +42,6 @@ from pertinent.privacy.consent import effective
 from pertinent.runtime.cache import TTLCache
 from pertinent.storage.availability import is_unavailable
 from pertinent.storage.base import DecisionRow, EventRow, IdentityRow, ItemRow, ProfileRow, Store
-from pertinent.storage.hot import HotMiss, HotStore
 from pertinent.storage.protocols import ServingReader
 
 if TYPE_CHECKING:
@@ -49,6 +50,49 @@ if TYPE_CHECKING:
     from pertinent.settings import Settings
 
 log = logging.getLogger("pertinent.decide")
+
+
+class ShownBlock(TypedDict):
+    """The block a decision shows: its type and content (a product list's items included)."""
+
+    type: str
+    content: dict[str, Any]
+
+
+class DecisionReason(TypedDict):
+    """Why: ``kind`` is rule, experiment, bandit, recommender or default; ``detail`` explains it.
+    ``template_error``: the block's template failed to render (its line and kind of error): ``html`` is the
+    block's fallback (null without one)."""
+
+    kind: str
+    detail: str
+    template_error: NotRequired[str]
+
+
+class ExperimentExposure(TypedDict):
+    """The experiment a decision enrolled the user in (``sticky``: the variant of an earlier exposure)."""
+
+    id: str
+    variant: str
+    variation_index: int
+    sticky: bool
+
+
+class Decision(TypedDict):
+    """The answer of ``GET /v1/decide``: send ``decision_id`` back with clicks (``properties.decision_id``).
+    ``html`` is the block rendered by its template (null without one); ``variant`` is null for a list filled
+    by the recommender. ``degraded`` (only then: ``storage``): the database was unreachable, so the slot's default
+    was served to nobody in particular and the decision was not logged."""
+
+    decision_id: str
+    slot: str
+    variant: str | None
+    block: ShownBlock
+    html: str | None
+    reason: DecisionReason
+    experiment: ExperimentExposure | None
+    propensity: float
+    degraded: NotRequired[str]
 
 
 class _Shown(NamedTuple):
@@ -75,6 +119,18 @@ class _Who:
     keys: tuple[str, ...] = ()  # the request's identity keys, then the profile id (pending exposures)
 
 
+def new_decision_id() -> str:
+    """32 hex characters: the time in milliseconds (12), then 80 random bits. Time first, so that the decisions
+    table's primary key grows at its end instead of at a random page per decision (a random id made every stored
+    decision dearer on SQLite: docs/benchmarks.md); the random part keeps ids unguessable.
+
+    >>> a, b = new_decision_id(), new_decision_id()
+    >>> len(a), a != b, a[:8] <= b[:8]
+    (32, True, True)
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
 class Decider:
     """Decides slots (built by ``DecideService``, which shares its documents, bandits and log with it)."""
 
@@ -89,11 +145,8 @@ class Decider:
         clean_context: Callable[[dict[str, Any]], dict[str, Any]],
         profiles: ProfileService,
         recommend: RecommendService,
-        current: Callable[[], Snapshot | None] | None = None,
     ) -> None:
         self.store = store
-        self._hot = store if isinstance(store, HotStore) else None
-        self._current = current  # the snapshot while it needs no check against storage (``SnapshotCache.current``)
         self.settings = settings
         self.config = config
         self.snapshot = snapshot
@@ -115,59 +168,12 @@ class Decider:
         instead, and so does a slot that may call the recommender while it has something to load (a model version
         to check, popularity or the catalogue: ``RecommendService.runs_inline``), and one whose templates render
         per decision (``Plan.renders``: bounded by the render limits, but not on the loop)."""
-        if self.pseudo.n_keys != 1:
+        if self.store.backend != "sqlite" or self.pseudo.n_keys != 1:
             return False
-        if self.store.backend != "sqlite":
-            return self._hot_inline(slot)
         plan = self.snapshot().plans.get(slot)
         if plan is None:
             return True
         return not plan.renders and (not plan.recommends or self.recommend.runs_inline())
-
-    def _hot_inline(self, slot: str) -> bool:
-        """With the Redis hot store (PostgreSQL behind it) a slot may be tried on the event loop when Redis is up,
-        the slot snapshot needs no check and the slot neither renders, recommends nor runs an experiment: its reads
-        are the one round trip of :meth:`prefetch` (awaited), and :meth:`decide_inline` gives up (for a thread)
-        where SQL or another Redis call would be needed."""
-        snap = self._current() if self._hot is not None and self._current is not None else None
-        if snap is None or self._hot is None or not self._hot.available():
-            return False
-        plan = snap.plans.get(slot)
-        return plan is None or not (plan.renders or plan.recommends or plan.experiments)
-
-    async def prefetch(self, user_id: str | None, anonymous_id: str | None, verified: bool) -> Any:
-        """The hot store's read of this request's identities, profiles and memberships, awaited on the event loop
-        (one Redis round trip) for :meth:`decide_inline`; None without a hot store on PostgreSQL, or when Redis is
-        away (the request is then decided in a thread)."""
-        if self._hot is None or self.store.backend == "sqlite":
-            return None
-        user_id = user_id if verified else None
-        ids = ([("user", user_id)] if user_id else []) + ([("anonymous", anonymous_id)] if anonymous_id else [])
-        return await self._hot.read_async([self.pseudo.key(kind, raw) for kind, raw in ids])
-
-    def decide_inline(
-        self,
-        slot: str,
-        user_id: str | None,
-        anonymous_id: str | None,
-        context: dict[str, Any],
-        raw_context: dict[str, Any] | None,
-        verified: bool,
-        prefetched: Any = None,
-    ) -> Decision | None:
-        """:meth:`decide` on the event loop (when :meth:`runs_inline`), from ``prefetched`` (:meth:`prefetch`) with
-        the hot store: None when it would read SQL or Redis again (a miss, Redis away), before anything was
-        decided or queued: the caller decides in a thread instead."""
-        if self._hot is None or self.store.backend == "sqlite":  # SQLite reads on the loop are fine (see above)
-            return self.decide(slot, user_id, anonymous_id, context, raw_context=raw_context, verified=verified)
-        if prefetched is None:
-            return None
-        try:
-            return self.decide(
-                slot, user_id, anonymous_id, context, raw_context=raw_context, verified=verified, memory=prefetched
-            )
-        except HotMiss:
-            return None
 
     @staticmethod
     def _found(
@@ -183,7 +189,7 @@ class Decider:
                 return _Who(pid, key, kind, row, segments, exposures)
         return None
 
-    def _who(self, plan: Plan, user_id: str | None, anonymous_id: str | None, memory: Any = None) -> _Who:
+    def _who(self, plan: Plan, user_id: str | None, anonymous_id: str | None) -> _Who:
         ids = ([("user", user_id)] if user_id else []) + ([("anonymous", anonymous_id)] if anonymous_id else [])
         keys = [(kind, self.pseudo.key(kind, raw)) for kind, raw in ids]
         if self.pseudo.n_keys > 1:  # an old-key pseudonym may need renaming: a write transaction
@@ -196,9 +202,7 @@ class Decider:
                 resolver.flush()
                 who = self._found(tx, plan, keys, found)
         else:
-            hot = self._hot
-            source = hot.reader(False, memory) if memory is not None and hot is not None else self.store.reader()
-            with source as reader:
+            with self.store.reader() as reader:
                 who = self._found(reader, plan, keys, reader.get_identities([k for _, k in keys]))
         if who is None:
             kind, key = keys[0]
@@ -215,23 +219,18 @@ class Decider:
         now: float | None = None,
         raw_context: dict[str, Any] | None = None,
         verified: bool = True,
-        memory: Any = None,
     ) -> Decision:
         """What ``slot`` shows to this user now (see docs/api.md for the response).
 
         ``context``: flat request facts (``targeting.request_context``); ``raw_context``: the Segment context
         sent with the exposure event (user agent, locale, timezone, country). ``verified=False``: the caller did
         not prove ``user_id`` (identity verification), so it is not used: the decision is made for
-        ``anonymous_id``, or without one for nobody in particular (nothing of anyone read, nothing logged).
-        ``memory``: the user's inputs from this hot-store read alone (:meth:`prefetch`; ``HotMiss`` where SQL or
-        another Redis call would be needed)."""
+        ``anonymous_id``, or without one for nobody in particular (nothing of anyone read, nothing logged)."""
         if not user_id and not anonymous_id:
             raise InvalidInput([{"field": "user_id", "message": "give user_id or anonymous_id"}])
         if not verified:
             user_id = None
-        snap = self._current() if memory is not None and self._current is not None else self.snapshot()
-        if snap is None:  # due for a check against storage: not on the event loop
-            raise HotMiss
+        snap = self.snapshot()
         spec = snap.slots.get(slot)
         if spec is None:
             raise NotFound.of("slot", "slot", slot)
@@ -240,8 +239,7 @@ class Decider:
         context = context or {}
         degraded = False
         try:
-            nobody = _Who("", "", "", None, {}, {})
-            who = self._who(plan, user_id, anonymous_id, memory) if user_id or anonymous_id else nobody
+            who = self._who(plan, user_id, anonymous_id) if user_id or anonymous_id else _Who("", "", "", None, {}, {})
         except Exception as exc:  # storage away: the default, for nobody in particular (docs/deploy.md)
             if not is_unavailable(exc):
                 raise

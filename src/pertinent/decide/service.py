@@ -32,14 +32,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pertinent.decide.analysis import ExperimentResults
-from pertinent.decide.answer import Decision
 from pertinent.decide.bandits import Bandits, BanditState
 from pertinent.decide.comparison import VersionComparison
 from pertinent.decide.config import DecideConfig
 from pertinent.decide.documents import DecideDocuments, Deleted, Document, DocumentVersion
 from pertinent.decide.log import DecisionLog
 from pertinent.decide.results import OpeReport, Results
-from pertinent.decide.serve import Decider
+from pertinent.decide.serve import Decider, Decision
 from pertinent.privacy.audit import SYSTEM, Actor
 from pertinent.storage.base import Store
 
@@ -82,7 +81,6 @@ class DecideService:
             ingest.clean_context,
             profiles,
             recommend,
-            current=self.documents.cache.current,
         )
         self.log.after_write.append(self.serving.pending.written)
         self.measuring = Results(store, self.config, self.documents.experiment, self.flush)

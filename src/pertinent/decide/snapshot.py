@@ -172,14 +172,6 @@ class SnapshotCache:
         finally:
             self._reload.release()
 
-    def current(self) -> Snapshot | None:
-        """The cached snapshot while it needs no check against storage (None when one is due, or none is loaded):
-        what a decision on the event loop may use without a database read."""
-        snap = self._snapshot
-        if snap is not None and time.monotonic() - self._checked_at < self.config.cache_check_s:
-            return snap
-        return None
-
     def invalidate(self) -> None:
         """Check the change counter on the next :meth:`get` (a document changed through this process)."""
         self._checked_at = float("-inf")

@@ -46,7 +46,6 @@ class HotStore:
         self._read = client.register_script(hk.READ)
         self._fill = client.register_script(hk.FILL)
         self._drop = client.register_script(hk.DROP)
-        self._async: tuple[Any, Any] | None = None  # (event loop, its READ script on an asyncio client)
 
     # -- the Store protocol -------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:  # engine, url, checkpoint...: the backend's own
@@ -65,15 +64,9 @@ class HotStore:
         self._write_through(hot)
 
     @contextmanager
-    def reader(
-        self, sql: bool = True, prefetched: tuple[list[str], list[Any]] | None = None
-    ) -> Iterator[ServingReader]:
-        """The serving reads of one request. ``sql=False``: from what :meth:`read_async` fetched (``prefetched``)
-        alone, raising :class:`HotMiss` where SQL or another Redis call would be needed (a miss, Redis away), so
-        that a caller on the event loop never blocks on the database or Redis (``/v1/decide`` then decides in a
-        thread instead)."""
+    def reader(self) -> Iterator[ServingReader]:
         with ExitStack() as stack:
-            yield HotReader(self, stack, sql, prefetched)
+            yield HotReader(self, stack)
 
     def migrate(self) -> None:
         self.inner.migrate()
@@ -83,33 +76,6 @@ class HotStore:
 
     def close(self) -> None:
         self.inner.close()
-
-    # -- the read of one request, awaited on the event loop ---------------------------------------------------------
-    async def read_async(self, identity_keys: Sequence[str]) -> tuple[list[str], list[Any]] | None:
-        """The request's identities, with their profiles and memberships, in one round trip awaited on the event
-        loop (an asyncio client of the same server; one per loop): ``(keys, reply)`` for :meth:`reader`'s
-        ``prefetched``, or None when Redis is away or cannot be reached this way (the caller reads in a thread)."""
-        import asyncio
-
-        wanted = list(dict.fromkeys(identity_keys))
-        if not wanted or not self.available():
-            return None
-        loop = asyncio.get_running_loop()
-        if self._async is None or self._async[0] is not loop:
-            kwargs = self.client.connection_pool.connection_kwargs
-            if "host" not in kwargs:  # a unix socket or another transport: reads stay in threads
-                return None
-            import redis.asyncio
-
-            names = ("host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout")
-            client = redis.asyncio.Redis(**{k: kwargs[k] for k in names if k in kwargs})
-            self._async = (loop, client.register_script(hk.READ))
-        try:
-            reply = await self._async[1](keys=[hk.k_id(k) for k in wanted], args=[hk.PREFIX])
-        except Exception:
-            self.failed("read")
-            return None
-        return wanted, list(reply)
 
     # -- Redis availability ---------------------------------------------------------------------------------------
     def available(self) -> bool:
@@ -331,27 +297,17 @@ class HotTx:
         self.exposures.update((from_profile, to_profile))
 
 
-class HotMiss(Exception):
-    """A read from Redis alone (``HotStore.reader(sql=False)``) needed SQL: nothing was read from it."""
-
-
 class HotReader:
     """The serving reads of one request: Redis first, SQL (one reader, opened on the first miss) for the rest."""
 
-    def __init__(
-        self, hot: HotStore, stack: ExitStack, sql: bool = True, prefetched: tuple[list[str], list[Any]] | None = None
-    ) -> None:
+    def __init__(self, hot: HotStore, stack: ExitStack) -> None:
         self.hot = hot
         self._stack = stack
-        self._sql_allowed = sql  # False: nothing but ``prefetched`` (HotMiss for anything else)
-        self._prefetched = prefetched
         self._sql_reader: ServingReader | None = None
         self._profiles: dict[str, bytes | None] = {}  # prefetched with the identities (None: not in Redis)
         self._segments: dict[str, bytes | None] = {}
 
     def _sql(self) -> ServingReader:
-        if not self._sql_allowed:
-            raise HotMiss
         if self._sql_reader is None:
             self._sql_reader = self._stack.enter_context(self.hot.inner.reader())
         return self._sql_reader
@@ -360,18 +316,13 @@ class HotReader:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        if self._prefetched is not None and self._prefetched[0] == wanted:
-            reply = self._prefetched[1]
-        elif not self._sql_allowed:
-            raise HotMiss
-        elif not self.hot.available():
+        if not self.hot.available():
             return self._sql().get_identities(wanted)
-        else:
-            try:
-                reply = self.hot._read(keys=[hk.k_id(k) for k in wanted], args=[hk.PREFIX])
-            except Exception:
-                self.hot.failed("read")
-                return self._sql().get_identities(wanted)
+        try:
+            reply = self.hot._read(keys=[hk.k_id(k) for k in wanted], args=[hk.PREFIX])
+        except Exception:
+            self.hot.failed("read")
+            return self._sql().get_identities(wanted)
         n = len(wanted)
         found = {key: hk.dec_identity(key, raw) for key, raw in zip(wanted, reply[:n], strict=True) if raw}
         absent = {key for key, raw in zip(wanted, reply[:n], strict=True) if raw == b""}
@@ -399,8 +350,6 @@ class HotReader:
         """pid -> value in Redis (None: not there), from the prefetch or one MGET."""
         out = {pid: prefetched[pid] for pid in ids if pid in prefetched}
         rest = [pid for pid in ids if pid not in out]
-        if rest and not self._sql_allowed:
-            raise HotMiss
         if rest and self.hot.available():
             try:
                 out.update(zip(rest, self.hot.client.mget([key(p) for p in rest]), strict=True))
@@ -436,8 +385,6 @@ class HotReader:
         if not wanted:
             return {}
         found: dict[str, DecisionRow] = {}
-        if not self._sql_allowed:
-            raise HotMiss
         if self.hot.available():
             try:
                 raws = self.hot.client.hmget(hk.k_exposures(profile_id), wanted)

@@ -25,12 +25,12 @@ from pertinent.api.openapi import SITE_KEY, error_responses
 from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON, served
 from pertinent.decide.analysis import ExperimentResults
-from pertinent.decide.answer import Decision
 from pertinent.decide.bandits import BanditState
 from pertinent.decide.blocks import BLOCK_SCHEMAS, DOC_ID
 from pertinent.decide.comparison import VersionComparison
 from pertinent.decide.documents import Deleted, Document, DocumentHistory
 from pertinent.decide.results import OpeReport
+from pertinent.decide.serve import Decision
 from pertinent.decide.targeting import request_context, valid_timezone
 from pertinent.privacy.audit import ADMIN_KEY, Actor
 
@@ -135,12 +135,10 @@ async def decide_endpoint(request: Request) -> Response:
     if country:
         raw["location"] = {"country": country[:64], **({"region": region[:64]} if region else {})}
     serving = services.decide.serving
-    # SQLite reads of a few us, or the user's inputs in the Redis hot store: no thread-pool hop (docs/benchmarks.md)
-    if serving.runs_inline(q.slot):
-        fetched = await serving.prefetch(q.user_id, q.anonymous_id, verified)  # the hot store's read, awaited
-        inline = serving.decide_inline(q.slot, q.user_id, q.anonymous_id, context, raw or None, verified, fetched)
-        if inline is not None:  # None: a hot-store miss would read SQL, decided in a thread below
-            return served(inline)
+    if serving.runs_inline(q.slot):  # SQLite reads of a few us: no thread pool hop (docs/benchmarks.md)
+        return served(
+            serving.decide(q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None, verified=verified)
+        )
     decision = await run_in_threadpool(
         serving.decide, q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None, verified=verified
     )
