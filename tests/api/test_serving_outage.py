@@ -122,7 +122,9 @@ def test_postgres_stopped_serves_defaults_and_queued_decisions_wait(postgres: Ow
                 down = _serving(client)
                 batch = {"batch": [{"type": "track", "userId": "ann", "event": "E"}]}
                 assert client.post("/v1/batch", json=batch).status_code == 503  # collection: 503, retried
-                time.sleep(2 * svc.decide.config.writer_interval_s)  # the writer meets the outage: keeps its queue
+                deadline = time.monotonic() + 60  # the writer meets the outage (a bounded wait): keeps its queue
+                while svc.decide.log.stats.unavailable == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)
             finally:
                 postgres.start()
             _assert_degraded(down)
