@@ -17,7 +17,9 @@ Throughput: ``pertinent serve`` (1 worker) in its own process, without Redis (``
 PostgreSQL) and with ``PERTINENT_REDIS_URL`` (``hot``: the inputs already in Redis), alternating, each against
 ``wrk`` (closed loop, 1 thread, ``--connections``, ``--seconds``) with known users at random, and the bare
 Starlette ``/constant`` endpoint (``benchmarks/bare_starlette.py``) in the same run. Reported: requests/s, wrk's
-p50/p99 and the ratio to bare Starlette; the load average, since the machine may be shared.
+p50/p99 and the ratio to bare Starlette; the server's CPU time per request (user + system, all its threads: on a
+shared machine it moves far less than requests/s, which follow the share of the cores the server got); the load
+average.
 
 Run: PYTHONPATH=src .venv/bin/python benchmarks/hot_store.py --profiles 10000 --seconds 5 --repeat 2
 """
@@ -175,6 +177,12 @@ def ingest_rate(env: dict[str, str], profiles: int, hot: bool) -> float:
     return round(rate)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(port: int, path: str | None, profiles: int, seconds: int, connections: int) -> dict[str, float]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
@@ -238,7 +246,10 @@ def main() -> None:
                 procs.append(server)
                 ds.wait_ready(port)
                 run_wrk(port, PATH, a.profiles, 2, a.connections)  # warm: documents, user-agent cache, pools
+                cpu0 = cpu_seconds(server.pid)
                 got = run_wrk(port, PATH, a.profiles, a.seconds, a.connections)
+                # server CPU per request: what a request costs, whatever share of the cores the machine gave it
+                got["cpu_us_per_req"] = round((cpu_seconds(server.pid) - cpu0) * 1e6 / max(got["rps"] * a.seconds, 1))
                 bare_got = run_wrk(bare_port, None, a.profiles, a.seconds, a.connections)
                 got["ratio_to_bare"] = round(got["rps"] / bare_got["rps"], 3)
                 results[mode].append(got)
@@ -261,7 +272,8 @@ def main() -> None:
             summary["ingest_events_per_s"] = ingest
         for mode in ("sql", "hot"):
             rs = results[mode]
-            summary[mode] = {f: statistics.median(x[f] for x in rs) for f in ("rps", "p99_ms", "ratio_to_bare")}
+            fields = ("rps", "p99_ms", "ratio_to_bare", "cpu_us_per_req")
+            summary[mode] = {f: statistics.median(x[f] for x in rs) for f in fields}
         print(json.dumps(summary), flush=True)
         if a.json:
             a.json.write_text(json.dumps(summary, indent=2))

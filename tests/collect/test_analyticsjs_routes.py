@@ -130,7 +130,7 @@ def test_preflight_lets_retries_through_and_exposes_retry_after(client: TestClie
     assert set(asked.split(",")) <= allowed
     answer = client.post("/v1/t", json=_message("track", "cat"), headers={"Origin": "https://shop.example.com"})
     assert answer.status_code == 200
-    assert answer.headers["access-control-expose-headers"] == "Retry-After"
+    assert answer.headers["access-control-expose-headers"] == "Retry-After, X-Pertinent-Degraded"
 
 
 def test_identity_proof_still_applies_on_short_paths(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pertinent.api.app import create_app
 from pertinent.recommend.registry import ModelRegistry
 from pertinent.recommend.retrain import Retrainer
 from pertinent.services import Services
+from pertinent.storage.claims import StoreClaims
 from tests.support.common import WRITE_KEY, make_settings
 
 BASIC = {"Authorization": "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()}
@@ -92,15 +93,14 @@ def test_a_round_trains_only_when_due(tmp_path: Path) -> None:
         assert retrainer.run_once() is None  # new events, but v1 is younger than the interval
         svc.recommend.config.retrain_interval_s = 0.001
         assert retrainer.run_once().version == "v2"
-        # another worker holding the lock: this one skips instead of training the same data again
+        # another worker holding the round's claim: this one skips instead of training the same data again
         svc.ingest.ingest(views("c", range(8, 9), ["c"]), prefix="batch")
-        import fcntl
-
-        lock = registry.root / ".popularity.train.lock"
-        with open(lock, "a") as held:
-            fcntl.flock(held, fcntl.LOCK_EX)
-            assert retrainer.run_once() is None
-            fcntl.flock(held, fcntl.LOCK_UN)
+        other = StoreClaims(svc.store, holder="other-worker")
+        held = other.claim(retrainer.job, 0.001, time.time())
+        assert held is not None
+        assert retrainer.run_once() is None
+        other.release(held, time.time())
+        time.sleep(0.01)  # the claim's interval (1 ms) passes
         assert retrainer.run_once().version == "v3"
     finally:
         svc.close()

@@ -166,7 +166,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             allow_methods=["GET", "POST"],
             # X-Retry-Count: analytics.js's retries (refused at the preflight, a retried event would be lost)
             allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-User-Hash", "X-Retry-Count"],
-            expose_headers=["Retry-After"],  # analytics.js waits as long as a 429 says
+            # analytics.js waits as long as a 429 says; pages may tell a default served while storage is away
+            expose_headers=["Retry-After", "X-Pertinent-Degraded"],
             max_age=600,
         )
     for module in (

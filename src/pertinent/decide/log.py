@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pertinent.decide.config import DecideConfig
+from pertinent.storage.availability import is_unavailable
 from pertinent.storage.base import DecisionRow, EventRow, IdentityRow, OutcomeRow, Store
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ class LogStats:
     errors: int = 0
     dropped_erased: int = 0
     dropped_overflow: int = 0  # decisions dropped because storage failed for too long (max_pending queued)
+    unavailable: int = 0  # drain rounds that found storage away (the queue was kept for the next round)
+    degraded_not_logged: int = 0  # defaults served while storage was away: not logged (consent unknown)
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -122,11 +125,29 @@ class DecisionLog:
         self.stats = LogStats()
         self.after_drain: list[Callable[[float], None]] = []  # periodic jobs (bandit refresh) on this thread
         self.after_write: list[Callable[[list[str]], None]] = []  # decision ids stored (or dropped) by a batch
+        self._warned_at = float("-inf")  # last warning about storage being away (one a minute at most)
 
     # ---------------------------------------------------------------- producers
     def add_decision(self, item: PendingDecision) -> None:
+        if len(self._decisions) >= self.config.max_pending:  # storage away for long: shed, counted and logged
+            self.stats.dropped_overflow += 1
+            self._written([item])
+            self._warn("decision queue full (%d): decisions are dropped until storage is back", len(self._decisions))
+            return
         self._decisions.append(item)
         self._ensure_thread()
+
+    def not_logged(self) -> None:
+        """A default served while storage was away (``Decider``): it is not logged, because the person's consent
+        could not be read; counted, with a warning at most once a minute."""
+        self.stats.degraded_not_logged += 1
+        self._warn("storage unavailable: serving slot defaults, not logged (%d so far)", self.stats.degraded_not_logged)
+
+    def _warn(self, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= 60.0:
+            self._warned_at = now
+            log.warning(message, *args)
 
     def add_events(self, events: list[EventRow]) -> None:
         if len(self._events) >= self.config.max_pending:  # attribution far behind ingestion: shed, counted
@@ -184,7 +205,12 @@ class DecisionLog:
             self._wake.clear()
             try:
                 self.flush()
-            except Exception:  # never let the thread die: log and keep draining
+            except Exception as exc:  # never let the thread die: log and keep draining
+                if is_unavailable(exc):  # the batch stays queued (up to max_pending) for the next round
+                    self.stats.unavailable += 1
+                    queued = len(self._decisions)
+                    self._warn("storage unavailable (%s): %d decisions queued", type(exc).__name__, queued)
+                    continue
                 self.stats.errors += 1
                 log.exception("decision log drain failed")
 
@@ -276,9 +302,12 @@ class DecisionLog:
     # ---------------------------------------------------------------- attribution
     def _attribute(self, final: bool = False) -> None:
         events = self._retry + self._take(self._events)
-        self._retry = []
         while self._events and len(events) < 10 * self.config.writer_max_batch:
             events += self._take(self._events)
+        if len(events) > self.config.max_pending:  # storage away for long: the oldest are shed, counted
+            self.stats.outcomes_dropped += len(events) - self.config.max_pending
+            events = events[-self.config.max_pending :]
+        self._retry = events  # until the transaction below succeeds: kept for the next round if storage fails
         if not events:
             return
         cfg = self.config

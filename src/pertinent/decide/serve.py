@@ -40,6 +40,7 @@ from pertinent.errors import InvalidInput, NotFound
 from pertinent.experiments.assignment import StickyRecord, assign
 from pertinent.privacy.consent import effective
 from pertinent.runtime.cache import TTLCache
+from pertinent.storage.availability import is_unavailable
 from pertinent.storage.base import DecisionRow, EventRow, IdentityRow, ItemRow, ProfileRow, Store
 from pertinent.storage.protocols import ServingReader
 
@@ -80,7 +81,8 @@ class ExperimentExposure(TypedDict):
 class Decision(TypedDict):
     """The answer of ``GET /v1/decide``: send ``decision_id`` back with clicks (``properties.decision_id``).
     ``html`` is the block rendered by its template (null without one); ``variant`` is null for a list filled
-    by the recommender."""
+    by the recommender. ``degraded`` (only then: ``storage``): the database was unreachable, so the slot's default
+    was served to nobody in particular and the decision was not logged."""
 
     decision_id: str
     slot: str
@@ -90,6 +92,7 @@ class Decision(TypedDict):
     reason: DecisionReason
     experiment: ExperimentExposure | None
     propensity: float
+    degraded: NotRequired[str]
 
 
 class _Shown(NamedTuple):
@@ -234,15 +237,23 @@ class Decider:
         plan = snap.plans[slot]
         now = time.time() if now is None else now
         context = context or {}
-        who = self._who(plan, user_id, anonymous_id) if user_id or anonymous_id else _Who("", "", "", None, {}, {})
+        degraded = False
+        try:
+            who = self._who(plan, user_id, anonymous_id) if user_id or anonymous_id else _Who("", "", "", None, {}, {})
+        except Exception as exc:  # storage away: the default, for nobody in particular (docs/deploy.md)
+            if not is_unavailable(exc):
+                raise
+            degraded, who = True, _Who("", "", "", None, {}, {})
+            self.log.not_logged()
         consent = effective(who.row.consent if who.row is not None else {}, self.settings.default_consent)
         decision_id = new_decision_id()
         ask = _Ask(snap, spec, who, context, now, user_id, anonymous_id, decision_id, consent["personalization"])
         out = None
-        if consent["personalization"]:
+        if consent["personalization"] and not degraded:
             out = self._rules(ask, plan)
         if out is None:
             why = "no rule matched" if consent["personalization"] else "no personalization consent"
+            why = "storage unavailable" if degraded else why
             out = self._act(ask, spec.default, "default", f"default ({why})", None)
             if out is None:  # a recommender default with nothing to recommend: an empty list
                 out = self._empty_list(ask, spec.default)
@@ -272,7 +283,7 @@ class Decider:
                 bucket_version = int(out.detail.get("bucket_version", 0))
                 self.pending.add(who.keys, experiment["id"], experiment["variant"], bucket_version, decision_id)
             self.log.add_decision(PendingDecision(row, who.identity_key, who.identity_kind, exposure))
-        return {
+        answer: Decision = {
             "decision_id": decision_id,
             "slot": slot,
             "variant": out.variant,
@@ -282,6 +293,9 @@ class Decider:
             "experiment": out.experiment,
             "propensity": out.propensity,
         }
+        if degraded:
+            answer["degraded"] = "storage"
+        return answer
 
     def _rules(self, ask: _Ask, plan: Plan) -> _Shown | None:
         view = None
@@ -455,8 +469,13 @@ class Decider:
             else:
                 missing.append(i)
         if missing:
-            with self.store.transaction(write=False) as tx:
-                rows = tx.get_items(missing)
+            try:
+                with self.store.transaction(write=False) as tx:
+                    rows = tx.get_items(missing)
+            except Exception as exc:  # storage away: the list without titles, images and prices
+                if not is_unavailable(exc):
+                    raise
+                return {i: out.get(i) for i in ids}
             for i in missing:
                 out[i] = rows.get(i)
                 self._items.put(i, (rows.get(i),))

@@ -25,6 +25,7 @@ from pertinent.decide.config import DecideConfig
 from pertinent.decide.experiments import ExperimentDefinition
 from pertinent.decide.slots import Recommend, Slot, parse_slot
 from pertinent.decide.templates import template_info
+from pertinent.storage.availability import is_unavailable
 from pertinent.storage.base import DocumentRow, Store
 
 log = logging.getLogger("pertinent.decide")
@@ -127,6 +128,8 @@ class SnapshotCache:
     itself (one cheap version query), so that a change is served right after the check instead of after a
     background reload; concurrent callers keep serving the previous snapshot meanwhile, and only the very
     first load is waited for. ``cache_check_s`` is read on every call (tests and operators may change it).
+    While storage is away the last snapshot keeps being served (checked again after ``cache_check_s``); only a
+    process that never read one cannot decide (the request gets the 503 of an unavailable database).
     """
 
     def __init__(self, store: Store, config: DecideConfig) -> None:
@@ -150,12 +153,19 @@ class SnapshotCache:
         try:
             if self._snapshot is not None and self._snapshot is not snap:
                 return self._snapshot
-            with self.store.transaction(write=False) as tx:
-                version = tx.documents_version()
-                if snap is not None and version == snap.version:
-                    self._checked_at = time.monotonic()
-                    return snap
-                rows = {kind: tx.list_documents(kind) for kind in KINDS}
+            try:
+                with self.store.transaction(write=False) as tx:
+                    version = tx.documents_version()
+                    if snap is not None and version == snap.version:
+                        self._checked_at = time.monotonic()
+                        return snap
+                    rows = {kind: tx.list_documents(kind) for kind in KINDS}
+            except Exception as exc:
+                if snap is None or not is_unavailable(exc):
+                    raise
+                log.warning("storage unavailable (%s): serving slots at version %d", type(exc).__name__, snap.version)
+                self._checked_at = time.monotonic()
+                return snap
             self._snapshot = build_snapshot(version, rows)
             self._checked_at = time.monotonic()
             return self._snapshot

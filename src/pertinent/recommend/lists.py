@@ -17,11 +17,11 @@ import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NotRequired
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from pertinent.errors import InvalidInput
@@ -40,6 +40,7 @@ from pertinent.recommend.fresh import (
 )
 from pertinent.recommend.items import UnknownItem
 from pertinent.recommend.primitives import Context, Recommendation
+from pertinent.storage.availability import is_unavailable
 
 if TYPE_CHECKING:
     from pertinent.profiles.service import ProfileService
@@ -62,13 +63,16 @@ class RecommendedItem(TypedDict):
 
 class Recommendations(TypedDict):
     """A user's list as ``GET /v1/recommendations`` sends it. A typed dict, not a model: the hot path serves it as
-    built (no validation, no copy); ``source`` says whether the model or the popularity fallback answered."""
+    built (no validation, no copy); ``source`` says whether the model or the popularity fallback answered.
+    ``degraded`` (only then: ``storage``): the database was unreachable, so the user's history could not be read
+    and the list is the popularity ranking held in memory."""
 
     user_id: str
     source: Literal["model", "popularity"]
     model: str | None
     version: str | None
     items: list[RecommendedItem]
+    degraded: NotRequired[str]
 
 
 class SimilarItems(BaseModel):
@@ -79,6 +83,7 @@ class SimilarItems(BaseModel):
     source: Literal["model", "content", "popularity"]
     version: str | None
     items: list[RecommendedItem]
+    degraded: str | None = Field(None, description="`storage`: made without the database (it was unreachable)")
 
 
 def recent_weights(recent: list[list[Any]]) -> list[tuple[str, float]]:
@@ -282,7 +287,16 @@ class Lists:
         if using is not None:
             name, version, model = using
         served = model
-        profile_id, recent = self._history(user_id, verified) if profile is None else self._usable_history(*profile)
+        degraded = False
+        if profile is not None:
+            profile_id, recent = self._usable_history(*profile)
+        else:
+            try:
+                profile_id, recent = self._history(user_id, verified)
+            except Exception as exc:  # storage away: the popularity list held in memory, flagged (docs/deploy.md)
+                if not is_unavailable(exc):
+                    raise
+                profile_id, recent, degraded = None, [], True
         cache_key: tuple[Any, ...] | None = None
         generation = 0
         pop = None  # the popularity ranking read for this request (read once: a refresh may swap it meanwhile)
@@ -300,7 +314,7 @@ class Lists:
                 cache_key += (name, version)
             hit = self._cached(cache_key, generation)
             if hit is not None:
-                return {
+                cached: Recommendations = {
                     "user_id": user_id,
                     "source": hit[2],
                     "model": name if hit[2] == "model" else None,
@@ -310,6 +324,9 @@ class Lists:
                         for i, sc, r, why, rule in hit[4]
                     ],
                 }
+                if degraded:
+                    cached["degraded"] = "storage"
+                return cached
         source: Literal["model", "popularity"] = "model"
         row = None
         if model is not None:
@@ -336,13 +353,16 @@ class Lists:
             items = merge(items, picks, k, pins, filters.pin)
         if cache_key is not None:
             self._store(cache_key, generation, source, version, items, model)
-        return {
+        answer: Recommendations = {
             "user_id": user_id,
             "source": source,
             "model": name if source == "model" else None,
             "version": version,
             "items": items,
         }
+        if degraded:
+            answer["degraded"] = "storage"
+        return answer
 
     # ---------------------------------------------------------------- the cold-item layer (``fresh.py``)
     def _cold(self, model: Recommender | None) -> ColdItems | None:
@@ -471,11 +491,18 @@ class Lists:
             by_content = similar_by_content(text, item_id, k, filters, time.time())
             if by_content:
                 return SimilarItems(item_id=item_id, source="content", version=None, items=by_content)
-        with self.store.transaction(write=False) as tx:
-            row = tx.get_items([item_id]).get(item_id)
+        degraded = None
+        try:
+            with self.store.transaction(write=False) as tx:
+                row = tx.get_items([item_id]).get(item_id)
+        except Exception as exc:  # storage away: the popularity list held in memory, flagged
+            if not is_unavailable(exc):
+                raise
+            row, degraded = None, "storage"
         pop = self.serving.popularity()
         known_by_events = pop is not None and item_id in pop.item_index
-        if row is None and not known_by_events and (model is None or item_id not in model.item_index):
+        unknown = row is None and not known_by_events and (model is None or item_id not in model.item_index)
+        if unknown and degraded is None:
             raise UnknownItem(item_id)
         items: list[RecommendedItem] = []
         if pop is not None:
@@ -484,4 +511,4 @@ class Lists:
             filters = self._filters(cats, (), [item_id], rules)
             recs = pop.recommend(history=pop.history_for(None), k=k, filters=filters)
             items = item_entries(recs, f"popular in {', '.join(cats)}" if cats else "popular")
-        return SimilarItems(item_id=item_id, source="popularity", version=None, items=items)
+        return SimilarItems(item_id=item_id, source="popularity", version=None, items=items, degraded=degraded)

@@ -27,6 +27,7 @@ from pertinent.recommend.items import catalogue_from_rows
 from pertinent.recommend.models.popularity import PopularityRecommender
 from pertinent.recommend.training import interaction_events, interactions_from_store
 from pertinent.runtime.cache import Refreshing
+from pertinent.storage.availability import is_unavailable
 
 if TYPE_CHECKING:
     from pertinent.recommend.base import Recommender
@@ -167,6 +168,7 @@ class ServedState:
         self._versions: dict[tuple[str, str], Recommender] = {}
         self._latest: dict[str, tuple[float, str | None]] = {}
         self._versions_lock = threading.Lock()
+        self._from_model: tuple[Recommender, Recommender] | None = None  # see ``_model_popularity``
 
     # ---------------------------------------------------------------- the served model
     def model(self) -> Served:
@@ -251,7 +253,13 @@ class ServedState:
         call reloads at once (``catalogue_changed``)."""
         cache = self._catalogue
         cache.ttl_s = self.config.catalogue_ttl_s
-        return cache.get().catalogue
+        try:
+            return cache.get().catalogue
+        except Exception as exc:  # never loaded, and storage is away: lists without catalogue filters meanwhile
+            if not is_unavailable(exc):
+                raise
+            log.warning("storage unavailable (%s): serving without the catalogue", type(exc).__name__)
+            return None
 
     def catalogue_loaded(self) -> bool:
         return self._catalogue.peek() is not None
@@ -290,7 +298,36 @@ class ServedState:
         """
         cache = self._popularity
         cache.ttl_s = self.config.popularity_ttl_s
-        return cache.get().model
+        try:
+            return cache.get().model
+        except Exception as exc:  # never computed, and storage is away: the served model's training counts
+            if not is_unavailable(exc):
+                raise
+            log.warning("storage unavailable (%s): popularity from the served model's training", type(exc).__name__)
+            return self._model_popularity()
+
+    def _model_popularity(self) -> Recommender | None:
+        """Popularity over the served model's training interactions (kept in memory with it), computed once per
+        model: the fallback while storage is away and no popularity ranking was ever read; None without a model
+        that kept its training rows."""
+        import pandas as pd
+
+        from pertinent.recommend.interactions import Interactions
+
+        _version, model = self._served
+        train = model._train_rows if model is not None else None
+        if model is None or train is None:
+            return None
+        kept = self._from_model
+        if kept is not None and kept[0] is model:
+            return kept[1]
+        coo = train.tocoo()
+        frame = pd.DataFrame(
+            {"user": coo.row.astype(str), "item": model.fitted_item_ids[coo.col], "weight": coo.data.astype(float)}
+        )
+        pop = PopularityRecommender().fit(Interactions.from_frame(frame, weight_col="weight"))
+        self._from_model = (model, pop)
+        return pop
 
     def loaded_popularity(self) -> Recommender | None:
         """The popularity ranking if it was ever computed (an expired one starts its refresh), else None: reading

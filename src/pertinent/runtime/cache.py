@@ -74,7 +74,9 @@ class Refreshing(Generic[T]):
 
     The first :meth:`get` loads it in the caller (concurrent first callers wait for that one load); later an
     expired value is still returned while a daemon thread reloads it (one reload at a time; a failed reload
-    is logged and the old value kept). :meth:`invalidate` makes the next :meth:`get` reload in the caller.
+    is logged and the old value kept, and the next one is not tried before ``retry_s`` seconds: while the
+    database is away, requests keep the old value without starting a reload each). :meth:`invalidate` makes the
+    next :meth:`get` reload in the caller.
 
     >>> calls = []
     >>> r = Refreshing(lambda: calls.append(1) or len(calls), ttl_s=60.0, name="demo")
@@ -95,6 +97,8 @@ class Refreshing(Generic[T]):
         self._load_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
+        self.retry_s = 5.0
+        self._failed_at = float("-inf")
 
     def get(self) -> T:
         entry = self._entry
@@ -104,7 +108,8 @@ class Refreshing(Generic[T]):
                 if entry is None:
                     return self._reload()
                 return entry[1]
-        if self.clock() - entry[0] >= self.ttl_s:
+        now = self.clock()
+        if now - entry[0] >= self.ttl_s and now - self._failed_at >= self.retry_s:
             self.refresh_in_background()
         return entry[1]
 
@@ -141,8 +146,9 @@ class Refreshing(Generic[T]):
                 try:
                     with self._load_lock:
                         self._reload()
-                except Exception:  # keep serving the old value; try again after the next expiry
-                    log.exception("background refresh of the %s failed", self.name)
+                except Exception as exc:  # keep serving the old value; try again after ``retry_s``
+                    self._failed_at = self.clock()
+                    log.exception("background refresh of the %s failed: %s", self.name, exc.__class__.__name__)
 
             self._thread = threading.Thread(target=guarded, name=f"pertinent-{self.name}", daemon=True)
             self._thread.start()

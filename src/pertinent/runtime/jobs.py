@@ -69,6 +69,21 @@ class ClaimBackend(Protocol):
         ...
 
 
+def heartbeat(claims: ClaimBackend, claim: Claim, done: threading.Event, clock: Callable[[], float]) -> None:
+    """Renew the claim's lease every third of it until ``done``, so only a dead holder loses it (run it in a
+    thread beside the job: :class:`JobRunner` does, and so does scheduled retraining)."""
+    every = claims.lease_s / 3
+    if every == float("inf"):
+        return
+    while not done.wait(every):
+        try:
+            if not claims.renew(claim, clock()):
+                log.warning("job %s lost its claim while running", claim.name)
+                return
+        except Exception:
+            log.warning("cannot renew the claim of job %s", claim.name, exc_info=True)
+
+
 class FileClaims:
     """Claims as files under an ``flock`` in a local folder: processes of one machine only, no lease (a job that
     is still running when its interval comes round again may be claimed twice). For runners without a store."""
@@ -210,17 +225,7 @@ class JobRunner:
         return run
 
     def _heartbeat(self, claim: Claim, done: threading.Event) -> None:
-        """Renew the claim's lease every third of it while its job runs, so only a dead holder loses it."""
-        every = self.claims.lease_s / 3
-        if every == float("inf"):
-            return
-        while not done.wait(every):
-            try:
-                if not self.claims.renew(claim, self.clock()):
-                    log.warning("job %s lost its claim while running", claim.name)
-                    return
-            except Exception:
-                log.warning("cannot renew the claim of job %s", claim.name, exc_info=True)
+        heartbeat(self.claims, claim, done, self.clock)
 
     def _run_one(self, name: str, job: Callable[[], Any]) -> None:
         try:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlalchemy.exc as sa_exc
 
 RETRY_AFTER_S = 5  # what a 503 asks clients to wait: a database restart or failover takes seconds
 
-_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, sa_exc.DisconnectionError)
+# sqlite3.OperationalError: the serving reader's own SQLite connection (not wrapped by SQLAlchemy): a file that
+# cannot be opened or read, a lock held too long, a disk I/O error
+_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    sqlite3.OperationalError,
+)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -15,6 +25,8 @@ def is_unavailable(exc: BaseException) -> bool:
 
     >>> import sqlalchemy.exc as e
     >>> is_unavailable(e.OperationalError("SELECT 1", {}, ConnectionRefusedError(111, "refused")))
+    True
+    >>> is_unavailable(sqlite3.OperationalError("unable to open database file"))
     True
     >>> is_unavailable(ValueError("a bug")), is_unavailable(e.IntegrityError("INSERT", {}, Exception("dup")))
     (False, False)

@@ -23,7 +23,7 @@ from pertinent.api.deps import AdminAuth, ServicesDep, check_site_or_admin
 from pertinent.api.errors import ApiError
 from pertinent.api.openapi import SITE_KEY, error_responses
 from pertinent.api.query import query_docs, validate_query
-from pertinent.api.responses import JSON
+from pertinent.api.responses import JSON, served
 from pertinent.decide.analysis import ExperimentResults
 from pertinent.decide.bandits import BanditState
 from pertinent.decide.blocks import BLOCK_SCHEMAS, DOC_ID
@@ -136,13 +136,13 @@ async def decide_endpoint(request: Request) -> Response:
         raw["location"] = {"country": country[:64], **({"region": region[:64]} if region else {})}
     serving = services.decide.serving
     if serving.runs_inline(q.slot):  # SQLite reads of a few us: no thread pool hop (docs/benchmarks.md)
-        return JSON(
+        return served(
             serving.decide(q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None, verified=verified)
         )
     decision = await run_in_threadpool(
         serving.decide, q.slot, q.user_id, q.anonymous_id, context, raw_context=raw or None, verified=verified
     )
-    return JSON(decision)
+    return served(decision)  # X-Pertinent-Degraded: the slot's default while storage is away
 
 
 @router.get(

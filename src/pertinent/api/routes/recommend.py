@@ -21,7 +21,7 @@ from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or
 from pertinent.api.errors import ApiError, ErrorResponse
 from pertinent.api.openapi import SITE_KEY
 from pertinent.api.query import comma_list, query_docs, validate_query
-from pertinent.api.responses import JSON
+from pertinent.api.responses import DEGRADED, JSON, served
 from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.recommend.config import BusinessRules
 from pertinent.recommend.items import Item, ItemProblem, UnknownItem
@@ -178,7 +178,7 @@ async def recommendations_endpoint(request: Request) -> Response:
         body = await run_in_threadpool(
             lambda: service.recommend(q.user_id, q.k, inc, exc_cats, skip, rules, verified=verified)
         )
-    return JSON(body)  # as built: the response model below documents it, nothing validates it per request
+    return served(body)  # as built (the response model below documents it); X-Pertinent-Degraded when flagged
 
 
 @router.get(
@@ -202,11 +202,16 @@ async def recommendations(request: Request) -> Response:
 async def similar(
     services: ServicesDep,
     rules: Rules,
+    response: Response,
     item_id: str = ItemId,
     k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)"),
 ) -> SimilarItems:
-    """Items similar to one item ("viewed this, also viewed"), with the same business rules."""
-    return await run_in_threadpool(services.recommend.similar, item_id, k, rules.rules)
+    """Items similar to one item ("viewed this, also viewed"), with the same business rules; while the database
+    is unreachable, popular items (``degraded``, header ``X-Pertinent-Degraded: storage``)."""
+    found = await run_in_threadpool(services.recommend.similar, item_id, k, rules.rules)
+    if found.degraded:
+        response.headers[DEGRADED] = found.degraded
+    return found
 
 
 @router.post(
