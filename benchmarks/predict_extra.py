@@ -238,11 +238,20 @@ VARIANTS: dict[str, Variant] = {"blend": blend, "monotone": monotone, "spline": 
 
 
 def evaluate(
-    panel: Panel, raw: Raw, dataset: str, target: str, horizon: float, groups: list[str], variants: list[str]
+    panel: Panel,
+    raw: Raw,
+    dataset: str,
+    target: str,
+    horizon: float,
+    groups: list[str],
+    variants: list[str],
+    schedule: dict[str, Any] | None = None,
 ) -> dict[str, list[float]]:
     """Per-fold AUCs: ``logistic``, ``lightgbm`` (default features), ``+groups`` and each variant."""
     setup = SETUPS[dataset]
-    cfg = (setup.purchase if target == "purchase" else setup.churn).model_copy(update={"horizon_days": horizon})
+    cfg = (setup.purchase if target == "purchase" else setup.churn).model_copy(
+        update={"horizon_days": horizon, **(schedule or {})}
+    )
     cutoffs = cutoff_schedule(panel.log, horizon, cfg)
     st = stack(panel, cutoffs, _labeller(target, horizon))  # type: ignore[arg-type]
     builders = groups_for(dataset)
@@ -277,6 +286,8 @@ def main() -> None:
     ap.add_argument("--groups", default="", help="extra feature groups: catalogue,attributes,cycles")
     ap.add_argument("--variants", default="", help="model variants: blend,monotone,spline")
     ap.add_argument("--windows", default="", help="feature windows in days (default: the dataset's)")
+    ap.add_argument("--step", type=float, help="days between cutoffs (default: the dataset's)")
+    ap.add_argument("--max-cutoffs", type=int, help="cutoffs at most (default: the dataset's)")
     args = ap.parse_args()
     groups = [g for g in args.groups.split(",") if g]
     variants = [v for v in args.variants.split(",") if v]
@@ -291,7 +302,8 @@ def main() -> None:
     print("| horizon | model | AUC per fold | mean AUC | lift over the logistic |")
     print("|---|---|---|---:|---:|")
     for h in (float(x) for x in args.horizons.split(",")):
-        res = evaluate(panel, raw, args.dataset, args.target, h, groups, variants)
+        schedule = {k: v for k, v in (("step_days", args.step), ("max_cutoffs", args.max_cutoffs)) if v}
+        res = evaluate(panel, raw, args.dataset, args.target, h, groups, variants, schedule)
         base = float(np.mean(res["logistic"]))
         for name, aucs in res.items():
             label = f"LightGBM +{','.join(groups)}" if name == "+groups" else name
