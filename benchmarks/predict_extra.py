@@ -288,6 +288,7 @@ def main() -> None:
     ap.add_argument("--windows", default="", help="feature windows in days (default: the dataset's)")
     ap.add_argument("--step", type=float, help="days between cutoffs (default: the dataset's)")
     ap.add_argument("--max-cutoffs", type=int, help="cutoffs at most (default: the dataset's)")
+    ap.add_argument("--folds", type=int, help="test cutoffs, the last ones (default: 3)")
     args = ap.parse_args()
     groups = [g for g in args.groups.split(",") if g]
     variants = [v for v in args.variants.split(",") if v]
@@ -302,7 +303,9 @@ def main() -> None:
     print("| horizon | model | AUC per fold | mean AUC | lift over the logistic |")
     print("|---|---|---|---:|---:|")
     for h in (float(x) for x in args.horizons.split(",")):
-        schedule = {k: v for k, v in (("step_days", args.step), ("max_cutoffs", args.max_cutoffs)) if v}
+        schedule = {
+            k: v for k, v in (("step_days", args.step), ("max_cutoffs", args.max_cutoffs), ("n_folds", args.folds)) if v
+        }
         res = evaluate(panel, raw, args.dataset, args.target, h, groups, variants, schedule)
         base = float(np.mean(res["logistic"]))
         for name, aucs in res.items():
