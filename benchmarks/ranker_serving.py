@@ -1,9 +1,11 @@
 """Per-call serving latency of the ranker against the default EASE-based model, in one process.
 
-Fits (or loads, with ``--cache``) both models on MovieLens latest-small, then times ``Recommender.recommend(user,
-k=10)`` with reasons for ``--users`` users, ``--repeat`` passes: p50 / p99 of wall-clock and of the thread's CPU
-time (on the shared machine the wall-clock tail is mostly waiting for a core). ``--profile`` writes a pyinstrument
-profile of the ranker's calls.
+Fits (or loads, with ``--cache``) the default model and the ranker on MovieLens latest-small, then times
+``Recommender.recommend(user, k=10)`` with reasons for ``--users`` users, ``--repeat`` passes, for the default
+model, the ranker as served (candidate lists, path contributions) and the same trained ranker served as before
+(``ranker_exhaustive``: every generator scores every item, TreeSHAP explanations): p50 / p99 of wall-clock and of
+the thread's CPU time (on the shared machine the wall-clock tail is mostly waiting for a core). ``--profile``
+writes a pyinstrument profile of the ranker's calls.
 
     PYTHONPATH=src python benchmarks/ranker_serving.py --users 300 --cache /tmp/ranker-serving
 """
@@ -38,6 +40,16 @@ def model_for(kind: str, data: Interactions, cache: Path | None, config: dict) -
     return model
 
 
+def served_as(model: Recommender, serving: dict) -> Recommender:
+    """The same trained ranker with other request-time settings (shares its generators and booster)."""
+    from pertinent.recommend.ranking.config import ServingConfig
+
+    other = type(model)(model.config.model_copy(update={"serving": ServingConfig(**serving)}))
+    other.__dict__.update({k: v for k, v in model.__dict__.items() if k not in ("config", "_serving")})
+    other._serving = None  # type: ignore[attr-defined]
+    return other
+
+
 def timed(model: Recommender, users: list[str], repeat: int) -> dict[str, float]:
     model.recommend(users[0], k=10)
     walls, cpus = [], []
@@ -63,7 +75,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--users", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cache", type=Path, default=None, help="save / reuse the fitted models here")
-    ap.add_argument("--models", nargs="+", default=["default", "ranker"])
+    ap.add_argument("--models", nargs="+", default=["default", "ranker", "ranker_exhaustive"])
     ap.add_argument("--ranker", default="{}", help="the ranker's config as JSON")
     ap.add_argument("--profile", type=Path, default=None, help="write a pyinstrument HTML profile of the ranker")
     args = ap.parse_args(argv)
@@ -72,8 +84,14 @@ def main(argv: list[str]) -> int:
     rng = np.random.default_rng(0)
     users = [str(u) for u in rng.choice(np.asarray(data.user_ids, dtype=object), args.users, replace=False)]
     out: dict[str, object] = {"users": len(users), "load_average": os.getloadavg()[0]}
+    fitted: dict[str, Recommender] = {}
     for kind in args.models:
-        model = model_for(kind, data, args.cache, json.loads(args.ranker) if kind == "ranker" else {})
+        base = "ranker" if kind.startswith("ranker") else kind
+        if base not in fitted:
+            fitted[base] = model_for(base, data, args.cache, json.loads(args.ranker) if base == "ranker" else {})
+        model = fitted[base]
+        if kind == "ranker_exhaustive":  # the same trained ranker served as before: every item, TreeSHAP
+            model = served_as(model, {"exhaustive": True, "explain": "shap"})
         out[kind] = timed(model, users, args.repeat)
         if args.profile is not None and kind == "ranker":
             from pyinstrument import Profiler

@@ -125,12 +125,16 @@ class Scored:
             rows, items, approx = merge(source.matrix, *heavy, n_rows)
             ok = ~is_in(pair_keys(rows, items, n), seen)
             pool = self._best(rows[ok], items[ok], approx[ok], max(k, config.pool))
-            exact = self.values(*pool)
             h_rows, h_items, _ = heavy
-            known = np.concatenate([exact, self.values(h_rows, h_items)])
-            self.top = _row_max(np.concatenate([pool[0], h_rows]), np.abs(known), n_rows)
+            looked = (np.concatenate([pool[0], h_rows]), np.concatenate([pool[1], h_items]))
+            known = source.dense_pairs(weighted, *looked)  # the pool and the heaviest seen items, one gather
+            self.top = _row_max(looked[0], np.abs(known), n_rows)
+            exact = known[: len(pool[0])]
             self.picks = self._best(pool[0], pool[1], exact, k)
             self._known = (*pool, exact)
+            self._keys = pair_keys(*looked, n)
+            order = np.argsort(self._keys)
+            self._keys, self._vals = self._keys[order], known[order]
         else:
             self._dense = np.asarray(source.model.score(weighted), dtype=np.float32)
             if n:
@@ -166,8 +170,16 @@ class Scored:
             want = pair_keys(rows, items, self.h.shape[1])
             pos = np.searchsorted(self._keys, want).clip(0, len(self._keys) - 1)
             return np.where(self._keys[pos] == want, self._vals[pos], 0.0)
-        if s.mode == "lists":
-            return s.dense_pairs(self.h, rows, items)
+        if s.mode == "lists":  # the pairs scored already, then the others
+            assert self._keys is not None and self._vals is not None
+            want = pair_keys(rows, items, self.h.shape[1])
+            pos = np.searchsorted(self._keys, want).clip(0, max(len(self._keys) - 1, 0))
+            hit = self._keys[pos] == want if len(self._keys) else np.zeros(len(want), bool)
+            out = np.zeros(len(rows))
+            out[hit] = self._vals[pos[hit]]
+            if not hit.all():
+                out[~hit] = s.dense_pairs(self.h, rows[~hit], items[~hit])
+            return out
         assert self._dense is not None
         return np.asarray(self._dense[rows, items], dtype=np.float64)
 
