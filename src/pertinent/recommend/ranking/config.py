@@ -64,9 +64,9 @@ class ServingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     exhaustive: bool = False
-    neighbours: int = Field(default=200, ge=1, le=100_000)
-    sources: int = Field(default=50, ge=1, le=100_000)
-    pool: int = Field(default=150, ge=1, le=100_000)
+    neighbours: int = Field(default=500, ge=1, le=100_000)
+    sources: int = Field(default=100, ge=1, le=100_000)
+    pool: int = Field(default=300, ge=1, le=100_000)
     explain: Literal["paths", "shap"] = "paths"
 
 

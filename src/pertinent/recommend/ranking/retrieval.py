@@ -240,6 +240,7 @@ class Source:
     position: np.ndarray | None = None  # lists: item -> position among active items (-1: inactive)
     vector: np.ndarray | None = None  # static: one score per item
     order: np.ndarray | None = None  # static: items by score, best first
+    keys: np.ndarray | None = None  # sparse: the matrix's (row, column) keys, sorted
 
     def dense_pairs(self, weighted: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """sum_i h[r, i] W[i, item] for each pair, from the row's history x the pairs' items block of W only."""
@@ -266,7 +267,12 @@ class Source:
         """The model's item x item weight of each (src, dst) pair, or None without one here."""
         if self.mode == "sparse":
             assert self.matrix is not None
-            return np.asarray(self.matrix[src, dst], dtype=np.float64).ravel()
+            assert self.keys is not None
+            if not len(self.keys):
+                return np.zeros(len(src))
+            want = pair_keys(src, dst, self.matrix.shape[1])
+            pos = np.searchsorted(self.keys, want).clip(0, len(self.keys) - 1)
+            return np.where(self.keys[pos] == want, self.matrix.data[pos].astype(np.float64), 0.0)
         if self.mode == "lists":
             assert self.weights is not None and self.position is not None
             ps, pd = self.position[src], self.position[dst]
@@ -314,7 +320,9 @@ def build_sources(gens: Generators, config: ServingConfig) -> dict[str, Source]:
             mode, inner, data = _matrix_of(gens.model(spec))
             extra: dict[str, Any] = {}
             if mode == "sparse":
-                extra["matrix"] = sp.csr_matrix(data, dtype=np.float32)
+                matrix = sp.csr_matrix(data, dtype=np.float32, copy=True)
+                matrix.sort_indices()
+                extra = {"matrix": matrix, "keys": pair_keys(*coo_of(matrix)[:2], matrix.shape[1])}
             elif mode == "static":
                 vec = np.asarray(data, dtype=np.float32)
                 extra = {"vector": vec, "order": np.argsort(-vec, kind="stable")}
