@@ -256,10 +256,11 @@ class Source:
             sel = np.arange(bounds[r], bounds[r + 1]) if order is None else order[bounds[r] : bounds[r + 1]]
             sel = sel[ok[sel]]
             hp = self.position[indices[indptr[r] : indptr[r + 1]]]
-            keep = hp >= 0
+            w = data[indptr[r] : indptr[r + 1]]
+            keep = (hp >= 0) & (np.abs(w) > 1e-7 * np.abs(w).max(initial=0.0))  # decayed to nothing: skipped
             if not len(sel) or not keep.any():
                 continue
-            hv = data[indptr[r] : indptr[r + 1]][keep].astype(np.float32)
+            hv = w[keep].astype(np.float32)
             out[sel] = hv @ self.weights[np.ix_(hp[keep], ipos[sel])]
         return out
 
