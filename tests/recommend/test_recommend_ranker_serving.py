@@ -196,3 +196,18 @@ def test_the_serving_lists_survive_a_round_trip(fitted, tmp_path) -> None:
     user = next(iter(model.user_index))
     assert loaded.serving() is not None
     assert [r.item for r in loaded.recommend(user, k=10)] == [r.item for r in model.recommend(user, k=10)]
+
+
+def test_pair_columns_match_the_training_pair_features(fitted) -> None:
+    from pertinent.recommend.ranking.features import pair_features
+
+    model, data = fitted
+    users = list(model.user_index)[:25]
+    h = sp.vstack([model.history_for(u) for u in users]).tocsr()
+    rng = np.random.default_rng(3)
+    rows = np.sort(rng.integers(0, len(users), 400))
+    items = rng.integers(0, data.n_items, 400)
+    got = model.serving()._pair_columns(h, rows, items)
+    expect = pair_features(h, rows, items, model.stats)
+    for name in ("category_affinity", "price_ratio"):
+        np.testing.assert_allclose(got[name], expect[name], rtol=1e-6, err_msg=name)  # float32 sums there

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pertinent.recommend.ranking.candidates import rank_within_rows
-from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, pair_features, user_features
+from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, user_features
 from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys
 from pertinent.recommend.recency import RecencyConfig, ages, aligned
 
@@ -55,6 +55,7 @@ class Serving:
         self.recency_of = {s.name: s.recency.model_dump_json() for s in gens.specs}
         self._recent = threading.local()  # the last one-row answer, per serving thread (for ``because``)
         self.usable = self.knows()
+        self.priced = bool(np.isfinite(stats.price).any())
 
     def knows(self) -> bool:
         """Whether every feature of the booster is one this module assembles."""
@@ -95,7 +96,7 @@ class Serving:
         users = user_features(h, times, self.stats, now, self.config.session_gap_s)
         for name in USER_COLUMNS:
             cols[name] = np.asarray(users[name], dtype=np.float64)[rows]
-        cols.update(pair_features(h, rows, items, self.stats))
+        cols.update(self._pair_columns(h, rows, items))
         features = (
             np.column_stack([cols[n] for n in self.names]).astype(np.float32)
             if len(rows)
@@ -103,6 +104,41 @@ class Serving:
         )
         tail = self._tail(scored[self.base], n_rows) if pairs is None else None
         return Served(rows, items, features, tail)
+
+    def _pair_columns(self, h: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        """``features.pair_features`` from the CSR arrays (no sparse products per request): category affinity and
+        log price over the median price of the row's history."""
+        n_rows, n = len(h.indptr) - 1, len(rows)
+        cats = self.stats.categories
+        affinity = np.full(n, np.nan)
+        if cats.shape[1]:
+            c_ptr, c_idx, c_val = cats.indptr, cats.indices, cats.data.astype(np.float64)
+            h_rows = np.repeat(np.arange(n_rows), np.diff(h.indptr))
+            lengths = c_ptr[h.indices + 1] - c_ptr[h.indices]
+            pos = _ranges(c_ptr[h.indices], lengths)
+            profile = np.bincount(
+                np.repeat(h_rows, lengths) * cats.shape[1] + c_idx[pos],
+                weights=np.repeat(h.data.astype(np.float64), lengths) * c_val[pos],
+                minlength=n_rows * cats.shape[1],
+            )
+            totals = np.maximum(np.bincount(h_rows, weights=h.data, minlength=n_rows), 1e-9)
+            lengths = c_ptr[items + 1] - c_ptr[items]
+            pos = _ranges(c_ptr[items], lengths)
+            pair = np.repeat(np.arange(n), lengths)
+            hit = np.bincount(pair, weights=c_val[pos] * profile[rows[pair] * cats.shape[1] + c_idx[pos]], minlength=n)
+            affinity = hit / totals[rows] / np.maximum(lengths, 1)
+        ratio = np.full(n, np.nan)
+        price = self.stats.price
+        if self.priced:
+            usual = np.full(n_rows, np.nan)
+            for r in range(n_rows):
+                p = price[h.indices[h.indptr[r] : h.indptr[r + 1]]]
+                p = p[np.isfinite(p)]
+                if len(p):
+                    usual[r] = np.median(p)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.log(price[items] / usual[rows])
+        return {"category_affinity": affinity, "price_ratio": ratio}
 
     def _affinity(self, name: str | None, last: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The item x item weight of (the row's newest item, candidate) in generator ``name``'s model."""
@@ -212,6 +248,15 @@ def weigh(
 
 def h_ok(history: sp.csr_matrix) -> bool:
     return bool(history.dtype == np.float32 and history.has_sorted_indices)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + lengths[i] - 1``, concatenated."""
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.asarray(offsets + np.arange(total), dtype=np.int64)
 
 
 def newest_item(history: sp.csr_matrix, times: Any) -> np.ndarray:
