@@ -22,6 +22,9 @@ Throughput: ``wrk`` (closed loop, 1 thread, 32 connections, 10 s) against each e
 Starlette endpoint (``benchmarks/bare_starlette.py`` ``/constant``) served by the same uvicorn, same run.
 
 Run: .venv/bin/python benchmarks/decide_serving.py --data /tmp/decide-bench --rate 500 --duration 20 --repeat 3
+Ranker against EASE, same data, one server after the other (users with 4 views, so the ranker has labels):
+     .venv/bin/python benchmarks/decide_serving.py --data /tmp/ranker-bench --views 4 --models ease,ranker \
+         --kinds recommendations,decide-recs --no-wrk
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ ZONES = ["Europe/Berlin", "Europe/Paris", "America/New_York", "Asia/Tokyo", "UTC
 COUNTRIES = ["DE", "FR", "US", "JP", "GB"]
 
 
-def env_for(data: Path) -> dict[str, str]:
+def env_for(data: Path, model: str = "ease") -> dict[str, str]:
     return {
         **os.environ,
         "PERTINENT_DATA_DIR": str(data),
@@ -69,7 +72,7 @@ def env_for(data: Path) -> dict[str, str]:
         "PERTINENT_ADMIN_KEY": ADMIN_KEY,
         "PERTINENT_PSEUDONYM_KEYS": PSEUDO,
         "PERTINENT_LOG_LEVEL": "warning",
-        "PERTINENT_RECOMMEND__MODEL": "ease",
+        "PERTINENT_RECOMMEND__MODEL": model,
         # Requests name known users by user_id without a user_hash proof (wrk cannot sign each path): with
         # verification on they would be served as anonymous visitors, a cheaper and different workload. Off, the
         # benchmark measures the known-user path it always measured (a proof check adds one HMAC per request).
@@ -78,11 +81,14 @@ def env_for(data: Path) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------ setup
-def setup(data: Path, profiles: int) -> None:
+def setup(data: Path, profiles: int, views: int = 2, models: tuple[str, ...] = ("ease",)) -> None:
     marker = data / "bench-ready.json"
-    if marker.exists() and json.loads(marker.read_text())["profiles"] == profiles:
-        print(f"reusing {data} ({profiles} profiles)")
-        return
+    if marker.exists():
+        ready = json.loads(marker.read_text())
+        if ready["profiles"] == profiles and ready.get("views", 2) == views:
+            print(f"reusing {data} ({profiles} profiles)")
+            train_missing(data, marker, models)
+            return
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)
     os.environ.update(env_for(data))
@@ -119,7 +125,7 @@ def setup(data: Path, profiles: int) -> None:
         batch.append(
             {"type": "identify", "userId": f"u{u}", "traits": {"plan": rng.choice(["free", "pro"])}, "context": ctx}
         )
-        for _ in range(2):
+        for _ in range(views):
             item = min(int(rng.paretovariate(1.2)) - 1, 499)
             batch.append(
                 {
@@ -141,20 +147,23 @@ def setup(data: Path, profiles: int) -> None:
         tx.apply_membership_changes([MembershipChange("vip", pid, True, time.time()) for pid in ids if pid])
         n_profiles = tx.count_profiles()
     print(f"  ingested {n_profiles} profiles in {time.perf_counter() - t0:.0f} s; training", flush=True)
-    result = train_from_store(svc.store, data, model="ease")
+    result = train_from_store(svc.store, data, model=models[0])
     configure_slots(svc.decide)
     svc.close()
     marker.write_text(
         json.dumps(
             {
                 "profiles": profiles,
-                "events": 3 * profiles,
+                "views": views,
+                "events": (1 + views) * profiles,
                 "model": result.version,
+                "models": {models[0]: result.version},
                 "setup_s": round(time.perf_counter() - t0, 1),
             }
         )
     )
     print(f"setup done in {time.perf_counter() - t0:.0f} s (model {result.version})")
+    train_missing(data, marker, models)
 
 
 def configure_slots(d: Any) -> None:
@@ -224,6 +233,28 @@ def configure_slots(d: Any) -> None:
             "default": {"kind": "variant", "variant": "plain"},
         }
     )
+def train_missing(data: Path, marker: Path, models: tuple[str, ...]) -> None:
+    """Train the models of ``models`` not trained yet on this data (e.g. ``ranker`` next to ``ease``)."""
+    ready = json.loads(marker.read_text())
+    trained = ready.setdefault("models", {"ease": ready.get("model")})
+    missing = [m for m in models if m not in trained]
+    if not missing:
+        return
+    os.environ.update(env_for(data))
+    from pertinent.recommend.training import train_from_store
+    from pertinent.services import Services
+    from pertinent.settings import load_settings
+
+    svc = Services.build(load_settings())
+    try:
+        for m in missing:
+            t0 = time.perf_counter()
+            result = train_from_store(svc.store, data, model=m)
+            trained[m] = result.version
+            print(f"trained {m} in {time.perf_counter() - t0:.0f} s (version {result.version})", flush=True)
+    finally:
+        svc.close()
+    marker.write_text(json.dumps(ready))
 
 
 # ------------------------------------------------------------------------------------------------ servers
@@ -244,11 +275,11 @@ def wait_ready(port: int, timeout: float = 120) -> None:
     raise RuntimeError(f"server on {port} did not start")
 
 
-def start_pertinent(data: Path, workers: int) -> tuple[subprocess.Popen, int]:
+def start_pertinent(data: Path, workers: int, model: str = "ease") -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(
         [str(Path(PY).parent / "pertinent"), "serve", "--port", str(port), "--workers", str(workers)],
-        env=env_for(data),
+        env=env_for(data, model),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -487,54 +518,49 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--kinds", default="decide,decide-recs,recommendations")
     p.add_argument("--json", type=Path)
+    p.add_argument("--models", default="ease", help="recommender kinds served in turn, e.g. ease,ranker")
+    p.add_argument("--views", type=int, default=2, help="product views per profile (the ranker learns from >= 3)")
+    p.add_argument("--no-wrk", dest="wrk", action="store_false", help="skip the closed-loop throughput runs")
     a = p.parse_args()
-    setup(a.data, a.profiles)
+    models = tuple(a.models.split(","))
+    setup(a.data, a.profiles, a.views, models)
     kinds = a.kinds.split(",")
-    runs: dict[str, list[dict]] = {k: [] for k in kinds}
-    ratios: dict[str, list[float]] = {k: [] for k in kinds}
-    rps: dict[str, list[float]] = {k: [] for k in [*kinds, "bare"]}
+    label = {(k, m): k if len(models) == 1 else f"{k}@{m}" for m in models for k in kinds}
+    runs: dict[str, list[dict]] = {x: [] for x in label.values()}
+    ratios: dict[str, list[float]] = {x: [] for x in label.values()}
+    rps: dict[str, list[float]] = {x: [] for x in [*label.values(), "bare"]}
     for r in range(a.repeat):
-        server, port = start_pertinent(a.data, a.workers)
         bare, bare_port = start_bare(a.workers)
         try:
-            for k in kinds:  # warm: model, catalogue, documents, user-agent cache
-                subprocess.run(
-                    [
-                        PY,
-                        __file__,
-                        "loadgen",
-                        "--port",
-                        str(port),
-                        "--kind",
-                        k,
-                        "--rate",
-                        "100",
-                        "--duration",
-                        "2",
-                        "--profiles",
-                        str(a.profiles),
-                    ],
-                    capture_output=True,
-                    check=True,
-                )
-            for k in kinds:
-                res = constant_rate(port, k, a.rate, a.duration, a.profiles, server.pid)
-                runs[k].append(res)
-                print(f"run {r + 1} {k}: {json.dumps(res)}", flush=True)
-            bare_rps = wrk(bare_port, None, a.profiles)
+            bare_rps = wrk(bare_port, None, a.profiles) if a.wrk else float("nan")
             rps["bare"].append(bare_rps)
-            for k in kinds:
-                got = wrk(port, WRK_PATHS[k], a.profiles)
-                rps[k].append(got)
-                ratios[k].append(got / bare_rps)
-                print(
-                    f"run {r + 1} wrk {k}: {got:.0f} req/s, bare {bare_rps:.0f} req/s, ratio {got / bare_rps:.3f}",
-                    flush=True,
-                )
         finally:
-            for proc in (server, bare):
-                proc.terminate()
-                proc.wait(30)
+            bare.terminate()
+            bare.wait(30)
+        for m in models:  # one server per model, the same data, one after the other
+            server, port = start_pertinent(a.data, a.workers, m)
+            try:
+                for k in kinds:  # warm: model, catalogue, documents, user-agent cache
+                    warm = ["--port", str(port), "--kind", k, "--rate", "100", "--duration", "2"]
+                    warm += ["--profiles", str(a.profiles)]
+                    subprocess.run([PY, __file__, "loadgen", *warm], capture_output=True, check=True)
+                for k in kinds:
+                    res = constant_rate(port, k, a.rate, a.duration, a.profiles, server.pid)
+                    runs[label[k, m]].append(res)
+                    print(f"run {r + 1} {label[k, m]}: {json.dumps(res)}", flush=True)
+                for k in kinds if a.wrk else []:
+                    got = wrk(port, WRK_PATHS[k], a.profiles)
+                    rps[label[k, m]].append(got)
+                    ratios[label[k, m]].append(got / bare_rps)
+                    print(
+                        f"run {r + 1} wrk {label[k, m]}: {got:.0f} req/s, bare {bare_rps:.0f} req/s, "
+                        f"ratio {got / bare_rps:.3f}",
+                        flush=True,
+                    )
+            finally:
+                server.terminate()
+                server.wait(30)
+    kinds = list(label.values())
     summary = {
         "machine": machine(),
         "profiles": a.profiles,
@@ -562,11 +588,12 @@ def main() -> None:
         }
         summary["load"][k]["p99_ms_all_runs"] = [x["p99_ms"] for x in rs]
         summary["load"][k]["errors"] = sum(n for x in rs for s, n in x["statuses"].items() if str(s) != "200")
-        summary["throughput"][k] = {
-            "rps_median": round(statistics.median(rps[k]), 1),
-            "ratio_median": round(statistics.median(ratios[k]), 3),
-            "ratios": [round(x, 3) for x in ratios[k]],
-        }
+        if rps[k]:
+            summary["throughput"][k] = {
+                "rps_median": round(statistics.median(rps[k]), 1),
+                "ratio_median": round(statistics.median(ratios[k]), 3),
+                "ratios": [round(x, 3) for x in ratios[k]],
+            }
     summary["throughput"]["bare"] = {"rps_median": round(statistics.median(rps["bare"]), 1)}
     print(json.dumps(summary, indent=2))
     if a.json:

@@ -8,6 +8,7 @@ implicit ALS and item-to-item transitions (the sequence baseline).
 
     PYTHONPATH=src python benchmarks/ranker.py --datasets ml retail taobao
     PYTHONPATH=src python benchmarks/ranker.py --fit-only ml     # training time and peak RSS of the ranker
+    PYTHONPATH=src python benchmarks/ranker.py --datasets ml --models ranker --compare-serving  # lists vs all items
 
 A temporary split of its own (the project's evaluation splits live in ``pertinent.evaluation.splits``).
 """
@@ -29,6 +30,7 @@ from pertinent.recommend.datasets import movielens_positives, online_retail_posi
 from pertinent.recommend.interactions import Interactions
 from pertinent.recommend.models import make_model
 from pertinent.recommend.primitives import Context
+from pertinent.recommend.ranking.config import ServingConfig
 from pertinent.recommend.ranking.labels import holdout_last
 from pertinent.recommend.recency import last_times
 
@@ -110,6 +112,7 @@ PEERS = {
     "transitions": ("transitions", {}),
 }
 OURS = {"default": ("default", {}), "ranker": ("ranker", {})}
+COMPARE_SERVING = False
 
 
 def run(name: str, max_users: int | None, models: list[str], splits: list[str]) -> list[dict]:
@@ -137,6 +140,12 @@ def run(name: str, max_users: int | None, models: list[str], splits: list[str]) 
             rows.append(row)
             if kind == "ranker" and getattr(model, "booster", None) is not None:
                 rows += fused(model, train, truth, name, split_name)
+            if COMPARE_SERVING and kind == "ranker":  # the same trained model, scoring every item per request
+                model.config = model.config.model_copy(update={"serving": ServingConfig(exhaustive=True)})
+                model._serving = None
+                slow = {**row, "model": "ranker_exhaustive", "ndcg@10": round(ndcg_at(model, train, truth), 4)}
+                print(json.dumps(slow), flush=True)
+                rows.append(slow)
     return rows
 
 
@@ -194,7 +203,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--fusion-ks", nargs="*", type=float, default=[], help="fusion constants for those")
     parser.add_argument("--fit-only", default=None, help="time the ranker's training on one dataset")
+    parser.add_argument(
+        "--compare-serving", action="store_true", help="also score the ranker exhaustively (no candidate lists)"
+    )
     args = parser.parse_args(argv)
+    global COMPARE_SERVING
+    COMPARE_SERVING = args.compare_serving
     OURS["ranker"] = ("ranker", json.loads(args.ranker))
     ANCHOR_WEIGHTS[:] = args.anchor_weights
     FUSION_KS[:] = args.fusion_ks

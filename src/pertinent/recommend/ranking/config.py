@@ -53,6 +53,23 @@ def default_generators() -> list[GeneratorSpec]:
     ]
 
 
+class ServingConfig(BaseModel):
+    """How the ranker answers a request (``pertinent.recommend.ranking.retrieval``): ``exhaustive`` scores every
+    item with every generator, as training does; otherwise dense EASE generators merge each item's
+    ``neighbours`` strongest weights over the user's ``sources`` heaviest items and score the best ``pool`` of
+    them exactly. ``explain="paths"`` reads each feature's share of a prediction from the decision paths of the
+    reached leaves (precomputed per leaf), ``"shap"`` asks LightGBM for TreeSHAP (``pred_contrib``), which costs
+    about 1-2 ms per item on deep LambdaRank trees."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exhaustive: bool = False
+    neighbours: int = Field(default=500, ge=1, le=100_000)
+    sources: int = Field(default=100, ge=1, le=100_000)
+    pool: int = Field(default=300, ge=1, le=100_000)
+    explain: Literal["paths", "shap"] = "paths"
+
+
 class RankerConfig(BaseModel):
     """``generators`` make the candidates (the first one with an item x item notion answers "similar items" and
     scores when no ranker could be learned); the LambdaRank model is trained on each user's last ``holdout``
@@ -87,6 +104,7 @@ class RankerConfig(BaseModel):
     session_gap_s: float = Field(default=1800.0, gt=0)
     seed: int = 42
     reason_recent: str = Field(default="because you viewed {item} recently", max_length=200)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
 
     @model_validator(mode="after")
     def _unique_names(self) -> RankerConfig:

@@ -55,8 +55,10 @@ def explain(
     items: np.ndarray,
     newest: int | None,
     reason_recent: str,
+    weighted: dict[str, sp.csr_matrix] | None = None,
 ) -> list[str]:
-    """One sentence per item from its row of ``contrib`` (items x features + bias)."""
+    """One sentence per item from its row of ``contrib`` (items x features + bias); ``weighted`` may hold the
+    history already weighted per recency config (keyed by its JSON)."""
     groups = [feature_group(n) for n in names]
     keys = sorted({g for g in groups if g is not None})
     index = {g: i for i, g in enumerate(keys)}
@@ -65,7 +67,8 @@ def explain(
         if g is not None:
             summed[:, index[g]] += contrib[:, f]
     specs = {s.name: s for s in gens.specs}
-    rows: dict[str, sp.csr_matrix] = {}
+    rows: dict[str, sp.csr_matrix] = dict(weighted or {})
+    by_generator: dict[str, list[str]] = {}  # a generator's reasons for all the items, asked once
     out = []
     for row, item in enumerate(np.asarray(items).tolist()):
         order: list[int] = np.argsort(-summed[row]).tolist() if len(keys) else []
@@ -73,14 +76,30 @@ def explain(
         for best in order:
             if summed[row, best] <= 0:
                 break
-            said = _sentence(
-                owner, gens, stats, keys[best], specs, history, times, int(item), newest, reason_recent, rows
-            )
+            group = keys[best]
+            if group.startswith("gen:"):
+                if group not in by_generator:
+                    by_generator[group] = _generator_reasons(gens, specs.get(group[4:]), history, times, items, rows)
+                said = by_generator[group][row] or None
+            else:
+                said = _sentence(
+                    owner, gens, stats, group, specs, history, times, int(item), newest, reason_recent, rows
+                )
             if said:
                 sentence = said
                 break
         out.append(sentence)
     return out
+
+
+def _generator_reasons(
+    gens: Generators, spec: Any, history: sp.csr_matrix, times: object, items: np.ndarray, rows: dict[str, Any]
+) -> list[str]:
+    """The generator's own reason for each item ("" where it has none)."""
+    if spec is None:
+        return [""] * len(items)
+    said = gens.model(spec).because(_weighted(gens, spec, history, times, rows), np.asarray(items))
+    return ["" if reason == "recommended for you" else reason for reason in said]
 
 
 def _weighted(
@@ -112,12 +131,8 @@ def _sentence(
     rows: dict[str, sp.csr_matrix],
 ) -> str | None:
     if group.startswith("gen:"):
-        spec = specs.get(group[4:])
-        if spec is None:
-            return None
-        model = gens.model(spec)
-        reason = model.because(_weighted(gens, spec, history, times, rows), np.asarray([item]))[0]
-        return None if reason == "recommended for you" else reason
+        said = _generator_reasons(gens, specs.get(group[4:]), history, times, np.asarray([item]), rows)[0]
+        return said or None
     if group == "recent" and newest is not None:
         return reason_recent.format(item=_title(owner, newest))
     if group == "after" and newest is not None:

@@ -27,6 +27,7 @@ from pertinent.recommend.ranking.config import RankerConfig
 from pertinent.recommend.ranking.explain import explain
 from pertinent.recommend.ranking.features import ItemStats, pair_features, user_features
 from pertinent.recommend.ranking.labels import holdout_last
+from pertinent.recommend.ranking.serving import Serving, weigh
 from pertinent.recommend.recency import newest_items
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class RankerRecommender(Recommender):
         self._recent = threading.local()  # the last one-row score's generator scores, per serving thread
         self.feature_names: list[str] = []
         self.report: dict[str, Any] = {}
+        self._serving: Serving | None = None  # precomputed candidate lists and feature tables (request time)
+        self._serving_lock = threading.Lock()
 
     # ---------------------------------------------------------------- features
     def _names(self) -> list[str]:
@@ -182,6 +185,8 @@ class RankerRecommender(Recommender):
         report["fit_s"] = round(time.perf_counter() - started, 2)
         self.report = report
         log.info("ranker: %s", report)
+        self._serving = None
+        self.serving()  # the request-time lists are built with the model
 
     def _label_rows(
         self,
@@ -294,6 +299,9 @@ class RankerRecommender(Recommender):
             spec = self._alone()
             alone: np.ndarray = np.asarray(gens.model(spec).score(gens.weighted(spec, h, times)), dtype=np.float32)
             return alone
+        serving = self.serving() if self.config.anchor is None else None  # fusion needs every anchor score
+        if serving is not None:
+            return serving.scores(self.booster, h, times, now)
         cand = self._candidates(gens, stats, h, times, now)
         if h.shape[0] == 1:  # serving: ``because`` on the same row reuses the generators' scores
             self._recent.key = _fingerprint(h, times)
@@ -303,7 +311,7 @@ class RankerRecommender(Recommender):
         hi = base.max(axis=1, keepdims=True)
         out: np.ndarray = ((base - lo) / np.where(hi > lo, hi - lo, 1.0) - 2.0).astype(np.float32)  # in [-2, -1]
         if len(cand.rows):
-            pred = np.asarray(self.booster.predict(cand.features, num_threads=self.config.threads))
+            pred = np.asarray(self.booster.predict(cand.features, num_threads=self.config.threads))  # exhaustive
             pred = pred - pred.min() + 1.0  # every candidate above every other item
             out[cand.rows, cand.items] = pred.astype(np.float32)
         if self.config.anchor is not None and self.config.anchor_weight > 0:
@@ -322,6 +330,14 @@ class RankerRecommender(Recommender):
             spec = self._alone()
             return gens.model(spec).because(gens.weighted(spec, h, times), items)
         t = sp.csr_matrix(times)[:1] if times is not None else None
+        serving = self.serving()
+        if serving is not None:
+            x = serving.features_of(h, t, now, items)
+            contrib = serving.contributions_of(self.booster, x)
+            weighted, newest = weigh(h, t, serving.recency)
+            last = int(newest[0]) if newest[0] >= 0 else None
+            names, recent = self.feature_names, self.config.reason_recent
+            return explain(self, gens, stats, contrib, names, h, t, items, last, recent, weighted)
         cached = getattr(self._recent, "key", None)
         fresh = cached is not None and _same(cached, _fingerprint(h, times))
         reuse = getattr(self._recent, "scores", None) if fresh else None
@@ -330,6 +346,19 @@ class RankerRecommender(Recommender):
         newest = newest_items(h, t, 1)[0]
         last = int(newest[0]) if len(newest) else None
         return explain(self, gens, stats, contrib, self.feature_names, h, t, items, last, self.config.reason_recent)
+
+    def serving(self) -> Serving | None:
+        """What requests are served from (built once per trained model), or None to score every item: configured
+        ``serving.exhaustive``, no learned ranker, or a feature the request-time assembly does not know."""
+        if self.booster is None or self.chosen is not None or self.config.serving.exhaustive:
+            return None
+        with self._serving_lock:
+            if self._serving is None:
+                gens, stats = self._parts()
+                self._serving = Serving(gens, stats, self.config, self.feature_names)
+                if not self._serving.usable:
+                    log.warning("ranker: a feature unknown at request time; every request scores every item")
+            return self._serving if self._serving.usable else None
 
     def _alone(self) -> Any:
         """The generator that ranks without the booster: the chosen one, else the first item x item one."""
@@ -371,6 +400,8 @@ class RankerRecommender(Recommender):
         self.feature_names = [str(n) for n in state["features"]]
         self.chosen = str(state.get("chosen", "")) or None
         self.report = json.loads(str(state.get("report", "{}")))
+        self._serving = None
+        self.serving()
 
 
 def group_ndcg(scores: np.ndarray, y: np.ndarray, group: np.ndarray, k: int = 10) -> float:

@@ -1,0 +1,284 @@
+"""The ranker at request time: candidates from precomputed lists (``retrieval``), their features assembled with
+numpy over the candidate pairs only, one LightGBM prediction, and explanations for the returned items only.
+
+The features are the training ones (``RankerRecommender._candidates``) computed from the generators' exact
+scores of the candidates; a feature this module does not know makes it answer None, and the ranker then scores
+every item as in training. Items that are not candidates rank below every candidate: first the base generator's
+other scored items, then the rest by popularity.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from pertinent.recommend.ranking.candidates import rank_within_rows
+from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, user_features
+from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys
+from pertinent.recommend.recency import RecencyConfig, ages, aligned
+
+if TYPE_CHECKING:
+    from pertinent.recommend.ranking.candidates import Generators
+    from pertinent.recommend.ranking.config import RankerConfig
+    from pertinent.recommend.ranking.contrib import PathContributions
+
+USER_COLUMNS = ("hist_len", "user_idle_days", "session_len", "hist_mean_pop")
+
+
+class Served:
+    """Candidate pairs of some history rows, their features (in the booster's order) and the scores of the
+    other items (rows x items, all below -1)."""
+
+    def __init__(self, rows: np.ndarray, items: np.ndarray, features: np.ndarray, tail: np.ndarray | None) -> None:
+        self.rows, self.items, self.features, self.tail = rows, items, features, tail
+
+
+class Serving:
+    """What a trained ranker serves from: one source per generator, per-item features, popularity order."""
+
+    def __init__(self, gens: Generators, stats: ItemStats, config: RankerConfig, names: list[str]) -> None:
+        self.gens, self.stats, self.config, self.names = gens, stats, config, names
+        self.sources = build_sources(gens, config.serving)
+        item_cols = stats.columns()
+        self.item_matrix = np.column_stack([np.asarray(item_cols[n], dtype=np.float64) for n in ITEM_FEATURES])
+        self.item_index = {n: i for i, n in enumerate(ITEM_FEATURES)}
+        pop = np.asarray(stats.counts["pop_all"], dtype=np.float64)
+        self.tail = (-2.0 + 0.5 * pop / (pop.max() if len(pop) and pop.max() > 0 else 1.0)).astype(np.float32)
+        base = gens.base()
+        self.base = next(s.name for s in gens.specs if gens.model(s) is base)
+        self.after = next((s.name for s in gens.specs if s.kind == "transitions"), None)
+        self.contributions: PathContributions | None = None
+        self.recency = {s.recency.model_dump_json(): s.recency for s in gens.specs}
+        self.recency_of = {s.name: s.recency.model_dump_json() for s in gens.specs}
+        self._recent = threading.local()  # the last one-row answer, per serving thread (for ``because``)
+        self.usable = self.knows()
+        self.priced = bool(np.isfinite(stats.price).any())
+
+    def knows(self) -> bool:
+        """Whether every feature of the booster is one this module assembles."""
+        known = {f"{s.name}_{p}" for s in self.gens.specs for p in ("score", "norm", "rank")}
+        known |= {"like_last", "after_last", *ITEM_FEATURES, *USER_COLUMNS, "category_affinity", "price_ratio"}
+        return all(n in known for n in self.names)
+
+    # ------------------------------------------------------------------ candidates and features
+    def candidates(
+        self, h: sp.csr_matrix, times: Any, now: float, pairs: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> Served:
+        """The union of the generators' candidates (or the given ``pairs``) with their features."""
+        n_rows, n = h.shape
+        seen = history_keys(h)
+        weighted, newest = weigh(h, times, self.recency)
+        scored = {
+            spec.name: Scored(self.sources[spec.name], weighted[self.recency_of[spec.name]], seen, self.config.serving)
+            for spec in self.gens.specs
+        }
+        if pairs is None:
+            picks = [s.picks for s in scored.values() if len(s.picks[0])]
+            keys = np.unique(np.concatenate([pair_keys(r, i, n) for r, i in picks])) if picks else np.zeros(0, int)
+            rows, items = keys // n, keys % n
+        else:
+            rows, items = np.asarray(pairs[0], np.int64), np.asarray(pairs[1], np.int64)
+        cols: dict[str, np.ndarray] = {}
+        for name, s in scored.items():
+            v = s.values(rows, items)
+            top = s.top
+            cols[f"{name}_score"] = v
+            cols[f"{name}_norm"] = v / np.where(top > 0, top, 1.0)[rows]
+            cols[f"{name}_rank"] = rank_within_rows(rows, v).astype(np.float64)
+        last = newest[rows]
+        cols["like_last"] = self._affinity(self.base, last, items)
+        cols["after_last"] = self._affinity(self.after, last, items)
+        for name, i in self.item_index.items():
+            cols[name] = self.item_matrix[items, i]
+        users = user_features(h, times, self.stats, now, self.config.session_gap_s)
+        for name in USER_COLUMNS:
+            cols[name] = np.asarray(users[name], dtype=np.float64)[rows]
+        cols.update(self._pair_columns(h, rows, items))
+        features = (
+            np.column_stack([cols[n] for n in self.names]).astype(np.float32)
+            if len(rows)
+            else np.zeros((0, len(self.names)), np.float32)
+        )
+        tail = self._tail(scored[self.base], n_rows) if pairs is None else None
+        return Served(rows, items, features, tail)
+
+    def _pair_columns(self, h: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+        """``features.pair_features`` from the CSR arrays (no sparse products per request): category affinity and
+        log price over the median price of the row's history."""
+        n_rows, n = len(h.indptr) - 1, len(rows)
+        cats = self.stats.categories
+        affinity = np.full(n, np.nan)
+        if cats.shape[1]:
+            c_ptr, c_idx, c_val = cats.indptr, cats.indices, cats.data.astype(np.float64)
+            h_rows = np.repeat(np.arange(n_rows), np.diff(h.indptr))
+            lengths = c_ptr[h.indices + 1] - c_ptr[h.indices]
+            pos = _ranges(c_ptr[h.indices], lengths)
+            profile = np.bincount(
+                np.repeat(h_rows, lengths) * cats.shape[1] + c_idx[pos],
+                weights=np.repeat(h.data.astype(np.float64), lengths) * c_val[pos],
+                minlength=n_rows * cats.shape[1],
+            )
+            totals = np.maximum(np.bincount(h_rows, weights=h.data, minlength=n_rows), 1e-9)
+            lengths = c_ptr[items + 1] - c_ptr[items]
+            pos = _ranges(c_ptr[items], lengths)
+            pair = np.repeat(np.arange(n), lengths)
+            hit = np.bincount(pair, weights=c_val[pos] * profile[rows[pair] * cats.shape[1] + c_idx[pos]], minlength=n)
+            affinity = hit / totals[rows] / np.maximum(lengths, 1)
+        ratio = np.full(n, np.nan)
+        price = self.stats.price
+        if self.priced:
+            usual = np.full(n_rows, np.nan)
+            for r in range(n_rows):
+                p = price[h.indices[h.indptr[r] : h.indptr[r + 1]]]
+                p = p[np.isfinite(p)]
+                if len(p):
+                    usual[r] = np.median(p)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.log(price[items] / usual[rows])
+        return {"category_affinity": affinity, "price_ratio": ratio}
+
+    def _affinity(self, name: str | None, last: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The item x item weight of (the row's newest item, candidate) in generator ``name``'s model."""
+        out = np.full(len(items), np.nan)
+        ok = last >= 0
+        if name is None or not ok.any():
+            return out
+        source = self.sources[name]
+        found = source.item_pairs(last[ok], items[ok])
+        if found is None:  # a model without an item x item matrix here: ask it, once per newest item
+            found = np.zeros(int(ok.sum()))
+            for j in np.unique(last[ok]).tolist():
+                sims = source.model.item_similarity(int(j))
+                sel = last[ok] == j
+                found[sel] = np.nan if sims is None else np.asarray(sims, dtype=np.float64)[items[ok][sel]]
+        out[ok] = found
+        return out
+
+    def _tail(self, base: Scored, n_rows: int) -> np.ndarray:
+        """Scores of the non-candidates: the base generator's scored items in [-1.5, -1], the rest by popularity
+        in [-2, -1.5]."""
+        out = np.tile(self.tail, (n_rows, 1))
+        rows, items, values = base.known()
+        if len(rows):
+            lo = np.full(n_rows, np.inf)
+            hi = np.full(n_rows, -np.inf)
+            np.minimum.at(lo, rows, values)
+            np.maximum.at(hi, rows, values)
+            span = np.where(hi > lo, hi - lo, 1.0)
+            out[rows, items] = (-1.5 + 0.5 * (values - lo[rows]) / span[rows]).astype(np.float32)
+        return out
+
+    # ------------------------------------------------------------------ the ranker's answers
+    def scores(self, booster: Any, h: sp.csr_matrix, times: Any, now: float) -> np.ndarray:
+        """Scores (rows x items) of the history rows: the booster's over the candidates, above every other."""
+        served = self.candidates(h, times, now)
+        assert served.tail is not None
+        out = served.tail
+        if len(served.rows):
+            pred = np.asarray(booster.predict(served.features, num_threads=self.config.threads), dtype=np.float64)
+            out[served.rows, served.items] = (pred - pred.min() + 1.0).astype(np.float32)
+        if h.shape[0] == 1:
+            self._recent.key = _fingerprint(h, times)
+            self._recent.served = served
+        return out
+
+    def features_of(self, h: sp.csr_matrix, times: Any, now: float, items: np.ndarray) -> np.ndarray:
+        """Feature rows of one history row's ``items``: the last ``scores`` call's when it scored this row."""
+        served: Served | None = getattr(self._recent, "served", None)
+        key = getattr(self._recent, "key", None)
+        out = np.zeros((len(items), len(self.names)), np.float32)
+        missing = np.ones(len(items), dtype=bool)
+        if served is not None and key is not None and _same(key, _fingerprint(h, times)) and len(served.items):
+            order = np.argsort(served.items)
+            pos = np.searchsorted(served.items[order], items).clip(0, len(order) - 1)
+            hit = served.items[order][pos] == items
+            out[hit] = served.features[order[pos[hit]]]
+            missing = ~hit
+        if missing.any():
+            rest = items[missing]
+            out[missing] = self.candidates(h, times, now, (np.zeros(len(rest), np.int64), rest)).features
+        return out
+
+    def contributions_of(self, booster: Any, x: np.ndarray) -> np.ndarray:
+        """Per-feature contributions of the rows of ``x`` (the configured method)."""
+        if self.config.serving.explain == "shap":
+            return np.asarray(booster.predict(x, pred_contrib=True, num_threads=self.config.threads))
+        if self.contributions is None or self.contributions.booster is not booster:
+            from pertinent.recommend.ranking.contrib import PathContributions
+
+            self.contributions = PathContributions(booster)
+        return self.contributions(x, self.config.threads)
+
+
+def weigh(
+    history: sp.csr_matrix, times: Any, configs: dict[str, RecencyConfig]
+) -> tuple[dict[str, sp.csr_matrix], np.ndarray]:
+    """The history weighted by each recency config (``recency.decayed``, the times aligned and the ages ranked
+    once for all of them) and each row's newest item (-1: an empty row)."""
+    h = history if isinstance(history, sp.csr_matrix) and h_ok(history) else sp.csr_matrix(history, dtype=np.float32)
+    n_rows = h.shape[0]
+    rows = np.repeat(np.arange(n_rows), np.diff(h.indptr))
+    t = aligned(h, times)
+    order = np.lexsort((-t, rows))  # by row, newest first (ties by position), as ``recency.ages``
+    age = np.empty(h.nnz, dtype=np.float64)
+    age[order] = np.arange(h.nnz) - h.indptr[rows[order]]
+    newest = np.full(n_rows, -1, dtype=np.int64)
+    first = age == 0
+    newest[rows[first]] = h.indices[first]
+    timed = times is not None and h.nnz > 0 and bool((t > 0).any())
+    latest = np.zeros(n_rows)
+    np.maximum.at(latest, rows, t)
+    out = {}
+    for key, cfg in configs.items():
+        if not cfg.active or not timed:
+            out[key] = h
+            continue
+        weight = np.ones(h.nnz, dtype=np.float64)
+        if cfg.decay < 1.0:
+            weight *= np.power(cfg.decay, age)
+        if cfg.half_life_days is not None:
+            weight *= np.power(0.5, np.maximum(latest[rows] - t, 0.0) / 86400.0 / cfg.half_life_days)
+        weight = np.maximum(weight, cfg.floor)
+        out[key] = sp.csr_matrix((h.data * weight.astype(np.float32), h.indices, h.indptr), shape=h.shape)
+    return out, newest
+
+
+def h_ok(history: sp.csr_matrix) -> bool:
+    return bool(history.dtype == np.float32 and history.has_sorted_indices)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + lengths[i] - 1``, concatenated."""
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.asarray(offsets + np.arange(total), dtype=np.int64)
+
+
+def newest_item(history: sp.csr_matrix, times: Any) -> np.ndarray:
+    """Each row's newest item (``recency.newest_items(.., 1)`` without a loop over rows); -1 for an empty row."""
+    age = ages(history, times)
+    rows = np.repeat(np.arange(age.shape[0]), np.diff(age.indptr))
+    first = age.data == 0
+    out = np.full(age.shape[0], -1, dtype=np.int64)
+    out[rows[first]] = age.indices[first]
+    return out
+
+
+def _fingerprint(history: sp.csr_matrix, times: Any) -> tuple[np.ndarray, ...]:
+    """What one history row and its times hold (compared, not hashed: ids of freed objects are reused)."""
+    if times is None:
+        return (history.indices.copy(), history.data.copy())
+    t = times if isinstance(times, sp.csr_matrix) and times.shape[0] == 1 else sp.csr_matrix(times)[:1]
+    return (history.indices.copy(), history.data.copy(), t.indices.copy(), t.data.copy())
+
+
+def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
+    return len(a) == len(b) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+__all__ = ["Served", "Serving", "Source", "newest_item"]
