@@ -3,7 +3,9 @@
 SQLAlchemy's multi-row ``INSERT .. VALUES`` (insertmanyvalues) sends 13 parameters per event, and psycopg re-parsed
 that statement text on every batch: most of an import's client CPU (docs/benchmarks.md). Thirteen arrays, one per
 column, make a statement whose text never changes (psycopg prepares it once per connection) and whose values go
-over in one piece each.
+over in one piece each. The JSON, number and boolean arrays go in psycopg's binary format (``%b``): its text format
+escapes every quote of every JSON document with a regular expression, in Python. The text columns stay in the text
+format, whose dumper refuses a NUL character with the same error as before.
 
 Stored exactly as SQLAlchemy's path stores them: JSON values encoded by the engine's serializer
 (``sqlutil.json_dumps``), Python ``None`` as JSON ``null`` (SQLAlchemy's ``JSON`` default, ``none_as_null=False``),
@@ -34,7 +36,7 @@ _JSON_COLS = frozenset(c for c, sql in _ARRAY_TYPES.items() if sql == "json[]")
 _COLS = ", ".join(EVENT_COLS)
 INSERT_EVENTS = (
     f"INSERT INTO events ({_COLS}) SELECT {_COLS} FROM unnest("
-    + ", ".join(f"%s::{_ARRAY_TYPES.get(c, 'varchar[]')}" for c in EVENT_COLS)
+    + ", ".join(f"%{'b' if c in _ARRAY_TYPES else 's'}::{_ARRAY_TYPES.get(c, 'varchar[]')}" for c in EVENT_COLS)
     + f") WITH ORDINALITY AS u({_COLS}, n) ORDER BY n "
     "ON CONFLICT (profile_id, message_id) DO NOTHING RETURNING profile_id, message_id"
 )
