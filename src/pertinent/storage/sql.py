@@ -87,7 +87,9 @@ class SqlStore:
             private_file(Path(str(make_url(url).database)))  # 0600 when this call creates it
         self.engine = make_engine(url, autocheckpoint=not file_db)
         self.backend = self.engine.dialect.name
-        self._tx: type[SqlTx] = SqliteTx if self.backend == "sqlite" else PostgresTx
+        self._tx: type[SqlTx] = SqliteTx if self.backend == "sqlite" else SqlTx
+        if self.engine.dialect.driver == "psycopg":  # PostgresTx's binary placeholders (%b) are psycopg 3's
+            self._tx = PostgresTx
         # Write transactions on a SQLite file all use one connection (they are serialised anyway): its page cache
         # stays warm between them. Taking any pooled connection, the writer got one whose cache the last write
         # on another connection had invalidated; a stored decision cost about three times as much (docs/benchmarks.md).
