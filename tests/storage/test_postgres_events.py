@@ -7,6 +7,8 @@ import math
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
@@ -126,6 +128,39 @@ class TestSameBytesAsBefore:
     def test_nothing_to_insert(self, pg):
         with pg.transaction() as tx:
             assert tx.insert_events([]) == set()
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+_rows = st.lists(
+    st.builds(
+        EventRow,
+        message_id=st.sampled_from(["m1", "m2", "m3", "é✓"]),  # few keys: duplicates inside one call
+        type=st.sampled_from(["track", "identify", "page"]),
+        event=st.none() | _text,
+        profile_id=st.sampled_from(["p1", "p2"]),
+        timestamp=st.floats(allow_nan=False) | st.integers(0, 2**40),
+        received_at=st.floats(allow_nan=False),
+        personalize=st.booleans(),
+        properties=st.none() | st.dictionaries(st.text(max_size=5), _json, max_size=4),
+        traits=st.none() | st.dictionaries(_text, _json, max_size=3),
+        context=st.none() | st.dictionaries(_text, _json, max_size=3),
+        integrations=st.none() | st.dictionaries(_text, st.booleans(), max_size=2),
+        group_id=st.none() | _text,
+        previous_id=st.none() | _text,
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=st.lists(_rows, min_size=1, max_size=2))
+def test_any_rows_are_stored_as_before(pg, calls):
+    assert stored_by(pg, new_path, calls) == stored_by(pg, old_path, calls)
 
 
 class TestSameErrorsAsBefore:
