@@ -9,6 +9,7 @@ import pytest
 from pertinent.storage import protocols
 from pertinent.storage.base import Tx
 from pertinent.storage.protocols import ServingReader
+from pertinent.storage.sql_postgres import PostgresTx
 from pertinent.storage.sql_sqlite import SqliteReader, SqliteTx
 from pertinent.storage.sql_tx import SqlTx
 
@@ -34,7 +35,7 @@ def test_tx_composes_every_area_and_each_method_belongs_to_one_area() -> None:
     assert _methods(ServingReader) <= set(owners)
 
 
-@pytest.mark.parametrize("impl", [SqlTx, SqliteTx])
+@pytest.mark.parametrize("impl", [SqlTx, SqliteTx, PostgresTx])
 def test_sql_transactions_implement_every_area(impl: type) -> None:
     for area in AREAS:
         missing = {n for n in _methods(area) if not callable(getattr(impl, n, None))}
@@ -47,10 +48,10 @@ def test_sqlite_reader_serves_exactly_the_serving_reads() -> None:
 
 
 def test_each_backend_gets_its_transaction_class(store) -> None:
-    expected = SqliteTx if store.backend == "sqlite" else SqlTx
+    expected = SqliteTx if store.backend == "sqlite" else PostgresTx
     with store.transaction() as tx:
         assert type(tx) is expected
     with store.transaction(write=False) as tx:
         assert type(tx) is expected
     with store.reader() as r:  # a SQLite file reads on its own connection; PostgreSQL in a read transaction
-        assert type(r) is (SqliteReader if store.backend == "sqlite" else SqlTx)
+        assert type(r) is (SqliteReader if store.backend == "sqlite" else PostgresTx)

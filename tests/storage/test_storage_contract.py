@@ -57,6 +57,7 @@ class TestStoreContract:
         with store.transaction() as tx:
             assert tx.insert_events([ev("m1"), ev("m1", ts=5.0)]) == {("p1", "m1")}
             assert tx.count_events() == 1
+            assert [r.timestamp for r in tx.events_of("p1")] == [1.0]  # the first of the two is the one stored
 
     def test_message_ids_are_unique_per_person(self, store):
         with store.transaction() as tx:  # two people's events that share an id are both kept

@@ -1,7 +1,8 @@
 """SQL backend on SQLAlchemy Core: SQLite (embedded default, WAL) and PostgreSQL (psycopg 3).
 
 :class:`SqlStore` owns the engines, SQLite's write lock and WAL checkpoints, and hands out transactions:
-:class:`pertinent.storage.sql_tx.SqlTx` on PostgreSQL, :class:`pertinent.storage.sql_sqlite.SqliteTx` on SQLite.
+:class:`pertinent.storage.sql_postgres.PostgresTx` (a :class:`pertinent.storage.sql_tx.SqlTx`) on PostgreSQL,
+:class:`pertinent.storage.sql_sqlite.SqliteTx` on SQLite.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from pertinent.runtime.files import private_file
 from pertinent.storage.protocols import ServingReader
+from pertinent.storage.sql_postgres import PostgresTx
 from pertinent.storage.sql_sqlite import SqliteReader, SqliteTx
 from pertinent.storage.sql_tx import SqlTx
 from pertinent.storage.sqlutil import json_dumps
@@ -86,6 +88,8 @@ class SqlStore:
         self.engine = make_engine(url, autocheckpoint=not file_db)
         self.backend = self.engine.dialect.name
         self._tx: type[SqlTx] = SqliteTx if self.backend == "sqlite" else SqlTx
+        if self.engine.dialect.driver == "psycopg":  # PostgresTx's binary placeholders (%b) are psycopg 3's
+            self._tx = PostgresTx
         # Write transactions on a SQLite file all use one connection (they are serialised anyway): its page cache
         # stays warm between them. Taking any pooled connection, the writer got one whose cache the last write
         # on another connection had invalidated; a stored decision cost about three times as much (docs/benchmarks.md).

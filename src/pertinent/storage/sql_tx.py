@@ -1,7 +1,8 @@
 """A transaction on SQL (SQLAlchemy Core): identities, events, profiles, consent and audit, items, erasure.
 
 Documents, segment membership, decisions and the dashboard's aggregates are parts of their own
-(``sql_documents`` ...). This is the PostgreSQL transaction; ``sql_sqlite.SqliteTx`` is SQLite's.
+(``sql_documents`` ...). This is the portable transaction; ``sql_postgres.PostgresTx`` is PostgreSQL's (storing
+events by ``unnest``), ``sql_sqlite.SqliteTx`` is SQLite's.
 """
 
 from __future__ import annotations
