@@ -100,7 +100,10 @@ def settings(tmp_path: Path) -> Settings:
 def services(settings: Settings, store: SqlStore) -> Iterator[Services]:
     svc = Services.build(settings, store)
     yield svc
-    svc.segments.close()  # background segment threads end before the store fixture closes the store
+    # Every background thread (segments, the decision log writer, predictions, destinations) ends and writes what
+    # it queued now, before the next test truncates the tables: a writer left running wrote a test's decisions
+    # into the next one's database on PostgreSQL. Closing the store twice (here and in its fixture) is harmless.
+    svc.close()
 
 
 @pytest.fixture
