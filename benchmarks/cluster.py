@@ -8,8 +8,9 @@ invalidation bus) and one ``pertinent worker``, sharing one data folder. The pee
 embedded default (SQLite, one process, running its own jobs), and ``benchmarks/bare_starlette.py``.
 
 1. Ingest (``benchmarks/ingest.py``'s generator and client): pre-built ``/v1/batch`` bodies of ``--batch`` synthetic
-   shop messages, ``--threads`` keep-alive client threads for ``--duration`` s; on the cluster the batches and
-   threads are split between the two nodes. Events/s of the cluster over the single node is the ratio reported.
+   shop messages, ``--threads`` keep-alive client threads for ``--duration`` s after two warm-up batches per node;
+   on the cluster the batches and threads are split between the two nodes. Events/s of the cluster over the single
+   node is the ratio reported.
    Meanwhile two probe threads each send a one-event ``/v1/batch`` to one node and, from its acknowledgement, poll
    ``GET /v1/profiles/{id}`` on the OTHER node until the event is counted ("profile fresh"; on the single node both
    are the same process).
@@ -17,12 +18,17 @@ embedded default (SQLite, one process, running its own jobs), and ``benchmarks/b
    experiment with sticky assignment and exposure logging, a Jinja2 template; its request mix: 80% known users
    among ``--profiles``, 20% new visitors). Open loop at ``--rate`` req/s: request i is scheduled at t0 + i/rate,
    sent to node i mod 2 (a round-robin load balancer) and timed from its scheduled time, so a stalled server is
-   not hidden by a waiting client (no coordinated omission); the client is a separate process. Then closed loop
-   (``wrk``, 1 thread, ``--connections``): each node alone, both at once, and bare Starlette ``/constant`` before
-   and after; the ratio is to the mean of the two bare runs.
+   not hidden by a waiting client (no coordinated omission); the client is a separate process. The same load then
+   goes to the single node on SQLite, loaded with the same profiles and slot. Then closed loop (``wrk``, 1 thread,
+   ``--connections``): each node alone, both at once, the single node, and bare Starlette ``/constant`` before and
+   after; the ratios are to the mean of the two bare runs.
 
-Profiles for decide are loaded in this process through ``IngestService`` (an identify with a plan trait and a
-device context, one product view: the profile state decide reads), 10% put in the ``vip`` segment.
+Profiles for decide are loaded through ``IngestService`` in ``--loaders`` forked processes (one identify each, with
+traits and a device context), 10% put in the ``vip`` segment; then each profile's decision inputs are read once
+through the hot store, so Redis holds them as on a warm cluster. ``--repeat`` measures everything again on the same
+cluster (the ingest load with new message ids). ``--py-spy DIR`` samples API node 1 during the first run's ingest
+and decide phases. PostgreSQL: ``--synchronous-commit off`` (the default) for the benchmark database only, the
+durability of SQLite's WAL with ``synchronous=NORMAL`` (a commit does not wait for its fsync).
 
     PYTHONPATH=src .venv/bin/python benchmarks/cluster.py --profiles 100000 --duration 20 --json /tmp/cluster.json
     PYTHONPATH=src .venv/bin/python benchmarks/cluster.py --quick
@@ -31,40 +37,29 @@ device context, one product view: the profile state decide reads), 10% put in th
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from base64 import b64encode
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decide_serving as ds  # noqa: E402  (same folder: request mix, HTTP client, servers, machine)
 import hot_store as hs  # noqa: E402  (wrk with latency, redis-server, fresh databases)
-import ingest as ing  # noqa: E402  (the ingest generator and client)
+import ingest as ing  # noqa: E402  (the ingest generator)
+from cluster_load import closed_loop, ingest_run, open_loop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PERTINENT = str(Path(ds.PY).parent / "pertinent")
 DEFAULT_PG = "postgresql+psycopg://pertinent@127.0.0.1:55432/postgres"
 DB_NAME = "pertinent_bench_cluster"
 IDENTITY_SECRET = "bench-identity-secret"
-WRITE_HEADERS = {
-    "Content-Type": "application/json",
-    "Authorization": "Basic " + b64encode(f"{ds.WRITE_KEY}:".encode()).decode(),
-}
-ADMIN_HEADERS = {"Authorization": f"Bearer {ds.ADMIN_KEY}"}
 
 
 # ------------------------------------------------------------------------------------------------ processes
@@ -119,17 +114,13 @@ def start_node(name: str, env: dict[str, str], work: Path) -> tuple[Proc, int]:
 
 
 # ------------------------------------------------------------------------------------------------ setup
-def load_profiles(env: dict[str, str], profiles: int) -> dict[str, float]:
-    """``profiles`` known users (identify + one product view), 10% in ``vip``, the ``home.hero`` slot."""
-    from pertinent.services import Services
+def _settings(env: dict[str, str], redis: bool) -> Any:
     from pertinent.settings import Settings
-    from pertinent.storage.base import MembershipChange
-    from pertinent.storage.factory import open_store
 
-    settings = Settings(
+    return Settings(
         data_dir=Path(env["PERTINENT_DATA_DIR"]),
-        database_url=env["PERTINENT_DATABASE_URL"],
-        redis_url=env.get("PERTINENT_REDIS_URL"),
+        database_url=env.get("PERTINENT_DATABASE_URL"),  # none: the embedded SQLite default
+        redis_url=env["PERTINENT_REDIS_URL"] if redis else None,
         write_key=ds.WRITE_KEY,
         admin_key=ds.ADMIN_KEY,
         pseudonym_keys=[ds.PSEUDO],
@@ -137,41 +128,85 @@ def load_profiles(env: dict[str, str], profiles: int) -> dict[str, float]:
         run_jobs=False,
         require_identity_verification=False,
     )
-    t0 = time.perf_counter()
-    open_store(settings).close()  # migrate once, as a deployment's first start does
-    svc = Services.build(settings)
-    rng = random.Random(7)
-    batch: list[dict] = []
-    for u in range(profiles):
-        device = rng.choice(["desktop", "desktop", "mobile", "mobile", "tablet"])
-        ctx = {"userAgent": ds.UAS[device], "timezone": rng.choice(ds.ZONES), "locale": "en-US"}
-        batch.append(
-            {"type": "identify", "userId": f"u{u}", "traits": {"plan": ("free", "pro")[u % 2]}, "context": ctx}
-        )
-        batch.append(
-            {
-                "type": "track",
-                "event": "Product Viewed",
-                "userId": f"u{u}",
-                "context": ctx,
-                "properties": {"product_id": f"p{u % 499}"},
-            }
-        )
-        if len(batch) >= 2000:
+
+
+def _load_range(job: tuple[dict[str, str], int, int, bool]) -> int:
+    """In a loader process: users ``lo..hi`` (one identify each, with traits and a device context), or
+    (``warm``) read their decision inputs once through the hot store, as a warm cluster holds them."""
+    from pertinent.services import Services
+
+    env, lo, hi, warm = job
+    svc = Services.build(_settings(env, redis=warm))
+    try:
+        if warm:
+            keys = [svc.profiles.pseudo.key("user", f"u{u}") for u in range(lo, hi)]
+            for i in range(0, len(keys), 500):
+                with svc.store.reader() as reader:
+                    ids = [row.profile_id for row in reader.get_identities(keys[i : i + 500]).values()]
+                    reader.get_profiles(ids)
+                    reader.segments_of(ids)
+            return hi - lo
+        rng, batch = random.Random(lo), []
+        for u in range(lo, hi):
+            device = rng.choice(["desktop", "desktop", "mobile", "mobile", "tablet"])
+            ctx = {"userAgent": ds.UAS[device], "timezone": rng.choice(ds.ZONES), "locale": "en-US"}
+            traits = {"plan": ("free", "pro")[u % 2], "name": f"User {u}"}
+            batch.append({"type": "identify", "userId": f"u{u}", "traits": traits, "context": ctx})
+        if len(batch) >= 1000:
             svc.ingest.ingest(batch, prefix="batch")
             batch = []
-        if u and u % 20000 == 0:
-            print(f"  {u} profiles ({time.perf_counter() - t0:.0f} s)", flush=True)
-    if batch:
-        svc.ingest.ingest(batch, prefix="batch")
-    ingest_s = time.perf_counter() - t0
-    keys = [svc.profiles.pseudo.key("user", f"u{u}") for u in range(0, profiles, 10)]
-    with svc.store.transaction() as tx:
-        for i in range(0, len(keys), 1000):
-            found = tx.get_identities(keys[i : i + 1000])
-            tx.apply_membership_changes(
-                [MembershipChange("vip", r.profile_id, True, time.time()) for r in found.values()]
-            )
+        if batch:
+            svc.ingest.ingest(batch, prefix="batch")
+        return hi - lo
+    finally:
+        svc.close()
+
+
+def load_profiles(env: dict[str, str], profiles: int, loaders: int) -> dict[str, float]:
+    """``profiles`` known users in ``loaders`` forked processes, 10% in ``vip``, the ``home.hero`` slot; then the
+    hot store warmed (with ``PERTINENT_REDIS_URL``). Written through SQL alone: write-through to Redis would double
+    the cost."""
+    import multiprocessing
+
+    from pertinent.services import Services
+    from pertinent.storage.base import MembershipChange
+    from pertinent.storage.factory import open_store
+
+    settings = _settings(env, redis=False)
+    t0 = time.perf_counter()
+    open_store(settings).close()  # migrate once, as a deployment's first start does
+    migrate_s = time.perf_counter() - t0
+    step = -(-profiles // (4 * loaders))
+    chunks = [(lo, min(profiles, lo + step)) for lo in range(0, profiles, step)]
+    with multiprocessing.get_context("fork").Pool(loaders) as pool:  # forked: pertinent is imported once
+        t0 = time.perf_counter()
+        pool.map(_load_range, [(env, lo, hi, False) for lo, hi in chunks], chunksize=1)
+        ingest_s = time.perf_counter() - t0
+        svc = Services.build(settings)
+        keys = [svc.profiles.pseudo.key("user", f"u{u}") for u in range(0, profiles, 10)]
+        with svc.store.transaction() as tx:
+            for i in range(0, len(keys), 1000):
+                found = tx.get_identities(keys[i : i + 1000])
+                tx.apply_membership_changes(
+                    [MembershipChange("vip", r.profile_id, True, time.time()) for r in found.values()]
+                )
+        setup_slot(svc)
+        svc.close()
+        t1 = time.perf_counter()
+        if "PERTINENT_REDIS_URL" in env:
+            pool.map(_load_range, [(env, lo, hi, True) for lo, hi in chunks], chunksize=1)
+    return {
+        "profiles": profiles,
+        "loaders": loaders,
+        "migrate_s": round(migrate_s, 1),
+        "load_s": round(ingest_s, 1),
+        "load_events_per_s": round(profiles / ingest_s),
+        "warm_redis_s": round(time.perf_counter() - t1, 1),
+    }
+
+
+def setup_slot(svc: Any) -> None:
+    """``decide_serving.py``'s ``home.hero``: rules (segment, context), a running experiment, templates."""
     d = svc.decide
     for bid, title in (("hero-spring", "Spring sale"), ("hero-plain", "Welcome"), ("hero-vip", "Welcome back")):
         template = "<a class='hero' href='{{ url }}' data-decision='{{ decision_id }}'><h1>{{ title }}</h1></a>"
@@ -199,200 +234,6 @@ def load_profiles(env: dict[str, str], profiles: int) -> dict[str, float]:
             "default": {"kind": "variant", "variant": "plain"},
         }
     )
-    svc.close()
-    return {"profiles": profiles, "load_s": round(ingest_s, 1), "load_events_per_s": round(2 * profiles / ingest_s)}
-
-
-# ------------------------------------------------------------------------------------------------ ingest
-def probe_fresh(write_port: int, read_port: int, stop: threading.Event, out: dict[str, list[float]]) -> None:
-    """Send a one-event batch to ``write_port``; from its acknowledgement, poll the profile on ``read_port``."""
-    w = http.client.HTTPConnection("127.0.0.1", write_port, timeout=30)
-    r = http.client.HTTPConnection("127.0.0.1", read_port, timeout=30)
-    uid, count = f"probe-{uuid.uuid4().hex[:10]}", 0
-    while not stop.is_set():
-        event = {"type": "track", "userId": uid, "event": "Probe", "messageId": uuid.uuid4().hex}
-        t = time.perf_counter()
-        w.request("POST", "/v1/batch", orjson.dumps({"batch": [event]}), WRITE_HEADERS)
-        resp = w.getresponse()
-        resp.read()
-        acked = time.perf_counter()
-        if resp.status != 200:
-            out["errors"].append(acked - t)
-            stop.wait(0.05)
-            continue
-        count += 1
-        out["post"].append(acked - t)
-        while True:
-            r.request("GET", f"/v1/profiles/{uid}", headers=ADMIN_HEADERS)
-            resp = r.getresponse()
-            data = resp.read()
-            if resp.status == 200 and orjson.loads(data)["features"].get("events_total", 0) >= count:
-                out["fresh"].append(time.perf_counter() - acked)
-                break
-            if time.perf_counter() - acked > 10:
-                out["timeouts"].append(time.perf_counter() - acked)
-                break
-            time.sleep(0.002)
-        stop.wait(0.02)
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return round(1000 * s[min(len(s) - 1, int(q * len(s)))], 1) if s else float("nan")
-
-
-def ingest_run(ports: list[int], batches: list[bytes], a: argparse.Namespace, probe: bool = True) -> dict[str, Any]:
-    """Batches and client threads split between ``ports``; two cross-node freshness probes meanwhile."""
-    n = len(ports)
-    loads = [ing.Load(p, batches[k::n], max(1, a.threads // n), a.duration) for k, p in enumerate(ports)]
-    results: list[dict[str, float]] = [{} for _ in loads]
-    stop = threading.Event()
-    probes: dict[str, list[float]] = {"fresh": [], "post": [], "errors": [], "timeouts": []}
-    probers = [
-        threading.Thread(target=probe_fresh, args=(ports[k % n], ports[(k + 1) % n], stop, probes))
-        for k in range(2 if probe else 0)
-    ]
-    runners = [threading.Thread(target=lambda k=k: results.__setitem__(k, loads[k].run(a.batch))) for k in range(n)]
-    load0 = os.getloadavg()[0]
-    for t in [*probers, *runners]:
-        t.start()
-    for t in runners:
-        t.join()
-    stop.set()
-    for t in probers:
-        t.join()
-    lat = [x for load in loads for x in load.latencies]
-    out: dict[str, Any] = {
-        "events_per_s": round(sum(r["events_per_s"] for r in results)),
-        "per_node_events_per_s": [round(r["events_per_s"]) for r in results],
-        "requests": len(lat),
-        "errors": sum(int(r["errors"]) for r in results),
-        "request_p50_ms": pct(lat, 0.5),
-        "request_p99_ms": pct(lat, 0.99),
-        "load_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
-    }
-    if probe:
-        out |= {
-            "probes": len(probes["fresh"]),
-            "fresh_p50_ms": pct(probes["fresh"], 0.5),
-            "fresh_p99_ms": pct(probes["fresh"], 0.99),
-            "fresh_max_ms": pct(probes["fresh"], 1.0),
-            "probe_post_p50_ms": pct(probes["post"], 0.5),
-            "probe_errors": len(probes["errors"]),
-            "probe_timeouts": len(probes["timeouts"]),
-        }
-    return out
-
-
-# ------------------------------------------------------------------------------------------------ decide
-async def _open_loop(ports: list[int], rate: float, duration: float, profiles: int, connections: int) -> dict:
-    """Request i at t0 + i/rate to ``ports[i % len(ports)]``, timed from its scheduled time."""
-    rng = random.Random(11)
-    pools: list[asyncio.Queue] = []
-    for port in ports:
-        pool: asyncio.Queue = asyncio.Queue()
-        for _ in range(connections):
-            pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
-        pools.append(pool)
-    lat: list[list[float]] = [[] for _ in ports]
-    statuses: dict[str, int] = {}
-    n = int(rate * duration)
-    t0 = time.perf_counter() + 0.1
-
-    async def one(i: int) -> None:
-        k = i % len(ports)
-        scheduled = t0 + i / rate
-        path, headers = ds.request_for("decide", rng, profiles)
-        conn = await pools[k].get()
-        try:
-            status = await ds._http_get(*conn, path, headers)
-        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-            status = 0
-            conn[1].close()
-            try:
-                conn = await asyncio.open_connection("127.0.0.1", ports[k])
-            except OSError:
-                conn = None
-        if conn is not None:
-            pools[k].put_nowait(conn)
-        lat[k].append(time.perf_counter() - scheduled)
-        statuses[str(status)] = statuses.get(str(status), 0) + 1
-
-    tasks = []
-    for i in range(n):
-        delay = t0 + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - t0
-    every = [x for node in lat for x in node]
-    return {
-        "target_rate": rate,
-        "achieved_rate": round(n / elapsed, 1),
-        "requests": n,
-        "p50_ms": pct(every, 0.5),
-        "p95_ms": pct(every, 0.95),
-        "p99_ms": pct(every, 0.99),
-        "max_ms": pct(every, 1.0),
-        "per_node_p99_ms": [pct(node, 0.99) for node in lat],
-        "errors": n - statuses.get("200", 0),
-        "statuses": statuses,
-    }
-
-
-def loadgen_main(argv: list[str]) -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--ports", required=True)
-    p.add_argument("--rate", type=float, default=500)
-    p.add_argument("--duration", type=float, default=20)
-    p.add_argument("--profiles", type=int, default=100_000)
-    p.add_argument("--connections", type=int, default=32, help="per node")
-    a = p.parse_args(argv)
-    ports = [int(x) for x in a.ports.split(",")]
-    print(json.dumps(asyncio.run(_open_loop(ports, a.rate, a.duration, a.profiles, a.connections))))
-
-
-def open_loop(ports: list[int], rate: float, duration: float, profiles: int, pids: list[int]) -> dict:
-    """The open-loop client in its own process; the servers' CPU meanwhile."""
-    cpu0, t = sum(ds.cpu_seconds(p) for p in pids), time.perf_counter()
-    load0 = os.getloadavg()[0]
-    cmd = [ds.PY, __file__, "loadgen", "--ports", ",".join(map(str, ports)), "--rate", str(rate)]
-    cmd += ["--duration", str(duration), "--profiles", str(profiles)]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    out = json.loads(res.stdout.strip().splitlines()[-1])
-    cpu = sum(ds.cpu_seconds(p) for p in pids) - cpu0
-    out["server_cpu_cores"] = round(cpu / (time.perf_counter() - t), 2)
-    out["server_cpu_us_per_request"] = round(cpu / out["requests"] * 1e6)
-    out["load_1m"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
-    return out
-
-
-def closed_loop(ports: list[int], bare_port: int, profiles: int, seconds: int, connections: int) -> dict:
-    """wrk against each node alone, both at once, and bare Starlette before and after."""
-    path = ds.WRK_PATHS["decide"]
-    bare = [hs.run_wrk(bare_port, None, profiles, seconds, connections)]
-    nodes = [hs.run_wrk(p, path, profiles, seconds, connections) for p in ports]
-    both: list[dict] = [{} for _ in ports]
-    threads = [
-        threading.Thread(
-            target=lambda k=k: both.__setitem__(k, hs.run_wrk(ports[k], path, profiles, seconds, connections))
-        )
-        for k in range(len(ports))
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    bare.append(hs.run_wrk(bare_port, None, profiles, seconds, connections))
-    bare_rps = statistics.mean(b["rps"] for b in bare)
-    return {
-        "bare": bare,
-        "nodes": nodes,
-        "both_at_once": both,
-        "ratio_per_node": [round(n["rps"] / bare_rps, 3) for n in nodes],
-        "ratio_both_at_once": round(sum(b["rps"] for b in both) / bare_rps, 3),
-    }
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -404,11 +245,23 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=500.0, help="open-loop /v1/decide requests/s (both nodes)")
     p.add_argument("--wrk-seconds", type=int, default=8)
     p.add_argument("--connections", type=int, default=16, help="wrk connections")
+    p.add_argument("--loaders", type=int, default=3, help="processes loading the profiles")
     p.add_argument("--threads", type=int, default=4, help="ingest client threads (split between the nodes)")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--users", type=int, default=20_000, help="synthetic shop users of the ingest load")
     p.add_argument("--postgres-url", default=os.environ.get("PERTINENT_TEST_POSTGRES_URL") or DEFAULT_PG)
-    p.add_argument("--skip", default="", help="comma-separated phases to skip: ingest, sqlite, bare, decide, wrk")
+    p.add_argument(
+        "--skip", default="", help="comma-separated phases to skip: ingest, sqlite, bare, decide, sqlite-decide, wrk"
+    )
+    p.add_argument("--repeat", type=int, default=1, help="measure everything N times on the same cluster")
+    p.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="off",
+        help="PostgreSQL synchronous_commit of the benchmark database; off matches SQLite's WAL + synchronous=NORMAL "
+        "(a commit does not wait for its fsync)",
+    )
+    p.add_argument("--py-spy", type=Path, help="record API node 1 with py-spy during the first run into this folder")
     p.add_argument("--quick", action="store_true", help="a small smoke configuration (seconds, not minutes)")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
@@ -417,10 +270,96 @@ def parse_args() -> argparse.Namespace:
     return a
 
 
+def py_spy(pid: int, seconds: float, folder: Path | None, name: str) -> subprocess.Popen | None:
+    """py-spy sampling ``pid`` for ``seconds`` into ``folder/name.txt`` (collapsed stacks), if asked for."""
+    if folder is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(ds.PY).parent / "py-spy")
+    cmd = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100", "--format", "raw"]
+    cmd += ["--output", str(folder / f"{name}.txt"), "--nonblocking"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def set_synchronous_commit(base: str, value: str) -> None:
+    """The benchmark database's ``synchronous_commit`` (its own setting, nothing else on the server changes)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'ALTER DATABASE "{DB_NAME}" SET synchronous_commit = {"on" if value == "on" else "off"}'))
+    admin.dispose()
+
+
+def one_run(
+    a: argparse.Namespace,
+    skip: set[str],
+    ports: list[int],
+    batches: list[bytes],
+    pids: list[int],
+    work: Path,
+    procs: list[Proc],
+    spy_dir: Path | None,
+) -> dict[str, Any]:
+    """Ingest on the cluster, the single node and bare Starlette; decide open loop on the cluster and on the
+    single node; closed loop."""
+    work.mkdir(parents=True)
+    out: dict[str, Any] = {"load_1m_start": round(os.getloadavg()[0], 2)}
+    if "ingest" not in skip:
+        res = out["ingest"] = {}
+        spy = py_spy(pids[0], a.duration, spy_dir, "ingest-api1")
+        res["cluster"] = ingest_run(ports, batches, a)
+        if spy is not None:
+            spy.wait()
+        print("ingest cluster", json.dumps(res["cluster"]), flush=True)
+        if "sqlite" not in skip:
+            single, port = start_node("sqlite", node_env(work / "sqlite"), work)
+            procs.append(single)
+            single.ready(port)
+            res["sqlite"] = ingest_run([port], batches, a)
+            single.stop()
+            print("ingest sqlite", json.dumps(res["sqlite"]), flush=True)
+            res["ratio_cluster_to_sqlite"] = round(res["cluster"]["events_per_s"] / res["sqlite"]["events_per_s"], 3)
+        if "bare" not in skip:
+            bare_proc, bare_port = ds.start_bare(1)
+            try:
+                res["bare"] = ingest_run([bare_port], batches, a, probe=False)
+            finally:
+                bare_proc.terminate()
+                bare_proc.wait(30)
+            print("ingest bare", json.dumps(res["bare"]), flush=True)
+    if "decide" not in skip:
+        open_loop(ports, 100, 3, a.profiles, pids)  # warm: documents, user-agent cache, pools, first reads
+        spy = py_spy(pids[0], a.duration, spy_dir, "decide-api1")
+        out["decide"] = open_loop(ports, a.rate, a.duration, a.profiles, pids)
+        if spy is not None:
+            spy.wait()
+        print("decide open loop", json.dumps(out["decide"]), flush=True)
+    single_port = None
+    if "sqlite-decide" not in skip:  # the single node on SQLite, same profiles, slot and load
+        single, single_port = start_node("sqlite-decide", node_env(work.parent / "sqlite-decide"), work)
+        procs.append(single)
+        single.ready(single_port)
+        if "decide" not in skip:
+            open_loop([single_port], 100, 3, a.profiles, [single.pid])
+            out["decide_sqlite"] = open_loop([single_port], a.rate, a.duration, a.profiles, [single.pid])
+            print("decide open loop, single node SQLite", json.dumps(out["decide_sqlite"]), flush=True)
+    if "wrk" not in skip:
+        bare_proc, bare_port = ds.start_bare(1)
+        try:
+            out["closed_loop"] = closed_loop(ports, bare_port, a.profiles, a.wrk_seconds, a.connections, single_port)
+        finally:
+            bare_proc.terminate()
+            bare_proc.wait(30)
+        print("closed loop", json.dumps(out["closed_loop"]), flush=True)
+    if single_port is not None:
+        single.stop()
+    out["load_1m_end"] = round(os.getloadavg()[0], 2)
+    report(out)
+    return out
+
+
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "loadgen":
-        loadgen_main(sys.argv[2:])
-        return
     a = parse_args()
     skip = set(filter(None, a.skip.split(",")))
     summary: dict[str, Any] = {"machine": ds.machine(), "load_1m_start": round(os.getloadavg()[0], 2)}
@@ -433,70 +372,34 @@ def main() -> None:
     try:
         redis_proc, redis_url = hs.start_redis(work)
         db_url = hs.fresh_database(a.postgres_url, DB_NAME)
+        set_synchronous_commit(a.postgres_url, a.synchronous_commit)
         shared = work / "shared"
         base = node_env(shared, PERTINENT_DATABASE_URL=db_url, PERTINENT_REDIS_URL=redis_url)
         print(f"loading {a.profiles} profiles into PostgreSQL (with the hot store)", flush=True)
-        summary["setup"] = load_profiles(base, a.profiles)
+        summary["setup"] = load_profiles(base, a.profiles, a.loaders)
         print(json.dumps(summary["setup"]), flush=True)
+        if "sqlite-decide" not in skip:
+            summary["setup_sqlite"] = load_profiles(node_env(work / "sqlite-decide"), a.profiles, a.loaders)
+            print(json.dumps(summary["setup_sqlite"]), flush=True)
         nodes = [start_node(f"api{k + 1}", {**base, "PERTINENT_RUN_JOBS": "false"}, work) for k in range(2)]
         procs += [proc for proc, _ in nodes]
         procs.append(Proc("worker", [PERTINENT, "worker", "--heartbeat-s", "0"], base, work))
         ports = [port for _, port in nodes]
         for proc, port in nodes:
             proc.ready(port)
+        summary["postgres_synchronous_commit"] = a.synchronous_commit
+        batches: list[bytes] = []
         if "ingest" not in skip:
             t = time.perf_counter()
             batches = ing.make_batches(a.users, a.batch, a.events)
             print(f"built {len(batches)} batches of {a.batch} in {time.perf_counter() - t:.1f}s", flush=True)
-            res = summary["ingest"] = {}
-            res["cluster"] = ingest_run(ports, batches, a)
-            print("ingest cluster", json.dumps(res["cluster"]), flush=True)
-            if "sqlite" not in skip:
-                single, port = start_node("sqlite", node_env(work / "sqlite"), work)
-                procs.append(single)
-                single.ready(port)
-                res["sqlite"] = ingest_run([port], batches, a)
-                single.stop()
-                print("ingest sqlite", json.dumps(res["sqlite"]), flush=True)
-                res["ratio_cluster_to_sqlite"] = round(
-                    res["cluster"]["events_per_s"] / res["sqlite"]["events_per_s"], 3
-                )
-            if "bare" not in skip:
-                bare = Proc(
-                    "bare-ingest",
-                    [
-                        ds.PY,
-                        "-m",
-                        "uvicorn",
-                        "bare_starlette:app",
-                        "--port",
-                        str(bp := ds.free_port()),
-                        "--log-level",
-                        "warning",
-                        "--no-access-log",
-                    ],
-                    os.environ.copy(),
-                    work,
-                    cwd=ROOT / "benchmarks",
-                )
-                procs.append(bare)
-                bare.ready(bp, "/constant")
-                res["bare"] = ingest_run([bp], batches, a, probe=False)
-                bare.stop()
-                print("ingest bare", json.dumps(res["bare"]), flush=True)
-        if "decide" not in skip:
-            pids = [proc.pid for proc, _ in nodes]
-            open_loop(ports, 100, 3, a.profiles, pids)  # warm: documents, user-agent cache, pools, first reads
-            summary["decide"] = open_loop(ports, a.rate, a.duration, a.profiles, pids)
-            print("decide open loop", json.dumps(summary["decide"]), flush=True)
-        if "wrk" not in skip:
-            bare_proc, bare_port = ds.start_bare(1)
-            try:
-                summary["closed_loop"] = closed_loop(ports, bare_port, a.profiles, a.wrk_seconds, a.connections)
-            finally:
-                bare_proc.terminate()
-                bare_proc.wait(30)
-            print("closed loop", json.dumps(summary["closed_loop"]), flush=True)
+        summary["runs"] = []
+        for r in range(a.repeat):
+            # each run's events are new to every store: the message ids get the run's prefix
+            run_batches = [b.replace(b'"messageId":"', f'"messageId":"r{r}-'.encode()) for b in batches]
+            pids = [p.pid for p, _ in nodes]
+            spy_dir = a.py_spy if r == 0 else None
+            summary["runs"].append(one_run(a, skip, ports, run_batches, pids, work / f"r{r}", procs, spy_dir))
         summary["load_1m_end"] = round(os.getloadavg()[0], 2)
     finally:
         for proc in reversed(procs):
@@ -508,7 +411,6 @@ def main() -> None:
             hs.fresh_database(a.postgres_url, DB_NAME, create=False)
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(summary, indent=2))
-    report(summary)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(summary, indent=2))
@@ -534,11 +436,19 @@ def report(s: dict[str, Any]) -> None:
             f"p95 {d['p95_ms']} p99 {d['p99_ms']} max {d['max_ms']} ms, errors {d['errors']}, "
             f"server CPU {d['server_cpu_cores']} cores ({d['server_cpu_us_per_request']} us/request)"
         )
+    if d := s.get("decide_sqlite"):
+        print(
+            f"decide open loop, single node SQLite: achieved {d['achieved_rate']}, p50 {d['p50_ms']} p95 {d['p95_ms']} "
+            f"p99 {d['p99_ms']} max {d['max_ms']} ms, errors {d['errors']}, server CPU {d['server_cpu_cores']} cores "
+            f"({d['server_cpu_us_per_request']} us/request)"
+        )
     if c := s.get("closed_loop"):
+        single = c.get("single_node_sqlite") or {}
         print(
             f"closed loop: nodes {[n['rps'] for n in c['nodes']]} req/s, both at once "
-            f"{[n['rps'] for n in c['both_at_once']]}, bare {[b['rps'] for b in c['bare']]}; ratio per node "
-            f"{c['ratio_per_node']}, both at once {c['ratio_both_at_once']}"
+            f"{[n['rps'] for n in c['both_at_once']]}, single node SQLite {single.get('rps', '-')}, bare "
+            f"{[b['rps'] for b in c['bare']]}; ratio per node {c['ratio_per_node']}, both at once "
+            f"{c['ratio_both_at_once']}, single node {single.get('ratio_to_bare', '-')}"
         )
 
 
