@@ -49,6 +49,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decide_serving as ds  # noqa: E402  (same folder: request mix, HTTP client, servers, machine)
 import hot_store as hs  # noqa: E402  (wrk with latency, redis-server, fresh databases)
@@ -205,6 +207,41 @@ def load_profiles(env: dict[str, str], profiles: int, loaders: int) -> dict[str,
     }
 
 
+def cpu_per_operation(env: dict[str, str], batches: list[bytes], profiles: int, n: int) -> dict[str, float]:
+    """In this process, on ``env``'s store: CPU (all threads, queued writes flushed) per ``/v1/decide`` decision
+    (the open loop's request mix) and per ingested event (``batches``, new message ids): a figure that the
+    machine's load inflates far less than latencies."""
+    from pertinent.services import Services
+
+    svc = Services.build(_settings(env, redis="PERTINENT_REDIS_URL" in env))
+    rng = random.Random(5)
+    asks = []
+    for _ in range(n + 100):
+        path, headers = ds.request_for("decide", rng, profiles)
+        who = dict(kv.split("=", 1) for kv in path.split("?", 1)[1].split("&") if kv.startswith(("user", "anon")))
+        ua = headers["User-Agent"]
+        ctx = {"device_type": "tablet" if "iPad" in ua else "mobile" if "iPhone" in ua else "desktop"}
+        asks.append((who, ctx, {"userAgent": ua, "timezone": "Europe/Berlin"}))
+    bodies = [orjson.loads(b.replace(b'"messageId":"', b'"messageId":"cpu-'))["batch"] for b in batches[: n // 20 + 2]]
+    try:
+        for who, ctx, raw in asks[:100]:  # warm
+            svc.decide.decide("home.hero", context=ctx, raw_context=raw, **who)
+        svc.ingest.ingest(bodies[0], prefix="batch")
+        c0 = time.process_time()
+        for who, ctx, raw in asks[100:]:
+            svc.decide.decide("home.hero", context=ctx, raw_context=raw, **who)
+        svc.decide.flush()
+        c1 = time.process_time()
+        events = 0
+        for body in bodies[1:]:
+            svc.ingest.ingest(body, prefix="batch")
+            events += len(body)
+        c2 = time.process_time()
+    finally:
+        svc.close()
+    return {"decide_cpu_us": round(1e6 * (c1 - c0) / n), "ingest_cpu_us_per_event": round(1e6 * (c2 - c1) / events)}
+
+
 def setup_slot(svc: Any) -> None:
     """``decide_serving.py``'s ``home.hero``: rules (segment, context), a running experiment, templates."""
     d = svc.decide
@@ -261,12 +298,13 @@ def parse_args() -> argparse.Namespace:
         help="PostgreSQL synchronous_commit of the benchmark database; off matches SQLite's WAL + synchronous=NORMAL "
         "(a commit does not wait for its fsync)",
     )
+    p.add_argument("--cpu-ops", type=int, default=1000, help="in-process decisions for CPU per operation (0: skip)")
     p.add_argument("--py-spy", type=Path, help="record API node 1 with py-spy during the first run into this folder")
     p.add_argument("--quick", action="store_true", help="a small smoke configuration (seconds, not minutes)")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
     if a.quick:
-        a.profiles, a.events, a.duration, a.wrk_seconds, a.users = 2000, 20_000, 5.0, 2, 2000
+        a.profiles, a.events, a.duration, a.wrk_seconds, a.users, a.cpu_ops = 2000, 20_000, 5.0, 2, 2000, 200
     return a
 
 
@@ -381,6 +419,15 @@ def main() -> None:
         if "sqlite-decide" not in skip:
             summary["setup_sqlite"] = load_profiles(node_env(work / "sqlite-decide"), a.profiles, a.loaders)
             print(json.dumps(summary["setup_sqlite"]), flush=True)
+        t = time.perf_counter()
+        batches = ing.make_batches(a.users, a.batch, a.events)
+        print(f"built {len(batches)} batches of {a.batch} in {time.perf_counter() - t:.1f}s", flush=True)
+        if a.cpu_ops:  # in process, before the servers start: CPU per decision and per event on each store
+            summary["cpu_cluster_store"] = cpu_per_operation(base, batches, a.profiles, a.cpu_ops)
+            if "sqlite-decide" not in skip:
+                sqlite_env = node_env(work / "sqlite-decide")
+                summary["cpu_sqlite_store"] = cpu_per_operation(sqlite_env, batches, a.profiles, a.cpu_ops)
+            print("CPU per operation", summary.get("cpu_cluster_store"), summary.get("cpu_sqlite_store"), flush=True)
         nodes = [start_node(f"api{k + 1}", {**base, "PERTINENT_RUN_JOBS": "false"}, work) for k in range(2)]
         procs += [proc for proc, _ in nodes]
         procs.append(Proc("worker", [PERTINENT, "worker", "--heartbeat-s", "0"], base, work))
@@ -388,11 +435,6 @@ def main() -> None:
         for proc, port in nodes:
             proc.ready(port)
         summary["postgres_synchronous_commit"] = a.synchronous_commit
-        batches: list[bytes] = []
-        if "ingest" not in skip:
-            t = time.perf_counter()
-            batches = ing.make_batches(a.users, a.batch, a.events)
-            print(f"built {len(batches)} batches of {a.batch} in {time.perf_counter() - t:.1f}s", flush=True)
         summary["runs"] = []
         for r in range(a.repeat):
             # each run's events are new to every store: the message ids get the run's prefix
