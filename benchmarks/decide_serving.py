@@ -233,6 +233,8 @@ def configure_slots(d: Any) -> None:
             "default": {"kind": "variant", "variant": "plain"},
         }
     )
+
+
 def train_missing(data: Path, marker: Path, models: tuple[str, ...]) -> None:
     """Train the models of ``models`` not trained yet on this data (e.g. ``ranker`` next to ``ease``)."""
     ready = json.loads(marker.read_text())
