@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from pertinent.services import Services
-from pertinent.storage.base import MembershipChange, Store
+from pertinent.storage.base import DecisionRow, MembershipChange, Store
 from pertinent.storage.hot import HotStore
-from pertinent.storage.hot_keys import PREFIX, k_gone, k_profile
+from pertinent.storage.hot_keys import PREFIX, enc_no_exposure, k_exposures, k_gone, k_profile, no_exposure_until
 from tests.support.common import ADMIN, api_client, make_settings
 
 
@@ -145,18 +145,93 @@ def test_writes_are_visible_to_the_next_read_without_sql(node):
 def test_first_exposures_found_are_cached(node, redis_url):
     hot = _hot(node)
     pid = _ingest(node)
+    sql = Counter(hot.inner)
     with hot.reader() as reader:
-        assert reader.first_exposures(pid, ["exp"]) == {}  # none yet: not cached
-    from pertinent.storage.base import DecisionRow
+        assert reader.first_exposures(pid, ["exp"]) == {}  # none yet: read from SQL, remembered as none
+    with hot.reader() as reader:
+        assert reader.first_exposures(pid, ["exp"]) == {}
+    assert sql.n == 1  # the second request believed the "none yet" value
+    with hot.transaction() as tx:  # the decision writer's commit writes the first exposure through
+        tx.insert_decisions(
+            [
+                DecisionRow("d2", pid, "hero", "b", "experiment", 20.0, experiment="exp"),
+                DecisionRow("d1", pid, "hero", "a", "experiment", 10.0, experiment="exp"),
+                DecisionRow("d0", pid, "hero", "plain", "default", 5.0),  # no experiment: not an exposure
+            ]
+        )
+    for _ in range(2):
+        with hot.reader() as reader:
+            row = reader.first_exposures(pid, ["exp"])["exp"]
+        assert (row.decision_id, row.variant, row.at) == ("d1", "a", 10.0)  # the earliest of the batch
+    assert sql.n == 1
+    with hot.transaction() as tx:  # a later decision never replaces the first exposure
+        tx.insert_decisions([DecisionRow("d3", pid, "hero", "b", "experiment", 30.0, experiment="exp")])
+    with hot.reader() as reader:
+        assert reader.first_exposures(pid, ["exp"])["exp"].decision_id == "d1"
+    assert sql.n == 1
 
+
+def test_a_none_yet_value_never_replaces_an_exposure_written_meanwhile(node, redis_url):
+    """A request that read "none" from SQL just before the writer committed fills in after the write-through:
+    the exposure stays."""
+    hot = _hot(node)
+    pid = _ingest(node)
     with hot.transaction() as tx:
         tx.insert_decisions([DecisionRow("d1", pid, "hero", "a", "experiment", 10.0, experiment="exp")])
+    key = k_exposures(pid)
+    hot.fill({pid: [(key, "x", "exp", enc_no_exposure(time.time() + 300))]})  # the late fill
     sql = Counter(hot.inner)
     with hot.reader() as reader:
         assert reader.first_exposures(pid, ["exp"])["exp"].decision_id == "d1"
+    assert sql.n == 0
+
+
+def test_an_expired_none_yet_value_is_read_again_from_sql(node, redis_url):
+    hot = _hot(node)
+    pid = _ingest(node)
+    with hot.inner.transaction() as tx:  # written behind Redis's back (a write-through that Redis missed)
+        tx.insert_decisions([DecisionRow("d1", pid, "hero", "a", "experiment", 10.0, experiment="exp")])
+    client = _r(redis_url)
+    client.hset(k_exposures(pid), "exp", enc_no_exposure(time.time() + 300))
     with hot.reader() as reader:
-        assert reader.first_exposures(pid, ["exp"])["exp"].variant == "a"
+        assert reader.first_exposures(pid, ["exp"]) == {}  # believed while it lasts (NEGATIVE_S at most)
+    client.hset(k_exposures(pid), "exp", enc_no_exposure(time.time() - 1))
+    sql = Counter(hot.inner)
+    with hot.reader() as reader:
+        assert reader.first_exposures(pid, ["exp"])["exp"].decision_id == "d1"
     assert sql.n == 1
+    with hot.reader() as reader:  # and the SQL answer replaced the stale value
+        assert reader.first_exposures(pid, ["exp"])["exp"].decision_id == "d1"
+    assert sql.n == 1
+
+
+def test_an_experiment_slot_decides_from_redis_alone_for_a_new_exposure(node, redis_url):
+    """The case the cluster benchmark found reading PostgreSQL on every request: a visitor in an experiment who
+    has not been exposed yet. Redis remembers "none yet" until the writer writes the first exposure through."""
+    hot = _hot(node)
+    for client in api_client(node):
+        assert (
+            client.put("/v1/experiments/hero-test", headers=ADMIN, json={"variants": ["vip", "plain"]}).status_code
+            == 200
+        )
+        slot = {"variants": {"vip": "b-vip", "plain": "b-plain"}, "rules": [
+            {"name": "test", "then": {"kind": "experiment", "experiment": "hero-test"}}],
+            "default": {"kind": "variant", "variant": "plain"}}  # fmt: skip
+        assert client.put("/v1/slots/hero", headers=ADMIN, json=slot).status_code == 200
+        assert client.post("/v1/experiments/hero-test/start", headers=ADMIN).status_code == 200
+    pid = _ingest(node)
+    first = node.decide.decide("hero", user_id="ann")
+    assert first["experiment"]["id"] == "hero-test"
+    sql = Counter(hot.inner)
+    again = node.decide.decide("hero", user_id="ann")  # before the writer ran: "none yet" from Redis
+    assert again["variant"] == first["variant"] and sql.n == 0
+    node.decide.flush()  # the writer commits both decisions and writes the earliest through
+    raw = _r(redis_url).hget(k_exposures(pid), "hero-test")
+    assert raw is not None and no_exposure_until(raw) is None
+    with hot.reader() as reader:
+        assert reader.first_exposures(pid, ["hero-test"])["hero-test"].decision_id == first["decision_id"]
+    assert node.decide.decide("hero", user_id="ann")["variant"] == first["variant"]
+    assert sql.n == 0
 
 
 def test_export_lists_what_redis_holds_and_erasure_leaves_nothing(node, redis_url):

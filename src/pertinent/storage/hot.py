@@ -46,6 +46,7 @@ class HotStore:
         self._read = client.register_script(hk.READ)
         self._fill = client.register_script(hk.FILL)
         self._drop = client.register_script(hk.DROP)
+        self._expose = client.register_script(hk.EXPOSE)
 
     # -- the Store protocol -------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:  # engine, url, checkpoint...: the backend's own
@@ -108,7 +109,10 @@ class HotStore:
         if (raw := c.get(hk.k_segments(pid))) is not None:
             entry(hk.k_segments(pid), "segments", hk.dec_segments(raw))
         if exposures := c.hgetall(hk.k_exposures(pid)):
-            rows = {hk.text(e): hk.dec_exposure(pid, hk.text(e), v) for e, v in sorted(exposures.items())}
+            rows = {  # None: "no exposure yet", as last read from SQL
+                hk.text(e): None if hk.no_exposure_until(v) is not None else hk.dec_exposure(pid, hk.text(e), v)
+                for e, v in sorted(exposures.items())
+            }
             entry(hk.k_exposures(pid), "first_exposures", rows)
         return out
 
@@ -174,6 +178,12 @@ class HotStore:
             keys = [hk.k_segments(p) for p in hot.segments] + [hk.k_exposures(p) for p in hot.exposures]
             if keys:
                 pipe.delete(*keys)
+            for pid, first in hot.exposed.items():  # replaces the readers' "no exposure yet" values
+                if pid not in hot.gone and pid not in hot.dropped and pid not in hot.exposures:
+                    args: list[Any] = [self.ttl]
+                    for experiment, row in first.items():
+                        args += [experiment, hk.enc_exposure(row), repr(row.at)]
+                    self._expose(keys=[hk.k_gone(pid), hk.k_exposures(pid)], args=args, client=pipe)
             pipe.execute()
         except Exception:
             self.failed("write-through after a commit")
@@ -228,6 +238,7 @@ class HotTx:
         self.renamed: set[str] = set()
         self.segments: set[str] = set()
         self.exposures: set[str] = set()
+        self.exposed: dict[str, dict[str, DecisionRow]] = {}  # profile -> experiment -> earliest decision written
         self.dropped: set[str] = set()  # profiles whose identities moved away: every key dropped, no tombstone
         self.gone: dict[str, list[str]] = {}  # erased/deleted profiles -> their identity keys
 
@@ -238,6 +249,7 @@ class HotTx:
         return (
             not (self.profiles or self.identities or self.renamed or self.segments or self.exposures or self.dropped)
             and not self.gone
+            and not self.exposed
         )
 
     def put_profiles(self, rows: Sequence[ProfileRow]) -> None:
@@ -291,6 +303,15 @@ class HotTx:
             self.segments.update(pid for pid, _ in page)
             after = page[-1][0]
         return self._tx.clear_segment(segment_id)
+
+    def insert_decisions(self, rows: Sequence[DecisionRow]) -> None:
+        self._tx.insert_decisions(rows)
+        for row in rows:
+            if row.experiment is not None:
+                first = self.exposed.setdefault(row.profile_id, {})
+                seen = first.get(row.experiment)
+                if seen is None or (row.at, row.decision_id) < (seen.at, seen.decision_id):
+                    first[row.experiment] = row
 
     def repoint_decisions(self, from_profile: str, to_profile: str) -> None:
         self._tx.repoint_decisions(from_profile, to_profile)
@@ -385,16 +406,27 @@ class HotReader:
         if not wanted:
             return {}
         found: dict[str, DecisionRow] = {}
+        none_yet: set[str] = set()  # "no exposure" values still believed: no SQL read for them
+        now = time.time()
         if self.hot.available():
             try:
                 raws = self.hot.client.hmget(hk.k_exposures(profile_id), wanted)
-                found = {e: hk.dec_exposure(profile_id, e, r) for e, r in zip(wanted, raws, strict=True) if r}
+                for e, raw in zip(wanted, raws, strict=True):
+                    if not raw:
+                        continue
+                    until = hk.no_exposure_until(raw)
+                    if until is None:
+                        found[e] = hk.dec_exposure(profile_id, e, raw)
+                    elif until > now:
+                        none_yet.add(e)
             except Exception:
                 self.hot.failed("read")
-        missing = [e for e in wanted if e not in found]
-        if missing:  # only exposures found are cached: a first exposure is written later by the decision writer
+        missing = [e for e in wanted if e not in found and e not in none_yet]
+        if missing:  # the decision writer's write-through replaces a "no exposure" value with the first exposure
             rows = self._sql().first_exposures(profile_id, missing)
             found.update(rows)
             key = hk.k_exposures(profile_id)
-            self.hot.fill({profile_id: [(key, "h", e, hk.enc_exposure(r)) for e, r in rows.items()]} if rows else {})
+            absent = hk.enc_no_exposure(now + hk.NEGATIVE_S)
+            items = [(key, "x", e, hk.enc_exposure(rows[e]) if e in rows else absent) for e in missing]
+            self.hot.fill({profile_id: items})
         return found

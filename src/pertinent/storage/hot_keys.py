@@ -9,7 +9,9 @@ Every key starts with ``pertinent:hot:`` and expires (``hot_store_ttl_s``):
 ``p:<profile_id>``     ``[traits, state, consent, created_at, updated_at]``
 ``s:<profile_id>``     ``{segment_id: entered_at}`` (``{}``: a member of nothing)
 ``x:<profile_id>``     hash experiment -> first exposure ``[decision_id, slot, variant, reason, at,
-                       propensity, detail]`` (sticky assignment: a first exposure never changes)
+                       propensity, detail]`` (sticky assignment: a first exposure never changes), or
+                       ``-<unix time>``: none in SQL when read, believed until that time (``NEGATIVE_S``); the
+                       decision writer's write-through of the first exposure replaces it (script ``EXPOSE``)
 ``gone:<profile_id>``  tombstone, for a minute after an erasure or deletion: read-through fills of
                        the profile are refused, so a read that began before the erasure committed
                        cannot put the erased data back
@@ -29,7 +31,7 @@ from pertinent.storage.base import DecisionRow, IdentityRow, ProfileRow
 
 PREFIX = "pertinent:hot:"
 TOMBSTONE_S = 60
-NEGATIVE_S = 300  # an identity known to be absent (a new visitor): its first event's write-through replaces it
+NEGATIVE_S = 300  # an identity or exposure known to be absent: its first write-through replaces it
 
 
 def k_id(key: str) -> str:
@@ -92,6 +94,20 @@ def dec_exposure(pid: str, experiment: str, raw: bytes) -> DecisionRow:
     return DecisionRow(decision_id, pid, slot, variant, reason, at, experiment, propensity, detail)
 
 
+def enc_no_exposure(until: float) -> bytes:
+    """The hash value saying "no exposure in SQL", believed until ``until`` (unix seconds)."""
+    return b"-%d" % int(until)
+
+
+def no_exposure_until(raw: bytes) -> float | None:
+    """The time a "no exposure" value is believed until; None for a real exposure.
+
+    >>> no_exposure_until(enc_no_exposure(1700000000.5)), no_exposure_until(b'["d1"]')
+    (1700000000.0, None)
+    """
+    return float(raw[1:]) if raw[:1] == b"-" else None
+
+
 def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -119,7 +135,8 @@ return out
 """
 
 # Read-through fill of one profile's keys. KEYS[1]: its tombstone; KEYS[2..]: targets. ARGV[1]: TTL; then three
-# per target: op ('s' SET NX, 'a' SADD, 'h' HSETNX), a, b. Nothing is written while the tombstone stands.
+# per target: op ('s' SET NX, 'a' SADD, 'x' HSET where the field is absent or a "no exposure" value), a, b.
+# Nothing is written while the tombstone stands; a value written meanwhile by a write-through is never replaced.
 FILL = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local ttl = ARGV[1]
@@ -130,9 +147,27 @@ for i = 2, #KEYS do
   elseif op == 'a' then
     redis.call('SADD', KEYS[i], a); redis.call('EXPIRE', KEYS[i], ttl)
   else
-    redis.call('HSETNX', KEYS[i], a, b); redis.call('EXPIRE', KEYS[i], ttl)
+    local cur = redis.call('HGET', KEYS[i], a)
+    if (not cur) or string.sub(cur, 1, 1) == '-' then redis.call('HSET', KEYS[i], a, b) end
+    redis.call('EXPIRE', KEYS[i], ttl)
   end
 end
+return 1
+"""
+
+# Write-through of exposures the decision writer committed. KEYS[1]: the profile's tombstone; KEYS[2]: its x: hash.
+# ARGV[1]: TTL; then three per experiment: name, encoded exposure, its time. An exposure replaces an absent field,
+# a "no exposure" value or a later exposure, so the hash keeps the earliest: the first exposure.
+EXPOSE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #ARGV, 3 do
+  local e, v, at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local cur = redis.call('HGET', KEYS[2], e)
+  if (not cur) or string.sub(cur, 1, 1) == '-' or tonumber(cjson.decode(cur)[5]) > at then
+    redis.call('HSET', KEYS[2], e, v)
+  end
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
 return 1
 """
 
