@@ -181,8 +181,8 @@ class HotStore:
             for pid, first in hot.exposed.items():  # replaces the readers' "no exposure yet" values
                 if pid not in hot.gone and pid not in hot.dropped and pid not in hot.exposures:
                     args: list[Any] = [self.ttl]
-                    for experiment, row in first.items():
-                        args += [experiment, hk.enc_exposure(row), repr(row.at)]
+                    for experiment, exposure in first.items():
+                        args += [experiment, hk.enc_exposure(exposure), repr(exposure.at)]
                     self._expose(keys=[hk.k_gone(pid), hk.k_exposures(pid)], args=args, client=pipe)
             pipe.execute()
         except Exception:
@@ -427,6 +427,8 @@ class HotReader:
             found.update(rows)
             key = hk.k_exposures(profile_id)
             absent = hk.enc_no_exposure(now + hk.NEGATIVE_S)
-            items = [(key, "x", e, hk.enc_exposure(rows[e]) if e in rows else absent) for e in missing]
+            items: list[tuple[str, str, bytes | str, bytes | str]] = [
+                (key, "x", e, hk.enc_exposure(rows[e]) if e in rows else absent) for e in missing
+            ]
             self.hot.fill({profile_id: items})
         return found
