@@ -130,9 +130,6 @@ def _sentence(
     reason_recent: str,
     rows: dict[str, sp.csr_matrix],
 ) -> str | None:
-    if group.startswith("gen:"):
-        said = _generator_reasons(gens, specs.get(group[4:]), history, times, np.asarray([item]), rows)[0]
-        return said or None
     if group == "recent" and newest is not None:
         return reason_recent.format(item=_title(owner, newest))
     if group == "after" and newest is not None:

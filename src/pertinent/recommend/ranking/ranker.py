@@ -27,7 +27,7 @@ from pertinent.recommend.ranking.config import RankerConfig
 from pertinent.recommend.ranking.explain import explain
 from pertinent.recommend.ranking.features import ItemStats, pair_features, user_features
 from pertinent.recommend.ranking.labels import holdout_last
-from pertinent.recommend.ranking.serving import Serving, weigh
+from pertinent.recommend.ranking.serving import Serving, fingerprint, same_row, weigh
 from pertinent.recommend.recency import newest_items
 
 if TYPE_CHECKING:
@@ -299,12 +299,14 @@ class RankerRecommender(Recommender):
             spec = self._alone()
             alone: np.ndarray = np.asarray(gens.model(spec).score(gens.weighted(spec, h, times)), dtype=np.float32)
             return alone
-        serving = self.serving() if self.config.anchor is None else None  # fusion needs every anchor score
+        anchor_name = self.config.anchor if self.config.anchor_weight > 0 else None
+        fusing = anchor_name is not None
+        serving = None if fusing else self.serving()  # fusion needs every item's anchor score
         if serving is not None:
             return serving.scores(self.booster, h, times, now)
         cand = self._candidates(gens, stats, h, times, now)
         if h.shape[0] == 1:  # serving: ``because`` on the same row reuses the generators' scores
-            self._recent.key = _fingerprint(h, times)
+            self._recent.key = fingerprint(h, times)
             self._recent.scores = cand.scores
         base = cand.scores[base_spec.name]
         lo = base.min(axis=1, keepdims=True)
@@ -314,10 +316,10 @@ class RankerRecommender(Recommender):
             pred = np.asarray(self.booster.predict(cand.features, num_threads=self.config.threads))  # exhaustive
             pred = pred - pred.min() + 1.0  # every candidate above every other item
             out[cand.rows, cand.items] = pred.astype(np.float32)
-        if self.config.anchor is not None and self.config.anchor_weight > 0:
+        if anchor_name is not None:
             from pertinent.recommend.ranking.fusion import fuse
 
-            anchor = cand.scores[self.config.anchor]
+            anchor = cand.scores[anchor_name]
             return fuse(out, anchor, h, self.config.anchor_weight, self.config.fusion_k)
         return out
 
@@ -339,7 +341,7 @@ class RankerRecommender(Recommender):
             names, recent = self.feature_names, self.config.reason_recent
             return explain(self, gens, stats, contrib, names, h, t, items, last, recent, weighted)
         cached = getattr(self._recent, "key", None)
-        fresh = cached is not None and _same(cached, _fingerprint(h, times))
+        fresh = cached is not None and same_row(cached, fingerprint(h, times))
         reuse = getattr(self._recent, "scores", None) if fresh else None
         cand = self._candidates(gens, stats, h, t, now, (np.zeros(len(items), np.int64), items), reuse)
         contrib = np.asarray(self.booster.predict(cand.features, pred_contrib=True, num_threads=self.config.threads))
@@ -352,6 +354,9 @@ class RankerRecommender(Recommender):
         ``serving.exhaustive``, no learned ranker, or a feature the request-time assembly does not know."""
         if self.booster is None or self.chosen is not None or self.config.serving.exhaustive:
             return None
+        built = self._serving
+        if built is not None:  # every request after the first: no lock
+            return built if built.usable else None
         with self._serving_lock:
             if self._serving is None:
                 gens, stats = self._parts()
@@ -420,13 +425,3 @@ def group_ndcg(scores: np.ndarray, y: np.ndarray, group: np.ndarray, k: int = 10
         ideal = discount[: min(int((rel > 0).sum()), k)].sum()
         out.append(float((rel[top] > 0) @ discount[: len(top)]) / ideal if ideal > 0 else 0.0)
     return float(np.mean(out)) if out else 0.0
-
-
-def _fingerprint(history: sp.csr_matrix, times: Any) -> tuple[np.ndarray, ...]:
-    """What one history row and its times hold (compared, not hashed: ids of freed objects are reused)."""
-    t = sp.csr_matrix(times)[:1] if times is not None else sp.csr_matrix((1, history.shape[1]))
-    return (history.indices.copy(), history.data.copy(), t.indices.copy(), t.data.copy())
-
-
-def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
-    return len(a) == len(b) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))

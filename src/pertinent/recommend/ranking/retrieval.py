@@ -42,7 +42,11 @@ def top_per_row(m: sp.csr_matrix | np.ndarray, k: int) -> sp.csr_matrix:
     k = min(k, n_cols)
     if k <= 0 or not n_rows:
         return sp.csr_matrix((n_rows, n_cols), dtype=np.float32)
-    top = np.argpartition(-m, k - 1, axis=1)[:, :k]
+    block = max(1, (1 << 22) // max(n_cols, 1))  # rows at a time: a block's copy and indices stay a few MiB
+    top = np.empty((n_rows, k), dtype=np.int64)
+    for start in range(0, n_rows, block):
+        part = m[start : start + block]
+        top[start : start + block] = np.argpartition(-part, k - 1, axis=1)[:, :k]
     vals = np.take_along_axis(m, top, axis=1)
     keep = vals > 0
     rows = np.repeat(np.arange(n_rows), k).reshape(n_rows, k)
@@ -200,6 +204,19 @@ def _heaviest(weighted: sp.csr_matrix, sources: int) -> tuple[np.ndarray, np.nda
     return rows[keep], items[keep], vals[keep]
 
 
+def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions ``starts[i] .. starts[i] + lengths[i] - 1``, concatenated.
+
+    >>> ranges(np.array([5, 0]), np.array([2, 3])).tolist()
+    [5, 6, 0, 1, 2]
+    """
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return np.asarray(offsets + np.arange(total), dtype=np.int64)
+
+
 def merge(
     matrix: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, weights: np.ndarray, n_rows: int, cells: int = 1 << 22
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -208,11 +225,9 @@ def merge(
     n = matrix.shape[1]
     starts, stops = matrix.indptr[items], matrix.indptr[items + 1]
     lengths = stops - starts
-    total = int(lengths.sum())
-    if not total:
+    if not int(lengths.sum()):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    pos = offsets + np.arange(total)
+    pos = ranges(starts, lengths)
     out_rows = np.repeat(rows, lengths)
     values = matrix.data[pos].astype(np.float64) * np.repeat(weights, lengths)
     cols = matrix.indices[pos].astype(np.int64)

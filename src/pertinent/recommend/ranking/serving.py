@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from pertinent.recommend.ranking.candidates import rank_within_rows
 from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, user_features
-from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys
+from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys, ranges
 from pertinent.recommend.recency import RecencyConfig, ages, aligned
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class Serving:
             c_ptr, c_idx, c_val = cats.indptr, cats.indices, cats.data.astype(np.float64)
             h_rows = np.repeat(np.arange(n_rows), np.diff(h.indptr))
             lengths = c_ptr[h.indices + 1] - c_ptr[h.indices]
-            pos = _ranges(c_ptr[h.indices], lengths)
+            pos = ranges(c_ptr[h.indices], lengths)
             profile = np.bincount(
                 np.repeat(h_rows, lengths) * cats.shape[1] + c_idx[pos],
                 weights=np.repeat(h.data.astype(np.float64), lengths) * c_val[pos],
@@ -123,7 +123,7 @@ class Serving:
             )
             totals = np.maximum(np.bincount(h_rows, weights=h.data, minlength=n_rows), 1e-9)
             lengths = c_ptr[items + 1] - c_ptr[items]
-            pos = _ranges(c_ptr[items], lengths)
+            pos = ranges(c_ptr[items], lengths)
             pair = np.repeat(np.arange(n), lengths)
             hit = np.bincount(pair, weights=c_val[pos] * profile[rows[pair] * cats.shape[1] + c_idx[pos]], minlength=n)
             affinity = hit / totals[rows] / np.maximum(lengths, 1)
@@ -181,7 +181,7 @@ class Serving:
             pred = np.asarray(booster.predict(served.features, num_threads=self.config.threads), dtype=np.float64)
             out[served.rows, served.items] = (pred - pred.min() + 1.0).astype(np.float32)
         if h.shape[0] == 1:
-            self._recent.key = _fingerprint(h, times)
+            self._recent.key = fingerprint(h, times)
             self._recent.served = served
         return out
 
@@ -191,7 +191,7 @@ class Serving:
         key = getattr(self._recent, "key", None)
         out = np.zeros((len(items), len(self.names)), np.float32)
         missing = np.ones(len(items), dtype=bool)
-        if served is not None and key is not None and _same(key, _fingerprint(h, times)) and len(served.items):
+        if served is not None and key is not None and same_row(key, fingerprint(h, times)) and len(served.items):
             order = np.argsort(served.items)
             pos = np.searchsorted(served.items[order], items).clip(0, len(order) - 1)
             hit = served.items[order][pos] == items
@@ -250,15 +250,6 @@ def h_ok(history: sp.csr_matrix) -> bool:
     return bool(history.dtype == np.float32 and history.has_sorted_indices)
 
 
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The positions ``starts[i] .. starts[i] + lengths[i] - 1``, concatenated."""
-    total = int(lengths.sum())
-    if not total:
-        return np.zeros(0, np.int64)
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    return np.asarray(offsets + np.arange(total), dtype=np.int64)
-
-
 def newest_item(history: sp.csr_matrix, times: Any) -> np.ndarray:
     """Each row's newest item (``recency.newest_items(.., 1)`` without a loop over rows); -1 for an empty row."""
     age = ages(history, times)
@@ -269,7 +260,7 @@ def newest_item(history: sp.csr_matrix, times: Any) -> np.ndarray:
     return out
 
 
-def _fingerprint(history: sp.csr_matrix, times: Any) -> tuple[np.ndarray, ...]:
+def fingerprint(history: sp.csr_matrix, times: Any) -> tuple[np.ndarray, ...]:
     """What one history row and its times hold (compared, not hashed: ids of freed objects are reused)."""
     if times is None:
         return (history.indices.copy(), history.data.copy())
@@ -277,8 +268,8 @@ def _fingerprint(history: sp.csr_matrix, times: Any) -> tuple[np.ndarray, ...]:
     return (history.indices.copy(), history.data.copy(), t.indices.copy(), t.data.copy())
 
 
-def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
+def same_row(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
     return len(a) == len(b) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-__all__ = ["Served", "Serving", "Source", "newest_item"]
+__all__ = ["Served", "Serving", "Source", "fingerprint", "newest_item", "same_row"]
