@@ -5,6 +5,10 @@ unreadable version on disk never turning into a 500."""
 from __future__ import annotations
 
 import base64
+import gc
+import shutil
+import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pertinent.api.app import create_app
+from pertinent.recommend.ranking.ranker import RankerRecommender
 from pertinent.recommend.registry import ModelRegistry
 from pertinent.recommend.training import train_from_store
 from pertinent.services import Services
@@ -106,3 +111,41 @@ def test_unknown_user_and_unreadable_version_never_a_500(shop: Shop, api: TestCl
             assert res.status_code == 200, res.text
     finally:
         (folder.parent / "latest").write_text(folder.name)
+        shutil.rmtree(broken)  # an unreadable version would fail erasures (it cannot be rewritten without the user)
+
+
+def test_erasure_drops_what_serving_threads_kept_of_the_last_request(shop: Shop) -> None:
+    """A serving thread keeps its last one-row answer (the user's history, times and candidate features) for the
+    reasons asked next; erasing the user frees it in every thread, one that is still alive included, and that
+    thread's next request finds nothing kept."""
+    model = shop.services.recommend.model()[1]
+    assert isinstance(model, RankerRecommender) and model.booster is not None
+    chosen, model.chosen = model.chosen, None  # served by its booster, not by the generator it preferred here
+    serving = model.serving()
+    assert serving is not None
+    user = shop.users[-1]
+    kept: list[weakref.ref[object]] = []
+    after: list[object] = []
+    served, release = threading.Event(), threading.Event()
+
+    def serve() -> None:
+        try:
+            assert shop.services.recommend.recommend(user, k=5)["source"] == "model"
+            kept.append(weakref.ref(serving._recent.get("served")))
+        finally:
+            served.set()
+        release.wait(60)
+        after.append((serving._recent.get("served"), serving._recent.get("key")))
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        assert served.wait(60) and kept and kept[0]() is not None  # the user's features, kept by a live thread
+        shop.services.privacy.erase(user)
+        gc.collect()
+        assert kept[0]() is None
+    finally:
+        release.set()
+        thread.join(60)
+        model.chosen = chosen
+    assert after == [(None, None)]

@@ -108,6 +108,12 @@ class Recommender(ABC):
         """A short reason for each recommended item index (default: generic)."""
         return ["recommended for you"] * len(items)
 
+    def forget_recent(self) -> None:
+        """Drop what the model keeps of the requests it answered (``last_request.LastRequest``: a thread's last
+        one-row scores, kept for its ``because``), in every thread; called when a user is erased. Default:
+        nothing is kept."""
+        return
+
     def _similar_to(self, sources: list[int], default: str = "recommended for you") -> list[str]:
         out = []
         for j in sources:

@@ -364,15 +364,19 @@ class ServedState:
     # ---------------------------------------------------------------- everything
     def forget(self, profile_id: str) -> None:
         """Drop an erased profile's training row from the served model and the popularity ranking at once (the
-        ranking is recomputed without its events on its next refresh: the erasure count changed)."""
+        ranking is recomputed without its events on its next refresh: the erasure count changed), and what each
+        model kept of the last request of every serving thread (``Recommender.forget_recent``: it may be the
+        erased profile's history; every thread's is dropped, as nothing there names the profile)."""
         pop = self._popularity.peek()
         if pop is not None and pop.model is not None:
             pop.model.user_index.pop(profile_id, None)  # meanwhile: the erased profile's row is not read any more
         _version, model = self._served
         if model is not None:
             model.user_index.pop(profile_id, None)
+            model.forget_recent()
         for other in list(self._versions.values()):
             other.user_index.pop(profile_id, None)
+            other.forget_recent()
 
     def refresh(self) -> None:
         """Forget cached popularity and catalogue (reloaded on the next call) and load a newer model now."""

@@ -245,6 +245,10 @@ class DefaultRecommender(Recommender):
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
         return self.chosen.because(history, items, context)
 
+    def forget_recent(self) -> None:
+        if self.hybrid is not None:
+            self.hybrid.forget_recent()
+
     def item_similarity(self, item: int) -> np.ndarray | None:
         return self.chosen.item_similarity(item)
 

@@ -19,7 +19,6 @@ Each member's scores are divided by the row's top score before blending, so weig
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -27,6 +26,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from pertinent.recommend.base import Recommender
+from pertinent.recommend.last_request import LastRequest
 from pertinent.recommend.models.content import ContentConfig, ContentRecommender
 from pertinent.recommend.models.ease import EASERecommender
 from pertinent.recommend.models.factorization import ALSRecommender, BPRRecommender
@@ -98,7 +98,7 @@ class HybridRecommender(Recommender):
         self.popularity = PopularityRecommender(self.config.popularity)  # rebuilt by fit and load
         self.content: ContentRecommender | None = None
         self.item_counts = np.zeros(0, dtype=np.int64)
-        self._recent = threading.local()  # the last one-row score's parts, per serving thread
+        self._recent = LastRequest()  # the last one-row score's parts, per serving thread
 
     def _build(self, with_content: bool) -> None:
         self.members = [(c.make(), c.weight) for c in self.config.components]
@@ -153,16 +153,21 @@ class HybridRecommender(Recommender):
         for _, s in parts:
             total += s
         if history.shape[0] == 1:  # one user's list: because() will ask for the same parts next
-            self._recent.parts = (history, context, parts)
+            self._recent.put(parts=(history, context, parts))
         return total
 
+    def forget_recent(self) -> None:
+        self._recent.clear()
+        for child in self._children():
+            child.forget_recent()
+
     def because(self, history: sp.csr_matrix, items: np.ndarray, context: Context | None = None) -> list[str]:
-        recent = getattr(self._recent, "parts", None)
+        recent = self._recent.get("parts")
         if recent is not None and recent[0] is history and recent[1] is context:
             parts = recent[2]
         else:
             parts = self._parts(history[:1], context)
-        self._recent.parts = None
+        self._recent.put(parts=None)
         first = history if history.shape[0] == 1 else history[:1]
         if not parts or len(items) == 0:
             return ["recommended for you"] * len(items)

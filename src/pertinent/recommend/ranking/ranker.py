@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel
 
 from pertinent.recommend.base import Recommender
+from pertinent.recommend.last_request import LastRequest
 from pertinent.recommend.primitives import Context
 from pertinent.recommend.ranking.candidates import Generators, rank_within_rows, union_candidates
 from pertinent.recommend.ranking.config import RankerConfig
@@ -57,7 +58,7 @@ class RankerRecommender(Recommender):
         self.stats: ItemStats | None = None
         self.booster: Any = None
         self.chosen: str | None = None  # a generator that ranked better than the booster on validation
-        self._recent = threading.local()  # the last one-row score's generator scores, per serving thread
+        self._recent = LastRequest()  # the last one-row score's generator scores, per serving thread
         self.feature_names: list[str] = []
         self.report: dict[str, Any] = {}
         self._serving: Serving | None = None  # precomputed candidate lists and feature tables (request time)
@@ -306,8 +307,7 @@ class RankerRecommender(Recommender):
             return serving.scores(self.booster, h, times, now)
         cand = self._candidates(gens, stats, h, times, now)
         if h.shape[0] == 1:  # serving: ``because`` on the same row reuses the generators' scores
-            self._recent.key = fingerprint(h, times)
-            self._recent.scores = cand.scores
+            self._recent.put(key=fingerprint(h, times), scores=cand.scores)
         base = cand.scores[base_spec.name]
         lo = base.min(axis=1, keepdims=True)
         hi = base.max(axis=1, keepdims=True)
@@ -340,14 +340,23 @@ class RankerRecommender(Recommender):
             last = int(newest[0]) if newest[0] >= 0 else None
             names, recent = self.feature_names, self.config.reason_recent
             return explain(self, gens, stats, contrib, names, h, t, items, last, recent, weighted)
-        cached = getattr(self._recent, "key", None)
+        cached = self._recent.get("key")
         fresh = cached is not None and same_row(cached, fingerprint(h, times))
-        reuse = getattr(self._recent, "scores", None) if fresh else None
+        reuse = self._recent.get("scores") if fresh else None
         cand = self._candidates(gens, stats, h, t, now, (np.zeros(len(items), np.int64), items), reuse)
         contrib = np.asarray(self.booster.predict(cand.features, pred_contrib=True, num_threads=self.config.threads))
         newest = newest_items(h, t, 1)[0]
         last = int(newest[0]) if len(newest) else None
         return explain(self, gens, stats, contrib, self.feature_names, h, t, items, last, self.config.reason_recent)
+
+    def forget_recent(self) -> None:
+        self._recent.clear()
+        built = self._serving
+        if built is not None:
+            built.forget_recent()
+        if self.generators is not None:
+            for model in self.generators.members.values():
+                model.forget_recent()
 
     def serving(self) -> Serving | None:
         """What requests are served from (built once per trained model), or None to score every item: configured

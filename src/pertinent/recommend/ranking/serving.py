@@ -9,12 +9,12 @@ other scored items, then the rest by popularity.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from pertinent.recommend.last_request import LastRequest
 from pertinent.recommend.ranking.candidates import rank_within_rows
 from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, user_features
 from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys, ranges
@@ -53,7 +53,7 @@ class Serving:
         self.contributions: PathContributions | None = None
         self.recency = {s.recency.model_dump_json(): s.recency for s in gens.specs}
         self.recency_of = {s.name: s.recency.model_dump_json() for s in gens.specs}
-        self._recent = threading.local()  # the last one-row answer, per serving thread (for ``because``)
+        self._recent = LastRequest()  # the last one-row answer, per serving thread (for ``because``)
         self.usable = self.knows()
         self.priced = bool(np.isfinite(stats.price).any())
 
@@ -181,14 +181,13 @@ class Serving:
             pred = np.asarray(booster.predict(served.features, num_threads=self.config.threads), dtype=np.float64)
             out[served.rows, served.items] = (pred - pred.min() + 1.0).astype(np.float32)
         if h.shape[0] == 1:
-            self._recent.key = fingerprint(h, times)
-            self._recent.served = served
+            self._recent.put(key=fingerprint(h, times), served=served)
         return out
 
     def features_of(self, h: sp.csr_matrix, times: Any, now: float, items: np.ndarray) -> np.ndarray:
         """Feature rows of one history row's ``items``: the last ``scores`` call's when it scored this row."""
-        served: Served | None = getattr(self._recent, "served", None)
-        key = getattr(self._recent, "key", None)
+        served: Served | None = self._recent.get("served")
+        key = self._recent.get("key")
         out = np.zeros((len(items), len(self.names)), np.float32)
         missing = np.ones(len(items), dtype=bool)
         if served is not None and key is not None and same_row(key, fingerprint(h, times)) and len(served.items):
@@ -201,6 +200,10 @@ class Serving:
             rest = items[missing]
             out[missing] = self.candidates(h, times, now, (np.zeros(len(rest), np.int64), rest)).features
         return out
+
+    def forget_recent(self) -> None:
+        """Drop every thread's last answer (it holds a user's history and features): erasure."""
+        self._recent.clear()
 
     def contributions_of(self, booster: Any, x: np.ndarray) -> np.ndarray:
         """Per-feature contributions of the rows of ``x`` (the configured method)."""
