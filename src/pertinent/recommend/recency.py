@@ -75,36 +75,63 @@ def aligned(history: sp.csr_matrix, times: Any) -> np.ndarray:
     return out
 
 
+class Aged:
+    """The stored entries of some history rows (CSR order) with their times, their age in their row (0 = the
+    newest, ties by position: item index) and their row's newest time, computed once for every weighting of the
+    same rows (``decayed`` with several configs, the ranker's request features)."""
+
+    def __init__(self, history: sp.csr_matrix, times: Any) -> None:
+        h = sp.csr_matrix(history, dtype=np.float32)
+        self.history = h
+        self.rows = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))
+        self.t = aligned(h, times)
+        order = np.lexsort((-self.t, self.rows))  # by row, newest first
+        self.age = np.empty(h.nnz, dtype=np.float64)
+        self.age[order] = np.arange(h.nnz) - h.indptr[self.rows[order]]
+        self.timed = h.nnz > 0 and bool((self.t > 0).any())
+        self._latest: np.ndarray | None = None
+
+    def latest(self) -> np.ndarray:
+        """Each row's newest time (0: none known)."""
+        if self._latest is None:
+            self._latest = np.zeros(self.history.shape[0])
+            np.maximum.at(self._latest, self.rows, self.t)
+        return self._latest
+
+    def decayed(self, config: RecencyConfig) -> sp.csr_matrix:
+        """The rows weighted by ``config`` (see :class:`RecencyConfig`); as they are without known times."""
+        h = self.history
+        if not config.active or not self.timed:
+            return h
+        weight = np.ones(h.nnz, dtype=np.float64)
+        if config.decay < 1.0:
+            weight *= np.power(config.decay, self.age)
+        if config.half_life_days is not None:
+            days = np.maximum(self.latest()[self.rows] - self.t, 0.0) / 86400.0
+            weight *= np.power(0.5, days / config.half_life_days)
+        weight = np.maximum(weight, config.floor)
+        return sp.csr_matrix((h.data * weight.astype(np.float32), h.indices, h.indptr), shape=h.shape)
+
+    def newest(self) -> np.ndarray:
+        """Each row's newest item (age 0); -1 for an empty row."""
+        out = np.full(self.history.shape[0], -1, dtype=np.int64)
+        first = self.age == 0
+        out[self.rows[first]] = self.history.indices[first]
+        return out
+
+
 def ages(history: sp.csr_matrix, times: Any) -> sp.csr_matrix:
     """Each history entry's age rank in its row: 0 = the newest, ties broken by item index."""
-    h = sp.csr_matrix(history, dtype=np.float32)
-    t = aligned(h, times)
-    rows = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))
-    order = np.lexsort((-t, rows))  # by row, newest first
-    age = np.empty(h.nnz, dtype=np.float32)
-    age[order] = np.arange(h.nnz) - h.indptr[rows[order]]
-    return sp.csr_matrix((age, h.indices.copy(), h.indptr.copy()), shape=h.shape)
+    a = Aged(history, times)
+    h = a.history
+    return sp.csr_matrix((a.age.astype(np.float32), h.indices.copy(), h.indptr.copy()), shape=h.shape)
 
 
 def decayed(history: sp.csr_matrix, times: Any, config: RecencyConfig) -> sp.csr_matrix:
     """``history`` with each entry weighted by its age (see :class:`RecencyConfig`); as it is without times."""
-    h = sp.csr_matrix(history, dtype=np.float32)
-    if not config.active or times is None or h.nnz == 0:
-        return h
-    t = aligned(h, times)
-    if not (t > 0).any():
-        return h
-    weight = np.ones(h.nnz, dtype=np.float64)
-    if config.decay < 1.0:
-        weight *= np.power(config.decay, ages(h, times).data.astype(np.float64))
-    if config.half_life_days is not None:
-        rows = np.repeat(np.arange(h.shape[0]), np.diff(h.indptr))
-        newest = np.zeros(h.shape[0])
-        np.maximum.at(newest, rows, t)
-        days = np.maximum(newest[rows] - t, 0.0) / 86400.0
-        weight *= np.power(0.5, days / config.half_life_days)
-    weight = np.maximum(weight, config.floor)
-    return sp.csr_matrix((h.data * weight.astype(np.float32), h.indices, h.indptr), shape=h.shape)
+    if not config.active or times is None:
+        return sp.csr_matrix(history, dtype=np.float32)
+    return Aged(history, times).decayed(config)
 
 
 def newest_items(history: sp.csr_matrix, times: Any, n: int) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ from pertinent.recommend.last_request import LastRequest
 from pertinent.recommend.ranking.candidates import rank_within_rows
 from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, user_features
 from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys, ranges
-from pertinent.recommend.recency import RecencyConfig, ages, aligned
+from pertinent.recommend.recency import Aged, RecencyConfig
 
 if TYPE_CHECKING:
     from pertinent.recommend.ranking.candidates import Generators
@@ -219,48 +219,15 @@ class Serving:
 def weigh(
     history: sp.csr_matrix, times: Any, configs: dict[str, RecencyConfig]
 ) -> tuple[dict[str, sp.csr_matrix], np.ndarray]:
-    """The history weighted by each recency config (``recency.decayed``, the times aligned and the ages ranked
-    once for all of them) and each row's newest item (-1: an empty row)."""
-    h = history if isinstance(history, sp.csr_matrix) and h_ok(history) else sp.csr_matrix(history, dtype=np.float32)
-    n_rows = h.shape[0]
-    rows = np.repeat(np.arange(n_rows), np.diff(h.indptr))
-    t = aligned(h, times)
-    order = np.lexsort((-t, rows))  # by row, newest first (ties by position), as ``recency.ages``
-    age = np.empty(h.nnz, dtype=np.float64)
-    age[order] = np.arange(h.nnz) - h.indptr[rows[order]]
-    newest = np.full(n_rows, -1, dtype=np.int64)
-    first = age == 0
-    newest[rows[first]] = h.indices[first]
-    timed = times is not None and h.nnz > 0 and bool((t > 0).any())
-    latest = np.zeros(n_rows)
-    np.maximum.at(latest, rows, t)
-    out = {}
-    for key, cfg in configs.items():
-        if not cfg.active or not timed:
-            out[key] = h
-            continue
-        weight = np.ones(h.nnz, dtype=np.float64)
-        if cfg.decay < 1.0:
-            weight *= np.power(cfg.decay, age)
-        if cfg.half_life_days is not None:
-            weight *= np.power(0.5, np.maximum(latest[rows] - t, 0.0) / 86400.0 / cfg.half_life_days)
-        weight = np.maximum(weight, cfg.floor)
-        out[key] = sp.csr_matrix((h.data * weight.astype(np.float32), h.indices, h.indptr), shape=h.shape)
-    return out, newest
-
-
-def h_ok(history: sp.csr_matrix) -> bool:
-    return bool(history.dtype == np.float32 and history.has_sorted_indices)
+    """The history weighted by each recency config (``recency.Aged``: the times aligned and the ages ranked once
+    for all of them) and each row's newest item (-1: an empty row)."""
+    aged = Aged(history, times)
+    return {key: aged.decayed(cfg) for key, cfg in configs.items()}, aged.newest()
 
 
 def newest_item(history: sp.csr_matrix, times: Any) -> np.ndarray:
     """Each row's newest item (``recency.newest_items(.., 1)`` without a loop over rows); -1 for an empty row."""
-    age = ages(history, times)
-    rows = np.repeat(np.arange(age.shape[0]), np.diff(age.indptr))
-    first = age.data == 0
-    out = np.full(age.shape[0], -1, dtype=np.int64)
-    out[rows[first]] = age.indices[first]
-    return out
+    return Aged(history, times).newest()
 
 
 def fingerprint(history: sp.csr_matrix, times: Any) -> tuple[np.ndarray, ...]:
