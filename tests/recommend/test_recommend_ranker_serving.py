@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pertinent.recommend import Catalogue, Interactions
 from pertinent.recommend.ranking.config import ServingConfig
@@ -211,3 +213,25 @@ def test_pair_columns_match_the_training_pair_features(fitted) -> None:
     expect = pair_features(h, rows, items, model.stats)
     for name in ("category_affinity", "price_ratio"):
         np.testing.assert_allclose(got[name], expect[name], rtol=1e-6, err_msg=name)  # float32 sums there
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 11), max_size=9, unique=True), min_size=1, max_size=6),
+    st.lists(
+        st.one_of(st.just(np.nan), st.floats(0.5, 50.0), st.sampled_from([1.0, 2.0, 3.0])), min_size=12, max_size=12
+    ),
+)
+def test_usual_price_is_each_rows_median(histories: list[list[int]], prices: list[float]) -> None:
+    """The vectorised median of training and serving equals ``np.median`` of each row's known prices, exactly."""
+    from pertinent.recommend.ranking.features import usual_price
+
+    price = np.asarray(prices)
+    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+    cols = np.asarray([j for h in histories for j in h], dtype=np.int64)
+    h = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(histories), 12))
+    expect = []
+    for items in histories:
+        known = price[items][np.isfinite(price[items])] if items else np.zeros(0)
+        expect.append(float(np.median(known)) if len(known) else np.nan)
+    np.testing.assert_array_equal(usual_price(h, price), np.asarray(expect))

@@ -193,17 +193,38 @@ def pair_features(history: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, s
         hit = np.asarray(cand.multiply(profile[rows]).sum(axis=1)).ravel()
         n_cats = np.maximum(np.diff(cand.indptr), 1)
         affinity = hit / totals[rows] / n_cats
-    ratio = np.full(n, np.nan)
-    if np.isfinite(stats.price).any():
-        usual = np.full(h.shape[0], np.nan)
-        for r in range(h.shape[0]):
-            p = stats.price[h.indices[h.indptr[r] : h.indptr[r + 1]]]
-            p = p[np.isfinite(p)]
-            if len(p):
-                usual[r] = np.median(p)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.log(stats.price[items] / usual[rows])
+    ratio = price_ratio(h, rows, items, stats.price) if np.isfinite(stats.price).any() else np.full(n, np.nan)
     return {"category_affinity": affinity, "price_ratio": ratio}
+
+
+def price_ratio(history: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, price: np.ndarray) -> np.ndarray:
+    """Log of each candidate's price over the median price of its history row (NaN where either is unknown): the
+    ``price_ratio`` feature of training (``pair_features``) and of requests (``serving``)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.log(price[items] / usual_price(history, price)[rows]))
+
+
+def usual_price(history: sp.csr_matrix, price: np.ndarray) -> np.ndarray:
+    """The median price of each history row's items with a known (finite) price; NaN for a row without one.
+
+    >>> h = sp.csr_matrix(np.array([[1, 1, 1, 0], [0, 0, 0, 1], [1, 0, 0, 1]], dtype=np.float32))
+    >>> usual_price(h, np.array([3.0, 1.0, 2.0, np.nan])).tolist()
+    [2.0, nan, 3.0]
+    """
+    n_rows = len(history.indptr) - 1
+    p = price[history.indices]
+    rows = np.repeat(np.arange(n_rows), np.diff(history.indptr))
+    known = np.isfinite(p)
+    p, rows = p[known], rows[known]
+    p = p[np.lexsort((p, rows))]  # by row, then by price
+    counts = np.bincount(rows, minlength=n_rows)
+    starts = np.cumsum(counts) - counts
+    out = np.full(n_rows, np.nan)
+    has = counts > 0
+    lo = (starts + (counts - 1) // 2)[has]
+    hi = (starts + counts // 2)[has]
+    out[has] = (p[lo] + p[hi]) / 2  # as ``np.median``: the middle one, or the mean of the middle two
+    return out
 
 
 def top_category(history: sp.csr_matrix, item: int, stats: ItemStats) -> str | None:

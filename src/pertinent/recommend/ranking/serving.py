@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from pertinent.recommend.last_request import LastRequest
 from pertinent.recommend.ranking.candidates import rank_within_rows
-from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, user_features
+from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, price_ratio, user_features
 from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys, ranges
 from pertinent.recommend.recency import Aged, RecencyConfig
 
@@ -107,7 +107,7 @@ class Serving:
 
     def _pair_columns(self, h: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
         """``features.pair_features`` from the CSR arrays (no sparse products per request): category affinity and
-        log price over the median price of the row's history."""
+        log price over the median price of the row's history (``features.price_ratio``, shared)."""
         n_rows, n = len(h.indptr) - 1, len(rows)
         cats = self.stats.categories
         affinity = np.full(n, np.nan)
@@ -127,17 +127,7 @@ class Serving:
             pair = np.repeat(np.arange(n), lengths)
             hit = np.bincount(pair, weights=c_val[pos] * profile[rows[pair] * cats.shape[1] + c_idx[pos]], minlength=n)
             affinity = hit / totals[rows] / np.maximum(lengths, 1)
-        ratio = np.full(n, np.nan)
-        price = self.stats.price
-        if self.priced:
-            usual = np.full(n_rows, np.nan)
-            for r in range(n_rows):
-                p = price[h.indices[h.indptr[r] : h.indptr[r + 1]]]
-                p = p[np.isfinite(p)]
-                if len(p):
-                    usual[r] = np.median(p)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ratio = np.log(price[items] / usual[rows])
+        ratio = price_ratio(h, rows, items, self.stats.price) if self.priced else np.full(n, np.nan)
         return {"category_affinity": affinity, "price_ratio": ratio}
 
     def _affinity(self, name: str | None, last: np.ndarray, items: np.ndarray) -> np.ndarray:
