@@ -127,6 +127,7 @@ def test_the_ranker_learns_the_next_item_and_explains_it(ranker: RankerRecommend
     interactions, _ = data
     assert ranker.booster is not None and ranker.report["label_users"] >= 100
     assert ranker.chosen is None and set(ranker.report["valid_ndcg"]) >= {"ranker", "transitions"}
+    assert ranker.stats is not None and len(ranker.stats.keys) == 0  # no user time features: no per-event keys
     hits = 0
     users = [f"u{u}" for u in range(0, 40)]
     for user in users:

@@ -54,7 +54,7 @@ def test_user_time_features_are_relative_to_the_users_newest_event() -> None:
         }
     )
     data = Interactions.from_frame(df, timestamp_col="t")
-    stats = ItemStats.fit(data)
+    stats = ItemStats.fit(data, event_keys=True)
     x, z = data.item_index["x"], data.item_index["z"]
     assert stats.count_between(np.array([x, z]), np.array([0.0, 0.0]), np.array([41 * DAY, 53 * DAY])).tolist() == [
         2.0,
@@ -70,13 +70,21 @@ def test_user_time_features_are_relative_to_the_users_newest_event() -> None:
     assert out["item_pop_user_30d"].tolist() == [pytest.approx(np.log1p(1.0)), 0.0]  # a's own x is 10 days old
     restored = ItemStats.from_state(stats.state())
     assert restored.keys.tolist() == stats.keys.tolist() and restored.t0 == stats.t0
+    # without the time features the per-event keys are not kept; everything else is the same
+    lean = ItemStats.fit(data)
+    assert len(lean.keys) == 0 and np.isnan(lean.count_between(np.array([x]), np.array([0.0]), np.array([DAY]))).all()
+    for name in ("now", "first", "last", "price"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(stats, name))
+    assert lean.columns().keys() == stats.columns().keys()
+    for name, values in stats.columns().items():
+        np.testing.assert_array_equal(lean.columns()[name], values)
 
 
 def test_cutoffs_and_time_features_train_and_round_trip(tmp_path: Path) -> None:
     interactions, cat = journeys()
     model = RankerRecommender(rounds=40, min_data_in_leaf=5, label_cutoffs=2, user_time_features=True)
     model.fit(interactions, cat)
-    assert model.booster is not None
+    assert model.booster is not None and model.stats is not None and len(model.stats.keys) > 0
     per_cutoff = model.report["label_users_per_cutoff"]
     assert len(per_cutoff) == 2 and model.report["label_users"] == per_cutoff[0]
     assert set(USER_TIME_FEATURES) <= set(model.feature_names)

@@ -36,7 +36,9 @@ USER_TIME_FEATURES = ("item_born_rel_days", "item_pop_user_30d", "hist_span_days
 
 @dataclass
 class ItemStats:
-    """Per-item statistics as of ``now`` (the newest training event), the item x category matrix and prices."""
+    """Per-item statistics as of ``now`` (the newest training event), the item x category matrix and prices; with
+    ``event_keys``, every training event's (item, time) too, which ``count_between`` reads (the user-relative time
+    features: 8 bytes per event, kept only when those features are asked for)."""
 
     now: float
     counts: dict[str, np.ndarray]
@@ -49,7 +51,7 @@ class ItemStats:
     t0: float = 0.0
 
     @classmethod
-    def fit(cls, data: Interactions, catalogue: Catalogue | None = None) -> ItemStats:
+    def fit(cls, data: Interactions, catalogue: Catalogue | None = None, event_keys: bool = False) -> ItemStats:
         ev = data.events
         n = data.n_items
         items = ev["item"].to_numpy()
@@ -71,7 +73,7 @@ class ItemStats:
             for d in WINDOWS_DAYS:
                 counts[f"pop_{d}d"] = np.full(n, np.nan, dtype=np.float32)
         keys, t0 = np.zeros(0, np.int64), 0.0
-        if "timestamp" in ev.columns and len(ev):
+        if event_keys and "timestamp" in ev.columns and len(ev):
             t = ev["timestamp"].to_numpy(np.float64)
             t0 = float(np.nanmin(t))
             rel = np.nan_to_num(t - t0).astype(np.int64).clip(0, 2**32 - 1)
@@ -96,7 +98,8 @@ class ItemStats:
         return cls(now, counts, first, last, cats, names, price, keys, t0)
 
     def count_between(self, items: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Events of each item with ``lo <= t <= hi`` (seconds), in the training data."""
+        """Events of each item with ``lo <= t <= hi`` (seconds), in the training data (NaN: fitted without
+        ``event_keys`` or without times)."""
         if not len(self.keys):
             return np.full(len(items), np.nan)
         base = items.astype(np.int64) << 32

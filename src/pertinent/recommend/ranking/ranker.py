@@ -182,7 +182,7 @@ class RankerRecommender(Recommender):
             found = report["label_users"]
             report["message"] = f"only {found} users to learn ranking from: ranks by the first generator"
         self.generators = Generators.fit(cfg.generators, data, catalogue)
-        self.stats = ItemStats.fit(data, catalogue)
+        self.stats = ItemStats.fit(data, catalogue, event_keys=cfg.user_time_features)
         report["fit_s"] = round(time.perf_counter() - started, 2)
         self.report = report
         log.info("ranker: %s", report)
@@ -204,7 +204,7 @@ class RankerRecommender(Recommender):
 
         cfg = self.config
         gens = Generators.fit(cfg.generators, part, catalogue)
-        stats = ItemStats.fit(part, catalogue)
+        stats = ItemStats.fit(part, catalogue, event_keys=cfg.user_time_features)
         times = last_times(part.events, part.shape)
         for start in range(0, len(users), cfg.batch_size):
             chunk = users[start : start + cfg.batch_size]
