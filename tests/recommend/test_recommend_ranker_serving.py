@@ -12,12 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pertinent.recommend import Catalogue, Interactions
+from pertinent.recommend.ranking.candidates import last_affinity
 from pertinent.recommend.ranking.config import ServingConfig
 from pertinent.recommend.ranking.contrib import PathContributions
 from pertinent.recommend.ranking.ranker import RankerRecommender
 from pertinent.recommend.ranking.retrieval import Scored, history_keys, merge, top_per_row
-from pertinent.recommend.ranking.serving import Serving, newest_item, weigh
-from pertinent.recommend.recency import decayed, newest_items
+from pertinent.recommend.ranking.serving import Serving, weigh
+from pertinent.recommend.recency import ages, decayed, newest_item
 
 DAY = 86400.0
 BIG = ServingConfig(neighbours=100_000, sources=100_000, pool=100_000)
@@ -187,8 +188,41 @@ def test_weighing_once_matches_the_recency_module(fitted) -> None:
     weighted, newest = weigh(h, t, serving.recency)
     for key, cfg in serving.recency.items():
         np.testing.assert_allclose(weighted[key].toarray(), decayed(h, t, cfg).toarray(), rtol=1e-6)
-    assert newest.tolist() == [int(n[0]) if len(n) else -1 for n in newest_items(h, t, 1)]
     assert newest.tolist() == newest_item(h, t).tolist()
+    age = ages(h, t)  # the newest item, one row at a time, as the ranker's training read it before
+    slow = [
+        int(age.indices[s:e][np.argsort(age.data[s:e], kind="stable")[0]]) if e > s else -1
+        for s, e in zip(age.indptr[:-1], age.indptr[1:], strict=True)
+    ]
+    assert newest.tolist() == slow
+
+
+def test_affinity_to_the_newest_item_matches_a_loop_over_rows(fitted) -> None:
+    """Training's like_last / after_last columns (``last_affinity``, once per distinct newest item) equal the
+    per-row loop they replace, and the request path's (read from the lists where it can) agrees with them."""
+    model, data = fitted
+    gens = model.generators
+    users = list(model.user_index)[:40]
+    h = sp.vstack([model.history_for(u) for u in users]).tocsr()
+    t = sp.vstack([model.times_for(u) for u in users]).tocsr()
+    h = sp.vstack([h, sp.csr_matrix((1, h.shape[1]), dtype=h.dtype)]).tocsr()  # and an empty row
+    t = sp.vstack([t, sp.csr_matrix((1, t.shape[1]))]).tocsr()
+    rng = np.random.default_rng(5)
+    rows = np.sort(rng.integers(0, h.shape[0], 600))
+    items = rng.integers(0, data.n_items, 600)
+    newest = newest_item(h, t)
+    after = next(gens.model(s) for s in gens.specs if s.kind == "transitions")
+    for m in (gens.base(), after):
+        expect = np.full(len(rows), np.nan)
+        for r, j in enumerate(newest.tolist()):
+            sel = rows == r
+            if j >= 0 and sel.any():
+                sims = m.item_similarity(int(j))
+                if sims is not None:
+                    expect[sel] = np.asarray(sims)[items[sel]]
+        np.testing.assert_array_equal(last_affinity(m, newest[rows], items), expect)
+    assert np.isnan(last_affinity(gens.base(), newest[rows], items)[rows == h.shape[0] - 1]).all()
+    assert np.isnan(last_affinity(None, newest[rows], items)).all()
 
 
 def test_the_serving_lists_survive_a_round_trip(fitted, tmp_path) -> None:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pertinent.recommend.ranking.serving import weigh
-from pertinent.recommend.recency import RecencyConfig, ages, decayed
+from pertinent.recommend.recency import RecencyConfig, ages, decayed, newest_item
 
 DAY = 86400.0
 CONFIGS = {
@@ -79,5 +79,6 @@ def test_weighting_follows_the_definition(case: tuple[sp.csr_matrix, sp.csr_matr
         np.testing.assert_allclose(decayed(h, t, cfg).toarray(), expect, rtol=1e-6, err_msg=key)
         np.testing.assert_allclose(weighted[key].toarray(), expect, rtol=1e-6, err_msg=key)
         assert newest.tolist() == first
+        assert newest_item(h, t).tolist() == first
     found = ages(h, t)
     assert np.array_equal(np.where(h.toarray() > 0, found.toarray(), -1.0), age)

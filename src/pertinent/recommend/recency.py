@@ -134,13 +134,6 @@ def decayed(history: sp.csr_matrix, times: Any, config: RecencyConfig) -> sp.csr
     return Aged(history, times).decayed(config)
 
 
-def newest_items(history: sp.csr_matrix, times: Any, n: int) -> list[np.ndarray]:
-    """Per row, the indices of its ``n`` newest items (newest first); in index order without times."""
-    h = sp.csr_matrix(history)
-    age = ages(h, times)
-    out = []
-    for r in range(h.shape[0]):
-        s, e = age.indptr[r], age.indptr[r + 1]
-        order = np.argsort(age.data[s:e], kind="stable")[:n]
-        out.append(age.indices[s:e][order])
-    return out
+def newest_item(history: sp.csr_matrix, times: Any) -> np.ndarray:
+    """Each row's newest item (the first stored one without times); -1 for an empty row."""
+    return Aged(history, times).newest()

@@ -159,3 +159,19 @@ def rank_within_rows(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(rows), dtype=np.float32)
     ranks[order] = np.arange(len(rows)) - starts + 1
     return ranks
+
+
+def last_affinity(model: Recommender | None, last: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The item x item weight in ``model`` of each pair's (row's newest item ``last``, candidate): NaN where the
+    row has no newest item (-1), without a model, or where the model has no item x item notion. The model is
+    asked once per distinct newest item."""
+    out = np.full(len(items), np.nan)
+    ok = last >= 0
+    if model is None or not ok.any():
+        return out
+    for j in np.unique(last[ok]).tolist():
+        sims = model.item_similarity(int(j))
+        if sims is not None:
+            sel = last == j
+            out[sel] = np.asarray(sims, dtype=np.float64)[items[sel]]
+    return out

@@ -23,13 +23,13 @@ from pydantic import BaseModel
 from pertinent.recommend.base import Recommender
 from pertinent.recommend.last_request import LastRequest
 from pertinent.recommend.primitives import Context
-from pertinent.recommend.ranking.candidates import Generators, rank_within_rows, union_candidates
+from pertinent.recommend.ranking.candidates import Generators, last_affinity, rank_within_rows, union_candidates
 from pertinent.recommend.ranking.config import RankerConfig
 from pertinent.recommend.ranking.explain import explain
 from pertinent.recommend.ranking.features import ItemStats, pair_features, user_features
 from pertinent.recommend.ranking.labels import holdout_last
 from pertinent.recommend.ranking.serving import Serving, fingerprint, same_row, weigh
-from pertinent.recommend.recency import newest_items
+from pertinent.recommend.recency import newest_item
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue
@@ -102,8 +102,9 @@ class RankerRecommender(Recommender):
             top = np.abs(s).max(axis=1) if s.size else np.ones(h.shape[0])
             v = s[rows, items].astype(np.float64)
             cols += [v, v / np.where(top > 0, top, 1.0)[rows], rank_within_rows(rows, v)]
-        newest = [n[0] if len(n) else -1 for n in newest_items(h, times, 1)]
-        cols += [self._last_affinity(gens, newest, rows, items, "like"), self._last_affinity(gens, newest, rows, items)]
+        last = newest_item(h, times)[rows]
+        after = next((gens.model(s) for s in gens.specs if s.kind == "transitions"), None)
+        cols += [last_affinity(gens.base(), last, items), last_affinity(after, last, items)]
         item_cols = stats.columns()
         from pertinent.recommend.ranking.features import ITEM_FEATURES
 
@@ -119,29 +120,6 @@ class RankerRecommender(Recommender):
             cols += [timed[name] for name in USER_TIME_FEATURES]
         features = np.column_stack(cols).astype(np.float32) if len(rows) else np.zeros((0, len(cols)), np.float32)
         return Candidates(rows, items, features, scores)
-
-    @staticmethod
-    def _last_affinity(
-        gens: Generators, newest: list[int], rows: np.ndarray, items: np.ndarray, what: str = "after"
-    ) -> np.ndarray:
-        """How the candidate relates to the user's newest item: its item x item weight (``like``) or transition."""
-        model = (
-            gens.base()
-            if what == "like"
-            else next((gens.model(s) for s in gens.specs if s.kind == "transitions"), None)
-        )
-        out = np.full(len(rows), np.nan)
-        if model is None:
-            return out
-        for r, j in enumerate(newest):
-            if j < 0:
-                continue
-            sel = rows == r
-            if sel.any():
-                sims = model.item_similarity(int(j))
-                if sims is not None:
-                    out[sel] = np.asarray(sims)[items[sel]]
-        return out
 
     # ---------------------------------------------------------------- training
     def _fit(self, data: Interactions, catalogue: Catalogue | None) -> None:
@@ -345,9 +323,9 @@ class RankerRecommender(Recommender):
         reuse = self._recent.get("scores") if fresh else None
         cand = self._candidates(gens, stats, h, t, now, (np.zeros(len(items), np.int64), items), reuse)
         contrib = np.asarray(self.booster.predict(cand.features, pred_contrib=True, num_threads=self.config.threads))
-        newest = newest_items(h, t, 1)[0]
-        last = int(newest[0]) if len(newest) else None
-        return explain(self, gens, stats, contrib, self.feature_names, h, t, items, last, self.config.reason_recent)
+        first = int(newest_item(h, t)[0])
+        names, recent = self.feature_names, self.config.reason_recent
+        return explain(self, gens, stats, contrib, names, h, t, items, first if first >= 0 else None, recent)
 
     def forget_recent(self) -> None:
         self._recent.clear()

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pertinent.recommend.last_request import LastRequest
-from pertinent.recommend.ranking.candidates import rank_within_rows
+from pertinent.recommend.ranking.candidates import last_affinity, rank_within_rows
 from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, price_ratio, user_features
 from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys, ranges
 from pertinent.recommend.recency import Aged, RecencyConfig
@@ -132,18 +132,14 @@ class Serving:
 
     def _affinity(self, name: str | None, last: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The item x item weight of (the row's newest item, candidate) in generator ``name``'s model."""
-        out = np.full(len(items), np.nan)
-        ok = last >= 0
-        if name is None or not ok.any():
-            return out
+        if name is None or not (last >= 0).any():
+            return np.full(len(items), np.nan)
         source = self.sources[name]
+        ok = last >= 0
         found = source.item_pairs(last[ok], items[ok])
         if found is None:  # a model without an item x item matrix here: ask it, once per newest item
-            found = np.zeros(int(ok.sum()))
-            for j in np.unique(last[ok]).tolist():
-                sims = source.model.item_similarity(int(j))
-                sel = last[ok] == j
-                found[sel] = np.nan if sims is None else np.asarray(sims, dtype=np.float64)[items[ok][sel]]
+            return last_affinity(source.model, last, items)
+        out = np.full(len(items), np.nan)
         out[ok] = found
         return out
 
@@ -215,11 +211,6 @@ def weigh(
     return {key: aged.decayed(cfg) for key, cfg in configs.items()}, aged.newest()
 
 
-def newest_item(history: sp.csr_matrix, times: Any) -> np.ndarray:
-    """Each row's newest item (``recency.newest_items(.., 1)`` without a loop over rows); -1 for an empty row."""
-    return Aged(history, times).newest()
-
-
 def fingerprint(history: sp.csr_matrix, times: Any) -> tuple[np.ndarray, ...]:
     """What one history row and its times hold (compared, not hashed: ids of freed objects are reused)."""
     if times is None:
@@ -232,4 +223,4 @@ def same_row(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
     return len(a) == len(b) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-__all__ = ["Served", "Serving", "Source", "fingerprint", "newest_item", "same_row"]
+__all__ = ["Served", "Serving", "Source", "fingerprint", "same_row"]
