@@ -84,3 +84,18 @@ def test_beyond_max_rows_nothing_is_kept(svc: Services) -> None:
     same_as_full_read(svc, kept)
     same_as_full_read(svc, kept)
     assert kept.reads == 2 and len(kept._kept) == 0  # each read a full one, nothing held after it
+
+
+def test_the_frame_stores_each_distinct_string_once(svc: Services) -> None:
+    """Equal profile ids, event names and items share one string object (the driver returns one per row): the
+    values are those of the stored events, the memory a pointer per event."""
+    svc.ingest.ingest(track("ann", 3, product_id="p0") + track("bob", 2, at=T0 + 600, product_id="p0"))
+    with svc.store.transaction(write=False) as tx:
+        frame = load_events(tx, T0 + 1e6)
+    pid = {u: svc.ingest.pseudo.key("user", u) for u in ("ann", "bob")}
+    assert frame["user"].tolist() == [pid["ann"]] * 3 + [pid["bob"]] * 2
+    assert frame["event"].tolist() == ["Order Completed"] * 5 and frame["item"].tolist() == ["p0"] * 5
+    assert frame["user"].dtype == object and frame["revenue"].tolist() == [10.0, 11.0, 12.0, 10.0, 11.0]
+    for column in ("user", "event", "item"):
+        values = frame[column].tolist()
+        assert len({id(v) for v in values}) == len(set(values)), column

@@ -37,7 +37,12 @@ def _number(raw: Any) -> float:
 
 
 def _frame(rows: Iterable[tuple[Any, ...]], skip: set[str]) -> pd.DataFrame:
-    """(profile_id, type, event, timestamp, revenue, total, value, product_id) rows -> the events frame."""
+    """(profile_id, type, event, timestamp, revenue, total, value, product_id) rows -> the events frame.
+
+    The database driver returns a new string per row; equal profile ids, event names and items are stored as one
+    string object each (``one``), so that the frame's object columns cost a pointer per event rather than a
+    string: the same values, a fraction of the memory (docs/benchmarks.md)."""
+    one: dict[str, str] = {}
     users: list[str] = []
     stamps: list[float] = []
     names: list[str] = []
@@ -46,11 +51,13 @@ def _frame(rows: Iterable[tuple[Any, ...]], skip: set[str]) -> pd.DataFrame:
     for pid, kind, name, ts, rev, total, value, product in rows:
         if kind not in BEHAVIOUR or pid in skip:
             continue
-        users.append(pid)
+        users.append(one.setdefault(pid, pid))
         stamps.append(float(ts))
-        names.append(name if kind == "track" and name else kind)
+        label = name if kind == "track" and name else kind
+        names.append(one.setdefault(label, label))
         revenue.append(_number(rev if rev is not None else total if total is not None else value))
-        items.append("" if product is None else str(product))
+        item = "" if product is None else str(product)
+        items.append(one.setdefault(item, item))
     return pd.DataFrame(
         {
             "user": pd.Series(users, dtype=object),

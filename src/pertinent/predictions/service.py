@@ -135,6 +135,12 @@ class PredictionService:
 
     # ------------------------------------------------------------------ training
     def _events(self, now: float) -> pd.DataFrame:
+        """Every behaviour event before ``now``, as five columns (``loader.load_events``: four fields and four JSON
+        paths read, no document decoded). Not a time window: the features include lifetime ones (``tenure_days``,
+        ``orders_total``, ``revenue_total``, ``items_total``, the intervals between all of a profile's orders) at
+        every training cutoff and at scoring time, which need each profile's first event and every order. Not the
+        monitoring's kept events (``self.kept``) either: a fit is rare (``predict.refit_*``, the CLI) and would keep
+        every event in memory between fits for that."""
         with self.store.transaction(write=False) as tx:
             return load_events(tx, now, self.exclude())
 
