@@ -132,10 +132,10 @@ class Serving:
 
     def _affinity(self, name: str | None, last: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The item x item weight of (the row's newest item, candidate) in generator ``name``'s model."""
-        if name is None or not (last >= 0).any():
+        ok = last >= 0
+        if name is None or not ok.any():
             return np.full(len(items), np.nan)
         source = self.sources[name]
-        ok = last >= 0
         found = source.item_pairs(last[ok], items[ok])
         if found is None:  # a model without an item x item matrix here: ask it, once per newest item
             return last_affinity(source.model, last, items)
