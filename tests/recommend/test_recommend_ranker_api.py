@@ -111,7 +111,7 @@ def test_unknown_user_and_unreadable_version_never_a_500(shop: Shop, api: TestCl
             assert res.status_code == 200, res.text
     finally:
         (folder.parent / "latest").write_text(folder.name)
-        shutil.rmtree(broken)  # an unreadable version would fail erasures (it cannot be rewritten without the user)
+        shutil.rmtree(broken)  # later tests in this module serve the trained version
 
 
 def test_erasure_drops_what_serving_threads_kept_of_the_last_request(shop: Shop) -> None:

@@ -200,3 +200,23 @@ def test_too_few_users_rank_by_the_first_generator() -> None:
     model = RankerRecommender(rounds=5).fit(Interactions.from_frame(df, timestamp_col="t"))
     assert model.booster is None and "ranks by the first generator" in model.report["message"]
     assert [r.item for r in model.recommend(items=["x"], k=2)]
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a zip", b"PK\x03\x04truncated"])
+def test_a_damaged_version_never_blocks_export_or_erasure(
+    ranker: RankerRecommender, tmp_path: Path, damage: bytes
+) -> None:
+    """A version whose state cannot be read is named in the export, and erasure deletes it (it cannot be cleaned
+    of the person) while still cleaning every readable version."""
+    registry = ModelRegistry(tmp_path)
+    good = registry.save("home", ranker)
+    bad = registry.save("home", ranker)
+    (registry.path("home", bad) / "state.npz").write_bytes(damage)
+    rows = registry.user_rows("u3")
+    assert [r["version"] for r in rows if "unreadable" in r] == [bad]
+    assert [r["version"] for r in rows if "unreadable" not in r] == [good]
+    assert registry.forget_user("u3") == 2
+    assert not (registry.path("home", bad) / "state.npz").exists()
+    assert registry.user_rows("u3") == []
+    with pytest.raises(ModelFileError):
+        registry.load("home", bad)

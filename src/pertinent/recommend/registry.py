@@ -24,11 +24,13 @@ until ``resume`` returns to serving the newest. ``<root>/<name>/promotions.json`
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
 PER_USER_PREFIX = "per_user/"
 """State arrays under this key (``{"per_user": {...}}`` in ``_get_state``) have one row per saved user id: a
 person's export lists their row, erasure zeroes it."""
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+"""What reading a damaged ``state.npz`` raises (truncated, not a zip, a missing array)."""
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -92,29 +97,37 @@ class ModelRegistry:
         """What each saved version holds about one user (for data export): the items and weights of its row."""
         out = []
         for name, version, path in self._states():
-            with np.load(path, allow_pickle=False) as z:
-                users = z["__user_ids"]
-                hits = np.flatnonzero(users == user_id)
-                if not hits.size:
-                    continue
-                row = int(hits[0])
-                items = z["__item_ids"]
-                entry: dict[str, Any] = {"model": name, "version": version, "items": [], "weights": []}
-                if "__train@indptr" in z.files:
-                    start, end = z["__train@indptr"][row], z["__train@indptr"][row + 1]
-                    entry["items"] = [str(items[i]) for i in z["__train@indices"][start:end]]
-                    entry["weights"] = [float(w) for w in z["__train@data"][start:end]]
-                if "__times@indptr" in z.files and row + 1 < len(z["__times@indptr"]):
-                    start, end = z["__times@indptr"][row], z["__times@indptr"][row + 1]
-                    entry["times"] = {
-                        str(items[i]): float(t)
-                        for i, t in zip(z["__times@indices"][start:end], z["__times@data"][start:end], strict=True)
-                    }
-                for key in z.files:  # arrays with one row per saved user (e.g. learned user factors)
-                    if key.startswith(PER_USER_PREFIX):
-                        entry.setdefault("per_user", {})[key[len(PER_USER_PREFIX) :]] = z[key][row].tolist()
-                out.append(entry)
+            try:
+                out.extend(self._user_row(name, version, path, user_id))
+            except UNREADABLE as exc:  # say so rather than fail the whole export
+                out.append({"model": name, "version": version, "unreadable": f"{type(exc).__name__}: {exc}"})
         return out
+
+    @staticmethod
+    def _user_row(name: str, version: str, path: Path, user_id: str) -> list[dict[str, Any]]:
+        """The export entry of one version for one user ([] when the version does not hold them)."""
+        with np.load(path, allow_pickle=False) as z:
+            users = z["__user_ids"]
+            hits = np.flatnonzero(users == user_id)
+            if not hits.size:
+                return []
+            row = int(hits[0])
+            items = z["__item_ids"]
+            entry: dict[str, Any] = {"model": name, "version": version, "items": [], "weights": []}
+            if "__train@indptr" in z.files:
+                start, end = z["__train@indptr"][row], z["__train@indptr"][row + 1]
+                entry["items"] = [str(items[i]) for i in z["__train@indices"][start:end]]
+                entry["weights"] = [float(w) for w in z["__train@data"][start:end]]
+            if "__times@indptr" in z.files and row + 1 < len(z["__times@indptr"]):
+                start, end = z["__times@indptr"][row], z["__times@indptr"][row + 1]
+                entry["times"] = {
+                    str(items[i]): float(t)
+                    for i, t in zip(z["__times@indices"][start:end], z["__times@data"][start:end], strict=True)
+                }
+            for key in z.files:  # arrays with one row per saved user (e.g. learned user factors)
+                if key.startswith(PER_USER_PREFIX):
+                    entry.setdefault("per_user", {})[key[len(PER_USER_PREFIX) :]] = z[key][row].tolist()
+        return [entry]
 
     def forget_user(self, user_id: str) -> int:
         """Remove a user from every saved version (erasure); returns how many versions held them.
@@ -123,10 +136,18 @@ class ModelRegistry:
         atomically); rows are not removed so that per-user arrays keep their alignment.
         """
         changed = 0
-        for _name, _version, path in self._states():
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            users = arrays["__user_ids"]
+        for name, version, path in self._states():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    arrays = {k: z[k] for k in z.files}
+                users = arrays["__user_ids"]
+            except UNREADABLE as exc:
+                # A damaged state cannot be served (loading it fails with a clear error) and cannot be cleaned
+                # of this person: it is deleted, so that it never blocks an erasure nor outlives one.
+                log.warning("model %s version %s: unreadable state deleted on erasure (%s)", name, version, exc)
+                path.unlink(missing_ok=True)
+                changed += 1
+                continue
             hits = np.flatnonzero(users == user_id)
             if not hits.size:
                 continue
