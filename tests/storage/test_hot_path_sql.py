@@ -264,3 +264,17 @@ def test_identities_written_during_a_build_keep_their_bits_and_a_lost_lock_marks
     client.delete(hd.LOCK)
     assert _hot(a).directory.build() and client.getbit(hd.KEY, 0)
     assert not client.exists(hd.LOCK)
+
+
+def test_a_new_user_who_brings_an_anonymous_history_is_not_taken_for_a_blank_profile(nodes):
+    """The user's profile id is minted in the transaction that merges the visitor's memberships and exposures into
+    it: it must not be written through as "no memberships, no exposure"."""
+    a, b = nodes
+    seen = a.decide.decide("hero", anonymous_id="a-8")  # an exposure of the anonymous visitor
+    a.decide.flush()
+    _ingest(b, [{"type": "identify", "anonymousId": "a-9", "traits": {"plan": "pro"}}])  # a member of vip
+    _ingest(b, [{"type": "identify", "userId": "dan", "anonymousId": "a-9"},
+                {"type": "identify", "userId": "eve", "anonymousId": "a-8"}])  # fmt: skip
+    assert a.decide.decide("hero", user_id="dan")["variant"] == "vip"
+    again = a.decide.decide("hero", user_id="eve")
+    assert again["experiment"]["sticky"] and again["variant"] == seen["variant"]

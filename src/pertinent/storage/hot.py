@@ -150,10 +150,8 @@ class HotStore:
         if hot.empty():
             return
         ids = hot.identity_keys()
-        if not self.available():
-            if ids:
-                raise Unavailable(REFUSED)
-            return
+        if not self.available() and not ids:  # with identities, Redis is tried even in the back-off: it must be
+            return  # told, and a read that timed out under load must not refuse every new visitor for 2 s
         try:
             pipe = self.client.pipeline(transaction=False)
             hd.add(pipe, ids)  # before the deletes: a reader never finds an identity's key gone and its bits clear
@@ -279,6 +277,7 @@ class HotTx:
         self.segment_sets: dict[str, dict[str, float]] = {}  # profiles whose memberships changed -> all of them
         self._looked_up: set[str] = set()  # identity keys this transaction asked SQL for (found or not)
         self._found: set[str] = set()  # ... and those SQL had
+        self._merged_into: set[str] = set()  # profiles that received another's identities (and all else)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tx, name)
@@ -301,7 +300,10 @@ class HotTx:
         return [
             key
             for key, row in self.identities.items()
-            if row.profile_id == key and key in self._looked_up and key not in self._found
+            if row.profile_id == key
+            and key in self._looked_up
+            and key not in self._found
+            and key not in self._merged_into  # a new user who brought an anonymous history with them
         ]
 
     def get_identities(self, keys: Iterable[str]) -> dict[str, IdentityRow]:
@@ -338,6 +340,7 @@ class HotTx:
     def repoint_identities(self, from_profile: str, to_profile: str) -> None:
         self._tx.repoint_identities(from_profile, to_profile)
         self.dropped.add(from_profile)
+        self._merged_into.add(to_profile)
         for key, row in list(self.identities.items()):
             if row.profile_id == from_profile:
                 self.identities[key] = IdentityRow(key, row.kind, to_profile, row.created_at)

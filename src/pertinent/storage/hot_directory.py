@@ -39,6 +39,12 @@ LOCK = "pertinent:hot:known:build"
 BITS = 1 << 27  # 16 MiB: ~0.2% false positives at 10M identities, ~5% at 20M (with K = 7)
 K = 7
 PAGE = 5000
+LOCK_S = 30  # the build's lock, renewed after every page: a builder that died frees it within this time
+
+RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('EXPIRE', KEYS[1], ARGV[2])
+"""
 
 # Mark the filter complete only while this build still holds the lock: a Redis restart during the scan loses the
 # lock with the bits set so far, and must not leave a partial filter marked complete.
@@ -62,18 +68,22 @@ def positions(key: str) -> list[int]:
     return [1 + (h1 + i * h2) % (BITS - 1) for i in range(K)]
 
 
-def add(pipe: Any, keys: Any) -> None:
-    """Queue the bits of ``keys`` on a Redis pipeline."""
-    for key in keys:
-        for bit in positions(key):
-            pipe.setbit(KEY, bit, 1)
+def add(pipe: Any, keys: Any, chunk: int = 500) -> None:
+    """Queue the bits of ``keys`` on a Redis pipeline: one ``BITFIELD`` command per ``chunk`` keys."""
+    keys = list(keys)
+    for i in range(0, len(keys), chunk):
+        ops: list[Any] = []
+        for key in keys[i : i + chunk]:
+            for bit in positions(key):
+                ops += ["SET", "u1", bit, 1]
+        pipe.execute_command("BITFIELD", KEY, *ops)
 
 
 class Directory:
     """Builds the filter in the background when a reader finds it incomplete (at most one build per process at a
     time, one across the cluster by ``LOCK``, and at most one attempt per ``retry_s`` per process)."""
 
-    def __init__(self, client: Any, engine: Any, ttl_s: int, retry_s: float = 30.0) -> None:
+    def __init__(self, client: Any, engine: Any, ttl_s: int, retry_s: float = 10.0) -> None:
         self.client = client
         self.engine = engine  # the SQL store's engine: the identities scanned
         self.ttl = ttl_s
@@ -103,7 +113,7 @@ class Directory:
     def build(self) -> bool:
         """Scan every identity key into the filter and mark it complete; False when another process builds it."""
         token = f"{time.time()}-{threading.get_ident()}"
-        if not self.client.set(LOCK, token, nx=True, ex=600):
+        if not self.client.set(LOCK, token, nx=True, ex=LOCK_S):
             return False
         try:
             from pertinent.storage.tables import identities
@@ -117,7 +127,10 @@ class Directory:
                     break
                 pipe = self.client.pipeline(transaction=False)
                 add(pipe, keys)
-                pipe.execute()
+                pipe.eval(RENEW, 1, LOCK, token, LOCK_S)
+                if not pipe.execute()[-1]:
+                    log.warning("hot store: the identity directory's build lost its lock; stopped")
+                    return False
                 n, after = n + len(keys), keys[-1]
             if not self.client.eval(FINISH, 2, LOCK, KEY, token, self.ttl):
                 log.warning("hot store: the identity directory's build lost its lock (Redis restarted?); not marked")
