@@ -366,3 +366,17 @@ def test_a_zero_ttl_or_no_redis_serves_from_sql_alone(store, redis_url, tmp_path
         finally:
             svc.segments.close()
             svc.bus.close()
+
+
+def test_a_lost_membership_write_through_leaves_the_next_read_to_sql(node, monkeypatch):
+    """A node that dies between its commit and its write-through: the memberships were deleted before the commit,
+    so the next read fills them from SQL instead of serving the old set until the TTL."""
+    hot = _hot(node)
+    pid = _ingest(node)  # a new profile: "no memberships" written through
+    with hot.reader() as reader:
+        assert reader.segments_of([pid]) == {}
+    monkeypatch.setattr(hot, "_write_through", lambda tx: None)
+    with hot.transaction() as tx:
+        tx.apply_membership_changes([MembershipChange("vip", pid, True, 7.0)])
+    with hot.reader() as reader:
+        assert reader.segments_of([pid]) == {pid: {"vip": 7.0}}

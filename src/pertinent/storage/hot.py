@@ -162,7 +162,8 @@ class HotStore:
             keys = [hk.k_profile(p) for p in hot.profiles] + [hk.k_id(k) for k in hot.identities]
             keys += [hk.k_id(k) for k in hot.renamed]
             keys += [hk.k_segments(p) for p in hot.segments] + [hk.k_exposures(p) for p in hot.exposures]
-            if keys:
+            keys += [hk.k_segments(p) for p in hot.segment_sets]  # set again after the commit; if this node dies
+            if keys:  # first, the next read fills them from SQL
                 pipe.delete(*keys)
             pipe.execute()
         except Exception as exc:
