@@ -60,7 +60,7 @@ from cluster_load import closed_loop, ingest_run, open_loop  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PERTINENT = str(Path(ds.PY).parent / "pertinent")
 DEFAULT_PG = "postgresql+psycopg://pertinent@127.0.0.1:55432/postgres"
-DB_NAME = "pertinent_bench_cluster"
+DB_NAME = os.environ.get("PERTINENT_BENCH_CLUSTER_DB", "pertinent_bench_cluster")  # two runs side by side: two names
 IDENTITY_SECRET = "bench-identity-secret"
 
 
@@ -138,7 +138,7 @@ def _load_range(job: tuple[dict[str, str], int, int, bool]) -> int:
     from pertinent.services import Services
 
     env, lo, hi, warm = job
-    svc = Services.build(_settings(env, redis=warm))
+    svc = Services.build(_settings(env, redis="PERTINENT_REDIS_URL" in env))
     try:
         if warm:
             keys = [svc.profiles.pseudo.key("user", f"u{u}") for u in range(lo, hi)]
@@ -165,16 +165,17 @@ def _load_range(job: tuple[dict[str, str], int, int, bool]) -> int:
 
 
 def load_profiles(env: dict[str, str], profiles: int, loaders: int) -> dict[str, float]:
-    """``profiles`` known users in ``loaders`` forked processes, 10% in ``vip``, the ``home.hero`` slot; then the
-    hot store warmed (with ``PERTINENT_REDIS_URL``). Written through SQL alone: write-through to Redis would double
-    the cost."""
+    """``profiles`` known users in ``loaders`` forked processes, 10% in ``vip``, the ``home.hero`` slot; with
+    ``PERTINENT_REDIS_URL``, written through the hot store as ingestion on a cluster writes them, then each
+    profile's inputs read once (what a node that served them holds) and the identity directory built (what a
+    running cluster has; code without one skips it)."""
     import multiprocessing
 
     from pertinent.services import Services
     from pertinent.storage.base import MembershipChange
     from pertinent.storage.factory import open_store
 
-    settings = _settings(env, redis=False)
+    settings = _settings(env, redis="PERTINENT_REDIS_URL" in env)
     t0 = time.perf_counter()
     open_store(settings).close()  # migrate once, as a deployment's first start does
     migrate_s = time.perf_counter() - t0
@@ -197,6 +198,13 @@ def load_profiles(env: dict[str, str], profiles: int, loaders: int) -> dict[str,
         t1 = time.perf_counter()
         if "PERTINENT_REDIS_URL" in env:
             pool.map(_load_range, [(env, lo, hi, True) for lo, hi in chunks], chunksize=1)
+            svc = Services.build(settings)
+            directory = getattr(svc.store, "directory", None)
+            for _ in range(120):  # a loader may be building it already (then its lock lapses within 30 s)
+                if directory is None or directory.build() or directory.client.getbit("pertinent:hot:known", 0):
+                    break
+                time.sleep(0.5)
+            svc.close()
     return {
         "profiles": profiles,
         "loaders": loaders,

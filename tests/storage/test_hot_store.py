@@ -13,6 +13,8 @@ import pytest
 import redis
 
 from pertinent.services import Services
+from pertinent.storage import hot_directory as hd
+from pertinent.storage.availability import Unavailable
 from pertinent.storage.base import DecisionRow, MembershipChange, Store
 from pertinent.storage.hot import HotStore
 from pertinent.storage.hot_keys import PREFIX, enc_no_exposure, k_exposures, k_gone, k_profile, no_exposure_until
@@ -85,16 +87,16 @@ def test_decide_reads_nothing_from_sql_once_redis_holds_the_inputs(node, redis_u
     assert _r(redis_url).exists(k_profile(pid))
     first = node.decide.decide("hero", user_id="ann")
     assert first["variant"] == "plain"
-    assert sql.n == 1  # the memberships were not cached yet: read from SQL once, then filled in
+    assert sql.n == 0  # a new profile: "no memberships, no exposures" written through with it
     for _ in range(3):
         assert node.decide.decide("hero", user_id="ann")["variant"] == "plain"
-    assert sql.n == 1
+    assert sql.n == 0
     with hot.reader() as reader:
         ident = reader.get_identities([node.profiles.pseudo.key("user", "ann")])
         assert [i.profile_id for i in ident.values()] == [pid]
         assert reader.get_profiles([pid])[pid].traits["plan"] == "pro"
         assert reader.segments_of([pid]) == {}
-    assert sql.n == 1
+    assert sql.n == 0
 
 
 def test_a_miss_is_read_from_sql_and_filled_in(node, redis_url):
@@ -118,7 +120,7 @@ def test_a_miss_is_read_from_sql_and_filled_in(node, redis_url):
         assert reader.get_profiles([pid])[pid].traits == {"plan": "pro"}
         assert reader.segments_of([pid]) == {pid: {"vip": 100.0}}
     assert sql.n == 1
-    assert all(0 < _r(redis_url).ttl(k) <= 3600 for k in keys)
+    assert all(0 < _r(redis_url).ttl(k) <= 3600 for k in keys if not k.startswith(hd.KEY))
 
 
 def test_writes_are_visible_to_the_next_read_without_sql(node):
@@ -145,6 +147,7 @@ def test_writes_are_visible_to_the_next_read_without_sql(node):
 def test_first_exposures_found_are_cached(node, redis_url):
     hot = _hot(node)
     pid = _ingest(node)
+    _r(redis_url).delete(k_exposures(pid))  # a profile older than its keys in Redis (not minted just now)
     sql = Counter(hot.inner)
     with hot.reader() as reader:
         assert reader.first_exposures(pid, ["exp"]) == {}  # none yet: read from SQL, remembered as none
@@ -252,7 +255,7 @@ def test_export_lists_what_redis_holds_and_erasure_leaves_nothing(node, redis_ur
         erased = client.delete("/v1/users/ann", headers=ADMIN)
         assert erased.status_code == 200, erased.text
         assert erased.json()["deleted"]["hot_store"] >= 4
-    left = [k.decode() for k in _r(redis_url).scan_iter(f"{PREFIX}*")]
+    left = [k.decode() for k in _r(redis_url).scan_iter(f"{PREFIX}*") if not k.decode().startswith(hd.KEY)]
     assert left == [k_gone(pid)]  # only the tombstone (the pseudonymous id, as on the suppression list)
     assert _r(redis_url).get(k_gone(pid)) == b"1"
     _hot(node).fill({pid: [(k_profile(pid), "s", b"[{}, {}, {}, 0, 0]", "")]})  # a late read-through fill
@@ -267,23 +270,37 @@ def test_an_erasure_on_another_node_is_dropped_by_the_bus_handler(node, redis_ur
 
 
 def test_redis_away_serving_reads_sql(store, tmp_path):
+    before = Services.build(make_settings(tmp_path), store)  # ann stored while Redis was there
+    try:
+        pid = _ingest(before)
+        with store.transaction() as tx:
+            tx.apply_membership_changes([MembershipChange("vip", pid, True, 5.0)])
+    finally:
+        before.close()
     svc = Services.build(make_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"), store)
     try:
         hot = _hot(svc)
-        pid = _ingest(svc)  # the write-through fails quietly: ingest succeeds
-        with hot.transaction() as tx:
+        svc.ingest.ingest([{"type": "identify", "userId": "ann", "traits": {"plan": "free"}}])  # no new identity
+        with hot.transaction() as tx:  # a membership change: written, its write-through fails quietly
             tx.apply_membership_changes([MembershipChange("vip", pid, True, 5.0)])
+        with pytest.raises(Unavailable):  # a new identity: refused, since the directory could not learn it
+            svc.ingest.ingest([{"type": "identify", "userId": "bob", "traits": {"plan": "pro"}}])
+        with store.transaction(write=False) as tx:
+            assert svc.profiles.find(tx, "bob") is None and svc.profiles.find(tx, "ann") == pid
         key = svc.profiles.pseudo.key("user", "ann")
         for _ in range(2):
             with hot.reader() as reader:
                 assert reader.get_identities([key])[key].profile_id == pid
-                assert reader.get_profiles([pid])[pid].traits == {"plan": "pro"}
+                assert reader.get_profiles([pid])[pid].traits == {"plan": "free"}
                 assert reader.segments_of([pid]) == {pid: {"vip": 5.0}}
                 assert reader.first_exposures(pid, ["exp"]) == {}
         assert not hot.available()
         for client in api_client(svc):
             got = client.get("/v1/decide", params={"slot": "nope", "user_id": "ann"})
             assert got.status_code == 404  # an ordinary answer, not a 500
+            batch = {"batch": [{"type": "identify", "userId": "carl", "messageId": "m-carl"}]}
+            refused = client.post("/v1/batch", json=batch)
+            assert refused.status_code == 503 and refused.headers["Retry-After"]  # the client retries
             erased = client.delete("/v1/users/ann", headers=ADMIN)
             assert erased.status_code == 503 and erased.headers["Retry-After"]  # nothing left behind unaccounted
         with store.transaction(write=False) as tx:
@@ -349,3 +366,17 @@ def test_a_zero_ttl_or_no_redis_serves_from_sql_alone(store, redis_url, tmp_path
         finally:
             svc.segments.close()
             svc.bus.close()
+
+
+def test_a_lost_membership_write_through_leaves_the_next_read_to_sql(node, monkeypatch):
+    """A node that dies between its commit and its write-through: the memberships were deleted before the commit,
+    so the next read fills them from SQL instead of serving the old set until the TTL."""
+    hot = _hot(node)
+    pid = _ingest(node)  # a new profile: "no memberships" written through
+    with hot.reader() as reader:
+        assert reader.segments_of([pid]) == {}
+    monkeypatch.setattr(hot, "_write_through", lambda tx: None)
+    with hot.transaction() as tx:
+        tx.apply_membership_changes([MembershipChange("vip", pid, True, 7.0)])
+    with hot.reader() as reader:
+        assert reader.segments_of([pid]) == {pid: {"vip": 7.0}}

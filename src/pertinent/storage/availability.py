@@ -8,6 +8,12 @@ import sqlalchemy.exc as sa_exc
 
 RETRY_AFTER_S = 5  # what a 503 asks clients to wait: a database restart or failover takes seconds
 
+
+class Unavailable(Exception):
+    """A store the write needs besides the database cannot be reached (the hot store's Redis, before a commit that
+    writes identities: ``storage/hot.py``); nothing was stored."""
+
+
 # sqlite3.OperationalError: the serving reader's own SQLite connection (not wrapped by SQLAlchemy): a file that
 # cannot be opened or read, a lock held too long, a disk I/O error
 _UNAVAILABLE = (
@@ -16,6 +22,7 @@ _UNAVAILABLE = (
     sa_exc.TimeoutError,
     sa_exc.DisconnectionError,
     sqlite3.OperationalError,
+    Unavailable,
 )
 
 

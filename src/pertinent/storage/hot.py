@@ -24,12 +24,14 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, cast
 
 from pertinent.errors import DomainError
+from pertinent.storage import hot_directory as hd
 from pertinent.storage import hot_keys as hk
-from pertinent.storage.availability import RETRY_AFTER_S
+from pertinent.storage.availability import RETRY_AFTER_S, Unavailable
 from pertinent.storage.base import DecisionRow, IdentityRow, MembershipChange, ProfileRow, Store, Tx
 from pertinent.storage.protocols import ServingReader
 
 log = logging.getLogger("pertinent.storage.hot")
+REFUSED = "the hot store (Redis) cannot be reached: identities are not written without it"
 
 
 class HotStore:
@@ -47,6 +49,7 @@ class HotStore:
         self._fill = client.register_script(hk.FILL)
         self._drop = client.register_script(hk.DROP)
         self._expose = client.register_script(hk.EXPOSE)
+        self.directory = hd.Directory(client, getattr(inner, "engine", None), self.ttl)
 
     # -- the Store protocol -------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:  # engine, url, checkpoint...: the backend's own
@@ -104,7 +107,7 @@ class HotStore:
                 entry(hk.k_id(key), "identity", hk.dec_identity(key, raw))
         if id_keys:
             entry(hk.k_ids(pid), "identity_keys", id_keys)
-        if (raw := c.get(hk.k_profile(pid))) is not None:
+        if raw := c.get(hk.k_profile(pid)):  # empty: "no profile row", nothing about the person
             entry(hk.k_profile(pid), "profile", hk.dec_profile(pid, raw))
         if (raw := c.get(hk.k_segments(pid))) is not None:
             entry(hk.k_segments(pid), "segments", hk.dec_segments(raw))
@@ -141,10 +144,17 @@ class HotStore:
 
     # -- the write side -----------------------------------------------------------------------------------------------
     def _invalidate(self, hot: HotTx) -> None:
-        if hot.empty() or not self.available():
+        """Before the commit: the identity directory's bits of the identities written (the transaction is refused
+        when Redis cannot take them: an identity in SQL without its bits would be served as unknown), then the
+        touched keys deleted."""
+        if hot.empty():
             return
+        ids = hot.identity_keys()
+        if not self.available() and not ids:  # with identities, Redis is tried even in the back-off: it must be
+            return  # told, and a read that timed out under load must not refuse every new visitor for 2 s
         try:
             pipe = self.client.pipeline(transaction=False)
+            hd.add(pipe, ids)  # before the deletes: a reader never finds an identity's key gone and its bits clear
             for pid in hot.gone:
                 self._drop(args=[hk.PREFIX, pid, hk.TOMBSTONE_S, *hot.gone[pid]], client=pipe)
             for pid in hot.dropped:
@@ -152,11 +162,14 @@ class HotStore:
             keys = [hk.k_profile(p) for p in hot.profiles] + [hk.k_id(k) for k in hot.identities]
             keys += [hk.k_id(k) for k in hot.renamed]
             keys += [hk.k_segments(p) for p in hot.segments] + [hk.k_exposures(p) for p in hot.exposures]
-            if keys:
+            keys += [hk.k_segments(p) for p in hot.segment_sets]  # set again after the commit; if this node dies
+            if keys:  # first, the next read fills them from SQL
                 pipe.delete(*keys)
             pipe.execute()
-        except Exception:
+        except Exception as exc:
             self.failed("invalidation before a commit")
+            if ids:
+                raise Unavailable(REFUSED) from exc
 
     def _write_through(self, hot: HotTx) -> None:
         if hot.empty() or not self.available():
@@ -170,14 +183,19 @@ class HotStore:
             for pid, row in hot.profiles.items():
                 if pid not in hot.gone:
                     pipe.set(hk.k_profile(pid), hk.enc_profile(row), ex=self.ttl)
+            hd.add(pipe, hot.identity_keys())  # again: a directory rebuilt during the commit may lack them
             for ident in hot.identities.values():
                 if ident.profile_id not in hot.gone and ident.profile_id not in hot.dropped:
                     pipe.set(hk.k_id(ident.key), hk.enc_identity(ident), ex=self.ttl)
                     pipe.sadd(hk.k_ids(ident.profile_id), ident.key)
                     pipe.expire(hk.k_ids(ident.profile_id), self.ttl)
+            for pid, segments in hot.segment_sets.items():  # the whole set, read in the transaction
+                if pid not in hot.gone and pid not in hot.dropped and pid not in hot.segments:
+                    pipe.set(hk.k_segments(pid), hk.enc_segments(segments), ex=self.ttl)
             keys = [hk.k_segments(p) for p in hot.segments] + [hk.k_exposures(p) for p in hot.exposures]
             if keys:
                 pipe.delete(*keys)
+            self._minted(pipe, hot)
             for pid, first in hot.exposed.items():  # replaces the readers' "no exposure yet" values
                 if pid not in hot.gone and pid not in hot.dropped and pid not in hot.exposures:
                     args: list[Any] = [self.ttl]
@@ -187,6 +205,22 @@ class HotStore:
             pipe.execute()
         except Exception:
             self.failed("write-through after a commit")
+
+    def _minted(self, pipe: Any, hot: HotTx) -> None:
+        """Profile ids minted by this transaction have nothing in SQL but what it wrote: no memberships, no
+        exposures, maybe no profile row (an identity the decision writer created): say so in Redis, so that the
+        person's first decision reads nothing from SQL. Set only where absent (a write-through of a change made
+        meanwhile wins), refused by a tombstone; believed for ``NEGATIVE_S`` where they say "none"."""
+        until = hk.enc_no_exposure(time.time() + hk.NEGATIVE_S)
+        for pid in hot.minted():
+            if pid in hot.gone or pid in hot.dropped:
+                continue
+            items: list[Any] = [self.ttl, "s", hk.enc_segments({}), "", "x", hk.ALL, until]
+            keys = [hk.k_gone(pid), hk.k_segments(pid), hk.k_exposures(pid)]
+            if pid not in hot.profiles:
+                items += ["n", b"", min(self.ttl, hk.NEGATIVE_S)]
+                keys.append(hk.k_profile(pid))
+            self._fill(keys=keys, args=items, client=pipe)
 
     # -- read-through fills ------------------------------------------------------------------------------------
     def fill_absent(self, identity_keys: Sequence[str]) -> None:
@@ -241,6 +275,10 @@ class HotTx:
         self.exposed: dict[str, dict[str, DecisionRow]] = {}  # profile -> experiment -> earliest decision written
         self.dropped: set[str] = set()  # profiles whose identities moved away: every key dropped, no tombstone
         self.gone: dict[str, list[str]] = {}  # erased/deleted profiles -> their identity keys
+        self.segment_sets: dict[str, dict[str, float]] = {}  # profiles whose memberships changed -> all of them
+        self._looked_up: set[str] = set()  # identity keys this transaction asked SQL for (found or not)
+        self._found: set[str] = set()  # ... and those SQL had
+        self._merged_into: set[str] = set()  # profiles that received another's identities (and all else)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tx, name)
@@ -250,7 +288,31 @@ class HotTx:
             not (self.profiles or self.identities or self.renamed or self.segments or self.exposures or self.dropped)
             and not self.gone
             and not self.exposed
+            and not self.segment_sets
         )
+
+    def identity_keys(self) -> list[str]:
+        """The identity keys this transaction writes (their directory bits are set before its commit)."""
+        return [*self.identities, *self.renamed]
+
+    def minted(self) -> list[str]:
+        """Profile ids created by this transaction: an identity written with its own key as profile id (how
+        ``IdentityResolver`` and the decision writer mint one) after this transaction found the key absent."""
+        return [
+            key
+            for key, row in self.identities.items()
+            if row.profile_id == key
+            and key in self._looked_up
+            and key not in self._found
+            and key not in self._merged_into  # a new user who brought an anonymous history with them
+        ]
+
+    def get_identities(self, keys: Iterable[str]) -> dict[str, IdentityRow]:
+        keys = list(keys)
+        found = self._tx.get_identities(keys)
+        self._looked_up.update(keys)
+        self._found.update(found)
+        return found
 
     def put_profiles(self, rows: Sequence[ProfileRow]) -> None:
         self._tx.put_profiles(rows)
@@ -279,6 +341,7 @@ class HotTx:
     def repoint_identities(self, from_profile: str, to_profile: str) -> None:
         self._tx.repoint_identities(from_profile, to_profile)
         self.dropped.add(from_profile)
+        self._merged_into.add(to_profile)
         for key, row in list(self.identities.items()):
             if row.profile_id == from_profile:
                 self.identities[key] = IdentityRow(key, row.kind, to_profile, row.created_at)
@@ -289,8 +352,14 @@ class HotTx:
         self.identities.pop(old_key, None)
 
     def apply_membership_changes(self, changes: Sequence[MembershipChange]) -> list[MembershipChange]:
+        """Apply, then read the changed profiles' whole membership sets in this transaction (its own changes
+        included) for the write-through: the next decision finds them in Redis."""
         applied = self._tx.apply_membership_changes(changes)
-        self.segments.update(c.profile_id for c in applied)
+        pids = list(dict.fromkeys(c.profile_id for c in applied))
+        if pids:
+            current = self._tx.segments_of(pids)
+            for pid in pids:
+                self.segment_sets[pid] = current.get(pid, {})
         return applied
 
     def merge_segment_members(self, source: str, target: str, at: float) -> None:
@@ -319,14 +388,17 @@ class HotTx:
 
 
 class HotReader:
-    """The serving reads of one request: Redis first, SQL (one reader, opened on the first miss) for the rest."""
+    """The serving reads of one request: Redis first (the identities with their profiles, segments and exposures in
+    one round trip), SQL (one reader, opened on the first miss) for the rest."""
 
     def __init__(self, hot: HotStore, stack: ExitStack) -> None:
         self.hot = hot
         self._stack = stack
         self._sql_reader: ServingReader | None = None
-        self._profiles: dict[str, bytes | None] = {}  # prefetched with the identities (None: not in Redis)
+        # prefetched with the identities (None: not in Redis; b"": known to have no profile row)
+        self._profiles: dict[str, bytes | None] = {}
         self._segments: dict[str, bytes | None] = {}
+        self._exposures: dict[str, dict[str, bytes]] = {}  # the profile's whole x: hash ({}: none in Redis)
 
     def _sql(self) -> ServingReader:
         if self._sql_reader is None:
@@ -339,18 +411,26 @@ class HotReader:
             return {}
         if not self.hot.available():
             return self._sql().get_identities(wanted)
+        args: list[Any] = [hk.PREFIX, hd.KEY, hd.K]
+        for key in wanted:
+            args += hd.positions(key)
         try:
-            reply = self.hot._read(keys=[hk.k_id(k) for k in wanted], args=[hk.PREFIX])
+            reply = self.hot._read(keys=[hk.k_id(k) for k in wanted], args=args)
         except Exception:
             self.hot.failed("read")
             return self._sql().get_identities(wanted)
+        if not reply[0]:
+            self.hot.directory.incomplete()
         n = len(wanted)
-        found = {key: hk.dec_identity(key, raw) for key, raw in zip(wanted, reply[:n], strict=True) if raw}
-        absent = {key for key, raw in zip(wanted, reply[:n], strict=True) if raw == b""}
-        rest = reply[n:]
-        for i in range(0, len(rest), 3):
+        values = reply[1 : n + 1]
+        found = {key: hk.dec_identity(key, raw) for key, raw in zip(wanted, values, strict=True) if raw}
+        absent = {key for key, raw in zip(wanted, values, strict=True) if raw == b""}
+        rest = reply[n + 1 :]
+        for i in range(0, len(rest), 4):
             pid = hk.text(rest[i])
             self._profiles[pid], self._segments[pid] = rest[i + 1], rest[i + 2]
+            flat = rest[i + 3] or []
+            self._exposures[pid] = {hk.text(flat[j]): flat[j + 1] for j in range(0, len(flat), 2)}
         missing = [k for k in wanted if k not in found and k not in absent]
         if missing:
             rows = self._sql().get_identities(missing)
@@ -381,12 +461,20 @@ class HotReader:
     def get_profiles(self, ids: Iterable[str]) -> dict[str, ProfileRow]:
         wanted = list(dict.fromkeys(ids))
         cached = self._cached(wanted, self._profiles, hk.k_profile)
-        found = {pid: hk.dec_profile(pid, raw) for pid, raw in cached.items() if raw is not None}
-        missing = [pid for pid in wanted if pid not in found]
+        found = {pid: hk.dec_profile(pid, raw) for pid, raw in cached.items() if raw}
+        missing = [pid for pid in wanted if pid not in found and cached.get(pid) != b""]
         if missing:
             rows = self._sql().get_profiles(missing)
             found.update(rows)
-            self.hot.fill({pid: [(hk.k_profile(pid), "s", hk.enc_profile(row), "")] for pid, row in rows.items()})
+            negative = min(self.hot.ttl, hk.NEGATIVE_S)  # no row: remembered until its first write-through
+            self.hot.fill(
+                {
+                    pid: [(hk.k_profile(pid), "s", hk.enc_profile(rows[pid]), "")]
+                    if pid in rows
+                    else [(hk.k_profile(pid), "n", b"", str(negative))]
+                    for pid in missing
+                }
+            )
         return found
 
     def segments_of(self, profile_ids: Iterable[str]) -> dict[str, dict[str, float]]:
@@ -408,19 +496,27 @@ class HotReader:
         found: dict[str, DecisionRow] = {}
         none_yet: set[str] = set()  # "no exposure" values still believed: no SQL read for them
         now = time.time()
-        if self.hot.available():
+        held = self._exposures.get(profile_id)
+        if held is None and self.hot.available():
             try:
-                raws = self.hot.client.hmget(hk.k_exposures(profile_id), wanted)
-                for e, raw in zip(wanted, raws, strict=True):
-                    if not raw:
-                        continue
-                    until = hk.no_exposure_until(raw)
-                    if until is None:
-                        found[e] = hk.dec_exposure(profile_id, e, raw)
-                    elif until > now:
-                        none_yet.add(e)
+                raws = self.hot.client.hmget(hk.k_exposures(profile_id), [*wanted, hk.ALL])
+                held = {e: raw for e, raw in zip([*wanted, hk.ALL], raws, strict=True) if raw}
             except Exception:
                 self.hot.failed("read")
+        if held:
+            everything = held.get(hk.ALL)  # "none besides those listed", while believed
+            all_until = hk.no_exposure_until(everything) if everything else None
+            for e in wanted:
+                raw = held.get(e)
+                if not raw:
+                    if all_until is not None and all_until > now:
+                        none_yet.add(e)
+                    continue
+                until = hk.no_exposure_until(raw)
+                if until is None:
+                    found[e] = hk.dec_exposure(profile_id, e, raw)
+                elif until > now:
+                    none_yet.add(e)
         missing = [e for e in wanted if e not in found and e not in none_yet]
         if missing:  # the decision writer's write-through replaces a "no exposure" value with the first exposure
             rows = self._sql().first_exposures(profile_id, missing)

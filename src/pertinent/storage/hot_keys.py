@@ -6,12 +6,17 @@ Every key starts with ``pertinent:hot:`` and expires (``hot_store_ttl_s``):
 ``id:<identity key>``  ``[kind, profile_id, created_at]`` (the key is already a pseudonym); empty: known
                        to be unknown, for at most ``NEGATIVE_S`` (until that identity's first write)
 ``ids:<profile_id>``   set of the identity keys cached for the profile (what erasure deletes)
-``p:<profile_id>``     ``[traits, state, consent, created_at, updated_at]``
-``s:<profile_id>``     ``{segment_id: entered_at}`` (``{}``: a member of nothing)
+``p:<profile_id>``     ``[traits, state, consent, created_at, updated_at]``; empty: no profile row (an
+                       identity seen by ``/v1/decide`` only), for at most ``NEGATIVE_S``
+``s:<profile_id>``     ``{segment_id: entered_at}`` (``{}``: a member of nothing), written through after
+                       each membership change (the whole set, read in the changing transaction)
 ``x:<profile_id>``     hash experiment -> first exposure ``[decision_id, slot, variant, reason, at,
                        propensity, detail]`` (sticky assignment: a first exposure never changes), or
                        ``-<unix time>``: none in SQL when read, believed until that time (``NEGATIVE_S``); the
-                       decision writer's write-through of the first exposure replaces it (script ``EXPOSE``)
+                       decision writer's write-through of the first exposure replaces it (script ``EXPOSE``);
+                       field ``*`` = ``-<unix time>``: no other exposure exists (a profile id minted in the
+                       transaction that wrote it), believed until that time
+``known``              the identity directory, a Bloom filter of every identity key (``hot_directory.py``)
 ``gone:<profile_id>``  tombstone, for a minute after an erasure or deletion: read-through fills of
                        the profile are refused, so a read that began before the erasure committed
                        cannot put the erased data back
@@ -108,34 +113,51 @@ def no_exposure_until(raw: bytes) -> float | None:
     return float(raw[1:]) if raw[:1] == b"-" else None
 
 
+ALL = "*"  # the exposures hash's field saying "no exposure besides those listed", while believed
+
+
 def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-# KEYS: identity keys (id:...); ARGV[1]: the prefix. Returns one value (or nil) per identity key, then
-# (profile_id, profile, segments) for each distinct profile found: the whole of a /v1/decide in one round trip.
+# KEYS: identity keys (id:...). ARGV[1]: the prefix; ARGV[2]: the identity directory's key (hot_directory.py);
+# ARGV[3]: its bits per identity key (0: do not consult it); then those bits for each identity key in turn.
+# Returns whether the directory is complete (1 or 0), then one value (or nil) per identity key ('' when known to
+# be unknown: a negative value, or a bit of the complete directory clear), then (profile_id, profile, segments,
+# exposures as HGETALL) for each distinct profile found: the whole of a /v1/decide in one round trip.
 READ = """
 local out, seen, pids = {}, {}, {}
-for i, k in ipairs(KEYS) do
-  local v = redis.call('GET', k)
-  out[i] = v
+local k = tonumber(ARGV[3])
+local complete = 0
+if k > 0 then complete = redis.call('GETBIT', ARGV[2], 0) end
+out[1] = complete
+for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  if (not v) and complete == 1 then
+    for j = 1, k do
+      if redis.call('GETBIT', ARGV[2], ARGV[3 + (i - 1) * k + j]) == 0 then v = ''; break end
+    end
+  end
+  out[i + 1] = v
   if v and v ~= '' then
     local pid = cjson.decode(v)[2]
     if not seen[pid] then seen[pid] = true; table.insert(pids, pid) end
   end
 end
-local n = #KEYS
+local n = #KEYS + 1
 for _, pid in ipairs(pids) do
   out[n + 1] = pid
   out[n + 2] = redis.call('GET', ARGV[1] .. 'p:' .. pid)
   out[n + 3] = redis.call('GET', ARGV[1] .. 's:' .. pid)
-  n = n + 3
+  out[n + 4] = redis.call('HGETALL', ARGV[1] .. 'x:' .. pid)
+  n = n + 4
 end
 return out
 """
 
 # Read-through fill of one profile's keys. KEYS[1]: its tombstone; KEYS[2..]: targets. ARGV[1]: TTL; then three
-# per target: op ('s' SET NX, 'a' SADD, 'x' HSET where the field is absent or a "no exposure" value), a, b.
+# per target: op ('s' SET NX; 'n' SET NX expiring after b seconds; 'a' SADD; 'x' HSET where the field is absent
+# or a "no exposure" value), a, b.
 # Nothing is written while the tombstone stands; a value written meanwhile by a write-through is never replaced.
 FILL = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -144,6 +166,8 @@ for i = 2, #KEYS do
   local op, a, b = ARGV[3 * i - 4], ARGV[3 * i - 3], ARGV[3 * i - 2]
   if op == 's' then
     redis.call('SET', KEYS[i], a, 'NX', 'EX', ttl)
+  elseif op == 'n' then
+    redis.call('SET', KEYS[i], a, 'NX', 'EX', b)
   elseif op == 'a' then
     redis.call('SADD', KEYS[i], a); redis.call('EXPIRE', KEYS[i], ttl)
   else
