@@ -280,18 +280,22 @@ def test_redis_away_serving_reads_sql(store, tmp_path):
     svc = Services.build(make_settings(tmp_path, redis_url="redis://127.0.0.1:1/0"), store)
     try:
         hot = _hot(svc)
-        svc.ingest.ingest([{"type": "identify", "userId": "ann", "traits": {"plan": "free"}}])  # no new identity
-        with hot.transaction() as tx:  # a membership change: written, its write-through fails quietly
-            tx.apply_membership_changes([MembershipChange("vip", pid, True, 5.0)])
-        with pytest.raises(Unavailable):  # a new identity: refused, since the directory could not learn it
+        # Every change of a decision input is refused while Redis cannot be told: committed, it would leave Redis
+        # serving the old value (a withdrawn consent, a left segment) once Redis is back, until the keys expire.
+        with pytest.raises(Unavailable):  # a known person's traits (no new identity)
+            svc.ingest.ingest([{"type": "identify", "userId": "ann", "traits": {"plan": "free"}}])
+        with pytest.raises(Unavailable), hot.transaction() as tx:  # a membership change
+            tx.apply_membership_changes([MembershipChange("vip", pid, False, 6.0)])
+        with pytest.raises(Unavailable):  # a new identity: the directory could not learn it either
             svc.ingest.ingest([{"type": "identify", "userId": "bob", "traits": {"plan": "pro"}}])
         with store.transaction(write=False) as tx:
             assert svc.profiles.find(tx, "bob") is None and svc.profiles.find(tx, "ann") == pid
+            assert tx.get_profiles([pid])[pid].traits == {"plan": "pro"}  # rolled back, nothing half-written
         key = svc.profiles.pseudo.key("user", "ann")
         for _ in range(2):
             with hot.reader() as reader:
                 assert reader.get_identities([key])[key].profile_id == pid
-                assert reader.get_profiles([pid])[pid].traits == {"plan": "free"}
+                assert reader.get_profiles([pid])[pid].traits == {"plan": "pro"}
                 assert reader.segments_of([pid]) == {pid: {"vip": 5.0}}
                 assert reader.first_exposures(pid, ["exp"]) == {}
         assert not hot.available()

@@ -31,7 +31,7 @@ from pertinent.storage.base import DecisionRow, IdentityRow, MembershipChange, P
 from pertinent.storage.protocols import ServingReader
 
 log = logging.getLogger("pertinent.storage.hot")
-REFUSED = "the hot store (Redis) cannot be reached: identities are not written without it"
+REFUSED = "the hot store (Redis) cannot be reached: decision inputs are not changed without it"
 
 
 class HotStore:
@@ -144,14 +144,14 @@ class HotStore:
 
     # -- the write side -----------------------------------------------------------------------------------------------
     def _invalidate(self, hot: HotTx) -> None:
-        """Before the commit: the identity directory's bits of the identities written (the transaction is refused
-        when Redis cannot take them: an identity in SQL without its bits would be served as unknown), then the
-        touched keys deleted."""
+        """Before the commit: the identity directory's bits of the identities written, then the touched keys
+        deleted. When Redis cannot be told, the transaction is refused (503, the client retries): committed, it
+        would leave Redis serving what it replaced once Redis is back (a withdrawn consent, an erased person's
+        profile, an identity in SQL without its directory bits served as unknown) until the keys expire. Redis is
+        tried even during the readers' back-off: a read that timed out under load must not refuse writes for 2 s."""
         if hot.empty():
             return
         ids = hot.identity_keys()
-        if not self.available() and not ids:  # with identities, Redis is tried even in the back-off: it must be
-            return  # told, and a read that timed out under load must not refuse every new visitor for 2 s
         try:
             pipe = self.client.pipeline(transaction=False)
             hd.add(pipe, ids)  # before the deletes: a reader never finds an identity's key gone and its bits clear
@@ -168,8 +168,7 @@ class HotStore:
             pipe.execute()
         except Exception as exc:
             self.failed("invalidation before a commit")
-            if ids:
-                raise Unavailable(REFUSED) from exc
+            raise Unavailable(REFUSED) from exc
 
     def _write_through(self, hot: HotTx) -> None:
         if hot.empty() or not self.available():
