@@ -172,3 +172,29 @@ def test_the_admin_key_in_the_body_still_authorises(any_client, services):
     )
     r = any_client.post("/v1/batch", content=body.encode(), headers={**JSON, "Authorization": ""})
     assert r.status_code == 200 and r.json()["stored"] == 1, r.text
+
+
+item_values = odd_json | st.sampled_from(
+    ['""', '" "', "null", "true", "0", "-1", "1.5", '"2024-01-01T00:00:00Z"', '"9999-12-31"', '["a",1,null]',
+     '{"a":{}}', '"' + "x" * 5000 + '"', '"\\u0000"', '"\\u202e"', '[' + ",".join(['"c"'] * 300) + "]"]
+)  # fmt: skip
+item_fields = st.sampled_from(
+    ["item_id", "title", "text", "categories", "tags", "price", "available", "available_from", "available_until",
+     "attributes", "brand", "image_url"]
+)  # fmt: skip
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(odd=st.lists(st.dictionaries(item_fields, item_values, min_size=1, max_size=3), min_size=1, max_size=4))
+def test_odd_items_are_stored_or_refused_by_name_and_never_cost_a_neighbour(any_client, odd) -> None:
+    rows = ['{"item_id":"keep","title":"kept"}']
+    for fields in odd:
+        members = ",".join(f'"{k}":{v}' for k, v in fields.items())
+        rows.append("{" + ('"item_id":"odd",' if "item_id" not in fields else "") + members + "}")
+    r = any_client.post("/v1/items", content=('{"items":[' + ",".join(rows) + "]}").encode(), headers={**ADMIN, **JSON})
+    assert r.status_code == 200, r.text  # the first item is always storable
+    answer = r.json()
+    assert answer["stored"] >= 1 and answer["stored"] + answer["rejected"] == len(rows), answer
+    assert all(e["field"].startswith(f"items[{e['index']}]") and e["message"] for e in answer["errors"]), answer
+    assert any_client.get("/v1/items/keep", headers=ADMIN).json()["title"] == "kept"
+    assert any_client.get("/v1/catalog").status_code == 200
