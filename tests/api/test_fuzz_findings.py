@@ -71,3 +71,56 @@ def test_any_purpose_names_are_stored_or_refused_by_name(any_client: TestClient,
         assert r.status_code == 400 and r.json()["errors"][0]["field"] == "purposes", r.text
     else:
         assert r.status_code == 200 and r.json()["success"] is True, r.text  # (purposes are stored lower-cased)
+
+
+# ------------------------------------------------------- blocks, slots and experiments that could not be stored
+def _nested_and(levels: int) -> dict[str, Any]:
+    condition: dict[str, Any] = {"type": "context", "field": "country", "op": "eq", "value": "FR"}
+    for _ in range(levels):
+        condition = {"type": "and", "conditions": [condition]}
+    return condition
+
+
+def _blocks(client: TestClient) -> None:
+    for bid in ("hero-a", "hero-b"):
+        block = {"type": "headline", "content": {"title": bid}}
+        assert client.put(f"/v1/blocks/{bid}", json=block, headers=ADMIN).status_code == 200
+
+
+SLOT = {"variants": {"a": "hero-a", "b": "hero-b"}, "default": {"kind": "variant", "variant": "a"}}
+
+
+@pytest.mark.parametrize("levels", [130, 200])
+def test_slot_rules_nested_past_what_can_be_stored_are_refused_by_name(any_client: TestClient, levels: int) -> None:
+    """Targeting rules 130 'and's deep passed validation, then orjson could not write them: a 500."""
+    _blocks(any_client)
+    rules = [{"then": {"kind": "variant", "variant": "b"}, "when": _nested_and(levels)}]
+    r = any_client.put("/v1/slots/deep", json={**SLOT, "rules": rules}, headers=ADMIN)
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0] == {"field": "rules", "message": "nested deeper than 64 levels"}
+    shallow = [{"then": {"kind": "variant", "variant": "b"}, "when": _nested_and(20)}]
+    assert any_client.put("/v1/slots/deep", json={**SLOT, "rules": shallow}, headers=ADMIN).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/blocks/b4", '{"type":"headline","content":{"title":"A","x":' + "[" * 300 + "]" * 300 + "}}", "content"),
+        ("/v1/experiments/e2", '{"variants":["a","b"],"x":' + "[" * 300 + "]" * 300 + "}", "x"),
+        ("/v1/blocks/b5", '{"type":"headline","content":{"title":"A\\u0000"}}', "content.title"),
+        (
+            "/v1/slots/s5",
+            '{"variants":{"a":"hero-a"},"default":{"kind":"variant","variant":"a"},"description":"\\u0000"}',
+            "description",
+        ),
+    ],
+)
+def test_documents_that_cannot_be_stored_are_refused_by_name(
+    any_client: TestClient, path: str, body: str, field: str
+) -> None:
+    """A block's content nested 300 levels was a 500 (pydantic could not serialise it); every document now follows
+    the rule of events and items (runtime/limits.py): no NUL, at most 64 levels per field."""
+    _blocks(any_client)
+    r = any_client.put(path, content=body, headers={**ADMIN, "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["field"] == field

@@ -99,3 +99,24 @@ def test_cli_lists_and_promotes(tmp_path, monkeypatch):
     assert f"serving {v1} (pinned), newest {v2}" in listed.output
     bad = runner.invoke(app, ["models", "promote", name, "v9"])
     assert bad.exit_code == 2 and "version:" in bad.output
+
+
+def test_a_model_folder_without_versions_or_with_stray_folders_is_no_500(client, sqlite_services):
+    """Found by fuzzing: resume on a model folder whose first training stopped before saving was a 500, and a
+    stray folder named like a version ("v2-old") made rollback a 500 (its number read with int())."""
+    root = sqlite_services.settings.data_dir / "models"
+    (root / "unsaved").mkdir(parents=True)
+    r = client.post("/v1/models/unsaved/resume", headers=ADMIN)
+    assert r.status_code == 404 and r.json()["errors"][0]["field"] == "name", r.text
+    name = sqlite_services.recommend.config.model
+    v1 = _save(sqlite_services, ["a", "b"])
+    v2 = _save(sqlite_services, ["b", "a"])
+    (root / name / "v2-old").mkdir()
+    (root / name / "v2-old" / "config.json").write_text("{}")
+    listed = client.get("/v1/models", headers=ADMIN).json()["models"]
+    assert [v["version"] for m in listed if m["name"] == name for v in m["versions"]] == [v1, v2]
+    rolled = client.post(f"/v1/models/{name}/rollback", headers=ADMIN)
+    assert rolled.status_code == 200 and rolled.json()["served"] == v1, rolled.text
+    for version in ("v0", "v01", "v" + "9" * 15):
+        r = client.post(f"/v1/models/{name}/promote", json={"version": version}, headers=ADMIN)
+        assert r.status_code == 404 and r.json()["errors"][0]["field"] == "version", r.text

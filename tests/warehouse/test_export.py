@@ -148,6 +148,28 @@ def test_bad_requests_name_the_field(sqlite_services, tmp_path, kwargs, field):
         sqlite_services.warehouse.export(out=tmp_path / "wh", **kwargs)
 
 
+@pytest.mark.parametrize("since", ["1e309", "nan", "inf", "-inf", "99999999999", "9999-12-31T23:59:59Z", float("inf")])
+def test_a_since_that_is_not_finite_or_in_the_future_is_refused(sqlite_services, tmp_path, since):
+    """Found by fuzzing the CLI: --since in the future moved the decisions' watermark past rows not yet made (each
+    later run skipped them), and --since inf or nan was taken without a word."""
+    with pytest.raises(InvalidInput, match="^since:"):
+        sqlite_services.warehouse.export("decisions", tmp_path / "wh", since=since)
+
+
+def test_a_future_since_cannot_hide_later_decisions(services, exports, tmp_path):
+    with pytest.raises(InvalidInput, match="^since:"):
+        exports.export("decisions", tmp_path / "wh", since=str(time.time() + 10 * 86400))
+    with services.store.transaction() as tx:
+        tx.insert_decisions([DecisionRow("d1", "p1", "hero", "a", "experiment", time.time() - 1, "exp", 0.5, {})])
+    assert exports.export("decisions", tmp_path / "wh").rows == 1
+
+
+def test_an_out_folder_that_cannot_be_made_is_named(sqlite_services, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InvalidInput, match="^out: cannot create"):
+        sqlite_services.warehouse.export("events", tmp_path / "afile" / "below")
+
+
 def test_out_must_be_a_folder(sqlite_services, tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(InvalidInput, match="^out:"):
@@ -166,3 +188,10 @@ def test_cli_export_writes_parquet(tmp_path, monkeypatch):
     assert json.loads(out.output)["rows"] == 0
     bad = runner.invoke(app, ["export", "users", "--out", str(tmp_path / "wh")])
     assert bad.exit_code == 2 and "kind:" in bad.output
+    for args, field in (
+        (["--since", "1e309"], "since:"),
+        (["--out", str(tmp_path / "wh" / "events" / "x" / "y")], "out:"),
+    ):
+        (tmp_path / "wh" / "events" / "x").write_text("a file where a folder is needed")
+        odd = runner.invoke(app, ["export", "events", "--out", str(tmp_path / "wh"), *args])
+        assert odd.exit_code == 2 and field in odd.output and "Traceback" not in odd.output, odd.output

@@ -7,6 +7,15 @@ bombs and malformed JSON all get one clear error shape.
 deflate stream some clients send) or ``identity``; anything else (``br``, ``zstd``, several codings) is refused with
 415 naming the header, never read as if uncompressed. The size limit applies to the decompressed body too.
 
+``salvage=True`` (collection and the catalogue, where one bad message must not fail its neighbours) reads what
+orjson refuses but the JSON grammar allows: a lone UTF-16 surrogate (``"\\ud800"``, which JavaScript's
+``JSON.stringify`` writes for a string cut inside an emoji) and a number beyond a double's range (``1e309``, read
+as :class:`~pertinent.runtime.limits.OutOfRange`); validation then refuses the message that holds it, by name.
+
+>>> ok, cut = _salvage(b'[{"ok": 1}, {"s": "\\\\ud83d", "n": 1e309, "big": 123456789012345678901234567890}]')
+>>> ok, cut["s"] == chr(0xD83D), cut["n"], cut["big"]
+({'ok': 1}, True, inf, 1.2345678901234568e+29)
+
 >>> import zlib
 >>> [_decode(data, coding, 100) for data, coding in [(b"{}", ""), (zlib.compress(b"[1]"), "deflate")]]
 [b'{}', b'[1]']
@@ -17,7 +26,9 @@ pertinent.api.errors.ApiError: content-encoding: 'br' is not supported; send gzi
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import zlib
 from typing import Any
 
@@ -26,6 +37,7 @@ from fastapi import Request
 from starlette.requests import ClientDisconnect
 
 from pertinent.api.errors import ApiError
+from pertinent.runtime.limits import OutOfRange
 
 __all__ = ["read_json"]
 
@@ -127,9 +139,42 @@ async def _read(request: Request, limit: int) -> bytes:
     return bytes(buffer)
 
 
-async def read_json(request: Request, limit: int) -> Any:
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else OutOfRange(value)
+
+
+def _integer(text: str) -> int | float:
+    """An integer as orjson reads it: a float beyond 64 bits (infinity beyond a double; Python reads at most 4300
+    digits, and 310 are already beyond a double)."""
+    if len(text.lstrip("-")) > 309:
+        return OutOfRange("-inf" if text.startswith("-") else "inf")
+    value = int(text)
+    if _INT64_MIN <= value <= _UINT64_MAX:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return OutOfRange("inf" if value > 0 else "-inf")
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _salvage(body: bytes) -> Any:
+    """``body`` read by the standard library's parser (see the module's docstring); raises ValueError (or
+    RecursionError) for what is malformed there too."""
+    return json.loads(body.decode("utf-8"), parse_float=_number, parse_int=_integer, parse_constant=_not_json)
+
+
+async def read_json(request: Request, limit: int, salvage: bool = False) -> Any:
     """The parsed JSON body (any JSON value); 413 over ``limit`` bytes (declared, streamed or decompressed), 415 for a
     ``Content-Encoding`` other than gzip, deflate or identity, 400 if empty, not valid compressed data or malformed.
+    With ``salvage``, lone surrogates and out-of-range numbers are read for validation to refuse by name.
 
     A client that disconnects before sending its whole body is logged (info) as such, and answered 400 (which
     nobody reads)."""
@@ -153,6 +198,11 @@ async def read_json(request: Request, limit: int) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if salvage:
+            try:
+                return _salvage(body)
+            except (ValueError, RecursionError):
+                pass  # malformed for both parsers: orjson's message says where
         raise ApiError(
             400,
             "invalid_json",

@@ -28,6 +28,9 @@ from typing import Any, Literal
 import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 Mode = Literal["allow", "flag", "block"]
 MODES: tuple[str, ...] = ("allow", "flag", "block")
@@ -80,6 +83,53 @@ def schema_problems(schema: Any) -> list[dict[str, str]]:
         return [{"field": f"schema.{where}" if where else "schema", "message": exc.message[:300]}]
     if schema.get("type", "object") not in ("object", ["object"]):
         return [{"field": "schema.type", "message": "the properties of an event are an object: type must be 'object'"}]
+    return _unusable(schema)
+
+
+def _local_refs(node: Any, path: str) -> list[tuple[str, str]]:
+    """Every ``$ref`` inside the schema (``#...``) with its place; none when a nested ``$id`` moves the base."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str, int]] = [(node, path, 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth and "$id" in value:
+                return []  # a reference is then relative to that id: leave it to the validator
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#"):
+                out.append((f"{where}.$ref", ref))
+            stack += [(v, f"{where}.{k}", depth + 1) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    return out
+
+
+def _unusable(schema: dict[str, Any]) -> list[dict[str, str]]:
+    """A valid schema that no event could be checked against: a ``$ref`` to nowhere, or one that refers to itself
+    without end (found by fuzzing: accepted, then every event logged a failure and the plan checked nothing).
+
+    >>> _unusable({"properties": {"a": {"$ref": "#/$defs/missing"}}})[0]["field"]
+    'schema.properties.a.$ref'
+    >>> _unusable({"$ref": "#"})[0]["message"]
+    'refers to itself without end'
+    """
+    resolver = Registry().resolver_with_root(DRAFT202012.create_resource(schema))
+    for where, ref in sorted(_local_refs(schema, "schema")):
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            return [{"field": where, "message": f"'{ref[:100]}' points to nothing in the schema"}]
+    validator = Draft202012Validator(schema)
+    properties = schema.get("properties")
+    sample = {name: None for name in properties} if isinstance(properties, dict) else {}
+    try:
+        for instance in ({}, sample):
+            for _ in validator.iter_errors(instance):
+                pass
+    except RecursionError:
+        return [{"field": "schema", "message": "refers to itself without end"}]
+    except Exception as exc:  # noqa: BLE001 - whatever stops the schema applying, said at upload, not per event
+        return [{"field": "schema", "message": f"cannot be applied: {str(exc)[:200]}"}]
     return []
 
 

@@ -134,5 +134,8 @@ class ModelPromotions:
     def resume(self, name: str, actor: Actor = SYSTEM) -> Promotion:
         self._known(name)
         before = self.registry.latest_version(name)
-        after = self.registry.resume(name, by=str(actor))
+        try:  # a model folder without any saved version (its first training stopped before saving): 404, not 500
+            after = self.registry.resume(name, by=str(actor))
+        except RegistryError as exc:
+            raise UnknownModel(str(exc).split(": ", 1)[-1], "name") from None
         return self._done(name, "model.resume", before, after, actor, False)

@@ -74,9 +74,10 @@ class ModelRegistry:
         folder = self._dir(name)
         if not folder.exists():
             return []
+        # only v<digits>: a stray folder (a copy named "v2-old") is no version, and rollback reads the numbers
         return sorted(
-            (p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("v")),
-            key=lambda v: int(v[1:]) if v[1:].isdigit() else -1,
+            (p.name for p in folder.iterdir() if p.is_dir() and p.name[:1] == "v" and p.name[1:].isdigit()),
+            key=lambda v: int(v[1:]),
         )
 
     def names(self) -> list[str]:

@@ -3,6 +3,10 @@ and event times inside a sane window.
 
 * **No NUL character** (U+0000) in any string or object key: PostgreSQL's ``text`` and ``jsonb`` cannot hold it
   (SQLite can, but both backends answer the same).
+* **No lone UTF-16 surrogate** (``"\\ud800"`` without its pair) in any string or key: no UTF-8 text can hold one,
+  so neither database can; and **no number beyond a double's range** (``1e309``): JSON readers make it infinity,
+  which JSON cannot write back. Both reach here only from :func:`pertinent.api.body.read_json`'s salvaging parse,
+  so that a batch that holds one such message loses that message alone.
 * **At most** :data:`MAX_DEPTH` **levels of nesting** in one field: orjson reads 1024 levels but writes only 254,
   and no real property, trait or attribute needs more than a handful.
 * **Event times** between :data:`EARLIEST_TIME` (1970-01-01T00:00:00Z) and :data:`MAX_FUTURE_S` (24 hours) after
@@ -25,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -35,23 +40,52 @@ MAX_FUTURE_S = 24 * 3600.0
 
 NUL_VALUE = "contains a NUL character (\\u0000), which cannot be stored"
 NUL_KEY = "has a key containing a NUL character (\\u0000), which cannot be stored"
+SURROGATE_VALUE = "contains a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff), which cannot be stored"
+SURROGATE_KEY = "has a key containing a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff), which cannot be stored"
+NOT_FINITE = "is a number beyond the range of a double (about 1.8e308), which cannot be stored"
 TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 TIME_WINDOW = "must be between 1970-01-01T00:00:00Z and 24 hours after the message is received"
 
 _Found = tuple[list[str | int], str]
 
 
+class OutOfRange(float):
+    """A JSON number beyond a double's range, as :func:`pertinent.api.body.read_json`'s salvaging parse reads it:
+    infinity, of a type orjson refuses to write, so that :func:`fields_problem` looks at the values one by one."""
+
+
+def _surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (which UTF-8 cannot encode)."""
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _string_problem(text: str, nul: str, surrogate: str) -> str | None:
+    if "\x00" in text:
+        return nul
+    return surrogate if _surrogate(text) else None
+
+
 def _walk(value: Any, depth: int) -> _Found | None:
     """The path (innermost first) and problem of the first bad value inside ``value``, at nesting ``depth``."""
     if isinstance(value, str):
-        return ([], NUL_VALUE) if "\x00" in value else None
+        problem = _string_problem(value, NUL_VALUE, SURROGATE_VALUE)
+        return None if problem is None else ([], problem)
+    if isinstance(value, float):
+        return None if math.isfinite(value) else ([], NOT_FINITE)
     if isinstance(value, dict):
         if depth >= MAX_DEPTH:
             return [], TOO_DEEP
         for k, v in value.items():
-            if isinstance(k, str) and "\x00" in k:
-                return [], NUL_KEY
-            if isinstance(v, str | dict | list):
+            key_problem = _string_problem(k, NUL_KEY, SURROGATE_KEY) if isinstance(k, str) else None
+            if key_problem is not None:
+                return [], key_problem
+            if isinstance(v, str | dict | list | float):
                 found = _walk(v, depth + 1)
                 if found is not None:
                     found[0].append(str(k))
@@ -60,7 +94,7 @@ def _walk(value: Any, depth: int) -> _Found | None:
         if depth >= MAX_DEPTH:
             return [], TOO_DEEP
         for i, v in enumerate(value):
-            if isinstance(v, str | dict | list):
+            if isinstance(v, str | dict | list | float):
                 found = _walk(v, depth + 1)
                 if found is not None:
                     found[0].append(i)
@@ -79,7 +113,7 @@ def json_problem(value: Any, field: str) -> tuple[str, str] | None:
     if problem == TOO_DEEP:
         return field, problem
     path = field
-    for part in reversed(parts):
+    for part in reversed(parts):  # (no key on the path holds a NUL or a surrogate: those are found at its parent)
         if isinstance(part, int):
             path += f"[{part}]"
         else:
@@ -103,8 +137,9 @@ def fields_problem(obj: dict[str, Any], prefix: str = "") -> tuple[str, str] | N
     if encoded and b"\\u0000" not in encoded and encoded.count(b"{") + encoded.count(b"[") <= MAX_DEPTH:
         return None
     for key, value in obj.items():
-        if isinstance(key, str) and "\x00" in key:
-            return prefix.rstrip(".") or "body", NUL_KEY
+        key_problem = _string_problem(key, NUL_KEY, SURROGATE_KEY) if isinstance(key, str) else None
+        if key_problem is not None:
+            return prefix.rstrip(".") or "body", key_problem
         found = json_problem(value, f"{prefix}{key}")
         if found is not None:
             return found

@@ -21,6 +21,7 @@ exports are large).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 import uuid
@@ -109,10 +110,16 @@ class WarehouseExports:
         if fmt not in FORMATS:
             raise ExportError("format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
         since_s = since if isinstance(since, float | int) else parse_time(since)
+        if since_s is not None and not (math.isfinite(since_s) and since_s <= self.clock()):
+            # a later time would move the decisions' watermark past rows not yet made: later runs would skip them
+            raise ExportError("since", f"must be a finite time no later than now, got {since!r}")
         root = Path(out).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise ExportError("out", f"{str(out)!r} is a file, not a folder")
-        (root / kind).mkdir(parents=True, exist_ok=True)
+        try:
+            (root / kind).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError("out", f"cannot create {str(root / kind)!r}: {exc.strerror or exc}") from None
         manifest = self._manifest(root, kind)
         run = f"{datetime.fromtimestamp(self.clock(), UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         writer = getattr(self, f"_write_{kind}")

@@ -107,7 +107,7 @@ def _client_ip(request: Request, services: Services) -> str | None:
 
 
 async def _single(request: Request, services: Services, type_: str) -> JSON:
-    raw = await read_json(request, services.settings.limits.max_event_bytes)
+    raw = await read_json(request, services.settings.limits.max_event_bytes, salvage=True)
     key = write_key_of(request, raw.get("writeKey") if isinstance(raw, dict) else None)
     trusted = check_write_key(services, key) == "admin"
     actor = ADMIN_KEY if trusted else WRITE_KEY  # identity merges are audited under it
@@ -184,7 +184,7 @@ async def import_(request: Request, services: ServicesDep) -> JSON:
 
 async def _batch(request: Request, services: Services) -> JSON:
     limits = services.settings.limits
-    raw = await read_json(request, limits.max_batch_bytes)
+    raw = await read_json(request, limits.max_batch_bytes, salvage=True)  # one odd message fails alone
     if not isinstance(raw, dict):
         raise ApiError(
             400,

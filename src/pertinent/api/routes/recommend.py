@@ -228,7 +228,7 @@ async def similar(
 )
 async def upsert_items(request: Request, services: ServicesDep) -> JSON:
     """Create or replace catalogue items: ``{"items": [...]}``; invalid rows are reported, valid rows kept."""
-    body = await read_json(request, MAX_ITEMS_BODY)
+    body = await read_json(request, MAX_ITEMS_BODY, salvage=True)  # one odd item fails alone
     raws = body.get("items") if isinstance(body, dict) else None
     if not isinstance(raws, list):
         raise ApiError(
