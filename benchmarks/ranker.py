@@ -111,7 +111,7 @@ PEERS = {
     "als": ("als", {"factors": 64, "iterations": 15}),
     "transitions": ("transitions", {}),
 }
-OURS = {"default": ("default", {}), "ranker": ("ranker", {})}
+OURS = {"default": ("default", {}), "ranker": ("ranker", {}), "fused": ("fused", {})}
 COMPARE_SERVING = False
 
 
@@ -136,6 +136,8 @@ def run(name: str, max_users: int | None, models: list[str], splits: list[str]) 
                 "ndcg@10": round(score, 4),
                 "fit_s": round(fit_s, 1),
             }
+            if kind == "fused":
+                row["chosen"] = {k: model.report.get(k) for k in ("ease_lambda", "share", "trials")}
             print(json.dumps(row), flush=True)
             rows.append(row)
             if kind == "ranker" and getattr(model, "booster", None) is not None:
@@ -194,6 +196,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-users", type=int, default=None, help="subsample users (short runs)")
     parser.add_argument("--splits", nargs="+", default=["temporal", "random"], choices=["temporal", "random", "global"])
     parser.add_argument("--ranker", default="{}", help="the ranker's config as JSON")
+    parser.add_argument("--fused", default="{}", help="the fused model's config as JSON")
     parser.add_argument(
         "--anchor-weights",
         nargs="*",
@@ -210,6 +213,7 @@ def main(argv: list[str]) -> int:
     global COMPARE_SERVING
     COMPARE_SERVING = args.compare_serving
     OURS["ranker"] = ("ranker", json.loads(args.ranker))
+    OURS["fused"] = ("fused", json.loads(args.fused))
     ANCHOR_WEIGHTS[:] = args.anchor_weights
     FUSION_KS[:] = args.fusion_ks
     if args.fit_only:
