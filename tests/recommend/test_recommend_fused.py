@@ -22,25 +22,25 @@ def small(**kwargs) -> FusedRecommender:
     return FusedRecommender(**config)
 
 
-def test_the_validation_split_holds_out_newest_items_of_some_users_random_ones_of_others() -> None:
+def test_the_validation_folds_hold_out_each_users_newest_items_or_random_ones() -> None:
     data, _ = journeys()
-    inner, nxt, next_truth, likes, likes_truth = small()._split(data)
-    assert len(nxt) and len(likes) and not set(nxt) & set(likes)
-    assert next_truth.nnz and likes_truth.nnz
-    assert inner.matrix.nnz == data.matrix.nnz - next_truth.nnz - likes_truth.nnz
-    assert not inner.matrix[nxt].multiply(next_truth).nnz and not inner.matrix[likes].multiply(likes_truth).nnz
+    nxt, likes = small()._folds(data)
     ev = data.events.assign(t=data.events["timestamp"])
     newest = ev.groupby("user")["t"].max()
-    for row, u in enumerate(nxt[:20]):  # "next" labels are each user's newest items
-        items = next_truth.indices[next_truth.indptr[row] : next_truth.indptr[row + 1]]
-        times = ev[(ev["user"] == u) & ev["item"].isin(items)]["t"]
-        assert times.max() == newest[u]
     older = 0
-    for row, u in enumerate(likes):  # "likes" labels are drawn at random from all the user's items
-        items = likes_truth.indices[likes_truth.indptr[row] : likes_truth.indptr[row + 1]]
-        assert set(items) <= set(data.matrix[u].indices)
-        older += ev[(ev["user"] == u) & ev["item"].isin(items)]["t"].max() < newest[u]
-    assert 0 < older < len(likes)
+    for fold in (nxt, likes):
+        assert len(fold.users) and fold.truth.nnz
+        assert fold.data.matrix.nnz == data.matrix.nnz - fold.truth.nnz  # only the scored users gave labels here
+        assert not fold.data.matrix[fold.users].multiply(fold.truth).nnz
+        for row, u in enumerate(fold.users):
+            items = fold.truth.indices[fold.truth.indptr[row] : fold.truth.indptr[row + 1]]
+            assert set(items) <= set(data.matrix[u].indices)
+            latest = ev[(ev["user"] == u) & ev["item"].isin(items)]["t"].max()
+            if fold is nxt:  # "next" labels are each user's newest items
+                assert latest == newest[u]
+            else:
+                older += latest < newest[u]
+    assert 0 < older < len(likes.users)  # "likes" labels are drawn at random, the newest item among them or not
 
 
 def test_it_chooses_a_share_from_its_validation_and_reports_why() -> None:

@@ -3,13 +3,13 @@ in one list, their mix chosen by the model's own validation at training time.
 
 The score of an item is ``(1 - a) * z(EASE) + a * z(ranker)``, each model's scores standardised over the row's
 unseen items (the ranker's candidates shifted per row so that a row's scores do not depend on its batch).
-Training (``fit``) carves a validation set out of ITS data: users with >= ``min_validation_items`` distinct items
-are split in two groups; one loses its newest ``validation_fraction`` of distinct items (labels of "next"), the
-other the same share drawn at random from all its items (labels of "likes"). EASE (each of ``ease_lambdas``)
-and the ranker are fitted on what is left; EASE's lambda is the best on the "likes" users, and the ranker share
-``a`` (from ``weights``) the best on the "next" users among the shares that keep the "likes" users' NDCG@k at
-least ``1 - tolerance`` times EASE's alone (none: EASE alone). Then both are fitted again on all the data. No
-test data is seen.
+Training (``fit``) carves two validation folds out of ITS data, as the two test protocols do: in one, each user
+with >= ``min_validation_items`` distinct items loses the newest ``validation_fraction`` of them (labels of "next");
+in the other, the same share drawn at random (labels of "likes"). EASE (each of ``ease_lambdas``) and the ranker
+are fitted on each fold; EASE's lambda is the best on the "likes" fold, and the ranker share ``a`` (from
+``weights``) the best on the "next" fold among the shares that keep the "likes" fold's NDCG@k at least
+``1 - tolerance`` times EASE's alone (none: EASE alone). Then both are fitted again on all the data. No test data
+is seen.
 
 >>> import pandas as pd
 >>> from pertinent.recommend import Interactions
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,8 +45,7 @@ if TYPE_CHECKING:
 
 class FusedConfig(BaseModel):
     """``weights``: the ranker shares tried (0 = EASE alone); ``tolerance``: how far below EASE's own NDCG@k the
-    "likes" validation users may fall for a share to be chosen; ``next_share``: the share of validation users
-    labelled by their newest items (the rest by random ones)."""
+    "likes" fold may fall for a share to be chosen; ``max_validation_users`` are scored in each fold."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,7 +59,6 @@ class FusedConfig(BaseModel):
     validation_fraction: float = Field(default=0.2, gt=0, lt=1)
     min_validation_items: int = Field(default=5, ge=2)
     max_validation_users: int = Field(default=3000, ge=2)
-    next_share: float = Field(default=0.5, gt=0, lt=1)
     k: int = Field(default=10, ge=1)
     seed: int = 7
 
@@ -105,6 +104,15 @@ def fuse_scores(anchor: np.ndarray, ranker: np.ndarray, seen: sp.csr_matrix, sha
     return z.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Fold:
+    """A validation fold: the training data without the labels, the scored users and their labels (rows)."""
+
+    data: Interactions
+    users: np.ndarray
+    truth: sp.csr_matrix
+
+
 class FusedRecommender(Recommender):
     kind = "fused"
     config_class = FusedConfig
@@ -119,72 +127,70 @@ class FusedRecommender(Recommender):
         self.report: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- training
-    def _split(self, data: Interactions) -> tuple[Interactions, np.ndarray, sp.csr_matrix, np.ndarray, sp.csr_matrix]:
-        """(data without the validation labels, "next" users, their labels, "likes" users, their labels)."""
+    def _folds(self, data: Interactions) -> list[Fold]:
+        """The "next" fold (each user's newest items held out) and the "likes" fold (random items held out)."""
         from pertinent.evaluation.splits import holdout_matrix
 
         cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
         _, last = holdout_last(data, cfg.validation_fraction, cfg.min_validation_items)
         _, drawn = holdout_matrix(data.matrix, cfg.validation_fraction, cfg.seed, cfg.min_validation_items)
-        users = np.flatnonzero(np.diff(last.indptr) * np.diff(drawn.indptr))
-        rng = np.random.default_rng(cfg.seed)
-        if len(users) > cfg.max_validation_users:
-            users = rng.choice(users, cfg.max_validation_users, replace=False)
-        users = rng.permutation(users)
-        cut = int(round(len(users) * cfg.next_share))
-        nxt, likes = np.sort(users[:cut]), np.sort(users[cut:])
-        pick = np.zeros(data.n_users, dtype=np.float32)
-        pick[nxt] = 1.0
-        last = sp.csr_matrix(sp.diags(pick) @ last)
-        pick[:] = 0.0
-        pick[likes] = 1.0
-        drawn = sp.csr_matrix(sp.diags(pick) @ drawn)
-        held = (last + drawn).tocoo()
-        ev = data.events
-        codes = ev["user"].to_numpy(np.int64) * np.int64(data.n_items) + ev["item"].to_numpy(np.int64)
-        held_codes = held.row.astype(np.int64) * np.int64(data.n_items) + held.col.astype(np.int64)
-        inner = data.with_events(ev.loc[~np.isin(codes, held_codes)])
-        return inner, nxt, last[nxt], likes, drawn[likes]
+        folds = []
+        for labels in (last, drawn):
+            held = labels.tocoo()
+            ev = data.events
+            codes = ev["user"].to_numpy(np.int64) * np.int64(data.n_items) + ev["item"].to_numpy(np.int64)
+            held_codes = held.row.astype(np.int64) * np.int64(data.n_items) + held.col.astype(np.int64)
+            inner = data.with_events(ev.loc[~np.isin(codes, held_codes)])
+            users = np.flatnonzero(np.diff(labels.indptr))
+            if len(users) > cfg.max_validation_users:
+                users = np.sort(rng.choice(users, cfg.max_validation_users, replace=False))
+            folds.append(Fold(inner, users, sp.csr_matrix(labels[users])))
+        return folds
 
-    def _scores(self, model: Recommender, data: Interactions, users: np.ndarray) -> np.ndarray:
+    def _scores(self, model: Recommender, fold: Fold) -> np.ndarray:
         from pertinent.recommend.recency import last_times
 
+        data, users = fold.data, fold.users
         times = last_times(data.events, data.shape) if model.wants_times() else None
         ctx = Context(times=times[users]) if times is not None else None
-        return np.asarray(model.score(data.matrix[users], ctx), dtype=np.float32)
+        out = np.asarray(model.score(data.matrix[users], ctx), dtype=np.float32)
+        if isinstance(model, RankerRecommender) and learned(model):
+            return per_row_candidates(out)
+        return out
+
+    def _ndcg(self, scores: np.ndarray, fold: Fold) -> float:
+        return float(_ndcg(scores, fold.data.matrix[fold.users], fold.truth, self.config.k).mean())
 
     def choose(self, data: Interactions, catalogue: Catalogue | None) -> dict[str, Any]:
-        """EASE's lambda and the ranker share, chosen on a validation split of ``data`` (the report)."""
+        """EASE's lambda and the ranker share, chosen on the two validation folds of ``data`` (the report)."""
         cfg = self.config
-        inner, nxt, next_truth, likes, likes_truth = self._split(data)
-        report: dict[str, Any] = {"next_users": int(len(nxt)), "likes_users": int(len(likes))}
-        if len(nxt) < 10 or len(likes) < 10:
+        nxt, likes = self._folds(data)
+        report: dict[str, Any] = {"next_users": int(len(nxt.users)), "likes_users": int(len(likes.users))}
+        if len(nxt.users) < 10 or len(likes.users) < 10:
             report["message"] = "too few validation users: EASE alone at its configured lambda"
             report.update({"ease_lambda": cfg.ease.regularization, "share": 0.0})
             return report
-        both = np.concatenate([nxt, likes])
-        seen = inner.matrix[both]
-        ease_scores: dict[float, np.ndarray] = {}
-        likes_ndcg: dict[float, float] = {}
+        ease_likes: dict[float, np.ndarray] = {}
         for lam in cfg.ease_lambdas:
-            model = EASERecommender(cfg.ease.model_copy(update={"regularization": lam})).fit(inner, catalogue)
-            ease_scores[lam] = self._scores(model, inner, both)
-            likes_ndcg[lam] = float(_ndcg(ease_scores[lam][len(nxt) :], seen[len(nxt) :], likes_truth, cfg.k).mean())
-        lam = max(cfg.ease_lambdas, key=lambda x: (likes_ndcg[x], -abs(np.log(x / cfg.ease.regularization))))
+            model = EASERecommender(cfg.ease.model_copy(update={"regularization": lam})).fit(likes.data, catalogue)
+            ease_likes[lam] = self._scores(model, likes)
+        found = {lam: self._ndcg(s, likes) for lam, s in ease_likes.items()}
+        lam = max(cfg.ease_lambdas, key=lambda x: (found[x], -abs(np.log(x / cfg.ease.regularization))))
         report["ease_lambda"] = lam
-        report["ease_likes_ndcg"] = {str(k): round(v, 5) for k, v in likes_ndcg.items()}
-        ranker = RankerRecommender(cfg.ranker).fit(inner, catalogue)
-        report["ranker_learned"] = learned(ranker)
-        ranked = self._scores(ranker, inner, both)
-        if learned(ranker):
-            ranked = per_row_candidates(ranked)
+        report["ease_likes_ndcg"] = {str(k): round(v, 5) for k, v in found.items()}
+        ease_next = self._scores(
+            EASERecommender(cfg.ease.model_copy(update={"regularization": lam})).fit(nxt.data, catalogue), nxt
+        )
+        rankers = [RankerRecommender(cfg.ranker).fit(fold.data, catalogue) for fold in (nxt, likes)]
+        report["ranker_learned"] = [learned(r) for r in rankers]
+        ranked = [self._scores(r, fold) for r, fold in zip(rankers, (nxt, likes), strict=True)]
         trials = []
         for share in sorted(set(cfg.weights) | {0.0}):
-            fused = fuse_scores(ease_scores[lam], ranked, seen, share)
-            n = float(_ndcg(fused[: len(nxt)], seen[: len(nxt)], next_truth, cfg.k).mean())
-            like = float(_ndcg(fused[len(nxt) :], seen[len(nxt) :], likes_truth, cfg.k).mean())
+            n = self._ndcg(fuse_scores(ease_next, ranked[0], nxt.data.matrix[nxt.users], share), nxt)
+            like = self._ndcg(fuse_scores(ease_likes[lam], ranked[1], likes.data.matrix[likes.users], share), likes)
             trials.append({"share": share, "next_ndcg": round(n, 5), "likes_ndcg": round(like, 5)})
-        floor = (1.0 - cfg.tolerance) * trials[0]["likes_ndcg"]  # EASE alone on the "likes" users
+        floor = (1.0 - cfg.tolerance) * trials[0]["likes_ndcg"]  # EASE alone on the "likes" fold
         allowed = [t for t in trials if t["share"] in cfg.weights and t["likes_ndcg"] >= floor]
         best = max(allowed, key=lambda t: (t["next_ndcg"], -t["share"])) if allowed else trials[0]
         report.update({"share": best["share"], "trials": trials})
