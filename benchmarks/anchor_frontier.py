@@ -41,6 +41,7 @@ MODELS = {
     "transitions": ("transitions", {}),
     "ranker": ("ranker", {}),
     "ranker_ut": ("ranker", {"user_time_features": True}),
+    "fused": ("fused", {}),  # weights chosen by its own validation folds
 }
 PEERS = ["ease_100", "ease_500", "ease_recent", "als", "transitions"]
 
@@ -106,6 +107,7 @@ def fit(args) -> None:
             sp.save_npz(folder / "seen.npz", sp.csr_matrix(train.matrix[users]))
             for label in args.models:
                 path = folder / f"{label}.npy"
+                chosen: dict = {}
                 if path.exists():
                     continue
                 started = time.perf_counter()
@@ -117,19 +119,12 @@ def fit(args) -> None:
                     s = np.asarray(train.matrix[users] @ w, dtype=np.float32)
                 else:
                     kind, cfg = MODELS[label]
-                    s = scores_of(make_model(kind, cfg).fit(train), train, users)
+                    model = make_model(kind, cfg).fit(train)
+                    s = scores_of(model, train, users)
+                    chosen = {k: model.report.get(k) for k in ("ease_lambda", "share")} if kind == "fused" else {}
                 np.save(path, s)
-                print(
-                    json.dumps(
-                        {
-                            "data": name,
-                            "split": split_name,
-                            "model": label,
-                            "s": round(time.perf_counter() - started, 1),
-                        }
-                    ),
-                    flush=True,
-                )
+                took = round(time.perf_counter() - started, 1)
+                print(json.dumps({"data": name, "split": split_name, "model": label, "s": took, **chosen}), flush=True)
 
 
 # ------------------------------------------------------------------ offline evaluation
