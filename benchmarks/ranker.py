@@ -9,6 +9,7 @@ implicit ALS and item-to-item transitions (the sequence baseline).
     PYTHONPATH=src python benchmarks/ranker.py --datasets ml retail taobao
     PYTHONPATH=src python benchmarks/ranker.py --fit-only ml     # training time and peak RSS of the ranker
     PYTHONPATH=src python benchmarks/ranker.py --datasets ml --models ranker --compare-serving  # lists vs all items
+    PYTHONPATH=src python benchmarks/ranker.py --datasets ml --models fused     # EASE + ranker, own validation
 
 A temporary split of its own (the project's evaluation splits live in ``pertinent.evaluation.splits``).
 """
@@ -192,7 +193,7 @@ def fit_only(name: str) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["ml", "retail", "taobao"])
-    parser.add_argument("--models", nargs="+", default=[*PEERS, *OURS])
+    parser.add_argument("--models", nargs="+", default=[*PEERS, "default", "ranker"], help="also: fused")
     parser.add_argument("--max-users", type=int, default=None, help="subsample users (short runs)")
     parser.add_argument("--splits", nargs="+", default=["temporal", "random"], choices=["temporal", "random", "global"])
     parser.add_argument("--ranker", default="{}", help="the ranker's config as JSON")
