@@ -9,6 +9,7 @@ implicit ALS and item-to-item transitions (the sequence baseline).
     PYTHONPATH=src python benchmarks/ranker.py --datasets ml retail taobao
     PYTHONPATH=src python benchmarks/ranker.py --fit-only ml     # training time and peak RSS of the ranker
     PYTHONPATH=src python benchmarks/ranker.py --datasets ml --models ranker --compare-serving  # lists vs all items
+    PYTHONPATH=src python benchmarks/ranker.py --datasets ml --models fused     # EASE + ranker, own validation
 
 A temporary split of its own (the project's evaluation splits live in ``pertinent.evaluation.splits``).
 """
@@ -111,7 +112,7 @@ PEERS = {
     "als": ("als", {"factors": 64, "iterations": 15}),
     "transitions": ("transitions", {}),
 }
-OURS = {"default": ("default", {}), "ranker": ("ranker", {})}
+OURS = {"default": ("default", {}), "ranker": ("ranker", {}), "fused": ("fused", {})}
 COMPARE_SERVING = False
 
 
@@ -136,6 +137,8 @@ def run(name: str, max_users: int | None, models: list[str], splits: list[str]) 
                 "ndcg@10": round(score, 4),
                 "fit_s": round(fit_s, 1),
             }
+            if kind == "fused":
+                row["chosen"] = {k: model.report.get(k) for k in ("ease_lambda", "share", "trials")}
             print(json.dumps(row), flush=True)
             rows.append(row)
             if kind == "ranker" and getattr(model, "booster", None) is not None:
@@ -190,10 +193,11 @@ def fit_only(name: str) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["ml", "retail", "taobao"])
-    parser.add_argument("--models", nargs="+", default=[*PEERS, *OURS])
+    parser.add_argument("--models", nargs="+", default=[*PEERS, "default", "ranker"], help="also: fused")
     parser.add_argument("--max-users", type=int, default=None, help="subsample users (short runs)")
     parser.add_argument("--splits", nargs="+", default=["temporal", "random"], choices=["temporal", "random", "global"])
     parser.add_argument("--ranker", default="{}", help="the ranker's config as JSON")
+    parser.add_argument("--fused", default="{}", help="the fused model's config as JSON")
     parser.add_argument(
         "--anchor-weights",
         nargs="*",
@@ -210,6 +214,7 @@ def main(argv: list[str]) -> int:
     global COMPARE_SERVING
     COMPARE_SERVING = args.compare_serving
     OURS["ranker"] = ("ranker", json.loads(args.ranker))
+    OURS["fused"] = ("fused", json.loads(args.fused))
     ANCHOR_WEIGHTS[:] = args.anchor_weights
     FUSION_KS[:] = args.fusion_ks
     if args.fit_only:

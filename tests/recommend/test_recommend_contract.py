@@ -375,3 +375,23 @@ class TestRanker(RecommenderContract):
         other = data.matrix[4]
         model.score(other)
         assert model.because(row, items) == cached  # another row was scored since: computed afresh
+
+
+class TestFused(RecommenderContract):
+    """EASE fused with the ranker; ``tolerance`` near 1 and one share so the fusion itself is what is tested."""
+
+    def make(self) -> Recommender:
+        from pertinent.recommend.models.fused import FusedRecommender
+
+        return FusedRecommender(
+            ease_lambdas=[10.0],
+            ease={"regularization": 10.0},
+            ranker={"rounds": 30, "min_data_in_leaf": 5},
+            weights=[0.5],
+            tolerance=0.99,
+        )
+
+    def test_it_fused_the_ranker(self, fitted) -> None:
+        model, _, _ = fitted
+        assert model.share == 0.5 and model.ranker is not None
+        assert [t["share"] for t in model.report["trials"]] == [0.0, 0.5]

@@ -20,6 +20,7 @@ from pertinent.recommend.models.default import DefaultRecommender
 from pertinent.recommend.models.ease import EASERecommender
 from pertinent.recommend.models.factorization import ALSRecommender, BPRRecommender
 from pertinent.recommend.models.fresh import FreshRecommender
+from pertinent.recommend.models.fused import FusedRecommender
 from pertinent.recommend.models.hybrid import HybridRecommender
 from pertinent.recommend.models.itemknn import ItemKNNRecommender
 from pertinent.recommend.models.popularity import PopularityRecommender
@@ -42,6 +43,7 @@ BUILT_IN: tuple[type[Recommender], ...] = (
     FreshRecommender,
     RepeatRecommender,
     RankerRecommender,
+    FusedRecommender,
 )
 
 MODEL_KINDS = registered_kinds()
