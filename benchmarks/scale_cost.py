@@ -17,7 +17,8 @@ Per scale and backend:
   scale, so the served model is comparable);
 * **disk**: the SQLite file with its WAL, or ``pg_database_size``;
 * **Redis** (cluster): emptied, then every profile's decision inputs read once through the hot store
-  (``hot_store.warm``: what a warm node holds), ``used_memory`` after minus before;
+  (``hot_store.warm``: what a warm node holds) and the identity directory built (timed: ``directory_build_s``),
+  ``used_memory`` after minus before;
 * **serving**: ``pertinent serve`` (1 worker; on the cluster with ``PERTINENT_REDIS_URL``, the hot store warm),
   ``decide_serving.py``'s open-loop constant-rate load (80% known users at random among all profiles) on
   ``/v1/decide`` (slot ``home.hero``) and ``/v1/recommendations`` at ``--rate`` for ``--duration`` s: p50/p99;
@@ -236,7 +237,7 @@ def disk_bytes(env: dict[str, str]) -> int:
     return sum(f.stat().st_size for f in data.glob("*.db*"))
 
 
-def redis_warm(env: dict[str, str], users: int) -> dict[str, int]:
+def redis_warm(env: dict[str, str], users: int) -> dict[str, Any]:
     """Redis ``used_memory`` of the hot store after every profile's decision inputs were read once."""
     import redis
 
@@ -250,10 +251,20 @@ def redis_warm(env: dict[str, str], users: int) -> dict[str, int]:
     try:
         keys = [svc.profiles.pseudo.key("user", f"u{u}") for u in range(users)]
         hs.warm(svc, keys)
+        # The identity directory, as a warm cluster holds it (a node finding it missing builds it in the
+        # background while serving: timed here, apart from the serving phase).
+        directory = getattr(svc.store, "directory", None)
+        started = time.perf_counter()
+        built = directory.build() if directory is not None else False
+        build_s = round(time.perf_counter() - started, 1)
     finally:
         svc.close()
     info = client.info("memory")
-    return {"redis_used_bytes": int(info["used_memory"]) - before, "redis_keys": int(client.dbsize())}
+    return {
+        "redis_used_bytes": int(info["used_memory"]) - before,
+        "redis_keys": int(client.dbsize()),
+        "directory_build_s": build_s if built else None,
+    }
 
 
 def rss_kib(pid: int) -> dict[str, int]:
