@@ -432,6 +432,28 @@ def test_cli_items_import_and_train(cli_env: Path) -> None:
     assert missing.exit_code == 2 and "not found" in missing.output
 
 
+def test_cli_items_import_refuses_infinite_numbers_alone(cli_env: Path) -> None:
+    """A price beyond a double (read as infinity) would be stored as null: that row is refused, naming the
+    field, and its neighbours are stored; an empty cell stays a missing value."""
+    from typer.testing import CliRunner
+
+    from pertinent.cli import app
+
+    path = cli_env / "items.csv"
+    path.write_text("item_id,price\nok1,2.5\nbig,1e309\nneg,-1e999\nblank,\nok2,4\n")
+    res = CliRunner().invoke(app, ["items", "import", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "stored 3, rejected 2" in res.output
+    assert "row[1].attributes.price" in res.output and "row[2].attributes.price" in res.output
+    svc = _cli_services()
+    try:
+        with svc.store.transaction(write=False) as tx:
+            items = tx.get_items(["ok1", "big", "neg", "blank", "ok2"])
+        assert set(items) == {"ok1", "blank", "ok2"} and items["blank"].attributes == {}
+    finally:
+        svc.close()
+
+
 def test_cli_items_import_movielens_preset(cli_env: Path) -> None:
     from typer.testing import CliRunner
 

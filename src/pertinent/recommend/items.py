@@ -9,6 +9,7 @@ field), :class:`Item` (one stored item as answered), validation of many rows at 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -151,6 +152,8 @@ def validate_items(
             errors.append({"index": i, "field": where, "message": "must be an object"})
             continue
         unstorable = fields_problem(raw, f"{where}.")  # NUL characters, nesting deeper than the stores can hold
+        if unstorable is None:  # infinities and NaN would be stored as null: refused, not silently lost
+            unstorable = _non_finite(raw.get("attributes"), f"{where}.attributes")
         if unstorable is not None:
             errors.append({"index": i, "field": unstorable[0], "message": unstorable[1]})
             continue
@@ -170,6 +173,27 @@ def validate_items(
             name, _, msg = str(exc).partition(": ")
             errors.append({"index": i, "field": f"{where}.{name}", "message": msg or str(exc)})
     return rows, errors
+
+
+def _non_finite(value: Any, path: str) -> tuple[str, str] | None:
+    """The path of the first infinite or NaN number in ``value`` (JSON has neither).
+
+    >>> _non_finite({"price": 2.5, "sizes": [1, float("inf")]}, "items[0].attributes")
+    ('items[0].attributes.sizes[1]', 'must be a finite number, got inf')
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, f"must be a finite number, got {value}"
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for sub, v in items:
+        found = _non_finite(v, sub)
+        if found is not None:
+            return found
+    return None
 
 
 class Item(BaseModel):
