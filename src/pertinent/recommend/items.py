@@ -9,7 +9,6 @@ field), :class:`Item` (one stored item as answered), validation of many rows at 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,7 @@ from typing_extensions import TypedDict
 
 from pertinent.errors import NotFound
 from pertinent.privacy.audit import Actor, record
-from pertinent.runtime.limits import fields_problem
+from pertinent.runtime.limits import fields_problem, json_problem
 from pertinent.storage.base import ItemRow
 from pertinent.storage.protocols import AuditRepo, ItemRepo
 
@@ -152,8 +151,8 @@ def validate_items(
             errors.append({"index": i, "field": where, "message": "must be an object"})
             continue
         unstorable = fields_problem(raw, f"{where}.")  # NUL characters, nesting deeper than the stores can hold
-        if unstorable is None:  # infinities and NaN would be stored as null: refused, not silently lost
-            unstorable = _non_finite(raw.get("attributes"), f"{where}.attributes")
+        if unstorable is None:  # an infinity passes the check above (orjson writes it as null): refused, not lost
+            unstorable = json_problem(raw.get("attributes"), f"{where}.attributes")
         if unstorable is not None:
             errors.append({"index": i, "field": unstorable[0], "message": unstorable[1]})
             continue
@@ -173,27 +172,6 @@ def validate_items(
             name, _, msg = str(exc).partition(": ")
             errors.append({"index": i, "field": f"{where}.{name}", "message": msg or str(exc)})
     return rows, errors
-
-
-def _non_finite(value: Any, path: str) -> tuple[str, str] | None:
-    """The path of the first infinite or NaN number in ``value`` (JSON has neither).
-
-    >>> _non_finite({"price": 2.5, "sizes": [1, float("inf")]}, "items[0].attributes")
-    ('items[0].attributes.sizes[1]', 'must be a finite number, got inf')
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return path, f"must be a finite number, got {value}"
-    if isinstance(value, dict):
-        items: Any = ((f"{path}.{k}", v) for k, v in value.items())
-    elif isinstance(value, list | tuple):
-        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
-    else:
-        return None
-    for sub, v in items:
-        found = _non_finite(v, sub)
-        if found is not None:
-            return found
-    return None
 
 
 class Item(BaseModel):
