@@ -45,8 +45,11 @@ if TYPE_CHECKING:
 PER_USER_PREFIX = "per_user/"
 """State arrays under this key (``{"per_user": {...}}`` in ``_get_state``) have one row per saved user id: a
 person's export lists their row, erasure zeroes it."""
-UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
-"""What reading a damaged ``state.npz`` raises (truncated, not a zip, a missing array)."""
+DAMAGED = (ValueError, KeyError, EOFError, zipfile.BadZipFile)
+"""What reading a damaged ``state.npz`` raises (truncated, not a zip, a missing array): erasure deletes such a
+state. An ``OSError`` (a shared volume away for a moment) is not damage: the erasure fails and is retried."""
+UNREADABLE = (OSError, *DAMAGED)
+"""What export reports as an unreadable version instead of failing."""
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -142,7 +145,7 @@ class ModelRegistry:
                 with np.load(path, allow_pickle=False) as z:
                     arrays = {k: z[k] for k in z.files}
                 users = arrays["__user_ids"]
-            except UNREADABLE as exc:
+            except DAMAGED as exc:
                 # A damaged state cannot be served (loading it fails with a clear error) and cannot be cleaned
                 # of this person: it is deleted, so that it never blocks an erasure nor outlives one.
                 log.warning("model %s version %s: unreadable state deleted on erasure (%s)", name, version, exc)
