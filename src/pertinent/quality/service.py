@@ -94,8 +94,9 @@ class QualityService:
         """Create or replace an event's plan; a schema that is not valid JSON Schema is refused naming the field."""
         stored = fields_problem({"event": plan.event, "schema": plan.schema_})  # NUL characters, nesting
         problems = [{"field": stored[0], "message": stored[1]}] if stored else schema_problems(plan.schema_)
-        if problems:
-            raise InvalidInput(problems)
+        if problems:  # the event named in the message too: the CLI prints only the message
+            first = problems[0]
+            raise InvalidInput(problems, f"tracking plan of {plan.event[:200]!r}: {first['field']}: {first['message']}")
         now = time.time()
         row = TrackingPlanRow(plan.event, plan.schema_, plan.mode, now)
         with self.store.transaction() as tx:

@@ -7,7 +7,8 @@ type is then named ``traits.<trait>``).
 * ``block``: not stored; kept whole in the failed-events store, to be inspected and replayed.
 
 A schema is checked as JSON Schema (Draft 2020-12) when it is uploaded: one that is not valid JSON Schema is
-refused, naming the field at fault.
+refused, naming the field at fault. Its regular expressions run with RE2, in linear time (``patterns.py``): one
+that RE2 cannot run (a backreference, a lookaround) is refused there too.
 
 >>> plan = compile_plan("Order Completed", {"type": "object", "required": ["total"],
 ...     "properties": {"total": {"type": "number"}}}, "block")
@@ -31,6 +32,8 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
+
+from pertinent.quality.patterns import FORMATS, Re2Validator, engine_problems
 
 Mode = Literal["allow", "flag", "block"]
 MODES: tuple[str, ...] = ("allow", "flag", "block")
@@ -76,8 +79,11 @@ def schema_problems(schema: Any) -> list[dict[str, str]]:
     remote = _remote_ref(schema, "schema")
     if remote:
         return [{"field": remote[0], "message": remote[1]}]
-    try:
-        Draft202012Validator.check_schema(schema)
+    engine = engine_problems(schema)
+    if engine:
+        return engine
+    try:  # the meta-schema's "format": "regex" checked by RE2, the engine the plan's patterns will run with
+        Draft202012Validator.check_schema(schema, format_checker=FORMATS)
     except SchemaError as exc:
         where = _path(exc.path)
         return [{"field": f"schema.{where}" if where else "schema", "message": exc.message[:300]}]
@@ -119,7 +125,7 @@ def _unusable(schema: dict[str, Any]) -> list[dict[str, str]]:
             resolver.lookup(ref)
         except Unresolvable:
             return [{"field": where, "message": f"'{ref[:100]}' points to nothing in the schema"}]
-    validator = Draft202012Validator(schema)
+    validator = Re2Validator(schema)
     properties = schema.get("properties")
     sample = {name: None for name in properties} if isinstance(properties, dict) else {}
     try:
@@ -150,15 +156,18 @@ def _fields(error: ValidationError, root: str) -> list[str]:
 
 @dataclass(frozen=True)
 class CompiledPlan:
-    """One event's plan, ready to validate properties."""
+    """One event's plan, ready to validate properties (``validator`` None: a plan stored before its patterns were
+    refused, which checks nothing)."""
 
     event: str
     mode: Mode
-    validator: Draft202012Validator
+    validator: Any
 
     def violations(self, properties: dict[str, Any], root: str = "properties") -> list[dict[str, str]]:
         """The violations of ``properties`` (field named under ``root``, message), at most ``MAX_ERRORS``."""
         out: list[dict[str, str]] = []
+        if self.validator is None:
+            return out
         try:
             errors = sorted(self.validator.iter_errors(properties), key=lambda e: list(map(str, e.absolute_path)))
         except Exception:  # a plan that cannot be applied (a reference it cannot resolve) never fails ingestion
@@ -173,7 +182,12 @@ class CompiledPlan:
 
 
 def compile_plan(event: str, schema: dict[str, Any], mode: str) -> CompiledPlan:
-    """A checked schema compiled (call :func:`schema_problems` first)."""
+    """A checked schema compiled (call :func:`schema_problems` first). A plan stored before RE2 ran its patterns
+    and holding one RE2 cannot run checks nothing (logged), rather than run it with a backtracking engine."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    return CompiledPlan(event, mode, Draft202012Validator(schema))  # type: ignore[arg-type]
+    problems = engine_problems(schema)
+    if problems:
+        log.warning("tracking plan of %r not applied: %s: %s", event, problems[0]["field"], problems[0]["message"])
+        return CompiledPlan(event, mode, None)  # type: ignore[arg-type]
+    return CompiledPlan(event, mode, Re2Validator(schema))  # type: ignore[arg-type]
