@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from pertinent.cli import app
+from pertinent.errors import InvalidInput
+from pertinent.recommend.promotion import ModelPromotions, UnknownModel
+from pertinent.recommend.registry import InvalidModelName, ModelRegistry, RegistryError
 from tests.support.common import ADMIN, make_settings
 from tests.support.models import save_popularity
 
@@ -120,3 +124,41 @@ def test_a_model_folder_without_versions_or_with_stray_folders_is_no_500(client,
     for version in ("v0", "v01", "v" + "9" * 15):
         r = client.post(f"/v1/models/{name}/promote", json={"version": version}, headers=ADMIN)
         assert r.status_code == 404 and r.json()["errors"][0]["field"] == "version", r.text
+
+
+def test_registry_refusals_are_mapped_by_their_type_and_field_not_their_message(tmp_path, sqlite_services):
+    """The promotions read a registry refusal's type and field: a bad name is a 400, an unknown model or version
+    a 404 naming the field the registry gave, whatever its message says."""
+
+    class Refusing(ModelRegistry):
+        error: RegistryError = RegistryError("version", "reason: with a colon, and name: in it")
+
+        def resume(self, name: str, by: str = "system") -> str:
+            raise self.error
+
+    root = tmp_path / "models"
+    (root / "m" / "v1").mkdir(parents=True)
+    registry = Refusing(root)
+    promotions = ModelPromotions(sqlite_services.store, registry)
+    with pytest.raises(UnknownModel) as missing:
+        promotions.resume("m")
+    assert missing.value.status == 404
+    assert missing.value.errors == [{"field": "version", "message": "reason: with a colon, and name: in it"}]
+    registry.error = InvalidModelName("m/../x")
+    with pytest.raises(InvalidInput) as bad:
+        promotions.resume("m")
+    assert bad.value.status == 400 and bad.value.errors[0]["field"] == "name"
+    assert "must be 1-64 letters" in bad.value.errors[0]["message"]
+
+
+def test_promote_takes_only_a_version_of_that_model(tmp_path):
+    registry = ModelRegistry(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name / "v1").mkdir(parents=True)
+        (tmp_path / name / "v1" / "config.json").write_text("{}")
+    with pytest.raises(RegistryError) as refused:
+        registry.promote("a", "../b/v1")
+    assert refused.value.field == "version" and registry.latest_version("a") is None
+    with pytest.raises(InvalidModelName) as bad:
+        registry.versions("../a")
+    assert bad.value.field == "name"

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from pertinent.errors import NotFound
+from pertinent.errors import DomainError, InvalidInput, NotFound
 from pertinent.privacy.audit import SYSTEM, Actor, record
-from pertinent.recommend.registry import ModelRegistry, RegistryError
+from pertinent.recommend.registry import InvalidModelName, ModelRegistry, RegistryError
 from pertinent.storage.base import Store
 
 
@@ -48,6 +48,14 @@ class Promotion(BaseModel):
 class UnknownModel(NotFound):
     def __init__(self, message: str, field: str = "version") -> None:
         super().__init__([{"field": field, "message": message}], f"{field}: {message}")
+
+
+def _refusal(exc: RegistryError) -> DomainError:
+    """The registry's refusal as the domain's, from its type and field (never its message): a bad name is a 400,
+    an unknown model or version a 404."""
+    if isinstance(exc, InvalidModelName):
+        return InvalidInput.field(exc.field, exc.reason)
+    return UnknownModel(exc.reason, exc.field)
 
 
 def _flat_metrics(metrics: dict[str, object]) -> dict[str, float]:
@@ -104,7 +112,7 @@ class ModelPromotions:
         try:
             known = name in self.registry.names()
         except RegistryError as exc:
-            raise UnknownModel(str(exc).split(": ", 1)[-1], "name") from None
+            raise _refusal(exc) from None
         if not known:
             raise UnknownModel(f"no saved model {name!r}", "name")
 
@@ -120,7 +128,7 @@ class ModelPromotions:
         try:
             before = self.registry.promote(name, version, by=str(actor))
         except RegistryError as exc:
-            raise UnknownModel(str(exc).split(": ", 1)[-1]) from None
+            raise _refusal(exc) from None
         return self._done(name, "model.promote", before, version, actor, True)
 
     def rollback(self, name: str, actor: Actor = SYSTEM) -> Promotion:
@@ -128,7 +136,7 @@ class ModelPromotions:
         try:
             before, after = self.registry.rollback(name, by=str(actor))
         except RegistryError as exc:
-            raise UnknownModel(str(exc).split(": ", 1)[-1]) from None
+            raise _refusal(exc) from None
         return self._done(name, "model.rollback", before, after, actor, True)
 
     def resume(self, name: str, actor: Actor = SYSTEM) -> Promotion:
@@ -137,5 +145,5 @@ class ModelPromotions:
         try:  # a model folder without any saved version (its first training stopped before saving): 404, not 500
             after = self.registry.resume(name, by=str(actor))
         except RegistryError as exc:
-            raise UnknownModel(str(exc).split(": ", 1)[-1], "name") from None
+            raise _refusal(exc) from None
         return self._done(name, "model.resume", before, after, actor, False)

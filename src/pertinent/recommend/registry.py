@@ -33,7 +33,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -55,7 +55,24 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class RegistryError(ValueError):
-    """Unknown model/version or a bad model name."""
+    """An unknown model or version (:class:`InvalidModelName` for a bad name): ``field`` (``name`` or
+    ``version``) says which, ``reason`` why, so callers map it to an answer without reading the message.
+
+    >>> e = RegistryError("version", "no model 'home' version 'v9'"); (str(e), e.field)
+    ("version: no model 'home' version 'v9'", 'version')
+    """
+
+    def __init__(self, field: Literal["name", "version"], reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class InvalidModelName(RegistryError):
+    """A name that cannot be a model's folder (not 1-64 letters, digits, '_', '-' or '.')."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("name", f"{name[:100]!r} must be 1-64 letters, digits, '_', '-' or '.'")
 
 
 class ModelRegistry:
@@ -70,7 +87,7 @@ class ModelRegistry:
 
     def _dir(self, name: str) -> Path:
         if not _NAME.match(name):
-            raise RegistryError(f"name: {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+            raise InvalidModelName(name)
         return self.root / name
 
     def versions(self, name: str) -> list[str]:
@@ -211,7 +228,9 @@ class ModelRegistry:
     def promote(self, name: str, version: str, by: str = "system") -> str | None:
         """Serve ``version`` on every node and pin it (retraining no longer moves ``latest``); returns the version
         served before."""
-        self.path(name, version)  # raises RegistryError naming the version when it is not there
+        if version not in self.versions(name):  # "../other/v1" names a folder, but no version of this model
+            raise RegistryError("version", f"model {name!r} has no version {version[:100]!r}")
+        self.path(name, version)  # raises RegistryError naming the version when its files are not there
         before = self.latest_version(name)
         self._point(name, version, "promote", by, pinned=True)
         return before
@@ -226,7 +245,7 @@ class ModelRegistry:
             older = [v for v in versions if current is None or int(v[1:]) < int(current[1:])]
             candidates = list(reversed(older))
         if not candidates:
-            raise RegistryError(f"version: model {name!r} has no earlier version to roll back to")
+            raise RegistryError("version", f"model {name!r} has no earlier version to roll back to")
         self._point(name, candidates[0], "rollback", by, pinned=True)
         return current, candidates[0]
 
@@ -234,7 +253,7 @@ class ModelRegistry:
         """Unpin: serve the newest version, and each new one as it is saved."""
         newest = self.newest_version(name)
         if newest is None:
-            raise RegistryError(f"name: no saved version of model {name!r}")
+            raise RegistryError("name", f"no saved version of model {name!r}")
         self._point(name, newest, "resume", by, pinned=False)
         return newest
 
@@ -283,7 +302,7 @@ class ModelRegistry:
     def path(self, name: str, version: str = "latest") -> Path:
         resolved = self.latest_version(name) if version == "latest" else version
         if resolved is None or not (self._dir(name) / resolved / "config.json").exists():
-            raise RegistryError(f"version: no model {name!r} version {version!r} in {self.root}")
+            raise RegistryError("version", f"no model {name!r} version {version!r} in {self.root}")
         return self._dir(name) / resolved
 
     def load(self, name: str, version: str = "latest") -> Recommender:

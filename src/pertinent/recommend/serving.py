@@ -229,7 +229,7 @@ class ServedState:
 
         resolved = self.resolve(name, version)
         if resolved is None:
-            raise RegistryError(f"version: model {name!r} has no saved version")
+            raise RegistryError("version", f"model {name!r} has no saved version")
         served_version, served = self._served
         if name == self.config.model and resolved == served_version and served is not None:
             return resolved, served
