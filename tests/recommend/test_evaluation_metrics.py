@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pertinent.evaluation import leave_last_out, random_holdout, temporal_split
-from pertinent.evaluation.metrics import ranking_metrics
+from pertinent.evaluation.metrics import ndcg_of_scores, ranking_metrics
 from pertinent.recommend import Interactions
 
 
@@ -44,6 +44,22 @@ def test_metrics_match_ranx(seed: int) -> None:
     ours = ranking_metrics(ranked, rel, k)
     for ours_name, ranx_name in names.items():
         assert ours[ours_name] == pytest.approx(expected[ranx_name], abs=1e-6), ours_name
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ndcg_of_scores_is_the_ndcg_of_the_top_k_of_the_unseen_items(seed: int) -> None:
+    """Training's NDCG of a score matrix (seen items excluded) agrees with the metric of the ranked lists."""
+    rng = np.random.default_rng(seed)
+    _, truth = random_case(seed, n_users=30, n_items=40)
+    seen = sp.csr_matrix((rng.random((30, 40)) < 0.1) & (truth.toarray() == 0))
+    scores = rng.random((30, 40))
+    masked = np.where(seen.toarray() > 0, -np.inf, scores)
+    ranked = np.argsort(-masked, axis=1, kind="stable")[:, :10]
+    per_user = ndcg_of_scores(scores, seen, truth, k=10)
+    assert per_user.shape == (30,)
+    assert np.isclose(per_user.mean(), ranking_metrics(ranked, truth, k=10)["ndcg"])
+    empty = ndcg_of_scores(scores[:2], seen[:2], sp.csr_matrix((2, 40)), k=10)
+    assert empty.tolist() == [0.0, 0.0]
 
 
 def test_coverage_and_novelty() -> None:

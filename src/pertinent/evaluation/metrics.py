@@ -29,6 +29,37 @@ def hits_matrix(ranked: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     return out.reshape(n, k)
 
 
+def ndcg_from_hits(hits: np.ndarray, n_rel: np.ndarray) -> np.ndarray:
+    """Per-user NDCG of an (n_users x k) hits matrix, ``n_rel`` (at least 1) relevant items per user: the ideal
+    list has min(n_rel, k) hits.
+
+    >>> ndcg_from_hits(np.array([[0, 1], [1, 0]]), np.array([1, 1])).round(4).tolist()
+    [0.6309, 1.0]
+    """
+    discount = 1.0 / np.log2(np.arange(2, hits.shape[1] + 2))
+    ideal = np.cumsum(discount)[np.minimum(n_rel, hits.shape[1]) - 1]
+    ndcg: np.ndarray = (hits * discount).sum(axis=1) / ideal
+    return ndcg
+
+
+def ndcg_of_scores(scores: np.ndarray, seen: sp.csr_matrix, truth: sp.csr_matrix, k: int) -> np.ndarray:
+    """Per-user NDCG@k (binary relevance) of a dense (n_users x n_items) score matrix, each user's ``seen``
+    items excluded; a user without held-out items scores 0. What training compares candidate settings with.
+
+    >>> seen, truth = sp.csr_matrix(np.array([[1, 0, 0]])), sp.csr_matrix(np.array([[0, 0, 1]]))
+    >>> ndcg_of_scores(np.array([[0.9, 0.5, 0.1]]), seen, truth, k=2).round(4).tolist()
+    [0.6309]
+    """
+    s = np.array(scores, dtype=np.float32, copy=True)
+    r, c = seen.nonzero()
+    s[r, c] = -np.inf
+    kk = min(k, s.shape[1])
+    part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+    order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
+    ranked = np.take_along_axis(part, order, axis=1)
+    return ndcg_from_hits(hits_matrix(ranked, truth), np.maximum(np.diff(truth.indptr), 1))
+
+
 def ranking_metrics(
     ranked: np.ndarray,
     relevant: sp.csr_matrix,
@@ -52,15 +83,12 @@ def ranking_metrics(
     hits = hits_matrix(ranked, relevant).astype(np.float64)
     n_hits = hits.sum(axis=1)
     ranks = np.arange(1, hits.shape[1] + 1)
-    discount = 1.0 / np.log2(ranks + 1)
-    dcg = (hits * discount).sum(axis=1)
-    ideal = np.cumsum(discount)[np.minimum(n_rel, hits.shape[1]) - 1]
     prec_at = np.cumsum(hits, axis=1) / ranks
     first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
     out["precision"] = float(np.mean(n_hits / k))
     out["recall"] = float(np.mean(n_hits / n_rel))
     out["map"] = float(np.mean((prec_at * hits).sum(axis=1) / n_rel))
-    out["ndcg"] = float(np.mean(dcg / ideal))
+    out["ndcg"] = float(np.mean(ndcg_from_hits(hits, n_rel)))
     out["hit_rate"] = float(np.mean(n_hits > 0))
     out["mrr"] = float(np.mean(1.0 / first))
     if item_counts is not None:

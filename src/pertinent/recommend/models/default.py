@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
+from pertinent.evaluation.metrics import ndcg_of_scores
 from pertinent.recommend.base import Recommender, log
 from pertinent.recommend.models.ease import EASEConfig, ease_fits, ease_from_gram, gram
 from pertinent.recommend.models.factorization import ALSConfig, ALSRecommender
@@ -63,25 +64,6 @@ class DefaultConfig(BaseModel):
     itemknn: ItemKNNConfig = Field(default_factory=ItemKNNConfig)
     als: ALSConfig = Field(default_factory=lambda: ALSConfig(factors=64, iterations=15))
     hybrid: HybridConfig = Field(default_factory=HybridConfig)
-
-
-def _ndcg(scores: np.ndarray, seen: sp.csr_matrix, truth: sp.csr_matrix, k: int) -> np.ndarray:
-    """Per-user NDCG@k (binary relevance) of the scores, the user's seen items excluded."""
-    from pertinent.evaluation.metrics import hits_matrix
-
-    s = np.array(scores, dtype=np.float32, copy=True)
-    r, c = seen.nonzero()
-    s[r, c] = -np.inf
-    kk = min(k, s.shape[1])
-    part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-    order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
-    ranked = np.take_along_axis(part, order, axis=1)
-    hits = hits_matrix(ranked, truth)
-    discount = 1.0 / np.log2(np.arange(2, kk + 2))
-    n_rel = np.maximum(np.diff(truth.indptr), 1)
-    ideal = np.cumsum(discount)[np.minimum(n_rel, kk) - 1]
-    ndcg: np.ndarray = (hits * discount).sum(axis=1) / ideal
-    return ndcg
 
 
 def _better(new: np.ndarray, old: np.ndarray, n_se: float = 2.0) -> bool:
@@ -141,7 +123,7 @@ class DefaultRecommender(Recommender):
         parts: dict[str, np.ndarray] = {}
 
         def trial(name: str, params: dict[str, Any], scores: np.ndarray) -> np.ndarray:
-            per_user = _ndcg(scores, hist, truth, cfg.k)
+            per_user = ndcg_of_scores(scores, hist, truth, cfg.k)
             report["trials"].append({"model": name, **params, "ndcg": round(float(per_user.mean()), 5)})
             return per_user
 

@@ -30,8 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
+from pertinent.evaluation.metrics import ndcg_of_scores
 from pertinent.recommend.base import Recommender, log
-from pertinent.recommend.models.default import _ndcg
 from pertinent.recommend.models.ease import EASEConfig, EASERecommender
 from pertinent.recommend.primitives import Context, NotFittedError
 from pertinent.recommend.ranking.config import RankerConfig
@@ -160,7 +160,7 @@ class FusedRecommender(Recommender):
         return out
 
     def _ndcg(self, scores: np.ndarray, fold: Fold) -> float:
-        return float(_ndcg(scores, fold.data.matrix[fold.users], fold.truth, self.config.k).mean())
+        return float(ndcg_of_scores(scores, fold.data.matrix[fold.users], fold.truth, self.config.k).mean())
 
     def choose(self, data: Interactions, catalogue: Catalogue | None) -> dict[str, Any]:
         """EASE's lambda and the ranker share, chosen on the two validation folds of ``data`` (the report)."""
