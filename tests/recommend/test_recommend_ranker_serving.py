@@ -17,8 +17,8 @@ from pertinent.recommend.ranking.config import ServingConfig
 from pertinent.recommend.ranking.contrib import PathContributions
 from pertinent.recommend.ranking.ranker import RankerRecommender
 from pertinent.recommend.ranking.retrieval import Scored, history_keys, merge, top_per_row
-from pertinent.recommend.ranking.serving import Serving, weigh
-from pertinent.recommend.recency import ages, decayed, newest_item
+from pertinent.recommend.ranking.serving import Serving
+from pertinent.recommend.recency import ages, decayed, newest_item, weigh
 
 DAY = 86400.0
 BIG = ServingConfig(neighbours=100_000, sources=100_000, pool=100_000)

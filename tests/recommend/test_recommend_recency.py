@@ -1,7 +1,7 @@
 """Recency weighting against its definition, row by row: the item at age ``a`` (0 = the newest distinct item, ties
 by item index) is multiplied by ``decay ** a`` and by ``0.5 ** (days older than the row's newest event /
 half_life_days)``, never below ``floor``; without times a row is left as it is. The ranker's request path weighs
-the same rows for several configs at once (``serving.weigh``) and must give the same rows."""
+the same rows for several configs at once (``recency.weigh``) and must give the same rows."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pertinent.recommend.ranking.serving import weigh
-from pertinent.recommend.recency import RecencyConfig, ages, decayed, newest_item
+from pertinent.recommend.recency import RecencyConfig, ages, decayed, newest_item, weigh
 
 DAY = 86400.0
 CONFIGS = {

@@ -134,6 +134,15 @@ def decayed(history: sp.csr_matrix, times: Any, config: RecencyConfig) -> sp.csr
     return Aged(history, times).decayed(config)
 
 
+def weigh(
+    history: sp.csr_matrix, times: Any, configs: dict[str, RecencyConfig]
+) -> tuple[dict[str, sp.csr_matrix], np.ndarray]:
+    """The history weighted by each of ``configs`` (as :func:`decayed`; the times aligned and the ages ranked once
+    for all of them) and each row's newest item (-1: an empty row): what the ranker's serving path asks."""
+    aged = Aged(history, times)
+    return {key: aged.decayed(cfg) for key, cfg in configs.items()}, aged.newest()
+
+
 def newest_item(history: sp.csr_matrix, times: Any) -> np.ndarray:
     """Each row's newest item (the first stored one without times); -1 for an empty row."""
     return Aged(history, times).newest()

@@ -28,8 +28,8 @@ from pertinent.recommend.ranking.config import RankerConfig
 from pertinent.recommend.ranking.explain import explain
 from pertinent.recommend.ranking.features import ItemStats, pair_features, user_features
 from pertinent.recommend.ranking.labels import holdout_last
-from pertinent.recommend.ranking.serving import Serving, fingerprint, same_row, weigh
-from pertinent.recommend.recency import newest_item
+from pertinent.recommend.ranking.serving import Serving, fingerprint, same_row
+from pertinent.recommend.recency import newest_item, weigh
 
 if TYPE_CHECKING:
     from pertinent.recommend.catalogue import Catalogue

@@ -18,7 +18,7 @@ from pertinent.recommend.last_request import LastRequest
 from pertinent.recommend.ranking.candidates import last_affinity, rank_within_rows
 from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, price_ratio, user_features
 from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys, ranges
-from pertinent.recommend.recency import Aged, RecencyConfig
+from pertinent.recommend.recency import weigh
 
 if TYPE_CHECKING:
     from pertinent.recommend.ranking.candidates import Generators
@@ -200,15 +200,6 @@ class Serving:
 
             self.contributions = PathContributions(booster)
         return self.contributions(x, self.config.threads)
-
-
-def weigh(
-    history: sp.csr_matrix, times: Any, configs: dict[str, RecencyConfig]
-) -> tuple[dict[str, sp.csr_matrix], np.ndarray]:
-    """The history weighted by each recency config (``recency.Aged``: the times aligned and the ages ranked once
-    for all of them) and each row's newest item (-1: an empty row)."""
-    aged = Aged(history, times)
-    return {key: aged.decayed(cfg) for key, cfg in configs.items()}, aged.newest()
 
 
 def fingerprint(history: sp.csr_matrix, times: Any) -> tuple[np.ndarray, ...]:
