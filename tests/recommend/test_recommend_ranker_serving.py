@@ -234,8 +234,20 @@ def test_the_serving_lists_survive_a_round_trip(fitted, tmp_path) -> None:
     assert [r.item for r in loaded.recommend(user, k=10)] == [r.item for r in model.recommend(user, k=10)]
 
 
-def test_pair_columns_match_the_training_pair_features(fitted) -> None:
-    from pertinent.recommend.ranking.features import pair_features
+def by_definition(h: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, cats: sp.csr_matrix) -> np.ndarray:
+    """Category affinity with sparse products: the row's category profile over its total, at the candidate's
+    categories, over their number."""
+    profile = sp.csr_matrix(h @ cats)
+    totals = np.maximum(np.asarray(h.sum(axis=1)).ravel(), 1e-9)
+    cand = cats[items]
+    hit = np.asarray(cand.multiply(profile[rows]).sum(axis=1)).ravel()
+    return hit / totals[rows] / np.maximum(np.diff(cand.indptr), 1)
+
+
+def test_pair_features_of_training_and_serving_follow_the_definition(fitted) -> None:
+    """Training and requests read the pair features from one CSR implementation (``features.pair_features``); it
+    equals the sparse-product definition, and the request path's features hold its values."""
+    from pertinent.recommend.ranking.features import pair_features, price_ratio
 
     model, data = fitted
     users = list(model.user_index)[:25]
@@ -243,10 +255,18 @@ def test_pair_columns_match_the_training_pair_features(fitted) -> None:
     rng = np.random.default_rng(3)
     rows = np.sort(rng.integers(0, len(users), 400))
     items = rng.integers(0, data.n_items, 400)
-    got = model.serving()._pair_columns(h, rows, items)
-    expect = pair_features(h, rows, items, model.stats)
-    for name in ("category_affinity", "price_ratio"):
-        np.testing.assert_allclose(got[name], expect[name], rtol=1e-6, err_msg=name)  # float32 sums there
+    got = pair_features(h, rows, items, model.stats)
+    assert model.stats.categories.shape[1] and np.isfinite(got["category_affinity"]).all()
+    expect = by_definition(h, rows, items, model.stats.categories)
+    np.testing.assert_allclose(got["category_affinity"], expect, rtol=1e-6)  # float32 sums in the product
+    np.testing.assert_array_equal(got["price_ratio"], price_ratio(h, rows, items, model.stats.price))
+    serving = model.serving()
+    one = h[:1]
+    asked = rng.integers(0, data.n_items, 30)
+    x = serving.candidates(one, None, model.stats.now, (np.zeros(30, np.int64), asked)).features
+    column = model.feature_names.index("category_affinity")
+    zeros = np.zeros(30, np.int64)
+    np.testing.assert_allclose(x[:, column], by_definition(one, zeros, asked, model.stats.categories), rtol=1e-5)
 
 
 @settings(max_examples=200, deadline=None)

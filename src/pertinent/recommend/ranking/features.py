@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from pertinent.recommend.ranking.retrieval import ranges
 from pertinent.recommend.recency import aligned
 
 if TYPE_CHECKING:
@@ -183,26 +184,56 @@ def user_time_features(
     return {"item_born_rel_days": born, "item_pop_user_30d": near, "hist_span_days": span[rows]}
 
 
-def pair_features(history: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, stats: ItemStats) -> dict[str, Any]:
-    """Category affinity (share of the user's history in the candidate's categories) and the candidate's price
-    over the median price of the user's history; NaN without categories or prices."""
-    n = len(rows)
-    h = sp.csr_matrix(history)
-    affinity = np.full(n, np.nan)
-    if stats.categories.shape[1]:
-        profile = sp.csr_matrix(h @ stats.categories)  # rows x categories
-        totals = np.maximum(np.asarray(h.sum(axis=1)).ravel(), 1e-9)
-        cand = stats.categories[items]  # pairs x categories
-        hit = np.asarray(cand.multiply(profile[rows]).sum(axis=1)).ravel()
-        n_cats = np.maximum(np.diff(cand.indptr), 1)
-        affinity = hit / totals[rows] / n_cats
-    ratio = price_ratio(h, rows, items, stats.price) if np.isfinite(stats.price).any() else np.full(n, np.nan)
+def pair_features(
+    history: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, stats: ItemStats, priced: bool | None = None
+) -> dict[str, Any]:
+    """Category affinity and the candidate's price over the median price of the user's history (NaN without
+    categories or prices), for training and for requests alike. ``priced``: whether any item has a price, when the
+    caller knows (serving does: not scanned per request)."""
+    h = history if isinstance(history, sp.csr_matrix) else sp.csr_matrix(history)  # a request's row: no copy
+    affinity = category_affinity(h, rows, items, stats.categories)
+    if priced is None:
+        priced = bool(np.isfinite(stats.price).any())
+    ratio = price_ratio(h, rows, items, stats.price) if priced else np.full(len(rows), np.nan)
     return {"category_affinity": affinity, "price_ratio": ratio}
+
+
+def category_affinity(
+    history: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, categories: sp.csr_matrix
+) -> np.ndarray:
+    """Per pair (history row, candidate): the share of the row's (weighted) history in each of the candidate's
+    categories, summed and divided by its number of categories; NaN without categories. From the CSR arrays (no
+    sparse products: a request scores one row).
+
+    >>> h = sp.csr_matrix(np.array([[2.0, 1.0, 0.0]]))
+    >>> cats = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    >>> category_affinity(h, np.array([0, 0]), np.array([0, 2]), cats).round(4).tolist()
+    [0.6667, 0.5]
+    """
+    n_rows, n, n_cats = len(history.indptr) - 1, len(rows), categories.shape[1]
+    if not n_cats:
+        return np.full(n, np.nan)
+    c_ptr, c_idx, c_val = categories.indptr, categories.indices, categories.data.astype(np.float64)
+    h_rows = np.repeat(np.arange(n_rows), np.diff(history.indptr))
+    lengths = c_ptr[history.indices + 1] - c_ptr[history.indices]
+    pos = ranges(c_ptr[history.indices], lengths)
+    profile = np.bincount(  # rows x categories, flat: the weighted count of each row's history in each category
+        np.repeat(h_rows, lengths) * n_cats + c_idx[pos],
+        weights=np.repeat(history.data.astype(np.float64), lengths) * c_val[pos],
+        minlength=n_rows * n_cats,
+    )
+    totals = np.maximum(np.bincount(h_rows, weights=history.data, minlength=n_rows), 1e-9)
+    lengths = c_ptr[items + 1] - c_ptr[items]
+    pos = ranges(c_ptr[items], lengths)
+    pair = np.repeat(np.arange(n), lengths)
+    hit = np.bincount(pair, weights=c_val[pos] * profile[rows[pair] * n_cats + c_idx[pos]], minlength=n)
+    affinity: np.ndarray = hit / totals[rows] / np.maximum(lengths, 1)
+    return affinity
 
 
 def price_ratio(history: sp.csr_matrix, rows: np.ndarray, items: np.ndarray, price: np.ndarray) -> np.ndarray:
     """Log of each candidate's price over the median price of its history row (NaN where either is unknown): the
-    ``price_ratio`` feature of training (``pair_features``) and of requests (``serving``)."""
+    ``price_ratio`` feature of :func:`pair_features`."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(np.log(price[items] / usual_price(history, price)[rows]))
 

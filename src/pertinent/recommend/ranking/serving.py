@@ -16,8 +16,8 @@ import scipy.sparse as sp
 
 from pertinent.recommend.last_request import LastRequest
 from pertinent.recommend.ranking.candidates import last_affinity, rank_within_rows
-from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, price_ratio, user_features
-from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys, ranges
+from pertinent.recommend.ranking.features import ITEM_FEATURES, ItemStats, pair_features, user_features
+from pertinent.recommend.ranking.retrieval import Scored, Source, build_sources, history_keys, pair_keys
 from pertinent.recommend.recency import weigh
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class Serving:
         users = user_features(h, times, self.stats, now, self.config.session_gap_s)
         for name in USER_COLUMNS:
             cols[name] = np.asarray(users[name], dtype=np.float64)[rows]
-        cols.update(self._pair_columns(h, rows, items))
+        cols.update(pair_features(h, rows, items, self.stats, self.priced))
         features = (
             np.column_stack([cols[n] for n in self.names]).astype(np.float32)
             if len(rows)
@@ -104,31 +104,6 @@ class Serving:
         )
         tail = self._tail(scored[self.base], n_rows) if pairs is None else None
         return Served(rows, items, features, tail)
-
-    def _pair_columns(self, h: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
-        """``features.pair_features`` from the CSR arrays (no sparse products per request): category affinity and
-        log price over the median price of the row's history (``features.price_ratio``, shared)."""
-        n_rows, n = len(h.indptr) - 1, len(rows)
-        cats = self.stats.categories
-        affinity = np.full(n, np.nan)
-        if cats.shape[1]:
-            c_ptr, c_idx, c_val = cats.indptr, cats.indices, cats.data.astype(np.float64)
-            h_rows = np.repeat(np.arange(n_rows), np.diff(h.indptr))
-            lengths = c_ptr[h.indices + 1] - c_ptr[h.indices]
-            pos = ranges(c_ptr[h.indices], lengths)
-            profile = np.bincount(
-                np.repeat(h_rows, lengths) * cats.shape[1] + c_idx[pos],
-                weights=np.repeat(h.data.astype(np.float64), lengths) * c_val[pos],
-                minlength=n_rows * cats.shape[1],
-            )
-            totals = np.maximum(np.bincount(h_rows, weights=h.data, minlength=n_rows), 1e-9)
-            lengths = c_ptr[items + 1] - c_ptr[items]
-            pos = ranges(c_ptr[items], lengths)
-            pair = np.repeat(np.arange(n), lengths)
-            hit = np.bincount(pair, weights=c_val[pos] * profile[rows[pair] * cats.shape[1] + c_idx[pos]], minlength=n)
-            affinity = hit / totals[rows] / np.maximum(lengths, 1)
-        ratio = price_ratio(h, rows, items, self.stats.price) if self.priced else np.full(n, np.nan)
-        return {"category_affinity": affinity, "price_ratio": ratio}
 
     def _affinity(self, name: str | None, last: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The item x item weight of (the row's newest item, candidate) in generator ``name``'s model."""
