@@ -53,6 +53,13 @@ def test_search_is_unanchored_and_reads_any_text() -> None:
     assert search("x.y", "x\ud800y")  # a lone surrogate is matched as one character
 
 
+def test_classes_and_anchors_read_as_in_ecma_262() -> None:
+    """JSON Schema's dialect: ``\\d`` and ``\\w`` are ASCII, ``$`` is the end of the value (not before a final
+    newline, as in Python's ``re``)."""
+    assert not search("^\\d+$", "\u0663") and not search("^\\w+$", "\u00e9t\u00e9") and search("^\\w+$", "ete")
+    assert not search("^a$", "a\n") and search("^a$", "a")
+
+
 def test_an_api_upload_of_a_catastrophic_pattern_is_kept_and_events_are_checked(any_client) -> None:
     schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}}
     r = any_client.post(PLANS, json={"event": "Signed Up", "schema": schema, "mode": "block"}, headers=ADMIN)
