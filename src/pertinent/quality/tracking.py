@@ -22,6 +22,7 @@ that RE2 cannot run (a backreference, a lookaround) is refused there too.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -181,6 +182,12 @@ class CompiledPlan:
         return out[:MAX_ERRORS]
 
 
+@functools.lru_cache(maxsize=256)
+def _not_applied(event: str, field: str, message: str) -> None:
+    """Said once per process and problem, not at every reload of the plans."""
+    log.warning("tracking plan of %r not applied: %s: %s", event, field, message)
+
+
 def compile_plan(event: str, schema: dict[str, Any], mode: str) -> CompiledPlan:
     """A checked schema compiled (call :func:`schema_problems` first). A plan stored before RE2 ran its patterns
     and holding one RE2 cannot run checks nothing (logged), rather than run it with a backtracking engine."""
@@ -188,6 +195,6 @@ def compile_plan(event: str, schema: dict[str, Any], mode: str) -> CompiledPlan:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     problems = engine_problems(schema)
     if problems:
-        log.warning("tracking plan of %r not applied: %s: %s", event, problems[0]["field"], problems[0]["message"])
+        _not_applied(event, problems[0]["field"], problems[0]["message"])
         return CompiledPlan(event, mode, None)  # type: ignore[arg-type]
     return CompiledPlan(event, mode, Re2Validator(schema))  # type: ignore[arg-type]
