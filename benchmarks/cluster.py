@@ -26,9 +26,10 @@ embedded default (SQLite, one process, running its own jobs), and ``benchmarks/b
 Profiles for decide are loaded through ``IngestService`` in ``--loaders`` forked processes (one identify each, with
 traits and a device context), 10% put in the ``vip`` segment; then each profile's decision inputs are read once
 through the hot store, so Redis holds them as on a warm cluster. ``--repeat`` measures everything again on the same
-cluster (the ingest load with new message ids). ``--py-spy DIR`` samples API node 1 during the first run's ingest
-and decide phases. PostgreSQL: ``--synchronous-commit off`` (the default) for the benchmark database only, the
-durability of SQLite's WAL with ``synchronous=NORMAL`` (a commit does not wait for its fsync).
+cluster (the ingest load with new message ids). ``--py-spy DIR`` samples API node 1 during the first run's ingest,
+both nodes and the single node during decide (samples holding the GIL). PostgreSQL: ``--synchronous-commit off``
+(the default) for the benchmark database only, the durability of SQLite's WAL with ``synchronous=NORMAL`` (a commit
+does not wait for its fsync).
 
     PYTHONPATH=src .venv/bin/python benchmarks/cluster.py --profiles 100000 --duration 20 --json /tmp/cluster.json
     PYTHONPATH=src .venv/bin/python benchmarks/cluster.py --quick
@@ -307,7 +308,9 @@ def parse_args() -> argparse.Namespace:
         "(a commit does not wait for its fsync)",
     )
     p.add_argument("--cpu-ops", type=int, default=1000, help="in-process decisions for CPU per operation (0: skip)")
-    p.add_argument("--py-spy", type=Path, help="record API node 1 with py-spy during the first run into this folder")
+    p.add_argument(
+        "--py-spy", type=Path, help="record the API nodes (node 1 alone for ingest) with py-spy during the first run"
+    )
     p.add_argument("--quick", action="store_true", help="a small smoke configuration (seconds, not minutes)")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
@@ -317,13 +320,15 @@ def parse_args() -> argparse.Namespace:
 
 
 def py_spy(pid: int, seconds: float, folder: Path | None, name: str) -> subprocess.Popen | None:
-    """py-spy sampling ``pid`` for ``seconds`` into ``folder/name.txt`` (collapsed stacks), if asked for."""
+    """py-spy sampling ``pid`` for ``seconds`` into ``folder/name.txt`` (collapsed stacks), if asked for. Only
+    samples holding the GIL count (``--gil``): on a loaded host a thread waiting for a core, or preempted in a send to
+    Redis, is not busy, and wall-clock samples would put it among the costs."""
     if folder is None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
     spy = shutil.which("py-spy") or str(Path(ds.PY).parent / "py-spy")
     cmd = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100", "--format", "raw"]
-    cmd += ["--output", str(folder / f"{name}.txt"), "--nonblocking"]
+    cmd += ["--gil", "--output", str(folder / f"{name}.txt"), "--nonblocking"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -376,10 +381,11 @@ def one_run(
             print("ingest bare", json.dumps(res["bare"]), flush=True)
     if "decide" not in skip:
         open_loop(ports, 100, 3, a.profiles, pids)  # warm: documents, user-agent cache, pools, first reads
-        spy = py_spy(pids[0], a.duration, spy_dir, "decide-api1")
+        spies = [py_spy(pid, a.duration, spy_dir, f"decide-api{k + 1}") for k, pid in enumerate(pids)]
         out["decide"] = open_loop(ports, a.rate, a.duration, a.profiles, pids)
-        if spy is not None:
-            spy.wait()
+        for spy in spies:
+            if spy is not None:
+                spy.wait()
         print("decide open loop", json.dumps(out["decide"]), flush=True)
     single_port = None
     if "sqlite-decide" not in skip:  # the single node on SQLite, same profiles, slot and load
@@ -388,7 +394,10 @@ def one_run(
         single.ready(single_port)
         if "decide" not in skip:
             open_loop([single_port], 100, 3, a.profiles, [single.pid])
+            spy = py_spy(single.pid, a.duration, spy_dir, "decide-sqlite")
             out["decide_sqlite"] = open_loop([single_port], a.rate, a.duration, a.profiles, [single.pid])
+            if spy is not None:
+                spy.wait()
             print("decide open loop, single node SQLite", json.dumps(out["decide_sqlite"]), flush=True)
     if "wrk" not in skip:
         bare_proc, bare_port = ds.start_bare(1)

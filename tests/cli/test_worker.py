@@ -60,7 +60,9 @@ def test_worker_runs_the_scheduled_jobs_and_stops_on_sigterm(tmp_path):
     assert "worker stopped" in err
 
 
-def test_api_nodes_with_run_jobs_off_start_no_jobs(tmp_path):
+def test_api_nodes_with_run_jobs_off_start_no_jobs(tmp_path, monkeypatch):
+    monkeypatch.setattr("pertinent.api.app.gc.freeze", lambda: None)  # not this test process's collector
+    monkeypatch.setattr("pertinent.api.app.gc.set_threshold", lambda *a: None)
     on = make_settings(tmp_path / "on")
     off = make_settings(tmp_path / "off", run_jobs=False)
     with TestClient(create_app(on)) as client:

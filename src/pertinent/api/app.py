@@ -48,6 +48,8 @@ from pertinent.runtime.limits import NUL_VALUE
 from pertinent.services import Services
 from pertinent.settings import Settings, load_settings
 
+COLLECTOR_THRESHOLDS = (50_000, 20, 20)  # the cyclic collector's generations, in a server (``tune_collector``)
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -116,6 +118,18 @@ def _nul_refusal(scope: Scope) -> Response:
     return errors.api_error_response(ApiError(400, "invalid_request", f"{field}: {NUL_VALUE}", problem))
 
 
+def tune_collector() -> None:
+    """The server's cyclic garbage collector, once its services are up (``create_app``'s lifespan, when it owns
+    them; an embedding process keeps its own settings)."""
+    # Everything loaded so far (modules, services) lives as long as the server: keep it out of the cyclic
+    # collector, whose full passes over it stalled requests (docs/benchmarks.md).
+    gc.freeze()
+    # A request allocates thousands of short-lived containers, so the default young-generation threshold
+    # (700) ran a collection several times per request; a higher one saves ingest CPU (docs/benchmarks.md).
+    # Cycles are still collected.
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """Build the app. Services are built at startup (lifespan) unless given."""
     config = services.settings if services is not None else settings or load_settings()
@@ -132,15 +146,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             app.state.services.audit.record_configuration(app.state.services.settings)
             if config.run_jobs:  # off on the API nodes of a cluster: `pertinent worker` runs them
                 retrainer = app.state.services.start_jobs()
+            tune_collector()
         else:  # services handed in (tests, embedding): retraining on its schedule, if one is set
             retrainer = app.state.services.recommend.start_retraining()
-            # Everything loaded so far (modules, services) lives as long as the server: keep it out of the cyclic
-            # collector, whose full passes over it stalled requests (docs/benchmarks.md).
-            gc.freeze()
-            # A request allocates thousands of short-lived containers, so the default young-generation threshold
-            # (700) ran a collection several times per request; a higher one saves ingest CPU (docs/benchmarks.md).
-            # Cycles are still collected.
-            gc.set_threshold(50_000, 20, 20)
         try:
             yield
         finally:
