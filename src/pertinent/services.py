@@ -33,6 +33,7 @@ from pertinent.segments.service import SegmentService
 from pertinent.settings import Settings
 from pertinent.spark import model as _spark_model  # noqa: F401  (registers the "spark_als" kind: versions load)
 from pertinent.storage.base import Store
+from pertinent.storage.deployment import check_hot_store
 from pertinent.storage.factory import open_store
 from pertinent.storage.hot import HotStore
 from pertinent.warehouse import WarehouseExports
@@ -77,6 +78,8 @@ class Services:
         if hot is None and client is not None and settings.hot_store_ttl_s > 0:
             hot = HotStore(sql, client, settings.hot_store_ttl_s)
         store = hot or sql  # serving reads from Redis, SQL behind it (storage/hot.py)
+        # a database served with the hot store is never written by a process without it (storage/deployment.py)
+        check_hot_store(hot.inner if hot is not None else sql, hot is not None)
         pseudo = Pseudonymizer(settings.pseudonym_keys)
         ingest = IngestService(store, settings, pseudo)
         profiles = ProfileService(store, settings, pseudo, ingest.profile_config)

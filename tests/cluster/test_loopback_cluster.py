@@ -168,8 +168,9 @@ def test_cluster_survives_killed_nodes(tmp_path, cluster_db, redis_url):
         "PERTINENT_SEGMENTS__RECONCILE_INTERVAL_S": str(INTERVAL_S),
         "PERTINENT_LOG_LEVEL": "info",
     }
-    settings = Settings(
+    settings = Settings(  # in this process: a node of the cluster too (a database served with Redis needs it)
         database_url=postgres_url,
+        redis_url=redis_url,
         data_dir=tmp_path / "shared",
         write_key=KEYS["PERTINENT_WRITE_KEY"],
         admin_key=KEYS["PERTINENT_ADMIN_KEY"],

@@ -31,6 +31,7 @@ AREAS = (
     "pertinent.cli.decide",
     "pertinent.cli.warehouse",
     "pertinent.cli.worker",
+    "pertinent.cli.hot_store",
     "pertinent.cli.models",
     "pertinent.cli.destinations",
     "pertinent.cli.quality",

@@ -22,10 +22,18 @@ def register(app: typer.Typer) -> None:
 
         from pertinent.privacy.keys import ensure_keys
         from pertinent.settings import load_settings
+        from pertinent.storage.deployment import HotStoreRequired, check_hot_store
         from pertinent.storage.factory import open_store
 
         settings = ensure_keys(load_settings())
-        open_store(settings).close()  # create the data directory and run migrations once, up front
+        store = open_store(settings)  # create the data directory and run migrations once, up front
+        try:  # a database served with the Redis hot store refuses a node without it (storage/deployment.py)
+            check_hot_store(store, hot=bool(settings.redis_url) and settings.hot_store_ttl_s > 0)
+        except HotStoreRequired as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            store.close()
         typer.echo(f"Pertinent on http://{host}:{port}  (storage: {settings.resolved_database_url().split('://')[0]})")
         # Workers re-read the environment; make generated keys visible to them.
         import os

@@ -24,12 +24,17 @@ def register(app: typer.Typer) -> None:
         from pertinent.privacy.keys import ensure_keys
         from pertinent.services import Services
         from pertinent.settings import load_settings
+        from pertinent.storage.deployment import HotStoreRequired
         from pertinent.storage.factory import open_store
 
         settings = ensure_keys(load_settings())
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
         open_store(settings).close()  # migrations, as `serve` does
-        services = Services.build(settings)
+        try:
+            services = Services.build(settings)
+        except HotStoreRequired as exc:  # a database served with the Redis hot store, and no Redis here
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(2) from None
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())

@@ -152,33 +152,59 @@ class HotStore:
         if hot.empty():
             return
         ids = hot.identity_keys()
-        try:
-            pipe = self.client.pipeline(transaction=False)
+
+        def queue(pipe: Any) -> None:
             hd.add(pipe, ids)  # before the deletes: a reader never finds an identity's key gone and its bits clear
             for pid in hot.gone:
-                self._drop(args=[hk.PREFIX, pid, hk.TOMBSTONE_S, *hot.gone[pid]], client=pipe)
+                self._queue(pipe, self._drop, [], [hk.PREFIX, pid, hk.TOMBSTONE_S, *hot.gone[pid]])
             for pid in hot.dropped:
-                self._drop(args=[hk.PREFIX, pid, 0], client=pipe)
+                self._queue(pipe, self._drop, [], [hk.PREFIX, pid, 0])
             keys = [hk.k_profile(p) for p in hot.profiles] + [hk.k_id(k) for k in hot.identities]
             keys += [hk.k_id(k) for k in hot.renamed]
             keys += [hk.k_segments(p) for p in hot.segments] + [hk.k_exposures(p) for p in hot.exposures]
             keys += [hk.k_segments(p) for p in hot.segment_sets]  # set again after the commit; if this node dies
             if keys:  # first, the next read fills them from SQL
                 pipe.delete(*keys)
-            pipe.execute()
+
+        try:
+            self._execute(queue)
         except Exception as exc:
             self.failed("invalidation before a commit")
             raise Unavailable(REFUSED) from exc
 
+    def _queue(self, pipe: Any, script: Any, keys: list[Any], args: list[Any]) -> None:
+        """Queue a script by its SHA only: a registered script called on a pipeline makes redis-py send ``SCRIPT
+        EXISTS`` first, a round trip of its own on every pipeline (:meth:`_execute` loads them when Redis lost
+        them)."""
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+    def _execute(self, queue: Any) -> list[Any]:
+        """Run the commands ``queue`` puts on a new pipeline: one round trip. When Redis answers ``NOSCRIPT`` (it
+        restarted, or its script cache was flushed) the scripts are loaded and the pipeline sent again: every
+        command of the write side can run twice (deletes, SETs, bits, scripts that keep the earliest value)."""
+        from redis.exceptions import NoScriptError
+
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            queue(pipe)
+            try:
+                return cast(list[Any], pipe.execute())
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                for script in (self._drop, self._fill, self._expose):
+                    script.sha = self.client.script_load(script.script)
+        raise AssertionError("unreachable")
+
     def _write_through(self, hot: HotTx) -> None:
         if hot.empty() or not self.available():
             return
-        try:
-            pipe = self.client.pipeline(transaction=False)
+
+        def queue(pipe: Any) -> None:
             for pid in hot.gone:  # again after the commit: a read that began before it may have filled them
-                self._drop(args=[hk.PREFIX, pid, hk.TOMBSTONE_S, *hot.gone[pid]], client=pipe)
+                self._queue(pipe, self._drop, [], [hk.PREFIX, pid, hk.TOMBSTONE_S, *hot.gone[pid]])
             for pid in hot.dropped:
-                self._drop(args=[hk.PREFIX, pid, 0], client=pipe)
+                self._queue(pipe, self._drop, [], [hk.PREFIX, pid, 0])
             for pid, row in hot.profiles.items():
                 if pid not in hot.gone:
                     pipe.set(hk.k_profile(pid), hk.enc_profile(row), ex=self.ttl)
@@ -200,8 +226,10 @@ class HotStore:
                     args: list[Any] = [self.ttl]
                     for experiment, exposure in first.items():
                         args += [experiment, hk.enc_exposure(exposure), repr(exposure.at)]
-                    self._expose(keys=[hk.k_gone(pid), hk.k_exposures(pid)], args=args, client=pipe)
-            pipe.execute()
+                    self._queue(pipe, self._expose, [hk.k_gone(pid), hk.k_exposures(pid)], args)
+
+        try:
+            self._execute(queue)
         except Exception:
             self.failed("write-through after a commit")
 
@@ -219,7 +247,7 @@ class HotStore:
             if pid not in hot.profiles:
                 items += ["n", b"", min(self.ttl, hk.NEGATIVE_S)]
                 keys.append(hk.k_profile(pid))
-            self._fill(keys=keys, args=items, client=pipe)
+            self._queue(pipe, self._fill, keys, items)
 
     # -- read-through fills ------------------------------------------------------------------------------------
     def fill_absent(self, identity_keys: Sequence[str]) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import struct
 import threading
 import time
 from typing import Any
@@ -68,15 +69,33 @@ def positions(key: str) -> list[int]:
     return [1 + (h1 + i * h2) % (BITS - 1) for i in range(K)]
 
 
+# Set the bits packed in ARGV[1] (little-endian 32-bit positions) in KEYS[1]: one argument per page of keys, not
+# four per bit (``BITFIELD ... SET u1 <bit> 1``), whose packing by redis-py cost more than the rest of an ingest
+# transaction's Redis writes (docs/benchmarks.md). Sent with EVAL (the script's text), so that nothing depends on
+# Redis's script cache.
+SET_BITS = """
+local s = ARGV[1]
+for i = 1, #s, 4 do redis.call('SETBIT', KEYS[1], struct.unpack('<I4', s, i), 1) end
+return #s / 4
+"""
+
+
+def packed(keys: Any) -> bytes:
+    """The bit positions of ``keys``, as ``SET_BITS`` reads them.
+
+    >>> import struct
+    >>> list(struct.unpack("<7I", packed(["u_abc"]))) == positions("u_abc")
+    True
+    """
+    bits = [bit for key in keys for bit in positions(key)]
+    return struct.pack(f"<{len(bits)}I", *bits)
+
+
 def add(pipe: Any, keys: Any, chunk: int = 500) -> None:
-    """Queue the bits of ``keys`` on a Redis pipeline: one ``BITFIELD`` command per ``chunk`` keys."""
+    """Queue the bits of ``keys`` on a Redis pipeline: one ``SET_BITS`` call per ``chunk`` keys."""
     keys = list(keys)
     for i in range(0, len(keys), chunk):
-        ops: list[Any] = []
-        for key in keys[i : i + chunk]:
-            for bit in positions(key):
-                ops += ["SET", "u1", bit, 1]
-        pipe.execute_command("BITFIELD", KEY, *ops)
+        pipe.eval(SET_BITS, 1, KEY, packed(keys[i : i + chunk]))
 
 
 class Directory:

@@ -391,6 +391,16 @@ class JobClaimRepo(Protocol):
         ...
 
 
+class DeploymentRepo(Protocol):
+    """What the database records about how it is served (``storage/deployment.py``): one JSON value per name."""
+
+    def deployment_setting(self, name: str) -> dict[str, Any] | None: ...
+    def put_deployment_setting(self, name: str, value: dict[str, Any], at: float) -> None: ...
+    def delete_deployment_setting(self, name: str) -> bool:
+        """Remove the setting; False when there was none."""
+        ...
+
+
 class GroupRepo(Protocol):
     """Groups (accounts) and their members (profiles linked to them by a group call)."""
 

@@ -21,6 +21,7 @@ from pertinent.storage.sql_jobs import JobsMixin
 from pertinent.storage.sql_outbox import OutboxMixin
 from pertinent.storage.sql_quality import QualityMixin
 from pertinent.storage.sql_segments import SegmentsMixin
+from pertinent.storage.sql_settings import SettingsMixin
 from pertinent.storage.sql_stats import StatsMixin
 from pertinent.storage.sqlutil import EVENT_COLS, row_dict, rows_where_in
 
@@ -33,7 +34,15 @@ def _itself_or_under(column: Any, value: str, sep: str) -> ColumnElement[bool]:
 
 
 class SqlTx(
-    DocumentsMixin, SegmentsMixin, DecisionsMixin, StatsMixin, JobsMixin, GroupsMixin, OutboxMixin, QualityMixin
+    DocumentsMixin,
+    SegmentsMixin,
+    DecisionsMixin,
+    StatsMixin,
+    JobsMixin,
+    GroupsMixin,
+    OutboxMixin,
+    QualityMixin,
+    SettingsMixin,
 ):
     """A transaction on one connection. Implements :class:`pertinent.storage.base.Tx`."""
 

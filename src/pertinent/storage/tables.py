@@ -226,6 +226,17 @@ job_claims = Table(
     Column("state", JSON, nullable=True),
 )
 
+# What the database records about how it is served (``storage/deployment.py``): e.g. that a Redis hot store fronts
+# it, so that a process started without Redis refuses to write behind its back. Nothing personal. Migration
+# 0011_ingest_deployment.
+deployment_settings = Table(
+    "deployment_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
 suppressions = Table(
     "suppressions",
     metadata,
