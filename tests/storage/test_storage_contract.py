@@ -276,6 +276,44 @@ class TestStoreContract:
             (4, {"rules": [2]}),
         ]
 
+    @pytest.mark.parametrize(
+        "exists,first,second", [(False, "put", "put"), (True, "delete", "put"), (True, "put", "delete")]
+    )
+    def test_concurrent_writers_of_one_document_queue_and_number_versions_once(self, store, exists, first, second):
+        """Two writers of one document at once: the second waits for the first and writes the next version. On
+        PostgreSQL two puts of a new id both found no row to lock and the second one's insert hit the primary key
+        (a 500 on PUT /v1/slots/x), and a delete racing a put numbered two versions alike."""
+        if exists:
+            with store.transaction() as tx:
+                tx.put_document("block", "b", {"v": 0}, now=1.0)
+        errors: list[BaseException] = []
+
+        def write(tx, op: str, v: int) -> None:
+            if op == "put":
+                tx.put_document("block", "b", {"v": v}, now=1.0 + v)
+            else:
+                tx.delete_document("block", "b", now=1.0 + v)
+
+        def then() -> None:
+            try:
+                with store.transaction() as tx:
+                    write(tx, second, 2)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        thread = threading.Thread(target=then)
+        with store.transaction() as tx:
+            write(tx, first, 1)
+            thread.start()
+            thread.join(0.5)  # let the second writer reach the row (it waits for this transaction to end)
+        thread.join()
+        assert not errors, errors
+        with store.transaction(write=False) as tx:
+            versions = [d.version for d in tx.document_history("block", "b")]
+            last = tx.get_document("block", "b")
+        assert (last.body if last is not None else None) == ({"v": 2} if second == "put" else None)
+        assert versions == list(range(1, len(versions) + 1)), versions
+
     def test_segment_membership_history_sizes_and_pages(self, store):
         with store.transaction() as tx:
             tx.apply_membership_changes(

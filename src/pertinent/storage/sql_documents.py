@@ -20,10 +20,19 @@ class DocumentsMixin(SqlBase):
 
     def put_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow:
         d = t.documents
+        # The row is made first if missing (a concurrent creator's insert waits for this one, then does nothing),
+        # then locked: concurrent writers of one document queue on that lock and number their versions in turn.
+        # (A lock on a row that does not exist yet locks nothing: two writers of a new id both inserted it.)
+        made = self.conn.execute(
+            self._insert(d)
+            .values(kind=kind, doc_id=doc_id, version=0, body=body, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["kind", "doc_id"])
+            .returning(d.c.version)
+        ).first()
         current = self.conn.execute(
             select(d.c.version, d.c.created_at).where(d.c.kind == kind, d.c.doc_id == doc_id).with_for_update()
-        ).first()
-        if current is None:
+        ).one()
+        if made is not None:
             last = self.conn.execute(  # a deleted document keeps counting its versions
                 select(t.document_history.c.version)
                 .where(t.document_history.c.kind == kind, t.document_history.c.doc_id == doc_id)
@@ -31,18 +40,13 @@ class DocumentsMixin(SqlBase):
                 .limit(1)
             ).scalar()
             row = DocumentRow(kind, doc_id, (last or 0) + 1, body, now, now)
-            self.conn.execute(
-                insert(d).values(
-                    kind=kind, doc_id=doc_id, version=row.version, body=body, created_at=now, updated_at=now
-                )
-            )
         else:
             row = DocumentRow(kind, doc_id, current.version + 1, body, current.created_at, now)
-            self.conn.execute(
-                update(d)
-                .where(d.c.kind == kind, d.c.doc_id == doc_id)
-                .values(version=row.version, body=body, updated_at=now)
-            )
+        self.conn.execute(
+            update(d)
+            .where(d.c.kind == kind, d.c.doc_id == doc_id)
+            .values(version=row.version, body=body, updated_at=now)
+        )
         self.conn.execute(
             insert(t.document_history).values(kind=kind, doc_id=doc_id, version=row.version, body=body, at=now)
         )
@@ -59,7 +63,9 @@ class DocumentsMixin(SqlBase):
 
     def delete_document(self, kind: str, doc_id: str, now: float) -> bool:
         d = t.documents
-        current = self.get_document(kind, doc_id)
+        current = self.conn.execute(  # locked: a concurrent put numbers its version after this deletion, or before
+            select(d.c.version).where(d.c.kind == kind, d.c.doc_id == doc_id).with_for_update()
+        ).first()
         if current is None:
             return False
         self.conn.execute(delete(d).where(d.c.kind == kind, d.c.doc_id == doc_id))
