@@ -15,6 +15,7 @@ from pertinent.storage.base import (
     AuditRow,
     ConsentRow,
     DecisionRow,
+    DedupCandidateRow,
     DeliveryRow,
     EventRow,
     GroupMemberRow,
@@ -313,6 +314,25 @@ class TestStoreContract:
             last = tx.get_document("block", "b")
         assert (last.body if last is not None else None) == ({"v": 2} if second == "put" else None)
         assert versions == list(range(1, len(versions) + 1)), versions
+
+    def test_a_duplicate_candidate_is_decided_once_by_concurrent_reviewers(self, store):
+        """Deciding a candidate claims it while it is pending: of two reviewers at once, the second finds it decided
+        (on PostgreSQL both read it pending, and both merged or one merged while the other rejected it)."""
+        with store.transaction() as tx:
+            tx.add_dedup_candidates([DedupCandidateRow("u_a", "u_b", 95.0, {"email": 1.0}, "pending", 1.0)])
+            (cid,) = [c.id for c in tx.dedup_candidates()]
+        claims: list[bool] = []
+        thread = threading.Thread(target=lambda: claims.append(_claim(store, cid, "rejected", 3.0)))
+        with store.transaction() as tx:
+            claims.append(tx.set_dedup_status(cid, "merged", 2.0, only_pending=True))
+            thread.start()
+            thread.join(0.5)  # let the second reviewer reach the row (it waits for this transaction to end)
+        thread.join()
+        assert claims == [True, False]
+        with store.transaction(write=False) as tx:
+            c = tx.get_dedup_candidate(cid)
+        assert (c.status, c.decided_at) == ("merged", 2.0)
+        assert _claim(store, cid, "stale", 4.0, only_pending=False) is True  # a plain status change still applies
 
     def test_segment_membership_history_sizes_and_pages(self, store):
         with store.transaction() as tx:
@@ -823,3 +843,8 @@ def test_sqlite_reader_is_a_plain_read_only_connection(tmp_path):
             assert r.get_identities(["nobody"]) == {}
     finally:
         store.close()
+
+
+def _claim(store, cid: int, status: str, at: float, only_pending: bool = True) -> bool:
+    with store.transaction() as tx:
+        return tx.set_dedup_status(cid, status, at, only_pending=only_pending)
