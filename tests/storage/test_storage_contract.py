@@ -315,6 +315,24 @@ class TestStoreContract:
         assert (last.body if last is not None else None) == ({"v": 2} if second == "put" else None)
         assert versions == list(range(1, len(versions) + 1)), versions
 
+    def test_a_document_is_created_once_by_concurrent_creators(self, store):
+        """``create_document`` writes a new id only (None when it exists): of two creators at once, the second waits
+        for the first and gets None (on PostgreSQL both found no row, and both POST /v1/segments answered 201)."""
+        made: list[object] = []
+        thread = threading.Thread(target=lambda: made.append(_create(store, "segment", "vip", {"v": 2}, 3.0)))
+        with store.transaction() as tx:
+            made.append(tx.create_document("segment", "vip", {"v": 1}, 2.0))
+            thread.start()
+            thread.join(0.5)  # let the second creator reach the row (it waits for this transaction to end)
+        thread.join()
+        assert made[1] is None and made[0] is not None and made[0].version == 1
+        with store.transaction() as tx:
+            assert tx.get_document("segment", "vip").body == {"v": 1}
+            assert tx.delete_document("segment", "vip", now=4.0) is True
+            again = tx.create_document("segment", "vip", {"v": 3}, 5.0)  # a deleted id counts on
+            assert again is not None and (again.version, again.created_at) == (3, 5.0)
+        assert [d.version for d in _history(store, "segment", "vip")] == [1, 2, 3]
+
     def test_a_duplicate_candidate_is_decided_once_by_concurrent_reviewers(self, store):
         """Deciding a candidate claims it while it is pending: of two reviewers at once, the second finds it decided
         (on PostgreSQL both read it pending, and both merged or one merged while the other rejected it)."""
@@ -848,3 +866,13 @@ def test_sqlite_reader_is_a_plain_read_only_connection(tmp_path):
 def _claim(store, cid: int, status: str, at: float, only_pending: bool = True) -> bool:
     with store.transaction() as tx:
         return tx.set_dedup_status(cid, status, at, only_pending=only_pending)
+
+
+def _create(store, kind: str, doc_id: str, body: dict, at: float):  # type: ignore[no-untyped-def]
+    with store.transaction() as tx:
+        return tx.create_document(kind, doc_id, body, at)
+
+
+def _history(store, kind: str, doc_id: str):  # type: ignore[no-untyped-def]
+    with store.transaction(write=False) as tx:
+        return tx.document_history(kind, doc_id)

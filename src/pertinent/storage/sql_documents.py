@@ -19,20 +19,34 @@ class DocumentsMixin(SqlBase):
         return DocumentRow(r.kind, r.doc_id, r.version, r.body, r.created_at, r.updated_at)
 
     def put_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow:
+        return self._version(kind, doc_id, body, now, made=self._make(kind, doc_id, body, now))
+
+    def create_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow | None:
+        if not self._make(kind, doc_id, body, now):
+            return None
+        return self._version(kind, doc_id, body, now, made=True)
+
+    def _make(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> bool:
+        """Make the document's row if missing; whether this call made it. A concurrent creator's insert waits for
+        this transaction, then finds the row: writers of one document queue on its lock (``_version``) and number
+        their versions in turn. (A lock on a row that does not exist yet locks nothing: two writers of a new id
+        both inserted it.)"""
         d = t.documents
-        # The row is made first if missing (a concurrent creator's insert waits for this one, then does nothing),
-        # then locked: concurrent writers of one document queue on that lock and number their versions in turn.
-        # (A lock on a row that does not exist yet locks nothing: two writers of a new id both inserted it.)
         made = self.conn.execute(
             self._insert(d)
             .values(kind=kind, doc_id=doc_id, version=0, body=body, created_at=now, updated_at=now)
             .on_conflict_do_nothing(index_elements=["kind", "doc_id"])
             .returning(d.c.version)
         ).first()
+        return made is not None
+
+    def _version(self, kind: str, doc_id: str, body: dict[str, Any], now: float, made: bool) -> DocumentRow:
+        """Write the next version of the (existing, now locked) document."""
+        d = t.documents
         current = self.conn.execute(
             select(d.c.version, d.c.created_at).where(d.c.kind == kind, d.c.doc_id == doc_id).with_for_update()
         ).one()
-        if made is not None:
+        if made:
             last = self.conn.execute(  # a deleted document keeps counting its versions
                 select(t.document_history.c.version)
                 .where(t.document_history.c.kind == kind, t.document_history.c.doc_id == doc_id)
@@ -42,11 +56,8 @@ class DocumentsMixin(SqlBase):
             row = DocumentRow(kind, doc_id, (last or 0) + 1, body, now, now)
         else:
             row = DocumentRow(kind, doc_id, current.version + 1, body, current.created_at, now)
-        self.conn.execute(
-            update(d)
-            .where(d.c.kind == kind, d.c.doc_id == doc_id)
-            .values(version=row.version, body=body, updated_at=now)
-        )
+        at = (d.c.kind == kind, d.c.doc_id == doc_id)
+        self.conn.execute(update(d).where(*at).values(version=row.version, body=body, updated_at=now))
         self.conn.execute(
             insert(t.document_history).values(kind=kind, doc_id=doc_id, version=row.version, body=body, at=now)
         )
