@@ -134,7 +134,10 @@ class QualityService:
         if ids is not None and not rows:
             raise NotFound([{"field": "ids", "message": "no failed event waiting with these ids"}])
         rows = sorted(rows, key=lambda r: r.id or 0)
-        result = self.ingest.ingest([r.payload for r in rows], prefix="batch", actor=actor, trusted=True)
+        # An event sent without a messageId replays with one of its failed row: replays at once (each reads the
+        # waiting rows before any marks them) or after a crash store it once, as a client's retries are.
+        payloads = [{**r.payload, "messageId": r.payload.get("messageId") or f"failed-{r.id}"} for r in rows]
+        result = self.ingest.ingest(payloads, prefix="batch", actor=actor, trusted=True)
         refused = {e.get("index") for e in result.errors}
         now = time.time()
         done = [r.id for r in rows if r.id is not None]  # blocked again: a new row holds it
