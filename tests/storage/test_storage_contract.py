@@ -315,6 +315,36 @@ class TestStoreContract:
         assert (last.body if last is not None else None) == ({"v": 2} if second == "put" else None)
         assert versions == list(range(1, len(versions) + 1)), versions
 
+    def test_puts_and_deletes_of_one_document_at_once_never_fail(self, store):
+        """Puts and deletes of one document from several transactions at once: each one succeeds (a put whose row a
+        delete removed between making it and locking it makes it again: on PostgreSQL that was a 500 on PUT) and the
+        history numbers every version once."""
+        with store.transaction() as tx:
+            tx.put_document("segment", "busy", {"v": 0}, now=1.0)
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
+
+        def work(i: int) -> None:
+            start.wait()
+            for n in range(10):
+                try:
+                    with store.transaction() as tx:
+                        if (i + n) % 2:
+                            tx.delete_document("segment", "busy", now=2.0)
+                        else:
+                            tx.put_document("segment", "busy", {"v": i}, now=2.0)
+                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors[:3]
+        versions = [d.version for d in _history(store, "segment", "busy")]
+        assert versions == list(range(1, len(versions) + 1))
+
     def test_a_document_is_created_once_by_concurrent_creators(self, store):
         """``create_document`` writes a new id only (None when it exists): of two creators at once, the second waits
         for the first and gets None (on PostgreSQL both found no row, and both POST /v1/segments answered 201)."""

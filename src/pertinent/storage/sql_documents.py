@@ -19,12 +19,23 @@ class DocumentsMixin(SqlBase):
         return DocumentRow(r.kind, r.doc_id, r.version, r.body, r.created_at, r.updated_at)
 
     def put_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow:
-        return self._version(kind, doc_id, body, now, made=self._make(kind, doc_id, body, now))
+        while True:  # a delete that committed between making and locking the row: make it again
+            made = self._make(kind, doc_id, body, now)
+            current = self._lock(kind, doc_id)
+            if current is not None:
+                return self._version(kind, doc_id, body, now, made, current)
 
     def create_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow | None:
         if not self._make(kind, doc_id, body, now):
             return None
-        return self._version(kind, doc_id, body, now, made=True)
+        current = self._lock(kind, doc_id)  # made by this transaction: it is there
+        assert current is not None
+        return self._version(kind, doc_id, body, now, True, current)
+
+    def _lock(self, kind: str, doc_id: str) -> Any:
+        d = t.documents
+        q = select(d.c.version, d.c.created_at).where(d.c.kind == kind, d.c.doc_id == doc_id).with_for_update()
+        return self.conn.execute(q).first()
 
     def _make(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> bool:
         """Make the document's row if missing; whether this call made it. A concurrent creator's insert waits for
@@ -40,12 +51,11 @@ class DocumentsMixin(SqlBase):
         ).first()
         return made is not None
 
-    def _version(self, kind: str, doc_id: str, body: dict[str, Any], now: float, made: bool) -> DocumentRow:
-        """Write the next version of the (existing, now locked) document."""
+    def _version(
+        self, kind: str, doc_id: str, body: dict[str, Any], now: float, made: bool, current: Any
+    ) -> DocumentRow:
+        """Write the next version of the document (its row ``current``, locked)."""
         d = t.documents
-        current = self.conn.execute(
-            select(d.c.version, d.c.created_at).where(d.c.kind == kind, d.c.doc_id == doc_id).with_for_update()
-        ).one()
         if made:
             last = self.conn.execute(  # a deleted document keeps counting its versions
                 select(t.document_history.c.version)
