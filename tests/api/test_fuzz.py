@@ -21,7 +21,7 @@ from hypothesis.errors import HypothesisException, Unsatisfiable
 
 from pertinent.api.app import create_app
 from pertinent.services import Services
-from tests.support.common import ADMIN_KEY, WRITE_KEY
+from tests.support.common import ADMIN_KEY, WRITE_KEY, make_settings
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (make install-dev)")
 from schemathesis.checks import not_a_server_error  # noqa: E402
@@ -73,6 +73,16 @@ def fuzzed_app(services: Services) -> Iterator[Any]:
     asgi.shutdown_lifespans()  # the lifespan schemathesis started for this app (it keeps them for the process)
 
 
+@pytest.fixture
+def hot_fuzzed_app(store: Any, redis_url: str, tmp_path: Any) -> Iterator[Any]:
+    """The app of a cluster node: the Redis hot store in front of the database (serving reads, invalidation)."""
+    svc = Services.build(make_settings(tmp_path, redis_url=redis_url), store)
+    app = create_app(svc.settings, services=svc)
+    yield app
+    asgi.shutdown_lifespans()
+    svc.close()
+
+
 def fuzz(operation: Any, mode: Any, client: Any, headers: dict[str, str]) -> str | None:
     """Run one operation in one generation mode; what failed (with a curl command to repeat it), or None."""
 
@@ -101,6 +111,15 @@ def fuzz(operation: Any, mode: Any, client: Any, headers: dict[str, str]) -> str
 
 @pytest.mark.parametrize("key", ["write", "admin"])
 def test_fuzz_every_operation(fuzzed_app: Any, key: str) -> None:
+    fuzz_all(fuzzed_app, key)
+
+
+def test_fuzz_every_operation_with_the_hot_store(hot_fuzzed_app: Any) -> None:
+    """The same with Redis in front of each backend (the admin key reaches every operation)."""
+    fuzz_all(hot_fuzzed_app, "admin")
+
+
+def fuzz_all(fuzzed_app: Any, key: str) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzzed_app)
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -182,3 +182,27 @@ def test_a_plan_that_cannot_be_stored_or_applied_is_refused_naming_the_field(any
     r = any_client.post("/v1/quality/tracking-plans", json=body, headers=ADMIN)
     assert r.status_code in (400, 422), r.text
     assert any(e["field"].startswith(field) for e in r.json()["errors"]), r.json()
+
+
+def test_concurrent_replays_store_each_failed_event_once(services) -> None:
+    """Replays at once (an operator's retries, two tools) each read the waiting failed events before any marked them
+    replayed: events sent without a messageId were stored once per replay (10 parallel replays stored 50 of 5 events
+    on PostgreSQL, 20 on SQLite). A replayed event now carries an id of its failed row, so it is stored once."""
+    import threading
+
+    services.quality.put_plan(TrackingPlanIn(event="E", schema=ORDER_SCHEMA, mode="block"))
+    services.ingest.ingest([{"type": "track", "event": "E", "userId": "ann", "properties": {}} for _ in range(3)])
+    services.quality.put_plan(TrackingPlanIn(event="E", schema={"type": "object"}, mode="block"))
+    start = threading.Barrier(6)
+
+    def replay() -> None:
+        start.wait()
+        services.quality.replay()
+
+    threads = [threading.Thread(target=replay) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert services.quality.failed() == []
+    assert len(services.privacy.export("ann").events) == 3

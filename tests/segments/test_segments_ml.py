@@ -398,3 +398,25 @@ def test_any_frame_gives_a_result_or_a_named_error(rows, kinds, seed):
         assert found.model.assign({}) in set(found.model.segment_ids.tolist())
     else:
         assert found.report.message and found.model is None
+
+
+def test_forgetting_a_profile_after_a_restart_does_not_hang(tmp_path):
+    """Erasure removes the profile from every saved ML segment model (``ModelStore.forget``), holding the store's
+    lock; a version not yet in this process's cache (any version after a restart) was loaded under that lock, which
+    took it again: the erasure hung for ever inside its transaction, with SQLite's write lock held, and every later
+    write and the server's thread pool with it (found by erasing a user after restarting a server with an ML
+    segment)."""
+    import threading
+
+    from pertinent.segments.model_store import ModelStore
+
+    frame, _ = blobs(n=60, centers=2)
+    found = discover(frame, config("kmeans", k_range=(2, 3)))
+    ModelStore(tmp_path).save("clusters", found.model)
+    restarted = ModelStore(tmp_path)  # an empty cache, as after a restart
+    done: list[int] = []
+    worker = threading.Thread(target=lambda: done.append(restarted.forget("p00007")), daemon=True)
+    worker.start()
+    worker.join(60)  # a deadlock never ends: a bound, not a timing (it takes milliseconds)
+    assert done == [1], "ModelStore.forget deadlocked on its own lock"
+    assert "p00007" not in ModelStore(tmp_path).latest("clusters").training_ids.astype(str)

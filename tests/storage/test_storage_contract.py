@@ -15,6 +15,7 @@ from pertinent.storage.base import (
     AuditRow,
     ConsentRow,
     DecisionRow,
+    DedupCandidateRow,
     DeliveryRow,
     EventRow,
     GroupMemberRow,
@@ -275,6 +276,111 @@ class TestStoreContract:
             (3, None),
             (4, {"rules": [2]}),
         ]
+
+    @pytest.mark.parametrize(
+        "exists,first,second", [(False, "put", "put"), (True, "delete", "put"), (True, "put", "delete")]
+    )
+    def test_concurrent_writers_of_one_document_queue_and_number_versions_once(self, store, exists, first, second):
+        """Two writers of one document at once: the second waits for the first and writes the next version. On
+        PostgreSQL two puts of a new id both found no row to lock and the second one's insert hit the primary key
+        (a 500 on PUT /v1/slots/x), and a delete racing a put numbered two versions alike."""
+        if exists:
+            with store.transaction() as tx:
+                tx.put_document("block", "b", {"v": 0}, now=1.0)
+        errors: list[BaseException] = []
+
+        def write(tx, op: str, v: int) -> None:
+            if op == "put":
+                tx.put_document("block", "b", {"v": v}, now=1.0 + v)
+            else:
+                tx.delete_document("block", "b", now=1.0 + v)
+
+        def then() -> None:
+            try:
+                with store.transaction() as tx:
+                    write(tx, second, 2)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        thread = threading.Thread(target=then)
+        with store.transaction() as tx:
+            write(tx, first, 1)
+            thread.start()
+            thread.join(0.5)  # let the second writer reach the row (it waits for this transaction to end)
+        thread.join()
+        assert not errors, errors
+        with store.transaction(write=False) as tx:
+            versions = [d.version for d in tx.document_history("block", "b")]
+            last = tx.get_document("block", "b")
+        assert (last.body if last is not None else None) == ({"v": 2} if second == "put" else None)
+        assert versions == list(range(1, len(versions) + 1)), versions
+
+    def test_puts_and_deletes_of_one_document_at_once_never_fail(self, store):
+        """Puts and deletes of one document from several transactions at once: each one succeeds (a put whose row a
+        delete removed between making it and locking it makes it again: on PostgreSQL that was a 500 on PUT) and the
+        history numbers every version once."""
+        with store.transaction() as tx:
+            tx.put_document("segment", "busy", {"v": 0}, now=1.0)
+        errors: list[BaseException] = []
+        start = threading.Barrier(8)
+
+        def work(i: int) -> None:
+            start.wait()
+            for n in range(10):
+                try:
+                    with store.transaction() as tx:
+                        if (i + n) % 2:
+                            tx.delete_document("segment", "busy", now=2.0)
+                        else:
+                            tx.put_document("segment", "busy", {"v": i}, now=2.0)
+                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors[:3]
+        versions = [d.version for d in _history(store, "segment", "busy")]
+        assert versions == list(range(1, len(versions) + 1))
+
+    def test_a_document_is_created_once_by_concurrent_creators(self, store):
+        """``create_document`` writes a new id only (None when it exists): of two creators at once, the second waits
+        for the first and gets None (on PostgreSQL both found no row, and both POST /v1/segments answered 201)."""
+        made: list[object] = []
+        thread = threading.Thread(target=lambda: made.append(_create(store, "segment", "vip", {"v": 2}, 3.0)))
+        with store.transaction() as tx:
+            made.append(tx.create_document("segment", "vip", {"v": 1}, 2.0))
+            thread.start()
+            thread.join(0.5)  # let the second creator reach the row (it waits for this transaction to end)
+        thread.join()
+        assert made[1] is None and made[0] is not None and made[0].version == 1
+        with store.transaction() as tx:
+            assert tx.get_document("segment", "vip").body == {"v": 1}
+            assert tx.delete_document("segment", "vip", now=4.0) is True
+            again = tx.create_document("segment", "vip", {"v": 3}, 5.0)  # a deleted id counts on
+            assert again is not None and (again.version, again.created_at) == (3, 5.0)
+        assert [d.version for d in _history(store, "segment", "vip")] == [1, 2, 3]
+
+    def test_a_duplicate_candidate_is_decided_once_by_concurrent_reviewers(self, store):
+        """Deciding a candidate claims it while it is pending: of two reviewers at once, the second finds it decided
+        (on PostgreSQL both read it pending, and both merged or one merged while the other rejected it)."""
+        with store.transaction() as tx:
+            tx.add_dedup_candidates([DedupCandidateRow("u_a", "u_b", 95.0, {"email": 1.0}, "pending", 1.0)])
+            (cid,) = [c.id for c in tx.dedup_candidates()]
+        claims: list[bool] = []
+        thread = threading.Thread(target=lambda: claims.append(_claim(store, cid, "rejected", 3.0)))
+        with store.transaction() as tx:
+            claims.append(tx.set_dedup_status(cid, "merged", 2.0, only_pending=True))
+            thread.start()
+            thread.join(0.5)  # let the second reviewer reach the row (it waits for this transaction to end)
+        thread.join()
+        assert claims == [True, False]
+        with store.transaction(write=False) as tx:
+            c = tx.get_dedup_candidate(cid)
+        assert (c.status, c.decided_at) == ("merged", 2.0)
+        assert _claim(store, cid, "stale", 4.0, only_pending=False) is True  # a plain status change still applies
 
     def test_segment_membership_history_sizes_and_pages(self, store):
         with store.transaction() as tx:
@@ -785,3 +891,18 @@ def test_sqlite_reader_is_a_plain_read_only_connection(tmp_path):
             assert r.get_identities(["nobody"]) == {}
     finally:
         store.close()
+
+
+def _claim(store, cid: int, status: str, at: float, only_pending: bool = True) -> bool:
+    with store.transaction() as tx:
+        return tx.set_dedup_status(cid, status, at, only_pending=only_pending)
+
+
+def _create(store, kind: str, doc_id: str, body: dict, at: float):  # type: ignore[no-untyped-def]
+    with store.transaction() as tx:
+        return tx.create_document(kind, doc_id, body, at)
+
+
+def _history(store, kind: str, doc_id: str):  # type: ignore[no-untyped-def]
+    with store.transaction(write=False) as tx:
+        return tx.document_history(kind, doc_id)

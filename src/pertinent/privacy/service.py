@@ -199,6 +199,9 @@ class PrivacyService:
         now = time.time()
         with self.store.transaction() as tx:
             profile_id = self.profiles.find(tx, user_id)
+            if profile_id is not None:  # concurrent erasures of the person queue on the profile's row, and the
+                tx.get_profiles([profile_id], for_update=True)  # later ones find nobody once the first committed
+                profile_id = self.profiles.find(tx, user_id)
             if profile_id is None:
                 raise UnknownUser(user_id)
             # Suppress first, in the same transaction: every identifier of the person (pseudonyms only), the id

@@ -135,7 +135,10 @@ class QualityService:
         if ids is not None and not rows:
             raise NotFound([{"field": "ids", "message": "no failed event waiting with these ids"}])
         rows = sorted(rows, key=lambda r: r.id or 0)
-        result = self.ingest.ingest([r.payload for r in rows], prefix="batch", actor=actor, trusted=True)
+        # An event sent without a messageId replays with one of its failed row: replays at once (each reads the
+        # waiting rows before any marks them) or after a crash store it once, as a client's retries are.
+        payloads = [{**r.payload, "messageId": r.payload.get("messageId") or f"failed-{r.id}"} for r in rows]
+        result = self.ingest.ingest(payloads, prefix="batch", actor=actor, trusted=True)
         refused = {e.get("index") for e in result.errors}
         now = time.time()
         done = [r.id for r in rows if r.id is not None]  # blocked again: a new row holds it
@@ -306,10 +309,13 @@ class QualityService:
             c = tx.get_dedup_candidate(candidate_id)
             if c is None:
                 raise NotFound.of("id", "duplicate candidate", str(candidate_id))
-            if c.status != "pending":
-                raise InvalidInput.field("id", f"candidate {candidate_id} is already {c.status}")
+            # claimed while pending: of two reviewers at once, the second waits here and finds it decided
+            if c.status != "pending" or not tx.set_dedup_status(
+                candidate_id, "rejected" if decision == "reject" else "merged", now, only_pending=True
+            ):
+                status = (tx.get_dedup_candidate(candidate_id) or c).status
+                raise InvalidInput.field("id", f"candidate {candidate_id} is already {status}")
             if decision == "reject":
-                tx.set_dedup_status(candidate_id, "rejected", now)
                 record(tx, actor, "identity.dedup_reject", c.profile_a, before=[c.profile_a, c.profile_b],
                        detail={"score": c.score}, at=now)  # fmt: skip
             else:
@@ -320,7 +326,6 @@ class QualityService:
                 src, dst = sorted((a, b), key=lambda r: (not r.profile_id.startswith("u_"), r.created_at))[::-1]
                 merge_into(tx, src, dst, now, self.profile_config)
                 tx.put_profiles([dst])
-                tx.set_dedup_status(candidate_id, "merged", now)
                 for other in tx.dedup_candidates_of(src.profile_id):  # the merged profile's other pairs: the next
                     if other.status == "pending" and other.id != candidate_id:  # scan lists them with the survivor
                         tx.set_dedup_status(other.id or 0, "stale", now)

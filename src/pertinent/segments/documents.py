@@ -91,16 +91,11 @@ class DefinitionDocuments:
             old = tx.get_document(KIND, definition.id)
             exists = old is not None
             if create and exists:
-                raise SegmentError(
-                    f"id: a segment '{definition.id}' already exists (PUT replaces it)",
-                    [RuleError("id", "already exists")],
-                    status=409,
-                    code="conflict",
-                )
+                raise _taken(definition.id)
             if not create and not exists:
                 raise UnknownSegment(definition.id)
             action = "segment.create" if create else "segment.replace"
-            return self._put(tx, definition, old, actor, action)
+            return self._put(tx, definition, old, actor, action, create)
 
     def put_version(
         self, definition: Definition, only_over: int | None = None, actor: Actor = SYSTEM, action: str = "segment.fit"
@@ -113,9 +108,17 @@ class DefinitionDocuments:
                 return None
             return self._put(tx, definition, current, actor, action)
 
-    def _put(self, tx: Tx, definition: Definition, old: DocumentRow | None, actor: Actor, action: str) -> DocumentRow:
+    def _put(
+        self, tx: Tx, definition: Definition, old: DocumentRow | None, actor: Actor, action: str, create: bool = False
+    ) -> DocumentRow:
         body = definition.model_dump(mode="json")
-        row = tx.put_document(KIND, definition.id, body, self.ctx.clock())
+        if create:  # a new id only: a concurrent creator of the same id got it first
+            made = tx.create_document(KIND, definition.id, body, self.ctx.clock())
+            if made is None:
+                raise _taken(definition.id)
+            row = made
+        else:
+            row = tx.put_document(KIND, definition.id, body, self.ctx.clock())
         before = old.body if old is not None else None
         record(tx, actor, action, f"{KIND}:{definition.id}", before=before, after=body, at=row.updated_at)
         return row
@@ -188,3 +191,12 @@ def _view(out: dict[str, Any]) -> SegmentView:
         return SegmentView.model_validate(out)
     except ValidationError:  # a document written by hand (or by an older version): shown as it is stored
         return SegmentView.model_construct(**out)
+
+
+def _taken(definition_id: str) -> SegmentError:
+    return SegmentError(
+        f"id: a segment '{definition_id}' already exists (PUT replaces it)",
+        [RuleError("id", "already exists")],
+        status=409,
+        code="conflict",
+    )

@@ -48,7 +48,9 @@ class ModelStore:
         self.root = Path(root)
         self.keep = keep
         self._cache: dict[tuple[str, int], SegmentModel] = {}
-        self._lock = threading.Lock()
+        # reentrant: forget() holds it while it loads versions, and load() takes it to fill the cache (with a
+        # plain Lock a version not cached yet, as after a restart, deadlocked the erasure that asked)
+        self._lock = threading.RLock()
 
     def _dir(self, definition_id: str) -> Path:
         if not _ID.match(definition_id):

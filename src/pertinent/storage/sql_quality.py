@@ -191,9 +191,12 @@ class QualityMixin(SqlBase):
         row = self.conn.execute(q).first()
         return None if row is None else _candidate(row)
 
-    def set_dedup_status(self, candidate_id: int, status: str, at: float) -> None:
+    def set_dedup_status(self, candidate_id: int, status: str, at: float, only_pending: bool = False) -> bool:
         c = t.dedup_candidates.c
-        self.conn.execute(update(t.dedup_candidates).where(c.id == candidate_id).values(status=status, decided_at=at))
+        q = update(t.dedup_candidates).where(c.id == candidate_id)
+        if only_pending:  # a claim: a concurrent reviewer's update waits for this one, then matches nothing
+            q = q.where(c.status == "pending")
+        return bool(self.conn.execute(q.values(status=status, decided_at=at)).rowcount)
 
     def dedup_candidates_of(self, profile_id: str) -> list[DedupCandidateRow]:
         c = t.dedup_candidates.c

@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from pertinent.api.body import read_model
 from pertinent.api.deps import AdminAuth, ServicesDep
+from pertinent.api.openapi import json_body, schema_of
 from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.recommend.promotion import ModelList, Promotion
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[AdminAuth])
 
+MAX_BODY = 4 * 1024  # {"version": "v12"}
 ModelName = Path(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -28,9 +31,14 @@ async def list_models(services: ServicesDep) -> ModelList:
     return await run_in_threadpool(services.models.list)
 
 
-@router.post("/models/{name}/promote", response_model=Promotion)
-async def promote_model(services: ServicesDep, body: PromoteBody, name: str = ModelName) -> Promotion:
+@router.post(
+    "/models/{name}/promote",
+    response_model=Promotion,
+    openapi_extra=json_body(schema_of(PromoteBody), "The version to serve."),
+)
+async def promote_model(request: Request, services: ServicesDep, name: str = ModelName) -> Promotion:
     """Serve this version on every node (pinned: retraining adds versions without serving them)."""
+    body = await read_model(request, PromoteBody, MAX_BODY)
     return await run_in_threadpool(services.models.promote, name, body.version, ADMIN_KEY)
 
 

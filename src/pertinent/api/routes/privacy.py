@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
 import pertinent.api.convertors  # noqa: F401  (registers {user_id:id})
+from pertinent.api.body import read_model
 from pertinent.api.deps import AdminAuth, ServicesDep, WriteRole, user_hash_of
+from pertinent.api.openapi import json_body, schema_of
 from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.privacy.models import Erasure, UserExport
 
@@ -55,12 +57,17 @@ class ConsentResponse(BaseModel):
     consent: dict[str, bool]
 
 
-@router.post("/consent", response_model=ConsentResponse, responses={403: {"description": "userHash missing"}})
-async def set_consent(
-    request: Request, services: ServicesDep, role: WriteRole, body: Annotated[ConsentRequest, Body()]
-) -> ConsentResponse:
+@router.post(
+    "/consent",
+    response_model=ConsentResponse,
+    responses={403: {"description": "userHash missing"}},
+    openapi_extra=json_body(schema_of(ConsentRequest), "Consent per purpose for a user id or an anonymous id."),
+)
+async def set_consent(request: Request, services: ServicesDep, role: WriteRole) -> ConsentResponse:
     """Record consent per purpose (e.g. from a consent banner). With the write key, a ``userId`` needs its
-    ``userHash`` (403 without); an ``anonymousId`` alone needs none."""
+    ``userHash`` (403 without); an ``anonymousId`` alone needs none. The body is read as a message is (at most
+    ``limits.max_event_bytes``, gzip or deflate)."""
+    body = await read_model(request, ConsentRequest, services.settings.limits.max_event_bytes)
     at = None
     if body.timestamp is not None:
         stamp = body.timestamp if body.timestamp.tzinfo else body.timestamp.replace(tzinfo=UTC)

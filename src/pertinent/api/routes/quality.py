@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from pertinent.api.body import read_model
 from pertinent.api.deps import AdminAuth, ServicesDep
-from pertinent.api.openapi import error_responses
+from pertinent.api.openapi import error_responses, json_body, schema_of
 from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.quality.models import (
     DedupCandidate,
@@ -34,6 +35,8 @@ from pertinent.quality.models import (
 )
 
 router = APIRouter(prefix="/v1/quality", tags=["quality"], dependencies=[AdminAuth])
+MAX_PLAN_BODY = 256 * 1024  # a tracking plan: the JSON Schema of an event's properties
+MAX_BODY = 64 * 1024  # the other bodies: at most 1000 ids, or one decision
 
 
 @router.get("/report", response_model=QualityReport)
@@ -48,10 +51,15 @@ async def list_plans(services: ServicesDep) -> list[TrackingPlan]:
     return await run_in_threadpool(services.quality.plans)
 
 
-@router.post("/tracking-plans", response_model=TrackingPlan)
-async def put_plan(services: ServicesDep, plan: TrackingPlanIn) -> TrackingPlan:
+@router.post(
+    "/tracking-plans",
+    response_model=TrackingPlan,
+    openapi_extra=json_body(schema_of(TrackingPlanIn), "An event's tracking plan."),
+)
+async def put_plan(request: Request, services: ServicesDep) -> TrackingPlan:
     """Create or replace an event's plan: ``{"event", "schema": <JSON Schema of properties>, "mode"}`` (``allow``,
     ``flag`` or ``block``). A schema that is not valid JSON Schema is a 400 naming ``schema.<field>``."""
+    plan = await read_model(request, TrackingPlanIn, MAX_PLAN_BODY)
     return await run_in_threadpool(services.quality.put_plan, plan, ADMIN_KEY)
 
 
@@ -71,9 +79,15 @@ async def failed_events(
     return await run_in_threadpool(services.quality.failed, limit, include_replayed)
 
 
-@router.post("/failed-events/replay", response_model=Replay, responses=error_responses(404))
-async def replay(services: ServicesDep, body: ReplayIn) -> Replay:
+@router.post(
+    "/failed-events/replay",
+    response_model=Replay,
+    responses=error_responses(404),
+    openapi_extra=json_body(schema_of(ReplayIn), "The failed events to replay."),
+)
+async def replay(request: Request, services: ServicesDep) -> Replay:
     """Send failed events through ingestion again (``{"ids": [...]}``, or ``{}`` for every waiting one)."""
+    body = await read_model(request, ReplayIn, MAX_BODY)
     return await run_in_threadpool(services.quality.replay, body.ids, ADMIN_KEY)
 
 
@@ -112,9 +126,12 @@ async def scan_duplicates(services: ServicesDep) -> DedupScan:
     return await run_in_threadpool(services.quality.find_duplicates, ADMIN_KEY)
 
 
-@router.post("/duplicates/{candidate_id}", response_model=DedupCandidate)
-async def decide(
-    services: ServicesDep, body: DedupDecision, candidate_id: int = Path(ge=1, le=2**62)
-) -> DedupCandidate:
+@router.post(
+    "/duplicates/{candidate_id}",
+    response_model=DedupCandidate,
+    openapi_extra=json_body(schema_of(DedupDecision), "The reviewer's decision."),
+)
+async def decide(request: Request, services: ServicesDep, candidate_id: int = Path(ge=1, le=2**62)) -> DedupCandidate:
     """Accept (merge the two profiles, audited as ``identity.merge``) or reject a candidate."""
+    body = await read_model(request, DedupDecision, MAX_BODY)
     return await run_in_threadpool(services.quality.decide, candidate_id, body.decision, ADMIN_KEY)
