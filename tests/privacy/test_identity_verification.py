@@ -204,6 +204,32 @@ def test_an_unproven_identify_neither_links_the_device_nor_writes_to_the_user(an
     assert profile_id(services, "victim-device") == profile_id(services, "victim")
 
 
+def test_an_unproven_group_call_cannot_change_the_accounts_traits(any_client: TestClient, services):
+    """A group's traits are copied into every member's profile (rules and templates read them): the write key
+    alone, anonymous or naming a user it did not prove, links only its own profile to the group."""
+    member = {"type": "group", "userId": "ann", "groupId": "initech", "traits": {"plan": "enterprise"}}
+    assert any_client.post("/v1/batch", json={"batch": [member]}, headers=ADMIN_BASIC).json()["stored"] == 1
+    attacks = [
+        {"anonymousId": "attacker-device", "groupId": "initech", "traits": {"plan": "free"}},
+        {"userId": "attacker", "groupId": "initech", "traits": {"plan": "free"}},
+        {"userId": "ann", "anonymousId": "d1", "groupId": "initech", "traits": {"plan": "free"}},
+        {"userId": "attacker", "groupId": "initech", "traits": {"plan": "free"}, "context": {"userHash": proof("x")}},
+    ]
+    for attack in attacks:
+        assert any_client.post("/v1/group", json=attack).json()["stored"] == 1, attack  # kept, as the caller's own
+    group = any_client.get("/v1/groups/initech", headers=ADMIN).json()
+    assert group["traits"] == {"plan": "enterprise"}
+    assert state_of(services, "ann")["state"]["groups"] == {"initech": {"plan": "enterprise"}}
+    assert state_of(services, "attacker-device")["state"]["groups"] == {"initech": {"plan": "enterprise"}}
+    # a proven member's page, and the site's server with the admin key, do change them
+    own = {"userId": "bob", "groupId": "initech", "traits": {"seats": 9}, "context": {"userHash": proof("bob")}}
+    assert any_client.post("/v1/group", json=own).json()["stored"] == 1
+    server = {"type": "group", "userId": "ann", "groupId": "initech", "traits": {"plan": "pro"}}
+    assert any_client.post("/v1/batch", json={"batch": [server]}, headers=ADMIN_BASIC).json()["stored"] == 1
+    assert any_client.get("/v1/groups/initech", headers=ADMIN).json()["traits"] == {"plan": "pro", "seats": 9}
+    assert state_of(services, "ann")["state"]["groups"] == {"initech": {"plan": "pro", "seats": 9}}
+
+
 def test_proofs_are_checked_never_stored(any_client: TestClient, services):
     context = {"userHash": proof("u1"), "previousIdHash": proof("u0"), "locale": "fr-FR"}
     any_client.post("/v1/track", json={"userId": "u1", "anonymousId": "d1", "event": "E", "context": context})
@@ -228,6 +254,8 @@ def test_without_verification_the_write_key_acts_as_before(tmp_path):
         c.post("/v1/track", json=viewed("u1", "i0"), headers=ADMIN_BASIC)
         assert c.post("/v1/alias", json={"previousId": "d9", "userId": "u1"}).status_code == 200
         assert c.post("/v1/consent", json={"userId": "u1", "purposes": {"analytics": True}}).status_code == 200
+        assert c.post("/v1/group", json={"anonymousId": "d8", "groupId": "g", "traits": {"plan": "x"}}).status_code == 200
+        assert c.get("/v1/groups/g", headers=ADMIN).json()["traits"] == {"plan": "x"}
     svc.close()
 
 

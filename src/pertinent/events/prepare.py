@@ -51,6 +51,9 @@ class Prepared:
     index: int = 0  # in the request
     verified: bool = True  # the userId is proven (or verification is off, or the admin key sent it)
     verified_previous: bool = True  # an alias's previousId is proven
+    # may change what other people's profiles read (a group's traits): a proven userId, the admin key, or
+    # verification off; an anonymous or unproven call only links its own profile to the group
+    shared: bool = True
 
 
 class Preparer:
@@ -127,6 +130,7 @@ class Preparer:
         raw = m.context if isinstance(m.context, dict) else {}
         if m.userId:
             p.verified = self.identity.verified(m.userId, raw.get(USER_HASH), trusted)
+        p.shared = p.verified if m.userId else self.identity.verified(None, None, trusted)
         if isinstance(m, Alias):
             p.verified_previous = self.identity.verified(m.previousId, raw.get(PREVIOUS_HASH), trusted)
             return p.verified

@@ -414,7 +414,7 @@ class IngestService:
         apply = [p for p in keep if p.outcome == "stored"]
         kept = {id(p) for p in keep}
         calls = [
-            GroupCall(p.group_id, p.profile_id, p.traits or {}, p.timestamp, id(p) in kept)
+            GroupCall(p.group_id, p.profile_id, (p.traits or {}) if p.shared else {}, p.timestamp, id(p) in kept)
             for p in items
             if p.group_id is not None and p.outcome == "stored"
         ]
