@@ -254,7 +254,9 @@ def test_without_verification_the_write_key_acts_as_before(tmp_path):
         c.post("/v1/track", json=viewed("u1", "i0"), headers=ADMIN_BASIC)
         assert c.post("/v1/alias", json={"previousId": "d9", "userId": "u1"}).status_code == 200
         assert c.post("/v1/consent", json={"userId": "u1", "purposes": {"analytics": True}}).status_code == 200
-        assert c.post("/v1/group", json={"anonymousId": "d8", "groupId": "g", "traits": {"plan": "x"}}).status_code == 200
+        assert (
+            c.post("/v1/group", json={"anonymousId": "d8", "groupId": "g", "traits": {"plan": "x"}}).status_code == 200
+        )
         assert c.get("/v1/groups/g", headers=ADMIN).json()["traits"] == {"plan": "x"}
     svc.close()
 
