@@ -1,5 +1,5 @@
-"""The decision writer's batch insert (``DecisionsMixin.insert_decisions``; one ``unnest`` statement per batch on
-PostgreSQL): every column comes back as given, on both backends."""
+"""The decision writer's batch insert (``insert_decisions``; on PostgreSQL one ``unnest`` statement per batch,
+``PostgresTx``): every column comes back as given, on both backends."""
 
 from __future__ import annotations
 

@@ -9,35 +9,9 @@ from sqlalchemy import and_, insert, select
 
 from pertinent.storage import tables as t
 from pertinent.storage.base import DecisionRow, OutcomeRow
-from pertinent.storage.sqlutil import SqlBase, json_dumps, rows_where_in
+from pertinent.storage.sqlutil import SqlBase, rows_where_in
 
 _DECISION_COLS = [c.name for c in t.decisions.columns]
-# PostgreSQL (psycopg 3): one statement per batch whose text never changes (prepared once per connection), one
-# array per column, in place of a statement per row (executemany); what PostgresTx does for events.
-_PG_TYPES = {"propensity": "double precision[]", "at": "double precision[]", "detail": "json[]"}
-_PG_INSERT_DECISIONS = (
-    f"INSERT INTO decisions ({', '.join(_DECISION_COLS)}) SELECT {', '.join(_DECISION_COLS)} FROM unnest("
-    + ", ".join(f"%{'b' if c in _PG_TYPES else 's'}::{_PG_TYPES.get(c, 'varchar[]')}" for c in _DECISION_COLS)
-    + f") AS u({', '.join(_DECISION_COLS)})"
-)
-
-
-def decision_arrays(rows: Sequence[DecisionRow]) -> tuple[list[Any], ...]:
-    """One list per column of ``decisions`` (table order): what ``_PG_INSERT_DECISIONS`` takes. Stored as
-    SQLAlchemy's insert stores them: ``detail`` by the engine's JSON serializer, None as JSON ``null``.
-
-    >>> decision_arrays([DecisionRow("d1", "p", "home", None, "rule", 2, None, 1, {"rule": 0})])[-2:]
-    (['{"rule":0}'], [2.0])
-    """
-    out: list[list[Any]] = []
-    for c in _DECISION_COLS:
-        values = [getattr(r, c) for r in rows]
-        if c == "detail":
-            values = [json_dumps(v) for v in values]
-        elif c in _PG_TYPES:  # psycopg types an array by its first element: every number a float
-            values = [v if v is None else float(v) for v in values]
-        out.append(values)
-    return tuple(out)
 
 
 class DecisionsMixin(SqlBase):
@@ -51,10 +25,6 @@ class DecisionsMixin(SqlBase):
 
     def insert_decisions(self, rows: Sequence[DecisionRow]) -> None:
         if not rows:
-            return
-        if self.conn.dialect.driver == "psycopg":  # the decision writer's batches (decide/log.py)
-            for i in range(0, len(rows), 5000):
-                self.conn.exec_driver_sql(_PG_INSERT_DECISIONS, decision_arrays(rows[i : i + 5000]))
             return
         self.conn.execute(insert(t.decisions), [{c: getattr(r, c) for c in _DECISION_COLS} for r in rows])
 

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from pertinent.storage import tables as t
-from pertinent.storage.base import ConsentRow, EventRow, IdentityRow, ProfileRow
+from pertinent.storage.base import ConsentRow, DecisionRow, EventRow, IdentityRow, ProfileRow
 from pertinent.storage.sql_tx import SqlTx
 from pertinent.storage.sqlutil import EVENT_COLS, json_dumps
 
@@ -37,7 +37,6 @@ _ARRAY_TYPES = {
     "context": "json[]",
     "integrations": "json[]",
 }
-_JSON_COLS = frozenset(c for c, sql in _ARRAY_TYPES.items() if sql == "json[]")
 
 
 class Statement:
@@ -97,6 +96,15 @@ INSERT_CONSENT = Statement(
 )
 GET_IDENTITIES = Statement("SELECT key, kind, profile_id, created_at FROM identities WHERE key = ANY(%s::varchar[])")
 SUPPRESSED = Statement("SELECT key FROM suppressions WHERE key = ANY(%s::varchar[])")
+_DECISION_COLS = [c.name for c in t.decisions.columns]
+_DECISION_TYPES = {"propensity": "double precision[]", "at": "double precision[]", "detail": "json[]"}
+INSERT_DECISIONS = Statement(  # the decision writer's batches (decide/log.py)
+    f"INSERT INTO decisions ({', '.join(_DECISION_COLS)}) SELECT * FROM unnest("
+    + ", ".join(
+        f"%{'b' if c in _DECISION_TYPES else 's'}::{_DECISION_TYPES.get(c, 'varchar[]')}" for c in _DECISION_COLS
+    )
+    + ")"
+)
 ROWS_PER_STATEMENT = 5000  # bounds one statement's arrays; a later chunk's duplicates meet ON CONFLICT as before
 
 
@@ -106,19 +114,27 @@ def _as(kind: type, values: list[Any]) -> list[Any]:
     return [v if v is None or type(v) is kind else kind(v) for v in values]
 
 
-def event_arrays(rows: Sequence[EventRow]) -> tuple[list[Any], ...]:
-    """One list per column of ``events`` (EVENT_COLS order): what :data:`INSERT_EVENTS` takes."""
+def column_arrays(rows: Sequence[Any], cols: Sequence[str], types: dict[str, str]) -> tuple[list[Any], ...]:
+    """One list per column (``cols`` order) of ``rows``' attributes, for a statement casting column ``c`` to
+    ``types[c]`` (``varchar[]`` when absent): JSON columns encoded by the engine's serializer (None too: JSON null,
+    as SQLAlchemy's JSON type writes it), booleans and numbers made one Python type (:func:`_as`)."""
     out: list[list[Any]] = []
-    for c in EVENT_COLS:
+    for c in cols:
         values = [getattr(r, c) for r in rows]
-        if c in _JSON_COLS:
-            values = [json_dumps(v) for v in values]  # None too: JSON null, as SQLAlchemy's JSON type writes it
-        elif c == "personalize":
+        kind = types.get(c)
+        if kind == "json[]":
+            values = [json_dumps(v) for v in values]
+        elif kind == "boolean[]":
             values = _as(bool, values)
-        elif _ARRAY_TYPES.get(c) == "double precision[]":
+        elif kind == "double precision[]":
             values = _as(float, values)
         out.append(values)
     return tuple(out)
+
+
+def event_arrays(rows: Sequence[EventRow]) -> tuple[list[Any], ...]:
+    """One list per column of ``events`` (EVENT_COLS order): what :data:`INSERT_EVENTS` takes."""
+    return column_arrays(rows, EVENT_COLS, _ARRAY_TYPES)
 
 
 class PostgresTx(SqlTx):
@@ -134,6 +150,11 @@ class PostgresTx(SqlTx):
             params = event_arrays(rows[i : i + ROWS_PER_STATEMENT])
             out.update((p, m) for p, m in self._run(INSERT_EVENTS, params))
         return out
+
+    def insert_decisions(self, rows: Sequence[DecisionRow]) -> None:
+        for i in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[i : i + ROWS_PER_STATEMENT]
+            self._run(INSERT_DECISIONS, column_arrays(chunk, _DECISION_COLS, _DECISION_TYPES))
 
     # identities, profiles, consent: the rest of an ingest transaction ------------------------------------------
     def get_identities(self, keys: Iterable[str]) -> dict[str, IdentityRow]:
