@@ -267,14 +267,16 @@ class HotStore:
         """Fill keys absent from Redis: profile id -> [(key, op, a, b)], refused where the profile's tombstone is."""
         if not groups or not self.available():
             return
-        try:
-            pipe = self.client.pipeline(transaction=False)
+
+        def queue(pipe: Any) -> None:
             for pid, items in groups.items():
                 args: list[Any] = [self.ttl]
                 for _key, op, a, b in items:
                     args += [op, a, b]
-                self._fill(keys=[hk.k_gone(pid), *(i[0] for i in items)], args=args, client=pipe)
-            pipe.execute()
+                self._queue(pipe, self._fill, [hk.k_gone(pid), *(i[0] for i in items)], args)
+
+        try:
+            self._execute(queue)  # by SHA: no SCRIPT EXISTS round trip before the fill
         except Exception:
             self.failed("read-through fill")
 
