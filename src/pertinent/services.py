@@ -75,7 +75,8 @@ class Services:
         sql: Store = store or open_store(settings)
         client = redis_connect(settings.redis_url) if settings.redis_url else None
         hot = sql if isinstance(sql, HotStore) else None  # a second node over the same store object
-        if hot is None and client is not None and settings.hot_store_ttl_s > 0:
+        if hot is None and settings.hot_store:
+            assert client is not None  # settings.hot_store implies a Redis URL
             hot = HotStore(sql, client, settings.hot_store_ttl_s)
         store = hot or sql  # serving reads from Redis, SQL behind it (storage/hot.py)
         # a database served with the hot store is never written by a process without it (storage/deployment.py)

@@ -144,6 +144,19 @@ class Settings(BaseSettings):
     require_identity_verification: bool | None = None
 
     @property
+    def hot_store(self) -> bool:
+        """Whether this process serves through the Redis hot store (``storage/hot.py``): a Redis URL and a TTL
+        above 0. The one place that decides it: the services, ``pertinent serve`` and the database's hot-store
+        mark (``storage/deployment.py``) all ask here.
+
+        >>> Settings(redis_url="redis://r/0").hot_store, Settings().hot_store
+        (True, False)
+        >>> Settings(redis_url="redis://r/0", hot_store_ttl_s=0).hot_store
+        False
+        """
+        return bool(self.redis_url) and self.hot_store_ttl_s > 0
+
+    @property
     def identity_verification(self) -> bool:
         """Whether browser calls (write key) naming a user id need a valid ``user_hash``.
 

@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         settings = ensure_keys(load_settings())
         store = open_store(settings)  # create the data directory and run migrations once, up front
         try:  # a database served with the Redis hot store refuses a node without it (storage/deployment.py)
-            check_hot_store(store, hot=bool(settings.redis_url) and settings.hot_store_ttl_s > 0)
+            check_hot_store(store, hot=settings.hot_store)
         except HotStoreRequired as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(2) from None
