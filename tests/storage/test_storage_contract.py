@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 from pertinent.storage.base import (
@@ -276,6 +276,30 @@ class TestStoreContract:
             (3, None),
             (4, {"rules": [2]}),
         ]
+
+    def test_a_document_write_takes_two_statements_and_a_new_one_three(self, store):
+        """A put of an existing document is one upsert (it locks the row and numbers the version) and its history
+        row; a new one also numbers its version after the history (a deleted id counts on). Before, the upsert
+        took an insert, a locking select and an update."""
+
+        def statements(write) -> tuple[int, object]:  # type: ignore[no-untyped-def]
+            seen: list[str] = []
+            with store.transaction() as tx:
+                listener = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+                event.listen(tx.conn, "before_cursor_execute", listener)
+                try:
+                    row = write(tx)
+                finally:
+                    event.remove(tx.conn, "before_cursor_execute", listener)
+            return len(seen), row
+
+        assert statements(lambda tx: tx.put_document("slot", "s", {"v": 1}, 1.0))[0] == 3
+        n, row = statements(lambda tx: tx.put_document("slot", "s", {"v": 2}, 2.0))
+        assert n == 2 and (row.version, row.created_at, row.updated_at) == (2, 1.0, 2.0)
+        assert statements(lambda tx: tx.create_document("slot", "t", {"v": 1}, 3.0))[0] == 3
+        with store.transaction(write=False) as tx:
+            assert tx.get_document("slot", "s") == row
+            assert [(d.version, d.body) for d in tx.document_history("slot", "s")] == [(1, {"v": 1}), (2, {"v": 2})]
 
     @pytest.mark.parametrize(
         "exists,first,second", [(False, "put", "put"), (True, "delete", "put"), (True, "put", "delete")]

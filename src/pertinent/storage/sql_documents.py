@@ -19,29 +19,30 @@ class DocumentsMixin(SqlBase):
         return DocumentRow(r.kind, r.doc_id, r.version, r.body, r.created_at, r.updated_at)
 
     def put_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow:
-        while True:  # a delete that committed between making and locking the row: make it again
-            made = self._make(kind, doc_id, body, now)
-            current = self._lock(kind, doc_id)
-            if current is not None:
-                return self._version(kind, doc_id, body, now, made, current)
+        """One statement makes the row (version 0: numbered next) or writes the next version on it, holding its
+        lock: writers of one document queue there and number their versions in turn. On PostgreSQL a writer that
+        finds the row being deleted waits, then makes it again (ON CONFLICT DO UPDATE retries when the row it
+        conflicted with is gone), so two puts of a new id and a put racing a delete both succeed."""
+        d = t.documents
+        ins = self._insert(d).values(kind=kind, doc_id=doc_id, version=0, body=body, created_at=now, updated_at=now)
+        r = self.conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=["kind", "doc_id"],
+                set_={"version": d.c.version + 1, "body": ins.excluded.body, "updated_at": ins.excluded.updated_at},
+            ).returning(d.c.version, d.c.created_at)
+        ).one()
+        if r.version == 0:  # made by this call (a committed row has a version of 1 or more)
+            return self._number(kind, doc_id, body, now)
+        return self._record(DocumentRow(kind, doc_id, r.version, body, r.created_at, now))
 
     def create_document(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow | None:
         if not self._make(kind, doc_id, body, now):
             return None
-        current = self._lock(kind, doc_id)  # made by this transaction: it is there
-        assert current is not None
-        return self._version(kind, doc_id, body, now, True, current)
-
-    def _lock(self, kind: str, doc_id: str) -> Any:
-        d = t.documents
-        q = select(d.c.version, d.c.created_at).where(d.c.kind == kind, d.c.doc_id == doc_id).with_for_update()
-        return self.conn.execute(q).first()
+        return self._number(kind, doc_id, body, now)
 
     def _make(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> bool:
-        """Make the document's row if missing; whether this call made it. A concurrent creator's insert waits for
-        this transaction, then finds the row: writers of one document queue on its lock (``_version``) and number
-        their versions in turn. (A lock on a row that does not exist yet locks nothing: two writers of a new id
-        both inserted it.)"""
+        """Make the document's row (version 0) if missing; whether this call made it. A concurrent creator's insert
+        waits for this transaction, then finds the row."""
         d = t.documents
         made = self.conn.execute(
             self._insert(d)
@@ -51,25 +52,26 @@ class DocumentsMixin(SqlBase):
         ).first()
         return made is not None
 
-    def _version(
-        self, kind: str, doc_id: str, body: dict[str, Any], now: float, made: bool, current: Any
-    ) -> DocumentRow:
-        """Write the next version of the document (its row ``current``, locked)."""
-        d = t.documents
-        if made:
-            last = self.conn.execute(  # a deleted document keeps counting its versions
-                select(t.document_history.c.version)
-                .where(t.document_history.c.kind == kind, t.document_history.c.doc_id == doc_id)
-                .order_by(t.document_history.c.version.desc())
-                .limit(1)
-            ).scalar()
-            row = DocumentRow(kind, doc_id, (last or 0) + 1, body, now, now)
-        else:
-            row = DocumentRow(kind, doc_id, current.version + 1, body, current.created_at, now)
-        at = (d.c.kind == kind, d.c.doc_id == doc_id)
-        self.conn.execute(update(d).where(*at).values(version=row.version, body=body, updated_at=now))
+    def _number(self, kind: str, doc_id: str, body: dict[str, Any], now: float) -> DocumentRow:
+        """Number the row this transaction just made after the document's last version in the history (a deleted
+        document keeps counting its versions). Read after the insert: whoever deleted the row before has
+        committed its history by then, and no other writer reaches the row until this transaction ends."""
+        d, h = t.documents, t.document_history
+        last = select(func.coalesce(func.max(h.c.version), 0) + 1).where(h.c.kind == kind, h.c.doc_id == doc_id)
+        version = self.conn.execute(
+            update(d)
+            .where(d.c.kind == kind, d.c.doc_id == doc_id)
+            .values(version=last.scalar_subquery())
+            .returning(d.c.version)
+        ).scalar_one()
+        return self._record(DocumentRow(kind, doc_id, int(version), body, now, now))
+
+    def _record(self, row: DocumentRow) -> DocumentRow:
+        """Add the version ``row`` to the document's history."""
         self.conn.execute(
-            insert(t.document_history).values(kind=kind, doc_id=doc_id, version=row.version, body=body, at=now)
+            insert(t.document_history).values(
+                kind=row.kind, doc_id=row.doc_id, version=row.version, body=row.body, at=row.updated_at
+            )
         )
         return row
 
