@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pertinent.evaluation import leave_last_out, random_holdout, temporal_split
-from pertinent.evaluation.metrics import ndcg_of_scores, ranking_metrics
+from pertinent.evaluation.metrics import ndcg_of_groups, ndcg_of_scores, ranking_metrics
 from pertinent.recommend import Interactions
 
 
@@ -60,6 +60,34 @@ def test_ndcg_of_scores_is_the_ndcg_of_the_top_k_of_the_unseen_items(seed: int) 
     assert np.isclose(per_user.mean(), ranking_metrics(ranked, truth, k=10)["ndcg"])
     empty = ndcg_of_scores(scores[:2], seen[:2], sp.csr_matrix((2, 40)), k=10)
     assert empty.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ndcg_of_groups_is_each_groups_per_user_ndcg(seed: int) -> None:
+    """The learned ranker's NDCG of candidate groups (consecutive rows of varying sizes) agrees group by group with
+    the per-user NDCG of the same scores as one user's row; k beyond a group's size too."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 30, size=25)
+    scores = rng.random(int(sizes.sum()))
+    labels = (rng.random(int(sizes.sum())) < 0.15).astype(np.int64)
+    for k in (5, 10, 40):
+        grouped = ndcg_of_groups(scores, labels, sizes, k=k)
+        assert grouped.shape == (25,)
+        start = 0
+        for g, size in enumerate(sizes.tolist()):
+            s, rel = scores[start : start + size], labels[start : start + size]
+            start += size
+            one = ndcg_of_scores(s[None, :], sp.csr_matrix((1, size)), sp.csr_matrix(rel[None, :]), k=k)
+            assert grouped[g] == pytest.approx(one[0], abs=1e-6), (k, g)
+    assert ndcg_of_groups(np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), k=10).shape == (0,)
+
+
+def test_ndcg_of_groups_keeps_the_rows_order_on_ties_and_ranks_nan_scores_last() -> None:
+    # group 1: the relevant candidate has no score (NaN), behind the scored one; group 2 is longer, all tied: its
+    # first row ranks first; group 3: the relevant row is third of three tied ones, past k=2
+    scores = np.array([np.nan, 0.1, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0])
+    out = ndcg_of_groups(scores, np.array([1, 0, 1, 0, 0, 0, 0, 1]), np.array([2, 3, 3]), k=2)
+    assert out.round(4).tolist() == [0.6309, 1.0, 0.0]
 
 
 def test_coverage_and_novelty() -> None:

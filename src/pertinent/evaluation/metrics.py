@@ -60,6 +60,35 @@ def ndcg_of_scores(scores: np.ndarray, seen: sp.csr_matrix, truth: sp.csr_matrix
     return ndcg_from_hits(hits_matrix(ranked, truth), np.maximum(np.diff(truth.indptr), 1))
 
 
+def ndcg_of_groups(scores: np.ndarray, relevant: np.ndarray, sizes: np.ndarray, k: int) -> np.ndarray:
+    """Per-group NDCG@k (binary relevance) of candidates listed group after group: ``sizes`` holds each group's
+    number of consecutive rows (LightGBM's ``group``), ``relevant`` each row's label (above 0: relevant). The ideal
+    list has min(relevant candidates, k) hits; a group without a relevant candidate scores 0, ties keep the rows'
+    order and NaN scores rank last. What the learned ranker compares itself with its generators on.
+
+    >>> ndcg_of_groups(np.array([0.9, 0.1, 0.5, 0.2, 0.3]), np.array([0, 1, 1, 0, 0]), np.array([2, 2, 1]), k=10)
+    ... # doctest: +ELLIPSIS
+    array([0.6309..., 1.        , 0.        ])
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    n = len(sizes)
+    if n == 0:
+        return np.zeros(0)
+    rows = np.repeat(np.arange(n), sizes)
+    cols = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    width = int(sizes.max())
+    padded = np.full((n, width), np.nan)  # padding sorts after every score (NaN scores too: a stable sort)
+    padded[rows, cols] = scores
+    rel = np.zeros((n, width), dtype=bool)
+    rel[rows, cols] = np.asarray(relevant) > 0
+    top = np.argsort(-padded, axis=1, kind="stable")[:, : min(k, width)]
+    n_rel = rel.sum(axis=1)
+    out = np.zeros(n)
+    some = n_rel > 0
+    out[some] = ndcg_from_hits(np.take_along_axis(rel, top, axis=1)[some], n_rel[some])
+    return out
+
+
 def ranking_metrics(
     ranked: np.ndarray,
     relevant: sp.csr_matrix,

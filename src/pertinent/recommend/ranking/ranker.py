@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel
 
+from pertinent.evaluation.metrics import ndcg_of_groups
 from pertinent.recommend.base import Recommender
 from pertinent.recommend.last_request import LastRequest
 from pertinent.recommend.primitives import Context
@@ -244,10 +245,11 @@ class RankerRecommender(Recommender):
         """NDCG@10 on the validation users of the booster and of each generator alone (its score column orders
         the same candidates, which hold its own top 10); the best generator ranks instead when it wins."""
         pred = np.asarray(booster.predict(x, num_threads=self.config.threads))
-        found = {"ranker": group_ndcg(pred, y, group)}
+        found = {"ranker": float(ndcg_of_groups(pred, y, group, k=10).mean())}
         for spec in self.config.generators:
             if spec.candidates >= 10:
-                found[spec.name] = group_ndcg(x[:, self.feature_names.index(f"{spec.name}_score")], y, group)
+                column = x[:, self.feature_names.index(f"{spec.name}_score")]
+                found[spec.name] = float(ndcg_of_groups(column, y, group, k=10).mean())
         report["valid_ndcg"] = {k: round(v, 5) for k, v in found.items()}
         best = max(found, key=found.__getitem__)
         if best != "ranker":
@@ -394,21 +396,3 @@ class RankerRecommender(Recommender):
         self.report = json.loads(str(state.get("report", "{}")))
         self._serving = None
         self.serving()
-
-
-def group_ndcg(scores: np.ndarray, y: np.ndarray, group: np.ndarray, k: int = 10) -> float:
-    """Mean NDCG@k (binary) over consecutive groups of candidates.
-
-    >>> round(group_ndcg(np.array([0.9, 0.1, 0.5, 0.2]), np.array([0, 1, 1, 0]), np.array([2, 2])), 4)
-    0.8155
-    """
-    out = []
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    start = 0
-    for size in group.tolist():
-        s, rel = scores[start : start + size], y[start : start + size]
-        start += size
-        top = np.argsort(-s, kind="stable")[:k]
-        ideal = discount[: min(int((rel > 0).sum()), k)].sum()
-        out.append(float((rel[top] > 0) @ discount[: len(top)]) / ideal if ideal > 0 else 0.0)
-    return float(np.mean(out)) if out else 0.0
