@@ -151,9 +151,6 @@ def snips(logs: LoggedData, target: np.ndarray, alpha: float = 0.05) -> OpeResul
     )
 
 
-RewardModel = Callable[[np.ndarray | None, int, int], np.ndarray]
-
-
 def fit_reward_model(logs: LoggedData, n_arms: int, ridge: float = 1.0) -> np.ndarray:
     """Predicted reward for every (row, arm): per-arm ridge regression on contexts (plus intercept),
     or per-arm mean reward without contexts. Returns an (n, k) array."""

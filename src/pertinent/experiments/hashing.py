@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 FNV32_OFFSET = 0x811C9DC5
 FNV32_PRIME = 0x01000193
-UINT32 = 2**32
 _UTF16_NATIVE = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
 
 BucketRange = tuple[float, float]

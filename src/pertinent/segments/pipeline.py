@@ -20,7 +20,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
 
 Algorithm = Literal["kmeans", "minibatch", "gmm", "agglomerative", "dbscan", "hdbscan"]
-K_ALGORITHMS: tuple[str, ...] = ("kmeans", "minibatch", "gmm", "agglomerative")
 DENSITY_ALGORITHMS: tuple[str, ...] = ("dbscan", "hdbscan")
 KRule = Literal["silhouette", "elbow", "davies_bouldin", "calinski_harabasz", "vote", "bic"]
 

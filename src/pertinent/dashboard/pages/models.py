@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pertinent.dashboard.pages.common import MAX_DECISIONS, MAX_EVENTS, Span, window_span
 from pertinent.dashboard.pages.recommendations import model_versions
@@ -133,9 +133,3 @@ def build(
         alerts=alerts,
         message=message,
     )
-
-
-def metric_pairs(entry: ModelEntry) -> list[tuple[str, Any, Any]]:
-    """(metric, model, baseline) rows of a registry entry for the template."""
-    model, base = entry.metrics.get("model") or {}, entry.metrics.get("baseline") or {}
-    return [(k, model.get(k), base.get(k)) for k in model if k != "method"]

@@ -148,9 +148,6 @@ class GenericConverter(Converter):
     def columns(self, path: Path) -> list[str] | None:
         return self.mapping.used_columns()
 
-    def _col(self, chunk: pd.DataFrame, name: str | None) -> pd.Series | None:
-        return None if name is None else chunk[name]
-
     def convert(self, chunk: pd.DataFrame, first_row: int, report: ImportReport) -> Iterator[dict[str, Any]]:
         import pandas as pd
 
