@@ -33,7 +33,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     # require_identity_verification=false (the migration path: docs/privacy.md).
     identity_secret: str | None = None
     require_identity_verification: bool | None = None
+    # With identity verification on, what becomes of a write-key message that names only a userId, without its
+    # proof (context.userHash): "store" (Segment's way: a server library using the write key) keeps it on that
+    # user's profile; "refuse" refuses it naming context.userHash, so the public key writes to no user without
+    # proof (docs/privacy.md). Messages with an anonymousId, proven ones and the admin key's are unaffected.
+    unproven_user_events: Literal["store", "refuse"] = "store"
 
     @property
     def identity_verification(self) -> bool:
@@ -155,6 +160,23 @@ class Settings(BaseSettings):
         if self.require_identity_verification is not None:
             return self.require_identity_verification
         return bool(self.identity_secret)
+
+    @model_validator(mode="after")
+    def _refusal_needs_verification(self) -> Settings:
+        """``unproven_user_events=refuse`` means nothing with verification turned off: said at startup.
+
+        >>> Settings(unproven_user_events="refuse", require_identity_verification=False)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings
+          Value error, unproven_user_events=refuse needs identity verification...
+        """
+        if self.unproven_user_events == "refuse" and self.require_identity_verification is False:
+            raise ValueError(
+                "unproven_user_events=refuse needs identity verification, which "
+                "PERTINENT_REQUIRE_IDENTITY_VERIFICATION=false turns off"
+            )
+        return self
 
     @field_validator(
         "pseudonym_keys",

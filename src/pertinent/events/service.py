@@ -14,7 +14,8 @@ Two rules protect people from whoever holds the public write key (docs/privacy.m
   admin key). Without the proof a message that has an ``anonymousId`` is taken as anonymous (the userId is not
   used: nothing is added to, linked to or merged into the user's profile); one with only a ``userId`` (a server
   library with the write key) is stored on the user's profile, but its consent statement is not recorded (it
-  still limits the message itself); an ``alias`` is refused (403);
+  still limits the message itself), or, with ``unproven_user_events=refuse``, is refused naming
+  ``context.userHash``; an ``alias`` is refused (403);
 * suppression: the messages of an erased person's identifiers are dropped and counted (``suppressed``).
 """
 
@@ -105,6 +106,8 @@ class Committed:
 
 
 log = logging.getLogger("pertinent.ingest")
+LINK = "link or merge identities"  # what an unproven alias may not do
+WRITE = "write to a user (PERTINENT_UNPROVEN_USER_EVENTS=refuse)"  # what an unproven userId-only message may not
 
 
 class IngestTx(
@@ -229,7 +232,8 @@ class IngestService:
             if actor is not WRITE_KEY:
                 p.actor = actor
             if not self.preparer.check_proof(p, trusted):
-                self._forbid(result, p, where, prefix, USER_HASH, "userId")
+                to = LINK if isinstance(msg, Alias) else WRITE  # WRITE: unproven_user_events=refuse
+                self._forbid(result, p, where, prefix, USER_HASH, "userId", to)
                 continue
             if violations and mode == "block":  # kept in the failed-events store, reported as rejected
                 ip = anonymize_ip if self.settings.anonymize_ip else None
@@ -260,13 +264,15 @@ class IngestService:
         return result
 
     @staticmethod
-    def _forbid(result: IngestResult, p: Prepared, where: str, prefix: str, proof: str, of: str) -> None:
+    def _forbid(
+        result: IngestResult, p: Prepared, where: str, prefix: str, proof: str, of: str, to: str = LINK
+    ) -> None:
         p.outcome = "forbidden"
         result.rejected += 1
         result.forbidden += 1
         message = (
             f"a valid user_hash of {of} (hex HMAC-SHA256 with the identity secret, docs/api.md) is required to "
-            "link or merge identities with the write key"
+            f"{to} with the write key"
         )
         error = {"field": f"{where}context.{proof}", "message": message}
         result.errors.append({"index": p.index, **error} if prefix else error)
