@@ -83,6 +83,10 @@ class Settings(BaseSettings):
         default_factory=lambda: ["email", "phone", "address", "firstName", "lastName", "birthday"]
     )
     anonymize_ip: bool = True
+    # How long the ingestion errors (what a refused message got wrong: field and problem, never its ids or values)
+    # are kept for the dashboard, in days; purged hourly with the failed events past quality.failed_events_keep_days
+    # (docs/privacy.md, retention).
+    ingest_errors_keep_days: float = Field(default=30.0, gt=0)
     # Consent applied when an event and the consent log say nothing about a purpose.
     default_consent: Literal["granted", "denied"] = "granted"
     session_timeout_s: int = 30 * 60

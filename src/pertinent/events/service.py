@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pertinent.events.group_commit import GroupCommit
-from pertinent.events.guards import ids_of, left_empty, unsuppressed
+from pertinent.events.guards import Blocked, ids_of, left_empty, unsuppressed
 from pertinent.events.merge import merge_into
 from pertinent.events.normalise import anonymize_ip, epoch, event_time
 from pertinent.events.prepare import PREVIOUS_HASH, USER_HASH, Prepared, Preparer
@@ -44,7 +44,7 @@ from pertinent.profiles.groups import GroupCall, record_group_calls
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.quality.ingest import IngestQuality
 from pertinent.settings import Settings
-from pertinent.storage.base import ConsentRow, EventRow, FailedEventRow, ProfileRow, Store
+from pertinent.storage.base import ConsentRow, EventRow, ProfileRow, Store
 from pertinent.storage.protocols import (
     AuditRepo,
     ConsentRepo,
@@ -137,7 +137,7 @@ class _Job:
     endpoint: str
     received_at: float
     where: str = ""  # the error fields' prefix ("batch")
-    failed: list[FailedEventRow] = field(default_factory=list)  # blocked by the tracking plan: kept, never lost
+    failed: list[Blocked] = field(default_factory=list)  # blocked by the tracking plan: kept, never lost
 
 
 class IngestService:
@@ -200,7 +200,7 @@ class IngestService:
         result = IngestResult(received=len(raws))
         sent = epoch(batch_sent_at) if batch_sent_at else None
         prepared: list[Prepared] = []
-        failed: list[FailedEventRow] = []
+        failed: list[Blocked] = []
         for i, raw in enumerate(raws):
             if batch_context and isinstance(raw, dict):
                 ctx = raw.get("context")
@@ -238,7 +238,7 @@ class IngestService:
             if violations and mode == "block":  # kept in the failed-events store, reported as rejected
                 ip = anonymize_ip if self.settings.anonymize_ip else None
                 args = (p.verified, violations, received_at, self.pseudo, ip, self.scrub_traits)
-                failed.append(self.quality.failed_row(raw, msg, *args))
+                failed.append(Blocked(msg, self.quality.failed_row(raw, msg, *args)))
                 result.rejected += 1
                 result.errors += self.quality.blocked_errors(violations, i, where, bool(prefix))
                 continue
@@ -287,7 +287,8 @@ class IngestService:
             with self.store.transaction() as tx:
                 if items:
                     self._store(tx, items, committed)
-                tx.add_failed_events([f for job in jobs for f in job.failed])
+                blocked = [b for job in jobs for b in job.failed]  # an erased person's are not kept either
+                tx.add_failed_events([b.row for b in unsuppressed(tx, self.pseudo, blocked)] if blocked else [])
                 tx.bump_quality_counts(counts, committed.at)
                 for job in jobs:
                     for p in job.items:
