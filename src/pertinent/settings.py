@@ -33,7 +33,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -83,6 +83,10 @@ class Settings(BaseSettings):
         default_factory=lambda: ["email", "phone", "address", "firstName", "lastName", "birthday"]
     )
     anonymize_ip: bool = True
+    # How long the ingestion errors (what a refused message got wrong: field and problem, never its ids or values)
+    # are kept for the dashboard, in days; purged hourly with the failed events past quality.failed_events_keep_days
+    # (docs/privacy.md, retention).
+    ingest_errors_keep_days: float = Field(default=30.0, gt=0)
     # Consent applied when an event and the consent log say nothing about a purpose.
     default_consent: Literal["granted", "denied"] = "granted"
     session_timeout_s: int = 30 * 60
@@ -142,6 +146,11 @@ class Settings(BaseSettings):
     # require_identity_verification=false (the migration path: docs/privacy.md).
     identity_secret: str | None = None
     require_identity_verification: bool | None = None
+    # With identity verification on, what becomes of a write-key message that names only a userId, without its
+    # proof (context.userHash): "store" (Segment's way: a server library using the write key) keeps it on that
+    # user's profile; "refuse" refuses it naming context.userHash, so the public key writes to no user without
+    # proof (docs/privacy.md). Messages with an anonymousId, proven ones and the admin key's are unaffected.
+    unproven_user_events: Literal["store", "refuse"] = "store"
 
     @property
     def hot_store(self) -> bool:
@@ -168,6 +177,23 @@ class Settings(BaseSettings):
         if self.require_identity_verification is not None:
             return self.require_identity_verification
         return bool(self.identity_secret)
+
+    @model_validator(mode="after")
+    def _refusal_needs_verification(self) -> Settings:
+        """``unproven_user_events=refuse`` means nothing with verification turned off: said at startup.
+
+        >>> Settings(unproven_user_events="refuse", require_identity_verification=False)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings
+          Value error, unproven_user_events=refuse needs identity verification...
+        """
+        if self.unproven_user_events == "refuse" and self.require_identity_verification is False:
+            raise ValueError(
+                "unproven_user_events=refuse needs identity verification, which "
+                "PERTINENT_REQUIRE_IDENTITY_VERIFICATION=false turns off"
+            )
+        return self
 
     @field_validator(
         "pseudonym_keys",

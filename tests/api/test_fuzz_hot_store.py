@@ -42,7 +42,7 @@ def hot_client(store, redis_url, tmp_path) -> Iterator[tuple[Services, TestClien
 def test_any_user_id_round_trips_through_the_hot_store(hot_client, user: str) -> None:
     svc, client = hot_client
     if not user.strip():
-        return  # (a blank id is refused by name: tests/collect)
+        return  # (a blank id is refused by name: tests/api/test_blank_ids.py)
     batch = [
         {"type": "identify", "userId": user, "traits": {"plan": "pro"}},
         {"type": "track", "userId": user, "event": "E"},

@@ -24,7 +24,7 @@ EVIL = "a" * 10_000 + "!"  # ^(a+)+$ over this with a backtracking engine: 2**10
 def test_a_catastrophic_pattern_checks_an_adversarial_value_and_answers() -> None:
     plan = compile_plan("Signed Up", {"properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}}, "block")
     assert plan.violations({"code": EVIL}) == [
-        {"field": "properties.code", "message": f"{EVIL!r} does not match '^(a+)+$'"[:297] + "..."}
+        {"field": "properties.code", "message": "the value does not match '^(a+)+$'"}  # never the value itself
     ]
     assert plan.violations({"code": "a" * 10_000}) == []
 

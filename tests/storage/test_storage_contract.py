@@ -671,6 +671,15 @@ class TestStoreContract:
             assert [a.detail for a in tx.audit_entries(subject="p1")] == [{"n": 1}]
             assert tx.count_ingest_errors() == 1 and tx.count_ingest_errors(since=6.0) == 0
 
+    def test_ingest_errors_are_purged_before_a_time(self, store):
+        with store.transaction() as tx:
+            tx.record_ingest_errors(
+                "track", [{"at": at, "field": "event", "message": "Field required"} for at in (5, 9)]
+            )
+            assert tx.purge_ingest_errors(before=6.0) == 1
+        with store.transaction(write=False) as tx:
+            assert [e.at for e in tx.recent_ingest_errors()] == [9.0]
+
     def test_audit_rows_keep_before_and_after_and_page_by_id(self, store):
         long_subject = "block:" + "b" * 200  # document ids reach 200 characters
         with store.transaction() as tx:

@@ -10,12 +10,13 @@ visitors who never consented.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from pertinent.events.schema import Alias
 from pertinent.privacy.consent import effective
 from pertinent.privacy.pseudonym import Pseudonymizer
-from pertinent.storage.base import ProfileRow
+from pertinent.storage.base import FailedEventRow, ProfileRow
 from pertinent.storage.protocols import SuppressionRepo
 
 
@@ -28,6 +29,17 @@ class Item(Protocol):
 
 
 T = TypeVar("T", bound=Item)
+
+
+@dataclass(slots=True)
+class Blocked:
+    """A message the tracking plan blocked and its row for the failed-events store: kept, unless it is about an
+    erased person (then, like their events, it is dropped)."""
+
+    msg: Any
+    row: FailedEventRow
+    profile_id: str = ""
+    outcome: str = ""
 
 
 def ids_of(m: Any) -> list[tuple[str, str]]:

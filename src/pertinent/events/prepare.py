@@ -68,6 +68,7 @@ class Preparer:
         self._pii = {k.lower() for k in settings.pii_traits}
         self._group_pii = {k.lower() for k in settings.group_pii_traits}
         self.identity = IdentityVerifier(settings.identity_secret, settings.identity_verification)
+        self.refuse_unproven = settings.unproven_user_events == "refuse"  # a userId alone must be proven
         self.geo = open_locator(settings.geo)  # context.location from the full IP, before it is anonymised
 
     def scrub_traits(self, traits: dict[str, Any], personal: set[str] | None = None) -> dict[str, Any]:
@@ -125,7 +126,8 @@ class Preparer:
 
     def check_proof(self, p: Prepared, trusted: bool) -> bool:
         """Set whether the message's userId (and an alias's previousId) are proven; False: refuse the message (an
-        alias must prove its userId: it links ids, and linking to an unproven user would hand over their data)."""
+        alias must prove its userId: it links ids, and linking to an unproven user would hand over their data;
+        with ``unproven_user_events=refuse``, so must a message naming only a userId: it would write to them)."""
         m = p.msg
         raw = m.context if isinstance(m.context, dict) else {}
         if m.userId:
@@ -134,4 +136,4 @@ class Preparer:
         if isinstance(m, Alias):
             p.verified_previous = self.identity.verified(m.previousId, raw.get(PREVIOUS_HASH), trusted)
             return p.verified
-        return True
+        return p.verified or not self.refuse_unproven or bool(m.anonymousId)

@@ -39,9 +39,16 @@ def _id_to_str(value: Any) -> Any:
         raise ValueError("must be a string or number, not a boolean")
     if isinstance(value, int | float):
         return str(int(value)) if float(value).is_integer() else str(value)
-    if isinstance(value, str):
-        return value or None  # ids are kept verbatim; an empty string means absent
+    if isinstance(value, str):  # ids are kept verbatim; an empty or whitespace-only one means absent, as the
+        return value if value.strip() else None  # API's id parameters refuse it (api/ids.py): it names nobody
     return value
+
+
+def _required_id(value: Any) -> Any:
+    """A previousId or groupId: required, so a blank one is refused by name rather than taken as absent."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return _id_to_str(value)
 
 
 def _utc(value: datetime) -> datetime:
@@ -132,13 +139,13 @@ class Screen(_View):
 
 class Group(_Base):
     type: Literal["group"] = "group"
-    groupId: Annotated[str, BeforeValidator(_id_to_str), Field(min_length=1, max_length=256)]
+    groupId: Annotated[str, BeforeValidator(_required_id), Field(min_length=1, max_length=256)]
     traits: Json = Field(default_factory=dict)
 
 
 class Alias(_Base):
     type: Literal["alias"] = "alias"
-    previousId: Annotated[str, BeforeValidator(_id_to_str), Field(min_length=1, max_length=256)]
+    previousId: Annotated[str, BeforeValidator(_required_id), Field(min_length=1, max_length=256)]
 
     @model_validator(mode="after")
     def _needs_user(self) -> Alias:

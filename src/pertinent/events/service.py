@@ -14,7 +14,8 @@ Two rules protect people from whoever holds the public write key (docs/privacy.m
   admin key). Without the proof a message that has an ``anonymousId`` is taken as anonymous (the userId is not
   used: nothing is added to, linked to or merged into the user's profile); one with only a ``userId`` (a server
   library with the write key) is stored on the user's profile, but its consent statement is not recorded (it
-  still limits the message itself); an ``alias`` is refused (403);
+  still limits the message itself), or, with ``unproven_user_events=refuse``, is refused naming
+  ``context.userHash``; an ``alias`` is refused (403);
 * suppression: the messages of an erased person's identifiers are dropped and counted (``suppressed``).
 """
 
@@ -28,7 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pertinent.events.group_commit import GroupCommit
-from pertinent.events.guards import ids_of, left_empty, unsuppressed
+from pertinent.events.guards import Blocked, ids_of, left_empty, unsuppressed
 from pertinent.events.merge import merge_into
 from pertinent.events.normalise import anonymize_ip, epoch, event_time
 from pertinent.events.prepare import PREVIOUS_HASH, USER_HASH, Prepared, Preparer
@@ -43,7 +44,7 @@ from pertinent.profiles.groups import GroupCall, record_group_calls
 from pertinent.profiles.identity import IdentityResolver
 from pertinent.quality.ingest import IngestQuality
 from pertinent.settings import Settings
-from pertinent.storage.base import ConsentRow, EventRow, FailedEventRow, ProfileRow, Store
+from pertinent.storage.base import ConsentRow, EventRow, ProfileRow, Store
 from pertinent.storage.protocols import (
     AuditRepo,
     ConsentRepo,
@@ -105,6 +106,8 @@ class Committed:
 
 
 log = logging.getLogger("pertinent.ingest")
+LINK = "link or merge identities"  # what an unproven alias may not do
+WRITE = "write to a user (PERTINENT_UNPROVEN_USER_EVENTS=refuse)"  # what an unproven userId-only message may not
 
 
 class IngestTx(
@@ -134,7 +137,7 @@ class _Job:
     endpoint: str
     received_at: float
     where: str = ""  # the error fields' prefix ("batch")
-    failed: list[FailedEventRow] = field(default_factory=list)  # blocked by the tracking plan: kept, never lost
+    failed: list[Blocked] = field(default_factory=list)  # blocked by the tracking plan: kept, never lost
 
 
 class IngestService:
@@ -197,7 +200,7 @@ class IngestService:
         result = IngestResult(received=len(raws))
         sent = epoch(batch_sent_at) if batch_sent_at else None
         prepared: list[Prepared] = []
-        failed: list[FailedEventRow] = []
+        failed: list[Blocked] = []
         for i, raw in enumerate(raws):
             if batch_context and isinstance(raw, dict):
                 ctx = raw.get("context")
@@ -229,12 +232,13 @@ class IngestService:
             if actor is not WRITE_KEY:
                 p.actor = actor
             if not self.preparer.check_proof(p, trusted):
-                self._forbid(result, p, where, prefix, USER_HASH, "userId")
+                to = LINK if isinstance(msg, Alias) else WRITE  # WRITE: unproven_user_events=refuse
+                self._forbid(result, p, where, prefix, USER_HASH, "userId", to)
                 continue
             if violations and mode == "block":  # kept in the failed-events store, reported as rejected
                 ip = anonymize_ip if self.settings.anonymize_ip else None
                 args = (p.verified, violations, received_at, self.pseudo, ip, self.scrub_traits)
-                failed.append(self.quality.failed_row(raw, msg, *args))
+                failed.append(Blocked(msg, self.quality.failed_row(raw, msg, *args)))
                 result.rejected += 1
                 result.errors += self.quality.blocked_errors(violations, i, where, bool(prefix))
                 continue
@@ -260,13 +264,15 @@ class IngestService:
         return result
 
     @staticmethod
-    def _forbid(result: IngestResult, p: Prepared, where: str, prefix: str, proof: str, of: str) -> None:
+    def _forbid(
+        result: IngestResult, p: Prepared, where: str, prefix: str, proof: str, of: str, to: str = LINK
+    ) -> None:
         p.outcome = "forbidden"
         result.rejected += 1
         result.forbidden += 1
         message = (
             f"a valid user_hash of {of} (hex HMAC-SHA256 with the identity secret, docs/api.md) is required to "
-            "link or merge identities with the write key"
+            f"{to} with the write key"
         )
         error = {"field": f"{where}context.{proof}", "message": message}
         result.errors.append({"index": p.index, **error} if prefix else error)
@@ -281,7 +287,8 @@ class IngestService:
             with self.store.transaction() as tx:
                 if items:
                     self._store(tx, items, committed)
-                tx.add_failed_events([f for job in jobs for f in job.failed])
+                blocked = [b for job in jobs for b in job.failed]  # an erased person's are not kept either
+                tx.add_failed_events([b.row for b in unsuppressed(tx, self.pseudo, blocked)] if blocked else [])
                 tx.bump_quality_counts(counts, committed.at)
                 for job in jobs:
                     for p in job.items:

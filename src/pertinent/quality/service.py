@@ -41,6 +41,7 @@ from pertinent.runtime.limits import fields_problem
 from pertinent.storage.base import DedupCandidateRow, ProfileRow, QualityFlagRow, Store, TrackingPlanRow
 
 PAGE = 1000
+RETENTION_EVERY_S = 3600.0  # how often the stores of refused messages are purged of what is past its retention
 FLAG_TTL_S = 30.0  # how long the flagged set is cached in a process
 INFERRED = "inferred"  # the key of inferred traits in a profile's state
 
@@ -73,8 +74,10 @@ class QualityService:
         self._lock = threading.Lock()
 
     def start(self, jobs: Any) -> None:
-        """Schedule the periodic scan on the server's job runner (``quality.scan_interval_s``; 0 = never)."""
+        """Schedule the periodic scan on the server's job runner (``quality.scan_interval_s``; 0 = never) and,
+        always, the hourly purge of failed events and ingestion errors past their retention."""
         jobs.every("quality-scan", self.config.scan_interval_s, self.scheduled)
+        jobs.every("retention", RETENTION_EVERY_S, lambda: self.purge_expired(Actor.system("retention")))
 
     def scheduled(self) -> None:
         """Outliers first (imputation leaves flagged profiles out), then imputation, duplicates, and failed events
@@ -83,11 +86,22 @@ class QualityService:
         self.scan_outliers(actor)
         self.impute(actor)
         self.find_duplicates(actor)
-        before = time.time() - self.config.failed_events_keep_days * 86400.0
+        self.purge_expired(actor)
+
+    def purge_expired(self, actor: Actor = SYSTEM, now: float | None = None) -> dict[str, int]:
+        """Delete the failed events older than ``failed_events_keep_days`` and the ingestion errors older than
+        ``ingest_errors_keep_days`` (audited when any went); how many of each."""
+        now = time.time() if now is None else now
+        keep_errors = self.ingest.settings.ingest_errors_keep_days
         with self.store.transaction() as tx:
-            purged = tx.purge_failed_events(before)
-            if purged:
-                record(tx, actor, "failed_events.purge", "failed_events", detail={"purged": purged}, at=time.time())
+            purged = {
+                "failed_events": tx.purge_failed_events(now - self.config.failed_events_keep_days * 86400.0),
+                "ingest_errors": tx.purge_ingest_errors(now - keep_errors * 86400.0),
+            }
+            for store, n in purged.items():
+                if n:
+                    record(tx, actor, f"{store}.purge", store, detail={"purged": n}, at=now)
+        return purged
 
     # ================================================================ tracking plans
     def put_plan(self, plan: TrackingPlanIn, actor: Actor = SYSTEM) -> TrackingPlan:

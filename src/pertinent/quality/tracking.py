@@ -13,7 +13,7 @@ that RE2 cannot run (a backreference, a lookaround) is refused there too.
 >>> plan = compile_plan("Order Completed", {"type": "object", "required": ["total"],
 ...     "properties": {"total": {"type": "number"}}}, "block")
 >>> plan.violations({"total": "12"})
-[{'field': 'properties.total', 'message': "'12' is not of type 'number'"}]
+[{'field': 'properties.total', 'message': "the value is not of type 'number'"}]
 >>> plan.violations({})
 [{'field': 'properties.total', 'message': "'total' is a required property"}]
 >>> schema_problems({"type": "objet"})[0]["field"]
@@ -175,11 +175,35 @@ class CompiledPlan:
             log.warning("tracking plan of %r could not be applied", self.event, exc_info=True)
             return []
         for error in errors:
-            message = error.message if len(error.message) <= 300 else error.message[:297] + "..."
+            message = without_value(error)
+            message = message if len(message) <= 300 else message[:297] + "..."
             out += [{"field": field, "message": message} for field in _fields(error, root)]
             if len(out) >= MAX_ERRORS:
                 break
         return out[:MAX_ERRORS]
+
+
+def without_value(error: Any) -> str:
+    """A violation's message without the value that broke it (jsonschema quotes it first, or last after "does not
+    allow"): messages are kept in the failed-events and ingestion-error stores and shown on the dashboard, where an
+    email or a name in clear must not go (a trait's value is pseudonymised, its message must not undo it).
+
+    >>> class E: message, instance = "'ann@example.com' does not match '^x'", "ann@example.com"
+    >>> without_value(E)
+    "the value does not match '^x'"
+    >>> E.message, E.instance = "False schema does not allow 3", 3
+    >>> without_value(E)
+    'False schema does not allow the value'
+    >>> E.message, E.instance = "'total' is a required property", {}
+    >>> without_value(E)
+    "'total' is a required property"
+    """
+    message, shown = str(error.message), repr(error.instance)
+    if message.startswith(shown):
+        return "the value" + message[len(shown) :]
+    if message.endswith(" " + shown):
+        return message[: -len(shown)] + "the value"
+    return message
 
 
 @functools.lru_cache(maxsize=256)

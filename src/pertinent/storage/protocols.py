@@ -85,6 +85,9 @@ class EventRepo(Protocol):
         ...
 
     def record_ingest_errors(self, endpoint: str, errors: Sequence[Mapping[str, str]]) -> None: ...
+    def purge_ingest_errors(self, before: float) -> int:
+        """Delete the ingestion errors recorded before ``before`` (their retention); how many."""
+        ...
 
 
 class ProfileRepo(Protocol):

@@ -177,6 +177,10 @@ class SqlTx(
                 ],
             )
 
+    def purge_ingest_errors(self, before: float) -> int:
+        res = self.conn.execute(delete(t.ingest_errors).where(t.ingest_errors.c.at < before))
+        return int(res.rowcount or 0)
+
     # profiles ---------------------------------------------------------------
     def get_profiles(self, ids: Iterable[str], for_update: bool = False) -> dict[str, ProfileRow]:
         ids = sorted(set(ids))

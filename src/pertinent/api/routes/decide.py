@@ -21,6 +21,7 @@ from pertinent.api import request_bodies
 from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep, check_site_or_admin
 from pertinent.api.errors import ApiError
+from pertinent.api.ids import NOT_BLANK, NotBlank
 from pertinent.api.openapi import SITE_KEY, error_responses
 from pertinent.api.query import query_docs, validate_query
 from pertinent.api.responses import JSON, served
@@ -67,9 +68,9 @@ class DecideQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    slot: str = Field(min_length=1, max_length=200, description="the slot id, e.g. home.hero")
-    user_id: str | None = Field(None, min_length=1, max_length=256, description="userId as sent in events")
-    anonymous_id: str | None = Field(None, min_length=1, max_length=256, description="anonymousId (device)")
+    slot: Annotated[str, NOT_BLANK] = Field(min_length=1, max_length=200, description="the slot id, e.g. home.hero")
+    user_id: NotBlank = Field(None, min_length=1, max_length=256, description="userId as sent in events")
+    anonymous_id: NotBlank = Field(None, min_length=1, max_length=256, description="anonymousId (device)")
     user_hash: str | None = Field(
         None,
         max_length=128,

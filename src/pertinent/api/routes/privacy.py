@@ -12,17 +12,18 @@ from starlette.concurrency import run_in_threadpool
 import pertinent.api.convertors  # noqa: F401  (registers {user_id:id})
 from pertinent.api.body import read_model
 from pertinent.api.deps import AdminAuth, ServicesDep, WriteRole, user_hash_of
+from pertinent.api.ids import NOT_BLANK, NotBlank
 from pertinent.api.openapi import json_body, schema_of
 from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.privacy.models import Erasure, UserExport
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
-UserId = Path(min_length=1, max_length=256)
+UserId = Annotated[str, Path(min_length=1, max_length=256), NOT_BLANK]
 
 
 class ConsentRequest(BaseModel):
-    userId: str | None = Field(default=None, min_length=1, max_length=256)
-    anonymousId: str | None = Field(default=None, min_length=1, max_length=256)
+    userId: NotBlank = Field(default=None, min_length=1, max_length=256)
+    anonymousId: NotBlank = Field(default=None, min_length=1, max_length=256)
     purposes: dict[Annotated[str, Field(min_length=1, max_length=64)], bool] = Field(min_length=1)
     timestamp: datetime | None = Field(
         None,
@@ -90,12 +91,12 @@ async def set_consent(request: Request, services: ServicesDep, role: WriteRole) 
 @router.get(
     "/users/{user_id:id}/export", dependencies=[AdminAuth], response_model=UserExport, response_model_exclude_unset=True
 )
-async def export_user(services: ServicesDep, user_id: str = UserId) -> UserExport:
+async def export_user(services: ServicesDep, user_id: UserId) -> UserExport:
     """Everything stored about a user (right of access / portability)."""
     return await run_in_threadpool(services.privacy.export, user_id, ADMIN_KEY)
 
 
 @router.delete("/users/{user_id:id}", dependencies=[AdminAuth], response_model=Erasure)
-async def erase_user(services: ServicesDep, user_id: str = UserId) -> Erasure:
+async def erase_user(services: ServicesDep, user_id: UserId) -> Erasure:
     """Erase everything about a user (right to erasure); an audit entry records it."""
     return await run_in_threadpool(services.privacy.erase, user_id, ADMIN_KEY)

@@ -19,6 +19,7 @@ from pertinent.api import request_bodies
 from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep, SiteAuth, require_site_or_admin, user_hash_of
 from pertinent.api.errors import ApiError, ErrorResponse
+from pertinent.api.ids import NOT_BLANK
 from pertinent.api.openapi import SITE_KEY
 from pertinent.api.query import comma_list, query_docs, validate_query
 from pertinent.api.responses import DEGRADED, JSON, served
@@ -32,7 +33,9 @@ MAX_ITEMS_PER_REQUEST = 10_000
 MAX_K = 100
 
 
-ItemId = Path(min_length=1, max_length=200, description="the item id as in events' product_id")
+ItemId = Annotated[
+    str, Path(min_length=1, max_length=200, description="the item id as in events' product_id"), NOT_BLANK
+]
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -136,7 +139,9 @@ class RecommendQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    user_id: str = Field(min_length=1, max_length=256, description="userId (or anonymousId) as sent in events")
+    user_id: Annotated[str, NOT_BLANK] = Field(
+        min_length=1, max_length=256, description="userId (or anonymousId) as sent in events"
+    )
     user_hash: str | None = Field(
         None,
         max_length=128,
@@ -203,7 +208,7 @@ async def similar(
     services: ServicesDep,
     rules: Rules,
     response: Response,
-    item_id: str = ItemId,
+    item_id: ItemId,
     k: int = Query(10, ge=1, le=MAX_K, description="how many items (1-100)"),
 ) -> SimilarItems:
     """Items similar to one item ("viewed this, also viewed"), with the same business rules; while the database
@@ -254,7 +259,7 @@ async def upsert_items(request: Request, services: ServicesDep) -> JSON:
 
 
 @router.get("/items/{item_id:id}", dependencies=[AdminAuth], response_model=Item)
-async def get_item(services: ServicesDep, item_id: str = ItemId) -> Item:
+async def get_item(services: ServicesDep, item_id: ItemId) -> Item:
     """One catalogue item."""
     item = await run_in_threadpool(services.recommend.get_item, item_id)
     if item is None:
@@ -263,7 +268,7 @@ async def get_item(services: ServicesDep, item_id: str = ItemId) -> Item:
 
 
 @router.delete("/items/{item_id:id}", dependencies=[AdminAuth], response_model=ItemDeleted)
-async def delete_item(services: ServicesDep, item_id: str = ItemId) -> ItemDeleted:
+async def delete_item(services: ServicesDep, item_id: ItemId) -> ItemDeleted:
     """Remove an item from the catalogue (it stays in trained models until the next training)."""
     if not await run_in_threadpool(services.recommend.delete_item, item_id, ADMIN_KEY):
         raise UnknownItem(item_id)

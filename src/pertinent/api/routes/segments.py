@@ -12,7 +12,7 @@ Definitions and previews hold only the keys of their kind: they are sent with ``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from pertinent.api import request_bodies
 from pertinent.api.body import read_json
 from pertinent.api.deps import AdminAuth, ServicesDep
+from pertinent.api.ids import NOT_BLANK
 from pertinent.api.openapi import error_response
 from pertinent.privacy.audit import ADMIN_KEY
 from pertinent.segments.results import (
@@ -35,7 +36,11 @@ from pertinent.segments.results import (
 
 MAX_BODY = 256 * 1024
 router = APIRouter(prefix="/v1", tags=["segments"], dependencies=[AdminAuth])
-SegmentId = Path(min_length=1, max_length=201, description="a definition id, or one of its segments (rfm:champions)")
+SegmentId = Annotated[
+    str,
+    Path(min_length=1, max_length=201, description="a definition id, or one of its segments (rfm:champions)"),
+    NOT_BLANK,
+]
 FitMode = Query(
     "sync",
     description="RFM/ML: fit in the request (sync) or in a background job (background: 202, "
@@ -100,7 +105,7 @@ async def preview_segment(
 
 
 @router.get("/segments/{segment_id}", response_model=SegmentView, response_model_exclude_unset=True)
-def get_segment(services: ServicesDep, segment_id: str = SegmentId) -> SegmentView:
+def get_segment(services: ServicesDep, segment_id: SegmentId) -> SegmentView:
     return services.segments.get(segment_id)
 
 
@@ -115,7 +120,7 @@ async def replace_segment(
     request: Request,
     response: Response,
     services: ServicesDep,
-    segment_id: str = SegmentId,
+    segment_id: SegmentId,
     fit: Literal["sync", "background"] = FitMode,
 ) -> SegmentView:
     """Replace a definition (a new version; the previous ones stay in the document history) and back-fill it."""
@@ -127,7 +132,7 @@ async def replace_segment(
 
 
 @router.delete("/segments/{segment_id}", response_model=SegmentDeleted)
-def delete_segment(services: ServicesDep, segment_id: str = SegmentId) -> SegmentDeleted:
+def delete_segment(services: ServicesDep, segment_id: SegmentId) -> SegmentDeleted:
     """Delete a definition with its members, history and sizes."""
     return services.segments.delete(segment_id, ADMIN_KEY)
 
@@ -135,7 +140,7 @@ def delete_segment(services: ServicesDep, segment_id: str = SegmentId) -> Segmen
 @router.post(
     "/segments/{segment_id}/retrain", response_model=SegmentView, response_model_exclude_unset=True, responses=CONFLICT
 )
-def retrain_segment(services: ServicesDep, segment_id: str = SegmentId) -> SegmentView:
+def retrain_segment(services: ServicesDep, segment_id: SegmentId) -> SegmentView:
     """Refit an RFM or ML definition on the current profiles now (ML segment ids stay stable)."""
     return services.segments.retrain(segment_id, ADMIN_KEY)
 
@@ -143,7 +148,7 @@ def retrain_segment(services: ServicesDep, segment_id: str = SegmentId) -> Segme
 @router.get("/segments/{segment_id}/members", response_model=SegmentMembers)
 def segment_members(
     services: ServicesDep,
-    segment_id: str = SegmentId,
+    segment_id: SegmentId,
     cursor: str | None = Query(None, min_length=1, max_length=200, description="next_cursor of the previous page"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> SegmentMembers:
@@ -154,7 +159,7 @@ def segment_members(
 @router.get("/segments/{segment_id}/history", response_model=SegmentHistory)
 def segment_history(
     services: ServicesDep,
-    segment_id: str = SegmentId,
+    segment_id: SegmentId,
     since: float = Query(0.0, ge=0, allow_inf_nan=False, description="epoch seconds"),
     limit: int = Query(1000, ge=1, le=10_000),
 ) -> SegmentHistory:
@@ -165,7 +170,7 @@ def segment_history(
 @router.get("/segments/{segment_id}/sizes", response_model=SegmentSizes)
 def segment_sizes(
     services: ServicesDep,
-    segment_id: str = SegmentId,
+    segment_id: SegmentId,
     since: float = Query(0.0, ge=0, allow_inf_nan=False, description="epoch seconds"),
 ) -> SegmentSizes:
     """Sizes over time (periodic snapshots) and the current size."""

@@ -25,6 +25,7 @@ from pertinent import __version__
 from pertinent.api.body import read_model
 from pertinent.api.deps import ServicesDep, SiteAuth
 from pertinent.api.errors import ApiError
+from pertinent.api.ids import NOT_BLANK
 from pertinent.api.query import comma_list
 from pertinent.browser import STATIC_DIR, TEMPLATES_DIR
 from pertinent.browser.catalogue import MAX_LIMIT, CatalogueCategories, CatalogueLookup, CataloguePage
@@ -93,7 +94,7 @@ def require_demo(services: ServicesDep) -> None:
 
 
 demo = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False, dependencies=[Depends(require_demo)])
-Name = Annotated[str, Path(min_length=1, max_length=200)]
+Name = Annotated[str, Path(min_length=1, max_length=200), NOT_BLANK]
 
 
 def _page(request: Request, services: ServicesDep, template: str, **context: Any) -> HTMLResponse:
