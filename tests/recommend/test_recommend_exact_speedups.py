@@ -115,6 +115,14 @@ def test_the_list_merge_gives_the_same_numbers_as_before(shuffle: bool) -> None:
     old = reference_merge(matrix, rows, items, weights, 700, cells=1 << 16)  # several row blocks
     for a, b in zip(new, old, strict=True):
         assert a.dtype == b.dtype and np.array_equal(a, b)
+    for user in (0, 3, 699):  # one row, as a request merges
+        one = history[user]
+        r, i, w = coo_of(one)
+        if shuffle:
+            order = np.random.default_rng(user).permutation(len(r))
+            r, i, w = r[order], i[order], w[order]
+        for a, b in zip(merge(matrix, r, i, w, 1), reference_merge(matrix, r, i, w, 1), strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
     empty = merge(matrix, rows[:0], items[:0], weights[:0], 700)
     assert all(len(x) == 0 for x in empty)
 
