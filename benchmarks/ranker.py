@@ -83,6 +83,11 @@ def global_split(data: Interactions) -> tuple[Interactions, sp.csr_matrix]:
 
 
 def ndcg_at(model, train: Interactions, truth: sp.csr_matrix, k: int = 10, batch: int = 128) -> float:
+    return float(np.mean(ndcg_per_user(model, train, truth, k, batch)))
+
+
+def ndcg_per_user(model, train: Interactions, truth: sp.csr_matrix, k: int = 10, batch: int = 128) -> np.ndarray:
+    """NDCG@k of each test user (the rows of ``truth`` with labels, in order)."""
     users = np.flatnonzero(np.diff(truth.indptr))
     times = last_times(train.events, train.shape)
     discount = 1.0 / np.log2(np.arange(2, k + 2))
@@ -102,7 +107,19 @@ def ndcg_at(model, train: Interactions, truth: sp.csr_matrix, k: int = 10, batch
             hits = np.asarray([j in rel for j in top[row]], dtype=float)
             ideal = discount[: min(len(rel), k)].sum()
             out.append(float((hits * discount).sum() / ideal))
-    return float(np.mean(out))
+    return np.asarray(out)
+
+
+def paired_bootstrap(ours: np.ndarray, peer: np.ndarray, resamples: int, seed: int = 0) -> list[float]:
+    """95% interval of mean(ours) / mean(peer) over test users drawn with replacement (the same users for both).
+
+    >>> paired_bootstrap(np.array([0.2, 0.4, 0.6]), np.array([0.2, 0.4, 0.6]), 50)
+    [1.0, 1.0]
+    """
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(ours), size=(resamples, len(ours)))
+    ratios = ours[draws].mean(axis=1) / np.maximum(peer[draws].mean(axis=1), 1e-12)
+    return [round(float(x), 3) for x in np.quantile(ratios, [0.025, 0.975])]
 
 
 PEERS = {
@@ -124,21 +141,27 @@ def run(name: str, max_users: int | None, models: list[str], splits: list[str]) 
             train, truth = holdout_last(data, 0.2, 5)
         else:
             train, truth = {"random": random_split, "global": global_split}[split_name](data)
+        per_split: dict[str, np.ndarray] = {}
         for label in models:
             kind, cfg = {**PEERS, **OURS}[label]
             started = time.perf_counter()
             model = make_model(kind, cfg).fit(train)
             fit_s = time.perf_counter() - started
-            score = ndcg_at(model, train, truth)
+            per_user = ndcg_per_user(model, train, truth)
+            score = float(per_user.mean())
             row = {
                 "data": name,
                 "split": split_name,
                 "model": label,
-                "ndcg@10": round(score, 4),
+                "ndcg@10": round(score, 5),
                 "fit_s": round(fit_s, 1),
             }
             if kind == "fused":
-                row["chosen"] = {k: model.report.get(k) for k in ("ease_lambda", "share", "trials")}
+                row["chosen"] = {k: model.report.get(k) for k in ("ease_lambda", "share", "ranker_learned", "trials")}
+            if BOOTSTRAP and label in OURS:
+                row.update(versus_best_peer(per_user, per_split))
+            elif label in PEERS:
+                per_split[label] = per_user
             print(json.dumps(row), flush=True)
             rows.append(row)
             if kind == "ranker" and getattr(model, "booster", None) is not None:
@@ -152,6 +175,16 @@ def run(name: str, max_users: int | None, models: list[str], splits: list[str]) 
     return rows
 
 
+def versus_best_peer(per_user: np.ndarray, peers: dict[str, np.ndarray]) -> dict:
+    """Ratio to the best peer scored before it in the same split, with a paired bootstrap interval."""
+    if not peers:
+        return {}
+    best = max(peers, key=lambda p: float(peers[p].mean()))
+    ratio = float(per_user.mean()) / max(float(peers[best].mean()), 1e-12)
+    return {"best_peer": best, "ratio": round(ratio, 4), "interval": paired_bootstrap(per_user, peers[best], BOOTSTRAP)}
+
+
+BOOTSTRAP = 0
 ANCHOR_WEIGHTS: list[float] = []
 FUSION_KS: list[float] = []
 
@@ -210,9 +243,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--compare-serving", action="store_true", help="also score the ranker exhaustively (no candidate lists)"
     )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        help="paired bootstrap resamples (over test users): each of ours against the best peer listed before it",
+    )
     args = parser.parse_args(argv)
-    global COMPARE_SERVING
+    global COMPARE_SERVING, BOOTSTRAP
     COMPARE_SERVING = args.compare_serving
+    BOOTSTRAP = args.bootstrap
     OURS["ranker"] = ("ranker", json.loads(args.ranker))
     OURS["fused"] = ("fused", json.loads(args.fused))
     ANCHOR_WEIGHTS[:] = args.anchor_weights

@@ -169,7 +169,7 @@ def test_merging_lists_is_the_sparse_product() -> None:
     m = sp.random(50, 50, density=0.2, random_state=1, format="csr", dtype=np.float32)
     h = sp.random(4, 50, density=0.1, random_state=2, format="csr", dtype=np.float32)
     rows = np.repeat(np.arange(4), np.diff(h.indptr))
-    r, i, v = merge(m, rows, h.indices.astype(np.int64), h.data.astype(np.float64), 4, cells=64)
+    r, i, v = merge(m, rows, h.indices.astype(np.int64), h.data.astype(np.float64), 4)
     expect = (h @ m).toarray()
     got = np.zeros_like(expect)
     got[r, i] = v

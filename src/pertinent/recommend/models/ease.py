@@ -31,6 +31,8 @@ from pertinent.recommend.primitives import Context
 from pertinent.recommend.recency import RecencyConfig, decayed
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pertinent.recommend.catalogue import Catalogue
     from pertinent.recommend.interactions import Interactions
 
@@ -122,13 +124,29 @@ def _ease_from_gram(g: np.ndarray, regularization: float, overwrite: bool) -> np
     p, info = potri(c, lower=1, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: inverse failed (info={info})")
-    # potri fills the lower triangle only: mirror it (p is Fortran-ordered; p.T is C-ordered)
-    p = np.tril(p)
-    p += np.tril(p, -1).T
+    # potri fills the lower triangle only: p.T (C-ordered, no copy) holds it as its upper triangle; mirror that
+    p = symmetric_from_upper(np.ascontiguousarray(p.T))
     d = np.diag(p).copy()
     p /= -d[None, :]
     p[np.diag_indices_from(p)] = 0.0
     return np.ascontiguousarray(p)
+
+
+def symmetric_from_upper(a: np.ndarray, block: int = 256) -> np.ndarray:
+    """``a`` (square, C-ordered) with its strict lower triangle overwritten by the upper one's mirror, in place,
+    a block of rows at a time (a copy of values: the same numbers as ``triu(a) + triu(a, 1).T``).
+
+    >>> symmetric_from_upper(np.array([[1.0, 2.0, 3.0], [9.0, 4.0, 5.0], [9.0, 9.0, 6.0]]), block=2).tolist()
+    [[1.0, 2.0, 3.0], [2.0, 4.0, 5.0], [3.0, 5.0, 6.0]]
+    """
+    n = a.shape[0]
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        a[lo:hi, :lo] = a[:lo, lo:hi].T
+        square = a[lo:hi, lo:hi]
+        low = np.tril_indices(hi - lo, -1)
+        square[low] = square.T[low]
+    return a
 
 
 class EASERecommender(Recommender):
@@ -141,6 +159,24 @@ class EASERecommender(Recommender):
         self.fallback_model: Recommender | None = None
         self.fallback_reason = ""
         self._position: np.ndarray | None = None  # item index -> position among active items (-1: inactive)
+        self._shared: dict[str, Any] | None = None  # set by ``fit_lambdas``: the Gram / fallback of the same data
+
+    @classmethod
+    def fit_lambdas(
+        cls, config: EASEConfig, lambdas: list[float], data: Interactions, catalogue: Catalogue | None = None
+    ) -> Iterator[tuple[float, EASERecommender]]:
+        """EASE at each of ``lambdas`` on the same data, one after the other (drop each when done with it): the
+        Gram matrix (or the fallback model) is computed once, each model's weights are exactly those of fitting
+        it alone."""
+        shared: dict[str, Any] = {}
+        for lam in lambdas:
+            model = cls(config.model_copy(update={"regularization": lam}))
+            model._shared = shared
+            try:
+                model.fit(data, catalogue)
+            finally:
+                model._shared = None
+            yield lam, model
 
     @property
     def uses_fallback(self) -> bool:
@@ -156,14 +192,26 @@ class EASERecommender(Recommender):
         if not len(active):
             ok, why = False, f"no item has min_item_count={self.config.min_item_count} interactions"
         self.fallback_model = None
+        shared = self._shared
         if not ok:
             self.fallback_reason = why
+            if shared is not None and "fallback" in shared:  # the fallback does not depend on lambda
+                self.fallback_model = shared["fallback"]
+                return
             log.warning("EASE: %s; falling back to %s", why, self.config.fallback)
             self.fallback_model = self._make_fallback().fit(data, catalogue)
+            if shared is not None:
+                shared["fallback"] = self.fallback_model
             return
         self.active = active.astype(np.int64)
+        if shared is None:
+            g, keep = gram(data.matrix[:, active]), False
+        else:
+            if "gram" not in shared:
+                shared["gram"] = gram(data.matrix[:, active])
+            g, keep = shared["gram"], True
         self.weights = ease_from_gram(
-            gram(data.matrix[:, active]), self.config.regularization, overwrite=True, threads=self.config.blas_threads
+            g, self.config.regularization, overwrite=not keep, threads=self.config.blas_threads
         )
 
     def _active_history(self, history: sp.csr_matrix) -> sp.csr_matrix:

@@ -104,6 +104,23 @@ def fuse_scores(anchor: np.ndarray, ranker: np.ndarray, seen: sp.csr_matrix, sha
     return z.astype(np.float32)
 
 
+class Standardised:
+    """The two rows' standardised scores of a fold, computed once: ``mix(share)`` equals
+    ``fuse_scores(anchor, ranker, seen, share)`` for every share, without standardising again."""
+
+    def __init__(self, anchor: np.ndarray, ranker: np.ndarray, seen: sp.csr_matrix) -> None:
+        self.anchor = np.asarray(anchor, dtype=np.float32)
+        self.z_anchor = standardise(anchor, seen)
+        self.z_ranker = standardise(ranker, seen)
+
+    def mix(self, share: float) -> np.ndarray:
+        if share <= 0:
+            return self.anchor
+        z = self.z_ranker if share >= 1 else (1.0 - share) * self.z_anchor + share * self.z_ranker
+        out: np.ndarray = z.astype(np.float32)
+        return out
+
+
 @dataclass(frozen=True)
 class Fold:
     """A validation fold: the training data without the labels, the scored users and their labels (rows)."""
@@ -159,6 +176,12 @@ class FusedRecommender(Recommender):
             return per_row_candidates(out)
         return out
 
+    def _ranked(self, fold: Fold, catalogue: Catalogue | None, report: dict[str, Any]) -> np.ndarray:
+        """The scores of the fold's users by a ranker fitted on the fold (dropped once it has scored)."""
+        ranker = RankerRecommender(self.config.ranker).fit(fold.data, catalogue)
+        report.setdefault("ranker_learned", []).append(learned(ranker))
+        return self._scores(ranker, fold)
+
     def _ndcg(self, scores: np.ndarray, fold: Fold) -> float:
         return float(ndcg_of_scores(scores, fold.data.matrix[fold.users], fold.truth, self.config.k).mean())
 
@@ -171,10 +194,11 @@ class FusedRecommender(Recommender):
             report["message"] = "too few validation users: EASE alone at its configured lambda"
             report.update({"ease_lambda": cfg.ease.regularization, "share": 0.0})
             return report
-        ease_likes: dict[float, np.ndarray] = {}
-        for lam in cfg.ease_lambdas:
-            model = EASERecommender(cfg.ease.model_copy(update={"regularization": lam})).fit(likes.data, catalogue)
-            ease_likes[lam] = self._scores(model, likes)
+        # one Gram matrix for every lambda; each model dropped once it has scored its fold
+        ease_likes = {
+            lam: self._scores(model, likes)
+            for lam, model in EASERecommender.fit_lambdas(cfg.ease, cfg.ease_lambdas, likes.data, catalogue)
+        }
         found = {lam: self._ndcg(s, likes) for lam, s in ease_likes.items()}
         lam = max(cfg.ease_lambdas, key=lambda x: (found[x], -abs(np.log(x / cfg.ease.regularization))))
         report["ease_lambda"] = lam
@@ -182,13 +206,20 @@ class FusedRecommender(Recommender):
         ease_next = self._scores(
             EASERecommender(cfg.ease.model_copy(update={"regularization": lam})).fit(nxt.data, catalogue), nxt
         )
-        rankers = [RankerRecommender(cfg.ranker).fit(fold.data, catalogue) for fold in (nxt, likes)]
-        report["ranker_learned"] = [learned(r) for r in rankers]
-        ranked = [self._scores(r, fold) for r, fold in zip(rankers, (nxt, likes), strict=True)]
+        shares = sorted(set(cfg.weights) | {0.0})
         trials = []
-        for share in sorted(set(cfg.weights) | {0.0}):
-            n = self._ndcg(fuse_scores(ease_next, ranked[0], nxt.data.matrix[nxt.users], share), nxt)
-            like = self._ndcg(fuse_scores(ease_likes[lam], ranked[1], likes.data.matrix[likes.users], share), likes)
+        fused: list[Standardised] = []
+        if len(shares) > 1:  # only then is a ranker needed
+            fused = [
+                Standardised(anchor, self._ranked(fold, catalogue, report), fold.data.matrix[fold.users])
+                for anchor, fold in ((ease_next, nxt), (ease_likes[lam], likes))
+            ]
+        for share in shares:
+            n, like = (
+                (self._ndcg(ease_next, nxt), self._ndcg(ease_likes[lam], likes))
+                if share <= 0
+                else (self._ndcg(fused[0].mix(share), nxt), self._ndcg(fused[1].mix(share), likes))
+            )
             trials.append({"share": share, "next_ndcg": round(n, 5), "likes_ndcg": round(like, 5)})
         floor = (1.0 - cfg.tolerance) * trials[0]["likes_ndcg"]  # EASE alone on the "likes" fold
         allowed = [t for t in trials if t["share"] in cfg.weights and t["likes_ndcg"] >= floor]
