@@ -615,3 +615,33 @@ def test_anonymous_only_files_and_orders_without_items(tmp_path: Path) -> None:
     assert job.report.skipped == {"missing user id": 1}
     with pytest.raises(ValueError, match="user_col or anonymous_col"):
         ColumnMapping(timestamp_col="t")
+
+
+def test_spreadsheet_exports_bom_and_semicolons_import_by_their_columns(tmp_path: Path) -> None:
+    mapping = ColumnMapping(user_col="user", item_col="item", timestamp_col="ts")
+    bom = tmp_path / "bom.csv"  # Excel's "CSV UTF-8" starts with a byte-order mark
+    bom.write_bytes(b"\xef\xbb\xbfuser,item,ts\nu1,a,2021-03-04T05:06:07Z\n")
+    assert [m["userId"] for m in run(import_file(bom, mapping=mapping))] == ["u1"]
+    semi = tmp_path / "semi.csv"  # a European spreadsheet's separator; a comma inside a value stays in it
+    semi.write_text("user;item;ts\nu1;a,b;2021-03-04T05:06:07Z\nu2;c;2021-03-04T05:06:08Z\n")
+    msgs = run(import_file(semi, mapping=mapping))
+    assert [(m["userId"], m["properties"]["product_id"]) for m in msgs] == [("u1", "a,b"), ("u2", "c")]
+    piped = tmp_path / "piped.txt"
+    piped.write_text("user|item|ts\nu1|a|2021-03-04T05:06:07Z\n")
+    assert len(run(import_file(piped, mapping=mapping.model_copy(update={"delimiter": "|"})))) == 1
+    assert len(run(import_file(piped, mapping=mapping))) == 1  # sniffed too
+
+
+def test_a_used_column_named_twice_is_refused_not_guessed(tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("user,user,item,ts\nu1,u2,a,2021-03-04T05:06:07Z\n")
+    with pytest.raises(ImportFileError, match="'user' appear more than once"):
+        run(import_file(path, mapping=ColumnMapping(user_col="user", item_col="item", timestamp_col="ts")))
+
+
+def test_mapping_refuses_an_unknown_encoding_or_a_long_delimiter() -> None:
+    with pytest.raises(ValueError, match="unknown encoding"):
+        ColumnMapping(user_col="a", timestamp_col="b", encoding="utf-9")
+    with pytest.raises(ValueError, match="one character"):
+        ColumnMapping(user_col="a", timestamp_col="b", delimiter=";;")
+    assert ColumnMapping(user_col="a", timestamp_col="b", delimiter="\\t").delimiter == "\t"

@@ -90,6 +90,10 @@ def register(app: typer.Typer) -> None:
         category_col: str | None = typer.Option(None, help="Column with the item category."),
         event_map: list[str] = typer.Option([], help="RAW=Event Name, e.g. 'pv=Product Viewed' (repeatable)."),
         timestamp_format: str = typer.Option("auto", help="auto, iso, unix_s, unix_ms or a strftime pattern."),
+        delimiter: str | None = typer.Option(
+            None, help="CSV field separator (default: the one of , ; TAB | the header line holds most)."
+        ),
+        encoding: str = typer.Option("utf-8", help="CSV text encoding, e.g. latin-1 or cp1252 (generic mapping)."),
         limit: int | None = typer.Option(None, help="Read only the first N rows."),
         batch_size: int = typer.Option(500, help="Messages per ingest transaction."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the data-quality report only; write nothing."),
@@ -116,6 +120,8 @@ def register(app: typer.Typer) -> None:
                     category_col=category_col,
                     event_map=parse_event_map(event_map),
                     timestamp_format=timestamp_format,
+                    delimiter=delimiter,
+                    encoding=encoding,
                 )
                 job = import_file(file, mapping=mapping, batch_size=batch_size, limit=limit)
             total = job.total_rows
@@ -128,7 +134,12 @@ def register(app: typer.Typer) -> None:
             import_report(job, as_json)  # reads the file, writes nothing
             if dry_run:
                 return
-        totals = ingest_batches(job, total, f"import {file.name}", count_rows=True, job=job)
+        try:
+            totals = ingest_batches(job, total, f"import {file.name}", count_rows=True, job=job)
+        except ImportFileError as exc:  # the file is read as it is imported: a column or a byte found wrong
+            before = " (the rows before it are imported; importing again skips them as duplicates)"
+            typer.echo(f"error: {exc}{before if job.report.messages else ''}", err=True)
+            raise typer.Exit(2) from None
         typer.echo(
             f"rows read {job.report.rows_read}, messages {totals['messages']}, stored {totals['stored']}, "
             f"duplicates {totals['duplicates']}, no consent {totals['skipped_no_consent']}, "

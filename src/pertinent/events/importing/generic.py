@@ -96,6 +96,26 @@ class ColumnMapping(BaseModel):
             raise ValueError("timestamp_format must be auto, iso, unix_s, unix_ms or a strftime pattern with %")
         return v
 
+    @field_validator("encoding")
+    @classmethod
+    def _check_encoding(cls, v: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(v)
+        except LookupError as e:
+            raise ValueError(f"unknown encoding {v!r} (e.g. utf-8, latin-1, cp1252)") from e
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _check_delimiter(cls, v: str | None) -> str | None:
+        if v is not None:
+            v = "\t" if v in ("\\t", "tab", "TAB") else v
+            if len(v) != 1 or v in '\r\n"':
+                raise ValueError(f"delimiter must be one character (not a quote or newline), got {v!r}")
+        return v
+
     @field_validator("timezone")
     @classmethod
     def _check_tz(cls, v: str) -> str:
