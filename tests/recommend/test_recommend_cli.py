@@ -281,3 +281,35 @@ def test_batch_recommend_warns_loudly_when_most_users_are_unknown(tmp_path) -> N
     result = runner.invoke(app, batch_args(path, users, out))
     assert result.exit_code == 0, result.output
     assert "warning: 2 of 3 listed users (67%) are not in --interactions" in result.stderr
+
+
+def test_unreadable_or_empty_files_are_clear_errors_not_tracebacks(tmp_path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("1\n")
+    files = {
+        "zero.csv": (b"", "the file is empty"),
+        "header.csv": (b"user,item\n", "no usable rows"),
+        "latin.csv": ("user,item\n1,crème\n".encode("latin-1"), "not UTF-8"),
+    }
+    for name, (content, message) in files.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        for command in (["evaluate"], ["batch-recommend", "--users", str(users), "--output", str(tmp_path / "r.csv")]):
+            result = runner.invoke(app, [*command, "--interactions", str(path)])
+            assert result.exit_code == 2, (name, command, result.output, result.exception)
+            said = " ".join(result.output.replace("│", " ").split())  # the error box wraps long lines
+            assert message in said, (name, command, result.output)
+
+
+def test_spreadsheet_files_read_by_their_columns(tmp_path) -> None:
+    """A ';'-separated export with a byte-order mark, and a users file with one: the ids match."""
+    path = tmp_path / "semi.csv"
+    path.write_bytes(b"\xef\xbb\xbfuser;item\n" + b"".join(f"{u};{i}\n".encode() for u in "ab" for i in "xyz"))
+    users = tmp_path / "users.txt"
+    users.write_bytes(b"\xef\xbb\xbfa\nb\n")
+    out = tmp_path / "recs.csv"
+    args = ["batch-recommend", "--interactions", str(path), "--users", str(users), "--output", str(out)]
+    result = runner.invoke(app, [*args, "--model", "popularity"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output  # both listed users were found in the interactions
+    assert set(pd.read_csv(out, dtype=str)["user"]) <= {"a", "b"}

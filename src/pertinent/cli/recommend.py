@@ -23,7 +23,7 @@ def _load_interactions(
 
     try:
         frame = read_interactions_table(str(path), [user_col, item_col])
-        return Interactions.from_frame(
+        data = Interactions.from_frame(
             frame,
             user_col=user_col,
             item_col=item_col,
@@ -34,12 +34,19 @@ def _load_interactions(
         )
     except InteractionError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if data.n_items == 0:  # a header-only file, or every row filtered out: nothing any model could learn
+        raise typer.BadParameter("--interactions: no usable rows after filtering")
+    return data
 
 
 def _read_users(path: Path) -> list[str]:
     if not path.exists():
         raise typer.BadParameter(f"--users: file not found: {path}")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of the first id
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(f"--users: {path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def catalogue_records(frame: Any) -> list[dict[str, Any]]:
@@ -268,8 +275,6 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
         console = Console(stderr=True)
         data = _load_interactions(interactions, user_col, item_col, rating_col, min_rating, timestamp_col, event_col)
-        if data.n_items == 0:
-            raise typer.BadParameter("--interactions: no usable rows after filtering")
         from pertinent.cli.ids import match_users, unknown_warning
 
         user_list = match_users(_read_users(users), data.user_index)
