@@ -115,6 +115,19 @@ def test_import_file_errors_found_while_reading_are_clear(env):
     svc.close()
 
 
+def test_import_says_why_ingestion_rejected_rows(env):
+    """A row the file reader accepts but ingestion refuses (an event dated years ahead) is counted with its reason,
+    not only as a bare 'rejected' count."""
+    path = env / "future.csv"
+    path.write_text("user,item,ts\nu1,a,1700000000\nu2,b,2090-01-01\n")
+    result = runner.invoke(
+        app, ["import", str(path), "--user-col", "user", "--item-col", "item", "--timestamp-col", "ts"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "stored 1" in result.output and "rejected 1" in result.output
+    assert "rejected by ingestion:" in result.output and "rejected 1: timestamp: must be between" in result.output
+
+
 @pytest.mark.skipif(not (DATASETS / "movielens-latest-small").exists(), reason="../shared/datasets not present")
 def test_import_movielens_preset(env):
     result = runner.invoke(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,15 @@ import typer
 
 
 def ingest_batches(
-    batches: Iterable[list[dict[str, Any]]], total: int | None, label: str, count_rows: bool = False, job: Any = None
+    batches: Iterable[list[dict[str, Any]]],
+    total: int | None,
+    label: str,
+    count_rows: bool = False,
+    job: Any = None,
+    rejections: Counter[str] | None = None,
 ) -> dict[str, int]:
-    """Feed message batches to the ingest service in process, with a progress bar; return totals."""
+    """Feed message batches to the ingest service in process, with a progress bar; return totals. ``rejections``,
+    when given, counts the messages ingestion refused by field and reason (``timestamp: ...``)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pertinent.privacy.audit import Actor
@@ -35,6 +42,10 @@ def ingest_batches(
                 totals["skipped_no_consent"] += result.skipped_no_consent
                 totals["suppressed"] += result.suppressed
                 totals["rejected"] += result.rejected
+                if rejections is not None:
+                    for error in result.errors:  # "batch[12].timestamp" -> "timestamp": the field, not the place
+                        where = str(error.get("field", "")).partition("].")[2] or str(error.get("field", ""))
+                        rejections[f"{where}: {error.get('message', '')}"] += 1
                 done = job.report.rows_read if (count_rows and job is not None) else totals["messages"]
                 progress.update(task, completed=done)
     finally:
@@ -134,8 +145,9 @@ def register(app: typer.Typer) -> None:
             import_report(job, as_json)  # reads the file, writes nothing
             if dry_run:
                 return
+        rejections: Counter[str] = Counter()
         try:
-            totals = ingest_batches(job, total, f"import {file.name}", count_rows=True, job=job)
+            totals = ingest_batches(job, total, f"import {file.name}", count_rows=True, job=job, rejections=rejections)
         except ImportFileError as exc:  # the file is read as it is imported: a column or a byte found wrong
             before = " (the rows before it are imported; importing again skips them as duplicates)"
             typer.echo(f"error: {exc}{before if job.report.messages else ''}", err=True)
@@ -147,6 +159,10 @@ def register(app: typer.Typer) -> None:
         )
         if job.report.rows_skipped:
             typer.echo(f"rows skipped: {job.report.summary()}")
+        if rejections:  # valid rows whose message ingestion refused (a time out of range, a value too long...)
+            typer.echo("rejected by ingestion:")
+            for reason, n in rejections.most_common(10):
+                typer.echo(f"  rejected {n}: {reason}")
 
     @app.command()
     def generate(
