@@ -124,11 +124,12 @@ def register(app: typer.Typer) -> None:
 
                 frame = extract_catalogue(file, preset=preset)
             else:
-                from pertinent.recommend.interactions import read_table
+                from pertinent.cli.ids import read_interactions_table
 
                 if not file.exists():
                     raise FileNotFoundError(f"file not found: {file}")
-                frame = read_table(str(file))
+                # ids as text, as the events' ones are read: a SKU "007" stays "007" (not 7), "1e3" stays "1e3"
+                frame = read_interactions_table(str(file), ["item_id"])
                 if "item_id" not in frame.columns:
                     raise ValueError(f"item_id: column missing (columns: {list(frame.columns)})")
         except (ValueError, FileNotFoundError, OSError) as exc:
