@@ -313,3 +313,16 @@ def test_spreadsheet_files_read_by_their_columns(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output  # both listed users were found in the interactions
     assert set(pd.read_csv(out, dtype=str)["user"]) <= {"a", "b"}
+
+
+def test_evaluate_says_how_many_rows_have_no_readable_time(tmp_path) -> None:
+    path = tmp_path / "events.csv"
+    lines = [f"u{u},i{(u + k) % 7},2024-01-0{k + 1}" for u in range(12) for k in range(6)] + ["u1,i3,someday"]
+    path.write_text("user,item,ts\n" + "\n".join(lines) + "\n")
+    result = runner.invoke(
+        app,
+        ["evaluate", "--interactions", str(path), "--timestamp-col", "ts", "--models", "popularity"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 of 73 rows have no readable time in 'ts' (e.g. 'someday') and are left out" in result.output
+    assert "no training history" not in result.output

@@ -19,10 +19,12 @@ def _load_interactions(
     event_col: str | None,
 ) -> Any:
     from pertinent.cli.ids import read_interactions_table
-    from pertinent.recommend.interactions import InteractionError, Interactions
+    from pertinent.recommend.interactions import InteractionError, Interactions, to_seconds
 
     try:
         frame = read_interactions_table(str(path), [user_col, item_col])
+        if timestamp_col is not None and timestamp_col in frame.columns:
+            _warn_untimed(frame[timestamp_col], to_seconds(frame[timestamp_col].to_numpy()), timestamp_col)
         data = Interactions.from_frame(
             frame,
             user_col=user_col,
@@ -37,6 +39,20 @@ def _load_interactions(
     if data.n_items == 0:  # a header-only file, or every row filtered out: nothing any model could learn
         raise typer.BadParameter("--interactions: no usable rows after filtering")
     return data
+
+
+def _warn_untimed(values: Any, seconds: Any, column: str) -> None:
+    """Say on stderr how many rows have no readable time (they are left out: a time split cannot place them)."""
+    import numpy as np
+
+    bad = ~np.isfinite(seconds)
+    if bad.any():
+        example = next((str(v) for v in values[bad] if v is not None and v == v), "empty")  # v == v: not NaN
+        typer.echo(
+            f"warning: {int(bad.sum()):,} of {len(bad):,} rows have no readable time in {column!r} "
+            f"(e.g. {example[:40]!r}) and are left out",
+            err=True,
+        )
 
 
 def _read_users(path: Path) -> list[str]:
