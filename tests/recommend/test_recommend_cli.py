@@ -326,3 +326,15 @@ def test_evaluate_says_how_many_rows_have_no_readable_time(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "warning: 1 of 73 rows have no readable time in 'ts' (e.g. 'someday') and are left out" in result.output
     assert "no training history" not in result.output
+
+
+def test_evaluate_search_errors_name_the_option(tmp_path) -> None:
+    """A grid over a parameter the model does not have (or of the wrong type), or for a model not evaluated, is a
+    usage error naming --search, not a pydantic traceback or a search that silently does not run."""
+    _, path, _ = write_data(tmp_path)
+    base = ["evaluate", "--interactions", str(path), "--user-col", "uid", "--item-col", "sku", "--models", "ease"]
+    for search, said in (("ease:nonexistent=1,2", "nonexistent"), ("ease:regularization=-5", "greater than 0")):
+        result = runner.invoke(app, [*base, "--search", search])
+        assert result.exit_code == 2 and "--search" in result.output and said in result.output, result.output
+    result = runner.invoke(app, [*base, "--search", "itemknn:neighbors=5,10"])
+    assert result.exit_code == 2 and "itemknn: not among --models" in result.output, result.output

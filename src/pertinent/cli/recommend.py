@@ -391,6 +391,9 @@ def register(app: typer.Typer) -> None:
             except ValueError as exc:
                 raise typer.BadParameter(f"--search: expected kind:param=v1,v2 got {spec!r}") from exc
         kinds = [m.strip() for m in models.split(",") if m.strip()]
+        unsearched = sorted(set(searches) - set(kinds))
+        if unsearched:  # a search that would silently not run
+            raise typer.BadParameter(f"{', '.join(unsearched)}: not among --models {models!r}", param_hint="--search")
         shared: dict[float, Any] = {}
         rankers: list[Any] = []
         found_params: dict[str, dict[str, Any]] = {}
@@ -401,7 +404,10 @@ def register(app: typer.Typer) -> None:
                 continue
             params: dict[str, Any] = {}
             if kind in searches:
-                found = grid_search(kind, searches[kind], parts.train, k=k, seed=seed)
+                try:
+                    found = grid_search(kind, searches[kind], parts.train, k=k, seed=seed)
+                except ValueError as exc:  # a parameter the model does not have, a value of the wrong type
+                    raise typer.BadParameter(str(exc).split("\n    For further")[0], param_hint="--search") from None
                 params = found.best_params
                 found_params[kind] = {
                     "best_params": params,
