@@ -338,3 +338,18 @@ def test_evaluate_search_errors_name_the_option(tmp_path) -> None:
         assert result.exit_code == 2 and "--search" in result.output and said in result.output, result.output
     result = runner.invoke(app, [*base, "--search", "itemknn:neighbors=5,10"])
     assert result.exit_code == 2 and "itemknn: not among --models" in result.output, result.output
+
+
+def test_evaluate_json_is_strict_json_when_a_peer_is_skipped(tmp_path) -> None:
+    """Without timestamps the rw-ease peer is skipped with a NaN fit time; the file must still be JSON (null)."""
+    _, path, _ = write_data(tmp_path)
+    out = tmp_path / "eval.json"
+    args = ["--user-col", "uid", "--item-col", "sku", "--models", "popularity,rw-ease", "--json", str(out)]
+    result = runner.invoke(app, ["evaluate", "--interactions", str(path), *args])
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    data = json.loads(out.read_text(), parse_constant=refuse)
+    assert data["rw-ease"]["fit_seconds"] is None and "skipped" in data["rw-ease"]["note"]

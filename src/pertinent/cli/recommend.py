@@ -41,6 +41,21 @@ def _load_interactions(
     return data
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity) replaced by None, so that it dumps as strict JSON."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
 def _warn_untimed(values: Any, seconds: Any, column: str) -> None:
     """Say on stderr how many rows have no readable time (they are left out: a time split cannot place them)."""
     import numpy as np
@@ -451,7 +466,8 @@ def register(app: typer.Typer) -> None:
         if warning:
             typer.secho(warning, err=True, fg="red", bold=True)
         if json_out is not None:
-            json_out.write_text(json.dumps(results, indent=2, default=float))
+            # NaN (a skipped peer's fit time, a metric with no user to average) is no JSON: null, as the API writes
+            json_out.write_text(json.dumps(_json_safe(results), indent=2, default=float, allow_nan=False))
             console.print(f"wrote {json_out}")
 
 
