@@ -7,6 +7,7 @@ value: it yields ``None`` / NaN / NaT there, and the converter counts the row as
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pandas is imported lazily: the CLI imports this module.
@@ -31,7 +32,8 @@ MAX_TIMESTAMP = "2100-01-01"
 
 
 def clean_ids(values: pd.Series) -> pd.Series:
-    """Identifiers as stripped strings; ``None`` where missing/empty. Integral floats lose their ``.0``; NUL
+    """Identifiers as stripped strings; ``None`` where missing/empty. Integral floats (and text columns of them)
+    lose their ``.0``; NUL
     characters (a file's binary debris, which PostgreSQL cannot store and ingestion refuses) are removed.
 
     >>> import pandas as pd
@@ -54,9 +56,32 @@ def clean_ids(values: pd.Series) -> pd.Series:
     if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
         stripped = values.str.replace("\x00", "", regex=False).str.strip()
         empty = stripped.isna() | (stripped == "")
-        return stripped.astype(object).where(~empty, None)
+        return _float_ints(stripped.astype(object).where(~empty, None))
     s = values.astype(object).where(values.notna(), None)
-    return s.map(lambda v: None if v is None else (str(v).replace("\x00", "").strip() or None))
+    return _float_ints(s.map(lambda v: None if v is None else (str(v).replace("\x00", "").strip() or None)))
+
+
+_FLOAT_INT = r"[+-]?\d+\.0+"
+
+
+def _float_ints(ids: pd.Series) -> pd.Series:
+    """Text ids that are all integers written as floats (``17850.0``: how pandas writes an integer column with
+    missing values to CSV) lose the ``.0``, as the same column read from Parquet does; a column where any id is
+    something else (``1.0`` beside ``A-1``) is left as written.
+
+    >>> import pandas as pd
+    >>> _float_ints(pd.Series(["17850.0", None, "12.00"])).tolist(), _float_ints(pd.Series(["1.0", "A-1"])).tolist()
+    (['17850', None, '12'], ['1.0', 'A-1'])
+    """
+    import pandas as pd
+
+    present = ids.dropna()
+    if present.empty or not re.fullmatch(_FLOAT_INT, str(present.iloc[0])):  # the common case, decided at once
+        return ids
+    if not present.astype(str).str.fullmatch(_FLOAT_INT).all():
+        return ids
+    out = [None if v is None or v != v else str(int(str(v).split(".", 1)[0])) for v in ids]  # v != v: NaN
+    return pd.Series(out, index=ids.index, dtype=object)
 
 
 def to_numbers(values: pd.Series) -> pd.Series:
