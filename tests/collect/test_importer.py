@@ -660,3 +660,10 @@ def test_integer_ids_written_as_floats_read_the_same_from_csv_and_parquet(tmp_pa
         assert [m.get("userId") for m in msgs] == ["17850", "12"], name  # the row without a user is skipped
     (tmp_path / "mixed.csv").write_text("user,item,ts\n1.0,a,1700000000\nA-1,b,1700000000\n")
     assert [m["userId"] for m in run(import_file(tmp_path / "mixed.csv", mapping=mapping))] == ["1.0", "A-1"]
+
+
+def test_a_file_without_header_is_read_by_commas_whatever_its_values_hold(tmp_path: Path) -> None:
+    path = tmp_path / "noheader.csv"
+    path.write_text("u1,Tom;Jerry;Spike;Tyke,1700000000\n")
+    mapping = ColumnMapping(user_col="u", item_col="i", timestamp_col="t", column_names=["u", "i", "t"])
+    assert [m["properties"]["product_id"] for m in run(import_file(path, mapping=mapping))] == ["Tom;Jerry;Spike;Tyke"]

@@ -147,9 +147,11 @@ def read_chunks(
 
     import pyarrow.csv as pacsv
 
-    if delimiter is None:
-        delimiter = sniff_delimiter(path, encoding=encoding)
     header = names is None
+    if delimiter is None:  # a header line names columns, so its separators tell; a data line's values might not
+        delimiter = (
+            sniff_delimiter(path, encoding=encoding) if header else ("\t" if path.suffix.lower() == ".tsv" else ",")
+        )
     all_names = list(names) if names is not None else read_column_names(path, delimiter=delimiter, encoding=encoding)
     if header and not all_names:
         return
