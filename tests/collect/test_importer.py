@@ -650,7 +650,7 @@ def test_mapping_refuses_an_unknown_encoding_or_a_long_delimiter() -> None:
 def test_integer_ids_written_as_floats_read_the_same_from_csv_and_parquet(tmp_path: Path) -> None:
     """pandas writes an integer id column with missing values as 17850.0: the Parquet file's ids were 17850 and
     the CSV's were "17850.0", so the same customers got two ids depending on the file format (and matched
-    neither the site's "17850"). Text ids that are all such floats now lose the ".0"; mixed ones stay as written."""
+    neither the site's "17850"). Such text ids now lose the ".0", value by value (chunking never changes an id)."""
     frame = pd.DataFrame({"user": [17850.0, None, 12.0], "item": ["a", "b", "c"], "ts": [1.7e9, 1.7e9 + 1, 1.7e9 + 2]})
     mapping = ColumnMapping(user_col="user", item_col="item", timestamp_col="ts")
     frame.to_csv(tmp_path / "f.csv", index=False)
@@ -658,8 +658,8 @@ def test_integer_ids_written_as_floats_read_the_same_from_csv_and_parquet(tmp_pa
     for name in ("f.csv", "f.parquet"):
         msgs = run(import_file(tmp_path / name, mapping=mapping))
         assert [m.get("userId") for m in msgs] == ["17850", "12"], name  # the row without a user is skipped
-    (tmp_path / "mixed.csv").write_text("user,item,ts\n1.0,a,1700000000\nA-1,b,1700000000\n")
-    assert [m["userId"] for m in run(import_file(tmp_path / "mixed.csv", mapping=mapping))] == ["1.0", "A-1"]
+    (tmp_path / "mixed.csv").write_text("user,item,ts\n1.0,a,1700000000\nA-1,b,1700000000\n1.5,c,1700000000\n")
+    assert [m["userId"] for m in run(import_file(tmp_path / "mixed.csv", mapping=mapping))] == ["1", "A-1", "1.5"]
 
 
 def test_a_file_without_header_is_read_by_commas_whatever_its_values_hold(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ value: it yields ``None`` / NaN / NaT there, and the converter counts the row as
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pandas is imported lazily: the CLI imports this module.
@@ -32,7 +31,7 @@ MAX_TIMESTAMP = "2100-01-01"
 
 
 def clean_ids(values: pd.Series) -> pd.Series:
-    """Identifiers as stripped strings; ``None`` where missing/empty. Integral floats (and text columns of them)
+    """Identifiers as stripped strings; ``None`` where missing/empty. Integral floats (and texts like ``12.0``)
     lose their ``.0``; NUL
     characters (a file's binary debris, which PostgreSQL cannot store and ingestion refuses) are removed.
 
@@ -65,22 +64,23 @@ _FLOAT_INT = r"[+-]?\d+\.0+"
 
 
 def _float_ints(ids: pd.Series) -> pd.Series:
-    """Text ids that are all integers written as floats (``17850.0``: how pandas writes an integer column with
-    missing values to CSV) lose the ``.0``, as the same column read from Parquet does; a column where any id is
-    something else (``1.0`` beside ``A-1``) is left as written.
+    """Text ids that are integers written as floats (``17850.0``: how pandas writes an integer column with missing
+    values to CSV) lose the ``.0``, as the same column read from Parquet does (there they are numbers). Value by
+    value, so that a file's ids never depend on how it is cut into chunks.
 
     >>> import pandas as pd
-    >>> _float_ints(pd.Series(["17850.0", None, "12.00"])).tolist(), _float_ints(pd.Series(["1.0", "A-1"])).tolist()
-    (['17850', None, '12'], ['1.0', 'A-1'])
+    >>> _float_ints(pd.Series(["17850.0", None, "12.00", "1.5", "A-1"])).tolist()
+    ['17850', None, '12', '1.5', 'A-1']
     """
     import pandas as pd
 
-    present = ids.dropna()
-    if present.empty or not re.fullmatch(_FLOAT_INT, str(present.iloc[0])):  # the common case, decided at once
+    floats = ids.astype(str).str.fullmatch(_FLOAT_INT) & ids.notna()
+    if not floats.any():
         return ids
-    if not present.astype(str).str.fullmatch(_FLOAT_INT).all():
-        return ids
-    out = [None if v is None or v != v else str(int(str(v).split(".", 1)[0])) for v in ids]  # v != v: NaN
+    out = [
+        str(int(str(v).split(".", 1)[0])) if f else (None if v is None or v != v else v)  # v != v: NaN
+        for v, f in zip(ids.tolist(), floats.tolist(), strict=True)
+    ]
     return pd.Series(out, index=ids.index, dtype=object)
 
 
