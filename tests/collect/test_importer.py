@@ -667,3 +667,15 @@ def test_a_file_without_header_is_read_by_commas_whatever_its_values_hold(tmp_pa
     path.write_text("u1,Tom;Jerry;Spike;Tyke,1700000000\n")
     mapping = ColumnMapping(user_col="u", item_col="i", timestamp_col="t", column_names=["u", "i", "t"])
     assert [m["properties"]["product_id"] for m in run(import_file(path, mapping=mapping))] == ["Tom;Jerry;Spike;Tyke"]
+
+
+def test_a_list_column_of_categories_gives_lists_not_their_printed_form(tmp_path: Path) -> None:
+    path = tmp_path / "cats.parquet"
+    frame = pd.DataFrame({"u": ["u1", "u2", "u3"], "i": ["a", "b", "c"], "t": [1.7e9] * 3})
+    frame["c"] = pd.Series([["shoes", " red "], [], None], dtype=object)
+    frame.to_parquet(path)
+    mapping = ColumnMapping(user_col="u", item_col="i", timestamp_col="t", category_col="c")
+    msgs = run(import_file(path, mapping=mapping))
+    assert [m["properties"].get("category") for m in msgs] == [["shoes", "red"], None, None]
+    catalogue = extract_catalogue(path, mapping=mapping)
+    assert catalogue.set_index("item_id").loc["a", "categories"] == ["shoes", "red"]
