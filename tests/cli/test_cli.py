@@ -95,6 +95,39 @@ def test_import_errors_are_clear(env):
     assert result.exit_code == 2 and "--user-col" in result.output
 
 
+def test_import_file_errors_found_while_reading_are_clear(env):
+    """The file is read as it is imported: a missing column or a non-UTF-8 byte is a clear error (exit 2), not a
+    traceback, and --encoding imports the same file."""
+    args = ["--user-col", "user", "--item-col", "item", "--timestamp-col", "ts"]
+    path = env / "x.csv"
+    path.write_text("uid,item,ts\nu1,a,1700000000\n")
+    result = runner.invoke(app, ["import", str(path), *args])
+    assert result.exit_code == 2 and "error: x.csv: column(s) 'user' not found" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    latin = env / "latin.csv"
+    latin.write_bytes("user,item,ts\nJosé,crème,1700000000\n".encode("latin-1"))
+    result = runner.invoke(app, ["import", str(latin), *args])
+    assert result.exit_code == 2 and "--encoding latin-1" in result.output
+    result = runner.invoke(app, ["import", str(latin), *args, "--encoding", "latin-1"])
+    assert result.exit_code == 0 and "stored 1" in result.output, result.output
+    svc = _services(env)
+    assert svc.profiles.get("José") is not None
+    svc.close()
+
+
+def test_import_says_why_ingestion_rejected_rows(env):
+    """A row the file reader accepts but ingestion refuses (an event dated years ahead) is counted with its reason,
+    not only as a bare 'rejected' count."""
+    path = env / "future.csv"
+    path.write_text("user,item,ts\nu1,a,1700000000\nu2,b,2090-01-01\n")
+    result = runner.invoke(
+        app, ["import", str(path), "--user-col", "user", "--item-col", "item", "--timestamp-col", "ts"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "stored 1" in result.output and "rejected 1" in result.output
+    assert "rejected by ingestion:" in result.output and "rejected 1: timestamp: must be between" in result.output
+
+
 @pytest.mark.skipif(not (DATASETS / "movielens-latest-small").exists(), reason="../shared/datasets not present")
 def test_import_movielens_preset(env):
     result = runner.invoke(

@@ -71,3 +71,21 @@ def test_bad_recommend_settings_name_the_field(monkeypatch):
     monkeypatch.setenv("PERTINENT_RECOMMEND__MODEL", "../etc")
     with pytest.raises(ValueError, match=r"recommend\.model"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [("PERTINENT_PREDICT__MIN_PROFILES", "abc", "predict.min_profiles"), ("PERTINENT_LIMITS", "{", "limits")],
+)
+def test_cli_reports_bad_settings_without_a_traceback(tmp_path, monkeypatch, capsys, name, value, named):
+    """Every command reads the settings; one that does not validate is a clear error naming it, exit 2."""
+    from pertinent.cli import app
+
+    monkeypatch.delenv("PERTINENT_CONFIG", raising=False)
+    monkeypatch.setenv("PERTINENT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exit_:
+        app(["predict", "models"], prog_name="pertinent")
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid settings") and named in err and "Traceback" not in err

@@ -615,3 +615,67 @@ def test_anonymous_only_files_and_orders_without_items(tmp_path: Path) -> None:
     assert job.report.skipped == {"missing user id": 1}
     with pytest.raises(ValueError, match="user_col or anonymous_col"):
         ColumnMapping(timestamp_col="t")
+
+
+def test_spreadsheet_exports_bom_and_semicolons_import_by_their_columns(tmp_path: Path) -> None:
+    mapping = ColumnMapping(user_col="user", item_col="item", timestamp_col="ts")
+    bom = tmp_path / "bom.csv"  # Excel's "CSV UTF-8" starts with a byte-order mark
+    bom.write_bytes(b"\xef\xbb\xbfuser,item,ts\nu1,a,2021-03-04T05:06:07Z\n")
+    assert [m["userId"] for m in run(import_file(bom, mapping=mapping))] == ["u1"]
+    semi = tmp_path / "semi.csv"  # a European spreadsheet's separator; a comma inside a value stays in it
+    semi.write_text("user;item;ts\nu1;a,b;2021-03-04T05:06:07Z\nu2;c;2021-03-04T05:06:08Z\n")
+    msgs = run(import_file(semi, mapping=mapping))
+    assert [(m["userId"], m["properties"]["product_id"]) for m in msgs] == [("u1", "a,b"), ("u2", "c")]
+    piped = tmp_path / "piped.txt"
+    piped.write_text("user|item|ts\nu1|a|2021-03-04T05:06:07Z\n")
+    assert len(run(import_file(piped, mapping=mapping.model_copy(update={"delimiter": "|"})))) == 1
+    assert len(run(import_file(piped, mapping=mapping))) == 1  # sniffed too
+
+
+def test_a_used_column_named_twice_is_refused_not_guessed(tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("user,user,item,ts\nu1,u2,a,2021-03-04T05:06:07Z\n")
+    with pytest.raises(ImportFileError, match="'user' appear more than once"):
+        run(import_file(path, mapping=ColumnMapping(user_col="user", item_col="item", timestamp_col="ts")))
+
+
+def test_mapping_refuses_an_unknown_encoding_or_a_long_delimiter() -> None:
+    with pytest.raises(ValueError, match="unknown encoding"):
+        ColumnMapping(user_col="a", timestamp_col="b", encoding="utf-9")
+    with pytest.raises(ValueError, match="one character"):
+        ColumnMapping(user_col="a", timestamp_col="b", delimiter=";;")
+    assert ColumnMapping(user_col="a", timestamp_col="b", delimiter="\\t").delimiter == "\t"
+
+
+def test_integer_ids_written_as_floats_read_the_same_from_csv_and_parquet(tmp_path: Path) -> None:
+    """pandas writes an integer id column with missing values as 17850.0: the Parquet file's ids were 17850 and
+    the CSV's were "17850.0", so the same customers got two ids depending on the file format (and matched
+    neither the site's "17850"). Such text ids now lose the ".0", value by value (chunking never changes an id)."""
+    frame = pd.DataFrame({"user": [17850.0, None, 12.0], "item": ["a", "b", "c"], "ts": [1.7e9, 1.7e9 + 1, 1.7e9 + 2]})
+    mapping = ColumnMapping(user_col="user", item_col="item", timestamp_col="ts")
+    frame.to_csv(tmp_path / "f.csv", index=False)
+    frame.to_parquet(tmp_path / "f.parquet")
+    for name in ("f.csv", "f.parquet"):
+        msgs = run(import_file(tmp_path / name, mapping=mapping))
+        assert [m.get("userId") for m in msgs] == ["17850", "12"], name  # the row without a user is skipped
+    (tmp_path / "mixed.csv").write_text("user,item,ts\n1.0,a,1700000000\nA-1,b,1700000000\n1.5,c,1700000000\n")
+    assert [m["userId"] for m in run(import_file(tmp_path / "mixed.csv", mapping=mapping))] == ["1", "A-1", "1.5"]
+
+
+def test_a_file_without_header_is_read_by_commas_whatever_its_values_hold(tmp_path: Path) -> None:
+    path = tmp_path / "noheader.csv"
+    path.write_text("u1,Tom;Jerry;Spike;Tyke,1700000000\n")
+    mapping = ColumnMapping(user_col="u", item_col="i", timestamp_col="t", column_names=["u", "i", "t"])
+    assert [m["properties"]["product_id"] for m in run(import_file(path, mapping=mapping))] == ["Tom;Jerry;Spike;Tyke"]
+
+
+def test_a_list_column_of_categories_gives_lists_not_their_printed_form(tmp_path: Path) -> None:
+    path = tmp_path / "cats.parquet"
+    frame = pd.DataFrame({"u": ["u1", "u2", "u3"], "i": ["a", "b", "c"], "t": [1.7e9] * 3})
+    frame["c"] = pd.Series([["shoes", " red "], [], None], dtype=object)
+    frame.to_parquet(path)
+    mapping = ColumnMapping(user_col="u", item_col="i", timestamp_col="t", category_col="c")
+    msgs = run(import_file(path, mapping=mapping))
+    assert [m["properties"].get("category") for m in msgs] == [["shoes", "red"], None, None]
+    catalogue = extract_catalogue(path, mapping=mapping)
+    assert catalogue.set_index("item_id").loc["a", "categories"] == ["shoes", "red"]

@@ -126,3 +126,17 @@ def test_dashboard_fairness_page(sqlite_services):
         assert "conversion after a decision" in html and "toys" in html
         models = c.get("/dashboard/models").text
         assert 'data-testid="recommender-hit-rate"' in models and 'data-testid="hits-unknown"' in models
+
+
+@pytest.mark.parametrize("value", ["gender, address.country", '["gender", "address.country"]'])
+def test_sensitive_traits_from_the_environment_as_a_list_or_commas(monkeypatch, value) -> None:
+    """Both forms the docs give for PERTINENT_FAIRNESS__SENSITIVE_TRAITS load (the comma form used to stop every
+    command with a settings traceback)."""
+    from pertinent.settings import load_settings
+
+    monkeypatch.delenv("PERTINENT_CONFIG", raising=False)
+    monkeypatch.setenv("PERTINENT_FAIRNESS__SENSITIVE_TRAITS", value)
+    assert load_settings().fairness.sensitive_traits == ["gender", "address.country"]
+    monkeypatch.setenv("PERTINENT_FAIRNESS__SENSITIVE_TRAITS", '["gender", ')
+    with pytest.raises(ValueError, match="sensitive_traits"):
+        load_settings()

@@ -220,3 +220,16 @@ def test_score_ranked_reports_recall_at_its_own_cutoff_and_map() -> None:
     assert m["map"] == pytest.approx((1 / 1) / 2)  # MAP@2: one hit at rank 1, two relevant items
     assert m["ndcg"] == pytest.approx(1 / (1 + 1 / np.log2(3)))
     assert m["coverage"] == pytest.approx(2 / 6) and result.n_cold == 0
+
+
+def test_time_columns_of_mixed_formats_are_read_value_by_value() -> None:
+    """A text time column mixing dates, date-times and seconds is read per value (pandas inferred one format from
+    the first row and made the rest NaN), and a row with no readable time is left out: a NaN time used to put
+    every user's whole history in the test part, so no test user had any training history."""
+    times = ["2024-01-01", "2024-01-02 10:00", "1704326400", "bad", "2024-01-05T00:00:00+00:00", None]
+    rows = [(f"u{u}", f"i{(u + k) % 9}", times[k]) for u in range(6) for k in range(6)]
+    data = Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item", "ts"]), timestamp_col="ts")
+    assert data.events["timestamp"].notna().all() and len(data.events) == 6 * 4
+    assert sorted(set(data.events["timestamp"])) == [1704067200.0, 1704189600.0, 1704326400.0, 1704412800.0]
+    split = temporal_user_split(data, fraction=0.25, min_items=2)
+    assert split.train.events["user"].nunique() == 6  # every test user keeps a history to learn from

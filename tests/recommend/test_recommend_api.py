@@ -454,6 +454,28 @@ def test_cli_items_import_refuses_infinite_numbers_alone(cli_env: Path) -> None:
         svc.close()
 
 
+def test_cli_items_import_keeps_ids_as_written(cli_env: Path) -> None:
+    """Catalogue ids are read as text, as the events' ids are: a SKU "007" or "1e3" is not turned into a number
+    (7, 1000) that no event names; integers written as floats (a pandas export's "12.0") lose the ".0"."""
+    from typer.testing import CliRunner
+
+    from pertinent.cli import app
+
+    path = cli_env / "items.csv"
+    path.write_text("item_id,title\n007,Bond\n1e3,Sci\n")
+    floats = cli_env / "floats.csv"
+    floats.write_text("item_id,title\n12.0,Twelve\n,No id\n")
+    assert CliRunner().invoke(app, ["items", "import", str(path)]).exit_code == 0
+    res = CliRunner().invoke(app, ["items", "import", str(floats)])
+    assert res.exit_code == 0 and "stored 1, rejected 1" in res.output, res.output
+    svc = _cli_services()
+    try:
+        with svc.store.transaction(write=False) as tx:
+            assert set(tx.get_items(["007", "1e3", "7", "1000", "12", "12.0"])) == {"007", "1e3", "12"}
+    finally:
+        svc.close()
+
+
 def test_cli_items_import_movielens_preset(cli_env: Path) -> None:
     from typer.testing import CliRunner
 

@@ -281,3 +281,75 @@ def test_batch_recommend_warns_loudly_when_most_users_are_unknown(tmp_path) -> N
     result = runner.invoke(app, batch_args(path, users, out))
     assert result.exit_code == 0, result.output
     assert "warning: 2 of 3 listed users (67%) are not in --interactions" in result.stderr
+
+
+def test_unreadable_or_empty_files_are_clear_errors_not_tracebacks(tmp_path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("1\n")
+    files = {
+        "zero.csv": (b"", "the file is empty"),
+        "header.csv": (b"user,item\n", "no usable rows"),
+        "latin.csv": ("user,item\n1,crème\n".encode("latin-1"), "not UTF-8"),
+    }
+    for name, (content, message) in files.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        for command in (["evaluate"], ["batch-recommend", "--users", str(users), "--output", str(tmp_path / "r.csv")]):
+            result = runner.invoke(app, [*command, "--interactions", str(path)])
+            assert result.exit_code == 2, (name, command, result.output, result.exception)
+            said = " ".join(result.output.replace("│", " ").split())  # the error box wraps long lines
+            assert message in said, (name, command, result.output)
+
+
+def test_spreadsheet_files_read_by_their_columns(tmp_path) -> None:
+    """A ';'-separated export with a byte-order mark, and a users file with one: the ids match."""
+    path = tmp_path / "semi.csv"
+    path.write_bytes(b"\xef\xbb\xbfuser;item\n" + b"".join(f"{u};{i}\n".encode() for u in "ab" for i in "xyz"))
+    users = tmp_path / "users.txt"
+    users.write_bytes(b"\xef\xbb\xbfa\nb\n")
+    out = tmp_path / "recs.csv"
+    args = ["batch-recommend", "--interactions", str(path), "--users", str(users), "--output", str(out)]
+    result = runner.invoke(app, [*args, "--model", "popularity"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output  # both listed users were found in the interactions
+    assert set(pd.read_csv(out, dtype=str)["user"]) <= {"a", "b"}
+
+
+def test_evaluate_says_how_many_rows_have_no_readable_time(tmp_path) -> None:
+    path = tmp_path / "events.csv"
+    lines = [f"u{u},i{(u + k) % 7},2024-01-0{k + 1}" for u in range(12) for k in range(6)] + ["u1,i3,someday"]
+    path.write_text("user,item,ts\n" + "\n".join(lines) + "\n")
+    result = runner.invoke(
+        app,
+        ["evaluate", "--interactions", str(path), "--timestamp-col", "ts", "--models", "popularity"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 of 73 rows have no readable time in 'ts' (e.g. 'someday') and are left out" in result.output
+    assert "no training history" not in result.output
+
+
+def test_evaluate_search_errors_name_the_option(tmp_path) -> None:
+    """A grid over a parameter the model does not have (or of the wrong type), or for a model not evaluated, is a
+    usage error naming --search, not a pydantic traceback or a search that silently does not run."""
+    _, path, _ = write_data(tmp_path)
+    base = ["evaluate", "--interactions", str(path), "--user-col", "uid", "--item-col", "sku", "--models", "ease"]
+    for search, said in (("ease:nonexistent=1,2", "nonexistent"), ("ease:regularization=-5", "greater than 0")):
+        result = runner.invoke(app, [*base, "--search", search])
+        assert result.exit_code == 2 and "--search" in result.output and said in result.output, result.output
+    result = runner.invoke(app, [*base, "--search", "itemknn:neighbors=5,10"])
+    assert result.exit_code == 2 and "itemknn: not among --models" in result.output, result.output
+
+
+def test_evaluate_json_is_strict_json_when_a_peer_is_skipped(tmp_path) -> None:
+    """Without timestamps the rw-ease peer is skipped with a NaN fit time; the file must still be JSON (null)."""
+    _, path, _ = write_data(tmp_path)
+    out = tmp_path / "eval.json"
+    args = ["--user-col", "uid", "--item-col", "sku", "--models", "popularity,rw-ease", "--json", str(out)]
+    result = runner.invoke(app, ["evaluate", "--interactions", str(path), *args])
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    data = json.loads(out.read_text(), parse_constant=refuse)
+    assert data["rw-ease"]["fit_seconds"] is None and "skipped" in data["rw-ease"]["note"]

@@ -5,12 +5,36 @@ nothing below them imports a command module."""
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import typer
 
 from pertinent import __version__
 
-app = typer.Typer(
+
+class _Cli(typer.Typer):
+    """The app, whose settings (read by each command) that do not validate end it with a clear message and exit 2
+    rather than a traceback: ``PERTINENT_PREDICT__MIN_PROFILES=abc`` names ``predict.min_profiles``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError
+        from pydantic_settings import SettingsError
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except (ValidationError, SettingsError) as exc:
+            if isinstance(exc, ValidationError) and exc.title != "Settings":
+                raise  # some other model's: a bug to show in full
+            cause = f"\n{exc.__cause__}" if isinstance(exc, SettingsError) and exc.__cause__ else ""
+            typer.echo(
+                f"error: invalid settings (PERTINENT_* environment variables or the PERTINENT_CONFIG file): "
+                f"{exc}{cause}",
+                err=True,
+            )
+            raise SystemExit(2) from None
+
+
+app = _Cli(
     name="pertinent",
     help="Pertinent: self-hosted personalization engine.",
     no_args_is_help=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,15 @@ import typer
 
 
 def ingest_batches(
-    batches: Iterable[list[dict[str, Any]]], total: int | None, label: str, count_rows: bool = False, job: Any = None
+    batches: Iterable[list[dict[str, Any]]],
+    total: int | None,
+    label: str,
+    count_rows: bool = False,
+    job: Any = None,
+    rejections: Counter[str] | None = None,
 ) -> dict[str, int]:
-    """Feed message batches to the ingest service in process, with a progress bar; return totals."""
+    """Feed message batches to the ingest service in process, with a progress bar; return totals. ``rejections``,
+    when given, counts the messages ingestion refused by field and reason (``timestamp: ...``)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pertinent.privacy.audit import Actor
@@ -35,6 +42,10 @@ def ingest_batches(
                 totals["skipped_no_consent"] += result.skipped_no_consent
                 totals["suppressed"] += result.suppressed
                 totals["rejected"] += result.rejected
+                if rejections is not None:
+                    for error in result.errors:  # "batch[12].timestamp" -> "timestamp": the field, not the place
+                        where = str(error.get("field", "")).partition("].")[2] or str(error.get("field", ""))
+                        rejections[f"{where}: {error.get('message', '')}"] += 1
                 done = job.report.rows_read if (count_rows and job is not None) else totals["messages"]
                 progress.update(task, completed=done)
     finally:
@@ -90,6 +101,10 @@ def register(app: typer.Typer) -> None:
         category_col: str | None = typer.Option(None, help="Column with the item category."),
         event_map: list[str] = typer.Option([], help="RAW=Event Name, e.g. 'pv=Product Viewed' (repeatable)."),
         timestamp_format: str = typer.Option("auto", help="auto, iso, unix_s, unix_ms or a strftime pattern."),
+        delimiter: str | None = typer.Option(
+            None, help="CSV field separator (default: the one of , ; TAB | the header line holds most)."
+        ),
+        encoding: str = typer.Option("utf-8", help="CSV text encoding, e.g. latin-1 or cp1252 (generic mapping)."),
         limit: int | None = typer.Option(None, help="Read only the first N rows."),
         batch_size: int = typer.Option(500, help="Messages per ingest transaction."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the data-quality report only; write nothing."),
@@ -116,6 +131,8 @@ def register(app: typer.Typer) -> None:
                     category_col=category_col,
                     event_map=parse_event_map(event_map),
                     timestamp_format=timestamp_format,
+                    delimiter=delimiter,
+                    encoding=encoding,
                 )
                 job = import_file(file, mapping=mapping, batch_size=batch_size, limit=limit)
             total = job.total_rows
@@ -128,7 +145,13 @@ def register(app: typer.Typer) -> None:
             import_report(job, as_json)  # reads the file, writes nothing
             if dry_run:
                 return
-        totals = ingest_batches(job, total, f"import {file.name}", count_rows=True, job=job)
+        rejections: Counter[str] = Counter()
+        try:
+            totals = ingest_batches(job, total, f"import {file.name}", count_rows=True, job=job, rejections=rejections)
+        except ImportFileError as exc:  # the file is read as it is imported: a column or a byte found wrong
+            before = " (the rows before it are imported; importing again skips them as duplicates)"
+            typer.echo(f"error: {exc}{before if job.report.messages else ''}", err=True)
+            raise typer.Exit(2) from None
         typer.echo(
             f"rows read {job.report.rows_read}, messages {totals['messages']}, stored {totals['stored']}, "
             f"duplicates {totals['duplicates']}, no consent {totals['skipped_no_consent']}, "
@@ -136,6 +159,10 @@ def register(app: typer.Typer) -> None:
         )
         if job.report.rows_skipped:
             typer.echo(f"rows skipped: {job.report.summary()}")
+        if rejections:  # valid rows whose message ingestion refused (a time out of range, a value too long...)
+            typer.echo("rejected by ingestion:")
+            for reason, n in rejections.most_common(10):
+                typer.echo(f"  rejected {n}: {reason}")
 
     @app.command()
     def generate(

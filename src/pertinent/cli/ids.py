@@ -61,14 +61,25 @@ def read_interactions_table(path: str, id_cols: list[str]) -> pd.DataFrame:
 
     import pandas as pd
 
+    from pertinent.events.importing.readers import sniff_delimiter
     from pertinent.recommend.interactions import InteractionError, read_table
 
     p = Path(path)
-    if p.exists() and p.suffix.lower() not in {".parquet", ".pq"}:
-        header = pd.read_csv(p, nrows=0).columns
-        frame = pd.read_csv(p, dtype={c: str for c in id_cols if c in header})
-    else:
-        frame = read_table(str(path))  # a missing file gets its clear error here
+    try:
+        if p.is_file() and p.suffix.lower() not in {".parquet", ".pq"}:
+            sep = sniff_delimiter(p)  # a spreadsheet's ';' or '|' export, a .tsv
+            header = pd.read_csv(p, nrows=0, sep=sep).columns
+            frame = pd.read_csv(p, sep=sep, dtype={c: str for c in id_cols if c in header})
+        else:
+            frame = read_table(str(path))  # a missing file gets its clear error here
+    except pd.errors.EmptyDataError:
+        raise InteractionError(f"{path}: the file is empty (no header line)") from None
+    except UnicodeDecodeError as e:
+        raise InteractionError(f"{path}: not UTF-8 text ({e.reason}); save it as UTF-8") from None
+    except (pd.errors.ParserError, ValueError, OSError) as e:  # a ragged CSV, a corrupt Parquet file, a folder
+        if isinstance(e, InteractionError):
+            raise
+        raise InteractionError(f"{path}: cannot read this file: {e}") from None
     for col in id_cols:
         if col in frame.columns:
             frame[col] = normalise_ids(frame[col])

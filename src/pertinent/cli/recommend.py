@@ -19,11 +19,13 @@ def _load_interactions(
     event_col: str | None,
 ) -> Any:
     from pertinent.cli.ids import read_interactions_table
-    from pertinent.recommend.interactions import InteractionError, Interactions
+    from pertinent.recommend.interactions import InteractionError, Interactions, to_seconds
 
     try:
         frame = read_interactions_table(str(path), [user_col, item_col])
-        return Interactions.from_frame(
+        if timestamp_col is not None and timestamp_col in frame.columns:
+            _warn_untimed(frame[timestamp_col], to_seconds(frame[timestamp_col].to_numpy()), timestamp_col)
+        data = Interactions.from_frame(
             frame,
             user_col=user_col,
             item_col=item_col,
@@ -34,12 +36,48 @@ def _load_interactions(
         )
     except InteractionError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if data.n_items == 0:  # a header-only file, or every row filtered out: nothing any model could learn
+        raise typer.BadParameter("--interactions: no usable rows after filtering")
+    return data
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity) replaced by None, so that it dumps as strict JSON."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _warn_untimed(values: Any, seconds: Any, column: str) -> None:
+    """Say on stderr how many rows have no readable time (they are left out: a time split cannot place them)."""
+    import numpy as np
+
+    bad = ~np.isfinite(seconds)
+    if bad.any():
+        example = next((str(v) for v in values[bad] if v is not None and v == v), "empty")  # v == v: not NaN
+        typer.echo(
+            f"warning: {int(bad.sum()):,} of {len(bad):,} rows have no readable time in {column!r} "
+            f"(e.g. {example[:40]!r}) and are left out",
+            err=True,
+        )
 
 
 def _read_users(path: Path) -> list[str]:
     if not path.exists():
         raise typer.BadParameter(f"--users: file not found: {path}")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of the first id
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(f"--users: {path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def catalogue_records(frame: Any) -> list[dict[str, Any]]:
@@ -117,11 +155,12 @@ def register(app: typer.Typer) -> None:
 
                 frame = extract_catalogue(file, preset=preset)
             else:
-                from pertinent.recommend.interactions import read_table
+                from pertinent.cli.ids import read_interactions_table
 
                 if not file.exists():
                     raise FileNotFoundError(f"file not found: {file}")
-                frame = read_table(str(file))
+                # ids as text, as the events' ones are read: a SKU "007" stays "007" (not 7), "1e3" stays "1e3"
+                frame = read_interactions_table(str(file), ["item_id"])
                 if "item_id" not in frame.columns:
                     raise ValueError(f"item_id: column missing (columns: {list(frame.columns)})")
         except (ValueError, FileNotFoundError, OSError) as exc:
@@ -268,8 +307,6 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
         console = Console(stderr=True)
         data = _load_interactions(interactions, user_col, item_col, rating_col, min_rating, timestamp_col, event_col)
-        if data.n_items == 0:
-            raise typer.BadParameter("--interactions: no usable rows after filtering")
         from pertinent.cli.ids import match_users, unknown_warning
 
         user_list = match_users(_read_users(users), data.user_index)
@@ -369,6 +406,9 @@ def register(app: typer.Typer) -> None:
             except ValueError as exc:
                 raise typer.BadParameter(f"--search: expected kind:param=v1,v2 got {spec!r}") from exc
         kinds = [m.strip() for m in models.split(",") if m.strip()]
+        unsearched = sorted(set(searches) - set(kinds))
+        if unsearched:  # a search that would silently not run
+            raise typer.BadParameter(f"{', '.join(unsearched)}: not among --models {models!r}", param_hint="--search")
         shared: dict[float, Any] = {}
         rankers: list[Any] = []
         found_params: dict[str, dict[str, Any]] = {}
@@ -379,7 +419,10 @@ def register(app: typer.Typer) -> None:
                 continue
             params: dict[str, Any] = {}
             if kind in searches:
-                found = grid_search(kind, searches[kind], parts.train, k=k, seed=seed)
+                try:
+                    found = grid_search(kind, searches[kind], parts.train, k=k, seed=seed)
+                except ValueError as exc:  # a parameter the model does not have, a value of the wrong type
+                    raise typer.BadParameter(str(exc).split("\n    For further")[0], param_hint="--search") from None
                 params = found.best_params
                 found_params[kind] = {
                     "best_params": params,
@@ -423,7 +466,8 @@ def register(app: typer.Typer) -> None:
         if warning:
             typer.secho(warning, err=True, fg="red", bold=True)
         if json_out is not None:
-            json_out.write_text(json.dumps(results, indent=2, default=float))
+            # NaN (a skipped peer's fit time, a metric with no user to average) is no JSON: null, as the API writes
+            json_out.write_text(json.dumps(_json_safe(results), indent=2, default=float, allow_nan=False))
             console.print(f"wrote {json_out}")
 
 

@@ -1,13 +1,19 @@
 """How the fairness audit groups profiles and judges differences. Plain pydantic (``Settings.fairness``):
-``PERTINENT_FAIRNESS__SENSITIVE_TRAITS=gender,age_band`` or ``[fairness]`` in the TOML file.
+``PERTINENT_FAIRNESS__SENSITIVE_TRAITS=gender,age_band`` (or a JSON list) or ``[fairness]`` in the TOML file.
 
 >>> FairnessConfig(sensitive_traits="gender, age_band").sensitive_traits
 ['gender', 'age_band']
+>>> FairnessConfig(sensitive_traits='["gender", "address.country"]').sensitive_traits
+['gender', 'address.country']
 """
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import NoDecode
 
 
 class FairnessConfig(BaseModel):
@@ -20,7 +26,8 @@ class FairnessConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sensitive_traits: list[str] = Field(default_factory=list)
+    # NoDecode: the environment's text reaches _split as is (pydantic-settings would read it as JSON only)
+    sensitive_traits: Annotated[list[str], NoDecode] = Field(default_factory=list)
     window_days: float = Field(default=30.0, gt=0)
     min_group_size: int = Field(default=30, ge=1)
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
@@ -33,6 +40,11 @@ class FairnessConfig(BaseModel):
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
+            if value.strip().startswith("["):
+                try:
+                    return json.loads(value)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"not a JSON list: {e}") from e
             return [p.strip() for p in value.split(",") if p.strip()]
         return value
 

@@ -114,7 +114,8 @@ class Interactions:
         item_ids: list[str] | np.ndarray | None = None,
         user_ids: list[str] | np.ndarray | None = None,
     ) -> Interactions:
-        """Build from a long DataFrame; rows with unknown events, low ratings or missing ids are dropped.
+        """Build from a long DataFrame; rows with unknown events, low ratings, missing ids or (with
+        ``timestamp_col``) no readable time are dropped.
 
         ``item_ids``/``user_ids`` fix the vocabulary (e.g. the whole catalogue, so new items have
         empty columns); rows with ids outside it are dropped.
@@ -136,6 +137,10 @@ class Interactions:
         df = frame.dropna(subset=[user_col, item_col])
         weight = np.ones(len(df), dtype=np.float64)
         keep = np.ones(len(df), dtype=bool)
+        seconds = None
+        if timestamp_col is not None:  # a row with no readable time cannot be ordered (it broke every time split)
+            seconds = to_seconds(df[timestamp_col].to_numpy())
+            keep &= np.isfinite(seconds)
         if weight_col is not None:
             weight = pd.to_numeric(df[weight_col], errors="coerce").to_numpy(dtype=np.float64)
             keep &= np.isfinite(weight) & (weight > 0)
@@ -167,8 +172,8 @@ class Interactions:
         events = pd.DataFrame(
             {"user": u[ok].astype(np.int64), "item": i[ok].astype(np.int64), "weight": weight[ok].astype(np.float32)}
         )
-        if timestamp_col is not None:
-            events["timestamp"] = _to_seconds(df[timestamp_col].to_numpy()[ok])
+        if seconds is not None:
+            events["timestamp"] = seconds[keep][ok]
         for col in keep_cols:
             events[col] = df[col].to_numpy()[ok]
         return cls.from_events(
@@ -279,16 +284,34 @@ class Interactions:
         )
 
 
-def _to_seconds(values: np.ndarray) -> np.ndarray:
+def to_seconds(values: np.ndarray) -> np.ndarray:
+    """Times as Unix seconds (NaN where a value is neither a number nor a date).
+
+    >>> to_seconds(np.array(["2024-01-01", "1700000000", "2024-01-02 12:00", "bad", None], dtype=object)).tolist()
+    [1704067200.0, 1700000000.0, 1704196800.0, nan, nan]
+    """
     import pandas as pd
 
     series = pd.Series(values)
     if pd.api.types.is_numeric_dtype(series):
         return series.to_numpy(dtype=np.float64)
-    parsed = pd.to_datetime(series, errors="coerce", utc=True)
-    if parsed.isna().all():
+    # Each value on its own: seconds written as text, then ISO-8601 (with or without a time, an offset), then any
+    # other date. Inferring one format from the first value made every other format NaN (a date-only first row
+    # turned "2024-02-01 10:00" into NaN) or raised (OutOfBoundsDatetime on "-3").
+    seconds = pd.to_numeric(series, errors="coerce").astype(np.float64)
+    seconds = seconds.where(np.isfinite(seconds))  # "1e400" is no time
+    for fmt in ("ISO8601", "mixed"):
+        rest = seconds.isna() & series.notna()
+        if not rest.any():
+            break
+        try:
+            parsed = pd.to_datetime(series[rest].astype(str).str.strip(), errors="coerce", utc=True, format=fmt)
+        except (ValueError, OverflowError):  # a value out of datetime's range with a format that raises anyway
+            continue
+        seconds[rest] = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    if seconds.isna().all():
         raise InteractionError("timestamp_col: values are neither numbers nor dates")
-    return (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    return seconds.to_numpy(dtype=np.float64)
 
 
 def read_table(path: str) -> pd.DataFrame:

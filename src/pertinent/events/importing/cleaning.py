@@ -31,7 +31,8 @@ MAX_TIMESTAMP = "2100-01-01"
 
 
 def clean_ids(values: pd.Series) -> pd.Series:
-    """Identifiers as stripped strings; ``None`` where missing/empty. Integral floats lose their ``.0``; NUL
+    """Identifiers as stripped strings; ``None`` where missing/empty. Integral floats (and texts like ``12.0``)
+    lose their ``.0``; NUL
     characters (a file's binary debris, which PostgreSQL cannot store and ingestion refuses) are removed.
 
     >>> import pandas as pd
@@ -54,9 +55,33 @@ def clean_ids(values: pd.Series) -> pd.Series:
     if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
         stripped = values.str.replace("\x00", "", regex=False).str.strip()
         empty = stripped.isna() | (stripped == "")
-        return stripped.astype(object).where(~empty, None)
+        return _float_ints(stripped.astype(object).where(~empty, None))
     s = values.astype(object).where(values.notna(), None)
-    return s.map(lambda v: None if v is None else (str(v).replace("\x00", "").strip() or None))
+    return _float_ints(s.map(lambda v: None if v is None else (str(v).replace("\x00", "").strip() or None)))
+
+
+_FLOAT_INT = r"[+-]?\d+\.0+"
+
+
+def _float_ints(ids: pd.Series) -> pd.Series:
+    """Text ids that are integers written as floats (``17850.0``: how pandas writes an integer column with missing
+    values to CSV) lose the ``.0``, as the same column read from Parquet does (there they are numbers). Value by
+    value, so that a file's ids never depend on how it is cut into chunks.
+
+    >>> import pandas as pd
+    >>> _float_ints(pd.Series(["17850.0", None, "12.00", "1.5", "A-1"])).tolist()
+    ['17850', None, '12', '1.5', 'A-1']
+    """
+    import pandas as pd
+
+    floats = ids.astype(str).str.fullmatch(_FLOAT_INT) & ids.notna()
+    if not floats.any():
+        return ids
+    out = [
+        str(int(str(v).split(".", 1)[0])) if f else (None if v is None or v != v else v)  # v != v: NaN
+        for v, f in zip(ids.tolist(), floats.tolist(), strict=True)
+    ]
+    return pd.Series(out, index=ids.index, dtype=object)
 
 
 def to_numbers(values: pd.Series) -> pd.Series:

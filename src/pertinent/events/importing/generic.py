@@ -49,6 +49,32 @@ def parse_event_map(pairs: Iterable[str] | str | None) -> dict[str, str]:
     return out
 
 
+def _categories(values: pd.Series) -> pd.Series:
+    """A category column: text as identifiers are cleaned, and a list column's values (Parquet ``list<string>``,
+    read as arrays) as lists of their non-empty texts, not the array's printed form ``"['a' 'b']"``.
+
+    >>> import numpy as np, pandas as pd
+    >>> _categories(pd.Series([np.array(["a", " b "]), np.array([]), None], dtype=object)).tolist()
+    [['a', 'b'], None, None]
+    """
+    import numpy as np
+    import pandas as pd
+
+    def is_list(v: Any) -> bool:
+        return isinstance(v, list | tuple | np.ndarray)
+
+    if values.dtype != object or not any(is_list(v) for v in values):
+        return clean_ids(values)
+    out = []
+    for v in values:
+        if is_list(v):
+            items = [str(x).strip() for x in list(v) if x is not None and str(x).strip()]
+            out.append(items or None)
+        else:
+            out.append(clean_ids(pd.Series([v], dtype=object)).iloc[0])
+    return pd.Series(out, index=values.index, dtype=object)
+
+
 class ColumnMapping(BaseModel):
     """How the columns of an arbitrary CSV/Parquet file map onto Segment events.
 
@@ -94,6 +120,26 @@ class ColumnMapping(BaseModel):
     def _check_format(cls, v: str) -> str:
         if v not in ("auto", "iso", "unix_s", "unix_ms") and "%" not in v:
             raise ValueError("timestamp_format must be auto, iso, unix_s, unix_ms or a strftime pattern with %")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _check_encoding(cls, v: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(v)
+        except LookupError as e:
+            raise ValueError(f"unknown encoding {v!r} (e.g. utf-8, latin-1, cp1252)") from e
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _check_delimiter(cls, v: str | None) -> str | None:
+        if v is not None:
+            v = "\t" if v in ("\\t", "tab", "TAB") else v
+            if len(v) != 1 or v in '\r\n"':
+                raise ValueError(f"delimiter must be one character (not a quote or newline), got {v!r}")
         return v
 
     @field_validator("timezone")
@@ -171,7 +217,7 @@ class GenericConverter(Converter):
         ratings = to_numbers(chunk[m.rating_col]) if m.rating_col else nan
         prices = to_numbers(chunk[m.price_col]) if m.price_col else nan
         qtys = to_numbers(chunk[m.quantity_col]) if m.quantity_col else nan
-        cats = clean_ids(chunk[m.category_col]) if m.category_col else pd.Series([None] * n, dtype=object)
+        cats = _categories(chunk[m.category_col]) if m.category_col else pd.Series([None] * n, dtype=object)
         titles = clean_ids(chunk[m.title_col]) if m.title_col else pd.Series([None] * n, dtype=object)
         orders = clean_ids(chunk[m.order_col]) if m.order_col else pd.Series([None] * n, dtype=object)
 
@@ -210,7 +256,7 @@ class GenericConverter(Converter):
             ts_text = stamps[i]
             cat = ca[i]
             category: Any = cat
-            if cat is not None and sep:
+            if isinstance(cat, str) and sep:
                 category = [c.strip() for c in cat.split(sep) if c.strip()]
             price = finite_or_none(pr[i])
             qty = finite_or_none(qt[i])
@@ -278,7 +324,7 @@ class GenericConverter(Converter):
         ):
             part = pd.DataFrame({"item_id": clean_ids(chunk[m.item_col])})
             part["title"] = clean_ids(chunk[m.title_col]) if m.title_col else None
-            part["category"] = clean_ids(chunk[m.category_col]) if m.category_col else None
+            part["category"] = _categories(chunk[m.category_col]) if m.category_col else None
             part["price"] = to_numbers(chunk[m.price_col]) if m.price_col else float("nan")
             part = part[part["item_id"].notna()]
             parts.append(
@@ -298,6 +344,8 @@ class GenericConverter(Converter):
         def split(c: Any) -> list[str]:
             if c is None or (isinstance(c, float) and math.isnan(c)):
                 return []
+            if isinstance(c, list):  # a list column's value (Parquet), already split
+                return c
             return [x.strip() for x in str(c).split(sep) if x.strip()] if sep else [str(c)]
 
         out = pd.DataFrame(

@@ -17,7 +17,18 @@ from pertinent.events.importing.report import ImportReport
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ImportFileError", "check_exists", "count_rows", "file_format", "read_chunks", "read_column_names"]
+__all__ = [
+    "ImportFileError",
+    "check_exists",
+    "count_rows",
+    "file_format",
+    "read_chunks",
+    "read_column_names",
+    "sniff_delimiter",
+]
+
+DELIMITERS = (",", ";", "\t", "|")
+"""What :func:`sniff_delimiter` chooses among when a file's delimiter is not given."""
 
 
 class ImportFileError(ValueError):
@@ -67,13 +78,38 @@ def count_rows(path: Path, *, header: bool = True) -> int:
     return max(lines - (1 if header else 0), 0)
 
 
+def _text_encoding(encoding: str) -> str:
+    """UTF-8 read with its byte-order mark dropped (spreadsheets write one): ``utf-8`` -> ``utf-8-sig``."""
+    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+
+
 def read_column_names(path: Path, *, delimiter: str = ",", encoding: str = "utf-8") -> list[str]:
-    """Column names of a CSV header line or a Parquet schema."""
+    """Column names of a CSV header line (a UTF-8 byte-order mark is not part of the first) or a Parquet schema."""
     check_exists(path)
     if file_format(path) == "parquet":
         return list(_parquet(path).schema_arrow.names)
-    with path.open(encoding=encoding, errors="replace", newline="") as f:
+    with path.open(encoding=_text_encoding(encoding), errors="replace", newline="") as f:
         return next(csv.reader(f, delimiter=delimiter), [])
+
+
+def sniff_delimiter(path: Path, *, encoding: str = "utf-8") -> str:
+    """The delimiter of a CSV file whose delimiter was not given: of ``, ; TAB |``, the one the first line holds
+    most often (``,`` when it holds none, and for ``.tsv`` files a tab), so that a semicolon-separated export
+    (a European spreadsheet's) is read by its columns rather than as one.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = f.write_text("user;item;ts\\n1;a,b;2\\n")
+    >>> sniff_delimiter(f)
+    ';'
+    """
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    with path.open(encoding=_text_encoding(encoding), errors="replace", newline="") as f:
+        first = f.readline()
+    counts = {d: first.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # ties go to the earlier one: "," first
+    return best if counts[best] else ","
 
 
 def read_chunks(
@@ -111,9 +147,11 @@ def read_chunks(
 
     import pyarrow.csv as pacsv
 
-    if delimiter is None:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     header = names is None
+    if delimiter is None:  # a header line names columns, so its separators tell; a data line's values might not
+        delimiter = (
+            sniff_delimiter(path, encoding=encoding) if header else ("\t" if path.suffix.lower() == ".tsv" else ",")
+        )
     all_names = list(names) if names is not None else read_column_names(path, delimiter=delimiter, encoding=encoding)
     if header and not all_names:
         return
@@ -129,7 +167,9 @@ def read_chunks(
     block_size = max(1 << 16, min(chunk_rows * 128, 1 << 26))
 
     def unreadable(e: Exception) -> ImportFileError:
-        hint = " (is it UTF-8? pass encoding=..., e.g. 'latin-1')" if "UTF8" in str(e).replace("-", "") else ""
+        hint = ""
+        if "UTF8" in str(e).replace("-", ""):
+            hint = " (is it UTF-8? give its encoding: --encoding latin-1, or encoding= in the mapping)"
         return ImportFileError(f"{path.name}: cannot read this CSV file: {e}{hint}")
 
     try:
@@ -173,9 +213,16 @@ def read_chunks(
 
 
 def _require_columns(path: Path, available: list[str], wanted: Iterable[str]) -> None:
+    wanted = list(wanted)
     missing = [c for c in wanted if c not in available]
     if missing:
         raise ImportFileError(
             f"{path.name}: column(s) {', '.join(map(repr, missing))} not found; "
             f"the file has {', '.join(map(repr, available))}"
+        )
+    twice = [c for c in dict.fromkeys(wanted) if available.count(c) > 1]
+    if twice:  # which of the two would be read is the reader's choice: refuse rather than guess
+        raise ImportFileError(
+            f"{path.name}: column(s) {', '.join(map(repr, twice))} appear more than once in the header; "
+            "rename them so each name is unique"
         )
