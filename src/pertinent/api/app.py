@@ -109,11 +109,14 @@ def _nul_refusal(scope: Scope) -> Response:
     >>> answer = _nul_refusal({"path": "/v1/catalog", "query_string": b"k=5&ids=a%00b"})
     >>> answer.status_code, orjson.loads(answer.body)["errors"][0]["field"]
     (400, 'ids')
+    >>> orjson.loads(_nul_refusal({"path": "/v1/decide", "query_string": b"=%00"}).body)["errors"][0]["field"]
+    'query'
     """
     field = "path"
     if "\x00" not in scope["path"]:
         pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        field = next((k if "\x00" not in k else "query" for k, v in pairs if "\x00" in k + v), "query")
+        # a parameter without a usable name (empty, or holding the NUL itself) is named as "query"
+        field = next((k if k and "\x00" not in k else "query" for k, v in pairs if "\x00" in k + v), "query")
     problem = [{"field": field, "message": NUL_VALUE}]
     return errors.api_error_response(ApiError(400, "invalid_request", f"{field}: {NUL_VALUE}", problem))
 
